@@ -1,0 +1,390 @@
+"""The house chart style and small display helpers shared by every play.
+
+Call :func:`use_house_style` once at the top of a notebook. Charts then use a
+CJK-capable font (Chinese labels render, no "Glyph missing" warnings), a calm
+palette and sizes that stay readable when the notebook becomes an A4 PDF.
+
+Formatting convention: rates are fractions (0.123 → "12.3%"), money is yuan
+(1234.5 → "¥1,234.5"), counts are integers ("12,345"). Missing values are
+shown as an en dash, never as 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+FONT = "Noto Sans CJK SC"
+#: calm, colour-blind-friendly-ish palette: blue, orange, green, rose, grey, sand, plum
+PALETTE = ["#3E6D8E", "#E0904A", "#5E9E78", "#C2707A", "#8A8F98", "#CDB079", "#7A6FA8"]
+ACCENT = PALETTE[0]
+MUTED = "#B8BEC6"
+MISSING = "–"  # shown for NaN / masked values
+
+FIGURE_DPI = 110
+SAVE_DPI = 220
+
+_RC: dict[str, Any] = {
+    "font.family": "sans-serif",
+    "font.sans-serif": [FONT, "DejaVu Sans"],
+    "axes.unicode_minus": False,  # CJK fonts lack U+2212; use ASCII hyphen
+    "figure.dpi": FIGURE_DPI,
+    "savefig.dpi": SAVE_DPI,
+    "savefig.bbox": "tight",
+    "figure.figsize": (8.0, 4.2),
+    "figure.autolayout": False,
+    "figure.constrained_layout.use": True,
+    "axes.titlesize": 13,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "axes.labelsize": 11,
+    "axes.labelcolor": "#333333",
+    "axes.edgecolor": "#999999",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
+    "legend.frameon": False,
+    "grid.color": "#E6E6E6",
+    "text.color": "#222222",
+    "hatch.color": "#C8C8C8",
+}
+
+
+def use_house_style() -> None:
+    """Apply the house style to matplotlib/seaborn (and the inline backend if in IPython).
+
+    ``sns.set_theme`` resets ``font.sans-serif``, so the font is passed through
+    ``font=`` and ``rc=`` here rather than set beforehand.
+    """
+    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE, font=FONT, rc=_RC)
+    mpl.rcParams.update(_RC)  # set_theme's context scaling may touch sizes; ours win
+    _configure_inline()
+
+
+def _configure_inline() -> None:
+    """Inline figures as PNG at 2x resolution (sharp in PDF, same displayed size)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency of the notebooks
+        return
+    if get_ipython() is None:
+        return
+    try:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:  # pragma: no cover
+        return
+    # "retina" = PNG rendered at 2 x figure.dpi, displayed at 1x size (width metadata).
+    set_matplotlib_formats("retina")
+
+
+# --------------------------------------------------------------------------- formatters
+
+
+def _is_missing(x: Any) -> bool:
+    if x is None or x is pd.NA or x is pd.NaT:
+        return True
+    try:
+        return bool(math.isnan(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt_pct(x: Any, digits: int = 1, signed: bool = False) -> str:
+    """Fraction → percent text: 0.1234 → "12.3%". ``signed`` adds "+" to positives (for effects)."""
+    if _is_missing(x):
+        return MISSING
+    s = f"{float(x) * 100:+,.{digits}f}%" if signed else f"{float(x) * 100:,.{digits}f}%"
+    return s
+
+
+def fmt_pp(x: Any, digits: int = 1) -> str:
+    """Difference of two fractions → percentage points: 0.021 → "+2.1 pp"."""
+    if _is_missing(x):
+        return MISSING
+    return f"{float(x) * 100:+,.{digits}f} pp"
+
+
+def fmt_yuan(x: Any, digits: int = 1) -> str:
+    """Yuan → "¥1,234.5" (negative: "-¥1,234.5")."""
+    if _is_missing(x):
+        return MISSING
+    v = float(x)
+    sign = "-" if v < 0 else ""
+    return f"{sign}¥{abs(v):,.{digits}f}"
+
+
+def fmt_int(x: Any) -> str:
+    """Count → "12,345" (rounded)."""
+    if _is_missing(x):
+        return MISSING
+    return f"{round(float(x)):,d}"
+
+
+def fmt_float1(x: Any) -> str:
+    """Number → "1,234.5"."""
+    if _is_missing(x):
+        return MISSING
+    return f"{float(x):,.1f}"
+
+
+FORMATTERS: dict[str, Callable[[Any], str]] = {
+    "pct": fmt_pct,
+    "pp": fmt_pp,
+    "yuan": fmt_yuan,
+    "int": fmt_int,
+    "float1": fmt_float1,
+}
+
+Fmt = str | Callable[[Any], str]
+
+
+def _formatter(fmt: Fmt) -> Callable[[Any], str]:
+    if callable(fmt):
+        return fmt
+    try:
+        return FORMATTERS[fmt]
+    except KeyError:
+        raise ValueError(f"unknown format {fmt!r}; use one of {sorted(FORMATTERS)} or a callable") from None
+
+
+def _axis(ax: Axes, axis: str):
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', not {axis!r}")
+    return ax.yaxis if axis == "y" else ax.xaxis
+
+
+def percent_axis(ax: Axes, axis: str = "y", digits: int = 0) -> Axes:
+    """Tick labels of a fraction axis as percents (0.25 → "25%")."""
+    _axis(ax, axis).set_major_formatter(PercentFormatter(xmax=1.0, decimals=digits))
+    return ax
+
+
+def yuan_axis(ax: Axes, axis: str = "y", digits: int = 0) -> Axes:
+    """Tick labels of a money axis as yuan ("¥1,200")."""
+    _axis(ax, axis).set_major_formatter(FuncFormatter(lambda v, _pos: fmt_yuan(v, digits)))
+    return ax
+
+
+def int_axis(ax: Axes, axis: str = "y") -> Axes:
+    """Tick labels of a count axis with thousands separators."""
+    _axis(ax, axis).set_major_formatter(FuncFormatter(lambda v, _pos: fmt_int(v)))
+    return ax
+
+
+# --------------------------------------------------------------------------- chart helpers
+
+
+def title(ax: Axes, finding: str, subtitle: str | None = None) -> Axes:
+    """Title the chart with its finding (a sentence), optionally a grey subtitle (what/where/when)."""
+    ax.set_title(finding, loc="left", fontsize=13, fontweight="bold", pad=24 if subtitle else 10)
+    if subtitle:
+        ax.annotate(
+            subtitle,
+            xy=(0, 1),
+            xycoords="axes fraction",
+            xytext=(0, 6),
+            textcoords="offset points",
+            ha="left",
+            va="bottom",
+            fontsize=10,
+            color="#666666",
+        )
+    return ax
+
+
+def heatmap_masked(
+    df: pd.DataFrame,
+    mask: pd.DataFrame | np.ndarray | None = None,
+    ax: Axes | None = None,
+    fmt: Fmt = "pct",
+    cmap: str = "Blues",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    annot: bool = True,
+    hatch: str = "///",
+) -> Axes:
+    """Cohort / triangle heatmap where masked cells are drawn hatched and blank, never as 0.
+
+    ``df``: rows × columns of values (e.g. cohort × day). ``mask``: same shape,
+    True where the value must not be shown (immature cohort-days). NaN cells are
+    treated as masked too. Annotations use ``fmt`` ("pct", "yuan", "int",
+    "float1" or a callable).
+    """
+    if ax is None:
+        _, ax = plt.subplots()
+    values = df.astype(float)
+    if mask is None:
+        hidden = values.isna().to_numpy()
+    else:
+        m = (
+            mask.reindex(index=values.index, columns=values.columns).fillna(True).to_numpy()
+            if isinstance(mask, pd.DataFrame)
+            else np.asarray(mask)
+        )
+        if m.shape != values.shape:
+            raise ValueError(f"mask shape {m.shape} differs from data shape {values.shape}")
+        hidden = m.astype(bool) | values.isna().to_numpy()
+    f = _formatter(fmt)
+    labels = np.where(hidden, "", np.vectorize(f, otypes=[object])(values.to_numpy()))
+    sns.heatmap(
+        values,
+        mask=hidden,
+        ax=ax,
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        annot=labels if annot else False,
+        fmt="",
+        cbar=False,
+        linewidths=0.5,
+        linecolor="white",
+        annot_kws={"fontsize": 9},
+    )
+    for i, j in zip(*np.nonzero(hidden), strict=True):
+        ax.add_patch(
+            Rectangle((j, i), 1, 1, fill=False, hatch=hatch, edgecolor=mpl.rcParams["hatch.color"], lw=0)
+        )
+    ax.set_xlabel(ax.get_xlabel() or "")
+    ax.set_ylabel(ax.get_ylabel() or "")
+    ax.tick_params(axis="both", length=0)
+    ax.grid(False)
+    return ax
+
+
+def bar_with_ci(
+    df: pd.DataFrame,
+    label: str,
+    estimate: str,
+    lower: str,
+    upper: str,
+    ax: Axes | None = None,
+    fmt: Fmt = "pct",
+    horizontal: bool = True,
+    null_value: float = 0.0,
+) -> Axes:
+    """Effects with confidence intervals, one bar per row of ``df``.
+
+    Bars whose interval excludes ``null_value`` are drawn in the accent colour,
+    the others muted, so "not distinguishable from no effect" is visible at a
+    glance. Each bar is labelled with its estimate (``fmt``).
+    """
+    if ax is None:
+        _, ax = plt.subplots()
+    d = df.reset_index(drop=True)
+    est = d[estimate].astype(float).to_numpy()
+    lo = d[lower].astype(float).to_numpy()
+    hi = d[upper].astype(float).to_numpy()
+    if np.any(lo > est + 1e-12) or np.any(hi < est - 1e-12):
+        raise ValueError("each interval must contain its estimate (lower ≤ estimate ≤ upper)")
+    significant = (lo > null_value) | (hi < null_value)
+    colors = [ACCENT if s else MUTED for s in significant]
+    err = np.vstack([est - lo, hi - est])
+    pos = np.arange(len(d))
+    f = _formatter(fmt)
+    if horizontal:
+        ax.barh(pos, est, color=colors, xerr=err, capsize=4, error_kw={"ecolor": "#555555", "lw": 1.2})
+        ax.set_yticks(pos, d[label].astype(str))
+        ax.invert_yaxis()
+        ax.axvline(null_value, color="#555555", lw=0.8)
+        for p, e, h in zip(pos, est, hi, strict=True):
+            ax.annotate(
+                f(e), xy=(max(e, h), p), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9
+            )
+        if fmt == "pct":
+            percent_axis(ax, "x")
+        elif fmt == "yuan":
+            yuan_axis(ax, "x")
+        ax.grid(axis="y", visible=False)
+        ax.margins(x=0.12)  # room for the value labels
+    else:
+        ax.bar(pos, est, color=colors, yerr=err, capsize=4, error_kw={"ecolor": "#555555", "lw": 1.2})
+        ax.set_xticks(pos, d[label].astype(str))
+        ax.axhline(null_value, color="#555555", lw=0.8)
+        for p, e, h in zip(pos, est, hi, strict=True):
+            ax.annotate(
+                f(e), xy=(p, max(e, h)), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=9
+            )
+        if fmt == "pct":
+            percent_axis(ax, "y")
+        elif fmt == "yuan":
+            yuan_axis(ax, "y")
+        ax.grid(axis="x", visible=False)
+        ax.margins(y=0.12)
+    return ax
+
+
+# --------------------------------------------------------------------------- tables and notes
+
+_TABLE_STYLES = [
+    {"selector": "", "props": [("border-collapse", "collapse"), ("font-size", "10pt"), ("margin", "4px 0")]},
+    {
+        "selector": "th",
+        "props": [
+            ("background-color", "#EEF2F6"),
+            ("color", "#222"),
+            ("font-weight", "600"),
+            ("padding", "4px 8px"),
+            ("border-bottom", "1px solid #999"),
+            ("text-align", "left"),
+        ],
+    },
+    {"selector": "td", "props": [("padding", "3px 8px"), ("border-bottom", "1px solid #E3E3E3")]},
+    {"selector": "caption", "props": [("caption-side", "top"), ("text-align", "left"), ("color", "#555")]},
+]
+
+
+def table_html(
+    df: pd.DataFrame,
+    formats: Mapping[str, Fmt] | None = None,
+    caption: str | None = None,
+    max_rows: int | None = 50,
+):
+    """A readable table for notebooks and PDFs: formatted numbers, no index.
+
+    ``formats`` maps column → "pct" | "pp" | "yuan" | "int" | "float1" | callable.
+    Numeric columns are right-aligned. Shows at most ``max_rows`` rows (None = all).
+    Returns a pandas ``Styler`` (displays as HTML; ``.to_html()`` for a string).
+    """
+    formats = dict(formats or {})
+    unknown = set(formats) - set(df.columns)
+    if unknown:
+        raise KeyError(f"formats name columns not in the table: {sorted(unknown)}")
+    shown = df.head(max_rows) if max_rows is not None else df
+    shown = shown.reset_index(drop=True)
+    fmt_map = {c: _formatter(f) for c, f in formats.items()}
+    styler = shown.style.format(fmt_map, na_rep=MISSING).hide(axis="index")
+    numeric = [c for c in shown.columns if c in fmt_map or pd.api.types.is_numeric_dtype(shown[c])]
+    if numeric:
+        styler = styler.set_properties(subset=numeric, **{"text-align": "right"})
+    styler = styler.set_table_styles(_TABLE_STYLES)
+    if caption is None and max_rows is not None and len(df) > max_rows:
+        caption = f"First {max_rows:,} of {len(df):,} rows"
+    if caption:
+        styler = styler.set_caption(caption)
+    return styler
+
+
+def missing_table_note(table: str, would_show: str | None = None):
+    """Markdown note for a section that needs an optional table the warehouse lacks.
+
+    ``would_show``: what the section shows when the table is present.
+    """
+    from IPython.display import Markdown
+
+    text = f"> **Optional table `{table}` is not in this warehouse, so this section is skipped.**"
+    if would_show:
+        text += f"  \n> With it, this section would show {would_show.rstrip('.')}."
+    text += f"  \n> Add `{table}` to the data folder and re-run `userops load` to enable it."
+    return Markdown(text)

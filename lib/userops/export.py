@@ -1,0 +1,180 @@
+"""Executed notebook → leadership PDF, offline.
+
+Route (see DESIGN.md, "Leadership PDFs"): nbconvert's HTML exporter with the
+``userops_pdf`` template (lab template without CDN scripts, A4 print CSS, CJK
+font, no code, no prompts, no stderr) → headless Chromium ``--print-to-pdf``.
+
+Cells tagged ``parameters``, ``injected-parameters`` or ``remove-cell`` are
+dropped entirely; stderr output (warnings, logging) is dropped too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import Preprocessor
+from traitlets.config import Config
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+TEMPLATE_NAME = "userops_pdf"
+REMOVE_CELL_TAGS = {"parameters", "injected-parameters", "remove-cell"}
+BROWSER_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHROMIUM_TIMEOUT_S = 180
+
+
+class ExportError(RuntimeError):
+    """The notebook could not be turned into HTML or PDF."""
+
+
+class _DropNoise(Preprocessor):
+    """Remove stderr streams, then code cells left with nothing to show."""
+
+    def preprocess(self, nb, resources):
+        kept = []
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = [
+                    o
+                    for o in cell.get("outputs", [])
+                    if not (o.output_type == "stream" and o.name == "stderr")
+                ]
+                if not cell.outputs:
+                    continue
+            kept.append(cell)
+        nb.cells = kept
+        return nb, resources
+
+
+def _exporter() -> HTMLExporter:
+    c = Config()
+    c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES_DIR)]
+    c.HTMLExporter.template_name = TEMPLATE_NAME
+    c.HTMLExporter.theme = "light"
+    c.HTMLExporter.exclude_input = True
+    c.HTMLExporter.exclude_input_prompt = True
+    c.HTMLExporter.exclude_output_prompt = True
+    c.HTMLExporter.embed_images = True
+    c.TagRemovePreprocessor.enabled = True
+    c.TagRemovePreprocessor.remove_cell_tags = set(REMOVE_CELL_TAGS)
+    exporter = HTMLExporter(config=c)
+    exporter.register_preprocessor(_DropNoise(), enabled=True)
+    return exporter
+
+
+def _atomic_write(target: Path, write) -> Path:
+    """Call ``write(tmp_path)`` for a temp file beside ``target``, then rename it into place."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=target.suffix + ".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+    return target
+
+
+def render_html(ipynb: Path, title: str | None = None) -> str:
+    """The print-ready HTML of an executed notebook, as a string (no code, no CDN scripts)."""
+    ipynb = Path(ipynb)
+    nb = nbformat.read(ipynb, as_version=4)
+    name = title or ipynb.stem
+    nb.metadata["title"] = name
+    resources = {"metadata": {"name": name, "path": str(ipynb.parent.resolve())}}
+    try:
+        body, _ = _exporter().from_notebook_node(nb, resources=resources)
+    except Exception as exc:
+        raise ExportError(f"{ipynb.name}: HTML export failed: {type(exc).__name__}: {exc}") from exc
+    return body
+
+
+def notebook_to_html(ipynb: Path, html: Path, title: str | None = None) -> Path:
+    """Write the print-ready HTML of ``ipynb`` to ``html`` (atomically). Returns ``html``."""
+    body = render_html(ipynb, title=title)
+    return _atomic_write(Path(html), lambda p: p.write_text(body, encoding="utf-8"))
+
+
+def find_browser() -> str:
+    """Path of a Chromium-family browser, or a clear error naming the package to install."""
+    override = os.environ.get("USEROPS_CHROMIUM")
+    if override:
+        found = shutil.which(override)
+        if found:
+            return found
+        raise ExportError(f"USEROPS_CHROMIUM={override!r} is not an executable")
+    for name in BROWSER_CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise ExportError(
+        "no Chromium found for PDF export (looked for "
+        + ", ".join(BROWSER_CANDIDATES)
+        + "). Install it with `sudo apt-get install chromium fonts-noto-cjk`, "
+        "or set USEROPS_CHROMIUM to a Chromium/Chrome binary."
+    )
+
+
+def html_to_pdf(html: Path, pdf: Path, browser: str | None = None) -> Path:
+    """Print an HTML file to PDF with headless Chromium (no network, fresh profile). Atomic."""
+    html = Path(html).resolve()
+    pdf = Path(pdf)
+    exe = browser or find_browser()
+
+    def write(tmp_pdf: Path) -> None:
+        with tempfile.TemporaryDirectory(prefix="userops-chromium-") as profile:
+            cmd = [
+                exe,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-extensions",
+                "--disable-default-apps",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-quic",
+                "--no-pdf-header-footer",
+                f"--user-data-dir={profile}",
+                f"--print-to-pdf={tmp_pdf.resolve()}",
+                html.as_uri(),
+            ]
+            tmp_pdf.unlink(missing_ok=True)
+            try:
+                proc = subprocess.run(
+                    cmd, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT_S, cwd=profile
+                )
+            except subprocess.TimeoutExpired as exc:
+                raise ExportError(
+                    f"{exe} did not finish printing {html.name} in {CHROMIUM_TIMEOUT_S} s"
+                ) from exc
+            if proc.returncode != 0 or not tmp_pdf.exists() or tmp_pdf.stat().st_size == 0:
+                tail = "\n".join((proc.stderr or "").strip().splitlines()[-15:])
+                raise ExportError(
+                    f"{exe} failed to print {html.name} to PDF (exit {proc.returncode}):\n{tail}"
+                )
+
+    return _atomic_write(pdf, write)
+
+
+def notebook_to_pdf(ipynb: Path, pdf: Path, title: str | None = None) -> Path:
+    """Executed notebook → A4 PDF without code (atomic: temp file, then rename). Returns ``pdf``.
+
+    ``title`` becomes the PDF document title (default: the notebook's file stem).
+    """
+    ipynb = Path(ipynb)
+    exe = find_browser()  # fail before the HTML work if there is no browser
+    with tempfile.TemporaryDirectory(prefix="userops-export-") as tmp:
+        html = Path(tmp) / f"{ipynb.stem}.html"
+        notebook_to_html(ipynb, html, title=title)
+        return html_to_pdf(html, pdf, browser=exe)

@@ -1,0 +1,58 @@
+"""Sentences filled from computed numbers: the findings of a report.
+
+Formatting is defined once here so that 23.4%, 2.1 pp, ¥1,234 and 12,345 look
+the same in every notebook and PDF.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    """0.234 -> '23.4%'."""
+    return "n/a" if _missing(x) else f"{x * 100:.{digits}f}%"
+
+
+def pp(x: float | None, digits: int = 1, signed: bool = True) -> str:
+    """A difference of proportions in percentage points: 0.021 -> '+2.1 pp'."""
+    if _missing(x):
+        return "n/a"
+    return f"{x * 100:+.{digits}f} pp" if signed else f"{abs(x) * 100:.{digits}f} pp"
+
+
+def yuan(x: float | None, digits: int = 0) -> str:
+    """1234.5 -> '¥1,235' (digits=0) or '¥1,234.50' (digits=2)."""
+    return "n/a" if _missing(x) else f"¥{x:,.{digits}f}"
+
+
+def num(x: float | None, digits: int = 0) -> str:
+    """Thousands separators: 12345 -> '12,345'."""
+    return "n/a" if _missing(x) else f"{x:,.{digits}f}"
+
+
+def ci(low: float | None, high: float | None, fmt=pct) -> str:
+    """'95% CI 1.2% to 3.4%' style interval text (the level is stated by the caller)."""
+    return f"{fmt(low)} to {fmt(high)}"
+
+
+def compare(curr: float | None, prev: float | None, prev_label: str) -> str:
+    """Proportion vs a reference: '2.1 pp below September' / 'level with September'."""
+    if _missing(curr) or _missing(prev):
+        return f"no comparison with {prev_label} (no data)"
+    d = curr - prev
+    if abs(d) < 0.0005:
+        return f"level with {prev_label}"
+    return f"{pp(d, signed=False)} {'above' if d > 0 else 'below'} {prev_label}"
+
+
+def significance(p_value: float | None, level: float = 0.95) -> str:
+    """'significant at the 95% level' or 'not significant at the 95% level'."""
+    if _missing(p_value):
+        return "not testable (too little data)"
+    verdict = "significant" if p_value < 1 - level else "not significant"
+    return f"{verdict} at the {level:.0%} level (p = {p_value:.3f})"

@@ -1,0 +1,147 @@
+"""Atomic writers for what a run leaves behind: metrics.json and target CSVs.
+
+A notebook builds one `Report` and adds every headline number with its
+definition, unit and period; `Report.write()` merges its section into
+`<output_dir>/metrics.json` (build a temp file, then rename). Target lists go
+to `<output_dir>/targets/<name>.csv`, sorted, written the same way.
+
+With an empty output_dir (an analyst running the notebook in JupyterLab)
+nothing is written and `Report.write()` says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from userops import __version__
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write text to path via a temp file in the same folder and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def git_commit(repo: Path | None = None) -> str:
+    """The code version: git HEAD (+ '-dirty' when the tree has changes), or 'unknown'."""
+    cwd = repo or Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True
+        ).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _clean(value):
+    """JSON-safe scalars: numpy/decimal -> float/int, NaN -> None, dates -> ISO."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dt.date | dt.datetime | pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, int | float | str | bool):
+        return value
+    try:
+        return float(value)  # Decimal
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@dataclass
+class Report:
+    """Collects the headline numbers of one notebook run."""
+
+    play: str  # notebook stem, e.g. "02_new_user_retention"
+    month: str
+    output_dir: str | Path | None = None
+    provenance: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    _t0: float = field(default_factory=time.perf_counter)
+
+    def add(
+        self,
+        key: str,
+        value,
+        unit: str,
+        definition: str,
+        period: str | None = None,
+        ci: tuple[float, float] | None = None,
+    ):
+        """Record one headline number; returns the value so it can be used inline."""
+        if key in self.metrics:
+            raise KeyError(f"metric {key!r} recorded twice in {self.play}")
+        entry = {
+            "value": _clean(value),
+            "unit": unit,
+            "definition": definition,
+            "period": period or self.month,
+        }
+        if ci is not None:
+            entry["ci_low"], entry["ci_high"] = _clean(ci[0]), _clean(ci[1])
+        self.metrics[key] = entry
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.output_dir)
+
+    def write(self) -> Path | None:
+        """Merge this play's section into metrics.json atomically; None when disabled."""
+        if not self.enabled:
+            print("output_dir is empty: metrics.json and target lists are not written (interactive run).")
+            return None
+        path = Path(self.output_dir) / "metrics.json"
+        doc = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        doc["month"] = self.month
+        doc.setdefault("provenance", {}).update({k: _clean_tree(v) for k, v in self.provenance.items()})
+        doc["provenance"].setdefault("userops_version", __version__)
+        doc["provenance"].setdefault("git_commit", git_commit())
+        plays = doc.setdefault("plays", {})
+        plays[self.play] = {
+            "run_seconds": round(time.perf_counter() - self._t0, 1),
+            "metrics": dict(sorted(self.metrics.items())),
+        }
+        doc["plays"] = dict(sorted(plays.items()))
+        return atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+
+    def write_target(self, name: str, df: pd.DataFrame, sort_by: list[str]) -> Path | None:
+        """Write targets/<name>.csv sorted by sort_by; None when disabled."""
+        if not self.enabled:
+            return None
+        path = Path(self.output_dir) / "targets" / f"{name}.csv"
+        return atomic_write_text(path, df.sort_values(sort_by, kind="stable").to_csv(index=False))
+
+
+def _clean_tree(value):
+    if isinstance(value, dict):
+        return {str(k): _clean_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_tree(v) for v in value]
+    return _clean(value)

@@ -1,0 +1,54 @@
+"""Find, read and describe the SQL metric files under lib/userops/sql/<play>/<name>.sql."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+SQL_DIR = Path(__file__).parent / "sql"
+_HEADER = re.compile(r"^--\s*([a-z_ ]+):\s*(.*)$")
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def sql_path(name: str) -> Path:
+    """'retention/dk_retention' -> lib/userops/sql/retention/dk_retention.sql (must exist)."""
+    path = SQL_DIR / f"{name}.sql"
+    if not path.is_file():
+        raise FileNotFoundError(f"no SQL metric {name!r} (looked for {path})")
+    return path
+
+
+@cache
+def read_sql(name: str) -> str:
+    return sql_path(name).read_text(encoding="utf-8")
+
+
+def sql_names(play: str) -> list[str]:
+    """Metric names of one play folder, sorted."""
+    return sorted(f"{play}/{p.stem}" for p in (SQL_DIR / play).glob("*.sql"))
+
+
+def sql_params(name: str) -> list[str]:
+    """Bound parameter names ($name) a SQL file uses, in order of first use (comments excluded)."""
+    body = "\n".join(line.split("--", 1)[0] for line in read_sql(name).splitlines())
+    return list(dict.fromkeys(_PARAM.findall(body)))
+
+
+def sql_doc(name: str) -> dict[str, str]:
+    """The header comment of a SQL file as {field: text} (grain, definition, parameters, ...).
+
+    Continuation lines ('--   more text') are appended to the previous field.
+    """
+    doc: dict[str, str] = {}
+    last = None
+    for line in read_sql(name).splitlines():
+        if not line.startswith("--"):
+            break
+        m = _HEADER.match(line)
+        if m:
+            last = m.group(1).strip()
+            doc[last] = m.group(2).strip()
+        elif last and line[2:].strip():
+            doc[last] += " " + line[2:].strip()
+    return doc
