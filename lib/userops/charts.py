@@ -366,9 +366,15 @@ def table_html(
     fmt_map = {c: _formatter(f) for c, f in formats.items()}
     styler = shown.style.format(fmt_map, na_rep=MISSING).hide(axis="index")
     numeric = [c for c in shown.columns if c in fmt_map or pd.api.types.is_numeric_dtype(shown[c])]
+    text = [c for c in shown.columns if c not in numeric]
     if numeric:
         styler = styler.set_properties(subset=numeric, **{"text-align": "right"})
+    if text:
+        styler = styler.set_properties(subset=text, **{"text-align": "left"})
     styler = styler.set_table_styles(_TABLE_STYLES)
+    if numeric:
+        right = {c: [{"selector": "th", "props": [("text-align", "right")]}] for c in numeric}
+        styler = styler.set_table_styles(right, overwrite=False)
     if caption is None and max_rows is not None and len(df) > max_rows:
         caption = f"First {max_rows:,} of {len(df):,} rows"
     if caption:

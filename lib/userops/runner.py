@@ -1,0 +1,312 @@
+"""The monthly run: execute every playbook notebook with papermill, export PDFs, publish atomically.
+
+Layout of a finished run (``out_root/<month>/``)::
+
+    notebooks/<name>.ipynb   executed copies
+    pdf/<name>.pdf           leadership PDFs (no code)
+    targets/                 CSV lists written by the notebooks (via ``output_dir``)
+    metrics.json             written by the notebooks (via ``output_dir``)
+    run.json                 provenance: month, inputs, kernel, code version, timings
+
+Everything is built in ``out_root/.tmp-<month>-<random>/`` and only renamed to
+``out_root/<month>/`` when every notebook executed and exported. A failure
+removes the temp folder and leaves any previous ``out_root/<month>/`` as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nbformat
+
+from userops.export import notebook_to_pdf
+
+MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+PREFERRED_KERNEL = "userops"
+FALLBACK_KERNEL = "python3"
+
+
+class NotebookFailed(RuntimeError):
+    """A playbook notebook raised while executing (or could not be executed / exported)."""
+
+    def __init__(
+        self,
+        notebook: str,
+        message: str,
+        cell_index: int | None = None,
+        source_line: str | None = None,
+        ename: str | None = None,
+        evalue: str | None = None,
+        traceback: list[str] | None = None,
+    ):
+        self.notebook = notebook
+        self.cell_index = cell_index
+        self.source_line = source_line
+        self.ename = ename
+        self.evalue = evalue
+        self.traceback = traceback or []
+        super().__init__(message)
+
+
+@dataclass
+class _Step:
+    name: str
+    execute_s: float
+    pdf_s: float
+
+
+def discover_notebooks(notebooks_dir: Path, only: list[str] | None = None) -> list[Path]:
+    """Playbook notebooks (``NN_name.ipynb``) in name order, optionally filtered by ``only``.
+
+    ``only`` entries may be a file name ("01_acquisition.ipynb"), a stem
+    ("01_acquisition"), the number ("01") or the play name ("acquisition").
+    """
+    notebooks_dir = Path(notebooks_dir)
+    found = sorted(notebooks_dir.glob(NOTEBOOK_GLOB))
+    if not found:
+        raise FileNotFoundError(f"no playbook notebooks ({NOTEBOOK_GLOB}) in {notebooks_dir}")
+    if not only:
+        return found
+    chosen: list[Path] = []
+    for want in only:
+        key = want.removesuffix(".ipynb")
+        hits = [p for p in found if key in (p.stem, p.stem[:2], p.stem[3:])]
+        if not hits:
+            names = ", ".join(p.stem for p in found)
+            raise ValueError(f"no notebook matches {want!r}; available: {names}")
+        chosen.extend(h for h in hits if h not in chosen)
+    return sorted(chosen)
+
+
+def choose_kernel(kernel_name: str | None = None) -> str:
+    """``kernel_name`` if given, else the "userops" kernel if installed, else "python3"."""
+    if kernel_name:
+        return kernel_name
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        specs = KernelSpecManager().find_kernel_specs()
+    except Exception:  # pragma: no cover - broken jupyter install: let papermill report it
+        specs = {}
+    return PREFERRED_KERNEL if PREFERRED_KERNEL in specs else FALLBACK_KERNEL
+
+
+def _source_cell_index(executed: Path, cell_index: int) -> int:
+    """Map a cell index of the executed notebook to the source notebook (papermill inserts one cell)."""
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except Exception:
+        return cell_index
+    for i, cell in enumerate(nb.cells):
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            return cell_index - 1 if cell_index > i else cell_index
+    return cell_index
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _execution_failure(nb_path: Path, executed: Path, exc: Exception) -> NotebookFailed:
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        idx = _source_cell_index(executed, exc.cell_index)
+        first = next((ln.strip() for ln in (exc.source or "").splitlines() if ln.strip()), "")
+        msg = (
+            f"{nb_path.name} failed at cell {idx} (the {_ordinal(idx + 1)} cell): `{first}`\n"
+            f"  {exc.ename}: {exc.evalue}"
+        )
+        return NotebookFailed(nb_path.name, msg, idx, first, exc.ename, exc.evalue, list(exc.traceback or []))
+    msg = f"{nb_path.name} could not be executed: {type(exc).__name__}: {exc}"
+    return NotebookFailed(nb_path.name, msg, ename=type(exc).__name__, evalue=str(exc))
+
+
+def _git_commit(where: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_provenance(
+    run_dir: Path,
+    month: str,
+    warehouse: Path,
+    params_file: Path,
+    kernel: str,
+    steps: list[_Step],
+    started: float,
+) -> None:
+    stat = warehouse.stat()
+    info = {
+        "month": month,
+        "started_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "kernel": kernel,
+        "python": sys.version.split()[0],
+        "code_version": _git_commit(Path(__file__).parent),
+        "warehouse": {
+            "path": str(warehouse),
+            "bytes": stat.st_size,
+            "modified_at": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds"),
+        },
+        "params_file": {"path": str(params_file), "sha256": _sha256(params_file)},
+        "notebooks": [
+            {"name": s.name, "execute_s": round(s.execute_s, 2), "pdf_s": round(s.pdf_s, 2)} for s in steps
+        ],
+    }
+    (run_dir / "run.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Replace ``final`` by ``tmp``: rename the old folder away, rename the new one in, delete the old."""
+    old: Path | None = None
+    if final.exists():
+        old = final.with_name(f".old-{final.name}-{secrets.token_hex(4)}")
+        os.rename(final, old)
+    try:
+        os.rename(tmp, final)
+    except BaseException:
+        if old is not None:
+            os.rename(old, final)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def run_playbook(
+    month: str,
+    warehouse: Path,
+    params_file: Path,
+    out_root: Path = Path("outputs"),
+    notebooks_dir: Path = Path("notebooks"),
+    pdf: bool = True,
+    kernel_name: str | None = None,
+    progress: bool = True,
+    only: list[str] | None = None,
+) -> Path:
+    """Execute the playbook for ``month`` and publish ``out_root/<month>/``. Returns that folder.
+
+    Each ``notebooks/NN_*.ipynb`` runs in name order (cwd = ``notebooks_dir``)
+    with the parameters ``month``, ``warehouse``, ``params_file`` and
+    ``output_dir`` (absolute paths; ``output_dir`` is the run folder being built).
+    With ``pdf``, every executed notebook is exported to ``pdf/<name>.pdf``.
+
+    With ``only``, just those notebooks run; the rest of a previous
+    ``out_root/<month>/`` is carried over into the new folder.
+
+    Raises :class:`NotebookFailed` naming the notebook, the cell and the error;
+    the previous ``out_root/<month>/`` is then left untouched.
+    """
+    import papermill as pm
+
+    if not MONTH_RE.match(month or ""):
+        raise ValueError(f"month must look like YYYY-MM, got {month!r}")
+    warehouse = Path(warehouse).resolve()
+    params_file = Path(params_file).resolve()
+    notebooks_dir = Path(notebooks_dir).resolve()
+    out_root = Path(out_root).resolve()
+    if not warehouse.exists():
+        raise FileNotFoundError(
+            f"warehouse not found: {warehouse} (run `userops load` or `userops demo` first)"
+        )
+    if not params_file.is_file():
+        raise FileNotFoundError(f"params file not found: {params_file}")
+    notebooks = discover_notebooks(notebooks_dir, only)
+    kernel = choose_kernel(kernel_name)
+    final = out_root / month
+
+    out_root.mkdir(parents=True, exist_ok=True)
+    tmp = out_root / f".tmp-{month}-{secrets.token_hex(4)}"
+    started = time.time()
+    steps: list[_Step] = []
+    try:
+        if only and final.is_dir():
+            shutil.copytree(final, tmp, symlinks=True)
+            (tmp / "run.json").unlink(missing_ok=True)
+        for sub in ("notebooks", "targets", "pdf"):
+            (tmp / sub).mkdir(parents=True, exist_ok=True)
+        if progress:
+            print(f"userops run {month}: {len(notebooks)} notebook(s), kernel {kernel}", flush=True)
+        for nb_path in notebooks:
+            executed = tmp / "notebooks" / nb_path.name
+            t0 = time.perf_counter()
+            try:
+                pm.execute_notebook(
+                    str(nb_path),
+                    str(executed),
+                    parameters={
+                        "month": month,
+                        "warehouse": str(warehouse),
+                        "params_file": str(params_file),
+                        "output_dir": str(tmp),
+                    },
+                    kernel_name=kernel,
+                    cwd=str(notebooks_dir),
+                    progress_bar=False,
+                    log_output=False,
+                )
+            except Exception as exc:
+                if progress:
+                    print(f"  {nb_path.stem:<32} FAILED after {time.perf_counter() - t0:.1f} s", flush=True)
+                raise _execution_failure(nb_path, executed, exc) from exc
+            t_exec = time.perf_counter() - t0
+            t_pdf = 0.0
+            if pdf:
+                t1 = time.perf_counter()
+                try:
+                    notebook_to_pdf(
+                        executed, tmp / "pdf" / f"{nb_path.stem}.pdf", title=f"{nb_path.stem} {month}"
+                    )
+                except Exception as exc:
+                    raise NotebookFailed(
+                        nb_path.name,
+                        f"{nb_path.name} ran, but its PDF export failed: {exc}",
+                        ename=type(exc).__name__,
+                        evalue=str(exc),
+                    ) from exc
+                t_pdf = time.perf_counter() - t1
+            steps.append(_Step(nb_path.stem, t_exec, t_pdf))
+            if progress:
+                extra = f"  pdf {t_pdf:5.1f} s" if pdf else ""
+                print(f"  {nb_path.stem:<32} {t_exec:6.1f} s{extra}", flush=True)
+        _write_provenance(tmp, month, warehouse, params_file, kernel, steps, started)
+        _publish(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    if progress:
+        print(f"done in {time.time() - started:.1f} s → {final}", flush=True)
+    return final
