@@ -1,0 +1,190 @@
+"""Play 2: new-user 7-day retention. SQL in sql/retention/, statistics added here.
+
+Each function takes an open warehouse connection, the report Period and the
+retention params, and returns a small DataFrame (or a dataclass) ready to
+plot or print.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from userops.db import query
+from userops.experiment import assign_arms
+from userops.params import RetentionParams
+from userops.period import Period
+from userops.stats import ProportionDiff, diff_proportions, km_curve
+
+COUNT_COLS = ["cohort_users", "eligible_users", "retained_users", "cum_retained_users"]
+
+
+def cohort_counts(
+    con, start: dt.date, end: dt.date, grain: str, p: Period, rp: RetentionParams
+) -> pd.DataFrame:
+    """Counts per cohort x channel x day k (sql/retention/dk_retention.sql), as of p.as_of."""
+    return query(
+        "retention/dk_retention",
+        con,
+        grain=grain,
+        from_date=start,
+        to_date=end,
+        max_day=rp.max_day,
+        as_of=p.as_of,
+    )
+
+
+def add_rates(df: pd.DataFrame) -> pd.DataFrame:
+    """Rates from summed counts; `is_mature` = every cohort user observed for k days.
+
+    retention = retained / eligible, cum_retention = cum_retained / eligible (NaN when no
+    eligible users); immature cells keep their partial rate but must be masked in cohort grids.
+    """
+    out = df.copy()
+    elig = out["eligible_users"].where(out["eligible_users"] > 0)
+    out["retention"] = out["retained_users"] / elig
+    out["cum_retention"] = out["cum_retained_users"] / elig
+    out["is_mature"] = (out["eligible_users"] == out["cohort_users"]) & (out["cohort_users"] > 0)
+    return out
+
+
+def by_cohort(counts: pd.DataFrame) -> pd.DataFrame:
+    """Sum channels: one row per cohort x day k with rates."""
+    g = counts.groupby(["cohort_start", "day_k"], as_index=False)[COUNT_COLS].sum()
+    return add_rates(g)
+
+
+def by_channel(counts: pd.DataFrame) -> pd.DataFrame:
+    """Pool cohorts: one row per channel x day k (eligible users only in each denominator)."""
+    g = counts.groupby(["channel", "day_k"], as_index=False)[COUNT_COLS].sum()
+    return add_rates(g)
+
+
+def triangle(cohorts: pd.DataFrame, value: str = "retention") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cohort x day grid of `value` and the mask of immature cells (True = hide)."""
+    grid = cohorts.pivot(index="cohort_start", columns="day_k", values=value)
+    mature = cohorts.pivot(index="cohort_start", columns="day_k", values="is_mature").astype(bool)
+    return grid, ~mature
+
+
+def monthly_headline(con, p: Period, rp: RetentionParams, months: int = 6) -> pd.DataFrame:
+    """D1..D7 for the report month's and the previous months' new users (one row per month x k)."""
+    start = p.shift(-(months - 1)).start
+    return by_cohort(cohort_counts(con, start, p.end, "month", p, rp))
+
+
+def second_order_share(con, start: dt.date, end: dt.date, p: Period, rp: RetentionParams) -> pd.DataFrame:
+    """Per channel plus an 'all' row: share of eligible new users with a 2nd order within N days."""
+    df = query(
+        "retention/second_order_within",
+        con,
+        from_date=start,
+        to_date=end,
+        days=rp.second_order_days,
+        as_of=p.as_of,
+    )
+    total = pd.DataFrame([{"channel": "all", **df[["new_users", "eligible_users", "second_within"]].sum()}])
+    out = pd.concat([df, total], ignore_index=True)
+    out["share"] = out["second_within"] / out["eligible_users"].where(out["eligible_users"] > 0)
+    return out
+
+
+def time_to_second(
+    con, start: dt.date, end: dt.date, p: Period, rp: RetentionParams
+) -> dict[str, pd.DataFrame]:
+    """Kaplan-Meier curves of the share of new users still without a 2nd order, per channel and 'all'.
+
+    Users not yet observed for the whole horizon are censored at the days observed. Each curve's
+    median (days) is in `.attrs["median"]`; `.attrs["n"]` holds its users.
+    """
+    rows = query(
+        "retention/time_to_second_order",
+        con,
+        from_date=start,
+        to_date=end,
+        as_of=p.as_of,
+        horizon=rp.km_horizon_days,
+    )
+    curves = {}
+    groups = [("all", rows)] + list(rows.groupby("channel"))
+    for name, g in groups:
+        if g["n_users"].sum() == 0:
+            continue
+        curve = km_curve(g["duration_days"], g["observed"], g["n_users"], label=name, level=rp.ci_level)
+        curve.attrs["n"] = int(g["n_users"].sum())
+        curves[name] = curve
+    return curves
+
+
+def share_by_day(curve: pd.DataFrame, day: int) -> float:
+    """1 - KM survival at `day`: the estimated share with a 2nd order within `day` days."""
+    s = curve["survival"]
+    return float(1 - s[s.index <= day].iloc[-1]) if (s.index <= day).any() else 0.0
+
+
+def coupon_pack(con, p: Period) -> pd.DataFrame:
+    """Issued / redeemed within validity per new-user coupon kind, for coupons issued in the month."""
+    df = query("retention/coupon_pack", con, from_date=p.start, to_date=p.end, as_of=p.as_of)
+    closed = df["n_closed"].where(df["n_closed"] > 0)
+    df["redemption_rate"] = df["n_redeemed_within"] / closed
+    return df
+
+
+@dataclass(frozen=True)
+class ReminderEffect:
+    """The expiry reminder's effect on new-user coupon redemption (randomised holdout)."""
+
+    campaigns: pd.DataFrame  # one row per campaign x arm with rates
+    effect: ProportionDiff  # pooled over the month's campaigns
+    orders_per_member_treatment: float
+    orders_per_member_holdout: float
+    incremental_orders: float  # (orders/member T - H) x treated members
+    incremental_orders_ci: tuple[float, float]
+
+
+def reminder_effect(
+    con, start: dt.date, end: dt.date, p: Period, rp: RetentionParams
+) -> ReminderEffect | None:
+    """Treatment vs holdout redemption of expiring new-user coupons; None without campaigns.
+
+    Incremental orders: the difference of mean orders per member (normal interval, Welch
+    standard error) times the treated members.
+    """
+    df = query(
+        "retention/reminder_effect", con, from_date=start, to_date=end, as_of=p.as_of, hours=rp.reminder_hours
+    )
+    if df.empty or set(df["arm"]) != {"treatment", "holdout"}:
+        return None
+    df["redemption_rate"] = df["converted"] / df["members"]
+    arms = df.groupby("arm")[["members", "converted", "orders", "orders_sq", "gmv"]].sum()
+    t, h = arms.loc["treatment"], arms.loc["holdout"]
+    eff = diff_proportions(int(t.converted), int(t.members), int(h.converted), int(h.members), rp.ci_level)
+    opm_t, opm_h = t.orders / t.members, h.orders / h.members
+    var_t = t.orders_sq / t.members - opm_t**2
+    var_h = h.orders_sq / h.members - opm_h**2
+    se = np.sqrt(var_t / t.members + var_h / h.members)
+    z = norm.ppf(1 - (1 - rp.ci_level) / 2)
+    d = opm_t - opm_h
+    inc = d * t.members
+    return ReminderEffect(
+        df,
+        eff,
+        float(opm_t),
+        float(opm_h),
+        float(inc),
+        (float((d - z * se) * t.members), float((d + z * se) * t.members)),
+    )
+
+
+def expiring_coupons(con, p: Period, rp: RetentionParams) -> pd.DataFrame:
+    """Coupons to remind about right after the month, with a seeded randomised holdout per user.
+
+    Columns: user_id, coupon_id, expires_at, face_value, arm (the CRM file's columns) plus kind.
+    """
+    df = query("retention/expiring_coupons", con, cutoff=p.cutoff, hours=rp.reminder_hours)
+    df["arm"] = assign_arms(df["user_id"], rp.reminder_holdout_share, rp.reminder_seed) if len(df) else []
+    return df[["user_id", "coupon_id", "expires_at", "face_value", "kind", "arm"]]

@@ -1,0 +1,153 @@
+"""Expiry-reminder effect, the due list and holdout assignment on hand fixtures.
+
+Reminder fixture (campaign 1, expiry_reminder, assigned 10-06 08:00, window 48 h to 10-08 08:00);
+every user holds one new_user_mid coupon expiring 10-08 08:00:
+    u1 treatment: order 10-07 10:00 with its coupon (converted) + order 10-07 18:00 without
+    u2 treatment: no order
+    u3 holdout:   order 10-09 10:00 with its coupon, after expiry and after the window
+    u4 holdout:   order 10-07 09:00 with its coupon (converted)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.proportion import confint_proportions_2indep
+from userops import retention as r
+from userops.db import connect
+from userops.experiment import assign_arms
+from userops.params import RetentionParams
+from userops.period import Period
+from userops.stats import diff_proportions
+
+P = Period("2026-10")
+RP = RetentionParams()
+USERS = [dict(user_id=i, registered_at="2026-10-01 08:00:00", channel="app") for i in (1, 2, 3, 4)]
+
+
+def _coupon(cid, uid, expires="2026-10-08 08:00:00", kind="new_user_mid"):
+    return dict(
+        coupon_id=cid,
+        user_id=uid,
+        kind=kind,
+        issued_at="2026-10-01 08:00:00",
+        expires_at=expires,
+        face_value=5,
+        min_spend=29,
+    )
+
+
+def _order(oid, uid, ts, coupon=None):
+    return dict(
+        order_id=oid,
+        user_id=uid,
+        ordered_at=ts,
+        store_id="S1",
+        order_channel="app",
+        gmv=30,
+        discount=0,
+        coupon_id=coupon,
+    )
+
+
+@pytest.fixture
+def con(make_warehouse):
+    wh = make_warehouse(
+        {
+            "users": USERS,
+            "coupons": [_coupon(100 + i, i) for i in (1, 2, 3, 4)],
+            "campaigns": [
+                dict(
+                    campaign_id=1,
+                    name="expiry 10-06",
+                    kind="expiry_reminder",
+                    channel="wechat_notice",
+                    started_at="2026-10-06 08:00:00",
+                    ended_at="2026-10-08 08:00:00",
+                    cost_per_touch=0.01,
+                )
+            ],
+            "campaign_members": [
+                dict(
+                    campaign_id=1,
+                    user_id=1,
+                    arm="treatment",
+                    assigned_at="2026-10-06 08:00:00",
+                    touched_at="2026-10-06 08:00:00",
+                ),
+                dict(
+                    campaign_id=1,
+                    user_id=2,
+                    arm="treatment",
+                    assigned_at="2026-10-06 08:00:00",
+                    touched_at="2026-10-06 08:00:00",
+                ),
+                dict(campaign_id=1, user_id=3, arm="holdout", assigned_at="2026-10-06 08:00:00"),
+                dict(campaign_id=1, user_id=4, arm="holdout", assigned_at="2026-10-06 08:00:00"),
+            ],
+            "orders": [
+                _order(1, 1, "2026-10-07 10:00:00", coupon=101),
+                _order(2, 1, "2026-10-07 18:00:00"),
+                _order(3, 3, "2026-10-09 10:00:00", coupon=103),
+                _order(4, 4, "2026-10-07 09:00:00", coupon=104),
+            ],
+        }
+    )
+    c = connect(wh)
+    yield c
+    c.close()
+
+
+def test_reminder_effect_counts_and_increment(con):
+    eff = r.reminder_effect(con, P.start, P.end, P, RP)
+    arms = eff.campaigns.set_index("arm")
+    assert arms.loc["treatment", "members"] == 2
+    assert arms.loc["treatment", "converted"] == 1  # u1
+    assert arms.loc["treatment", "orders"] == 2  # u1's two orders in the window
+    assert arms.loc["holdout", "converted"] == 1  # u4; u3 redeemed after expiry
+    assert arms.loc["holdout", "orders"] == 1  # u4; u3's order is after the window
+    assert eff.effect.diff == pytest.approx(0.0)  # 1/2 - 1/2
+    assert eff.orders_per_member_treatment == 1.0  # 2 orders / 2 members
+    assert eff.orders_per_member_holdout == 0.5  # 1 / 2
+    assert eff.incremental_orders == pytest.approx(1.0)  # (1.0 - 0.5) x 2 treated
+
+
+def test_diff_proportions_matches_statsmodels():
+    d = diff_proportions(30, 100, 20, 100)
+    assert d.diff == pytest.approx(0.10)  # 30/100 - 20/100
+    low, high = confint_proportions_2indep(30, 100, 20, 100, method="newcomb", compare="diff")
+    assert (d.ci_low, d.ci_high) == pytest.approx((low, high))
+    assert d.ci_low < 0 < d.ci_high  # n = 100 per arm cannot separate 30% from 20%
+    big = diff_proportions(300, 1000, 200, 1000)
+    assert big.significant and big.ci_low > 0
+
+
+def test_expiring_coupons_due(make_warehouse):
+    coupons = [
+        _coupon(1, 1, expires="2026-11-01 10:00:00"),  # due
+        _coupon(2, 1, expires="2026-11-02 23:59:00", kind="new_user_small"),  # due
+        _coupon(3, 2, expires="2026-11-03 00:00:00"),  # exactly cutoff + 48 h: not due
+        _coupon(4, 3, expires="2026-10-31 23:00:00"),  # expired before the cutoff
+        _coupon(5, 2, expires="2026-11-02 10:00:00"),  # redeemed on 10-30: not due
+        _coupon(6, 3, expires="2026-11-01 10:00:00", kind="repurchase"),  # not a new-user coupon
+    ]
+    orders = [_order(1, 2, "2026-10-30 10:00:00", coupon=5)]
+    con = connect(make_warehouse({"users": USERS, "coupons": coupons, "orders": orders}))
+    due = r.expiring_coupons(con, P, RP)
+    assert due["coupon_id"].tolist() == [1, 2]
+    assert due["arm"].nunique() == 1  # both coupons of u1 share the user's arm
+    assert list(due.columns[:5]) == ["user_id", "coupon_id", "expires_at", "face_value", "kind"]
+
+
+def test_assign_arms_deterministic_balanced_and_order_free():
+    keys = np.arange(1000)
+    strata = np.where(keys % 3 == 0, "a", "b")
+    arms = assign_arms(keys, 0.3, seed=1, strata=strata)
+    frame = pd.DataFrame({"k": keys, "s": strata, "arm": arms})
+    holdout = frame[frame.arm == "holdout"].groupby("s").size()
+    assert holdout["a"] == round(0.3 * 334) and holdout["b"] == round(0.3 * 666)  # exact share per stratum
+    shuffled = np.random.default_rng(5).permutation(1000)
+    again = assign_arms(keys[shuffled], 0.3, seed=1, strata=strata[shuffled])
+    assert (again == arms[shuffled]).all()  # input order does not matter
+    assert (assign_arms(keys, 0.3, seed=2, strata=strata) != arms).any()  # another seed, another draw
