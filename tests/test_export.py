@@ -1,0 +1,181 @@
+"""Notebook → PDF, offline: HTML template, Chromium print, PDF content checks with poppler."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from userops import export
+
+HEADING = "月度用户运营简报"
+SECTION = "渠道质量"
+
+needs_pdf_tools = pytest.mark.skipif(
+    not (shutil.which("pdfinfo") and shutil.which("chromium")),
+    reason="needs Debian packages chromium and poppler-utils",
+)
+
+
+def build_report_notebook(path: Path) -> Path:
+    """A tiny report: parameters cell, Chinese headings, a house-style chart, a printed number, a table."""
+    params = new_code_cell(
+        'month: str = ""  # report month YYYY-MM\noutput_dir: str = ""  # where outputs go'
+    )
+    params.metadata["tags"] = ["parameters"]
+    hidden = new_code_cell('print("SECRET-REMOVE-CELL")')
+    hidden.metadata["tags"] = ["remove-cell"]
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell(f"# {HEADING}\n\n本月新客 **7日留存** 为 31.2%。"),
+            params,
+            new_code_cell(
+                "import warnings\n"
+                "import matplotlib.pyplot as plt\n"
+                "import pandas as pd\n"
+                "from userops import charts\n"
+                "charts.use_house_style()\n"
+                "warnings.warn('STDERR-NOISE should not reach the PDF')"
+            ),
+            hidden,
+            new_markdown_cell(f"## {SECTION}\n\n下图为各渠道的 D7 留存。"),
+            new_code_cell(
+                "def helper():\n    return 1\n\n"
+                "fig, ax = plt.subplots()\n"
+                "ax.bar(['小程序', '门店', '社群'], [0.31, 0.22, 0.40])\n"
+                "charts.percent_axis(ax)\n"
+                "charts.title(ax, '社群渠道留存最高', f'{month} 新客')\n"
+                "plt.show()"
+            ),
+            new_code_cell("print(f'{month} 新客数 {12345:,}')"),
+            new_code_cell(
+                "charts.table_html(pd.DataFrame({'渠道': ['小程序', '门店'], '客单价': [45.6, 1234.5]}),"
+                " {'客单价': 'yuan'})"
+            ),
+        ]
+    )
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def execute(src: Path, dst: Path, **parameters) -> Path:
+    import papermill as pm
+
+    pm.execute_notebook(
+        str(src),
+        str(dst),
+        parameters=parameters,
+        kernel_name="python3",  # the venv's own kernel (jupyter_client maps "python" to sys.executable)
+        progress_bar=False,
+        cwd=str(src.parent),
+    )
+    return dst
+
+
+def pdftotext(pdf: Path) -> str:
+    return subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, check=True
+    ).stdout.decode("utf-8")
+
+
+@pytest.fixture(scope="module")
+def executed_nb(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("export")
+    src = build_report_notebook(d / "report.ipynb")
+    return execute(src, d / "executed.ipynb", month="2026-10")
+
+
+@pytest.fixture(scope="module")
+def report_pdf(executed_nb) -> Path:
+    return export.notebook_to_pdf(
+        executed_nb, executed_nb.parent / "out" / "report.pdf", title="月报 2026-10"
+    )
+
+
+def test_python3_kernel_is_this_venv():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    # "python" is replaced by sys.executable at launch; an absolute path must be this interpreter
+    assert spec.argv[0] in {"python", "python3", sys.executable}
+
+
+@pytest.mark.e2e
+def test_html_has_no_code_no_prompts_no_cdn(executed_nb, tmp_path):
+    html = export.notebook_to_html(executed_nb, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert HEADING in html
+    assert "<script src=" not in html  # requirejs / mathjax / mermaid blocks emptied
+    assert "cdnjs" not in html and "jsdelivr" not in html
+    assert not re.search(r">\s*(In|Out)(&nbsp;|\s)*\[", html)  # no prompts
+    assert 'class="jp-CodeMirrorEditor' not in html  # no code inputs at all
+    assert "charts.use_house_style" not in html
+    assert "month: str" not in html  # parameters cell removed
+    assert "2026-10" in html  # ...but its value reaches the output
+    assert "SECRET-REMOVE-CELL" not in html
+    assert "STDERR-NOISE" not in html
+    assert "@page" in html and "A4" in html
+    assert "Noto Sans CJK SC" in html
+    assert "data:image/png;base64," in html
+
+
+@needs_pdf_tools
+@pytest.mark.e2e
+def test_pdf_is_a4(report_pdf):
+    info = subprocess.run(["pdfinfo", str(report_pdf)], capture_output=True, text=True, check=True).stdout
+    size = re.search(r"Page size:\s+([\d.]+) x ([\d.]+) pts", info)
+    assert size, info
+    assert round(float(size.group(1))) == 595 and round(float(size.group(2))) == 842
+    assert re.search(r"Title:\s+月报 2026-10", info)
+
+
+@needs_pdf_tools
+@pytest.mark.e2e
+def test_pdf_text_is_chinese_and_has_no_code(report_pdf):
+    text = pdftotext(report_pdf)
+    assert HEADING in text
+    assert SECTION in text
+    assert "2026-10" in text  # the injected month reached the output
+    assert "新客数 12,345" in text
+    assert "¥1,234.5" in text
+    assert "\ufffd" not in text
+    for code in ("import ", "def ", "In [", "Out[", "month: str", "STDERR-NOISE", "SECRET-REMOVE-CELL"):
+        assert code not in text, code
+
+
+@needs_pdf_tools
+@pytest.mark.e2e
+def test_pdf_has_the_chart_image(report_pdf):
+    listing = subprocess.run(
+        ["pdfimages", "-list", str(report_pdf)], capture_output=True, text=True, check=True
+    ).stdout
+    rows = [ln for ln in listing.splitlines()[2:] if ln.strip()]
+    assert len(rows) >= 1
+    width = int(rows[0].split()[3])
+    assert width >= 1200  # rendered at 2x for a sharp print
+
+
+@needs_pdf_tools
+@pytest.mark.e2e
+def test_pdf_export_is_atomic_on_browser_failure(executed_nb, tmp_path, monkeypatch):
+    target = tmp_path / "pdf" / "r.pdf"
+    target.parent.mkdir()
+    target.write_bytes(b"previous")
+    monkeypatch.setenv("USEROPS_CHROMIUM", shutil.which("false") or "/bin/false")
+    with pytest.raises(export.ExportError, match="failed to print"):
+        export.notebook_to_pdf(executed_nb, target)
+    assert target.read_bytes() == b"previous"
+    assert os.listdir(target.parent) == ["r.pdf"]
+
+
+def test_missing_browser_error_names_the_package(monkeypatch, tmp_path):
+    monkeypatch.delenv("USEROPS_CHROMIUM", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(export.ExportError, match="apt-get install chromium"):
+        export.find_browser()

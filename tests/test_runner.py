@@ -1,0 +1,238 @@
+"""The monthly run: papermill execution, PDFs, atomic publish, loud failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from userops import runner
+from userops.runner import NotebookFailed, discover_notebooks, run_playbook
+
+MONTH = "2026-10"
+PARAMS = (
+    'month: str = ""  # report month YYYY-MM\n'
+    'warehouse: str = "../data/warehouse.duckdb"\n'
+    'params_file: str = "../params/default.yaml"\n'
+    'output_dir: str = ""  # where metrics.json and targets/ go'
+)
+
+
+def _notebook(path: Path, cells: list) -> Path:
+    params = new_code_cell(PARAMS)
+    params.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[params, *cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def good_notebook(path: Path) -> Path:
+    """Writes a target list into output_dir and records what it was given."""
+    return _notebook(
+        path,
+        [
+            new_markdown_cell("# 新客留存\n\n本月报告。"),
+            new_code_cell(
+                "import json, os\n"
+                "from pathlib import Path\n"
+                "out = Path(output_dir)\n"
+                "(out / 'targets' / 'remind.csv').write_text('user_id\\nu1\\n')\n"
+                "(out / 'seen.json').write_text(json.dumps({'month': month, 'cwd': os.getcwd(),\n"
+                "    'warehouse': warehouse, 'params_file': params_file, 'output_dir': output_dir}))\n"
+                "print('新客数', f'{1234:,}')"
+            ),
+        ],
+    )
+
+
+def failing_notebook(path: Path) -> Path:
+    """Raises in its 3rd cell (index 2)."""
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# 会失败的笔记本"),
+            new_code_cell("x = 1"),
+            new_code_cell("y = x + 1\nraise ValueError('planted failure 计划失败')"),
+            new_code_cell("print('never')"),
+        ]
+    )
+    params = new_code_cell(PARAMS)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells.insert(1, params)  # parameters as the 2nd cell: failing cell is now the 4th (index 3)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path):
+    """notebooks/, a stand-in warehouse and params file, outputs/."""
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    (tmp_path / "data").mkdir()
+    wh = tmp_path / "data" / "warehouse.duckdb"
+    wh.write_bytes(b"")  # the synthetic notebooks never open it
+    params = tmp_path / "params.yaml"
+    params.write_text("retention_days: 7\n")
+    return {"root": tmp_path, "nbs": nbs, "wh": wh, "params": params, "out": tmp_path / "outputs"}
+
+
+def _previous_run(out: Path) -> dict[str, bytes]:
+    prev = out / MONTH
+    (prev / "pdf").mkdir(parents=True)
+    (prev / "metrics.json").write_text('{"previous": true}')
+    (prev / "pdf" / "old.pdf").write_bytes(b"%PDF old")
+    return _snapshot(prev)
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _leftovers(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+
+
+# --------------------------------------------------------------------------- fast unit tests
+
+
+def test_discover_orders_and_filters(tmp_path):
+    for name in (
+        "02_retention.ipynb",
+        "00_brief.ipynb",
+        "01_acquisition.ipynb",
+        "scratch.ipynb",
+        "1_x.ipynb",
+    ):
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in discover_notebooks(tmp_path)] == [
+        "00_brief.ipynb",
+        "01_acquisition.ipynb",
+        "02_retention.ipynb",
+    ]
+    picked = discover_notebooks(tmp_path, only=["retention", "00", "01_acquisition.ipynb"])
+    assert [p.stem for p in picked] == ["00_brief", "01_acquisition", "02_retention"]
+    with pytest.raises(ValueError, match="available: 00_brief"):
+        discover_notebooks(tmp_path, only=["persona"])
+    with pytest.raises(FileNotFoundError):
+        discover_notebooks(tmp_path / "nothing-here")
+
+
+def test_choose_kernel(monkeypatch):
+    assert runner.choose_kernel("mykernel") == "mykernel"
+    from jupyter_client import kernelspec
+
+    monkeypatch.setattr(kernelspec.KernelSpecManager, "find_kernel_specs", lambda self: {"python3": "/x"})
+    assert runner.choose_kernel() == "python3"
+    monkeypatch.setattr(
+        kernelspec.KernelSpecManager, "find_kernel_specs", lambda self: {"python3": "/x", "userops": "/y"}
+    )
+    assert runner.choose_kernel() == "userops"
+
+
+def test_bad_inputs_fail_before_running(project):
+    good_notebook(project["nbs"] / "01_good.ipynb")
+    kw = {"out_root": project["out"], "notebooks_dir": project["nbs"], "pdf": False, "progress": False}
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        run_playbook("2026-13", project["wh"], project["params"], **kw)
+    with pytest.raises(FileNotFoundError, match="warehouse"):
+        run_playbook(MONTH, project["root"] / "missing.duckdb", project["params"], **kw)
+    with pytest.raises(FileNotFoundError, match="params"):
+        run_playbook(MONTH, project["wh"], project["root"] / "missing.yaml", **kw)
+    assert not project["out"].exists() or not any(project["out"].iterdir())
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.e2e
+def test_good_run_replaces_the_month_folder(project, capsys):
+    good_notebook(project["nbs"] / "01_good.ipynb")
+    _previous_run(project["out"])
+    final = run_playbook(
+        MONTH,
+        project["wh"],
+        project["params"],
+        out_root=project["out"],
+        notebooks_dir=project["nbs"],
+        kernel_name="python3",
+    )
+    assert final == (project["out"] / MONTH).resolve()
+    files = set(_snapshot(final))
+    assert "metrics.json" not in files and "pdf/old.pdf" not in files  # old run fully replaced
+    assert {"notebooks/01_good.ipynb", "pdf/01_good.pdf", "targets/remind.csv", "run.json"} <= files
+    assert _leftovers(project["out"]) == []
+
+    seen = json.loads((final / "seen.json").read_text())
+    assert seen["month"] == MONTH
+    assert Path(seen["cwd"]) == project["nbs"].resolve()
+    assert Path(seen["warehouse"]).is_absolute() and Path(seen["warehouse"]) == project["wh"].resolve()
+    assert Path(seen["params_file"]) == project["params"].resolve()
+    assert Path(seen["output_dir"]).name.startswith(f".tmp-{MONTH}-")  # built aside, then renamed
+
+    text = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(final / "pdf" / "01_good.pdf"), "-"],
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    assert "新客留存" in text and "1,234" in text and "output_dir" not in text
+
+    run = json.loads((final / "run.json").read_text())
+    assert run["month"] == MONTH and run["kernel"] == "python3"
+    assert [n["name"] for n in run["notebooks"]] == ["01_good"]
+
+    out = capsys.readouterr().out
+    assert "01_good" in out and " s" in out
+
+
+@pytest.mark.e2e
+def test_failing_notebook_raises_and_leaves_previous_run_untouched(project):
+    good_notebook(project["nbs"] / "01_good.ipynb")
+    failing_notebook(project["nbs"] / "02_fail.ipynb")
+    before = _previous_run(project["out"])
+    with pytest.raises(NotebookFailed) as info:
+        run_playbook(
+            MONTH,
+            project["wh"],
+            project["params"],
+            out_root=project["out"],
+            notebooks_dir=project["nbs"],
+            pdf=False,
+            kernel_name="python3",
+            progress=False,
+        )
+    err = info.value
+    msg = str(err)
+    assert "02_fail.ipynb" in msg
+    assert "cell 3" in msg  # index in the source notebook, not papermill's shifted one
+    assert "raise ValueError(" not in msg  # the first source line identifies the cell, not the whole cell
+    assert "y = x + 1" in msg
+    assert "ValueError: planted failure 计划失败" in msg
+    assert (err.notebook, err.cell_index, err.ename) == ("02_fail.ipynb", 3, "ValueError")
+    assert _snapshot(project["out"] / MONTH) == before
+    assert _leftovers(project["out"]) == []
+
+
+@pytest.mark.e2e
+def test_only_reruns_one_notebook_and_keeps_the_rest(project):
+    good_notebook(project["nbs"] / "01_good.ipynb")
+    failing_notebook(project["nbs"] / "02_fail.ipynb")
+    prev = _previous_run(project["out"])
+    final = run_playbook(
+        MONTH,
+        project["wh"],
+        project["params"],
+        out_root=project["out"],
+        notebooks_dir=project["nbs"],
+        pdf=False,
+        kernel_name="python3",
+        progress=False,
+        only=["good"],
+    )
+    files = _snapshot(final)
+    assert files["pdf/old.pdf"] == prev["pdf/old.pdf"]  # carried over
+    assert "notebooks/01_good.ipynb" in files and "notebooks/02_fail.ipynb" not in files
+    assert _leftovers(project["out"]) == []
