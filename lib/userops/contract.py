@@ -338,3 +338,35 @@ LOAD_ORDER = (
     "points_ledger",
 )
 assert set(LOAD_ORDER) == set(TABLES)
+
+
+def markdown() -> str:
+    """The contract as Markdown tables (data/README.md embeds this block verbatim)."""
+    lines = []
+    for name in LOAD_ORDER:
+        t = TABLES[name]
+        status = "required" if t.required else "optional"
+        key = ", ".join(t.key) if t.key else "none"
+        lines += [f"### `{name}` ({status})", "", f"Grain: {t.grain}. Key: {key}.", ""]
+        lines += ["| column | type | null | rule | meaning |", "| --- | --- | --- | --- | --- |"]
+        for c in t.columns:
+            rules = []
+            if c.enum:
+                rules.append("one of " + ", ".join(c.enum))
+            if c.min_value is not None:
+                rules.append(f">= {c.min_value:g}")
+            if c.max_value is not None:
+                rules.append(f"<= {c.max_value:g}")
+            if c.nonzero:
+                rules.append("not 0")
+            if c.is_timestamp:
+                rules.append(f"{MIN_TS} to {MAX_TS}")
+            for fk in t.foreign_keys:
+                if fk.column == c.name:
+                    rules.append(f"in {fk.ref_table}.{fk.ref_column} (when {fk.ref_table} is supplied)")
+            null = "yes" if c.nullable else "no"
+            lines.append(f"| {c.name} | {c.type} | {null} | {'; '.join(rules)} | {c.doc} |")
+        for r in t.rules:
+            lines.append(f"| *row rule* | | | {r.name} | |")
+        lines.append("")
+    return "\n".join(lines)

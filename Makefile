@@ -1,0 +1,77 @@
+# userops: the retail user-operations playbook. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+PYTHON      ?= python3.11
+VENV        := .venv
+BIN         := $(VENV)/bin
+STAMPS      := .stamps
+DEMO_DIR    := data/demo
+WAREHOUSE   := data/warehouse.duckdb
+DEMO_USERS  ?= 20000
+DEMO_MONTHS ?= 12
+DEMO_SEED   ?= 7
+MONTH       ?=
+PARAMS      ?= params/default.yaml
+PYTEST_ARGS ?=
+
+ifeq ($(shell command -v $(PYTHON) 2>/dev/null),)
+PYTHON := python3
+endif
+
+.PHONY: all help run demo test lint format lab bench clean
+
+all: run ## Install what is missing, build the demo warehouse, run the playbook for its last complete month
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 20
+
+$(STAMPS)/system:
+	@mkdir -p $(STAMPS)
+	bash scripts/ensure-system-packages.sh
+	@touch $@
+
+$(STAMPS)/venv: requirements.txt pyproject.toml
+	@mkdir -p $(STAMPS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $@
+
+$(STAMPS)/kernel: $(STAMPS)/venv
+	$(BIN)/python -m ipykernel install --sys-prefix --name userops --display-name "Python (userops)" >/dev/null
+	@touch $@
+
+install: $(STAMPS)/system $(STAMPS)/venv $(STAMPS)/kernel ## Create .venv, install pinned packages, Debian packages and the Jupyter kernel
+
+$(DEMO_DIR)/planted.json: $(STAMPS)/venv lib/userops/demo.py lib/userops/_demo_catalog.py
+	$(BIN)/userops demo --users $(DEMO_USERS) --months $(DEMO_MONTHS) --seed $(DEMO_SEED) --out $(DEMO_DIR)
+
+$(WAREHOUSE): $(DEMO_DIR)/planted.json lib/userops/load.py lib/userops/contract.py $(wildcard lib/userops/sql/warehouse/*.sql)
+	$(BIN)/userops load $(DEMO_DIR) --warehouse $(WAREHOUSE)
+
+demo: $(WAREHOUSE) ## Generate the demo data (data/demo) and load it into data/warehouse.duckdb
+
+run: install $(WAREHOUSE) ## Run the playbook (MONTH=YYYY-MM, PARAMS=file) into outputs/<month>/
+	$(BIN)/userops run --params $(PARAMS) $(if $(MONTH),--month $(MONTH))
+
+test: install ## Lint, then run the test suite (unit, planted effects, end to end)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMPS)/venv ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMPS)/venv ## Apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+lab: install $(WAREHOUSE) ## Open JupyterLab on notebooks/ with the project kernel
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+clean: ## Remove generated data, warehouse, outputs, caches and the venv
+	rm -rf $(VENV) $(STAMPS) $(DEMO_DIR) $(WAREHOUSE) $(WAREHOUSE).wal outputs .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,148 @@
+"""The `userops` command: demo | check | load | run | export.
+
+userops demo --users 20000 --months 12 --seed 7 --out data/demo
+userops check data/demo
+userops load data/demo --warehouse data/warehouse.duckdb
+userops run [--month 2026-10] [--params params/default.yaml]
+userops export outputs/2026-10/notebooks/02_new_user_retention.ipynb out.pdf
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from userops.db import DEFAULT_WAREHOUSE
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    from userops.demo import generate
+
+    t0 = time.perf_counter()
+    manifest = generate(a.out, users=a.users, months=a.months, seed=a.seed, start=a.start, fmt=a.format)
+    counts = manifest.get("counts", {})
+    print(
+        f"demo data in {a.out}: {counts.get('users', a.users):,} users, {counts.get('orders', 0):,} orders "
+        f"({time.perf_counter() - t0:.1f} s); planted effects in {Path(a.out) / 'planted.json'}"
+    )
+    return 0
+
+
+def _print_problems(problems) -> None:
+    print(f"{len(problems)} data contract problem(s):", file=sys.stderr)
+    for p in problems:
+        print(f"  - {p}", file=sys.stderr)
+
+
+def _cmd_check(a: argparse.Namespace) -> int:
+    from userops.load import check_dir
+
+    problems = check_dir(a.dir)
+    if problems:
+        _print_problems(problems)
+        return 1
+    print(f"{a.dir}: all files meet the data contract")
+    return 0
+
+
+def _cmd_load(a: argparse.Namespace) -> int:
+    from userops.load import ContractError, load_dir
+
+    t0 = time.perf_counter()
+    try:
+        report = load_dir(a.dir, a.warehouse)
+    except ContractError as e:
+        _print_problems(e.problems)
+        print(f"nothing loaded: {a.warehouse} is unchanged", file=sys.stderr)
+        return 1
+    loaded = ", ".join(f"{k} {v:,}" for k, v in report.rows.items() if k not in report.absent)
+    print(f"loaded {a.warehouse} in {time.perf_counter() - t0:.1f} s: {loaded}")
+    if report.absent:
+        print(f"optional tables absent (their report sections say so): {', '.join(report.absent)}")
+    return 0
+
+
+def _cmd_run(a: argparse.Namespace) -> int:
+    from userops.db import connect, resolve_month
+    from userops.params import ParamsError, load_params
+    from userops.runner import NotebookFailed, run_playbook
+
+    try:
+        load_params(a.params)  # fail before any notebook starts
+        with connect(a.warehouse) as con:
+            month = resolve_month(con, a.month)
+    except (ParamsError, ValueError, FileNotFoundError) as e:
+        print(f"userops run: {e}", file=sys.stderr)
+        return 2
+    try:
+        out = run_playbook(
+            month,
+            Path(a.warehouse),
+            Path(a.params),
+            out_root=Path(a.out),
+            notebooks_dir=Path(a.notebooks),
+            pdf=not a.no_pdf,
+            only=a.only,
+        )
+    except NotebookFailed as e:
+        print(f"userops run failed: {e}", file=sys.stderr)
+        return 1
+    print(f"done: {out}")
+    return 0
+
+
+def _cmd_export(a: argparse.Namespace) -> int:
+    from userops.export import notebook_to_pdf
+
+    print(notebook_to_pdf(Path(a.notebook), Path(a.pdf)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="userops", description="Retail user-operations playbook")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="generate the seeded demo data set (with planted effects)")
+    d.add_argument("--users", type=int, default=20000)
+    d.add_argument("--months", type=int, default=12)
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--start", default="2025-11-01", help="first day of the data (YYYY-MM-01)")
+    d.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    d.add_argument("--out", default="data/demo")
+    d.set_defaults(func=_cmd_demo)
+
+    c = sub.add_parser("check", help="validate CSV/Parquet files against the data contract")
+    c.add_argument("dir")
+    c.set_defaults(func=_cmd_check)
+
+    ld = sub.add_parser("load", help="validate and (re)build the warehouse atomically")
+    ld.add_argument("dir")
+    ld.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
+    ld.set_defaults(func=_cmd_load)
+
+    r = sub.add_parser("run", help="run the playbook for a month into outputs/<month>/")
+    r.add_argument("--month", default="", help="YYYY-MM; default: the last complete month in the data")
+    r.add_argument("--params", default="params/default.yaml")
+    r.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
+    r.add_argument("--out", default="outputs")
+    r.add_argument("--notebooks", default="notebooks")
+    r.add_argument("--only", nargs="*", help="notebook name prefixes to run (e.g. 02)")
+    r.add_argument("--no-pdf", action="store_true", help="skip the PDF export")
+    r.set_defaults(func=_cmd_run)
+
+    e = sub.add_parser("export", help="export an executed notebook to a PDF (no code)")
+    e.add_argument("notebook")
+    e.add_argument("pdf")
+    e.set_defaults(func=_cmd_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

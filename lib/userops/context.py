@@ -1,0 +1,62 @@
+"""What every report notebook opens with: one call, one context.
+
+    ctx = open_play("02_new_user_retention", month, warehouse, params_file, output_dir)
+    ctx.con, ctx.period, ctx.params, ctx.report, ctx.has("coupons")
+
+It applies the house chart style, validates the params file, opens the warehouse
+read-only, resolves the report month (empty = last complete month) and prepares
+the metrics Report with its provenance.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from userops import charts
+from userops.db import connect, load_info, present_tables, resolve_month
+from userops.outputs import Report
+from userops.params import Params, load_params
+from userops.period import Period
+
+
+@dataclass
+class PlayContext:
+    con: duckdb.DuckDBPyConnection
+    period: Period
+    params: Params
+    report: Report
+    present: set[str]
+
+    def has(self, *tables: str) -> bool:
+        """True when every named optional table was supplied at load time."""
+        return all(t in self.present for t in tables)
+
+
+def open_play(play: str, month: str, warehouse: str, params_file: str, output_dir: str = "") -> PlayContext:
+    charts.use_house_style()
+    # Library deprecation chatter would print into the PDFs; the report shows findings only.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    params = load_params(params_file)
+    con = connect(warehouse)
+    resolved = resolve_month(con, month)
+    info = load_info(con)
+    report = Report(
+        play=play,
+        month=resolved,
+        output_dir=output_dir or None,
+        provenance={
+            "params_file": str(Path(params_file).resolve()),
+            "params": params.model_dump(),
+            "warehouse": str(Path(warehouse).resolve()),
+            "data_fingerprint": info["fingerprint"],
+            "data_loaded_at": info["loaded_at"],
+        },
+    )
+    return PlayContext(
+        con=con, period=Period(resolved), params=params, report=report, present=present_tables(con)
+    )

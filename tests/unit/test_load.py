@@ -1,0 +1,173 @@
+"""The loader: every contract rule gives its own message; a failed load changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+
+import duckdb
+import pandas as pd
+import pytest
+from conftest import write_tables
+from userops.cli import main
+from userops.load import ContractError, check_dir, load_dir
+
+USERS = [
+    dict(user_id=1, registered_at="2026-10-01 09:00:00", channel="app"),
+    dict(user_id=2, registered_at="2026-10-02 09:00:00", channel="paid_ads"),
+]
+ORDERS = [
+    dict(
+        order_id=10,
+        user_id=1,
+        ordered_at="2026-10-01 10:00:00",
+        store_id="S1",
+        order_channel="app",
+        gmv=20,
+        discount=0,
+    ),
+    dict(
+        order_id=11,
+        user_id=2,
+        ordered_at="2026-10-03 10:00:00",
+        store_id="S1",
+        order_channel="store",
+        gmv=8.5,
+        discount=1,
+    ),
+]
+
+
+def problems_of(tmp_path, tables):
+    return check_dir(write_tables(tmp_path / "in", tables))
+
+
+def only(problems, column, rule_part):
+    hits = [p for p in problems if p.column == column and rule_part in p.rule]
+    assert len(hits) == 1, [str(p) for p in problems]
+    return hits[0]
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_valid_minimal_data_loads_with_derived_facts(tmp_path):
+    report = load_dir(
+        write_tables(tmp_path / "in", {"users": USERS, "orders": ORDERS}), tmp_path / "wh.duckdb"
+    )
+    assert report.rows["users"] == 2 and report.rows["orders"] == 2
+    assert "coupons" in report.absent and "users" not in report.absent
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
+    assert con.execute("select count(*) from coupons").fetchone() == (0,)  # absent -> empty table
+    assert con.execute("select n_orders from dim_users order by user_id").fetchall() == [(1,), (1,)]
+    present = {r[0] for r in con.execute("select table_name from _load_meta where present").fetchall()}
+    assert present == {"users", "orders"}
+
+
+def test_each_rule_names_file_column_rule_rows(tmp_path):
+    users = USERS + [
+        dict(user_id=2, registered_at="2026-10-02 09:00:00", channel="app"),  # line 4: duplicate key
+        dict(user_id=3, registered_at="1999-12-31 23:00:00", channel="app", gender="X"),  # line 5
+        dict(user_id="abc", registered_at="2026-10-02 09:00:00", channel=None),  # line 6
+    ]
+    orders = ORDERS + [
+        dict(
+            order_id=12,
+            user_id=9,
+            ordered_at="2026-10-03 10:00:00",
+            store_id="S1",
+            order_channel="app",
+            gmv=-3,
+            discount=0,
+        ),
+    ]
+    coupons = [
+        dict(
+            coupon_id=1,
+            user_id=1,
+            kind="new_user_small",
+            issued_at="2026-10-05 00:00:00",
+            expires_at="2026-10-01 00:00:00",
+            face_value=3,
+            min_spend=15,
+        ),
+    ]
+    ps = problems_of(tmp_path, {"users": users, "orders": orders, "coupons": coupons})
+    dup = only(ps, "user_id", "unique key")
+    assert dup.file.endswith("users.csv") and dup.n_rows == 2 and "line 3" in dup.examples[0]
+    assert "line 5" in only(ps, "gender", "one of F, M").examples[0]
+    assert "1999-12-31" in only(ps, "registered_at", "timestamp between").examples[0]
+    bad_type = only(ps, "user_id", "type BIGINT")
+    assert bad_type.n_rows == 1 and "line 6" in bad_type.examples[0] and "abc" in bad_type.examples[0]
+    assert only(ps, "channel", "not null").n_rows == 1
+    neg = only(ps, "gmv", ">= 0")
+    assert neg.file.endswith("orders.csv") and "order_id=12" in neg.examples[0]
+    orphan = only(ps, "user_id", "references users.user_id")
+    assert orphan.file.endswith("orders.csv") and "user_id=9" in orphan.examples[0]
+    assert only(ps, "expires_at, issued_at", "expires_at >= issued_at").n_rows == 1
+    assert "users.csv: column 'gender': one of F, M: 1 row; first: line 5" in str(
+        only(ps, "gender", "one of")
+    )
+
+
+def test_missing_column_and_required_table(tmp_path):
+    d = write_tables(tmp_path / "in", {"users": USERS})
+    pd.DataFrame(ORDERS).drop(columns=["gmv"]).to_csv(d / "orders.csv", index=False)
+    ps = check_dir(d)
+    assert only(ps, "gmv", "column present").file.endswith("orders.csv")
+    (d / "orders.csv").unlink()
+    ps = check_dir(d)
+    assert only(ps, "-", "required table present").file.endswith("orders.csv")
+
+
+def test_csv_and_parquet_for_one_table_is_ambiguous(tmp_path):
+    d = write_tables(tmp_path / "in", {"users": USERS, "orders": ORDERS})
+    pd.read_csv(d / "users.csv").to_parquet(d / "users.parquet")
+    assert "one file per table" in only(check_dir(d), "-", "one file per table").rule
+
+
+def test_parquet_input_reports_row_numbers(tmp_path):
+    d = tmp_path / "pq"
+    d.mkdir()
+    users = pd.DataFrame(USERS).assign(registered_at=lambda x: pd.to_datetime(x.registered_at))
+    users.assign(gender=["F", "Q"]).to_parquet(d / "users.parquet")
+    orders = pd.DataFrame(ORDERS).assign(ordered_at=lambda x: pd.to_datetime(x.ordered_at))
+    orders.to_parquet(d / "orders.parquet")
+    ps = check_dir(d)
+    assert "row 2" in only(ps, "gender", "one of").examples[0]
+    users.to_parquet(d / "users.parquet")
+    assert load_dir(d, tmp_path / "wh.duckdb").rows["users"] == 2
+
+
+def test_failed_load_leaves_existing_warehouse_untouched(tmp_path):
+    wh = tmp_path / "wh.duckdb"
+    load_dir(write_tables(tmp_path / "good", {"users": USERS, "orders": ORDERS}), wh)
+    before = digest(wh)
+    bad = ORDERS + [
+        dict(
+            order_id=10,
+            user_id=1,
+            ordered_at="2026-10-04 10:00:00",
+            store_id="S1",
+            order_channel="app",
+            gmv=1,
+            discount=0,
+        )
+    ]
+    with pytest.raises(ContractError) as err:
+        load_dir(write_tables(tmp_path / "bad", {"users": USERS, "orders": bad}), wh)
+    assert "unique key" in str(err.value)
+    assert digest(wh) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["wh.duckdb"]  # no temp files left
+
+
+def test_cli_check_exit_code_and_message(tmp_path, capsys):
+    d = write_tables(
+        tmp_path / "in",
+        {"users": USERS + [dict(user_id=3, registered_at="x", channel="app")], "orders": ORDERS},
+    )
+    assert main(["check", str(d)]) == 1
+    err = capsys.readouterr().err
+    assert "users.csv: column 'registered_at': type TIMESTAMP: 1 row; first: line 4" in err
+    assert main(["load", str(d), "--warehouse", str(tmp_path / "w.duckdb")]) == 1
+    assert not (tmp_path / "w.duckdb").exists()
