@@ -259,6 +259,7 @@ def heatmap_masked(
     ax.set_xlabel(ax.get_xlabel() or "")
     ax.set_ylabel(ax.get_ylabel() or "")
     ax.tick_params(axis="both", length=0)
+    ax.tick_params(axis="y", labelrotation=0)
     ax.grid(False)
     return ax
 
