@@ -1,0 +1,1330 @@
+"""Seeded demo data for a new-retail convenience chain, with planted effects.
+
+`generate(out_dir, users=20000, months=12, seed=7, start="2025-11-01")` writes
+one file per contract table (see `userops.contract.TABLES`), `planted.json`
+(the manifest: parameters, table counts and the TRUE size of every planted
+effect) and `personas.parquet` (user_id, persona: generator truth for tests,
+not a contract table). Data covers exactly [start, start + months).
+
+Everything is vectorised numpy (loops only over months, personas, categories,
+campaign kinds or coupon ranks) and deterministic for a seed: one
+`numpy.random.default_rng(seed)` whose spawned children drive each stage, every
+table sorted by its key before writing, files written into a temp dir and
+renamed over `out_dir`.
+
+How the data is made
+--------------------
+1. Catalog: 30 stores in 上海/杭州/苏州/南京, ~135 products in six categories
+   (10 hero products under 10 yuan, 4 milk powders), referrers (20 WeChat
+   groups x 10 group leaders, 2-3 promoters per store).
+2. Users: persona first (young_family_mum, community_senior, office_worker,
+   student), then registration day (growth trend, weekend bump, Spring
+   Festival dip, summer bump), hour of day, acquisition channel, home store,
+   referrer and demographics, all from the persona with noise.
+3. First order: P(first order within 30 days) by channel (and by referrer
+   quality for referral channels); usually within a few days.
+4. Repeat orders: a Pareto/NBD-like process per buyer: purchase rate from a
+   gamma by persona, a lifetime (short for "trialists", long for the loyal
+   core), Poisson order counts, times thinned by the persona's weekday pattern,
+   hour of day from the persona.
+5. Milk powder: some young_family_mum buyers rebuy one milk powder on a gamma
+   cycle (planted effect 6).
+6. Campaigns, applied in order, each with a randomised holdout and the
+   outcome forced to the planted probability (effects 2-4).
+7. Baskets: lines by persona category mix, heroes in first orders, the August
+   basket drop for returning users (effect 7), coupons (with top-up to the
+   threshold), promotions, points.
+8. Events (funnel + incentives) and the points ledger.
+
+Planted effects (TRUE sizes in planted.json)
+--------------------------------------------
+1. channel_quality: paid_ads has the lowest CAC (spend per registered user,
+   even against the referral channels' material spend, which excludes the
+   per-user commission computed downstream) and is among the largest channels,
+   but its buyers' repeat-purchase rate is multiplied by 0.4, so its D30 repeat
+   share is the lowest of all channels.
+2. expiry_reminder_lift: members of the monthly expiry_reminder campaigns are
+   users who placed a first order and still hold an unredeemed new-user coupon
+   48 h before the pack expires (registered_at + 5 d). P(redeem a new-user
+   coupon in (assigned_at, expires_at]) = base in holdout, base + lift in
+   treatment. A redemption is a real order in the window carrying the coupon.
+3. recall_lift: members of the monthly recall campaigns are buyers with no
+   order for 60+ days at the campaign start (not in last month's recall).
+   P(any order in (assigned_at, assigned_at + 30 d]) = base (holdout),
+   base + lift (treatment). Orders in that window are removed (arm outcome 0)
+   or kept / created (outcome 1), so the measured rate is the planted one in
+   expectation. Treatment members get a recall coupon (14 days).
+4. repurchase_reminder_lift: a repurchase coupon (5 off 39, 14 days) is given
+   at checkout when the user's previous order is 14+ days old (after the
+   new-user week). Unused after 7 days -> member of that month's
+   repurchase_reminder campaign; P(redeem it in (assigned_at, expires_at]) =
+   base / base + lift.
+5. persona_category: the persona x category share matrix (mean of each
+   user's Dirichlet category weights) and the persona shares.
+6. milk_powder_cycle: ~35% of young_family_mum buyers with kids rebuy one milk
+   powder every Gamma(mean 20 d, sd 3 d) days, stopping with 8% after each can.
+7. aov_drop: in one month, orders of returning users (first order before that
+   month) lose lines so that their expected gross basket (gmv + discount,
+   before coupon top-ups) drops by 15%; new users' baskets are unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from userops import _demo_catalog as cat
+from userops.contract import CATEGORIES, TABLES
+
+VERSION = "demo-1.0"
+DAY = 86400
+HOUR = 3600
+
+PERSONAS = ("young_family_mum", "community_senior", "office_worker", "student")
+PERSONA_SHARE = np.array([0.38, 0.22, 0.25, 0.15])
+# persona x category (fresh, cooking, mother_baby, snacks, drinks, daily)
+PERSONA_CATEGORY = np.array(
+    [
+        [0.30, 0.14, 0.26, 0.10, 0.08, 0.12],
+        [0.38, 0.34, 0.02, 0.06, 0.06, 0.14],
+        [0.10, 0.06, 0.02, 0.38, 0.32, 0.12],
+        [0.05, 0.03, 0.01, 0.46, 0.38, 0.07],
+    ]
+)
+CATEGORY_CONCENTRATION = 12.0  # Dirichlet concentration of a user's category weights
+
+CHANNELS = (
+    "wechat_moments",
+    "wechat_group",
+    "mini_program",
+    "app",
+    "official_account",
+    "store_poster_qr",
+    "store_promoter",
+    "paid_ads",
+)
+CH = {c: i for i, c in enumerate(CHANNELS)}
+# P(acquisition channel | persona)
+PERSONA_CHANNEL = np.array(
+    [
+        [0.09, 0.22, 0.21, 0.05, 0.08, 0.07, 0.07, 0.21],
+        [0.05, 0.16, 0.03, 0.02, 0.05, 0.29, 0.35, 0.05],
+        [0.12, 0.04, 0.18, 0.22, 0.10, 0.04, 0.03, 0.27],
+        [0.12, 0.03, 0.20, 0.15, 0.05, 0.05, 0.02, 0.38],
+    ]
+)
+# organic P(first order within 30 days); referral channels use referrer quality
+CHANNEL_CONVERSION = np.array([0.55, 0.70, 0.62, 0.55, 0.58, 0.66, 0.72, 0.50])
+# spend per registered user (yuan); referral channels: material only
+CHANNEL_CAC = np.array([20.0, 6.0, 15.0, 32.0, 11.0, 9.0, 6.5, 5.0])
+PAID_ADS_REPEAT_MULTIPLIER = 0.4
+
+ORDER_CHANNELS = ("store", "mini_program", "app", "wechat_group")
+OC_STORE, OC_MINI, OC_APP, OC_GROUP = 0, 1, 2, 3
+PERSONA_ORDER_CHANNEL = np.array(
+    [
+        [0.20, 0.45, 0.10, 0.25],
+        [0.80, 0.08, 0.02, 0.10],
+        [0.25, 0.35, 0.40, 0.00],
+        [0.35, 0.40, 0.25, 0.00],
+    ]
+)
+
+# hour-of-day weights (0..23) per persona
+_H = np.zeros((4, 24))
+_H[0, 7:23] = [2, 4, 8, 10, 10, 6, 4, 6, 7, 5, 4, 4, 5, 6, 5, 2]  # mum: late morning, afternoon
+_H[1, 5:21] = [4, 12, 14, 12, 8, 5, 3, 2, 2, 3, 5, 5, 3, 2, 1, 1]  # senior: early morning
+_H[2, 6:24] = [1, 3, 3, 1, 1, 1, 5, 5, 2, 1, 1, 1, 2, 8, 12, 12, 11, 7]  # office: evening, lunch
+_H[3, 8:24] = [1, 2, 3, 4, 5, 6, 7, 7, 6, 5, 4, 4, 5, 6, 5, 3]  # student: afternoon, night
+HOUR_WEIGHTS = _H / _H.sum(axis=1, keepdims=True)
+# weekday weights Mon..Sun (max 1) per persona: used to thin candidate order times
+WEEKDAY_WEIGHTS = np.array(
+    [
+        [0.95, 0.95, 0.95, 0.95, 0.95, 1.00, 1.00],
+        [1.00, 1.00, 1.00, 1.00, 1.00, 0.85, 0.85],
+        [1.00, 1.00, 1.00, 1.00, 1.00, 0.40, 0.40],
+        [0.55, 0.55, 0.55, 0.55, 0.75, 1.00, 1.00],
+    ]
+)
+RATE_MEAN = np.array([0.085, 0.10, 0.07, 0.05])  # orders/day after the first, alive buyers
+RATE_SHAPE = 1.5
+LOYAL_SHARE = np.array([0.45, 0.50, 0.38, 0.30])
+LIFE_MEAN_DAYS = (10.0, 365.0)  # trialist, loyal
+LINES_MEAN = np.array([3.2, 2.9, 2.0, 1.6])
+
+# new-user pack: (kind, face, min_spend) x count, all valid 7 days
+NU_TYPES = (("new_user_small", 3.0, 15.0), ("new_user_mid", 5.0, 29.0), ("new_user_aov", 8.0, 49.0))
+NU_TYPES += (("new_user_large", 20.0, 99.0),)
+NU_COUNTS = (2, 2, 1, 1)
+NU_VALID_DAYS = 7
+REP_FACE, REP_MIN, REP_VALID_DAYS, REP_GAP_DAYS = 5.0, 39.0, 14, 14
+RECALL_FACE, RECALL_MIN, RECALL_VALID_DAYS = 10.0, 39.0, 14
+CAMPAIGN_COST = {"sms": 0.05, "wechat_notice": 0.01, "offline_push": 0.02}
+
+PLANTED = {
+    "expiry_reminder": {"base": 0.15, "lift": 0.10, "holdout_share": 0.30},
+    "recall": {"base": 0.06, "lift": 0.05, "holdout_share": 0.20, "window_days": 30, "dormant_days": 60},
+    "repurchase_reminder": {"base": 0.15, "lift": 0.10, "holdout_share": 0.30},
+    "milk_powder": {"mean_days": 20.0, "sd_days": 3.0, "stop_prob": 0.08, "share_of_mums_with_kids": 0.35},
+    "aov_drop": {"month_offset": 9, "relative_drop": 0.15},
+}
+
+SPRING_FESTIVAL = {
+    2023: "2023-01-22",
+    2024: "2024-02-10",
+    2025: "2025-01-29",
+    2026: "2026-02-17",
+    2027: "2027-02-06",
+    2028: "2028-01-26",
+    2029: "2029-02-13",
+    2030: "2030-02-03",
+}
+
+K32 = np.int64(1) << 32
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _by_group(rng: np.random.Generator, group: np.ndarray, probs: np.ndarray, dtype=np.int8) -> np.ndarray:
+    """Categorical draw with per-group probabilities probs[group] (loop over groups)."""
+    out = np.zeros(len(group), dtype=dtype)
+    for g in range(probs.shape[0]):
+        idx = np.flatnonzero(group == g)
+        if idx.size:
+            out[idx] = rng.choice(probs.shape[1], size=idx.size, p=probs[g])
+    return out
+
+
+def _tod(rng: np.random.Generator, persona: np.ndarray) -> np.ndarray:
+    """Seconds after midnight from the persona's hour-of-day profile."""
+    h = _by_group(rng, persona, HOUR_WEIGHTS).astype(np.int64)
+    return h * HOUR + rng.integers(0, HOUR, size=len(persona))
+
+
+def _key(u: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return (u.astype(np.int64) << 32) + t.astype(np.int64)
+
+
+def _ranges_mask(n: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Boolean mask of length n, true inside any [lo, hi)."""
+    d = np.bincount(lo, minlength=n + 1)[: n + 1] - np.bincount(hi, minlength=n + 1)[: n + 1]
+    return np.cumsum(d)[:n] > 0
+
+
+def _group_rank(sorted_group: np.ndarray) -> np.ndarray:
+    """0-based rank of each row within runs of equal values (input sorted)."""
+    n = len(sorted_group)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    start = np.r_[True, sorted_group[1:] != sorted_group[:-1]]
+    idx = np.arange(n)
+    first = np.maximum.accumulate(np.where(start, idx, 0))
+    return idx - first
+
+
+class _Orders:
+    """Struct of arrays for orders while they are being built."""
+
+    FIELDS = ("u", "t", "kind", "ch", "slot", "cpn", "src", "oid", "mp")
+    # kind: 0 first, 1 repeat, 2 milk powder, 3 expiry-created, 4 repurchase-created, 5 recall-created
+    # slot: 0 none, 1 new-user coupon (picked at basket time), 2 repurchase coupon cpn, 3 recall coupon cpn
+
+    def __init__(self, **cols):
+        n = len(cols["u"])
+        self.u = cols["u"].astype(np.int32)
+        self.t = cols["t"].astype(np.int64)
+        self.kind = cols["kind"].astype(np.int8)
+        self.ch = cols["ch"].astype(np.int8)
+        self.slot = cols.get("slot", np.zeros(n, np.int8)).astype(np.int8)
+        self.cpn = cols.get("cpn", np.full(n, -1, np.int64)).astype(np.int64)
+        self.src = cols.get("src", np.full(n, -1, np.int64)).astype(np.int64)
+        self.oid = cols.get("oid", np.full(n, -1, np.int64)).astype(np.int64)
+        self.mp = cols.get("mp", np.full(n, -1, np.int16)).astype(np.int16)
+
+    def __len__(self) -> int:
+        return len(self.u)
+
+    def take(self, idx) -> _Orders:
+        return _Orders(**{f: getattr(self, f)[idx] for f in self.FIELDS})
+
+    def append(self, other: _Orders) -> _Orders:
+        return _Orders(**{f: np.concatenate([getattr(self, f), getattr(other, f)]) for f in self.FIELDS})
+
+    def sort(self) -> _Orders:
+        o = self.take(np.lexsort((self.oid, self.t, self.u)))
+        o.key = _key(o.u, o.t)
+        return o
+
+
+def _new_orders(u, t, kind, ch, next_oid: list[int], **extra) -> _Orders:
+    n = len(u)
+    oid = np.arange(next_oid[0], next_oid[0] + n, dtype=np.int64)
+    next_oid[0] += n
+    return _Orders(u=u, t=t, kind=np.full(n, kind), ch=ch, oid=oid, **extra)
+
+
+def _window(o: _Orders, u: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index range [lo, hi) of user u's orders with a < t <= b (orders sorted)."""
+    lo = np.searchsorted(o.key, _key(u, a), side="right")
+    hi = np.searchsorted(o.key, _key(u, b), side="right")
+    return lo, hi
+
+
+# ----------------------------------------------------------------------------- generator
+
+
+def generate(
+    out_dir: str | Path,
+    users: int = 20000,
+    months: int = 12,
+    seed: int = 7,
+    start: str = "2025-11-01",
+    fmt: str = "parquet",
+) -> dict:
+    """Generate the demo data set into out_dir (atomically) and return the manifest."""
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"fmt must be 'parquet' or 'csv', not {fmt!r}")
+    if users < 100 or months < 1:
+        raise ValueError("need at least 100 users and 1 month")
+    start_d = np.datetime64(start, "D")
+    start_m = start_d.astype("datetime64[M]")
+    if start_m.astype("datetime64[D]") != start_d:
+        raise ValueError(f"start must be the first day of a month, not {start}")
+    tables, manifest, personas = _build(users, months, seed, start_d)
+    _write(Path(out_dir), tables, manifest, personas, fmt)
+    return manifest
+
+
+def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict, dict, dict]:
+    rng = np.random.default_rng(seed)
+    R = dict(
+        zip(
+            (
+                "catalog",
+                "users",
+                "orders",
+                "mp",
+                "expiry",
+                "repurchase",
+                "recall",
+                "basket",
+                "coupons",
+                "points",
+                "events",
+                "spend",
+            ),
+            rng.spawn(12),
+            strict=True,
+        )
+    )
+    start_m = start_d.astype("datetime64[M]")
+    month_d = (start_m + np.arange(months + 1)).astype("datetime64[D]")
+    month_s = (month_d - start_d).astype(np.int64) * DAY  # month starts in seconds, incl. end
+    H = int(month_s[-1])  # horizon (exclusive), seconds
+    n_days = H // DAY
+    wd0 = (int(start_d.astype(np.int64)) + 3) % 7  # weekday of start (Mon=0)
+
+    # ------------------------------------------------------------------ catalog
+    rc = R["catalog"]
+    store_city, store_name = [], []
+    for city, districts in cat.CITIES.items():
+        for d in districts:
+            store_city.append(city)
+            store_name.append(f"{city}·{d}店")
+    n_st = len(store_name)
+    store_id = np.array([f"S{i + 1:03d}" for i in range(n_st)])
+    store_w = rc.lognormal(0, 0.35, n_st)
+    store_w /= store_w.sum()
+    store_opened = np.datetime64("2019-03-01") + rc.integers(0, 6 * 365, n_st).astype("timedelta64[D]")
+    cities = list(cat.CITIES)
+    store_cityi = np.array([cities.index(c) for c in store_city])
+
+    p_name, p_cat, p_price, p_hero = [], [], [], []
+    for ci, c in enumerate(CATEGORIES):
+        for name, price, hero in cat.PRODUCTS[c]:
+            p_name.append(name)
+            p_cat.append(ci)
+            p_price.append(round(price * 100))
+            p_hero.append(hero)
+    n_pr = len(p_name)
+    p_cat = np.array(p_cat)
+    p_price = np.array(p_price, np.int64)
+    p_hero = np.array(p_hero)
+    product_id = np.array([f"P{i + 1:04d}" for i in range(n_pr)])
+    margin = rc.uniform(0.15, 0.40, n_pr)
+    p_cost = np.round(p_price * (1 - margin)).astype(np.int64)
+    p_is_mp = np.isin(np.array(p_name), cat.MILK_POWDER)
+    mp_products = np.flatnonzero(p_is_mp)
+    p_pop = rc.lognormal(0, 0.6, n_pr) * np.where(p_hero, 6.0, 1.0)
+
+    # referrers: 20 groups x 10 leaders, 2-3 promoters per store
+    n_groups = 20
+    group_store = rc.choice(n_st, n_groups, replace=False, p=store_w)
+    leader_group = np.repeat(np.arange(n_groups), 10)
+    n_lead = len(leader_group)
+    leader_w = rc.lognormal(0, 0.9, n_lead)
+    leader_w /= leader_w.sum()
+    leader_q = np.clip(rc.beta(4, 1.6, n_lead) * np.where(rc.random(n_lead) < 0.2, 0.45, 1.0), 0.05, 0.95)
+    prom_n = rc.integers(2, 4, n_st)
+    prom_store = np.repeat(np.arange(n_st), prom_n)
+    prom_start = np.r_[0, np.cumsum(prom_n)[:-1]]
+    n_prom = len(prom_store)
+    prom_q = np.clip(rc.beta(6, 2.2, n_prom), 0.05, 0.95)
+    ref_id = np.array(
+        [
+            f"L{g + 1:02d}-{k + 1:02d}"
+            for g, k in zip(leader_group, np.tile(np.arange(10), n_groups), strict=True)
+        ]
+        + [f"P{s + 1:03d}-{k + 1}" for s, k in zip(prom_store, _group_rank(prom_store), strict=True)]
+    )
+
+    # ------------------------------------------------------------------ users
+    ru = R["users"]
+    persona = ru.choice(4, n, p=PERSONA_SHARE).astype(np.int8)
+    days = np.arange(n_days)
+    dates = start_d + days.astype("timedelta64[D]")
+    w = 1.0 + 0.8 * days / max(n_days - 1, 1)  # growth
+    w *= np.where((wd0 + days) % 7 >= 5, 1.25, np.where((wd0 + days) % 7 == 4, 1.1, 1.0))
+    md = dates.astype("datetime64[M]").astype(int) % 12 + 1
+    w *= np.where((md == 7) | (md == 8), 1.2, 1.0)  # summer bump
+    for sf in SPRING_FESTIVAL.values():
+        dist = np.abs((dates - np.datetime64(sf)).astype(int))
+        w *= np.where(dist <= 7, 0.5, np.where(dist <= 12, 0.8, 1.0))  # Spring Festival dip
+    w *= ru.lognormal(0, 0.08, n_days)
+    reg_day = ru.choice(n_days, n, p=w / w.sum())
+    reg_t = reg_day.astype(np.int64) * DAY + _tod(ru, persona)
+    o = np.lexsort((np.arange(n), reg_t))
+    persona, reg_t = persona[o], reg_t[o]
+    uid = np.arange(1, n + 1, dtype=np.int64)
+
+    channel = _by_group(ru, persona, PERSONA_CHANNEL)
+    home = ru.choice(n_st, n, p=store_w)
+    referrer = np.full(n, -1, np.int64)
+    conv_p = CHANNEL_CONVERSION[channel].copy()
+    m = np.flatnonzero(channel == CH["wechat_group"])
+    lead = ru.choice(n_lead, m.size, p=leader_w)
+    referrer[m] = lead
+    home[m] = group_store[leader_group[lead]]
+    conv_p[m] = leader_q[lead]
+    m = np.flatnonzero(channel == CH["store_promoter"])
+    prom = prom_start[home[m]] + (ru.random(m.size) * prom_n[home[m]]).astype(np.int64)
+    referrer[m] = n_lead + prom
+    conv_p[m] = prom_q[prom]
+    city = store_cityi[home]
+
+    ref_year = int(str(start_d)[:4])
+    age = np.empty(n)
+    for p, (lo_, hi_) in enumerate(((30, 39), (60, 78), (24, 38), (18, 23))):
+        idx = np.flatnonzero(persona == p)
+        if p == 1:
+            age[idx] = 60 + np.minimum(ru.gamma(2.0, 3.5, idx.size), 22)
+        else:
+            mu, sd = (lo_ + hi_) / 2, (hi_ - lo_) / 3.5
+            age[idx] = np.clip(ru.normal(mu, sd, idx.size), lo_ - 1, hi_ + 0.99)
+    noise = ru.random(n) < 0.08
+    age[noise] = ru.uniform(18, 75, noise.sum())
+    birth_year = (ref_year - np.floor(age)).astype(np.int32)
+    by_null = ru.random(n) < 0.04
+    female = ru.random(n) < np.array([0.92, 0.62, 0.48, 0.55])[persona]
+    g_null = ru.random(n) < 0.03
+    fam_names = np.array(["single", "couple", "with_kids", "retired"])
+    fam_p = np.array(
+        [[0.05, 0.10, 0.85, 0.0], [0.0, 0.12, 0.10, 0.78], [0.55, 0.33, 0.12, 0.0], [0.95, 0.05, 0, 0]]
+    )
+    fam = _by_group(ru, persona, fam_p)
+    fam_null = ru.random(n) < 0.05
+
+    pref_ch = _by_group(ru, persona, PERSONA_ORDER_CHANNEL)
+    r = ru.random(n)
+    pref_ch[(channel == CH["app"]) & (r < 0.5)] = OC_APP
+    pref_ch[(channel == CH["wechat_group"]) & (r < 0.4)] = OC_GROUP
+    pref_ch[np.isin(channel, (CH["store_poster_qr"], CH["store_promoter"])) & (r < 0.4)] = OC_STORE
+    pref_ch[(channel == CH["mini_program"]) & (r < 0.3)] = OC_MINI
+
+    # category weights per user: Dirichlet around the persona mix
+    cat_w = ru.gamma(PERSONA_CATEGORY[persona] * CATEGORY_CONCENTRATION).astype(np.float32)
+    cat_w /= cat_w.sum(axis=1, keepdims=True)
+
+    # ------------------------------------------------------------------ first + repeat orders
+    ro = R["orders"]
+    converted = ro.random(n) < conv_p
+    same_session = ro.random(n) < 0.35
+    gap_days = np.floor(ro.exponential(2.5, n) % 30).astype(np.int64)
+    first_t = np.where(
+        same_session,
+        reg_t + 60 + ro.exponential(40 * 60, n).astype(np.int64),
+        (reg_t // DAY + 1 + gap_days) * DAY + _tod(ro, persona),
+    )
+    buyer = converted & (first_t < H)
+
+    rate = ro.gamma(RATE_SHAPE, RATE_MEAN[persona] / RATE_SHAPE)
+    rate[channel == CH["paid_ads"]] *= PAID_ADS_REPEAT_MULTIPLIER
+    loyal = ro.random(n) < LOYAL_SHARE[persona]
+    life = ro.exponential(np.where(loyal, LIFE_MEAN_DAYS[1], LIFE_MEAN_DAYS[0])) * DAY
+    death_t = first_t + life.astype(np.int64)
+    alive_len = np.where(buyer, np.clip(np.minimum(death_t, H) - first_t, 0, None), 0) / DAY
+    accept = WEEKDAY_WEIGHTS.mean(axis=1)[persona]
+    n_cand = ro.poisson(rate / accept * alive_len)
+    cu = np.repeat(np.arange(n, dtype=np.int32), n_cand)
+    ct = first_t[cu] + (ro.random(cu.size) * alive_len[cu] * DAY).astype(np.int64)
+    cday = ct // DAY
+    keep = ro.random(cu.size) < WEEKDAY_WEIGHTS[persona[cu], (wd0 + cday) % 7]
+    cu, cday = cu[keep], cday[keep]
+    ct = cday * DAY + _tod(ro, persona[cu])
+    keep = (ct > first_t[cu]) & (ct < H)
+    cu, ct = cu[keep], ct[keep]
+
+    def pick_ch(rg, uu):
+        c = pref_ch[uu].copy()
+        other = rg.random(uu.size) < 0.25
+        c[other] = _by_group(rg, persona[uu[other]], PERSONA_ORDER_CHANNEL)
+        return c
+
+    next_oid = [0]
+    bu = np.flatnonzero(buyer).astype(np.int32)
+    orders = _new_orders(bu, first_t[bu], 0, pick_ch(ro, bu), next_oid)
+    orders = orders.append(_new_orders(cu, ct, 1, pick_ch(ro, cu), next_oid))
+
+    # ------------------------------------------------------------------ milk powder cycle
+    rm = R["mp"]
+    mpc = PLANTED["milk_powder"]
+    mp_user = np.flatnonzero(
+        buyer & (persona == 0) & (fam == 2) & (rm.random(n) < mpc["share_of_mums_with_kids"])
+    )
+    k_max = n_days // 14 + 2
+    mp_k = np.minimum(rm.geometric(mpc["stop_prob"], mp_user.size), k_max)
+    mu_ = np.repeat(mp_user, mp_k).astype(np.int32)
+    shape = (mpc["mean_days"] / mpc["sd_days"]) ** 2
+    gaps = rm.gamma(shape, mpc["mean_days"] / shape, mu_.size)
+    gaps[np.r_[0, np.cumsum(mp_k)[:-1]]] = rm.uniform(0.5, 20, mp_user.size)  # first can after first order
+    cs = np.cumsum(gaps)
+    offs = np.repeat(np.r_[0, cs[np.cumsum(mp_k)[:-1] - 1]] if mp_user.size else [], mp_k)
+    mt = first_t[mu_] + ((cs - offs) * DAY).astype(np.int64)
+    mt = (mt // DAY) * DAY + _tod(rm, persona[mu_])
+    mp_prod_user = np.full(n, -1, np.int16)
+    mp_prod_user[mp_user] = rm.choice(mp_products, mp_user.size, p=[0.4, 0.3, 0.15, 0.15])
+    keep = (mt < H) & (mt > first_t[mu_])
+    mu_, mt = mu_[keep], mt[keep]
+    orders = orders.append(_new_orders(mu_, mt, 2, pick_ch(rm, mu_), next_oid, mp=mp_prod_user[mu_]))
+    orders = orders.sort()
+
+    # first-order time so far (users whose first order comes from the expiry step have none)
+    # ------------------------------------------------------------------ new-user coupons + expiry reminder
+    re_ = R["expiry"]
+    ep = PLANTED["expiry_reminder"]
+    nu_exp = reg_t + NU_VALID_DAYS * DAY
+    assign_e = nu_exp - 2 * DAY
+    # organic wish to use a new-user coupon: orders inside the pack's validity
+    in_pack = orders.t <= nu_exp[orders.u]
+    rank = _group_rank(orders.u)
+    want = re_.random(len(orders)) < np.where(rank == 0, 0.85, 0.6)
+    orders.slot[in_pack & want] = 1
+    lo, hi = _window(orders, np.arange(n), reg_t - 1, assign_e)
+    n_before = np.bincount(orders.u[(orders.slot == 1) & (orders.t <= assign_e[orders.u])], minlength=n)
+    has_first = hi > lo
+    member_e = np.flatnonzero(has_first & (n_before < sum(NU_COUNTS)) & (nu_exp <= H))
+    hold_e = re_.random(member_e.size) < ep["holdout_share"]
+    outcome_e = re_.random(member_e.size) < ep["base"] + np.where(hold_e, 0.0, ep["lift"])
+    lo, hi = _window(orders, member_e, assign_e[member_e], nu_exp[member_e])
+    # outcome 0: no new-user coupon used in the window; 1: the first order in the window uses one
+    orders.slot[_ranges_mask(len(orders), lo[~outcome_e], hi[~outcome_e])] = 0
+    win_mask = _ranges_mask(len(orders), lo[outcome_e], hi[outcome_e])
+    orders.slot[win_mask] = 0
+    has = hi > lo
+    orders.slot[lo[outcome_e & has]] = 1
+    cm = member_e[outcome_e & ~has]
+    cm_hold = hold_e[outcome_e & ~has]
+    delay = np.where(
+        cm_hold,
+        re_.uniform(60, 2 * DAY, cm.size),
+        np.minimum(re_.exponential(0.4 * DAY, cm.size) + 60, 2 * DAY),
+    ).astype(np.int64)
+    orders = orders.append(
+        _new_orders(cm, assign_e[cm] + delay, 3, pick_ch(re_, cm), next_oid, slot=np.ones(cm.size))
+    ).sort()
+    exp_members = dict(u=member_e, hold=hold_e, assigned=assign_e[member_e], outcome=outcome_e)
+
+    # ------------------------------------------------------------------ repurchase coupons + reminder
+    rr = R["repurchase"]
+    rp = PLANTED["repurchase_reminder"]
+    prev_t = np.r_[np.int64(-(10**12)), orders.t[:-1]]
+    first_of_user = np.r_[True, orders.u[1:] != orders.u[:-1]]
+    prev_t[first_of_user] = -(10**12)
+    issue = (
+        (orders.t > nu_exp[orders.u])
+        & (orders.t - prev_t > REP_GAP_DAYS * DAY)
+        & (rr.random(len(orders)) < 0.6)
+        & (orders.t + REP_VALID_DAYS * DAY <= H + 30 * DAY)
+    )
+    rep_u = orders.u[issue].astype(np.int64)
+    rep_t = orders.t[issue]
+    rep_src = orders.oid[issue]
+    rep_exp = rep_t + REP_VALID_DAYS * DAY
+    n_rep = rep_u.size
+    rep_alive = np.ones(n_rep, bool)
+    # organic use: the first order in (issue, issue + 7 d] uses it with p 0.5
+    lo, hi = _window(orders, rep_u, rep_t, rep_t + 7 * DAY)
+    use = (hi > lo) & (rr.random(n_rep) < 0.5)
+    orders.slot[lo[use]] = 2
+    orders.cpn[lo[use]] = np.flatnonzero(use)
+    mem = np.flatnonzero(~use & (rep_exp <= H))
+    hold_r = rr.random(mem.size) < rp["holdout_share"]
+    outcome_r = rr.random(mem.size) < rp["base"] + np.where(hold_r, 0.0, rp["lift"])
+    a_r = rep_t[mem] + 7 * DAY
+    lo, hi = _window(orders, rep_u[mem], a_r, rep_exp[mem])
+    has = hi > lo
+    sel = outcome_r & has
+    orders.slot[lo[sel]] = 2
+    orders.cpn[lo[sel]] = mem[sel]
+    sel = outcome_r & ~has
+    cm = mem[sel]
+    delay = np.where(
+        hold_r[sel],
+        rr.uniform(60, 7 * DAY, cm.size),
+        np.minimum(rr.exponential(1.5 * DAY, cm.size) + 60, 7 * DAY),
+    ).astype(np.int64)
+    cu_ = rep_u[cm].astype(np.int32)
+    orders = orders.append(
+        _new_orders(
+            cu_, a_r[sel] + delay, 4, pick_ch(rr, cu_), next_oid, slot=np.full(cm.size, 2), cpn=cm, src=cm
+        )
+    ).sort()
+    rep_members = dict(c=mem, hold=hold_r, assigned=a_r, outcome=outcome_r)
+    # ------------------------------------------------------------------ recall campaigns (monthly)
+    rrc = R["recall"]
+    rcp = PLANTED["recall"]
+    W = rcp["window_days"] * DAY
+    rec_camp: list[dict] = []
+    rc_u, rc_t, rc_k = [], [], []
+    n_rc = 0
+    prev_members = np.zeros(0, np.int64)
+    chan_cycle = ("sms", "wechat_notice", "offline_push")
+    allu = np.arange(n)
+    for k in range(months):
+        S = int(month_s[k])
+        A = S + 10 * HOUR
+        if rcp["dormant_days"] * DAY > S or A + W > H:
+            continue
+        cchan = chan_cycle[len(rec_camp) % 3]
+        last_idx = np.searchsorted(orders.key, _key(allu, np.full(n, S)), side="left") - 1
+        ok = last_idx >= 0
+        ok[ok] = orders.u[last_idx[ok]] == allu[ok]
+        last_t = np.where(ok, orders.t[np.maximum(last_idx, 0)], H)
+        mem = np.flatnonzero(ok & (last_t <= S - rcp["dormant_days"] * DAY))
+        mem = mem[~np.isin(mem, prev_members)]  # frequency cap: not in last month's recall
+        prev_members = mem
+        hold = rrc.random(mem.size) < rcp["holdout_share"]
+        outcome = rrc.random(mem.size) < rcp["base"] + np.where(hold, 0.0, rcp["lift"])
+        Aw = np.full(mem.size, A, np.int64)
+        lo, hi = _window(orders, mem, Aw, Aw + W)
+        kill = _ranges_mask(len(orders), lo[~outcome], hi[~outcome])
+        # cascade: repurchase coupons issued by removed orders disappear with them
+        dead_c = np.flatnonzero(rep_alive & np.isin(rep_src, orders.oid[kill]))
+        rep_alive[dead_c] = False
+        kill |= (orders.kind == 4) & np.isin(orders.src, dead_c)
+        dead_use = (orders.slot == 2) & np.isin(orders.cpn, dead_c)
+        orders.slot[dead_use] = 0
+        orders.cpn[dead_use] = -1
+        # treatment members get a recall coupon (14 days)
+        tr = np.flatnonzero(~hold)
+        cidx = np.full(mem.size, -1, np.int64)
+        cidx[tr] = n_rc + np.arange(tr.size)
+        n_rc += tr.size
+        rc_u.append(mem[tr])
+        rc_t.append(np.full(tr.size, A, np.int64))
+        rc_k.append(np.full(tr.size, len(rec_camp)))
+        has = hi > lo
+        sel = outcome & has & ~hold
+        fo = lo[sel]
+        use = (
+            (orders.t[fo] <= A + RECALL_VALID_DAYS * DAY)
+            & (orders.slot[fo] == 0)
+            & (rrc.random(fo.size) < 0.5)
+        )
+        orders.slot[fo[use]] = 3
+        orders.cpn[fo[use]] = cidx[sel][use]
+        sel = outcome & ~has
+        cm = mem[sel].astype(np.int32)
+        c_hold = hold[sel]
+        delay = np.where(
+            c_hold,
+            rrc.uniform(60, W, cm.size),
+            np.minimum(rrc.gamma(1.5, 4.0 * DAY, cm.size) + 60, W),
+        ).astype(np.int64)
+        use_c = ~c_hold & (delay <= RECALL_VALID_DAYS * DAY) & (rrc.random(cm.size) < 0.85)
+        och = pick_ch(rrc, cm)
+        if cchan == "offline_push":
+            och[:] = OC_STORE
+        new = _new_orders(
+            cm, A + delay, 5, och, next_oid, slot=np.where(use_c, 3, 0), cpn=np.where(use_c, cidx[sel], -1)
+        )
+        orders = orders.take(np.flatnonzero(~kill)).append(new).sort()
+        rec_camp.append(dict(k=k, A=A, chan=cchan, u=mem, hold=hold, outcome=outcome))
+    rc_u = np.concatenate(rc_u) if rc_u else np.zeros(0, np.int64)
+    rc_t = np.concatenate(rc_t) if rc_t else np.zeros(0, np.int64)
+    rc_k = np.concatenate(rc_k) if rc_k else np.zeros(0, np.int64)
+
+    # ------------------------------------------------------------------ final order list
+    orders = orders.take(np.lexsort((orders.oid, orders.u, orders.t)))
+    N = len(orders)
+    ou, ot = orders.u, orders.t
+    first_final = np.full(n, H, np.int64)
+    np.minimum.at(first_final, ou, ot)
+    pers = persona[ou]
+
+    # ------------------------------------------------------------------ baskets
+    rb = R["basket"]
+    is_mp = orders.kind == 2
+    nl = 1 + rb.poisson(LINES_MEAN[pers] - 1)
+    nl[is_mp] = 1 + rb.poisson(0.8, is_mp.sum())
+    nl = np.minimum(nl, 8)
+    l_ord = np.repeat(np.arange(N), nl)
+    l_rank = _group_rank(l_ord)
+    L = l_ord.size
+    lu = ou[l_ord]
+    r = rb.random(L, dtype=np.float32)
+    l_cat = np.zeros(L, np.int8)
+    acc = np.zeros(L, np.float32)
+    for c in range(len(CATEGORIES) - 1):
+        acc += cat_w[lu, c]
+        l_cat += r > acc
+    del acc, r
+    l_prod = np.zeros(L, np.int32)
+    for c in range(len(CATEGORIES)):
+        idx = np.flatnonzero(l_cat == c)
+        cand = np.flatnonzero((p_cat == c) & ~p_is_mp)
+        l_prod[idx] = rb.choice(cand, idx.size, p=p_pop[cand] / p_pop[cand].sum())
+    heroes = np.flatnonzero(p_hero)
+    first_line = np.r_[0, np.cumsum(nl)[:-1]]
+    is_first_order = ot == first_final[ou]
+    f = first_line[is_first_order & (rb.random(N) < 0.7)]
+    l_prod[f] = rb.choice(heroes, f.size, p=p_pop[heroes] / p_pop[heroes].sum())
+    l_prod[first_line[is_mp]] = orders.mp[is_mp]
+    l_qty = 1 + rb.poisson(np.where(p_hero[l_prod], 0.6, 0.3)).astype(np.int32)
+    l_qty[first_line[is_mp]] = 1
+    # planted aov drop: returning users' orders in one month lose lines
+    ad = PLANTED["aov_drop"]
+    drop_k = min(ad["month_offset"], months - 1)
+    in_m = (ot >= month_s[drop_k]) & (ot < month_s[drop_k + 1]) & (first_final[ou] < month_s[drop_k])
+    val = p_price[l_prod] * l_qty
+    aff = in_m[l_ord]
+    droppable = aff & (l_rank > 0) & ~p_is_mp[l_prod]
+    r_drop = min(1.0, ad["relative_drop"] * val[aff].sum() / max(val[droppable].sum(), 1))
+    gone = droppable & (rb.random(L) < r_drop)
+    realized_drop = float(val[gone].sum() / max(val[aff].sum(), 1))
+    keep = ~gone
+    l_ord, l_prod, l_qty = l_ord[keep], l_prod[keep], l_qty[keep]
+    del val, aff, droppable, gone, keep, lu, l_cat, l_rank
+    # one line per (order, product)
+    ukey, inv = np.unique(l_ord.astype(np.int64) * n_pr + l_prod, return_inverse=True)
+    i_qty = np.bincount(inv, weights=l_qty).astype(np.int64)
+    i_ord = (ukey // n_pr).astype(np.int64)
+    i_prod = (ukey % n_pr).astype(np.int32)
+    del ukey, inv, l_ord, l_prod, l_qty
+    i_first = np.searchsorted(i_ord, np.arange(N))
+
+    def gross_of() -> np.ndarray:
+        return np.bincount(i_ord, weights=p_price[i_prod] * i_qty, minlength=N).astype(np.int64)
+
+    def top_up(oi: np.ndarray, need: np.ndarray, gross: np.ndarray) -> None:
+        d = need - gross[oi]
+        s = d > 0
+        li = i_first[oi[s]]
+        add = -(-d[s] // p_price[i_prod[li]])
+        i_qty[li] += add
+        gross[oi[s]] += add * p_price[i_prod[li]]
+
+    gross = gross_of()
+    face = np.zeros(N, np.int64)
+    cpn_internal = np.full(N, -1, np.int64)  # 0..6n-1 new-user, then repurchase, then recall
+    # repurchase / recall coupons: top up to the threshold
+    for s_, fv, ms, base in ((2, REP_FACE, REP_MIN, 6 * n), (3, RECALL_FACE, RECALL_MIN, 6 * n + n_rep)):
+        oi = np.flatnonzero(orders.slot == s_)
+        top_up(oi, np.full(oi.size, round(ms * 100)), gross)
+        face[oi] = round(fv * 100)
+        cpn_internal[oi] = base + orders.cpn[oi]
+    # new-user coupons: best applicable unused coupon of the pack, rank by rank
+    nu_face = np.array([round(x[1] * 100) for x in NU_TYPES])
+    nu_min = np.array([round(x[2] * 100) for x in NU_TYPES])
+    nu_off = np.r_[0, np.cumsum(NU_COUNTS)[:-1]]
+    oi = np.flatnonzero(orders.slot == 1)
+    oi = oi[np.lexsort((ot[oi], ou[oi]))]
+    uu, loc = np.unique(ou[oi], return_inverse=True)
+    avail = np.tile(np.array(NU_COUNTS), (uu.size, 1))
+    rk = _group_rank(loc)
+    for k in range(int(rk.max()) + 1 if rk.size else 0):
+        sel = rk == k
+        o_k, l_k = oi[sel], loc[sel]
+        av = avail[l_k] > 0
+        ok_ = av & (gross[o_k, None] >= nu_min[None, :])
+        best = np.where(ok_.any(1), 3 - np.argmax(ok_[:, ::-1], axis=1), np.argmax(av, axis=1))
+        none = ~av.any(1)
+        o_k, l_k, best = o_k[~none], l_k[~none], best[~none]
+        top_up(o_k, nu_min[best], gross)
+        copy = NU_COUNTS_ARR[best] - avail[l_k, best]
+        avail[l_k, best] -= 1
+        face[o_k] = nu_face[best]
+        cpn_internal[o_k] = ou[o_k].astype(np.int64) * 6 + nu_off[best] + copy
+    promo = np.where((rb.random(N) < 0.06) & (gross - face >= 2000), rb.integers(1, 6, N) * 100, 0).astype(
+        np.int64
+    )
+    discount = face + promo
+    gmv = gross - discount
+    assert (gmv >= 0).all()
+
+    # ------------------------------------------------------------------ events
+    rv = R["events"]
+    ev_u, ev_t, ev_e, ev_c = [], [], [], []
+    EV = {e: i for i, e in enumerate(("visit", "browse_40s", "add_cart", "checkout_start"))}
+    EV.update(share_card=4, checkin=5, draw=6, task_done=7)
+    online = orders.ch != OC_STORE
+    oo = np.flatnonzero(online)
+    t_co = ot[oo] - rv.integers(30, 300, oo.size)
+    t_ac = t_co - rv.integers(30, 600, oo.size)
+    t_br = t_ac - rv.integers(40, 600, oo.size)
+    t_vi = t_br - rv.integers(5, 120, oo.size)
+    has_br = rv.random(oo.size) < 0.9
+    for e, tt, m_ in (
+        ("visit", t_vi, None),
+        ("browse_40s", t_br, has_br),
+        ("add_cart", t_ac, None),
+        ("checkout_start", t_co, None),
+    ):
+        sel = slice(None) if m_ is None else m_
+        ev_u.append(ou[oo][sel])
+        ev_t.append(tt[sel])
+        ev_e.append(np.full(ev_u[-1].size, EV[e], np.int8))
+        ev_c.append(orders.ch[oo][sel])
+    last_act = np.maximum(reg_t, np.where(first_final < H, 0, reg_t))
+    np.maximum.at(last_act, ou, ot)
+    act_end = np.minimum(last_act + 14 * DAY, H - 1)
+    act_days = (act_end - reg_t) / DAY
+    n_online = np.bincount(ou[oo], minlength=n)
+    online_pref = np.where(pref_ch == OC_STORE, OC_MINI, pref_ch).astype(np.int8)
+    n_ab = rv.poisson(2.5 * n_online + 1.0)
+    au = np.repeat(np.arange(n), n_ab)
+    aday = (reg_t[au] + rv.random(au.size) * (act_end[au] - reg_t[au])) // DAY
+    at = np.maximum(aday * DAY + _tod(rv, persona[au]), reg_t[au])
+    st = rv.random(au.size)
+    br, ac, co = st < 0.4, st < 0.1, st < 0.02
+    for e, m_, off in (
+        ("visit", None, 0),
+        ("browse_40s", br, 50),
+        ("add_cart", ac, 200),
+        ("checkout_start", co, 400),
+    ):
+        sel = slice(None) if m_ is None else m_
+        ev_u.append(au[sel])
+        ev_t.append(at[sel] + off)
+        ev_e.append(np.full(ev_u[-1].size, EV[e], np.int8))
+        ev_c.append(online_pref[au[sel]])
+    inc_rates = {
+        "checkin": [0.06, 0.01, 0.03, 0.08],
+        "share_card": [0.03, 0.01, 0.01, 0.03],
+        "draw": [0.02, 0.005, 0.015, 0.05],
+        "task_done": [0.012, 0.002, 0.01, 0.02],
+    }
+    for e, rates in inc_rates.items():
+        k_ = rv.poisson(np.array(rates)[persona] * act_days)
+        iu = np.repeat(np.arange(n), k_)
+        iday = (reg_t[iu] + rv.random(iu.size) * (act_end[iu] - reg_t[iu])) // DAY
+        ev_u.append(iu)
+        ev_t.append(np.maximum(iday * DAY + _tod(rv, persona[iu]), reg_t[iu]))
+        ev_e.append(np.full(iu.size, EV[e], np.int8))
+        ev_c.append(np.where(e == "share_card", OC_MINI, online_pref[iu]).astype(np.int8))
+    ev_u = np.concatenate(ev_u).astype(np.int64)
+    ev_t = np.concatenate(ev_t)
+    ev_e = np.concatenate(ev_e)
+    ev_c = np.concatenate(ev_c)
+    ev_t = np.clip(np.maximum(ev_t, reg_t[ev_u]), 0, H - 1)
+    o = np.lexsort((ev_c, ev_e, ev_t, ev_u))
+    ev_u, ev_t, ev_e, ev_c = ev_u[o], ev_t[o], ev_e[o], ev_c[o]
+
+    # ------------------------------------------------------------------ points ledger
+    rp_ = R["points"]
+    EVP = {"browse_40s": 10, "share_card": 1, "checkin": 5, "task_done": 20}
+    REASON = ("browse_40s", "three_orders_day", "share_card", "checkin", "order", "task", "redeem", "expire")
+    pm = np.isin(ev_e, [EV[e] for e in EVP])
+    pe_u, pe_t = ev_u[pm], ev_t[pm]
+    pe_pts = np.zeros(pe_u.size, np.int64)
+    pe_r = np.zeros(pe_u.size, np.int8)
+    for e, pts in EVP.items():
+        mm = ev_e[pm] == EV[e]
+        pe_pts[mm] = pts
+        pe_r[mm] = REASON.index("task" if e == "task_done" else e)
+    # three orders in a day: +10 at the third order
+    day_key = ou.astype(np.int64) * (n_days + 1) + ot // DAY
+    o = np.lexsort((ot, day_key))
+    drk = _group_rank(day_key[o])
+    third = o[drk == 2]
+    pe_u = np.r_[pe_u, ou[third]]
+    pe_t = np.r_[pe_t, ot[third]]
+    pe_pts = np.r_[pe_pts, np.full(third.size, 10)]
+    pe_r = np.r_[pe_r, np.full(third.size, REASON.index("three_orders_day"), np.int8)]
+    order_pts = np.zeros(N, np.int64)
+    red_u, red_t, red_p, exp_u, exp_t, exp_p = [], [], [], [], [], []
+    redeemed = np.zeros(n, np.int64)
+    expired = np.zeros(n, np.int64)
+    for k in range(months):
+        Ms, Me = month_s[k], month_s[k + 1]
+        earned = np.bincount(pe_u[pe_t < Ms], weights=pe_pts[pe_t < Ms], minlength=n)
+        earned += np.bincount(ou[ot < Ms], weights=order_pts[ot < Ms], minlength=n)
+        if k >= 12:
+            cut = month_s[k - 12]
+            old = np.bincount(pe_u[pe_t < cut], weights=pe_pts[pe_t < cut], minlength=n)
+            old += np.bincount(ou[ot < cut], weights=order_pts[ot < cut], minlength=n)
+            x = np.maximum(0, old.astype(np.int64) - redeemed - expired)
+            xu = np.flatnonzero(x > 0)
+            exp_u.append(xu)
+            exp_t.append(np.full(xu.size, Ms))
+            exp_p.append(-x[xu])
+            expired += x
+        bal = earned.astype(np.int64) - redeemed - expired
+        om = np.flatnonzero((ot >= Ms) & (ot < Me))
+        # first order of each user in the month
+        srt = om[np.lexsort((ot[om], ou[om]))]
+        firsts = srt[np.r_[True, ou[srt][1:] != ou[srt][:-1]]] if srt.size else srt
+        b = bal[ou[firsts]]
+        go = firsts[(b >= 500) & (rp_.random(firsts.size) < 0.3)]
+        cash = np.minimum(bal[ou[go]] // 100, (gmv[go] * 3 // 10) // 100)
+        go, cash = go[cash >= 1], cash[cash >= 1]
+        discount[go] += cash * 100
+        gmv[go] -= cash * 100
+        redeemed[ou[go]] += cash * 100
+        red_u.append(ou[go])
+        red_t.append(ot[go])
+        red_p.append(-cash * 100)
+        order_pts[om] = gmv[om] // 1000
+    op = order_pts > 0
+    L_u = np.concatenate([pe_u, ou[op], *red_u, *exp_u]).astype(np.int64)
+    L_t = np.concatenate([pe_t, ot[op], *red_t, *exp_t]).astype(np.int64)
+    L_p = np.concatenate([pe_pts, order_pts[op], *red_p, *exp_p]).astype(np.int32)
+    L_r = np.concatenate(
+        [
+            pe_r,
+            np.full(op.sum(), REASON.index("order"), np.int8),
+            np.full(sum(len(x) for x in red_u), REASON.index("redeem"), np.int8),
+            np.full(sum(len(x) for x in exp_u), REASON.index("expire"), np.int8),
+        ]
+    )
+    o = np.lexsort((L_p, L_r, L_t, L_u))
+    L_u, L_t, L_p, L_r = L_u[o], L_t[o], L_p[o], L_r[o]
+
+    # ------------------------------------------------------------------ campaigns + members
+    camp = []  # dicts: kind, chan, start, end, name, members (u, hold, assigned)
+    ym = [str(month_d[k])[:7] for k in range(months)]
+    cn = {"sms": "短信", "wechat_notice": "微信服务通知", "offline_push": "到店推送"}
+
+    def by_month(t_assigned):
+        return np.searchsorted(month_s, t_assigned, side="right") - 1
+
+    mk = by_month(exp_members["assigned"])
+    for k in np.unique(mk):
+        s = mk == k
+        chan = "wechat_notice" if k % 2 == 0 else "sms"
+        camp.append(
+            dict(
+                kind="expiry_reminder",
+                chan=chan,
+                name=f"{ym[k]} 新人券到期提醒（{cn[chan]}）",
+                start=int(month_s[k]),
+                end=int(min(exp_members["assigned"][s].max() + 2 * DAY, H - 1)),
+                u=exp_members["u"][s],
+                hold=exp_members["hold"][s],
+                assigned=exp_members["assigned"][s],
+            )
+        )
+    alive_m = rep_alive[rep_members["c"]]
+    rmk = by_month(rep_members["assigned"])
+    for k in np.unique(rmk[alive_m]):
+        s = (rmk == k) & alive_m
+        camp.append(
+            dict(
+                kind="repurchase_reminder",
+                chan="wechat_notice",
+                name=f"{ym[k]} 复购券未使用提醒（微信服务通知）",
+                start=int(month_s[k]),
+                end=int(min(rep_members["assigned"][s].max() + 7 * DAY, H - 1)),
+                u=rep_u[rep_members["c"][s]],
+                hold=rep_members["hold"][s],
+                assigned=rep_members["assigned"][s],
+            )
+        )
+    for j, rc in enumerate(rec_camp):
+        rc["camp_index"] = len(camp)
+        camp.append(
+            dict(
+                kind="recall",
+                chan=rc["chan"],
+                name=f"{ym[rc['k']]} 流失召回（{cn[rc['chan']]}）",
+                start=rc["A"],
+                end=min(rc["A"] + W, H - 1),
+                u=rc["u"],
+                hold=rc["hold"],
+                assigned=np.full(rc["u"].size, rc["A"], np.int64),
+                j=j,
+            )
+        )
+    kind_order = ("expiry_reminder", "repurchase_reminder", "recall")
+    corder = sorted(range(len(camp)), key=lambda i: (camp[i]["start"], kind_order.index(camp[i]["kind"])))
+    camp_id = np.zeros(len(camp), np.int64)
+    camp_id[corder] = np.arange(1, len(camp) + 1)
+    cm_c = np.concatenate(
+        [np.full(c["u"].size, camp_id[i]) for i, c in enumerate(camp)] or [np.zeros(0, np.int64)]
+    )
+    cm_u = np.concatenate([c["u"] for c in camp] or [np.zeros(0, np.int64)]).astype(np.int64)
+    cm_h = np.concatenate([c["hold"] for c in camp] or [np.zeros(0, bool)])
+    cm_a = np.concatenate([c["assigned"] for c in camp] or [np.zeros(0, np.int64)]).astype(np.int64)
+    o = np.lexsort((cm_u, cm_c))
+    cm_c, cm_u, cm_h, cm_a = cm_c[o], cm_u[o], cm_h[o], cm_a[o]
+
+    # ------------------------------------------------------------------ coupons
+    nu_kind = np.repeat(np.arange(4), NU_COUNTS)  # per-user slot -> NU type
+    c_u = np.r_[np.repeat(np.arange(n), 6), rep_u, rc_u].astype(np.int64)
+    c_issue = np.r_[np.repeat(reg_t, 6), rep_t, rc_t].astype(np.int64)
+    c_exp = np.r_[np.repeat(nu_exp, 6), rep_exp, rc_t + RECALL_VALID_DAYS * DAY].astype(np.int64)
+    kinds_all = [x[0] for x in NU_TYPES] + ["repurchase", "recall"]
+    c_kind = np.r_[np.tile(nu_kind, n), np.full(n_rep, 4), np.full(rc_u.size, 5)].astype(np.int8)
+    c_face = np.r_[nu_face, round(REP_FACE * 100), round(RECALL_FACE * 100)][c_kind]
+    c_min = np.r_[nu_min, round(REP_MIN * 100), round(RECALL_MIN * 100)][c_kind]
+    rc_campid = np.array([camp_id[rec_camp[k]["camp_index"]] for k in range(len(rec_camp))], np.int64)
+    c_camp = np.r_[np.full(6 * n + n_rep, -1), rc_campid[rc_k] if rc_k.size else np.zeros(0, np.int64)]
+    c_alive = np.r_[np.ones(6 * n, bool), rep_alive, np.ones(rc_u.size, bool)]
+    ci = np.flatnonzero(c_alive)
+    ci = ci[np.lexsort((ci, c_u[ci], c_issue[ci]))]
+    c_id = np.full(c_u.size, -1, np.int64)
+    c_id[ci] = np.arange(1, ci.size + 1)
+    o_coupon = np.where(cpn_internal >= 0, c_id[np.maximum(cpn_internal, 0)], -1)
+    assert (o_coupon[cpn_internal >= 0] > 0).all()
+
+    # ------------------------------------------------------------------ channel spend
+    rs = R["spend"]
+    reg_m = np.searchsorted(month_s, reg_t, side="right") - 1
+    regs = np.bincount(reg_m * 8 + channel, minlength=months * 8).reshape(months, 8)
+    spend = np.round(regs * CHANNEL_CAC[None, :] * rs.lognormal(0, 0.05, (months, 8)) * 100).astype(np.int64)
+
+    # ------------------------------------------------------------------ tables
+    t0 = start_d.astype("datetime64[s]")
+
+    def ts(x):
+        return t0 + np.asarray(x, np.int64).astype("timedelta64[s]")
+
+    def money(c):
+        return np.asarray(c, np.int64) / 100.0
+
+    ch_names = np.array(CHANNELS)
+    oc_names = np.array(ORDER_CHANNELS)
+    order_id = np.arange(1, N + 1, dtype=np.int64)
+    ref_kind = np.concatenate([np.full(n_lead, "group_leader"), np.full(n_prom, "store_promoter")])
+    ref_group = np.array([f"G{g + 1:02d}" for g in leader_group] + [None] * n_prom, dtype=object)
+    ref_store = np.array([None] * n_lead + list(store_id[prom_store]), dtype=object)
+    o = np.argsort(ref_id, kind="stable")
+    sp_o = np.lexsort((np.tile(ch_names, months).astype(str), np.repeat(np.arange(months), 8)))
+    cso = np.argsort(camp_id)
+    cs = [camp[i] for i in cso]
+    tables = {
+        "stores": dict(
+            store_id=store_id, name=np.array(store_name), city=np.array(store_city), opened_at=store_opened
+        ),
+        "referrers": dict(
+            referrer_id=ref_id[o],
+            kind=ref_kind[o],
+            group_id=(ref_group[o], None),
+            store_id=(ref_store[o], None),
+        ),
+        "users": dict(
+            user_id=uid,
+            registered_at=ts(reg_t),
+            channel=ch_names[channel],
+            referrer_id=(np.append(ref_id, "")[referrer], referrer < 0),
+            home_store_id=store_id[home],
+            city=np.array(cities)[city],
+            gender=(np.where(female, "F", "M"), g_null),
+            birth_year=(birth_year, by_null),
+            family_status=(fam_names[fam], fam_null),
+        ),
+        "products": dict(
+            product_id=product_id,
+            name=np.array(p_name),
+            category=np.array(CATEGORIES)[p_cat],
+            price=money(p_price),
+            unit_cost=money(p_cost),
+            is_hero=p_hero,
+        ),
+        "campaigns": dict(
+            campaign_id=np.sort(camp_id),
+            name=np.array([c["name"] for c in cs]),
+            kind=np.array([c["kind"] for c in cs]),
+            channel=np.array([c["chan"] for c in cs]),
+            started_at=ts([c["start"] for c in cs]),
+            ended_at=ts([c["end"] for c in cs]),
+            cost_per_touch=np.array([CAMPAIGN_COST[c["chan"]] for c in cs]),
+        ),
+        "coupons": dict(
+            coupon_id=np.arange(1, ci.size + 1, dtype=np.int64),
+            user_id=uid[c_u[ci]],
+            kind=np.array(kinds_all)[c_kind[ci]],
+            issued_at=ts(c_issue[ci]),
+            expires_at=ts(c_exp[ci]),
+            face_value=money(c_face[ci]),
+            min_spend=money(c_min[ci]),
+            campaign_id=(c_camp[ci], c_camp[ci] < 0),
+        ),
+        "orders": dict(
+            order_id=order_id,
+            user_id=uid[ou],
+            ordered_at=ts(ot),
+            store_id=store_id[_order_store(rb, home[ou], store_cityi)],
+            order_channel=oc_names[orders.ch],
+            gmv=money(gmv),
+            discount=money(discount),
+            coupon_id=(o_coupon, o_coupon < 0),
+        ),
+        "order_items": dict(
+            order_id=order_id[i_ord],
+            product_id=product_id[i_prod],
+            quantity=i_qty.astype(np.int32),
+            amount=money(p_price[i_prod] * i_qty),
+        ),
+        "campaign_members": dict(
+            campaign_id=cm_c,
+            user_id=uid[cm_u],
+            arm=np.where(cm_h, "holdout", "treatment"),
+            assigned_at=ts(cm_a),
+            touched_at=(ts(cm_a), cm_h),
+        ),
+        "channel_spend": dict(
+            month=np.repeat(month_d[:months], 8)[sp_o],
+            channel=np.tile(ch_names, months)[sp_o],
+            spend=money(spend.ravel())[sp_o],
+        ),
+        "events": dict(
+            user_id=uid[ev_u],
+            ts=ts(ev_t),
+            event=np.array(list(EV))[ev_e],
+            event_channel=oc_names[ev_c],
+        ),
+        "points_ledger": dict(user_id=uid[L_u], ts=ts(L_t), points=L_p, reason=np.array(REASON)[L_r]),
+    }
+
+    # ------------------------------------------------------------------ manifest (true planted sizes)
+    counts = {name: int(len(next(iter(cols.values())))) for name, cols in tables.items()}
+    counts = {k: counts[k] for k in TABLES}
+    d30 = _repeat_share(ou, ot, first_final, n, 30)
+    buyers_by_ch = np.bincount(channel[first_final < H], minlength=8)
+    rep30_by_ch = np.bincount(channel[d30], minlength=8)
+    cac = spend.sum(0) / np.maximum(regs.sum(0), 1) / 100
+    manifest = {
+        "generator": "userops.demo",
+        "version": VERSION,
+        "seed": seed,
+        "users": n,
+        "months": months,
+        "start": str(start_d),
+        "end": str(month_d[-1] - np.timedelta64(1, "D")),
+        "end_exclusive": str(month_d[-1]),
+        "counts": counts,
+        "planted": {
+            "channel_quality": {
+                "definition": "paid_ads buyers' repeat-purchase rate (orders/day after the first order) is "
+                "multiplied by the factor; paid_ads has the lowest CAC (spend / registered users)",
+                "channel": "paid_ads",
+                "repeat_rate_multiplier": PAID_ADS_REPEAT_MULTIPLIER,
+                "cac_per_registered_user": {c: round(float(cac[i]), 2) for i, c in enumerate(CHANNELS)},
+                "registered_users": {c: int(regs.sum(0)[i]) for i, c in enumerate(CHANNELS)},
+                "d30_repeat_share_of_buyers": {
+                    c: round(float(rep30_by_ch[i] / max(buyers_by_ch[i], 1)), 4)
+                    for i, c in enumerate(CHANNELS)
+                },
+                "note": "referral channels' spend is material only; commissions are computed downstream",
+            },
+            "expiry_reminder_lift": {
+                "definition": "members: users with a first order and an unredeemed new-user coupon 48 h before "
+                "the pack expires (assigned_at = registered_at + 5 d); outcome: a new-user coupon redeemed in "
+                "(assigned_at, expires_at]; P(outcome) = base (holdout), base + lift (treatment)",
+                "base": ep["base"],
+                "lift": ep["lift"],
+                "holdout_share": ep["holdout_share"],
+                "realized": _arm_rates(exp_members["hold"], exp_members["outcome"]),
+            },
+            "recall_lift": {
+                "definition": "members: buyers with no order for 60+ days at the campaign start (not in the "
+                "previous month's recall); outcome: any order in (assigned_at, assigned_at + window_days]; "
+                "P(outcome) = base (holdout), base + lift (treatment)",
+                "base": rcp["base"],
+                "lift": rcp["lift"],
+                "window_days": rcp["window_days"],
+                "dormant_days": rcp["dormant_days"],
+                "holdout_share": rcp["holdout_share"],
+                "realized": _arm_rates(
+                    np.concatenate([c["hold"] for c in rec_camp] or [np.zeros(0, bool)]),
+                    np.concatenate([c["outcome"] for c in rec_camp] or [np.zeros(0, bool)]),
+                ),
+            },
+            "repurchase_reminder_lift": {
+                "definition": "repurchase coupon (5 off 39, 14 d) given at checkout when the previous order is "
+                "14+ d old; members: coupon unused 7 d after issue (assigned_at = issued_at + 7 d); outcome: "
+                "the coupon redeemed in (assigned_at, expires_at]; P(outcome) = base (holdout), base + lift",
+                "base": rp["base"],
+                "lift": rp["lift"],
+                "window_days": REP_VALID_DAYS - 7,
+                "holdout_share": rp["holdout_share"],
+                "realized": _arm_rates(rep_members["hold"][alive_m], rep_members["outcome"][alive_m]),
+            },
+            "persona_category": {
+                "definition": "expected category share of order lines by persona (users' category weights are "
+                f"Dirichlet around these rows, concentration {CATEGORY_CONCENTRATION}); persona shares of users",
+                "persona_shares": {p: float(PERSONA_SHARE[i]) for i, p in enumerate(PERSONAS)},
+                "matrix": {
+                    p: {c: float(PERSONA_CATEGORY[i, j]) for j, c in enumerate(CATEGORIES)}
+                    for i, p in enumerate(PERSONAS)
+                },
+            },
+            "milk_powder_cycle": {
+                "definition": "young_family_mum buyers with kids (share below) rebuy one milk powder; gap between "
+                "purchases ~ Gamma(mean, sd) days (day-level, hour of day redrawn); stop after each can with "
+                "stop_prob",
+                "persona": "young_family_mum",
+                "mean_days": mpc["mean_days"],
+                "sd_days": mpc["sd_days"],
+                "stop_prob": mpc["stop_prob"],
+                "share_of_mums_with_kids": mpc["share_of_mums_with_kids"],
+                "buyers": int(mp_user.size),
+                "product_ids": [str(product_id[i]) for i in mp_products],
+            },
+            "aov_drop": {
+                "definition": "orders in the month by returning users (first order before the month) lose "
+                "non-first lines so their expected gross basket (gmv + discount, before coupon top-ups) "
+                "drops by relative_drop; new users unchanged",
+                "month": ym[drop_k],
+                "group": "returning",
+                "relative_drop": ad["relative_drop"],
+                "realized_gross_drop_before_topups": round(realized_drop, 4),
+            },
+        },
+        "rules": {
+            "new_user_pack": {
+                x[0]: {"face": x[1], "min_spend": x[2], "count": c}
+                for x, c in zip(NU_TYPES, NU_COUNTS, strict=True)
+            },
+            "new_user_valid_days": NU_VALID_DAYS,
+            "repurchase_coupon": {"face": REP_FACE, "min_spend": REP_MIN, "valid_days": REP_VALID_DAYS},
+            "recall_coupon": {"face": RECALL_FACE, "min_spend": RECALL_MIN, "valid_days": RECALL_VALID_DAYS},
+            "points": {
+                "browse_40s": 10,
+                "three_orders_day": 10,
+                "share_card": 1,
+                "checkin": 5,
+                "task": 20,
+                "order": "1 per 10 yuan gmv",
+                "redeem": "100 points = 1 yuan",
+                "expire": "after 12 months",
+            },
+            "campaign_cost_per_touch": CAMPAIGN_COST,
+        },
+    }
+    personas = dict(user_id=uid, persona=np.array(PERSONAS)[persona])
+    return tables, manifest, personas
+
+
+NU_COUNTS_ARR = np.array(NU_COUNTS)
+
+
+def _order_store(rng: np.random.Generator, home: np.ndarray, store_city: np.ndarray) -> np.ndarray:
+    """Fulfilling store: the home store (88%) or another store of the same city."""
+    st = home.copy()
+    other = np.flatnonzero(rng.random(home.size) < 0.12)
+    for c in np.unique(store_city):
+        cs = np.flatnonzero(store_city == c)
+        m = other[store_city[home[other]] == c]
+        st[m] = cs[rng.integers(0, cs.size, m.size)]
+    return st
+
+
+def _repeat_share(ou, ot, first, n, days) -> np.ndarray:
+    """Bool per user: a second order within `days` after the first order."""
+    later = (ot > first[ou]) & (ot <= first[ou] + days * DAY)
+    return np.bincount(ou[later], minlength=n) > 0
+
+
+def _arm_rates(hold: np.ndarray, outcome: np.ndarray) -> dict:
+    return {
+        "holdout_n": int(hold.sum()),
+        "treatment_n": int((~hold).sum()),
+        "holdout_rate": round(float(outcome[hold].mean()), 4) if hold.any() else None,
+        "treatment_rate": round(float(outcome[~hold].mean()), 4) if (~hold).any() else None,
+    }
+
+
+# ----------------------------------------------------------------------------- writing
+
+_ARROW = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_()}
+
+
+def _arrow_table(name: str, cols: dict) -> pa.Table:
+    arrays = []
+    spec = TABLES[name].columns if name in TABLES else None
+    names = [c.name for c in spec] if spec else list(cols)
+    if set(names) != set(cols):
+        raise AssertionError(f"{name}: columns {sorted(cols)} != contract {sorted(names)}")
+    for c in spec:
+        v = cols[c.name]
+        mask = None
+        if isinstance(v, tuple):
+            v, mask = v
+            if mask is None:
+                mask = np.array([x is None for x in v])
+                v = np.array(["" if x is None else x for x in v])
+            mask = np.asarray(mask, bool)
+        t = c.type.upper()
+        if t == "TIMESTAMP":
+            typ = pa.timestamp("s")
+        elif t == "DATE":
+            typ = pa.date32()
+            v = np.asarray(v).astype("datetime64[D]")
+        elif t.startswith("DECIMAL"):
+            typ = pa.float64()
+            v = np.round(np.asarray(v, np.float64), 2)
+        else:
+            typ = _ARROW[t]
+        arrays.append(pa.array(np.asarray(v), type=typ, mask=mask))
+    return pa.table(arrays, names=names)
+
+
+def _write(out_dir: Path, tables: dict, manifest: dict, personas: dict, fmt: str) -> None:
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        os.chmod(tmp, 0o755)
+        for name in TABLES:
+            t = _arrow_table(name, tables[name])
+            if fmt == "parquet":
+                pq.write_table(t, tmp / f"{name}.parquet", compression="zstd")
+            else:
+                pacsv.write_csv(t, tmp / f"{name}.csv")
+        pq.write_table(
+            pa.table({"user_id": pa.array(personas["user_id"]), "persona": pa.array(personas["persona"])}),
+            tmp / "personas.parquet",
+            compression="zstd",
+        )
+        (tmp / "planted.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            os.rename(out_dir, old / "d")
+            os.rename(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
