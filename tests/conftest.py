@@ -37,3 +37,42 @@ def make_warehouse(tmp_path):
         return wh
 
     return _make
+
+
+# A small demo data set, generated and loaded once per test session. The plays' planted-effect
+# tests and the end-to-end run share it. Size and seed are fixed, so results are reproducible.
+DEMO_USERS = 8000
+DEMO_MONTHS = 8
+DEMO_SEED = 11
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    from userops.demo import generate
+
+    out = tmp_path_factory.mktemp("demo") / "data"
+    generate(out, users=DEMO_USERS, months=DEMO_MONTHS, seed=DEMO_SEED)
+    return out
+
+
+@pytest.fixture(scope="session")
+def planted(demo_dir) -> dict:
+    import json
+
+    return json.loads((demo_dir / "planted.json").read_text(encoding="utf-8"))["planted"]
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(demo_dir, tmp_path_factory) -> Path:
+    wh = tmp_path_factory.mktemp("wh") / "warehouse.duckdb"
+    load_dir(demo_dir, wh)
+    return wh
+
+
+@pytest.fixture(scope="session")
+def demo_con(demo_warehouse):
+    from userops.db import connect
+
+    con = connect(demo_warehouse)
+    yield con
+    con.close()

@@ -93,8 +93,8 @@ class Report:
         definition: str,
         period: str | None = None,
         ci: tuple[float, float] | None = None,
-    ):
-        """Record one headline number; returns the value so it can be used inline."""
+    ) -> None:
+        """Record one headline number with its definition, unit, period and optional CI."""
         if key in self.metrics:
             raise KeyError(f"metric {key!r} recorded twice in {self.play}")
         entry = {
@@ -106,17 +106,16 @@ class Report:
         if ci is not None:
             entry["ci_low"], entry["ci_high"] = _clean(ci[0]), _clean(ci[1])
         self.metrics[key] = entry
-        return value
 
     @property
     def enabled(self) -> bool:
         return bool(self.output_dir)
 
-    def write(self) -> Path | None:
-        """Merge this play's section into metrics.json atomically; None when disabled."""
+    def write(self) -> None:
+        """Merge this play's section into metrics.json atomically (nothing when disabled)."""
         if not self.enabled:
             print("output_dir is empty: metrics.json and target lists are not written (interactive run).")
-            return None
+            return
         path = Path(self.output_dir) / "metrics.json"
         doc = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         doc["month"] = self.month
@@ -129,14 +128,13 @@ class Report:
             "metrics": dict(sorted(self.metrics.items())),
         }
         doc["plays"] = dict(sorted(plays.items()))
-        return atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+        atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
 
-    def write_target(self, name: str, df: pd.DataFrame, sort_by: list[str]) -> Path | None:
-        """Write targets/<name>.csv sorted by sort_by; None when disabled."""
-        if not self.enabled:
-            return None
-        path = Path(self.output_dir) / "targets" / f"{name}.csv"
-        return atomic_write_text(path, df.sort_values(sort_by, kind="stable").to_csv(index=False))
+    def write_target(self, name: str, df: pd.DataFrame, sort_by: list[str]) -> None:
+        """Write targets/<name>.csv sorted by sort_by (nothing when disabled)."""
+        if self.enabled:
+            path = Path(self.output_dir) / "targets" / f"{name}.csv"
+            atomic_write_text(path, df.sort_values(sort_by, kind="stable").to_csv(index=False))
 
 
 def _clean_tree(value):

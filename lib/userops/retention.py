@@ -18,7 +18,7 @@ from userops.db import query
 from userops.experiment import assign_arms
 from userops.params import RetentionParams
 from userops.period import Period
-from userops.stats import ProportionDiff, diff_proportions, km_curve
+from userops.stats import ProportionDiff, diff_proportions, km_curve, proportion_ci
 
 COUNT_COLS = ["cohort_users", "eligible_users", "retained_users", "cum_retained_users"]
 
@@ -188,3 +188,90 @@ def expiring_coupons(con, p: Period, rp: RetentionParams) -> pd.DataFrame:
     df = query("retention/expiring_coupons", con, cutoff=p.cutoff, hours=rp.reminder_hours)
     df["arm"] = assign_arms(df["user_id"], rp.reminder_holdout_share, rp.reminder_seed) if len(df) else []
     return df[["user_id", "coupon_id", "expires_at", "face_value", "kind", "arm"]]
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The report month's new users and their first-week numbers, with the previous month."""
+
+    new_users: int
+    new_users_prev: int
+    d1: float
+    d1_prev: float
+    cum_d7: float
+    cum_d7_prev: float
+    cum_d7_eligible: int  # users of the month observed for 7 days
+    second_within: float  # share with a 2nd order within N days (eligible users)
+    second_within_prev: float
+    second_eligible: int
+
+
+def headline(con, p: Period, rp: RetentionParams) -> Headline:
+    """D1, cumulative D-max_day and the 2nd-order share for the month's and last month's new users."""
+    monthly = monthly_headline(con, p, rp, months=2)
+
+    def at(period: Period, k: int, col: str):
+        row = monthly[(monthly.cohort_start == pd.Timestamp(period.start)) & (monthly.day_k == k)]
+        return row.iloc[0][col] if len(row) else float("nan")
+
+    def second(period: Period) -> pd.Series:
+        s = second_order_share(con, period.start, period.end, p, rp)
+        return s[s.channel == "all"].iloc[0]
+
+    s_now, s_prev = second(p), second(p.prev)
+    k = rp.max_day
+    return Headline(
+        new_users=int(at(p, 1, "cohort_users")),
+        new_users_prev=int(at(p.prev, 1, "cohort_users")),
+        d1=float(at(p, 1, "retention")),
+        d1_prev=float(at(p.prev, 1, "retention")),
+        cum_d7=float(at(p, k, "cum_retention")),
+        cum_d7_prev=float(at(p.prev, k, "cum_retention")),
+        cum_d7_eligible=int(at(p, k, "eligible_users")),
+        second_within=float(s_now.share),
+        second_within_prev=float(s_prev.share),
+        second_eligible=int(s_now.eligible_users),
+    )
+
+
+def channel_summary(con, p: Period, rp: RetentionParams) -> pd.DataFrame:
+    """Per acquisition channel, cohorts of the trailing `channel_trailing_months` months pooled.
+
+    Columns: channel, new_users, d1, cum_d7 (+ Wilson CI), second_within share, flag_small.
+    Sorted by cum_d7, best first.
+    """
+    start = p.shift(-(rp.channel_trailing_months - 1)).start
+    ch = by_channel(cohort_counts(con, start, p.end, "day", p, rp))
+    k = rp.max_day
+    d1 = ch[ch.day_k == 1].set_index("channel")
+    dk = ch[ch.day_k == k].set_index("channel")
+    second = second_order_share(con, start, p.end, p, rp).set_index("channel")
+    out = pd.DataFrame(
+        {
+            "new_users": d1["cohort_users"],
+            "d1": d1["retention"],
+            "cum_d7": dk["cum_retention"],
+            "cum_d7_eligible": dk["eligible_users"],
+            "cum_d7_retained": dk["cum_retained_users"],
+            "second_within": second["share"].reindex(d1.index),
+        }
+    )
+    cis = [
+        proportion_ci(int(x), int(n), rp.ci_level)
+        for x, n in zip(out.cum_d7_retained, out.cum_d7_eligible, strict=True)
+    ]
+    out["cum_d7_low"] = [c[0] for c in cis]
+    out["cum_d7_high"] = [c[1] for c in cis]
+    out["flag_small"] = out["cum_d7_eligible"] < rp.min_cohort_users
+    out = out[out.new_users > 0].reset_index().sort_values(["cum_d7", "channel"], ascending=[False, True])
+    return out.reset_index(drop=True)
+
+
+def daily_cohorts(con, p: Period, rp: RetentionParams) -> pd.DataFrame:
+    """The last `daily_cohort_days` daily first-order cohorts up to the month's end (rates per day k)."""
+    return by_cohort(cohort_counts(con, p.end - dt.timedelta(days=rp.daily_cohort_days), p.end, "day", p, rp))
+
+
+def weekly_cohorts(con, p: Period, rp: RetentionParams) -> pd.DataFrame:
+    """The last `weekly_cohort_weeks` weekly (Monday) cohorts up to the month's end (rates per day k)."""
+    return by_cohort(cohort_counts(con, p.end - dt.timedelta(weeks=rp.weekly_cohort_weeks), p.end, "week", p, rp))
