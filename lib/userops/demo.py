@@ -93,7 +93,7 @@ PERSONA_SHARE = np.array([0.38, 0.22, 0.25, 0.15])
 # persona x category (fresh, cooking, mother_baby, snacks, drinks, daily)
 PERSONA_CATEGORY = np.array(
     [
-        [0.30, 0.14, 0.26, 0.10, 0.08, 0.12],
+        [0.34, 0.14, 0.20, 0.10, 0.10, 0.12],
         [0.38, 0.34, 0.02, 0.06, 0.06, 0.14],
         [0.10, 0.06, 0.02, 0.38, 0.32, 0.12],
         [0.05, 0.03, 0.01, 0.46, 0.38, 0.07],
@@ -126,6 +126,7 @@ CHANNEL_CONVERSION = np.array([0.55, 0.70, 0.62, 0.55, 0.58, 0.66, 0.72, 0.50])
 # spend per registered user (yuan); referral channels: material only
 CHANNEL_CAC = np.array([20.0, 6.0, 15.0, 32.0, 11.0, 9.0, 6.5, 5.0])
 PAID_ADS_REPEAT_MULTIPLIER = 0.4
+PAID_ADS_LIFE_MULTIPLIER = 0.5
 
 ORDER_CHANNELS = ("store", "mini_program", "app", "wechat_group")
 OC_STORE, OC_MINI, OC_APP, OC_GROUP = 0, 1, 2, 3
@@ -154,11 +155,14 @@ WEEKDAY_WEIGHTS = np.array(
         [0.55, 0.55, 0.55, 0.55, 0.75, 1.00, 1.00],
     ]
 )
-RATE_MEAN = np.array([0.085, 0.10, 0.07, 0.05])  # orders/day after the first, alive buyers
+RATE_MEAN = np.array([0.36, 0.46, 0.30, 0.18])  # orders/day of an alive loyal buyer, by persona
 RATE_SHAPE = 1.5
-LOYAL_SHARE = np.array([0.45, 0.50, 0.38, 0.30])
-LIFE_MEAN_DAYS = (10.0, 365.0)  # trialist, loyal
-LINES_MEAN = np.array([3.2, 2.9, 2.0, 1.6])
+# buyer segments: trialist, casual, loyal core -> share by persona, mean lifetime, rate multiplier
+SEGMENT_SHARE = np.array([[0.42, 0.32, 0.26], [0.38, 0.30, 0.32], [0.45, 0.32, 0.23], [0.52, 0.30, 0.18]])
+SEGMENT_LIFE_DAYS = np.array([5.0, 60.0, 500.0])
+SEGMENT_RATE = np.array([0.3, 0.6, 1.0])
+RAMP_UP = 0.15  # acceptance of candidate repeat orders in the first 7 days after the first order
+LINES_MEAN = np.array([2.8, 2.7, 1.9, 1.5])
 
 # new-user pack: (kind, face, min_spend) x count, all valid 7 days
 NU_TYPES = (("new_user_small", 3.0, 15.0), ("new_user_mid", 5.0, 29.0), ("new_user_aov", 8.0, 49.0))
@@ -468,8 +472,10 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
 
     rate = ro.gamma(RATE_SHAPE, RATE_MEAN[persona] / RATE_SHAPE)
     rate[channel == CH["paid_ads"]] *= PAID_ADS_REPEAT_MULTIPLIER
-    loyal = ro.random(n) < LOYAL_SHARE[persona]
-    life = ro.exponential(np.where(loyal, LIFE_MEAN_DAYS[1], LIFE_MEAN_DAYS[0])) * DAY
+    segment = _by_group(ro, persona, SEGMENT_SHARE)
+    rate *= SEGMENT_RATE[segment]
+    life = ro.exponential(SEGMENT_LIFE_DAYS[segment]) * DAY
+    life[channel == CH["paid_ads"]] *= PAID_ADS_LIFE_MULTIPLIER
     death_t = first_t + life.astype(np.int64)
     alive_len = np.where(buyer, np.clip(np.minimum(death_t, H) - first_t, 0, None), 0) / DAY
     accept = WEEKDAY_WEIGHTS.mean(axis=1)[persona]
@@ -477,7 +483,10 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     cu = np.repeat(np.arange(n, dtype=np.int32), n_cand)
     ct = first_t[cu] + (ro.random(cu.size) * alive_len[cu] * DAY).astype(np.int64)
     cday = ct // DAY
-    keep = ro.random(cu.size) < WEEKDAY_WEIGHTS[persona[cu], (wd0 + cday) % 7]
+    acc_p = WEEKDAY_WEIGHTS[persona[cu], (wd0 + cday) % 7] * np.where(
+        ct < first_t[cu] + 7 * DAY, RAMP_UP, 1.0
+    )
+    keep = ro.random(cu.size) < acc_p
     cu, cday = cu[keep], cday[keep]
     ct = cday * DAY + _tod(ro, persona[cu])
     keep = (ct > first_t[cu]) & (ct < H)
@@ -505,7 +514,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     mu_ = np.repeat(mp_user, mp_k).astype(np.int32)
     shape = (mpc["mean_days"] / mpc["sd_days"]) ** 2
     gaps = rm.gamma(shape, mpc["mean_days"] / shape, mu_.size)
-    gaps[np.r_[0, np.cumsum(mp_k)[:-1]]] = rm.uniform(0.5, 20, mp_user.size)  # first can after first order
+    gaps[np.r_[0, np.cumsum(mp_k)[:-1]]] = rm.uniform(6, 24, mp_user.size)  # first can after first order
     cs = np.cumsum(gaps)
     offs = np.repeat(np.r_[0, cs[np.cumsum(mp_k)[:-1] - 1]] if mp_user.size else [], mp_k)
     mt = first_t[mu_] + ((cs - offs) * DAY).astype(np.int64)
@@ -577,6 +586,9 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     orders.slot[lo[use]] = 2
     orders.cpn[lo[use]] = np.flatnonzero(use)
     mem = np.flatnonzero(~use & (rep_exp <= H))
+    # one reminder per user per monthly campaign (frequency cap): keep the first coupon of the month
+    mkey = rep_u[mem] * (months + 1) + np.searchsorted(month_s, rep_t[mem] + 7 * DAY, side="right")
+    mem = mem[np.r_[True, mkey[1:] != mkey[:-1]]] if mem.size else mem
     hold_r = rr.random(mem.size) < rp["holdout_share"]
     outcome_r = rr.random(mem.size) < rp["base"] + np.where(hold_r, 0.0, rp["lift"])
     a_r = rep_t[mem] + 7 * DAY
@@ -1136,9 +1148,11 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
         "planted": {
             "channel_quality": {
                 "definition": "paid_ads buyers' repeat-purchase rate (orders/day after the first order) is "
-                "multiplied by the factor; paid_ads has the lowest CAC (spend / registered users)",
+                "multiplied by repeat_rate_multiplier and their active lifetime by lifetime_multiplier; "
+                "paid_ads has the lowest CAC (spend / registered users)",
                 "channel": "paid_ads",
                 "repeat_rate_multiplier": PAID_ADS_REPEAT_MULTIPLIER,
+                "lifetime_multiplier": PAID_ADS_LIFE_MULTIPLIER,
                 "cac_per_registered_user": {c: round(float(cac[i]), 2) for i, c in enumerate(CHANNELS)},
                 "registered_users": {c: int(regs.sum(0)[i]) for i, c in enumerate(CHANNELS)},
                 "d30_repeat_share_of_buyers": {
