@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
 from userops import runner
 from userops.runner import NotebookFailed, discover_notebooks, run_playbook
 

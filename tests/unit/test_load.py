@@ -8,6 +8,7 @@ import duckdb
 import pandas as pd
 import pytest
 from conftest import write_tables
+
 from userops.cli import main
 from userops.load import ContractError, check_dir, load_dir
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep
+
 from userops import retention as r
 from userops.db import connect
 from userops.experiment import assign_arms

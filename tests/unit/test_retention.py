@@ -15,6 +15,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+
 from userops import retention as r
 from userops.db import connect
 from userops.params import RetentionParams
