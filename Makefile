@@ -19,7 +19,7 @@ ifeq ($(shell command -v $(PYTHON) 2>/dev/null),)
 PYTHON := python3
 endif
 
-.PHONY: all help run demo test lint format lab bench clean
+.PHONY: all help install run demo test lint format lab bench clean
 
 all: run ## Install what is missing, build the demo warehouse, run the playbook for its last complete month
 
@@ -68,6 +68,11 @@ lint: $(STAMPS)/venv ## ruff check and format check
 format: $(STAMPS)/venv ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+BENCH_USERS ?= 20000 200000
+
+bench: install ## Time demo generation, load and the playbook at several scales (BENCH_USERS="20000 1000000")
+	$(BIN)/python bench/bench.py --users $(BENCH_USERS)
 
 lab: install $(WAREHOUSE) ## Open JupyterLab on notebooks/ with the project kernel
 	$(BIN)/jupyter lab --notebook-dir=notebooks
