@@ -192,7 +192,19 @@ SPRING_FESTIVAL = {
     2030: "2030-02-03",
 }
 
-K32 = np.int64(1) << 32
+_TIMING = os.environ.get("USEROPS_DEMO_TIMING") == "1"
+_T = [0.0]
+
+
+def _tick(stage: str) -> None:
+    """Print the time spent since the last stage (USEROPS_DEMO_TIMING=1)."""
+    if _TIMING:
+        import time
+
+        now = time.perf_counter()
+        if _T[0]:
+            print(f"  {now - _T[0]:6.2f}s  -> {stage}", flush=True)
+        _T[0] = now
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -235,6 +247,25 @@ def _group_rank(sorted_group: np.ndarray) -> np.ndarray:
     return idx - first
 
 
+class _Cat:
+    """A string column as integer codes into a small list of categories (cheap at scale)."""
+
+    def __init__(self, codes, cats, mask=None):
+        self.codes = np.asarray(codes)
+        self.cats = [str(c) for c in cats]
+        self.mask = None if mask is None else np.asarray(mask, bool)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def to_arrow(self) -> pa.Array:
+        codes = self.codes.astype(np.int32)
+        if self.mask is not None:
+            codes = np.where(self.mask, 0, codes)
+        idx = pa.array(codes, mask=self.mask)
+        return pa.DictionaryArray.from_arrays(idx, pa.array(self.cats, pa.string())).cast(pa.string())
+
+
 class _Orders:
     """Struct of arrays for orders while they are being built."""
 
@@ -262,6 +293,14 @@ class _Orders:
 
     def append(self, other: _Orders) -> _Orders:
         return _Orders(**{f: np.concatenate([getattr(self, f), getattr(other, f)]) for f in self.FIELDS})
+
+    def merge(self, new: _Orders) -> _Orders:
+        """Insert new orders into self (sorted, with key); same order as sort() would give."""
+        new = new.sort()
+        pos = np.searchsorted(self.key, new.key, side="right")
+        out = _Orders(**{f: np.insert(getattr(self, f), pos, getattr(new, f)) for f in self.FIELDS})
+        out.key = np.insert(self.key, pos, new.key)
+        return out
 
     def sort(self) -> _Orders:
         o = self.take(np.lexsort((self.oid, self.t, self.u)))
@@ -338,6 +377,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     wd0 = (int(start_d.astype(np.int64)) + 3) % 7  # weekday of start (Mon=0)
 
     # ------------------------------------------------------------------ catalog
+    _tick("catalog")
     rc = R["catalog"]
     store_city, store_name = [], []
     for city, districts in cat.CITIES.items():
@@ -392,6 +432,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     )
 
     # ------------------------------------------------------------------ users
+    _tick("users")
     ru = R["users"]
     persona = ru.choice(4, n, p=PERSONA_SHARE).astype(np.int8)
     days = np.arange(n_days)
@@ -459,6 +500,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     cat_w /= cat_w.sum(axis=1, keepdims=True)
 
     # ------------------------------------------------------------------ first + repeat orders
+    _tick("first + repeat orders")
     ro = R["orders"]
     converted = ro.random(n) < conv_p
     same_session = ro.random(n) < 0.35
@@ -504,6 +546,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     orders = orders.append(_new_orders(cu, ct, 1, pick_ch(ro, cu), next_oid))
 
     # ------------------------------------------------------------------ milk powder cycle
+    _tick("milk powder cycle")
     rm = R["mp"]
     mpc = PLANTED["milk_powder"]
     mp_user = np.flatnonzero(
@@ -528,6 +571,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
 
     # first-order time so far (users whose first order comes from the expiry step have none)
     # ------------------------------------------------------------------ new-user coupons + expiry reminder
+    _tick("new-user coupons + expiry reminder")
     re_ = R["expiry"]
     ep = PLANTED["expiry_reminder"]
     nu_exp = reg_t + NU_VALID_DAYS * DAY
@@ -563,6 +607,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     exp_members = dict(u=member_e, hold=hold_e, assigned=assign_e[member_e], outcome=outcome_e)
 
     # ------------------------------------------------------------------ repurchase coupons + reminder
+    _tick("repurchase coupons + reminder")
     rr = R["repurchase"]
     rp = PLANTED["repurchase_reminder"]
     prev_t = np.r_[np.int64(-(10**12)), orders.t[:-1]]
@@ -612,6 +657,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     ).sort()
     rep_members = dict(c=mem, hold=hold_r, assigned=a_r, outcome=outcome_r)
     # ------------------------------------------------------------------ recall campaigns (monthly)
+    _tick("recall campaigns (monthly)")
     rrc = R["recall"]
     rcp = PLANTED["recall"]
     W = rcp["window_days"] * DAY
@@ -679,13 +725,16 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
         new = _new_orders(
             cm, A + delay, 5, och, next_oid, slot=np.where(use_c, 3, 0), cpn=np.where(use_c, cidx[sel], -1)
         )
-        orders = orders.take(np.flatnonzero(~kill)).append(new).sort()
+        orders = orders.take(np.flatnonzero(~kill))
+        orders.key = _key(orders.u, orders.t)
+        orders = orders.merge(new)
         rec_camp.append(dict(k=k, A=A, chan=cchan, u=mem, hold=hold, outcome=outcome))
     rc_u = np.concatenate(rc_u) if rc_u else np.zeros(0, np.int64)
     rc_t = np.concatenate(rc_t) if rc_t else np.zeros(0, np.int64)
     rc_k = np.concatenate(rc_k) if rc_k else np.zeros(0, np.int64)
 
     # ------------------------------------------------------------------ final order list
+    _tick("final order list")
     orders = orders.take(np.lexsort((orders.oid, orders.u, orders.t)))
     N = len(orders)
     ou, ot = orders.u, orders.t
@@ -694,6 +743,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     pers = persona[ou]
 
     # ------------------------------------------------------------------ baskets
+    _tick("baskets")
     rb = R["basket"]
     is_mp = orders.kind == 2
     nl = 1 + rb.poisson(LINES_MEAN[pers] - 1)
@@ -794,6 +844,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     assert (gmv >= 0).all()
 
     # ------------------------------------------------------------------ events
+    _tick("events")
     rv = R["events"]
     ev_u, ev_t, ev_e, ev_c = [], [], [], []
     EV = {e: i for i, e in enumerate(("visit", "browse_40s", "add_cart", "checkout_start"))}
@@ -857,11 +908,14 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     ev_t = np.concatenate(ev_t)
     ev_e = np.concatenate(ev_e)
     ev_c = np.concatenate(ev_c)
-    ev_t = np.clip(np.maximum(ev_t, reg_t[ev_u]), 0, H - 1)
-    o = np.lexsort((ev_c, ev_e, ev_t, ev_u))
-    ev_u, ev_t, ev_e, ev_c = ev_u[o], ev_t[o], ev_e[o], ev_c[o]
+    ev_t = np.clip(np.maximum(ev_t, reg_t[ev_u]), 0, H - 1).astype(np.int64)
+    packed = np.sort((ev_u << 37) | (ev_t << 5) | (ev_e.astype(np.int64) << 2) | ev_c.astype(np.int64))
+    ev_u, ev_t = packed >> 37, (packed >> 5) & 0xFFFFFFFF
+    ev_e, ev_c = ((packed >> 2) & 7).astype(np.int8), (packed & 3).astype(np.int8)
+    del packed
 
     # ------------------------------------------------------------------ points ledger
+    _tick("points ledger")
     rp_ = R["points"]
     EVP = {"browse_40s": 10, "share_card": 1, "checkin": 5, "task_done": 20}
     REASON = ("browse_40s", "three_orders_day", "share_card", "checkin", "order", "task", "redeem", "expire")
@@ -886,27 +940,29 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     red_u, red_t, red_p, exp_u, exp_t, exp_p = [], [], [], [], [], []
     redeemed = np.zeros(n, np.int64)
     expired = np.zeros(n, np.int64)
+    pe_m = np.searchsorted(month_s, pe_t, side="right") - 1
+    ev_month = np.bincount(pe_u * months + pe_m, weights=pe_pts, minlength=n * months)
+    ev_month = ev_month.astype(np.int64).reshape(n, months)
+    ord_month = np.zeros((n, months), np.int64)
+    bounds = np.searchsorted(ot, month_s)  # orders are sorted by time
+    earned = np.zeros(n, np.int64)
+    old = np.zeros(n, np.int64)
     for k in range(months):
-        Ms, Me = month_s[k], month_s[k + 1]
-        earned = np.bincount(pe_u[pe_t < Ms], weights=pe_pts[pe_t < Ms], minlength=n)
-        earned += np.bincount(ou[ot < Ms], weights=order_pts[ot < Ms], minlength=n)
-        if k >= 12:
-            cut = month_s[k - 12]
-            old = np.bincount(pe_u[pe_t < cut], weights=pe_pts[pe_t < cut], minlength=n)
-            old += np.bincount(ou[ot < cut], weights=order_pts[ot < cut], minlength=n)
-            x = np.maximum(0, old.astype(np.int64) - redeemed - expired)
+        if k >= 1:
+            earned += ev_month[:, k - 1] + ord_month[:, k - 1]
+        if k >= 13:  # FIFO expiry of points earned more than 12 months before this month
+            old += ev_month[:, k - 13] + ord_month[:, k - 13]
+            x = np.maximum(0, old - redeemed - expired)
             xu = np.flatnonzero(x > 0)
             exp_u.append(xu)
-            exp_t.append(np.full(xu.size, Ms))
+            exp_t.append(np.full(xu.size, month_s[k]))
             exp_p.append(-x[xu])
             expired += x
-        bal = earned.astype(np.int64) - redeemed - expired
-        om = np.flatnonzero((ot >= Ms) & (ot < Me))
-        # first order of each user in the month
-        srt = om[np.lexsort((ot[om], ou[om]))]
-        firsts = srt[np.r_[True, ou[srt][1:] != ou[srt][:-1]]] if srt.size else srt
-        b = bal[ou[firsts]]
-        go = firsts[(b >= 500) & (rp_.random(firsts.size) < 0.3)]
+        bal = earned - redeemed - expired
+        a_, b_ = bounds[k], bounds[k + 1]
+        _, fi = np.unique(ou[a_:b_], return_index=True)
+        firsts = a_ + fi  # first order of each user in the month
+        go = firsts[(bal[ou[firsts]] >= 500) & (rp_.random(firsts.size) < 0.3)]
         cash = np.minimum(bal[ou[go]] // 100, (gmv[go] * 3 // 10) // 100)
         go, cash = go[cash >= 1], cash[cash >= 1]
         discount[go] += cash * 100
@@ -915,7 +971,9 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
         red_u.append(ou[go])
         red_t.append(ot[go])
         red_p.append(-cash * 100)
-        order_pts[om] = gmv[om] // 1000
+        order_pts[a_:b_] = gmv[a_:b_] // 1000
+        ord_month[:, k] = np.bincount(ou[a_:b_], weights=order_pts[a_:b_], minlength=n).astype(np.int64)
+    del ev_month, ord_month
     op = order_pts > 0
     L_u = np.concatenate([pe_u, ou[op], *red_u, *exp_u]).astype(np.int64)
     L_t = np.concatenate([pe_t, ot[op], *red_t, *exp_t]).astype(np.int64)
@@ -928,10 +986,11 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
             np.full(sum(len(x) for x in exp_u), REASON.index("expire"), np.int8),
         ]
     )
-    o = np.lexsort((L_p, L_r, L_t, L_u))
+    o = np.argsort((L_u << 36) | (L_t << 4) | L_r, kind="stable")
     L_u, L_t, L_p, L_r = L_u[o], L_t[o], L_p[o], L_r[o]
 
     # ------------------------------------------------------------------ campaigns + members
+    _tick("campaigns + members")
     camp = []  # dicts: kind, chan, start, end, name, members (u, hold, assigned)
     ym = [str(month_d[k])[:7] for k in range(months)]
     cn = {"sms": "短信", "wechat_notice": "微信服务通知", "offline_push": "到店推送"}
@@ -1000,6 +1059,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     cm_c, cm_u, cm_h, cm_a = cm_c[o], cm_u[o], cm_h[o], cm_a[o]
 
     # ------------------------------------------------------------------ coupons
+    _tick("coupons")
     nu_kind = np.repeat(np.arange(4), NU_COUNTS)  # per-user slot -> NU type
     c_u = np.r_[np.repeat(np.arange(n), 6), rep_u, rc_u].astype(np.int64)
     c_issue = np.r_[np.repeat(reg_t, 6), rep_t, rc_t].astype(np.int64)
@@ -1019,12 +1079,14 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     assert (o_coupon[cpn_internal >= 0] > 0).all()
 
     # ------------------------------------------------------------------ channel spend
+    _tick("channel spend")
     rs = R["spend"]
     reg_m = np.searchsorted(month_s, reg_t, side="right") - 1
     regs = np.bincount(reg_m * 8 + channel, minlength=months * 8).reshape(months, 8)
     spend = np.round(regs * CHANNEL_CAC[None, :] * rs.lognormal(0, 0.05, (months, 8)) * 100).astype(np.int64)
 
     # ------------------------------------------------------------------ tables
+    _tick("tables")
     t0 = start_d.astype("datetime64[s]")
 
     def ts(x):
@@ -1034,37 +1096,36 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
         return np.asarray(c, np.int64) / 100.0
 
     ch_names = np.array(CHANNELS)
-    oc_names = np.array(ORDER_CHANNELS)
     order_id = np.arange(1, N + 1, dtype=np.int64)
     ref_kind = np.concatenate([np.full(n_lead, "group_leader"), np.full(n_prom, "store_promoter")])
     ref_group = np.array([f"G{g + 1:02d}" for g in leader_group] + [None] * n_prom, dtype=object)
     ref_store = np.array([None] * n_lead + list(store_id[prom_store]), dtype=object)
-    o = np.argsort(ref_id, kind="stable")
+    ref_o = np.argsort(ref_id, kind="stable")
     sp_o = np.lexsort((np.tile(ch_names, months).astype(str), np.repeat(np.arange(months), 8)))
     cso = np.argsort(camp_id)
     cs = [camp[i] for i in cso]
     tables = {
-        "stores": dict(
+        "stores": lambda: dict(
             store_id=store_id, name=np.array(store_name), city=np.array(store_city), opened_at=store_opened
         ),
-        "referrers": dict(
-            referrer_id=ref_id[o],
-            kind=ref_kind[o],
-            group_id=(ref_group[o], None),
-            store_id=(ref_store[o], None),
+        "referrers": lambda: dict(
+            referrer_id=ref_id[ref_o],
+            kind=ref_kind[ref_o],
+            group_id=(ref_group[ref_o], None),
+            store_id=(ref_store[ref_o], None),
         ),
-        "users": dict(
+        "users": lambda: dict(
             user_id=uid,
             registered_at=ts(reg_t),
-            channel=ch_names[channel],
-            referrer_id=(np.append(ref_id, "")[referrer], referrer < 0),
-            home_store_id=store_id[home],
-            city=np.array(cities)[city],
-            gender=(np.where(female, "F", "M"), g_null),
+            channel=_Cat(channel, CHANNELS),
+            referrer_id=_Cat(referrer, ref_id, referrer < 0),
+            home_store_id=_Cat(home, store_id),
+            city=_Cat(city, cities),
+            gender=_Cat(np.where(female, 0, 1), ("F", "M"), g_null),
             birth_year=(birth_year, by_null),
-            family_status=(fam_names[fam], fam_null),
+            family_status=_Cat(fam, fam_names, fam_null),
         ),
-        "products": dict(
+        "products": lambda: dict(
             product_id=product_id,
             name=np.array(p_name),
             category=np.array(CATEGORIES)[p_cat],
@@ -1072,7 +1133,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
             unit_cost=money(p_cost),
             is_hero=p_hero,
         ),
-        "campaigns": dict(
+        "campaigns": lambda: dict(
             campaign_id=np.sort(camp_id),
             name=np.array([c["name"] for c in cs]),
             kind=np.array([c["kind"] for c in cs]),
@@ -1081,55 +1142,69 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
             ended_at=ts([c["end"] for c in cs]),
             cost_per_touch=np.array([CAMPAIGN_COST[c["chan"]] for c in cs]),
         ),
-        "coupons": dict(
+        "coupons": lambda: dict(
             coupon_id=np.arange(1, ci.size + 1, dtype=np.int64),
             user_id=uid[c_u[ci]],
-            kind=np.array(kinds_all)[c_kind[ci]],
+            kind=_Cat(c_kind[ci], kinds_all),
             issued_at=ts(c_issue[ci]),
             expires_at=ts(c_exp[ci]),
             face_value=money(c_face[ci]),
             min_spend=money(c_min[ci]),
             campaign_id=(c_camp[ci], c_camp[ci] < 0),
         ),
-        "orders": dict(
+        "orders": lambda: dict(
             order_id=order_id,
             user_id=uid[ou],
             ordered_at=ts(ot),
-            store_id=store_id[_order_store(rb, home[ou], store_cityi)],
-            order_channel=oc_names[orders.ch],
+            store_id=_Cat(_order_store(rb, home[ou], store_cityi), store_id),
+            order_channel=_Cat(orders.ch, ORDER_CHANNELS),
             gmv=money(gmv),
             discount=money(discount),
             coupon_id=(o_coupon, o_coupon < 0),
         ),
-        "order_items": dict(
+        "order_items": lambda: dict(
             order_id=order_id[i_ord],
-            product_id=product_id[i_prod],
+            product_id=_Cat(i_prod, product_id),
             quantity=i_qty.astype(np.int32),
             amount=money(p_price[i_prod] * i_qty),
         ),
-        "campaign_members": dict(
+        "campaign_members": lambda: dict(
             campaign_id=cm_c,
             user_id=uid[cm_u],
-            arm=np.where(cm_h, "holdout", "treatment"),
+            arm=_Cat(cm_h.astype(np.int8), ("treatment", "holdout")),
             assigned_at=ts(cm_a),
             touched_at=(ts(cm_a), cm_h),
         ),
-        "channel_spend": dict(
+        "channel_spend": lambda: dict(
             month=np.repeat(month_d[:months], 8)[sp_o],
             channel=np.tile(ch_names, months)[sp_o],
             spend=money(spend.ravel())[sp_o],
         ),
-        "events": dict(
+        "events": lambda: dict(
             user_id=uid[ev_u],
             ts=ts(ev_t),
-            event=np.array(list(EV))[ev_e],
-            event_channel=oc_names[ev_c],
+            event=_Cat(ev_e, list(EV)),
+            event_channel=_Cat(ev_c, ORDER_CHANNELS),
         ),
-        "points_ledger": dict(user_id=uid[L_u], ts=ts(L_t), points=L_p, reason=np.array(REASON)[L_r]),
+        "points_ledger": lambda: dict(user_id=uid[L_u], ts=ts(L_t), points=L_p, reason=_Cat(L_r, REASON)),
     }
 
     # ------------------------------------------------------------------ manifest (true planted sizes)
-    counts = {name: int(len(next(iter(cols.values())))) for name, cols in tables.items()}
+    _tick("manifest (true planted sizes)")
+    counts = dict(
+        users=n,
+        orders=N,
+        order_items=int(i_ord.size),
+        products=n_pr,
+        stores=n_st,
+        referrers=int(ref_id.size),
+        coupons=int(ci.size),
+        campaigns=len(camp),
+        campaign_members=int(cm_c.size),
+        channel_spend=months * 8,
+        events=int(ev_u.size),
+        points_ledger=int(L_u.size),
+    )
     counts = {k: counts[k] for k in TABLES}
     d30 = _repeat_share(ou, ot, first_final, n, 30)
     buyers_by_ch = np.bincount(channel[first_final < H], minlength=8)
@@ -1246,7 +1321,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
             "campaign_cost_per_touch": CAMPAIGN_COST,
         },
     }
-    personas = dict(user_id=uid, persona=np.array(PERSONAS)[persona])
+    personas = dict(user_id=uid, persona=_Cat(persona, PERSONAS))
     return tables, manifest, personas
 
 
@@ -1292,6 +1367,9 @@ def _arrow_table(name: str, cols: dict) -> pa.Table:
         raise AssertionError(f"{name}: columns {sorted(cols)} != contract {sorted(names)}")
     for c in spec:
         v = cols[c.name]
+        if isinstance(v, _Cat):
+            arrays.append(v.to_arrow())
+            continue
         mask = None
         if isinstance(v, tuple):
             v, mask = v
@@ -1321,13 +1399,13 @@ def _write(out_dir: Path, tables: dict, manifest: dict, personas: dict, fmt: str
     try:
         os.chmod(tmp, 0o755)
         for name in TABLES:
-            t = _arrow_table(name, tables[name])
+            t = _arrow_table(name, tables[name]())
             if fmt == "parquet":
                 pq.write_table(t, tmp / f"{name}.parquet", compression="zstd")
             else:
                 pacsv.write_csv(t, tmp / f"{name}.csv")
         pq.write_table(
-            pa.table({"user_id": pa.array(personas["user_id"]), "persona": pa.array(personas["persona"])}),
+            pa.table({"user_id": pa.array(personas["user_id"]), "persona": personas["persona"].to_arrow()}),
             tmp / "personas.parquet",
             compression="zstd",
         )
