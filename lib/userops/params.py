@@ -37,6 +37,73 @@ class RetentionParams(_Section):
     ci_level: float = Field(0.95, gt=0.5, lt=1)
 
 
+class RecallContent(_Section):
+    """Play 4: the recall offer for one need (top category)."""
+
+    face_value: float = Field(10.0, gt=0, description="recall coupon face value, yuan")
+    min_spend: float = Field(39.0, ge=0, description="recall coupon minimum spend, yuan")
+    scene: str = Field(..., description="the scene the message speaks to")
+    message: str = Field(..., description="message template; {face} and {min_spend} are filled in")
+
+
+def _recall_content() -> dict[str, RecallContent]:
+    msg = "{scene}：送您 {face} 元券（满 {min_spend} 可用），14 天内有效"
+    rows = {
+        "fresh": ("今晚的新鲜蔬果", 10, 39),
+        "cooking": ("周末下厨备菜", 10, 39),
+        "mother_baby": ("宝宝用品该补货了", 15, 79),
+        "snacks": ("追剧零食补给", 8, 29),
+        "drinks": ("饮品囤货", 8, 29),
+        "daily": ("家庭日用补货", 10, 49),
+    }
+    return {
+        k: RecallContent(face_value=f, min_spend=m, scene=s, message=msg) for k, (s, f, m) in rows.items()
+    }
+
+
+class RecallParams(_Section):
+    """Play 4: churn recall (lifecycle stages, at-risk users, recall effect, recall list)."""
+
+    stage_months: int = Field(12, ge=2, le=36, description="month ends shown in the stage history")
+    k_declining: float = Field(2.0, gt=0, description="declining: recency >= k x the user's median gap")
+    k_churned: float = Field(4.0, gt=0, description="churned: recency >= K x the user's median gap")
+    declining_floor_days: int = Field(14, ge=1, description="personal declining threshold never below this")
+    churned_floor_days: int = Field(30, ge=1, description="personal churned threshold never below this")
+    declining_days: int = Field(30, ge=1, description="global fallback: declining after this many days")
+    churned_days: int = Field(
+        60, ge=1, description="churned after this many days without an order (everyone)"
+    )
+    min_gaps: int = Field(2, ge=1, description="own inter-order gaps needed for the personal rule")
+    growth_days: int = Field(60, ge=1, description="growth: first order less than this many days ago")
+    growth_max_orders: int = Field(3, ge=2, description="growth: fewer orders than this")
+    prior_gaps: float = Field(
+        2.0, gt=0, description="pseudo-gaps of the global mean that shrink each user's gap rate"
+    )
+    at_risk_p: float = Field(0.1, gt=0, lt=1, description="at risk: P(gap at least this long) below this")
+    value_horizon_days: int = Field(30, ge=1, description="expected spend horizon of the value at stake")
+    window_days: int = Field(
+        30, ge=1, le=120, description="reactivation: an order within N days of the touch"
+    )
+    campaign_months: int = Field(12, ge=1, le=36, description="months of recall campaigns measured")
+    list_max_recency_days: int = Field(180, ge=1, description="churned users dormant longer are not recalled")
+    list_cooldown_days: int = Field(45, ge=0, description="skip users put in a recall campaign this recently")
+    offline_share: float = Field(
+        0.5, ge=0, le=1, description="store share of orders above which offline comes first"
+    )
+    cost_per_touch: dict[str, float] = Field(
+        default_factory=lambda: {"sms": 0.05, "wechat_notice": 0.01, "offline_push": 0.02},
+        description="planning cost per touch, yuan, per channel",
+    )
+    content: dict[str, RecallContent] = Field(
+        default_factory=_recall_content, description="recall offer per need (top category)"
+    )
+    holdout_share: float = Field(0.2, gt=0, lt=1, description="randomised holdout share of the recall list")
+    holdout_seed: int = Field(20264, description="seed of the holdout draw")
+    bootstrap_draws: int = Field(2000, ge=200, le=20000, description="bootstrap draws of incremental GMV")
+    bootstrap_seed: int = Field(4041, description="seed of the bootstrap")
+    ci_level: float = Field(0.95, gt=0.5, lt=1)
+
+
 class Params(_Section):
     chain_name: str = Field("鲜邻便利", description="chain name on the PDF cover")
     offline_channels: list[str] = Field(
@@ -44,6 +111,7 @@ class Params(_Section):
         description="acquisition channels counted as offline; all others are online",
     )
     retention: RetentionParams = Field(default_factory=RetentionParams)
+    recall: RecallParams = Field(default_factory=RecallParams)
 
 
 class ParamsError(ValueError):
