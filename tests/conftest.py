@@ -24,6 +24,22 @@ def write_tables(data_dir: Path, tables: dict[str, list[dict]]) -> Path:
     return data_dir
 
 
+def order_row(
+    order_id, user_id, ordered_at, coupon_id=None, gmv=20, order_channel="app", store_id="S1", discount=0
+):
+    """One orders row for hand fixtures (contract columns, sensible defaults)."""
+    return dict(
+        order_id=order_id,
+        user_id=user_id,
+        ordered_at=ordered_at,
+        store_id=store_id,
+        order_channel=order_channel,
+        gmv=gmv,
+        discount=discount,
+        coupon_id=coupon_id,
+    )
+
+
 @pytest.fixture
 def make_warehouse(tmp_path):
     """make_warehouse({"users": [...], "orders": [...]}) -> path of a loaded warehouse."""

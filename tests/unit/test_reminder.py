@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import order_row
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from userops import retention as r
@@ -36,19 +37,6 @@ def _coupon(cid, uid, expires="2026-10-08 08:00:00", kind="new_user_mid"):
         expires_at=expires,
         face_value=5,
         min_spend=29,
-    )
-
-
-def _order(oid, uid, ts, coupon=None):
-    return dict(
-        order_id=oid,
-        user_id=uid,
-        ordered_at=ts,
-        store_id="S1",
-        order_channel="app",
-        gmv=30,
-        discount=0,
-        coupon_id=coupon,
     )
 
 
@@ -88,10 +76,10 @@ def con(make_warehouse):
                 dict(campaign_id=1, user_id=4, arm="holdout", assigned_at="2026-10-06 08:00:00"),
             ],
             "orders": [
-                _order(1, 1, "2026-10-07 10:00:00", coupon=101),
-                _order(2, 1, "2026-10-07 18:00:00"),
-                _order(3, 3, "2026-10-09 10:00:00", coupon=103),
-                _order(4, 4, "2026-10-07 09:00:00", coupon=104),
+                order_row(1, 1, "2026-10-07 10:00:00", coupon_id=101, gmv=30),
+                order_row(2, 1, "2026-10-07 18:00:00", gmv=30),
+                order_row(3, 3, "2026-10-09 10:00:00", coupon_id=103, gmv=30),
+                order_row(4, 4, "2026-10-07 09:00:00", coupon_id=104, gmv=30),
             ],
         }
     )
@@ -133,7 +121,7 @@ def test_expiring_coupons_due(make_warehouse):
         _coupon(5, 2, expires="2026-11-02 10:00:00"),  # redeemed on 10-30: not due
         _coupon(6, 3, expires="2026-11-01 10:00:00", kind="repurchase"),  # not a new-user coupon
     ]
-    orders = [_order(1, 2, "2026-10-30 10:00:00", coupon=5)]
+    orders = [order_row(1, 2, "2026-10-30 10:00:00", coupon_id=5, gmv=30)]
     con = connect(make_warehouse({"users": USERS, "coupons": coupons, "orders": orders}))
     due = r.expiring_coupons(con, P, RP)
     assert due["coupon_id"].tolist() == [1, 2]

@@ -15,6 +15,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from conftest import order_row
 
 from userops import retention as r
 from userops.db import connect
@@ -34,30 +35,17 @@ USERS = [
 ]
 
 
-def _order(oid, uid, ts, coupon=None):
-    return dict(
-        order_id=oid,
-        user_id=uid,
-        ordered_at=ts,
-        store_id="S1",
-        order_channel="app",
-        gmv=20,
-        discount=0,
-        coupon_id=coupon,
-    )
-
-
 ORDERS = [
-    _order(1, 1, "2026-10-01 10:00:00"),
-    _order(2, 1, "2026-10-02 09:00:00", coupon=101),
-    _order(3, 2, "2026-10-01 20:00:00"),
-    _order(4, 2, "2026-10-01 22:00:00"),
-    _order(5, 2, "2026-10-09 08:00:00", coupon=104),
-    _order(6, 3, "2026-10-02 12:00:00"),
-    _order(7, 3, "2026-10-06 12:00:00"),
-    _order(8, 4, "2026-10-28 12:00:00"),
-    _order(9, 4, "2026-10-29 12:00:00"),
-    _order(10, 6, "2026-10-20 12:00:00"),
+    order_row(1, 1, "2026-10-01 10:00:00"),
+    order_row(2, 1, "2026-10-02 09:00:00", coupon_id=101),
+    order_row(3, 2, "2026-10-01 20:00:00"),
+    order_row(4, 2, "2026-10-01 22:00:00"),
+    order_row(5, 2, "2026-10-09 08:00:00", coupon_id=104),
+    order_row(6, 3, "2026-10-02 12:00:00"),
+    order_row(7, 3, "2026-10-06 12:00:00"),
+    order_row(8, 4, "2026-10-28 12:00:00"),
+    order_row(9, 4, "2026-10-29 12:00:00"),
+    order_row(10, 6, "2026-10-20 12:00:00"),
 ]
 
 

@@ -6,24 +6,17 @@
 -- parameters: $from_date, $to_date (DATE), $days (INTEGER), $as_of (DATE, last observed day)
 -- invariants: second_within <= eligible_users <= new_users.
 with new_users as (
-    select user_id, channel, first_order_at
+    select channel, first_order_at, second_order_at
     from dim_users
     where first_order_date >= $from_date and first_order_date < $to_date
 ),
 
-second_orders as (
-    select user_id, ordered_at as second_order_at
-    from fct_orders
-    where order_seq = 2
-),
-
 flags as (
     select
-        n.channel,
-        n.first_order_at + to_days($days) < cast($as_of as timestamp) + interval 1 day as is_eligible,
-        s.second_order_at <= n.first_order_at + to_days($days) as is_second_within
-    from new_users as n
-    left join second_orders as s using (user_id)
+        channel,
+        first_order_at + to_days($days) < cast($as_of as timestamp) + interval 1 day as is_eligible,
+        second_order_at <= first_order_at + to_days($days) as is_second_within
+    from new_users
 ),
 
 final as (

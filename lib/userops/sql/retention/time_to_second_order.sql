@@ -7,24 +7,17 @@
 -- parameters: $from_date, $to_date (DATE), $as_of (DATE, last observed day), $horizon (INTEGER days)
 -- invariants: sum(n_users) = new users in the range; 0 <= duration_days <= $horizon.
 with new_users as (
-    select user_id, channel, first_order_date
+    select channel, first_order_date, second_order_date
     from dim_users
     where first_order_date >= $from_date and first_order_date < $to_date
 ),
 
-second_orders as (
-    select user_id, order_date as second_order_date
-    from fct_orders
-    where order_seq = 2
-),
-
 durations as (
     select
-        n.channel,
-        least(date_diff('day', n.first_order_date, cast($as_of as date)), $horizon) as observed_days,
-        date_diff('day', n.first_order_date, s.second_order_date) as days_to_second
-    from new_users as n
-    left join second_orders as s using (user_id)
+        channel,
+        least(date_diff('day', first_order_date, cast($as_of as date)), $horizon) as observed_days,
+        date_diff('day', first_order_date, second_order_date) as days_to_second
+    from new_users
 ),
 
 final as (
