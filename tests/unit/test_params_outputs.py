@@ -1,0 +1,87 @@
+"""Params validation, month resolution and the atomic metrics/target writers."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import order_row
+
+from userops.db import connect, last_complete_month, resolve_month
+from userops.outputs import Report
+from userops.params import ParamsError, load_params
+from userops.period import Period
+
+
+def test_default_params_load():
+    p = load_params("params/default.yaml")
+    assert p.retention.max_day == 7
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("retention:\n  max_dayz: 7\n", "retention.max_dayz: unknown key"),
+        ("retention:\n  max_day: seven\n", "retention.max_day: Input should be a valid integer"),
+        ("retention:\n  reminder_holdout_share: 1.5\n", "retention.reminder_holdout_share"),
+        ("- just\n- a list\n", "top level must be a mapping"),
+    ],
+)
+def test_bad_params_name_file_and_key(tmp_path, text, message):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(ParamsError) as err:
+        load_params(f)
+    assert str(f) in str(err.value) and message in str(err.value)
+
+
+def test_month_resolution(make_warehouse):
+    users = [dict(user_id=1, registered_at="2026-08-01 09:00:00", channel="app")]
+    # orders 08-03 .. 10-15: September is the last complete month; October is partial
+    orders = [order_row(1, 1, "2026-08-03 10:00:00"), order_row(2, 1, "2026-10-15 10:00:00")]
+    con = connect(make_warehouse({"users": users, "orders": orders}))
+    assert last_complete_month(con) == "2026-09"
+    assert resolve_month(con, "") == "2026-09"
+    assert resolve_month(con, "2026-08") == "2026-08"
+    for bad in ("2026-10", "2026-07", "2026-13", "Oct"):
+        with pytest.raises(ValueError, match="outside the data|not YYYY-MM"):
+            resolve_month(con, bad)
+
+
+def test_period_helpers():
+    p = Period("2026-01")
+    assert (str(p.start), str(p.end), str(p.as_of)) == ("2026-01-01", "2026-02-01", "2026-01-31")
+    assert p.prev.month == "2025-12" and p.shift(13).month == "2027-02"
+
+
+def test_report_merges_plays_and_writes_sorted_targets(tmp_path):
+    a = Report("02_x", "2026-10", tmp_path, provenance={"data_fingerprint": "abc"})
+    a.add("rate", 0.25, "share", "a rate", ci=(0.2, 0.3))
+    with pytest.raises(KeyError):
+        a.add("rate", 0.3, "share", "twice")
+    a.write()
+    b = Report("01_y", "2026-10", tmp_path)
+    b.add("n", 3, "users", "a count")
+    b.write()
+    doc = json.loads((tmp_path / "metrics.json").read_text())
+    assert list(doc["plays"]) == ["01_y", "02_x"]  # both plays kept, sorted
+    assert doc["plays"]["02_x"]["metrics"]["rate"] == {
+        "value": 0.25,
+        "unit": "share",
+        "definition": "a rate",
+        "period": "2026-10",
+        "ci_low": 0.2,
+        "ci_high": 0.3,
+    }
+    assert doc["provenance"]["data_fingerprint"] == "abc" and doc["provenance"]["git_commit"]
+    b.write_target("list", pd.DataFrame({"user_id": [3, 1, 2]}), ["user_id"])
+    assert (tmp_path / "targets" / "list.csv").read_text().split() == ["user_id", "1", "2", "3"]
+    assert not [p for p in tmp_path.rglob(".*") if p.is_file()]  # no temp files left
+
+
+def test_report_without_output_dir_writes_nothing(tmp_path, capsys):
+    r = Report("02_x", "2026-10", "")
+    r.add("n", 1, "users", "a count")
+    r.write()
+    assert "not written" in capsys.readouterr().out
