@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class _Section(BaseModel):
@@ -104,6 +104,65 @@ class RecallParams(_Section):
     ci_level: float = Field(0.95, gt=0.5, lt=1)
 
 
+class ActivityParams(_Section):
+    """Play 3: active-user incentives (windows, points, tiers, category cycles, reminders)."""
+
+    trend_months: int = Field(6, ge=2, le=24, description="months shown in trends, report month included")
+    repurchase_days: int = Field(30, ge=1, le=90, description="repurchase = another order within N days")
+    max_orders_bucket: int = Field(5, ge=2, le=20, description="frequency tail bucket: N+ orders")
+    min_segment_users: int = Field(30, ge=1, description="segments with fewer users are flagged as noisy")
+    coupon_redeem_days: int = Field(7, ge=1, le=30, description="repurchase coupon redeemed within N days")
+    reminder_window_days: int = Field(7, ge=1, le=30, description="repurchase-reminder outcome window (days)")
+    effect_months: int = Field(6, ge=1, le=24, description="reminder campaigns pooled (months)")
+    incentive_events: list[str] = Field(
+        default_factory=lambda: ["checkin", "share_card", "draw", "task_done", "browse_40s"],
+        description="events counted as incentive participation",
+    )
+    participation_days: int = Field(30, ge=7, le=90, description="participation window before the index date")
+    prior_days: int = Field(60, ge=14, le=180, description="prior window: population and order strata")
+    outcome_days: int = Field(30, ge=7, le=60, description="outcome window after the index date")
+    match_order_bins: list[int] = Field(
+        default_factory=lambda: [2, 3, 5, 8], description="prior-order strata lower bounds (ascending)"
+    )
+    match_tenure_bins_days: list[int] = Field(
+        default_factory=lambda: [90, 180], description="tenure strata bounds in days (ascending)"
+    )
+    points_to_yuan: float = Field(0.01, gt=0, le=1, description="yuan per point (100 points = 1 yuan)")
+    breakage_months: int = Field(6, ge=1, le=36, description="unredeemed N months after issue")
+    tier_window_days: int = Field(90, ge=7, le=365, description="tier = rolling spend over N days")
+    tier_thresholds_yuan: dict[str, float] = Field(
+        default_factory=lambda: {"potential": 100.0, "important": 500.0, "core": 1500.0},
+        description="tier name -> minimum rolling spend (ascending); below the first = ordinary",
+    )
+    cycle_lookback_months: int = Field(12, ge=2, le=36, description="purchases used for category cycles")
+    cycle_horizon_days: int = Field(120, ge=30, le=365, description="cycle curves censored at N days")
+    milk_powder_pattern: str = Field("%奶粉%", description="SQL LIKE pattern of milk powder product names")
+    reminder_categories: list[str] = Field(
+        default_factory=lambda: ["milk_powder", "mother_baby", "daily"],
+        description="scenes to remind: categories, or milk_powder (per product cycle)",
+    )
+    reminder_horizon_days: int = Field(14, ge=1, le=62, description="due in N days after month end")
+    reminder_lead_days: int = Field(3, ge=0, le=14, description="remind N days before expected")
+    min_personal_gaps: int = Field(3, ge=1, le=20, description="own cycle from N gaps on")
+    reminder_holdout_share: float = Field(0.2, gt=0, lt=1, description="randomised holdout share of the list")
+    reminder_seed: int = Field(20263, description="seed of the holdout draw")
+    ci_level: float = Field(0.95, gt=0.5, lt=1)
+
+    @field_validator("match_order_bins", "match_tenure_bins_days")
+    @classmethod
+    def _ascending_bins(cls, v: list[int]) -> list[int]:
+        if v != sorted(set(v)):
+            raise ValueError("must be strictly ascending")
+        return v
+
+    @field_validator("tier_thresholds_yuan")
+    @classmethod
+    def _ascending_tiers(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v or list(v.values()) != sorted(set(v.values())) or min(v.values()) <= 0:
+            raise ValueError("needs positive, strictly ascending thresholds")
+        return v
+
+
 class Params(_Section):
     chain_name: str = Field("鲜邻便利", description="chain name on the PDF cover")
     offline_channels: list[str] = Field(
@@ -111,6 +170,7 @@ class Params(_Section):
         description="acquisition channels counted as offline; all others are online",
     )
     retention: RetentionParams = Field(default_factory=RetentionParams)
+    activity: ActivityParams = Field(default_factory=ActivityParams)
     recall: RecallParams = Field(default_factory=RecallParams)
 
 
