@@ -1,0 +1,113 @@
+-- grain: one row per user to recall right after the month ending $as_of
+-- definition: from recall_user_stages at $as_of: at-risk buyers (not churned, p_gap_at_least <
+--   $at_risk_p) and churned buyers dormant at most $max_recency_days days, minus users put in a
+--   recall campaign (either arm) in the last $cooldown_days days (frequency cap). Per user:
+--   value_at_stake (as in at_risk.sql: expected GMV over $horizon_days x risk); need = the
+--   category with the most spend over the user's history; store_share = share of orders in
+--   store; send_hour = the hour of day the user orders most (ties: earliest). Channel rule:
+--   store_share >= $offline_share and not churned -> offline_push (still visits: push at the
+--   scan-to-pay checkout); store_share >= $offline_share and churned -> sms; otherwise
+--   wechat_notice (an online buyer).
+-- parameters: $as_of (DATE, a month end), $at_risk_p (DOUBLE), $max_recency_days,
+--   $cooldown_days, $horizon_days (INTEGER), $offline_share (DOUBLE)
+-- invariants: one row per user; segment in (at_risk, churned); every user has a channel; need 'unknown' only without order lines.
+with stages as (
+    select * from recall_user_stages where month_end = $as_of
+),
+
+recent_members as (
+    select distinct m.user_id
+    from campaign_members as m
+    inner join campaigns as c using (campaign_id)
+    where
+        c.kind = 'recall'
+        and m.assigned_at < cast($as_of as timestamp) + interval 1 day
+        and m.assigned_at >= cast($as_of as timestamp) + interval 1 day - to_days(cast($cooldown_days as integer))
+),
+
+candidates as (
+    select
+        s.user_id,
+        case when s.stage = 'churned' then 'churned' else 'at_risk' end as segment,
+        s.stage,
+        s.recency_days,
+        s.n_orders,
+        s.p_gap_at_least,
+        s.rate_per_day * $horizon_days * s.gmv_to_date / s.n_orders * (1 - s.p_gap_at_least) as value_at_stake
+    from stages as s
+    where
+        (s.stage in ('new', 'growth', 'mature', 'declining') and s.p_gap_at_least < $at_risk_p)
+        or (s.stage = 'churned' and s.recency_days <= $max_recency_days)
+),
+
+pool as (
+    select c.* from candidates as c
+    anti join recent_members as r using (user_id)
+),
+
+history as (
+    select o.user_id, o.order_channel, hour(o.ordered_at) as order_hour
+    from fct_orders as o
+    inner join pool as p using (user_id)
+    where o.order_date <= $as_of
+),
+
+mix as (
+    select user_id, avg(case when order_channel = 'store' then 1.0 else 0.0 end) as store_share
+    from history
+    group by user_id
+),
+
+hours as (
+    select user_id, order_hour as send_hour
+    from (
+        select
+            user_id,
+            order_hour,
+            row_number() over (partition by user_id order by count(*) desc, order_hour) as rn
+        from history
+        group by user_id, order_hour
+    )
+    where rn = 1
+),
+
+needs as (
+    select user_id, category as need
+    from (
+        select
+            l.user_id,
+            l.category,
+            row_number() over (partition by l.user_id order by sum(l.amount) desc, l.category) as rn
+        from fct_order_lines as l
+        inner join pool as p using (user_id)
+        where l.order_date <= $as_of
+        group by l.user_id, l.category
+    )
+    where rn = 1
+),
+
+final as (
+    select
+        p.user_id,
+        p.segment,
+        p.stage,
+        p.recency_days,
+        p.n_orders,
+        p.p_gap_at_least,
+        p.value_at_stake,
+        coalesce(n.need, 'unknown') as need,
+        x.store_share,
+        h.send_hour,
+        case
+            when x.store_share >= $offline_share and p.segment = 'at_risk' then 'offline_push'
+            when x.store_share >= $offline_share then 'sms'
+            else 'wechat_notice'
+        end as channel
+    from pool as p
+    inner join mix as x using (user_id)
+    inner join hours as h using (user_id)
+    left join needs as n using (user_id)
+)
+
+select * from final
+order by value_at_stake desc, user_id

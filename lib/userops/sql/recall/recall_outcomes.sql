@@ -1,0 +1,72 @@
+-- grain: one row per member (user) of a recall campaign
+-- definition: members of campaigns of kind 'recall' assigned in [$from_date, $to_date) whose
+--   reactivation window (assigned_at, assigned_at + $window_days days] ends by the end of
+--   $as_of (immature campaigns are left out, never shown as 0). reactivated = any order in the
+--   window; orders / gmv = the member's orders and GMV in the window; is_touched = touched_at
+--   set (treatment actually sent); coupons_redeemed / face_redeemed = the campaign's recall
+--   coupons the member redeemed within validity. Arms are randomised: treatment minus holdout
+--   is the campaign's effect.
+-- parameters: $from_date, $to_date (DATE), $as_of (DATE, last observed day), $window_days (INTEGER)
+-- invariants: one row per campaign x user; holdout members are never touched and hold no
+--   coupon of the campaign; reactivated iff orders > 0.
+with members as (
+    select
+        m.campaign_id,
+        c.name as campaign_name,
+        c.channel,
+        c.started_at,
+        c.cost_per_touch,
+        m.user_id,
+        m.arm,
+        m.assigned_at,
+        m.touched_at,
+        m.assigned_at + to_days(cast($window_days as integer)) as window_end
+    from campaign_members as m
+    inner join campaigns as c using (campaign_id)
+    where
+        c.kind = 'recall'
+        and m.assigned_at >= $from_date and m.assigned_at < $to_date
+        and m.assigned_at + to_days(cast($window_days as integer)) < cast($as_of as timestamp) + interval 1 day
+),
+
+window_orders as (
+    select m.campaign_id, m.user_id, count(*) as n_orders, sum(o.gmv) as gmv
+    from members as m
+    inner join fct_orders as o
+        on o.user_id = m.user_id and o.ordered_at > m.assigned_at and o.ordered_at <= m.window_end
+    group by all
+),
+
+redeemed as (
+    select
+        campaign_id,
+        user_id,
+        count(*) as coupons_redeemed,
+        sum(face_value) as face_redeemed
+    from fct_coupons
+    where kind = 'recall' and campaign_id is not null and redeemed_within_validity
+    group by all
+),
+
+final as (
+    select
+        m.campaign_id,
+        m.campaign_name,
+        m.channel,
+        m.started_at,
+        m.cost_per_touch,
+        m.user_id,
+        m.arm,
+        m.touched_at is not null as is_touched,
+        coalesce(w.n_orders, 0) > 0 as reactivated,
+        coalesce(w.n_orders, 0) as orders,
+        coalesce(w.gmv, 0) as gmv,
+        coalesce(r.coupons_redeemed, 0) as coupons_redeemed,
+        coalesce(r.face_redeemed, 0) as face_redeemed
+    from members as m
+    left join window_orders as w on w.campaign_id = m.campaign_id and w.user_id = m.user_id
+    left join redeemed as r on r.campaign_id = m.campaign_id and r.user_id = m.user_id
+)
+
+select * from final
+order by campaign_id, user_id

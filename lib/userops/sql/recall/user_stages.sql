@@ -1,0 +1,158 @@
+-- grain: one row per registered user x month end, months [$from_month, $to_month] (first days);
+--   built by recall.build_stages into the temp table recall_user_stages that the other recall
+--   metrics read.
+-- definition: facts at each month end (orders up to the end of the month's last day):
+--   n_orders, recency_days (month end - last order date), gaps = days between the user's distinct
+--   order days (days_since_prev > 0), n_gaps, usual_gap_days (median gap), gmv_month /
+--   orders_month (in the month), gmv_to_date. Stage, first rule that applies:
+--   prospect  = no order yet (registered by the month end);
+--   new       = first order in the month;
+--   churned   = recency >= churned_after_days: $churned_days for everyone, or, for users with
+--               >= $min_gaps gaps (personal rule), max($k_churned x median gap, $churned_floor_days)
+--               when that is shorter;
+--   declining = recency >= declining_after_days: personal max($k_declining x median gap,
+--               $declining_floor_days), global fallback $declining_days;
+--   growth    = first order less than $growth_days days ago and fewer than $growth_max_orders orders;
+--   mature    = everyone else (a repeat buyer ordering within their own usual gap).
+--   stage_prev = the stage at the previous month end ('prospect' when not yet registered).
+--   At-risk score: each user's order rate is Gamma(a + n_gaps, b + gap days) with the prior
+--   a = $prior_gaps pseudo-gaps of the chain's mean gap at that month end (b = a x mean gap), so
+--   p_gap_at_least = P(a gap >= recency) = ((b + S) / (b + S + recency))^(a + n) (exponential gaps,
+--   Lomax predictive); users with few gaps fall back towards the chain's gap distribution.
+--   rate_per_day = (a + n) / (b + S), the posterior mean order-day rate.
+-- parameters: $from_month, $to_month (DATE), $k_declining, $k_churned, $prior_gaps (DOUBLE),
+--   $declining_floor_days, $churned_floor_days, $declining_days, $churned_days, $min_gaps,
+--   $growth_days, $growth_max_orders (INTEGER)
+-- invariants: one row per user x month; users stay in every later month; stage 'new' iff the
+--   first order is in the month; stage_prev of the first month is the stage the month before.
+with months as (
+    select
+        cast(range as date) as month_start,
+        cast(range + interval 1 month - interval 1 day as date) as month_end
+    from range(
+        cast($from_month as timestamp) - interval 1 month,
+        cast($to_month as timestamp) + interval 1 day,
+        interval 1 month
+    )
+),
+
+users as (
+    select user_id, cast(registered_at as date) as registered_date, first_order_date
+    from dim_users
+),
+
+orders as (
+    select user_id, order_date, gmv, days_since_prev from fct_orders
+),
+
+user_months as (
+    select u.user_id, u.first_order_date, m.month_start, m.month_end
+    from users as u
+    inner join months as m on u.registered_date <= m.month_end or u.first_order_date <= m.month_end
+),
+
+to_date as (
+    select
+        m.month_start,
+        o.user_id,
+        count(*) as n_orders,
+        max(o.order_date) as last_order_date,
+        count(*) filter (where o.days_since_prev > 0) as n_gaps,
+        coalesce(sum(o.days_since_prev) filter (where o.days_since_prev > 0), 0) as gap_days_sum,
+        median(o.days_since_prev) filter (where o.days_since_prev > 0) as usual_gap_days,
+        sum(o.gmv) as gmv_to_date,
+        count(*) filter (where o.order_date >= m.month_start) as orders_month,
+        coalesce(sum(o.gmv) filter (where o.order_date >= m.month_start), 0) as gmv_month
+    from months as m
+    inner join orders as o on o.order_date <= m.month_end
+    group by all
+),
+
+chain_gap as (
+    select month_start, sum(gap_days_sum) / nullif(sum(n_gaps), 0) as chain_mean_gap_days
+    from to_date
+    group by month_start
+),
+
+facts as (
+    select
+        um.user_id,
+        um.month_start,
+        um.month_end,
+        um.first_order_date,
+        coalesce(t.n_orders, 0) as n_orders,
+        t.last_order_date,
+        date_diff('day', t.last_order_date, um.month_end) as recency_days,
+        coalesce(t.n_gaps, 0) as n_gaps,
+        coalesce(t.gap_days_sum, 0) as gap_days_sum,
+        t.usual_gap_days,
+        coalesce(t.n_gaps, 0) >= $min_gaps as is_personal,
+        coalesce(t.orders_month, 0) as orders_month,
+        coalesce(t.gmv_month, 0) as gmv_month,
+        coalesce(t.gmv_to_date, 0) as gmv_to_date,
+        $prior_gaps * coalesce(g.chain_mean_gap_days, 30) as prior_gap_days
+    from user_months as um
+    left join to_date as t on t.user_id = um.user_id and t.month_start = um.month_start
+    left join chain_gap as g on g.month_start = um.month_start
+),
+
+thresholds as (
+    select
+        *,
+        case
+            when is_personal then least(greatest($k_churned * usual_gap_days, $churned_floor_days), $churned_days)
+            else $churned_days
+        end as churned_after_days,
+        case
+            when is_personal then greatest($k_declining * usual_gap_days, $declining_floor_days)
+            else $declining_days
+        end as declining_after_days,
+        power(
+            (prior_gap_days + gap_days_sum) / (prior_gap_days + gap_days_sum + recency_days),
+            $prior_gaps + n_gaps
+        ) as p_gap_at_least,
+        ($prior_gaps + n_gaps) / (prior_gap_days + gap_days_sum) as rate_per_day
+    from facts
+),
+
+staged as (
+    select
+        *,
+        case
+            when n_orders = 0 then 'prospect'
+            when first_order_date >= month_start then 'new'
+            when recency_days >= churned_after_days then 'churned'
+            when recency_days >= declining_after_days then 'declining'
+            when date_diff('day', first_order_date, month_end) < $growth_days
+                and n_orders < $growth_max_orders then 'growth'
+            else 'mature'
+        end as stage
+    from thresholds
+),
+
+final as (
+    select
+        user_id,
+        month_start,
+        month_end,
+        stage,
+        coalesce(lag(stage) over (partition by user_id order by month_start), 'prospect') as stage_prev,
+        n_orders,
+        last_order_date,
+        recency_days,
+        n_gaps,
+        usual_gap_days,
+        is_personal,
+        declining_after_days,
+        churned_after_days,
+        p_gap_at_least,
+        rate_per_day,
+        orders_month,
+        gmv_month,
+        gmv_to_date
+    from staged
+)
+
+select * from final
+where month_start >= $from_month
+order by user_id, month_start
