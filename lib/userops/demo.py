@@ -673,11 +673,11 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
         if rcp["dormant_days"] * DAY > S or A + W > H:
             continue
         cchan = chan_cycle[len(rec_camp) % 3]
-        last_idx = np.searchsorted(orders.key, _key(allu, np.full(n, S)), side="left") - 1
+        last_idx = np.searchsorted(orders.key, _key(allu, np.full(n, A)), side="right") - 1
         ok = last_idx >= 0
         ok[ok] = orders.u[last_idx[ok]] == allu[ok]
         last_t = np.where(ok, orders.t[np.maximum(last_idx, 0)], H)
-        mem = np.flatnonzero(ok & (last_t <= S - rcp["dormant_days"] * DAY))
+        mem = np.flatnonzero(ok & (last_t <= A - rcp["dormant_days"] * DAY))
         mem = mem[~np.isin(mem, prev_members)]  # frequency cap: not in last month's recall
         prev_members = mem
         hold = rrc.random(mem.size) < rcp["holdout_share"]
