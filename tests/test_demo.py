@@ -83,6 +83,12 @@ def test_overwrite_is_atomic_and_leaves_no_temp_dirs(tmp_path):
     demo.generate(d, users=300, months=2, seed=1)
     assert not (d / "stale.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    # never replaces a directory that is not an earlier demo output
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "orders.csv").write_text("x")
+    with pytest.raises(FileExistsError):
+        demo.generate(tmp_path / "mine", users=300, months=2)
+    assert (tmp_path / "mine" / "orders.csv").read_text() == "x"
 
 
 def test_csv_matches_parquet(tmp_path):

@@ -14,58 +14,75 @@ renamed over `out_dir`.
 
 How the data is made
 --------------------
-1. Catalog: 30 stores in 上海/杭州/苏州/南京, ~135 products in six categories
-   (10 hero products under 10 yuan, 4 milk powders), referrers (20 WeChat
-   groups x 10 group leaders, 2-3 promoters per store).
-2. Users: persona first (young_family_mum, community_senior, office_worker,
-   student), then registration day (growth trend, weekend bump, Spring
-   Festival dip, summer bump), hour of day, acquisition channel, home store,
-   referrer and demographics, all from the persona with noise.
-3. First order: P(first order within 30 days) by channel (and by referrer
-   quality for referral channels); usually within a few days.
-4. Repeat orders: a Pareto/NBD-like process per buyer: purchase rate from a
-   gamma by persona, a lifetime (short for "trialists", long for the loyal
-   core), Poisson order counts, times thinned by the persona's weekday pattern,
-   hour of day from the persona.
-5. Milk powder: some young_family_mum buyers rebuy one milk powder on a gamma
-   cycle (planted effect 6).
-6. Campaigns, applied in order, each with a randomised holdout and the
-   outcome forced to the planted probability (effects 2-4).
-7. Baskets: lines by persona category mix, heroes in first orders, the August
-   basket drop for returning users (effect 7), coupons (with top-up to the
-   threshold), promotions, points.
-8. Events (funnel + incentives) and the points ledger.
+1. Catalog: 30 stores in 上海/杭州/苏州/南京 ("上海·静安店"), 135 products in
+   the six categories (10 hero products under 10 yuan, 4 milk powders; margins
+   15-40%), referrers: 20 WeChat groups (G01..) x 10 group leaders of varying
+   reach and quality, 2-3 promoters per store.
+2. Users: persona first (shares in planted.json), then registration day
+   (growth trend, weekend bump, Spring Festival dip, July-August bump), hour of
+   day, acquisition channel (P(channel | persona)), home store, referrer and
+   demographics (birth year, gender, family status), all from the persona with
+   noise (8% random ages, some nulls).
+3. First order: P(first order within 30 days) by channel (by referrer quality
+   for wechat_group / store_promoter); 35% in the registration session, the
+   rest a few days later.
+4. Repeat orders (Pareto/NBD-like): buyer segment (trialist / casual / loyal
+   core, by persona) sets a lifetime (mean 5 / 60 / 500 days) and scales a
+   gamma-distributed purchase rate (by persona); Poisson candidate times over
+   the alive span, thinned by the persona's weekday profile and a first-week
+   ramp-up, hour of day redrawn from the persona's profile.
+5. Milk powder cycle for some young_family_mum buyers (effect 6).
+6. Coupons and campaigns, applied in this order, each with a randomised
+   holdout and the outcome forced to the planted probability (effects 2-4):
+   new-user pack + expiry reminder, repurchase coupons + reminder, monthly
+   recall (removing a repurchase coupon whose issuing order is removed).
+7. Baskets: 1-8 lines from the user's category weights (Dirichlet around the
+   persona row), hero products in 70% of first orders, the basket drop for
+   returning users in one month (effect 7), coupons (basket topped up to the
+   threshold, best applicable new-user coupon first), small promotions,
+   points redemption (100 points = 1 yuan, at most 30% of the order).
+   order_items.amount = price x quantity, summing to gmv + discount exactly.
+8. Events: every online order has a visit -> browse_40s -> add_cart ->
+   checkout_start session before it; abandoned sessions (2.5 per online order
+   + 1 per user) with the funnel thinning; incentive events (checkin, share,
+   draw, task) at persona rates while the user is active.
+9. Points ledger from the events and orders (rules in planted.json "rules"),
+   redemptions and FIFO expiry of points older than 12 months.
+
+Set USEROPS_DEMO_TIMING=1 to print the time of each stage.
 
 Planted effects (TRUE sizes in planted.json)
 --------------------------------------------
 1. channel_quality: paid_ads has the lowest CAC (spend per registered user,
    even against the referral channels' material spend, which excludes the
-   per-user commission computed downstream) and is among the largest channels,
-   but its buyers' repeat-purchase rate is multiplied by 0.4, so its D30 repeat
-   share is the lowest of all channels.
+   per-user commission computed downstream) and is among the two largest
+   channels, but its buyers' repeat-purchase rate is multiplied by 0.4 and
+   their lifetime by 0.5, so its D30 repeat share is clearly the lowest.
 2. expiry_reminder_lift: members of the monthly expiry_reminder campaigns are
    users who placed a first order and still hold an unredeemed new-user coupon
-   48 h before the pack expires (registered_at + 5 d). P(redeem a new-user
-   coupon in (assigned_at, expires_at]) = base in holdout, base + lift in
-   treatment. A redemption is a real order in the window carrying the coupon.
-3. recall_lift: members of the monthly recall campaigns are buyers with no
-   order for 60+ days at the campaign start (not in last month's recall).
-   P(any order in (assigned_at, assigned_at + 30 d]) = base (holdout),
-   base + lift (treatment). Orders in that window are removed (arm outcome 0)
-   or kept / created (outcome 1), so the measured rate is the planted one in
-   expectation. Treatment members get a recall coupon (14 days).
+   48 h before the pack expires (assigned_at = registered_at + 5 d).
+   P(redeem a new-user coupon in (assigned_at, expires_at]) = base in holdout,
+   base + lift in treatment. A redemption is a real order in the window
+   carrying the coupon (an existing order, or a new one if there is none).
+3. recall_lift: members of the monthly recall campaigns (1st of the month,
+   10:00) are buyers with no order for 60+ days (and not in last month's
+   recall). P(any order in (assigned_at, assigned_at + 30 d]) = base
+   (holdout), base + lift (treatment): orders in that window are removed
+   (outcome 0) or kept / created (outcome 1), so the measured rate is the
+   planted one in expectation. Treatment members get a recall coupon (14 d).
 4. repurchase_reminder_lift: a repurchase coupon (5 off 39, 14 days) is given
    at checkout when the user's previous order is 14+ days old (after the
    new-user week). Unused after 7 days -> member of that month's
-   repurchase_reminder campaign; P(redeem it in (assigned_at, expires_at]) =
-   base / base + lift.
+   repurchase_reminder campaign (one per user per month);
+   P(redeem it in (assigned_at, expires_at]) = base / base + lift.
 5. persona_category: the persona x category share matrix (mean of each
    user's Dirichlet category weights) and the persona shares.
 6. milk_powder_cycle: ~35% of young_family_mum buyers with kids rebuy one milk
    powder every Gamma(mean 20 d, sd 3 d) days, stopping with 8% after each can.
-7. aov_drop: in one month, orders of returning users (first order before that
-   month) lose lines so that their expected gross basket (gmv + discount,
-   before coupon top-ups) drops by 15%; new users' baskets are unchanged.
+7. aov_drop: in one month (2026-08 by default: the 10th month, or the last
+   month if fewer), orders of returning users (first order before that month)
+   lose lines so that their expected gross basket (gmv + discount, before
+   coupon top-ups) drops by 15%; new users' baskets are unchanged.
 """
 
 from __future__ import annotations
@@ -168,6 +185,7 @@ LINES_MEAN = np.array([2.8, 2.7, 1.9, 1.5])
 NU_TYPES = (("new_user_small", 3.0, 15.0), ("new_user_mid", 5.0, 29.0), ("new_user_aov", 8.0, 49.0))
 NU_TYPES += (("new_user_large", 20.0, 99.0),)
 NU_COUNTS = (2, 2, 1, 1)
+NU_COUNTS_ARR = np.array(NU_COUNTS)
 NU_VALID_DAYS = 7
 REP_FACE, REP_MIN, REP_VALID_DAYS, REP_GAP_DAYS = 5.0, 39.0, 14, 14
 RECALL_FACE, RECALL_MIN, RECALL_VALID_DAYS = 10.0, 39.0, 14
@@ -333,7 +351,11 @@ def generate(
     start: str = "2025-11-01",
     fmt: str = "parquet",
 ) -> dict:
-    """Generate the demo data set into out_dir (atomically) and return the manifest."""
+    """Generate the demo data set into out_dir (atomically) and return the manifest.
+
+    out_dir is replaced as a whole; to protect real data, an existing non-empty
+    directory is only replaced if it holds a planted.json (an earlier demo).
+    """
     if fmt not in ("parquet", "csv"):
         raise ValueError(f"fmt must be 'parquet' or 'csv', not {fmt!r}")
     if users < 100 or months < 1:
@@ -342,6 +364,11 @@ def generate(
     start_m = start_d.astype("datetime64[M]")
     if start_m.astype("datetime64[D]") != start_d:
         raise ValueError(f"start must be the first day of a month, not {start}")
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "planted.json").exists())):
+        raise FileExistsError(
+            f"{out} exists and is not a demo data directory (no planted.json); not replacing it"
+        )
     tables, manifest, personas = _build(users, months, seed, start_d)
     _write(Path(out_dir), tables, manifest, personas, fmt)
     return manifest
@@ -1323,9 +1350,6 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     }
     personas = dict(user_id=uid, persona=_Cat(persona, PERSONAS))
     return tables, manifest, personas
-
-
-NU_COUNTS_ARR = np.array(NU_COUNTS)
 
 
 def _order_store(rng: np.random.Generator, home: np.ndarray, store_city: np.ndarray) -> np.ndarray:
