@@ -163,6 +163,18 @@ class ActivityParams(_Section):
         return v
 
 
+class BriefParams(_Section):
+    """00: the leadership monthly brief."""
+
+    dormant_days: int = Field(
+        60, ge=7, le=365, description="no order for more than this many days at month start = dormant"
+    )
+    trailing_months: int = Field(6, ge=2, le=24, description="months before the report month for KPI norms")
+    flag_sd: float = Field(2.0, gt=0, le=5, description="flag a KPI change outside mean +/- this many SD")
+    repeat_days: int = Field(30, ge=1, le=90, description="key path: buy again within this many days")
+    max_actions: int = Field(8, ge=1, le=20, description="action lines taken from the plays")
+
+
 class Params(_Section):
     chain_name: str = Field("鲜邻便利", description="chain name on the PDF cover")
     offline_channels: list[str] = Field(
@@ -170,6 +182,7 @@ class Params(_Section):
         description="acquisition channels counted as offline; all others are online",
     )
     retention: RetentionParams = Field(default_factory=RetentionParams)
+    brief: BriefParams = Field(default_factory=BriefParams)
     activity: ActivityParams = Field(default_factory=ActivityParams)
     recall: RecallParams = Field(default_factory=RecallParams)
 

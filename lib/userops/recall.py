@@ -28,6 +28,8 @@ STAGES = ["prospect", "new", "growth", "mature", "declining", "churned"]
 BUYER_STAGES = STAGES[1:]
 ACTIVE_STAGES = ["new", "growth", "mature", "declining"]
 STAGE_TABLE = "recall_user_stages"
+#: campaign charts show campaigns whose arms can detect at least this lift (display rule only)
+CHART_MAX_MDE = 0.2
 
 
 # --------------------------------------------------------------------------- lifecycle stages
