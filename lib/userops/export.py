@@ -10,10 +10,13 @@ dropped entirely; stderr output (warnings, logging) is dropped too.
 
 from __future__ import annotations
 
+import html as html_lib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -82,8 +85,62 @@ def _atomic_write(target: Path, write) -> Path:
     return target
 
 
-def render_html(ipynb: Path, title: str | None = None) -> str:
-    """The print-ready HTML of an executed notebook, as a string (no code, no CDN scripts)."""
+@dataclass(frozen=True)
+class Cover:
+    """The cover page of a combined PDF (the monthly brief leadership reads)."""
+
+    chain_name: str
+    title: str  # e.g. "月度用户运营简报 · Monthly user-operations brief"
+    month_label: str  # e.g. "October 2026 (2026-10)"
+    run_date: str  # ISO date of the run
+    notes: list[str] = field(default_factory=list)  # lines under the title (data as of, ...)
+    contents: list[str] = field(default_factory=list)  # "In this pack" items
+
+
+COVER_CSS = """
+@page :first { @bottom-center { content: none; } }
+.uo-cover { break-after: page; page-break-after: always; height: 255mm; display: flex;
+  flex-direction: column; justify-content: center; padding: 0 14mm;
+  font-family: "Noto Sans CJK SC", "Noto Sans", sans-serif; color: #222; }
+.uo-cover .uo-chain { font-size: 15pt; color: #3E6D8E; font-weight: 700; letter-spacing: 0.08em; }
+.uo-cover h1 { font-size: 26pt; margin: 10mm 0 4mm 0; line-height: 1.25; border: none; }
+.uo-cover .uo-month { font-size: 18pt; font-weight: 600; margin-bottom: 3mm; }
+.uo-cover .uo-note { font-size: 10.5pt; color: #555; margin: 1mm 0; }
+.uo-cover h2 { font-size: 12pt; margin: 14mm 0 2mm 0; color: #3E6D8E; }
+.uo-cover ul { font-size: 10.5pt; margin: 0; padding-left: 5mm; }
+.uo-cover li { margin: 1.2mm 0; }
+"""
+
+
+def cover_html(cover: Cover) -> str:
+    """The cover as an HTML fragment (a full A4 page, no page number)."""
+    e = html_lib.escape
+    notes = "".join(
+        f'<div class="uo-note">{e(n)}</div>' for n in [f"Run date {cover.run_date}", *cover.notes]
+    )
+    items = "".join(f"<li>{e(c)}</li>" for c in cover.contents)
+    contents = f"<h2>In this pack · 本期内容</h2><ul>{items}</ul>" if items else ""
+    return (
+        f"<style>{COVER_CSS}</style>"
+        f'<section class="uo-cover"><div class="uo-chain">{e(cover.chain_name)}</div>'
+        f"<h1>{e(cover.title)}</h1>"
+        f'<div class="uo-month">{e(cover.month_label)}</div>{notes}{contents}</section>'
+    )
+
+
+def _with_cover(body: str, cover: Cover) -> str:
+    """Insert the cover right after the opening <body> tag."""
+    m = re.search(r"<body[^>]*>", body)
+    if not m:
+        raise ExportError("HTML export has no <body> tag to put a cover in")
+    return body[: m.end()] + cover_html(cover) + body[m.end() :]
+
+
+def render_html(ipynb: Path, title: str | None = None, cover: Cover | None = None) -> str:
+    """The print-ready HTML of an executed notebook, as a string (no code, no CDN scripts).
+
+    With ``cover``, a cover page (without page number) comes first.
+    """
     ipynb = Path(ipynb)
     nb = nbformat.read(ipynb, as_version=4)
     name = title or ipynb.stem
@@ -93,12 +150,12 @@ def render_html(ipynb: Path, title: str | None = None) -> str:
         body, _ = _exporter().from_notebook_node(nb, resources=resources)
     except Exception as exc:
         raise ExportError(f"{ipynb.name}: HTML export failed: {type(exc).__name__}: {exc}") from exc
-    return body
+    return _with_cover(body, cover) if cover else body
 
 
-def notebook_to_html(ipynb: Path, html: Path, title: str | None = None) -> Path:
+def notebook_to_html(ipynb: Path, html: Path, title: str | None = None, cover: Cover | None = None) -> Path:
     """Write the print-ready HTML of ``ipynb`` to ``html`` (atomically). Returns ``html``."""
-    body = render_html(ipynb, title=title)
+    body = render_html(ipynb, title=title, cover=cover)
     return _atomic_write(Path(html), lambda p: p.write_text(body, encoding="utf-8"))
 
 
@@ -167,14 +224,15 @@ def html_to_pdf(html: Path, pdf: Path, browser: str | None = None) -> Path:
     return _atomic_write(pdf, write)
 
 
-def notebook_to_pdf(ipynb: Path, pdf: Path, title: str | None = None) -> Path:
+def notebook_to_pdf(ipynb: Path, pdf: Path, title: str | None = None, cover: Cover | None = None) -> Path:
     """Executed notebook → A4 PDF without code (atomic: temp file, then rename). Returns ``pdf``.
 
-    ``title`` becomes the PDF document title (default: the notebook's file stem).
+    ``title`` becomes the PDF document title (default: the notebook's file stem); ``cover``
+    adds a cover page (the combined monthly brief).
     """
     ipynb = Path(ipynb)
     exe = find_browser()  # fail before the HTML work if there is no browser
     with tempfile.TemporaryDirectory(prefix="userops-export-") as tmp:
         html = Path(tmp) / f"{ipynb.stem}.html"
-        notebook_to_html(ipynb, html, title=title)
+        notebook_to_html(ipynb, html, title=title, cover=cover)
         return html_to_pdf(html, pdf, browser=exe)

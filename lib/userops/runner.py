@@ -4,9 +4,13 @@ Layout of a finished run (``out_root/<month>/``)::
 
     notebooks/<name>.ipynb   executed copies
     pdf/<name>.pdf           leadership PDFs (no code)
+    pdf/monthly_brief.pdf    the combined brief: cover + the 00 brief (when 00_*.ipynb ran)
     targets/                 CSV lists written by the notebooks (via ``output_dir``)
     metrics.json             written by the notebooks (via ``output_dir``)
     run.json                 provenance: month, inputs, kernel, code version, timings
+
+The plays run in name order; summary notebooks (``00_*``, the monthly brief) run last, because
+they read the plays' metrics.json and target lists from the run folder.
 
 Everything is built in ``out_root/.tmp-<month>-<random>/`` and only renamed to
 ``out_root/<month>/`` when every notebook executed and exported. A failure
@@ -30,12 +34,15 @@ from pathlib import Path
 
 import nbformat
 
-from userops.export import notebook_to_pdf
+from userops.export import Cover, notebook_to_pdf
 
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 PREFERRED_KERNEL = "userops"
 FALLBACK_KERNEL = "python3"
+SUMMARY_PREFIX = "00_"  # notebooks that summarise the plays: executed after them
+COMBINED_PDF = "monthly_brief.pdf"
+COMBINED_TITLE = "月度用户运营简报 · Monthly user-operations brief"
 
 
 class NotebookFailed(RuntimeError):
@@ -88,6 +95,49 @@ def discover_notebooks(notebooks_dir: Path, only: list[str] | None = None) -> li
             raise ValueError(f"no notebook matches {want!r}; available: {names}")
         chosen.extend(h for h in hits if h not in chosen)
     return sorted(chosen)
+
+
+def execution_order(notebooks: list[Path]) -> list[Path]:
+    """Plays in name order, then the summary notebooks (``00_*``) that read their results."""
+    plays = sorted(p for p in notebooks if not p.name.startswith(SUMMARY_PREFIX))
+    return plays + sorted(p for p in notebooks if p.name.startswith(SUMMARY_PREFIX))
+
+
+def notebook_title(ipynb: Path) -> str:
+    """The first line of the notebook's first markdown cell, without the leading '#'."""
+    try:
+        nb = nbformat.read(ipynb, as_version=4)
+    except Exception:
+        return ipynb.stem
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.strip():
+            return cell.source.strip().splitlines()[0].lstrip("#").strip()
+    return ipynb.stem
+
+
+def _chain_name(params_file: Path) -> str:
+    from userops.params import load_params
+
+    return load_params(params_file).chain_name
+
+
+def brief_cover(run_dir: Path, month: str, params_file: Path, run_date: str) -> Cover:
+    """Cover of the combined brief: chain name, month, run date and the run's reports."""
+    from userops.period import Period
+
+    p = Period(month)
+    contents = []
+    for nb in sorted((run_dir / "notebooks").glob(NOTEBOOK_GLOB)):
+        where = "this document" if nb.name.startswith(SUMMARY_PREFIX) else f"pdf/{nb.stem}.pdf"
+        contents.append(f"{nb.stem[:2]} · {notebook_title(nb)} ({where})")
+    return Cover(
+        chain_name=_chain_name(params_file),
+        title=COMBINED_TITLE,
+        month_label=f"{p.label} ({month})",
+        run_date=run_date,
+        notes=[f"Data as of {p.as_of}; compared with {p.prev.label}"],
+        contents=contents,
+    )
 
 
 def choose_kernel(kernel_name: str | None = None) -> str:
@@ -224,8 +274,11 @@ def run_playbook(
     ``output_dir`` (absolute paths; ``output_dir`` is the run folder being built).
     With ``pdf``, every executed notebook is exported to ``pdf/<name>.pdf``.
 
-    With ``only``, just those notebooks run; the rest of a previous
-    ``out_root/<month>/`` is carried over into the new folder.
+    The plays run in name order, then the summary notebooks (``00_*``), which read the plays'
+    metrics.json and targets/; when one ran, ``pdf/monthly_brief.pdf`` (cover + brief) is written.
+
+    With ``only``, just those notebooks run (plus the summary notebooks, which must reflect
+    them); the rest of a previous ``out_root/<month>/`` is carried over into the new folder.
 
     Raises :class:`NotebookFailed` naming the notebook, the cell and the error;
     the previous ``out_root/<month>/`` is then left untouched.
@@ -245,6 +298,9 @@ def run_playbook(
     if not params_file.is_file():
         raise FileNotFoundError(f"params file not found: {params_file}")
     notebooks = discover_notebooks(notebooks_dir, only)
+    if only:
+        notebooks += [p for p in discover_notebooks(notebooks_dir) if p.name.startswith(SUMMARY_PREFIX)]
+    notebooks = execution_order(list(dict.fromkeys(notebooks)))
     kernel = choose_kernel(kernel_name)
     final = out_root / month
 
@@ -302,6 +358,27 @@ def run_playbook(
             if progress:
                 extra = f"  pdf {t_pdf:5.1f} s" if pdf else ""
                 print(f"  {nb_path.stem:<32} {t_exec:6.1f} s{extra}", flush=True)
+        summaries = [p for p in notebooks if p.name.startswith(SUMMARY_PREFIX)]
+        if pdf and summaries:
+            t1 = time.perf_counter()
+            brief_nb = tmp / "notebooks" / summaries[0].name
+            run_date = datetime.fromtimestamp(started).date().isoformat()
+            try:
+                notebook_to_pdf(
+                    brief_nb,
+                    tmp / "pdf" / COMBINED_PDF,
+                    title=f"{COMBINED_TITLE} {month}",
+                    cover=brief_cover(tmp, month, params_file, run_date),
+                )
+            except Exception as exc:
+                raise NotebookFailed(
+                    brief_nb.name,
+                    f"the combined brief PDF ({COMBINED_PDF}) failed: {exc}",
+                    ename=type(exc).__name__,
+                    evalue=str(exc),
+                ) from exc
+            if progress:
+                print(f"  {COMBINED_PDF:<32} {'':>6}    pdf {time.perf_counter() - t1:5.1f} s", flush=True)
         _write_provenance(tmp, month, warehouse, params_file, kernel, steps, started)
         _publish(tmp, final)
     finally:

@@ -1,0 +1,636 @@
+"""00: the leadership monthly brief. SQL in sql/brief/, arithmetic and the brief's charts here.
+
+The brief's own numbers (3 x 3 operating matrix, GMV decomposition, key-path funnel, KPI tiles,
+data quality) come from the warehouse. What the plays found comes from the run folder's
+metrics.json and targets/ (written by the plays earlier in the same run): a play that has not
+written anything is simply absent.
+
+    b = brief.compute(con, period, params.brief, events=True, output_dir=output_dir)
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from userops import charts
+from userops.db import query
+from userops.params import BriefParams
+from userops.period import Period
+
+BRIEF_PLAY = "00_monthly_brief"
+GROUPS = ("new", "returning", "dormant")
+GROUP_LABEL = {"new": "新客 new", "returning": "老客 returning", "dormant": "沉睡唤醒 dormant"}
+FACTORS = ("traffic", "conversion", "orders_per_buyer", "aov")
+FACTOR_LABEL = {
+    "traffic": "流量 users",
+    "conversion": "转化率 conversion",
+    "orders_per_buyer": "频次 orders/buyer",
+    "aov": "客单价 AOV",
+}
+FACTOR_FMT = {"traffic": "int", "conversion": "pct", "orders_per_buyer": "float2", "aov": "yuan"}
+
+
+# --------------------------------------------------------------------------- 3 x 3 matrix
+
+
+def matrix(con, start: Period, end: Period, bp: BriefParams, events: bool) -> pd.DataFrame:
+    """Operating matrix for every month from ``start`` to ``end`` (inclusive), one row per month x group.
+
+    Columns: month (YYYY-MM), user_group, base_users, visitors, buyers, orders, gmv and the four
+    factors traffic, conversion (buyers / traffic), orders_per_buyer, aov (gmv / orders), whose
+    product is gmv exactly. traffic = visitors when the events table was supplied (``events``),
+    otherwise the group's eligible base. A factor with a zero denominator is 0 (its product is 0,
+    like the group's gmv).
+    """
+    df = query(
+        "brief/operating_matrix",
+        con,
+        from_date=start.start,
+        to_date=end.end,
+        dormant_days=bp.dormant_days,
+    )
+    df["month"] = pd.to_datetime(df["month_start"]).dt.strftime("%Y-%m")
+    df["gmv"] = df["gmv"].astype(float)
+    df["traffic"] = (df["visitors"] if events else df["base_users"]).astype(float)
+
+    def ratio(a: pd.Series, b: pd.Series) -> pd.Series:
+        return (a / b.where(b > 0)).fillna(0.0).astype(float)
+
+    df["conversion"] = ratio(df["buyers"], df["traffic"])
+    df["orders_per_buyer"] = ratio(df["orders"], df["buyers"])
+    df["aov"] = ratio(df["gmv"], df["orders"])
+    cols = ["month", "user_group", "base_users", "visitors", "buyers", "orders", "gmv", *FACTORS]
+    return df[cols].reset_index(drop=True)
+
+
+def month_totals(con, start: Period, end: Period) -> pd.DataFrame:
+    """Orders, buyers and GMV per month straight from fct_orders (the reconciliation reference)."""
+    df = query("brief/month_totals", con, from_date=start.start, to_date=end.end)
+    df["month"] = pd.to_datetime(df["month_start"]).dt.strftime("%Y-%m")
+    df["gmv"] = df["gmv"].astype(float)
+    return df[["month", "orders", "buyers", "gmv"]]
+
+
+def product_of_factors(m: pd.DataFrame) -> pd.Series:
+    """traffic x conversion x orders_per_buyer x aov per row (equals gmv up to float rounding)."""
+    return m["traffic"] * m["conversion"] * m["orders_per_buyer"] * m["aov"]
+
+
+# --------------------------------------------------------------------------- decomposition
+
+
+def shapley_product(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
+    """Shapley decomposition of the change of a product of factors, row by row.
+
+    ``x0``, ``x1``: arrays (rows x k factors) before and after. Returns rows x k contributions
+    whose row sums equal ``prod(x1) - prod(x0)`` exactly (up to float rounding): factor i gets
+    the average, over every order of switching the factors from before to after, of the change
+    when i switches. Zeros are fine (unlike log-mean Divisia).
+    """
+    x0 = np.asarray(x0, dtype=float)
+    x1 = np.asarray(x1, dtype=float)
+    k = x0.shape[-1]
+    out = np.zeros_like(x0)
+    for i in range(k):
+        others = [j for j in range(k) if j != i]
+        acc = np.zeros(x0.shape[:-1])
+        for r in range(k):
+            w = math.factorial(r) * math.factorial(k - r - 1) / math.factorial(k)
+            for switched in combinations(others, r):
+                term = np.ones(x0.shape[:-1])
+                for j in others:
+                    term = term * (x1[..., j] if j in switched else x0[..., j])
+                acc = acc + w * term
+        out[..., i] = acc * (x1[..., i] - x0[..., i])
+    return out
+
+
+def decompose(m: pd.DataFrame, p: Period) -> pd.DataFrame:
+    """Month-over-month GMV change (p vs p.prev) attributed to each group x factor (Shapley).
+
+    One row per group x factor: value_prev, value, contribution (yuan), rank (1 = largest
+    absolute contribution). ``attrs``: gmv_prev, gmv, change. Contributions sum to the change.
+    """
+    prev = m[m.month == p.prev.month].set_index("user_group").reindex(list(GROUPS))
+    curr = m[m.month == p.month].set_index("user_group").reindex(list(GROUPS))
+    x0 = prev[list(FACTORS)].to_numpy(float)
+    x1 = curr[list(FACTORS)].to_numpy(float)
+    contrib = shapley_product(x0, x1)
+    rows = [
+        {
+            "user_group": g,
+            "factor": f,
+            "value_prev": x0[gi, fi],
+            "value": x1[gi, fi],
+            "contribution": contrib[gi, fi],
+        }
+        for gi, g in enumerate(GROUPS)
+        for fi, f in enumerate(FACTORS)
+    ]
+    out = pd.DataFrame(rows)
+    out["rank"] = out["contribution"].abs().rank(ascending=False, method="first").astype(int)
+    out.attrs["gmv_prev"] = float(prev["gmv"].sum())
+    out.attrs["gmv"] = float(curr["gmv"].sum())
+    out.attrs["change"] = out.attrs["gmv"] - out.attrs["gmv_prev"]
+    return out
+
+
+def largest(decomp: pd.DataFrame) -> pd.Series:
+    """The group x factor with the largest absolute contribution."""
+    return decomp.sort_values("rank").iloc[0]
+
+
+def matrix_table(m: pd.DataFrame, p: Period) -> pd.DataFrame:
+    """Long readable table: one row per group x (four factors + GMV), last month, this month, change."""
+    rows = []
+    for g in GROUPS:
+        a = m[(m.month == p.prev.month) & (m.user_group == g)].iloc[0]
+        b = m[(m.month == p.month) & (m.user_group == g)].iloc[0]
+        for f in [*FACTORS, "gmv"]:
+            rows.append(
+                {
+                    "group": GROUP_LABEL[g],
+                    "factor": FACTOR_LABEL.get(f, "GMV"),
+                    "key": f,
+                    "prev": float(a[f]),
+                    "curr": float(b[f]),
+                }
+            )
+    t = pd.DataFrame(rows)
+    t["change"] = np.where(
+        t["key"] == "conversion", t["curr"] - t["prev"], t["curr"] / t["prev"].where(t["prev"] != 0) - 1
+    )
+    return t
+
+
+# --------------------------------------------------------------------------- key path funnel
+
+STEP_LABEL = {
+    "visit": "看店 visit",
+    "browse": "进店 browse",
+    "add_cart": "选货 add to cart",
+    "checkout": "结账 check out",
+    "buy_again": "再购买 buy again",
+}
+
+
+def funnel(con, p: Period, bp: BriefParams) -> pd.DataFrame:
+    """Key-path funnel of the month per segment (channels, online, offline) with step conversion.
+
+    Columns of sql/brief/key_path_funnel.sql plus ``conversion`` = users / users of the previous
+    step in the segment (NaN for the first step, for steps a segment does not track, and when
+    the previous step has no users) and ``drop`` = 1 - conversion.
+    """
+    df = query(
+        "brief/key_path_funnel",
+        con,
+        from_date=p.start,
+        to_date=p.end,
+        as_of=p.as_of,
+        repeat_days=bp.repeat_days,
+    )
+    df["users"] = df["users"].astype("Float64").astype(float)
+    prev = df.groupby("segment")["users"].shift(1)
+    df["conversion"] = df["users"] / prev.where(prev > 0)
+    df["drop"] = 1 - df["conversion"]
+    return df
+
+
+def break_point(f: pd.DataFrame, segment: str = "online") -> pd.Series | None:
+    """The step of ``segment`` with the lowest conversion from the step before (None if none)."""
+    s = f[(f.segment == segment)].dropna(subset=["conversion"])
+    if s.empty:
+        return None
+    row = s.sort_values(["conversion", "step_order"]).iloc[0].copy()
+    before = f[(f.segment == segment) & (f.step_order == row.step_order - 1)].iloc[0]
+    row["from_step"] = before.step
+    return row
+
+
+# --------------------------------------------------------------------------- KPI tiles
+
+KPIS = [
+    # key, label, format, kind ("level": relative change, "share": change in pp)
+    ("gmv", "GMV", "yuan", "level"),
+    ("orders", "订单 orders", "int", "level"),
+    ("buyers", "下单用户 buyers", "int", "level"),
+    ("aov", "客单价 AOV", "yuan", "level"),
+    ("new_buyers", "新客 new buyers", "int", "level"),
+    ("reactivated", "唤醒 reactivated", "int", "level"),
+    ("traffic", "流量 users", "int", "level"),
+    ("conversion", "转化率 conversion", "pct", "share"),
+]
+KPI_DEFINITIONS = {
+    "gmv": "paid GMV of the month's orders (yuan)",
+    "orders": "paid orders in the month",
+    "buyers": "distinct users with an order in the month",
+    "aov": "GMV / orders (yuan per order)",
+    "new_buyers": "users whose first order ever was in the month",
+    "reactivated": "users dormant at the month start (no order for more than dormant_days) who ordered",
+    "traffic": "users with a visit event or an order in the month (eligible base without events)",
+    "conversion": "buyers / traffic",
+}
+
+
+def kpi_series(m: pd.DataFrame) -> pd.DataFrame:
+    """One row per month with the KPI values, summed over the matrix groups."""
+    g = m.groupby("month")
+    out = pd.DataFrame(
+        {
+            "gmv": g["gmv"].sum(),
+            "orders": g["orders"].sum(),
+            "buyers": g["buyers"].sum(),
+            "traffic": g["traffic"].sum(),
+            "new_buyers": m[m.user_group == "new"].set_index("month")["buyers"],
+            "reactivated": m[m.user_group == "dormant"].set_index("month")["buyers"],
+        }
+    )
+    out["aov"] = out["gmv"] / out["orders"].where(out["orders"] > 0)
+    out["conversion"] = out["buyers"] / out["traffic"].where(out["traffic"] > 0)
+    return out.astype(float).sort_index()
+
+
+def _change(curr, prev, kind: str) -> float:
+    if prev is None or curr is None or (isinstance(prev, float) and math.isnan(prev)):
+        return float("nan")
+    if kind == "share":
+        return float(curr - prev)
+    return float(curr / prev - 1) if prev else float("nan")
+
+
+def kpi_tiles(series: pd.DataFrame, p: Period, bp: BriefParams, previous: dict | None = None) -> pd.DataFrame:
+    """One row per KPI: this month, last month (+ its source), change, trailing mean, unusual flag.
+
+    Last month's value comes from ``previous`` (the previous run's brief metrics, {key: value})
+    when it holds the KPI, else from ``series``. The norm: the month-over-month changes of the
+    ``bp.trailing_months`` months before the report month; a KPI is flagged when this month's
+    change lies outside their mean +/- ``bp.flag_sd`` standard deviations (at least 3 changes).
+    Changes are relative for levels and in percentage points for shares.
+    """
+    months = [p.shift(-k).month for k in range(bp.trailing_months, -1, -1)]  # oldest .. report month
+    s = series.reindex([p.shift(-(bp.trailing_months + 1)).month, *months])
+    rows = []
+    for key, label, fmt, kind in KPIS:
+        v = s[key].to_numpy(float)
+        value = v[-1]
+        computed_prev = v[-2]
+        prev, source = computed_prev, "computed"
+        if previous and previous.get(key) is not None:
+            prev, source = float(previous[key]), "previous run"
+        change = _change(value, prev, kind)
+        hist = np.array([_change(v[i], v[i - 1], kind) for i in range(1, len(v) - 1)])
+        hist = hist[~np.isnan(hist)]
+        trailing = v[1:-1][~np.isnan(v[1:-1])]
+        mean_c = float(hist.mean()) if len(hist) else float("nan")
+        sd_c = float(hist.std(ddof=1)) if len(hist) >= 2 else float("nan")
+        this_change = _change(value, computed_prev, kind)
+        flagged = bool(len(hist) >= 3 and sd_c > 0 and abs(this_change - mean_c) > bp.flag_sd * sd_c)
+        rows.append(
+            {
+                "key": key,
+                "label": label,
+                "fmt": fmt,
+                "kind": kind,
+                "value": value,
+                "prev": prev,
+                "prev_source": source,
+                "change": change,
+                "trailing_mean": float(trailing.mean()) if len(trailing) else float("nan"),
+                "vs_trailing": _change(value, float(trailing.mean()) if len(trailing) else None, kind),
+                "usual_change": mean_c,
+                "usual_sd": sd_c,
+                "n_history": int(len(hist)),
+                "flagged": flagged,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def previous_brief_metrics(output_dir: str | Path | None, prev_month: str) -> dict | None:
+    """KPI values of the previous month's brief from ``<out_root>/<prev_month>/metrics.json``.
+
+    ``output_dir`` is this run's folder (a sibling of the previous month's); None when there is
+    no such file or it holds no brief section. Returns {kpi key: value}.
+    """
+    if not output_dir:
+        return None
+    path = Path(output_dir).resolve().parent / prev_month / "metrics.json"
+    if not path.is_file():
+        return None
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if doc.get("month") != prev_month:
+        return None
+    mets = doc.get("plays", {}).get(BRIEF_PLAY, {}).get("metrics", {})
+    vals = {k.removeprefix("kpi."): v.get("value") for k, v in mets.items() if k.startswith("kpi.")}
+    return vals or None
+
+
+def _fmt(x, fmt: str) -> str:
+    if fmt == "float2":
+        return charts.MISSING if pd.isna(x) else f"{float(x):,.2f}"
+    return charts.FORMATTERS[fmt](x)
+
+
+def fmt_change(x: float, kind: str) -> str:
+    """+5.2% for levels, +1.3 pp for shares."""
+    return charts.fmt_pp(x) if kind == "share" else charts.fmt_pct(x, signed=True)
+
+
+def kpi_tiles_html(tiles: pd.DataFrame, p: Period, trailing_months: int) -> str:
+    """The KPI tiles as an HTML grid (4 per row): value, vs last month, vs trailing mean, flag."""
+    cells = []
+    for t in tiles.itertuples():
+        arrow = "▲" if t.change > 0 else ("▼" if t.change < 0 else "")
+        border = "#C2707A" if t.flagged else "#D5DBE1"
+        flag = (
+            '<div style="color:#B04050;font-size:8.5pt;font-weight:600">outside normal variation</div>'
+            if t.flagged
+            else '<div style="color:#888;font-size:8.5pt">within normal variation</div>'
+        )
+        src = "" if t.prev_source == "computed" else " (previous run)"
+        cells.append(
+            f'<div style="border:1.5px solid {border};border-radius:6px;padding:6px 9px;">'
+            f'<div style="color:#555;font-size:9pt">{html.escape(t.label)}</div>'
+            f'<div style="font-size:15pt;font-weight:700;color:#222">{_fmt(t.value, t.fmt)}</div>'
+            f'<div style="font-size:8.5pt;color:#333">{arrow} {fmt_change(t.change, t.kind)} vs {p.prev.short}{src}</div>'
+            f'<div style="font-size:8.5pt;color:#333">{fmt_change(t.vs_trailing, t.kind)} vs '
+            f"{trailing_months}-month mean</div>{flag}</div>"
+        )
+    return (
+        '<div style="display:grid;grid-template-columns:repeat(4,1fr);gap:7px;margin:4px 0 8px 0;'
+        "font-family:'Noto Sans CJK SC',sans-serif\">" + "".join(cells) + "</div>"
+    )
+
+
+# --------------------------------------------------------------------------- plays' results
+
+
+def run_metrics(output_dir: str | Path | None) -> dict:
+    """The run folder's metrics.json as a dict ({} when there is none, e.g. an interactive run)."""
+    if not output_dir:
+        return {}
+    path = Path(output_dir) / "metrics.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def play_metrics(doc: dict) -> pd.DataFrame:
+    """Every play's metrics except the brief's own, one row per metric (play, key, value, unit, ...)."""
+    rows = [
+        {
+            "play": play,
+            "key": key,
+            **{k: m.get(k) for k in ("value", "unit", "definition", "period", "ci_low", "ci_high")},
+        }
+        for play, sec in sorted(doc.get("plays", {}).items())
+        if play != BRIEF_PLAY
+        for key, m in sorted(sec.get("metrics", {}).items())
+    ]
+    cols = ["play", "key", "value", "unit", "definition", "period", "ci_low", "ci_high"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def target_lists(output_dir: str | Path | None) -> pd.DataFrame:
+    """One row per targets/*.csv of the run: rows, users, users to touch (arm = treatment), holdout."""
+    cols = ["target", "rows", "users", "to_touch", "holdout"]
+    folder = Path(output_dir) / "targets" if output_dir else None
+    if folder is None or not folder.is_dir():
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for path in sorted(folder.glob("*.csv")):
+        df = pd.read_csv(path)
+        users = df["user_id"].nunique() if "user_id" in df else len(df)
+        if "arm" in df and "user_id" in df:
+            to_touch = df.loc[df["arm"] == "treatment", "user_id"].nunique()
+            holdout = df.loc[df["arm"] == "holdout", "user_id"].nunique()
+        else:
+            to_touch, holdout = users, 0
+        rows.append(
+            {"target": path.stem, "rows": len(df), "users": users, "to_touch": to_touch, "holdout": holdout}
+        )
+    return pd.DataFrame(rows, columns=cols)
+
+
+ACTION_WORDS = ("lift", "effect", "incremental", "roi", "uplift")
+
+
+def fmt_metric(value, unit: str) -> str:
+    """A play metric as text according to its unit (share -> %, difference -> pp, yuan -> ¥)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return charts.MISSING
+    u = (unit or "").lower()
+    if "share" in u or "rate" in u:
+        return charts.fmt_pp(value) if "diff" in u else charts.fmt_pct(value)
+    if "yuan" in u or "¥" in u:
+        return charts.fmt_yuan(value, 0)
+    if float(value).is_integer() or abs(value) >= 100:
+        return charts.fmt_int(value)
+    return f"{float(value):,.2f}"
+
+
+def effect_metrics(pm: pd.DataFrame) -> pd.DataFrame:
+    """Play metrics that size an action: effects with a CI, incremental orders / GMV, ROI."""
+    if pm.empty:
+        return pm.assign(text=pd.Series(dtype=str))
+    key = pm["key"].str.lower()
+    wanted = pm["ci_low"].notna() & key.str.contains("|".join(ACTION_WORDS))
+    wanted |= key.str.contains("incremental|roi")
+    out = pm[wanted].copy()
+    out["text"] = [
+        fmt_metric(r.value, r.unit)
+        + (
+            f" (95% CI {fmt_metric(r.ci_low, r.unit)} to {fmt_metric(r.ci_high, r.unit)})"
+            if r.ci_low is not None and not pd.isna(r.ci_low)
+            else ""
+        )
+        for r in out.itertuples()
+    ]
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- data quality
+
+
+def data_quality(con) -> pd.DataFrame:
+    """Rows loaded / rejected, presence and time range per contract table."""
+    return query("brief/data_quality", con)
+
+
+# --------------------------------------------------------------------------- everything at once
+
+
+@dataclass
+class Brief:
+    """Everything the brief shows, computed once."""
+
+    period: Period
+    events: bool
+    matrix: pd.DataFrame  # all months of the KPI window
+    totals: pd.DataFrame
+    decomposition: pd.DataFrame
+    funnel: pd.DataFrame
+    funnel_prev: pd.DataFrame
+    tiles: pd.DataFrame
+    previous_source: bool
+    run: dict = field(default_factory=dict)
+    play_metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    targets: pd.DataFrame = field(default_factory=pd.DataFrame)
+    quality: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def plays(self) -> list[str]:
+        return sorted(set(self.play_metrics["play"])) if len(self.play_metrics) else []
+
+    @property
+    def reconciled(self) -> float:
+        """Largest |sum over groups of the factor product - the month's GMV from orders| (yuan)."""
+        m = self.matrix.assign(product=product_of_factors(self.matrix))
+        per = m.groupby("month")["product"].sum()
+        ref = self.totals.set_index("month")["gmv"].reindex(per.index)
+        return float((per - ref).abs().max())
+
+
+def compute(con, p: Period, bp: BriefParams, events: bool, output_dir: str | Path | None = None) -> Brief:
+    """Every number of the brief for report month ``p``."""
+    first = p.shift(-(bp.trailing_months + 1))
+    m = matrix(con, first, p, bp, events)
+    prev = previous_brief_metrics(output_dir, p.prev.month)
+    doc = run_metrics(output_dir)
+    return Brief(
+        period=p,
+        events=events,
+        matrix=m,
+        totals=month_totals(con, first, p),
+        decomposition=decompose(m, p),
+        funnel=funnel(con, p, bp),
+        funnel_prev=funnel(con, p.prev, bp),
+        tiles=kpi_tiles(kpi_series(m), p, bp, prev),
+        previous_source=prev is not None,
+        run=doc,
+        play_metrics=play_metrics(doc),
+        targets=target_lists(output_dir),
+        quality=data_quality(con),
+    )
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def label(group: str, factor: str) -> str:
+    """'老客 returning · 客单价 AOV'."""
+    return f"{GROUP_LABEL[group]} · {FACTOR_LABEL[factor]}"
+
+
+def waterfall_chart(decomp: pd.DataFrame, p: Period, ax=None):
+    """Horizontal waterfall: last month's GMV, the 12 group x factor contributions, this month's GMV.
+
+    The value axis does not start at 0 (contributions are small next to GMV); the totals are
+    drawn from the axis edge and labelled with their value. The largest contribution is dark.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 5.2))
+    g0, g1 = decomp.attrs["gmv_prev"], decomp.attrs["gmv"]
+    c = decomp["contribution"].to_numpy(float)
+    starts = g0 + np.concatenate([[0.0], np.cumsum(c)[:-1]])
+    ends = starts + c
+    lo = min(g0, g1, starts.min(), ends.min())
+    hi = max(g0, g1, starts.max(), ends.max())
+    pad = (hi - lo) * 0.18 or abs(g1) * 0.05 or 1.0
+    left = lo - pad
+    labels = [
+        f"{p.prev.short} GMV",
+        *[label(r.user_group, r.factor) for r in decomp.itertuples()],
+        f"{p.short} GMV",
+    ]
+    y = np.arange(len(labels))
+    ax.barh(y[0], g0 - left, left=left, color=charts.MUTED)
+    ax.barh(y[-1], g1 - left, left=left, color=charts.MUTED)
+    top = int(decomp["rank"].idxmin())
+    for i, (s, e, r) in enumerate(zip(starts, ends, decomp.itertuples(), strict=True)):
+        pos = r.contribution >= 0
+        color = ("#2F7A55" if pos else "#A34452") if i == top else ("#8CC3A4" if pos else "#E3A3AB")
+        ax.barh(y[i + 1], e - s, left=s, color=color)
+        ax.annotate(
+            ("+" if pos else "-") + charts.fmt_yuan(abs(r.contribution), 0),
+            xy=(max(s, e), y[i + 1]),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8.5,
+            fontweight="bold" if i == top else "normal",
+        )
+    for yy, v in ((y[0], g0), (y[-1], g1)):
+        ax.annotate(
+            charts.fmt_yuan(v, 0),
+            xy=(v, yy),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=9,
+            fontweight="bold",
+        )
+    ax.set_yticks(y, labels, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlim(left, hi + pad * 1.1)
+    charts.yuan_axis(ax, "x")
+    ax.grid(axis="y", visible=False)
+    return ax
+
+
+def funnel_chart(f: pd.DataFrame, bp_row: pd.Series | None, p: Period, axes=None):
+    """Left: the online key path (users per step, conversion from the step before; the break
+    point in rose). Right: step conversion per segment (offline steps not tracked are hatched)."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1, 1.25]})
+    ax, hx = axes
+    on = f[f.segment == "online"].sort_values("step_order")
+    if len(on):
+        colors = [("#C2707A" if bp_row is not None and s == bp_row.step else charts.ACCENT) for s in on.step]
+        ax.barh(on.step_order, on.users.fillna(0), color=colors)
+        for r in on.itertuples():
+            text = charts.fmt_int(r.users) + (
+                "" if pd.isna(r.conversion) else f"  ({charts.fmt_pct(r.conversion)})"
+            )
+            ax.annotate(
+                text,
+                xy=(0 if pd.isna(r.users) else r.users, r.step_order),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8.5,
+            )
+        ax.set_yticks(on.step_order, [STEP_LABEL[s] for s in on.step], fontsize=9)
+        ax.invert_yaxis()
+        ax.margins(x=0.35)
+        charts.int_axis(ax, "x")
+        ax.set_xlabel("online users reaching the step (conversion from the step before)", fontsize=9)
+        ax.grid(axis="y", visible=False)
+    trans = f[f.step_order > 1].copy()
+    steps = list(STEP_LABEL)
+    trans["transition"] = [
+        f"{STEP_LABEL[steps[i - 2]].split()[0]}→{STEP_LABEL[steps[i - 1]].split()[0]}"
+        for i in trans.step_order
+    ]
+    order = [s for s in ["online", "offline"] if s in set(trans.segment)] + sorted(
+        set(trans[trans.segment_kind == "channel"].segment)
+    )
+    grid = trans.pivot(index="segment", columns="step_order", values="conversion").reindex(order)
+    names = trans.drop_duplicates("step_order").set_index("step_order")["transition"]
+    grid.columns = [names[c] for c in grid.columns]
+    charts.heatmap_masked(grid, grid.isna(), ax=hx, fmt="pct", cmap="Blues", vmin=0.3, vmax=1.0)
+    hx.set_xlabel("")
+    hx.set_ylabel("")
+    hx.tick_params(axis="x", labelsize=9)
+    hx.set_title("step conversion by segment (hatched = not tracked)", fontsize=10, fontweight="normal")
+    return axes
