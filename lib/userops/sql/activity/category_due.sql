@@ -1,0 +1,80 @@
+-- grain: one row per user x reminder scene due for a reminder
+-- definition: the scenes come in as parallel lists ($scenes: a category name or a product id,
+--   $scene_labels: the label written to the list, e.g. 'mother_baby' or 'milk_powder' for every
+--   milk powder product, $cycle_days: the scene's Kaplan-Meier median days between purchases).
+--   For each user and scene with a purchase in [$from_date, $cutoff): last_purchase_at = the
+--   latest such order; the user's cycle = the median of their own days between purchase days
+--   when they have at least $min_gaps such gaps, else the scene's $cycle_days; expected_at =
+--   last_purchase_at + cycle. Due = expected_at in [$cutoff + $lead_days, $cutoff + $lead_days +
+--   $horizon_days): the CRM reminds $lead_days before expected_at, within the $horizon_days days
+--   after the month. A label is listed once per user (the earliest expected_at).
+-- parameters: $from_date (DATE), $cutoff (TIMESTAMP, first instant after the month),
+--   $scenes, $scene_labels (VARCHAR[]), $cycle_days (DOUBLE[]), $min_gaps, $lead_days,
+--   $horizon_days (INTEGER)
+-- invariants: one row per (user_id, category); expected_at inside the due window;
+--   last_purchase_at < $cutoff.
+with scenes as (
+    select unnest($scenes) as scene, unnest($scene_labels) as label, unnest($cycle_days) as cycle_days
+),
+
+lines as (
+    select l.user_id, l.ordered_at, l.order_date, s.scene, s.label, s.cycle_days
+    from fct_order_lines as l
+    inner join scenes as s on s.scene = l.category or s.scene = l.product_id
+    where l.ordered_at >= $from_date and l.ordered_at < $cutoff
+),
+
+purchase_days as (
+    select user_id, scene, label, cycle_days, order_date, max(ordered_at) as last_at
+    from lines
+    group by all
+),
+
+gaps as (
+    select
+        *,
+        date_diff('day', lag(order_date) over (partition by user_id, scene order by order_date), order_date) as gap
+    from purchase_days
+),
+
+per_user as (
+    select
+        user_id,
+        scene,
+        label,
+        any_value(cycle_days) as scene_cycle_days,
+        max(last_at) as last_purchase_at,
+        count(gap) as n_gaps,
+        median(gap) as own_cycle_days
+    from gaps
+    group by all
+),
+
+expected as (
+    select
+        *,
+        case when n_gaps >= $min_gaps then own_cycle_days else scene_cycle_days end as cycle_days,
+        last_purchase_at + to_seconds(cast(round(
+            86400 * case when n_gaps >= $min_gaps then own_cycle_days else scene_cycle_days end
+        ) as bigint)) as expected_at
+    from per_user
+),
+
+final as (
+    select
+        user_id,
+        label as category,
+        scene,
+        last_purchase_at,
+        expected_at,
+        cycle_days,
+        n_gaps >= $min_gaps as is_own_cycle
+    from expected
+    where
+        expected_at >= $cutoff + to_days($lead_days)
+        and expected_at < $cutoff + to_days($lead_days + $horizon_days)
+    qualify row_number() over (partition by user_id, label order by expected_at, scene) = 1
+)
+
+select * from final
+order by user_id, category
