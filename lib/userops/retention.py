@@ -274,4 +274,6 @@ def daily_cohorts(con, p: Period, rp: RetentionParams) -> pd.DataFrame:
 
 def weekly_cohorts(con, p: Period, rp: RetentionParams) -> pd.DataFrame:
     """The last `weekly_cohort_weeks` weekly (Monday) cohorts up to the month's end (rates per day k)."""
-    return by_cohort(cohort_counts(con, p.end - dt.timedelta(weeks=rp.weekly_cohort_weeks), p.end, "week", p, rp))
+    return by_cohort(
+        cohort_counts(con, p.end - dt.timedelta(weeks=rp.weekly_cohort_weeks), p.end, "week", p, rp)
+    )
