@@ -184,6 +184,11 @@ def reminder_effect(
     )
     if df.empty or set(df["arm"]) != {"treatment", "holdout"}:
         return None
+    with np.errstate(divide="ignore", invalid="ignore"):  # an arm with rate 0 makes statsmodels warn
+        return _reminder_effect(df, ap)
+
+
+def _reminder_effect(df: pd.DataFrame, ap: ActivityParams) -> ReminderEffect:
     rows = []
     for (cid, name, month), g in df.groupby(["campaign_id", "campaign_name", "campaign_month"]):
         a = g.set_index("arm")

@@ -1,0 +1,410 @@
+"""Play 3 metrics on hand-computed fixtures. Report month 2026-10 (31 days), as of 2026-10-31.
+
+Main fixture (users; orders as user: time channel gmv):
+    u1 app     上海   09-20 10:00 store 200 | 10-01 10:00 store 50 | 10-01 18:00 app 30 | 10-05 10:00 app 40
+    u2 paid_ads 杭州  08-10 09:00 app 1500 | 10-03 09:00 app 600
+    u3 app     (no city), registered 10-10: 10-20 12:00 store 20 | 10-28 12:00 store 20
+    u4 app     registered 01-01, never ordered
+    u5 app     07-15 10:00 app 2000 (nothing after)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import order_row
+
+from userops import activity as a
+from userops.db import connect
+from userops.params import ActivityParams
+from userops.period import Period
+
+P = Period("2026-10")
+AP = ActivityParams()
+
+
+def _user(uid, channel="app", city="上海", reg="2026-01-01 09:00:00"):
+    return dict(user_id=uid, registered_at=reg, channel=channel, city=city)
+
+
+USERS = [
+    _user(1),
+    _user(2, "paid_ads", "杭州"),
+    _user(3, city=None, reg="2026-10-10 09:00:00"),
+    _user(4),
+    _user(5),
+]
+ORDERS = [
+    order_row(1, 1, "2026-09-20 10:00:00", gmv=200, order_channel="store"),
+    order_row(2, 1, "2026-10-01 10:00:00", gmv=50, order_channel="store"),
+    order_row(3, 1, "2026-10-01 18:00:00", gmv=30),
+    order_row(4, 1, "2026-10-05 10:00:00", gmv=40),
+    order_row(5, 2, "2026-08-10 09:00:00", gmv=1500),
+    order_row(6, 2, "2026-10-03 09:00:00", gmv=600),
+    order_row(7, 3, "2026-10-20 12:00:00", gmv=20, order_channel="store"),
+    order_row(8, 3, "2026-10-28 12:00:00", gmv=20, order_channel="store"),
+    order_row(9, 5, "2026-07-15 10:00:00", gmv=2000),
+]
+
+
+@pytest.fixture
+def con(make_warehouse):
+    c = connect(make_warehouse({"users": USERS, "orders": ORDERS}))
+    yield c
+    c.close()
+
+
+def one(df, **keys):
+    m = df
+    for k, v in keys.items():
+        m = m[m[k] == v]
+    assert len(m) == 1, keys
+    return m.iloc[0]
+
+
+def test_dau_wau_mau_and_stickiness(con):
+    tr = a.activity_trend(con, P, AP)
+    assert len(tr) == 2 * AP.trend_months  # May..Oct x (orders, events), quiet months zero-filled
+    o = one(tr, month=pd.Timestamp(2026, 10, 1), definition="orders")
+    assert o.mau == 3  # u1 u2 u3
+    # order days: u1 10-01, 10-05; u2 10-03; u3 10-20, 10-28 -> 5 user-days over 31 days
+    assert o.avg_dau == pytest.approx(5 / 31)
+    # 7-day windows ending in October that contain an order: u1 10-01..10-11 (11 days),
+    # u2 10-03..10-09 (7), u3 10-20..10-26 + 10-28..10-31 (11); u1's 09-20 reaches only 09-26
+    assert o.avg_wau == pytest.approx(29 / 31)
+    assert o.dau_mau == pytest.approx(5 / 31 / 3)
+    assert o.wau_mau == pytest.approx(29 / 31 / 3)
+    assert one(tr, month=pd.Timestamp(2026, 8, 1), definition="orders").mau == 1  # u2 08-10
+    assert one(tr, month=pd.Timestamp(2026, 10, 1), definition="events").mau == 0  # no events table
+
+
+def test_active_days_distribution(con):
+    d = a.active_days(con, P)
+    o = d[d.definition == "orders"].set_index("active_days").users
+    assert len(o) == 31  # zero-filled 1..31
+    assert o[1] == 1  # u2
+    assert o[2] == 2  # u1 (10-01 twice counts once, 10-05), u3
+    assert o.sum() == 3
+    b = a.bucket_days(d).query("definition == 'orders'").set_index("bucket").users
+    assert b["2"] == 2 and b["3-4"] == 0
+
+
+def test_activity_by_segment(con):
+    s = a.activity_segments(con, P)
+    allr = one(s, dimension="all")
+    assert allr.registered == 5 and allr.mau == 3
+    app = one(s, dimension="acquisition_channel", segment="app")
+    assert app.registered == 4  # u1 u3 u4 u5
+    assert app.mau == 2  # u1 u3
+    assert app.dau_mau == pytest.approx(4 / (31 * 2))  # 2 + 2 active days
+    assert one(s, dimension="city", segment="unknown").mau == 1  # u3 has no city
+    assert one(s, dimension="online_offline", segment="both").mau == 1  # u1: store and app
+    assert one(s, dimension="online_offline", segment="offline").mau == 1  # u3: store only
+    assert pd.isna(one(s, dimension="online_offline", segment="online").registered)
+
+
+def test_repurchase_within_30_days(con):
+    r = a.repurchase(con, P, AP)
+    sep = one(r, month=pd.Timestamp(2026, 9, 1), dimension="all")
+    assert (sep.buyers, sep.eligible, sep.repurchased) == (1, 1, 1)  # u1 09-20 -> 10-01 (11 days)
+    assert sep.is_mature
+    octo = one(r, month=pd.Timestamp(2026, 10, 1), dimension="all")
+    assert octo.buyers == 3
+    assert octo.eligible == 1  # only u1 (10-01 10:00 + 30 d < 11-01); u2 10-03, u3 10-20 are not
+    assert octo.repurchased == 1  # u1 again on 10-01 18:00 (same day counts)
+    assert not octo.is_mature
+    assert a.latest_mature_month(r) == pd.Timestamp("2026-09-01")
+    assert (
+        one(r, month=pd.Timestamp(2026, 10, 1), dimension="online_offline", segment="offline").buyers == 2
+    )  # u1, u3 anchors
+    assert one(r, month=pd.Timestamp(2026, 7, 1), dimension="all").buyers == 1  # u5; zero-filled months exist
+
+
+def test_order_frequency_and_gaps(con):
+    f = a.order_frequency(con, P, AP)
+    fa = f[f.dimension == "all"].set_index("orders")
+    assert fa.users.to_dict() == {"1": 1, "2": 1, "3": 1}  # u2 1, u3 2, u1 3
+    g = one(a.order_gaps(con, P), dimension="all")
+    # gaps of October orders with a previous order: u1 11 (09-20..10-01), 0 (same day), 4;
+    # u2 54 (08-10..10-03); u3 8 (10-20..10-28)
+    assert g.repeat_orders == 5
+    assert g.mean_days == pytest.approx(77 / 5)
+    assert g.median_days == 8
+
+
+def test_tier_transitions_and_core_kept(con):
+    tr = a.tier_transitions(con, P, AP)
+    assert tr.users.sum() == 5
+    moves = {(r.start_name, r.end_name): r.users for r in tr.itertuples() if r.users}
+    # start = spend in [07-03, 10-01), end = spend in [08-03, 11-01); potential 100, important 500, core 1500
+    assert moves == {
+        ("potential", "potential"): 1,  # u1: 200 -> 320
+        ("core", "core"): 1,  # u2: 1500 (threshold inclusive) -> 2100
+        ("new", "ordinary"): 1,  # u3 registered 10-10: 40
+        ("none", "none"): 1,  # u4
+        ("core", "none"): 1,  # u5: 2000 on 07-15 drops out of the end window
+    }
+    k = a.tiers_kept(tr, AP)
+    assert (k.start, k.kept, k.end) == (2, 1, 1)  # u2 u5 -> u2
+    assert k.kept_share == pytest.approx(0.5)
+    assert (k.upgraded, k.downgraded) == (0, 1)  # u5 down; u3 is new, not counted
+
+
+# ------------------------------------------------------------------ repurchase coupons + reminder
+# Repurchase coupons (14 days) and the October reminder campaign (members assigned 7 days after issue):
+#   c1 u1 issued 10-01 10:00, member 10-08 treatment; redeemed by o1 10-10 -> converted
+#   c2 u2 issued 10-01 10:00, member 10-08 treatment; redeemed by o2 10-03 (before the notice) -> not
+#   c3 u3 issued 10-02 10:00, member 10-09 holdout; o3 10-17 uses it after its 10-16 expiry -> not
+#   c4 u4 issued 10-02 10:00, member 10-09 holdout; o4 10-20 without coupon -> not
+
+
+def _coupon(cid, uid, issued, expires):
+    return dict(
+        coupon_id=cid,
+        user_id=uid,
+        kind="repurchase",
+        issued_at=issued,
+        expires_at=expires,
+        face_value=5,
+        min_spend=39,
+    )
+
+
+def _member(uid, arm, assigned):
+    return dict(
+        campaign_id=1,
+        user_id=uid,
+        arm=arm,
+        assigned_at=assigned,
+        touched_at=assigned if arm == "treatment" else None,
+    )
+
+
+@pytest.fixture
+def coupon_con(make_warehouse):
+    tables = {
+        "users": [_user(u) for u in (1, 2, 3, 4)],
+        "orders": [
+            order_row(1, 1, "2026-10-10 12:00:00", coupon_id=1, gmv=40),
+            order_row(2, 2, "2026-10-03 12:00:00", coupon_id=2, gmv=40),
+            order_row(3, 3, "2026-10-17 12:00:00", coupon_id=3, gmv=40),
+            order_row(4, 4, "2026-10-20 12:00:00", gmv=40),
+        ],
+        "coupons": [
+            _coupon(1, 1, "2026-10-01 10:00:00", "2026-10-15 10:00:00"),
+            _coupon(2, 2, "2026-10-01 10:00:00", "2026-10-15 10:00:00"),
+            _coupon(3, 3, "2026-10-02 10:00:00", "2026-10-16 10:00:00"),
+            _coupon(4, 4, "2026-10-02 10:00:00", "2026-10-16 10:00:00"),
+        ],
+        "campaigns": [
+            dict(
+                campaign_id=1,
+                name="2026-10 复购券未使用提醒",
+                kind="repurchase_reminder",
+                channel="wechat_notice",
+                started_at="2026-10-01 00:00:00",
+                ended_at="2026-10-31 00:00:00",
+                cost_per_touch=0.01,
+            )
+        ],
+        "campaign_members": [
+            _member(1, "treatment", "2026-10-08 10:00:00"),
+            _member(2, "treatment", "2026-10-08 10:00:00"),
+            _member(3, "holdout", "2026-10-09 10:00:00"),
+            _member(4, "holdout", "2026-10-09 10:00:00"),
+        ],
+    }
+    c = connect(make_warehouse(tables))
+    yield c
+    c.close()
+
+
+def test_repurchase_coupons_redeemed_within_7_days(coupon_con):
+    cp = a.repurchase_coupons(coupon_con, P, AP).set_index("month").loc[pd.Timestamp(2026, 10, 1)]
+    assert cp.issued == 4 and cp.eligible_days == 4  # all issued by 10-24
+    assert cp.redeemed_within_days == 1  # c2 after 2 days; c1 after 9 days is too late
+    assert cp.closed == 4  # all expired by 10-31
+    assert cp.redeemed_in_validity == 2  # c1, c2; c3 was used after expiry
+    assert cp.rate_within_days == pytest.approx(0.25)
+
+
+def test_repurchase_reminder_effect(coupon_con):
+    eff = a.reminder_effect(coupon_con, P.start, P.end, P, AP)
+    e = eff.pooled
+    assert (e.n_treatment, e.n_holdout) == (2, 2)
+    assert e.rate_treatment == pytest.approx(0.5)  # u1 of u1 u2
+    assert e.rate_holdout == 0.0  # u3 redeemed after expiry, u4 not at all
+    assert e.diff == pytest.approx(0.5)
+    assert e.ci_low < 0.5 < e.ci_high
+    assert eff.incremental_redemptions == pytest.approx(1.0)  # 0.5 x 2 treated
+    # window orders: u1 1 (10-10), u2 0 (10-03 before the notice) vs u3 0 (10-17 after 10-16), u4 0
+    assert eff.incremental_orders == pytest.approx(1.0)
+    assert eff.cost_yuan == pytest.approx(0.02)  # 2 treated x 0.01
+    assert len(eff.campaigns) == 1
+
+
+# ------------------------------------------------------------------ points (FIFO)
+# u1: +100 checkin 01-10, +50 order 02-10, -120 redeem 03-01, +30 browse_40s 10-05
+# u2: +200 task 02-01, -50 expire 09-01, -100 redeem 10-10
+# FIFO: u1's redeem takes Jan 100 (lag 50 d) + Feb 20 (lag 19 d); u2's expiry takes Feb 50, the
+# redeem Feb 100 (lag 251 d). Outstanding: u1 Feb 30 + Oct 30, u2 Feb 50 -> 110.
+LEDGER = [
+    dict(user_id=1, ts="2026-01-10 10:00:00", points=100, reason="checkin"),
+    dict(user_id=1, ts="2026-02-10 10:00:00", points=50, reason="order"),
+    dict(user_id=1, ts="2026-03-01 10:00:00", points=-120, reason="redeem"),
+    dict(user_id=1, ts="2026-10-05 10:00:00", points=30, reason="browse_40s"),
+    dict(user_id=2, ts="2026-02-01 10:00:00", points=200, reason="task"),
+    dict(user_id=2, ts="2026-09-01 00:00:00", points=-50, reason="expire"),
+    dict(user_id=2, ts="2026-10-10 10:00:00", points=-100, reason="redeem"),
+]
+
+
+@pytest.fixture
+def points_con(make_warehouse):
+    tables = {
+        "users": [_user(1), _user(2)],
+        "orders": [order_row(1, 1, "2026-10-05 10:00:00")],
+        "points_ledger": LEDGER,
+    }
+    c = connect(make_warehouse(tables))
+    yield c
+    c.close()
+
+
+def test_points_monthly_balance(points_con):
+    pm = a.points_monthly(points_con, P, AP).set_index("month")
+    assert pm.loc[pd.Timestamp(2026, 5, 1)].closing_balance == 230  # 100 + 50 - 120 + 200 before May
+    assert pm.loc[pd.Timestamp(2026, 9, 1)].expired == 50
+    assert pm.loc[pd.Timestamp(2026, 9, 1)].closing_balance == 180
+    octo = pm.loc[pd.Timestamp(2026, 10, 1)]
+    assert (octo.issued, octo.redeemed, octo.closing_balance) == (30, 100, 110)
+    assert octo.liability_yuan == pytest.approx(1.10)  # 110 x 0.01
+
+
+def test_points_fifo_breakage_and_lag(points_con):
+    ps = a.points_summary(points_con, P, AP)
+    by = ps.by_issue_month.set_index("issue_month")
+    feb = by.loc[pd.Timestamp("2026-02-01")]
+    assert (feb.issued, feb.redeemed, feb.expired, feb.outstanding) == (250, 120, 50, 80)
+    assert by.loc[pd.Timestamp("2026-01-01")].outstanding == 0  # fully redeemed first
+    assert ps.outstanding == 110  # equals the ledger balance
+    # issued >= 6 months before October = Jan + Feb: 350 points, 50 expired + 80 held
+    assert ps.aged_issued == 350
+    assert ps.breakage == pytest.approx(130 / 350)
+    assert ps.provision_yuan == pytest.approx(1.10 * (1 - 130 / 350))
+    # redeemed points by lag: 19 d x 20, 50 d x 100, 251 d x 100 -> weighted median 50, p90 251
+    assert ps.lag_median_days == 50
+    assert ps.lag_p90_days == 251
+
+
+# ------------------------------------------------------------------ category cycles (censored)
+# Milk powder P1 (mother_baby), purchases at 12:00:
+#   u1 09-01, 09-21, 10-11: gaps 20, 20 observed; 10-11 censored at 20 days (10-31)
+#   u2 10-01, 10-16: gap 15 observed; 10-16 censored at 15
+#   u3 10-25: censored at 6
+MP_BUYS = [
+    (1, "2026-09-01"),
+    (1, "2026-09-21"),
+    (1, "2026-10-11"),
+    (2, "2026-10-01"),
+    (2, "2026-10-16"),
+    (3, "2026-10-25"),
+]
+
+
+@pytest.fixture
+def mp_con(make_warehouse):
+    tables = {
+        "users": [_user(u) for u in (1, 2, 3)],
+        "products": [
+            dict(product_id="P1", name="婴儿奶粉 800g", category="mother_baby", price=198, is_hero=False),
+            dict(product_id="P2", name="鲜牛奶", category="fresh", price=12, is_hero=False),
+        ],
+        "orders": [order_row(i, u, f"{d} 12:00:00", gmv=198) for i, (u, d) in enumerate(MP_BUYS, 1)],
+        "order_items": [dict(order_id=i, product_id="P1", quantity=1, amount=198) for i in range(1, 7)],
+    }
+    c = connect(make_warehouse(tables))
+    yield c
+    c.close()
+
+
+def test_censored_cycle_kaplan_meier(mp_con):
+    summary, curves = a.cycles(mp_con, P, AP)
+    km = curves[("product", "P1")]["survival"]
+    # events 15 (1), 20 (2); censored 6, 15, 20. At 15: 1 of 5 at risk -> 0.8; at 20: 2 of 3 -> 0.8 / 3
+    assert km.loc[6] == pytest.approx(1.0)
+    assert km.loc[15] == pytest.approx(0.8)
+    assert km.loc[20] == pytest.approx(0.8 / 3)
+    p1 = one(summary, scene="P1")
+    assert p1.median_days == 20
+    assert (p1.purchases, p1.repeats) == (6, 3)
+    assert one(summary, scene="milk_powder").median_days == 20  # the milk powder group = P1 here
+    assert one(summary, scene="mother_baby").median_days == 20  # only P1 in the category
+
+
+def test_due_for_reminder_with_holdout(mp_con):
+    ap = ActivityParams(reminder_categories=["milk_powder"], reminder_holdout_share=0.5)
+    summary, _ = a.cycles(mp_con, P, ap)
+    due = a.due_reminders(mp_con, P, ap, summary)
+    # expected = last purchase + 20 d (scene median; nobody has 3 gaps); due window [11-04, 11-18):
+    #   u1 10-11 + 20 = 10-31 (too early), u2 10-16 + 20 = 11-05, u3 10-25 + 20 = 11-14
+    assert list(due.user_id) == [2, 3]
+    assert set(due.category) == {"milk_powder"}
+    assert due.set_index("user_id").expected_at[2] == pd.Timestamp("2026-11-05 12:00:00")
+    assert sorted(due.arm) == ["holdout", "treatment"]  # round(0.5 x 2) = 1 holdout
+    again = a.due_reminders(mp_con, P, ap, summary)
+    assert due.equals(again)  # seeded: same arms every run
+
+
+# ------------------------------------------------------------------ incentives (association)
+
+
+def test_stratified_difference_weights_by_participants():
+    # stratum (0, 0): participants orders 1, 2, 3 (mean 2), non-participants 1, 1 (mean 1) -> +1
+    # stratum (1, 0): participant 0, non-participants 1, 1 -> -1; weights 3/4 and 1/4 -> +0.5
+    g = pd.DataFrame(
+        [
+            dict(order_bin=0, tenure_bin=0, participated=True, users=3, orders=6, orders_sq=14),
+            dict(order_bin=0, tenure_bin=0, participated=False, users=2, orders=2, orders_sq=2),
+            dict(order_bin=1, tenure_bin=0, participated=True, users=1, orders=0, orders_sq=0),
+            dict(order_bin=1, tenure_bin=0, participated=False, users=2, orders=2, orders_sq=2),
+        ]
+    )
+    diff, low, high, m1, m0, matched = a._stratified(g, "orders", 1.959964)
+    assert diff == pytest.approx(0.5)
+    assert (m1, m0, matched) == (pytest.approx(1.5), pytest.approx(1.0), 4)
+    # variance: stratum 1 participants sample var 1 (1,2,3) / 3 users, others 0 -> se = 0.75 x sqrt(1/3)
+    assert high - diff == pytest.approx(1.959964 * 0.75 * np.sqrt(1 / 3))
+    assert low < diff < high
+
+
+@pytest.fixture
+def incentive_con(make_warehouse):
+    # index date 10-02 (31 days - 30). All four ordered once on 09-10 (first order: same strata).
+    # u1, u2 checked in on 09-15 (participants). Orders from 10-02 to 10-31: u1 2, u2 1, u3 1, u4 1.
+    orders = [order_row(u, u, "2026-09-10 10:00:00") for u in (1, 2, 3, 4)]
+    orders += [order_row(5, 1, "2026-10-05 10:00:00"), order_row(6, 1, "2026-10-06 10:00:00")]
+    orders += [order_row(7, 2, "2026-10-07 10:00:00"), order_row(8, 3, "2026-10-08 10:00:00")]
+    orders += [order_row(9, 4, "2026-10-09 10:00:00")]
+    events = [dict(user_id=u, ts="2026-09-15 10:00:00", event="checkin", event_channel="app") for u in (1, 2)]
+    c = connect(
+        make_warehouse({"users": [_user(u) for u in (1, 2, 3, 4)], "orders": orders, "events": events})
+    )
+    yield c
+    c.close()
+
+
+def test_incentive_association_participants_vs_lookalikes(incentive_con):
+    ap = ActivityParams(incentive_events=["checkin"])
+    res = a.incentive_association(incentive_con, P, ap).set_index("incentive")
+    c = res.loc["checkin"]
+    assert (c.participants, c.nonparticipants) == (2, 2)
+    assert c.diff_orders == pytest.approx(0.5)  # (2 + 1) / 2 - (1 + 1) / 2
+    assert c.raw_diff_orders == pytest.approx(0.5)  # one stratum: raw = adjusted
+    # se = sqrt(var(2, 1) / 2 + var(1, 1) / 2) = sqrt(0.5 / 2) = 0.5
+    assert c.ci_orders_high - c.diff_orders == pytest.approx(1.959964 * 0.5, rel=1e-4)
+    assert c.diff_gmv == pytest.approx(10.0)  # 20 yuan per order
+    p = a.participation(incentive_con, P, ap)
+    sep = one(p, month=pd.Timestamp(2026, 9, 1), incentive="checkin")
+    assert (sep.participants, sep.active_users) == (2, 4)
