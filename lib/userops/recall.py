@@ -236,6 +236,12 @@ def _boot_mean_diff(rng, t: np.ndarray, h: np.ndarray, draws: int) -> np.ndarray
     return means(t) - means(h)
 
 
+def _quantile(draws: np.ndarray, q: float) -> float:
+    """Quantile of bootstrap draws ignoring NaNs; NaN (no warning) when every draw is NaN."""
+    ok = draws[~np.isnan(draws)]
+    return float(np.quantile(ok, q)) if len(ok) else float("nan")
+
+
 def campaign_effects(out: pd.DataFrame, rc: RecallParams) -> pd.DataFrame:
     """Treatment vs holdout per campaign, per channel and for all campaigns pooled ('all').
 
@@ -245,7 +251,8 @@ def campaign_effects(out: pd.DataFrame, rc: RecallParams) -> pd.DataFrame:
     over campaigns, with a seeded bootstrap CI (each campaign's arms resampled), cost =
     touches x cost_per_touch + face value of the campaign's redeemed recall coupons, and the
     incremental ROI = incremental GMV / cost (GMV, not margin). Pooled rows pool the counts
-    for the rate difference; increments are per-campaign sums.
+    for the rate difference; increments are per-campaign sums over the campaigns with both
+    arms (NaN when none has).
     """
     cols = [
         "group",
@@ -289,6 +296,7 @@ def campaign_effects(out: pd.DataFrame, rc: RecallParams) -> pd.DataFrame:
         to, ho = t.orders.to_numpy(float), h.orders.to_numpy(float)
         mean = lambda x: x.mean() if len(x) else np.nan  # noqa: E731
         per[cid] = dict(
+            measurable=len(t) > 0 and len(h) > 0,
             gmv=(mean(go) - mean(oo)) * n_t,
             gmv_draws=_boot_mean_diff(rng, go, oo, rc.bootstrap_draws) * n_t,
             orders=(mean(to) - mean(ho)) * n_t,
@@ -305,11 +313,13 @@ def campaign_effects(out: pd.DataFrame, rc: RecallParams) -> pd.DataFrame:
             e = diff_proportions(
                 int(t.reactivated.sum()), len(t), int(h.reactivated.sum()), len(h), rc.ci_level
             )
-        ids = sorted(g.campaign_id.unique())
-        inc_gmv = sum(per[i]["gmv"] for i in ids)
-        gmv_draws = np.sum([per[i]["gmv_draws"] for i in ids], axis=0)
-        inc_orders = sum(per[i]["orders"] for i in ids)
-        orders_draws = np.sum([per[i]["orders_draws"] for i in ids], axis=0)
+        # increments sum over the campaigns with both arms (a campaign without holdout measures nothing)
+        ids = [i for i in sorted(g.campaign_id.unique()) if per[i]["measurable"]]
+        nan_draws = np.full(rc.bootstrap_draws, np.nan)
+        inc_gmv = sum(per[i]["gmv"] for i in ids) if ids else np.nan
+        gmv_draws = np.sum([per[i]["gmv_draws"] for i in ids], axis=0) if ids else nan_draws
+        inc_orders = sum(per[i]["orders"] for i in ids) if ids else np.nan
+        orders_draws = np.sum([per[i]["orders_draws"] for i in ids], axis=0) if ids else nan_draws
         touched = t[t.is_touched]
         touch_cost = float((touched.cost_per_touch.astype(float)).sum())
         coupon_cost = float(g.face_redeemed.astype(float).sum())
@@ -333,18 +343,18 @@ def campaign_effects(out: pd.DataFrame, rc: RecallParams) -> pd.DataFrame:
                 mde=mde_two_proportions(e.rate_holdout, len(t), len(h), rc.ci_level),
                 inc_reactivated=e.diff * len(t),
                 inc_orders=inc_orders,
-                inc_orders_low=float(np.nanquantile(orders_draws, alpha)),
-                inc_orders_high=float(np.nanquantile(orders_draws, 1 - alpha)),
+                inc_orders_low=float(_quantile(orders_draws, alpha)),
+                inc_orders_high=float(_quantile(orders_draws, 1 - alpha)),
                 inc_gmv=inc_gmv,
-                inc_gmv_low=float(np.nanquantile(gmv_draws, alpha)),
-                inc_gmv_high=float(np.nanquantile(gmv_draws, 1 - alpha)),
+                inc_gmv_low=float(_quantile(gmv_draws, alpha)),
+                inc_gmv_high=float(_quantile(gmv_draws, 1 - alpha)),
                 touches=len(touched),
                 touch_cost=touch_cost,
                 coupon_cost=coupon_cost,
                 cost=cost,
                 roi=inc_gmv / cost if cost else np.nan,
-                roi_low=float(np.nanquantile(gmv_draws, alpha)) / cost if cost else np.nan,
-                roi_high=float(np.nanquantile(gmv_draws, 1 - alpha)) / cost if cost else np.nan,
+                roi_low=float(_quantile(gmv_draws, alpha)) / cost if cost else np.nan,
+                roi_high=float(_quantile(gmv_draws, 1 - alpha)) / cost if cost else np.nan,
             )
         )
     return pd.DataFrame(rows, columns=cols)

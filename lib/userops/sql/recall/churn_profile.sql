@@ -29,8 +29,7 @@ per_user as (
         count(*) as n_orders,
         avg(gmv) as aov,
         avg(case when order_channel = 'store' then 1.0 else 0.0 end) as store_share,
-        max_by(order_id, order_seq) as last_order_id,
-        max_by(coupon_id, order_seq) as last_coupon_id
+        max_by(order_id, order_seq) as last_order_id
     from history
     group by user_id
 ),
@@ -97,7 +96,8 @@ attrs as (
     inner join dim_users as d using (user_id)
     inner join per_user as u using (user_id)
     left join last_category as c on c.order_id = u.last_order_id
-    left join coupons as k on k.coupon_id = u.last_coupon_id
+    left join fct_orders as lo on lo.order_id = u.last_order_id
+    left join coupons as k on k.coupon_id = lo.coupon_id
     left join main_store as m on m.user_id = p.user_id
     left join stores as s on s.store_id = m.store_id
 ),
