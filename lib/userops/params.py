@@ -175,12 +175,37 @@ class BriefParams(_Section):
     max_actions: int = Field(8, ge=1, le=20, description="action lines taken from the plays")
 
 
+class AcquisitionParams(_Section):
+    """Play 1: acquisition (channels, CAC, channel quality, LTV/CAC, referral economics)."""
+
+    volume_months: int = Field(12, ge=2, le=36, description="months shown in the volume trend")
+    cac_months: int = Field(3, ge=1, le=12, description="trailing months pooled for CAC")
+    quality_months: int = Field(6, ge=1, le=24, description="trailing first-order cohorts pooled for quality")
+    conversion_short_days: int = Field(7, ge=1, le=60, description="registration -> first order window")
+    conversion_long_days: int = Field(30, ge=1, le=120, description="second, longer conversion window")
+    retention_short_days: int = Field(7, ge=1, le=60, description="cumulative Dk retention, short")
+    retention_long_days: int = Field(30, ge=1, le=120, description="cumulative Dk retention, long")
+    value_days: int = Field(90, ge=7, le=365, description="orders and GMV per user in the first N days")
+    commission_group_leader: float = Field(5.0, ge=0, description="yuan per valid new user (ordered)")
+    commission_store_promoter: float = Field(5.0, ge=0, description="yuan per valid new user")
+    referral_months: int = Field(3, ge=1, le=12, description="trailing registration months for referrers")
+    referral_gmv_days: int = Field(30, ge=1, le=180, description="referred users' GMV in N days")
+    referral_top_n: int = Field(10, ge=1, le=100, description="referrers listed top and bottom")
+    referral_min_registrations: int = Field(3, ge=1, description="referrers with fewer are not ranked")
+    ltv_horizon_months: int = Field(12, ge=3, le=36, description="LTV horizon (observed curve and model)")
+    ltv_holdout_days: int = Field(90, ge=14, le=365, description="model validation: days held out at the end")
+    ltv_cac_scale: float = Field(3.0, gt=1, description="scale at this LTV/CAC and D30 >= all")
+    min_cohort_users: int = Field(30, ge=1, description="channels with fewer eligible users are flagged")
+    ci_level: float = Field(0.95, gt=0.5, lt=1)
+
+
 class Params(_Section):
     chain_name: str = Field("鲜邻便利", description="chain name on the PDF cover")
     offline_channels: list[str] = Field(
         default_factory=lambda: ["store_poster_qr", "store_promoter"],
         description="acquisition channels counted as offline; all others are online",
     )
+    acquisition: AcquisitionParams = Field(default_factory=AcquisitionParams)
     retention: RetentionParams = Field(default_factory=RetentionParams)
     brief: BriefParams = Field(default_factory=BriefParams)
     activity: ActivityParams = Field(default_factory=ActivityParams)

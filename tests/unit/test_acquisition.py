@@ -1,0 +1,385 @@
+"""Play 1 metrics on hand-computed fixtures. Report month 2026-10, as of 2026-10-31.
+
+Users (channel, referrer, registered) and their orders (gmv; 'D' = calendar days after the first):
+    u1 paid_ads                    reg 10-01 09:00   10-01 10:00 (¥20, first), 10-03 (¥30, D2)
+    u2 paid_ads                    reg 10-01 09:00   never ordered
+    u3 wechat_group  L1 (G1)       reg 10-02 09:00   10-05 09:00 (¥40, first; 3 days after reg), 10-20 (¥10, D15)
+    u4 wechat_group  L1 (G1)       reg 10-27 09:00   10-28 09:00 (¥50, first)  -> observed 3 days only
+    u5 store_promoter P1 (S1)      reg 09-10 09:00   09-20 09:00 (¥60, first; 10 days after reg), 10-10 (¥20, D20)
+    u6 wechat_group  L2 (G1)       reg 10-03 09:00   never ordered
+Referrers: L1, L2 group leaders of G1; P1 store promoter at S1; L3 leader of G2 (no referrals).
+Channel spend: paid_ads 2026-10 ¥100, wechat_group 2026-10 ¥40, store_promoter 2026-09 ¥30.
+Coupons: c1 u1 new_user_small ¥3 (issued 10-01, redeemed by o1, within validity),
+         c2 u3 new_user_large ¥20 (issued 10-02, redeemed by o3 on 10-05, within validity),
+         c3 u1 new_user_mid ¥5 (issued 10-01, never redeemed).
+Products: P_HERO (hero, cost 1), P_STD (cost 10). Lines: o1 P_HERO ¥23 (¥20 + ¥3 coupon),
+         o3 P_STD ¥60 (¥40 + ¥20 coupon), every other order one P_STD line of its GMV.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from userops import acquisition as a
+from userops import clv
+from userops.db import connect
+from userops.params import AcquisitionParams
+from userops.period import Period
+
+P = Period("2026-10")
+AP = AcquisitionParams(
+    volume_months=2, cac_months=1, quality_months=2, commission_group_leader=5, commission_store_promoter=4
+)
+OFFLINE = ["store_promoter"]
+
+USERS = [
+    dict(user_id=1, registered_at="2026-10-01 09:00:00", channel="paid_ads"),
+    dict(user_id=2, registered_at="2026-10-01 09:00:00", channel="paid_ads"),
+    dict(user_id=3, registered_at="2026-10-02 09:00:00", channel="wechat_group", referrer_id="L1"),
+    dict(user_id=4, registered_at="2026-10-27 09:00:00", channel="wechat_group", referrer_id="L1"),
+    dict(user_id=5, registered_at="2026-09-10 09:00:00", channel="store_promoter", referrer_id="P1"),
+    dict(user_id=6, registered_at="2026-10-03 09:00:00", channel="wechat_group", referrer_id="L2"),
+]
+REFERRERS = [
+    dict(referrer_id="L1", kind="group_leader", group_id="G1"),
+    dict(referrer_id="L2", kind="group_leader", group_id="G1"),
+    dict(referrer_id="L3", kind="group_leader", group_id="G2"),
+    dict(referrer_id="P1", kind="store_promoter", store_id="S1"),
+]
+STORES = [dict(store_id="S1", name="store 1", city="Shanghai")]
+
+
+def _order(oid, uid, ts, gmv, discount=0, coupon=None):
+    return dict(
+        order_id=oid,
+        user_id=uid,
+        ordered_at=ts,
+        store_id="S1",
+        order_channel="app",
+        gmv=gmv,
+        discount=discount,
+        coupon_id=coupon,
+    )
+
+
+ORDERS = [
+    _order(1, 1, "2026-10-01 10:00:00", 20, discount=3, coupon=1),
+    _order(2, 1, "2026-10-03 10:00:00", 30),
+    _order(3, 3, "2026-10-05 09:00:00", 40, discount=20, coupon=2),
+    _order(4, 3, "2026-10-20 09:00:00", 10),
+    _order(5, 4, "2026-10-28 09:00:00", 50),
+    _order(6, 5, "2026-09-20 09:00:00", 60),
+    _order(7, 5, "2026-10-10 09:00:00", 20),
+]
+PRODUCTS = [
+    dict(product_id="P_HERO", name="hero", category="snacks", price=5, unit_cost=1, is_hero=True),
+    dict(product_id="P_STD", name="std", category="fresh", price=10, unit_cost=10, is_hero=False),
+]
+ITEMS = [
+    dict(order_id=1, product_id="P_HERO", quantity=1, amount=23),  # margin 23 - 1 = 22
+    dict(order_id=2, product_id="P_STD", quantity=1, amount=30),  # margin 20
+    dict(order_id=3, product_id="P_STD", quantity=1, amount=60),  # margin 50
+    dict(order_id=4, product_id="P_STD", quantity=1, amount=10),  # margin 0
+    dict(order_id=5, product_id="P_STD", quantity=1, amount=50),  # margin 40
+    dict(order_id=6, product_id="P_STD", quantity=1, amount=60),  # margin 50
+    dict(order_id=7, product_id="P_STD", quantity=1, amount=20),  # margin 10
+]
+
+
+def _coupon(cid, uid, kind, issued, expires, face):
+    return dict(
+        coupon_id=cid,
+        user_id=uid,
+        kind=kind,
+        issued_at=issued,
+        expires_at=expires,
+        face_value=face,
+        min_spend=0,
+    )
+
+
+COUPONS = [
+    _coupon(1, 1, "new_user_small", "2026-10-01 09:00:00", "2026-10-08 09:00:00", 3),
+    _coupon(2, 3, "new_user_large", "2026-10-02 09:00:00", "2026-10-09 09:00:00", 20),
+    _coupon(3, 1, "new_user_mid", "2026-10-01 09:00:00", "2026-10-08 09:00:00", 5),
+]
+SPEND = [
+    dict(month="2026-10-01", channel="paid_ads", spend=100),
+    dict(month="2026-10-01", channel="wechat_group", spend=40),
+    dict(month="2026-09-01", channel="store_promoter", spend=30),
+]
+
+
+@pytest.fixture
+def con(make_warehouse):
+    wh = make_warehouse(
+        {
+            "users": USERS,
+            "orders": ORDERS,
+            "stores": STORES,
+            "referrers": REFERRERS,
+            "products": PRODUCTS,
+            "order_items": ITEMS,
+            "coupons": COUPONS,
+            "channel_spend": SPEND,
+        }
+    )
+    c = connect(wh)
+    yield c
+    c.close()
+
+
+def row(df, **keys):
+    m = df
+    for k, v in keys.items():
+        m = m[m[k] == v]
+    assert len(m) == 1, keys
+    return m.iloc[0]
+
+
+def test_volume_and_conversion_windows(con):
+    vol = a.volume(con, P, AP, OFFLINE)
+    assert len(vol) == 2 * 3  # Sep, Oct x 3 channels, quiet cells zero-filled
+    oct_ads = row(vol, month=pd.Timestamp("2026-10-01"), channel="paid_ads")
+    assert oct_ads.registrations == 2  # u1 u2
+    assert oct_ads.new_users == 1  # u1
+    assert oct_ads.eligible_short == 2 and oct_ads.converted_short == 1  # u1 (1 h after reg); u2 never
+    oct_wg = row(vol, month=pd.Timestamp("2026-10-01"), channel="wechat_group")
+    assert oct_wg.registrations == 3  # u3 u4 u6
+    assert oct_wg.new_users == 2  # u3 (10-05), u4 (10-28)
+    assert oct_wg.eligible_short == 2  # u3 u6; u4's 7 days end 11-03
+    assert oct_wg.converted_short == 1  # u3 ordered 3 days after registering
+    sep_sp = row(vol, month=pd.Timestamp("2026-09-01"), channel="store_promoter")
+    assert sep_sp.is_offline and sep_sp.registrations == 1 and sep_sp.new_users == 1  # u5
+    assert sep_sp.converted_short == 0 and sep_sp.converted_long == 1  # first order 10 days after reg
+    assert row(vol, month=pd.Timestamp("2026-10-01"), channel="store_promoter").new_users == 0  # zero row
+
+    conv = a.conversion(vol, P, AP)  # CAC window = October registrations only
+    total = row(conv, channel="all")
+    assert total.eligible_short == 4 and total.converted_short == 2  # u1 u2 u3 u6 eligible; u1 u3 converted
+    assert total.conv_short == pytest.approx(0.5)
+    assert row(conv, channel="wechat_group").vs_all_short == pytest.approx(0.0)  # 1/2 - 2/4
+
+
+def test_30_day_window_eligibility(con):
+    vol = a.volume(con, P, AP, OFFLINE)
+    oct_ads = row(vol, month=pd.Timestamp("2026-10-01"), channel="paid_ads")
+    # u1, u2 registered 10-01 09:00; +30 days = 10-31 09:00 < 11-01 00:00 (end of as_of): eligible
+    assert oct_ads.eligible_long == 2
+    assert oct_ads.converted_long == 1  # u1
+    oct_wg = row(vol, month=pd.Timestamp("2026-10-01"), channel="wechat_group")
+    assert oct_wg.eligible_long == 0  # u3 10-02 +30 = 11-01 09:00, u6 10-03, u4 10-27: none observed
+
+
+def test_cac_components(con):
+    cost = a.cac(con, P, AP).set_index("channel")  # October only
+    ads = cost.loc["paid_ads"]
+    assert ads.new_users == 1  # u1
+    assert ads.spend_yuan == 100
+    assert ads.pack_cost_yuan == 3  # c1 redeemed on 10-01; c3 never
+    assert ads.cac_yuan == pytest.approx(103.0)  # (100 + 0 + 3) / 1
+    assert ads.spend_per_registration_yuan == pytest.approx(50.0)  # 100 / (u1, u2)
+    wg = cost.loc["wechat_group"]
+    assert wg.new_users == 2 and wg.valid_referred == 2  # u3 u4 (both referred by L1)
+    assert wg.commission_yuan == 10  # 2 x ¥5
+    assert wg.pack_cost_yuan == 20  # c2
+    assert wg.cac_yuan == pytest.approx(35.0)  # (40 + 10 + 20) / 2
+    assert wg.cac_ex_pack_yuan == pytest.approx(25.0)  # (40 + 10) / 2
+    sp = cost.loc["store_promoter"]
+    assert sp.new_users == 0 and sp.spend_yuan == 0  # Sep spend is outside the window
+    assert np.isnan(sp.cac_yuan)  # no new users: no CAC, never 0
+    assert cost.loc["all"].cac_yuan == pytest.approx((140 + 10 + 23) / 3)  # 173 / (u1 u3 u4)
+
+
+def test_channel_quality_windows(con):
+    q = a.quality(con, P, AP).set_index("channel")  # first orders Sep-Oct
+    wg = q.loc["wechat_group"]
+    assert wg.new_users == 2  # u3 u4
+    assert wg.eligible_short == 1  # u3 (10-05 + 7 <= 10-31); u4 (10-28) not
+    assert wg.retained_short == 0  # u3's repeat is D15
+    assert wg.eligible_long == 0  # u3 needs 11-04
+    sp = q.loc["store_promoter"]
+    assert sp.eligible_long == 1 and sp.retained_long == 1  # u5: 09-20 + 30 = 10-20 observed, repeat D20
+    assert sp.d_long == 1.0
+    assert sp.eligible_value == 0  # 09-20 + 89 = 12-18 not observed: no 90-day value yet
+    ads = q.loc["paid_ads"]
+    assert ads.retained_short == 1 and ads.d_short == 1.0  # u1 D2
+
+
+def test_quality_90_day_value(make_warehouse):
+    """u1: first 07-01 (¥20), 07-10 (¥30), 09-28 (¥10, day 89), 09-29 (¥40, day 90 -> outside)."""
+    users = [dict(user_id=1, registered_at="2026-07-01 08:00:00", channel="app")]
+    orders = [
+        _order(1, 1, "2026-07-01 09:00:00", 20),
+        _order(2, 1, "2026-07-10 09:00:00", 30),
+        _order(3, 1, "2026-09-28 09:00:00", 10),
+        _order(4, 1, "2026-09-29 09:00:00", 40),
+    ]
+    con = connect(make_warehouse({"users": users, "orders": orders, "stores": STORES}))
+    q = a.quality(con, P, AcquisitionParams(quality_months=4)).set_index("channel").loc["app"]
+    assert q.eligible_value == 1  # 07-01 + 89 = 09-28 <= 10-31
+    assert q.orders_per_user == 3  # days 0, 9, 89
+    assert q.gmv_per_user == 60  # 20 + 30 + 10
+    assert q.second_order == 1.0
+    assert q.d_long == 1.0  # 07-10 is D9
+    con.close()
+
+
+def test_ltv_curve_masks_immature(con):
+    cohorts = a.ltv_cohorts(con, P, AcquisitionParams(ltv_horizon_months=3))  # cohorts Aug-Oct, k = 0..2
+    sp_sep = cohorts[
+        (cohorts.channel == "store_promoter") & (cohorts.cohort_month == pd.Timestamp("2026-09-01"))
+    ]
+    k0, k1, k2 = (sp_sep[sp_sep.month_k == k].iloc[0] for k in range(3))
+    assert k0.cohort_users == 1 and k0.cum_gmv == 60  # u5 09-20
+    assert k1.cum_gmv == 80  # + 10-10 ¥20
+    assert k1.cum_margin == 60  # 50 + 10 (gmv - cost of goods)
+    assert k0.is_mature and k1.is_mature  # September, October complete by 10-31
+    assert not k2.is_mature  # November not observed
+    curves = a.ltv_curves(cohorts).set_index(["channel", "month_k"])
+    assert curves.loc[("store_promoter", 1)].gmv_per_user == 80
+    assert curves.loc[("store_promoter", 2)].n_cohorts == 0  # masked: never plotted as 0
+    assert np.isnan(curves.loc[("store_promoter", 2)].gmv_per_user)
+    ads = curves.loc[("paid_ads", 0)]  # October cohort u1: ¥20 + ¥30; margin 22 + 20 - 3 (coupon)
+    assert ads.gmv_per_user == 50
+    assert ads.margin_per_user == pytest.approx(39.0)  # gmv 50 - cost of goods (1 + 10)
+    assert curves.loc[("wechat_group", 0)].gmv_per_user == pytest.approx(50.0)  # (40 + 10 + 50) / 2 (u3 u4)
+
+
+def test_referrer_roi_and_groups(con):
+    ap = AcquisitionParams(
+        referral_months=2, referral_gmv_days=30, commission_group_leader=5, commission_store_promoter=4
+    )
+    ref = a.referrers(con, P, ap).set_index("referrer_id")
+    l1 = ref.loc["L1"]
+    assert l1.registrations == 2 and l1.valid_new_users == 2  # u3 u4
+    assert l1.gmv_window == 100  # u3 40 + 10 (D15 < 30), u4 50
+    assert l1.users_window_complete == 0  # u3 10-05 + 29 = 11-03 > 10-31
+    assert l1.cost_yuan == 30  # 2 x ¥5 + c2 ¥20
+    assert l1.roi == pytest.approx(100 / 30)
+    l2 = ref.loc["L2"]
+    assert l2.registrations == 1 and l2.valid_new_users == 0  # u6 never ordered
+    assert np.isnan(l2.roi)  # no cost: no ROI
+    p1 = ref.loc["P1"]
+    assert p1.valid_new_users == 1 and p1.gmv_window == 80  # u5 60 + 20 (D20)
+    assert p1.cost_yuan == 4  # 1 x ¥4, no coupon
+    assert p1.roi == 20
+    assert ref.loc["L3"].registrations == 0  # listed with zeros
+    g = a.groups(ref.reset_index()).set_index("group_id")
+    assert g.loc["G1"].leaders == 2 and g.loc["G1"].active_leaders == 1  # L1 L2; only L1 has valid users
+    assert g.loc["G1"].valid_per_leader == 1.0  # 2 valid / 2 leaders
+    assert g.loc["G1"].roi == pytest.approx(100 / 30)  # L2 costs nothing
+    assert np.isnan(g.loc["G2"].roi)
+
+
+def test_referral_targets(con):
+    ap = AcquisitionParams(referral_months=2, referral_top_n=1, referral_min_registrations=1)
+    ref = a.referrers(con, P, ap)
+    t = a.referral_targets(ref, ap).set_index("action")
+    # ranked: L1 (net 100 - 30 = 70), P1 (80 - 4 = 76), L2 (0); reward P1; coach L2 (valid rate 0)
+    assert t.loc["reward"].referrer_id == "P1"
+    assert t.loc["coach"].referrer_id == "L2"
+
+
+def test_pack_takeup_and_hero(con):
+    pack = a.pack_takeup(con, P).set_index("kind")
+    assert pack.loc["new_user_small"].within_rate == 1.0  # c1 used on o1
+    assert pack.loc["new_user_mid"].within_rate == 0.0  # c3 unused
+    assert pack.loc["new_user_large"].face_value_redeemed == 20  # c2
+    hero = a.hero_share(con, P).set_index("channel")
+    total = hero.loc["all"]
+    assert total.first_orders == 3  # u1 o1, u3 o3, u4 o5 (u5's first order is in September)
+    assert total.with_hero == 1  # o1
+    assert total.share_value == pytest.approx(23 / (23 + 60 + 50))  # hero line / first-order lines
+
+
+def test_channel_actions_cut_scale_fix():
+    ratio = pd.DataFrame(
+        {
+            "channel": ["a", "b", "c", "d"],
+            "ltv_margin": [100.0, 100.0, 100.0, 100.0],
+            "cac_ex_pack_yuan": [10.0, 10.0, 50.0, 200.0],
+            "ltv_cac_margin": [10.0, 10.0, 2.0, 0.5],
+        }
+    )
+    qual = pd.DataFrame(
+        {
+            "channel": ["a", "b", "c", "d"],
+            "d_long": [0.8, 0.2, 0.8, 0.8],
+            "quality_rank": [1, 4, 2, 3],
+            "retained_long": [8, 2, 8, 8],
+            "eligible_long": [10, 10, 10, 10],  # all channels: 26 / 40 = 0.65
+        }
+    )
+    act = a.channel_actions(ratio, qual, AcquisitionParams(ltv_cac_scale=3)).set_index("channel").action
+    assert act["a"] == "scale"  # 10x and D30 0.8 >= 0.65
+    assert act["b"] == "fix"  # 10x but D30 0.2 < 0.65
+    assert act["c"] == "fix"  # pays back, 2x < 3x
+    assert act["d"] == "cut"  # 0.5x < 1
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def test_bgnbd_loglik_hand_value():
+    """One customer x = 0, T = 10 with r = alpha = a = b = 1: L = alpha^r/(alpha+T)^r ... = 1/11."""
+    # BG/NBD eq. (6): A1 = Γ(r+x)α^r/Γ(r) = 1, A2 = B(a, b+x)/B(a,b) = 1, A3 = (α+T)^-(r+x) = 1/11
+    negll = clv._bgnbd_negll(
+        np.log([1, 1, 1, 1]), np.array([0.0]), np.array([0.0]), np.array([10.0]), np.ones(1)
+    )
+    assert negll == pytest.approx(np.log(11))
+
+
+def test_bgnbd_expected_purchases_limits():
+    m = clv.BetaGeo(r=0.5, alpha=10.0, a=0.8, b=2.5, n=1, loglik=0.0)
+    assert m.expected_purchases_new(0.0) == pytest.approx(0.0)
+    # a customer just acquired (x = 0, t_x = 0, T = 0) expects the unconditional number
+    assert m.expected_purchases(30, [0], [0], [0])[0] == pytest.approx(m.expected_purchases_new(30))
+    # a frequent, recent buyer expects more than one who stopped long ago
+    recent, lapsed = m.expected_purchases(30, [10, 10], [95, 20], [100, 100])
+    assert recent > lapsed
+
+
+def _simulate_bgnbd(n, r, alpha, a, b, T, rng):
+    """Customers from the BG/NBD story: Poisson purchases at rate λ ~ Gamma(r, 1/α) until
+    dropout after each purchase with p ~ Beta(a, b); observed over (0, T]."""
+    lam = rng.gamma(r, 1 / alpha, n)
+    p = rng.beta(a, b, n)
+    x = np.zeros(n)
+    tx = np.zeros(n)
+    for i in range(n):  # a test-only simulator: per-customer loop over a small n is fine here
+        t = 0.0
+        while True:
+            t += rng.exponential(1 / lam[i])
+            if t > T:
+                break
+            x[i] += 1
+            tx[i] = t
+            if rng.random() < p[i]:
+                break
+    return x, tx
+
+
+def test_bgnbd_recovers_simulated_parameters():
+    rng = np.random.default_rng(7)
+    x, tx = _simulate_bgnbd(3000, r=0.8, alpha=8.0, a=0.6, b=2.0, T=180.0, rng=rng)
+    fit = clv.fit_bgnbd(x, tx, np.full_like(x, 180.0))
+    assert fit.r == pytest.approx(0.8, rel=0.2)
+    assert fit.alpha == pytest.approx(8.0, rel=0.25)
+    # the purchase-count prediction is what the play uses: mean expected repeat purchases in 180 days
+    assert fit.expected_purchases_new(180.0) == pytest.approx(x.mean(), rel=0.05)
+
+
+def test_gamma_gamma_recovers_mean_spend():
+    rng = np.random.default_rng(11)
+    n, p, q, v = 2000, 3.0, 4.0, 60.0
+    nu = rng.gamma(q, 1 / v, n)  # per-customer scale
+    freq = rng.integers(1, 8, n)
+    spend = np.array([rng.gamma(p, 1 / nu_i, k).mean() for nu_i, k in zip(nu, freq, strict=True)])
+    fit = clv.fit_gamma_gamma(freq, spend)
+    assert fit.mean_spend == pytest.approx(p * v / (q - 1), rel=0.1)  # 60
+    # conditional spend shrinks a customer's own mean toward the population mean
+    e = fit.expected_spend([1], [500.0])[0]
+    assert fit.mean_spend < e < 500.0
