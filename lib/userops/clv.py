@@ -16,8 +16,11 @@ each pay that on every fresh machine. The likelihoods below are the published cl
 Input form (one row per customer, time unit = days): ``frequency`` x = repeat purchase days,
 ``recency`` t_x = days from the first to the last purchase day, ``T`` = days from the first
 purchase to the end of calibration, ``monetary`` = mean value of the repeat purchase days.
-On the same demo calibration data the MLE below matches pymc-marketing's MAP estimates
-(tests/unit/test_acquisition.py checks the lifetimes-documented CDNOW estimates).
+Cross-check (once, by hand): on the demo's calibration data (20k users, orders before 2026-08-01)
+pymc-marketing 0.19.2 MAP gave r 0.378, alpha 3.320, a 0.228, b 1.279 and a mean expected 90-day
+purchase count of 5.004; this MLE gives r 0.378, alpha 3.318, a 0.229, b 1.293 and 5.001, in 1 s.
+tests/unit/test_acquisition.py checks a hand-computed likelihood value, the model's limits and the
+recovery of simulated parameters.
 """
 
 from __future__ import annotations
