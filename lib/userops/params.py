@@ -199,6 +199,112 @@ class AcquisitionParams(_Section):
     ci_level: float = Field(0.95, gt=0.5, lt=1)
 
 
+class ScoreRule(_Section):
+    """One RFM rule: a user whose scores fall in every [low, high] range gets `name` (first match wins)."""
+
+    name: str
+    label: str = Field("", description="display label, e.g. the Chinese tier name")
+    r: tuple[int, int] = Field((1, 5), description="recency score range, inclusive")
+    f: tuple[int, int] = Field((1, 5), description="frequency score range, inclusive")
+    m: tuple[int, int] = Field((1, 5), description="monetary score range, inclusive")
+
+
+def _rules(*rows) -> list[ScoreRule]:
+    return [ScoreRule(name=n, label=lab, r=r, f=f, m=m) for n, lab, r, f, m in rows]
+
+
+PERSONA_FEATURES = (
+    "n_orders", "aov", "recency_days", "online_share", "coupon_share", "weekend_share",
+    "tod_morning", "tod_midday", "tod_afternoon", "tod_evening", "tod_night",
+    "cat_fresh", "cat_cooking", "cat_mother_baby", "cat_snacks", "cat_drinks", "cat_daily",
+)  # fmt: skip
+
+
+class PersonaParams(_Section):
+    """Play 5: persona analysis (RFM, value tiers, attribute personas, behaviour clusters)."""
+
+    rfm_window_months: int = Field(12, ge=1, le=36, description="months of orders behind R, F and M")
+    score_bins: int = Field(5, ge=2, le=10, description="score levels per RFM dimension (5 = quintiles)")
+    segments: list[ScoreRule] = Field(
+        default_factory=lambda: _rules(
+            ("champions", "", (4, 5), (4, 5), (1, 5)),
+            ("loyal", "", (3, 5), (3, 5), (1, 5)),
+            ("new", "", (4, 5), (1, 1), (1, 5)),
+            ("potential", "", (3, 5), (1, 2), (1, 5)),
+            ("at_risk", "", (1, 2), (3, 5), (1, 5)),
+            ("hibernating", "", (2, 2), (1, 2), (1, 5)),
+            ("lost", "", (1, 1), (1, 2), (1, 5)),
+        ),
+        description="RFM segments, first matching rule wins",
+    )
+    tiers: list[ScoreRule] = Field(
+        default_factory=lambda: _rules(
+            ("core", "核心", (4, 5), (4, 5), (4, 5)),
+            ("important", "重要", (1, 5), (3, 5), (3, 5)),
+            ("potential", "潜在", (3, 5), (1, 5), (1, 5)),
+            ("ordinary", "普通", (1, 5), (1, 5), (1, 5)),
+        ),
+        description="value tiers (seeds: 普通 / 潜在 / 重要 / 核心), first matching rule wins",
+    )
+    rule_fallback: str = Field("other", description="name of users no rule matches")
+    feature_window_months: int = Field(12, ge=1, le=36, description="months of behaviour behind the features")
+    age_edges: list[int] = Field([25, 30, 40, 50, 60], description="ages where an age band starts")
+    features: list[str] = Field(
+        default_factory=lambda: [
+            f for f in PERSONA_FEATURES if f not in ("n_orders", "recency_days", "coupon_share")
+        ],
+        min_length=2,
+        description="per-user features the clusters are built on",
+    )
+    min_orders: int = Field(3, ge=1, description="users with fewer orders are assigned, not fitted")
+    pca_components: int = Field(4, ge=0, description="whitened principal components clustered (0 = none)")
+    k_min: int = Field(3, ge=2, description="smallest number of clusters tried")
+    k_max: int = Field(8, ge=2, le=20, description="largest number of clusters tried")
+    silhouette_sample: int = Field(3000, ge=200, description="users in the seeded silhouette sample")
+    n_init: int = Field(4, ge=1, le=50, description="k-means restarts")
+    seed: int = Field(20265, description="seed of the sample and of k-means")
+    online_share_high: float = Field(0.6, gt=0.5, lt=1, description="a cluster above this is named 'online'")
+    online_share_low: float = Field(0.4, gt=0, lt=0.5, description="a cluster below this is named 'in-store'")
+    name_lift: float = Field(1.25, gt=1, description="a category or weekend lift above this enters a name")
+    association_levels: tuple[float, float, float] = Field(
+        (0.1, 0.2, 0.3), description="Cramér's V from which a link is weak, moderate, strong"
+    )
+    min_group_users: int = Field(30, ge=1, description="groups smaller than this are flagged as noisy")
+    ci_level: float = Field(0.95, gt=0.5, lt=1)
+
+    @field_validator("segments", "tiers")
+    @classmethod
+    def _rule_ranges(cls, rules, info):
+        bins = info.data.get("score_bins", 5)
+        for rule in rules:
+            for lo, hi in (rule.r, rule.f, rule.m):
+                if not 1 <= lo <= hi <= bins:
+                    raise ValueError(f"rule {rule.name!r}: need 1 <= low <= high <= score_bins")
+        return rules
+
+    @field_validator("age_edges")
+    @classmethod
+    def _ascending(cls, v):
+        if not v or sorted(set(v)) != v:
+            raise ValueError("age_edges must be a non-empty, strictly ascending list")
+        return v
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, v):
+        unknown = sorted(set(v) - set(PERSONA_FEATURES))
+        if unknown:
+            raise ValueError(f"unknown features {unknown}; choose from {list(PERSONA_FEATURES)}")
+        return v
+
+    @field_validator("k_max")
+    @classmethod
+    def _k_range(cls, v, info):
+        if v < info.data.get("k_min", 2):
+            raise ValueError("k_max must not be below k_min")
+        return v
+
+
 class Params(_Section):
     chain_name: str = Field("鲜邻便利", description="chain name on the PDF cover")
     offline_channels: list[str] = Field(
@@ -210,6 +316,7 @@ class Params(_Section):
     brief: BriefParams = Field(default_factory=BriefParams)
     activity: ActivityParams = Field(default_factory=ActivityParams)
     recall: RecallParams = Field(default_factory=RecallParams)
+    persona: PersonaParams = Field(default_factory=PersonaParams)
 
 
 class ParamsError(ValueError):

@@ -1,0 +1,332 @@
+"""Play 5 on hand-computed fixtures. Report month 2026-10 (as of 2026-10-31), 12-month window
+[2025-11-01, 2026-11-01); last month's window is [2025-10-01, 2026-10-01), as of 2026-09-30.
+
+Orders (user: date hour channel gmv):
+    u1  2026-10-10 Sat 08h store 100 | 2026-10-20 Tue 12h app 100 | 2026-10-30 Fri 19h app 100
+    u2  2026-10-31 Sat 10h mini_program 50
+    u3  2026-08-01 Sat 09h store 20
+    u4  2026-05-01 Fri 15h app 40 | 2026-05-02 Sat 15h app 40 | 2026-05-03 Sun 15h app 40
+    u5  2025-10-15 Wed 09h store 500 (before this window, inside last month's) | 2025-12-01 Mon 09h store 30
+    u6  registered, never ordered
+Lines: u1's orders 1..3 and u2's order 4 (see ITEMS).
+
+This month's RFM (5 buyers; score = 1 + floor(percent_rank * 5), capped at 5):
+    recency days   u1 1, u2 0, u3 91, u4 181, u5 334 -> ranked descending: u5 1, u4 2, u3 3, u1 4, u2 5
+    frequency      u1 3, u2 1, u3 1, u4 3, u5 1      -> u2 u3 u5 tie at rank 1 (score 1); u1 u4 rank 4 (pr .75, score 4)
+    monetary       u1 300, u2 50, u3 20, u4 120, u5 30 -> u3 1, u5 2, u2 3, u4 4, u1 5
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from userops import persona as ps
+from userops.db import connect
+from userops.params import PersonaParams
+from userops.period import Period
+
+P = Period("2026-10")
+PP = PersonaParams()
+
+USERS = [
+    dict(user_id=1, registered_at="2025-01-01 09:00:00", channel="app", city="上海", gender="F", birth_year=1990, family_status="with_kids"),
+    dict(user_id=2, registered_at="2025-01-01 09:00:00", channel="app", city="上海", gender="M"),
+    dict(user_id=3, registered_at="2025-01-01 09:00:00", channel="app", city="杭州", gender="F", birth_year=2003, family_status="single"),
+    dict(user_id=4, registered_at="2025-01-01 09:00:00", channel="app", city="杭州", gender="M", birth_year=1960, family_status="retired"),
+    dict(user_id=5, registered_at="2025-01-01 09:00:00", channel="app", city="杭州", gender="F", birth_year=1976, family_status="couple"),
+    dict(user_id=6, registered_at="2025-01-01 09:00:00", channel="app", city="杭州", gender="F", birth_year=1976, family_status="couple"),
+]  # fmt: skip
+
+
+def _order(oid, uid, ts, channel, gmv, coupon=None):
+    return dict(
+        order_id=oid,
+        user_id=uid,
+        ordered_at=ts,
+        store_id="S1",
+        order_channel=channel,
+        gmv=gmv,
+        discount=0,
+        coupon_id=coupon,
+    )
+
+
+ORDERS = [
+    _order(1, 1, "2026-10-10 08:00:00", "store", 100),
+    _order(2, 1, "2026-10-20 12:00:00", "app", 100),
+    _order(3, 1, "2026-10-30 19:00:00", "app", 100),
+    _order(4, 2, "2026-10-31 10:00:00", "mini_program", 50),
+    _order(5, 3, "2026-08-01 09:00:00", "store", 20),
+    _order(6, 4, "2026-05-01 15:00:00", "app", 40),
+    _order(7, 4, "2026-05-02 15:00:00", "app", 40),
+    _order(8, 4, "2026-05-03 15:00:00", "app", 40),
+    _order(9, 5, "2025-10-15 09:00:00", "store", 500),
+    _order(10, 5, "2025-12-01 09:00:00", "store", 30),
+]
+
+PRODUCTS = [
+    dict(product_id="P1", name="青菜", category="fresh", price=5, is_hero=True),
+    dict(product_id="P2", name="薯片", category="snacks", price=8, is_hero=False),
+    dict(product_id="P3", name="奶粉", category="mother_baby", price=200, is_hero=False),
+]
+
+ITEMS = [
+    dict(order_id=1, product_id="P1", quantity=2, amount=10),  # u1 fresh
+    dict(order_id=1, product_id="P2", quantity=1, amount=8),  # u1 snacks
+    dict(order_id=2, product_id="P1", quantity=1, amount=5),  # u1 fresh
+    dict(order_id=3, product_id="P3", quantity=1, amount=82),  # u1 mother_baby (most GMV)
+    dict(order_id=4, product_id="P2", quantity=2, amount=50),  # u2 snacks
+]
+
+
+@pytest.fixture
+def con(make_warehouse):
+    wh = make_warehouse({"users": USERS, "orders": ORDERS, "products": PRODUCTS, "order_items": ITEMS})
+    c = connect(wh)
+    yield c
+    c.close()
+
+
+def test_rfm_values_scores_segments_tiers(con):
+    r = ps.rfm(con, P, PP).set_index("user_id")
+    assert list(r.index) == [1, 2, 3, 4, 5]  # u6 never ordered; u5 counts for its 2025-12-01 order
+    assert r.recency_days.to_dict() == {1: 1, 2: 0, 3: 91, 4: 181, 5: 334}
+    assert r.frequency.to_dict() == {1: 3, 2: 1, 3: 1, 4: 3, 5: 1}  # u5's 2025-10-15 order is outside
+    assert r.monetary.to_dict() == {1: 300, 2: 50, 3: 20, 4: 120, 5: 30}
+    assert r.r_score.to_dict() == {1: 4, 2: 5, 3: 3, 4: 2, 5: 1}
+    assert r.f_score.to_dict() == {1: 4, 2: 1, 3: 1, 4: 4, 5: 1}  # ties share the lowest rank
+    assert r.m_score.to_dict() == {1: 5, 2: 3, 3: 1, 4: 4, 5: 2}
+    # segments: u1 r4 f4 champions; u2 r5 f1 new; u3 r3 f1 potential; u4 r2 f4 at_risk; u5 r1 f1 lost
+    assert r.segment.to_dict() == {1: "champions", 2: "new", 3: "potential", 4: "at_risk", 5: "lost"}
+    # tiers: u1 r4 f4 m5 core; u4 f4 m4 important; u2 r5, u3 r3 potential; u5 r1 f1 m2 ordinary
+    assert r.tier.to_dict() == {1: "core", 2: "potential", 3: "potential", 4: "important", 5: "ordinary"}
+
+
+def test_tier_summary_shares(con):
+    r = ps.rfm(con, P, PP)
+    t = ps.level_summary(r, "tier", ps.rule_order(PP.tiers, PP.rule_fallback)).set_index("tier")
+    assert list(t.index) == ["core", "important", "potential", "ordinary"]  # fallback 'other' empty: dropped
+    assert t.users.to_dict() == {"core": 1, "important": 1, "potential": 2, "ordinary": 1}
+    assert t.loc["core", "gmv_share"] == pytest.approx(300 / 520)  # u1 300 of 300+50+20+120+30
+    assert t.loc["potential", "gmv_share"] == pytest.approx(70 / 520)  # u2 50 + u3 20
+    assert t.loc["potential", "user_share"] == pytest.approx(2 / 5)
+
+
+def test_tier_movement_since_last_month(con):
+    # last month (as of 09-30): buyers u3 u4 u5.
+    #   recency u3 60, u4 150, u5 303 -> r: u5 1, u4 3, u3 5; frequency u3 1, u5 2, u4 3 -> f: 1, 3, 5;
+    #   monetary u3 20, u4 120, u5 530 -> m: 1, 3, 5. Tiers: u3 r5 f1 potential, u4 r3 f5 m3 important,
+    #   u5 r1 f3 m5 important.
+    prev = ps.rfm(con, P.prev, PP)
+    assert prev.set_index("user_id").tier.to_dict() == {3: "potential", 4: "important", 5: "important"}
+    now = ps.rfm(con, P, PP)
+    order = ["core", "important", "potential", "ordinary"]
+    move = ps.tier_movement(prev, now, order)
+    assert move.loc["none", "core"] == 1  # u1 new buyer, straight into core
+    assert move.loc["none", "potential"] == 1  # u2
+    assert move.loc["potential", "potential"] == 1  # u3
+    assert move.loc["important", "important"] == 1  # u4
+    assert move.loc["important", "ordinary"] == 1  # u5 lost its recency
+    assert int(move.to_numpy().sum()) == 5
+    assert ps.movement_summary(move, order) == {"up": 0, "down": 1, "same": 2, "entered": 2, "left": 0}
+
+
+def test_user_features(con):
+    f = ps.user_features(con, P, PP).set_index("user_id")
+    u1 = f.loc[1]
+    assert u1.n_orders == 3 and u1.gmv == 300 and u1.aov == 100
+    assert u1.online_share == pytest.approx(2 / 3)  # app, app vs store
+    assert (u1.n_online, u1.gmv_online, u1.n_offline, u1.gmv_offline) == (2, 200, 1, 100)
+    assert (u1.n_month_orders, u1.n_month_online) == (3, 2)  # all three in October
+    assert u1.weekend_share == pytest.approx(1 / 3)  # 10-10 is a Saturday
+    assert (u1.tod_morning, u1.tod_midday, u1.tod_evening) == pytest.approx(
+        (1 / 3, 1 / 3, 1 / 3)
+    )  # 08h 12h 19h
+    # lines: fresh (order 1), snacks (order 1), fresh (order 2), mother_baby (order 3) -> 2/4, 1/4, 1/4
+    assert (u1.cat_fresh, u1.cat_snacks, u1.cat_mother_baby) == pytest.approx((0.5, 0.25, 0.25))
+    assert u1.top_category == "mother_baby"  # 82 yuan vs fresh 15, snacks 8
+    assert u1.age_band == "30-39"  # 2026 - 1990 = 36
+    u2 = f.loc[2]
+    assert (u2.age_band, u2.family_status) == ("unknown", "unknown")  # no birth year, no family status
+    assert u2.tod_morning == 1 and u2.weekend_share == 1  # 10h on Saturday 10-31
+    assert f.loc[3, "age_band"] == "<25"  # 23
+    assert f.loc[4, "age_band"] == "60+"  # 66
+    assert f.loc[5, "age_band"] == "50-59"  # 50
+    assert f.loc[4, "tod_afternoon"] == 1  # 15h x 3
+    assert f.loc[4, "cat_fresh"] == 0 and pd.isna(f.loc[4, "top_category"])  # no lines for u4
+    assert ps.age_band_order(PP) == ["<25", "25-29", "30-39", "40-49", "50-59", "60+", "unknown"]
+
+
+def test_group_queries_zero_fill(con):
+    groups = pd.DataFrame({"user_id": [1, 2, 4], "dimension": "d", "grp": ["a", "a", "b"]})
+    cats = ps.group_categories(con, groups, P, PP)
+    a = cats[cats.grp == "a"].set_index("category")
+    assert a.lines.to_dict() == {"fresh": 2, "mother_baby": 1, "snacks": 2}  # u1 4 lines + u2 1 snacks line
+    assert a.loc["snacks", "gmv"] == 58  # u1 8 + u2 50
+    assert a.loc["mother_baby", "gmv_share"] == pytest.approx(82 / 155)  # 10 + 8 + 5 + 82 + 50
+    b = cats[cats.grp == "b"]
+    assert len(b) == 3 and b.lines.sum() == 0  # u4 has no lines: zero rows, not missing ones
+    time = ps.group_time(con, groups, P, PP)
+    assert len(time) == 2 * 7 * 24 and time.orders.sum() == 7  # a: 3 + 1, b: 3
+    pk = ps.peaks(time).set_index("grp")
+    assert pk.loc["b", "peak_hour"] == 15  # u4 always at 15h
+    assert pk.loc["b", "peak_weekday"] == "Fri"  # Fri, Sat, Sun one each: earliest weekday wins
+    assert pk.loc["a", "peak_weekday"] == "Sat"  # 10-10 and 10-31 are Saturdays
+
+
+def test_group_summary_channel_aov(con):
+    f = ps.user_features(con, P, PP).assign(g="all")
+    s = ps.group_summary(f, "g").iloc[0]
+    assert s.users == 5 and s.orders == 9  # u5's 2025-10-15 order is outside the window
+    # online orders: u1 2 x 100, u2 50, u4 3 x 40 -> 370 / 6; in store: u1 100, u3 20, u5 30 -> 150 / 3
+    assert s.online_aov == pytest.approx(370 / 6)
+    assert s.offline_aov == pytest.approx(50)
+    assert s.offline_aov_low < 50 < s.offline_aov_high
+    assert s.omni_share == pytest.approx(1 / 5)  # only u1 used both
+    assert s.peak_time == "morning"  # u1 08h, u2 10h, u3 09h, u5 09h: 4 orders vs u4's 3 at 15h
+
+
+def test_ratio_ci_user_level():
+    # users with identical AOV: no spread -> zero-width interval at 10
+    r, lo, hi = ps.ratio_ci(pd.Series([10.0, 30.0]), pd.Series([1, 3]))
+    assert (r, lo, hi) == pytest.approx((10, 10, 10))
+    # users (gmv, orders) = (10, 1), (90, 3): ratio 100 / 4 = 25; residuals -15, +15
+    # se = sqrt(2 / 1 * (225 + 225)) / 4 = 30 / 4 = 7.5 -> 25 -/+ 1.96 x 7.5
+    r, lo, hi = ps.ratio_ci(pd.Series([10.0, 90.0]), pd.Series([1, 3]))
+    assert r == 25 and hi - r == pytest.approx(1.959964 * 7.5, rel=1e-5) and r - lo == pytest.approx(hi - r)
+    assert np.isnan(ps.ratio_ci(pd.Series([0.0]), pd.Series([0]))[0])  # no orders of that kind
+
+
+def test_cramers_v_and_strength():
+    a = pd.Series(["x", "x", "y", "y"] * 10)
+    v, p, n = ps.cramers_v(a, a.map({"x": "online", "y": "in-store"}))
+    assert v == pytest.approx(1.0) and p < 0.001 and n == 40  # perfect link
+    v, _, _ = ps.cramers_v(a, pd.Series(["u", "w"] * 20))  # each x/y level half u, half w
+    assert v == pytest.approx(0.0)
+    assert np.isnan(ps.cramers_v(a, pd.Series(["u"] * 40))[0])  # a constant has no association
+    assert [ps.strength(v, (0.1, 0.2, 0.3)) for v in (0.05, 0.1, 0.25, 0.4)] == [
+        "negligible",
+        "weak",
+        "moderate",
+        "strong",
+    ]
+
+
+def _profile(**kw):
+    base = dict(
+        users=100,
+        orders_per_user=10.0,
+        aov=50.0,
+        online_share=0.5,
+        weekend_share=0.3,
+        **{f"tod_{t}": 0.2 for t in ps.TIMES},
+        **{f"cat_{c}": 1 / 6 for c in ps.CATEGORIES},
+    )
+    base.update(kw)
+    return pd.Series(base)
+
+
+def test_cluster_name_from_profile():
+    overall = _profile()
+    # online 0.8 >= 0.6; evening busiest; snacks 0.35 and drinks 0.30 lift >= 1.25 (vs 1/6), snacks first;
+    # AOV 30 <= 50 / 1.25 -> small baskets; orders / user 10 = overall -> not frequent
+    office = _profile(
+        online_share=0.8,
+        aov=30.0,
+        tod_evening=0.5,
+        tod_morning=0.1,
+        cat_snacks=0.35,
+        cat_drinks=0.30,
+        cat_fresh=0.1,
+        cat_cooking=0.1,
+        cat_mother_baby=0.05,
+        cat_daily=0.1,
+    )
+    assert ps.cluster_name(office, overall, PP) == "online evening snacks & drinks buyers, small baskets"
+    # in store 0.2 <= 0.4; morning; weekend 0.45 >= 1.25 x 0.3; fresh & cooking; AOV 70 >= 62.5; 13 >= 12.5 orders
+    senior = _profile(
+        online_share=0.2,
+        weekend_share=0.45,
+        aov=70.0,
+        orders_per_user=13.0,
+        tod_morning=0.6,
+        cat_fresh=0.4,
+        cat_cooking=0.3,
+        cat_mother_baby=0.05,
+        cat_snacks=0.05,
+        cat_drinks=0.05,
+        cat_daily=0.15,
+    )
+    assert ps.cluster_name(senior, overall, PP) == (
+        "in-store weekend morning fresh & cooking buyers, big baskets, frequent"
+    )
+    # nothing stands out: omnichannel, the first busiest band (morning), the largest category alone
+    assert ps.cluster_name(_profile(), overall, PP) == "omnichannel morning fresh buyers"
+    # mother_baby reads as words
+    mum = _profile(
+        cat_mother_baby=0.5, cat_fresh=0.1, cat_cooking=0.1, cat_snacks=0.1, cat_drinks=0.1, cat_daily=0.1
+    )
+    assert ps.cluster_name(mum, overall, PP).startswith("omnichannel morning mother-and-baby buyers")
+
+
+def test_name_clusters_deduplicates():
+    prof = pd.DataFrame({"1": _profile(), "2": _profile(), "all": _profile()}).T
+    names = ps.name_clusters(prof, PP)
+    assert names.to_dict() == {
+        "1": "omnichannel morning fresh buyers",
+        "2": "omnichannel morning fresh buyers (2)",
+    }
+
+
+def _blobs(seed: int = 3) -> pd.DataFrame:
+    """Three constructed behaviour groups of 120 users each (morning fresh / evening snacks / afternoon
+    mother-and-baby), with small noise: the clustering must find k = 3 and separate them exactly."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for g, (tod, cat, online) in enumerate(
+        [("morning", "fresh", 0.1), ("evening", "snacks", 0.9), ("afternoon", "mother_baby", 0.6)]
+    ):
+        n = 120
+        d = {f"tod_{t}": np.full(n, 0.05) for t in ps.TIMES}
+        d[f"tod_{tod}"] = np.full(n, 0.8)
+        d.update({f"cat_{c}": np.full(n, 0.06) for c in ps.CATEGORIES})
+        d[f"cat_{cat}"] = np.full(n, 0.7)
+        frame = pd.DataFrame(d) + rng.normal(0, 0.02, (n, len(d)))
+        frame = frame.clip(0, 1)
+        frame["online_share"] = np.clip(online + rng.normal(0, 0.05, n), 0, 1)
+        frame["weekend_share"] = np.clip(0.3 + rng.normal(0, 0.05, n), 0, 1)
+        frame["aov"] = 40 * np.exp(rng.normal(0, 0.1, n)) * (g + 1)
+        frame["n_orders"] = 3 + rng.integers(0, 5, n)
+        frame["truth"] = g
+        rows.append(frame)
+    out = pd.concat(rows, ignore_index=True)
+    out.insert(0, "user_id", np.arange(1, len(out) + 1))
+    return out
+
+
+def test_clustering_recovers_constructed_groups_and_is_deterministic():
+    from sklearn.metrics import adjusted_rand_score
+
+    f = _blobs()
+    pp = PersonaParams(k_min=2, k_max=5, pca_components=3)
+    a = ps.cluster_users(f, pp)
+    b = ps.cluster_users(f, pp)
+    assert a.k == 3
+    assert adjusted_rand_score(f.truth, a.assignment.cluster) == pytest.approx(1.0)
+    assert a.assignment.equals(b.assignment) and a.silhouette.equals(b.silhouette)
+    assert (a.assignment.basis == "fitted").all()  # every user has >= 3 orders
+    sizes = a.assignment.cluster.value_counts().sort_index()
+    assert list(sizes.index) == [1, 2, 3] and sizes.is_monotonic_decreasing  # numbered largest first
+
+
+def test_few_order_users_are_assigned_not_fitted():
+    f = _blobs()
+    f.loc[:9, "n_orders"] = 1  # ten users of group 0 with a single order
+    pp = PersonaParams(k_min=2, k_max=4, pca_components=3)
+    c = ps.cluster_users(f, pp).assignment
+    assert (c.basis.iloc[:10] == "nearest").all() and (c.basis.iloc[10:] == "fitted").all()
+    assert (
+        c.cluster.iloc[:10].nunique() == 1 and c.cluster.iloc[0] == c.cluster.iloc[50]
+    )  # joined their group
