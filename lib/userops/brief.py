@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -148,27 +149,41 @@ def largest(decomp: pd.DataFrame) -> pd.Series:
     return decomp.sort_values("rank").iloc[0]
 
 
+def _change_text(prev: float, curr: float, key: str) -> str:
+    if key == "conversion":
+        return charts.fmt_pp(curr - prev)
+    return charts.fmt_pct(curr / prev - 1 if prev else float("nan"), signed=True)
+
+
 def matrix_table(m: pd.DataFrame, p: Period) -> pd.DataFrame:
-    """Long readable table: one row per group x (four factors + GMV), last month, this month, change."""
+    """The 3 x 3 matrix (+ orders/buyer and GMV) as text: one row per group and a total row,
+    each cell 'last month → this month (change)'. Conversion changes in pp, the others in %."""
     rows = []
-    for g in GROUPS:
-        a = m[(m.month == p.prev.month) & (m.user_group == g)].iloc[0]
-        b = m[(m.month == p.month) & (m.user_group == g)].iloc[0]
-        for f in [*FACTORS, "gmv"]:
-            rows.append(
-                {
-                    "group": GROUP_LABEL[g],
-                    "factor": FACTOR_LABEL.get(f, "GMV"),
-                    "key": f,
-                    "prev": float(a[f]),
-                    "curr": float(b[f]),
-                }
-            )
-    t = pd.DataFrame(rows)
-    t["change"] = np.where(
-        t["key"] == "conversion", t["curr"] - t["prev"], t["curr"] / t["prev"].where(t["prev"] != 0) - 1
+    cur, prev = (
+        m[m.month == p.month].set_index("user_group"),
+        m[m.month == p.prev.month].set_index("user_group"),
     )
-    return t
+    for g in GROUPS:
+        row = {"group": GROUP_LABEL[g]}
+        for f in [*FACTORS, "gmv"]:
+            fmt = FACTOR_FMT.get(f, "yuan0")
+            a, b = float(prev.loc[g, f]), float(cur.loc[g, f])
+            row[FACTOR_LABEL.get(f, "GMV")] = f"{_fmt(a, fmt)} → {_fmt(b, fmt)} ({_change_text(a, b, f)})"
+        rows.append(row)
+    a, b = float(prev["gmv"].sum()), float(cur["gmv"].sum())
+    total = {"group": "合计 total", **{FACTOR_LABEL[f]: "" for f in FACTORS}}
+    total["GMV"] = f"{_fmt(a, 'yuan0')} → {_fmt(b, 'yuan0')} ({_change_text(a, b, 'gmv')})"
+    rows.append(total)
+    return pd.DataFrame(rows)
+
+
+def contribution_text(r) -> str:
+    """'老客 returning · 客单价 AOV -13.0% (-¥154,528)' for a row of :func:`decompose`."""
+    sign = "+" if r.contribution >= 0 else "-"
+    return (
+        f"{label(r.user_group, r.factor)} {_change_text(r.value_prev, r.value, r.factor)} "
+        f"({sign}{charts.fmt_yuan(abs(r.contribution), 0)})"
+    )
 
 
 # --------------------------------------------------------------------------- key path funnel
@@ -336,6 +351,8 @@ def previous_brief_metrics(output_dir: str | Path | None, prev_month: str) -> di
 def _fmt(x, fmt: str) -> str:
     if fmt == "float2":
         return charts.MISSING if pd.isna(x) else f"{float(x):,.2f}"
+    if fmt == "yuan0":
+        return charts.fmt_yuan(x, 0)
     return charts.FORMATTERS[fmt](x)
 
 
@@ -398,7 +415,10 @@ def play_metrics(doc: dict) -> pd.DataFrame:
 
 
 def target_lists(output_dir: str | Path | None) -> pd.DataFrame:
-    """One row per targets/*.csv of the run: rows, users, users to touch (arm = treatment), holdout."""
+    """Contact lists of the run (targets/*.csv with user_id and arm): users to touch and holdout.
+
+    Other target files (tags, playbooks, referrer lists) size no touch and are left out.
+    """
     cols = ["target", "rows", "users", "to_touch", "holdout"]
     folder = Path(output_dir) / "targets" if output_dir else None
     if folder is None or not folder.is_dir():
@@ -406,19 +426,21 @@ def target_lists(output_dir: str | Path | None) -> pd.DataFrame:
     rows = []
     for path in sorted(folder.glob("*.csv")):
         df = pd.read_csv(path)
-        users = df["user_id"].nunique() if "user_id" in df else len(df)
-        if "arm" in df and "user_id" in df:
-            to_touch = df.loc[df["arm"] == "treatment", "user_id"].nunique()
-            holdout = df.loc[df["arm"] == "holdout", "user_id"].nunique()
-        else:
-            to_touch, holdout = users, 0
+        if not {"user_id", "arm"} <= set(df.columns):
+            continue
         rows.append(
-            {"target": path.stem, "rows": len(df), "users": users, "to_touch": to_touch, "holdout": holdout}
+            {
+                "target": path.stem,
+                "rows": len(df),
+                "users": df["user_id"].nunique(),
+                "to_touch": df.loc[df["arm"] == "treatment", "user_id"].nunique(),
+                "holdout": df.loc[df["arm"] == "holdout", "user_id"].nunique(),
+            }
         )
     return pd.DataFrame(rows, columns=cols)
 
 
-ACTION_WORDS = ("lift", "effect", "incremental", "roi", "uplift")
+EFFECT_KEY = re.compile(r"(?:lift|incremental|roi)", re.IGNORECASE)
 
 
 def fmt_metric(value, unit: str) -> str:
@@ -436,13 +458,15 @@ def fmt_metric(value, unit: str) -> str:
 
 
 def effect_metrics(pm: pd.DataFrame) -> pd.DataFrame:
-    """Play metrics that size an action: effects with a CI, incremental orders / GMV, ROI."""
+    """The plays' headline effect sizes: lift, incremental orders / GMV and ROI metrics.
+
+    Headline only: keys without a '.' (per-channel or per-segment breakdowns are left to the
+    play's own report). Adds ``text``: the value with its 95% CI when the play gave one.
+    """
     if pm.empty:
         return pm.assign(text=pd.Series(dtype=str))
-    key = pm["key"].str.lower()
-    wanted = pm["ci_low"].notna() & key.str.contains("|".join(ACTION_WORDS))
-    wanted |= key.str.contains("incremental|roi")
-    out = pm[wanted].copy()
+    keep = pm["key"].str.contains(EFFECT_KEY) & ~pm["key"].str.contains(".", regex=False)
+    out = pm[keep].copy()
     out["text"] = [
         fmt_metric(r.value, r.unit)
         + (
@@ -455,12 +479,103 @@ def effect_metrics(pm: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+ACTIONS_HEADING = re.compile(r"^#+ .*(行动|Actions)", re.MULTILINE)
+NUMBERED = re.compile(r"^\s*\d+\.\s+(.*)$")
+
+
+def play_actions(output_dir: str | Path | None, plays: list[str], per_play: int) -> pd.DataFrame:
+    """The top ``per_play`` lines of each play's Actions section, from its executed notebook.
+
+    Reads ``<output_dir>/notebooks/<play>.ipynb``: the markdown outputs of the code cells after
+    the first markdown heading naming 行动 / Actions, numbered items only. A play without such a
+    section (or not run) gives no rows. Columns: play, rank, action (markdown).
+    """
+    import nbformat
+
+    rows = []
+    for play in plays:
+        path = Path(output_dir or "") / "notebooks" / f"{play}.ipynb"
+        if not output_dir or not path.is_file():
+            continue
+        cells = nbformat.read(path, as_version=4).cells
+        start = next(
+            (
+                i
+                for i, c in enumerate(cells)
+                if c.cell_type == "markdown" and ACTIONS_HEADING.search(c.source)
+            ),
+            None,
+        )
+        if start is None:
+            continue
+        items = []
+        for c in cells[start + 1 :]:
+            if c.cell_type == "markdown":
+                break
+            for o in c.get("outputs", []):
+                text = o.get("data", {}).get("text/markdown", "")
+                items += [m.group(1).strip() for ln in text.splitlines() if (m := NUMBERED.match(ln))]
+        rows += [{"play": play, "rank": k + 1, "action": a} for k, a in enumerate(items[:per_play])]
+    return pd.DataFrame(rows, columns=["play", "rank", "action"])
+
+
 # --------------------------------------------------------------------------- data quality
 
 
 def data_quality(con) -> pd.DataFrame:
     """Rows loaded / rejected, presence and time range per contract table."""
     return query("brief/data_quality", con)
+
+
+def quality_table(q: pd.DataFrame) -> pd.DataFrame:
+    """The data-quality frame for reading: supplied yes/absent, rows, rejected, time range."""
+    rng = [
+        charts.MISSING if pd.isna(a) else f"{a:%Y-%m-%d} – {z:%Y-%m-%d}"
+        for a, z in zip(q["first_at"], q["last_at"], strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "table": q["table_name"],
+            "supplied": q["present"].map({True: "yes", False: "absent"}),
+            "rows loaded": q["n_rows"],
+            "rejected": q["rejected_rows"],
+            "time column": q["time_column"].fillna(charts.MISSING),
+            "first – last": rng,
+        }
+    )
+
+
+def definitions(bp: BriefParams) -> pd.DataFrame:
+    """Every number of the brief with its definition (the appendix)."""
+    rows = [
+        (
+            "groups",
+            f"at the month start: new = no order before the month; returning = last order at most "
+            f"{bp.dormant_days} days before; dormant = older (their buyers are the reactivated users)",
+        ),
+        (FACTOR_LABEL["traffic"], KPI_DEFINITIONS["traffic"]),
+        (FACTOR_LABEL["conversion"], KPI_DEFINITIONS["conversion"]),
+        (FACTOR_LABEL["orders_per_buyer"], "orders / buyers"),
+        (FACTOR_LABEL["aov"], KPI_DEFINITIONS["aov"]),
+        *[(lab, KPI_DEFINITIONS[k]) for k, lab, _, _ in KPIS if k not in ("traffic", "conversion", "aov")],
+        (
+            "GMV decomposition",
+            "Shapley values of traffic x conversion x orders/buyer x AOV per group; "
+            "the 12 terms sum exactly to the change in GMV",
+        ),
+        (
+            "normal variation",
+            f"change vs last month within the mean +/- {bp.flag_sd:g} SD of the previous "
+            f"{bp.trailing_months} month-over-month changes",
+        ),
+        (
+            "key path",
+            f"visit -> browse_40s -> add_cart -> paid order -> another order within {bp.repeat_days} "
+            "days (to the month end); user level, each step a subset of the one before",
+        ),
+        ("SQL", "lib/userops/sql/brief/: operating_matrix, month_totals, key_path_funnel, data_quality"),
+    ]
+    return pd.DataFrame(rows, columns=["number", "definition"])
 
 
 # --------------------------------------------------------------------------- everything at once
@@ -482,6 +597,7 @@ class Brief:
     run: dict = field(default_factory=dict)
     play_metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
     targets: pd.DataFrame = field(default_factory=pd.DataFrame)
+    play_actions: pd.DataFrame = field(default_factory=pd.DataFrame)
     quality: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
@@ -503,6 +619,7 @@ def compute(con, p: Period, bp: BriefParams, events: bool, output_dir: str | Pat
     m = matrix(con, first, p, bp, events)
     prev = previous_brief_metrics(output_dir, p.prev.month)
     doc = run_metrics(output_dir)
+    pm = play_metrics(doc)
     return Brief(
         period=p,
         events=events,
@@ -514,8 +631,9 @@ def compute(con, p: Period, bp: BriefParams, events: bool, output_dir: str | Pat
         tiles=kpi_tiles(kpi_series(m), p, bp, prev),
         previous_source=prev is not None,
         run=doc,
-        play_metrics=play_metrics(doc),
+        play_metrics=pm,
         targets=target_lists(output_dir),
+        play_actions=play_actions(output_dir, sorted(set(pm["play"])), bp.actions_per_play),
         quality=data_quality(con),
     )
 
@@ -634,3 +752,23 @@ def funnel_chart(f: pd.DataFrame, bp_row: pd.Series | None, p: Period, axes=None
     hx.tick_params(axis="x", labelsize=9)
     hx.set_title("step conversion by segment (hatched = not tracked)", fontsize=10, fontweight="normal")
     return axes
+
+
+def brief_actions(b: Brief) -> list[str]:
+    """The brief's own actions (markdown): fix the break point, look into the biggest GMV loss."""
+    out = []
+    bpt = break_point(b.funnel, "online")
+    if bpt is not None:
+        lost = (
+            b.funnel[(b.funnel.segment == "online") & (b.funnel.step == bpt.from_step)].users.iloc[0]
+            - bpt.users
+        )
+        out.append(
+            f"**Fix {STEP_LABEL[bpt.from_step]} → {STEP_LABEL[bpt.step]} first**: the weakest step of the online "
+            f"key path ({charts.fmt_pct(bpt.conversion)} continue; {charts.fmt_int(lost)} users stop there)."
+        )
+    loss = b.decomposition[b.decomposition.contribution < 0].sort_values("contribution")
+    if len(loss):
+        r = loss.iloc[0]
+        out.append(f"**Find out why {contribution_text(r)} fell**: the largest drag on GMV this month.")
+    return out

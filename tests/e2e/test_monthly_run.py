@@ -1,6 +1,7 @@
 """End to end: `userops run` on a small demo warehouse writes every output of the month.
 
-Runs the whole playbook (every notebook in notebooks/) once per test session, then checks the
+Runs the whole playbook (every notebook in notebooks/) once per test session (the `run` fixture in
+tests/e2e/conftest.py, shared with test_brief_pdf.py), then checks the
 executed notebooks, metrics.json, the target lists and the PDFs (pdftotext / pdfimages).
 """
 
@@ -13,34 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from userops.cli import main
-from userops.db import connect, last_complete_month
-
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def run(demo_warehouse, tmp_path_factory):
-    with connect(demo_warehouse) as con:
-        month = last_complete_month(con)
-    out = tmp_path_factory.mktemp("outputs")
-    code = main(
-        [
-            "run",
-            "--warehouse",
-            str(demo_warehouse),
-            "--params",
-            str(ROOT / "params" / "default.yaml"),
-            "--out",
-            str(out),
-            "--notebooks",
-            str(ROOT / "notebooks"),
-        ]
-    )
-    assert code == 0
-    return out / month, month
 
 
 def _chart_count(nb) -> int:

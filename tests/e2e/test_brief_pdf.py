@@ -1,0 +1,114 @@
+"""End to end: the monthly brief (00) in the playbook run and the combined monthly_brief.pdf.
+
+Uses the session's one playbook run (tests/e2e/conftest.py). The session demo's last complete
+month is the month of the planted AOV drop, so the brief of that run must show it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from userops.params import load_params
+from userops.period import Period
+
+ROOT = Path(__file__).resolve().parents[2]
+BRIEF = "00_monthly_brief"
+MAX_PAGES = 6  # cover + the brief: "at most ~6 pages"
+HEADINGS = [
+    "本月要点",
+    "KPI 看板",
+    "3 × 3 经营矩阵",
+    "GMV 变化归因",
+    "关键路径",
+    "本月行动",
+    "附录",
+]
+pytestmark = pytest.mark.e2e
+
+
+def _pdftotext(pdf: Path, *args: str) -> str:
+    return subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", *args, str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def _pages(pdf: Path) -> int:
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"Pages:\s+(\d+)", info).group(1))
+
+
+def _charts(nb) -> int:
+    return sum(
+        1
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if "image/png" in o.get("data", {})
+    )
+
+
+@pytest.fixture(scope="module")
+def combined(run) -> Path:
+    folder, _ = run
+    return folder / "pdf" / "monthly_brief.pdf"
+
+
+def test_brief_runs_last(run):
+    folder, _ = run
+    names = [n["name"] for n in json.loads((folder / "run.json").read_text())["notebooks"]]
+    assert names[-1] == BRIEF and names[:-1] == sorted(names[:-1])
+
+
+def test_combined_pdf_cover_headings_and_pages(run, combined):
+    folder, month = run
+    n = _pages(combined)
+    assert 3 <= n <= MAX_PAGES
+    cover = _pdftotext(combined, "-f", "1", "-l", "1")
+    assert load_params(ROOT / "params" / "default.yaml").chain_name in cover
+    assert Period(month).label in cover and month in cover
+    run_date = json.loads((folder / "run.json").read_text())["started_at"][:10]
+    assert date.fromisoformat(run_date)  # the run date printed on the cover is the run's
+    assert re.search(r"Run date \d{4}-\d{2}-\d{2}", cover)
+    assert not re.search(rf"\b1\s*/\s*{n}\b", cover)  # no page number on the cover
+    text = _pdftotext(combined)
+    for h in HEADINGS:
+        assert h in text, h
+    for k in range(2, n + 1):
+        assert re.search(rf"\b{k}\s*/\s*{n}\b", text), k  # page numbers on every other page
+    assert "\ufffd" not in text
+    for code in ("import ", "def ", "In [", "ctx.", "rep.add", "br.", "display("):
+        assert code not in text, code
+
+
+def test_combined_pdf_has_every_chart(run, combined):
+    folder, _ = run
+    executed = nbformat.read(folder / "notebooks" / f"{BRIEF}.ipynb", as_version=4)
+    listing = subprocess.run(
+        ["pdfimages", "-list", str(combined)], capture_output=True, text=True, check=True
+    ).stdout
+    n_images = len([ln for ln in listing.splitlines()[2:] if ln.strip()])
+    assert n_images >= _charts(executed) >= 2  # the waterfall and the key-path funnel
+
+
+def test_brief_metrics_show_the_planted_drop(run, planted):
+    folder, month = run
+    assert planted["aov_drop"]["month"] == month  # the session demo plants it in its last month
+    m = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))["plays"][BRIEF]["metrics"]
+    contrib = {
+        k.removeprefix("gmv_contribution."): v["value"]
+        for k, v in m.items()
+        if k.startswith("gmv_contribution.")
+    }
+    assert len(contrib) == 12
+    assert sum(contrib.values()) == pytest.approx(m["gmv_change"]["value"], abs=0.01)
+    top = max(contrib, key=lambda k: abs(contrib[k]))
+    assert top == f"{planted['aov_drop']['group']}.aov" and contrib[top] < 0
+    text = _pdftotext(folder / "pdf" / f"{BRIEF}.pdf")
+    assert "老客 returning · 客单价 AOV" in text.replace("\n", " ")  # named in the findings

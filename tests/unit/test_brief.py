@@ -1,0 +1,340 @@
+"""Brief (00): operating matrix, GMV decomposition, key-path funnel, KPI flags, play results.
+
+Hand fixtures; every expected number is commented with the rows behind it. Report month
+2026-10, previous month 2026-09, dormant_days = 60 (the default).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from userops import brief
+from userops.db import connect
+from userops.params import BriefParams
+from userops.period import Period
+
+P = Period("2026-10")
+BP = BriefParams()
+
+# u1: returning in Sep (last order Aug 20 = 12 days before Sep 1) and in Oct (last Sep 5).
+# u2: new in Sep (registered Aug 25, first order Sep 10); returning in Oct (last Sep 10).
+# u3: dormant in Sep and Oct (last order Apr 1); reactivated by its Oct 20 order.
+# u4: registered Sep 15, never orders: new in Sep and Oct; visits in Sep only.
+# u5: registered Oct 5: not in Sep at all; new in Oct with two orders.
+# u6: last order Jul 15: returning in Sep (48 days <= 60), dormant in Oct (78 days > 60); visits only.
+MATRIX_TABLES = {
+    "users": [
+        {"user_id": 1, "registered_at": "2026-05-01 09:00:00", "channel": "app"},
+        {"user_id": 2, "registered_at": "2026-08-25 09:00:00", "channel": "app"},
+        {"user_id": 3, "registered_at": "2026-03-01 09:00:00", "channel": "app"},
+        {"user_id": 4, "registered_at": "2026-09-15 09:00:00", "channel": "app"},
+        {"user_id": 5, "registered_at": "2026-10-05 09:00:00", "channel": "app"},
+        {"user_id": 6, "registered_at": "2026-01-01 09:00:00", "channel": "app"},
+    ],
+    "orders": [
+        {"order_id": 11, "user_id": 1, "ordered_at": "2026-08-20 10:00:00", "gmv": 50},
+        {"order_id": 12, "user_id": 1, "ordered_at": "2026-09-05 10:00:00", "gmv": 100},
+        {"order_id": 13, "user_id": 1, "ordered_at": "2026-10-03 10:00:00", "gmv": 80},
+        {"order_id": 21, "user_id": 2, "ordered_at": "2026-09-10 10:00:00", "gmv": 40},
+        {"order_id": 22, "user_id": 2, "ordered_at": "2026-10-15 10:00:00", "gmv": 70},
+        {"order_id": 31, "user_id": 3, "ordered_at": "2026-04-01 10:00:00", "gmv": 30},
+        {"order_id": 32, "user_id": 3, "ordered_at": "2026-10-20 10:00:00", "gmv": 90},
+        {"order_id": 51, "user_id": 5, "ordered_at": "2026-10-05 10:00:00", "gmv": 20},
+        {"order_id": 52, "user_id": 5, "ordered_at": "2026-10-06 10:00:00", "gmv": 30},
+        {"order_id": 61, "user_id": 6, "ordered_at": "2026-07-15 10:00:00", "gmv": 25},
+    ],
+    "events": [
+        {"user_id": 4, "ts": "2026-09-16 12:00:00", "event": "visit", "event_channel": "mini_program"},
+        {"user_id": 6, "ts": "2026-09-03 12:00:00", "event": "visit", "event_channel": "app"},
+        {"user_id": 6, "ts": "2026-10-08 12:00:00", "event": "visit", "event_channel": "app"},
+    ],
+}
+for _o in MATRIX_TABLES["orders"]:
+    _o.update(store_id="s1", order_channel="store", discount=0)
+
+
+@pytest.fixture
+def matrix_con(make_warehouse):
+    con = connect(make_warehouse(MATRIX_TABLES))
+    yield con
+    con.close()
+
+
+def _cell(m: pd.DataFrame, month: str, group: str) -> pd.Series:
+    return m[(m.month == month) & (m.user_group == group)].iloc[0]
+
+
+def test_operating_matrix_groups_and_counts(matrix_con):
+    m = brief.matrix(matrix_con, P.prev, P, BP, events=True)
+    assert len(m) == 6  # 2 months x 3 groups, zero-filled
+    cols = ["base_users", "visitors", "buyers", "orders", "gmv"]
+    # Sep new: u2, u4 (u5 registers in Oct); visitors u2 (order), u4 (visit); buyer u2: 1 order, 40
+    assert _cell(m, "2026-09", "new")[cols].tolist() == [2, 2, 1, 1, 40]
+    # Sep returning: u1, u6; visitors u1 (order), u6 (visit Sep 3); buyer u1: order 12, 100
+    assert _cell(m, "2026-09", "returning")[cols].tolist() == [2, 2, 1, 1, 100]
+    # Sep dormant: u3 only, no visit, no order -> a row of zeros, factors 0 (not NaN)
+    sep_d = _cell(m, "2026-09", "dormant")
+    assert sep_d[cols].tolist() == [1, 0, 0, 0, 0]
+    assert sep_d[list(brief.FACTORS)].tolist() == [0, 0, 0, 0]
+    # Oct new: u4, u5; visitor u5 (orders; u4 has no Oct visit); u5: orders 51, 52 = 50
+    assert _cell(m, "2026-10", "new")[cols].tolist() == [2, 1, 1, 2, 50]
+    # Oct returning: u1 (last Sep 5), u2 (last Sep 10); both buy once: 80 + 70
+    assert _cell(m, "2026-10", "returning")[cols].tolist() == [2, 2, 2, 2, 150]
+    # Oct dormant: u3 (last Apr 1), u6 (last Jul 15, 78 days); visitors u3 (order), u6 (visit Oct 8)
+    assert _cell(m, "2026-10", "dormant")[cols].tolist() == [2, 2, 1, 1, 90]
+    # Oct new factors: traffic 1, conversion 1/1, orders/buyer 2/1, AOV 50/2 = 25
+    assert _cell(m, "2026-10", "new")[list(brief.FACTORS)].tolist() == [1, 1.0, 2.0, 25.0]
+
+
+def test_matrix_reconciles_with_month_gmv(matrix_con):
+    for events in (True, False):
+        m = brief.matrix(matrix_con, P.prev, P, BP, events=events)
+        per_month = m.assign(x=brief.product_of_factors(m)).groupby("month")["x"].sum()
+        totals = brief.month_totals(matrix_con, P.prev, P).set_index("month")
+        # Sep: orders 12 + 21 = 140; Oct: 13 + 22 + 32 + 51 + 52 = 80 + 70 + 90 + 20 + 30 = 290
+        assert totals["gmv"].tolist() == [140, 290]
+        assert totals["orders"].tolist() == [2, 5]
+        assert per_month.tolist() == pytest.approx([140, 290], abs=1e-9)
+    # without events traffic is the eligible base: Oct new base u4, u5 = 2 -> conversion 1/2
+    m = brief.matrix(matrix_con, P.prev, P, BP, events=False)
+    assert _cell(m, "2026-10", "new")[["traffic", "conversion"]].tolist() == [2, 0.5]
+
+
+def test_dormant_threshold_is_a_parameter(matrix_con):
+    # with dormant_days = 90, u6 (78 days since Jul 15 at Oct 1) is still returning in Oct
+    m = brief.matrix(matrix_con, P.prev, P, BriefParams(dormant_days=90), events=True)
+    assert _cell(m, "2026-10", "returning")["base_users"] == 3  # u1, u2, u6
+    assert _cell(m, "2026-10", "dormant")["base_users"] == 1  # u3
+
+
+def _shapley_by_permutations(x0, x1):
+    """Reference: average over the 24 orders of switching factors from x0 to x1."""
+    k = len(x0)
+    out = np.zeros(k)
+    perms = list(itertools.permutations(range(k)))
+    for order in perms:
+        cur = list(x0)
+        for i in order:
+            before = math.prod(cur)
+            cur[i] = x1[i]
+            out[i] += math.prod(cur) - before
+    return out / len(perms)
+
+
+def test_decomposition_sums_exactly_to_the_change(matrix_con):
+    m = brief.matrix(matrix_con, P.prev, P, BP, events=True)
+    d = brief.decompose(m, P).set_index(["user_group", "factor"])["contribution"]
+    # total change: 290 - 140 = 150
+    assert d.sum() == pytest.approx(150, abs=1e-9)
+    # returning: traffic 2 -> 2 and orders/buyer 1 -> 1 unchanged; conversion 0.5 -> 1, AOV 100 -> 75.
+    # conversion: 2 x 1/2 x [(1 - 0.5) x 100 + (1 - 0.5) x 75] = 87.5; AOV: 2 x 1/2 x [-25 x 0.5 - 25 x 1] = -37.5
+    assert d["returning"].tolist() == pytest.approx([0, 87.5, 0, -37.5])
+    # dormant: every factor starts at 0 (no Sep visitors): the 90 is split evenly, 22.5 each
+    assert d["dormant"].tolist() == pytest.approx([22.5, 22.5, 22.5, 22.5])
+    # new: all four factors move (2, .5, 1, 40) -> (1, 1, 2, 25): check against the permutation definition
+    ref = _shapley_by_permutations([2, 0.5, 1, 40], [1, 1, 2, 25])
+    assert d["new"].tolist() == pytest.approx(ref.tolist())
+    assert d["new"].sum() == pytest.approx(50 - 40)
+    top = brief.largest(brief.decompose(m, P))
+    assert (top.user_group, top.factor) == ("returning", "conversion")  # 87.5 is the largest bar
+
+
+def test_shapley_handles_many_rows_and_zeros():
+    x0 = np.array([[3.0, 0.2, 1.5, 40.0], [0.0, 0.0, 0.0, 0.0]])
+    x1 = np.array([[4.0, 0.25, 1.0, 50.0], [5.0, 0.4, 1.0, 10.0]])
+    c = brief.shapley_product(x0, x1)
+    assert c.sum(axis=1) == pytest.approx(x1.prod(axis=1) - x0.prod(axis=1))
+    assert c[0] == pytest.approx(_shapley_by_permutations(x0[0], x1[0]))
+
+
+# a1: visit, browse, cart on mini_program Oct 2, pays there Oct 2, buys again in a store Oct 20 (18 days)
+# a2: visit and browse on mini_program; a3: visit on app only; a4: visit, browse, cart on app, no order
+# a5: store only, no events: orders Oct 10 and Oct 25 (15 days later)
+FUNNEL_TABLES = {
+    "users": [{"user_id": i, "registered_at": "2026-09-01 09:00:00", "channel": "app"} for i in range(1, 6)],
+    "orders": [
+        {"order_id": 1, "user_id": 1, "ordered_at": "2026-10-02 10:30:00", "order_channel": "mini_program"},
+        {"order_id": 2, "user_id": 1, "ordered_at": "2026-10-20 18:00:00", "order_channel": "store"},
+        {"order_id": 3, "user_id": 5, "ordered_at": "2026-10-10 09:00:00", "order_channel": "store"},
+        {"order_id": 4, "user_id": 5, "ordered_at": "2026-10-25 09:00:00", "order_channel": "store"},
+    ],
+    "events": [
+        {"user_id": 1, "ts": "2026-10-02 10:00:00", "event": "visit", "event_channel": "mini_program"},
+        {"user_id": 1, "ts": "2026-10-02 10:05:00", "event": "browse_40s", "event_channel": "mini_program"},
+        {"user_id": 1, "ts": "2026-10-02 10:10:00", "event": "add_cart", "event_channel": "mini_program"},
+        {"user_id": 2, "ts": "2026-10-05 10:00:00", "event": "visit", "event_channel": "mini_program"},
+        {"user_id": 2, "ts": "2026-10-05 10:05:00", "event": "browse_40s", "event_channel": "mini_program"},
+        {"user_id": 3, "ts": "2026-10-06 10:00:00", "event": "visit", "event_channel": "app"},
+        {"user_id": 4, "ts": "2026-10-07 10:00:00", "event": "visit", "event_channel": "app"},
+        {"user_id": 4, "ts": "2026-10-07 10:05:00", "event": "browse_40s", "event_channel": "app"},
+        {"user_id": 4, "ts": "2026-10-07 10:10:00", "event": "add_cart", "event_channel": "app"},
+    ],
+}
+for _o in FUNNEL_TABLES["orders"]:
+    _o.update(store_id="s1", gmv=30, discount=0)
+
+
+@pytest.fixture
+def funnel_con(make_warehouse):
+    con = connect(make_warehouse(FUNNEL_TABLES))
+    yield con
+    con.close()
+
+
+def _steps(f: pd.DataFrame, segment: str) -> list:
+    s = f[f.segment == segment].sort_values("step_order")["users"]
+    return [None if pd.isna(x) else int(x) for x in s]
+
+
+def test_key_path_funnel(funnel_con):
+    f = brief.funnel(funnel_con, P, BP)
+    assert sorted(set(f.segment)) == ["app", "mini_program", "offline", "online", "store"]
+    # mini_program: visit a1, a2; browse a1, a2; cart a1; paid there a1; a1 bought again (Oct 20)
+    assert _steps(f, "mini_program") == [2, 2, 1, 1, 1]
+    # app: visit a3, a4; browse a4; cart a4; no app order
+    assert _steps(f, "app") == [2, 1, 1, 0, 0]
+    # online pooled: visit a1-a4 = 4; browse a1, a2, a4 = 3; cart a1, a4 = 2; paid a1 = 1; again a1 = 1
+    assert _steps(f, "online") == [4, 3, 2, 1, 1]
+    # store logs no visits: path starts at checkout; buyers a1 (Oct 20), a5; both bought again
+    assert _steps(f, "store") == [None, None, None, 2, 2]
+    assert _steps(f, "offline") == [None, None, None, 2, 2]
+    on = f[f.segment == "online"].set_index("step")["conversion"]
+    assert on[["browse", "add_cart", "checkout", "buy_again"]].tolist() == pytest.approx(
+        [3 / 4, 2 / 3, 1 / 2, 1]
+    )
+    bp = brief.break_point(f, "online")
+    assert (bp.from_step, bp.step, bp.conversion) == ("add_cart", "checkout", 0.5)  # 1 of 2 carts paid
+    # store's checkout step has no step before it: no conversion, never the break point
+    assert f[(f.segment == "store") & (f.step == "checkout")]["conversion"].isna().all()
+
+
+def test_funnel_repeat_window(funnel_con):
+    # with a 10-day window neither a1 (18 days) nor a5 (15 days) buys again in time
+    f = brief.funnel(funnel_con, P, BriefParams(repeat_days=10))
+    assert _steps(f, "online")[-1] == 0
+    assert _steps(f, "store")[-1] == 0
+
+
+def test_data_quality(funnel_con):
+    q = brief.data_quality(funnel_con).set_index("table_name")
+    assert q.loc["users", "n_rows"] == 5 and q.loc["orders", "n_rows"] == 4 and q.loc["events", "n_rows"] == 9
+    assert bool(q.loc["events", "present"]) and not bool(q.loc["coupons", "present"])
+    assert q.loc["coupons", "n_rows"] == 0
+    assert (q["rejected_rows"] == 0).all()
+    assert str(q.loc["orders", "first_at"]) == "2026-10-02 10:30:00"  # order 1
+    assert str(q.loc["orders", "last_at"]) == "2026-10-25 09:00:00"  # order 4
+
+
+def _series(changes: list[float], start: float = 1000.0) -> pd.DataFrame:
+    """KPI series whose GMV (and every other KPI) follows the given month-over-month changes."""
+    vals = [start]
+    for c in changes:
+        vals.append(vals[-1] * (1 + c))
+    months = [P.shift(-k).month for k in range(len(vals) - 1, -1, -1)]
+    df = pd.DataFrame({k: vals for k, *_ in brief.KPIS}, index=months)
+    df["conversion"] = 0.5
+    return df
+
+
+def test_kpi_flag_rule():
+    # previous 6 changes: 10, 12, 8, 11, 9, 10 % -> mean 10 %, SD 1.414 %; 2 SD = 2.83 %
+    usual = [0.10, 0.12, 0.08, 0.11, 0.09, 0.10]
+    inside = brief.kpi_tiles(_series([0.05, *usual, 0.12]), P, BP).set_index("key")  # 12 %: 2 pp off
+    assert not inside.loc["gmv", "flagged"]
+    assert inside.loc["gmv", "usual_change"] == pytest.approx(0.10)
+    assert inside.loc["gmv", "usual_sd"] == pytest.approx(np.std(usual, ddof=1))
+    assert inside.loc["gmv", "change"] == pytest.approx(0.12)
+    assert inside.loc["gmv", "prev_source"] == "computed"
+    outside = brief.kpi_tiles(_series([0.05, *usual, 0.13]), P, BP).set_index("key")  # 3 pp > 2.83 pp
+    assert outside.loc["gmv", "flagged"]
+    # conversion constant at 50 %: change 0 pp, SD 0 -> never flagged
+    assert outside.loc["conversion", "change"] == 0 and not outside.loc["conversion", "flagged"]
+
+
+def test_previous_month_read_from_previous_run(tmp_path):
+    prev_dir, this_dir = tmp_path / P.prev.month, tmp_path / ".tmp-2026-10-abcd"
+    prev_dir.mkdir()
+    this_dir.mkdir()
+    doc = {"month": P.prev.month, "plays": {brief.BRIEF_PLAY: {"metrics": {"kpi.gmv": {"value": 999.0}}}}}
+    (prev_dir / "metrics.json").write_text(json.dumps(doc), encoding="utf-8")
+    prev = brief.previous_brief_metrics(this_dir, P.prev.month)
+    assert prev == {"gmv": 999.0}
+    tiles = brief.kpi_tiles(_series([0.1] * 8), P, BP, prev).set_index("key")
+    assert tiles.loc["gmv", "prev"] == 999.0 and tiles.loc["gmv", "prev_source"] == "previous run"
+    assert tiles.loc["orders", "prev_source"] == "computed"  # not in the previous run's metrics
+    assert brief.previous_brief_metrics(this_dir, "2026-08") is None
+    assert brief.previous_brief_metrics("", P.prev.month) is None
+
+
+def test_play_results_from_the_run_folder(tmp_path):
+    doc = {
+        "month": "2026-10",
+        "plays": {
+            brief.BRIEF_PLAY: {"metrics": {"kpi.gmv": {"value": 1.0, "unit": "yuan"}}},
+            "04_churn_recall": {
+                "metrics": {
+                    "recall_lift": {
+                        "value": 0.08,
+                        "unit": "share (difference)",
+                        "definition": "d",
+                        "period": "2026-10",
+                        "ci_low": 0.05,
+                        "ci_high": 0.11,
+                    },
+                    "recall_roi": {"value": 2.5, "unit": "ratio", "definition": "r", "period": "2026-10"},
+                    "dormant_users": {"value": 500, "unit": "users", "definition": "n", "period": "2026-10"},
+                }
+            },
+        },
+    }
+    (tmp_path / "metrics.json").write_text(json.dumps(doc), encoding="utf-8")
+    (tmp_path / "targets").mkdir()
+    # 3 users to touch (u1 has two rows), 1 holdout
+    (tmp_path / "targets" / "recall_list.csv").write_text(
+        "user_id,coupon,arm\n1,a,treatment\n1,b,treatment\n2,a,treatment\n3,a,treatment\n4,a,holdout\n"
+    )
+    pm = brief.play_metrics(brief.run_metrics(tmp_path))
+    assert set(pm.play) == {"04_churn_recall"}  # the brief's own metrics are not a play's
+    eff = brief.effect_metrics(pm).set_index("key")
+    assert list(eff.index) == ["recall_lift", "recall_roi"]  # dormant_users sizes nothing
+    assert eff.loc["recall_lift", "text"] == "+8.0 pp (95% CI +5.0 pp to +11.0 pp)"
+    assert eff.loc["recall_roi", "text"] == "2.50"
+    t = brief.target_lists(tmp_path).iloc[0]
+    assert (t.target, t.rows, t.users, t.to_touch, t.holdout) == ("recall_list", 5, 4, 3, 1)
+    assert brief.target_lists("").empty and brief.run_metrics("") == {}
+
+
+def test_play_actions_quote_the_top_lines_of_each_play(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    (tmp_path / "notebooks").mkdir()
+    acts = new_code_cell("...")
+    acts.outputs = [
+        new_output(
+            "display_data", data={"text/markdown": "1. **Send the list** (2,797 users).\n2. **Keep X**."}
+        )
+    ]
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# 流失召回 · Churn recall"),
+            new_markdown_cell("## 7 · 行动 · Actions"),
+            acts,
+            new_markdown_cell("## 附录 · Definitions"),
+        ]
+    )
+    nbformat.write(nb, tmp_path / "notebooks" / "04_churn_recall.ipynb")
+    nbformat.write(
+        new_notebook(cells=[new_markdown_cell("# no actions")]), tmp_path / "notebooks" / "05_x.ipynb"
+    )
+    got = brief.play_actions(tmp_path, ["04_churn_recall", "05_x", "01_not_run"], per_play=1)
+    assert got.to_dict("records") == [
+        {"play": "04_churn_recall", "rank": 1, "action": "**Send the list** (2,797 users)."}
+    ]
+    assert len(brief.play_actions(tmp_path, ["04_churn_recall"], per_play=5)) == 2
