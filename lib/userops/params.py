@@ -172,7 +172,7 @@ class BriefParams(_Section):
     trailing_months: int = Field(6, ge=2, le=24, description="months before the report month for KPI norms")
     flag_sd: float = Field(2.0, gt=0, le=5, description="flag a KPI change outside mean +/- this many SD")
     repeat_days: int = Field(30, ge=1, le=90, description="key path: buy again within this many days")
-    max_actions: int = Field(8, ge=1, le=20, description="action lines taken from the plays")
+    actions_per_play: int = Field(1, ge=1, le=10, description="top action lines quoted from each play")
 
 
 class AcquisitionParams(_Section):
