@@ -202,7 +202,7 @@ def ltv_curves(cohorts: pd.DataFrame) -> pd.DataFrame:
     g["n_cohorts"] = g["n_cohorts"].fillna(0).astype(int)
     g["users"] = g["users"].fillna(0).astype(int)
     g["gmv_per_user"] = g["cum_gmv"] / g["users"].where(g["users"] > 0)
-    known = g["margin_known"].fillna(False).astype(bool)  # NaN after the reindex: nothing pooled
+    known = g["margin_known"].eq(True)  # NaN after the reindex (nothing pooled) -> False
     g["margin_per_user"] = (g["cum_margin"] / g["users"].where(g["users"] > 0)).where(known)
     return g[["channel", "month_k", "users", "n_cohorts", "gmv_per_user", "margin_per_user"]]
 
