@@ -1,42 +1,50 @@
 """Sentences filled from computed numbers: the findings of a report.
 
-Formatting is defined once here so that 23.4%, 2.1 pp, ¥1,234 and 12,345 look
-the same in every notebook and PDF.
+The number formats are those of the charts and tables (`userops.charts.fmt_*`), so that
+23.4%, +2.1 pp, ¥1,234 and 12,345 read the same in a sentence, a chart and a table. Missing
+values read "n/a" in a sentence.
 """
 
 from __future__ import annotations
 
 import math
 
+from userops.charts import fmt_pct, fmt_pp, fmt_yuan
+
+NA = "n/a"
+
 
 def _missing(x) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
+    try:
+        return x is None or math.isnan(float(x))
+    except (TypeError, ValueError):
+        return False
 
 
 def pct(x: float | None, digits: int = 1) -> str:
     """0.234 -> '23.4%'."""
-    return "n/a" if _missing(x) else f"{x * 100:.{digits}f}%"
+    return NA if _missing(x) else fmt_pct(x, digits)
 
 
 def pp(x: float | None, digits: int = 1, signed: bool = True) -> str:
-    """A difference of proportions in percentage points: 0.021 -> '+2.1 pp'."""
+    """A difference of proportions in percentage points: 0.021 -> '+2.1 pp' ('2.1 pp' unsigned)."""
     if _missing(x):
-        return "n/a"
-    return f"{x * 100:+.{digits}f} pp" if signed else f"{abs(x) * 100:.{digits}f} pp"
+        return NA
+    return fmt_pp(x, digits) if signed else fmt_pp(abs(x), digits).lstrip("+")
 
 
 def yuan(x: float | None, digits: int = 0) -> str:
-    """1234.5 -> '¥1,235' (digits=0) or '¥1,234.50' (digits=2)."""
-    return "n/a" if _missing(x) else f"¥{x:,.{digits}f}"
+    """1234.5 -> '¥1,235' (digits=0) or '¥1,234.50' (digits=2); negatives '-¥1,235'."""
+    return NA if _missing(x) else fmt_yuan(x, digits)
 
 
 def num(x: float | None, digits: int = 0) -> str:
     """Thousands separators: 12345 -> '12,345'."""
-    return "n/a" if _missing(x) else f"{x:,.{digits}f}"
+    return NA if _missing(x) else f"{float(x):,.{digits}f}"
 
 
 def ci(low: float | None, high: float | None, fmt=pct) -> str:
-    """'95% CI 1.2% to 3.4%' style interval text (the level is stated by the caller)."""
+    """'1.2% to 3.4%' style interval text (the level is stated by the caller)."""
     return f"{fmt(low)} to {fmt(high)}"
 
 
@@ -51,7 +59,7 @@ def compare(curr: float | None, prev: float | None, prev_label: str) -> str:
 
 
 def significance(p_value: float | None, level: float = 0.95) -> str:
-    """'significant at the 95% level' or 'not significant at the 95% level'."""
+    """'significant at the 95% level (p = 0.012)' or 'not significant ...'."""
     if _missing(p_value):
         return "not testable (too little data)"
     verdict = "significant" if p_value < 1 - level else "not significant"

@@ -23,14 +23,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2_contingency, norm
-from scipy.stats.contingency import association
+from scipy.stats import norm
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from userops import stats
 from userops.db import query
 from userops.params import PersonaParams, ScoreRule
 from userops.period import Period
@@ -289,13 +289,9 @@ def cramers_v(a: pd.Series, b: pd.Series) -> tuple[float, float, int]:
     Returns (V, p, n). V = sqrt(chi2 / (n (min(r, c) - 1))), no bias correction; NaN when a
     variable has a single level.
     """
-    t = pd.crosstab(a, b)
-    n = int(t.to_numpy().sum())
-    if min(t.shape) < 2:
-        return float("nan"), float("nan"), n
-    v = association(t.to_numpy(), method="cramer")
-    p = chi2_contingency(t.to_numpy(), correction=False).pvalue
-    return float(v), float(p), n
+    t = pd.crosstab(a, b).to_numpy()
+    _, p, v = stats.cramers_v(t)
+    return v, p, int(t.sum())
 
 
 def strength(v: float, levels: Sequence[float]) -> str:

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2_contingency
 
 from userops.db import query
 from userops.experiment import assign_arms
 from userops.params import RecallParams
 from userops.period import Period
 from userops.sql_files import read_sql, sql_params
-from userops.stats import diff_proportions, mde_two_proportions, proportion_ci
+from userops.stats import cramers_v, diff_proportions, mde_two_proportions, proportion_ci
 
 STAGES = ["prospect", "new", "growth", "mature", "declining", "churned"]
 BUYER_STAGES = STAGES[1:]
@@ -152,20 +151,6 @@ def compare_rules(ar: pd.DataFrame) -> RuleComparison:
 
 
 # --------------------------------------------------------------------------- who churned
-
-
-def cramers_v(table: np.ndarray) -> tuple[float, float, float]:
-    """Chi-square test of independence of a levels x 2 table: (chi2, p-value, Cramér's V).
-
-    Rows or columns without any count are dropped; NaNs when fewer than 2 remain.
-    """
-    t = np.asarray(table, dtype=float)
-    t = t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0]
-    if t.shape[0] < 2 or t.shape[1] < 2:
-        return float("nan"), float("nan"), float("nan")
-    chi2, pval, _, _ = chi2_contingency(t, correction=False)
-    v = np.sqrt(chi2 / (t.sum() * (min(t.shape) - 1)))
-    return float(chi2), float(pval), float(v)
 
 
 @dataclass(frozen=True)

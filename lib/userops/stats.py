@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from lifelines import KaplanMeierFitter
 from scipy import stats as sps
+from scipy.stats import chi2_contingency
 from statsmodels.stats.proportion import (
     confint_proportions_2indep,
     proportion_confint,
@@ -98,3 +99,17 @@ def km_curve(durations, observed, weights=None, label: str = "all", level: float
     out.index.name = "t"
     out.attrs["median"] = float(kmf.median_survival_time_)
     return out
+
+
+def cramers_v(table: np.ndarray) -> tuple[float, float, float]:
+    """Chi-square test of independence of a contingency table: (chi2, p-value, Cramér's V).
+
+    Rows or columns without any count are dropped; NaNs when fewer than 2 remain.
+    """
+    t = np.asarray(table, dtype=float)
+    t = t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0]
+    if t.shape[0] < 2 or t.shape[1] < 2:
+        return float("nan"), float("nan"), float("nan")
+    chi2, pval, _, _ = chi2_contingency(t, correction=False)
+    v = np.sqrt(chi2 / (t.sum() * (min(t.shape) - 1)))
+    return float(chi2), float(pval), float(v)
