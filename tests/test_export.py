@@ -180,3 +180,24 @@ def test_missing_browser_error_names_the_package(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(export.ExportError, match="apt-get install chromium"):
         export.find_browser()
+
+
+def test_cover_goes_first_and_is_escaped():
+    cover = export.Cover(
+        chain_name="鲜邻<便利>",
+        title="月度用户运营简报 · Monthly user-operations brief",
+        month_label="October 2026 (2026-10)",
+        run_date="2026-11-02",
+        notes=["Data as of 2026-10-31"],
+        contents=["02 · 新客7日留存 (pdf/02_new_user_retention.pdf)"],
+    )
+    html = export._with_cover(
+        '<html><head></head><body class="jp-Notebook"><main>report</main></body></html>', cover
+    )
+    body = html.split('<body class="jp-Notebook">', 1)[1]
+    assert body.index('class="uo-cover"') < body.index("<main>")  # the cover comes before the report
+    assert "鲜邻&lt;便利&gt;" in body and "<便利>" not in body
+    assert "Run date 2026-11-02" in body and "Data as of 2026-10-31" in body
+    assert "@page :first" in body  # no page number on the cover
+    with pytest.raises(export.ExportError, match="body"):
+        export._with_cover("<html>no body</html>", cover)

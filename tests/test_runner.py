@@ -237,3 +237,78 @@ def test_only_reruns_one_notebook_and_keeps_the_rest(project):
     assert files["pdf/old.pdf"] == prev["pdf/old.pdf"]  # carried over
     assert "notebooks/01_good.ipynb" in files and "notebooks/02_fail.ipynb" not in files
     assert _leftovers(project["out"]) == []
+
+
+def test_execution_order_puts_summaries_last(tmp_path):
+    paths = [tmp_path / n for n in ("00_monthly_brief.ipynb", "02_b.ipynb", "01_a.ipynb")]
+    assert [p.name for p in runner.execution_order(paths)] == [
+        "01_a.ipynb",
+        "02_b.ipynb",
+        "00_monthly_brief.ipynb",
+    ]
+
+
+def summary_notebook(path: Path) -> Path:
+    """Records which play outputs already exist when it runs (it must run after the plays)."""
+    return _notebook(
+        path,
+        [
+            new_markdown_cell("# 月度经营简报 · Monthly brief"),
+            new_code_cell(
+                "import json\n"
+                "from pathlib import Path\n"
+                "out = Path(output_dir)\n"
+                "seen = sorted(p.name for p in (out / 'targets').iterdir())\n"
+                "(out / 'summary_saw.json').write_text(json.dumps(seen))\n"
+                "print('简报', len(seen))"
+            ),
+        ],
+    )
+
+
+@pytest.mark.e2e
+def test_summary_runs_after_the_plays_and_gets_a_combined_pdf(project):
+    summary_notebook(project["nbs"] / "00_brief.ipynb")
+    good_notebook(project["nbs"] / "01_good.ipynb")
+    project["params"].write_text("chain_name: 测试便利店\n", encoding="utf-8")
+    final = run_playbook(
+        MONTH,
+        project["wh"],
+        project["params"],
+        out_root=project["out"],
+        notebooks_dir=project["nbs"],
+        kernel_name="python3",
+        progress=False,
+    )
+    run = json.loads((final / "run.json").read_text())
+    assert [n["name"] for n in run["notebooks"]] == ["01_good", "00_brief"]
+    assert json.loads((final / "summary_saw.json").read_text()) == ["remind.csv"]  # 01 ran first
+    combined = final / "pdf" / runner.COMBINED_PDF
+    cover = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", "-f", "1", "-l", "1", str(combined), "-"],
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    assert "测试便利店" in cover and "October 2026 (2026-10)" in cover
+    assert "01 · 新客留存 (pdf/01_good.pdf)" in cover and "this document" in cover
+    rest = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", "-f", "2", str(combined), "-"], capture_output=True, check=True
+    ).stdout.decode()
+    assert "月度经营简报" in rest and "简报 1" in rest
+
+    # --only 01 re-runs the summary too, so it never describes stale play results
+    again = run_playbook(
+        MONTH,
+        project["wh"],
+        project["params"],
+        out_root=project["out"],
+        notebooks_dir=project["nbs"],
+        pdf=False,
+        kernel_name="python3",
+        progress=False,
+        only=["01"],
+    )
+    assert [n["name"] for n in json.loads((again / "run.json").read_text())["notebooks"]] == [
+        "01_good",
+        "00_brief",
+    ]
