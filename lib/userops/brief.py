@@ -234,7 +234,7 @@ def break_point(f: pd.DataFrame, segment: str = "online") -> pd.Series | None:
 
 KPIS = [
     # key, label, format, kind ("level": relative change, "share": change in pp)
-    ("gmv", "GMV", "yuan", "level"),
+    ("gmv", "GMV", "yuan0", "level"),
     ("orders", "订单 orders", "int", "level"),
     ("buyers", "下单用户 buyers", "int", "level"),
     ("aov", "客单价 AOV", "yuan", "level"),
@@ -770,5 +770,9 @@ def brief_actions(b: Brief) -> list[str]:
     loss = b.decomposition[b.decomposition.contribution < 0].sort_values("contribution")
     if len(loss):
         r = loss.iloc[0]
-        out.append(f"**Find out why {contribution_text(r)} fell**: the largest drag on GMV this month.")
+        out.append(
+            f"**Find out what held back {label(r.user_group, r.factor)}** "
+            f"({_change_text(r.value_prev, r.value, r.factor)}, -{charts.fmt_yuan(abs(r.contribution), 0)} of GMV): "
+            "the largest drag on GMV this month."
+        )
     return out
