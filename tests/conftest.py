@@ -4,40 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from userops.contract import TABLES
 from userops.load import load_dir
-
-
-def write_tables(data_dir: Path, tables: dict[str, list[dict]]) -> Path:
-    """Write each table as CSV with all contract columns (absent ones left empty)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    for name, rows in tables.items():
-        cols = TABLES[name].column_names
-        df = pd.DataFrame(rows)
-        for c in cols:
-            if c not in df.columns:
-                df[c] = None
-        df[list(cols)].to_csv(data_dir / f"{name}.csv", index=False)
-    return data_dir
-
-
-def order_row(
-    order_id, user_id, ordered_at, coupon_id=None, gmv=20, order_channel="app", store_id="S1", discount=0
-):
-    """One orders row for hand fixtures (contract columns, sensible defaults)."""
-    return dict(
-        order_id=order_id,
-        user_id=user_id,
-        ordered_at=ordered_at,
-        store_id=store_id,
-        order_channel=order_channel,
-        gmv=gmv,
-        discount=discount,
-        coupon_id=coupon_id,
-    )
+from userops.testing import write_tables
 
 
 @pytest.fixture

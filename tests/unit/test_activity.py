@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import order_row
 
 from userops import activity as a
 from userops.db import connect
 from userops.params import ActivityParams
 from userops.period import Period
+from userops.testing import order_row
 
 P = Period("2026-10")
 AP = ActivityParams()

@@ -7,10 +7,10 @@ import hashlib
 import duckdb
 import pandas as pd
 import pytest
-from conftest import write_tables
 
 from userops.cli import main
 from userops.load import ContractError, check_dir, load_dir
+from userops.testing import write_tables
 
 USERS = [
     dict(user_id=1, registered_at="2026-10-01 09:00:00", channel="app"),

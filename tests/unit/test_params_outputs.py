@@ -6,12 +6,12 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import order_row
 
 from userops.db import connect, last_complete_month, resolve_month
 from userops.outputs import Report
 from userops.params import ParamsError, load_params
 from userops.period import Period
+from userops.testing import order_row
 
 
 def test_default_params_load():

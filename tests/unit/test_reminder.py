@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import order_row
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from userops import retention as r
@@ -22,6 +21,7 @@ from userops.experiment import assign_arms
 from userops.params import RetentionParams
 from userops.period import Period
 from userops.stats import diff_proportions
+from userops.testing import order_row
 
 P = Period("2026-10")
 RP = RetentionParams()

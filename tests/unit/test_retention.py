@@ -15,12 +15,12 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from conftest import order_row
 
 from userops import retention as r
 from userops.db import connect
 from userops.params import RetentionParams
 from userops.period import Period
+from userops.testing import order_row
 
 P = Period("2026-10")
 RP = RetentionParams()
