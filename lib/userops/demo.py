@@ -45,7 +45,8 @@ How the data is made
 8. Events: every online order has a visit -> browse_40s -> add_cart ->
    checkout_start session before it; abandoned sessions (2.5 per online order
    + 1 per user) with the funnel thinning; incentive events (checkin, share,
-   draw, task) at persona rates while the user is active.
+   draw, task) at persona rates while the user is active; lapsed users still
+   visit now and then (0.03 visits a day) without buying.
 9. Points ledger from the events and orders (rules in planted.json "rules"),
    redemptions and FIFO expiry of points older than 12 months.
 
@@ -187,6 +188,7 @@ NU_TYPES += (("new_user_large", 20.0, 99.0),)
 NU_COUNTS = (2, 2, 1, 1)
 NU_COUNTS_ARR = np.array(NU_COUNTS)
 NU_VALID_DAYS = 7
+LAPSED_VISITS_PER_DAY = 0.03  # visits without a purchase of users past their active window
 REP_FACE, REP_MIN, REP_VALID_DAYS, REP_GAP_DAYS = 5.0, 39.0, 14, 14
 RECALL_FACE, RECALL_MIN, RECALL_VALID_DAYS = 10.0, 39.0, 14
 CAMPAIGN_COST = {"sms": 0.05, "wechat_notice": 0.01, "offline_push": 0.02}
@@ -931,6 +933,17 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
         ev_t.append(np.maximum(iday * DAY + _tod(rv, persona[iu]), reg_t[iu]))
         ev_e.append(np.full(iu.size, EV[e], np.int8))
         ev_c.append(np.where(e == "share_card", OC_MINI, online_pref[iu]).astype(np.int8))
+    # Lapsed users still open the mini program now and then (a visit, no purchase): dormant
+    # users have traffic, so their conversion in the operating matrix is not 100% by construction.
+    # Drawn after every other event so the earlier streams are unchanged; visits earn no points.
+    idle_days = np.where(act_end < H - 1, (H - 1 - act_end) / DAY, 0.0)
+    k_l = rv.poisson(LAPSED_VISITS_PER_DAY * idle_days)
+    lu = np.repeat(np.arange(n), k_l)
+    lday = (act_end[lu] + rv.random(lu.size) * (H - 1 - act_end[lu])) // DAY
+    ev_u.append(lu)
+    ev_t.append(lday * DAY + _tod(rv, persona[lu]))
+    ev_e.append(np.full(lu.size, EV["visit"], np.int8))
+    ev_c.append(online_pref[lu])
     ev_u = np.concatenate(ev_u).astype(np.int64)
     ev_t = np.concatenate(ev_t)
     ev_e = np.concatenate(ev_e)
