@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from userops.campaigns import ReminderEffect, coupon_reminder_effect
 from userops.db import query
 from userops.experiment import assign_arms
 from userops.params import ActivityParams
 from userops.period import Period
-from userops.stats import ProportionDiff, diff_proportions, km_curve
+from userops.stats import km_curve
 
 TIER_LABELS_ZH = {"new": "新注册", "none": "无消费", "ordinary": "普通"}
 TIER_ZH = {"potential": "潜在", "important": "重要", "core": "核心"}
@@ -153,80 +154,23 @@ def repurchase_coupons(con, p: Period, ap: ActivityParams) -> pd.DataFrame:
     return df
 
 
-@dataclass(frozen=True)
-class ReminderEffect:
-    """The repurchase reminder's effect on coupon redemption against its randomised holdout."""
-
-    campaigns: pd.DataFrame  # one row per campaign: members and rates per arm, diff with CI
-    pooled: ProportionDiff  # pooled over the campaigns
-    incremental_redemptions: float  # diff x treated members
-    incremental_orders: float  # (orders/member T - H) x treated members
-    incremental_orders_ci: tuple[float, float]
-    cost_yuan: float  # cost_per_touch x treated members, summed over campaigns
-
-
 def reminder_effect(
     con, start: dt.date, end: dt.date, p: Period, ap: ActivityParams
 ) -> ReminderEffect | None:
-    """Treatment vs holdout redemption of repurchase coupons after the reminder; None without campaigns.
+    """The unused-repurchase-coupon reminder (campaign kind 'repurchase_reminder') on redemption.
 
-    Per campaign and pooled: difference of proportions with a Newcombe 95% CI. Incremental
-    orders: the difference of mean orders per member (normal interval, Welch standard error)
-    times the treated members.
+    Treatment vs randomised holdout within `reminder_window_days` after the reminder, per campaign
+    and pooled; None without campaigns. See campaigns.coupon_reminder_effect.
     """
-    df = query(
-        "activity/repurchase_reminder_effect",
+    return coupon_reminder_effect(
         con,
-        from_date=start,
-        to_date=end,
-        as_of=p.as_of,
-        days=ap.reminder_window_days,
-    )
-    if df.empty or set(df["arm"]) != {"treatment", "holdout"}:
-        return None
-    with np.errstate(divide="ignore", invalid="ignore"):  # an arm with rate 0 makes statsmodels warn
-        return _reminder_effect(df, ap)
-
-
-def _reminder_effect(df: pd.DataFrame, ap: ActivityParams) -> ReminderEffect:
-    rows = []
-    for (cid, name, month), g in df.groupby(["campaign_id", "campaign_name", "campaign_month"]):
-        a = g.set_index("arm")
-        if {"treatment", "holdout"} - set(a.index):
-            continue
-        t, h = a.loc["treatment"], a.loc["holdout"]
-        e = diff_proportions(int(t.converted), int(t.members), int(h.converted), int(h.members), ap.ci_level)
-        rows.append(
-            dict(
-                campaign_id=cid,
-                campaign_name=name,
-                campaign_month=month,
-                members_treatment=int(t.members),
-                members_holdout=int(h.members),
-                rate_treatment=e.rate_treatment,
-                rate_holdout=e.rate_holdout,
-                diff=e.diff,
-                ci_low=e.ci_low,
-                ci_high=e.ci_high,
-            )
-        )
-    tr = df[df.arm == "treatment"]
-    arms = df.groupby("arm")[["members", "converted", "orders", "orders_sq"]].sum()
-    t, h = arms.loc["treatment"], arms.loc["holdout"]
-    pooled = diff_proportions(int(t.converted), int(t.members), int(h.converted), int(h.members), ap.ci_level)
-    opm_t, opm_h = t.orders / t.members, h.orders / h.members
-    var_t = t.orders_sq / t.members - opm_t**2
-    var_h = h.orders_sq / h.members - opm_h**2
-    se = np.sqrt(var_t / t.members + var_h / h.members)
-    z = norm.ppf(1 - (1 - ap.ci_level) / 2)
-    d = opm_t - opm_h
-    return ReminderEffect(
-        campaigns=pd.DataFrame(rows),
-        pooled=pooled,
-        incremental_redemptions=float(pooled.diff * t.members),
-        incremental_orders=float(d * t.members),
-        incremental_orders_ci=(float((d - z * se) * t.members), float((d + z * se) * t.members)),
-        cost_yuan=float((tr.cost_per_touch.astype(float) * tr.members).sum()),
+        "repurchase_reminder",
+        ["repurchase"],
+        start,
+        end,
+        p.as_of,
+        24 * ap.reminder_window_days,
+        ap.ci_level,
     )
 
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
+from userops.campaigns import ReminderEffect, coupon_reminder_effect
+from userops.contract import NEW_USER_COUPON_KINDS
 from userops.db import query
 from userops.experiment import assign_arms
 from userops.params import RetentionParams
 from userops.period import Period
-from userops.stats import ProportionDiff, diff_proportions, km_curve, proportion_ci
+from userops.stats import km_curve, proportion_ci
 
 COUNT_COLS = ["cohort_users", "eligible_users", "retained_users", "cum_retained_users"]
 
@@ -134,49 +134,23 @@ def coupon_pack(con, p: Period) -> pd.DataFrame:
     return df
 
 
-@dataclass(frozen=True)
-class ReminderEffect:
-    """The expiry reminder's effect on new-user coupon redemption (randomised holdout)."""
-
-    campaigns: pd.DataFrame  # one row per campaign x arm with rates
-    effect: ProportionDiff  # pooled over the month's campaigns
-    orders_per_member_treatment: float
-    orders_per_member_holdout: float
-    incremental_orders: float  # (orders/member T - H) x treated members
-    incremental_orders_ci: tuple[float, float]
-
-
 def reminder_effect(
     con, start: dt.date, end: dt.date, p: Period, rp: RetentionParams
 ) -> ReminderEffect | None:
-    """Treatment vs holdout redemption of expiring new-user coupons; None without campaigns.
+    """The coupon-expiry reminder (campaign kind 'expiry_reminder') on new-user pack redemption.
 
-    Incremental orders: the difference of mean orders per member (normal interval, Welch
-    standard error) times the treated members.
+    Treatment vs randomised holdout within `reminder_hours` after the reminder; None without
+    campaigns. See campaigns.coupon_reminder_effect.
     """
-    df = query(
-        "retention/reminder_effect", con, from_date=start, to_date=end, as_of=p.as_of, hours=rp.reminder_hours
-    )
-    if df.empty or set(df["arm"]) != {"treatment", "holdout"}:
-        return None
-    df["redemption_rate"] = df["converted"] / df["members"]
-    arms = df.groupby("arm")[["members", "converted", "orders", "orders_sq", "gmv"]].sum()
-    t, h = arms.loc["treatment"], arms.loc["holdout"]
-    eff = diff_proportions(int(t.converted), int(t.members), int(h.converted), int(h.members), rp.ci_level)
-    opm_t, opm_h = t.orders / t.members, h.orders / h.members
-    var_t = t.orders_sq / t.members - opm_t**2
-    var_h = h.orders_sq / h.members - opm_h**2
-    se = np.sqrt(var_t / t.members + var_h / h.members)
-    z = norm.ppf(1 - (1 - rp.ci_level) / 2)
-    d = opm_t - opm_h
-    inc = d * t.members
-    return ReminderEffect(
-        df,
-        eff,
-        float(opm_t),
-        float(opm_h),
-        float(inc),
-        (float((d - z * se) * t.members), float((d + z * se) * t.members)),
+    return coupon_reminder_effect(
+        con,
+        "expiry_reminder",
+        list(NEW_USER_COUPON_KINDS),
+        start,
+        end,
+        p.as_of,
+        rp.reminder_hours,
+        rp.ci_level,
     )
 
 

@@ -52,3 +52,20 @@ def sql_doc(name: str) -> dict[str, str]:
         elif last and line[2:].strip():
             doc[last] += " " + line[2:].strip()
     return doc
+
+
+def definitions(names: list[str], max_chars: int = 600):
+    """The report appendix: one row per SQL metric with its grain and definition (pandas frame).
+
+    Definitions longer than `max_chars` are cut, pointing to the SQL file for the full text.
+    """
+    import pandas as pd
+
+    rows = []
+    for name in names:
+        doc = sql_doc(name)
+        text = doc.get("definition", "")
+        if len(text) > max_chars:
+            text = text[:max_chars].rsplit(" ", 1)[0] + f" … (full text: lib/userops/sql/{name}.sql)"
+        rows.append({"metric": name, "grain": doc.get("grain", ""), "definition": text})
+    return pd.DataFrame(rows, columns=["metric", "grain", "definition"])

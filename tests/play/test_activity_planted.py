@@ -21,7 +21,7 @@ def test_repurchase_reminder_lift_inside_ci(demo_con, period, planted):
     """The randomised reminder lift, pooled over every campaign of the data, covers the planted lift."""
     truth = planted["repurchase_reminder_lift"]
     eff = a.reminder_effect(demo_con, period.shift(-24).start, period.end, period, AP)
-    e = eff.pooled
+    e = eff.effect
     assert e.ci_low <= truth["lift"] <= e.ci_high, (e.diff, e.ci_low, e.ci_high, truth["lift"])
     assert e.ci_low > 0  # detected, not just "not excluded"
     assert e.rate_holdout == pytest.approx(truth["base"], abs=0.04)

@@ -231,7 +231,7 @@ def test_repurchase_coupons_redeemed_within_7_days(coupon_con):
 
 def test_repurchase_reminder_effect(coupon_con):
     eff = a.reminder_effect(coupon_con, P.start, P.end, P, AP)
-    e = eff.pooled
+    e = eff.effect
     assert (e.n_treatment, e.n_holdout) == (2, 2)
     assert e.rate_treatment == pytest.approx(0.5)  # u1 of u1 u2
     assert e.rate_holdout == 0.0  # u3 redeemed after expiry, u4 not at all

@@ -90,7 +90,7 @@ def con(make_warehouse):
 
 def test_reminder_effect_counts_and_increment(con):
     eff = r.reminder_effect(con, P.start, P.end, P, RP)
-    arms = eff.campaigns.set_index("arm")
+    arms = eff.arms.set_index("arm")
     assert arms.loc["treatment", "members"] == 2
     assert arms.loc["treatment", "converted"] == 1  # u1
     assert arms.loc["treatment", "orders"] == 2  # u1's two orders in the window

@@ -1,12 +1,14 @@
--- grain: one row per repurchase-reminder campaign x arm (treatment / holdout)
--- definition: members of campaigns of kind 'repurchase_reminder' (a WeChat service notice
---   sent when a repurchase coupon is still unused 7 days after checkout) assigned in
---   [$from_date, $to_date) whose window (assigned_at, assigned_at + $days days] ends by the end
---   of $as_of. converted = the member redeemed, inside the window and before it expired, a
---   repurchase coupon that was issued by assigned_at and still unredeemed at assigned_at.
---   orders / gmv = the member's orders in the window; orders_sq = sum of squared orders per
---   member (for the variance). Arms are randomised: treatment minus holdout is the effect.
--- parameters: $from_date, $to_date (DATE), $as_of (DATE, last observed day), $days (INTEGER)
+-- grain: one row per reminder campaign x arm (treatment / holdout)
+-- definition: members of campaigns of kind $campaign_kind (e.g. 'expiry_reminder' for the
+--   new-user pack, 'repurchase_reminder' for unused repurchase coupons) assigned in
+--   [$from_date, $to_date) whose window (assigned_at, assigned_at + $window_hours hours] ends
+--   by the end of $as_of. converted = the member redeemed, inside the window and before it
+--   expired, a coupon of a kind in $coupon_kinds that was issued by assigned_at and still
+--   unredeemed at assigned_at. orders / gmv = the member's orders in the window (any coupon or
+--   none); orders_sq = the sum of squared orders per member (for the variance of orders per
+--   member). Arms are randomised, so treatment minus holdout is the reminder's causal effect.
+-- parameters: $campaign_kind (VARCHAR), $coupon_kinds (VARCHAR[]), $from_date, $to_date (DATE),
+--   $as_of (DATE, last observed day), $window_hours (INTEGER)
 -- invariants: converted <= members; a member belongs to one arm of a campaign.
 with members as (
     select
@@ -18,13 +20,13 @@ with members as (
         m.user_id,
         m.arm,
         m.assigned_at,
-        m.assigned_at + to_days($days) as window_end
+        m.assigned_at + to_hours($window_hours) as window_end
     from campaign_members as m
     inner join campaigns as c using (campaign_id)
     where
-        c.kind = 'repurchase_reminder'
+        c.kind = $campaign_kind
         and m.assigned_at >= $from_date and m.assigned_at < $to_date
-        and m.assigned_at + to_days($days) < cast($as_of as timestamp) + interval 1 day
+        and m.assigned_at + to_hours($window_hours) < cast($as_of as timestamp) + interval 1 day
 ),
 
 conversions as (
@@ -32,7 +34,7 @@ conversions as (
     from members as m
     inner join fct_coupons as k on k.user_id = m.user_id
     where
-        k.kind = 'repurchase'
+        list_contains($coupon_kinds, k.kind)
         and k.issued_at <= m.assigned_at
         and k.redeemed_at > m.assigned_at
         and k.redeemed_at <= least(k.expires_at, m.window_end)
