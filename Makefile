@@ -39,8 +39,8 @@ $(STAMPS)/venv: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
-$(STAMPS)/kernel: $(STAMPS)/venv
-	$(BIN)/python -m ipykernel install --sys-prefix --name userops --display-name "Python (userops)" >/dev/null
+$(STAMPS)/kernel: $(STAMPS)/venv scripts/install_kernel.py
+	$(BIN)/python scripts/install_kernel.py
 	@touch $@
 
 install: $(STAMPS)/system $(STAMPS)/venv $(STAMPS)/kernel ## Create .venv, install pinned packages, Debian packages and the Jupyter kernel

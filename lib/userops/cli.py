@@ -89,14 +89,21 @@ def _cmd_run(a: argparse.Namespace) -> int:
     except NotebookFailed as e:
         print(f"userops run failed: {e}", file=sys.stderr)
         return 1
+    except (FileNotFoundError, ValueError) as e:  # no notebooks, unknown --only name
+        print(f"userops run: {e}", file=sys.stderr)
+        return 2
     print(f"done: {out}")
     return 0
 
 
 def _cmd_export(a: argparse.Namespace) -> int:
-    from userops.export import notebook_to_pdf
+    from userops.export import ExportError, notebook_to_pdf
 
-    print(notebook_to_pdf(Path(a.notebook), Path(a.pdf)))
+    try:
+        print(notebook_to_pdf(Path(a.notebook), Path(a.pdf)))
+    except (ExportError, FileNotFoundError) as e:
+        print(f"userops export: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

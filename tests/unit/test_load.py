@@ -172,3 +172,15 @@ def test_cli_check_exit_code_and_message(tmp_path, capsys):
     assert "users.csv: column 'registered_at': type TIMESTAMP: 1 row; first: line 4" in err
     assert main(["load", str(d), "--warehouse", str(tmp_path / "w.duckdb")]) == 1
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_cli_run_rejects_bad_month_and_params(tmp_path, capsys):
+    wh = tmp_path / "wh.duckdb"
+    load_dir(write_tables(tmp_path / "in", {"users": USERS, "orders": ORDERS}), wh)
+    assert main(["run", "--warehouse", str(wh), "--month", "2027-01", "--out", str(tmp_path / "o")]) == 2
+    assert "month '2027-01' is outside the data" in capsys.readouterr().err
+    bad = tmp_path / "p.yaml"
+    bad.write_text("retention:\n  max_dayz: 3\n")
+    assert main(["run", "--warehouse", str(wh), "--params", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "retention.max_dayz: unknown key" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing started
