@@ -122,6 +122,7 @@ class Report:
         doc.setdefault("provenance", {}).update({k: _clean_tree(v) for k, v in self.provenance.items()})
         doc["provenance"].setdefault("userops_version", __version__)
         doc["provenance"].setdefault("git_commit", git_commit())
+        doc["provenance"]["written_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         plays = doc.setdefault("plays", {})
         plays[self.play] = {
             "run_seconds": round(time.perf_counter() - self._t0, 1),
