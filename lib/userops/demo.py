@@ -83,7 +83,7 @@ Planted effects (TRUE sizes in planted.json)
 7. aov_drop: in one month (2026-08 by default: the 10th month, or the last
    month if fewer), orders of returning users (first order before that month)
    lose lines so that their expected gross basket (gmv + discount, before
-   coupon top-ups) drops by 15%; new users' baskets are unchanged.
+   coupon top-ups) drops by 20%; new users' baskets are unchanged.
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ PLANTED = {
     "recall": {"base": 0.06, "lift": 0.05, "holdout_share": 0.20, "window_days": 30, "dormant_days": 60},
     "repurchase_reminder": {"base": 0.15, "lift": 0.10, "holdout_share": 0.30},
     "milk_powder": {"mean_days": 20.0, "sd_days": 3.0, "stop_prob": 0.08, "share_of_mums_with_kids": 0.35},
-    "aov_drop": {"month_offset": 9, "relative_drop": 0.15},
+    "aov_drop": {"month_offset": 9, "relative_drop": 0.20},
 }
 
 SPRING_FESTIVAL = {
