@@ -41,3 +41,12 @@ def order_row(
         discount=discount,
         coupon_id=coupon_id,
     )
+
+
+def one_row(df: pd.DataFrame, **keys):
+    """The single row of df whose columns equal keys (asserts there is exactly one)."""
+    m = df
+    for k, v in keys.items():
+        m = m[m[k] == v]
+    assert len(m) == 1, f"{len(m)} rows match {keys}"
+    return m.iloc[0]

@@ -27,6 +27,7 @@ from userops import clv
 from userops.db import connect
 from userops.params import AcquisitionParams
 from userops.period import Period
+from userops.testing import one_row
 
 P = Period("2026-10")
 AP = AcquisitionParams(
@@ -131,45 +132,37 @@ def con(make_warehouse):
     c.close()
 
 
-def row(df, **keys):
-    m = df
-    for k, v in keys.items():
-        m = m[m[k] == v]
-    assert len(m) == 1, keys
-    return m.iloc[0]
-
-
 def test_volume_and_conversion_windows(con):
     vol = a.volume(con, P, AP, OFFLINE)
     assert len(vol) == 2 * 3  # Sep, Oct x 3 channels, quiet cells zero-filled
-    oct_ads = row(vol, month=pd.Timestamp("2026-10-01"), channel="paid_ads")
+    oct_ads = one_row(vol, month=pd.Timestamp("2026-10-01"), channel="paid_ads")
     assert oct_ads.registrations == 2  # u1 u2
     assert oct_ads.new_users == 1  # u1
     assert oct_ads.eligible_short == 2 and oct_ads.converted_short == 1  # u1 (1 h after reg); u2 never
-    oct_wg = row(vol, month=pd.Timestamp("2026-10-01"), channel="wechat_group")
+    oct_wg = one_row(vol, month=pd.Timestamp("2026-10-01"), channel="wechat_group")
     assert oct_wg.registrations == 3  # u3 u4 u6
     assert oct_wg.new_users == 2  # u3 (10-05), u4 (10-28)
     assert oct_wg.eligible_short == 2  # u3 u6; u4's 7 days end 11-03
     assert oct_wg.converted_short == 1  # u3 ordered 3 days after registering
-    sep_sp = row(vol, month=pd.Timestamp("2026-09-01"), channel="store_promoter")
+    sep_sp = one_row(vol, month=pd.Timestamp("2026-09-01"), channel="store_promoter")
     assert sep_sp.is_offline and sep_sp.registrations == 1 and sep_sp.new_users == 1  # u5
     assert sep_sp.converted_short == 0 and sep_sp.converted_long == 1  # first order 10 days after reg
-    assert row(vol, month=pd.Timestamp("2026-10-01"), channel="store_promoter").new_users == 0  # zero row
+    assert one_row(vol, month=pd.Timestamp("2026-10-01"), channel="store_promoter").new_users == 0  # zero row
 
     conv = a.conversion(vol, P, AP)  # CAC window = October registrations only
-    total = row(conv, channel="all")
+    total = one_row(conv, channel="all")
     assert total.eligible_short == 4 and total.converted_short == 2  # u1 u2 u3 u6 eligible; u1 u3 converted
     assert total.conv_short == pytest.approx(0.5)
-    assert row(conv, channel="wechat_group").vs_all_short == pytest.approx(0.0)  # 1/2 - 2/4
+    assert one_row(conv, channel="wechat_group").vs_all_short == pytest.approx(0.0)  # 1/2 - 2/4
 
 
 def test_30_day_window_eligibility(con):
     vol = a.volume(con, P, AP, OFFLINE)
-    oct_ads = row(vol, month=pd.Timestamp("2026-10-01"), channel="paid_ads")
+    oct_ads = one_row(vol, month=pd.Timestamp("2026-10-01"), channel="paid_ads")
     # u1, u2 registered 10-01 09:00; +30 days = 10-31 09:00 < 11-01 00:00 (end of as_of): eligible
     assert oct_ads.eligible_long == 2
     assert oct_ads.converted_long == 1  # u1
-    oct_wg = row(vol, month=pd.Timestamp("2026-10-01"), channel="wechat_group")
+    oct_wg = one_row(vol, month=pd.Timestamp("2026-10-01"), channel="wechat_group")
     assert oct_wg.eligible_long == 0  # u3 10-02 +30 = 11-01 09:00, u6 10-03, u4 10-27: none observed
 
 

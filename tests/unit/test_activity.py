@@ -18,7 +18,7 @@ from userops import activity as a
 from userops.db import connect
 from userops.params import ActivityParams
 from userops.period import Period
-from userops.testing import order_row
+from userops.testing import one_row, order_row
 
 P = Period("2026-10")
 AP = ActivityParams()
@@ -55,18 +55,10 @@ def con(make_warehouse):
     c.close()
 
 
-def one(df, **keys):
-    m = df
-    for k, v in keys.items():
-        m = m[m[k] == v]
-    assert len(m) == 1, keys
-    return m.iloc[0]
-
-
 def test_dau_wau_mau_and_stickiness(con):
     tr = a.activity_trend(con, P, AP)
     assert len(tr) == 2 * AP.trend_months  # May..Oct x (orders, events), quiet months zero-filled
-    o = one(tr, month=pd.Timestamp(2026, 10, 1), definition="orders")
+    o = one_row(tr, month=pd.Timestamp(2026, 10, 1), definition="orders")
     assert o.mau == 3  # u1 u2 u3
     # order days: u1 10-01, 10-05; u2 10-03; u3 10-20, 10-28 -> 5 user-days over 31 days
     assert o.avg_dau == pytest.approx(5 / 31)
@@ -75,8 +67,8 @@ def test_dau_wau_mau_and_stickiness(con):
     assert o.avg_wau == pytest.approx(29 / 31)
     assert o.dau_mau == pytest.approx(5 / 31 / 3)
     assert o.wau_mau == pytest.approx(29 / 31 / 3)
-    assert one(tr, month=pd.Timestamp(2026, 8, 1), definition="orders").mau == 1  # u2 08-10
-    assert one(tr, month=pd.Timestamp(2026, 10, 1), definition="events").mau == 0  # no events table
+    assert one_row(tr, month=pd.Timestamp(2026, 8, 1), definition="orders").mau == 1  # u2 08-10
+    assert one_row(tr, month=pd.Timestamp(2026, 10, 1), definition="events").mau == 0  # no events table
 
 
 def test_active_days_distribution(con):
@@ -92,40 +84,42 @@ def test_active_days_distribution(con):
 
 def test_activity_by_segment(con):
     s = a.activity_segments(con, P)
-    allr = one(s, dimension="all")
+    allr = one_row(s, dimension="all")
     assert allr.registered == 5 and allr.mau == 3
-    app = one(s, dimension="acquisition_channel", segment="app")
+    app = one_row(s, dimension="acquisition_channel", segment="app")
     assert app.registered == 4  # u1 u3 u4 u5
     assert app.mau == 2  # u1 u3
     assert app.dau_mau == pytest.approx(4 / (31 * 2))  # 2 + 2 active days
-    assert one(s, dimension="city", segment="unknown").mau == 1  # u3 has no city
-    assert one(s, dimension="online_offline", segment="both").mau == 1  # u1: store and app
-    assert one(s, dimension="online_offline", segment="offline").mau == 1  # u3: store only
-    assert pd.isna(one(s, dimension="online_offline", segment="online").registered)
+    assert one_row(s, dimension="city", segment="unknown").mau == 1  # u3 has no city
+    assert one_row(s, dimension="online_offline", segment="both").mau == 1  # u1: store and app
+    assert one_row(s, dimension="online_offline", segment="offline").mau == 1  # u3: store only
+    assert pd.isna(one_row(s, dimension="online_offline", segment="online").registered)
 
 
 def test_repurchase_within_30_days(con):
     r = a.repurchase(con, P, AP)
-    sep = one(r, month=pd.Timestamp(2026, 9, 1), dimension="all")
+    sep = one_row(r, month=pd.Timestamp(2026, 9, 1), dimension="all")
     assert (sep.buyers, sep.eligible, sep.repurchased) == (1, 1, 1)  # u1 09-20 -> 10-01 (11 days)
     assert sep.is_mature
-    octo = one(r, month=pd.Timestamp(2026, 10, 1), dimension="all")
+    octo = one_row(r, month=pd.Timestamp(2026, 10, 1), dimension="all")
     assert octo.buyers == 3
     assert octo.eligible == 1  # only u1 (10-01 10:00 + 30 d < 11-01); u2 10-03, u3 10-20 are not
     assert octo.repurchased == 1  # u1 again on 10-01 18:00 (same day counts)
     assert not octo.is_mature
     assert a.latest_mature_month(r) == pd.Timestamp("2026-09-01")
     assert (
-        one(r, month=pd.Timestamp(2026, 10, 1), dimension="online_offline", segment="offline").buyers == 2
+        one_row(r, month=pd.Timestamp(2026, 10, 1), dimension="online_offline", segment="offline").buyers == 2
     )  # u1, u3 anchors
-    assert one(r, month=pd.Timestamp(2026, 7, 1), dimension="all").buyers == 1  # u5; zero-filled months exist
+    assert (
+        one_row(r, month=pd.Timestamp(2026, 7, 1), dimension="all").buyers == 1
+    )  # u5; zero-filled months exist
 
 
 def test_order_frequency_and_gaps(con):
     f = a.order_frequency(con, P, AP)
     fa = f[f.dimension == "all"].set_index("orders")
     assert fa.users.to_dict() == {"1": 1, "2": 1, "3": 1}  # u2 1, u3 2, u1 3
-    g = one(a.order_gaps(con, P), dimension="all")
+    g = one_row(a.order_gaps(con, P), dimension="all")
     # gaps of October orders with a previous order: u1 11 (09-20..10-01), 0 (same day), 4;
     # u2 54 (08-10..10-03); u3 8 (10-20..10-28)
     assert g.repeat_orders == 5
@@ -336,11 +330,11 @@ def test_censored_cycle_kaplan_meier(mp_con):
     assert km.loc[6] == pytest.approx(1.0)
     assert km.loc[15] == pytest.approx(0.8)
     assert km.loc[20] == pytest.approx(0.8 / 3)
-    p1 = one(summary, scene="P1")
+    p1 = one_row(summary, scene="P1")
     assert p1.median_days == 20
     assert (p1.purchases, p1.repeats) == (6, 3)
-    assert one(summary, scene="milk_powder").median_days == 20  # the milk powder group = P1 here
-    assert one(summary, scene="mother_baby").median_days == 20  # only P1 in the category
+    assert one_row(summary, scene="milk_powder").median_days == 20  # the milk powder group = P1 here
+    assert one_row(summary, scene="mother_baby").median_days == 20  # only P1 in the category
 
 
 def test_due_for_reminder_with_holdout(mp_con):
@@ -406,5 +400,5 @@ def test_incentive_association_participants_vs_lookalikes(incentive_con):
     assert c.ci_orders_high - c.diff_orders == pytest.approx(1.959964 * 0.5, rel=1e-4)
     assert c.diff_gmv == pytest.approx(10.0)  # 20 yuan per order
     p = a.participation(incentive_con, P, ap)
-    sep = one(p, month=pd.Timestamp(2026, 9, 1), incentive="checkin")
+    sep = one_row(p, month=pd.Timestamp(2026, 9, 1), incentive="checkin")
     assert (sep.participants, sep.active_users) == (2, 4)

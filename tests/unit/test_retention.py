@@ -20,7 +20,7 @@ from userops import retention as r
 from userops.db import connect
 from userops.params import RetentionParams
 from userops.period import Period
-from userops.testing import order_row
+from userops.testing import one_row, order_row
 
 P = Period("2026-10")
 RP = RetentionParams()
@@ -82,29 +82,21 @@ def con(make_warehouse):
     c.close()
 
 
-def cell(df, **keys):
-    m = df
-    for k, v in keys.items():
-        m = m[m[k] == v]
-    assert len(m) == 1, keys
-    return m.iloc[0]
-
-
 def test_monthly_cohort_dk_and_cumulative(con):
     oct_ = r.by_cohort(r.cohort_counts(con, P.start, P.end, "month", P, RP))
-    d1 = cell(oct_, day_k=1)
+    d1 = one_row(oct_, day_k=1)
     assert d1.cohort_users == 5  # u1 u2 u3 u4 u6 (u5 never ordered)
     assert d1.eligible_users == 5  # all observed 1 day by 10-31 (u4: 10-29)
     assert d1.retained_users == 2  # u1 (10-02), u4 (10-29); u2's same-day order is D0
     assert d1.retention == pytest.approx(0.4)
     assert d1.is_mature
-    d4 = cell(oct_, day_k=4)
+    d4 = one_row(oct_, day_k=4)
     assert d4.eligible_users == 4  # u4 would need 11-01
     assert d4.retained_users == 1  # u3 (10-06)
     assert d4.cum_retained_users == 2  # u1 (D1), u3 (D4)
     assert d4.cum_retention == pytest.approx(0.5)
     assert not d4.is_mature  # 4 of 5 users observed -> masked in grids
-    d7 = cell(oct_, day_k=7)
+    d7 = one_row(oct_, day_k=7)
     assert d7.retained_users == 0  # u2's 10-09 is D8, outside 1..7
     assert d7.cum_retention == pytest.approx(0.5)  # u1, u3 of u1 u2 u3 u6
 
@@ -122,19 +114,19 @@ def test_daily_triangle_masks_immature_and_zero_fills(con):
 
 def test_channel_pooled_rates(con):
     ch = r.by_channel(r.cohort_counts(con, P.start, P.end, "day", P, RP))
-    assert cell(ch, channel="paid_ads", day_k=1).retention == pytest.approx(0.5)  # u4 of u3 u4
-    assert cell(ch, channel="app", day_k=1).retention == pytest.approx(0.5)  # u1 of u1 u2
-    assert cell(ch, channel="official_account", day_k=1).retention == 0.0  # u6 of u6
+    assert one_row(ch, channel="paid_ads", day_k=1).retention == pytest.approx(0.5)  # u4 of u3 u4
+    assert one_row(ch, channel="app", day_k=1).retention == pytest.approx(0.5)  # u1 of u1 u2
+    assert one_row(ch, channel="official_account", day_k=1).retention == 0.0  # u6 of u6
 
 
 def test_second_order_within_7_days(con):
     s = r.second_order_share(con, P.start, P.end, P, RP)
-    total = cell(s, channel="all")
+    total = one_row(s, channel="all")
     assert total.new_users == 5
     assert total.eligible_users == 4  # u4's window ends 11-04, after 10-31
     assert total.second_within == 3  # u1 (23 h), u2 (2 h, same day), u3 (4 days); not u6
     assert total.share == pytest.approx(0.75)
-    assert cell(s, channel="paid_ads").share == pytest.approx(1.0)  # u3 of u3 (u4 not eligible)
+    assert one_row(s, channel="paid_ads").share == pytest.approx(1.0)  # u3 of u3 (u4 not eligible)
 
 
 def test_time_to_second_order_km_censors(con):
