@@ -42,18 +42,22 @@ def atomic_write_text(path: Path, text: str) -> Path:
 
 
 def git_commit(repo: Path | None = None) -> str:
-    """The code version: git HEAD (+ '-dirty' when the tree has changes), or 'unknown'."""
+    """The code version: git HEAD (+ '-dirty' when tracked files changed), or 'unknown'."""
     cwd = repo or Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
         ).stdout.strip()
-        return head + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
+    except (OSError, subprocess.SubprocessError):
         return "unknown"
+    return head + ("-dirty" if dirty else "")
 
 
 def _clean(value):

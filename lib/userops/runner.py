@@ -25,7 +25,6 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from pathlib import Path
 import nbformat
 
 from userops.export import Cover, notebook_to_pdf
+from userops.outputs import git_commit
 
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
@@ -185,23 +185,6 @@ def _execution_failure(nb_path: Path, executed: Path, exc: Exception) -> Noteboo
     return NotebookFailed(nb_path.name, msg, ename=type(exc).__name__, evalue=str(exc))
 
 
-def _git_commit(where: Path) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10, check=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=where,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-
-
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -226,7 +209,7 @@ def _write_provenance(
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "kernel": kernel,
         "python": sys.version.split()[0],
-        "code_version": _git_commit(Path(__file__).parent),
+        "code_version": git_commit(),
         "warehouse": {
             "path": str(warehouse),
             "bytes": stat.st_size,
