@@ -89,6 +89,19 @@ def _previous_run(out: Path) -> dict[str, bytes]:
     return _snapshot(prev)
 
 
+def _run(project, **kw):
+    """run_playbook on the test project's warehouse, params, notebooks and outputs (kernel python3)."""
+    return run_playbook(
+        MONTH,
+        project["wh"],
+        project["params"],
+        out_root=project["out"],
+        notebooks_dir=project["nbs"],
+        kernel_name="python3",
+        **kw,
+    )
+
+
 def _snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -153,14 +166,7 @@ def test_bad_inputs_fail_before_running(project):
 def test_good_run_replaces_the_month_folder(project, capsys):
     good_notebook(project["nbs"] / "01_good.ipynb")
     _previous_run(project["out"])
-    final = run_playbook(
-        MONTH,
-        project["wh"],
-        project["params"],
-        out_root=project["out"],
-        notebooks_dir=project["nbs"],
-        kernel_name="python3",
-    )
+    final = _run(project)
     assert final == (project["out"] / MONTH).resolve()
     files = set(_snapshot(final))
     assert "metrics.json" not in files and "pdf/old.pdf" not in files  # old run fully replaced
@@ -195,16 +201,7 @@ def test_failing_notebook_raises_and_leaves_previous_run_untouched(project):
     failing_notebook(project["nbs"] / "02_fail.ipynb")
     before = _previous_run(project["out"])
     with pytest.raises(NotebookFailed) as info:
-        run_playbook(
-            MONTH,
-            project["wh"],
-            project["params"],
-            out_root=project["out"],
-            notebooks_dir=project["nbs"],
-            pdf=False,
-            kernel_name="python3",
-            progress=False,
-        )
+        _run(project, pdf=False, progress=False)
     err = info.value
     msg = str(err)
     assert "02_fail.ipynb" in msg
@@ -222,17 +219,7 @@ def test_only_reruns_one_notebook_and_keeps_the_rest(project):
     good_notebook(project["nbs"] / "01_good.ipynb")
     failing_notebook(project["nbs"] / "02_fail.ipynb")
     prev = _previous_run(project["out"])
-    final = run_playbook(
-        MONTH,
-        project["wh"],
-        project["params"],
-        out_root=project["out"],
-        notebooks_dir=project["nbs"],
-        pdf=False,
-        kernel_name="python3",
-        progress=False,
-        only=["good"],
-    )
+    final = _run(project, pdf=False, progress=False, only=["good"])
     files = _snapshot(final)
     assert files["pdf/old.pdf"] == prev["pdf/old.pdf"]  # carried over
     assert "notebooks/01_good.ipynb" in files and "notebooks/02_fail.ipynb" not in files
@@ -271,15 +258,7 @@ def test_summary_runs_after_the_plays_and_gets_a_combined_pdf(project):
     summary_notebook(project["nbs"] / "00_brief.ipynb")
     good_notebook(project["nbs"] / "01_good.ipynb")
     project["params"].write_text("chain_name: 测试便利店\n", encoding="utf-8")
-    final = run_playbook(
-        MONTH,
-        project["wh"],
-        project["params"],
-        out_root=project["out"],
-        notebooks_dir=project["nbs"],
-        kernel_name="python3",
-        progress=False,
-    )
+    final = _run(project, progress=False)
     run = json.loads((final / "run.json").read_text())
     assert [n["name"] for n in run["notebooks"]] == ["01_good", "00_brief"]
     assert json.loads((final / "summary_saw.json").read_text()) == ["remind.csv"]  # 01 ran first
@@ -297,17 +276,7 @@ def test_summary_runs_after_the_plays_and_gets_a_combined_pdf(project):
     assert "月度经营简报" in rest and "简报 1" in rest
 
     # --only 01 re-runs the summary too, so it never describes stale play results
-    again = run_playbook(
-        MONTH,
-        project["wh"],
-        project["params"],
-        out_root=project["out"],
-        notebooks_dir=project["nbs"],
-        pdf=False,
-        kernel_name="python3",
-        progress=False,
-        only=["01"],
-    )
+    again = _run(project, pdf=False, progress=False, only=["01"])
     assert [n["name"] for n in json.loads((again / "run.json").read_text())["notebooks"]] == [
         "01_good",
         "00_brief",

@@ -27,7 +27,7 @@ from userops import clv
 from userops.db import connect
 from userops.params import AcquisitionParams
 from userops.period import Period
-from userops.testing import one_row
+from userops.testing import one_row, order_row
 
 P = Period("2026-10")
 AP = AcquisitionParams(
@@ -53,15 +53,8 @@ STORES = [dict(store_id="S1", name="store 1", city="Shanghai")]
 
 
 def _order(oid, uid, ts, gmv, discount=0, coupon=None):
-    return dict(
-        order_id=oid,
-        user_id=uid,
-        ordered_at=ts,
-        store_id="S1",
-        order_channel="app",
-        gmv=gmv,
-        discount=discount,
-        coupon_id=coupon,
+    return order_row(
+        oid, uid, ts, coupon_id=coupon, gmv=gmv, discount=discount, order_channel="app", store_id="S1"
     )
 
 

@@ -26,6 +26,7 @@ from userops import persona as ps
 from userops.db import connect
 from userops.params import PersonaParams
 from userops.period import Period
+from userops.testing import order_row
 
 P = Period("2026-10")
 PP = PersonaParams()
@@ -41,16 +42,7 @@ USERS = [
 
 
 def _order(oid, uid, ts, channel, gmv, coupon=None):
-    return dict(
-        order_id=oid,
-        user_id=uid,
-        ordered_at=ts,
-        store_id="S1",
-        order_channel=channel,
-        gmv=gmv,
-        discount=0,
-        coupon_id=coupon,
-    )
+    return order_row(oid, uid, ts, coupon_id=coupon, gmv=gmv, order_channel=channel)
 
 
 ORDERS = [

@@ -36,6 +36,7 @@ from userops import recall as rl
 from userops.db import connect
 from userops.params import RecallParams
 from userops.period import Period
+from userops.testing import order_row
 
 P = Period("2026-10")
 RC = RecallParams()
@@ -53,16 +54,7 @@ USERS = [
 
 
 def _order(oid, uid, ts, gmv, channel="store", coupon=None):
-    return dict(
-        order_id=oid,
-        user_id=uid,
-        ordered_at=ts,
-        store_id="S1",
-        order_channel=channel,
-        gmv=gmv,
-        discount=0,
-        coupon_id=coupon,
-    )
+    return order_row(oid, uid, ts, coupon_id=coupon, gmv=gmv, order_channel=channel)
 
 
 ORDERS = [
