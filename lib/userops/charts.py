@@ -12,6 +12,7 @@ shown as an en dash, never as 0.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -71,6 +72,41 @@ def use_house_style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE, font=FONT, rc=_RC)
     mpl.rcParams.update(_RC)  # set_theme's context scaling may touch sizes; ours win
     _configure_inline()
+    if os.environ.get(AUDIT_ENV):
+        _audit_chart_text()
+
+
+AUDIT_ENV = "USEROPS_AUDIT_CHARTS"  # tests: print every chart's text so that it can be checked
+AUDIT_PREFIX = "[chart text] "
+
+
+def _audit_chart_text() -> None:
+    """Print each figure's titles, labels and texts when it is drawn (for the data-shape tests).
+
+    Chart text is only pixels in the rendered notebook; printing it on drawing lets a test read
+    it. Enabled by the environment variable ``USEROPS_AUDIT_CHARTS`` only.
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    if getattr(FigureCanvasBase.print_figure, "_userops_audit", False):
+        return
+    original = FigureCanvasBase.print_figure
+
+    def print_figure(self, *args, **kwargs):
+        fig = self.figure
+        texts = [fig._suptitle.get_text()] if fig._suptitle is not None else []
+        for ax in fig.axes:
+            texts += [ax.get_title(loc) for loc in ("left", "center", "right")]
+            texts += [ax.get_xlabel(), ax.get_ylabel()] + [t.get_text() for t in ax.texts]
+            texts += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
+            legend = ax.get_legend()
+            if legend is not None:
+                texts += [t.get_text() for t in legend.get_texts()]
+        print(AUDIT_PREFIX + " | ".join(t for t in texts if t))
+        return original(self, *args, **kwargs)
+
+    print_figure._userops_audit = True
+    FigureCanvasBase.print_figure = print_figure
 
 
 def _configure_inline() -> None:

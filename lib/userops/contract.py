@@ -151,7 +151,7 @@ TABLES: dict[str, Table] = {
                 Column("order_id", "BIGINT"),
                 Column("user_id", "BIGINT"),
                 Column("ordered_at", "TIMESTAMP", doc="payment time (store local)"),
-                Column("store_id", "VARCHAR", doc="fulfilling store"),
+                Column("store_id", "VARCHAR", nullable=True, doc="fulfilling store; empty for online orders"),
                 Column("order_channel", "VARCHAR", enum=ORDER_CHANNELS),
                 Column("gmv", MONEY, min_value=0, doc="amount paid, yuan"),
                 Column("discount", MONEY, min_value=0, doc="coupon and promotion discount, yuan"),

@@ -305,12 +305,41 @@ class PersonaParams(_Section):
         return v
 
 
+class DataParams(_Section):
+    """How the chain's own vocabulary maps to the roles the analysis needs, and the money basis shown."""
+
+    currency_symbol: str = Field("¥", min_length=1, description="currency symbol shown before money")
+    currency_code: str = Field("CNY", min_length=3, max_length=3, description="ISO 4217 code of the money columns")
+    timestamp_min: str = Field(
+        "2000-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$", description="earliest plausible timestamp (loader)"
+    )
+    offline_order_channels: list[str] = Field(
+        default_factory=lambda: ["store"],
+        description="order channels placed in a store; every other order channel counts as online",
+    )
+    new_user_coupon_kinds: list[str] = Field(
+        default_factory=lambda: ["new_user_small", "new_user_aov", "new_user_large", "new_user_mid"],
+        description="coupon kinds that form the new-user pack",
+    )
+    repurchase_coupon_kinds: list[str] = Field(
+        default_factory=lambda: ["repurchase"], description="coupon kinds given to trigger a repurchase"
+    )
+    recall_coupon_kinds: list[str] = Field(
+        default_factory=lambda: ["recall"], description="coupon kinds given in recall campaigns"
+    )
+    hero_price_max: float = Field(
+        10.0, gt=0, description="derived hero products (no products.is_hero): best sellers under this price"
+    )
+    hero_top_n: int = Field(20, ge=1, description="derived hero products: this many best sellers by units")
+
+
 class Params(_Section):
     chain_name: str = Field("鲜邻便利", description="chain name on the PDF cover")
     offline_channels: list[str] = Field(
         default_factory=lambda: ["store_poster_qr", "store_promoter"],
         description="acquisition channels counted as offline; all others are online",
     )
+    data: DataParams = Field(default_factory=DataParams)
     acquisition: AcquisitionParams = Field(default_factory=AcquisitionParams)
     retention: RetentionParams = Field(default_factory=RetentionParams)
     brief: BriefParams = Field(default_factory=BriefParams)
