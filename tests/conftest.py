@@ -62,3 +62,13 @@ def demo_con(demo_warehouse):
     con = connect(demo_warehouse)
     yield con
     con.close()
+
+
+@pytest.fixture(scope="session")
+def shapes_demo(tmp_path_factory) -> Path:
+    """The small demo export that every data shape (userops.shapes) is derived from."""
+    from userops.demo import generate
+
+    out = tmp_path_factory.mktemp("shapes") / "demo"
+    generate(out, users=1200, months=8, seed=5)
+    return out
