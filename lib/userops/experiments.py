@@ -1,0 +1,214 @@
+"""Randomised experiments measured honestly: stratified pooling, user-level intervals, a global holdout.
+
+- :func:`mh_risk_difference`: the Mantel-Haenszel (Cochran-Mantel-Haenszel) risk difference over
+  strata (campaigns), with Sato's variance and the CMH test (statsmodels ``StratifiedTable``).
+  Adding raw counts across campaigns with different holdout shares is Simpson-prone; weighting
+  each campaign's own difference is not.
+- :func:`pooled_effect`: the same pooled effect from member rows (user, campaign, arm, outcome),
+  with two stated rules: a holdout shared by several campaigns is counted once (a user held out
+  of m campaigns weighs 1/m in each), and a holdout row of a user who was treated in another
+  pooled campaign is contaminated and dropped (counted). Its interval is a bootstrap that
+  resamples *users*, so users who appear in several campaigns are not taken as independent.
+  Draws come in blocks of Poisson(1) user weights: memory is bounded by the block, not the draws.
+- :func:`global_holdout_score` / ``sql/experiments/global_holdout.sql``: a stable per-user
+  assignment to the global control group, sha256(salt:original id) -> [0, 1): the same on every
+  run and every engine (no engine hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+from statsmodels.stats.contingency_tables import StratifiedTable
+
+HASH_HEX_DIGITS = 13  # 52 bits: exact in a double on every engine
+HASH_SCALE = float(16**HASH_HEX_DIGITS)
+
+
+@dataclass(frozen=True)
+class PooledDiff:
+    """A stratified treatment-minus-holdout difference of proportions."""
+
+    diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float  # CMH test of no association (no continuity correction)
+    n_strata: int
+    n_treatment: float
+    n_holdout: float
+    level: float
+    method: str  # how the interval was made
+
+    @property
+    def significant(self) -> bool:
+        return self.ci_low > 0 or self.ci_high < 0
+
+
+def _mh_parts(x1, n1, x0, n0):
+    x1, n1, x0, n0 = (np.asarray(v, dtype=float) for v in (x1, n1, x0, n0))
+    keep = (n1 > 0) & (n0 > 0)
+    x1, n1, x0, n0 = x1[keep], n1[keep], x0[keep], n0[keep]
+    big_n = n1 + n0
+    w = n1 * n0 / big_n
+    rd = np.sum((x1 * n0 - x0 * n1) / big_n) / np.sum(w) if w.size else float("nan")
+    return x1, n1, x0, n0, big_n, w, rd
+
+
+def mh_risk_difference(x1, n1, x0, n0, level: float = 0.95) -> PooledDiff:
+    """Mantel-Haenszel risk difference over strata with Sato's (1989) variance.
+
+    Arrays per stratum: treated converters x1 of n1, holdout converters x0 of n0. Strata with
+    an empty arm carry no information and are left out. NaN fields when none remains.
+    """
+    x1, n1, x0, n0, big_n, w, rd = _mh_parts(x1, n1, x0, n0)
+    nan = float("nan")
+    if not w.size:
+        return PooledDiff(nan, nan, nan, nan, 0, 0.0, 0.0, level, "Mantel-Haenszel, Sato variance")
+    p = (n1**2 * x0 - n0**2 * x1 + n1 * n0 * (n0 - n1) / 2) / big_n**2
+    q = (x1 * (n0 - x0) + x0 * (n1 - x1)) / (2 * big_n)
+    var = (rd * p.sum() + q.sum()) / w.sum() ** 2
+    z = norm.ppf(1 - (1 - level) / 2)
+    se = float(np.sqrt(max(var, 0.0)))
+    return PooledDiff(
+        float(rd),
+        float(rd - z * se),
+        float(rd + z * se),
+        _cmh_p(x1, n1, x0, n0),
+        int(w.size),
+        float(n1.sum()),
+        float(n0.sum()),
+        level,
+        "Mantel-Haenszel, Sato variance",
+    )
+
+
+def _cmh_p(x1, n1, x0, n0) -> float:
+    """CMH test p-value via statsmodels (NaN when every stratum is degenerate)."""
+    tables = np.stack([np.stack([x1, n1 - x1], -1), np.stack([x0, n0 - x0], -1)], 1)  # k x 2 x 2
+    tables = np.moveaxis(tables, 0, -1)  # 2 x 2 x k
+    try:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(StratifiedTable(tables).test_null_odds(correction=False).pvalue)
+    except (ValueError, ZeroDivisionError):
+        return float("nan")
+
+
+@dataclass(frozen=True)
+class PooledEffect:
+    """Pooled effect from member rows: estimate, user-bootstrap interval and the rules applied."""
+
+    effect: PooledDiff  # point estimate (weighted MH), bootstrap CI, CMH p-value
+    per_stratum: pd.DataFrame  # stratum, members/converted per arm (weighted), rate per arm, diff
+    contaminated_holdout_rows: int  # holdout rows dropped: the user was treated in another campaign
+    shared_holdout_users: int  # users held out of more than one campaign (each counted once)
+    users: int
+
+
+def pooled_effect(
+    rows: pd.DataFrame, level: float = 0.95, draws: int = 2000, seed: int = 0, block_cells: int = 4_000_000
+) -> PooledEffect:
+    """Stratified effect of member rows ``user_id, stratum, arm ('treatment'|'holdout'), outcome (0/1)``.
+
+    Rules: holdout rows of users treated in another pooled stratum are dropped; a user held out
+    of m strata weighs 1/m in each. Point estimate: Mantel-Haenszel risk difference on the
+    weighted counts. Interval: percentile bootstrap resampling users (Poisson(1) weights, seeded),
+    drawn ``block_cells // rows`` draws at a time.
+    """
+    df = rows[["user_id", "stratum", "arm", "outcome"]].copy()
+    treated_users = set(df.loc[df.arm == "treatment", "user_id"])
+    contaminated = (df.arm == "holdout") & df.user_id.isin(treated_users)
+    df = df[~contaminated]
+    hold = df.arm == "holdout"
+    m = df[hold].groupby("user_id").stratum.transform("nunique")
+    df["w"] = 1.0
+    df.loc[hold, "w"] = 1.0 / m
+    df["user_ix"] = pd.factorize(df.user_id, sort=True)[0]
+    df["stratum_ix"], strata = pd.factorize(df.stratum, sort=True)
+    per = _per_stratum(df, strata)
+    est = mh_risk_difference(per.converted_t, per.members_t, per.converted_h, per.members_h, level)
+    lo, hi = _user_bootstrap(df, len(strata), level, draws, seed, block_cells)
+    effect = PooledDiff(
+        est.diff,
+        lo,
+        hi,
+        est.p_value,
+        est.n_strata,
+        est.n_treatment,
+        est.n_holdout,
+        level,
+        f"Mantel-Haenszel by stratum; {draws:,}-draw bootstrap resampling users",
+    )
+    shared = int((df[hold].groupby("user_id").stratum.nunique() > 1).sum())
+    return PooledEffect(effect, per, int(contaminated.sum()), shared, int(df.user_ix.nunique()))
+
+
+def _per_stratum(df: pd.DataFrame, strata) -> pd.DataFrame:
+    g = (
+        df.assign(wy=df.w * df.outcome)
+        .groupby(["stratum_ix", "arm"])[["w", "wy"]]
+        .sum()
+        .unstack("arm", fill_value=0.0)
+        .reindex(range(len(strata)), fill_value=0.0)
+    )
+    out = pd.DataFrame({"stratum": list(strata)})
+    for arm, s in (("treatment", "t"), ("holdout", "h")):
+        n = g[("w", arm)].to_numpy() if ("w", arm) in g else np.zeros(len(strata))
+        x = g[("wy", arm)].to_numpy() if ("wy", arm) in g else np.zeros(len(strata))
+        out[f"members_{s}"], out[f"converted_{s}"] = n, x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[f"rate_{s}"] = np.where(n > 0, x / np.where(n > 0, n, 1), np.nan)
+    out["diff"] = out.rate_t - out.rate_h
+    return out
+
+
+def _user_bootstrap(df, n_strata, level, draws, seed, block_cells) -> tuple[float, float]:
+    """Percentile interval of the MH risk difference under Poisson(1) user weights."""
+    rng = np.random.default_rng(seed)
+    n_users = int(df.user_ix.max()) + 1 if len(df) else 0
+    if n_users == 0 or draws <= 0:
+        return float("nan"), float("nan")
+    cell = df.stratum_ix.to_numpy() * 2 + (df.arm == "holdout").to_numpy()
+    ui, w, y = df.user_ix.to_numpy(), df.w.to_numpy(), df.outcome.to_numpy(dtype=float)
+    block = max(1, min(draws, block_cells // max(len(df), 1)))
+    stats = []
+    for start in range(0, draws, block):
+        b = min(block, draws - start)
+        uw = rng.poisson(1.0, size=(b, n_users)).astype(float)
+        rw = uw[:, ui] * w  # b x rows
+        n = np.zeros((b, 2 * n_strata))
+        x = np.zeros((b, 2 * n_strata))
+        for i in range(b):
+            n[i] = np.bincount(cell, weights=rw[i], minlength=2 * n_strata)
+            x[i] = np.bincount(cell, weights=rw[i] * y, minlength=2 * n_strata)
+        stats.append(_mh_rows(x[:, 0::2], n[:, 0::2], x[:, 1::2], n[:, 1::2]))
+    vals = np.concatenate(stats)
+    vals = vals[np.isfinite(vals)]
+    if not vals.size:
+        return float("nan"), float("nan")
+    a = (1 - level) / 2
+    return float(np.quantile(vals, a)), float(np.quantile(vals, 1 - a))
+
+
+def _mh_rows(x1, n1, x0, n0) -> np.ndarray:
+    """MH risk difference per row of (draws x strata) matrices; strata with an empty arm drop out."""
+    big_n = n1 + n0
+    ok = (n1 > 0) & (n0 > 0)
+    safe = np.where(ok, big_n, 1.0)
+    num = np.where(ok, (x1 * n0 - x0 * n1) / safe, 0.0).sum(axis=1)
+    den = np.where(ok, n1 * n0 / safe, 0.0).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def global_holdout_score(source_id: str, salt: str) -> float:
+    """The user's stable draw in [0, 1): the first 52 bits of sha256('<salt>:<original id>').
+
+    ``sql/experiments/global_holdout.sql`` computes the same value in SQL; a user is in the
+    global holdout when the score is below the holdout share.
+    """
+    digest = hashlib.sha256(f"{salt}:{source_id}".encode()).hexdigest()
+    return int(digest[:HASH_HEX_DIGITS], 16) / HASH_SCALE
