@@ -94,6 +94,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -101,6 +102,8 @@ import pyarrow.parquet as pq
 
 from userops import _demo_catalog as cat
 from userops.contract import CATEGORIES, TABLES
+from userops.params import ExperimentParams
+from userops.sql_files import read_sql
 
 VERSION = "demo-1.0"
 DAY = 86400
@@ -479,6 +482,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     o = np.lexsort((np.arange(n), reg_t))
     persona, reg_t = persona[o], reg_t[o]
     uid = np.arange(1, n + 1, dtype=np.int64)
+    gh = global_holdout_mask(uid)  # the persistent global control group: never in any campaign
 
     channel = _by_group(ru, persona, PERSONA_CHANNEL)
     home = ru.choice(n_st, n, p=store_w)
@@ -614,7 +618,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     n_before = np.bincount(orders.u[(orders.slot == 1) & (orders.t <= assign_e[orders.u])], minlength=n)
     has_first = hi > lo
     member_e = np.flatnonzero(has_first & (n_before < sum(NU_COUNTS)) & (nu_exp <= H))
-    hold_e = re_.random(member_e.size) < ep["holdout_share"]
+    hold_e = (re_.random(member_e.size) < ep["holdout_share"]) | gh[member_e]
     outcome_e = re_.random(member_e.size) < ep["base"] + np.where(hold_e, 0.0, ep["lift"])
     lo, hi = _window(orders, member_e, assign_e[member_e], nu_exp[member_e])
     # outcome 0: no new-user coupon used in the window; 1: the first order in the window uses one
@@ -663,7 +667,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     # one reminder per user per monthly campaign (frequency cap): keep the first coupon of the month
     mkey = rep_u[mem] * (months + 1) + np.searchsorted(month_s, rep_t[mem] + 7 * DAY, side="right")
     mem = mem[np.r_[True, mkey[1:] != mkey[:-1]]] if mem.size else mem
-    hold_r = rr.random(mem.size) < rp["holdout_share"]
+    hold_r = (rr.random(mem.size) < rp["holdout_share"]) | gh[rep_u[mem]]
     outcome_r = rr.random(mem.size) < rp["base"] + np.where(hold_r, 0.0, rp["lift"])
     a_r = rep_t[mem] + 7 * DAY
     lo, hi = _window(orders, rep_u[mem], a_r, rep_exp[mem])
@@ -709,7 +713,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
         mem = np.flatnonzero(ok & (last_t <= A - rcp["dormant_days"] * DAY))
         mem = mem[~np.isin(mem, prev_members)]  # frequency cap: not in last month's recall
         prev_members = mem
-        hold = rrc.random(mem.size) < rcp["holdout_share"]
+        hold = (rrc.random(mem.size) < rcp["holdout_share"]) | gh[mem]
         outcome = rrc.random(mem.size) < rcp["base"] + np.where(hold, 0.0, rcp["lift"])
         Aw = np.full(mem.size, A, np.int64)
         lo, hi = _window(orders, mem, Aw, Aw + W)
@@ -1096,6 +1100,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     cm_h = np.concatenate([c["hold"] for c in camp] or [np.zeros(0, bool)])
     cm_a = np.concatenate([c["assigned"] for c in camp] or [np.zeros(0, np.int64)]).astype(np.int64)
     o = np.lexsort((cm_u, cm_c))
+    o = o[~gh[cm_u[o]]]  # global holdout users behave as holdout but are in no campaign's list
     cm_c, cm_u, cm_h, cm_a = cm_c[o], cm_u[o], cm_h[o], cm_a[o]
 
     # ------------------------------------------------------------------ coupons
@@ -1276,6 +1281,13 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
                 },
                 "note": "referral channels' spend is material only; commissions are computed downstream",
             },
+            "global_holdout": {
+                "definition": "users whose sha256(salt:user_id) score is below the share (params experiments) "
+                "are in no campaign: they behave as a holdout in every reminder and recall (no lift, no coupon)",
+                "share": ExperimentParams().global_holdout_share,
+                "salt": ExperimentParams().global_holdout_salt,
+                "users": int(gh.sum()),
+            },
             "expiry_reminder_lift": {
                 "definition": "members: users with a first order and an unredeemed new-user coupon 48 h before "
                 "the pack expires (assigned_at = registered_at + 5 d); outcome: a new-user coupon redeemed in "
@@ -1283,7 +1295,9 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
                 "base": ep["base"],
                 "lift": ep["lift"],
                 "holdout_share": ep["holdout_share"],
-                "realized": _arm_rates(exp_members["hold"], exp_members["outcome"]),
+                "realized": _arm_rates(
+                    exp_members["hold"][~gh[exp_members["u"]]], exp_members["outcome"][~gh[exp_members["u"]]]
+                ),
             },
             "recall_lift": {
                 "definition": "members: buyers with no order for 60+ days at the campaign start (not in the "
@@ -1295,8 +1309,8 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
                 "dormant_days": rcp["dormant_days"],
                 "holdout_share": rcp["holdout_share"],
                 "realized": _arm_rates(
-                    np.concatenate([c["hold"] for c in rec_camp] or [np.zeros(0, bool)]),
-                    np.concatenate([c["outcome"] for c in rec_camp] or [np.zeros(0, bool)]),
+                    np.concatenate([c["hold"][~gh[c["u"]]] for c in rec_camp] or [np.zeros(0, bool)]),
+                    np.concatenate([c["outcome"][~gh[c["u"]]] for c in rec_camp] or [np.zeros(0, bool)]),
                 ),
             },
             "repurchase_reminder_lift": {
@@ -1307,7 +1321,10 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
                 "lift": rp["lift"],
                 "window_days": REP_VALID_DAYS - 7,
                 "holdout_share": rp["holdout_share"],
-                "realized": _arm_rates(rep_members["hold"][alive_m], rep_members["outcome"][alive_m]),
+                "realized": _arm_rates(
+                    rep_members["hold"][alive_m & ~gh[rep_u[rep_members["c"]]]],
+                    rep_members["outcome"][alive_m & ~gh[rep_u[rep_members["c"]]]],
+                ),
             },
             "persona_category": {
                 "definition": "expected category share of order lines by persona (users' category weights are "
@@ -1380,6 +1397,22 @@ def _repeat_share(ou, ot, first, n, days) -> np.ndarray:
     """Bool per user: a second order within `days` after the first order."""
     later = (ot > first[ou]) & (ot <= first[ou] + days * DAY)
     return np.bincount(ou[later], minlength=n) > 0
+
+
+def global_holdout_mask(user_ids: np.ndarray) -> np.ndarray:
+    """Users in the default global holdout (params experiments): the same SQL every run uses."""
+    p = ExperimentParams()
+    con = duckdb.connect()
+    try:
+        con.execute("create table users as select unnest($ids) as user_id", {"ids": user_ids.tolist()})
+        res = con.execute(
+            read_sql("experiments/global_holdout"),
+            {"salt": p.global_holdout_salt, "share": p.global_holdout_share},
+        ).fetchnumpy()
+    finally:
+        con.close()
+    order = np.argsort(res["user_id"])
+    return np.asarray(res["in_global_holdout"])[order][np.searchsorted(res["user_id"][order], user_ids)]
 
 
 def _arm_rates(hold: np.ndarray, outcome: np.ndarray) -> dict:

@@ -212,3 +212,81 @@ def global_holdout_score(source_id: str, salt: str) -> float:
     """
     digest = hashlib.sha256(f"{salt}:{source_id}".encode()).hexdigest()
     return int(digest[:HASH_HEX_DIGITS], 16) / HASH_SCALE
+
+
+@dataclass(frozen=True)
+class MeanDiff:
+    """Global holdout minus-touchable difference of a per-user mean, with a Welch interval."""
+
+    touchable: float
+    holdout: float
+    diff: float  # touchable - holdout: the effect of being touchable
+    ci_low: float
+    ci_high: float
+
+    @property
+    def significant(self) -> bool:
+        return self.ci_low > 0 or self.ci_high < 0
+
+
+@dataclass(frozen=True)
+class GlobalEffect:
+    """The cumulative effect of every CRM touch in a month against the global holdout."""
+
+    users_touchable: int
+    users_holdout: int
+    buy_rate: MeanDiff | None
+    orders_per_user: MeanDiff | None
+    margin_per_user: MeanDiff | None  # gross margin, currency units
+    incremental_margin: tuple[float, float, float] | None  # diff x touchable users: (est, low, high)
+    assumed_margin_orders: int  # orders whose margin used the assumed rate
+    reason: str = ""  # why there is no estimate (empty when there is one)
+
+
+def _welch(s1: float, sq1: float, n1: int, s0: float, sq0: float, n0: int, z: float) -> MeanDiff:
+    m1, m0 = s1 / n1, s0 / n0
+    v1 = max(sq1 / n1 - m1**2, 0.0) * n1 / max(n1 - 1, 1)
+    v0 = max(sq0 / n0 - m0**2, 0.0) * n0 / max(n0 - 1, 1)
+    se = float(np.sqrt(v1 / n1 + v0 / n0))
+    d = m1 - m0
+    return MeanDiff(float(m1), float(m0), float(d), float(d - z * se), float(d + z * se))
+
+
+def global_holdout_effect(con, period, exp, min_users: int = 30) -> GlobalEffect:
+    """Touchable vs global-holdout users of the addressable base over the report month.
+
+    ``exp`` is the params ``experiments`` section; ``period`` a :class:`userops.period.Period`.
+    """
+    from userops.db import query
+
+    df = query(
+        "experiments/global_effect",
+        con,
+        salt=exp.global_holdout_salt,
+        share=exp.global_holdout_share,
+        from_date=period.start,
+        to_date=period.end,
+        window_months=exp.global_window_months,
+        assumed_margin_rate=exp.assumed_margin_rate,
+    ).set_index("arm")
+    n1 = int(df.users.get("touchable", 0))
+    n0 = int(df.users.get("global_holdout", 0))
+    assumed = int(df.assumed_margin_orders.sum()) if len(df) else 0
+    if exp.global_holdout_share == 0:
+        reason = "no global holdout is kept (experiments.global_holdout_share is 0)"
+    elif n0 < min_users or n1 < min_users:
+        reason = (
+            f"needs at least {min_users} users in each group of the addressable base; "
+            f"the data has {n0:,} in the global holdout and {n1:,} touchable"
+        )
+    else:
+        reason = ""
+    if reason:
+        return GlobalEffect(n1, n0, None, None, None, None, assumed, reason)
+    z = float(norm.ppf(1 - (1 - exp.ci_level) / 2))
+    t, h = df.loc["touchable"], df.loc["global_holdout"]
+    buy = _welch(t.buyers, t.buyers, n1, h.buyers, h.buyers, n0, z)
+    orders = _welch(t.orders, t.orders_sq, n1, h.orders, h.orders_sq, n0, z)
+    margin = _welch(t.margin, t.margin_sq, n1, h.margin, h.margin_sq, n0, z)
+    inc = (margin.diff * n1, margin.ci_low * n1, margin.ci_high * n1)
+    return GlobalEffect(n1, n0, buy, orders, margin, inc, assumed)

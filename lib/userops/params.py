@@ -335,6 +335,31 @@ class DataParams(_Section):
     hero_top_n: int = Field(20, ge=1, description="derived hero products: this many best sellers by units")
 
 
+class ExperimentParams(_Section):
+    """The persistent global holdout and the money basis of every effect."""
+
+    global_holdout_share: float = Field(
+        0.05, ge=0, lt=0.5, description="share of users in the global control group (never touched)"
+    )
+    global_holdout_salt: str = Field(
+        "userops-global-holdout-v1",
+        min_length=1,
+        description="salt of the stable assignment sha256(salt:original user id); changing it reshuffles",
+    )
+    global_window_months: int = Field(
+        12, ge=1, le=36, description="population: users with an order in the N months before the report month"
+    )
+    assumed_margin_rate: float = Field(
+        0.25, gt=0, lt=1, description="gross margin / paid GMV where products.unit_cost is absent (assumed)"
+    )
+    campaign_fixed_cost: float = Field(
+        0.0, ge=0, description="fixed cost per campaign, added to its touch cost"
+    )
+    bootstrap_draws: int = Field(1000, ge=200, le=20000, description="user-resampling bootstrap draws")
+    bootstrap_seed: int = Field(20266, description="seed of the user-resampling bootstrap")
+    ci_level: float = Field(0.95, gt=0.5, lt=1)
+
+
 class Params(_Section):
     chain_name: str = Field("鲜邻便利", description="chain name on the PDF cover")
     offline_channels: list[str] = Field(
@@ -342,6 +367,7 @@ class Params(_Section):
         description="acquisition channels counted as offline; all others are online",
     )
     data: DataParams = Field(default_factory=DataParams)
+    experiments: ExperimentParams = Field(default_factory=ExperimentParams)
     acquisition: AcquisitionParams = Field(default_factory=AcquisitionParams)
     retention: RetentionParams = Field(default_factory=RetentionParams)
     brief: BriefParams = Field(default_factory=BriefParams)

@@ -124,3 +124,52 @@ def test_global_holdout_sql_equals_python_and_is_stable():
     assert again.equals(got)
     other = con.execute(sql, {"salt": "other-salt", "share": 0.1}).df().set_index("user_id")
     assert not other.in_global_holdout.equals(got.in_global_holdout)
+
+
+def test_global_holdout_effect_hand_fixture(make_warehouse):
+    # salt "t", share 0.5: scores users 1..4 = 0.226, 0.199, 0.155, 0.109 -> global holdout;
+    # users 5..8 = 0.88, 0.56, 0.688, 0.895 -> touchable. Every user 1..8 ordered in September
+    # (the addressable base); user 9 ordered only in October, so is not in the base.
+    from types import SimpleNamespace
+
+    from userops.experiments import global_holdout_effect
+    from userops.period import Period
+    from userops.testing import order_row
+
+    users = [dict(user_id=i, registered_at="2026-01-01 09:00:00", channel="app") for i in range(1, 10)]
+    orders = [order_row(i, i, "2026-09-10 10:00:00", gmv=10) for i in range(1, 9)]
+    orders += [
+        order_row(105, 5, "2026-10-03 10:00:00", gmv=100, discount=20),  # 2 x P1 at cost 30: margin 40
+        order_row(106, 6, "2026-10-04 10:00:00", gmv=50),  # no lines: assumed 50 x 0.25 = 12.5
+        order_row(116, 6, "2026-10-20 10:00:00", gmv=20),  # assumed 20 x 0.25 = 5
+        order_row(101, 1, "2026-10-05 10:00:00", gmv=40),  # assumed 40 x 0.25 = 10
+        order_row(109, 9, "2026-10-06 10:00:00", gmv=500),  # not in the base
+    ]
+    products = [dict(product_id="P1", name="p", category="fresh", price=60, unit_cost=30, is_hero=False)]
+    items = [dict(order_id=105, product_id="P1", quantity=2, amount=120)]
+    wh = make_warehouse({"users": users, "orders": orders, "products": products, "order_items": items})
+    exp = SimpleNamespace(
+        global_holdout_salt="t",
+        global_holdout_share=0.5,
+        global_window_months=12,
+        assumed_margin_rate=0.25,
+        ci_level=0.95,
+    )
+    import duckdb
+
+    con = duckdb.connect(str(wh), read_only=True)
+    e = global_holdout_effect(con, Period("2026-10"), exp, min_users=2)
+    con.close()
+    assert (e.users_touchable, e.users_holdout) == (4, 4)
+    # touchable buyers 5, 6 of 4 = 0.5; holdout buyer 1 of 4 = 0.25
+    assert (e.buy_rate.touchable, e.buy_rate.holdout) == pytest.approx((0.5, 0.25))
+    # orders per user: (1 + 2 + 0 + 0) / 4 = 0.75 vs 1 / 4 = 0.25
+    assert e.orders_per_user.diff == pytest.approx(0.5)
+    # margin per user: (40 + 17.5) / 4 = 14.375 vs 10 / 4 = 2.5 -> 11.875; x 4 touchable = 47.5
+    assert e.margin_per_user.touchable == pytest.approx(14.375)
+    assert e.margin_per_user.diff == pytest.approx(11.875)
+    assert e.incremental_margin[0] == pytest.approx(47.5)
+    assert e.margin_per_user.ci_low < 11.875 < e.margin_per_user.ci_high
+    assert e.assumed_margin_orders == 3
+    none = global_holdout_effect(duckdb.connect(str(wh), read_only=True), Period("2026-10"), exp, min_users=5)
+    assert none.margin_per_user is None and "at least 5 users" in none.reason

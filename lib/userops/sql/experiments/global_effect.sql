@@ -1,0 +1,79 @@
+-- grain: one row per arm of the global holdout (global_holdout / touchable)
+-- definition: the cumulative effect of every CRM touch, measured against the persistent global
+--   control group. Population: users with an order in the $window_months months before
+--   $from_date (the base a CRM can address). Outcomes per user over [$from_date, $to_date):
+--   orders, paid GMV (orders.gmv, net of discounts) and gross margin = paid GMV - cost of goods
+--   (sum of quantity x products.unit_cost over the order's lines when every line has a cost;
+--   otherwise paid GMV x $assumed_margin_rate, and the order counts in assumed_margin_orders).
+--   Sums and sums of squares per arm give Welch intervals without per-user rows leaving SQL.
+-- parameters: $salt (VARCHAR), $share (DOUBLE), $from_date, $to_date (DATE),
+--   $window_months (INTEGER), $assumed_margin_rate (DOUBLE)
+-- invariants: users = users_global_holdout + users_touchable over both rows; buyers <= users.
+with assignment as (
+    select
+        user_id,
+        cast(('0x' || substr(sha256($salt || ':' || cast(user_id as varchar)), 1, 13)) as bigint)
+        / 4503599627370496.0 < $share as in_global_holdout
+    from users
+),
+
+population as (
+    select distinct user_id
+    from fct_orders
+    where
+        ordered_at >= cast($from_date as timestamp) - to_months($window_months)
+        and ordered_at < cast($from_date as timestamp)
+),
+
+order_cost as (
+    select
+        order_id,
+        sum(amount - margin_yuan) as cogs,  -- quantity x unit_cost (margin_yuan = amount - that)
+        count(*) = count(margin_yuan) as cost_known
+    from fct_order_lines
+    where ordered_at >= $from_date and ordered_at < $to_date
+    group by order_id
+),
+
+month_orders as (
+    select
+        o.user_id,
+        o.gmv,
+        case
+            when c.cost_known then o.gmv - c.cogs
+            else o.gmv * $assumed_margin_rate
+        end as margin,
+        not coalesce(c.cost_known, false) as margin_assumed
+    from fct_orders as o
+    left join order_cost as c using (order_id)
+    where o.ordered_at >= $from_date and o.ordered_at < $to_date
+),
+
+per_user as (
+    select
+        p.user_id,
+        a.in_global_holdout,
+        count(m.user_id) as orders,
+        coalesce(sum(m.gmv), 0) as gmv,
+        coalesce(sum(m.margin), 0) as margin,
+        count(*) filter (where m.margin_assumed) as assumed_margin_orders
+    from population as p
+    inner join assignment as a using (user_id)
+    left join month_orders as m using (user_id)
+    group by p.user_id, a.in_global_holdout
+)
+
+select
+    case when in_global_holdout then 'global_holdout' else 'touchable' end as arm,
+    count(*) as users,
+    count(*) filter (where orders > 0) as buyers,
+    sum(orders) as orders,
+    sum(orders * orders) as orders_sq,
+    cast(sum(gmv) as double) as gmv,
+    cast(sum(gmv * gmv) as double) as gmv_sq,
+    cast(sum(margin) as double) as margin,
+    cast(sum(margin * margin) as double) as margin_sq,
+    sum(assumed_margin_orders) as assumed_margin_orders
+from per_user
+group by all
+order by arm
