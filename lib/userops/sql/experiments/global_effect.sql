@@ -2,9 +2,8 @@
 -- definition: the cumulative effect of every CRM touch, measured against the persistent global
 --   control group. Population: users with an order in the $window_months months before
 --   $from_date (the base a CRM can address). Outcomes per user over [$from_date, $to_date):
---   orders, paid GMV (orders.gmv, net of discounts) and gross margin = paid GMV - cost of goods
---   (sum of quantity x products.unit_cost over the order's lines when every line has a cost;
---   otherwise paid GMV x $assumed_margin_rate, and the order counts in assumed_margin_orders).
+--   orders, paid GMV and gross margin on the money basis of fct_order_margin (where an order's
+--   cost of goods is unknown: paid GMV x $assumed_margin_rate, counted in assumed_margin_orders).
 --   Sums and sums of squares per arm give Welch intervals without per-user rows leaving SQL.
 -- parameters: $salt (VARCHAR), $share (DOUBLE), $from_date, $to_date (DATE),
 --   $window_months (INTEGER), $assumed_margin_rate (DOUBLE)
@@ -25,28 +24,14 @@ population as (
         and ordered_at < cast($from_date as timestamp)
 ),
 
-order_cost as (
-    select
-        order_id,
-        sum(amount - margin_yuan) as cogs,  -- quantity x unit_cost (margin_yuan = amount - that)
-        count(*) = count(margin_yuan) as cost_known
-    from fct_order_lines
-    where ordered_at >= $from_date and ordered_at < $to_date
-    group by order_id
-),
-
 month_orders as (
     select
-        o.user_id,
-        o.gmv,
-        case
-            when c.cost_known then o.gmv - c.cogs
-            else o.gmv * $assumed_margin_rate
-        end as margin,
-        not coalesce(c.cost_known, false) as margin_assumed
-    from fct_orders as o
-    left join order_cost as c using (order_id)
-    where o.ordered_at >= $from_date and o.ordered_at < $to_date
+        user_id,
+        paid_gmv as gmv,
+        coalesce(gross_margin, paid_gmv * $assumed_margin_rate) as margin,
+        not cost_known as margin_assumed
+    from fct_order_margin
+    where ordered_at >= $from_date and ordered_at < $to_date
 ),
 
 per_user as (

@@ -1,0 +1,87 @@
+"""One money basis for every play: paid GMV, gross margin, campaign cost, ROI and CAC, defined once.
+
+- **Paid GMV**: what customers paid (orders.gmv), net of coupons and promotions. A coupon's
+  cost is already inside paid GMV (the customer paid less) and is never added again as a cost.
+- **Gross margin**: paid GMV - cost of goods (quantity x products.unit_cost, per order in
+  ``fct_order_margin``). Where the cost of goods is unknown, paid GMV x an assumed margin rate
+  (params ``experiments.assumed_margin_rate``), and the figure is labelled as assumed.
+- **Campaign cost**: touches x cost per touch, plus any fixed cost per campaign (params).
+- **ROI** = (incremental gross margin - campaign cost) / campaign cost. A revenue ratio, where
+  shown, is called "GMV per yuan spent", never ROI.
+- **CAC** = (channel spend + referral commissions + acquisition coupon cost actually redeemed)
+  / new customers; each part is shown.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+PAID_GMV = "paid GMV (net of discounts)"
+GROSS_MARGIN = "gross margin (paid GMV - cost of goods)"
+ASSUMED_MARGIN = "gross margin at an assumed {rate:.0%} of paid GMV (no cost of goods in the data)"
+ROI_DEFINITION = "ROI = (incremental gross margin - campaign cost) / campaign cost"
+GMV_PER_YUAN = "incremental paid GMV per unit of campaign cost (a revenue ratio, not ROI)"
+CAC_DEFINITION = "CAC = (channel spend + referral commissions + acquisition coupons redeemed) / new customers"
+
+
+def margin_label(assumed_rate: float | None) -> str:
+    """The basis of a margin figure: measured, or assumed at a stated rate."""
+    return GROSS_MARGIN if assumed_rate is None else ASSUMED_MARGIN.format(rate=assumed_rate)
+
+
+def campaign_cost(touches: float, cost_per_touch: float | None, fixed_cost: float = 0.0) -> float | None:
+    """Touches x cost per touch + fixed cost; None when the cost per touch is unknown."""
+    if cost_per_touch is None or (isinstance(cost_per_touch, float) and math.isnan(cost_per_touch)):
+        return None
+    if cost_per_touch < 0 or fixed_cost < 0 or touches < 0:
+        raise ValueError("costs and touches cannot be negative")
+    return float(touches) * float(cost_per_touch) + float(fixed_cost)
+
+
+def roi(incremental_margin: float | None, cost: float | None) -> float | None:
+    """(incremental gross margin - cost) / cost; None without a positive cost or a margin."""
+    if incremental_margin is None or cost is None or cost <= 0 or math.isnan(incremental_margin):
+        return None
+    return (float(incremental_margin) - float(cost)) / float(cost)
+
+
+def gmv_per_yuan(incremental_gmv: float | None, cost: float | None) -> float | None:
+    """Incremental paid GMV / cost (a revenue ratio, never called ROI); None without a cost."""
+    if incremental_gmv is None or cost is None or cost <= 0 or math.isnan(incremental_gmv):
+        return None
+    return float(incremental_gmv) / float(cost)
+
+
+@dataclass(frozen=True)
+class Cac:
+    """Customer acquisition cost of one channel (or all channels) over a period, with its parts."""
+
+    spend: float
+    commissions: float
+    coupons_redeemed: float  # face value of acquisition (new-user pack) coupons actually redeemed
+    new_customers: int
+
+    @property
+    def total_cost(self) -> float:
+        return self.spend + self.commissions + self.coupons_redeemed
+
+    @property
+    def value(self) -> float | None:
+        """Cost per new customer; None when there is no new customer."""
+        return self.total_cost / self.new_customers if self.new_customers > 0 else None
+
+    def parts(self) -> dict[str, float]:
+        return {
+            "channel spend": self.spend,
+            "referral commissions": self.commissions,
+            "acquisition coupons redeemed": self.coupons_redeemed,
+        }
+
+
+def ltv_cac(ltv_margin: float | None, cac: Cac) -> float | None:
+    """Margin LTV / CAC (both per new customer); None when either is missing or CAC is 0."""
+    v = cac.value
+    if ltv_margin is None or v is None or v <= 0 or math.isnan(ltv_margin):
+        return None
+    return float(ltv_margin) / v
