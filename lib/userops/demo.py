@@ -54,6 +54,8 @@ Set USEROPS_DEMO_TIMING=1 to print the time of each stage.
 
 Planted effects (TRUE sizes in planted.json)
 --------------------------------------------
+0. unprofitable_channel: app's spend per registered user (240) is far above what its
+   customers' gross margin pays back in 12 months: margin LTV/CAC below 1.
 1. channel_quality: paid_ads has the lowest CAC (spend per registered user,
    even against the referral channels' material spend, which excludes the
    per-user commission computed downstream) and is among the two largest
@@ -145,7 +147,9 @@ PERSONA_CHANNEL = np.array(
 # organic P(first order within 30 days); referral channels use referrer quality
 CHANNEL_CONVERSION = np.array([0.55, 0.70, 0.62, 0.55, 0.58, 0.66, 0.72, 0.50])
 # spend per registered user (yuan); referral channels: material only
-CHANNEL_CAC = np.array([20.0, 6.0, 15.0, 32.0, 11.0, 9.0, 6.5, 5.0])
+# app: install ads bought at a price its customers never pay back (margin LTV/CAC below 1, planted)
+CHANNEL_CAC = np.array([20.0, 6.0, 15.0, 240.0, 11.0, 9.0, 6.5, 5.0])
+UNPROFITABLE_CHANNEL = "app"
 PAID_ADS_REPEAT_MULTIPLIER = 0.4
 PAID_ADS_LIFE_MULTIPLIER = 0.5
 
@@ -1280,6 +1284,12 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
                     for i, c in enumerate(CHANNELS)
                 },
                 "note": "referral channels' spend is material only; commissions are computed downstream",
+            },
+            "unprofitable_channel": {
+                "definition": "the channel's spend per registered user is set so high that its customers' "
+                "12-month gross-margin LTV stays below its CAC: the report must advise to stop or fix it",
+                "channel": UNPROFITABLE_CHANNEL,
+                "spend_per_registered_user": float(CHANNEL_CAC[CH[UNPROFITABLE_CHANNEL]]),
             },
             "global_holdout": {
                 "definition": "users whose sha256(salt:user_id) score is below the share (params experiments) "
