@@ -201,3 +201,39 @@ def test_cover_goes_first_and_is_escaped():
     assert "@page :first" in body  # no page number on the cover
     with pytest.raises(export.ExportError, match="body"):
         export._with_cover("<html>no body</html>", cover)
+
+
+INJECT = '<img src=x onerror="document.title=1"><script>alert(1)</script><b onclick="x()">bold</b>'
+
+
+def _injected_notebook(path: Path) -> Path:
+    """Outputs that carry data values holding markup, in markdown and in an HTML table."""
+    out_md = nbformat.v4.new_output(
+        "display_data",
+        data={"text/markdown": f"> The channel **{INJECT}** grew.\n\n| a |\n|---|\n| {INJECT} |"},
+    )
+    out_html = nbformat.v4.new_output(
+        "display_data", data={"text/html": f"<table><tr><td>{INJECT}</td></tr></table>", "text/plain": "t"}
+    )
+    cell = new_code_cell("pass")
+    cell.outputs = [out_md, out_html]
+    nb = new_notebook(cells=[new_markdown_cell("# Report"), cell])
+    nbformat.write(nb, path)
+    return path
+
+
+def test_markup_from_data_is_text_never_rendered(tmp_path):
+    html = export.render_html(_injected_notebook(tmp_path / "inj.ipynb"))
+    body = html[html.index("<body") :]
+    assert not re.search(r"<(img|script)\b", body, re.I)
+    assert "onerror" not in re.sub(r"&lt;.*?&gt;", "", body)  # only inside escaped text
+    assert body.count("&lt;img src") >= 3  # shown as text in the quote, the md table and the HTML table
+    assert "<blockquote>" in body and "<strong>" in body  # markdown structure still renders
+    assert "<b>bold</b>" in body  # harmless tags stay, their event handlers go
+
+
+@needs_pdf_tools
+def test_markup_from_data_reads_as_text_in_the_pdf(tmp_path):
+    pdf = export.notebook_to_pdf(_injected_notebook(tmp_path / "inj.ipynb"), tmp_path / "inj.pdf")
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "<img src" in text and "<script>alert(1)</script>" in text

@@ -54,6 +54,138 @@ class _DropNoise(Preprocessor):
         return nb, resources
 
 
+# What a report output may contain once rendered: text structure, tables and the inline styles of
+# our own tiles and pandas Stylers. Anything else (img, script, iframe, svg, event handlers, links
+# to javascript:) is shown as literal text: markup injected by data values never renders.
+SAFE_TAGS = frozenset(
+    [
+        "a",
+        "abbr",
+        "b",
+        "blockquote",
+        "br",
+        "caption",
+        "code",
+        "col",
+        "colgroup",
+        "del",
+        "div",
+        "em",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "i",
+        "li",
+        "ol",
+        "p",
+        "pre",
+        "small",
+        "span",
+        "strong",
+        "style",
+        "sub",
+        "sup",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "u",
+        "ul",
+    ]
+)
+SAFE_ATTRIBUTES = {"*": ["class", "id", "style", "colspan", "rowspan", "align", "title"], "a": ["href"]}
+SAFE_CSS = [
+    "align-items",
+    "background",
+    "background-color",
+    "border",
+    "border-bottom",
+    "border-collapse",
+    "border-left",
+    "border-radius",
+    "border-right",
+    "border-top",
+    "color",
+    "display",
+    "font-family",
+    "font-size",
+    "font-style",
+    "font-weight",
+    "gap",
+    "grid-template-columns",
+    "height",
+    "line-height",
+    "margin",
+    "margin-bottom",
+    "margin-left",
+    "margin-right",
+    "margin-top",
+    "max-width",
+    "min-width",
+    "padding",
+    "padding-bottom",
+    "padding-left",
+    "padding-right",
+    "padding-top",
+    "text-align",
+    "vertical-align",
+    "white-space",
+    "width",
+]
+
+
+class _SanitizeOutputs(Preprocessor):
+    """Render markdown outputs to HTML, then clean every HTML output with an allowlist.
+
+    Data values (channel names, store names, messages) reach the report through markdown and
+    tables; a value holding markup must read as text in the PDF, never run or render.
+    """
+
+    def preprocess(self, nb, resources):
+        import bleach
+        from bleach.css_sanitizer import CSSSanitizer
+        from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+        css = CSSSanitizer(allowed_css_properties=SAFE_CSS)
+
+        def clean(html_text: str) -> str:
+            return bleach.clean(
+                html_text,
+                tags=SAFE_TAGS,
+                attributes=SAFE_ATTRIBUTES,
+                protocols={"http", "https", "mailto"},
+                css_sanitizer=css,
+                strip=False,
+                strip_comments=True,
+            )
+
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            for out in cell.get("outputs", []):
+                data = out.get("data")
+                if not data:
+                    continue
+                if "text/markdown" in data:
+                    data["text/html"] = clean(markdown2html_mistune(_text(data.pop("text/markdown"))))
+                elif "text/html" in data:
+                    data["text/html"] = clean(_text(data["text/html"]))
+                for key in [k for k in data if "javascript" in k or k.startswith("application/vnd")]:
+                    del data[key]
+        return nb, resources
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else "".join(value)
+
+
 def _exporter() -> HTMLExporter:
     c = Config()
     c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES_DIR)]
@@ -67,6 +199,7 @@ def _exporter() -> HTMLExporter:
     c.TagRemovePreprocessor.remove_cell_tags = set(REMOVE_CELL_TAGS)
     exporter = HTMLExporter(config=c)
     exporter.register_preprocessor(_DropNoise(), enabled=True)
+    exporter.register_preprocessor(_SanitizeOutputs(), enabled=True)
     return exporter
 
 
