@@ -17,7 +17,6 @@ import math
 import os
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +67,10 @@ def _clean(value):
         value = value.item()
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
+    if isinstance(value, float):
+        # 12 significant digits: identical reruns give identical files (no 16th-digit noise
+        # from summation order), far beyond any precision a report shows.
+        return float(f"{value:.12g}")
     if isinstance(value, dt.date | dt.datetime | pd.Timestamp):
         return value.isoformat()
     if isinstance(value, int | float | str | bool):
@@ -87,7 +90,6 @@ class Report:
     output_dir: str | Path | None = None
     provenance: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
-    _t0: float = field(default_factory=time.perf_counter)
 
     def add(
         self,
@@ -126,12 +128,9 @@ class Report:
         doc.setdefault("provenance", {}).update({k: _clean_tree(v) for k, v in self.provenance.items()})
         doc["provenance"].setdefault("userops_version", __version__)
         doc["provenance"].setdefault("git_commit", git_commit())
-        doc["provenance"]["written_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         plays = doc.setdefault("plays", {})
-        plays[self.play] = {
-            "run_seconds": round(time.perf_counter() - self._t0, 1),
-            "metrics": dict(sorted(self.metrics.items())),
-        }
+        # No timings or clock times here (run.json has them): identical reruns write identical files.
+        plays[self.play] = {"metrics": dict(sorted(self.metrics.items()))}
         doc["plays"] = dict(sorted(plays.items()))
         atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
 

@@ -85,3 +85,21 @@ def test_report_without_output_dir_writes_nothing(tmp_path, capsys):
     r.add("n", 1, "users", "a count")
     r.write()
     assert "not written" in capsys.readouterr().out
+
+
+def test_identical_reruns_write_identical_metrics(tmp_path):
+    # 0.1 + 0.2 = 0.30000000000000004 in binary floating point; summed in another order it is
+    # 0.3. Both must be stored as 0.3, and no clock time or timing may enter the file.
+    texts = []
+    for value in (0.1 + 0.2, 0.2 + 0.1 + 1e-17):
+        out = tmp_path / str(len(texts))
+        rep = Report(play="02_x", month="2026-10", output_dir=out, provenance={"params_file": "p.yaml"})
+        rep.add("rate", value, "share", "a rate")
+        rep.write()
+        texts.append((out / "metrics.json").read_text(encoding="utf-8"))
+    assert texts[0] == texts[1]
+    doc = json.loads(texts[0])
+    assert doc["plays"]["02_x"] == {
+        "metrics": {"rate": {"value": 0.3, "unit": "share", "definition": "a rate", "period": "2026-10"}}
+    }
+    assert "written_at" not in doc["provenance"]
