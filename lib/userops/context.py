@@ -42,7 +42,7 @@ def open_play(play: str, month: str, warehouse: str, params_file: str, output_di
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
     params = load_params(params_file)
-    con = connect(warehouse)
+    con = connect(warehouse, settings=params.duckdb.model_dump())
     resolved = resolve_month(con, month)
     info = load_info(con)
     report = Report(

@@ -26,12 +26,45 @@ def warehouse_path(path: str | Path | None = None) -> Path:
     return Path(os.environ.get("USEROPS_WAREHOUSE", DEFAULT_WAREHOUSE))
 
 
-def connect(path: str | Path | None = None, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse (read-only unless asked); clear error if it was never built."""
+# DuckDB resource settings: params `duckdb` section, overridden by these environment variables.
+RESOURCE_ENV = {
+    "memory_limit": "USEROPS_DUCKDB_MEMORY_LIMIT",  # e.g. 8GB
+    "threads": "USEROPS_DUCKDB_THREADS",  # e.g. 2
+    "temp_directory": "USEROPS_DUCKDB_TEMP_DIRECTORY",  # where queries spill
+}
+
+
+def duckdb_config(settings: dict | None = None) -> dict[str, str]:
+    """DuckDB config from params (``memory_limit``, ``threads``, ``temp_directory``) and the environment.
+
+    Environment variables win; unset values are left to DuckDB's defaults.
+    """
+    unknown = set(settings or {}) - set(RESOURCE_ENV)
+    if unknown:
+        raise ValueError(f"unknown DuckDB resource settings {sorted(unknown)}; known: {sorted(RESOURCE_ENV)}")
+    cfg = {k: str(v) for k, v in (settings or {}).items() if v not in (None, "")}
+    for key, env in RESOURCE_ENV.items():
+        if os.environ.get(env):
+            cfg[key] = os.environ[env]
+    return cfg
+
+
+def connect(
+    path: str | Path | None = None, read_only: bool = True, settings: dict | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse (read-only unless asked) with the resource settings; clear error if never built."""
     p = warehouse_path(path)
     if read_only and not p.is_file():
         raise FileNotFoundError(f"warehouse {p} not found: build it with `userops load DIR` (or `make demo`)")
-    return duckdb.connect(str(p), read_only=read_only)
+    con = duckdb.connect(str(p), read_only=read_only)
+    cfg = duckdb_config(settings)
+    try:
+        for key, value in cfg.items():  # keys come from RESOURCE_ENV only; values are bound
+            con.execute(f"set {key} = $v", {"v": value})
+    except duckdb.Error as e:
+        con.close()
+        raise ValueError(f"DuckDB resource settings {cfg} are invalid: {e}") from None
+    return con
 
 
 def query(name: str, con: duckdb.DuckDBPyConnection, **params) -> pd.DataFrame:
@@ -62,12 +95,49 @@ def load_info(con: duckdb.DuckDBPyConnection) -> dict:
     return {"fingerprint": fp, "loaded_at": loaded_at.isoformat(), "data_dir": data_dir}
 
 
+# A handful of orders dated far after the rest (a clock or keying error) must not move the report
+# month: orders after a gap of more than OUTLIER_GAP_DAYS without any order, fewer than
+# OUTLIER_MAX_SHARE of all orders (and at most OUTLIER_MAX_ROWS), are set aside as outliers.
+OUTLIER_GAP_DAYS = 31
+OUTLIER_MAX_SHARE = 0.001
+OUTLIER_MAX_ROWS = 100
+
+
+def future_outliers(con: duckdb.DuckDBPyConnection) -> tuple[dt.date | None, int]:
+    """(last regular order date, number of outlier orders after it); (None, 0) without outliers."""
+    row = con.execute(
+        """
+        with days as (
+            select order_date, count(*) as n from fct_orders group by order_date
+        ),
+        gaps as (
+            select
+                order_date,
+                lag(order_date) over (order by order_date) as prev_date,
+                sum(n) over (order by order_date desc rows unbounded preceding) as n_from_here,
+                sum(n) over () as n_all
+            from days
+        )
+        select prev_date, n_from_here
+        from gaps
+        where
+            date_diff('day', prev_date, order_date) > $gap
+            and n_from_here <= least($max_rows, $max_share * n_all)
+        order by order_date
+        limit 1
+        """,
+        {"gap": OUTLIER_GAP_DAYS, "max_rows": OUTLIER_MAX_ROWS, "max_share": OUTLIER_MAX_SHARE},
+    ).fetchone()
+    return (row[0], int(row[1])) if row else (None, 0)
+
+
 def data_range(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date]:
-    """First and last order date in the warehouse."""
+    """First and last regular order date in the warehouse (future outliers set aside)."""
     lo, hi = con.execute("select min(order_date), max(order_date) from fct_orders").fetchone()
     if lo is None:
         raise ValueError("the warehouse has no orders")
-    return lo, hi
+    last_regular, _ = future_outliers(con)
+    return lo, last_regular or hi
 
 
 def month_bounds(month: str) -> tuple[dt.date, dt.date]:

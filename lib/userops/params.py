@@ -360,6 +360,14 @@ class ExperimentParams(_Section):
     ci_level: float = Field(0.95, gt=0.5, lt=1)
 
 
+class DuckDBParams(_Section):
+    """DuckDB resources (environment variables USEROPS_DUCKDB_MEMORY_LIMIT / _THREADS / _TEMP_DIRECTORY win)."""
+
+    memory_limit: str | None = Field(None, pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    threads: int | None = Field(None, ge=1, le=256)
+    temp_directory: str | None = Field(None, min_length=1, description="where queries spill to disk")
+
+
 class Params(_Section):
     chain_name: str = Field("鲜邻便利", description="chain name on the PDF cover")
     offline_channels: list[str] = Field(
@@ -367,6 +375,7 @@ class Params(_Section):
         description="acquisition channels counted as offline; all others are online",
     )
     data: DataParams = Field(default_factory=DataParams)
+    duckdb: DuckDBParams = Field(default_factory=DuckDBParams)
     experiments: ExperimentParams = Field(default_factory=ExperimentParams)
     acquisition: AcquisitionParams = Field(default_factory=AcquisitionParams)
     retention: RetentionParams = Field(default_factory=RetentionParams)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pandas as pd
 import pytest
 
-from userops.db import connect, last_complete_month, resolve_month
+from userops.db import connect, duckdb_config, future_outliers, last_complete_month, resolve_month
 from userops.outputs import Report
 from userops.params import ParamsError, load_params
 from userops.period import Period
@@ -103,3 +104,32 @@ def test_identical_reruns_write_identical_metrics(tmp_path):
         "metrics": {"rate": {"value": 0.3, "unit": "share", "definition": "a rate", "period": "2026-10"}}
     }
     assert "written_at" not in doc["provenance"]
+
+
+def test_a_few_future_dated_orders_do_not_move_the_report_month(make_warehouse):
+    # 1,500 orders, one a day per user-slot from 2026-09-01 to 2026-10-31 (61 days), then 1 order
+    # keyed as 2031-01-05: after a 4-year gap, 1 order <= min(100, 0.1% x 1,501 = 1.5) -> outlier.
+    users = [dict(user_id=i, registered_at="2026-08-01 09:00:00", channel="app") for i in range(1, 26)]
+    day0 = dt.date(2026, 9, 1)
+    orders = [order_row(k, 1 + k % 25, f"{day0 + dt.timedelta(days=k % 61)} 10:00:00") for k in range(1500)]
+    orders.append(order_row(9999, 1, "2031-01-05 10:00:00"))
+    con = connect(make_warehouse({"users": users, "orders": orders}))
+    last_regular, n = future_outliers(con)
+    assert (str(last_regular), n) == ("2026-10-31", 1)
+    assert last_complete_month(con) == "2026-10"
+    # Two regular months of real data are never outliers: no gap of 31+ days inside them.
+    con2 = connect(make_warehouse({"users": users, "orders": orders[:-1]}))
+    assert future_outliers(con2) == (None, 0)
+
+
+def test_duckdb_resource_settings_from_params_and_environment(make_warehouse, monkeypatch):
+    users = [dict(user_id=1, registered_at="2026-08-01 09:00:00", channel="app")]
+    wh = make_warehouse({"users": users, "orders": [order_row(1, 1, "2026-08-03 10:00:00")]})
+    con = connect(wh, settings={"threads": 1, "memory_limit": "1GB"})
+    assert con.execute("select current_setting('threads')").fetchone()[0] == 1
+    monkeypatch.setenv("USEROPS_DUCKDB_MEMORY_LIMIT", "512MB")
+    assert duckdb_config({"memory_limit": "1GB"}) == {"memory_limit": "512MB"}
+    con = connect(wh)
+    assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "488.2 MiB"
+    with pytest.raises(ValueError, match="resource settings"):
+        connect(wh, settings={"threads": "many"})
