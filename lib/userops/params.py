@@ -8,13 +8,16 @@ out-of-range values are errors that name the file and the key.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a YAML `true` is not 1 and "7" is not 7 (an int is still accepted for a float);
+    # YAML lists are accepted for tuples (fields marked strict=False).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class RetentionParams(_Section):
@@ -90,7 +93,7 @@ class RecallParams(_Section):
     offline_share: float = Field(
         0.5, ge=0, le=1, description="store share of orders above which offline comes first"
     )
-    cost_per_touch: dict[str, float] = Field(
+    cost_per_touch: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: {"sms": 0.05, "wechat_notice": 0.01, "offline_push": 0.02},
         description="planning cost per touch, yuan, per channel",
     )
@@ -153,6 +156,8 @@ class ActivityParams(_Section):
     def _ascending_bins(cls, v: list[int]) -> list[int]:
         if v != sorted(set(v)):
             raise ValueError("must be strictly ascending")
+        if v and v[0] <= 0:
+            raise ValueError("bounds must be positive")
         return v
 
     @field_validator("tier_thresholds_yuan")
@@ -204,9 +209,9 @@ class ScoreRule(_Section):
 
     name: str
     label: str = Field("", description="display label, e.g. the Chinese tier name")
-    r: tuple[int, int] = Field((1, 5), description="recency score range, inclusive")
-    f: tuple[int, int] = Field((1, 5), description="frequency score range, inclusive")
-    m: tuple[int, int] = Field((1, 5), description="monetary score range, inclusive")
+    r: tuple[int, int] = Field((1, 5), strict=False, description="recency score range, inclusive")
+    f: tuple[int, int] = Field((1, 5), strict=False, description="frequency score range, inclusive")
+    m: tuple[int, int] = Field((1, 5), strict=False, description="monetary score range, inclusive")
 
 
 def _rules(*rows) -> list[ScoreRule]:
@@ -267,7 +272,7 @@ class PersonaParams(_Section):
     online_share_low: float = Field(0.4, gt=0, lt=0.5, description="a cluster below this is named 'in-store'")
     name_lift: float = Field(1.25, gt=1, description="a category or weekend lift above this enters a name")
     association_levels: tuple[float, float, float] = Field(
-        (0.1, 0.2, 0.3), description="Cramér's V from which a link is weak, moderate, strong"
+        (0.1, 0.2, 0.3), strict=False, description="Cramér's V from which a link is weak, moderate, strong"
     )
     min_group_users: int = Field(30, ge=1, description="groups smaller than this are flagged as noisy")
     ci_level: float = Field(0.95, gt=0.5, lt=1)
@@ -389,11 +394,26 @@ class ParamsError(ValueError):
     pass
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_params(path: str | Path) -> Params:
     """Read and validate a params YAML file; errors name the file and the key."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except FileNotFoundError:
         raise ParamsError(f"params file {path} not found") from None
     except yaml.YAMLError as e:

@@ -27,6 +27,14 @@ def test_default_params_load():
         ("retention:\n  max_day: seven\n", "retention.max_day: Input should be a valid integer"),
         ("retention:\n  reminder_holdout_share: 1.5\n", "retention.reminder_holdout_share"),
         ("- just\n- a list\n", "top level must be a mapping"),
+        ("retention:\n  max_day: true\n", "retention.max_day: Input should be a valid integer (got True)"),
+        ("retention:\n  max_day: '7'\n", "retention.max_day: Input should be a valid integer"),
+        ("retention:\n  max_day: 5\n  max_day: 7\n", "duplicate key 'max_day'"),
+        (
+            "recall:\n  cost_per_touch: {sms: -0.05}\n",
+            "recall.cost_per_touch.sms: Input should be greater than",
+        ),
+        ("activity:\n  match_tenure_bins_days: [-10, 90]\n", "bounds must be positive"),
     ],
 )
 def test_bad_params_name_file_and_key(tmp_path, text, message):
