@@ -1254,7 +1254,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
         events=int(ev_u.size),
         points_ledger=int(L_u.size),
     )
-    counts = {k: counts[k] for k in TABLES}
+    counts = {k: counts[k] for k in TABLES if k in counts}
     d30 = _repeat_share(ou, ot, first_final, n, 30)
     buyers_by_ch = np.bincount(channel[first_final < H], minlength=8)
     rep30_by_ch = np.bincount(channel[d30], minlength=8)
@@ -1478,7 +1478,7 @@ def _write(out_dir: Path, tables: dict, manifest: dict, personas: dict, fmt: str
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         os.chmod(tmp, 0o755)
-        for name in TABLES:
+        for name in (n for n in TABLES if n in tables):  # the demo has no order_coupons
             t = _arrow_table(name, tables[name]())
             if fmt == "parquet":
                 pq.write_table(t, tmp / f"{name}.parquet", compression="zstd")
