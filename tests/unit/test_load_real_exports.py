@@ -4,6 +4,7 @@ old history, several coupons per order, row-level problems set aside, a column m
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -333,3 +334,27 @@ def test_mapping_errors_name_the_key(tmp_path):
     assert [(p.column, p.rule) for p in ps] == [
         ("OrderDate", "column named by the mapping (-> ordered_at) present")
     ]
+
+
+def test_readme_online_shop_example_loads_with_its_mapping(tmp_path, capsys):
+    ex = Path(__file__).resolve().parents[2] / "examples" / "online_shop"
+    wh = tmp_path / "wh.duckdb"
+    argv = ["--mapping", str(ex / "mapping.yaml"), "--params", str(ex / "params.yaml")]
+    assert main(["load", str(ex), "--warehouse", str(wh), *argv]) == 0
+    assert "values app, web are counted as online" in capsys.readouterr().out
+    con = duckdb.connect(str(wh), read_only=True)
+    # C12346 ordered on invoices 536365, 536367, 536371; C12352 only on 536374.
+    assert rows(con, "select source_id, n_orders from dim_users join map_user_id using (user_id)") == [
+        ("C12346", 3),
+        ("C12347", 3),
+        ("C12348", 1),
+        ("C12349", 1),
+        ("C12350", 1),
+        ("C12352", 1),
+    ]
+    assert rows(con, "select order_id, order_channel from orders where order_id in (536365, 536366)") == [
+        (536365, "web"),
+        (536366, "app"),
+    ]
+    # Hero: unit price paid <= 3: 85123A (39.00 / 15 units) and 84029G (28.05 / 11); top 1 by units.
+    assert rows(con, "select product_id from products where is_hero") == [("85123A",)]
