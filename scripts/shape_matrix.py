@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> int:
     from userops.demo import generate
-    from userops.load import ContractError, load_dir
+    from userops.load import ContractError, LoadOptions, load_dir
+    from userops.params import load_params
     from userops.shapes import SHAPES, build_shape, run_notebooks
 
     ap = argparse.ArgumentParser()
@@ -40,7 +41,7 @@ def main() -> int:
         data = build_shape(name, demo, work / name / "data")
         wh = work / name / "warehouse.duckdb"
         try:
-            load_dir(data, wh)
+            load_dir(data, wh, LoadOptions(params=load_params(data / "params.yaml")))
         except ContractError as e:
             print(f"## {name}: LOAD FAILED\n{e}\n", flush=True)
             failures += 1

@@ -1,8 +1,8 @@
 """The `userops` command: demo | check | load | run | export.
 
 userops demo --users 20000 --months 12 --seed 7 --out data/demo
-userops check data/demo
-userops load data/demo --warehouse data/warehouse.duckdb
+userops check data/demo [--params params/default.yaml] [--mapping mapping.yaml]
+userops load data/demo --warehouse data/warehouse.duckdb [--params ...] [--mapping ...] [--quarantine]
 userops run [--month 2026-10] [--params params/default.yaml]
 userops export outputs/2026-10/notebooks/02_new_user_retention.ipynb out.pdf
 """
@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 from userops.db import DEFAULT_WAREHOUSE
+
+DEFAULT_PARAMS = "params/default.yaml"
 
 
 def _cmd_demo(a: argparse.Namespace) -> int:
@@ -36,12 +38,40 @@ def _print_problems(problems) -> None:
         print(f"  - {p}", file=sys.stderr)
 
 
-def _cmd_check(a: argparse.Namespace) -> int:
-    from userops.load import check_dir
+def _print_notices(notices) -> None:
+    if notices:
+        print(f"{len(notices)} notice(s) (how the chain's own values are read; adjust params if wrong):")
+        for n in notices:
+            print(f"  - {n}")
 
-    problems = check_dir(a.dir)
-    if problems:
-        _print_problems(problems)
+
+def _load_options(a: argparse.Namespace, quarantine: bool = False):
+    """LoadOptions from --params (the default file may be missing: defaults) and --mapping."""
+    from userops.load import LoadOptions
+    from userops.mapping import load_mapping
+    from userops.params import Params, load_params
+
+    default = a.params == DEFAULT_PARAMS
+    params = Params() if default and not Path(a.params).exists() else load_params(a.params)
+    mapping = load_mapping(a.mapping) if a.mapping else {}
+    return LoadOptions(params=params, mapping=mapping, quarantine=quarantine)
+
+
+def _cmd_check(a: argparse.Namespace) -> int:
+    from userops.load import check_data
+    from userops.mapping import MappingError
+    from userops.params import ParamsError
+
+    try:
+        v = check_data(a.dir, _load_options(a))
+    except (MappingError, ParamsError) as e:
+        print(f"userops check: {e}", file=sys.stderr)
+        return 2
+    _print_notices(v.notices)
+    if v.errors:
+        _print_problems(v.errors)
+        if any(p.quarantinable for p in v.errors):
+            print("row-level problems can be set aside with `userops load --quarantine`", file=sys.stderr)
         return 1
     print(f"{a.dir}: all files meet the data contract")
     return 0
@@ -49,16 +79,26 @@ def _cmd_check(a: argparse.Namespace) -> int:
 
 def _cmd_load(a: argparse.Namespace) -> int:
     from userops.load import ContractError, load_dir
+    from userops.mapping import MappingError
+    from userops.params import ParamsError
 
     t0 = time.perf_counter()
     try:
-        report = load_dir(a.dir, a.warehouse)
+        report = load_dir(a.dir, a.warehouse, _load_options(a, quarantine=a.quarantine))
+    except (MappingError, ParamsError) as e:
+        print(f"userops load: {e}", file=sys.stderr)
+        return 2
     except ContractError as e:
+        _print_notices(e.notices)
         _print_problems(e.problems)
         print(f"nothing loaded: {a.warehouse} is unchanged", file=sys.stderr)
         return 1
+    _print_notices(report.notices)
     loaded = ", ".join(f"{k} {v:,}" for k, v in report.rows.items() if k not in report.absent)
     print(f"loaded {a.warehouse} in {time.perf_counter() - t0:.1f} s: {loaded}")
+    if report.rejected:
+        aside = ", ".join(f"{k} {v:,}" for k, v in report.rejected.items())
+        print(f"set aside (--quarantine): {aside} rows; rows and reasons in {report.rejects_file}")
     if report.absent:
         print(f"optional tables absent (their report sections say so): {', '.join(report.absent)}")
     return 0
@@ -121,17 +161,25 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_demo)
 
     c = sub.add_parser("check", help="validate CSV/Parquet files against the data contract")
-    c.add_argument("dir")
-    c.set_defaults(func=_cmd_check)
-
     ld = sub.add_parser("load", help="validate and (re)build the warehouse atomically")
-    ld.add_argument("dir")
+    for sp in (c, ld):
+        sp.add_argument("dir")
+        sp.add_argument(
+            "--params", default=DEFAULT_PARAMS, help="data.timestamp_min, vocabulary roles, hero products"
+        )
+        sp.add_argument("--mapping", help="YAML: per table, source file, column renames and value maps")
+    c.set_defaults(func=_cmd_check)
     ld.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
+    ld.add_argument(
+        "--quarantine",
+        action="store_true",
+        help="set row-level problems aside (<warehouse>.rejects.csv) and load the rest",
+    )
     ld.set_defaults(func=_cmd_load)
 
     r = sub.add_parser("run", help="run the playbook for a month into outputs/<month>/")
     r.add_argument("--month", default="", help="YYYY-MM; default: the last complete month in the data")
-    r.add_argument("--params", default="params/default.yaml")
+    r.add_argument("--params", default=DEFAULT_PARAMS)
     r.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
     r.add_argument("--out", default="outputs")
     r.add_argument("--notebooks", default="notebooks")

@@ -56,6 +56,7 @@ def open_play(play: str, month: str, warehouse: str, params_file: str, output_di
             "data_fingerprint": info["fingerprint"],
             "data_loaded_at": info["loaded_at"],
         },
+        con=con,
     )
     return PlayContext(
         con=con, period=Period(resolved), params=params, report=report, present=present_tables(con)

@@ -13,42 +13,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Plausible timestamp range: anything outside is a unit or parsing error.
+# Plausible timestamp range: anything outside is a unit or parsing error. The lower bound is a
+# load parameter (params data.timestamp_min); MIN_TS is its default.
 MIN_TS = "2000-01-01"
 MAX_TS = "2100-01-01"
 
-CATEGORIES = ("fresh", "cooking", "mother_baby", "snacks", "drinks", "daily")
-ORDER_CHANNELS = ("store", "mini_program", "app", "wechat_group")
-CAMPAIGN_CHANNELS = ("sms", "wechat_notice", "offline_push")
+# Strict vocabularies (a value outside them changes a number's meaning). Order channels, campaign
+# channels, coupon kinds, product categories, event names and referrer kinds are the chain's own
+# (open vocabularies): params map them to roles, and an unmapped value is a notice, not an error.
 ARMS = ("treatment", "holdout")
-EVENTS = (
-    "visit",
-    "browse_40s",
-    "add_cart",
-    "checkout_start",
-    "share_card",
-    "checkin",
-    "draw",
-    "task_done",
-)
-NEW_USER_COUPON_KINDS = (
-    "new_user_small",
-    "new_user_aov",
-    "new_user_large",
-    "new_user_mid",
-)
-COUPON_KINDS = NEW_USER_COUPON_KINDS + (
-    "repurchase",
-    "recall",
-    "checkin",
-    "draw",
-    "task",
-    "share",
-    "other",
-)
-CAMPAIGN_KINDS = ("recall", "expiry_reminder", "repurchase_reminder", "activation", "other")
-REFERRER_KINDS = ("group_leader", "store_promoter")
 GENDERS = ("F", "M")
+CAMPAIGN_KINDS = ("recall", "expiry_reminder", "repurchase_reminder", "activation", "other")
+# The demo's vocabularies (the demo generator and the default params use them; nothing enforces them).
+CATEGORIES = ("fresh", "cooking", "mother_baby", "snacks", "drinks", "daily")
+NEW_USER_COUPON_KINDS = ("new_user_small", "new_user_aov", "new_user_large", "new_user_mid")
+
+# Ids may be integers or text. These four are mapped at load to BIGINT surrogate keys (map_<id>
+# tables keep the original); product, store and referrer ids stay text.
+MAPPED_IDS = ("user_id", "order_id", "coupon_id", "campaign_id")
 
 
 @dataclass(frozen=True)
@@ -63,10 +45,31 @@ class Column:
     max_value: float | None = None  # inclusive
     nonzero: bool = False
     doc: str = ""
+    # An id (integer or text, never fractional). id_map names the surrogate map for MAPPED_IDS.
+    is_id: bool = False
+    id_map: str | None = None
+    # When the column is absent from a file: SQL over the typed row (other tables as typed_<name>,
+    # params as $hero_price_max / $hero_top_n), and its meaning for the docs.
+    default_sql: str | None = None
+    default_doc: str = ""
+    quarantine: bool = False  # range violations are row-level: `load --quarantine` sets them aside
+    not_after_last_order: bool = False  # refused when later than the export's last order day
 
     @property
     def is_timestamp(self) -> bool:
         return self.type.upper() in ("TIMESTAMP", "DATE")
+
+    @property
+    def source_type(self) -> str:
+        """The type values are read and checked as (mapped ids are checked on the original text)."""
+        return "VARCHAR" if self.is_id else self.type
+
+
+def _id(name: str, nullable: bool = False, doc: str = "", ref: str | None = None) -> Column:
+    mapped = (ref or name) if (ref or name) in MAPPED_IDS else None
+    return Column(
+        name, "BIGINT" if mapped else "VARCHAR", nullable=nullable, doc=doc, is_id=True, id_map=mapped
+    )
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class ForeignKey:
     column: str
     ref_table: str
     ref_column: str
+    quarantine: bool = False  # orphans are row-level: `load --quarantine` sets them aside
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,15 @@ class Table:
         return tuple(c.name for c in self.columns)
 
 
+# products.is_hero when absent: the hero_top_n best sellers by units among products whose price
+# (products.price, else the average unit price paid) is at most hero_price_max.
+HERO_SQL = """product_id in (
+    select i.product_id from typed_order_items i
+    left join typed_products p using (product_id)
+    group by i.product_id
+    having coalesce(any_value(p.price), sum(i.amount) / nullif(sum(i.quantity), 0)) <= $hero_price_max
+    qualify row_number() over (order by sum(i.quantity) desc, i.product_id) <= $hero_top_n)"""
+
 MONEY = "DECIMAL(12,2)"
 
 TABLES: dict[str, Table] = {
@@ -115,17 +128,15 @@ TABLES: dict[str, Table] = {
             "users",
             "one row per registered user",
             (
-                Column("user_id", "BIGINT", doc="user key"),
+                _id("user_id", doc="user key"),
                 Column("registered_at", "TIMESTAMP", doc="registration time (store local)"),
                 Column("channel", "VARCHAR", doc="acquisition channel, e.g. wechat_group, paid_ads"),
-                Column(
-                    "referrer_id",
-                    "VARCHAR",
+                _id("referrer_id", nullable=True, doc="group leader / store promoter who referred the user"),
+                _id(
+                    "home_store_id",
                     nullable=True,
-                    doc="group leader / store promoter who referred the user",
-                ),
-                Column(
-                    "home_store_id", "VARCHAR", nullable=True, doc="store the user registered at or nearest"
+                    doc="store the user registered at or nearest",
+                    ref="store_id",
                 ),
                 Column("city", "VARCHAR", nullable=True),
                 Column("gender", "VARCHAR", nullable=True, enum=GENDERS),
@@ -148,14 +159,29 @@ TABLES: dict[str, Table] = {
             "orders",
             "one row per paid order",
             (
-                Column("order_id", "BIGINT"),
-                Column("user_id", "BIGINT"),
-                Column("ordered_at", "TIMESTAMP", doc="payment time (store local)"),
-                Column("store_id", "VARCHAR", nullable=True, doc="fulfilling store; empty for online orders"),
-                Column("order_channel", "VARCHAR", enum=ORDER_CHANNELS),
-                Column("gmv", MONEY, min_value=0, doc="amount paid, yuan"),
-                Column("discount", MONEY, min_value=0, doc="coupon and promotion discount, yuan"),
-                Column("coupon_id", "BIGINT", nullable=True, doc="coupon redeemed on this order"),
+                _id("order_id"),
+                _id("user_id"),
+                Column(
+                    "ordered_at",
+                    "TIMESTAMP",
+                    doc="payment time (store local); the last one is the export's last day",
+                ),
+                _id("store_id", nullable=True, doc="fulfilling store; empty for online orders"),
+                Column(
+                    "order_channel",
+                    "VARCHAR",
+                    doc="the chain's own channels; params data.offline_order_channels are in-store, the rest online",
+                ),
+                Column("gmv", MONEY, min_value=0, doc="amount paid (after discounts)"),
+                Column(
+                    "discount",
+                    MONEY,
+                    min_value=0,
+                    doc="coupon and promotion discount",
+                    default_sql="0",
+                    default_doc="0",
+                ),
+                _id("coupon_id", nullable=True, doc="a coupon redeemed on this order (more: order_coupons)"),
             ),
             key=("order_id",),
             required=True,
@@ -169,27 +195,40 @@ TABLES: dict[str, Table] = {
             "order_items",
             "one row per order line",
             (
-                Column("order_id", "BIGINT"),
-                Column("product_id", "VARCHAR"),
-                Column("quantity", "INTEGER", min_value=1),
-                Column("amount", MONEY, min_value=0, doc="line amount paid, yuan"),
+                _id("order_id"),
+                _id("product_id"),
+                Column("quantity", "INTEGER", min_value=1, quarantine=True),
+                Column(
+                    "amount",
+                    MONEY,
+                    min_value=0,
+                    doc="line amount before the order-level discount: quantity x the price charged for the line; "
+                    "an order's lines sum to gmv + discount",
+                ),
             ),
             key=("order_id", "product_id"),
             foreign_keys=(
-                ForeignKey("order_id", "orders", "order_id"),
-                ForeignKey("product_id", "products", "product_id"),
+                ForeignKey("order_id", "orders", "order_id", quarantine=True),
+                ForeignKey("product_id", "products", "product_id", quarantine=True),
             ),
         ),
         Table(
             "products",
             "one row per product",
             (
-                Column("product_id", "VARCHAR"),
-                Column("name", "VARCHAR"),
-                Column("category", "VARCHAR", enum=CATEGORIES),
-                Column("price", MONEY, min_value=0),
+                _id("product_id"),
+                Column("name", "VARCHAR", default_sql="product_id", default_doc="the product_id"),
+                Column("category", "VARCHAR", doc="the chain's own categories"),
+                Column("price", MONEY, nullable=True, min_value=0, doc="list price"),
                 Column("unit_cost", MONEY, nullable=True, min_value=0, doc="purchase cost, for margin"),
-                Column("is_hero", "BOOLEAN", doc="hero product: top seller under 10 yuan"),
+                Column(
+                    "is_hero",
+                    "BOOLEAN",
+                    doc="hero product: a cheap best seller that brings first orders",
+                    default_sql=HERO_SQL,
+                    default_doc="the data.hero_top_n best sellers by units with a price (list price, "
+                    "else the average paid) at most data.hero_price_max",
+                ),
             ),
             key=("product_id",),
         ),
@@ -197,7 +236,7 @@ TABLES: dict[str, Table] = {
             "stores",
             "one row per store",
             (
-                Column("store_id", "VARCHAR"),
+                _id("store_id"),
                 Column("name", "VARCHAR"),
                 Column("city", "VARCHAR"),
                 Column("opened_at", "DATE", nullable=True),
@@ -208,10 +247,10 @@ TABLES: dict[str, Table] = {
             "referrers",
             "one row per group leader or store promoter",
             (
-                Column("referrer_id", "VARCHAR"),
-                Column("kind", "VARCHAR", enum=REFERRER_KINDS),
+                _id("referrer_id"),
+                Column("kind", "VARCHAR", doc="e.g. group_leader, store_promoter (commissions in params)"),
                 Column("group_id", "VARCHAR", nullable=True, doc="WeChat group led (group leaders)"),
-                Column("store_id", "VARCHAR", nullable=True, doc="store worked at (promoters)"),
+                _id("store_id", nullable=True, doc="store worked at (promoters)"),
             ),
             key=("referrer_id",),
             foreign_keys=(ForeignKey("store_id", "stores", "store_id"),),
@@ -220,14 +259,16 @@ TABLES: dict[str, Table] = {
             "coupons",
             "one row per issued coupon",
             (
-                Column("coupon_id", "BIGINT"),
-                Column("user_id", "BIGINT"),
-                Column("kind", "VARCHAR", enum=COUPON_KINDS),
+                _id("coupon_id"),
+                _id("user_id"),
+                Column(
+                    "kind", "VARCHAR", doc="the chain's own kinds; params data.*_coupon_kinds give them roles"
+                ),
                 Column("issued_at", "TIMESTAMP"),
-                Column("expires_at", "TIMESTAMP"),
+                Column("expires_at", "TIMESTAMP", doc="may be after the export's last day"),
                 Column("face_value", MONEY, min_value=0),
                 Column("min_spend", MONEY, min_value=0),
-                Column("campaign_id", "BIGINT", nullable=True),
+                _id("campaign_id", nullable=True),
             ),
             key=("coupon_id",),
             foreign_keys=(
@@ -242,13 +283,13 @@ TABLES: dict[str, Table] = {
             "campaigns",
             "one row per CRM campaign",
             (
-                Column("campaign_id", "BIGINT"),
-                Column("name", "VARCHAR"),
+                _id("campaign_id"),
+                Column("name", "VARCHAR", default_sql="campaign_id", default_doc="the campaign_id"),
                 Column("kind", "VARCHAR", enum=CAMPAIGN_KINDS),
-                Column("channel", "VARCHAR", enum=CAMPAIGN_CHANNELS),
+                Column("channel", "VARCHAR", doc="the chain's own channels, e.g. sms, email, app_push"),
                 Column("started_at", "TIMESTAMP"),
                 Column("ended_at", "TIMESTAMP"),
-                Column("cost_per_touch", MONEY, min_value=0, doc="yuan per treated user touched"),
+                Column("cost_per_touch", MONEY, min_value=0, doc="cost per treated user touched"),
             ),
             key=("campaign_id",),
             rules=(RowRule("ended_at >= started_at", "ended_at >= started_at", ("ended_at", "started_at")),),
@@ -257,18 +298,30 @@ TABLES: dict[str, Table] = {
             "campaign_members",
             "one row per user in a campaign (treatment or randomised holdout)",
             (
-                Column("campaign_id", "BIGINT"),
-                Column("user_id", "BIGINT"),
+                _id("campaign_id"),
+                _id("user_id"),
                 Column("arm", "VARCHAR", enum=ARMS),
-                Column("assigned_at", "TIMESTAMP", doc="when the arm was drawn (also for holdout)"),
                 Column(
-                    "touched_at", "TIMESTAMP", nullable=True, doc="when the touch was sent; null for holdout"
+                    "assigned_at",
+                    "TIMESTAMP",
+                    doc="when the arm was drawn (also for holdout)",
+                    default_sql="(select c.started_at from typed_campaigns c "
+                    "where c.campaign_id = typed_campaign_members.campaign_id)",
+                    default_doc="the campaign's started_at",
+                    not_after_last_order=True,
+                ),
+                Column(
+                    "touched_at",
+                    "TIMESTAMP",
+                    nullable=True,
+                    doc="when the touch was sent; null for holdout",
+                    not_after_last_order=True,
                 ),
             ),
             key=("campaign_id", "user_id"),
             foreign_keys=(
-                ForeignKey("campaign_id", "campaigns", "campaign_id"),
-                ForeignKey("user_id", "users", "user_id"),
+                ForeignKey("campaign_id", "campaigns", "campaign_id", quarantine=True),
+                ForeignKey("user_id", "users", "user_id", quarantine=True),
             ),
             rules=(
                 RowRule(
@@ -279,12 +332,22 @@ TABLES: dict[str, Table] = {
             ),
         ),
         Table(
+            "order_coupons",
+            "one row per coupon redeemed on an order (for orders that redeem more than one)",
+            (_id("order_id"), _id("coupon_id")),
+            key=("order_id", "coupon_id"),
+            foreign_keys=(
+                ForeignKey("order_id", "orders", "order_id"),
+                ForeignKey("coupon_id", "coupons", "coupon_id"),
+            ),
+        ),
+        Table(
             "channel_spend",
             "one row per month x acquisition channel",
             (
                 Column("month", "DATE", doc="first day of the month"),
                 Column("channel", "VARCHAR"),
-                Column("spend", MONEY, min_value=0, doc="yuan"),
+                Column("spend", MONEY, min_value=0),
             ),
             key=("month", "channel"),
             rules=(RowRule("month is the first day of a month", "day(month) = 1", ("month",)),),
@@ -293,20 +356,20 @@ TABLES: dict[str, Table] = {
             "events",
             "one row per behaviour event",
             (
-                Column("user_id", "BIGINT"),
-                Column("ts", "TIMESTAMP"),
-                Column("event", "VARCHAR", enum=EVENTS),
-                Column("event_channel", "VARCHAR", nullable=True, enum=ORDER_CHANNELS),
+                _id("user_id"),
+                Column("ts", "TIMESTAMP", not_after_last_order=True),
+                Column("event", "VARCHAR", doc="the chain's own event names, e.g. visit, add_cart, checkin"),
+                Column("event_channel", "VARCHAR", nullable=True, doc="an order channel"),
             ),
             key=(),
-            foreign_keys=(ForeignKey("user_id", "users", "user_id"),),
+            foreign_keys=(ForeignKey("user_id", "users", "user_id", quarantine=True),),
         ),
         Table(
             "points_ledger",
             "one row per points movement",
             (
-                Column("user_id", "BIGINT"),
-                Column("ts", "TIMESTAMP"),
+                _id("user_id"),
+                Column("ts", "TIMESTAMP", not_after_last_order=True),
                 Column("points", "INTEGER", nonzero=True, doc="+issued, -redeemed or expired"),
                 Column(
                     "reason",
@@ -315,7 +378,7 @@ TABLES: dict[str, Table] = {
                 ),
             ),
             key=(),
-            foreign_keys=(ForeignKey("user_id", "users", "user_id"),),
+            foreign_keys=(ForeignKey("user_id", "users", "user_id", quarantine=True),),
         ),
     )
 }
@@ -333,11 +396,35 @@ LOAD_ORDER = (
     "orders",
     "order_items",
     "campaign_members",
+    "order_coupons",
     "channel_spend",
     "events",
     "points_ledger",
 )
 assert set(LOAD_ORDER) == set(TABLES)
+
+
+def _rules(t: Table, c: Column) -> list[str]:
+    rules = []
+    if c.is_id:
+        rules.append("whole (integer or text, not 1.7)")
+    if c.enum:
+        rules.append("one of " + ", ".join(c.enum))
+    if c.min_value is not None:
+        rules.append(f">= {c.min_value:g}" + (" (set aside with --quarantine)" if c.quarantine else ""))
+    if c.max_value is not None:
+        rules.append(f"<= {c.max_value:g}")
+    if c.nonzero:
+        rules.append("not 0")
+    if c.is_timestamp:
+        rules.append(f"data.timestamp_min (default {MIN_TS}) to {MAX_TS}")
+    if c.not_after_last_order:
+        rules.append("not after the last order day (set aside with --quarantine)")
+    for fk in t.foreign_keys:
+        if fk.column == c.name:
+            rule = f"in {fk.ref_table}.{fk.ref_column} (when {fk.ref_table} is supplied)"
+            rules.append(rule + ("; orphans set aside with --quarantine" if fk.quarantine else ""))
+    return rules
 
 
 def markdown() -> str:
@@ -350,22 +437,11 @@ def markdown() -> str:
         lines += [f"### `{name}` ({status})", "", f"Grain: {t.grain}. Key: {key}.", ""]
         lines += ["| column | type | null | rule | meaning |", "| --- | --- | --- | --- | --- |"]
         for c in t.columns:
-            rules = []
-            if c.enum:
-                rules.append("one of " + ", ".join(c.enum))
-            if c.min_value is not None:
-                rules.append(f">= {c.min_value:g}")
-            if c.max_value is not None:
-                rules.append(f"<= {c.max_value:g}")
-            if c.nonzero:
-                rules.append("not 0")
-            if c.is_timestamp:
-                rules.append(f"{MIN_TS} to {MAX_TS}")
-            for fk in t.foreign_keys:
-                if fk.column == c.name:
-                    rules.append(f"in {fk.ref_table}.{fk.ref_column} (when {fk.ref_table} is supplied)")
+            ctype = "id" if c.is_id else c.type
             null = "yes" if c.nullable else "no"
-            lines.append(f"| {c.name} | {c.type} | {null} | {'; '.join(rules)} | {c.doc} |")
+            if c.default_doc:
+                null += f"; absent column: {c.default_doc}"
+            lines.append(f"| {c.name} | {ctype} | {null} | {'; '.join(_rules(t, c))} | {c.doc} |")
         for r in t.rules:
             lines.append(f"| *row rule* | | | {r.name} | |")
         lines.append("")

@@ -1236,6 +1236,8 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
             event_channel=_Cat(ev_c, ORDER_CHANNELS),
         ),
         "points_ledger": lambda: dict(user_id=uid[L_u], ts=ts(L_t), points=L_p, reason=_Cat(L_r, REASON)),
+        # One coupon per order at most (orders.coupon_id): the multi-coupon table is empty.
+        "order_coupons": lambda: dict(order_id=np.zeros(0, np.int64), coupon_id=np.zeros(0, np.int64)),
     }
 
     # ------------------------------------------------------------------ manifest (true planted sizes)
@@ -1253,6 +1255,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
         channel_spend=months * 8,
         events=int(ev_u.size),
         points_ledger=int(L_u.size),
+        order_coupons=0,
     )
     counts = {k: counts[k] for k in TABLES}
     d30 = _repeat_share(ou, ot, first_final, n, 30)

@@ -1,21 +1,33 @@
 """Validate input files against the data contract and build the warehouse atomically.
 
-`check_dir(dir)` reads every contract table found in `dir` (`<table>.csv` or
-`<table>.parquet`) and returns every rule violation of every file in one pass.
-`load_dir(dir, warehouse)` does the same checks while building a new DuckDB
-file beside `warehouse`; only when everything passes and the row counts verify
-is it renamed over the old warehouse. On any error the old warehouse is
-untouched and the temporary file removed.
+`check_data(dir)` reads every contract table found in `dir` (`<table>.csv` or `<table>.parquet`,
+or the file a mapping names) and returns every rule violation of every file in one pass, plus
+notices (values of the chain's own vocabularies the params give no role). `load_dir(dir,
+warehouse)` does the same checks while building a new DuckDB file beside `warehouse`; only when
+everything passes and the row counts verify is it renamed over the old warehouse. On any error the
+old warehouse is untouched and the temporary file removed.
 
-Each `Problem` names the file, the column, the rule, how many rows break it and
-the first offending rows (CSV line numbers, or row numbers for Parquet, with
-the key and the offending value).
+Checks run on the original values (ids as text). Ids of users, orders, coupons and campaigns are
+then mapped to BIGINT surrogate keys so every metric keeps integer joins: when every value of an
+id is a plain integer the surrogate is that integer, otherwise the dense rank of the original text
+(1, 2, ... in text order). `map_<id>(<id> BIGINT, source_id VARCHAR)` keeps the original for every
+list a person reads (`outputs.Report.write_target`).
+
+Severity: type, key and required-column problems stop the load. Row-level problems a chain can
+live with (an order line for an unknown order or product, a zero-quantity line, an event, points
+row or campaign member for an unknown user, or later than the last order day) stop it too, unless
+`quarantine=True`: those rows are then set aside into `<warehouse>.rejects.csv` (table, file,
+line, reason, the row as JSON), counted in `_load_rejects`, and the rest is loaded.
+
+Each `Problem` names the file, the column, the rule, how many rows break it and the first offending
+rows (CSV line numbers, or row numbers for Parquet, with the key and the offending value).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,38 +35,72 @@ from pathlib import Path
 
 import duckdb
 
-from userops.contract import LOAD_ORDER, MAX_TS, MIN_TS, REQUIRED_TABLES, TABLES, Column, Table
+from userops.contract import LOAD_ORDER, MAPPED_IDS, MAX_TS, REQUIRED_TABLES, TABLES, Column, Table
+from userops.load_notices import vocabulary_notices
+from userops.mapping import TableMapping
+from userops.params import Params
 from userops.sql_files import read_sql, sql_names
 
 EXAMPLES = 5  # offending rows shown per problem
 EXTENSIONS = (".csv", ".parquet")
+FRACTIONAL = r"[+-]?[0-9]*\.[0-9]*[1-9][0-9]*"  # an id like 1.7: neither integer nor text id
+WHOLE_DOT_ZERO = r"^([+-]?[0-9]+)\.0*$"  # 12.0 (a float column's integer) is the id 12
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One broken rule in one input file."""
+    """One broken rule in one input file (severity error), or a notice about its values."""
 
     file: str
     column: str
     rule: str
     n_rows: int
     examples: tuple[str, ...] = ()
+    severity: str = "error"  # error | notice
+    table: str = ""
+    reject_sql: str = field(default="", compare=False, repr=False)  # row-level: rows to set aside
+    reject_params: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def quarantinable(self) -> bool:
+        return bool(self.reject_sql)
 
     def __str__(self) -> str:
+        if self.severity == "notice":
+            return f"{self.table}.{self.column}: {self.rule}"
         rows = "row" if self.n_rows == 1 else "rows"
         head = f"{self.file}: column {self.column!r}: {self.rule}: {self.n_rows:,} {rows}"
         if self.examples:
             head += "; first: " + "; ".join(self.examples)
+        if self.quarantinable:
+            head += " (row-level: `userops load --quarantine` sets these rows aside)"
         return head
 
 
 class ContractError(Exception):
     """Input data breaks the contract; `problems` lists every violation."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], notices: list[Problem] | None = None):
         self.problems = problems
+        self.notices = notices or []
         lines = [f"{len(problems)} data contract problem(s):"] + [f"  - {p}" for p in problems]
         super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to read an export: params (timestamp_min, roles, hero), a column mapping, quarantine."""
+
+    params: Params = field(default_factory=Params)
+    mapping: dict[str, TableMapping] = field(default_factory=dict)
+    quarantine: bool = False
+
+
+@dataclass
+class Validation:
+    errors: list[Problem] = field(default_factory=list)
+    notices: list[Problem] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass
@@ -63,18 +109,30 @@ class LoadReport:
     rows: dict[str, int] = field(default_factory=dict)
     absent: list[str] = field(default_factory=list)
     fingerprint: str = ""
+    notices: list[Problem] = field(default_factory=list)
+    rejected: dict[str, int] = field(default_factory=dict)  # table -> rows set aside
+    rejects_file: Path | None = None
 
 
-def find_files(data_dir: Path) -> tuple[dict[str, Path], list[Problem]]:
+def find_files(
+    data_dir: Path, mapping: dict[str, TableMapping] | None = None
+) -> tuple[dict[str, Path], list[Problem]]:
     """Map each contract table to its input file; problems for missing/ambiguous ones."""
     data_dir = Path(data_dir)
+    mapping = mapping or {}
     files: dict[str, Path] = {}
     problems: list[Problem] = []
     if not data_dir.is_dir():
         return files, [Problem(str(data_dir), "-", "input directory exists", 1)]
     for name in TABLES:
-        found = [data_dir / f"{name}{ext}" for ext in EXTENSIONS if (data_dir / f"{name}{ext}").is_file()]
-        if len(found) > 1:
+        named = mapping.get(name, TableMapping()).file
+        candidates = [data_dir / named] if named else [data_dir / f"{name}{ext}" for ext in EXTENSIONS]
+        found = [p for p in candidates if p.is_file()]
+        if named and not found:
+            problems.append(
+                Problem(str(data_dir / named), "-", f"file named by the mapping for {name} exists", 1)
+            )
+        elif len(found) > 1:
             problems.append(
                 Problem(
                     str(found[0]),
@@ -109,33 +167,53 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _read_source(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> list[str]:
-    """Stage the raw file as temp table src_<table> with a _line column; return its columns."""
+def _reader(path: Path) -> str:
+    if path.suffix == ".parquet":
+        return "read_parquet($path)"
+    return "read_csv($path, all_varchar = true, header = true)"
+
+
+def _read_source(
+    con: duckdb.DuckDBPyConnection, table: Table, path: Path, tm: TableMapping
+) -> tuple[list[str], list[Problem]]:
+    """Stage the raw file as temp table src_<table> with a _line column, renamed and value-mapped
+    by the mapping; return its columns and the mapping's problems."""
     src = f"src_{table.name}"
-    if path.suffix == ".csv":
-        # Header is line 1, so data row n is line n + 1.
-        con.execute(
-            f"create or replace temp table {src} as "
-            "select row_number() over () + 1 as _line, * "
-            "from read_csv($path, all_varchar = true, header = true)",
-            {"path": str(path)},
-        )
-    else:
-        con.execute(
-            f"create or replace temp table {src} as "
-            "select row_number() over () as _line, * from read_parquet($path)",
-            {"path": str(path)},
-        )
-    return [r[0] for r in con.execute(f"describe {src}").fetchall() if r[0] != "_line"]
+    # CSV: the header is line 1, so data row n is line n + 1. Parquet: row n.
+    first = 1 if path.suffix == ".csv" else 0
+    con.execute(
+        f"create or replace temp table {src} as select row_number() over () + {first} as _line, * "
+        f"from {_reader(path)}",
+        {"path": str(path)},
+    )
+    cols = [r[0] for r in con.execute(f"describe {src}").fetchall() if r[0] != "_line"]
+    problems = []
+    for old, new in tm.columns.items():
+        if old not in cols:
+            problems.append(Problem(str(path), old, f"column named by the mapping (-> {new}) present", 1))
+        elif new in cols and new != old:
+            problems.append(
+                Problem(str(path), new, f"mapping renames {old} to a column the file already has", 1)
+            )
+        elif new != old:
+            con.execute(f"alter table {src} rename column {_q(old)} to {_q(new)}")
+            cols[cols.index(old)] = new
+    for col, vmap in tm.values.items():
+        if col in cols and vmap:
+            con.execute(f"alter table {src} alter column {_q(col)} type varchar")
+            con.execute(
+                f"update {src} set {_q(col)} = m.t from (select unnest($f) as f, unnest($t) as t) m "
+                f"where {src}.{_q(col)} = m.f",
+                {"f": list(vmap), "t": list(vmap.values())},
+            )
+    return cols, problems
 
 
-def _where_label(path: Path) -> str:
+def _label(path: Path) -> str:
     return "line" if path.suffix == ".csv" else "row"
 
 
-def _examples(
-    con: duckdb.DuckDBPyConnection, sql_from_where: str, params: dict, label: str, show: list[str]
-) -> tuple[str, ...]:
+def _examples(con, sql_from_where: str, params: dict, label: str, show: list[str]) -> tuple[str, ...]:
     cols = ", ".join(f"cast({_q(c)} as varchar)" for c in show)
     rows = con.execute(
         f"select _line, {cols} {sql_from_where} order by _line limit {EXAMPLES}", params
@@ -147,228 +225,392 @@ def _examples(
     return tuple(out)
 
 
-def _column_checks(col: Column) -> list[tuple[str, str, dict]]:
-    """(rule text, SQL predicate that is TRUE for a bad row, params) for one column."""
+def _typed_expr(col: Column) -> str:
+    """The typed value of a source column (NULL when empty or unparseable; ids as whole text)."""
+    raw = f"nullif(trim(cast({_q(col.name)} as varchar)), '')"
+    if col.is_id:
+        whole = f"regexp_replace({raw}, '{WHOLE_DOT_ZERO}', '\\1')"
+        return f"case when regexp_full_match({raw}, '{FRACTIONAL}') then null else {whole} end"
+    return f"try_cast({raw} as {col.type})"
+
+
+def _source_checks(col: Column) -> list[tuple[str, str]]:
+    """(rule text, SQL predicate TRUE for a bad raw row): presence and type, on the source."""
     v = _q(col.name)
-    typed = f"try_cast({v} as {col.type})"
     present = f"{v} is not null and trim(cast({v} as varchar)) <> ''"
-    checks: list[tuple[str, str, dict]] = []
+    checks = []
     if not col.nullable:
-        checks.append(("not null", f"not ({present})", {}))
-    checks.append((f"type {col.type}", f"{present} and {typed} is null", {}))
+        checks.append(("not null", f"not ({present})"))
+    if col.is_id:
+        bad = f"regexp_full_match(trim(cast({v} as varchar)), '{FRACTIONAL}')"
+        checks.append(("type id: whole (integer or text, not a fraction)", f"{present} and {bad}"))
+    else:
+        checks.append((f"type {col.type}", f"{present} and {_typed_expr(col)} is null"))
+    return checks
+
+
+def _value_checks(col: Column, ts_min: str) -> list[tuple[str, str, dict, bool]]:
+    """(rule, predicate TRUE for a bad typed row, params, row-level) for one typed column."""
+    v = _q(col.name)
+    checks: list[tuple[str, str, dict, bool]] = []
     if col.enum is not None:
         checks.append(
             (
                 "one of " + ", ".join(col.enum),
-                f"{typed} is not null and not list_contains($enum, {typed})",
+                f"not list_contains($enum, {v})",
                 {"enum": list(col.enum)},
+                False,
             )
         )
     if col.min_value is not None:
-        checks.append((f">= {col.min_value:g}", f"{typed} < $lo", {"lo": col.min_value}))
+        checks.append((f">= {col.min_value:g}", f"{v} < $lo", {"lo": col.min_value}, col.quarantine))
     if col.max_value is not None:
-        checks.append((f"<= {col.max_value:g}", f"{typed} > $hi", {"hi": col.max_value}))
+        checks.append((f"<= {col.max_value:g}", f"{v} > $hi", {"hi": col.max_value}, col.quarantine))
     if col.nonzero:
-        checks.append(("not zero", f"{typed} = 0", {}))
+        checks.append(("not zero", f"{v} = 0", {}, False))
     if col.is_timestamp:
         checks.append(
             (
-                f"timestamp between {MIN_TS} and {MAX_TS}",
-                f"{typed} is not null and ({typed} < cast($min_ts as timestamp) or {typed} >= cast($max_ts as timestamp))",
-                {"min_ts": MIN_TS, "max_ts": MAX_TS},
+                f"timestamp between {ts_min} and {MAX_TS} (params data.timestamp_min)",
+                f"({v} < cast($min_ts as timestamp) or {v} >= cast($max_ts as timestamp))",
+                {"min_ts": ts_min, "max_ts": MAX_TS},
+                False,
             )
         )
     return checks
 
 
-def _check_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, staged: set[str]) -> list[Problem]:
-    """Check one file, leaving temp table typed_<table> for its children's foreign keys.
-
-    Creates the final table <table> only when the file has no problems.
-    """
-    label = _where_label(path)
-    fname = str(path)
-    src = f"src_{table.name}"
-    cols = _read_source(con, table, path)
-    problems: list[Problem] = []
-    # Nullable columns may be left out of a file (read as all NULL); the others must be there.
-    missing = [c.name for c in table.columns if c.name not in cols]
+def _stage_table(con, table: Table, path: Path, tm: TableMapping) -> tuple[list[Problem], list[str]]:
+    """Read one file into typed_<table> (original ids as text); presence and type problems, and
+    the contract columns the file lacks."""
+    label, fname, src = _label(path), str(path), f"src_{table.name}"
+    cols, problems = _read_source(con, table, path, tm)
+    # Nullable and defaulted columns may be left out of a file; the others must be there.
+    missing = [c for c in table.columns if c.name not in cols]
     for c in missing:
-        if not table.column(c).nullable:
-            problems.append(Problem(fname, c, "column present", 1, (f"columns found: {', '.join(cols)}",)))
-    key_show = [c for c in table.key if c not in missing]
-
+        if not c.nullable and c.default_sql is None:
+            problems.append(
+                Problem(fname, c.name, "column present", 1, (f"columns found: {', '.join(cols)}",))
+            )
+    key_show = [k for k in table.key if k in cols]
     for col in table.columns:
-        if col.name in missing:
+        if col.name not in cols:
             continue
-        for rule, bad, params in _column_checks(col):
-            n = con.execute(f"select count(*) from {src} where {bad}", params).fetchone()[0]
+        for rule, bad in _source_checks(col):
+            n = con.execute(f"select count(*) from {src} where {bad}").fetchone()[0]
             if n:
-                show = list(dict.fromkeys(key_show + [col.name]))
-                ex = _examples(con, f"from {src} where {bad}", params, label, show)
-                problems.append(Problem(fname, col.name, rule, n, ex))
-    # Typed copy (values that fail their type become NULL and are already reported), then
-    # keys, foreign keys and row rules, so that one pass reports every problem of the file.
+                ex = _examples(
+                    con, f"from {src} where {bad}", {}, label, list(dict.fromkeys(key_show + [col.name]))
+                )
+                problems.append(Problem(fname, col.name, rule, n, ex, table=table.name))
     select = ", ".join(
-        f"try_cast(nullif(trim(cast({_q(c.name)} as varchar)), '') as {c.type}) as {_q(c.name)}"
-        if c.name not in missing
-        else f"cast(null as {c.type}) as {_q(c.name)}"
+        f"{_typed_expr(c)} as {_q(c.name)}"
+        if c.name in cols
+        else f"cast(null as {c.source_type}) as {_q(c.name)}"
         for c in table.columns
     )
     con.execute(f"create or replace temp table typed_{table.name} as select _line, {select} from {src}")
-    typed = f"typed_{table.name}"
+    con.execute(f"drop table {src}")
+    return problems, [c.name for c in missing]
 
-    if table.key and not any(k in missing for k in table.key):
-        keys = ", ".join(_q(k) for k in table.key)
-        dup = (
-            f"from {typed} where ({keys}) in (select ({keys}) from {typed} group by all having count(*) > 1)"
-        )
-        n = con.execute(f"select count(*) {dup}").fetchone()[0]
-        if n:
-            problems.append(
-                Problem(
-                    fname,
-                    ", ".join(table.key),
-                    "unique key",
-                    n,
-                    _examples(con, dup, {}, label, list(table.key)),
-                )
-            )
-    for fk in table.foreign_keys:
-        if fk.ref_table not in staged or fk.column in missing:
-            continue  # optional parent absent (or unreadable: reported on its own file)
-        orphan = (
-            f"from {typed} c where c.{_q(fk.column)} is not null and not exists "
-            f"(select 1 from typed_{fk.ref_table} p where p.{_q(fk.ref_column)} = c.{_q(fk.column)})"
-        )
-        n = con.execute(f"select count(*) {orphan}").fetchone()[0]
-        if n:
-            show = list(dict.fromkeys(key_show + [fk.column]))
-            problems.append(
-                Problem(
-                    fname,
-                    fk.column,
-                    f"references {fk.ref_table}.{fk.ref_column}",
-                    n,
-                    _examples(con, orphan, {}, label, show),
-                )
-            )
-    for rule in table.rules:
-        if any(c in missing for c in rule.columns):
+
+def _create_empty_typed(con, table: Table) -> None:
+    cols = ", ".join(f"{_q(c.name)} {c.source_type}" for c in table.columns)
+    con.execute(f"create or replace temp table typed_{table.name} (_line BIGINT, {cols})")
+
+
+def _bind(sql: str, params: dict) -> dict:
+    """The params a SQL text references ($name), so DuckDB gets exactly those."""
+    return {k: v for k, v in params.items() if re.search(rf"\$\b{k}\b", sql)}
+
+
+def _apply_defaults(con, table: Table, path: Path, absent: list[str], params: Params) -> list[Problem]:
+    """Fill absent defaulted columns (contract default_sql); a default that stays NULL is a problem."""
+    typed, problems = f"typed_{table.name}", []
+    values = {"hero_price_max": params.data.hero_price_max, "hero_top_n": params.data.hero_top_n}
+    for c in table.columns:
+        if c.name not in absent or c.default_sql is None:
             continue
-        bad = f"from {typed} where not ({rule.sql})"
+        con.execute(f"update {typed} set {_q(c.name)} = {c.default_sql}", _bind(c.default_sql, values))
+        bad = f"from {typed} where {_q(c.name)} is null"
         n = con.execute(f"select count(*) {bad}").fetchone()[0]
         if n:
-            show = list(dict.fromkeys(key_show + list(rule.columns)))
+            show = list(dict.fromkeys(list(table.key) + [c.name]))
+            rule = f"not null (column absent, default {c.default_doc})"
             problems.append(
-                Problem(fname, ", ".join(rule.columns), rule.name, n, _examples(con, bad, {}, label, show))
+                Problem(
+                    str(path), c.name, rule, n, _examples(con, bad, {}, _label(path), show), table=table.name
+                )
             )
-    con.execute(f"drop table {src}")
-    if problems:
-        return problems
-
-    order = ", ".join(_q(k) for k in table.key) if table.key else "_line"
-    names = ", ".join(_q(c) for c in table.column_names)
-    con.execute(f"create table {_q(table.name)} as select {names} from {typed} order by {order}")
-    return []
+    return problems
 
 
-def _create_empty(con: duckdb.DuckDBPyConnection, table: Table) -> None:
-    cols = ", ".join(f"{_q(c.name)} {c.type}" for c in table.columns)
-    con.execute(f"create table {_q(table.name)} ({cols})")
+def _check_values(
+    con, table: Table, path: Path, staged: set[str], opts: LoadOptions, last_day
+) -> list[Problem]:
+    """Value, key, foreign-key and row rules over typed_<table>, on the original values."""
+    label, fname, typed = _label(path), str(path), f"typed_{table.name}"
+    problems: list[Problem] = []
+
+    def report(column: str, rule: str, bad: str, params: dict, show: list[str], row_level: bool) -> None:
+        n = con.execute(f"select count(*) from {typed} where {bad}", params).fetchone()[0]
+        if n:
+            show = list(dict.fromkeys(list(table.key) + show))
+            ex = _examples(con, f"from {typed} where {bad}", params, label, show)
+            reject = bad if row_level else ""
+            problems.append(
+                Problem(fname, column, rule, n, ex, table=table.name, reject_sql=reject, reject_params=params)
+            )
+
+    for col in table.columns:
+        for rule, bad, params, row_level in _value_checks(col, opts.params.data.timestamp_min):
+            report(col.name, rule, f"{_q(col.name)} is not null and {bad}", params, [col.name], row_level)
+        if col.not_after_last_order and last_day is not None:
+            rule = f"not after the export's last day ({last_day}, the last orders.ordered_at)"
+            bad = f"{_q(col.name)} >= cast($last_day as date) + interval 1 day"
+            report(col.name, rule, bad, {"last_day": last_day}, [col.name], True)
+    if table.key:
+        keys = ", ".join(_q(k) for k in table.key)
+        not_null = " and ".join(f"{_q(k)} is not null" for k in table.key)  # NULL keys: a type error
+        dup = f"{not_null} and ({keys}) in (select ({keys}) from {typed} group by all having count(*) > 1)"
+        report(", ".join(table.key), "unique key", dup, {}, list(table.key), False)
+    for fk in table.foreign_keys:
+        if fk.ref_table not in staged:
+            continue  # optional parent absent (or unreadable: reported on its own file)
+        c = f"{typed}.{_q(fk.column)}"
+        orphan = f"{c} is not null and not exists (select 1 from typed_{fk.ref_table} p where p.{_q(fk.ref_column)} = {c})"
+        report(
+            fk.column, f"references {fk.ref_table}.{fk.ref_column}", orphan, {}, [fk.column], fk.quarantine
+        )
+    for rule in table.rules:
+        report(", ".join(rule.columns), rule.name, f"not ({rule.sql})", {}, list(rule.columns), False)
+    return problems
 
 
-def _validate_into(con: duckdb.DuckDBPyConnection, data_dir: Path) -> tuple[list[Problem], dict[str, Path]]:
-    files, problems = find_files(data_dir)
+def _validate_into(con, data_dir: Path, opts: LoadOptions) -> Validation:
+    """Stage, default and check every file; typed_<table> temp tables stay for the load."""
+    files, problems = find_files(data_dir, opts.mapping)
+    v = Validation(files=files)
     staged: set[str] = set()
+    absent_cols: dict[str, list[str]] = {}
     for name in LOAD_ORDER:
+        table = TABLES[name]
         if name not in files:
+            _create_empty_typed(con, table)
             continue
         try:
-            problems.extend(_check_table(con, TABLES[name], files[name], staged))
+            found, absent_cols[name] = _stage_table(
+                con, table, files[name], opts.mapping.get(name, TableMapping())
+            )
+            problems.extend(found)
             staged.add(name)
         except duckdb.Error as e:  # unreadable file, bad CSV quoting, ...
             first = str(e).splitlines()[0]
             problems.append(Problem(str(files[name]), "-", "readable " + files[name].suffix[1:], 1, (first,)))
-    for name in staged:
-        con.execute(f"drop table if exists typed_{name}")
-    return problems, files
+            _create_empty_typed(con, table)
+    for name in LOAD_ORDER:
+        if name in staged:
+            problems.extend(_apply_defaults(con, TABLES[name], files[name], absent_cols[name], opts.params))
+    last_day = con.execute("select cast(max(ordered_at) as date) from typed_orders").fetchone()[0]
+    for name in LOAD_ORDER:
+        if name in staged:
+            problems.extend(_check_values(con, TABLES[name], files[name], staged, opts, last_day))
+    v.errors = problems
+    v.notices = vocabulary_notices(con, staged, files, opts.params)
+    return v
 
 
-def check_dir(data_dir: str | Path) -> list[Problem]:
-    """Validate every contract file in data_dir; return all problems (empty = valid)."""
+def check_data(data_dir: str | Path, opts: LoadOptions | None = None) -> Validation:
+    """Validate every contract file in data_dir: errors (empty = valid) and notices."""
     con = duckdb.connect()
     try:
-        problems, _ = _validate_into(con, Path(data_dir))
+        return _validate_into(con, Path(data_dir), opts or LoadOptions())
     finally:
         con.close()
-    return problems
 
 
-def build_derived(con: duckdb.DuckDBPyConnection) -> None:
+def check_dir(data_dir: str | Path, opts: LoadOptions | None = None) -> list[Problem]:
+    """Validate every contract file in data_dir; return all errors (empty = valid)."""
+    return check_data(data_dir, opts).errors
+
+
+def _set_aside(con, problems: list[Problem]) -> None:
+    """Move the rows of row-level problems from typed_<table> into temp table _rejects."""
+    con.execute(
+        "create or replace temp table _rejects (table_name VARCHAR, source_file VARCHAR, "
+        "source_line BIGINT, reason VARCHAR, row_json VARCHAR)"
+    )
+    for p in problems:
+        typed = f"typed_{p.table}"
+        cols = [c for c in TABLES[p.table].column_names]
+        row = "to_json({" + ", ".join(f"'{c}': {_q(c)}" for c in cols) + "})"
+        reason = f"{p.column}: {p.rule}"
+        con.execute(
+            f"insert into _rejects select $t, $f, _line, $r, {row} from {typed} where {p.reject_sql}",
+            {"t": p.table, "f": p.file, "r": reason, **p.reject_params},
+        )
+    for p in problems:
+        con.execute(f"delete from typed_{p.table} where {p.reject_sql}", p.reject_params)
+
+
+def _build_id_maps(con) -> None:
+    """map_<id>(<id> BIGINT, source_id VARCHAR) for every mapped id, over all tables' values.
+
+    Integer mode when every value is a plain integer (the surrogate is the value itself), else
+    text mode (the surrogate is the dense rank of the original text).
+    """
+    modes = []
+    for idn in MAPPED_IDS:
+        parts = [
+            f"select {_q(c.name)} as v from typed_{t.name}"
+            for t in TABLES.values()
+            for c in t.columns
+            if c.id_map == idn
+        ]
+        con.execute(
+            f"create or replace temp table _ids as select distinct v from ({' union all '.join(parts)}) where v is not null"
+        )
+        n_text = con.execute(
+            "select count(*) from _ids where not regexp_full_match(v, '-?(0|[1-9][0-9]{0,17})')"
+        ).fetchone()[0]
+        surrogate = "cast(v as bigint)" if n_text == 0 else "dense_rank() over (order by v)"
+        con.execute(
+            f"create table map_{idn} as select cast({surrogate} as bigint) as {idn}, v as source_id "
+            f"from _ids order by {idn}"
+        )
+        n = con.execute(f"select count(*) from map_{idn}").fetchone()[0]
+        modes.append((idn, "integer" if n_text == 0 else "text", n))
+    con.execute("drop table _ids")
+    con.execute("create table _id_maps (id_name VARCHAR, mode VARCHAR, n_ids BIGINT)")
+    con.executemany("insert into _id_maps values (?, ?, ?)", modes)
+
+
+def _finalize_table(con, table: Table) -> None:
+    """Create <table> from typed_<table>: contract types, mapped ids as surrogate keys."""
+    exprs, joins = [], []
+    for i, c in enumerate(table.columns):
+        if c.id_map:
+            joins.append(f"left join map_{c.id_map} m{i} on m{i}.source_id = t.{_q(c.name)}")
+            exprs.append(f"m{i}.{_q(c.id_map)} as {_q(c.name)}")
+        else:
+            exprs.append(f"cast(t.{_q(c.name)} as {c.type}) as {_q(c.name)}")
+    order = ", ".join(_q(k) for k in table.key) if table.key else "_line"
+    con.execute(
+        f"create table {_q(table.name)} as select {', '.join(_q(c) for c in table.column_names)} "
+        f"from (select t._line, {', '.join(exprs)} from typed_{table.name} t {' '.join(joins)}) order by {order}"
+    )
+
+
+def build_derived(con: duckdb.DuckDBPyConnection, params: Params | None = None) -> None:
     """Create the derived fact tables (sql/warehouse/*.sql, in name order)."""
+    p = params or Params()
+    values = {"new_user_kinds": list(p.data.new_user_coupon_kinds)}
     for name in sql_names("warehouse"):
-        con.execute(read_sql(name))
+        sql = read_sql(name)
+        con.execute(sql, _bind(sql, values))
 
 
-def load_dir(data_dir: str | Path, warehouse: str | Path) -> LoadReport:
+def _write_meta(con, report: LoadReport, files: dict[str, Path], data_dir: Path) -> None:
+    con.execute(
+        "create table _load_meta as select * from (values "
+        + ", ".join(["(?, ?, ?, ?, ?)"] * len(LOAD_ORDER))
+        + ") t(table_name, present, n_rows, n_rejected, source_file)",
+        [
+            v
+            for name in LOAD_ORDER
+            for v in (
+                name,
+                name in files,
+                report.rows[name],
+                report.rejected.get(name, 0),
+                str(files.get(name, "")),
+            )
+        ],
+    )
+    con.execute(
+        "create table _load_rejects as select table_name, reason, count(*) as n_rows "
+        "from _rejects group by all order by table_name, reason"
+    )
+    con.execute("create table _load_notices (table_name VARCHAR, column_name VARCHAR, message VARCHAR)")
+    if report.notices:
+        con.executemany(
+            "insert into _load_notices values (?, ?, ?)",
+            [(n.table, n.column, n.rule) for n in report.notices],
+        )
+    con.execute(
+        "create table _load_info as select ?::varchar as fingerprint, ?::timestamp as loaded_at, ?::varchar as data_dir",
+        [report.fingerprint, datetime.now(UTC).replace(tzinfo=None), str(data_dir.resolve())],
+    )
+
+
+def rejects_path(warehouse: str | Path) -> Path:
+    """The rejects file beside the warehouse: data/warehouse.duckdb -> data/warehouse.rejects.csv."""
+    warehouse = Path(warehouse)
+    return warehouse.with_name(warehouse.stem + ".rejects.csv")
+
+
+def _build(con, data_dir: Path, warehouse: Path, opts: LoadOptions, rejects_tmp: Path) -> LoadReport:
+    v = _validate_into(con, data_dir, opts)
+    row_level = [p for p in v.errors if p.quarantinable]
+    errors = [p for p in v.errors if not (opts.quarantine and p.quarantinable)]
+    if errors:
+        raise ContractError(errors, v.notices)
+    _set_aside(con, row_level if opts.quarantine else [])
+    report = LoadReport(warehouse=warehouse, fingerprint=fingerprint(v.files), notices=v.notices)
+    report.rejected = dict(
+        con.execute("select table_name, count(distinct source_line) from _rejects group by all").fetchall()
+    )
+    _build_id_maps(con)
+    for name in LOAD_ORDER:
+        _finalize_table(con, TABLES[name])
+        con.execute(f"drop table typed_{name}")
+    report.absent = [name for name in LOAD_ORDER if name not in v.files]
+    report.rows = {name: con.execute(f"select count(*) from {_q(name)}").fetchone()[0] for name in LOAD_ORDER}
+    # Verify: every row of every file is loaded or set aside.
+    for name, path in v.files.items():
+        n_src = con.execute(f"select count(*) from {_reader(path)}", {"path": str(path)}).fetchone()[0]
+        n_in = report.rows[name] + report.rejected.get(name, 0)
+        if n_src != n_in:
+            raise ContractError([Problem(str(path), "-", "all rows loaded or set aside", abs(n_src - n_in))])
+    build_derived(con, opts.params)
+    _write_meta(con, report, v.files, data_dir)
+    if report.rejected:
+        target = str(rejects_tmp).replace("'", "''")
+        con.execute(
+            "copy (select * from _rejects order by table_name, source_line, reason) "
+            f"to '{target}' (header, delimiter ',')"
+        )
+    return report
+
+
+def load_dir(data_dir: str | Path, warehouse: str | Path, opts: LoadOptions | None = None) -> LoadReport:
     """Validate data_dir and atomically (re)build the DuckDB warehouse file.
 
     Raises ContractError listing every problem; the existing warehouse is then unchanged.
     """
-    data_dir, warehouse = Path(data_dir), Path(warehouse)
+    data_dir, warehouse, opts = Path(data_dir), Path(warehouse), opts or LoadOptions()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=warehouse.name + ".", suffix=".tmp", dir=warehouse.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()  # duckdb wants to create the file itself
+    rejects_tmp = Path(str(tmp) + ".rejects.csv")
     try:
         con = duckdb.connect(str(tmp))
         try:
-            problems, files = _validate_into(con, data_dir)
-            if problems:
-                raise ContractError(problems)
-            report = LoadReport(warehouse=warehouse, fingerprint=fingerprint(files))
-            for name in LOAD_ORDER:
-                if name not in files:
-                    _create_empty(con, TABLES[name])
-                    report.absent.append(name)
-            report.rows = {
-                name: con.execute(f"select count(*) from {_q(name)}").fetchone()[0] for name in LOAD_ORDER
-            }
-            # Verify: every staged file made it in whole.
-            for name, path in files.items():
-                reader = (
-                    "read_csv($p, all_varchar = true, header = true)"
-                    if path.suffix == ".csv"
-                    else "read_parquet($p)"
-                )
-                n_src = con.execute(f"select count(*) from {reader}", {"p": str(path)}).fetchone()[0]
-                if n_src != report.rows[name]:
-                    raise ContractError(
-                        [Problem(str(path), "-", "all rows loaded", abs(n_src - report.rows[name]))]
-                    )
-            build_derived(con)
-            con.execute(
-                "create table _load_meta as select * from (values "
-                + ", ".join(["(?, ?, ?, ?)"] * len(LOAD_ORDER))
-                + ") t(table_name, present, n_rows, source_file)",
-                [
-                    v
-                    for name in LOAD_ORDER
-                    for v in (name, name in files, report.rows[name], str(files.get(name, "")))
-                ],
-            )
-            con.execute(
-                "create table _load_info as select ?::varchar as fingerprint, ?::timestamp as loaded_at, ?::varchar as data_dir",
-                [report.fingerprint, datetime.now(UTC).replace(tzinfo=None), str(data_dir.resolve())],
-            )
+            report = _build(con, data_dir, warehouse, opts, rejects_tmp)
             con.execute("checkpoint")
         finally:
             con.close()
         os.replace(tmp, warehouse)
+        rejects = rejects_path(warehouse)
+        if report.rejected:
+            os.replace(rejects_tmp, rejects)
+            report.rejects_file = rejects
+        elif rejects.exists():
+            rejects.unlink()  # an old rejects file would describe another load
         return report
     finally:
-        for leftover in (tmp, Path(str(tmp) + ".wal")):
+        for leftover in (tmp, Path(str(tmp) + ".wal"), rejects_tmp):
             if leftover.exists():
                 leftover.unlink()

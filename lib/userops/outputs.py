@@ -20,6 +20,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from userops import __version__
@@ -90,6 +91,7 @@ class Report:
     output_dir: str | Path | None = None
     provenance: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    con: object = field(default=None, repr=False)  # the warehouse: target lists carry original ids
 
     def add(
         self,
@@ -135,10 +137,33 @@ class Report:
         atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
 
     def write_target(self, name: str, df: pd.DataFrame, sort_by: list[str]) -> None:
-        """Write targets/<name>.csv sorted by sort_by (nothing when disabled)."""
+        """Write targets/<name>.csv sorted by sort_by, ids as in the export (nothing when disabled)."""
         if self.enabled:
             path = Path(self.output_dir) / "targets" / f"{name}.csv"
-            atomic_write_text(path, df.sort_values(sort_by, kind="stable").to_csv(index=False))
+            ordered = df.sort_values(sort_by, kind="stable")
+            atomic_write_text(path, original_ids(self.con, ordered).to_csv(index=False))
+
+
+def original_ids(con, df: pd.DataFrame) -> pd.DataFrame:
+    """df with user_id, order_id, coupon_id, campaign_id translated back to the export's ids.
+
+    The loader maps text ids to BIGINT surrogate keys (map_<id> tables); ids that were integers
+    in the export are their own keys and stay as they are.
+    """
+    if con is None:
+        return df
+    try:
+        text_ids = {r[0] for r in con.execute("select id_name from _id_maps where mode = 'text'").fetchall()}
+    except duckdb.Error:  # a warehouse built before id maps: ids are the export's own
+        return df
+    out = df.copy()
+    for col in text_ids & set(df.columns):
+        keys = [int(k) for k in out[col].dropna().unique()]
+        m = con.execute(
+            f"select {col}, source_id from map_{col} where list_contains($keys, {col})", {"keys": keys}
+        ).fetchall()
+        out[col] = out[col].map(dict(m))
+    return out
 
 
 def _clean_tree(value):

@@ -258,7 +258,8 @@ LEDGER = [
 def points_con(make_warehouse):
     tables = {
         "users": [_user(1), _user(2)],
-        "orders": [order_row(1, 1, "2026-10-05 10:00:00")],
+        # The export's last order day (10-31) bounds the ledger: later movements are refused.
+        "orders": [order_row(1, 1, "2026-10-31 10:00:00")],
         "points_ledger": LEDGER,
     }
     c = connect(make_warehouse(tables))

@@ -69,7 +69,7 @@ def test_each_rule_names_file_column_rule_rows(tmp_path):
     users = USERS + [
         dict(user_id=2, registered_at="2026-10-02 09:00:00", channel="app"),  # line 4: duplicate key
         dict(user_id=3, registered_at="1999-12-31 23:00:00", channel="app", gender="X"),  # line 5
-        dict(user_id="abc", registered_at="2026-10-02 09:00:00", channel=None),  # line 6
+        dict(user_id=1.7, registered_at="2026-10-02 09:00:00", channel=None),  # line 6: not a whole id
     ]
     orders = ORDERS + [
         dict(
@@ -98,8 +98,8 @@ def test_each_rule_names_file_column_rule_rows(tmp_path):
     assert dup.file.endswith("users.csv") and dup.n_rows == 2 and "line 3" in dup.examples[0]
     assert "line 5" in only(ps, "gender", "one of F, M").examples[0]
     assert "1999-12-31" in only(ps, "registered_at", "timestamp between").examples[0]
-    bad_type = only(ps, "user_id", "type BIGINT")
-    assert bad_type.n_rows == 1 and "line 6" in bad_type.examples[0] and "abc" in bad_type.examples[0]
+    bad_type = only(ps, "user_id", "type id: whole")
+    assert bad_type.n_rows == 1 and "line 6" in bad_type.examples[0] and "1.7" in bad_type.examples[0]
     assert only(ps, "channel", "not null").n_rows == 1
     neg = only(ps, "gmv", ">= 0")
     assert neg.file.endswith("orders.csv") and "order_id=12" in neg.examples[0]

@@ -1,23 +1,30 @@
 -- grain: one row per issued coupon
--- definition: coupons with their redemption, derived from orders.coupon_id (never stored
---   twice): redeemed_order_id / redeemed_at (the earliest order that used it),
---   is_redeemed, redeemed_within_validity (issued_at <= redeemed_at <= expires_at),
---   is_new_user_pack (kind starts with 'new_user_').
--- parameters: none
+-- definition: coupons with their redemption, derived from the orders (never stored twice): a
+--   coupon is redeemed by an order whose orders.coupon_id is it, or by an order_coupons row
+--   (orders that redeem more than one coupon); redeemed_order_id / redeemed_at are the earliest
+--   such order, is_redeemed, redeemed_within_validity (issued_at <= redeemed_at <= expires_at),
+--   is_new_user_pack (kind in params data.new_user_coupon_kinds, as of the load).
+-- parameters: $new_user_kinds (params data.new_user_coupon_kinds)
 -- invariants: one row per coupon_id; redeemed_within_validity implies is_redeemed.
 create table fct_coupons as
 with coupons as (
     select * from coupons
 ),
 
+order_coupon_links as (
+    select order_id, coupon_id from orders where coupon_id is not null
+    union
+    select order_id, coupon_id from order_coupons
+),
+
 redemptions as (
     select
-        coupon_id,
-        arg_min(order_id, ordered_at) as redeemed_order_id,
-        min(ordered_at) as redeemed_at
-    from orders
-    where coupon_id is not null
-    group by coupon_id
+        l.coupon_id,
+        arg_min(o.order_id, (o.ordered_at, o.order_id)) as redeemed_order_id,
+        min(o.ordered_at) as redeemed_at
+    from order_coupon_links as l
+    inner join orders as o using (order_id)
+    group by l.coupon_id
 ),
 
 final as (
@@ -27,7 +34,7 @@ final as (
         r.redeemed_at,
         r.redeemed_at is not null as is_redeemed,
         coalesce(r.redeemed_at between c.issued_at and c.expires_at, false) as redeemed_within_validity,
-        starts_with(c.kind, 'new_user_') as is_new_user_pack
+        list_contains($new_user_kinds, c.kind) as is_new_user_pack
     from coupons as c
     left join redemptions as r using (coupon_id)
 )

@@ -2,6 +2,9 @@
 -- definition: order_items enriched with the order (user_id, ordered_at, order_date,
 --   order_channel, store_id, order_seq) and the product (category, is_hero, price,
 --   unit_cost); margin_yuan = amount - quantity * unit_cost (null when unit_cost is unknown).
+--   amount has the contract's one meaning: the line amount before the order-level discount
+--   (quantity x the price charged for the line), so margin_yuan is the margin before the
+--   order's coupon or promotion (orders.discount).
 -- parameters: none
 -- invariants: sum(amount) per order = the order's gmv + discount in well-formed data.
 create table fct_order_lines as
