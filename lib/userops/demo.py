@@ -1418,6 +1418,9 @@ def global_holdout_mask(user_ids: np.ndarray) -> np.ndarray:
     con = duckdb.connect()
     try:
         con.execute("create table users as select unnest($ids) as user_id", {"ids": user_ids.tolist()})
+        con.execute(
+            "create table map_user_id as select user_id, cast(user_id as varchar) as source_id from users"
+        )
         res = con.execute(
             read_sql("experiments/global_holdout"),
             {"salt": p.global_holdout_salt, "share": p.global_holdout_share},

@@ -6,7 +6,9 @@
 -- parameters: $salt (VARCHAR), $share (DOUBLE, 0 <= share < 1)
 -- invariants: one row per user; the assignment of a user never changes while salt is kept.
 with users as (
-    select user_id, cast(user_id as varchar) as source_id from users
+    select u.user_id, m.source_id  -- the id as in the export (map_user_id, built at load)
+    from users as u
+    inner join map_user_id as m using (user_id)
 ),
 
 scored as (
