@@ -828,20 +828,20 @@ def typical_attributes(features: pd.DataFrame, clustering: Clustering) -> pd.Dat
 
 
 def cluster_table(prof: pd.DataFrame, names: pd.Series, typical: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """The clusters with their size, orders, AOV and most common known attributes, ready for
-    charts.table_html: (frame, formats). Attributes the data lacks have no columns."""
+    """The clusters with their size, orders, AOV and the most common level of the first two known
+    attributes, ready for charts.table_html: (frame, formats). Attributes the data lacks have no
+    columns."""
     tab = prof.drop("all").join(typical, how="left")
     tab["name"] = names
     tab["cluster"] = tab.index
     cols = {"cluster": "cluster", "name": "name", "users": "users", "user_share": "share"}
     cols.update({"orders_per_user": "orders / user", "aov": "aov"})
     formats = {"users": "int", "share": "pct", "orders / user": "float1", "aov": "yuan"}
-    for attr in ("age_band", "family_status", "gender", "city"):
-        if attr in tab.columns:
-            label = attr.replace("_", " ")
-            cols[attr] = f"typical {label}"
-            cols[f"{attr}_share"] = f"of users ({label})"
-            formats[f"of users ({label})"] = "pct"
+    for attr in [a for a in ATTRIBUTES if a in typical.columns][:2]:  # two keep the table readable
+        label = attr.replace("_", " ")
+        cols[attr] = f"typical {label}"
+        cols[f"{attr}_share"] = f"of users ({label})"
+        formats[f"of users ({label})"] = "pct"
     return tab[list(cols)].rename(columns=cols), formats
 
 
