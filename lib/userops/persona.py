@@ -200,6 +200,19 @@ def user_features(con, p: Period, pp: PersonaParams, dp: DataParams) -> pd.DataF
 # --------------------------------------------------------------------------- what the data allows
 
 
+def window_coverage(first_order: dt.date, p: Period, months: int) -> str:
+    """A sentence when the data starts inside the `months`-month window ending with the report
+    month ('' when it covers the whole window): scores then rank buyers on a shorter history."""
+    start, _ = window(p, months)
+    if first_order.replace(day=1) <= start:  # data from the window's first month on
+        return ""
+    have = (p.start.year - first_order.year) * 12 + p.start.month - first_order.month + 1
+    return (
+        f"Orders start on {first_order}, so the {months}-month window holds {have} month"
+        f"{'s' if have != 1 else ''} of history: recency and frequency rank buyers within it."
+    )
+
+
 def needs_previous(prev: pd.DataFrame, p: Period) -> str:
     """Why tier movement cannot be shown ('' when it can): no buyers in last month's window."""
     if len(prev):
@@ -394,12 +407,17 @@ def cramers_v(a: pd.Series, b: pd.Series) -> tuple[float, float, int]:
     return v, p, int(t.sum())
 
 
-def strength(v: float, levels: Sequence[float]) -> str:
-    """'negligible' / 'weak' / 'moderate' / 'strong' from Cramér's V and the params' cut points."""
+def strength(v: float, levels: Sequence[float], p_value: float = 0.0, alpha: float = 1.0) -> str:
+    """'negligible' / 'weak' / 'moderate' / 'strong' from Cramér's V and the params' cut points.
+
+    A V above 'negligible' whose chi-square p-value is not below `alpha` reads 'not significant':
+    on few users V is large by chance.
+    """
     if np.isnan(v):
         return "n/a"
     names = ["negligible", "weak", "moderate", "strong"]
-    return names[int(np.searchsorted(np.asarray(levels), v, side="right"))]
+    word = names[int(np.searchsorted(np.asarray(levels), v, side="right"))]
+    return word if word == "negligible" or p_value < alpha else "not significant"
 
 
 def associations(features: pd.DataFrame, pp: PersonaParams) -> pd.DataFrame:
@@ -422,7 +440,10 @@ def associations(features: pd.DataFrame, pp: PersonaParams) -> pd.DataFrame:
             rows.append(dict(attribute=attr, behaviour=name, cramers_v=v, p_value=p_value, n=n))
     cols = ["attribute", "behaviour", "cramers_v", "p_value", "n"]
     out = pd.DataFrame(rows, columns=cols).dropna(subset=["cramers_v"])
-    out["strength"] = [strength(v, pp.association_levels) for v in out.cramers_v]
+    alpha = 1 - pp.ci_level
+    out["strength"] = [
+        strength(v, pp.association_levels, p, alpha) for v, p in zip(out.cramers_v, out.p_value, strict=True)
+    ]
     return out.sort_values("cramers_v", ascending=False, ignore_index=True)
 
 
@@ -1090,3 +1111,31 @@ def channel_findings(csum: pd.DataFrame, p: Period) -> str:
             f"{p.short} orders were online vs {nv.pct(mover.online_share)} over the window ({nv.pp(mover.d)})."
         )
     return msg
+
+
+def association_sentence(assoc: pd.DataFrame, pp: PersonaParams) -> str:
+    """The finding under the attribute-link table of `associations`: the strongest significant link
+    and the links too weak (or too uncertain) to act on."""
+    real = assoc[~assoc.strength.isin(["negligible", "not significant"])]
+    n = int(assoc.n.max())
+    if len(real):
+        top = real.iloc[0]
+        msg = (
+            f"The strongest link is **{top.attribute} × {top.behaviour}** (V = {top.cramers_v:.2f}, "
+            f"{top.strength}). "
+        )
+    else:
+        msg = f"No attribute link is both clear and significant (at {pp.ci_level:.0%}) among {n:,} buyers. "
+    weak = assoc[assoc.strength == "negligible"]
+    if len(weak):
+        msg += f"Links too weak to act on (V < {pp.association_levels[0]:.2f}): " + ", ".join(
+            f"{r.attribute} × {r.behaviour}" for r in weak.itertuples()
+        )
+        msg += ". "
+    unsure = assoc[assoc.strength == "not significant"]
+    if len(unsure):
+        msg += f"Not significant on {n:,} buyers (could be chance): " + ", ".join(
+            f"{r.attribute} × {r.behaviour}" for r in unsure.itertuples()
+        )
+        msg += "."
+    return msg.strip()

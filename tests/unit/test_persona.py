@@ -18,6 +18,8 @@ This month's RFM (5 buyers; score = 1 + floor(percent_rank * 5), capped at 5):
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -476,4 +478,31 @@ def test_playbook_text_without_categories_or_coupons():
     assert (
         ps.scenes_sentence(pd.Series({"pet": 1.0}))
         == "All of the window's line GMV is in one category, **pet (100.0%)**."
+    )
+
+
+def test_window_coverage_and_significance():
+    # data from 2026-08-20, report month 2026-10, 12-month window from 2025-11-01: Aug, Sep, Oct
+    assert ps.window_coverage(dt.date(2026, 8, 20), P, 12) == (
+        "Orders start on 2026-08-20, so the 12-month window holds 3 months of history: recency and "
+        "frequency rank buyers within it."
+    )
+    assert ps.window_coverage(dt.date(2025, 11, 15), P, 12) == ""  # starts in the window's first month
+    # V 0.25 (moderate) but p 0.20: too uncertain to name; V 0.05 stays negligible whatever p
+    assert ps.strength(0.25, (0.1, 0.2, 0.3), p_value=0.20, alpha=0.05) == "not significant"
+    assert ps.strength(0.25, (0.1, 0.2, 0.3), p_value=0.01, alpha=0.05) == "moderate"
+    assert ps.strength(0.05, (0.1, 0.2, 0.3), p_value=0.90, alpha=0.05) == "negligible"
+    assoc = pd.DataFrame(
+        dict(
+            attribute=["gender", "city"],
+            behaviour=["channel", "time of day"],
+            cramers_v=[0.25, 0.05],
+            p_value=[0.2, 0.9],
+            n=[40, 40],
+            strength=["not significant", "negligible"],
+        )
+    )
+    assert ps.association_sentence(assoc, PP) == (
+        "No attribute link is both clear and significant (at 95%) among 40 buyers. Links too weak to act "
+        "on (V < 0.10): city × time of day. Not significant on 40 buyers (could be chance): gender × channel."
     )
