@@ -10,8 +10,13 @@ month's end):
   seeded sample, each cluster named from its profile; then online vs offline AOV per cluster and
   the PCT (right people, content, time) table.
 
-Functions take an open warehouse connection, the report Period and the persona params, and return
-small DataFrames (or dataclasses) ready to plot or print.
+Functions take an open warehouse connection, the report Period and the persona params (and the
+params' data roles: which order channels are in-store, which coupon kinds are the new-user pack),
+and return small DataFrames (or dataclasses) ready to plot or print.
+
+Any data shape: categories are the chain's own (cat_<category> columns for the categories
+present); where the data cannot support a section, a needs_* function (or Clustering.reason) gives
+the one sentence that says what it needs and what the data lacks.
 """
 
 from __future__ import annotations
@@ -810,12 +815,14 @@ def pct_actions(playbook: pd.DataFrame) -> list[str]:
     Only the parts the data supports: no categories without order lines, no coupon without a
     redemption rate.
     """
+    from userops import narrative as nv
+
     out = []
     for row in playbook.itertuples():  # one per cluster
         cats = [category_label(c) for c in (row.top_category, row.second_category) if c]
         what = f"push {' and '.join(cats)}" if cats else "reach them"
         if row.coupon_kind != "n/a" and not np.isnan(row.coupon_redemption):
-            what += f" with a {row.coupon_kind} coupon ({row.coupon_redemption * 100:.0f}% redeemed)"
+            what += f" with a {row.coupon_kind} coupon ({nv.pct(row.coupon_redemption)} redeemed)"
         out.append(
             f"**{row.persona}** (cluster {row.cluster}, {row.users:,} buyers): {what} via {row.channel} "
             f"on {row.peak_weekday} before {row.peak_hour}:00."

@@ -474,7 +474,7 @@ def test_playbook_text_without_categories_or_coupons():
     assert ps.pct_actions(book)[0].startswith(
         "**evening buyers** (cluster 1, 1,200 buyers): push pet with a "
     )
-    assert "repurchase coupon (25% redeemed)" in ps.pct_actions(book)[0]
+    assert "repurchase coupon (25.0% redeemed)" in ps.pct_actions(book)[0]
     assert (
         ps.scenes_sentence(pd.Series({"pet": 1.0}))
         == "All of the window's line GMV is in one category, **pet (100.0%)**."
