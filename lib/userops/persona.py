@@ -754,7 +754,7 @@ def pct_table(
     """Right people, right content, right time: one row per cluster.
 
     content = the cluster's two categories with the most line GMV ('' without order lines) and the
-    coupon kind it redeems best (highest redemption of closed coupons among kinds other than the
+    coupon kind it redeems best (highest redemption, above 0, of closed coupons among kinds other than the
     new-user pack, which only new users get, with >= min_group_users closed coupons; 'n/a'
     without such coupons); time = peak weekday and hour; channel = the order channel most of its
     orders use (`channels`: cluster x order_channel orders). `content` spells the categories and
@@ -777,6 +777,7 @@ def pct_table(
                 & (coupons.closed >= pp.min_group_users)
                 & ~coupons.is_new_user_pack.astype(bool)
             ]
+            k = k[k.redemption_rate > 0]  # a kind nobody redeemed is no content to push
             if len(k):
                 best = k.sort_values(["redemption_rate", "kind"], ascending=[False, True]).iloc[0]
                 kind, rate = best.kind, float(best.redemption_rate)
@@ -822,7 +823,8 @@ def pct_actions(playbook: pd.DataFrame) -> list[str]:
         cats = [category_label(c) for c in (row.top_category, row.second_category) if c]
         what = f"push {' and '.join(cats)}" if cats else "reach them"
         if row.coupon_kind != "n/a" and not np.isnan(row.coupon_redemption):
-            what += f" with a {row.coupon_kind} coupon ({nv.pct(row.coupon_redemption)} redeemed)"
+            article = "an" if row.coupon_kind[:1].lower() in "aeiou" else "a"
+            what += f" with {article} {row.coupon_kind} coupon ({nv.pct(row.coupon_redemption)} redeemed)"
         out.append(
             f"**{row.persona}** (cluster {row.cluster}, {row.users:,} buyers): {what} via {row.channel} "
             f"on {row.peak_weekday} before {row.peak_hour}:00."
@@ -915,7 +917,8 @@ def profile_heatmap(prof: pd.DataFrame, ax):
     shown = profile_columns(prof)
     cols = list(shown)
     vals = prof[cols].astype(float)
-    ratio = np.log2(vals / prof.loc["all", cols].astype(float).replace(0, np.nan))
+    rel = vals / prof.loc["all", cols].astype(float).replace(0, np.nan)
+    ratio = np.log2(rel.clip(lower=2**-1.5))  # a cluster at 0 is as red as the scale goes
     labels = np.empty(vals.shape, dtype=object)
     for j, c in enumerate(cols):  # columns (about 17 measures), not users
         f = charts.FORMATTERS[shown[c][1]]

@@ -506,3 +506,35 @@ def test_window_coverage_and_significance():
         "No attribute link is both clear and significant (at 95%) among 40 buyers. Links too weak to act "
         "on (V < 0.10): city × time of day. Not significant on 40 buyers (could be chance): gender × channel."
     )
+
+
+def test_pct_table_skips_unredeemed_and_new_user_coupons():
+    prof = pd.DataFrame({"users": [40, 40], "online_share": [0.75, 0.75]}, index=["1", "all"])
+    names = pd.Series({"1": "evening buyers"})
+    cats = pd.DataFrame(
+        {"dimension": "cluster", "grp": "1", "category": ["pet", "fresh", "snacks"], "gmv": [50.0, 30.0, 0.0]}
+    )  # snacks never bought: not content
+    time = pd.DataFrame(
+        [("cluster", "1", d, h, 3 if (d, h) == (5, 19) else 0) for d in range(1, 8) for h in range(24)],
+        columns=["dimension", "grp", "weekday", "hour", "orders"],
+    )  # all 3 orders on Friday 19h
+    coupons = pd.DataFrame(
+        {
+            "dimension": "cluster",
+            "grp": "1",
+            "kind": ["recall", "other", "new_user_small"],
+            "is_new_user_pack": [False, False, True],
+            "closed": [40, 40, 50],
+            "redeemed": [0, 8, 25],
+            "redemption_rate": [0.0, 0.2, 0.5],
+        }
+    )  # new-user pack (50%) only new users get; recall nobody redeemed; other 8 / 40
+    channels = pd.DataFrame({"cluster": [1, 1], "order_channel": ["app", "store"], "orders": [3, 1]})
+    t = ps.pct_table(prof, names, cats, time, coupons, channels, PP).iloc[0]
+    assert (t.top_category, t.second_category, t.coupon_kind) == ("pet", "fresh", "other")
+    assert t.coupon_redemption == pytest.approx(0.2)
+    assert (t.content, t.time, t.channel) == ("pet + fresh · coupon other", "Fri 19:00", "app")
+    assert ps.pct_actions(pd.DataFrame([t]))[0] == (
+        "**evening buyers** (cluster 1, 40 buyers): push pet and fresh 生鲜 with an other coupon (20.0% redeemed) "
+        "via app on Fri before 19:00."
+    )
