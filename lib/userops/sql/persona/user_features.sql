@@ -13,7 +13,7 @@
 --   chain's own vocabulary, so they are rows there, not columns here.
 --   Attributes: age_band from age = year($as_of) - birth_year against the ascending band edges
 --   $age_edges ('<e1', 'e1-e2-1', ..., 'ek+'); gender, city, family_status. A missing attribute
---   is its own level 'unknown'.
+--   (NULL or blank) is its own level 'unknown'.
 -- parameters: $from_date, $to_date (DATE, half-open window), $as_of (DATE, last day of the
 --   window), $month_start (DATE, first day of the report month), $age_edges (INTEGER[],
 --   ascending ages at which a band starts), $offline_channels (VARCHAR[], order channels placed
@@ -87,9 +87,9 @@ attributes as (
         user_id,
         year(cast($as_of as date)) - birth_year as age,
         len(list_filter($age_edges, lambda e: year(cast($as_of as date)) - birth_year >= e)) as band_idx,
-        coalesce(gender, 'unknown') as gender,
-        coalesce(city, 'unknown') as city,
-        coalesce(family_status, 'unknown') as family_status
+        coalesce(nullif(trim(gender), ''), 'unknown') as gender,
+        coalesce(nullif(trim(city), ''), 'unknown') as city,
+        coalesce(nullif(trim(family_status), ''), 'unknown') as family_status
     from users
 ),
 
