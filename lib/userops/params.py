@@ -297,9 +297,12 @@ class PersonaParams(_Section):
     @field_validator("features")
     @classmethod
     def _known_features(cls, v):
-        unknown = sorted(set(v) - set(PERSONA_FEATURES))
+        # categories are the chain's own: any cat_<category> is a line-share feature
+        unknown = sorted(f for f in set(v) - set(PERSONA_FEATURES) if not f.startswith("cat_"))
         if unknown:
-            raise ValueError(f"unknown features {unknown}; choose from {list(PERSONA_FEATURES)}")
+            raise ValueError(
+                f"unknown features {unknown}; choose from {list(PERSONA_FEATURES)} or cat_<category>"
+            )
         return v
 
     @field_validator("k_max")

@@ -10,8 +10,13 @@ month's end):
   seeded sample, each cluster named from its profile; then online vs offline AOV per cluster and
   the PCT (right people, content, time) table.
 
-Functions take an open warehouse connection, the report Period and the persona params, and return
-small DataFrames (or dataclasses) ready to plot or print.
+Functions take an open warehouse connection, the report Period and the persona params (and the
+params' data roles: which order channels are in-store, which coupon kinds are the new-user pack),
+and return small DataFrames (or dataclasses) ready to plot or print.
+
+Any data shape: categories are the chain's own (cat_<category> columns for the categories
+present); where the data cannot support a section, a needs_* function (or Clustering.reason) gives
+the one sentence that says what it needs and what the data lacks.
 """
 
 from __future__ import annotations
@@ -32,9 +37,10 @@ from threadpoolctl import threadpool_limits
 
 from userops import stats
 from userops.db import query
-from userops.params import PersonaParams, ScoreRule
+from userops.params import DataParams, PersonaParams, ScoreRule
 from userops.period import Period
 
+# The demo's categories, in display order; a chain's own categories follow them (alphabetically).
 CATEGORIES = ("fresh", "cooking", "mother_baby", "snacks", "drinks", "daily")
 CATEGORY_LABELS = {
     "fresh": "fresh 生鲜",
@@ -54,10 +60,22 @@ TIME_HOURS = {
     "night": "22-04",
 }
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-ATTRIBUTES = ("age_band", "gender", "city", "family_status")
+ATTRIBUTES = ("age_band", "family_status", "gender", "city")  # display preference order
 SHARE_FEATURES = ("online_share", "coupon_share", "weekend_share") + tuple(f"tod_{t}" for t in TIMES)
-SHARE_FEATURES += tuple(f"cat_{c}" for c in CATEGORIES)
 LOG_FEATURES = ("aov", "n_orders")
+TOP_LEVELS = 8  # attribute levels shown by name; the rest are pooled as "others"
+
+
+def category_label(category: str) -> str:
+    """How a category reads in charts and tables (the demo's have a Chinese label too)."""
+    return CATEGORY_LABELS.get(category, category)
+
+
+def category_columns(features: pd.DataFrame) -> list[str]:
+    """The cat_<category> share columns of `features`: demo categories first, then the others."""
+    cats = [c[4:] for c in features.columns if c.startswith("cat_")]
+    known = [c for c in CATEGORIES if c in cats]
+    return [f"cat_{c}" for c in known + sorted(set(cats) - set(known))]
 
 
 def window(p: Period, months: int) -> tuple[dt.date, dt.date]:
@@ -157,10 +175,15 @@ def movement_summary(move: pd.DataFrame, order: Sequence[str], none: str = "none
 # --------------------------------------------------------------------------- per-user features
 
 
-def user_features(con, p: Period, pp: PersonaParams) -> pd.DataFrame:
-    """Per buyer of the feature window: behaviour and attributes (sql/persona/user_features.sql)."""
+def user_features(con, p: Period, pp: PersonaParams, dp: DataParams) -> pd.DataFrame:
+    """Per buyer of the feature window: behaviour and attributes (sql/persona/user_features.sql)
+    and one cat_<category> line-share column per category bought in the window
+    (sql/persona/user_categories.sql, pivoted; 0 where the user bought none of it).
+
+    Online = an order channel not in dp.offline_order_channels.
+    """
     start, end = window(p, pp.feature_window_months)
-    return query(
+    f = query(
         "persona/user_features",
         con,
         from_date=start,
@@ -168,7 +191,94 @@ def user_features(con, p: Period, pp: PersonaParams) -> pd.DataFrame:
         as_of=p.as_of,
         month_start=p.start,
         age_edges=list(pp.age_edges),
+        offline_channels=list(dp.offline_order_channels),
     )
+    lines = query("persona/user_categories", con, from_date=start, to_date=end)
+    if len(lines):
+        shares = lines.pivot(index="user_id", columns="category", values="line_share").add_prefix("cat_")
+        f = f.merge(shares, left_on="user_id", right_index=True, how="left")
+        cols = category_columns(f)
+        f[cols] = f[cols].fillna(0.0)
+    return f
+
+
+# --------------------------------------------------------------------------- what the data allows
+
+
+def window_coverage(first_order: dt.date, p: Period, months: int) -> str:
+    """A sentence when the data starts inside the `months`-month window ending with the report
+    month ('' when it covers the whole window): scores then rank buyers on a shorter history."""
+    start, _ = window(p, months)
+    if first_order.replace(day=1) <= start:  # data from the window's first month on
+        return ""
+    have = (p.start.year - first_order.year) * 12 + p.start.month - first_order.month + 1
+    return (
+        f"Orders start on {first_order}, so the {months}-month window holds {have} month"
+        f"{'s' if have != 1 else ''} of history: recency and frequency rank buyers within it."
+    )
+
+
+def needs_previous(prev: pd.DataFrame, p: Period) -> str:
+    """Why tier movement cannot be shown ('' when it can): no buyers in last month's window."""
+    if len(prev):
+        return ""
+    return (
+        f"Tier movement needs buyers in the window ending {p.prev.as_of}; this data has no orders "
+        f"before {p.start}, so every buyer is new to the window."
+    )
+
+
+def needs_categories(features: pd.DataFrame) -> str:
+    """Why the category sections cannot run ('' when they can): no order lines with a category."""
+    if category_columns(features):
+        return ""
+    return (
+        "What buyers buy needs order lines of products with a category (order_items and products); "
+        "this data has none in the window."
+    )
+
+
+def known_attributes(features: pd.DataFrame) -> list[str]:
+    """The attributes (of ATTRIBUTES) with at least two known levels among the buyers."""
+    return [a for a in ATTRIBUTES if features[a][features[a] != "unknown"].nunique() >= 2]
+
+
+def needs_attributes(features: pd.DataFrame) -> str:
+    """Why attribute personas cannot be shown ('' when they can)."""
+    if known_attributes(features):
+        return ""
+    return (
+        "Attribute personas need the buyers' age, gender, city or family status with at least two "
+        "different values; this data has none of them."
+    )
+
+
+def channel_kinds(features: pd.DataFrame) -> list[str]:
+    """'online' and / or 'offline': the kinds of order channel the buyers used in the window."""
+    return [k for k in ("online", "offline") if features[f"n_{k}"].sum() > 0]
+
+
+def needs_both_channels(features: pd.DataFrame) -> str:
+    """Why online vs in-store comparisons cannot be shown ('' when both kinds have orders)."""
+    kinds = channel_kinds(features)
+    if len(kinds) == 2:
+        return ""
+    seen = {"online": "online", "offline": "in a store"}[kinds[0]] if kinds else "missing"
+    return (
+        "Online vs in-store order value needs both online and in-store orders (params "
+        f"data.offline_order_channels); every order in the window was {seen}."
+    )
+
+
+def top_levels(values: pd.Series, n: int = TOP_LEVELS, others: str = "others") -> pd.Series:
+    """Keep the `n` most common values (ties: alphabetical), pool the rest as `others`.
+
+    'unknown' stays itself. Keeps tables and heatmaps of e.g. hundreds of cities readable.
+    """
+    counts = values[values != "unknown"].value_counts()
+    counts = counts.sort_index().sort_values(ascending=False, kind="stable")
+    keep = set(counts.index[:n]) | {"unknown"}
+    return values.where(values.isin(keep), others)
 
 
 def age_band_order(pp: PersonaParams) -> list[str]:
@@ -228,11 +338,19 @@ def group_time(con, groups: pd.DataFrame, p: Period, pp: PersonaParams) -> pd.Da
         return query("persona/group_time", con, from_date=start, to_date=end)
 
 
-def group_coupons(con, groups: pd.DataFrame, p: Period, pp: PersonaParams) -> pd.DataFrame:
-    """Closed and redeemed coupons per dimension x group x coupon kind (coupons issued in the window)."""
+def group_coupons(con, groups: pd.DataFrame, p: Period, pp: PersonaParams, dp: DataParams) -> pd.DataFrame:
+    """Closed and redeemed coupons per dimension x group x coupon kind (coupons issued in the window);
+    is_new_user_pack marks the kinds in dp.new_user_coupon_kinds."""
     start, end = window(p, pp.feature_window_months)
     with registered_groups(con, groups):
-        return query("persona/group_coupons", con, from_date=start, to_date=end, as_of=p.as_of)
+        return query(
+            "persona/group_coupons",
+            con,
+            from_date=start,
+            to_date=end,
+            as_of=p.as_of,
+            new_user_kinds=list(dp.new_user_coupon_kinds),
+        )
 
 
 def peaks(time: pd.DataFrame) -> pd.DataFrame:
@@ -294,12 +412,17 @@ def cramers_v(a: pd.Series, b: pd.Series) -> tuple[float, float, int]:
     return v, p, int(t.sum())
 
 
-def strength(v: float, levels: Sequence[float]) -> str:
-    """'negligible' / 'weak' / 'moderate' / 'strong' from Cramér's V and the params' cut points."""
+def strength(v: float, levels: Sequence[float], p_value: float = 0.0, alpha: float = 1.0) -> str:
+    """'negligible' / 'weak' / 'moderate' / 'strong' from Cramér's V and the params' cut points.
+
+    A V above 'negligible' whose chi-square p-value is not below `alpha` reads 'not significant':
+    on few users V is large by chance.
+    """
     if np.isnan(v):
         return "n/a"
     names = ["negligible", "weak", "moderate", "strong"]
-    return names[int(np.searchsorted(np.asarray(levels), v, side="right"))]
+    word = names[int(np.searchsorted(np.asarray(levels), v, side="right"))]
+    return word if word == "negligible" or p_value < alpha else "not significant"
 
 
 def associations(features: pd.DataFrame, pp: PersonaParams) -> pd.DataFrame:
@@ -307,7 +430,8 @@ def associations(features: pd.DataFrame, pp: PersonaParams) -> pd.DataFrame:
 
     Behaviours: top_category (most GMV), channel (online if most orders online) and peak time of
     day. Columns: attribute, behaviour, cramers_v, p_value, n, strength; strongest first.
-    Association, not effect.
+    Only measurable links: attributes of `known_attributes` and behaviours on which buyers differ
+    (e.g. no channel link when every order is online); empty when none is. Association, not effect.
     """
     behaviours = {
         "top category": features.top_category.fillna("none"),
@@ -315,12 +439,16 @@ def associations(features: pd.DataFrame, pp: PersonaParams) -> pd.DataFrame:
         "time of day": peak_time(features),
     }
     rows = []
-    for attr in ATTRIBUTES:  # 4 attributes x 3 behaviours: a loop over tests, not users
+    for attr in known_attributes(features):  # <= 4 attributes x 3 behaviours: tests, not users
         for name, b in behaviours.items():
             v, p_value, n = cramers_v(features[attr], b)
             rows.append(dict(attribute=attr, behaviour=name, cramers_v=v, p_value=p_value, n=n))
-    out = pd.DataFrame(rows)
-    out["strength"] = [strength(v, pp.association_levels) for v in out.cramers_v]
+    cols = ["attribute", "behaviour", "cramers_v", "p_value", "n"]
+    out = pd.DataFrame(rows, columns=cols).dropna(subset=["cramers_v"])
+    alpha = 1 - pp.ci_level
+    out["strength"] = [
+        strength(v, pp.association_levels, p, alpha) for v, p in zip(out.cramers_v, out.p_value, strict=True)
+    ]
     return out.sort_values("cramers_v", ascending=False, ignore_index=True)
 
 
@@ -364,10 +492,11 @@ def group_summary(features: pd.DataFrame, by: str, level: float = 0.95) -> pd.Da
 
 
 def category_matrix(cats: pd.DataFrame, dimension: str, value: str = "gmv_share") -> pd.DataFrame:
-    """Groups (rows) x categories (columns, contract order) of one dimension of `group_categories`."""
+    """Groups (rows) x categories (columns: demo order, then the others) of one dimension of
+    `group_categories`."""
     d = cats[cats.dimension == dimension]
     m = d.pivot(index="grp", columns="category", values=value)
-    return m[[c for c in CATEGORIES if c in m.columns] + [c for c in m.columns if c not in CATEGORIES]]
+    return m[[c for c in CATEGORIES if c in m.columns] + sorted(c for c in m.columns if c not in CATEGORIES)]
 
 
 # --------------------------------------------------------------------------- behaviour clusters
@@ -376,61 +505,136 @@ def category_matrix(cats: pd.DataFrame, dimension: str, value: str = "gmv_share"
 def feature_matrix(features: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
     """The chosen features, transformed: shares -> sqrt (Hellinger), AOV and order counts -> log.
 
-    Shares near 0 and 1 get room (sqrt); money and counts are skewed (log). Standardising follows.
+    Shares (incl. every cat_<category>) near 0 and 1 get room (sqrt); money and counts are skewed
+    (log). Standardising follows.
     """
     cols = []
     for n in names:
         x = features[n].astype(float).to_numpy()
-        if n in SHARE_FEATURES:
+        if n in SHARE_FEATURES or n.startswith("cat_"):
             x = np.sqrt(np.clip(x, 0, 1))
         elif n in LOG_FEATURES:
             x = np.log(np.maximum(x, 1e-6))
         cols.append(x)
-    return np.column_stack(cols)
+    return np.column_stack(cols) if cols else np.empty((len(features), 0))
+
+
+def cluster_features(
+    features: pd.DataFrame, pp: PersonaParams, fit: np.ndarray
+) -> tuple[list[str], list[str]]:
+    """The params' features usable on this data, and a note for each one left out.
+
+    Categories are the chain's own: a cat_<category> the data lacks is left out; when the params
+    name categories but none is in the data, the categories present are used instead. A feature
+    the same for every fitted user (e.g. online_share when every order is online) is left out.
+    """
+    wanted, notes = list(pp.features), []
+    present_cats = category_columns(features)
+    named = [f for f in wanted if f.startswith("cat_")]
+    if named and present_cats and not set(named) & set(present_cats):
+        wanted = [f for f in wanted if not f.startswith("cat_")] + present_cats
+        notes.append("none of the params' categories is in the data, so the categories present are used")
+    absent = [f for f in wanted if f not in features.columns]
+    if absent:
+        notes.append(f"{', '.join(absent)} (not in this data)")
+    usable = [f for f in wanted if f in features.columns]
+    x = feature_matrix(features[fit], usable)
+    constant = [f for f, col in zip(usable, x.T, strict=True) if len(col) == 0 or np.ptp(col) < 1e-9]
+    if constant:
+        notes.append(f"{', '.join(constant)} (the same for every fitted buyer)")
+    return [f for f in usable if f not in constant], notes
 
 
 @dataclass(frozen=True)
 class Clustering:
-    """Behaviour clusters of the buyers of the feature window."""
+    """Behaviour clusters of the buyers of the feature window, or the reason there are none."""
 
     assignment: pd.DataFrame  # user_id, cluster (1 = largest), basis ('fitted' | 'nearest')
     silhouette: pd.Series  # silhouette of the seeded sample by k
-    k: int
+    k: int  # 0 when skipped
     n_fitted: int  # users with >= min_orders orders, on whom the clusters were fitted
     explained_variance: float  # share of the standardised features' variance the components keep
+    features: tuple[str, ...] = ()  # the features clustered on
+    left_out: tuple[str, ...] = ()  # params features left out, each with its reason
+    reason: str = ""  # why there are no clusters ('' when there are)
+
+    @property
+    def ok(self) -> bool:
+        return not self.reason
+
+    def note(self) -> str:
+        """One sentence on the features left out ('' when none was)."""
+        return f"Left out of the clustering: {'; '.join(self.left_out)}." if self.left_out else ""
+
+
+def _skipped(reason: str, n_fitted: int, left_out: Sequence[str] = ()) -> Clustering:
+    empty = pd.DataFrame({"user_id": [], "cluster": pd.Series([], dtype=int), "basis": []})
+    sil = pd.Series([], name="silhouette", dtype=float).rename_axis("k")
+    return Clustering(empty, sil, 0, n_fitted, float("nan"), (), tuple(left_out), reason)
 
 
 def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
     """k-means on standardised (and whitened principal-component) features; k by silhouette.
 
     Users with at least `min_orders` orders are fitted; users with fewer are assigned to the
-    nearest centre (basis = 'nearest'). For each k in [k_min, k_max], k-means (seeded, n_init
-    restarts) runs on all fitted users and the silhouette is measured on a seeded sample of them;
-    the best k wins (ties: the smaller). Clusters are numbered by fitted size, largest first, so
-    the assignment is the same for the same data, params and seed.
+    nearest centre (basis = 'nearest'). For each k in [k_min, k_max] with at least 10 fitted users
+    per cluster, k-means (seeded, n_init restarts) runs on all fitted users and the silhouette is
+    measured on a seeded sample of them; the best k wins (ties: the smaller). Clusters are
+    numbered by fitted size, largest first, so the assignment is the same for the same data,
+    params and seed. Skipped (k = 0, `reason` set) with fewer than 10 x k_min fitted users, fewer
+    than two usable features or fewer than k_min distinct fitted profiles.
     """
     fit = (features.n_orders >= pp.min_orders).to_numpy()
-    if fit.sum() < pp.k_max * 10:
-        raise ValueError(f"only {int(fit.sum())} users have {pp.min_orders}+ orders: too few to cluster")
-    x = feature_matrix(features, pp.features)
-    scaler = StandardScaler().fit(x[fit])
-    z = scaler.transform(x)
+    n_fit = int(fit.sum())
+    if n_fit < pp.k_min * 10:
+        return _skipped(
+            f"Behaviour clusters need at least {pp.k_min * 10} buyers with {pp.min_orders}+ orders in the "
+            f"window (10 per cluster, {pp.k_min} clusters); this data has {n_fit}.",
+            n_fit,
+        )
+    names, left_out = cluster_features(features, pp, fit)
+    if len(names) < 2:
+        return _skipped(
+            "Behaviour clusters need at least two features on which buyers differ; "
+            f"this data has {len(names)} ({', '.join(names) or 'none'}).",
+            n_fit,
+            left_out,
+        )
+    x = feature_matrix(features, names)
+    z = StandardScaler().fit(x[fit]).transform(x)
     explained = 1.0
     if 0 < pp.pca_components < x.shape[1]:
         pca = PCA(n_components=pp.pca_components, whiten=True, random_state=pp.seed).fit(z[fit])
         explained = float(pca.explained_variance_ratio_.sum())
         z = pca.transform(z)
     zf = z[fit]
+    k_hi = min(pp.k_max, n_fit // 10, len(np.unique(zf.round(9), axis=0)) - 1)
+    if k_hi < pp.k_min:
+        return _skipped(
+            f"Behaviour clusters need at least {pp.k_min + 1} different buyer profiles; the "
+            f"{n_fit} fitted buyers have {len(np.unique(zf.round(9), axis=0))}.",
+            n_fit,
+            left_out,
+        )
     rng = np.random.default_rng(pp.seed)
     sample = np.sort(rng.choice(len(zf), size=min(pp.silhouette_sample, len(zf)), replace=False))
     models, sil = {}, {}
     # one thread: on a small shared machine OpenMP threads contend and run ~10x slower
     with threadpool_limits(limits=1):
-        for k in range(pp.k_min, pp.k_max + 1):  # a handful of k values
+        for k in range(pp.k_min, k_hi + 1):  # a handful of k values
             km = KMeans(n_clusters=k, n_init=pp.n_init, random_state=pp.seed).fit(zf)
             models[k] = km
-            sil[k] = float(silhouette_score(zf[sample], km.labels_[sample]))
+            labels = km.labels_[sample]
+            ok = 1 < len(np.unique(labels)) < len(sample)
+            sil[k] = float(silhouette_score(zf[sample], labels)) if ok else float("nan")
     silhouette = pd.Series(sil, name="silhouette").rename_axis("k")
+    if silhouette.isna().all():
+        return _skipped(
+            "Behaviour clusters need a sample of buyers spread over at least two clusters; "
+            "every k tried put the sampled buyers in one.",
+            n_fit,
+            left_out,
+        )
     best = int(silhouette.idxmax())
     km = models[best]
     raw = km.predict(z)
@@ -446,7 +650,7 @@ def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
             "basis": np.where(fit, "fitted", "nearest"),
         }
     )
-    return Clustering(assignment, silhouette, best, int(fit.sum()), explained)
+    return Clustering(assignment, silhouette, best, n_fit, explained, tuple(names), tuple(left_out))
 
 
 def cluster_profiles(features: pd.DataFrame, clustering: Clustering) -> pd.DataFrame:
@@ -458,15 +662,16 @@ def cluster_profiles(features: pd.DataFrame, clustering: Clustering) -> pd.DataF
     every = f.assign(cluster="all")
     both = pd.concat([f, every], ignore_index=True)
     share_cols = ["online_share", "coupon_share", "weekend_share"] + [f"tod_{t}" for t in TIMES]
-    cat_cols = [f"cat_{c}" for c in CATEGORIES]
-    w = both[share_cols].mul(both.n_orders, axis=0)
-    w[cat_cols] = both[cat_cols].mul(both.n_orders, axis=0)  # order-weighted line shares
+    cat_cols = category_columns(features)
+    w = both[share_cols + cat_cols].mul(both.n_orders, axis=0)  # order-weighted (line shares too)
     w["cluster"] = both.cluster
     sums = w.groupby("cluster").sum()
     g = both.groupby("cluster")
     n_orders = g.n_orders.sum()
     prof = sums.div(n_orders, axis=0)
-    prof[cat_cols] = prof[cat_cols].div(prof[cat_cols].sum(axis=1), axis=0)
+    if cat_cols:
+        lines = prof[cat_cols].sum(axis=1)
+        prof[cat_cols] = prof[cat_cols].div(lines.where(lines > 0), axis=0).fillna(0.0)
     prof.insert(0, "users", g.size())
     prof.insert(1, "fitted_users", g.basis.apply(lambda s: int((s == "fitted").sum())))
     prof.insert(2, "orders_per_user", n_orders / g.size())
@@ -486,27 +691,35 @@ def cluster_name(row: pd.Series, overall: pd.Series, pp: PersonaParams) -> str:
 
     "<channel> <time> <categories> buyers[, big baskets | small baskets][, frequent]":
     channel = online (online share >= online_share_high), in-store (<= online_share_low) or
-    omnichannel; time = the cluster's busiest time of day, prefixed "weekend" when its weekend
-    share is at least name_lift x the overall; categories = up to two whose line share is at least
-    name_lift x the overall (largest share first), else the single largest; baskets when the AOV is
-    >= name_lift x (or <= 1 / name_lift x) the overall; frequent when orders per user are >=
-    name_lift x the overall.
+    omnichannel, left out when all buyers order through one kind of channel only; time = the
+    cluster's busiest time of day, prefixed "weekend" when its weekend share is at least
+    name_lift x the overall; categories (the cat_* entries of the profile, none without them) = up
+    to two whose line share is at least name_lift x the overall (largest share first), else the
+    single largest; baskets when the AOV is >= name_lift x (or <= 1 / name_lift x) the overall;
+    frequent when orders per user are >= name_lift x the overall.
     """
-    if row.online_share >= pp.online_share_high:
-        channel = "online"
-    elif row.online_share <= pp.online_share_low:
-        channel = "in-store"
-    else:
-        channel = "omnichannel"
+    words = []
+    if 0 < overall.online_share < 1:
+        if row.online_share >= pp.online_share_high:
+            words.append("online")
+        elif row.online_share <= pp.online_share_low:
+            words.append("in-store")
+        else:
+            words.append("omnichannel")
     tod = row[[f"tod_{t}" for t in TIMES]].astype(float).to_numpy()
     time = TIMES[int(tod.argmax())]
     if row.weekend_share >= pp.name_lift * overall.weekend_share:
         time = f"weekend {time}"
-    share = pd.Series({c: float(row[f"cat_{c}"]) for c in CATEGORIES})
-    lift = share / pd.Series({c: float(overall[f"cat_{c}"]) for c in CATEGORIES}).replace(0, np.nan)
-    distinct = share[lift >= pp.name_lift].sort_values(ascending=False, kind="stable")
-    cats = list(distinct.index[:2]) if len(distinct) else [share.idxmax()]
-    name = f"{channel} {time} {_list([CATEGORY_WORDS.get(c, c) for c in cats])} buyers"
+    words.append(time)
+    cat_cols = [c for c in row.index if str(c).startswith("cat_")]
+    if cat_cols:
+        share = pd.Series({c[4:]: float(row[c]) for c in cat_cols})
+        base = pd.Series({c[4:]: float(overall[c]) for c in cat_cols})
+        lift = share / base.replace(0, np.nan)
+        distinct = share[lift >= pp.name_lift].sort_values(ascending=False, kind="stable")
+        cats = list(distinct.index[:2]) if len(distinct) else [share.idxmax()]
+        words.append(_list([CATEGORY_WORDS.get(c, c) for c in cats]))
+    name = " ".join(words) + " buyers"
     if row.aov >= pp.name_lift * overall.aov:
         name += ", big baskets"
     elif row.aov <= overall.aov / pp.name_lift:
@@ -540,12 +753,14 @@ def pct_table(
 ) -> pd.DataFrame:
     """Right people, right content, right time: one row per cluster.
 
-    content = the cluster's two categories with the most line GMV and the coupon kind it redeems
-    best (highest redemption of closed coupons among kinds other than the new-user pack, which
-    only new users get, with >= min_group_users closed coupons; 'n/a' without coupons); time = peak weekday and hour; channel = the order channel most of its
-    orders use (`channels`: cluster x order_channel orders).
+    content = the cluster's two categories with the most line GMV ('' without order lines) and the
+    coupon kind it redeems best (highest redemption, above 0, of closed coupons among kinds other than the
+    new-user pack, which only new users get, with >= min_group_users closed coupons; 'n/a'
+    without such coupons); time = peak weekday and hour; channel = the order channel most of its
+    orders use (`channels`: cluster x order_channel orders). `content` spells the categories and
+    coupon out for the CRM.
     """
-    c = cats[cats.dimension == "cluster"].sort_values(
+    c = cats[(cats.dimension == "cluster") & (cats.gmv > 0)].sort_values(
         ["grp", "gmv", "category"], ascending=[True, False, True]
     )
     top = c.groupby("grp").head(2).groupby("grp").category.agg(list)
@@ -562,16 +777,18 @@ def pct_table(
                 & (coupons.closed >= pp.min_group_users)
                 & ~coupons.is_new_user_pack.astype(bool)
             ]
+            k = k[k.redemption_rate > 0]  # a kind nobody redeemed is no content to push
             if len(k):
                 best = k.sort_values(["redemption_rate", "kind"], ascending=[False, True]).iloc[0]
                 kind, rate = best.kind, float(best.redemption_rate)
+        cl_cats = top.get(cl, [])
         rows.append(
             dict(
                 cluster=int(cl),
                 persona=names[cl],
                 users=int(profiles.loc[cl, "users"]),
-                top_category=top[cl][0],
-                second_category=top[cl][1] if len(top[cl]) > 1 else "",
+                top_category=cl_cats[0] if cl_cats else "",
+                second_category=cl_cats[1] if len(cl_cats) > 1 else "",
                 coupon_kind=kind,
                 coupon_redemption=rate,
                 peak_weekday=pk.loc[cl, "peak_weekday"],
@@ -580,7 +797,39 @@ def pct_table(
                 online_share=float(profiles.loc[cl, "online_share"]),
             )
         )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out["content"] = [_content(r) for r in out.itertuples()]
+    out["time"] = out.peak_weekday + " " + out.peak_hour.astype(str).str.zfill(2) + ":00"
+    return out
+
+
+def _content(row) -> str:
+    """'fresh + cooking · coupon repurchase' from a pct_table row (parts the data lacks left out)."""
+    parts = " + ".join(c for c in (row.top_category, row.second_category) if c)
+    coupon = f"coupon {row.coupon_kind}" if row.coupon_kind != "n/a" else ""
+    return " · ".join(p for p in (parts, coupon) if p) or "–"
+
+
+def pct_actions(playbook: pd.DataFrame) -> list[str]:
+    """One action per cluster of `pct_table`: what to push (categories, coupon), where and when.
+
+    Only the parts the data supports: no categories without order lines, no coupon without a
+    redemption rate.
+    """
+    from userops import narrative as nv
+
+    out = []
+    for row in playbook.itertuples():  # one per cluster
+        cats = [category_label(c) for c in (row.top_category, row.second_category) if c]
+        what = f"push {' and '.join(cats)}" if cats else "reach them"
+        if row.coupon_kind != "n/a" and not np.isnan(row.coupon_redemption):
+            article = "an" if row.coupon_kind[:1].lower() in "aeiou" else "a"
+            what += f" with {article} {row.coupon_kind} coupon ({nv.pct(row.coupon_redemption)} redeemed)"
+        out.append(
+            f"**{row.persona}** (cluster {row.cluster}, {row.users:,} buyers): {what} via {row.channel} "
+            f"on {row.peak_weekday} before {row.peak_hour}:00."
+        )
+    return out
 
 
 def cluster_channels(features: pd.DataFrame, clustering: Clustering, con, p: Period, pp: PersonaParams):
@@ -595,16 +844,35 @@ def cluster_channels(features: pd.DataFrame, clustering: Clustering, con, p: Per
 
 
 def typical_attributes(features: pd.DataFrame, clustering: Clustering) -> pd.DataFrame:
-    """Per cluster: the most common level of each attribute and its share of the cluster's users."""
+    """Per cluster: the most common level of each known attribute (`known_attributes`) and its
+    share of the cluster's users."""
     f = features.merge(clustering.assignment, on="user_id")
     out = {}
-    for attr in ATTRIBUTES:  # four attributes
+    for attr in known_attributes(features):  # at most four attributes
         t = pd.crosstab(f.cluster, f[attr], normalize="index")
         out[attr] = t.idxmax(axis=1)
         out[f"{attr}_share"] = t.max(axis=1)
-    out = pd.DataFrame(out)
+    out = pd.DataFrame(out, index=sorted(f.cluster.unique()))
     out.index = out.index.astype(str)
     return out.rename_axis("cluster")
+
+
+def cluster_table(prof: pd.DataFrame, names: pd.Series, typical: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The clusters with their size, orders, AOV and the most common level of the first two known
+    attributes, ready for charts.table_html: (frame, formats). Attributes the data lacks have no
+    columns."""
+    tab = prof.drop("all").join(typical, how="left")
+    tab["name"] = names
+    tab["cluster"] = tab.index
+    cols = {"cluster": "cluster", "name": "name", "users": "users", "user_share": "share"}
+    cols.update({"orders_per_user": "orders / user", "aov": "aov"})
+    formats = {"users": "int", "share": "pct", "orders / user": "float1", "aov": "yuan"}
+    for attr in [a for a in ATTRIBUTES if a in typical.columns][:2]:  # two keep the table readable
+        label = attr.replace("_", " ")
+        cols[attr] = f"typical {label}"
+        cols[f"{attr}_share"] = f"of users ({label})"
+        formats[f"of users ({label})"] = "pct"
+    return tab[list(cols)].rename(columns=cols), formats
 
 
 def user_personas(clustering: Clustering, names: pd.Series, rfm_users: pd.DataFrame) -> pd.DataFrame:
@@ -624,26 +892,36 @@ PROFILE_COLUMNS = {
     "weekend_share": ("weekend", "pct"),
     "coupon_share": ("coupon orders", "pct"),
     **{f"tod_{t}": (f"{t} {TIME_HOURS[t]}", "pct") for t in TIMES},
-    **{f"cat_{c}": (CATEGORY_LABELS[c], "pct") for c in CATEGORIES},
 }
+
+
+def profile_columns(prof: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """The measures of `cluster_profiles` shown in the heatmap (label, format): PROFILE_COLUMNS and
+    every category, without measures the same for every cluster (e.g. online when all orders are)."""
+    cols = {**PROFILE_COLUMNS, **{c: (category_label(c[4:]), "pct") for c in category_columns(prof)}}
+    vals = prof[list(cols)].astype(float)
+    varies = (vals.max() - vals.min()) > 1e-9
+    return {c: v for c, v in cols.items() if varies[c]}
 
 
 def profile_heatmap(prof: pd.DataFrame, ax):
     """Profile measures (rows) x clusters (columns): cells show the value, colour its ratio to all buyers.
 
     Blue = above the all-buyer value, red = below (log2 of the ratio, clipped to +/- 1.5). The
-    last column is all buyers.
+    last column is all buyers. Measures equal in every cluster are left out.
     """
     import seaborn as sns
 
     from userops import charts
 
-    cols = list(PROFILE_COLUMNS)
+    shown = profile_columns(prof)
+    cols = list(shown)
     vals = prof[cols].astype(float)
-    ratio = np.log2(vals / prof.loc["all", cols].astype(float).replace(0, np.nan))
+    rel = vals / prof.loc["all", cols].astype(float).replace(0, np.nan)
+    ratio = np.log2(rel.clip(lower=2**-1.5))  # a cluster at 0 is as red as the scale goes
     labels = np.empty(vals.shape, dtype=object)
-    for j, c in enumerate(cols):  # columns (17 measures), not users
-        f = charts.FORMATTERS[PROFILE_COLUMNS[c][1]]
+    for j, c in enumerate(cols):  # columns (about 17 measures), not users
+        f = charts.FORMATTERS[shown[c][1]]
         labels[:, j] = [f(v) for v in vals[c]]
     sns.heatmap(
         ratio.clip(-1.5, 1.5).T,
@@ -662,7 +940,7 @@ def profile_heatmap(prof: pd.DataFrame, ax):
     ax.set_xticks(
         np.arange(len(prof)) + 0.5, [f"cluster {c}" if c != "all" else "all buyers" for c in prof.index]
     )
-    ax.set_yticks(np.arange(len(cols)) + 0.5, [PROFILE_COLUMNS[c][0] for c in cols], rotation=0)
+    ax.set_yticks(np.arange(len(cols)) + 0.5, [shown[c][0] for c in cols], rotation=0)
     ax.xaxis.tick_top()
     ax.set_xlabel("")
     ax.set_ylabel("")
@@ -701,3 +979,173 @@ def aov_chart(summary: pd.DataFrame, label: str, ax):
     ax.grid(axis="y", visible=False)
     ax.legend(loc="lower right", fontsize=9)
     return ax
+
+
+# --------------------------------------------------------------------------- attribute personas
+
+
+def scenes_sentence(scenes: pd.Series) -> str:
+    """The finding on what buyers buy: categories by share of line GMV, largest first."""
+    parts = [f"{category_label(c)} ({v * 100:.1f}%)" for c, v in scenes.items()]
+    if len(parts) == 1:
+        return f"All of the window's line GMV is in one category, **{parts[0]}**."
+    lead = f"The biggest scenes by GMV are **{parts[0]}** and **{parts[1]}**"
+    rest = ", ".join(f"{category_label(c)} {v * 100:.1f}%" for c, v in scenes.iloc[2:].items())
+    return lead + (f", then {rest}." if rest else ".")
+
+
+def level_order(features: pd.DataFrame, attr: str, pp: PersonaParams) -> list[str]:
+    """Levels of `attr` in display order: age bands by age, other attributes by users (most
+    first, 'others' and 'unknown' last)."""
+    counts = features[attr].value_counts()
+    if attr == "age_band":
+        return [a for a in age_band_order(pp) if a in counts.index]
+    named = counts.drop(["others", "unknown"], errors="ignore").sort_index()
+    named = named.sort_values(ascending=False, kind="stable")
+    return list(named.index) + [x for x in ("others", "unknown") if x in counts.index]
+
+
+@dataclass(frozen=True)
+class LargestLevel:
+    """The largest known level of an attribute and what it buys most."""
+
+    attribute: str
+    level: str
+    share: float  # of all buyers
+    category: str
+    category_share: float  # of the level's line GMV
+
+    @property
+    def sentence(self) -> str:
+        who = self.attribute.replace("_", " ")
+        return (
+            f"{self.level} is the largest {who} ({self.share * 100:.1f}% of buyers); "
+            f"{category_label(self.category)} takes {self.category_share * 100:.1f}% of its GMV"
+        )
+
+
+def largest_level(features: pd.DataFrame, attr: str, cats: pd.DataFrame) -> LargestLevel:
+    """The most common known level of `attr` (ties: alphabetical) and its top category by GMV."""
+    counts = features[attr][~features[attr].isin(["unknown", "others"])].value_counts()
+    counts = counts.sort_index().sort_values(ascending=False, kind="stable")
+    level = counts.index[0]
+    row = category_matrix(cats, attr).loc[level].fillna(0.0)
+    top = row.idxmax()
+    return LargestLevel(attr, level, float(counts.iloc[0] / len(features)), top, float(row[top]))
+
+
+def attribute_heatmap(
+    cats: pd.DataFrame, features: pd.DataFrame, attr: str, assoc: pd.DataFrame, pp: PersonaParams, ax
+):
+    """Levels of `attr` (rows, with their users) x categories: each level's share of line GMV.
+
+    The title gives Cramér's V of the attribute with the top category when it is measurable.
+    """
+    from userops import charts
+
+    order = level_order(features, attr, pp)
+    m = category_matrix(cats, attr).reindex(order).rename(columns=category_label)
+    n = features[attr].value_counts()
+    m.index = [f"{i} (n={n[i]:,})" for i in m.index]
+    charts.heatmap_masked(m, None, ax=ax, fmt="pct", cmap="Blues")
+    ax.set_xticklabels(ax.get_xticklabels(), rotation=35, ha="right")
+    who = attr.replace("_", " ")
+    ax.set_ylabel(who)
+    ax.set_xlabel("")
+    link = assoc[(assoc.attribute == attr) & (assoc.behaviour == "top category")]
+    title = f"by {who}"
+    if len(link):
+        title += f": Cramér's V {link.cramers_v.iloc[0]:.2f} ({link.strength.iloc[0]})"
+    ax.set_title(title, fontsize=10, loc="left")
+    return ax
+
+
+def needs_behaviour_spread() -> str:
+    """Why no attribute link can be measured although attributes are known."""
+    return (
+        "Attribute links need buyers who differ in top category, channel or time of day; in this "
+        "data every buyer behaves the same on all three."
+    )
+
+
+def attribute_summary(features: pd.DataFrame, by: str, pp: PersonaParams) -> tuple[pd.DataFrame, dict]:
+    """Per level of `by` (display order): users, orders per user, AOV, online share, online and
+    in-store AOV (only the kinds of channel the data has) and peak time; (frame, formats) ready for
+    charts.table_html."""
+    s = group_summary(features, by, pp.ci_level).set_index(by).reindex(level_order(features, by, pp))
+    cols = {by: by.replace("_", " "), "users": "users", "orders_per_user": "orders / user", "aov": "aov"}
+    formats = {"users": "int", "orders / user": "float1", "aov": "yuan"}
+    kinds = channel_kinds(features)
+    if len(kinds) == 2:
+        cols["online_share"] = "online orders"
+        formats["online orders"] = "pct"
+    for kind, label in (("online", "online AOV"), ("offline", "in-store AOV")):
+        if kind in kinds and len(kinds) == 2:
+            cols[f"{kind}_aov"] = label
+            formats[label] = "yuan"
+    cols["peak_time"] = "peak time"
+    return s.reset_index()[list(cols)].rename(columns=cols), formats
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def needs_clusters(what: str) -> str:
+    """The sentence of a section built on behaviour clusters when there are none."""
+    return f"{what} needs behaviour clusters; section 3 says why this data has none."
+
+
+def channel_findings(csum: pd.DataFrame, p: Period) -> str:
+    """The finding under the online vs in-store AOV chart, from `group_summary` by cluster (with
+    `name`): clusters whose online and in-store intervals are apart, the cluster that uses both
+    channels most, and the cluster whose report-month online share moved most."""
+    from userops import narrative as nv
+
+    sep = csum[(csum.online_aov_low > csum.offline_aov_high) | (csum.offline_aov_low > csum.online_aov_high)]
+    msg = f"Online and in-store order values differ clearly (intervals apart) for {len(sep)} of {len(csum)} clusters"
+    if len(sep):
+        msg += ": " + ", ".join(
+            f"cluster {r.cluster} ({nv.yuan(r.online_aov)} vs {nv.yuan(r.offline_aov)})"
+            for r in sep.itertuples()
+        )
+    omni = csum.sort_values("omni_share").iloc[-1]
+    msg += (
+        f". **Who moves between channels:** {nv.pct(omni.omni_share)} of cluster {omni.cluster} ({omni['name']}) "
+        "ordered both online and in store, the most of any cluster."
+    )
+    shift = csum.assign(d=csum.month_online_share - csum.online_share).dropna(subset=["d"])
+    if len(shift):
+        mover = shift.assign(ad=shift.d.abs()).sort_values("ad").iloc[-1]
+        msg += (
+            f" The biggest shift this month is cluster {mover.cluster}: {nv.pct(mover.month_online_share)} of its "
+            f"{p.short} orders were online vs {nv.pct(mover.online_share)} over the window ({nv.pp(mover.d)})."
+        )
+    return msg
+
+
+def association_sentence(assoc: pd.DataFrame, pp: PersonaParams) -> str:
+    """The finding under the attribute-link table of `associations`: the strongest significant link
+    and the links too weak (or too uncertain) to act on."""
+    real = assoc[~assoc.strength.isin(["negligible", "not significant"])]
+    n = int(assoc.n.max())
+    if len(real):
+        top = real.iloc[0]
+        msg = (
+            f"The strongest link is **{top.attribute} × {top.behaviour}** (V = {top.cramers_v:.2f}, "
+            f"{top.strength}). "
+        )
+    else:
+        msg = f"No attribute link is both clear and significant (at {pp.ci_level:.0%}) among {n:,} buyers. "
+    weak = assoc[assoc.strength == "negligible"]
+    if len(weak):
+        msg += f"Links too weak to act on (V < {pp.association_levels[0]:.2f}): " + ", ".join(
+            f"{r.attribute} × {r.behaviour}" for r in weak.itertuples()
+        )
+        msg += ". "
+    unsure = assoc[assoc.strength == "not significant"]
+    if len(unsure):
+        msg += f"Not significant on {n:,} buyers (could be chance): " + ", ".join(
+            f"{r.attribute} × {r.behaviour}" for r in unsure.itertuples()
+        )
+        msg += "."
+    return msg.strip()

@@ -13,7 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from userops import persona as ps
 from userops.db import last_complete_month
-from userops.params import PersonaParams
+from userops.params import DataParams, PersonaParams
 from userops.period import Period
 
 PP = PersonaParams()
@@ -31,7 +31,7 @@ def labels(demo_dir):
 
 @pytest.fixture(scope="module")
 def features(demo_con, period):
-    return ps.user_features(demo_con, period, PP)
+    return ps.user_features(demo_con, period, PP, DataParams())
 
 
 @pytest.fixture(scope="module")

@@ -18,18 +18,22 @@ This month's RFM (5 buyers; score = 1 + floor(percent_rank * 5), capped at 5):
 
 from __future__ import annotations
 
+import datetime as dt
+
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from userops import persona as ps
 from userops.db import connect
-from userops.params import PersonaParams
+from userops.params import DataParams, PersonaParams
 from userops.period import Period
 from userops.testing import order_row
 
 P = Period("2026-10")
 PP = PersonaParams()
+DP = DataParams()
 
 USERS = [
     dict(user_id=1, registered_at="2025-01-01 09:00:00", channel="app", city="上海", gender="F", birth_year=1990, family_status="with_kids"),
@@ -126,7 +130,7 @@ def test_tier_movement_since_last_month(con):
 
 
 def test_user_features(con):
-    f = ps.user_features(con, P, PP).set_index("user_id")
+    f = ps.user_features(con, P, PP, DP).set_index("user_id")
     u1 = f.loc[1]
     assert u1.n_orders == 3 and u1.gmv == 300 and u1.aov == 100
     assert u1.online_share == pytest.approx(2 / 3)  # app, app vs store
@@ -169,7 +173,7 @@ def test_group_queries_zero_fill(con):
 
 
 def test_group_summary_channel_aov(con):
-    f = ps.user_features(con, P, PP).assign(g="all")
+    f = ps.user_features(con, P, PP, DP).assign(g="all")
     s = ps.group_summary(f, "g").iloc[0]
     assert s.users == 5 and s.orders == 9  # u5's 2025-10-15 order is outside the window
     # online orders: u1 2 x 100, u2 50, u4 3 x 40 -> 370 / 6; in store: u1 100, u3 20, u5 30 -> 150 / 3
@@ -322,3 +326,215 @@ def test_few_order_users_are_assigned_not_fitted():
     assert (
         c.cluster.iloc[:10].nunique() == 1 and c.cluster.iloc[0] == c.cluster.iloc[50]
     )  # joined their group
+
+
+# --------------------------------------------------------------------------- data of other shapes
+
+
+def test_offline_channels_and_open_categories_come_from_params_and_data(make_warehouse):
+    """Which order channels are in-store is params.data; categories are whatever products carry."""
+    products = [*PRODUCTS, dict(product_id="P4", name="猫粮", category="daily", price=30, is_hero=False)]
+    items = [*ITEMS, dict(order_id=5, product_id="P4", quantity=1, amount=20)]  # u3's store order: pet
+    wh = make_warehouse({"users": USERS, "orders": ORDERS, "products": products, "order_items": items})
+    with duckdb.connect(str(wh)) as w:  # a chain's own category (the contract's enum is being opened)
+        w.execute("update products set category = 'pet' where product_id = 'P4'")
+        w.execute("update fct_order_lines set category = 'pet' where product_id = 'P4'")
+    c = connect(wh)
+    dp = DataParams(offline_order_channels=["store", "mini_program"])
+    f = ps.user_features(c, P, PP, dp).set_index("user_id")
+    c.close()
+    assert f.loc[2, "online_share"] == 0  # u2's one order is on mini_program, now an in-store channel
+    assert (f.loc[2, "n_offline"], f.loc[2, "gmv_offline"]) == (1, 50)
+    assert f.loc[1, "online_share"] == pytest.approx(2 / 3)  # u1: store, app, app
+    # one share column per category bought in the window, demo order first, then the chain's own
+    assert ps.category_columns(f) == ["cat_fresh", "cat_mother_baby", "cat_snacks", "cat_pet"]
+    assert f.loc[3, "cat_pet"] == 1 and f.loc[3, "top_category"] == "pet"  # u3's only line
+    assert f.loc[1, "cat_pet"] == 0 and f.loc[4, "cat_pet"] == 0  # never bought: 0, not missing
+
+
+def test_group_coupons_new_user_pack_from_params(make_warehouse):
+    coupons = [
+        dict(coupon_id=1, user_id=1, kind="new_user_small", issued_at="2026-09-01 00:00:00",
+             expires_at="2026-09-30 00:00:00", face_value=5, min_spend=0),
+        dict(coupon_id=2, user_id=1, kind="repurchase", issued_at="2026-09-01 00:00:00",
+             expires_at="2026-10-15 00:00:00", face_value=5, min_spend=0),
+        dict(coupon_id=3, user_id=2, kind="repurchase", issued_at="2026-09-01 00:00:00",
+             expires_at="2026-10-15 00:00:00", face_value=5, min_spend=0),
+        dict(coupon_id=4, user_id=2, kind="repurchase", issued_at="2026-10-20 00:00:00",
+             expires_at="2026-11-15 00:00:00", face_value=5, min_spend=0),  # still open at 10-31
+    ]  # fmt: skip
+    orders = [_order(1, 1, "2026-10-10 08:00:00", "store", 100, coupon=2), *ORDERS[1:]]  # u1 redeems #2
+    wh = make_warehouse({"users": USERS, "orders": orders, "coupons": coupons})
+    c = connect(wh)
+    groups = pd.DataFrame({"user_id": [1, 2], "dimension": "d", "grp": "a"})
+    default = ps.group_coupons(c, groups, P, PP, DP).set_index("kind")
+    chain = ps.group_coupons(c, groups, P, PP, DataParams(new_user_coupon_kinds=["repurchase"]))
+    c.close()
+    # closed by 10-31: #1 (new_user_small), #2 and #3 (repurchase); #4 expires 11-15
+    assert default.closed.to_dict() == {"new_user_small": 1, "repurchase": 2}
+    assert default.redeemed.to_dict() == {"new_user_small": 0, "repurchase": 1}  # #2 on 10-10
+    assert default.is_new_user_pack.to_dict() == {"new_user_small": True, "repurchase": False}
+    assert chain.set_index("kind").is_new_user_pack.to_dict() == {"new_user_small": False, "repurchase": True}
+
+
+def test_needs_sentences_on_degenerate_data(con):
+    f = ps.user_features(con, P, PP, DP)
+    assert ps.known_attributes(f) == ["age_band", "family_status", "gender", "city"]
+    assert ps.needs_attributes(f) == "" and ps.needs_categories(f) == "" and ps.needs_both_channels(f) == ""
+    blank = f.assign(age_band="unknown", family_status="unknown", gender="unknown", city="上海")
+    assert ps.known_attributes(blank) == []  # one city only: nothing to compare
+    assert ps.needs_attributes(blank).startswith("Attribute personas need the buyers' age, gender")
+    assert ps.associations(blank, PP).empty  # no measurable link, not a table of NaN
+    online = f[f.n_offline == 0]  # u2 and u4 ordered online only
+    assert ps.channel_kinds(online) == ["online"]
+    assert ps.needs_both_channels(online).endswith("every order in the window was online.")
+    # associations leave out the channel behaviour when every buyer prefers the same channel
+    assert "channel" not in set(ps.associations(online.assign(age_band=["<25", "60+"]), PP).behaviour)
+    assert ps.needs_categories(f.drop(columns=ps.category_columns(f))).startswith("What buyers buy needs")
+    prev = ps.rfm(con, Period("2025-09"), PP)  # as of 2025-09-30: nobody had ordered yet
+    assert prev.empty
+    assert ps.needs_previous(prev, Period("2025-10")).startswith("Tier movement needs buyers in the window")
+
+
+def test_clustering_skipped_with_too_few_fitted_buyers(con):
+    f = ps.user_features(con, P, PP, DP)
+    c = ps.cluster_users(f, PP)  # u1 and u4 have 3 orders; 3 clusters x 10 = 30 needed
+    assert not c.ok and c.k == 0 and c.assignment.empty and c.n_fitted == 2
+    assert c.reason == (
+        "Behaviour clusters need at least 30 buyers with 3+ orders in the window (10 per cluster, "
+        "3 clusters); this data has 2."
+    )
+
+
+def test_clustering_drops_absent_and_constant_features():
+    f = _blobs().drop(columns=["cat_mother_baby"])  # a category this chain does not sell
+    f["online_share"] = 1.0  # an online-only shop
+    pp = PersonaParams(k_min=2, k_max=5, pca_components=3)
+    c = ps.cluster_users(f, pp)
+    assert c.ok and "online_share" not in c.features and "cat_mother_baby" not in c.features
+    assert c.left_out == (
+        "cat_mother_baby (not in this data)",
+        "online_share (the same for every fitted buyer)",
+    )
+    assert c.note().startswith("Left out of the clustering: cat_mother_baby (not in this data); online_share")
+    from sklearn.metrics import adjusted_rand_score
+
+    assert c.k == 3 and adjusted_rand_score(f.truth, c.assignment.cluster) == pytest.approx(1.0)
+    # a single kind of channel: the cluster names leave the channel word out
+    only_online = _profile(online_share=1.0)
+    assert ps.cluster_name(only_online, only_online, pp) == "morning fresh buyers"
+    # no categories (no order lines): the name has no category words
+    no_cats = only_online.drop([f"cat_{c}" for c in ps.CATEGORIES])
+    assert ps.cluster_name(no_cats, no_cats, pp) == "morning buyers"
+
+
+def test_clustering_uses_the_chains_categories_when_params_name_none():
+    rename = dict(zip([f"cat_{c}" for c in ps.CATEGORIES], [f"cat_{c}" for c in "abcdef"], strict=True))
+    f = _blobs().rename(columns=rename)
+    pp = PersonaParams(k_min=2, k_max=5, pca_components=3)
+    c = ps.cluster_users(f, pp)
+    assert [x for x in c.features if x.startswith("cat_")] == [f"cat_{c}" for c in "abcdef"]
+    assert c.left_out == (
+        "none of the params' categories is in the data, so the categories present are used",
+    )
+    assert c.k == 3
+
+
+def test_clustering_skipped_without_distinct_profiles():
+    f = _blobs()
+    f[[c for c in f.columns if c not in ("user_id", "n_orders", "truth")]] = 0.5  # 360 identical buyers
+    c = ps.cluster_users(f, PersonaParams(k_min=2, k_max=5))
+    assert not c.ok and c.reason.startswith("Behaviour clusters need at least two features on which buyers")
+    f["aov"] = np.where(f.truth == 0, 10.0, 20.0)  # two distinct profiles, 3 clusters asked for
+    f["weekend_share"] = np.where(f.truth == 0, 0.2, 0.4)
+    c = ps.cluster_users(f, PersonaParams(k_min=3, k_max=5, pca_components=0))
+    assert (
+        c.reason
+        == "Behaviour clusters need at least 4 different buyer profiles; the 360 fitted buyers have 2."
+    )
+
+
+def test_top_levels_pools_the_tail():
+    cities = pd.Series(["a"] * 3 + ["b"] * 2 + ["c"] * 2 + ["d"] + ["unknown"] * 4)
+    got = ps.top_levels(cities, n=2)
+    # a (3) then b and c tie at 2: alphabetical, b kept; c and d pooled; unknown stays itself
+    assert got.value_counts().to_dict() == {"unknown": 4, "a": 3, "others": 3, "b": 2}
+
+
+def test_playbook_text_without_categories_or_coupons():
+    row = dict(cluster=1, persona="evening buyers", users=1200, top_category="", second_category="",
+               coupon_kind="n/a", coupon_redemption=float("nan"), peak_weekday="Fri", peak_hour=19,
+               channel="app", online_share=1.0)  # fmt: skip
+    book = pd.DataFrame([row])
+    assert ps._content(next(book.itertuples())) == "–"
+    assert ps.pct_actions(book) == [
+        "**evening buyers** (cluster 1, 1,200 buyers): reach them via app on Fri before 19:00."
+    ]
+    book.loc[0, ["top_category", "coupon_kind", "coupon_redemption"]] = ["pet", "repurchase", 0.25]
+    assert ps.pct_actions(book)[0].startswith(
+        "**evening buyers** (cluster 1, 1,200 buyers): push pet with a "
+    )
+    assert "repurchase coupon (25.0% redeemed)" in ps.pct_actions(book)[0]
+    assert (
+        ps.scenes_sentence(pd.Series({"pet": 1.0}))
+        == "All of the window's line GMV is in one category, **pet (100.0%)**."
+    )
+
+
+def test_window_coverage_and_significance():
+    # data from 2026-08-20, report month 2026-10, 12-month window from 2025-11-01: Aug, Sep, Oct
+    assert ps.window_coverage(dt.date(2026, 8, 20), P, 12) == (
+        "Orders start on 2026-08-20, so the 12-month window holds 3 months of history: recency and "
+        "frequency rank buyers within it."
+    )
+    assert ps.window_coverage(dt.date(2025, 11, 15), P, 12) == ""  # starts in the window's first month
+    # V 0.25 (moderate) but p 0.20: too uncertain to name; V 0.05 stays negligible whatever p
+    assert ps.strength(0.25, (0.1, 0.2, 0.3), p_value=0.20, alpha=0.05) == "not significant"
+    assert ps.strength(0.25, (0.1, 0.2, 0.3), p_value=0.01, alpha=0.05) == "moderate"
+    assert ps.strength(0.05, (0.1, 0.2, 0.3), p_value=0.90, alpha=0.05) == "negligible"
+    assoc = pd.DataFrame(
+        dict(
+            attribute=["gender", "city"],
+            behaviour=["channel", "time of day"],
+            cramers_v=[0.25, 0.05],
+            p_value=[0.2, 0.9],
+            n=[40, 40],
+            strength=["not significant", "negligible"],
+        )
+    )
+    assert ps.association_sentence(assoc, PP) == (
+        "No attribute link is both clear and significant (at 95%) among 40 buyers. Links too weak to act "
+        "on (V < 0.10): city × time of day. Not significant on 40 buyers (could be chance): gender × channel."
+    )
+
+
+def test_pct_table_skips_unredeemed_and_new_user_coupons():
+    prof = pd.DataFrame({"users": [40, 40], "online_share": [0.75, 0.75]}, index=["1", "all"])
+    names = pd.Series({"1": "evening buyers"})
+    cats = pd.DataFrame(
+        {"dimension": "cluster", "grp": "1", "category": ["pet", "fresh", "snacks"], "gmv": [50.0, 30.0, 0.0]}
+    )  # snacks never bought: not content
+    time = pd.DataFrame(
+        [("cluster", "1", d, h, 3 if (d, h) == (5, 19) else 0) for d in range(1, 8) for h in range(24)],
+        columns=["dimension", "grp", "weekday", "hour", "orders"],
+    )  # all 3 orders on Friday 19h
+    coupons = pd.DataFrame(
+        {
+            "dimension": "cluster",
+            "grp": "1",
+            "kind": ["recall", "other", "new_user_small"],
+            "is_new_user_pack": [False, False, True],
+            "closed": [40, 40, 50],
+            "redeemed": [0, 8, 25],
+            "redemption_rate": [0.0, 0.2, 0.5],
+        }
+    )  # new-user pack (50%) only new users get; recall nobody redeemed; other 8 / 40
+    channels = pd.DataFrame({"cluster": [1, 1], "order_channel": ["app", "store"], "orders": [3, 1]})
+    t = ps.pct_table(prof, names, cats, time, coupons, channels, PP).iloc[0]
+    assert (t.top_category, t.second_category, t.coupon_kind) == ("pet", "fresh", "other")
+    assert t.coupon_redemption == pytest.approx(0.2)
+    assert (t.content, t.time, t.channel) == ("pet + fresh · coupon other", "Fri 19:00", "app")
+    assert ps.pct_actions(pd.DataFrame([t]))[0] == (
+        "**evening buyers** (cluster 1, 40 buyers): push pet and fresh 生鲜 with an other coupon (20.0% redeemed) "
+        "via app on Fri before 19:00."
+    )

@@ -26,7 +26,7 @@ bought as (
 spine as (
     select distinct g.dimension, g.grp, p.category
     from grp as g
-    cross join (select distinct category from products) as p
+    cross join (select distinct category from products where category is not null) as p
 ),
 
 final as (

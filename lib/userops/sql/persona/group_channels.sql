@@ -1,6 +1,6 @@
 -- grain: one row per dimension x group (of persona_groups) x order channel
 -- definition: where each group of users orders over the window [$from_date, $to_date): orders
---   and paid GMV (yuan) per order_channel (store / mini_program / app / wechat_group), zero-filled
+--   and paid GMV (yuan) per order_channel (the chain's own values), zero-filled
 --   against the order channels seen in the window. persona_groups(user_id, dimension, grp) is
 --   registered by the caller (userops.persona).
 -- parameters: $from_date, $to_date (DATE, half-open window)

@@ -2,16 +2,22 @@
 -- definition: how each group of users responds to coupons: coupons issued in the window
 --   [$from_date, $to_date) whose validity ended by the end of $as_of (closed), and how many of
 --   them were redeemed within validity (fct_coupons.redeemed_within_validity, i.e. through
---   orders.coupon_id). is_new_user_pack marks the new-user pack kinds. redemption_rate = redeemed / closed (NULL when nothing closed).
+--   orders.coupon_id). is_new_user_pack marks the kinds of the new-user pack
+--   ($new_user_kinds: params data.new_user_coupon_kinds). redemption_rate = redeemed / closed (NULL when nothing closed).
 --   persona_groups(user_id, dimension, grp) is registered by the caller (userops.persona).
--- parameters: $from_date, $to_date (DATE, half-open window of issue dates), $as_of (DATE)
+-- parameters: $from_date, $to_date (DATE, half-open window of issue dates), $as_of (DATE),
+--   $new_user_kinds (VARCHAR[])
 -- invariants: redeemed <= closed; 0 <= redemption_rate <= 1.
 with grp as (
     select user_id, dimension, grp from persona_groups
 ),
 
 coupons as (
-    select user_id, kind, is_new_user_pack, redeemed_within_validity
+    select
+        user_id,
+        kind,
+        list_contains($new_user_kinds, kind) as is_new_user_pack,
+        redeemed_within_validity
     from fct_coupons
     where
         issued_at >= $from_date and issued_at < $to_date

@@ -2,30 +2,30 @@
 -- definition: behaviour and attributes of each buyer over the window, the inputs of persona
 --   profiles and behaviour clusters.
 --   Behaviour: n_orders, gmv (yuan), aov = gmv / n_orders, recency_days (last order date to
---   $as_of), online_share = share of orders not placed in a store (order_channel <> 'store'),
+--   $as_of), online_share = share of orders whose order_channel is not one of $offline_channels,
 --   n_online / gmv_online and n_offline / gmv_offline (orders and GMV by channel kind),
 --   n_month_orders / n_month_online = orders (online orders) on or after $month_start (the
 --   report month), coupon_share = share of orders that redeemed a coupon (orders.coupon_id not
 --   null), weekend_share = share of orders on Saturday or Sunday, tod_* = share of orders by
 --   hour of day (morning 05-10, midday 11-13, afternoon 14-17, evening 18-21, night 22-04),
---   cat_* = share of the user's order lines in each product category of the contract (lines,
---   not GMV, so one expensive can of milk powder does not hide the basket mix), top_category =
---   the category with the most line GMV (ties: alphabetical).
+--   top_category = the category with the most line GMV (ties: alphabetical; NULL without lines of a known product).
+--   The per-category line shares (cat_*) come from user_categories.sql: categories are the
+--   chain's own vocabulary, so they are rows there, not columns here.
 --   Attributes: age_band from age = year($as_of) - birth_year against the ascending band edges
 --   $age_edges ('<e1', 'e1-e2-1', ..., 'ek+'); gender, city, family_status. A missing attribute
---   is its own level 'unknown'.
+--   (NULL or blank) is its own level 'unknown'.
 -- parameters: $from_date, $to_date (DATE, half-open window), $as_of (DATE, last day of the
 --   window), $month_start (DATE, first day of the report month), $age_edges (INTEGER[],
---   ascending ages at which a band starts)
+--   ascending ages at which a band starts), $offline_channels (VARCHAR[], order channels placed
+--   in a store: params data.offline_order_channels)
 -- invariants: n_online + n_offline = n_orders; n_month_online <= n_month_orders <= n_orders; the
---   tod_* shares sum to 1; the cat_* shares sum to 1 for users with order lines; every share
---   lies in [0, 1].
+--   tod_* shares sum to 1; every share lies in [0, 1].
 with orders as (
     select
         user_id,
         order_date,
         gmv,
-        order_channel <> 'store' as is_online,
+        not list_contains($offline_channels, order_channel) as is_online,
         coupon_id is not null as has_coupon,
         isodow(ordered_at) >= 6 as is_weekend,
         extract(hour from ordered_at) as hr,
@@ -37,7 +37,7 @@ with orders as (
 lines as (
     select user_id, category, amount
     from fct_order_lines
-    where order_date >= $from_date and order_date < $to_date
+    where order_date >= $from_date and order_date < $to_date and category is not null
 ),
 
 behaviour as (
@@ -77,15 +77,7 @@ category_ranked as (
 ),
 
 categories as (
-    select
-        user_id,
-        coalesce(sum(n_lines) filter (where category = 'fresh'), 0) / sum(n_lines) as cat_fresh,
-        coalesce(sum(n_lines) filter (where category = 'cooking'), 0) / sum(n_lines) as cat_cooking,
-        coalesce(sum(n_lines) filter (where category = 'mother_baby'), 0) / sum(n_lines) as cat_mother_baby,
-        coalesce(sum(n_lines) filter (where category = 'snacks'), 0) / sum(n_lines) as cat_snacks,
-        coalesce(sum(n_lines) filter (where category = 'drinks'), 0) / sum(n_lines) as cat_drinks,
-        coalesce(sum(n_lines) filter (where category = 'daily'), 0) / sum(n_lines) as cat_daily,
-        min(category) filter (where gmv_rank = 1) as top_category
+    select user_id, min(category) filter (where gmv_rank = 1) as top_category
     from category_ranked
     group by user_id
 ),
@@ -95,9 +87,9 @@ attributes as (
         user_id,
         year(cast($as_of as date)) - birth_year as age,
         len(list_filter($age_edges, lambda e: year(cast($as_of as date)) - birth_year >= e)) as band_idx,
-        coalesce(gender, 'unknown') as gender,
-        coalesce(city, 'unknown') as city,
-        coalesce(family_status, 'unknown') as family_status
+        coalesce(nullif(trim(gender), ''), 'unknown') as gender,
+        coalesce(nullif(trim(city), ''), 'unknown') as city,
+        coalesce(nullif(trim(family_status), ''), 'unknown') as family_status
     from users
 ),
 
@@ -119,12 +111,6 @@ banded as (
 final as (
     select
         b.*,
-        coalesce(c.cat_fresh, 0) as cat_fresh,
-        coalesce(c.cat_cooking, 0) as cat_cooking,
-        coalesce(c.cat_mother_baby, 0) as cat_mother_baby,
-        coalesce(c.cat_snacks, 0) as cat_snacks,
-        coalesce(c.cat_drinks, 0) as cat_drinks,
-        coalesce(c.cat_daily, 0) as cat_daily,
         c.top_category,
         a.age_band,
         a.gender,

@@ -1,0 +1,29 @@
+-- grain: one row per user x product category the user bought in the window [$from_date, $to_date)
+-- definition: the basket mix of each buyer: order lines and line GMV (order_items.amount) per
+--   category, and line_share = the category's share of the user's order lines (lines, not GMV, so
+--   one expensive can of milk powder does not hide the basket mix). Categories are the chain's
+--   own values (products.category); lines of products without a category are left out. A
+--   category the user never bought has no row (userops.persona fills it with 0 when it pivots
+--   the rows to the cat_<category> feature columns).
+-- parameters: $from_date, $to_date (DATE, half-open window)
+-- invariants: one row per user x category; lines >= 1; line_share in (0, 1] and summing to 1 per
+--   user.
+with lines as (
+    select user_id, category, cast(amount as double) as amount
+    from fct_order_lines
+    where order_date >= $from_date and order_date < $to_date and category is not null
+),
+
+counted as (
+    select user_id, category, count(*) as lines, sum(amount) as gmv
+    from lines
+    group by user_id, category
+),
+
+final as (
+    select *, lines / sum(lines) over (partition by user_id) as line_share
+    from counted
+)
+
+select * from final
+order by user_id, category
