@@ -48,8 +48,8 @@ install: $(STAMPS)/system $(STAMPS)/venv $(STAMPS)/kernel ## Create .venv, insta
 $(DEMO_DIR)/planted.json: $(STAMPS)/venv lib/userops/demo.py lib/userops/_demo_catalog.py
 	$(BIN)/userops demo --users $(DEMO_USERS) --months $(DEMO_MONTHS) --seed $(DEMO_SEED) --out $(DEMO_DIR)
 
-$(WAREHOUSE): $(DEMO_DIR)/planted.json lib/userops/load.py lib/userops/contract.py $(wildcard lib/userops/sql/warehouse/*.sql)
-	$(BIN)/userops load $(DEMO_DIR) --warehouse $(WAREHOUSE)
+$(WAREHOUSE): $(DEMO_DIR)/planted.json $(PARAMS) lib/userops/load.py lib/userops/load_notices.py lib/userops/mapping.py lib/userops/contract.py $(wildcard lib/userops/sql/warehouse/*.sql)
+	$(BIN)/userops load $(DEMO_DIR) --warehouse $(WAREHOUSE) --params $(PARAMS)
 
 demo: $(WAREHOUSE) ## Generate the demo data (data/demo) and load it into data/warehouse.duckdb
 
