@@ -74,16 +74,26 @@ def _names(items) -> str:
 
 
 def data_start(con) -> dt.date | None:
-    """The first order day in the warehouse (None without orders)."""
-    return con.execute("select min(order_date) from fct_orders").fetchone()[0]
+    """The first day of the data: the earliest order day or registration day (None without users)."""
+    return con.execute(
+        "select least((select min(order_date) from fct_orders), "
+        "(select cast(min(registered_at) as date) from dim_users))"
+    ).fetchone()[0]
 
 
 # --------------------------------------------------------------------------- volume
 
 
 def volume(con, p: Period, ap: AcquisitionParams, offline_channels: list[str]) -> pd.DataFrame:
-    """Registrations, new users (first order) and N-day conversion counts per month x channel."""
+    """Registrations, new users (first order) and N-day conversion counts per month x channel.
+
+    The trailing `volume_months` months, from the first month of the data at the earliest (so
+    months before the export began are not drawn as zeros).
+    """
     start, end = _window(p, ap.volume_months)
+    first = data_start(con)
+    if first is not None:
+        start = max(start, first.replace(day=1))
     return query(
         "acquisition/channel_volume",
         con,
@@ -137,6 +147,8 @@ def volume_findings(
     if start is None or pd.Timestamp(p.prev.start) < pd.Timestamp(start).to_period("M").start_time:
         first = p if start is None else Period(pd.Timestamp(start).strftime("%Y-%m"))
         vs = f"the data starts in {first.label}, so there is no previous month to compare"
+    elif n_new == 0 and prev.new_users.sum() == 0:
+        vs = f"none in {p.prev.short} either"
     else:
         vs = f"{n_new - int(prev.new_users.sum()):+,} new users vs {p.prev.short}"
     text = f"**{n_reg:,} registrations and {n_new:,} new users in {p.label}** ({vs})"
@@ -420,6 +432,16 @@ def ltv_compare(curves: pd.DataFrame, min_cohorts: int = 3) -> tuple[int, pd.Ser
     return k, at.dropna().sort_values(), need
 
 
+def ltv_curve_reason(curves: pd.DataFrame) -> str:
+    """Why no LTV curve can be drawn ('' when a cohort has completed a month after its first)."""
+    if curves[curves.n_cohorts > 0].month_k.max() > 0:
+        return ""
+    return (
+        "An LTV curve needs first-order cohorts observed beyond their first month; this data has only "
+        "month 0, so no curve is drawn yet."
+    )
+
+
 # --------------------------------------------------------------------------- predicted LTV (BG/NBD + GG)
 
 
@@ -447,6 +469,10 @@ class ChannelModel:
 def _repeat_reason(df: pd.DataFrame, ap: AcquisitionParams, who: str) -> str:
     """Why a BG/NBD fit on these customers would not be a model ('' when it is)."""
     n, rep = len(df), int((df.frequency > 0).sum())
+    if n == 0:
+        return (
+            "The BG/NBD model needs customers with a first order; there are none, so it gives no projection."
+        )
     if rep >= ap.ltv_min_repeaters and rep >= ap.ltv_min_repeat_share * n:
         return ""
     return (
@@ -504,6 +530,11 @@ def holdout_check(con, p: Period, ap: AcquisitionParams) -> Result:
     """
     cal_end = p.end - dt.timedelta(days=ap.ltv_holdout_days)
     df = rfm(con, dt.date(1900, 1, 1), cal_end, cal_end, p.end, 366 * 50)
+    if df.empty:
+        return _needs(
+            f"Checking the model on the last {ap.ltv_holdout_days} days needs customers who ordered before "
+            f"{cal_end}; this data has none, so the model is not checked and gives no projection."
+        )
     models = fit_channels(df, ap)
     if isinstance(models, str):
         return _needs(
@@ -538,7 +569,12 @@ def holdout_check(con, p: Period, ap: AcquisitionParams) -> Result:
     out.attrs["cal_end"] = cal_end
     pooled = out[out.model == "all channels"].channel.tolist()
     notes = ()
-    if pooled:
+    if pooled and len(pooled) == len(out) - 1:
+        notes = (
+            f"No channel has enough customers for a model of its own ({ap.ltv_min_customers} customers and "
+            f"{ap.ltv_min_repeaters} repeat buyers), so every channel uses the model fitted on all channels.",
+        )
+    elif pooled:
         notes = (
             f"{_names(pooled)} {'has' if len(pooled) == 1 else 'have'} too few customers or repeat buyers for "
             f"a model of {'its' if len(pooled) == 1 else 'their'} own (fewer than {ap.ltv_min_customers} "
@@ -560,8 +596,8 @@ def predicted_ltv(con, p: Period, ap: AcquisitionParams, checked: Result | None 
     """
     if checked is not None and not checked.ok:
         return _needs(
-            "Predicted LTV is projected only by a model checked on held-out days, and that check "
-            "could not run on this data (above)."
+            "Predicted LTV needs a model checked on held-out days, and that check could not run on "
+            "this data (above), so no LTV is projected."
         )
     horizon_days = round(ap.ltv_horizon_months * 365 / 12)
     start, end = _window(p, ap.ltv_horizon_months)

@@ -456,9 +456,9 @@ def test_conversion_needs_observed_registrations(con):
 
 
 def test_volume_without_previous_month(con):
-    """The first order is 09-20 (u5): October compares with September; data from October on cannot."""
+    """The data starts 09-10 (u5): October compares with September; data from October on cannot."""
     vol = a.volume(con, P, AP, OFFLINE)
-    assert a.data_start(con) == pd.Timestamp("2026-09-20").date()
+    assert a.data_start(con) == pd.Timestamp("2026-09-10").date()  # u5 registered 09-10
     _, text = a.volume_findings(vol, P, OFFLINE, a.data_start(con))
     # Oct new users u1 u3 u4, Sep u5: +2; Oct registrations u1 u2 u3 u4 u6; no offline new user in Oct
     assert text == (
@@ -502,7 +502,7 @@ def test_nobody_repeats_gives_no_projection(make_warehouse):
     assert not hold.ok and hold.table is None
     assert "1 of 40 customers (2.5%) bought on a second day, so the model gives no projection" in hold.reason
     assert "history before 2026-08-03" in hold.reason  # 11-01 - 90 days
-    assert "checked on held-out days" in a.predicted_ltv(con, P, AP, hold).reason
+    assert "needs a model checked on held-out days" in a.predicted_ltv(con, P, AP, hold).reason
     unchecked = a.predicted_ltv(con, P, AP)
     assert "1 of 40 customers" in unchecked.reason
     con.close()
