@@ -208,7 +208,7 @@ class AcquisitionParams(_Section):
         0.05, gt=0, lt=1, description="and this share of its customers repeating (else no projection)"
     )
     ltv_min_customers: int = Field(
-        200, ge=2, description="a channel with fewer customers or repeaters uses the model of all channels"
+        100, ge=2, description="a channel with fewer customers or repeaters uses the model of all channels"
     )
     top_n: int = Field(
         15, ge=3, le=100, description="long lists (WeChat groups) show this many, then 'others'"

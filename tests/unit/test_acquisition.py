@@ -515,7 +515,7 @@ def test_small_channel_uses_the_pooled_model(make_warehouse):
     tables["orders"].append(_order(500, 500, "2026-06-02 09:00:00", 20))
     con = connect(make_warehouse(tables))
     models = a.fit_channels(a.rfm(con, pd.Timestamp("1900-01-01").date(), P.end, P.end, P.end, 365), AP)
-    assert models["app"].pooled and models["app"].bg is models["paid_ads"].bg  # paid_ads: 81 < 200 customers
+    assert models["app"].pooled and models["app"].bg is models["paid_ads"].bg  # paid_ads: 81 < 100 customers
     con.close()
 
 
