@@ -15,6 +15,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from userops import clv
+from userops.charts import fmt_pct, fmt_yuan
 from userops.db import query
 from userops.params import AcquisitionParams
 from userops.period import Period
@@ -30,6 +31,11 @@ def _window(p: Period, months: int) -> tuple[dt.date, dt.date]:
     return p.shift(-(months - 1)).start, p.end
 
 
+def _label(p: Period, months: int) -> str:
+    """Period label of the trailing `months` months, e.g. '2026-08..2026-10'."""
+    return f"{p.shift(-(months - 1)).month}..{p.month}"
+
+
 def _rate_ci(df: pd.DataFrame, x: str, n: str, name: str, level: float) -> pd.DataFrame:
     """Add `name` = x / n (NaN when n = 0) and its Wilson interval `name_low` / `name_high`."""
     out = df.copy()
@@ -40,12 +46,54 @@ def _rate_ci(df: pd.DataFrame, x: str, n: str, name: str, level: float) -> pd.Da
     return out
 
 
+@dataclass(frozen=True)
+class Result:
+    """A section's numbers, or the one plain sentence saying what it needs and that the data lacks.
+
+    ``table`` is None exactly when ``reason`` is set; ``notes`` are sentences about parts of a
+    computed section that could not be computed (e.g. a channel without spend rows).
+    """
+
+    table: pd.DataFrame | None
+    reason: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.table is not None and not self.reason
+
+
+def _needs(reason: str) -> Result:
+    return Result(None, reason)
+
+
+def _names(items) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = [str(i) for i in items]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def data_start(con) -> dt.date | None:
+    """The first day of the data: the earliest order day or registration day (None without users)."""
+    return con.execute(
+        "select least((select min(order_date) from fct_orders), "
+        "(select cast(min(registered_at) as date) from dim_users))"
+    ).fetchone()[0]
+
+
 # --------------------------------------------------------------------------- volume
 
 
 def volume(con, p: Period, ap: AcquisitionParams, offline_channels: list[str]) -> pd.DataFrame:
-    """Registrations, new users (first order) and N-day conversion counts per month x channel."""
+    """Registrations, new users (first order) and N-day conversion counts per month x channel.
+
+    The trailing `volume_months` months, from the first month of the data at the earliest (so
+    months before the export began are not drawn as zeros).
+    """
     start, end = _window(p, ap.volume_months)
+    first = data_start(con)
+    if first is not None:
+        start = max(start, first.replace(day=1))
     return query(
         "acquisition/channel_volume",
         con,
@@ -77,6 +125,67 @@ def conversion(vol: pd.DataFrame, p: Period, ap: AcquisitionParams) -> pd.DataFr
     return out
 
 
+def volume_findings(
+    vol: pd.DataFrame, p: Period, offline_channels: list[str], start: dt.date | None
+) -> tuple[str, str]:
+    """(chart title, finding sentence) for the report month's registrations and new users.
+
+    The previous-month comparison is made only when the data covers the previous month
+    (`start` = first order day); the offline share only when an offline channel is present.
+    """
+    now = vol[vol.month == pd.Timestamp(p.start)]
+    prev = vol[vol.month == pd.Timestamp(p.prev.start)]
+    n_new, n_reg = int(now.new_users.sum()), int(now.registrations.sum())
+    channels = sorted(vol.channel.unique())
+    if n_new == 0:
+        title = f"No new users in {p.label} ({n_reg:,} registrations)"
+    elif len(channels) == 1:
+        title = f"{n_new:,} new users in {p.label}, all via {channels[0]}"
+    else:
+        top = now.sort_values(["new_users", "channel"], ascending=[False, True]).iloc[0]
+        title = f"{n_new:,} new users in {p.label}; {top.channel} brought the most ({fmt_pct(top.new_users / n_new)})"
+    if start is None or pd.Timestamp(p.prev.start) < pd.Timestamp(start).to_period("M").start_time:
+        first = p if start is None else Period(pd.Timestamp(start).strftime("%Y-%m"))
+        vs = f"the data starts in {first.label}, so there is no previous month to compare"
+    elif n_new == 0 and prev.new_users.sum() == 0:
+        vs = f"none in {p.prev.short} either"
+    else:
+        vs = f"{n_new - int(prev.new_users.sum()):+,} new users vs {p.prev.short}"
+    text = f"**{n_reg:,} registrations and {n_new:,} new users in {p.label}** ({vs})"
+    present = [c for c in offline_channels if c in channels]
+    if not present:
+        text += f"; no user came through an offline acquisition channel (params offline_channels: {', '.join(offline_channels) or 'none'})."
+    elif n_new:
+        share = int(now[now.is_offline].new_users.sum()) / n_new
+        text += f"; {fmt_pct(share)} of the new users came through offline channels ({', '.join(present)})."
+    else:
+        text += "."
+    return title, text
+
+
+def volume_reason(vol: pd.DataFrame, p: Period, ap: AcquisitionParams) -> str:
+    """Why the volume trend cannot be drawn ('' when it can)."""
+    if vol.new_users.sum() == 0 and vol.registrations.sum() == 0:
+        return f"The volume trend needs registrations or first orders in {_label(p, ap.volume_months)}; this data has none."
+    return ""
+
+
+def conversion_reason(conv: pd.DataFrame, p: Period, ap: AcquisitionParams) -> str:
+    """Why registration -> first-order conversion cannot be shown ('' when it can)."""
+    allc = conv[conv.channel == "all"].iloc[0]
+    if allc.registrations == 0:
+        return (
+            f"Conversion needs registrations in {_label(p, ap.cac_months)}; this data has none, "
+            "so registration-to-order conversion is not shown."
+        )
+    if allc.eligible_short == 0:
+        return (
+            f"Conversion needs registrations observed for {ap.conversion_short_days} days; none of those in "
+            f"{_label(p, ap.cac_months)} is that old by {p.as_of}, so conversion is not shown yet."
+        )
+    return ""
+
+
 def online_offline(vol: pd.DataFrame) -> pd.DataFrame:
     """Registrations and new users per month, online vs offline (one row per month x side)."""
     v = vol.assign(side=np.where(vol.is_offline, "offline", "online"))
@@ -86,10 +195,13 @@ def online_offline(vol: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- CAC
 
 
-def cac(con, p: Period, ap: AcquisitionParams) -> pd.DataFrame:
+def cac(con, p: Period, ap: AcquisitionParams, new_user_kinds: list[str]) -> pd.DataFrame:
     """CAC per channel over the trailing `cac_months`: spend + commission + coupon pack, per new user.
 
-    Adds an 'all' row (costs and users summed).
+    `new_user_kinds`: the coupon kinds of the new-user pack (params data.new_user_coupon_kinds).
+    A channel without any channel_spend row in the window (`has_spend` False) has an unknown
+    spend: its CAC is NaN, never the commissions alone. Adds an 'all' row summed over the
+    channels with spend rows.
     """
     start, end = _window(p, ap.cac_months)
     df = query(
@@ -99,6 +211,7 @@ def cac(con, p: Period, ap: AcquisitionParams) -> pd.DataFrame:
         to_date=end,
         commission_group_leader=ap.commission_group_leader,
         commission_store_promoter=ap.commission_store_promoter,
+        new_user_kinds=list(new_user_kinds),
     )
     sums = [
         "registrations",
@@ -110,17 +223,47 @@ def cac(con, p: Period, ap: AcquisitionParams) -> pd.DataFrame:
         "pack_coupons_redeemed",
         "cost_yuan",
     ]
-    total = pd.DataFrame([{"channel": "all", **df[sums].sum()}])
+    known = df[df.has_spend]
+    total = pd.DataFrame([{"channel": "all", "has_spend": bool(len(known)), **known[sums].sum()}])
     out = pd.concat([df, total], ignore_index=True)
-    users = out["new_users"].where(out["new_users"] > 0)
+    users = out["new_users"].where((out["new_users"] > 0) & out["has_spend"])
     out["cac_yuan"] = out["cost_yuan"] / users
     out["cac_ex_pack_yuan"] = (out["spend_yuan"] + out["commission_yuan"]) / users
-    out["spend_per_registration_yuan"] = out["spend_yuan"] / out["registrations"].where(
-        out["registrations"] > 0
-    )
+    regs = out["registrations"].where((out["registrations"] > 0) & out["has_spend"])
+    out["spend_per_registration_yuan"] = out["spend_yuan"] / regs
     for c in ["spend", "commission", "pack_cost"]:
         out[f"{c}_per_user_yuan"] = out[f"{c}_yuan"] / users
     return out
+
+
+def cac_reason(cost: pd.DataFrame, p: Period, ap: AcquisitionParams, has_spend_table: bool) -> str:
+    """Why no CAC can be computed ('' when it can): CAC needs channel spend and new users."""
+    window = _label(p, ap.cac_months)
+    if not has_spend_table:
+        return (
+            "CAC needs channel spend (the optional `channel_spend` table) and this data has none, "
+            "so no CAC, and no LTV/CAC, is computed."
+        )
+    if not cost.has_spend.any():
+        return (
+            f"CAC needs channel spend for {window}; `channel_spend` has no rows for those months, "
+            "so no CAC, and no LTV/CAC, is computed."
+        )
+    if cost[cost.channel != "all"].cac_yuan.isna().all():
+        return f"CAC needs new users in the channels with spend; none had a first order in {window}."
+    return ""
+
+
+def cac_notes(cost: pd.DataFrame) -> tuple[str, ...]:
+    """Sentences about channels whose CAC is unknown although they brought new users."""
+    miss = cost[(cost.channel != "all") & ~cost.has_spend & (cost.new_users > 0)]
+    if miss.empty:
+        return ()
+    return (
+        f"No spend is recorded in `channel_spend` for {_names(miss.channel)}, so "
+        f"{'its' if len(miss) == 1 else 'their'} CAC is not known and the overall CAC leaves "
+        f"{'it' if len(miss) == 1 else 'them'} out ({int(miss.new_users.sum()):,} new users).",
+    )
 
 
 # --------------------------------------------------------------------------- quality
@@ -161,6 +304,69 @@ def quality(con, p: Period, ap: AcquisitionParams) -> pd.DataFrame:
     df["quality_rank"] = np.arange(1, len(df) + 1)
     df["volume_rank"] = df["new_users"].rank(ascending=False, method="min").astype(int)
     return df
+
+
+def quality_reason(qual: pd.DataFrame, p: Period, ap: AcquisitionParams) -> str:
+    """Why channel quality cannot be shown ('' when it can)."""
+    window = _label(p, ap.quality_months)
+    if qual.new_users.sum() == 0:
+        return f"Channel quality needs first orders in {window}; this data has none."
+    if qual.eligible_long.sum() == 0:
+        return (
+            f"Channel quality needs first orders at least {ap.retention_long_days} days old; none of the first "
+            f"orders of {window} is that old by {p.as_of}, so retention by channel is not shown yet."
+        )
+    return ""
+
+
+def quality_findings(qual: pd.DataFrame, p: Period, ap: AcquisitionParams) -> tuple[str, str]:
+    """(chart title, finding sentences) of channel quality, on channels with D-long observed users.
+
+    One rated channel: its own numbers and the plain statement that a comparison needs two.
+    """
+    L, V = ap.retention_long_days, ap.value_days
+    r = qual[qual.eligible_long > 0]
+    best, worst = r.iloc[0], r.iloc[-1]
+
+    def value(row) -> str:
+        g = row.gmv_per_user
+        return "" if pd.isna(g) else f", {fmt_yuan(g, 0)} GMV per user in {V} days"
+
+    def d(row) -> str:
+        return f"{fmt_pct(row.d_long)} (95% CI {fmt_pct(row.d_long_low)} to {fmt_pct(row.d_long_high)})"
+
+    if len(r) == 1:
+        title = f"{best.channel} new users: D{L} retention {fmt_pct(best.d_long)}"
+        text = (
+            f"**{best.channel}** is the only channel with new users observed for {L} days: {d(best)} ordered "
+            f"again within {L} days{value(best)}. Comparing channel quality needs at least two such channels; "
+            "this data has one."
+        )
+        return title, text
+    others = r.iloc[:-1]
+    gap = int((worst.d_long_high < others.d_long_low).sum())
+    title = f"{worst.channel} brings the #{worst.volume_rank} volume but retains worst (D{L} {fmt_pct(worst.d_long)})"
+    text = (
+        f"**{best.channel}** users come back best: {d(best)} order again within {L} days{value(best)}. "
+        f"**{worst.channel}** is the #{worst.volume_rank} channel by volume ({int(worst.new_users):,} new users) "
+        f"but its users retain worst: D{L} {d(worst)}, "
+    )
+    if gap:
+        text += f"below the interval of {gap} of the other {len(others)} channels"
+    else:
+        text += "but its interval overlaps those of all the other channels"
+    if pd.notna(worst.gmv_per_user) and pd.notna(best.gmv_per_user) and best.gmv_per_user > 0:
+        text += (
+            f", and {fmt_yuan(worst.gmv_per_user, 0)} per user in {V} days "
+            f"({fmt_pct(worst.gmv_per_user / best.gmv_per_user)} of {best.channel}'s)"
+        )
+    text += ". Association, not effect."
+    if r.eligible_value.sum() == 0:
+        text += (
+            f" GMV per user in the first {V} days needs first orders at least {V} days old; none of "
+            f"{_label(p, ap.quality_months)} is yet."
+        )
+    return title, text
 
 
 # --------------------------------------------------------------------------- observed LTV
@@ -207,6 +413,35 @@ def ltv_curves(cohorts: pd.DataFrame) -> pd.DataFrame:
     return g[["channel", "month_k", "users", "n_cohorts", "gmv_per_user", "margin_per_user"]]
 
 
+def ltv_compare(curves: pd.DataFrame, min_cohorts: int = 3) -> tuple[int, pd.Series, int] | str:
+    """The month k to compare channels at, the GMV per user there (ascending) and the cohorts behind it.
+
+    k = the latest month every channel with a curve has reached with at least `min_cohorts` mature
+    cohorts (fewer when the data is young: the most any k has). Returns the reason instead when no
+    first-order month has ended yet.
+    """
+    shown = curves[curves.n_cohorts > 0]
+    if shown.empty:
+        return (
+            "Observed LTV needs a first-order month that has ended by the report month's last day; "
+            "this data has none."
+        )
+    need = min(min_cohorts, int(shown.n_cohorts.max()))
+    k = int(shown[shown.n_cohorts >= need].groupby("channel").month_k.max().min())
+    at = curves[(curves.month_k == k) & (curves.n_cohorts >= need)].set_index("channel").gmv_per_user
+    return k, at.dropna().sort_values(), need
+
+
+def ltv_curve_reason(curves: pd.DataFrame) -> str:
+    """Why no LTV curve can be drawn ('' when a cohort has completed a month after its first)."""
+    if curves[curves.n_cohorts > 0].month_k.max() > 0:
+        return ""
+    return (
+        "An LTV curve needs first-order cohorts observed beyond their first month; this data has only "
+        "month 0, so no curve is drawn yet."
+    )
+
+
 # --------------------------------------------------------------------------- predicted LTV (BG/NBD + GG)
 
 
@@ -228,37 +463,89 @@ class ChannelModel:
     channel: str
     bg: clv.BetaGeo
     gg: clv.GammaGamma | None  # None when too few repeat customers: population mean spend used
+    pooled: bool = False  # True: the channel is too small for its own fit and uses all channels'
 
 
-def fit_channels(df: pd.DataFrame) -> dict[str, ChannelModel]:
-    """One BG/NBD and one Gamma-Gamma fit per acquisition channel (maximum likelihood)."""
+def _repeat_reason(df: pd.DataFrame, ap: AcquisitionParams, who: str) -> str:
+    """Why a BG/NBD fit on these customers would not be a model ('' when it is)."""
+    n, rep = len(df), int((df.frequency > 0).sum())
+    if n == 0:
+        return (
+            "The BG/NBD model needs customers with a first order; there are none, so it gives no projection."
+        )
+    if rep >= ap.ltv_min_repeaters and rep >= ap.ltv_min_repeat_share * n:
+        return ""
+    return (
+        f"The BG/NBD model needs customers who buy again: at least {ap.ltv_min_repeaters} and "
+        f"{fmt_pct(ap.ltv_min_repeat_share, 0)} of them; {who} {rep:,} of {n:,} customers "
+        f"({fmt_pct(rep / n if n else 0)}) bought on a second day, so the model gives no projection."
+    )
+
+
+def fit_channels(df: pd.DataFrame, ap: AcquisitionParams) -> dict[str, ChannelModel] | str:
+    """One BG/NBD and one Gamma-Gamma fit per acquisition channel (maximum likelihood).
+
+    A channel with fewer than `ltv_min_customers` customers or too few repeaters (`_repeat_reason`)
+    uses the fit on all channels' customers (`pooled`). Returns the reason instead when even all
+    customers together are too few repeaters, or the fit gives non-finite predictions.
+    """
+    why = _repeat_reason(df, ap, "here")
+    if why:
+        return why
+    pooled_bg = clv.fit_bgnbd(df.frequency, df.recency, df["T"])
+    rep_all = df[(df.frequency > 0) & (df.monetary > 0)]
+    pooled_gg = clv.fit_gamma_gamma(rep_all.frequency, rep_all.monetary) if len(rep_all) >= 20 else None
     models = {}
     for ch, g in df.groupby("channel"):
-        bg = clv.fit_bgnbd(g.frequency, g.recency, g["T"])
         rep = g[(g.frequency > 0) & (g.monetary > 0)]
-        gg = clv.fit_gamma_gamma(rep.frequency, rep.monetary) if len(rep) >= 20 else None
+        if len(g) < ap.ltv_min_customers or _repeat_reason(g, ap, ""):
+            models[str(ch)] = ChannelModel(str(ch), pooled_bg, pooled_gg, pooled=True)
+            continue
+        bg = clv.fit_bgnbd(g.frequency, g.recency, g["T"])
+        gg = clv.fit_gamma_gamma(rep.frequency, rep.monetary) if len(rep) >= 20 else pooled_gg
         models[str(ch)] = ChannelModel(str(ch), bg, gg)
+    probe = [m.bg.expected_purchases(90, [0, 1], [0, 10], [30, 30]) for m in models.values()]
+    if not np.isfinite(probe).all():
+        return "The BG/NBD fit did not converge to usable parameters on this data, so the model gives no projection."
     return models
 
 
-def _spend(model: ChannelModel, g: pd.DataFrame) -> np.ndarray:
+def _spend(model: ChannelModel, g: pd.DataFrame, all_rep: pd.DataFrame) -> np.ndarray:
+    """Expected spend per purchase day: Gamma-Gamma, else the mean repeat (or first) spend."""
     if model.gg is not None:
         return model.gg.expected_spend(g.frequency, g.monetary)
-    rep = g[g.frequency > 0]
+    rep = g[g.frequency > 0] if not model.pooled else all_rep
     mean = float(rep.monetary.mean()) if len(rep) else float(g.first_gmv.mean())
     return np.full(len(g), mean)
 
 
-def holdout_check(con, p: Period, ap: AcquisitionParams) -> pd.DataFrame:
+def holdout_check(con, p: Period, ap: AcquisitionParams) -> Result:
     """Honest validation: fit per channel on data before the last `ltv_holdout_days` days of the
     report period, predict each customer's purchase days and GMV in the held-out days, compare.
 
-    Customers: first order before the calibration end. One row per channel plus 'all':
-    customers, predicted / actual purchase days and GMV, error = predicted / actual - 1.
+    Customers: first order before the calibration end. Table: one row per channel plus 'all':
+    customers, model ('own' or 'all channels'), predicted / actual purchase days and GMV,
+    error = predicted / actual - 1 (NaN when nothing was bought). The reason instead when the
+    calibration data cannot support a model or nobody bought in the held-out days.
     """
     cal_end = p.end - dt.timedelta(days=ap.ltv_holdout_days)
     df = rfm(con, dt.date(1900, 1, 1), cal_end, cal_end, p.end, 366 * 50)
-    models = fit_channels(df)
+    if df.empty:
+        return _needs(
+            f"Checking the model on the last {ap.ltv_holdout_days} days needs customers who ordered before "
+            f"{cal_end}; this data has none, so the model is not checked and gives no projection."
+        )
+    models = fit_channels(df, ap)
+    if isinstance(models, str):
+        return _needs(
+            f"Checking the model on the last {ap.ltv_holdout_days} days needs history before {cal_end}. {models}"
+        )
+    if df.holdout_days.sum() == 0:
+        return _needs(
+            f"Checking the model needs purchases in the held-out days {cal_end}..{p.as_of}; "
+            "none of the customers bought then, so the model is not checked and gives no projection."
+        )
+    all_rep = df[df.frequency > 0]
     rows = []
     for ch, g in df.groupby("channel"):
         m = models[str(ch)]
@@ -267,52 +554,79 @@ def holdout_check(con, p: Period, ap: AcquisitionParams) -> pd.DataFrame:
             {
                 "channel": ch,
                 "customers": len(g),
+                "model": "all channels" if m.pooled else "own",
                 "pred_days": float(pred_days.sum()),
                 "actual_days": int(g.holdout_days.sum()),
-                "pred_gmv": float((pred_days * _spend(m, g)).sum()),
+                "pred_gmv": float((pred_days * _spend(m, g, all_rep)).sum()),
                 "actual_gmv": float(g.holdout_gmv.sum()),
             }
         )
     out = pd.DataFrame(rows)
-    total = pd.DataFrame([{"channel": "all", **out.drop(columns="channel").sum()}])
+    total = pd.DataFrame([{"channel": "all", "model": "", **out.drop(columns=["channel", "model"]).sum()}])
     out = pd.concat([out, total], ignore_index=True)
     out["error_days"] = out["pred_days"] / out["actual_days"].where(out["actual_days"] > 0) - 1
     out["error_gmv"] = out["pred_gmv"] / out["actual_gmv"].where(out["actual_gmv"] > 0) - 1
     out.attrs["cal_end"] = cal_end
-    return out
+    pooled = out[out.model == "all channels"].channel.tolist()
+    notes = ()
+    if pooled and len(pooled) == len(out) - 1:
+        notes = (
+            f"No channel has enough customers for a model of its own ({ap.ltv_min_customers} customers and "
+            f"{ap.ltv_min_repeaters} repeat buyers), so every channel uses the model fitted on all channels.",
+        )
+    elif pooled:
+        notes = (
+            f"{_names(pooled)} {'has' if len(pooled) == 1 else 'have'} too few customers or repeat buyers for "
+            f"a model of {'its' if len(pooled) == 1 else 'their'} own (fewer than {ap.ltv_min_customers} "
+            f"customers or {ap.ltv_min_repeaters} repeaters) and use{'s' if len(pooled) == 1 else ''} the model "
+            "fitted on all channels.",
+        )
+    return Result(out, notes=notes)
 
 
-def predicted_ltv(con, p: Period, ap: AcquisitionParams) -> pd.DataFrame:
+def predicted_ltv(con, p: Period, ap: AcquisitionParams, checked: Result | None = None) -> Result:
     """Predicted `ltv_horizon_months`-month LTV per acquired user, per channel.
 
     Customers: first orders in the trailing `ltv_horizon_months` months. For each customer,
     LTV = GMV observed so far within the horizon + the model's expected GMV for the rest of the
     horizon (expected purchase days in (T, H] x expected spend per day), H = horizon in days
     (months x 365/12). Fit per channel on the customers' full history up to the month end.
-    Margin LTV = revenue LTV x the channel's observed margin / GMV ratio.
+    Margin LTV = revenue LTV x the channel's observed margin / GMV ratio (NaN without costs).
+    `checked`: the holdout check; a model that could not be checked projects nothing.
     """
+    if checked is not None and not checked.ok:
+        return _needs(
+            "Predicted LTV needs a model checked on held-out days, and that check could not run on "
+            "this data (above), so no LTV is projected."
+        )
     horizon_days = round(ap.ltv_horizon_months * 365 / 12)
     start, end = _window(p, ap.ltv_horizon_months)
     df = rfm(con, start, end, p.end, p.end, horizon_days)
-    models = fit_channels(df)
+    models = fit_channels(df, ap)
+    if isinstance(models, str):
+        return _needs(
+            f"Predicted LTV needs the first-order cohorts of {_label(p, ap.ltv_horizon_months)}. {models}"
+        )
+    all_rep = df[df.frequency > 0]
+    z = _z(ap.ci_level)
     rows = []
     for ch, g in df.groupby("channel"):
         m = models[str(ch)]
         remaining = np.clip(horizon_days - g["T"].to_numpy(), 0, None)
         future_days = m.bg.expected_purchases(remaining, g.frequency, g.recency, g["T"])
-        future_gmv = future_days * _spend(m, g)
-        observed = g.gmv_horizon.to_numpy()
-        ltv = observed + future_gmv
-        margin_known = g.margin_horizon.notna().all()
+        ltv = g.gmv_horizon.to_numpy() + future_days * _spend(m, g, all_rep)
+        half = z * ltv.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else float("nan")
+        margin_known = g.margin_horizon.notna().all() and g.gmv_horizon.sum() > 0
         ratio = float(g.margin_horizon.sum() / g.gmv_horizon.sum()) if margin_known else float("nan")
         rows.append(
             {
                 "channel": ch,
                 "customers": len(g),
-                "observed_per_user": float(observed.mean()),
+                "model": "all channels" if m.pooled else "own",
+                "observed_per_user": float(g.gmv_horizon.mean()),
                 "ltv_revenue": float(ltv.mean()),
-                "ltv_revenue_low": float(ltv.mean() - _z(ap.ci_level) * ltv.std(ddof=1) / np.sqrt(len(g))),
-                "ltv_revenue_high": float(ltv.mean() + _z(ap.ci_level) * ltv.std(ddof=1) / np.sqrt(len(g))),
+                "ltv_revenue_low": float(ltv.mean() - half),
+                "ltv_revenue_high": float(ltv.mean() + half),
                 "margin_ratio": ratio,
                 "ltv_margin": float(ltv.mean()) * ratio,
                 "r": m.bg.r,
@@ -324,7 +638,13 @@ def predicted_ltv(con, p: Period, ap: AcquisitionParams) -> pd.DataFrame:
         )
     out = pd.DataFrame(rows)
     out.attrs["horizon_days"] = horizon_days
-    return out
+    notes = ()
+    if out.margin_ratio.isna().all():
+        notes = (
+            "Margin LTV needs the cost of goods (order lines with product unit costs) and this data lacks it, "
+            "so only revenue LTV is shown.",
+        )
+    return Result(out, notes=notes)
 
 
 def ltv_cac(pred: pd.DataFrame, cost: pd.DataFrame) -> pd.DataFrame:
@@ -341,13 +661,42 @@ def ltv_cac(pred: pd.DataFrame, cost: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def ltv_cac_result(pred: Result, cost: pd.DataFrame, cac_why: str) -> Result:
+    """LTV/CAC (`ltv_cac`) on the channels where both numbers exist, or the reason there are none.
+
+    Channels without a ratio (no recorded cost, zero cost, margin unknown) are named in a note.
+    """
+    if cac_why or not pred.ok:
+        missing = "CAC" if cac_why else "predicted LTV"
+        return _needs(
+            f"LTV/CAC needs a CAC and a predicted LTV per channel; the {missing} could not be computed "
+            "on this data (see above)."
+        )
+    if pred.table.margin_ratio.isna().all():
+        return _needs(
+            "LTV/CAC needs the margin LTV, which needs the cost of goods (order lines with product unit "
+            "costs); this data lacks it."
+        )
+    full = ltv_cac(pred.table, cost)
+    has = np.isfinite(full.ltv_cac_margin)
+    if not has.any():
+        return _needs(
+            "LTV/CAC needs a channel with both a recorded acquisition cost and a margin LTV; none has both."
+        )
+    notes = ()
+    if (~has).any():
+        notes = (f"No LTV/CAC for {_names(full[~has].channel)}: no recorded acquisition cost or margin.",)
+    return Result(full[has].reset_index(drop=True), notes=notes)
+
+
 # --------------------------------------------------------------------------- referral economics
 
 
-def referrers(con, p: Period, ap: AcquisitionParams) -> pd.DataFrame:
+def referrers(con, p: Period, ap: AcquisitionParams, new_user_kinds: list[str]) -> pd.DataFrame:
     """Per referrer over the trailing `referral_months` registration months (sql/acquisition/referrers.sql).
 
-    Adds valid_rate = valid / registrations and gmv_per_valid.
+    `new_user_kinds`: the new-user pack's coupon kinds. Adds valid_rate = valid / registrations
+    and gmv_per_valid.
     """
     start, end = _window(p, ap.referral_months)
     df = query(
@@ -359,6 +708,7 @@ def referrers(con, p: Period, ap: AcquisitionParams) -> pd.DataFrame:
         gmv_days=ap.referral_gmv_days,
         commission_group_leader=ap.commission_group_leader,
         commission_store_promoter=ap.commission_store_promoter,
+        new_user_kinds=list(new_user_kinds),
     )
     df["valid_rate"] = df["valid_new_users"] / df["registrations"].where(df["registrations"] > 0)
     df["gmv_per_valid"] = df["gmv_window"] / df["valid_new_users"].where(df["valid_new_users"] > 0)
@@ -380,6 +730,66 @@ def groups(ref: pd.DataFrame) -> pd.DataFrame:
     g["valid_per_leader"] = g["valid_new_users"] / g["leaders"]
     g["roi"] = g["gmv_window"] / g["cost_yuan"].where(g["cost_yuan"] > 0)
     return g.sort_values(["roi", "group_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+def referral_reason(ref: pd.DataFrame, p: Period, ap: AcquisitionParams) -> str:
+    """Why referral economics cannot be shown ('' when it can)."""
+    if ref.empty:
+        return "Referral economics needs referrers (group leaders or store promoters); the `referrers` table is empty."
+    if ref.registrations.sum() == 0:
+        return (
+            f"Referral economics needs referred registrations in {_label(p, ap.referral_months)}; "
+            "none of the users registered then has a referrer."
+        )
+    return ""
+
+
+def top_groups(grp: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The WeChat groups with a referral cost (ROI defined), best ROI first: the top `n` and one
+    'others (k)' row pooling the rest (ROI = their GMV / their cost)."""
+    g = grp[grp.cost_yuan > 0]
+    if len(g) <= n + 1:
+        return g.reset_index(drop=True)
+    rest = g.iloc[n:]
+    other = {
+        "group_id": f"others ({len(rest)})",
+        **rest[
+            ["leaders", "active_leaders", "registrations", "valid_new_users", "gmv_window", "cost_yuan"]
+        ].sum(),
+    }
+    other["roi"] = other["gmv_window"] / other["cost_yuan"]
+    return pd.concat([g.head(n), pd.DataFrame([other])], ignore_index=True)
+
+
+def referral_findings(
+    ref: pd.DataFrame, grp: pd.DataFrame, ap: AcquisitionParams
+) -> tuple[str, dict[str, float]]:
+    """(finding sentences, metrics) of referral economics; each part only when its numbers exist."""
+    promoters = ref[ref.kind == "store_promoter"]
+    parts, metrics = [], {}
+    if len(grp):
+        per_leader = grp.valid_new_users.sum() / grp.leaders.sum()
+        metrics["valid_new_users_per_leader"] = float(per_leader)
+        text = (
+            f"{len(grp):,} groups with {int(grp.leaders.sum()):,} leaders ({int(grp.active_leaders.sum()):,} with at "
+            f"least one valid new user) brought {int(grp.valid_new_users.sum()):,} valid new users: {per_leader:.2f} per leader"
+        )
+        if grp.cost_yuan.sum() > 0:
+            roi = grp.gmv_window.sum() / grp.cost_yuan.sum()
+            metrics["community_roi"] = float(roi)
+            text += (
+                f", community ROI **{roi:.1f}** (articles: ~3.5 per leader, ROI ~3; their ROI divides by *all* costs, "
+                "ours by commissions and coupons only, channel materials being in CAC)"
+            )
+        parts.append(text + ".")
+    if len(promoters):
+        text = f"{len(promoters):,} store promoters brought {int(promoters.valid_new_users.sum()):,} valid new users"
+        if promoters.cost_yuan.sum() > 0:
+            roi = promoters.gmv_window.sum() / promoters.cost_yuan.sum()
+            metrics["promoter_roi"] = float(roi)
+            text += f", ROI **{roi:.1f}**"
+        parts.append(text + ".")
+    return " ".join(parts), metrics
 
 
 def referral_targets(ref: pd.DataFrame, ap: AcquisitionParams) -> pd.DataFrame:
@@ -424,13 +834,36 @@ def referral_targets(ref: pd.DataFrame, ap: AcquisitionParams) -> pd.DataFrame:
 # --------------------------------------------------------------------------- coupon pack and hero products
 
 
-def pack_takeup(con, p: Period) -> pd.DataFrame:
-    """New-user pack coupons issued in the report month: issued, redeemed, redeemed within validity."""
-    df = query("acquisition/pack_takeup", con, from_date=p.start, to_date=p.end, as_of=p.as_of)
+def pack_takeup(con, p: Period, new_user_kinds: list[str]) -> pd.DataFrame:
+    """New-user pack coupons (kinds `new_user_kinds`) issued in the report month: issued,
+    redeemed, redeemed within validity; rates over the coupons whose validity has ended."""
+    df = query(
+        "acquisition/pack_takeup",
+        con,
+        from_date=p.start,
+        to_date=p.end,
+        as_of=p.as_of,
+        new_user_kinds=list(new_user_kinds),
+    )
     closed = df["n_closed"].where(df["n_closed"] > 0)
     df["redeemed_rate"] = df["n_redeemed"] / closed
     df["within_rate"] = df["n_redeemed_within"] / closed
     return df
+
+
+def pack_reason(pack: pd.DataFrame, p: Period, new_user_kinds: list[str]) -> str:
+    """Why the pack's take-up cannot be shown ('' when it can)."""
+    if pack.empty:
+        return (
+            f"Coupon-pack take-up needs new-user coupons (params data.new_user_coupon_kinds: "
+            f"{', '.join(new_user_kinds) or 'none'}); none of those kinds was issued in {p.label}."
+        )
+    if pack.n_closed.sum() == 0:
+        return (
+            f"Coupon-pack take-up needs coupons whose validity has ended; none of the new-user coupons "
+            f"issued in {p.label} has ended by {p.as_of}."
+        )
+    return ""
 
 
 def hero_share(con, p: Period) -> pd.DataFrame:
@@ -443,7 +876,28 @@ def hero_share(con, p: Period) -> pd.DataFrame:
     return out
 
 
+def hero_reason(hero: pd.DataFrame, p: Period) -> str:
+    """Why the hero share of first orders cannot be shown ('' when it can)."""
+    h = hero[hero.channel == "all"].iloc[0]
+    if h.first_orders == 0:
+        return f"The hero-product share needs first orders in {p.label}; there were none."
+    if h.lines_amount <= 0:
+        return f"The hero-product share needs order lines for {p.label}'s first orders; this data has none."
+    return ""
+
+
 # --------------------------------------------------------------------------- actions
+
+
+def actions_reason(ratio: Result, quality_why: str) -> str:
+    """Why no channel gets a scale / fix / cut action (the numbers it would rest on are missing)."""
+    missing = [
+        n for n, gap in (("LTV/CAC", not ratio.ok), ("retention by channel", bool(quality_why))) if gap
+    ]
+    return (
+        f"Scale / fix / cut per channel needs {' and '.join(missing)}, which this data cannot give "
+        "(see above), so no channel action is proposed."
+    )
 
 
 def channel_actions(ratio: pd.DataFrame, qual: pd.DataFrame, ap: AcquisitionParams) -> pd.DataFrame:
@@ -452,10 +906,12 @@ def channel_actions(ratio: pd.DataFrame, qual: pd.DataFrame, ap: AcquisitionPara
     cut: LTV/CAC < 1 (the channel loses money on margin over the horizon);
     scale: LTV/CAC >= `ltv_cac_scale` and D-long retention at or above the all-channel rate;
     fix: everything else; `fix_quality` tells whether retention is below the all-channel rate.
+    Channels without a ratio or without observed D-long retention get no action.
     """
     q = qual.set_index("channel")[["d_long", "quality_rank"]]
     all_long = float(qual["retained_long"].sum() / qual["eligible_long"].sum())
     out = ratio.join(q, on="channel")
+    out = out[np.isfinite(out["ltv_cac_margin"]) & out["d_long"].notna()].copy()  # never act on a gap
     out["d_long_all"] = all_long
     out["fix_quality"] = out["d_long"] < all_long
     out["action"] = np.select(

@@ -201,6 +201,18 @@ class AcquisitionParams(_Section):
     ltv_holdout_days: int = Field(90, ge=14, le=365, description="model validation: days held out at the end")
     ltv_cac_scale: float = Field(3.0, gt=1, description="scale at this LTV/CAC and D30 >= all")
     min_cohort_users: int = Field(30, ge=1, description="channels with fewer eligible users are flagged")
+    ltv_min_repeaters: int = Field(
+        30, ge=2, description="a BG/NBD fit needs this many customers with a repeat purchase day"
+    )
+    ltv_min_repeat_share: float = Field(
+        0.05, gt=0, lt=1, description="and this share of its customers repeating (else no projection)"
+    )
+    ltv_min_customers: int = Field(
+        100, ge=2, description="a channel with fewer customers or repeaters uses the model of all channels"
+    )
+    top_n: int = Field(
+        15, ge=3, le=100, description="long lists (WeChat groups) show this many, then 'others'"
+    )
     ci_level: float = Field(0.95, gt=0.5, lt=1)
 
 

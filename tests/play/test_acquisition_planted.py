@@ -6,7 +6,7 @@ import pytest
 
 from userops import acquisition as a
 from userops.db import last_complete_month
-from userops.params import AcquisitionParams
+from userops.params import AcquisitionParams, DataParams
 from userops.period import Period
 
 AP = AcquisitionParams()
@@ -44,9 +44,8 @@ def test_bad_channel_d30_matches_planted_repeat_share(quality, planted):
 
 def test_spend_per_registration_matches_planted_cac(demo_con, period, planted):
     """Over the whole demo, spend / registrations per channel equals the generator's CAC (±2%)."""
-    cost = a.cac(demo_con, period, AcquisitionParams(cac_months=12)).set_index(
-        "channel"
-    )  # >= the demo's months
+    kinds = DataParams().new_user_coupon_kinds
+    cost = a.cac(demo_con, period, AcquisitionParams(cac_months=12), kinds).set_index("channel")  # all months
     truth = planted["channel_quality"]["cac_per_registered_user"]
     full = cost.loc[list(truth)]
     lowest = full.spend_per_registration_yuan.idxmin()
@@ -62,7 +61,8 @@ def test_ltv_model_holdout_error_is_small(demo_con, period):
     paid_ads, whose users drop out early, is over-predicted by ~25%; on the 20k x 12-month demo every
     channel is within 10%.
     """
-    hold = a.holdout_check(demo_con, period, AP).set_index("channel")
+    hold = a.holdout_check(demo_con, period, AP).table.set_index("channel")
+    assert (hold.model[hold.index != "all"] == "own").all(), hold[["customers", "model"]]  # all large enough
     assert abs(hold.loc["all"].error_days) < 0.10, hold[["actual_days", "pred_days", "error_days"]]
     big = hold[(hold.index != "all") & (hold.customers >= 300)]
     assert (big.error_days.abs() < 0.30).all(), big[["customers", "error_days"]]
@@ -70,5 +70,5 @@ def test_ltv_model_holdout_error_is_small(demo_con, period):
 
 
 def test_bad_channel_lowest_predicted_ltv(demo_con, period, planted):
-    pred = a.predicted_ltv(demo_con, period, AP).set_index("channel")
+    pred = a.predicted_ltv(demo_con, period, AP).table.set_index("channel")
     assert pred.ltv_revenue.idxmin() == planted["channel_quality"]["channel"], pred.ltv_revenue

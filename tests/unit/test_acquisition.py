@@ -25,7 +25,7 @@ import pytest
 from userops import acquisition as a
 from userops import clv
 from userops.db import connect
-from userops.params import AcquisitionParams
+from userops.params import AcquisitionParams, DataParams
 from userops.period import Period
 from userops.testing import one_row, order_row
 
@@ -34,6 +34,7 @@ AP = AcquisitionParams(
     volume_months=2, cac_months=1, quality_months=2, commission_group_leader=5, commission_store_promoter=4
 )
 OFFLINE = ["store_promoter"]
+KINDS = DataParams().new_user_coupon_kinds  # new_user_small, _aov, _large, _mid
 
 USERS = [
     dict(user_id=1, registered_at="2026-10-01 09:00:00", channel="paid_ads"),
@@ -160,7 +161,7 @@ def test_30_day_window_eligibility(con):
 
 
 def test_cac_components(con):
-    cost = a.cac(con, P, AP).set_index("channel")  # October only
+    cost = a.cac(con, P, AP, KINDS).set_index("channel")  # October only
     ads = cost.loc["paid_ads"]
     assert ads.new_users == 1  # u1
     assert ads.spend_yuan == 100
@@ -238,7 +239,7 @@ def test_referrer_roi_and_groups(con):
     ap = AcquisitionParams(
         referral_months=2, referral_gmv_days=30, commission_group_leader=5, commission_store_promoter=4
     )
-    ref = a.referrers(con, P, ap).set_index("referrer_id")
+    ref = a.referrers(con, P, ap, KINDS).set_index("referrer_id")
     l1 = ref.loc["L1"]
     assert l1.registrations == 2 and l1.valid_new_users == 2  # u3 u4
     assert l1.gmv_window == 100  # u3 40 + 10 (D15 < 30), u4 50
@@ -262,7 +263,7 @@ def test_referrer_roi_and_groups(con):
 
 def test_referral_targets(con):
     ap = AcquisitionParams(referral_months=2, referral_top_n=1, referral_min_registrations=1)
-    ref = a.referrers(con, P, ap)
+    ref = a.referrers(con, P, ap, KINDS)
     t = a.referral_targets(ref, ap).set_index("action")
     # ranked: L1 (net 100 - 30 = 70), P1 (80 - 4 = 76), L2 (0); reward P1; coach L2 (valid rate 0)
     assert t.loc["reward"].referrer_id == "P1"
@@ -270,7 +271,7 @@ def test_referral_targets(con):
 
 
 def test_pack_takeup_and_hero(con):
-    pack = a.pack_takeup(con, P).set_index("kind")
+    pack = a.pack_takeup(con, P, KINDS).set_index("kind")
     assert pack.loc["new_user_small"].within_rate == 1.0  # c1 used on o1
     assert pack.loc["new_user_mid"].within_rate == 0.0  # c3 unused
     assert pack.loc["new_user_large"].face_value_redeemed == 20  # c2
@@ -369,3 +370,169 @@ def test_gamma_gamma_recovers_mean_spend():
     # conditional spend shrinks a customer's own mean toward the population mean
     e = fit.expected_spend([1], [500.0])[0]
     assert fit.mean_spend < e < 500.0
+
+
+# --------------------------------------------------------------------------- data that cannot support a section
+
+
+def test_cac_needs_channel_spend(make_warehouse):
+    """No channel_spend table: the CAC section says it needs channel spend; no CAC is a number."""
+    con = connect(make_warehouse({"users": USERS, "orders": ORDERS, "stores": STORES}))
+    cost = a.cac(con, P, AP, KINDS)
+    assert cost.cac_yuan.isna().all()  # not the commissions alone
+    why = a.cac_reason(cost, P, AP, has_spend_table=False)
+    assert "channel spend" in why and "`channel_spend`" in why
+    assert "LTV/CAC" in a.ltv_cac_result(a.Result(pd.DataFrame()), cost, why).reason
+    con.close()
+
+
+def test_cac_no_spend_rows_in_window(con):
+    """channel_spend has rows (Sep, Oct) but none in August: the reason names the window."""
+    p = Period("2026-08")
+    why = a.cac_reason(a.cac(con, p, AP, KINDS), p, AP, has_spend_table=True)
+    assert "channel spend for 2026-08..2026-08" in why
+
+
+def test_cac_channel_without_spend_rows(make_warehouse):
+    """wechat_group has no spend row: its CAC is unknown and the 'all' CAC is paid_ads alone."""
+    con = connect(
+        make_warehouse(
+            {
+                "users": USERS,
+                "orders": ORDERS,
+                "stores": STORES,
+                "referrers": REFERRERS,
+                "coupons": COUPONS,
+                "channel_spend": SPEND[:1],
+            }
+        )
+    )
+    cost = a.cac(con, P, AP, KINDS).set_index("channel")
+    assert not cost.loc["wechat_group"].has_spend and np.isnan(cost.loc["wechat_group"].cac_yuan)
+    assert cost.loc["all"].cac_yuan == pytest.approx(103.0)  # paid_ads: (100 + 3 pack) / u1
+    assert cost.loc["all"].new_users == 1
+    notes = a.cac_notes(cost.reset_index())
+    assert notes == (
+        "No spend is recorded in `channel_spend` for wechat_group, so its CAC is not known and the "
+        "overall CAC leaves it out (2 new users).",
+    )  # u3 u4
+    con.close()
+
+
+def test_pack_needs_the_new_user_kinds(con):
+    """None of the params' pack kinds was issued: the reason names the kinds it looked for."""
+    pack = a.pack_takeup(con, P, ["welcome"])
+    assert pack.empty
+    assert "welcome" in a.pack_reason(pack, P, ["welcome"])
+    assert a.pack_reason(a.pack_takeup(con, P, KINDS), P, KINDS) == ""  # c1 c2 c3 closed by 10-31
+
+
+def test_quality_needs_observed_cohorts(con):
+    """D60: u5 (09-20) needs 11-19, the others later: nobody is observed, so no quality ranking."""
+    ap = AcquisitionParams(quality_months=2, retention_long_days=60)
+    why = a.quality_reason(a.quality(con, P, ap), P, ap)
+    assert "at least 60 days old" in why and "2026-09..2026-10" in why
+
+
+def test_quality_single_channel_says_comparison_needs_two(make_warehouse):
+    users = [dict(user_id=1, registered_at="2026-07-01 08:00:00", channel="app")]
+    orders = [_order(1, 1, "2026-07-01 09:00:00", 20), _order(2, 1, "2026-07-10 09:00:00", 30)]
+    con = connect(make_warehouse({"users": users, "orders": orders, "stores": STORES}))
+    ap = AcquisitionParams(quality_months=4)
+    qual = a.quality(con, P, ap)
+    assert a.quality_reason(qual, P, ap) == ""
+    title, text = a.quality_findings(qual, P, ap)
+    assert title == "app new users: D30 retention 100.0%"  # 07-10 is D9
+    assert "needs at least two such channels; this data has one" in text
+    assert "other 0" not in text
+    con.close()
+
+
+def test_conversion_needs_observed_registrations(con):
+    """A 60-day window: no October registration is observed 60 days by 10-31."""
+    ap = AcquisitionParams(volume_months=2, cac_months=1, conversion_short_days=60, conversion_long_days=60)
+    conv = a.conversion(a.volume(con, P, ap, OFFLINE), P, ap)
+    assert "observed for 60 days" in a.conversion_reason(conv, P, ap)
+
+
+def test_volume_without_previous_month(con):
+    """The data starts 09-10 (u5): October compares with September; data from October on cannot."""
+    vol = a.volume(con, P, AP, OFFLINE)
+    assert a.data_start(con) == pd.Timestamp("2026-09-10").date()  # u5 registered 09-10
+    _, text = a.volume_findings(vol, P, OFFLINE, a.data_start(con))
+    # Oct new users u1 u3 u4, Sep u5: +2; Oct registrations u1 u2 u3 u4 u6; no offline new user in Oct
+    assert text == (
+        "**5 registrations and 3 new users in October 2026** (+2 new users vs Sep 2026); "
+        "0.0% of the new users came through offline channels (store_promoter)."
+    )
+    _, text = a.volume_findings(vol, P, OFFLINE, pd.Timestamp("2026-10-01").date())
+    assert "(the data starts in October 2026, so there is no previous month to compare)" in text
+    _, text = a.volume_findings(vol, P, ["store_poster_qr"], a.data_start(con))
+    assert (
+        "no user came through an offline acquisition channel (params offline_channels: store_poster_qr)"
+        in text
+    )
+
+
+def test_ltv_compare_on_young_data(con):
+    """Cohorts Aug-Oct: one mature cohort per point at most, so k = the latest month all channels reach."""
+    curves = a.ltv_curves(a.ltv_cohorts(con, P, AcquisitionParams(ltv_horizon_months=3)))
+    k, at, n = a.ltv_compare(curves)
+    assert (k, n) == (0, 1)  # Oct cohorts (paid_ads, wechat_group) have only month 0; 1 cohort per point
+    assert at.to_dict() == {"paid_ads": 50.0, "wechat_group": 50.0, "store_promoter": 60.0}
+    assert "has ended" in a.ltv_compare(curves[curves.month_k == 2])  # no cohort has reached month 2
+
+
+def _one_timers(n_users: int, repeaters: int):
+    """n_users paid_ads users with a first order on 2026-06-01 + i hours; the first `repeaters`
+    buy again on 2026-07-01 (before the 90-day holdout starts on 08-03)."""
+    users = [
+        dict(user_id=i, registered_at="2026-06-01 08:00:00", channel="paid_ads")
+        for i in range(1, n_users + 1)
+    ]
+    orders = [_order(i, i, f"2026-06-{1 + i % 28:02d} 09:00:00", 20) for i in range(1, n_users + 1)]
+    orders += [_order(1000 + i, i, "2026-07-01 09:00:00", 20) for i in range(1, repeaters + 1)]
+    return {"users": users, "orders": orders, "stores": STORES}
+
+
+def test_nobody_repeats_gives_no_projection(make_warehouse):
+    """40 customers, 1 repeat: no BG/NBD projection and no LTV, the reason instead of a -100% error."""
+    con = connect(make_warehouse(_one_timers(40, 1)))
+    hold = a.holdout_check(con, P, AP)
+    assert not hold.ok and hold.table is None
+    assert "1 of 40 customers (2.5%) bought on a second day, so the model gives no projection" in hold.reason
+    assert "history before 2026-08-03" in hold.reason  # 11-01 - 90 days
+    assert "needs a model checked on held-out days" in a.predicted_ltv(con, P, AP, hold).reason
+    unchecked = a.predicted_ltv(con, P, AP)
+    assert "1 of 40 customers" in unchecked.reason
+    con.close()
+
+
+def test_small_channel_uses_the_pooled_model(make_warehouse):
+    """40 repeat buyers (all paid_ads) + 1 app customer: app is too small for its own fit."""
+    tables = _one_timers(80, 40)
+    tables["users"].append(dict(user_id=500, registered_at="2026-06-01 08:00:00", channel="app"))
+    tables["orders"].append(_order(500, 500, "2026-06-02 09:00:00", 20))
+    con = connect(make_warehouse(tables))
+    models = a.fit_channels(a.rfm(con, pd.Timestamp("1900-01-01").date(), P.end, P.end, P.end, 365), AP)
+    assert models["app"].pooled and models["app"].bg is models["paid_ads"].bg  # paid_ads: 81 < 100 customers
+    con.close()
+
+
+def test_top_groups_pools_the_rest():
+    grp = pd.DataFrame(
+        {
+            "group_id": ["G1", "G2", "G3", "G4", "G5", "G6"],
+            "leaders": [1, 1, 1, 1, 1, 1],
+            "active_leaders": [1, 1, 1, 1, 0, 0],
+            "registrations": [5, 5, 5, 5, 5, 0],
+            "valid_new_users": [4, 3, 2, 1, 0, 0],
+            "gmv_window": [100.0, 60.0, 30.0, 20.0, 0.0, 0.0],
+            "cost_yuan": [10.0, 10.0, 10.0, 10.0, 10.0, 0.0],  # G6: no cost, no ROI: left out
+            "roi": [10.0, 6.0, 3.0, 2.0, 0.0, float("nan")],
+        }
+    )
+    top = a.top_groups(grp, 3)
+    assert top.group_id.tolist() == ["G1", "G2", "G3", "others (2)"]
+    assert top.iloc[-1].roi == pytest.approx(20 / 20)  # G4 + G5: GMV 20 / cost 20
+    assert top.iloc[-1].leaders == 2

@@ -5,11 +5,13 @@
 --   valid_referred = those new users with a referrer_id (a referred user who registered AND
 --   ordered), commission = valid_referred x the commission of the referrer's kind
 --   ($commission_group_leader / $commission_store_promoter yuan);
---   coupon pack cost = face value of new-user pack coupons redeemed (orders.coupon_id) in the
---   range by users of the channel. Also spend_per_registration = spend / users registered in
+--   coupon pack cost = face value of new-user pack coupons (kind in $new_user_kinds) redeemed
+--   (orders.coupon_id) in the range by users of the channel; has_spend = the channel has at least
+--   one channel_spend row in the range (without one its spend is unknown, not zero). Also spend_per_registration = spend / users registered in
 --   the range. Every channel of the users table appears (zero-filled).
 -- parameters: $from_date, $to_date (DATE, first days of months, half-open),
---   $commission_group_leader, $commission_store_promoter (DOUBLE, yuan per valid new user)
+--   $commission_group_leader, $commission_store_promoter (DOUBLE, yuan per valid new user),
+--   $new_user_kinds (VARCHAR[], the coupon kinds of the new-user pack: params data.new_user_coupon_kinds)
 -- invariants: valid_referred <= new_users; cost_yuan = spend_yuan + commission_yuan +
 --   pack_cost_yuan; every cost >= 0.
 with users as (
@@ -23,7 +25,7 @@ channel_spine as (
 ),
 
 spend as (
-    select channel, sum(spend) as spend_yuan
+    select channel, sum(spend) as spend_yuan, count(*) as spend_rows
     from channel_spend
     where month >= $from_date and month < $to_date
     group by channel
@@ -57,7 +59,7 @@ pack as (
     select u.channel, sum(c.face_value) as pack_cost_yuan, count(*) as pack_coupons_redeemed
     from fct_coupons as c
     inner join users as u using (user_id)
-    where c.is_new_user_pack and c.redeemed_at >= $from_date and c.redeemed_at < $to_date
+    where list_contains($new_user_kinds, c.kind) and c.redeemed_at >= $from_date and c.redeemed_at < $to_date
     group by u.channel
 ),
 
@@ -67,6 +69,7 @@ joined as (
         coalesce(r.registrations, 0) as registrations,
         coalesce(n.new_users, 0) as new_users,
         coalesce(n.valid_referred, 0) as valid_referred,
+        coalesce(s.spend_rows, 0) > 0 as has_spend,
         cast(coalesce(s.spend_yuan, 0) as double) as spend_yuan,
         cast(coalesce(n.commission_yuan, 0) as double) as commission_yuan,
         cast(coalesce(p.pack_cost_yuan, 0) as double) as pack_cost_yuan,

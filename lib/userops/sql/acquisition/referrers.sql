@@ -5,10 +5,11 @@
 --   first $gmv_days days after the first order (order_date < first_order_date + $gmv_days,
 --   up to $as_of; users_window_complete counts those observed for all $gmv_days days).
 --   commission_yuan = valid_new_users x the commission of the referrer's kind;
---   pack_cost_yuan = face value of the referred users' redeemed new-user pack coupons (by
---   $as_of); cost_yuan = commission + pack cost; roi = gmv_window / cost_yuan (null when no cost).
+--   pack_cost_yuan = face value of the referred users' new-user pack coupons (kind in
+--   $new_user_kinds) redeemed by $as_of; cost_yuan = commission + pack cost; roi = gmv_window / cost_yuan (null when no cost).
 -- parameters: $from_date, $to_date (DATE, registration range), $as_of (DATE), $gmv_days
---   (INTEGER), $commission_group_leader, $commission_store_promoter (DOUBLE, yuan per valid user)
+--   (INTEGER), $commission_group_leader, $commission_store_promoter (DOUBLE, yuan per valid user),
+--   $new_user_kinds (VARCHAR[], params data.new_user_coupon_kinds)
 -- invariants: valid_new_users <= registrations; users_window_complete <= valid_new_users;
 --   cost_yuan = commission_yuan + pack_cost_yuan.
 with referrers as (
@@ -42,7 +43,7 @@ pack as (
     select r.user_id, sum(c.face_value) as pack_cost
     from referred as r
     inner join fct_coupons as c using (user_id)
-    where c.is_new_user_pack and c.redeemed_at < cast($as_of as timestamp) + interval 1 day
+    where list_contains($new_user_kinds, c.kind) and c.redeemed_at < cast($as_of as timestamp) + interval 1 day
     group by r.user_id
 ),
 
