@@ -6,10 +6,11 @@ import pytest
 
 from userops import recall as rl
 from userops.db import last_complete_month
-from userops.params import RecallParams
+from userops.params import DataParams, RecallParams
 from userops.period import Period
 
 RC = RecallParams(campaign_months=36)  # every campaign of the demo set
+DP = DataParams()
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def period(demo_con):
 
 @pytest.fixture(scope="module")
 def effects(demo_con, period):
-    return rl.campaign_effects(rl.outcomes(demo_con, period, RC), RC)
+    return rl.campaign_effects(rl.outcomes(demo_con, period, RC, DP), RC)
 
 
 def test_recall_lift_inside_ci(effects, planted):
@@ -61,12 +62,12 @@ def test_recall_members_are_churned_at_assignment(demo_con, period):
 def test_recall_list_reproducible_and_stratified(demo_con, period):
     rc = RecallParams()
     rl.build_stages(demo_con, period, rc, months=2)
-    a = rl.recall_list(demo_con, period, rc)
-    b = rl.recall_list(demo_con, period, rc)
+    a = rl.recall_list(demo_con, period, rc, DP)
+    b = rl.recall_list(demo_con, period, rc, DP)
     assert len(a) > 100 and a.equals(b)
     assert a.user_id.is_unique
     # exactly round(share x n) holdout in every segment x channel stratum
     for _, g in a.groupby(["segment", "channel"]):
         assert (g.arm == "holdout").sum() == round(rc.holdout_share * len(g))
-    other_seed = rl.recall_list(demo_con, period, RecallParams(holdout_seed=rc.holdout_seed + 1))
+    other_seed = rl.recall_list(demo_con, period, RecallParams(holdout_seed=rc.holdout_seed + 1), DP)
     assert not other_seed.arm.equals(a.arm)

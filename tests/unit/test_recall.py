@@ -34,12 +34,13 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 
 from userops import recall as rl
 from userops.db import connect
-from userops.params import RecallParams
+from userops.params import DataParams, RecallParams
 from userops.period import Period
 from userops.testing import order_row
 
 P = Period("2026-10")
 RC = RecallParams()
+DP = DataParams()
 
 USERS = [
     dict(user_id=u, registered_at="2026-06-01 09:00:00", channel=ch, city=city, birth_year=by)
@@ -207,7 +208,7 @@ def test_personal_overdue_score(con):
 
 
 def test_campaign_effect_against_statsmodels(con):
-    out = rl.outcomes(con, P, RC)
+    out = rl.outcomes(con, P, RC, DP)
     assert len(out) == 5
     eff = rl.campaign_effects(out, RC)
     row = eff[eff.group == "all"].iloc[0]
@@ -227,7 +228,7 @@ def test_campaign_effect_against_statsmodels(con):
 
 
 def test_churn_profile(con):
-    prof = rl.churn_profile(con, P, RC)
+    prof = rl.churn_profile(con, P, RC, DP)
     # active at the September end: u1, u4, u6 (new); churned at the October end: u1
     assert (prof.population, prof.churned) == (3, 1)
     lv = prof.levels.set_index(["attribute", "level"])
@@ -239,7 +240,7 @@ def test_churn_profile(con):
 
 
 def test_recall_list(con):
-    lst = rl.recall_list(con, P, RC)
+    lst = rl.recall_list(con, P, RC, DP)
     # default p < 0.1 flags nobody active; churned within 180 days: u1 (campaign 09-01 is > 45 days ago)
     assert lst.user_id.tolist() == [1]
     r = lst.iloc[0]
@@ -247,8 +248,8 @@ def test_recall_list(con):
     assert r.face_value == RC.content["fresh"].face_value and r.scene in r.content
     assert list(lst.columns[:5]) == ["campaign_id", "user_id", "arm", "assigned_at", "touched_at"]
     # cooldown of 61 days reaches back to 09-01 00:00: every campaign member is skipped
-    assert rl.recall_list(con, P, RecallParams(at_risk_p=0.6, list_cooldown_days=61)).empty
+    assert rl.recall_list(con, P, RecallParams(at_risk_p=0.6, list_cooldown_days=61), DP).empty
     # at_risk_p 0.6 adds u2, u3 and u4 (see test_personal_overdue_score); u6 has p 0.93
-    wide = rl.recall_list(con, P, RecallParams(at_risk_p=0.6))
+    wide = rl.recall_list(con, P, RecallParams(at_risk_p=0.6), DP)
     assert sorted(wide.user_id) == [1, 2, 3, 4]
     assert wide.set_index("user_id").loc[2, "channel"] == "offline_push"  # at risk, all orders in store
