@@ -31,6 +31,8 @@ ACTIVE_STAGES = ["new", "growth", "mature", "declining"]
 STAGE_TABLE = "recall_user_stages"
 #: campaign charts show campaigns whose arms can detect at least this lift (display rule only)
 CHART_MAX_MDE = 0.2
+#: the churn profile needs this many active buyers; a level needs this many users to be named
+MIN_PROFILE_USERS = 30
 
 
 # --------------------------------------------------------------------------- lifecycle stages
@@ -134,7 +136,7 @@ def transitions_reason(snap: StageSnapshot, p: Period) -> str:
         return ""
     return (
         f"How users moved needs buyers at the end of {p.prev.label}; the data has none (the export "
-        f"starts later), so every one of the {snap.buyers:,} buyers at the end of {p.label} is new."
+        f"starts later), so every buyer at the end of {p.label} ({snap.buyers:,}) is new."
     )
 
 
@@ -353,6 +355,11 @@ def churn_profile(con, p: Period, rc: RecallParams, dp: DataParams, max_levels: 
         reason = (
             f"Who churned needs buyers active at the end of {p.prev.label}; the data has none "
             f"(the export starts later or nobody had ordered yet)."
+        )
+    elif population < MIN_PROFILE_USERS:
+        reason = (
+            f"Who churned needs at least {MIN_PROFILE_USERS} buyers active at the end of {p.prev.label} to "
+            f"compare; the data has {population:,} ({churned:,} churned in {p.label})."
         )
     elif churned in (0, population):
         who = "none" if churned == 0 else "all"
@@ -764,25 +771,28 @@ def list_reason(con, p: Period, rc: RecallParams) -> str:
     ).iloc[0]
     if f.n_candidates > f.n_cooldown:
         return ""
+    head = "Nobody qualifies for the recall list"
     if f.n_active + f.n_churned == 0:
-        return f"Nobody qualifies for the recall list: there are no buyers at the end of {p.label}."
-    parts = [
+        return f"{head}: nobody has ordered by the end of {p.label}."
+    if f.n_candidates:
+        return (
+            f"{head}: all {num(f.n_candidates)} candidates ({num(f.n_at_risk)} overdue active buyers, "
+            f"{num(f.n_churned_recent)} recently churned) were put in a recall campaign in the last "
+            f"{rc.list_cooldown_days} days (recall.list_cooldown_days)."
+        )
+    active = (
         f"none of the {num(f.n_active)} active buyers is overdue against their own rhythm "
         f"(P(gap this long) below {pct(rc.at_risk_p, 0)})"
-        if f.n_at_risk == 0
-        else f"{num(f.n_at_risk)} active buyers are overdue",
-        f"none of the {num(f.n_churned)} churned buyers has been silent for at most "
-        f"{rc.list_max_recency_days} days (recall.list_max_recency_days)"
-        if f.n_churned_recent == 0
-        else f"{num(f.n_churned_recent)} churned buyers are recent enough",
-    ]
-    tail = (
-        f", and all {num(f.n_cooldown)} of them were put in a recall campaign in the last "
-        f"{rc.list_cooldown_days} days (recall.list_cooldown_days)"
-        if f.n_candidates
-        else ""
+        if f.n_active
+        else "there is no active buyer"
     )
-    return f"Nobody qualifies for the recall list: {parts[0]}; {parts[1]}{tail}. No list is written."
+    churned = (
+        f"all {num(f.n_churned)} churned buyers have been silent for more than {rc.list_max_recency_days} "
+        f"days (recall.list_max_recency_days)"
+        if f.n_churned
+        else "there is no churned buyer"
+    )
+    return f"{head}: {active}, and {churned}. No list is written."
 
 
 def touch_cost_cell(cost: float) -> str:
