@@ -683,6 +683,9 @@ def recall_list(con, p: Period, rc: RecallParams, dp: DataParams) -> pd.DataFram
         horizon_days=rc.value_horizon_days,
         offline_share=rc.offline_share,
         offline_channels=dp.offline_order_channels,
+        channel_store_active=rc.channel_store_active,
+        channel_store_churned=rc.channel_store_churned,
+        channel_online=rc.channel_online,
     )
     offers = pd.DataFrame(
         [
@@ -726,20 +729,22 @@ def list_plan(lst: pd.DataFrame, rc: RecallParams) -> pd.DataFrame:
 
 
 def plan_cost_text(plan: pd.DataFrame) -> str:
-    """'Planned touch cost ¥8.9' or, with channels lacking a cost per touch, what is known and what not."""
+    """The planned cost sentence of list_plan(); channels without a cost per touch say it is unknown."""
+    coupons = "plus the face value of redeemed coupons"
     unknown = plan[plan.touch_cost.isna()]
     if unknown.empty:
-        return f"Planned touch cost {yuan(plan.touch_cost.sum(), 1)}"
+        return f"Planned touch cost {yuan(plan.touch_cost.sum(), 1)} {coupons}."
     names = ", ".join(unknown.channel.astype(str))
     known = plan[plan.touch_cost.notna()]
-    head = (
-        f"Planned touch cost {yuan(known.touch_cost.sum(), 1)} for {', '.join(known.channel)}; "
-        if len(known)
-        else ""
+    missing = (
+        f"he touch cost of {names} ({num(unknown.treated.sum())} treated users) is unknown: "
+        f"params recall.cost_per_touch has no cost for {names}."
     )
+    if known.empty:
+        return f"T{missing}"
     return (
-        f"{head}the touch cost of {names} ({num(unknown.treated.sum())} treated users) is unknown: "
-        f"params recall.cost_per_touch has no cost for {names}"
+        f"Planned touch cost {yuan(known.touch_cost.sum(), 1)} for {', '.join(known.channel)} {coupons}; "
+        f"t{missing}"
     )
 
 

@@ -382,8 +382,11 @@ def test_list_plan_cost_unknown_for_a_channel_missing_in_params():
     assert plan.loc["sms", "touch_cost"] == pytest.approx(0.1)  # 2 treated x 0.05
     assert np.isnan(plan.loc["app_push", "touch_cost"])
     assert rl.plan_cost_text(plan.reset_index()) == (
-        "Planned touch cost ¥0.1 for sms; the touch cost of app_push (1 treated users) is unknown: "
-        "params recall.cost_per_touch has no cost for app_push"
+        "Planned touch cost ¥0.1 for sms plus the face value of redeemed coupons; the touch cost of "
+        "app_push (1 treated users) is unknown: params recall.cost_per_touch has no cost for app_push."
+    )
+    assert rl.plan_cost_text(plan.loc[["sms"]].reset_index()) == (
+        "Planned touch cost ¥0.1 plus the face value of redeemed coupons."
     )
     assert [rl.touch_cost_cell(c) for c in plan.touch_cost] == ["unknown", "¥0.1"]
 
@@ -459,3 +462,21 @@ def test_sentences_leave_out_empty_groups(con):
         "wechat_notice",
         "sms.2",
     ]
+
+
+def test_offline_channels_and_list_channels_come_from_params(con):
+    # 'app' as the only offline order channel: u6 (app orders) is now the store buyer, u1 / u4 online
+    prof = rl.churn_profile(con, P, RC, DataParams(offline_order_channels=["app"]))
+    lv = prof.levels.set_index(["attribute", "level"])
+    assert tuple(lv.loc[("order_mix", "store only"), ["n_users", "n_churned"]]) == (1, 0)  # u6
+    assert tuple(lv.loc[("order_mix", "online only"), ["n_users", "n_churned"]]) == (2, 1)  # u1, u4
+    # no order channel is offline: u1..u4 (all store orders) go to the online channel, here 'email'
+    rc = RecallParams(at_risk_p=0.6, channel_online="email")
+    lst = rl.recall_list(con, P, rc, DataParams(offline_order_channels=["kiosk"]))
+    assert sorted(lst.user_id) == [1, 2, 3, 4] and set(lst.channel) == {"email"}
+    plan = rl.list_plan(lst, rc)  # default cost_per_touch has sms, wechat_notice, offline_push only
+    assert plan.channel.tolist() == ["email"] and np.isnan(plan.touch_cost.iloc[0])
+    assert rl.plan_cost_text(plan) == (
+        "The touch cost of email (3 treated users) is unknown: params recall.cost_per_touch has no cost "
+        "for email."
+    )
