@@ -93,9 +93,20 @@ class RecallParams(_Section):
     offline_share: float = Field(
         0.5, ge=0, le=1, description="store share of orders above which offline comes first"
     )
+    channel_store_active: str = Field(
+        "offline_push",
+        min_length=1,
+        description="recall list channel of at-risk buyers who mostly buy in store",
+    )
+    channel_store_churned: str = Field(
+        "sms", min_length=1, description="recall list channel of churned buyers who mostly bought in store"
+    )
+    channel_online: str = Field(
+        "wechat_notice", min_length=1, description="recall list channel of buyers who mostly buy online"
+    )
     cost_per_touch: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: {"sms": 0.05, "wechat_notice": 0.01, "offline_push": 0.02},
-        description="planning cost per touch, yuan, per channel",
+        description="planning cost per touch, yuan, per channel (a channel missing: cost unknown)",
     )
     content: dict[str, RecallContent] = Field(
         default_factory=_recall_content, description="recall offer per need (top category)"

@@ -34,12 +34,13 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 
 from userops import recall as rl
 from userops.db import connect
-from userops.params import RecallParams
+from userops.params import DataParams, RecallParams
 from userops.period import Period
 from userops.testing import order_row
 
 P = Period("2026-10")
 RC = RecallParams()
+DP = DataParams()
 
 USERS = [
     dict(user_id=u, registered_at="2026-06-01 09:00:00", channel=ch, city=city, birth_year=by)
@@ -207,7 +208,7 @@ def test_personal_overdue_score(con):
 
 
 def test_campaign_effect_against_statsmodels(con):
-    out = rl.outcomes(con, P, RC)
+    out = rl.outcomes(con, P, RC, DP)
     assert len(out) == 5
     eff = rl.campaign_effects(out, RC)
     row = eff[eff.group == "all"].iloc[0]
@@ -227,7 +228,7 @@ def test_campaign_effect_against_statsmodels(con):
 
 
 def test_churn_profile(con):
-    prof = rl.churn_profile(con, P, RC)
+    prof = rl.churn_profile(con, P, RC, DP)
     # active at the September end: u1, u4, u6 (new); churned at the October end: u1
     assert (prof.population, prof.churned) == (3, 1)
     lv = prof.levels.set_index(["attribute", "level"])
@@ -239,7 +240,7 @@ def test_churn_profile(con):
 
 
 def test_recall_list(con):
-    lst = rl.recall_list(con, P, RC)
+    lst = rl.recall_list(con, P, RC, DP)
     # default p < 0.1 flags nobody active; churned within 180 days: u1 (campaign 09-01 is > 45 days ago)
     assert lst.user_id.tolist() == [1]
     r = lst.iloc[0]
@@ -247,8 +248,235 @@ def test_recall_list(con):
     assert r.face_value == RC.content["fresh"].face_value and r.scene in r.content
     assert list(lst.columns[:5]) == ["campaign_id", "user_id", "arm", "assigned_at", "touched_at"]
     # cooldown of 61 days reaches back to 09-01 00:00: every campaign member is skipped
-    assert rl.recall_list(con, P, RecallParams(at_risk_p=0.6, list_cooldown_days=61)).empty
+    assert rl.recall_list(con, P, RecallParams(at_risk_p=0.6, list_cooldown_days=61), DP).empty
     # at_risk_p 0.6 adds u2, u3 and u4 (see test_personal_overdue_score); u6 has p 0.93
-    wide = rl.recall_list(con, P, RecallParams(at_risk_p=0.6))
+    wide = rl.recall_list(con, P, RecallParams(at_risk_p=0.6), DP)
     assert sorted(wide.user_id) == [1, 2, 3, 4]
     assert wide.set_index("user_id").loc[2, "channel"] == "offline_push"  # at risk, all orders in store
+
+
+# --------------------------------------------------------------------------- degenerate data
+
+
+def test_stage_sections_before_anyone_ordered(con):
+    """June 2026: everybody (u1..u4, u6) registered 06-01, nobody has ordered yet."""
+    june = Period("2026-06")
+    rl.build_stages(con, june, RC, months=2)
+    snap = rl.stage_snapshot(rl.stage_sizes(con, rl.StagePanel(june.prev, june)), june)
+    assert (snap.buyers, snap.buyers_before, snap.now.loc["prospect", "n_users"]) == (0, 0, 5)
+    assert rl.stage_reason(snap, june) == (
+        "Lifecycle stages need buyers (users with an order) by the end of June 2026; the data has "
+        "5 registered users and none has ordered yet."
+    )
+    cmp = rl.compare_rules(rl.at_risk(con, june, RC))
+    assert cmp.active == 0
+    assert rl.at_risk_reason(cmp, snap, june) == (
+        "Who is at risk needs buyers at the end of June 2026; nobody has ordered yet."
+    )
+
+
+def test_first_month_of_buyers_has_no_moves_and_no_churn_profile(con):
+    """August 2026: u2's 08-01 order is the first of the data; nobody was a buyer at the July end."""
+    aug = Period("2026-08")
+    panel = rl.build_stages(con, aug, RC, months=4)  # May..August
+    sizes = rl.stage_sizes(con, panel)
+    # May has no registered user (all register 06-01): the history starts in June
+    assert list(rl.stage_history(sizes).index) == [
+        pd.Timestamp("2026-06-01"),
+        pd.Timestamp("2026-07-01"),
+        pd.Timestamp("2026-08-01"),
+    ]
+    snap = rl.stage_snapshot(sizes, aug)
+    assert (snap.buyers, snap.buyers_before) == (1, 0)  # u2 new in August
+    assert rl.stage_reason(snap, aug) == ""
+    assert rl.transitions_reason(snap, aug) == (
+        "How users moved needs buyers at the end of July 2026; the data has none (the export starts "
+        "later), so every buyer at the end of August 2026 (1) is new."
+    )
+    prof = rl.churn_profile(con, aug, RC, DP)
+    assert (prof.population, prof.churned) == (0, 0)
+    assert prof.reason.startswith(
+        "Who churned needs buyers active at the end of July 2026; the data has none"
+    )
+
+
+def test_churn_profile_too_few_active_buyers(con):
+    prof = rl.churn_profile(con, P, RC, DP)
+    # u1, u4, u6 active at the September end, u1 churned: below the 30 users a comparison needs
+    assert prof.reason == (
+        "Who churned needs at least 30 buyers active at the end of September 2026 to compare; "
+        "the data has 3 (1 churned in October 2026)."
+    )
+    # u1 churned (store only, 2 users with u4): 1 of 2 vs the rest u6 0 of 1 -> no finite ratio;
+    # online only u6: 0 of 1 vs 1 of 2 -> 0
+    lv = prof.levels.set_index(["attribute", "level"])
+    assert np.isnan(lv.loc[("order_mix", "store only"), "rate_ratio"])
+    assert lv.loc[("order_mix", "online only"), "rate_ratio"] == 0
+    assert prof.riskiest_level(["order_mix"], 1) is None  # no level with a finite ratio above 1
+
+
+def test_many_levels_keep_the_largest_and_pool_the_rest():
+    # 12 stores: S01 has 12 users (3 churned), S02 11 (2), ..., S12 1 user (0 churned)
+    lv = pd.DataFrame(
+        dict(
+            attribute="main_store",
+            level=[f"S{i:02d}" for i in range(1, 13)],
+            n_users=list(range(12, 0, -1)),
+            n_churned=[3, 2] + [1] * 8 + [0, 0],
+        )
+    )
+    out = rl._collapse_levels(lv, max_levels=10).set_index("level")
+    assert len(out) == 10 and "S09" in out.index and "S10" not in out.index
+    # pooled: S10 (3 users, 1 churned), S11 (2, 0), S12 (1, 0)
+    assert tuple(out.loc["other (3 levels)", ["n_users", "n_churned"]]) == (6, 1)
+    assert out.n_users.sum() == 78 and out.n_churned.sum() == 13  # 12 + 11 + ... + 1; 3 + 2 + 8 x 1
+    assert rl._collapse_levels(lv, max_levels=12).equals(lv)  # few enough levels: unchanged
+
+
+def _outcome_rows(channel, cost_per_touch):
+    """Campaign 7 (channel, cost per touch): T u1 (order, 50), u2 (none); H u3 (order, 20), u4 (none)."""
+    return pd.DataFrame(
+        dict(
+            campaign_id=7,
+            campaign_name="2026-09 召回",
+            channel=channel,
+            started_at=pd.Timestamp("2026-09-01 10:00"),
+            cost_per_touch=cost_per_touch,
+            user_id=[1, 2, 3, 4],
+            arm=["treatment", "treatment", "holdout", "holdout"],
+            is_touched=[True, True, False, False],
+            reactivated=[True, False, True, False],
+            orders=[1, 0, 1, 0],
+            gmv=[50.0, 0, 20, 0],
+            coupons_redeemed=0,
+            face_redeemed=0.0,
+        )
+    )
+
+
+def test_cost_unknown_for_a_channel_without_cost_per_touch():
+    # an 'email' campaign without a cost per touch, and params with no cost for email
+    eff = rl.campaign_effects(_outcome_rows("email", np.nan), RC).set_index("group")
+    row = eff.loc["all"]
+    assert row.inc_gmv == pytest.approx((25 - 10) * 2)  # (mean T 25 - mean H 10) x 2 treated
+    assert np.isnan(row.cost) and np.isnan(row.roi) and row.cost_unknown_for == "email"
+    assert rl.cost_text(row) == "an unknown cost (no cost per touch for email)"
+    assert rl.cost_cell(row) == "unknown (email)"
+    # params cost for email: 2 touches x 0.03
+    rc = RecallParams(cost_per_touch={"email": 0.03})
+    known = rl.campaign_effects(_outcome_rows("email", np.nan), rc).set_index("group").loc["all"]
+    assert known.cost == pytest.approx(0.06) and known.roi == pytest.approx(30 / 0.06)
+    assert known.cost_unknown_for == "" and rl.cost_text(known, prefix="") == "¥0"
+
+
+def test_list_plan_cost_unknown_for_a_channel_missing_in_params():
+    lst = pd.DataFrame(
+        dict(
+            user_id=[1, 2, 3, 4, 5],
+            channel=["sms", "sms", "sms", "app_push", "app_push"],
+            arm=["treatment", "treatment", "holdout", "treatment", "holdout"],
+            value_at_stake=[10.0, 20, 30, 40, 50],
+        )
+    )
+    plan = rl.list_plan(lst, RecallParams(cost_per_touch={"sms": 0.05})).set_index("channel")
+    assert plan.loc["sms", "touch_cost"] == pytest.approx(0.1)  # 2 treated x 0.05
+    assert np.isnan(plan.loc["app_push", "touch_cost"])
+    assert rl.plan_cost_text(plan.reset_index()) == (
+        "Planned touch cost ¥0.1 for sms plus the face value of redeemed coupons; the touch cost of "
+        "app_push (1 treated users) is unknown: params recall.cost_per_touch has no cost for app_push."
+    )
+    assert rl.plan_cost_text(plan.loc[["sms"]].reset_index()) == (
+        "Planned touch cost ¥0.1 plus the face value of redeemed coupons."
+    )
+    assert [rl.touch_cost_cell(c) for c in plan.touch_cost] == ["unknown", "¥0.1"]
+
+
+def test_campaigns_without_holdout_need_one(make_warehouse):
+    wh = make_warehouse(
+        {
+            "users": USERS,
+            "orders": ORDERS,
+            "campaigns": CAMPAIGNS,
+            "campaign_members": [m for m in MEMBERS if m["arm"] == "treatment"],  # u1, u2, u4
+        }
+    )
+    with connect(wh) as c:
+        res = rl.recall_effects(c, P, RC, DP)
+    assert res.effects.empty
+    assert res.unmeasured[["label", "n_treatment", "n_holdout"]].values.tolist() == [
+        ["2026-09 流失召回（短信）", 3, 0]
+    ]
+    assert res.reason == (
+        "The recall effect needs a randomised holdout (members drawn but not touched); none of the 1 "
+        "recall campaigns in the 12 months to October 2026 kept one, so their reactivation cannot be "
+        "told apart from users who would have come back anyway."
+    )
+    assert rl.unmeasured_sentence(res.unmeasured).startswith(
+        "1 recall campaign without a randomised holdout (2026-09 流失召回（短信）) is left out"
+    )
+
+
+def test_recall_effects_measured_and_no_campaign(con):
+    res = rl.recall_effects(con, P, RC, DP)
+    assert res.reason == "" and res.unmeasured.empty
+    assert res.pooled.n_treatment == 3 and res.pooled.n_holdout == 2
+    # August: the 09-01 campaign is not assigned yet
+    none = rl.recall_effects(con, Period("2026-08"), RC, DP)
+    assert none.effects.empty and none.reason.startswith(
+        "The recall effect needs a recall campaign whose 30-day reactivation window has ended"
+    )
+
+
+def test_empty_recall_list_says_why(con):
+    rc = RecallParams(list_max_recency_days=1)
+    assert rl.recall_list(con, P, rc, DP).empty
+    # active at the October end: u2, u3, u4, u6 (none with p < 0.1); churned: u1, silent 37 days
+    assert rl.list_reason(con, P, rc) == (
+        "Nobody qualifies for the recall list: none of the 4 active buyers is overdue against their own "
+        "rhythm (P(gap this long) below 10%), and all 1 churned buyers have been silent for more than 1 "
+        "days (recall.list_max_recency_days). No list is written."
+    )
+    cool = RecallParams(at_risk_p=0.6, list_cooldown_days=61)
+    # candidates u2, u3, u4 (p < 0.6) and u1 (churned 37 days): all members of the 09-01 campaign
+    assert rl.list_reason(con, P, cool) == (
+        "Nobody qualifies for the recall list: all 4 candidates (3 overdue active buyers, 1 recently "
+        "churned) were put in a recall campaign in the last 61 days (recall.list_cooldown_days)."
+    )
+    assert rl.list_reason(con, P, RC) == ""  # u1 qualifies
+
+
+def test_sentences_leave_out_empty_groups(con):
+    tr = rl.transitions(con, P)
+    # September end: u1, u4, u6 new, u2 churned, nobody declining; u2 is back (mature)
+    assert (
+        rl.transitions_title(tr, P)
+        == "Nobody was declining at the end of Sep 2026; 1 churned users came back"
+    )
+    c = rl.compare_rules(rl.at_risk(con, P, RecallParams(at_risk_p=0.6)))
+    text = rl.rules_sentence(c, RC)
+    # personal only u2, u3; global only nobody
+    assert "**Only the personal rule catches 2 users**" in text
+    assert text.endswith("no user is flagged by the 30-day rule alone.")
+    assert rl.metric_suffixes(pd.DataFrame(dict(channel=["sms", "wechat_notice", "sms"]))) == [
+        "sms.1",
+        "wechat_notice",
+        "sms.2",
+    ]
+
+
+def test_offline_channels_and_list_channels_come_from_params(con):
+    # 'app' as the only offline order channel: u6 (app orders) is now the store buyer, u1 / u4 online
+    prof = rl.churn_profile(con, P, RC, DataParams(offline_order_channels=["app"]))
+    lv = prof.levels.set_index(["attribute", "level"])
+    assert tuple(lv.loc[("order_mix", "store only"), ["n_users", "n_churned"]]) == (1, 0)  # u6
+    assert tuple(lv.loc[("order_mix", "online only"), ["n_users", "n_churned"]]) == (2, 1)  # u1, u4
+    # no order channel is offline: u1..u4 (all store orders) go to the online channel, here 'email'
+    rc = RecallParams(at_risk_p=0.6, channel_online="email")
+    lst = rl.recall_list(con, P, rc, DataParams(offline_order_channels=["kiosk"]))
+    assert sorted(lst.user_id) == [1, 2, 3, 4] and set(lst.channel) == {"email"}
+    plan = rl.list_plan(lst, rc)  # default cost_per_touch has sms, wechat_notice, offline_push only
+    assert plan.channel.tolist() == ["email"] and np.isnan(plan.touch_cost.iloc[0])
+    assert rl.plan_cost_text(plan) == (
+        "The touch cost of email (3 treated users) is unknown: params recall.cost_per_touch has no cost "
+        "for email."
+    )

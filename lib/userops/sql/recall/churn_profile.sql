@@ -4,11 +4,13 @@
 --   recall_user_stages); is_churned = stage 'churned' at this month end, the rest stayed.
 --   Attributes are measured on data up to $prev_as_of (before the outcome): acquisition
 --   channel, city, age band (year of $prev_as_of - birth_year), order mix (share of orders in
---   store: store only / mostly store >= 50% / mostly online / online only), orders to date
+--   an offline order channel of $offline_channels: store only / mostly store >= 50% / mostly
+--   online / online only), orders to date
 --   (1 / 2-3 / 4-9 / 10+), AOV quartile (of this population), the main category of the last
 --   order (largest amount), the coupon kind on the last order ('none'), the main store (most
 --   orders; ties by store_id).
--- parameters: $month_start (DATE), $prev_as_of (DATE, the previous month's last day)
+-- parameters: $month_start (DATE), $prev_as_of (DATE, the previous month's last day),
+--   $offline_channels (VARCHAR[], the order channels placed in a store: params data.offline_order_channels)
 -- invariants: per attribute, sum(n_users) = the population and sum(n_churned) = its churned.
 with population as (
     select user_id, stage = 'churned' as is_churned
@@ -28,7 +30,7 @@ per_user as (
         user_id,
         count(*) as n_orders,
         avg(gmv) as aov,
-        avg(case when order_channel = 'store' then 1.0 else 0.0 end) as store_share,
+        avg(case when list_contains($offline_channels, order_channel) then 1.0 else 0.0 end) as store_share,
         max_by(order_id, order_seq) as last_order_id
     from history
     group by user_id

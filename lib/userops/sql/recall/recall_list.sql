@@ -4,13 +4,17 @@
 --   recall campaign (either arm) in the last $cooldown_days days (frequency cap). Per user:
 --   value_at_stake (as in at_risk.sql: expected GMV over $horizon_days x risk); need = the
 --   category with the most spend over the user's history; store_share = share of orders in
---   store; send_hour = the hour of day the user orders most (ties: earliest). Channel rule:
---   store_share >= $offline_share and not churned -> offline_push (still visits: push at the
---   scan-to-pay checkout); store_share >= $offline_share and churned -> sms; otherwise
---   wechat_notice (an online buyer).
+--   an offline order channel ($offline_channels); send_hour = the hour of day the user orders
+--   most (ties: earliest). Channel rule: store_share >= $offline_share and not churned ->
+--   $channel_store_active (still visits; default offline_push at the scan-to-pay checkout);
+--   store_share >= $offline_share and churned -> $channel_store_churned (default sms);
+--   otherwise $channel_online (an online buyer; default wechat_notice).
 -- parameters: $as_of (DATE, a month end), $at_risk_p (DOUBLE), $max_recency_days,
---   $cooldown_days, $horizon_days (INTEGER), $offline_share (DOUBLE)
--- invariants: one row per user; segment in (at_risk, churned); every user has a channel; need 'unknown' only without order lines.
+--   $cooldown_days, $horizon_days (INTEGER), $offline_share (DOUBLE), $offline_channels (VARCHAR[],
+--   params data.offline_order_channels), $channel_store_active, $channel_store_churned,
+--   $channel_online (VARCHAR, params recall.channel_*)
+-- invariants: one row per user; segment in (at_risk, churned); every user has a channel; need
+--   'unknown' only without order lines.
 with stages as (
     select * from recall_user_stages where month_end = $as_of
 ),
@@ -53,7 +57,9 @@ history as (
 ),
 
 mix as (
-    select user_id, avg(case when order_channel = 'store' then 1.0 else 0.0 end) as store_share
+    select
+        user_id,
+        avg(case when list_contains($offline_channels, order_channel) then 1.0 else 0.0 end) as store_share
     from history
     group by user_id
 ),
@@ -99,9 +105,9 @@ final as (
         x.store_share,
         h.send_hour,
         case
-            when x.store_share >= $offline_share and p.segment = 'at_risk' then 'offline_push'
-            when x.store_share >= $offline_share then 'sms'
-            else 'wechat_notice'
+            when x.store_share >= $offline_share and p.segment = 'at_risk' then $channel_store_active
+            when x.store_share >= $offline_share then $channel_store_churned
+            else $channel_online
         end as channel
     from pool as p
     inner join mix as x using (user_id)

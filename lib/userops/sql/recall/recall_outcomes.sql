@@ -3,10 +3,11 @@
 --   reactivation window (assigned_at, assigned_at + $window_days days] ends by the end of
 --   $as_of (immature campaigns are left out, never shown as 0). reactivated = any order in the
 --   window; orders / gmv = the member's orders and GMV in the window; is_touched = touched_at
---   set (treatment actually sent); coupons_redeemed / face_redeemed = the campaign's recall
---   coupons the member redeemed within validity. Arms are randomised: treatment minus holdout
---   is the campaign's effect.
--- parameters: $from_date, $to_date (DATE), $as_of (DATE, last observed day), $window_days (INTEGER)
+--   set (treatment actually sent); coupons_redeemed / face_redeemed = the campaign's coupons of a
+--   recall kind ($recall_kinds) the member redeemed within validity. Arms are randomised:
+--   treatment minus holdout is the campaign's effect.
+-- parameters: $from_date, $to_date (DATE), $as_of (DATE, last observed day), $window_days (INTEGER),
+--   $recall_kinds (VARCHAR[], coupon kinds given in recall campaigns: params data.recall_coupon_kinds)
 -- invariants: one row per campaign x user; holdout members are never touched and hold no
 --   coupon of the campaign; reactivated iff orders > 0.
 with members as (
@@ -44,7 +45,7 @@ redeemed as (
         count(*) as coupons_redeemed,
         sum(face_value) as face_redeemed
     from fct_coupons
-    where kind = 'recall' and campaign_id is not null and redeemed_within_validity
+    where list_contains($recall_kinds, kind) and campaign_id is not null and redeemed_within_validity
     group by all
 ),
 
