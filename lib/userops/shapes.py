@@ -176,7 +176,7 @@ def _odd_campaigns(s: _Shape) -> None:
         s.sql("update campaign_members set campaign_id = campaign_id + 1000000 where hash(user_id) % 2 = 0")
         s.sql("update coupons set campaign_id = null")
     # No user qualifies for the recall list.
-    s.params = {"recall": {"list_max_recency_days": 1}}
+    s.params = {"recall": {"list_max_recency_days": 1, "at_risk_p": 0.0001}}
 
 
 def _first_months(months: int) -> Callable[[_Shape], None]:

@@ -63,6 +63,7 @@ def test_sparse_shapes(shape):
         "select count(*) from (select kind, channel, started_at from campaigns group by all having count(*) < 2)",
     ) == [(0,)]
     assert "list_max_recency_days: 1" in (d / "params.yaml").read_text()
+    assert "at_risk_p: 0.0001" in (d / "params.yaml").read_text()
 
 
 def test_first_month_holds_one_calendar_month(shape):
