@@ -149,10 +149,38 @@ def largest(decomp: pd.DataFrame) -> pd.Series:
     return decomp.sort_values("rank").iloc[0]
 
 
+def comparison_reason(decomp: pd.DataFrame, p: Period) -> str:
+    """Why the month cannot be compared with the month before ("" when it can): GMV in both months."""
+    if decomp.attrs["gmv_prev"] <= 0:
+        return f"Comparing with {p.prev.label} needs orders in {p.prev.label}; the data has none."
+    if decomp.attrs["gmv"] <= 0:
+        return f"Comparing with {p.prev.label} needs orders in {p.label}; the data has none."
+    return ""
+
+
+def gmv_finding(decomp: pd.DataFrame, p: Period) -> str:
+    """The key-findings line on GMV: its change and biggest mover, or why there is no comparison."""
+    g0, g1 = decomp.attrs["gmv_prev"], decomp.attrs["gmv"]
+    why = comparison_reason(decomp, p)
+    if why:
+        return f"**GMV {charts.fmt_yuan(g1, 0)}** in {p.label}. {why}"
+    top = largest(decomp)
+    return (
+        f"**GMV {charts.fmt_yuan(g1, 0)}**, {'+' if g1 >= g0 else '-'}{charts.fmt_yuan(abs(g1 - g0), 0)} "
+        f"({charts.fmt_pct(g1 / g0 - 1, signed=True)}) vs {p.prev.short}. "
+        f"The biggest mover: **{label(top.user_group, top.factor)}** "
+        f"({'+' if top.contribution >= 0 else '-'}{charts.fmt_yuan(abs(top.contribution), 0)} of the change)."
+    )
+
+
 def _change_text(prev: float, curr: float, key: str) -> str:
+    if pd.isna(prev) or pd.isna(curr):
+        return "no comparison"
     if key == "conversion":
         return charts.fmt_pp(curr - prev)
-    return charts.fmt_pct(curr / prev - 1 if prev else float("nan"), signed=True)
+    if not prev:
+        return "unchanged" if not curr else "from none"
+    return charts.fmt_pct(curr / prev - 1, signed=True)
 
 
 def matrix_table(m: pd.DataFrame, p: Period) -> pd.DataFrame:
@@ -197,8 +225,11 @@ STEP_LABEL = {
 }
 
 
-def funnel(con, p: Period, bp: BriefParams) -> pd.DataFrame:
+def funnel(con, p: Period, bp: BriefParams, offline_channels: list[str]) -> pd.DataFrame:
     """Key-path funnel of the month per segment (channels, online, offline) with step conversion.
+
+    ``offline_channels``: the order channels placed in a store (params data.offline_order_channels);
+    every other channel is online.
 
     Columns of sql/brief/key_path_funnel.sql plus ``conversion`` = users / users of the previous
     step in the segment (NaN for the first step, for steps a segment does not track, and when
@@ -211,6 +242,7 @@ def funnel(con, p: Period, bp: BriefParams) -> pd.DataFrame:
         to_date=p.end,
         as_of=p.as_of,
         repeat_days=bp.repeat_days,
+        offline_channels=list(offline_channels),
     )
     df["users"] = df["users"].astype("Float64").astype(float)
     prev = df.groupby("segment")["users"].shift(1)
@@ -362,24 +394,37 @@ def fmt_change(x: float, kind: str) -> str:
 
 
 def kpi_tiles_html(tiles: pd.DataFrame, p: Period, trailing_months: int) -> str:
-    """The KPI tiles as an HTML grid (4 per row): value, vs last month, vs trailing mean, flag."""
+    """The KPI tiles as an HTML grid (4 per row): value, vs last month, vs trailing mean, flag.
+
+    A change that cannot be computed (no value last month, no trailing months) says so in words.
+    """
     cells = []
     for t in tiles.itertuples():
         arrow = "▲" if t.change > 0 else ("▼" if t.change < 0 else "")
+        vs_prev = (
+            f"{arrow} {fmt_change(t.change, t.kind)} vs {p.prev.short}"
+            if not pd.isna(t.change)
+            else f"no comparison: no {p.prev.short} value"
+        )
+        vs_mean = (
+            f"{fmt_change(t.vs_trailing, t.kind)} vs {trailing_months}-month mean"
+            if not pd.isna(t.vs_trailing)
+            else "no trailing months to compare"
+        )
+        norm = "within normal variation" if t.n_history >= 3 else "too little history to judge"
         border = "#C2707A" if t.flagged else "#D5DBE1"
         flag = (
             '<div style="color:#B04050;font-size:8.5pt;font-weight:600">outside normal variation</div>'
             if t.flagged
-            else '<div style="color:#888;font-size:8.5pt">within normal variation</div>'
+            else f'<div style="color:#888;font-size:8.5pt">{norm}</div>'
         )
         src = "" if t.prev_source == "computed" else " (previous run)"
         cells.append(
             f'<div style="border:1.5px solid {border};border-radius:6px;padding:6px 9px;">'
             f'<div style="color:#555;font-size:9pt">{html.escape(t.label)}</div>'
             f'<div style="font-size:15pt;font-weight:700;color:#222">{_fmt(t.value, t.fmt)}</div>'
-            f'<div style="font-size:8.5pt;color:#333">{arrow} {fmt_change(t.change, t.kind)} vs {p.prev.short}{src}</div>'
-            f'<div style="font-size:8.5pt;color:#333">{fmt_change(t.vs_trailing, t.kind)} vs '
-            f"{trailing_months}-month mean</div>{flag}</div>"
+            f'<div style="font-size:8.5pt;color:#333">{vs_prev}{src}</div>'
+            f'<div style="font-size:8.5pt;color:#333">{vs_mean}</div>{flag}</div>'
         )
     return (
         '<div style="display:grid;grid-template-columns:repeat(4,1fr);gap:7px;margin:4px 0 8px 0;'
@@ -466,7 +511,7 @@ def effect_metrics(pm: pd.DataFrame) -> pd.DataFrame:
     if pm.empty:
         return pm.assign(text=pd.Series(dtype=str))
     keep = pm["key"].str.contains(EFFECT_KEY) & ~pm["key"].str.contains(".", regex=False)
-    out = pm[keep].copy()
+    out = pm[keep & pm["value"].notna()].copy()
     out["text"] = [
         fmt_metric(r.value, r.unit)
         + (
@@ -477,6 +522,21 @@ def effect_metrics(pm: pd.DataFrame) -> pd.DataFrame:
         for r in out.itertuples()
     ]
     return out.reset_index(drop=True)
+
+
+def unmeasured_text(pm: pd.DataFrame) -> str:
+    """One sentence naming the headline metrics the plays recorded without a value ("" when none).
+
+    A play records a metric without a value when its section could not compute it on this data;
+    the brief says so instead of showing a number.
+    """
+    if pm.empty:
+        return ""
+    gone = pm[pm["value"].isna() & ~pm["key"].str.contains(".", regex=False)]
+    if gone.empty:
+        return ""
+    names = "; ".join(f"{play}: {', '.join(g['key'])}" for play, g in gone.groupby("play"))
+    return f"Not measured on this data (the play's report says what each needs): {names}."
 
 
 ACTIONS_HEADING = re.compile(r"^#+ .*(行动|Actions)", re.MULTILINE)
@@ -613,8 +673,19 @@ class Brief:
         return float((per - ref).abs().max())
 
 
-def compute(con, p: Period, bp: BriefParams, events: bool, output_dir: str | Path | None = None) -> Brief:
-    """Every number of the brief for report month ``p``."""
+def compute(
+    con,
+    p: Period,
+    bp: BriefParams,
+    events: bool,
+    output_dir: str | Path | None = None,
+    *,
+    offline_channels: list[str],
+) -> Brief:
+    """Every number of the brief for report month ``p``.
+
+    ``offline_channels``: the order channels placed in a store (params data.offline_order_channels).
+    """
     first = p.shift(-(bp.trailing_months + 1))
     m = matrix(con, first, p, bp, events)
     prev = previous_brief_metrics(output_dir, p.prev.month)
@@ -626,8 +697,8 @@ def compute(con, p: Period, bp: BriefParams, events: bool, output_dir: str | Pat
         matrix=m,
         totals=month_totals(con, first, p),
         decomposition=decompose(m, p),
-        funnel=funnel(con, p, bp),
-        funnel_prev=funnel(con, p.prev, bp),
+        funnel=funnel(con, p, bp, offline_channels),
+        funnel_prev=funnel(con, p.prev, bp, offline_channels),
         tiles=kpi_tiles(kpi_series(m), p, bp, prev),
         previous_source=prev is not None,
         run=doc,
@@ -768,7 +839,7 @@ def brief_actions(b: Brief) -> list[str]:
             f"key path ({charts.fmt_pct(bpt.conversion)} continue; {charts.fmt_int(lost)} users stop there)."
         )
     loss = b.decomposition[b.decomposition.contribution < 0].sort_values("contribution")
-    if len(loss):
+    if len(loss) and not comparison_reason(b.decomposition, b.period):
         r = loss.iloc[0]
         out.append(
             f"**Find out what held back {label(r.user_group, r.factor)}** "

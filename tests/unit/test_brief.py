@@ -16,11 +16,12 @@ import pytest
 
 from userops import brief
 from userops.db import connect
-from userops.params import BriefParams
+from userops.params import BriefParams, DataParams
 from userops.period import Period
 
 P = Period("2026-10")
 BP = BriefParams()
+DP = DataParams()
 
 # u1: returning in Sep (last order Aug 20 = 12 days before Sep 1) and in Oct (last Sep 5).
 # u2: new in Sep (registered Aug 25, first order Sep 10); returning in Oct (last Sep 10).
@@ -193,7 +194,7 @@ def _steps(f: pd.DataFrame, segment: str) -> list:
 
 
 def test_key_path_funnel(funnel_con):
-    f = brief.funnel(funnel_con, P, BP)
+    f = brief.funnel(funnel_con, P, BP, DP.offline_order_channels)
     assert sorted(set(f.segment)) == ["app", "mini_program", "offline", "online", "store"]
     # mini_program: visit a1, a2; browse a1, a2; cart a1; paid there a1; a1 bought again (Oct 20)
     assert _steps(f, "mini_program") == [2, 2, 1, 1, 1]
@@ -216,7 +217,7 @@ def test_key_path_funnel(funnel_con):
 
 def test_funnel_repeat_window(funnel_con):
     # with a 10-day window neither a1 (18 days) nor a5 (15 days) buys again in time
-    f = brief.funnel(funnel_con, P, BriefParams(repeat_days=10))
+    f = brief.funnel(funnel_con, P, BriefParams(repeat_days=10), DP.offline_order_channels)
     assert _steps(f, "online")[-1] == 0
     assert _steps(f, "store")[-1] == 0
 

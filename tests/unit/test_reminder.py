@@ -18,13 +18,14 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 from userops import retention as r
 from userops.db import connect
 from userops.experiment import assign_arms
-from userops.params import RetentionParams
+from userops.params import DataParams, RetentionParams
 from userops.period import Period
 from userops.stats import diff_proportions
 from userops.testing import order_row
 
 P = Period("2026-10")
 RP = RetentionParams()
+DP = DataParams()
 USERS = [dict(user_id=i, registered_at="2026-10-01 08:00:00", channel="app") for i in (1, 2, 3, 4)]
 
 
@@ -89,7 +90,7 @@ def con(make_warehouse):
 
 
 def test_reminder_effect_counts_and_increment(con):
-    eff = r.reminder_effect(con, P.start, P.end, P, RP)
+    eff = r.reminder_effect(con, P.start, P.end, P, RP, DP)
     arms = eff.arms.set_index("arm")
     assert arms.loc["treatment", "members"] == 2
     assert arms.loc["treatment", "converted"] == 1  # u1
@@ -123,7 +124,7 @@ def test_expiring_coupons_due(make_warehouse):
     ]
     orders = [order_row(1, 2, "2026-10-30 10:00:00", coupon_id=5, gmv=30)]
     con = connect(make_warehouse({"users": USERS, "coupons": coupons, "orders": orders}))
-    due = r.expiring_coupons(con, P, RP)
+    due = r.expiring_coupons(con, P, RP, DP)
     assert due["coupon_id"].tolist() == [1, 2]
     assert due["arm"].nunique() == 1  # both coupons of u1 share the user's arm
     assert list(due.columns[:5]) == ["user_id", "coupon_id", "expires_at", "face_value", "kind"]

@@ -18,12 +18,13 @@ import pytest
 
 from userops import retention as r
 from userops.db import connect
-from userops.params import RetentionParams
+from userops.params import DataParams, RetentionParams
 from userops.period import Period
 from userops.testing import one_row, order_row
 
 P = Period("2026-10")
 RP = RetentionParams()
+DP = DataParams()
 
 USERS = [
     dict(user_id=1, registered_at="2026-10-01 09:00:00", channel="app"),
@@ -142,7 +143,7 @@ def test_time_to_second_order_km_censors(con):
 
 
 def test_coupon_pack_redemption_within_validity(con):
-    cp = r.coupon_pack(con, P).set_index("kind")
+    cp = r.coupon_pack(con, P, DP).set_index("kind")
     small = cp.loc["new_user_small"]
     assert small.n_issued == 3  # c101 c103 c104
     assert small.n_closed == 2  # c103 still valid at 10-31
