@@ -46,6 +46,10 @@ def _needs(reason: str) -> Section:
     return Section(reason=reason)
 
 
+def _users(n: int) -> str:
+    return f"{nv.num(n)} user{'' if n == 1 else 's'}"
+
+
 def _missing(x) -> bool:
     return x is None or pd.isna(x)
 
@@ -503,10 +507,10 @@ def expiring_text(due: pd.DataFrame, p: Period, rp: RetentionParams) -> str:
     n_users = due.user_id.nunique()
     n_hold = due[due.arm == "holdout"].user_id.nunique()
     return (
-        f"**{nv.num(n_users)} users** hold **{nv.num(len(due))} unredeemed new-user coupons** (face value "
+        f"**{_users(n_users)}** hold **{nv.num(len(due))} unredeemed new-user coupon{'s' if len(due) != 1 else ''}** (face value "
         f"{nv.yuan(due.face_value.sum())}) expiring within {h} hours after {p.as_of}. "
-        f"{nv.num(n_users - n_hold)} are to be reminded now; {nv.num(n_hold)} "
-        f"({nv.pct(rp.reminder_holdout_share, 0)}, seeded draw) are the holdout, so that next month's run "
+        f"{_users(n_users - n_hold)} to remind now; {_users(n_hold)} "
+        f"({nv.pct(rp.reminder_holdout_share, 0)}, seeded draw) held out, so that next month's run "
         "measures this reminder. List: `targets/expiring_coupons.csv`."
     )
 
@@ -531,7 +535,7 @@ def actions(
             )
     if due is not None and (due.arm == "treatment").any():
         out.append(
-            f"**Remind {nv.num(due[due.arm == 'treatment'].user_id.nunique())} users now** "
+            f"**Remind {_users(due[due.arm == 'treatment'].user_id.nunique())} now** "
             "(`targets/expiring_coupons.csv`, arm = treatment); leave the holdout untouched."
         )
     if ch.ok and len(ch.value) > 1 and (~ch.value.flag_small).any():
@@ -542,8 +546,9 @@ def actions(
                 f"**Fix the first week of {low.channel} users**: {nv.pct(low.cum_d7)} reorder within {k} days vs "
                 f"{nv.pct(overall)} across channels — review its landing offer and the day-1 touch."
             )
-    if pack.ok and len(pack.value) > 1:
-        w = pack.value.sort_values(["redemption_rate", "kind"]).iloc[0]
+    sized = pack.value[pack.value.n_closed >= rp.min_cohort_users] if pack.ok else pd.DataFrame()
+    if len(sized) > 1:  # a kind with too few closed coupons says nothing about its design
+        w = sized.sort_values(["redemption_rate", "kind"]).iloc[0]
         out.append(
             f"**Rework the {w.kind} coupon** ({nv.yuan(w.face_value)} off {nv.yuan(w.min_spend)}): only "
             f"{nv.pct(w.redemption_rate)} are used within their validity."
