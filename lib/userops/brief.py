@@ -262,6 +262,33 @@ def break_point(f: pd.DataFrame, segment: str = "online") -> pd.Series | None:
     return row
 
 
+def break_point_text(b: Brief, bpt: pd.Series, bp: BriefParams) -> str:
+    """'Fix <step> → <step> first: …' with last month's conversion and the weakest channel when known."""
+    from userops import narrative as nv
+
+    p = b.period
+    on = b.funnel[b.funnel.segment == "online"].set_index("step")
+    lost = on.users[bpt.from_step] - bpt.users
+    prev = b.funnel_prev[b.funnel_prev.segment == "online"].set_index("step").conversion.get(bpt.step)
+    vs = "" if prev is None or pd.isna(prev) else f", {nv.compare(bpt.conversion, prev, p.prev.short)}"
+    chans = b.funnel[(b.funnel.step == bpt.step) & (b.funnel.segment_kind == "channel")].dropna(
+        subset=["conversion"]
+    )
+    worst = chans.sort_values(["conversion", "segment"]).iloc[0] if len(chans) > 1 else None
+    off = b.funnel[(b.funnel.segment == "offline") & (b.funnel.step == "buy_again")].conversion.dropna()
+    return (
+        f"**Fix {STEP_LABEL[bpt.from_step]} → {STEP_LABEL[bpt.step]} first**: {nv.num(lost)} online users "
+        f"stop there this month ({nv.pct(bpt.conversion)} continue{vs})"
+        + (f"; weakest channel {worst.segment} ({nv.pct(worst.conversion)})" if worst is not None else "")
+        + ". "
+        + (
+            f"Offline, {nv.pct(off.iloc[0])} of store buyers buy again within {bp.repeat_days} days."
+            if len(off)
+            else ""
+        )
+    ).strip()
+
+
 # --------------------------------------------------------------------------- KPI tiles
 
 KPIS = [

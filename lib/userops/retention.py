@@ -324,14 +324,18 @@ def headline_section(con, p: Period, rp: RetentionParams) -> Section:
 
 def headline_text(h: Headline, p: Period, rp: RetentionParams) -> str:
     """The headline findings as markdown; a number that cannot be measured says what it needs."""
-    k, prev = rp.max_day, p.prev.short
+    k = rp.max_day
+
+    def vs(curr: float, prev: float) -> str:  # no clause at all when last month has nothing to compare
+        return "" if _missing(prev) else f", {nv.compare(curr, prev, p.prev.short)}"
+
     change = f" ({h.new_users - h.new_users_prev:+,} vs {p.prev.label})" if h.new_users_prev else ""
     lines = [f"**{nv.num(h.new_users)} users placed their first order in {p.label}**{change}.", ""]
     if _missing(h.d1):
         lines.append(f"- D1 retention needs new users observed for a day by {p.as_of}; the month has none.")
     else:
         lines.append(
-            f"- **D1 retention {nv.pct(h.d1)}**, {nv.compare(h.d1, h.d1_prev, prev)}: "
+            f"- **D1 retention {nv.pct(h.d1)}**{vs(h.d1, h.d1_prev)}: "
             "the share who ordered again the next day."
         )
     if _missing(h.cum_d7):
@@ -340,9 +344,9 @@ def headline_text(h: Headline, p: Period, rp: RetentionParams) -> str:
         )
     else:
         lines.append(
-            f"- **{nv.pct(h.cum_d7)} ordered again within {k} days** (days 1..{k} after the first order), "
-            f"{nv.compare(h.cum_d7, h.cum_d7_prev, prev)}; measured on the {nv.num(h.cum_d7_eligible)} new "
-            f"users already observed for {k} days."
+            f"- **{nv.pct(h.cum_d7)} ordered again within {k} days** (days 1..{k} after the first order)"
+            f"{vs(h.cum_d7, h.cum_d7_prev)}; measured on the {nv.num(h.cum_d7_eligible)} new users already "
+            f"observed for {k} days."
         )
     n = rp.second_order_days
     if _missing(h.second_within):
@@ -351,8 +355,8 @@ def headline_text(h: Headline, p: Period, rp: RetentionParams) -> str:
         )
     else:
         lines.append(
-            f"- **{nv.pct(h.second_within)} had a 2nd order within {n} days** (same-day repeats included), "
-            f"{nv.compare(h.second_within, h.second_within_prev, prev)}."
+            f"- **{nv.pct(h.second_within)} had a 2nd order within {n} days** (same-day repeats included)"
+            f"{vs(h.second_within, h.second_within_prev)}."
         )
     return "\n".join(lines)
 

@@ -339,3 +339,51 @@ def test_play_actions_quote_the_top_lines_of_each_play(tmp_path):
         {"play": "04_churn_recall", "rank": 1, "action": "**Send the list** (2,797 users)."}
     ]
     assert len(brief.play_actions(tmp_path, ["04_churn_recall"], per_play=5)) == 2
+
+
+def test_no_previous_month_means_no_comparison(matrix_con):
+    jul = Period("2026-07")
+    m = brief.matrix(matrix_con, jul.prev, jul, BP, events=True)
+    d = brief.decompose(m, jul)
+    # June has no order at all; July has u6's ¥25 order (07-15)
+    assert (d.attrs["gmv_prev"], d.attrs["gmv"]) == (0.0, 25.0)
+    assert (
+        brief.comparison_reason(d, jul)
+        == "Comparing with June 2026 needs orders in June 2026; the data has none."
+    )
+    assert brief.gmv_finding(d, jul) == (
+        "**GMV ¥25** in July 2026. Comparing with June 2026 needs orders in June 2026; the data has none."
+    )
+    table = brief.matrix_table(m, jul).to_string()
+    assert "nan" not in table.lower() and "–" not in table
+    assert "¥0 → ¥25 (from none)" in table  # new group: u6 first ordered on 07-15, nobody in June
+    assert brief.comparison_reason(brief.decompose(brief.matrix(matrix_con, P.prev, P, BP, True), P), P) == ""
+
+
+def test_tiles_without_history_say_so():
+    series = _series([0.1])  # only two months: one change, no trailing norm
+    tiles = brief.kpi_tiles(series, P, BP)
+    html = brief.kpi_tiles_html(tiles, P, BP.trailing_months)
+    assert "too little history to judge" in html and "nan" not in html.lower()
+    first = brief.kpi_tiles(series.iloc[-1:], P, BP)  # the report month alone
+    html = brief.kpi_tiles_html(first, P, BP.trailing_months)
+    assert "no comparison: no Sep 2026 value" in html and "no trailing months to compare" in html
+    assert "–" not in html and "nan" not in html.lower()
+
+
+def test_metrics_a_play_could_not_measure_are_named_not_shown():
+    pm = pd.DataFrame(
+        [
+            ("02_new_user_retention", "expiry_reminder_lift", None, "share (difference)"),
+            ("02_new_user_retention", "km_second_order_by_day_30", None, "share"),
+            ("02_new_user_retention", "cum_d7_retention.app", None, "share"),  # a breakdown: not named
+            ("04_churn_recall", "recall_roi", 2.5, "ratio"),
+        ],
+        columns=["play", "key", "value", "unit"],
+    ).assign(ci_low=None, ci_high=None)
+    assert brief.effect_metrics(pm).key.tolist() == ["recall_roi"]
+    assert brief.unmeasured_text(pm) == (
+        "Not measured on this data (the play's report says what each needs): "
+        "02_new_user_retention: expiry_reminder_lift, km_second_order_by_day_30."
+    )
+    assert brief.unmeasured_text(pm[pm.value.notna()]) == ""

@@ -221,3 +221,12 @@ def test_coupon_pack_section_and_actions_on_missing_numbers(con):
     assert r.actions(nothing, None, nothing, nothing, RP) == []
     assert r.actions_text([]).startswith("No action this month")
     assert r.actions(r.Section(reason="no campaign"), None, ch, pack, RP) == []  # 1-2 closed coupons per kind
+
+
+def test_headline_text_without_a_previous_month(con):
+    h = r.headline_section(con, P, RP).value
+    assert (h.new_users, h.new_users_prev) == (5, 0)  # u1 u2 u3 u4 u6; nobody ordered in September
+    text = r.headline_text(h, P, RP)
+    assert text.splitlines()[0] == "**5 users placed their first order in October 2026**."
+    assert "- **D1 retention 40.0%**: the share who ordered again the next day." in text  # u1, u4 of 5
+    assert "September" not in text and "n/a" not in text
