@@ -191,18 +191,66 @@ def matrix_table(m: pd.DataFrame, p: Period) -> pd.DataFrame:
         m[m.month == p.month].set_index("user_group"),
         m[m.month == p.prev.month].set_index("user_group"),
     )
+    has_prev = bool(len(prev)) and (prev["traffic"].sum() > 0 or prev["gmv"].sum() > 0)
+    base = {"conversion": "traffic", "orders_per_buyer": "buyers", "aov": "orders"}  # ratio denominators
+
+    def cell(g, f) -> str:
+        fmt = FACTOR_FMT.get(f, "yuan0")
+        b = float(cur.loc[g, f]) if g in cur.index else 0.0
+        if not has_prev:
+            return _fmt(b, fmt)
+        a = float(prev.loc[g, f]) if g in prev.index else 0.0
+        if f in base and not (g in prev.index and prev.loc[g, base[f]] > 0):
+            return f"none → {_fmt(b, fmt)}"  # the ratio had no denominator last month
+        return f"{_fmt(a, fmt)} → {_fmt(b, fmt)} ({_change_text(a, b, f)})"
+
     for g in GROUPS:
-        row = {"group": GROUP_LABEL[g]}
-        for f in [*FACTORS, "gmv"]:
-            fmt = FACTOR_FMT.get(f, "yuan0")
-            a, b = float(prev.loc[g, f]), float(cur.loc[g, f])
-            row[FACTOR_LABEL.get(f, "GMV")] = f"{_fmt(a, fmt)} → {_fmt(b, fmt)} ({_change_text(a, b, f)})"
-        rows.append(row)
+        rows.append(
+            {"group": GROUP_LABEL[g], **{FACTOR_LABEL.get(f, "GMV"): cell(g, f) for f in [*FACTORS, "gmv"]}}
+        )
     a, b = float(prev["gmv"].sum()), float(cur["gmv"].sum())
     total = {"group": "合计 total", **{FACTOR_LABEL[f]: "" for f in FACTORS}}
-    total["GMV"] = f"{_fmt(a, 'yuan0')} → {_fmt(b, 'yuan0')} ({_change_text(a, b, 'gmv')})"
+    total["GMV"] = (
+        f"{_fmt(a, 'yuan0')} → {_fmt(b, 'yuan0')} ({_change_text(a, b, 'gmv')})"
+        if has_prev
+        else _fmt(b, "yuan0")
+    )
     rows.append(total)
     return pd.DataFrame(rows)
+
+
+def matrix_caption(m: pd.DataFrame, p: Period) -> str:
+    """The matrix table's caption: what each cell holds (this month only without a previous month)."""
+    prev = m[m.month == p.prev.month]
+    if not len(prev) or (prev["traffic"].sum() <= 0 and prev["gmv"].sum() <= 0):
+        return f"each cell: {p.short} (no {p.prev.short} data to compare)"
+    return f"each cell: {p.prev.short} → {p.short} (change; conversion in pp)"
+
+
+def tiles_text(b: Brief, bp: BriefParams) -> str:
+    """The rule under the KPI tiles and what moved outside it, or what flagging needs."""
+    p, unusual = b.period, b.tiles[b.tiles.flagged]
+    src = (
+        f"read from the previous run's metrics.json ({p.prev.month})"
+        if b.previous_source
+        else "computed from the warehouse (no previous run of the brief found)"
+    )
+    rule = (
+        f"Rule: flagged when the change vs {p.prev.short} is outside mean ± {bp.flag_sd:g} SD of the "
+        f"previous {bp.trailing_months} month-over-month changes."
+    )
+    history = int(b.tiles["n_history"].max()) if len(b.tiles) else 0
+    if comparison_reason(b.decomposition, p) or history < 3:
+        return (
+            f"{rule} Flagging needs at least 3 earlier month-over-month changes; the data has {history}, "
+            "so no KPI is flagged this month."
+        )
+    moved = " ".join(
+        f"**{t.label}** moved {fmt_change(t.change, t.kind)} where {fmt_change(t.usual_change, t.kind)} "
+        f"± {fmt_change(bp.flag_sd * t.usual_sd, t.kind).lstrip('+')} is usual."
+        for t in unusual.itertuples()
+    )
+    return f"{rule} Last month's values are {src}. " + (moved or "No KPI moved outside its normal variation.")
 
 
 def contribution_text(r) -> str:
@@ -428,17 +476,13 @@ def kpi_tiles_html(tiles: pd.DataFrame, p: Period, trailing_months: int) -> str:
     cells = []
     for t in tiles.itertuples():
         arrow = "▲" if t.change > 0 else ("▼" if t.change < 0 else "")
-        vs_prev = (
-            f"{arrow} {fmt_change(t.change, t.kind)} vs {p.prev.short}"
-            if not pd.isna(t.change)
-            else f"no comparison: no {p.prev.short} value"
-        )
+        vs_prev = f"{arrow} {fmt_change(t.change, t.kind)} vs {p.prev.short}" if not pd.isna(t.change) else ""
         vs_mean = (
             f"{fmt_change(t.vs_trailing, t.kind)} vs {trailing_months}-month mean"
             if not pd.isna(t.vs_trailing)
-            else "no trailing months to compare"
+            else ""
         )
-        norm = "within normal variation" if t.n_history >= 3 else "too little history to judge"
+        norm = "within normal variation" if t.n_history >= 3 else ""
         border = "#C2707A" if t.flagged else "#D5DBE1"
         flag = (
             '<div style="color:#B04050;font-size:8.5pt;font-weight:600">outside normal variation</div>'

@@ -354,9 +354,16 @@ def test_no_previous_month_means_no_comparison(matrix_con):
     assert brief.gmv_finding(d, jul) == (
         "**GMV ¥25** in July 2026. Comparing with June 2026 needs orders in June 2026; the data has none."
     )
-    table = brief.matrix_table(m, jul).to_string()
-    assert "nan" not in table.lower() and "–" not in table
-    assert "¥0 → ¥25 (from none)" in table  # new group: u6 first ordered on 07-15, nobody in June
+    table = brief.matrix_table(m, jul).set_index("group")
+    assert table.loc["新客 new", "GMV"] == "¥25"  # this month only: u6's first order on 07-15
+    assert table.loc["合计 total", "GMV"] == "¥25"
+    assert "→" not in table.to_string() and "nan" not in table.to_string().lower()
+    assert brief.matrix_caption(m, jul) == "each cell: Jul 2026 (no Jun 2026 data to compare)"
+    oct_ = brief.matrix(matrix_con, P.prev, P, BP, events=True)
+    # October's dormant group bought (u3) but September's did not: its AOV had no orders last month
+    assert (
+        brief.matrix_table(oct_, P).set_index("group").loc["沉睡唤醒 dormant", "客单价 AOV"] == "none → ¥90.0"
+    )
     assert brief.comparison_reason(brief.decompose(brief.matrix(matrix_con, P.prev, P, BP, True), P), P) == ""
 
 
@@ -364,10 +371,10 @@ def test_tiles_without_history_say_so():
     series = _series([0.1])  # only two months: one change, no trailing norm
     tiles = brief.kpi_tiles(series, P, BP)
     html = brief.kpi_tiles_html(tiles, P, BP.trailing_months)
-    assert "too little history to judge" in html and "nan" not in html.lower()
+    assert "+10.0% vs Sep 2026" in html and "normal variation" not in html and "nan" not in html.lower()
     first = brief.kpi_tiles(series.iloc[-1:], P, BP)  # the report month alone
     html = brief.kpi_tiles_html(first, P, BP.trailing_months)
-    assert "no comparison: no Sep 2026 value" in html and "no trailing months to compare" in html
+    assert "vs Sep 2026" not in html and "month mean" not in html
     assert "–" not in html and "nan" not in html.lower()
 
 
