@@ -29,6 +29,9 @@ class RetentionParams(_Section):
     )
     weekly_cohort_weeks: int = Field(12, ge=2, le=52, description="weekly first-order cohorts shown")
     channel_trailing_months: int = Field(3, ge=1, le=12, description="months of cohorts pooled per channel")
+    channel_top_n: int = Field(
+        12, ge=1, le=100, description="channels shown by new users; the rest are pooled as 'others'"
+    )
     second_order_days: int = Field(7, ge=1, le=30, description="window for the 2nd-order share")
     km_horizon_days: int = Field(30, ge=7, le=180, description="time-to-2nd-order curve horizon")
     min_cohort_users: int = Field(20, ge=1, description="cohorts smaller than this are flagged as noisy")

@@ -265,18 +265,37 @@ def headline(con, p: Period, rp: RetentionParams) -> Headline:
     )
 
 
+OTHERS = "others"
+
+
+def _top_channels(counts: pd.DataFrame, top_n: int) -> dict[str, str]:
+    """Channel -> its label: itself for the `top_n` channels with most new users, else 'others'."""
+    sizes = counts[counts.day_k == 1].groupby("channel")["cohort_users"].sum()
+    ranked = sorted(sizes.index, key=lambda c: (-sizes[c], c))
+    if len(ranked) <= top_n:
+        return {c: c for c in ranked}
+    return {c: (c if i < top_n else OTHERS) for i, c in enumerate(ranked)}
+
+
 def channel_summary(con, p: Period, rp: RetentionParams) -> pd.DataFrame:
     """Per acquisition channel, cohorts of the trailing `channel_trailing_months` months pooled.
 
     Columns: channel, new_users, d1, cum_d7 (+ Wilson CI), second_within share, flag_small.
-    Sorted by cum_d7, best first.
+    Sorted by cum_d7, best first. Beyond the `channel_top_n` channels with most new users, the
+    rest are pooled (their counts summed) as one 'others' row.
     """
     start = p.shift(-(rp.channel_trailing_months - 1)).start
-    ch = by_channel(cohort_counts(con, start, p.end, "day", p, rp))
+    counts = cohort_counts(con, start, p.end, "day", p, rp)
+    label = _top_channels(counts, rp.channel_top_n)
+    ch = by_channel(counts.assign(channel=counts["channel"].map(label)))
     k = rp.max_day
     d1 = ch[ch.day_k == 1].set_index("channel")
     dk = ch[ch.day_k == k].set_index("channel")
-    second = second_order_share(con, start, p.end, p, rp).set_index("channel")
+    cols = ["new_users", "eligible_users", "second_within"]
+    second = second_order_share(con, start, p.end, p, rp)
+    second = second[second.channel != "all"].assign(channel=lambda d: d["channel"].map(label))
+    second = second.groupby("channel")[cols].sum()
+    second["share"] = second["second_within"] / second["eligible_users"].where(second["eligible_users"] > 0)
     out = pd.DataFrame(
         {
             "new_users": d1["cohort_users"],

@@ -230,3 +230,13 @@ def test_headline_text_without_a_previous_month(con):
     assert text.splitlines()[0] == "**5 users placed their first order in October 2026**."
     assert "- **D1 retention 40.0%**: the share who ordered again the next day." in text  # u1, u4 of 5
     assert "September" not in text and "n/a" not in text
+
+
+def test_channels_beyond_top_n_are_pooled_as_others(con):
+    ch = r.channel_summary(con, P, RetentionParams(channel_top_n=1)).set_index("channel")
+    # most new users: app (u1 u2) and paid_ads (u3 u4) tie at 2 -> app by name; others = paid_ads + official
+    assert ch.index.tolist() == ["app", "others"]  # others: u3 (D4) of u3 u6 observed 7 days -> 50%
+    assert ch.loc["others", "new_users"] == 3  # u3 u4 u6
+    assert ch.loc["others", "cum_d7"] == pytest.approx(0.5)
+    assert ch.loc["others", "d1"] == pytest.approx(1 / 3)  # u4 (10-29) of u3 u4 u6
+    assert ch.loc["others", "second_within"] == pytest.approx(0.5)  # u3 of u3 u6 (u4 not eligible)
