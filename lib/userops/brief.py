@@ -899,7 +899,7 @@ def funnel_chart(f: pd.DataFrame, bp_row: pd.Series | None, p: Period, axes=None
 def brief_actions(b: Brief) -> list[str]:
     """The brief's own actions (markdown): fix the break point, look into the biggest GMV loss."""
     out = []
-    bpt = break_point(b.funnel, "online")
+    bpt = break_point(b.funnel, "online") if b.events else None  # the key path needs the events table
     if bpt is not None:
         lost = (
             b.funnel[(b.funnel.segment == "online") & (b.funnel.step == bpt.from_step)].users.iloc[0]
