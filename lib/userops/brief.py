@@ -533,7 +533,8 @@ def play_metrics(doc: dict) -> pd.DataFrame:
 def target_lists(output_dir: str | Path | None) -> pd.DataFrame:
     """Contact lists of the run (targets/*.csv with user_id and arm): users to touch and holdout.
 
-    Other target files (tags, playbooks, referrer lists) size no touch and are left out.
+    Other target files (tags, playbooks, referrer lists) size no touch and are left out, and so
+    are empty lists (the play says why nobody is on them).
     """
     cols = ["target", "rows", "users", "to_touch", "holdout"]
     folder = Path(output_dir) / "targets" if output_dir else None
@@ -542,7 +543,7 @@ def target_lists(output_dir: str | Path | None) -> pd.DataFrame:
     rows = []
     for path in sorted(folder.glob("*.csv")):
         df = pd.read_csv(path)
-        if not {"user_id", "arm"} <= set(df.columns):
+        if not {"user_id", "arm"} <= set(df.columns) or df.empty:  # an empty list sizes nothing
             continue
         rows.append(
             {

@@ -306,6 +306,8 @@ def test_play_results_from_the_run_folder(tmp_path):
     assert list(eff.index) == ["recall_lift", "recall_roi"]  # dormant_users sizes nothing
     assert eff.loc["recall_lift", "text"] == "+8.0 pp (95% CI +5.0 pp to +11.0 pp)"
     assert eff.loc["recall_roi", "text"] == "2.50"
+    (tmp_path / "targets" / "expiring_coupons.csv").write_text("user_id,coupon_id,arm\n")  # nobody due
+    assert brief.target_lists(tmp_path).target.tolist() == ["recall_list"]
     t = brief.target_lists(tmp_path).iloc[0]
     assert (t.target, t.rows, t.users, t.to_touch, t.holdout) == ("recall_list", 5, 4, 3, 1)
     assert brief.target_lists("").empty and brief.run_metrics("") == {}
