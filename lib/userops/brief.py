@@ -194,15 +194,21 @@ def matrix_table(m: pd.DataFrame, p: Period) -> pd.DataFrame:
     has_prev = bool(len(prev)) and (prev["traffic"].sum() > 0 or prev["gmv"].sum() > 0)
     base = {"conversion": "traffic", "orders_per_buyer": "buyers", "aov": "orders"}  # ratio denominators
 
-    def cell(g, f) -> str:
+    def value(frame: pd.DataFrame, g: str, f: str) -> float | None:
+        """The cell's number; None for a ratio without a denominator (e.g. AOV of a group with no orders)."""
+        if g not in frame.index or (f in base and not frame.loc[g, base[f]] > 0):
+            return None if f in base else 0.0
+        return float(frame.loc[g, f])
+
+    def cell(g: str, f: str) -> str:
         fmt = FACTOR_FMT.get(f, "yuan0")
-        b = float(cur.loc[g, f]) if g in cur.index else 0.0
+        a, b = value(prev, g, f), value(cur, g, f)
+        text = [("none" if x is None else _fmt(x, fmt)) for x in (a, b)]
         if not has_prev:
-            return _fmt(b, fmt)
-        a = float(prev.loc[g, f]) if g in prev.index else 0.0
-        if f in base and not (g in prev.index and prev.loc[g, base[f]] > 0):
-            return f"none → {_fmt(b, fmt)}"  # the ratio had no denominator last month
-        return f"{_fmt(a, fmt)} → {_fmt(b, fmt)} ({_change_text(a, b, f)})"
+            return text[1]
+        if a is None or b is None:
+            return f"{text[0]} → {text[1]}"
+        return f"{text[0]} → {text[1]} ({_change_text(a, b, f)})"
 
     for g in GROUPS:
         rows.append(

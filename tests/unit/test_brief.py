@@ -359,6 +359,7 @@ def test_no_previous_month_means_no_comparison(matrix_con):
     table = brief.matrix_table(m, jul).set_index("group")
     assert table.loc["新客 new", "GMV"] == "¥25"  # this month only: u6's first order on 07-15
     assert table.loc["合计 total", "GMV"] == "¥25"
+    assert table.loc["沉睡唤醒 dormant", "客单价 AOV"] == "none"  # no dormant user ordered in July
     assert "→" not in table.to_string() and "nan" not in table.to_string().lower()
     assert brief.matrix_caption(m, jul) == "each cell: Jul 2026 (no Jun 2026 data to compare)"
     oct_ = brief.matrix(matrix_con, P.prev, P, BP, events=True)
