@@ -124,9 +124,11 @@ def reminder_absence(
         window_hours=window_hours,
     ).iloc[0]
     n_campaigns, n_closed, n_holdout, n_treatment = (int(row[c]) for c in row.index)
-    what = f"a '{campaign_kind}' campaign"
     if not n_campaigns:
-        return f"Measuring the reminder needs {what} with members in this period; the data has none."
+        return (
+            f"Measuring the reminder needs a campaign of kind '{campaign_kind}' with members in this period; "
+            "the data has none."
+        )
     if not n_closed:
         return (
             f"Measuring the reminder needs members whose {window_hours}-hour window ended by {as_of}; "

@@ -386,8 +386,8 @@ def monthly_section(con, p: Period, rp: RetentionParams, months: int = 6) -> Sec
     k = rp.max_day
     if not (monthly[monthly.day_k == k].is_mature & monthly.cum_retention.notna()).any():
         return _needs(
-            f"The monthly cohort chart needs a first-order month whose new users were all observed for "
-            f"{k} days by {p.as_of}; the data has none."
+            f"The monthly cohort chart needs a first-order month from {p.shift(-(months - 1)).label} to "
+            f"{p.label} whose new users were all observed for {k} days by {p.as_of}; the data has none."
         )
     return _ok(monthly)
 

@@ -183,7 +183,8 @@ def test_reminder_without_campaign_or_tables_says_so(con):
     nov = Period("2026-11")  # the only campaign was assigned in October
     s = r.reminder_section(con, nov.start, nov.end, nov, RP, DP, {"campaigns", "campaign_members", "coupons"})
     assert s.reason == (
-        "Measuring the reminder needs a 'expiry_reminder' campaign with members in this period; the data has none."
+        "Measuring the reminder needs a campaign of kind 'expiry_reminder' with members in this period; "
+        "the data has none."
     )
     s = r.reminder_section(con, P.start, P.end, P, RP, DP, {"coupons"})
     assert s.reason == (

@@ -180,7 +180,7 @@ def test_sections_without_new_users_say_what_they_need(con):
         "This section needs new users (a first order) in November 2026; the data has none."
     )
     # October's cohort is not fully observed for 7 days (u4 from 10-28) and no earlier month has users
-    assert "needs a first-order month whose new users were all observed for 7 days" in (
+    assert "needs a first-order month from May 2026 to October 2026 whose new users were all observed" in (
         r.monthly_section(con, P, RP).reason
     )
     assert r.monthly_section(con, nov, RP).ok  # by 11-30 every October user is observed 7 days
