@@ -149,10 +149,38 @@ def largest(decomp: pd.DataFrame) -> pd.Series:
     return decomp.sort_values("rank").iloc[0]
 
 
+def comparison_reason(decomp: pd.DataFrame, p: Period) -> str:
+    """Why the month cannot be compared with the month before ("" when it can): GMV in both months."""
+    if decomp.attrs["gmv_prev"] <= 0:
+        return f"Comparing with {p.prev.label} needs orders in {p.prev.label}; the data has none."
+    if decomp.attrs["gmv"] <= 0:
+        return f"Comparing with {p.prev.label} needs orders in {p.label}; the data has none."
+    return ""
+
+
+def gmv_finding(decomp: pd.DataFrame, p: Period) -> str:
+    """The key-findings line on GMV: its change and biggest mover, or why there is no comparison."""
+    g0, g1 = decomp.attrs["gmv_prev"], decomp.attrs["gmv"]
+    why = comparison_reason(decomp, p)
+    if why:
+        return f"**GMV {charts.fmt_yuan(g1, 0)}** in {p.label}. {why}"
+    top = largest(decomp)
+    return (
+        f"**GMV {charts.fmt_yuan(g1, 0)}**, {'+' if g1 >= g0 else '-'}{charts.fmt_yuan(abs(g1 - g0), 0)} "
+        f"({charts.fmt_pct(g1 / g0 - 1, signed=True)}) vs {p.prev.short}. "
+        f"The biggest mover: **{label(top.user_group, top.factor)}** "
+        f"({'+' if top.contribution >= 0 else '-'}{charts.fmt_yuan(abs(top.contribution), 0)} of the change)."
+    )
+
+
 def _change_text(prev: float, curr: float, key: str) -> str:
+    if pd.isna(prev) or pd.isna(curr):
+        return "no comparison"
     if key == "conversion":
         return charts.fmt_pp(curr - prev)
-    return charts.fmt_pct(curr / prev - 1 if prev else float("nan"), signed=True)
+    if not prev:
+        return "unchanged" if not curr else "from none"
+    return charts.fmt_pct(curr / prev - 1, signed=True)
 
 
 def matrix_table(m: pd.DataFrame, p: Period) -> pd.DataFrame:
@@ -163,18 +191,72 @@ def matrix_table(m: pd.DataFrame, p: Period) -> pd.DataFrame:
         m[m.month == p.month].set_index("user_group"),
         m[m.month == p.prev.month].set_index("user_group"),
     )
+    has_prev = bool(len(prev)) and (prev["traffic"].sum() > 0 or prev["gmv"].sum() > 0)
+    base = {"conversion": "traffic", "orders_per_buyer": "buyers", "aov": "orders"}  # ratio denominators
+
+    def value(frame: pd.DataFrame, g: str, f: str) -> float | None:
+        """The cell's number; None for a ratio without a denominator (e.g. AOV of a group with no orders)."""
+        if g not in frame.index or (f in base and not frame.loc[g, base[f]] > 0):
+            return None if f in base else 0.0
+        return float(frame.loc[g, f])
+
+    def cell(g: str, f: str) -> str:
+        fmt = FACTOR_FMT.get(f, "yuan0")
+        a, b = value(prev, g, f), value(cur, g, f)
+        text = [("none" if x is None else _fmt(x, fmt)) for x in (a, b)]
+        if not has_prev:
+            return text[1]
+        if a is None or b is None:
+            return f"{text[0]} → {text[1]}"
+        return f"{text[0]} → {text[1]} ({_change_text(a, b, f)})"
+
     for g in GROUPS:
-        row = {"group": GROUP_LABEL[g]}
-        for f in [*FACTORS, "gmv"]:
-            fmt = FACTOR_FMT.get(f, "yuan0")
-            a, b = float(prev.loc[g, f]), float(cur.loc[g, f])
-            row[FACTOR_LABEL.get(f, "GMV")] = f"{_fmt(a, fmt)} → {_fmt(b, fmt)} ({_change_text(a, b, f)})"
-        rows.append(row)
+        rows.append(
+            {"group": GROUP_LABEL[g], **{FACTOR_LABEL.get(f, "GMV"): cell(g, f) for f in [*FACTORS, "gmv"]}}
+        )
     a, b = float(prev["gmv"].sum()), float(cur["gmv"].sum())
     total = {"group": "合计 total", **{FACTOR_LABEL[f]: "" for f in FACTORS}}
-    total["GMV"] = f"{_fmt(a, 'yuan0')} → {_fmt(b, 'yuan0')} ({_change_text(a, b, 'gmv')})"
+    total["GMV"] = (
+        f"{_fmt(a, 'yuan0')} → {_fmt(b, 'yuan0')} ({_change_text(a, b, 'gmv')})"
+        if has_prev
+        else _fmt(b, "yuan0")
+    )
     rows.append(total)
     return pd.DataFrame(rows)
+
+
+def matrix_caption(m: pd.DataFrame, p: Period) -> str:
+    """The matrix table's caption: what each cell holds (this month only without a previous month)."""
+    prev = m[m.month == p.prev.month]
+    if not len(prev) or (prev["traffic"].sum() <= 0 and prev["gmv"].sum() <= 0):
+        return f"each cell: {p.short} (no {p.prev.short} data to compare)"
+    return f"each cell: {p.prev.short} → {p.short} (change; conversion in pp)"
+
+
+def tiles_text(b: Brief, bp: BriefParams) -> str:
+    """The rule under the KPI tiles and what moved outside it, or what flagging needs."""
+    p, unusual = b.period, b.tiles[b.tiles.flagged]
+    src = (
+        f"read from the previous run's metrics.json ({p.prev.month})"
+        if b.previous_source
+        else "computed from the warehouse (no previous run of the brief found)"
+    )
+    rule = (
+        f"Rule: flagged when the change vs {p.prev.short} is outside mean ± {bp.flag_sd:g} SD of the "
+        f"previous {bp.trailing_months} month-over-month changes."
+    )
+    history = int(b.tiles["n_history"].max()) if len(b.tiles) else 0
+    if comparison_reason(b.decomposition, p) or history < 3:
+        return (
+            f"{rule} Flagging needs at least 3 earlier month-over-month changes; the data has {history}, "
+            "so no KPI is flagged this month."
+        )
+    moved = " ".join(
+        f"**{t.label}** moved {fmt_change(t.change, t.kind)} where {fmt_change(t.usual_change, t.kind)} "
+        f"± {fmt_change(bp.flag_sd * t.usual_sd, t.kind).lstrip('+')} is usual."
+        for t in unusual.itertuples()
+    )
+    return f"{rule} Last month's values are {src}. " + (moved or "No KPI moved outside its normal variation.")
 
 
 def contribution_text(r) -> str:
@@ -197,8 +279,11 @@ STEP_LABEL = {
 }
 
 
-def funnel(con, p: Period, bp: BriefParams) -> pd.DataFrame:
+def funnel(con, p: Period, bp: BriefParams, offline_channels: list[str]) -> pd.DataFrame:
     """Key-path funnel of the month per segment (channels, online, offline) with step conversion.
+
+    ``offline_channels``: the order channels placed in a store (params data.offline_order_channels);
+    every other channel is online.
 
     Columns of sql/brief/key_path_funnel.sql plus ``conversion`` = users / users of the previous
     step in the segment (NaN for the first step, for steps a segment does not track, and when
@@ -211,6 +296,7 @@ def funnel(con, p: Period, bp: BriefParams) -> pd.DataFrame:
         to_date=p.end,
         as_of=p.as_of,
         repeat_days=bp.repeat_days,
+        offline_channels=list(offline_channels),
     )
     df["users"] = df["users"].astype("Float64").astype(float)
     prev = df.groupby("segment")["users"].shift(1)
@@ -228,6 +314,33 @@ def break_point(f: pd.DataFrame, segment: str = "online") -> pd.Series | None:
     before = f[(f.segment == segment) & (f.step_order == row.step_order - 1)].iloc[0]
     row["from_step"] = before.step
     return row
+
+
+def break_point_text(b: Brief, bpt: pd.Series, bp: BriefParams) -> str:
+    """'Fix <step> → <step> first: …' with last month's conversion and the weakest channel when known."""
+    from userops import narrative as nv
+
+    p = b.period
+    on = b.funnel[b.funnel.segment == "online"].set_index("step")
+    lost = on.users[bpt.from_step] - bpt.users
+    prev = b.funnel_prev[b.funnel_prev.segment == "online"].set_index("step").conversion.get(bpt.step)
+    vs = "" if prev is None or pd.isna(prev) else f", {nv.compare(bpt.conversion, prev, p.prev.short)}"
+    chans = b.funnel[(b.funnel.step == bpt.step) & (b.funnel.segment_kind == "channel")].dropna(
+        subset=["conversion"]
+    )
+    worst = chans.sort_values(["conversion", "segment"]).iloc[0] if len(chans) > 1 else None
+    off = b.funnel[(b.funnel.segment == "offline") & (b.funnel.step == "buy_again")].conversion.dropna()
+    return (
+        f"**Fix {STEP_LABEL[bpt.from_step]} → {STEP_LABEL[bpt.step]} first**: {nv.num(lost)} online users "
+        f"stop there this month ({nv.pct(bpt.conversion)} continue{vs})"
+        + (f"; weakest channel {worst.segment} ({nv.pct(worst.conversion)})" if worst is not None else "")
+        + ". "
+        + (
+            f"Offline, {nv.pct(off.iloc[0])} of store buyers buy again within {bp.repeat_days} days."
+            if len(off)
+            else ""
+        )
+    ).strip()
 
 
 # --------------------------------------------------------------------------- KPI tiles
@@ -362,24 +475,33 @@ def fmt_change(x: float, kind: str) -> str:
 
 
 def kpi_tiles_html(tiles: pd.DataFrame, p: Period, trailing_months: int) -> str:
-    """The KPI tiles as an HTML grid (4 per row): value, vs last month, vs trailing mean, flag."""
+    """The KPI tiles as an HTML grid (4 per row): value, vs last month, vs trailing mean, flag.
+
+    A change that cannot be computed (no value last month, no trailing months) says so in words.
+    """
     cells = []
     for t in tiles.itertuples():
         arrow = "▲" if t.change > 0 else ("▼" if t.change < 0 else "")
+        vs_prev = f"{arrow} {fmt_change(t.change, t.kind)} vs {p.prev.short}" if not pd.isna(t.change) else ""
+        vs_mean = (
+            f"{fmt_change(t.vs_trailing, t.kind)} vs {trailing_months}-month mean"
+            if not pd.isna(t.vs_trailing)
+            else ""
+        )
+        norm = "within normal variation" if t.n_history >= 3 else ""
         border = "#C2707A" if t.flagged else "#D5DBE1"
         flag = (
             '<div style="color:#B04050;font-size:8.5pt;font-weight:600">outside normal variation</div>'
             if t.flagged
-            else '<div style="color:#888;font-size:8.5pt">within normal variation</div>'
+            else f'<div style="color:#888;font-size:8.5pt">{norm}</div>'
         )
         src = "" if t.prev_source == "computed" else " (previous run)"
         cells.append(
             f'<div style="border:1.5px solid {border};border-radius:6px;padding:6px 9px;">'
             f'<div style="color:#555;font-size:9pt">{html.escape(t.label)}</div>'
             f'<div style="font-size:15pt;font-weight:700;color:#222">{_fmt(t.value, t.fmt)}</div>'
-            f'<div style="font-size:8.5pt;color:#333">{arrow} {fmt_change(t.change, t.kind)} vs {p.prev.short}{src}</div>'
-            f'<div style="font-size:8.5pt;color:#333">{fmt_change(t.vs_trailing, t.kind)} vs '
-            f"{trailing_months}-month mean</div>{flag}</div>"
+            f'<div style="font-size:8.5pt;color:#333">{vs_prev}{src}</div>'
+            f'<div style="font-size:8.5pt;color:#333">{vs_mean}</div>{flag}</div>'
         )
     return (
         '<div style="display:grid;grid-template-columns:repeat(4,1fr);gap:7px;margin:4px 0 8px 0;'
@@ -417,7 +539,8 @@ def play_metrics(doc: dict) -> pd.DataFrame:
 def target_lists(output_dir: str | Path | None) -> pd.DataFrame:
     """Contact lists of the run (targets/*.csv with user_id and arm): users to touch and holdout.
 
-    Other target files (tags, playbooks, referrer lists) size no touch and are left out.
+    Other target files (tags, playbooks, referrer lists) size no touch and are left out, and so
+    are empty lists (the play says why nobody is on them).
     """
     cols = ["target", "rows", "users", "to_touch", "holdout"]
     folder = Path(output_dir) / "targets" if output_dir else None
@@ -426,7 +549,7 @@ def target_lists(output_dir: str | Path | None) -> pd.DataFrame:
     rows = []
     for path in sorted(folder.glob("*.csv")):
         df = pd.read_csv(path)
-        if not {"user_id", "arm"} <= set(df.columns):
+        if not {"user_id", "arm"} <= set(df.columns) or df.empty:  # an empty list sizes nothing
             continue
         rows.append(
             {
@@ -466,7 +589,7 @@ def effect_metrics(pm: pd.DataFrame) -> pd.DataFrame:
     if pm.empty:
         return pm.assign(text=pd.Series(dtype=str))
     keep = pm["key"].str.contains(EFFECT_KEY) & ~pm["key"].str.contains(".", regex=False)
-    out = pm[keep].copy()
+    out = pm[keep & pm["value"].notna()].copy()
     out["text"] = [
         fmt_metric(r.value, r.unit)
         + (
@@ -477,6 +600,21 @@ def effect_metrics(pm: pd.DataFrame) -> pd.DataFrame:
         for r in out.itertuples()
     ]
     return out.reset_index(drop=True)
+
+
+def unmeasured_text(pm: pd.DataFrame) -> str:
+    """One sentence naming the headline metrics the plays recorded without a value ("" when none).
+
+    A play records a metric without a value when its section could not compute it on this data;
+    the brief says so instead of showing a number.
+    """
+    if pm.empty:
+        return ""
+    gone = pm[pm["value"].isna() & ~pm["key"].str.contains(".", regex=False)]
+    if gone.empty:
+        return ""
+    names = "; ".join(f"{play}: {', '.join(g['key'])}" for play, g in gone.groupby("play"))
+    return f"Not measured on this data (the play's report says what each needs): {names}."
 
 
 ACTIONS_HEADING = re.compile(r"^#+ .*(行动|Actions)", re.MULTILINE)
@@ -613,8 +751,19 @@ class Brief:
         return float((per - ref).abs().max())
 
 
-def compute(con, p: Period, bp: BriefParams, events: bool, output_dir: str | Path | None = None) -> Brief:
-    """Every number of the brief for report month ``p``."""
+def compute(
+    con,
+    p: Period,
+    bp: BriefParams,
+    events: bool,
+    output_dir: str | Path | None = None,
+    *,
+    offline_channels: list[str],
+) -> Brief:
+    """Every number of the brief for report month ``p``.
+
+    ``offline_channels``: the order channels placed in a store (params data.offline_order_channels).
+    """
     first = p.shift(-(bp.trailing_months + 1))
     m = matrix(con, first, p, bp, events)
     prev = previous_brief_metrics(output_dir, p.prev.month)
@@ -626,8 +775,8 @@ def compute(con, p: Period, bp: BriefParams, events: bool, output_dir: str | Pat
         matrix=m,
         totals=month_totals(con, first, p),
         decomposition=decompose(m, p),
-        funnel=funnel(con, p, bp),
-        funnel_prev=funnel(con, p.prev, bp),
+        funnel=funnel(con, p, bp, offline_channels),
+        funnel_prev=funnel(con, p.prev, bp, offline_channels),
         tiles=kpi_tiles(kpi_series(m), p, bp, prev),
         previous_source=prev is not None,
         run=doc,
@@ -757,7 +906,7 @@ def funnel_chart(f: pd.DataFrame, bp_row: pd.Series | None, p: Period, axes=None
 def brief_actions(b: Brief) -> list[str]:
     """The brief's own actions (markdown): fix the break point, look into the biggest GMV loss."""
     out = []
-    bpt = break_point(b.funnel, "online")
+    bpt = break_point(b.funnel, "online") if b.events else None  # the key path needs the events table
     if bpt is not None:
         lost = (
             b.funnel[(b.funnel.segment == "online") & (b.funnel.step == bpt.from_step)].users.iloc[0]
@@ -768,7 +917,7 @@ def brief_actions(b: Brief) -> list[str]:
             f"key path ({charts.fmt_pct(bpt.conversion)} continue; {charts.fmt_int(lost)} users stop there)."
         )
     loss = b.decomposition[b.decomposition.contribution < 0].sort_values("contribution")
-    if len(loss):
+    if len(loss) and not comparison_reason(b.decomposition, b.period):
         r = loss.iloc[0]
         out.append(
             f"**Find out what held back {label(r.user_group, r.factor)}** "

@@ -104,3 +104,60 @@ def coupon_reminder_effect(
         incremental_orders_ci=(float((d - z * se) * t.members), float((d + z * se) * t.members)),
         cost_yuan=float((treated.cost_per_touch.astype(float) * treated.members).sum()),
     )
+
+
+def reminder_absence(
+    con, campaign_kind: str, start: dt.date, end: dt.date, as_of: dt.date, window_hours: int
+) -> str:
+    """Why :func:`coupon_reminder_effect` has no effect to show: one plain sentence ("" = none missing).
+
+    Tells apart: no campaign of the kind in [start, end); campaigns but no member whose window
+    closed by ``as_of``; members but no randomised holdout (or no treatment) arm.
+    """
+    row = query(
+        "campaigns/reminder_coverage",
+        con,
+        campaign_kind=campaign_kind,
+        from_date=start,
+        to_date=end,
+        as_of=as_of,
+        window_hours=window_hours,
+    ).iloc[0]
+    n_campaigns, n_closed, n_holdout, n_treatment = (int(row[c]) for c in row.index)
+    if not n_campaigns:
+        return (
+            f"Measuring the reminder needs a campaign of kind '{campaign_kind}' with members in this period; "
+            "the data has none."
+        )
+    if not n_closed:
+        return (
+            f"Measuring the reminder needs members whose {window_hours}-hour window ended by {as_of}; "
+            "the data has none yet."
+        )
+    if not n_holdout or not n_treatment:
+        arm = "holdout" if not n_holdout else "reminded (treatment)"
+        return (
+            f"Measuring the reminder needs a randomised holdout next to the reminded members; the "
+            f"'{campaign_kind}' campaigns of this period have no {arm} arm."
+        )
+    return ""
+
+
+def arm_rates(eff: ReminderEffect, level: float = 0.95) -> pd.DataFrame:
+    """Pooled redemption per arm with its Wilson interval, from the exact counts (for a CI bar chart).
+
+    Columns: arm ('reminded (treatment)', 'holdout'), members, converted, rate, low, high; each
+    interval contains its rate.
+    """
+    from userops.stats import proportion_ci
+
+    pooled = eff.arms.groupby("arm")[["members", "converted"]].sum()
+    rows = []
+    for arm, name in (("treatment", "reminded (treatment)"), ("holdout", "holdout")):
+        n, x = int(pooled.loc[arm, "members"]), int(pooled.loc[arm, "converted"])
+        rate = x / n
+        low, high = proportion_ci(x, n, level)
+        rows.append(
+            dict(arm=name, members=n, converted=x, rate=rate, low=min(low, rate), high=max(high, rate))
+        )
+    return pd.DataFrame(rows)

@@ -29,6 +29,9 @@ class RetentionParams(_Section):
     )
     weekly_cohort_weeks: int = Field(12, ge=2, le=52, description="weekly first-order cohorts shown")
     channel_trailing_months: int = Field(3, ge=1, le=12, description="months of cohorts pooled per channel")
+    channel_top_n: int = Field(
+        12, ge=1, le=100, description="channels shown by new users; the rest are pooled as 'others'"
+    )
     second_order_days: int = Field(7, ge=1, le=30, description="window for the 2nd-order share")
     km_horizon_days: int = Field(30, ge=7, le=180, description="time-to-2nd-order curve horizon")
     min_cohort_users: int = Field(20, ge=1, description="cohorts smaller than this are flagged as noisy")
@@ -340,9 +343,7 @@ class DataParams(_Section):
     """How the chain's own vocabulary maps to the roles the analysis needs, and the money basis shown."""
 
     currency_symbol: str = Field("¥", min_length=1, description="currency symbol shown before money")
-    currency_code: str = Field(
-        "CNY", min_length=3, max_length=3, description="ISO 4217 code of the money columns"
-    )
+    currency_code: str = Field("CNY", min_length=3, max_length=3, description="ISO 4217 code of the money columns")
     timestamp_min: str = Field(
         "2000-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$", description="earliest plausible timestamp (loader)"
     )

@@ -10,17 +10,48 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from userops.campaigns import ReminderEffect, coupon_reminder_effect
-from userops.contract import NEW_USER_COUPON_KINDS
+from userops import narrative as nv
+from userops.campaigns import ReminderEffect, coupon_reminder_effect, reminder_absence
 from userops.db import query
 from userops.experiment import assign_arms
-from userops.params import RetentionParams
+from userops.params import DataParams, RetentionParams
 from userops.period import Period
 from userops.stats import km_curve, proportion_ci
 
 COUNT_COLS = ["cohort_users", "eligible_users", "retained_users", "cum_retained_users"]
+REMINDER_CAMPAIGN_KIND = "expiry_reminder"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section's numbers (``value``), or ``reason``: one plain sentence saying what the section
+    needs and that the data lacks it (then nothing is charted, recorded or acted on)."""
+
+    value: object = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.reason
+
+
+def _ok(value) -> Section:
+    return Section(value=value)
+
+
+def _needs(reason: str) -> Section:
+    return Section(reason=reason)
+
+
+def _users(n: int) -> str:
+    return f"{nv.num(n)} user{'' if n == 1 else 's'}"
+
+
+def _missing(x) -> bool:
+    return x is None or pd.isna(x)
 
 
 def cohort_counts(
@@ -121,21 +152,36 @@ def time_to_second(
 
 
 def share_by_day(curve: pd.DataFrame, day: int) -> float:
-    """1 - KM survival at `day`: the estimated share with a 2nd order within `day` days."""
+    """1 - KM survival at `day`: the estimated share with a 2nd order within `day` days.
+
+    NaN when no user was observed for `day` days (the curve ends earlier: it says nothing there).
+    """
     s = curve["survival"]
+    if not len(s) or s.index.max() < day:
+        return float("nan")
     return float(1 - s[s.index <= day].iloc[-1]) if (s.index <= day).any() else 0.0
 
 
-def coupon_pack(con, p: Period) -> pd.DataFrame:
-    """Issued / redeemed within validity per new-user coupon kind, for coupons issued in the month."""
-    df = query("retention/coupon_pack", con, from_date=p.start, to_date=p.end, as_of=p.as_of)
+def coupon_pack(con, p: Period, dp: DataParams) -> pd.DataFrame:
+    """Issued / redeemed within validity per new-user coupon kind, for coupons issued in the month.
+
+    The pack's kinds are ``dp.new_user_coupon_kinds`` (params data section).
+    """
+    df = query(
+        "retention/coupon_pack",
+        con,
+        from_date=p.start,
+        to_date=p.end,
+        as_of=p.as_of,
+        new_user_kinds=list(dp.new_user_coupon_kinds),
+    )
     closed = df["n_closed"].where(df["n_closed"] > 0)
     df["redemption_rate"] = df["n_redeemed_within"] / closed
     return df
 
 
 def reminder_effect(
-    con, start: dt.date, end: dt.date, p: Period, rp: RetentionParams
+    con, start: dt.date, end: dt.date, p: Period, rp: RetentionParams, dp: DataParams
 ) -> ReminderEffect | None:
     """The coupon-expiry reminder (campaign kind 'expiry_reminder') on new-user pack redemption.
 
@@ -144,8 +190,8 @@ def reminder_effect(
     """
     return coupon_reminder_effect(
         con,
-        "expiry_reminder",
-        list(NEW_USER_COUPON_KINDS),
+        REMINDER_CAMPAIGN_KIND,
+        list(dp.new_user_coupon_kinds),
         start,
         end,
         p.as_of,
@@ -154,12 +200,18 @@ def reminder_effect(
     )
 
 
-def expiring_coupons(con, p: Period, rp: RetentionParams) -> pd.DataFrame:
+def expiring_coupons(con, p: Period, rp: RetentionParams, dp: DataParams) -> pd.DataFrame:
     """Coupons to remind about right after the month, with a seeded randomised holdout per user.
 
     Columns: user_id, coupon_id, expires_at, face_value, arm (the CRM file's columns) plus kind.
     """
-    df = query("retention/expiring_coupons", con, cutoff=p.cutoff, hours=rp.reminder_hours)
+    df = query(
+        "retention/expiring_coupons",
+        con,
+        cutoff=p.cutoff,
+        hours=rp.reminder_hours,
+        new_user_kinds=list(dp.new_user_coupon_kinds),
+    )
     df["arm"] = assign_arms(df["user_id"], rp.reminder_holdout_share, rp.reminder_seed) if len(df) else []
     return df[["user_id", "coupon_id", "expires_at", "face_value", "kind", "arm"]]
 
@@ -194,32 +246,56 @@ def headline(con, p: Period, rp: RetentionParams) -> Headline:
 
     s_now, s_prev = second(p), second(p.prev)
     k = rp.max_day
+
+    def count(period: Period, k: int, col: str) -> int:
+        x = at(period, k, col)
+        return 0 if pd.isna(x) else int(x)
+
     return Headline(
-        new_users=int(at(p, 1, "cohort_users")),
-        new_users_prev=int(at(p.prev, 1, "cohort_users")),
+        new_users=count(p, 1, "cohort_users"),
+        new_users_prev=count(p.prev, 1, "cohort_users"),
         d1=float(at(p, 1, "retention")),
         d1_prev=float(at(p.prev, 1, "retention")),
         cum_d7=float(at(p, k, "cum_retention")),
         cum_d7_prev=float(at(p.prev, k, "cum_retention")),
-        cum_d7_eligible=int(at(p, k, "eligible_users")),
+        cum_d7_eligible=count(p, k, "eligible_users"),
         second_within=float(s_now.share),
         second_within_prev=float(s_prev.share),
         second_eligible=int(s_now.eligible_users),
     )
 
 
+OTHERS = "others"
+
+
+def _top_channels(counts: pd.DataFrame, top_n: int) -> dict[str, str]:
+    """Channel -> its label: itself for the `top_n` channels with most new users, else 'others'."""
+    sizes = counts[counts.day_k == 1].groupby("channel")["cohort_users"].sum()
+    ranked = sorted(sizes.index, key=lambda c: (-sizes[c], c))
+    if len(ranked) <= top_n:
+        return {c: c for c in ranked}
+    return {c: (c if i < top_n else OTHERS) for i, c in enumerate(ranked)}
+
+
 def channel_summary(con, p: Period, rp: RetentionParams) -> pd.DataFrame:
     """Per acquisition channel, cohorts of the trailing `channel_trailing_months` months pooled.
 
     Columns: channel, new_users, d1, cum_d7 (+ Wilson CI), second_within share, flag_small.
-    Sorted by cum_d7, best first.
+    Sorted by cum_d7, best first. Beyond the `channel_top_n` channels with most new users, the
+    rest are pooled (their counts summed) as one 'others' row.
     """
     start = p.shift(-(rp.channel_trailing_months - 1)).start
-    ch = by_channel(cohort_counts(con, start, p.end, "day", p, rp))
+    counts = cohort_counts(con, start, p.end, "day", p, rp)
+    label = _top_channels(counts, rp.channel_top_n)
+    ch = by_channel(counts.assign(channel=counts["channel"].map(label)))
     k = rp.max_day
     d1 = ch[ch.day_k == 1].set_index("channel")
     dk = ch[ch.day_k == k].set_index("channel")
-    second = second_order_share(con, start, p.end, p, rp).set_index("channel")
+    cols = ["new_users", "eligible_users", "second_within"]
+    second = second_order_share(con, start, p.end, p, rp)
+    second = second[second.channel != "all"].assign(channel=lambda d: d["channel"].map(label))
+    second = second.groupby("channel")[cols].sum()
+    second["share"] = second["second_within"] / second["eligible_users"].where(second["eligible_users"] > 0)
     out = pd.DataFrame(
         {
             "new_users": d1["cohort_users"],
@@ -234,8 +310,9 @@ def channel_summary(con, p: Period, rp: RetentionParams) -> pd.DataFrame:
         proportion_ci(int(x), int(n), rp.ci_level)
         for x, n in zip(out.cum_d7_retained, out.cum_d7_eligible, strict=True)
     ]
-    out["cum_d7_low"] = [c[0] for c in cis]
-    out["cum_d7_high"] = [c[1] for c in cis]
+    # Wilson bounds can miss a 0% / 100% estimate by float rounding: keep each interval around it.
+    out["cum_d7_low"] = np.fmin([c[0] for c in cis], out["cum_d7"])
+    out["cum_d7_high"] = np.fmax([c[1] for c in cis], out["cum_d7"])
     out["flag_small"] = out["cum_d7_eligible"] < rp.min_cohort_users
     out = out[out.new_users > 0].reset_index().sort_values(["cum_d7", "channel"], ascending=[False, True])
     return out.reset_index(drop=True)
@@ -251,3 +328,262 @@ def weekly_cohorts(con, p: Period, rp: RetentionParams) -> pd.DataFrame:
     return by_cohort(
         cohort_counts(con, p.end - dt.timedelta(weeks=rp.weekly_cohort_weeks), p.end, "week", p, rp)
     )
+
+
+# --------------------------------------------------------------------------- sections: numbers or the reason
+
+
+def headline_section(con, p: Period, rp: RetentionParams) -> Section:
+    """The month's new users and first-week numbers (a Headline), or why there are none."""
+    h = headline(con, p, rp)
+    if h.new_users == 0:
+        return _needs(f"This section needs new users (a first order) in {p.label}; the data has none.")
+    return _ok(h)
+
+
+def headline_text(h: Headline, p: Period, rp: RetentionParams) -> str:
+    """The headline findings as markdown; a number that cannot be measured says what it needs."""
+    k = rp.max_day
+
+    def vs(curr: float, prev: float) -> str:  # no clause at all when last month has nothing to compare
+        return "" if _missing(prev) else f", {nv.compare(curr, prev, p.prev.short)}"
+
+    change = f" ({h.new_users - h.new_users_prev:+,} vs {p.prev.label})" if h.new_users_prev else ""
+    lines = [f"**{nv.num(h.new_users)} users placed their first order in {p.label}**{change}.", ""]
+    if _missing(h.d1):
+        lines.append(f"- D1 retention needs new users observed for a day by {p.as_of}; the month has none.")
+    else:
+        lines.append(
+            f"- **D1 retention {nv.pct(h.d1)}**{vs(h.d1, h.d1_prev)}: "
+            "the share who ordered again the next day."
+        )
+    if _missing(h.cum_d7):
+        lines.append(
+            f"- The {k}-day rate needs new users observed for {k} days by {p.as_of}; the month has none."
+        )
+    else:
+        lines.append(
+            f"- **{nv.pct(h.cum_d7)} ordered again within {k} days** (days 1..{k} after the first order)"
+            f"{vs(h.cum_d7, h.cum_d7_prev)}; measured on the {nv.num(h.cum_d7_eligible)} new users already "
+            f"observed for {k} days."
+        )
+    n = rp.second_order_days
+    if _missing(h.second_within):
+        lines.append(
+            f"- The 2nd-order share needs new users observed for {n} days by {p.as_of}; the month has none."
+        )
+    else:
+        lines.append(
+            f"- **{nv.pct(h.second_within)} had a 2nd order within {n} days** (same-day repeats included)"
+            f"{vs(h.second_within, h.second_within_prev)}."
+        )
+    return "\n".join(lines)
+
+
+def monthly_section(con, p: Period, rp: RetentionParams, months: int = 6) -> Section:
+    """Monthly cohorts' D1..Dk (:func:`monthly_headline`); needs one cohort observed for k days."""
+    monthly = monthly_headline(con, p, rp, months=months)
+    k = rp.max_day
+    if not (monthly[monthly.day_k == k].is_mature & monthly.cum_retention.notna()).any():
+        return _needs(
+            f"The monthly cohort chart needs a first-order month from {p.shift(-(months - 1)).label} to "
+            f"{p.label} whose new users were all observed for {k} days by {p.as_of}; the data has none."
+        )
+    return _ok(monthly)
+
+
+def best_month(monthly: pd.DataFrame, k: int) -> pd.Series:
+    """The mature monthly cohort with the highest cumulative Dk."""
+    m = monthly[(monthly.day_k == k) & monthly.is_mature].dropna(subset=["cum_retention"])
+    return m.sort_values(["cum_retention", "cohort_start"]).iloc[-1]
+
+
+def cohort_grid_section(cohorts: pd.DataFrame, what: str, p: Period) -> Section:
+    """A cohort triangle (daily or weekly cohorts) if at least one cell is observable, else the reason."""
+    if not (cohorts.is_mature & (cohorts.cohort_users > 0)).any():
+        return _needs(
+            f"The {what} cohort grid needs new users observed for at least a day by {p.as_of}; "
+            "the data has none in these cohorts."
+        )
+    return _ok(cohorts)
+
+
+def daily_finding(daily: pd.DataFrame, rp: RetentionParams) -> str:
+    """'D1 ranged from a to b across the last N daily cohorts' (or the one value there is)."""
+    d1 = daily[(daily.day_k == 1) & daily.is_mature].retention.dropna()
+    if len(d1) < 2:
+        return f"D1 was {nv.pct(d1.iloc[0])} for the only daily cohort observed for a day"
+    return (
+        f"D1 ranged from {nv.pct(d1.min())} to {nv.pct(d1.max())} across the last "
+        f"{rp.daily_cohort_days} daily cohorts"
+    )
+
+
+def weekly_finding(weekly: pd.DataFrame, k: int) -> str:
+    """Change of cumulative Dk from the first to the last complete week (or what that needs)."""
+    done = weekly[(weekly.day_k == k) & weekly.is_mature].dropna(subset=["cum_retention"])
+    done = done.sort_values("cohort_start")
+    if len(done) < 2:
+        return f"A weekly trend of cumulative D{k} needs two weeks observed for {k} days; the data has {len(done)}"
+    trend = done.cum_retention.iloc[-1] - done.cum_retention.iloc[0]
+    return f"Weekly cohorts: cumulative D{k} moved {nv.pp(trend)} from the first to the last complete week"
+
+
+def channel_section(con, p: Period, rp: RetentionParams) -> Section:
+    """:func:`channel_summary` restricted to channels with users observed for k days, or the reason."""
+    ch = channel_summary(con, p, rp)
+    ch = ch[ch.cum_d7_eligible > 0].reset_index(drop=True)
+    if ch.empty:
+        return _needs(
+            f"The channel comparison needs new users observed for {rp.max_day} days by {p.as_of}; "
+            "the data has none in the trailing months."
+        )
+    return _ok(ch)
+
+
+def overall_cum_dk(ch: pd.DataFrame) -> float:
+    """Cumulative Dk of all channels pooled (the reference line)."""
+    return float(ch.cum_d7_retained.sum() / ch.cum_d7_eligible.sum())
+
+
+def channel_finding(ch: pd.DataFrame, k: int) -> str:
+    """Best and worst channel, or, with one channel, its rate and what a comparison needs."""
+    top, bottom = ch.iloc[0], ch.iloc[-1]
+    if len(ch) == 1:
+        return (
+            f"All new users come from one channel ({top.channel}): {nv.pct(top.cum_d7)} reorder within "
+            f"{k} days; comparing channels needs at least two"
+        )
+    return (
+        f"{top.channel} retains best ({nv.pct(top.cum_d7)}), {bottom.channel} worst ({nv.pct(bottom.cum_d7)})"
+    )
+
+
+def km_section(con, start: dt.date, p: Period, rp: RetentionParams) -> Section:
+    """Kaplan-Meier curves (:func:`time_to_second`) or the reason when there are no new users."""
+    curves = time_to_second(con, start, p.end, p, rp)
+    if "all" not in curves:
+        return _needs(
+            f"The time-to-2nd-order curve needs new users with a first order from {start} to {p.as_of}; "
+            "the data has none."
+        )
+    return _ok(curves)
+
+
+def km_finding(curve: pd.DataFrame, rp: RetentionParams) -> str:
+    """'a% of new users reorder within 7 days, b% within 30' without a share the data cannot show."""
+    n, h = rp.second_order_days, rp.km_horizon_days
+    s_n, s_h = share_by_day(curve, n), share_by_day(curve, h)
+    if _missing(s_n):
+        return (
+            f"The share reordering within {n} days needs new users observed for {n} days; the data has none"
+        )
+    if _missing(s_h):
+        return f"{nv.pct(s_n)} of new users reorder within {n} days ({h} days needs a longer observation)"
+    return f"{nv.pct(s_n)} of new users reorder within {n} days, {nv.pct(s_h)} within {h}"
+
+
+def coupon_pack_section(con, p: Period, dp: DataParams, has_coupons: bool) -> Section:
+    """Redemption per new-user pack kind (:func:`coupon_pack`), kinds with closed coupons only."""
+    kinds = ", ".join(dp.new_user_coupon_kinds)
+    if not has_coupons:
+        return _needs("This section needs the optional `coupons` table; the data lacks it.")
+    pack = coupon_pack(con, p, dp)
+    if pack.empty:
+        return _needs(
+            f"This section needs new-user pack coupons (kinds {kinds}, params data.new_user_coupon_kinds) "
+            f"issued in {p.label}; the data has none."
+        )
+    pack = pack[pack.n_closed > 0].reset_index(drop=True)
+    if pack.empty:
+        return _needs(
+            f"Redemption needs new-user coupons whose validity ended by {p.as_of}; none of {p.label}'s has."
+        )
+    return _ok(pack)
+
+
+def reminder_section(
+    con, start: dt.date, end: dt.date, p: Period, rp: RetentionParams, dp, present
+) -> Section:
+    """The expiry reminder's effect (:func:`reminder_effect`) or the reason it cannot be measured."""
+    need = [t for t in ("campaigns", "campaign_members", "coupons") if t not in present]
+    if need:
+        return _needs(
+            f"Measuring the reminder needs the optional tables {', '.join(f'`{t}`' for t in need)}; "
+            "the data lacks them."
+        )
+    eff = reminder_effect(con, start, end, p, rp, dp)
+    if eff is None:
+        why = reminder_absence(con, REMINDER_CAMPAIGN_KIND, start, end, p.as_of, rp.reminder_hours)
+        return _needs(why or "Measuring the reminder needs a campaign with both arms; the data has none.")
+    return _ok(eff)
+
+
+def expiring_text(due: pd.DataFrame, p: Period, rp: RetentionParams) -> str:
+    """Who to remind now, as markdown (or that nobody's new-user coupon expires right after the month)."""
+    h = rp.reminder_hours
+    if due.empty:
+        return (
+            f"No unredeemed new-user coupon expires within {h} hours after {p.as_of}, so nobody is to be "
+            "reminded now (the list `targets/expiring_coupons.csv` is empty)."
+        )
+    n_users = due.user_id.nunique()
+    n_hold = due[due.arm == "holdout"].user_id.nunique()
+    return (
+        f"**{_users(n_users)}** hold **{nv.num(len(due))} unredeemed new-user coupon{'s' if len(due) != 1 else ''}** (face value "
+        f"{nv.yuan(due.face_value.sum())}) expiring within {h} hours after {p.as_of}. "
+        f"{_users(n_users - n_hold)} to remind now; {_users(n_hold)} "
+        f"({nv.pct(rp.reminder_holdout_share, 0)}, seeded draw) held out, so that next month's run "
+        "measures this reminder. List: `targets/expiring_coupons.csv`."
+    )
+
+
+def actions(
+    eff: Section, due: pd.DataFrame | None, ch: Section, pack: Section, rp: RetentionParams
+) -> list[str]:
+    """The play's actions (markdown), each built only on numbers its section could measure."""
+    out, k = [], rp.max_day
+    if eff.ok:
+        e = eff.value.effect
+        ci = f"95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)}"
+        if e.significant and e.diff > 0:
+            out.append(
+                f"**Keep the expiry reminder.** It lifts redemption by {nv.pp(e.diff)} ({ci}) and added about "
+                f"{nv.num(eff.value.incremental_orders)} orders this month."
+            )
+        else:
+            out.append(
+                f"**Test the expiry reminder further.** This month's difference ({nv.pp(e.diff)}, {ci}) is not "
+                "distinguishable from zero; keep the holdout."
+            )
+    if due is not None and (due.arm == "treatment").any():
+        out.append(
+            f"**Remind {_users(due[due.arm == 'treatment'].user_id.nunique())} now** "
+            "(`targets/expiring_coupons.csv`, arm = treatment); leave the holdout untouched."
+        )
+    if ch.ok and len(ch.value) > 1 and (~ch.value.flag_small).any():
+        low = ch.value[~ch.value.flag_small].iloc[-1]
+        overall = overall_cum_dk(ch.value)
+        if low.cum_d7 < overall:
+            out.append(
+                f"**Fix the first week of {low.channel} users**: {nv.pct(low.cum_d7)} reorder within {k} days vs "
+                f"{nv.pct(overall)} across channels — review its landing offer and the day-1 touch."
+            )
+    sized = pack.value[pack.value.n_closed >= rp.min_cohort_users] if pack.ok else pd.DataFrame()
+    if len(sized) > 1:  # a kind with too few closed coupons says nothing about its design
+        w = sized.sort_values(["redemption_rate", "kind"]).iloc[0]
+        out.append(
+            f"**Rework the {w.kind} coupon** ({nv.yuan(w.face_value)} off {nv.yuan(w.min_spend)}): only "
+            f"{nv.pct(w.redemption_rate)} are used within their validity."
+        )
+    return out
+
+
+def actions_text(items: list[str]) -> str:
+    """Numbered actions as markdown, or one sentence when the data supports none this month."""
+    if not items:
+        return (
+            "No action this month: each one needs a number the sections above could not measure on this data "
+            "(see their notes)."
+        )
+    return "\n".join(f"{i}. {a}" for i, a in enumerate(items, 1))

@@ -6,10 +6,11 @@ import pytest
 
 from userops import retention as r
 from userops.db import last_complete_month
-from userops.params import RetentionParams
+from userops.params import DataParams, RetentionParams
 from userops.period import Period
 
 RP = RetentionParams()
+DP = DataParams()
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def test_expiry_reminder_lift_inside_ci(demo_con, period, planted):
     """The randomised reminder lift, pooled over every campaign of the data, covers the planted lift."""
     truth = planted["expiry_reminder_lift"]["lift"]
     first = period.shift(-12).start
-    eff = r.reminder_effect(demo_con, first, period.end, period, RP)
+    eff = r.reminder_effect(demo_con, first, period.end, period, RP, DP)
     e = eff.effect
     assert e.ci_low <= truth <= e.ci_high, (e.diff, e.ci_low, e.ci_high, truth)
     assert e.ci_low > 0  # detected, not just "not excluded"
@@ -42,8 +43,8 @@ def test_bad_channel_retains_worst(demo_con, period, planted):
 
 
 def test_due_list_is_reproducible_and_split(demo_con, period):
-    a = r.expiring_coupons(demo_con, period, RP)
-    b = r.expiring_coupons(demo_con, period, RP)
+    a = r.expiring_coupons(demo_con, period, RP, DP)
+    b = r.expiring_coupons(demo_con, period, RP, DP)
     assert len(a) > 0 and a.equals(b)
     share = (a.drop_duplicates("user_id").arm == "holdout").mean()
     assert share == pytest.approx(RP.reminder_holdout_share, abs=0.02)

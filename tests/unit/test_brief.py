@@ -16,11 +16,12 @@ import pytest
 
 from userops import brief
 from userops.db import connect
-from userops.params import BriefParams
+from userops.params import BriefParams, DataParams
 from userops.period import Period
 
 P = Period("2026-10")
 BP = BriefParams()
+DP = DataParams()
 
 # u1: returning in Sep (last order Aug 20 = 12 days before Sep 1) and in Oct (last Sep 5).
 # u2: new in Sep (registered Aug 25, first order Sep 10); returning in Oct (last Sep 10).
@@ -193,7 +194,7 @@ def _steps(f: pd.DataFrame, segment: str) -> list:
 
 
 def test_key_path_funnel(funnel_con):
-    f = brief.funnel(funnel_con, P, BP)
+    f = brief.funnel(funnel_con, P, BP, DP.offline_order_channels)
     assert sorted(set(f.segment)) == ["app", "mini_program", "offline", "online", "store"]
     # mini_program: visit a1, a2; browse a1, a2; cart a1; paid there a1; a1 bought again (Oct 20)
     assert _steps(f, "mini_program") == [2, 2, 1, 1, 1]
@@ -216,7 +217,7 @@ def test_key_path_funnel(funnel_con):
 
 def test_funnel_repeat_window(funnel_con):
     # with a 10-day window neither a1 (18 days) nor a5 (15 days) buys again in time
-    f = brief.funnel(funnel_con, P, BriefParams(repeat_days=10))
+    f = brief.funnel(funnel_con, P, BriefParams(repeat_days=10), DP.offline_order_channels)
     assert _steps(f, "online")[-1] == 0
     assert _steps(f, "store")[-1] == 0
 
@@ -305,6 +306,8 @@ def test_play_results_from_the_run_folder(tmp_path):
     assert list(eff.index) == ["recall_lift", "recall_roi"]  # dormant_users sizes nothing
     assert eff.loc["recall_lift", "text"] == "+8.0 pp (95% CI +5.0 pp to +11.0 pp)"
     assert eff.loc["recall_roi", "text"] == "2.50"
+    (tmp_path / "targets" / "expiring_coupons.csv").write_text("user_id,coupon_id,arm\n")  # nobody due
+    assert brief.target_lists(tmp_path).target.tolist() == ["recall_list"]
     t = brief.target_lists(tmp_path).iloc[0]
     assert (t.target, t.rows, t.users, t.to_touch, t.holdout) == ("recall_list", 5, 4, 3, 1)
     assert brief.target_lists("").empty and brief.run_metrics("") == {}
@@ -338,3 +341,59 @@ def test_play_actions_quote_the_top_lines_of_each_play(tmp_path):
         {"play": "04_churn_recall", "rank": 1, "action": "**Send the list** (2,797 users)."}
     ]
     assert len(brief.play_actions(tmp_path, ["04_churn_recall"], per_play=5)) == 2
+
+
+def test_no_previous_month_means_no_comparison(matrix_con):
+    jul = Period("2026-07")
+    m = brief.matrix(matrix_con, jul.prev, jul, BP, events=True)
+    d = brief.decompose(m, jul)
+    # June has no order at all; July has u6's ¥25 order (07-15)
+    assert (d.attrs["gmv_prev"], d.attrs["gmv"]) == (0.0, 25.0)
+    assert (
+        brief.comparison_reason(d, jul)
+        == "Comparing with June 2026 needs orders in June 2026; the data has none."
+    )
+    assert brief.gmv_finding(d, jul) == (
+        "**GMV ¥25** in July 2026. Comparing with June 2026 needs orders in June 2026; the data has none."
+    )
+    table = brief.matrix_table(m, jul).set_index("group")
+    assert table.loc["新客 new", "GMV"] == "¥25"  # this month only: u6's first order on 07-15
+    assert table.loc["合计 total", "GMV"] == "¥25"
+    assert table.loc["沉睡唤醒 dormant", "客单价 AOV"] == "none"  # no dormant user ordered in July
+    assert "→" not in table.to_string() and "nan" not in table.to_string().lower()
+    assert brief.matrix_caption(m, jul) == "each cell: Jul 2026 (no Jun 2026 data to compare)"
+    oct_ = brief.matrix(matrix_con, P.prev, P, BP, events=True)
+    # October's dormant group bought (u3) but September's did not: its AOV had no orders last month
+    assert (
+        brief.matrix_table(oct_, P).set_index("group").loc["沉睡唤醒 dormant", "客单价 AOV"] == "none → ¥90.0"
+    )
+    assert brief.comparison_reason(brief.decompose(brief.matrix(matrix_con, P.prev, P, BP, True), P), P) == ""
+
+
+def test_tiles_without_history_say_so():
+    series = _series([0.1])  # only two months: one change, no trailing norm
+    tiles = brief.kpi_tiles(series, P, BP)
+    html = brief.kpi_tiles_html(tiles, P, BP.trailing_months)
+    assert "+10.0% vs Sep 2026" in html and "normal variation" not in html and "nan" not in html.lower()
+    first = brief.kpi_tiles(series.iloc[-1:], P, BP)  # the report month alone
+    html = brief.kpi_tiles_html(first, P, BP.trailing_months)
+    assert "vs Sep 2026" not in html and "month mean" not in html
+    assert "–" not in html and "nan" not in html.lower()
+
+
+def test_metrics_a_play_could_not_measure_are_named_not_shown():
+    pm = pd.DataFrame(
+        [
+            ("02_new_user_retention", "expiry_reminder_lift", None, "share (difference)"),
+            ("02_new_user_retention", "km_second_order_by_day_30", None, "share"),
+            ("02_new_user_retention", "cum_d7_retention.app", None, "share"),  # a breakdown: not named
+            ("04_churn_recall", "recall_roi", 2.5, "ratio"),
+        ],
+        columns=["play", "key", "value", "unit"],
+    ).assign(ci_low=None, ci_high=None)
+    assert brief.effect_metrics(pm).key.tolist() == ["recall_roi"]
+    assert brief.unmeasured_text(pm) == (
+        "Not measured on this data (the play's report says what each needs): "
+        "02_new_user_retention: expiry_reminder_lift, km_second_order_by_day_30."
+    )
+    assert brief.unmeasured_text(pm[pm.value.notna()]) == ""

@@ -18,12 +18,13 @@ import pytest
 
 from userops import retention as r
 from userops.db import connect
-from userops.params import RetentionParams
+from userops.params import DataParams, RetentionParams
 from userops.period import Period
 from userops.testing import one_row, order_row
 
 P = Period("2026-10")
 RP = RetentionParams()
+DP = DataParams()
 
 USERS = [
     dict(user_id=1, registered_at="2026-10-01 09:00:00", channel="app"),
@@ -142,7 +143,7 @@ def test_time_to_second_order_km_censors(con):
 
 
 def test_coupon_pack_redemption_within_validity(con):
-    cp = r.coupon_pack(con, P).set_index("kind")
+    cp = r.coupon_pack(con, P, DP).set_index("kind")
     small = cp.loc["new_user_small"]
     assert small.n_issued == 3  # c101 c103 c104
     assert small.n_closed == 2  # c103 still valid at 10-31
@@ -150,3 +151,92 @@ def test_coupon_pack_redemption_within_validity(con):
     assert small.n_redeemed_within == 1  # c104 redeemed after its 10-08 expiry
     assert small.redemption_rate == pytest.approx(0.5)
     assert cp.loc["new_user_large"].redemption_rate == 0.0  # c102 unused
+
+
+def test_km_share_beyond_the_observed_days_is_not_shown(con):
+    curve = r.time_to_second(con, P.start, P.end, P, RP)["all"]
+    assert r.share_by_day(curve, 7) == pytest.approx(0.8)  # 1 - KM 0.2 after u3's day-4 order
+    assert pd.isna(r.share_by_day(curve, 30))  # the longest observation is u6's 11 days
+    assert (
+        r.km_finding(curve, RP)
+        == "80.0% of new users reorder within 7 days (30 days needs a longer observation)"
+    )
+
+
+def test_channel_section_keeps_each_interval_around_its_rate(con):
+    ch = r.channel_section(con, P, RP).value
+    # cumulative D7 over users observed 7 days: paid_ads u3 (D4) 1/1, app u1 of u1 u2, official u6 0/1
+    assert ch.channel.tolist() == ["paid_ads", "app", "official_account"]
+    assert ch.cum_d7.tolist() == pytest.approx([1.0, 0.5, 0.0])
+    assert (ch.cum_d7_low <= ch.cum_d7).all() and (ch.cum_d7 <= ch.cum_d7_high).all()
+    assert ch.cum_d7_low.iloc[2] == 0.0 and ch.cum_d7_high.iloc[0] == 1.0
+    assert r.overall_cum_dk(ch) == pytest.approx(0.5)  # u1, u3 of u1 u2 u3 u6
+    assert r.channel_finding(ch, 7) == "paid_ads retains best (100.0%), official_account worst (0.0%)"
+
+
+def test_sections_without_new_users_say_what_they_need(con):
+    nov, dec = Period("2026-11"), Period("2026-12")
+    assert r.headline_section(con, nov, RP).reason == (
+        "This section needs new users (a first order) in November 2026; the data has none."
+    )
+    # October's cohort is not fully observed for 7 days (u4 from 10-28) and no earlier month has users
+    assert "needs a first-order month from May 2026 to October 2026 whose new users were all observed" in (
+        r.monthly_section(con, P, RP).reason
+    )
+    assert r.monthly_section(con, nov, RP).ok  # by 11-30 every October user is observed 7 days
+    daily = r.cohort_grid_section(r.daily_cohorts(con, dec, RP), "daily", dec)
+    assert daily.reason == (
+        "The daily cohort grid needs new users observed for at least a day by 2026-12-31; "
+        "the data has none in these cohorts."
+    )
+    assert not r.km_section(con, dec.start, dec, RP).ok
+
+
+def test_weekly_trend_from_complete_weeks_only(con):
+    weekly = r.weekly_cohorts(con, P, RP)
+    # complete (mature) D7 weeks: 09-28 (u1 u2 u3: u1, u3 reorder -> 2/3) and 10-19 (u6: 0/1)
+    assert r.weekly_finding(weekly, 7) == (
+        "Weekly cohorts: cumulative D7 moved -66.7 pp from the first to the last complete week"
+    )
+    one_week = weekly[weekly.cohort_start != pd.Timestamp("2026-10-19")]
+    assert r.weekly_finding(one_week, 7).startswith("A weekly trend of cumulative D7 needs two weeks")
+
+
+def test_coupon_pack_section_and_actions_on_missing_numbers(con):
+    assert not r.coupon_pack_section(con, P, DP, has_coupons=False).ok
+    other = r.coupon_pack_section(con, P, DataParams(new_user_coupon_kinds=["recall"]), has_coupons=True)
+    assert other.reason.startswith("This section needs new-user pack coupons (kinds recall")
+    pack = r.coupon_pack_section(con, P, DP, has_coupons=True)
+    # closed coupons: small c101 (redeemed in validity), c104 (redeemed after expiry); large c102
+    assert pack.value.set_index("kind").redemption_rate.to_dict() == {
+        "new_user_small": 0.5,
+        "new_user_large": 0.0,
+    }
+    ch = r.channel_section(con, P, RP)  # every channel below min_cohort_users: no channel action
+    acts = r.actions(r.Section(reason="no campaign"), None, ch, pack, RetentionParams(min_cohort_users=1))
+    assert acts == [
+        "**Rework the new_user_large coupon** (¥20 off ¥10): only 0.0% are used within their validity."
+    ]
+    nothing = r.Section(reason="needs data")
+    assert r.actions(nothing, None, nothing, nothing, RP) == []
+    assert r.actions_text([]).startswith("No action this month")
+    assert r.actions(r.Section(reason="no campaign"), None, ch, pack, RP) == []  # 1-2 closed coupons per kind
+
+
+def test_headline_text_without_a_previous_month(con):
+    h = r.headline_section(con, P, RP).value
+    assert (h.new_users, h.new_users_prev) == (5, 0)  # u1 u2 u3 u4 u6; nobody ordered in September
+    text = r.headline_text(h, P, RP)
+    assert text.splitlines()[0] == "**5 users placed their first order in October 2026**."
+    assert "- **D1 retention 40.0%**: the share who ordered again the next day." in text  # u1, u4 of 5
+    assert "September" not in text and "n/a" not in text
+
+
+def test_channels_beyond_top_n_are_pooled_as_others(con):
+    ch = r.channel_summary(con, P, RetentionParams(channel_top_n=1)).set_index("channel")
+    # most new users: app (u1 u2) and paid_ads (u3 u4) tie at 2 -> app by name; others = paid_ads + official
+    assert ch.index.tolist() == ["app", "others"]  # others: u3 (D4) of u3 u6 observed 7 days -> 50%
+    assert ch.loc["others", "new_users"] == 3  # u3 u4 u6
+    assert ch.loc["others", "cum_d7"] == pytest.approx(0.5)
+    assert ch.loc["others", "d1"] == pytest.approx(1 / 3)  # u4 (10-29) of u3 u4 u6
+    assert ch.loc["others", "second_within"] == pytest.approx(0.5)  # u3 of u3 u6 (u4 not eligible)

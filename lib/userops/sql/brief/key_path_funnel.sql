@@ -1,6 +1,6 @@
 -- grain: one row per funnel segment x step (5 steps). Segments: each order/event channel seen in
---   the month (store, mini_program, app, wechat_group), 'online' (every channel but store, users
---   pooled) and 'offline' (store).
+--   the month, 'online' (every channel not in $offline_channels, users pooled) and 'offline'
+--   (the channels in $offline_channels, e.g. store).
 -- definition: the key path 看店 → 进店 → 选货 → 结账 → 再购买 of the users of one month
 --   [$from_date, $to_date), user level, each step a subset of the one before:
 --   1 visit = a `visit` event; 2 browse = also a `browse_40s` event; 3 add_cart = also an
@@ -11,7 +11,8 @@
 --   order_channel. A segment without any visit event in the month is not event-tracked (offline
 --   stores do not log visits): its steps 1-3 are NULL and its path starts at checkout (all buyers).
 -- parameters: $from_date, $to_date (DATE, the month, half-open), $as_of (DATE, last observed
---   day), $repeat_days (INTEGER)
+--   day), $repeat_days (INTEGER), $offline_channels (VARCHAR[], order channels placed in a store:
+--   params data.offline_order_channels)
 -- invariants: users is non-increasing in step_order within a segment; checkout users of a
 --   tracked segment <= its visitors.
 with step_spine as (
@@ -85,7 +86,7 @@ segment_users as (
         select * from (
             values
                 (uc.channel, 'channel'),
-                (case when uc.channel = 'store' then 'offline' else 'online' end, 'online_offline')
+                (case when list_contains($offline_channels, uc.channel) then 'offline' else 'online' end, 'online_offline')
         ) as v (segment, segment_kind)
     ) as s
     group by all
