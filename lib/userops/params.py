@@ -343,7 +343,9 @@ class DataParams(_Section):
     """How the chain's own vocabulary maps to the roles the analysis needs, and the money basis shown."""
 
     currency_symbol: str = Field("¥", min_length=1, description="currency symbol shown before money")
-    currency_code: str = Field("CNY", min_length=3, max_length=3, description="ISO 4217 code of the money columns")
+    currency_code: str = Field(
+        "CNY", min_length=3, max_length=3, description="ISO 4217 code of the money columns"
+    )
     timestamp_min: str = Field(
         "2000-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$", description="earliest plausible timestamp (loader)"
     )

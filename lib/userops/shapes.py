@@ -78,7 +78,9 @@ class _Shape:
         if self.has("order_items"):
             self.sql("delete from order_items where order_id not in (select order_id from orders)")
         if self.has("coupons"):
-            self.sql("update orders set coupon_id = null where coupon_id not in (select coupon_id from coupons)")
+            self.sql(
+                "update orders set coupon_id = null where coupon_id not in (select coupon_id from coupons)"
+            )
 
     def write(self, out: Path) -> Path:
         out.mkdir(parents=True, exist_ok=True)
@@ -107,7 +109,9 @@ def _online_only(s: _Shape) -> None:
         "where channel in ('store_poster_qr', 'store_promoter')"
     )
     if s.has("referrers"):
-        s.sql("update users set referrer_id = null where referrer_id in (select referrer_id from referrers where kind <> 'group_leader')")
+        s.sql(
+            "update users set referrer_id = null where referrer_id in (select referrer_id from referrers where kind <> 'group_leader')"
+        )
         s.sql("delete from referrers where kind <> 'group_leader'")
         s.sql("update referrers set store_id = null")
     if s.has("events"):
@@ -134,7 +138,9 @@ def _store_only(s: _Shape) -> None:
     )
     s.tables.append("stores")
     if s.has("referrers"):
-        s.sql("update referrers set store_id = 'S' || lpad(cast(hash(referrer_id) % 450 as varchar), 3, '0') where store_id is not null")
+        s.sql(
+            "update referrers set store_id = 'S' || lpad(cast(hash(referrer_id) % 450 as varchar), 3, '0') where store_id is not null"
+        )
 
 
 def _minimal(s: _Shape) -> None:
@@ -176,8 +182,12 @@ def _odd_campaigns(s: _Shape) -> None:
 def _first_months(months: int) -> Callable[[_Shape], None]:
     def apply(s: _Shape) -> None:
         """The first months of an export (no LTV window, no previous month)."""
-        lo = s.con.execute("select cast(date_trunc('month', min(ordered_at)) as date) from orders").fetchone()[0]
-        end = {"end": f"{lo.year + (lo.month - 1 + months) // 12:04d}-{(lo.month - 1 + months) % 12 + 1:02d}-01"}
+        lo = s.con.execute(
+            "select cast(date_trunc('month', min(ordered_at)) as date) from orders"
+        ).fetchone()[0]
+        end = {
+            "end": f"{lo.year + (lo.month - 1 + months) // 12:04d}-{(lo.month - 1 + months) % 12 + 1:02d}-01"
+        }
         cut = "cast($end as timestamp)"
         s.keep_users(f"registered_at < {cut}", end)
         s.sql(f"delete from orders where ordered_at >= {cut}", end)
@@ -194,7 +204,9 @@ def _first_months(months: int) -> Callable[[_Shape], None]:
             s.sql("delete from campaign_members where campaign_id not in (select campaign_id from campaigns)")
             s.sql(f"delete from campaign_members where assigned_at >= {cut}", end)
             s.sql(f"update campaign_members set touched_at = null where touched_at >= {cut}", end)
-            s.sql("update coupons set campaign_id = null where campaign_id not in (select campaign_id from campaigns)")
+            s.sql(
+                "update coupons set campaign_id = null where campaign_id not in (select campaign_id from campaigns)"
+            )
         if s.has("channel_spend"):
             s.sql(f"delete from channel_spend where month >= {cut}", end)
 
@@ -213,7 +225,9 @@ def _panel(s: _Shape) -> None:
     )
     for t, col in (("events", "ts"), ("points_ledger", "ts"), ("coupons", "issued_at")):
         if s.has(t):
-            s.sql(f"delete from {t} where {col} < (select registered_at from users u where u.user_id = {t}.user_id)")
+            s.sql(
+                f"delete from {t} where {col} < (select registered_at from users u where u.user_id = {t}.user_id)"
+            )
     if s.has("coupons"):
         s.prune_orders()
     if s.has("campaign_members"):
@@ -238,9 +252,7 @@ def _text_ids(s: _Shape) -> None:
     }
     for t in list(s.tables):
         cols = [r[0] for r in s.con.execute(f"describe {_q(t)}").fetchall()]
-        sel = ", ".join(
-            (conv[c].format(c=_q(c)) + f" as {_q(c)}") if c in conv else _q(c) for c in cols
-        )
+        sel = ", ".join((conv[c].format(c=_q(c)) + f" as {_q(c)}") if c in conv else _q(c) for c in cols)
         s.sql(f"create table _t as select {sel} from {_q(t)}")
         s.sql(f"drop table {_q(t)}")
         s.sql(f"alter table _t rename to {_q(t)}")
