@@ -57,6 +57,7 @@ def open_play(play: str, month: str, warehouse: str, params_file: str, output_di
             "data_loaded_at": info["loaded_at"],
         },
         con=con,
+        global_holdout=(params.experiments.global_holdout_salt, params.experiments.global_holdout_share),
     )
     return PlayContext(
         con=con, period=Period(resolved), params=params, report=report, present=present_tables(con)

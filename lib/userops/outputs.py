@@ -92,6 +92,9 @@ class Report:
     provenance: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     con: object = field(default=None, repr=False)  # the warehouse: target lists carry original ids
+    # (salt, share) of the persistent global holdout: its users are left out of every target list
+    global_holdout: tuple[str, float] | None = None
+    _written: bool = field(default=False, repr=False)
 
     def add(
         self,
@@ -132,16 +135,39 @@ class Report:
         doc["provenance"].setdefault("git_commit", git_commit())
         plays = doc.setdefault("plays", {})
         # No timings or clock times here (run.json has them): identical reruns write identical files.
-        plays[self.play] = {"metrics": dict(sorted(self.metrics.items()))}
+        # Each play keeps the parameters and data it was computed with: a later --only run that
+        # recomputes other plays never relabels this one.
+        own = {k: _clean_tree(self.provenance[k]) for k in PLAY_PROVENANCE if k in self.provenance}
+        plays[self.play] = {"provenance": own, "metrics": dict(sorted(self.metrics.items()))}
         doc["plays"] = dict(sorted(plays.items()))
         atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+        self._written = True
 
     def write_target(self, name: str, df: pd.DataFrame, sort_by: list[str]) -> None:
         """Write targets/<name>.csv sorted by sort_by, ids as in the export (nothing when disabled)."""
         if self.enabled:
             path = Path(self.output_dir) / "targets" / f"{name}.csv"
+            df = self._without_global_holdout(name, df)
             ordered = df.sort_values(sort_by, kind="stable")
             atomic_write_text(path, original_ids(self.con, ordered).to_csv(index=False))
+
+
+PLAY_PROVENANCE = ("params_file", "params", "warehouse", "data_fingerprint", "data_loaded_at")
+
+
+def global_holdout_users(con, salt: str, share: float, user_ids) -> set[int]:
+    """Which of user_ids (warehouse keys) are in the persistent global holdout (sql/experiments)."""
+    from userops.sql_files import read_sql
+
+    keys = sorted({int(u) for u in user_ids if pd.notna(u)})
+    if not keys or share <= 0:
+        return set()
+    rows = con.execute(
+        f"select user_id from ({read_sql('experiments/global_holdout')}) "
+        "where in_global_holdout and list_contains($keys, user_id)",
+        {"salt": salt, "share": share, "keys": keys},
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
 def original_ids(con, df: pd.DataFrame) -> pd.DataFrame:
@@ -164,6 +190,27 @@ def original_ids(con, df: pd.DataFrame) -> pd.DataFrame:
         ).fetchall()
         out[col] = out[col].map(dict(m))
     return out
+
+
+def _report_without_global_holdout(self: Report, name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """df without the global holdout's users; the count left out is recorded as a metric."""
+    if self.con is None or self.global_holdout is None or "user_id" not in df.columns:
+        return df
+    salt, share = self.global_holdout
+    held = global_holdout_users(self.con, salt, share, df["user_id"])
+    key = f"targets.{name}.global_holdout_left_out"
+    self.metrics[key] = {
+        "value": len(held),
+        "unit": "users",
+        "definition": "users of the persistent global holdout (params experiments) left out of this list",
+        "period": self.month,
+    }
+    if self._written:
+        self.write()
+    return df[~df["user_id"].isin(held)] if held else df
+
+
+Report._without_global_holdout = _report_without_global_holdout
 
 
 def _clean_tree(value):

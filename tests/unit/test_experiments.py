@@ -178,3 +178,46 @@ def test_global_holdout_effect_hand_fixture(make_warehouse):
     assert e.assumed_margin_orders == 3
     none = global_holdout_effect(duckdb.connect(str(wh), read_only=True), Period("2026-10"), exp, min_users=5)
     assert none.margin_per_user is None and "at least 5 users" in none.reason
+
+
+def test_target_lists_leave_out_the_global_holdout(make_warehouse, tmp_path):
+    # salt "t", share 0.5: users 1..4 are in the global holdout (scores 0.226 .. 0.109), 5..8 not.
+    from userops.outputs import Report
+    from userops.testing import order_row
+
+    users = [dict(user_id=i, registered_at="2026-01-01 09:00:00", channel="app") for i in range(1, 9)]
+    wh = make_warehouse({"users": users, "orders": [order_row(1, 1, "2026-09-10 10:00:00")]})
+    con = duckdb.connect(str(wh), read_only=True)
+    out = tmp_path / "run"
+    rep = Report(play="04_x", month="2026-10", output_dir=out, con=con, global_holdout=("t", 0.5))
+    lst = pd.DataFrame({"user_id": [2, 5, 6, 3, 8], "arm": ["treatment"] * 5})
+    rep.write_target("recall", lst, ["user_id"])
+    rep.write()
+    written = pd.read_csv(out / "targets" / "recall.csv")
+    assert written.user_id.tolist() == [5, 6, 8]  # 2 and 3 are global holdout
+    assert rep.metrics["targets.recall.global_holdout_left_out"]["value"] == 2
+    # identical on a second run (stable assignment)
+    rep2 = Report(
+        play="04_x", month="2026-10", output_dir=tmp_path / "again", con=con, global_holdout=("t", 0.5)
+    )
+    rep2.write_target("recall", lst, ["user_id"])
+    assert (tmp_path / "again" / "targets" / "recall.csv").read_text() == (
+        out / "targets" / "recall.csv"
+    ).read_text()
+    con.close()
+
+
+def test_each_play_keeps_its_own_provenance(tmp_path):
+    import json
+
+    from userops.outputs import Report
+
+    a = Report(play="01_a", month="2026-10", output_dir=tmp_path, provenance={"params_file": "a.yaml"})
+    a.add("x", 1, "users", "x")
+    a.write()
+    b = Report(play="02_b", month="2026-10", output_dir=tmp_path, provenance={"params_file": "b.yaml"})
+    b.add("y", 2, "users", "y")
+    b.write()
+    doc = json.loads((tmp_path / "metrics.json").read_text())
+    assert doc["plays"]["01_a"]["provenance"]["params_file"] == "a.yaml"  # not relabelled by 02's run
+    assert doc["plays"]["02_b"]["provenance"]["params_file"] == "b.yaml"

@@ -109,7 +109,8 @@ def test_identical_reruns_write_identical_metrics(tmp_path):
     assert texts[0] == texts[1]
     doc = json.loads(texts[0])
     assert doc["plays"]["02_x"] == {
-        "metrics": {"rate": {"value": 0.3, "unit": "share", "definition": "a rate", "period": "2026-10"}}
+        "provenance": {"params_file": "p.yaml"},
+        "metrics": {"rate": {"value": 0.3, "unit": "share", "definition": "a rate", "period": "2026-10"}},
     }
     assert "written_at" not in doc["provenance"]
 
