@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from userops import charts
+from userops import narrative as nv
 from userops.db import query
 from userops.params import BriefParams
 from userops.period import Period
@@ -925,3 +926,59 @@ def brief_actions(b: Brief) -> list[str]:
             "the largest drag on GMV this month."
         )
     return out
+
+
+def reject_reasons(con) -> pd.DataFrame:
+    """Rows set aside by `userops load --quarantine`: table, reason, rows (empty without any)."""
+    try:
+        return con.execute(
+            "select table_name, reason, sum(n_rows) as n_rows from _load_rejects group by all order by all"
+        ).df()
+    except Exception:  # a warehouse without a rejects table: nothing was set aside
+        return pd.DataFrame(columns=["table_name", "reason", "n_rows"])
+
+
+def quality_text(q: pd.DataFrame, rejects: pd.DataFrame) -> str:
+    """The data-quality sentence under the table: time range, absent tables, rows set aside."""
+    absent = q[~q.present].table_name.tolist()
+    orders_row = q[q.table_name == "orders"].iloc[0]
+    text = (
+        f"Orders run from {orders_row.first_at:%Y-%m-%d} to {orders_row.last_at:%Y-%m-%d}. "
+        f"Optional tables absent: {', '.join(absent) if absent else 'none'}. "
+    )
+    if rejects.empty:
+        return text + "No row was set aside at load (a file with an invalid row stops the load)."
+    parts = "; ".join(
+        f"{nv.num(r.n_rows)} {html.escape(str(r.table_name))} rows ({html.escape(str(r.reason))})"
+        for r in rejects.itertuples()
+    )
+    return (
+        text + f"Set aside at load (`--quarantine`, rows in the rejects file beside the warehouse): {parts}."
+    )
+
+
+def global_effect_text(g, currency: str) -> str:
+    """The cumulative CRM effect against the global holdout, as one paragraph (or what it needs)."""
+    if g.reason:
+        return f"> The cumulative effect of all CRM touches {g.reason}."
+    m, o = g.margin_per_user, g.orders_per_user
+    inc = g.incremental_margin
+    verdict = (
+        "a measurable gain"
+        if m.ci_low > 0
+        else ("a measurable loss" if m.ci_high < 0 else "no measurable difference")
+    )
+    assumed = (
+        f" {nv.num(g.assumed_margin_orders)} orders have no cost of goods in the data: their margin is assumed."
+        if g.assumed_margin_orders
+        else ""
+    )
+    return (
+        f"Users who could be touched ({nv.num(g.users_touchable)}) bought {o.touchable:.3f} orders each this month "
+        f"vs {o.holdout:.3f} in the global holdout ({nv.num(g.users_holdout)} users never touched): "
+        f"{o.diff:+.3f} orders per user (95% CI {o.ci_low:+.3f} to {o.ci_high:+.3f}). "
+        f"Gross margin per user: {currency}{m.touchable:,.2f} vs {currency}{m.holdout:,.2f}, "
+        f"{m.diff:+,.2f} (95% CI {m.ci_low:+,.2f} to {m.ci_high:+,.2f}), "
+        f"i.e. {currency}{inc[0]:,.0f} incremental gross margin over the touchable base "
+        f"(95% CI {currency}{inc[1]:,.0f} to {currency}{inc[2]:,.0f}): {verdict}.{assumed}"
+    )

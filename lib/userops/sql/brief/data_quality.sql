@@ -1,13 +1,13 @@
 -- grain: one row per contract table (the order of the load).
 -- definition: what the warehouse was built from: whether the table was supplied (absent optional
---   tables exist but are empty), rows loaded, rows rejected, and the first and last timestamp of
---   the table's time column (NULL for tables without one). The loader is all-or-nothing: a file
---   with any invalid row stops the whole load, and the rows of every supplied file are counted
---   again after ingest, so a built warehouse has rejected_rows = source rows - loaded rows = 0.
+--   tables exist but are empty), rows loaded, rows set aside, and the first and last timestamp of
+--   the table's time column (NULL for tables without one). Without `userops load --quarantine`
+--   the loader is all-or-nothing (rejected_rows = 0); with it, row-level problems a chain can live
+--   with are set aside into the rejects file and counted here (_load_meta.n_rejected).
 -- parameters: none
 -- invariants: one row per contract table; absent tables have n_rows = 0.
 with meta as (
-    select row_number() over () as load_order, table_name, present, n_rows, source_file
+    select row_number() over () as load_order, table_name, present, n_rows, n_rejected, source_file
     from _load_meta
 ),
 
@@ -40,7 +40,7 @@ final as (
         m.table_name,
         m.present,
         m.n_rows,
-        0 as rejected_rows,
+        m.n_rejected as rejected_rows,
         t.time_column,
         t.first_at,
         t.last_at
