@@ -16,12 +16,13 @@ import pytest
 
 from userops import activity as a
 from userops.db import connect
-from userops.params import ActivityParams
+from userops.params import ActivityParams, DataParams
 from userops.period import Period
 from userops.testing import one_row, order_row
 
 P = Period("2026-10")
 AP = ActivityParams()
+DP = DataParams()
 
 
 def _user(uid, channel="app", city="上海", reg="2026-01-01 09:00:00"):
@@ -83,7 +84,7 @@ def test_active_days_distribution(con):
 
 
 def test_activity_by_segment(con):
-    s = a.activity_segments(con, P)
+    s = a.activity_segments(con, P, DP)
     allr = one_row(s, dimension="all")
     assert allr.registered == 5 and allr.mau == 3
     app = one_row(s, dimension="acquisition_channel", segment="app")
@@ -97,7 +98,7 @@ def test_activity_by_segment(con):
 
 
 def test_repurchase_within_30_days(con):
-    r = a.repurchase(con, P, AP)
+    r = a.repurchase(con, P, AP, DP)
     sep = one_row(r, month=pd.Timestamp(2026, 9, 1), dimension="all")
     assert (sep.buyers, sep.eligible, sep.repurchased) == (1, 1, 1)  # u1 09-20 -> 10-01 (11 days)
     assert sep.is_mature
@@ -116,10 +117,10 @@ def test_repurchase_within_30_days(con):
 
 
 def test_order_frequency_and_gaps(con):
-    f = a.order_frequency(con, P, AP)
+    f = a.order_frequency(con, P, AP, DP)
     fa = f[f.dimension == "all"].set_index("orders")
     assert fa.users.to_dict() == {"1": 1, "2": 1, "3": 1}  # u2 1, u3 2, u1 3
-    g = one_row(a.order_gaps(con, P), dimension="all")
+    g = one_row(a.order_gaps(con, P, DP), dimension="all")
     # gaps of October orders with a previous order: u1 11 (09-20..10-01), 0 (same day), 4;
     # u2 54 (08-10..10-03); u3 8 (10-20..10-28)
     assert g.repeat_orders == 5
@@ -215,7 +216,7 @@ def coupon_con(make_warehouse):
 
 
 def test_repurchase_coupons_redeemed_within_7_days(coupon_con):
-    cp = a.repurchase_coupons(coupon_con, P, AP).set_index("month").loc[pd.Timestamp(2026, 10, 1)]
+    cp = a.repurchase_coupons(coupon_con, P, AP, DP).set_index("month").loc[pd.Timestamp(2026, 10, 1)]
     assert cp.issued == 4 and cp.eligible_days == 4  # all issued by 10-24
     assert cp.redeemed_within_days == 1  # c2 after 2 days; c1 after 9 days is too late
     assert cp.closed == 4  # all expired by 10-31
@@ -224,7 +225,7 @@ def test_repurchase_coupons_redeemed_within_7_days(coupon_con):
 
 
 def test_repurchase_reminder_effect(coupon_con):
-    eff = a.reminder_effect(coupon_con, P.start, P.end, P, AP)
+    eff = a.reminder_effect(coupon_con, P.start, P.end, P, AP, DP)
     e = eff.effect
     assert (e.n_treatment, e.n_holdout) == (2, 2)
     assert e.rate_treatment == pytest.approx(0.5)  # u1 of u1 u2
