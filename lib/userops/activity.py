@@ -839,7 +839,7 @@ def reminder_scene_check(cyc: pd.DataFrame, ap: ActivityParams) -> str | None:
         + (
             "no reminder list is made."
             if len(absent) + len(no_cycle) == len(ap.reminder_categories)
-            else "they are left out."
+            else ("it is" if len(absent) + len(no_cycle) == 1 else "they are") + " left out."
         )
     )
 
@@ -853,3 +853,13 @@ def due_reason(due: pd.DataFrame, p: Period, ap: ActivityParams) -> str | None:
         f"The category reminder list needs users whose next expected purchase in a reminder category falls "
         f"{lo} to {hi} days after {p.as_of}; nobody's does, so the list is empty."
     )
+
+
+def since_data(df: pd.DataFrame, has_data: pd.Series) -> pd.DataFrame:
+    """Rows of a month-spine frame from the first month where `has_data` holds.
+
+    Trend windows reach back `trend_months`; months before the data begins are not drawn.
+    """
+    months = pd.to_datetime(df.month)
+    first = months[has_data].min()
+    return df[months >= first] if has_data.any() else df.iloc[0:0]
