@@ -863,3 +863,52 @@ def since_data(df: pd.DataFrame, has_data: pd.Series) -> pd.DataFrame:
     months = pd.to_datetime(df.month)
     first = months[has_data].min()
     return df[months >= first] if has_data.any() else df.iloc[0:0]
+
+
+def top_with_others(
+    df: pd.DataFrame, label: str, by: str, n: int, noun: str, sum_cols: list[str]
+) -> pd.DataFrame:
+    """The `n` rows with the largest `by`, then one 'others (k <noun>)' row summing `sum_cols` (k >= 2).
+
+    Other columns of the 'others' row are left empty (shown as '–'). Keeps long tables readable.
+    """
+    ranked = df.sort_values(by, ascending=False, kind="stable")
+    rest = ranked.iloc[n:]
+    if len(rest) < 2:  # an 'others' row for a single row hides it for nothing
+        return ranked.reset_index(drop=True)
+    others = {label: f"others ({len(rest)} {noun})"} | {c: rest[c].sum() for c in sum_cols}
+    return pd.concat([ranked.iloc[:n], pd.DataFrame([others])], ignore_index=True)
+
+
+def segment_table(seg: pd.DataFrame, n: int = 12) -> pd.DataFrame:
+    """segment_summary for reading: acquisition channels beyond the `n` largest by MAU become one
+    'others' row (MAU, registered and their shares recomputed; averages left empty)."""
+    ch = seg[seg.dimension == "acquisition_channel"]
+    top = top_with_others(
+        ch, "segment", "mau", n, "channels", ["registered", "mau", "active_user_days", "n_days"]
+    )
+    if len(top) < len(ch):
+        o = top.index[-1]
+        top.loc[o, "dimension"] = "acquisition_channel"
+        top.loc[o, "n_days"] = ch.n_days.iloc[0]
+        top.loc[o, "active_share"] = top.loc[o, "mau"] / top.loc[o, "registered"]
+        mau = top.loc[o, "mau"]
+        top.loc[o, "dau_mau"] = (
+            top.loc[o, "active_user_days"] / (top.loc[o, "n_days"] * mau) if mau else np.nan
+        )
+    return pd.concat([top, seg[seg.dimension != "acquisition_channel"]], ignore_index=True)
+
+
+def reason_table(br: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """Points per reason (rows) and month (columns 'YYYY-MM'): the `n` reasons moving most points, then
+    'others' (their sum)."""
+    tab = br.pivot(index="reason", columns="month", values="points")
+    tab.columns = [pd.Timestamp(c).strftime("%Y-%m") for c in tab.columns]
+    months = list(tab.columns)
+    tab = tab.reset_index().assign(_moved=tab.abs().sum(axis=1).to_numpy())
+    keep = tab.sort_values("_moved", ascending=False, kind="stable").head(n).reason
+    top = top_with_others(tab, "reason", "_moved", n, "reasons", months)
+    # the n largest keep the ledger's reason order; 'others' stays last
+    head = tab[tab.reason.isin(keep)]
+    out = pd.concat([head, top.iloc[len(keep) :]], ignore_index=True)
+    return out.drop(columns="_moved")

@@ -647,3 +647,27 @@ def test_reminder_categories_absent_from_the_data(mp_con):
         "3 to 17 days after 2026-10-31; nobody's does, so the list is empty."
     )
     assert a.reminder_scene_check(summary, ActivityParams(reminder_categories=["milk_powder"])) is None
+
+
+def test_long_tables_top_n_and_others(make_warehouse, points_con):
+    # channels: a (u1, u2 ordered in October), b (u3 ordered), c (u4 ordered, u5 did not)
+    users = [_user(1, "a"), _user(2, "a"), _user(3, "b"), _user(4, "c"), _user(5, "c")]
+    orders = [order_row(u, u, f"2026-10-0{u} 10:00:00") for u in (1, 2, 3, 4)]
+    con = connect(make_warehouse({"users": users, "orders": orders}))
+    t = a.segment_table(a.segment_summary(con, P, AP, DP), n=1)
+    ch = t[t.dimension == "acquisition_channel"].set_index("segment")
+    assert list(ch.index) == ["a", "others (2 channels)"]
+    o = ch.loc["others (2 channels)"]
+    assert (o.registered, o.mau) == (3, 2)  # b: 1 of 1, c: 1 of 2
+    assert o.active_share == pytest.approx(2 / 3)
+    assert o.dau_mau == pytest.approx(2 / (31 * 2))  # one order day each
+    assert np.isnan(o.orders_per_buyer)  # averages are not summed
+    # every order is an app order: one online_offline segment
+    assert list(t.dimension) == ["acquisition_channel", "acquisition_channel", "all", "online_offline"]
+    assert len(a.segment_table(a.segment_summary(con, P, AP, DP), n=2)) == len(t) + 1  # c alone is kept
+    con.close()
+    # points moved May..Oct: expire -50 (09-01), browse_40s +30 (10-05), redeem -100 (10-10)
+    r = a.reason_table(a.points_by_reason(points_con, P, AP), n=2).set_index("reason")
+    assert list(r.index) == ["expire", "redeem", "others (4 reasons)"]  # browse_40s, checkin, order, task
+    assert r.loc["others (4 reasons)", "2026-10"] == 30
+    assert r.loc["redeem", "2026-10"] == -100
