@@ -700,19 +700,39 @@ def participation_headline(part: pd.DataFrame, p: Period, ap: ActivityParams) ->
     return ParticipationHeadline(None, float(pn.loc["any"].participation_rate), top, float(rates[top]), rates)
 
 
-def association_shown(assoc: pd.DataFrame, p: Period, ap: ActivityParams) -> tuple[pd.DataFrame, str | None]:
-    """The incentives whose look-alike comparison computed (finite difference and CI), or why none did."""
-    ok = assoc[
-        np.isfinite(assoc[["diff_orders", "ci_orders_low", "ci_orders_high"]].astype(float)).all(axis=1)
-    ]
-    if len(ok):
-        return ok.reset_index(drop=True), None
+@dataclass(frozen=True)
+class AssociationView:
+    """The incentives whose look-alike comparison can be read, and notes on the rest."""
+
+    rows: pd.DataFrame  # finite difference with a CI of non-zero width
+    reason: str | None  # why no incentive can be compared (rows is empty)
+    dropped: str | None = None  # the incentives left out and why, in one sentence
+
+
+def association_shown(assoc: pd.DataFrame, p: Period, ap: ActivityParams) -> AssociationView:
+    """Keep the incentives whose comparison computed with some spread (finite difference, CI wider than
+    zero); a zero-width CI means every matched user had the same outcome, too few to compare."""
+    ci = assoc[["diff_orders", "ci_orders_low", "ci_orders_high"]].astype(float)
+    ok = np.isfinite(ci).all(axis=1) & (ci.ci_orders_high > ci.ci_orders_low)
+    needs = (
+        "needs participants and non-participants in the same prior-orders and tenure stratum (at least 1 and 2 "
+        f"users) whose next-{ap.outcome_days}-day orders vary, among users who ordered in the {ap.prior_days} days "
+        f"before {index_date(p, ap)}"
+    )
+    if ok.any():
+        left = assoc[~ok]
+        dropped = (
+            f"{', '.join(left.incentive)} {'is' if len(left) == 1 else 'are'} left out: the comparison {needs}, "
+            "and there are too few."
+            if len(left)
+            else None
+        )
+        return AssociationView(assoc[ok].reset_index(drop=True), None, dropped)
     n = int(assoc.participants.iloc[0] + assoc.nonparticipants.iloc[0]) if len(assoc) else 0
-    return ok, (
-        f"Comparing participants with look-alike non-participants needs both in the same prior-orders and tenure "
-        f"stratum (at least 1 and 2 users) among users who ordered in the {ap.prior_days} days before "
-        f"{index_date(p, ap)}; "
-        + (f"none of the {n:,} such users form one." if n else "there are no such users.")
+    return AssociationView(
+        assoc[ok],
+        f"Comparing participants with look-alike non-participants {needs}; "
+        + (f"the {n:,} such users hold too few." if n else "there are no such users."),
     )
 
 

@@ -558,9 +558,9 @@ def test_association_needs_non_participants(make_warehouse):
     ap = ActivityParams(incentive_events=["checkin"])
     assoc = a.incentive_association(con, P, ap)
     assert list(assoc.participants) == [4, 4] and list(assoc.nonparticipants) == [0, 0]
-    shown, reason = a.association_shown(assoc, P, ap)
-    assert shown.empty
-    assert reason.endswith("before 2026-10-02; none of the 4 such users form one.")
+    view = a.association_shown(assoc, P, ap)
+    assert view.rows.empty
+    assert view.reason.endswith("ordered in the 60 days before 2026-10-02; the 4 such users hold too few.")
     con.close()
 
 
