@@ -671,3 +671,25 @@ def test_long_tables_top_n_and_others(make_warehouse, points_con):
     assert list(r.index) == ["expire", "redeem", "others (4 reasons)"]  # browse_40s, checkin, order, task
     assert r.loc["others (4 reasons)", "2026-10"] == 30
     assert r.loc["redeem", "2026-10"] == -100
+
+
+def test_association_leaves_out_comparisons_without_spread(make_warehouse):
+    # as incentive_con, plus a draw by u1 only: draw = u1 (2 orders) vs u2 u3 u4 (1 each), no spread
+    # on either side, so its CI has zero width and it is left out; checkin and any stay
+    orders = [order_row(u, u, "2026-09-10 10:00:00") for u in (1, 2, 3, 4)]
+    orders += [order_row(5, 1, "2026-10-05 10:00:00"), order_row(6, 1, "2026-10-06 10:00:00")]
+    orders += [order_row(7, 2, "2026-10-07 10:00:00"), order_row(8, 3, "2026-10-08 10:00:00")]
+    orders += [order_row(9, 4, "2026-10-09 10:00:00")]
+    events = [dict(user_id=u, ts="2026-09-15 10:00:00", event="checkin", event_channel="app") for u in (1, 2)]
+    events += [dict(user_id=1, ts="2026-09-16 10:00:00", event="draw", event_channel="app")]
+    con = connect(
+        make_warehouse({"users": [_user(u) for u in (1, 2, 3, 4)], "orders": orders, "events": events})
+    )
+    ap = ActivityParams(incentive_events=["checkin", "draw"])
+    assoc = a.incentive_association(con, P, ap)
+    assert one_row(assoc, incentive="draw").diff_orders == pytest.approx(1.0)  # 2 - (1 + 1 + 1) / 3
+    view = a.association_shown(assoc, P, ap)
+    assert view.reason is None
+    assert sorted(view.rows.incentive) == ["any", "checkin"]
+    assert view.dropped.startswith("draw is left out: the comparison needs participants and non-participants")
+    con.close()
