@@ -548,7 +548,9 @@ def test_points_reasons_before_anything_is_old_or_redeemed(points_con):
 
 def test_association_needs_non_participants(make_warehouse):
     # all four users ordered on 09-10 and checked in on 09-15: no non-participant to compare with
+    # (u1's order on 10-20 ends the export after the events)
     orders = [order_row(u, u, "2026-09-10 10:00:00") for u in (1, 2, 3, 4)]
+    orders += [order_row(5, 1, "2026-10-20 10:00:00")]
     events = [
         dict(user_id=u, ts="2026-09-15 10:00:00", event="checkin", event_channel="app") for u in (1, 2, 3, 4)
     ]
