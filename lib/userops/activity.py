@@ -184,9 +184,9 @@ def reminder_effect(
     """The unused-repurchase-coupon reminder (campaign kind 'repurchase_reminder') on redemption.
 
     Treatment vs randomised holdout within `reminder_window_days` after the reminder, per campaign
-    and pooled; None without campaigns. See campaigns.coupon_reminder_effect.
+    and pooled; None without a campaign holding both arms. See campaigns.coupon_reminder_effect.
     """
-    return coupon_reminder_effect(
+    eff = coupon_reminder_effect(
         con,
         "repurchase_reminder",
         list(dp.repurchase_coupon_kinds),
@@ -196,6 +196,8 @@ def reminder_effect(
         24 * ap.reminder_window_days,
         ap.ci_level,
     )
+    # arms spread over campaigns without both in any one would compare campaigns, not a randomised split
+    return eff if eff is not None and len(eff.campaigns) else None
 
 
 # --------------------------------------------------------------------------- incentives

@@ -176,9 +176,8 @@ def _member(uid, arm, assigned):
     )
 
 
-@pytest.fixture
-def coupon_con(make_warehouse):
-    tables = {
+def _coupon_tables():
+    return {
         "users": [_user(u) for u in (1, 2, 3, 4)],
         "orders": [
             order_row(1, 1, "2026-10-10 12:00:00", coupon_id=1, gmv=40),
@@ -210,9 +209,26 @@ def coupon_con(make_warehouse):
             _member(4, "holdout", "2026-10-09 10:00:00"),
         ],
     }
-    c = connect(make_warehouse(tables))
+
+
+@pytest.fixture
+def coupon_con(make_warehouse):
+    c = connect(make_warehouse(_coupon_tables()))
     yield c
     c.close()
+
+
+def test_reminder_effect_needs_a_campaign_with_both_arms(make_warehouse):
+    # the same members, but the holdout (u3, u4) belongs to a second campaign: no campaign has both
+    # arms, so treatment vs holdout would compare two campaigns, not a randomised split
+    t = _coupon_tables()
+    t["campaigns"].append(t["campaigns"][0] | dict(campaign_id=2, name="2026-10 复购券未使用提醒 B"))
+    t["campaign_members"] = [
+        m | dict(campaign_id=1 if m["arm"] == "treatment" else 2) for m in t["campaign_members"]
+    ]
+    con = connect(make_warehouse(t))
+    assert a.reminder_effect(con, P.start, P.end, P, AP, DP) is None
+    con.close()
 
 
 def test_repurchase_coupons_redeemed_within_7_days(coupon_con):
