@@ -16,7 +16,7 @@ from scipy.stats import norm
 from userops.campaigns import ReminderEffect, coupon_reminder_effect
 from userops.db import query
 from userops.experiment import assign_arms
-from userops.params import ActivityParams
+from userops.params import ActivityParams, DataParams
 from userops.period import Period
 from userops.stats import km_curve
 
@@ -42,9 +42,15 @@ def active_days(con, p: Period) -> pd.DataFrame:
     return query("activity/active_days_distribution", con, from_date=p.start, to_date=p.end)
 
 
-def activity_segments(con, p: Period) -> pd.DataFrame:
+def activity_segments(con, p: Period, dp: DataParams) -> pd.DataFrame:
     """Order-based MAU, active share and DAU/MAU per acquisition channel, city and online/offline."""
-    return query("activity/activity_by_segment", con, from_date=p.start, to_date=p.end)
+    return query(
+        "activity/activity_by_segment",
+        con,
+        from_date=p.start,
+        to_date=p.end,
+        offline_channels=list(dp.offline_order_channels),
+    )
 
 
 def bucket_days(dist: pd.DataFrame, edges=(1, 2, 3, 5, 8, 15)) -> pd.DataFrame:
@@ -61,7 +67,7 @@ def bucket_days(dist: pd.DataFrame, edges=(1, 2, 3, 5, 8, 15)) -> pd.DataFrame:
 # --------------------------------------------------------------------------- repurchase
 
 
-def repurchase(con, p: Period, ap: ActivityParams) -> pd.DataFrame:
+def repurchase(con, p: Period, ap: ActivityParams, dp: DataParams) -> pd.DataFrame:
     """Repurchase within N days of the month's first order, per month x dimension x segment.
 
     Adds `is_mature` (every buyer observed for the whole window) and Wilson-free raw rates; the
@@ -74,6 +80,7 @@ def repurchase(con, p: Period, ap: ActivityParams) -> pd.DataFrame:
         to_date=p.end,
         days=ap.repurchase_days,
         as_of=p.as_of,
+        offline_channels=list(dp.offline_order_channels),
     )
     df["is_mature"] = (df["eligible"] == df["buyers"]) & (df["buyers"] > 0)
     return df
@@ -85,12 +92,12 @@ def latest_mature_month(rep: pd.DataFrame) -> pd.Timestamp | None:
     return pd.Timestamp(m.month.max()) if len(m) else None
 
 
-def order_frequency(con, p: Period, ap: ActivityParams) -> pd.DataFrame:
+def order_frequency(con, p: Period, ap: ActivityParams, dp: DataParams) -> pd.DataFrame:
     """Buyers by orders in the month, with the tail bucketed at `max_orders_bucket`+ orders.
 
     Columns: dimension, segment, orders ('1', '2', ..., 'N+'), users, share (of the segment).
     """
-    df = query("activity/order_frequency", con, from_date=p.start, to_date=p.end)
+    df = _frequency(con, p, dp)
     k = ap.max_orders_bucket
     df["orders"] = np.where(df["n_orders"] >= k, f"{k}+", df["n_orders"].astype(str))
     out = df.groupby(["dimension", "segment", "orders"], as_index=False)["users"].sum()
@@ -101,30 +108,46 @@ def order_frequency(con, p: Period, ap: ActivityParams) -> pd.DataFrame:
     )
 
 
-def order_gaps(con, p: Period) -> pd.DataFrame:
+def _frequency(con, p: Period, dp: DataParams) -> pd.DataFrame:
+    return query(
+        "activity/order_frequency",
+        con,
+        from_date=p.start,
+        to_date=p.end,
+        offline_channels=list(dp.offline_order_channels),
+    )
+
+
+def order_gaps(con, p: Period, dp: DataParams) -> pd.DataFrame:
     """Mean / median days since the previous order, for the month's repeat orders, per segment."""
-    return query("activity/order_gaps", con, from_date=p.start, to_date=p.end)
+    return query(
+        "activity/order_gaps",
+        con,
+        from_date=p.start,
+        to_date=p.end,
+        offline_channels=list(dp.offline_order_channels),
+    )
 
 
-def segment_summary(con, p: Period, ap: ActivityParams) -> pd.DataFrame:
+def segment_summary(con, p: Period, ap: ActivityParams, dp: DataParams) -> pd.DataFrame:
     """One row per segment of acquisition channel and online/offline: MAU, DAU/MAU, repurchase, gaps.
 
     repurchase_rate is for the latest mature month (see `repurchase`); orders_per_buyer is the
     mean of the month's orders per buyer; flag_small marks segments under `min_segment_users`.
     """
-    seg = activity_segments(con, p)
-    rep = repurchase(con, p, ap)
+    seg = activity_segments(con, p, dp)
+    rep = repurchase(con, p, ap, dp)
     mature = latest_mature_month(rep)
     r = (
         rep[rep.month == mature][["dimension", "segment", "eligible", "repurchase_rate"]]
         if mature is not None
         else None
     )
-    freq = query("activity/order_frequency", con, from_date=p.start, to_date=p.end)
+    freq = _frequency(con, p, dp)
     freq["orders"] = freq["n_orders"] * freq["users"]
     opb = freq.groupby(["dimension", "segment"], as_index=False)[["orders", "users"]].sum()
     opb["orders_per_buyer"] = opb["orders"] / opb["users"]
-    gaps = order_gaps(con, p)[["dimension", "segment", "mean_days", "median_days"]]
+    gaps = order_gaps(con, p, dp)[["dimension", "segment", "mean_days", "median_days"]]
     out = seg[seg.dimension.isin(["all", "acquisition_channel", "online_offline"])]
     out = out.merge(
         opb[["dimension", "segment", "orders_per_buyer"]], how="left", on=["dimension", "segment"]
@@ -139,7 +162,7 @@ def segment_summary(con, p: Period, ap: ActivityParams) -> pd.DataFrame:
 # --------------------------------------------------------------------------- repurchase coupons
 
 
-def repurchase_coupons(con, p: Period, ap: ActivityParams) -> pd.DataFrame:
+def repurchase_coupons(con, p: Period, ap: ActivityParams, dp: DataParams) -> pd.DataFrame:
     """Repurchase coupons per issue month: issued, redeemed within N days, redeemed in validity."""
     df = query(
         "activity/repurchase_coupons",
@@ -148,6 +171,7 @@ def repurchase_coupons(con, p: Period, ap: ActivityParams) -> pd.DataFrame:
         to_date=p.end,
         days=ap.coupon_redeem_days,
         as_of=p.as_of,
+        repurchase_kinds=list(dp.repurchase_coupon_kinds),
     )
     df["rate_within_days"] = df["redeemed_within_days"] / df["eligible_days"].where(df["eligible_days"] > 0)
     df["rate_in_validity"] = df["redeemed_in_validity"] / df["closed"].where(df["closed"] > 0)
@@ -155,23 +179,25 @@ def repurchase_coupons(con, p: Period, ap: ActivityParams) -> pd.DataFrame:
 
 
 def reminder_effect(
-    con, start: dt.date, end: dt.date, p: Period, ap: ActivityParams
+    con, start: dt.date, end: dt.date, p: Period, ap: ActivityParams, dp: DataParams
 ) -> ReminderEffect | None:
     """The unused-repurchase-coupon reminder (campaign kind 'repurchase_reminder') on redemption.
 
     Treatment vs randomised holdout within `reminder_window_days` after the reminder, per campaign
-    and pooled; None without campaigns. See campaigns.coupon_reminder_effect.
+    and pooled; None without a campaign holding both arms. See campaigns.coupon_reminder_effect.
     """
-    return coupon_reminder_effect(
+    eff = coupon_reminder_effect(
         con,
         "repurchase_reminder",
-        ["repurchase"],
+        list(dp.repurchase_coupon_kinds),
         start,
         end,
         p.as_of,
         24 * ap.reminder_window_days,
         ap.ci_level,
     )
+    # arms spread over campaigns without both in any one would compare campaigns, not a randomised split
+    return eff if eff is not None and len(eff.campaigns) else None
 
 
 # --------------------------------------------------------------------------- incentives
@@ -216,6 +242,9 @@ def _stratified(g: pd.DataFrame, value: str, z: float) -> tuple[float, float, fl
     g: one row per stratum x participated with users, <value>, <value>_sq. Returns diff, low,
     high, the participants' mean, the reweighted controls' mean and the matched participants.
     """
+    nan = float("nan")
+    if not {True, False} <= set(g["participated"]):
+        return nan, nan, nan, nan, nan, 0
     w = g.pivot_table(
         index=["order_bin", "tenure_bin"],
         columns="participated",
@@ -227,7 +256,6 @@ def _stratified(g: pd.DataFrame, value: str, z: float) -> tuple[float, float, fl
     keep = (n1 >= 1) & (n0 >= 2)
     w, n1, n0 = w[keep], n1[keep], n0[keep]
     if n1.sum() == 0:
-        nan = float("nan")
         return nan, nan, nan, nan, nan, 0
     m1, m0 = w[(value, True)] / n1, w[(value, False)] / n0
     v1 = (w[(f"{value}_sq", True)] / n1 - m1**2).clip(lower=0) * n1 / (n1 - 1).where(n1 > 1, 1)
@@ -271,7 +299,7 @@ def incentive_association(con, p: Period, ap: ActivityParams) -> pd.DataFrame:
                 inc, n1, matched, n0, float(raw), d_o, (lo_o, hi_o), d_g, (lo_g, hi_g), m1, m0
             ).__dict__
         )
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=list(Association.__dataclass_fields__))
     out["ci_orders_low"] = [c[0] for c in out.ci_orders]
     out["ci_orders_high"] = [c[1] for c in out.ci_orders]
     out["ci_gmv_low"] = [c[0] for c in out.ci_gmv]
@@ -463,7 +491,17 @@ def cycles(con, p: Period, ap: ActivityParams) -> tuple[pd.DataFrame, dict[tuple
                 q75_days=_km_quantile(c, 0.75),
             )
         )
-    return pd.DataFrame(out), curves
+    cols = [
+        "level",
+        "scene",
+        "scene_name",
+        "purchases",
+        "repeats",
+        "median_days",
+        "median_low",
+        "median_high",
+    ]
+    return pd.DataFrame(out, columns=[*cols, "q25_days", "q75_days"]), curves
 
 
 def due_reminders(con, p: Period, ap: ActivityParams, summary: pd.DataFrame) -> pd.DataFrame:
@@ -506,3 +544,393 @@ def due_reminders(con, p: Period, ap: ActivityParams, summary: pd.DataFrame) -> 
     )
     df["arm"] = assign_arms(df["user_id"], ap.reminder_holdout_share, ap.reminder_seed) if len(df) else []
     return df[cols]
+
+
+# --------------------------------------------------------------------------- what the data allows
+# Each function below returns a small result whose `reason` is None when the section can be shown,
+# else one plain sentence saying what the section needs and that the data lacks it.
+
+
+def months_with_orders(tr: pd.DataFrame) -> pd.DataFrame:
+    """The 'orders' trend rows (indexed by month) from the first month with an order on.
+
+    Months before the data begins are not drawn: they would be empty bars and "n/a" ratios.
+    """
+    o = tr[tr.definition == "orders"].set_index("month")
+    active = o.index[o.mau > 0]
+    return o[o.index >= active.min()] if len(active) else o.iloc[0:0]
+
+
+def events_reason(tr: pd.DataFrame, has_events: bool, p: Period) -> str | None:
+    """Why the event definition of activity cannot be shown (None when it can)."""
+    if not has_events:
+        return "The event definition needs the optional `events` table, which is absent."
+    e = tr[(tr.definition == "events") & (pd.to_datetime(tr.month) == pd.Timestamp(p.start))]
+    if e.empty or e.mau.iloc[0] == 0:
+        return f"The event definition needs events in {p.label}; the `events` table has none in that month."
+    return None
+
+
+@dataclass(frozen=True)
+class ChannelContrast:
+    """The stickiest and least sticky acquisition channels with enough buyers."""
+
+    reason: str | None
+    high: pd.Series | None = None
+    low: pd.Series | None = None
+
+
+def channel_contrast(seg: pd.DataFrame, ap: ActivityParams) -> ChannelContrast:
+    """Highest and lowest DAU/MAU among channels with at least `min_segment_users` buyers."""
+    ch = seg[(seg.dimension == "acquisition_channel") & ~seg.flag_small].sort_values("dau_mau")
+    if len(ch) < 2:
+        have = (
+            f"only {ch.segment.iloc[0]} has"
+            if len(ch) == 1
+            else f"none of the {int((seg.dimension == 'acquisition_channel').sum())} channels has"
+        )
+        return ChannelContrast(
+            f"Comparing acquisition channels needs at least two channels with {ap.min_segment_users} or more "
+            f"buyers in the month; {have} that many."
+        )
+    return ChannelContrast(None, ch.iloc[-1], ch.iloc[0])
+
+
+@dataclass(frozen=True)
+class RepurchaseHeadline:
+    """The latest mature month's repurchase row and the mature month before it (if any)."""
+
+    reason: str | None
+    month: pd.Timestamp | None = None
+    row: pd.Series | None = None
+    prev: pd.Series | None = None
+
+
+def repurchase_headline(rep: pd.DataFrame, p: Period, ap: ActivityParams) -> RepurchaseHeadline:
+    """The headline repurchase month, or why there is none (no month observed for the whole window)."""
+    allr = rep[rep.dimension == "all"].set_index("month")
+    mature = latest_mature_month(rep)
+    if mature is None:
+        return RepurchaseHeadline(
+            f"The {ap.repurchase_days}-day repurchase rate needs a month whose buyers have all been observed "
+            f"for {ap.repurchase_days} days by {p.as_of}; the data has no such month yet."
+        )
+    row = allr.loc[mature]
+    before = allr[allr.is_mature & (allr.index < mature)]
+    return RepurchaseHeadline(None, mature, row, before.iloc[-1] if len(before) else None)
+
+
+@dataclass(frozen=True)
+class GapSummary:
+    """Days between orders for the month's repeat orders: overall and per online / offline order."""
+
+    reason: str | None
+    overall: pd.Series | None = None
+    by_channel: pd.DataFrame | None = None
+
+
+def gap_summary(gaps: pd.DataFrame, p: Period) -> GapSummary:
+    """The 'all' row of order_gaps and the online/offline rows, or why there are none."""
+    g = gaps[gaps.dimension == "all"]
+    if g.empty or g.repeat_orders.iloc[0] == 0:
+        return GapSummary(
+            f"Days between orders need repeat orders; no order in {p.label} follows an earlier order of the same user."
+        )
+    return GapSummary(None, g.iloc[0], gaps[gaps.dimension == "online_offline"].set_index("segment"))
+
+
+@dataclass(frozen=True)
+class CouponHeadline:
+    """Repurchase coupons of the report month, the within-N-days rate and the last closed month."""
+
+    reason: str | None
+    issued: int = 0
+    rate_reason: str | None = None  # why the within-N-days rate is missing (coupons too recent)
+    rate_within_days: float | None = None
+    closed_month: pd.Timestamp | None = None
+    rate_in_validity: float | None = None
+
+
+def coupon_headline(con, cp: pd.DataFrame, p: Period, ap: ActivityParams, dp: DataParams) -> CouponHeadline:
+    """What the repurchase-coupon paragraph can say, from `repurchase_coupons` output."""
+    kinds = ", ".join(dp.repurchase_coupon_kinds)
+    if cp.issued.sum() == 0:
+        have = [r[0] for r in con.execute("select distinct kind from coupons order by 1 limit 6").fetchall()]
+        return CouponHeadline(
+            f"Repurchase coupons need coupons of the kinds in params `data.repurchase_coupon_kinds` ({kinds}); "
+            f"the coupons table has none of them in {trend_start(p, ap).short} to {p.short}"
+            + (f" (its kinds: {', '.join(map(str, have))})." if have else " (it is empty).")
+        )
+    issued = int(cp.issued.iloc[-1])
+    obs = cp[cp.eligible_days > 0]
+    closed = cp[(cp.closed == cp.issued) & (cp.issued > 0)]
+    out = dict(issued=issued)
+    if len(closed):
+        out |= dict(
+            closed_month=pd.Timestamp(closed.month.iloc[-1]),
+            rate_in_validity=closed.rate_in_validity.iloc[-1],
+        )
+    if obs.empty:
+        return CouponHeadline(
+            None,
+            rate_reason=f"the {ap.coupon_redeem_days}-day redemption rate needs coupons issued at least "
+            f"{ap.coupon_redeem_days} days before {p.as_of}; there are none",
+            **out,
+        )
+    return CouponHeadline(None, rate_within_days=float(obs.rate_within_days.iloc[-1]), **out)
+
+
+@dataclass(frozen=True)
+class ParticipationHeadline:
+    reason: str | None
+    any_rate: float | None = None
+    top: str | None = None
+    top_rate: float | None = None
+    rates: pd.Series | None = None  # per incentive (without 'any') in the report month
+
+
+def participation_headline(part: pd.DataFrame, p: Period, ap: ActivityParams) -> ParticipationHeadline:
+    """The month's participation rates, or why there are none (no incentive events)."""
+    pn = part[pd.to_datetime(part.month) == pd.Timestamp(p.start)].set_index("incentive")
+    if pn.empty or pn.active_users.iloc[0] == 0 or part.participants.sum() == 0:
+        return ParticipationHeadline(
+            f"Incentive participation needs events named in params `activity.incentive_events` "
+            f"({', '.join(ap.incentive_events)}); the `events` table has none from {trend_start(p, ap).short} to {p.short}."
+        )
+    rates = pn.drop("any").participation_rate
+    top = str(rates.idxmax())
+    return ParticipationHeadline(None, float(pn.loc["any"].participation_rate), top, float(rates[top]), rates)
+
+
+@dataclass(frozen=True)
+class AssociationView:
+    """The incentives whose look-alike comparison can be read, and notes on the rest."""
+
+    rows: pd.DataFrame  # finite difference with a CI of non-zero width
+    reason: str | None  # why no incentive can be compared (rows is empty)
+    dropped: str | None = None  # the incentives left out and why, in one sentence
+
+
+def association_shown(assoc: pd.DataFrame, p: Period, ap: ActivityParams) -> AssociationView:
+    """Keep the incentives whose comparison computed with some spread (finite difference, CI wider than
+    zero); a zero-width CI means every matched user had the same outcome, too few to compare."""
+    ci = assoc[["diff_orders", "ci_orders_low", "ci_orders_high"]].astype(float)
+    ok = np.isfinite(ci).all(axis=1) & (ci.ci_orders_high > ci.ci_orders_low)
+    needs = (
+        "needs participants and non-participants in the same prior-orders and tenure stratum (at least 1 and 2 "
+        f"users) whose next-{ap.outcome_days}-day orders vary, among users who ordered in the {ap.prior_days} days "
+        f"before {index_date(p, ap)}"
+    )
+    if ok.any():
+        left = assoc[~ok]
+        dropped = (
+            f"{', '.join(left.incentive)} {'is' if len(left) == 1 else 'are'} left out: the comparison {needs}, "
+            "and there are too few."
+            if len(left)
+            else None
+        )
+        return AssociationView(assoc[ok].reset_index(drop=True), None, dropped)
+    n = int(assoc.participants.iloc[0] + assoc.nonparticipants.iloc[0]) if len(assoc) else 0
+    return AssociationView(
+        assoc[ok],
+        f"Comparing participants with look-alike non-participants {needs}; "
+        + (f"the {n:,} such users hold too few." if n else "there are no such users."),
+    )
+
+
+def points_reasons(pm: pd.DataFrame, ps: PointsSummary, p: Period, ap: ActivityParams) -> dict[str, str]:
+    """Why parts of the points section are missing: 'chart' (no movement in the trend), 'breakage'
+    (nothing issued breakage_months ago), 'lag' (no redemption yet)."""
+    out = {}
+    moved = (pm[["issued", "redeemed", "expired", "other_out"]].to_numpy().sum() > 0) or ps.outstanding > 0
+    if not moved:
+        out["chart"] = (
+            f"The points chart needs points movements from {trend_start(p, ap).short} to {p.short}; "
+            "the `points_ledger` has none."
+        )
+    if not ps.aged_issued:
+        out["breakage"] = (
+            f"Breakage needs points issued at least {ap.breakage_months} months before {p.label}; the ledger has none "
+            "that old, so no provision is estimated."
+        )
+    if not np.isfinite(ps.lag_median_days):
+        out["lag"] = "The redemption lag needs redeemed points; none were redeemed up to the month's end."
+    return out
+
+
+def tier_reason(kept: TierKept, ap: ActivityParams) -> str | None:
+    """Why the top-tier retention cannot be shown (None when it can)."""
+    if kept.start:
+        return None
+    top_min = list(ap.tier_thresholds_yuan.values())[-1]
+    return (
+        f"Keeping {kept.top} users needs users in the {kept.top} tier at the month's start "
+        f"({ap.tier_window_days}-day spend of {top_min:,.0f} or more); there were none."
+    )
+
+
+def tier_share(mat: pd.DataFrame) -> pd.DataFrame:
+    """Row shares of the tier matrix, keeping only start tiers that hold users."""
+    n = mat.sum(axis=1)
+    return mat[n > 0].div(n[n > 0], axis=0)
+
+
+# --------------------------------------------------------------------------- cycles: what to show
+
+
+def _days_text(x: float) -> str:
+    return f"{x:.0f}" if np.isfinite(x) else "not reached"
+
+
+def cycle_table(cyc: pd.DataFrame, top_n: int = 12) -> pd.DataFrame:
+    """The cycle summary for reading: the milk powder group, then the `top_n` categories and products by
+    purchases with an 'others' row each; medians as text ('not reached' when the KM curve never gets there)."""
+    parts = []
+    for lvl in ("group", "category", "product"):
+        g = cyc[cyc.level == lvl].sort_values("purchases", ascending=False, kind="stable")
+        top = g.head(top_n)
+        rows = [
+            dict(
+                level=r.level,
+                scene=r.scene_name,
+                purchases=r.purchases,
+                repeats=r.repeats,
+                median=_days_text(r.median_days)
+                + (
+                    f" ({_days_text(r.median_low)}–{_days_text(r.median_high)})"
+                    if np.isfinite(r.median_days)
+                    else ""
+                ),
+                q25=_days_text(r.q25_days),
+                q75=_days_text(r.q75_days),
+            )
+            for r in top.itertuples()
+        ]
+        rest = g.iloc[top_n:]
+        if len(rest):
+            rows.append(
+                dict(
+                    level=lvl,
+                    scene=f"others ({len(rest)} {'categories' if lvl == 'category' else 'products'})",
+                    purchases=int(rest.purchases.sum()),
+                    repeats=int(rest.repeats.sum()),
+                    median="–",
+                    q25="–",
+                    q75="–",
+                )
+            )
+        parts += rows
+    return pd.DataFrame(parts, columns=["level", "scene", "purchases", "repeats", "median", "q25", "q75"])
+
+
+def cycle_chart_rows(cyc: pd.DataFrame, top_n: int) -> tuple[pd.DataFrame, str | None]:
+    """Categories to draw (finite median, the `top_n` with most purchases, fastest first), or why none."""
+    cats = cyc[(cyc.level == "category") & np.isfinite(cyc.median_days)] if len(cyc) else cyc
+    if len(cats) == 0:
+        return cats, (
+            "Category cycles need users who buy in the same category again; no category's median time to the "
+            "next purchase is reached in these months."
+        )
+    top = cats.sort_values("purchases", ascending=False, kind="stable").head(top_n)
+    return top.sort_values("median_days", kind="stable"), None
+
+
+def reminder_scene_check(cyc: pd.DataFrame, ap: ActivityParams) -> str | None:
+    """Which of the params' reminder categories the data cannot remind on, in one sentence (None: all can)."""
+    finite = cyc[np.isfinite(cyc.median_days)] if len(cyc) else cyc
+    have = set(cyc[cyc.level == "category"].scene) if len(cyc) else set()
+    cyc_ok = set(finite[finite.level == "category"].scene) if len(finite) else set()
+    if len(cyc) and (cyc.level == "group").any():
+        have.add("milk_powder")
+    if len(finite) and ((finite.level == "group") & (finite.scene == "milk_powder")).any():
+        cyc_ok.add("milk_powder")
+    absent = [c for c in ap.reminder_categories if c not in have]
+    no_cycle = [c for c in ap.reminder_categories if c in have and c not in cyc_ok]
+    parts = []
+    if absent:
+        parts.append(f"{', '.join(absent)} {'has' if len(absent) == 1 else 'have'} no purchases in the data")
+    if no_cycle:
+        parts.append(
+            f"{', '.join(no_cycle)} {'has' if len(no_cycle) == 1 else 'have'} no repurchase cycle yet"
+        )
+    if not parts:
+        return None
+    return (
+        f"Category reminders need purchases with a repurchase cycle in the categories named in params "
+        f"`activity.reminder_categories`; {' and '.join(parts)}, so "
+        + (
+            "no reminder list is made."
+            if len(absent) + len(no_cycle) == len(ap.reminder_categories)
+            else ("it is" if len(absent) + len(no_cycle) == 1 else "they are") + " left out."
+        )
+    )
+
+
+def due_reason(due: pd.DataFrame, p: Period, ap: ActivityParams) -> str | None:
+    """Why the category reminder list is empty (None when it has users)."""
+    if len(due):
+        return None
+    lo, hi = ap.reminder_lead_days, ap.reminder_lead_days + ap.reminder_horizon_days
+    return (
+        f"The category reminder list needs users whose next expected purchase in a reminder category falls "
+        f"{lo} to {hi} days after {p.as_of}; nobody's does, so the list is empty."
+    )
+
+
+def since_data(df: pd.DataFrame, has_data: pd.Series) -> pd.DataFrame:
+    """Rows of a month-spine frame from the first month where `has_data` holds.
+
+    Trend windows reach back `trend_months`; months before the data begins are not drawn.
+    """
+    months = pd.to_datetime(df.month)
+    first = months[has_data].min()
+    return df[months >= first] if has_data.any() else df.iloc[0:0]
+
+
+def top_with_others(
+    df: pd.DataFrame, label: str, by: str, n: int, noun: str, sum_cols: list[str]
+) -> pd.DataFrame:
+    """The `n` rows with the largest `by`, then one 'others (k <noun>)' row summing `sum_cols` (k >= 2).
+
+    Other columns of the 'others' row are left empty (shown as '–'). Keeps long tables readable.
+    """
+    ranked = df.sort_values(by, ascending=False, kind="stable")
+    rest = ranked.iloc[n:]
+    if len(rest) < 2:  # an 'others' row for a single row hides it for nothing
+        return ranked.reset_index(drop=True)
+    others = {label: f"others ({len(rest)} {noun})"} | {c: rest[c].sum() for c in sum_cols}
+    return pd.concat([ranked.iloc[:n], pd.DataFrame([others])], ignore_index=True)
+
+
+def segment_table(seg: pd.DataFrame, n: int = 12) -> pd.DataFrame:
+    """segment_summary for reading: acquisition channels beyond the `n` largest by MAU become one
+    'others' row (MAU, registered and their shares recomputed; averages left empty)."""
+    ch = seg[seg.dimension == "acquisition_channel"]
+    top = top_with_others(
+        ch, "segment", "mau", n, "channels", ["registered", "mau", "active_user_days", "n_days"]
+    )
+    if len(top) < len(ch):
+        o = top.index[-1]
+        top.loc[o, "dimension"] = "acquisition_channel"
+        top.loc[o, "n_days"] = ch.n_days.iloc[0]
+        top.loc[o, "active_share"] = top.loc[o, "mau"] / top.loc[o, "registered"]
+        mau = top.loc[o, "mau"]
+        top.loc[o, "dau_mau"] = (
+            top.loc[o, "active_user_days"] / (top.loc[o, "n_days"] * mau) if mau else np.nan
+        )
+    return pd.concat([top, seg[seg.dimension != "acquisition_channel"]], ignore_index=True)
+
+
+def reason_table(br: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """Points per reason (rows) and month (columns 'YYYY-MM'): the `n` reasons moving most points, then
+    'others' (their sum)."""
+    tab = br.pivot(index="reason", columns="month", values="points")
+    tab.columns = [pd.Timestamp(c).strftime("%Y-%m") for c in tab.columns]
+    months = list(tab.columns)
+    tab = tab.reset_index().assign(_moved=tab.abs().sum(axis=1).to_numpy())
+    keep = tab.sort_values("_moved", ascending=False, kind="stable").head(n).reason
+    top = top_with_others(tab, "reason", "_moved", n, "reasons", months)
+    # the n largest keep the ledger's reason order; 'others' stays last
+    head = tab[tab.reason.isin(keep)]
+    out = pd.concat([head, top.iloc[len(keep) :]], ignore_index=True)
+    return out.drop(columns="_moved")

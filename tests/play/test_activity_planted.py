@@ -6,10 +6,11 @@ import pytest
 
 from userops import activity as a
 from userops.db import last_complete_month
-from userops.params import ActivityParams
+from userops.params import ActivityParams, DataParams
 from userops.period import Period
 
 AP = ActivityParams()
+DP = DataParams()
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def period(demo_con):
 def test_repurchase_reminder_lift_inside_ci(demo_con, period, planted):
     """The randomised reminder lift, pooled over every campaign of the data, covers the planted lift."""
     truth = planted["repurchase_reminder_lift"]
-    eff = a.reminder_effect(demo_con, period.shift(-24).start, period.end, period, AP)
+    eff = a.reminder_effect(demo_con, period.shift(-24).start, period.end, period, AP, DP)
     e = eff.effect
     assert e.ci_low <= truth["lift"] <= e.ci_high, (e.diff, e.ci_low, e.ci_high, truth["lift"])
     assert e.ci_low > 0  # detected, not just "not excluded"
@@ -78,6 +79,6 @@ def test_tier_matrix_covers_registered_users(demo_con, period):
 
 def test_paid_ads_least_sticky(demo_con, period, planted):
     """The planted low-quality channel (repeat rate x 0.4) has the lowest orders per buyer."""
-    seg = a.segment_summary(demo_con, period, AP)
+    seg = a.segment_summary(demo_con, period, AP, DP)
     ch = seg[seg.dimension == "acquisition_channel"].sort_values("orders_per_buyer")
     assert ch.iloc[0].segment == planted["channel_quality"]["channel"]

@@ -16,12 +16,13 @@ import pytest
 
 from userops import activity as a
 from userops.db import connect
-from userops.params import ActivityParams
+from userops.params import ActivityParams, DataParams
 from userops.period import Period
 from userops.testing import one_row, order_row
 
 P = Period("2026-10")
 AP = ActivityParams()
+DP = DataParams()
 
 
 def _user(uid, channel="app", city="上海", reg="2026-01-01 09:00:00"):
@@ -83,7 +84,7 @@ def test_active_days_distribution(con):
 
 
 def test_activity_by_segment(con):
-    s = a.activity_segments(con, P)
+    s = a.activity_segments(con, P, DP)
     allr = one_row(s, dimension="all")
     assert allr.registered == 5 and allr.mau == 3
     app = one_row(s, dimension="acquisition_channel", segment="app")
@@ -97,7 +98,7 @@ def test_activity_by_segment(con):
 
 
 def test_repurchase_within_30_days(con):
-    r = a.repurchase(con, P, AP)
+    r = a.repurchase(con, P, AP, DP)
     sep = one_row(r, month=pd.Timestamp(2026, 9, 1), dimension="all")
     assert (sep.buyers, sep.eligible, sep.repurchased) == (1, 1, 1)  # u1 09-20 -> 10-01 (11 days)
     assert sep.is_mature
@@ -116,10 +117,10 @@ def test_repurchase_within_30_days(con):
 
 
 def test_order_frequency_and_gaps(con):
-    f = a.order_frequency(con, P, AP)
+    f = a.order_frequency(con, P, AP, DP)
     fa = f[f.dimension == "all"].set_index("orders")
     assert fa.users.to_dict() == {"1": 1, "2": 1, "3": 1}  # u2 1, u3 2, u1 3
-    g = one_row(a.order_gaps(con, P), dimension="all")
+    g = one_row(a.order_gaps(con, P, DP), dimension="all")
     # gaps of October orders with a previous order: u1 11 (09-20..10-01), 0 (same day), 4;
     # u2 54 (08-10..10-03); u3 8 (10-20..10-28)
     assert g.repeat_orders == 5
@@ -175,9 +176,8 @@ def _member(uid, arm, assigned):
     )
 
 
-@pytest.fixture
-def coupon_con(make_warehouse):
-    tables = {
+def _coupon_tables():
+    return {
         "users": [_user(u) for u in (1, 2, 3, 4)],
         "orders": [
             order_row(1, 1, "2026-10-10 12:00:00", coupon_id=1, gmv=40),
@@ -209,13 +209,30 @@ def coupon_con(make_warehouse):
             _member(4, "holdout", "2026-10-09 10:00:00"),
         ],
     }
-    c = connect(make_warehouse(tables))
+
+
+@pytest.fixture
+def coupon_con(make_warehouse):
+    c = connect(make_warehouse(_coupon_tables()))
     yield c
     c.close()
 
 
+def test_reminder_effect_needs_a_campaign_with_both_arms(make_warehouse):
+    # the same members, but the holdout (u3, u4) belongs to a second campaign: no campaign has both
+    # arms, so treatment vs holdout would compare two campaigns, not a randomised split
+    t = _coupon_tables()
+    t["campaigns"].append(t["campaigns"][0] | dict(campaign_id=2, name="2026-10 复购券未使用提醒 B"))
+    t["campaign_members"] = [
+        m | dict(campaign_id=1 if m["arm"] == "treatment" else 2) for m in t["campaign_members"]
+    ]
+    con = connect(make_warehouse(t))
+    assert a.reminder_effect(con, P.start, P.end, P, AP, DP) is None
+    con.close()
+
+
 def test_repurchase_coupons_redeemed_within_7_days(coupon_con):
-    cp = a.repurchase_coupons(coupon_con, P, AP).set_index("month").loc[pd.Timestamp(2026, 10, 1)]
+    cp = a.repurchase_coupons(coupon_con, P, AP, DP).set_index("month").loc[pd.Timestamp(2026, 10, 1)]
     assert cp.issued == 4 and cp.eligible_days == 4  # all issued by 10-24
     assert cp.redeemed_within_days == 1  # c2 after 2 days; c1 after 9 days is too late
     assert cp.closed == 4  # all expired by 10-31
@@ -224,7 +241,7 @@ def test_repurchase_coupons_redeemed_within_7_days(coupon_con):
 
 
 def test_repurchase_reminder_effect(coupon_con):
-    eff = a.reminder_effect(coupon_con, P.start, P.end, P, AP)
+    eff = a.reminder_effect(coupon_con, P.start, P.end, P, AP, DP)
     e = eff.effect
     assert (e.n_treatment, e.n_holdout) == (2, 2)
     assert e.rate_treatment == pytest.approx(0.5)  # u1 of u1 u2
@@ -403,3 +420,294 @@ def test_incentive_association_participants_vs_lookalikes(incentive_con):
     p = a.participation(incentive_con, P, ap)
     sep = one_row(p, month=pd.Timestamp(2026, 9, 1), incentive="checkin")
     assert (sep.participants, sep.active_users) == (2, 4)
+
+
+# ------------------------------------------------------------------ data roles and degenerate data
+
+
+def test_offline_channels_come_from_params(con):
+    # offline = 'app' instead of 'store': u2 (app only) becomes offline, u3 (store only) online,
+    # u1 (store + app) stays both
+    dp = DataParams(offline_order_channels=["app"])
+    s = a.activity_segments(con, P, dp).query("dimension == 'online_offline'").set_index("segment").mau
+    assert s.to_dict() == {"both": 1, "offline": 1, "online": 1}
+    r = a.repurchase(con, P, AP, dp)
+    # October anchors: u1 10-01 10:00 store -> online, u2 10-03 app -> offline, u3 10-20 store -> online
+    assert (
+        one_row(r, month=pd.Timestamp(2026, 10, 1), dimension="online_offline", segment="online").buyers == 2
+    )
+    g = a.order_gaps(con, P, dp).query("dimension == 'online_offline'").set_index("segment")
+    # app orders with a previous order: u1 10-01 18:00 (0 d), 10-05 (4 d), u2 10-03 (54 d)
+    assert g.loc["offline"].repeat_orders == 3 and g.loc["offline"].mean_days == pytest.approx(58 / 3)
+    f = a.order_frequency(con, P, AP, dp).query("dimension == 'online_offline'")
+    assert one_row(f, segment="offline").users == 1  # u2, 1 order
+
+
+def test_months_with_orders_starts_at_the_first_order(con):
+    o = a.months_with_orders(a.activity_trend(con, P, AP))
+    # trend May..Oct; the first order is u5's on 07-15, so May and June are not drawn
+    assert [m.month for m in pd.to_datetime(o.index)] == [7, 8, 9, 10]
+    assert list(o.mau) == [1, 1, 1, 3]
+
+
+def test_event_definition_reason(con):
+    tr = a.activity_trend(con, P, AP)
+    assert a.events_reason(tr, False, P) == (
+        "The event definition needs the optional `events` table, which is absent."
+    )
+    assert a.events_reason(tr, True, P) == (
+        "The event definition needs events in October 2026; the `events` table has none in that month."
+    )
+
+
+def test_channel_contrast_needs_two_channels_with_enough_buyers(con):
+    seg = a.segment_summary(con, P, AP, DP)
+    # October buyers: app 2 (u1 u3), paid_ads 1 (u2): none reaches the default 30
+    assert a.channel_contrast(seg, AP).reason == (
+        "Comparing acquisition channels needs at least two channels with 30 or more buyers in the month; "
+        "none of the 2 channels has that many."
+    )
+    ap2 = ActivityParams(min_segment_users=2)
+    seg2 = a.segment_summary(con, P, ap2, DP)
+    assert a.channel_contrast(seg2, ap2).reason.endswith("only app has that many.")
+    ap1 = ActivityParams(min_segment_users=1)
+    cc = a.channel_contrast(a.segment_summary(con, P, ap1, DP), ap1)
+    # DAU/MAU app 4 / (31 x 2), paid_ads 1 / (31 x 1)
+    assert cc.reason is None and (cc.high.segment, cc.low.segment) == ("app", "paid_ads")
+    assert cc.high.dau_mau == pytest.approx(4 / 62)
+
+
+def test_repurchase_headline_and_the_month_without_a_complete_window(con):
+    hl = a.repurchase_headline(a.repurchase(con, P, AP, DP), P, AP)
+    # September is the latest mature month (u1 again 11 days later); August (u2, next order 54 d) before it
+    assert hl.reason is None and hl.month == pd.Timestamp("2026-09-01")
+    assert hl.row.repurchase_rate == 1.0 and hl.prev.repurchase_rate == 0.0
+    early = Period("2026-08")
+    r = a.repurchase(con, early, AP, DP)
+    # u2 08-10 + 30 d is after 08-31, u5 07-15 + 30 d = 08-14 is inside: July is mature
+    assert a.repurchase_headline(r, early, AP).month == pd.Timestamp("2026-07-01")
+    first = Period("2026-07")
+    none = a.repurchase_headline(a.repurchase(con, first, AP, DP), first, AP)
+    assert none.month is None  # u5 07-15 + 30 d is after 07-31
+    assert none.reason == (
+        "The 30-day repurchase rate needs a month whose buyers have all been observed for 30 days by "
+        "2026-07-31; the data has no such month yet."
+    )
+
+
+def test_gap_summary_without_repeat_orders(con):
+    first = Period("2026-07")  # u5's only order: no previous order
+    gs = a.gap_summary(a.order_gaps(con, first, DP), first)
+    assert gs.overall is None
+    assert gs.reason == (
+        "Days between orders need repeat orders; no order in July 2026 follows an earlier order of the same user."
+    )
+    assert a.gap_summary(a.order_gaps(con, P, DP), P).overall.repeat_orders == 5
+
+
+def test_participation_without_incentive_events(con):
+    ph = a.participation_headline(a.participation(con, P, AP), P, AP)
+    assert ph.any_rate is None
+    assert ph.reason.startswith(
+        "Incentive participation needs events named in params `activity.incentive_events` ("
+    )
+    assert ph.reason.endswith("the `events` table has none from May 2026 to Oct 2026.")
+
+
+def test_tier_reason_when_nobody_starts_in_the_top_tier(coupon_con):
+    # four users, one 40-yuan order each in October: nobody is core on 10-01
+    kept = a.tiers_kept(a.tier_transitions(coupon_con, P, AP), AP)
+    assert (kept.start, kept.kept, kept.end) == (0, 0, 0)
+    assert a.tier_reason(kept, AP) == (
+        "Keeping core users needs users in the core tier at the month's start (90-day spend of 1,500 or more); "
+        "there were none."
+    )
+    mat = a.tier_matrix(a.tier_transitions(coupon_con, P, AP), AP)
+    share = a.tier_share(mat)
+    assert list(share.index) == ["none"]  # the only start tier holding users (4)
+    assert share.loc["none", "ordinary"] == 1.0
+
+
+def test_coupon_kinds_come_from_params(coupon_con):
+    dp = DataParams(repurchase_coupon_kinds=["other"])
+    cp = a.repurchase_coupons(coupon_con, P, AP, dp)
+    assert cp.issued.sum() == 0  # the four coupons are of kind 'repurchase'
+    h = a.coupon_headline(coupon_con, cp, P, AP, dp)
+    assert h.reason == (
+        "Repurchase coupons need coupons of the kinds in params `data.repurchase_coupon_kinds` (other); the coupons "
+        "table has none of them in May 2026 to Oct 2026 (its kinds: repurchase)."
+    )
+    e = a.reminder_effect(coupon_con, P.start, P.end, P, AP, dp)
+    # u1's redemption (c1, kind 'repurchase') no longer counts: nobody converts in either arm
+    assert (e.effect.rate_treatment, e.effect.rate_holdout, e.incremental_redemptions) == (0, 0, 0)
+    ok = a.coupon_headline(coupon_con, a.repurchase_coupons(coupon_con, P, AP, DP), P, AP, DP)
+    assert (ok.reason, ok.rate_reason, ok.issued) == (None, None, 4)
+    assert ok.rate_within_days == pytest.approx(0.25) and ok.rate_in_validity == pytest.approx(0.5)
+
+
+def test_points_reasons_before_anything_is_old_or_redeemed(points_con):
+    feb = Period("2026-02")
+    pm, ps = a.points_monthly(points_con, feb, AP), a.points_summary(points_con, feb, AP)
+    why = a.points_reasons(pm, ps, feb, AP)
+    # the first points were issued 2026-01-10 (not 6 months before February); the first redemption is 03-01
+    assert set(why) == {"breakage", "lag"}
+    assert why["breakage"] == (
+        "Breakage needs points issued at least 6 months before February 2026; the ledger has none that old, "
+        "so no provision is estimated."
+    )
+    assert np.isnan(ps.provision_yuan)
+    assert (
+        a.points_reasons(a.points_monthly(points_con, P, AP), a.points_summary(points_con, P, AP), P, AP)
+        == {}
+    )
+
+
+def test_association_needs_non_participants(make_warehouse):
+    # all four users ordered on 09-10 and checked in on 09-15: no non-participant to compare with
+    # (u1's order on 10-20 ends the export after the events)
+    orders = [order_row(u, u, "2026-09-10 10:00:00") for u in (1, 2, 3, 4)]
+    orders += [order_row(5, 1, "2026-10-20 10:00:00")]
+    events = [
+        dict(user_id=u, ts="2026-09-15 10:00:00", event="checkin", event_channel="app") for u in (1, 2, 3, 4)
+    ]
+    con = connect(
+        make_warehouse({"users": [_user(u) for u in (1, 2, 3, 4)], "orders": orders, "events": events})
+    )
+    ap = ActivityParams(incentive_events=["checkin"])
+    assoc = a.incentive_association(con, P, ap)
+    assert list(assoc.participants) == [4, 4] and list(assoc.nonparticipants) == [0, 0]
+    view = a.association_shown(assoc, P, ap)
+    assert view.rows.empty
+    assert view.reason.endswith("ordered in the 60 days before 2026-10-02; the 4 such users hold too few.")
+    con.close()
+
+
+def test_cycle_table_top_n_others_and_not_reached():
+    inf = float("inf")
+    cyc = pd.DataFrame(
+        [
+            dict(
+                level="category",
+                scene="a",
+                scene_name="a",
+                purchases=50,
+                repeats=30,
+                median_days=7.0,
+                median_low=5.0,
+                median_high=inf,
+                q25_days=3.0,
+                q75_days=inf,
+            ),
+            dict(
+                level="category",
+                scene="b",
+                scene_name="b",
+                purchases=20,
+                repeats=2,
+                median_days=inf,
+                median_low=inf,
+                median_high=inf,
+                q25_days=40.0,
+                q75_days=inf,
+            ),
+            dict(
+                level="category",
+                scene="c",
+                scene_name="c",
+                purchases=5,
+                repeats=1,
+                median_days=9.0,
+                median_low=9.0,
+                median_high=9.0,
+                q25_days=9.0,
+                q75_days=9.0,
+            ),
+            dict(
+                level="category",
+                scene="d",
+                scene_name="d",
+                purchases=3,
+                repeats=0,
+                median_days=inf,
+                median_low=inf,
+                median_high=inf,
+                q25_days=inf,
+                q75_days=inf,
+            ),
+        ]
+    )
+    t = a.cycle_table(cyc, top_n=2)
+    assert list(t.scene) == ["a", "b", "others (2 categories)"]
+    assert list(t["median"]) == ["7 (5–not reached)", "not reached", "–"]
+    assert (t.iloc[2].purchases, t.iloc[2].repeats) == (8, 1)  # c + d
+    assert t.iloc[0].q75 == "not reached"
+    rows, reason = a.cycle_chart_rows(cyc, top_n=2)
+    assert list(rows.scene) == ["a", "c"] and reason is None  # finite medians only, fastest first
+    none, reason = a.cycle_chart_rows(cyc[cyc.median_days == inf], top_n=2)
+    assert none.empty and reason.startswith("Category cycles need users who buy in the same category again")
+
+
+def test_reminder_categories_absent_from_the_data(mp_con):
+    summary, _ = a.cycles(mp_con, P, AP)
+    # default reminder categories milk_powder, mother_baby, daily: only P1 (mother_baby, milk powder) is bought
+    assert a.reminder_scene_check(summary, AP) == (
+        "Category reminders need purchases with a repurchase cycle in the categories named in params "
+        "`activity.reminder_categories`; daily has no purchases in the data, so it is left out."
+    )
+    only_absent = ActivityParams(reminder_categories=["daily", "snacks"])
+    assert a.reminder_scene_check(summary, only_absent).endswith(
+        "daily, snacks have no purchases in the data, so no reminder list is made."
+    )
+    due = a.due_reminders(mp_con, P, only_absent, summary)
+    assert due.empty
+    assert a.due_reason(due, P, only_absent) == (
+        "The category reminder list needs users whose next expected purchase in a reminder category falls "
+        "3 to 17 days after 2026-10-31; nobody's does, so the list is empty."
+    )
+    assert a.reminder_scene_check(summary, ActivityParams(reminder_categories=["milk_powder"])) is None
+
+
+def test_long_tables_top_n_and_others(make_warehouse, points_con):
+    # channels: a (u1, u2 ordered in October), b (u3 ordered), c (u4 ordered, u5 did not)
+    users = [_user(1, "a"), _user(2, "a"), _user(3, "b"), _user(4, "c"), _user(5, "c")]
+    orders = [order_row(u, u, f"2026-10-0{u} 10:00:00") for u in (1, 2, 3, 4)]
+    con = connect(make_warehouse({"users": users, "orders": orders}))
+    t = a.segment_table(a.segment_summary(con, P, AP, DP), n=1)
+    ch = t[t.dimension == "acquisition_channel"].set_index("segment")
+    assert list(ch.index) == ["a", "others (2 channels)"]
+    o = ch.loc["others (2 channels)"]
+    assert (o.registered, o.mau) == (3, 2)  # b: 1 of 1, c: 1 of 2
+    assert o.active_share == pytest.approx(2 / 3)
+    assert o.dau_mau == pytest.approx(2 / (31 * 2))  # one order day each
+    assert np.isnan(o.orders_per_buyer)  # averages are not summed
+    # every order is an app order: one online_offline segment
+    assert list(t.dimension) == ["acquisition_channel", "acquisition_channel", "all", "online_offline"]
+    assert len(a.segment_table(a.segment_summary(con, P, AP, DP), n=2)) == len(t) + 1  # c alone is kept
+    con.close()
+    # points moved May..Oct: expire -50 (09-01), browse_40s +30 (10-05), redeem -100 (10-10)
+    r = a.reason_table(a.points_by_reason(points_con, P, AP), n=2).set_index("reason")
+    assert list(r.index) == ["expire", "redeem", "others (4 reasons)"]  # browse_40s, checkin, order, task
+    assert r.loc["others (4 reasons)", "2026-10"] == 30
+    assert r.loc["redeem", "2026-10"] == -100
+
+
+def test_association_leaves_out_comparisons_without_spread(make_warehouse):
+    # as incentive_con, plus a draw by u1 only: draw = u1 (2 orders) vs u2 u3 u4 (1 each), no spread
+    # on either side, so its CI has zero width and it is left out; checkin and any stay
+    orders = [order_row(u, u, "2026-09-10 10:00:00") for u in (1, 2, 3, 4)]
+    orders += [order_row(5, 1, "2026-10-05 10:00:00"), order_row(6, 1, "2026-10-06 10:00:00")]
+    orders += [order_row(7, 2, "2026-10-07 10:00:00"), order_row(8, 3, "2026-10-08 10:00:00")]
+    orders += [order_row(9, 4, "2026-10-09 10:00:00")]
+    events = [dict(user_id=u, ts="2026-09-15 10:00:00", event="checkin", event_channel="app") for u in (1, 2)]
+    events += [dict(user_id=1, ts="2026-09-16 10:00:00", event="draw", event_channel="app")]
+    con = connect(
+        make_warehouse({"users": [_user(u) for u in (1, 2, 3, 4)], "orders": orders, "events": events})
+    )
+    ap = ActivityParams(incentive_events=["checkin", "draw"])
+    assoc = a.incentive_association(con, P, ap)
+    assert one_row(assoc, incentive="draw").diff_orders == pytest.approx(1.0)  # 2 - (1 + 1 + 1) / 3
+    view = a.association_shown(assoc, P, ap)
+    assert view.reason is None
+    assert sorted(view.rows.incentive) == ["any", "checkin"]
+    assert view.dropped.startswith("draw is left out: the comparison needs participants and non-participants")
+    con.close()

@@ -5,9 +5,11 @@
 --   users); mau = users with an order in the month; active_share = mau / registered;
 --   active_user_days = sum over active users of their days with an order; dau_mau =
 --   active_user_days / (days in month x mau), i.e. the mean DAU over the month / MAU.
---   online_offline = the user's order channels in the month: 'offline' (store only),
---   'online' (mini program, app, WeChat group only) or 'both'. A NULL city is 'unknown'.
--- parameters: $from_date, $to_date (DATE, the month, half-open)
+--   online_offline = the user's order channels in the month: 'offline' (only channels in
+--   $offline_channels, e.g. store), 'online' (only other channels) or 'both'. A NULL city is
+--   'unknown'.
+-- parameters: $from_date, $to_date (DATE, the month, half-open), $offline_channels (VARCHAR[],
+--   the order channels placed in a store; params data.offline_order_channels)
 -- invariants: mau <= registered; the segments of a dimension sum to the 'all' row's mau.
 with users as (
     select user_id, channel, coalesce(city, 'unknown') as city
@@ -26,8 +28,8 @@ active as (
         user_id,
         count(distinct order_date) as active_days,
         case
-            when bool_and(order_channel = 'store') then 'offline'
-            when bool_and(order_channel <> 'store') then 'online'
+            when bool_and(list_contains($offline_channels, order_channel)) then 'offline'
+            when bool_and(not list_contains($offline_channels, order_channel)) then 'online'
             else 'both'
         end as online_offline
     from month_orders

@@ -3,13 +3,15 @@
 -- definition: days between orders: for every order in [$from_date, $to_date) that has a
 --   previous order by the same user, the calendar days since that previous order
 --   (fct_orders.days_since_prev; same-day repeats are 0). mean_days / median_days over those
---   orders; online_offline is the channel of the order itself ('offline' = store).
--- parameters: $from_date, $to_date (DATE, the month, half-open)
+--   orders; online_offline is the channel of the order itself ('offline' = one of
+--   $offline_channels).
+-- parameters: $from_date, $to_date (DATE, the month, half-open), $offline_channels (VARCHAR[],
+--   the order channels placed in a store)
 -- invariants: repeat_orders <= orders of the month; mean_days >= 0.
 with repeat_orders as (
     select
         o.days_since_prev,
-        case when o.order_channel = 'store' then 'offline' else 'online' end as online_offline,
+        case when list_contains($offline_channels, o.order_channel) then 'offline' else 'online' end as online_offline,
         u.channel
     from fct_orders as o
     inner join dim_users as u using (user_id)

@@ -1,11 +1,12 @@
 -- grain: one row per issue month
--- definition: repurchase coupons (kind 'repurchase', given at checkout) issued in
+-- definition: repurchase coupons (kinds in $repurchase_kinds, given at checkout) issued in
 --   [$from_date, $to_date). Redemption comes from orders.coupon_id (fct_coupons).
 --   eligible_days = coupons observed for $days x 24 h by the end of $as_of; redeemed_within_days
 --   = of those, redeemed within $days x 24 h of issue. closed = coupons whose validity ended by
 --   the end of $as_of; redeemed_in_validity = of those, redeemed between issue and expiry.
 --   Months without coupons are zero rows.
--- parameters: $from_date, $to_date (DATE, first days of months), $days (INTEGER), $as_of (DATE)
+-- parameters: $from_date, $to_date (DATE, first days of months), $days (INTEGER), $as_of (DATE),
+--   $repurchase_kinds (VARCHAR[], params data.repurchase_coupon_kinds)
 -- invariants: redeemed_within_days <= eligible_days <= issued; redeemed_in_validity <= closed <= issued.
 with coupons as (
     select
@@ -17,7 +18,7 @@ with coupons as (
         redeemed_within_validity,
         face_value
     from fct_coupons
-    where kind = 'repurchase' and issued_at >= $from_date and issued_at < $to_date
+    where list_contains($repurchase_kinds, kind) and issued_at >= $from_date and issued_at < $to_date
 ),
 
 flagged as (

@@ -5,10 +5,10 @@
 --   order (any later order, same day included) came within $days x 24 h of that anchor.
 --   Only buyers observed for the whole window by the end of $as_of (anchor + $days days <
 --   $as_of + 1 day) are eligible; repurchase_rate = repurchased / eligible. online_offline is
---   the channel of the anchor order ('offline' = store, else 'online'); the user's later
---   orders would otherwise decide their own segment. Months are zero-filled per segment.
+--   the channel of the anchor order ('offline' = one of $offline_channels, else 'online');
+--   the user's later orders would otherwise decide their own segment. Months are zero-filled per segment.
 -- parameters: $from_date, $to_date (DATE, first days of months), $days (INTEGER),
---   $as_of (DATE, last observed day)
+--   $as_of (DATE, last observed day), $offline_channels (VARCHAR[], order channels placed in a store)
 -- invariants: repurchased <= eligible <= buyers; a month is mature when eligible = buyers.
 with anchors as (
     select
@@ -16,7 +16,7 @@ with anchors as (
         cast(date_trunc('month', o.order_date) as date) as month,
         o.ordered_at,
         o.next_ordered_at,
-        case when o.order_channel = 'store' then 'offline' else 'online' end as online_offline,
+        case when list_contains($offline_channels, o.order_channel) then 'offline' else 'online' end as online_offline,
         u.channel
     from fct_orders as o
     inner join dim_users as u using (user_id)
