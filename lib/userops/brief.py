@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from userops import charts
+from userops import charts, run_status
 from userops.db import query
 from userops.params import BriefParams
 from userops.period import Period
@@ -518,6 +518,48 @@ def run_metrics(output_dir: str | Path | None) -> dict:
         return {}
     path = Path(output_dir) / "metrics.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _play_name(entry: dict) -> str:
+    """'03 促活 · Active-user incentives' (the notebook's title), or the notebook name."""
+    stem, title = entry["notebook"], entry.get("title") or ""
+    return f"{stem[:2]} {title}" if title and title != stem else stem
+
+
+def play_status_note(output_dir: str | Path | None) -> str | None:
+    """One markdown paragraph naming the plays missing from this brief, or None when none is.
+
+    From the run's run_status.json: plays that failed (their numbers, lists and actions are left
+    out), plays not run, and plays whose results come from an earlier run of the month (``--only``).
+    """
+    status = run_status.read(output_dir)
+    carried = set(status["carried_over"])
+    earlier = [e for e in status["succeeded"] if e["notebook"] in carried]
+    if not (status["failed"] or status["skipped"] or earlier):
+        return None
+
+    def names(entries: list[dict], mark: bool = True) -> str:
+        return "; ".join(
+            _play_name(e) + (" (earlier run 此前运行)" if mark and e["notebook"] in carried else "")
+            for e in entries
+        )
+
+    parts = ["**本月简报缺少的分析 · Analyses missing from this brief.**"]
+    if status["failed"]:
+        parts.append(
+            f"未能完成 Did not complete: {names(status['failed'])}. Their numbers, target lists and "
+            "actions are left out of this brief, so totals across plays cover the others only; the "
+            "analytics team has the error (run.json) and will re-run them."
+        )
+    if status["skipped"]:
+        parts.append(
+            f"本次未运行 Not run this month: {names(status['skipped'])}; the brief has no results from them."
+        )
+    if earlier:
+        parts.append(
+            f"沿用此前结果 From an earlier run of this month (not re-run with the latest data): {names(earlier, mark=False)}."
+        )
+    return " ".join(parts)
 
 
 def play_metrics(doc: dict) -> pd.DataFrame:
