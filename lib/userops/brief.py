@@ -357,10 +357,10 @@ KPIS = [
     ("conversion", "转化率 conversion", "pct", "share"),
 ]
 KPI_DEFINITIONS = {
-    "gmv": "paid GMV of the month's orders (yuan)",
+    "gmv": "paid GMV of the month's orders (in the data's currency)",
     "orders": "paid orders in the month",
     "buyers": "distinct users with an order in the month",
-    "aov": "GMV / orders (yuan per order)",
+    "aov": "GMV / orders (money per order)",
     "new_buyers": "users whose first order ever was in the month",
     "reactivated": "users dormant at the month start (no order for more than dormant_days) who ordered",
     "traffic": "users with a visit event or an order in the month (eligible base without events)",
@@ -609,13 +609,17 @@ EFFECT_KEY = re.compile(r"(?:lift|incremental|roi)", re.IGNORECASE)
 
 
 def fmt_metric(value, unit: str) -> str:
-    """A play metric as text according to its unit (share -> %, difference -> pp, yuan -> ¥)."""
+    """A play metric as text according to its unit (share -> %, difference -> pp, yuan -> money).
+
+    Money units ("yuan", "yuan per user", or naming the currency code or symbol) are shown with
+    the run's currency symbol.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return charts.MISSING
     u = (unit or "").lower()
     if "share" in u or "rate" in u:
         return charts.fmt_pp(value) if "diff" in u else charts.fmt_pct(value)
-    if "yuan" in u or "¥" in u:
+    if "yuan" in u or charts.currency_code().lower() in u or charts.currency_symbol() in u or "¥" in u:
         return charts.fmt_yuan(value, 0)
     if float(value).is_integer() or abs(value) >= 100:
         return charts.fmt_int(value)
