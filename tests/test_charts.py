@@ -230,5 +230,6 @@ def test_money_default_currency_and_shortest_decimals():
     assert charts.fmt_yuan(1234, 0) == "¥1,234" and charts.currency_code() == "CNY"
     # digits=None: as few decimals as the value needs (params such as a commission or a points rate)
     assert [charts.fmt_yuan(v, None) for v in (5, 2.5, 0.01, 1234.0)] == ["¥5", "¥2.5", "¥0.01", "¥1,234"]
+    assert charts.fmt_yuan(-0.3, 0) == "¥0" and charts.fmt_yuan(-0.3) == "-¥0.3"  # no "-¥0"
     with pytest.raises(ValueError):
         charts.set_currency("", "USD")

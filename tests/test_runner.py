@@ -483,3 +483,17 @@ def test_cli_keep_going_exits_3_listing_the_failures(project, monkeypatch, capsy
     err = capsys.readouterr().err
     assert "1 notebook(s) failed" in err and "03_x.ipynb failed at cell 2" in err and "ValueError: v" in err
     assert cli.build_parser().parse_args(["run"]).keep_going is False
+
+
+def test_cover_names_failed_and_skipped_plays(tmp_path):
+    assert runner._status_notes(tmp_path) == []  # no run_status.json: nothing to say
+    status = run_status.empty(MONTH)
+    status["failed"] = [
+        {"notebook": "03_a", "title": "促活 · Active-user incentives", "cell": 2, "error": "E: x"}
+    ]
+    status["skipped"] = [{"notebook": "05_b", "title": ""}]  # no title: the notebook name
+    run_status.write(tmp_path, status)
+    assert runner._status_notes(tmp_path) == [
+        "Failed, not in this run: 促活 · Active-user incentives",
+        "Not run: 05_b",
+    ]

@@ -183,8 +183,8 @@ def fmt_yuan(x: Any, digits: int | None = 1) -> str:
     if _is_missing(x):
         return MISSING
     v = float(x)
-    sign = "-" if v < 0 else ""
     text = f"{abs(v):,.4f}".rstrip("0").rstrip(".") if digits is None else f"{abs(v):,.{digits}f}"
+    sign = "-" if v < 0 and text.strip("0.,") else ""  # -0.3 shown with no decimals is "¥0", not "-¥0"
     return f"{sign}{_currency['symbol']}{text}"
 
 
