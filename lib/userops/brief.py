@@ -549,7 +549,7 @@ def play_status_note(output_dir: str | Path | None) -> str | None:
         parts.append(
             f"未能完成 Did not complete: {names(status['failed'])}. Their numbers, target lists and "
             "actions are left out of this brief, so totals across plays cover the others only; the "
-            "analytics team has the error (run.json) and will re-run them."
+            "error details for the analytics team are in run.json."
         )
     if status["skipped"]:
         parts.append(
