@@ -497,3 +497,23 @@ def test_cover_names_failed_and_skipped_plays(tmp_path):
         "Failed, not in this run: 促活 · Active-user incentives",
         "Not run: 05_b",
     ]
+
+
+def test_cli_only_run_names_plays_still_failed_from_an_earlier_run(project, monkeypatch, capsys):
+    import contextlib
+
+    from userops import cli, db, params
+
+    run_dir = project["out"] / MONTH
+    status = run_status.empty(MONTH)
+    status["failed"] = [{"notebook": "03_x", "title": "X", "cell": 2, "error": "E: e"}]
+    status["succeeded"] = [{"notebook": "04_y", "title": "Y"}]
+    status["carried_over"] = ["03_x"]
+    run_status.write(run_dir, status)
+    monkeypatch.setattr(params, "load_params", lambda path: None)
+    monkeypatch.setattr(db, "connect", lambda path: contextlib.nullcontext())
+    monkeypatch.setattr(db, "resolve_month", lambda con, month: MONTH)
+    monkeypatch.setattr(runner, "run_playbook", lambda *a, **kw: run_dir)
+    args = ["run", "--keep-going", "--only", "04", "--warehouse", str(project["wh"])]
+    assert cli.main([*args, "--params", str(project["params"])]) == 0  # 04 ran fine this time
+    assert "still failed from an earlier run of the month (not re-run): 03_x" in capsys.readouterr().err

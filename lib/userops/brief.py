@@ -549,7 +549,7 @@ def play_status_note(output_dir: str | Path | None) -> str | None:
         parts.append(
             f"未能完成 Did not complete: {names(status['failed'])}. Their numbers, target lists and "
             "actions are left out of this brief, so totals across plays cover the others only; the "
-            "error details for the analytics team are in run.json."
+            "error details for the analytics team are in run_status.json."
         )
     if status["skipped"]:
         parts.append(

@@ -137,7 +137,20 @@ def _cmd_run(a: argparse.Namespace) -> int:
         print(f"userops run: {e}", file=sys.stderr)
         return 2
     print(f"done: {out}")
+    _print_carried_failures(out)
     return 0
+
+
+def _print_carried_failures(run_dir: Path) -> None:
+    """After an --only run: the plays that still stand failed from an earlier run of the month."""
+    from userops import run_status
+
+    status = run_status.read(run_dir)
+    still = [f["notebook"] for f in status["failed"] if f["notebook"] in status["carried_over"]]
+    if still:
+        print(
+            f"still failed from an earlier run of the month (not re-run): {', '.join(still)}", file=sys.stderr
+        )
 
 
 def _cmd_export(a: argparse.Namespace) -> int:
