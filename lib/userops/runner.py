@@ -3,6 +3,7 @@
 Layout of a finished run (``out_root/<month>/``)::
 
     notebooks/<name>.ipynb   executed copies
+    notebooks/<name>.failed.ipynb  executed copy of a notebook that failed (``keep_going`` only)
     pdf/<name>.pdf           leadership PDFs (no code)
     pdf/monthly_brief.pdf    the combined brief: cover + the 00 brief (when 00_*.ipynb ran)
     targets/                 CSV lists written by the notebooks (via ``output_dir``)
@@ -19,7 +20,8 @@ and leaves any previous ``out_root/<month>/`` as it was.
 
 With ``keep_going`` (``userops run --keep-going``, ``make``) a failing notebook does not stop the
 run: what it wrote is rolled back (its targets and metrics.json section are left out, its PDF is
-not made), its executed copy is kept as ``notebooks/<name>.failed.ipynb`` (the traceback for the
+not made; run.json records the files each notebook wrote, so an ``only`` re-run first removes
+what the notebook left last time), its executed copy is kept as ``notebooks/<name>.failed.ipynb`` (the traceback for the
 analyst; never listed as a report), the other notebooks run and are published, the failures go to
 run.json and run_status.json, and :class:`RunIncomplete` is raised after publishing.
 """
