@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from userops.charts import currency_symbol, fmt_yuan
+from userops.charts import fmt_yuan
 from userops.db import query
 from userops.experiment import assign_arms
 from userops.narrative import num, pct, pp, significance, yuan
@@ -698,7 +698,7 @@ def recall_list(con, p: Period, rc: RecallParams, dp: DataParams) -> pd.DataFram
     for col in ("scene", "face_value", "min_spend", "message"):
         df[col] = df[col].fillna(fallback[col])
     df["content"] = [
-        m.format(scene=s, face=f"{f:g}", min_spend=f"{ms:g}", currency=currency_symbol())
+        m.format(scene=s, face=f"{f:g}", min_spend=f"{ms:g}", currency=dp.currency_symbol)
         for m, s, f, ms in zip(df.message, df.scene, df.face_value, df.min_spend, strict=True)
     ]
     strata = df.segment + "|" + df.channel

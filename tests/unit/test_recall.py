@@ -32,7 +32,6 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from userops import charts
 from userops import recall as rl
 from userops.db import connect
 from userops.params import DataParams, RecallParams
@@ -248,14 +247,11 @@ def test_recall_list(con):
     assert (r.need, r.channel, r.send_hour, r.segment) == ("fresh", "sms", 19, "churned")
     assert r.face_value == RC.content["fresh"].face_value and r.scene in r.content
     assert r.content == "今晚的新鲜蔬果：送您 ¥10 券（满 ¥39 可用），14 天内有效"  # fresh: 10 off 39
-    charts.set_currency("$", "USD")  # the template's {currency} is params data.currency_symbol
-    try:
-        assert (
-            rl.recall_list(con, P, RC).iloc[0].content
-            == "今晚的新鲜蔬果：送您 $10 券（满 $39 可用），14 天内有效"
-        )
-    finally:
-        charts.set_currency()
+    usd = DataParams(currency_symbol="$", currency_code="USD")  # the template's {currency}
+    assert (
+        rl.recall_list(con, P, RC, usd).iloc[0].content
+        == "今晚的新鲜蔬果：送您 $10 券（满 $39 可用），14 天内有效"
+    )
     assert list(lst.columns[:5]) == ["campaign_id", "user_id", "arm", "assigned_at", "touched_at"]
     # cooldown of 61 days reaches back to 09-01 00:00: every campaign member is skipped
     assert rl.recall_list(con, P, RecallParams(at_risk_p=0.6, list_cooldown_days=61), DP).empty
