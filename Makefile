@@ -53,8 +53,8 @@ $(WAREHOUSE): $(DEMO_DIR)/planted.json $(PARAMS) lib/userops/load.py lib/userops
 
 demo: $(WAREHOUSE) ## Generate the demo data (data/demo) and load it into data/warehouse.duckdb
 
-run: install $(WAREHOUSE) ## Run the playbook (MONTH=YYYY-MM, PARAMS=file) into outputs/<month>/
-	$(BIN)/userops run --params $(PARAMS) $(if $(MONTH),--month $(MONTH))
+run: install $(WAREHOUSE) ## Run the playbook (MONTH=YYYY-MM, PARAMS=file) into outputs/<month>/; keeps going past a failing notebook
+	$(BIN)/userops run --keep-going --params $(PARAMS) $(if $(MONTH),--month $(MONTH))
 
 test: install ## Lint, then run the test suite (unit, planted effects, end to end)
 	$(BIN)/ruff check .

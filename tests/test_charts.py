@@ -204,3 +204,32 @@ def test_missing_table_note():
     assert "`campaigns`" in text
     assert "not in this warehouse" in text
     assert "recall effect against the holdout group." in text
+
+
+@pytest.fixture
+def dollars():
+    """Money in US dollars for one test, then back to the default (the setting is module-wide)."""
+    charts.set_currency("$", "USD")
+    yield
+    charts.set_currency()
+
+
+def test_money_shows_the_params_currency(dollars):
+    assert (charts.currency_symbol(), charts.currency_code()) == ("$", "USD")
+    assert charts.fmt_yuan(1234, 0) == "$1,234" and charts.fmt_yuan(-1234.56) == "-$1,234.6"
+    assert charts.FORMATTERS["yuan"](1234.5) == "$1,234.5"  # table cells use the same setting
+    fig, ax = plt.subplots()
+    charts.yuan_axis(ax)
+    assert ax.yaxis.get_major_formatter()(1200, 0) == "$1,200"
+    plt.close(fig)
+    html = charts.table_html(pd.DataFrame({"GMV": [1234.5]}), {"GMV": "yuan"}).to_html()
+    assert "$1,234.5" in html and "¥" not in html
+
+
+def test_money_default_currency_and_shortest_decimals():
+    assert charts.fmt_yuan(1234, 0) == "¥1,234" and charts.currency_code() == "CNY"
+    # digits=None: as few decimals as the value needs (params such as a commission or a points rate)
+    assert [charts.fmt_yuan(v, None) for v in (5, 2.5, 0.01, 1234.0)] == ["¥5", "¥2.5", "¥0.01", "¥1,234"]
+    assert charts.fmt_yuan(-0.3, 0) == "¥0" and charts.fmt_yuan(-0.3) == "-¥0.3"  # no "-¥0"
+    with pytest.raises(ValueError):
+        charts.set_currency("", "USD")

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from userops import runner
+from userops import run_status, runner
 from userops.runner import NotebookFailed, discover_notebooks, run_playbook
 
 MONTH = "2026-10"
@@ -281,3 +281,239 @@ def test_summary_runs_after_the_plays_and_gets_a_combined_pdf(project):
         "01_good",
         "00_brief",
     ]
+
+
+# --------------------------------------------------------------------------- --keep-going
+
+
+def partial_failing_notebook(path: Path) -> Path:
+    """Writes a target list and a metrics.json section, then raises in its 3rd cell (index 2)."""
+    return _notebook(
+        path,
+        [
+            new_code_cell(
+                "import json\n"
+                "from pathlib import Path\n"
+                "out = Path(output_dir)\n"
+                "(out / 'targets' / 'partial.csv').write_text('user_id\\nu9\\n')\n"
+                "(out / 'metrics.json').write_text(json.dumps({'plays': {'03_partial': {}}}))"
+            ),
+            new_code_cell("total = 0\nraise ZeroDivisionError('no buyers 没有买家')"),
+        ],
+    )
+
+
+def status_reading_summary(path: Path) -> Path:
+    """Copies the run_status.json it finds when it runs (the runner writes it before the 00_*)."""
+    return _notebook(
+        path,
+        [
+            new_markdown_cell("# 月度经营简报 · Monthly brief"),
+            new_code_cell(
+                "import shutil\n"
+                "from pathlib import Path\n"
+                "out = Path(output_dir)\n"
+                "shutil.copy(out / 'run_status.json', out / 'summary_saw_status.json')"
+            ),
+        ],
+    )
+
+
+def _keep_going_project(project) -> None:
+    status_reading_summary(project["nbs"] / "00_brief.ipynb")
+    good_notebook(project["nbs"] / "01_good.ipynb")
+    failing_notebook(project["nbs"] / "02_fail.ipynb")
+    partial_failing_notebook(project["nbs"] / "03_partial.ipynb")
+
+
+FAIL_02 = {
+    "notebook": "02_fail",
+    "cell": 3,  # source index: the parameters cell is the 2nd, the failing cell the 4th
+    "source_line": "y = x + 1",
+    "ename": "ValueError",
+    "evalue": "planted failure 计划失败",
+    "error": "ValueError: planted failure 计划失败",
+}
+FAIL_03 = {
+    "notebook": "03_partial",
+    "cell": 2,  # parameters (0), the writing cell (1), the raising cell (2)
+    "source_line": "total = 0",
+    "ename": "ZeroDivisionError",
+    "evalue": "no buyers 没有买家",
+    "error": "ZeroDivisionError: no buyers 没有买家",
+}
+
+
+def _status_entry(f: dict, title: str) -> dict:
+    return {"notebook": f["notebook"], "title": title, "cell": f["cell"], "error": f["error"]}
+
+
+@pytest.mark.e2e
+def test_keep_going_publishes_what_succeeded(project):
+    _keep_going_project(project)
+    # without the flag the first failure stops the run and nothing is published
+    with pytest.raises(NotebookFailed, match="02_fail"):
+        _run(project, pdf=False, progress=False)
+    assert not (project["out"] / MONTH).exists() and _leftovers(project["out"]) == []
+
+    with pytest.raises(runner.RunIncomplete) as info:
+        _run(project, pdf=False, progress=False, keep_going=True)
+    final = info.value.final
+    assert final == (project["out"] / MONTH).resolve()
+    assert [f.notebook for f in info.value.failures] == ["02_fail.ipynb", "03_partial.ipynb"]
+    assert "2 notebook(s) failed" in str(info.value) and "ZeroDivisionError: no buyers" in str(info.value)
+    files = set(_snapshot(final))
+    assert files == {
+        "notebooks/00_brief.ipynb",
+        "notebooks/01_good.ipynb",
+        "notebooks/02_fail.failed.ipynb",  # executed copies of the failures, with the traceback
+        "notebooks/03_partial.failed.ipynb",
+        "targets/remind.csv",  # 01's list; 03's partial.csv and metrics.json are left out
+        "seen.json",
+        "summary_saw_status.json",
+        "run_status.json",
+        "run.json",
+    }
+    assert _leftovers(project["out"]) == []
+
+    run = json.loads((final / "run.json").read_text())
+    assert run["keep_going"] is True
+    assert run["failures"] == [FAIL_02, FAIL_03]
+    assert [(n["name"], n["outputs"]) for n in run["notebooks"]] == [
+        ("01_good", ["seen.json", "targets/remind.csv"]),
+        ("00_brief", ["summary_saw_status.json"]),
+    ]
+
+    plays_status = {
+        "month": MONTH,
+        "failed": [_status_entry(FAIL_02, "会失败的笔记本"), _status_entry(FAIL_03, "03_partial")],
+        "skipped": [],
+        "succeeded": [{"notebook": "01_good", "title": "新客留存"}],
+        "carried_over": [],
+    }
+    assert json.loads((final / "summary_saw_status.json").read_text()) == plays_status  # before 00 ran
+    final_status = run_status.read(final)
+    assert final_status["succeeded"] == [  # in run order, with the summary's own outcome at the end
+        {"notebook": "01_good", "title": "新客留存"},
+        {"notebook": "00_brief", "title": "月度经营简报 · Monthly brief"},
+    ]
+    assert final_status["failed"] == plays_status["failed"]
+
+
+@pytest.mark.e2e
+def test_keep_going_only_carries_the_other_plays_status_over(project):
+    _keep_going_project(project)
+    (project["nbs"] / "02_fail.ipynb").unlink()
+    (project["nbs"] / "03_partial.ipynb").unlink()
+    good_notebook(project["nbs"] / "02_good.ipynb")
+    partial_failing_notebook(project["nbs"] / "03_partial.ipynb")
+    # first run of the month: only 01 and 03 (which fails); 02 has no result -> skipped
+    with pytest.raises(runner.RunIncomplete):
+        _run(project, pdf=False, progress=False, only=["01", "03"], keep_going=True)
+    first = run_status.read(project["out"] / MONTH)
+    assert [e["notebook"] for e in first["skipped"]] == ["02_good"]
+    assert [e["notebook"] for e in first["failed"]] == ["03_partial"]
+
+    # re-run 02 only: it succeeds, 01 (succeeded) and 03 (failed) keep their status
+    final = _run(project, pdf=False, progress=False, only=["02"], keep_going=True)
+    status = run_status.read(final)
+    assert status["carried_over"] == ["01_good", "03_partial"]
+    assert status["failed"] == [_status_entry(FAIL_03, "03_partial")]
+    assert [e["notebook"] for e in status["succeeded"]] == ["01_good", "02_good", "00_brief"]
+    assert status["skipped"] == []
+    assert (final / "notebooks" / "03_partial.failed.ipynb").is_file()
+    assert json.loads((final / "run.json").read_text())["failures"] == []
+
+
+def test_run_status_build_carries_over_and_reads_older_runs(tmp_path):
+    titles = {"01_a": "A", "02_b": "B", "03_c": "C", "04_d": "D"}
+    prev = tmp_path / "prev"
+    (prev / "notebooks").mkdir(parents=True)
+    run_status.write(
+        prev,
+        {
+            "failed": [{"notebook": "02_b", "title": "B", "cell": 4, "error": "KeyError: 'x'"}],
+            "skipped": [{"notebook": "03_c", "title": "C"}],
+            "succeeded": [],
+        },
+    )
+    failure = {"notebook": "01_a", "cell": 1, "error": "ValueError: v"}
+    got = run_status.build(MONTH, titles, ["01_a"], [failure], prev)
+    assert got == {
+        "month": MONTH,
+        "failed": [
+            {"notebook": "01_a", "title": "A", "cell": 1, "error": "ValueError: v"},
+            {"notebook": "02_b", "title": "B", "cell": 4, "error": "KeyError: 'x'"},
+        ],
+        "skipped": [{"notebook": "03_c", "title": "C"}, {"notebook": "04_d", "title": "D"}],
+        "succeeded": [],
+        "carried_over": ["02_b"],
+    }
+    # a run published before run_status.json existed: its executed notebooks succeeded
+    (prev / run_status.FILE).unlink()
+    (prev / "notebooks" / "04_d.ipynb").write_text("{}")
+    older = run_status.build(MONTH, titles, [], [], prev)
+    assert older["succeeded"] == [{"notebook": "04_d", "title": "D"}] and older["carried_over"] == ["04_d"]
+    assert run_status.read(tmp_path / "nothing") == run_status.empty()
+
+
+def test_cli_keep_going_exits_3_listing_the_failures(project, monkeypatch, capsys):
+    import contextlib
+
+    from userops import cli, db, params
+
+    seen = {}
+
+    def fake_run(month, warehouse, params_file, **kw):
+        seen.update(kw, month=month)
+        err = NotebookFailed(
+            "03_x.ipynb", "03_x.ipynb failed at cell 2 (the 3rd cell): `y = 1`\n  ValueError: v"
+        )
+        raise runner.RunIncomplete(project["out"] / MONTH, [err])
+
+    monkeypatch.setattr(params, "load_params", lambda path: None)
+    monkeypatch.setattr(db, "connect", lambda path: contextlib.nullcontext())
+    monkeypatch.setattr(db, "resolve_month", lambda con, month: MONTH)
+    monkeypatch.setattr(runner, "run_playbook", fake_run)
+    code = cli.main(
+        ["run", "--keep-going", "--warehouse", str(project["wh"]), "--params", str(project["params"])]
+    )
+    assert code == 3
+    assert seen["keep_going"] is True and seen["month"] == MONTH
+    err = capsys.readouterr().err
+    assert "1 notebook(s) failed" in err and "03_x.ipynb failed at cell 2" in err and "ValueError: v" in err
+    assert cli.build_parser().parse_args(["run"]).keep_going is False
+
+
+def test_cover_names_failed_and_skipped_plays(tmp_path):
+    assert runner._status_notes(tmp_path) == []  # no run_status.json: nothing to say
+    status = run_status.empty(MONTH)
+    status["failed"] = [
+        {"notebook": "03_a", "title": "促活 · Active-user incentives", "cell": 2, "error": "E: x"}
+    ]
+    status["skipped"] = [{"notebook": "05_b", "title": ""}]  # no title: the notebook name
+    run_status.write(tmp_path, status)
+    assert runner._status_notes(tmp_path) == [
+        "Failed, not in this run: 促活 · Active-user incentives",
+        "Not run: 05_b",
+    ]
+
+
+def test_cli_only_run_names_plays_still_failed_from_an_earlier_run(project, monkeypatch, capsys):
+    import contextlib
+
+    from userops import cli, db, params
+
+    run_dir = project["out"] / MONTH
+    status = run_status.empty(MONTH)
+    status["failed"] = [{"notebook": "03_x", "title": "X", "cell": 2, "error": "E: e"}]
+    status["succeeded"] = [{"notebook": "04_y", "title": "Y"}]
+    status["carried_over"] = ["03_x"]
+    run_status.write(run_dir, status)
+    monkeypatch.setattr(params, "load_params", lambda path: None)
+    monkeypatch.setattr(db, "connect", lambda path: contextlib.nullcontext())
+    monkeypatch.setattr(db, "resolve_month", lambda con, month: MONTH)
+    monkeypatch.setattr(runner, "run_playbook", lambda *a, **kw: run_dir)
+    args = ["run", "--keep-going", "--only", "04", "--warehouse", str(project["wh"])]
+    assert cli.main([*args, "--params", str(project["params"])]) == 0  # 04 ran fine this time
+    assert "still failed from an earlier run of the month (not re-run): 03_x" in capsys.readouterr().err

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from userops import charts
+from userops import charts, run_status
 from userops import narrative as nv
 from userops.db import query
 from userops.params import BriefParams
@@ -358,10 +358,10 @@ KPIS = [
     ("conversion", "转化率 conversion", "pct", "share"),
 ]
 KPI_DEFINITIONS = {
-    "gmv": "paid GMV of the month's orders (yuan)",
+    "gmv": "paid GMV of the month's orders (in the data's currency)",
     "orders": "paid orders in the month",
     "buyers": "distinct users with an order in the month",
-    "aov": "GMV / orders (yuan per order)",
+    "aov": "GMV / orders (money per order)",
     "new_buyers": "users whose first order ever was in the month",
     "reactivated": "users dormant at the month start (no order for more than dormant_days) who ordered",
     "traffic": "users with a visit event or an order in the month (eligible base without events)",
@@ -521,6 +521,48 @@ def run_metrics(output_dir: str | Path | None) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+def _play_name(entry: dict) -> str:
+    """'03 促活 · Active-user incentives' (the notebook's title), or the notebook name."""
+    stem, title = entry["notebook"], entry.get("title") or ""
+    return f"{stem[:2]} {title}" if title and title != stem else stem
+
+
+def play_status_note(output_dir: str | Path | None) -> str | None:
+    """One markdown paragraph naming the plays missing from this brief, or None when none is.
+
+    From the run's run_status.json: plays that failed (their numbers, lists and actions are left
+    out), plays not run, and plays whose results come from an earlier run of the month (``--only``).
+    """
+    status = run_status.read(output_dir)
+    carried = set(status["carried_over"])
+    earlier = [e for e in status["succeeded"] if e["notebook"] in carried]
+    if not (status["failed"] or status["skipped"] or earlier):
+        return None
+
+    def names(entries: list[dict], mark: bool = True) -> str:
+        return "; ".join(
+            _play_name(e) + (" (earlier run 此前运行)" if mark and e["notebook"] in carried else "")
+            for e in entries
+        )
+
+    parts = ["**本月简报缺少的分析 · Analyses missing from this brief.**"]
+    if status["failed"]:
+        parts.append(
+            f"未能完成 Did not complete: {names(status['failed'])}. Their numbers, target lists and "
+            "actions are left out of this brief, so totals across plays cover the others only; the "
+            "error details for the analytics team are in run_status.json."
+        )
+    if status["skipped"]:
+        parts.append(
+            f"本次未运行 Not run this month: {names(status['skipped'])}; the brief has no results from them."
+        )
+    if earlier:
+        parts.append(
+            f"沿用此前结果 From an earlier run of this month (not re-run with the latest data): {names(earlier, mark=False)}."
+        )
+    return " ".join(parts)
+
+
 def play_metrics(doc: dict) -> pd.DataFrame:
     """Every play's metrics except the brief's own, one row per metric (play, key, value, unit, ...)."""
     rows = [
@@ -568,13 +610,17 @@ EFFECT_KEY = re.compile(r"(?:lift|incremental|roi)", re.IGNORECASE)
 
 
 def fmt_metric(value, unit: str) -> str:
-    """A play metric as text according to its unit (share -> %, difference -> pp, yuan -> ¥)."""
+    """A play metric as text according to its unit (share -> %, difference -> pp, yuan -> money).
+
+    Money units ("yuan", "yuan per user", or naming the currency code or symbol) are shown with
+    the run's currency symbol.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return charts.MISSING
     u = (unit or "").lower()
     if "share" in u or "rate" in u:
         return charts.fmt_pp(value) if "diff" in u else charts.fmt_pct(value)
-    if "yuan" in u or "¥" in u:
+    if "yuan" in u or charts.currency_code().lower() in u or charts.currency_symbol() in u or "¥" in u:
         return charts.fmt_yuan(value, 0)
     if float(value).is_integer() or abs(value) >= 100:
         return charts.fmt_int(value)

@@ -4,9 +4,11 @@ Call :func:`use_house_style` once at the top of a notebook. Charts then use a
 CJK-capable font (Chinese labels render, no "Glyph missing" warnings), a calm
 palette and sizes that stay readable when the notebook becomes an A4 PDF.
 
-Formatting convention: rates are fractions (0.123 → "12.3%"), money is yuan
-(1234.5 → "¥1,234.5"), counts are integers ("12,345"). Missing values are
-shown as an en dash, never as 0.
+Formatting convention: rates are fractions (0.123 → "12.3%"), money is in the data's
+currency (1234.5 → "¥1,234.5" by default; :func:`set_currency` — called by ``open_play`` from
+params ``data.currency_symbol`` / ``data.currency_code`` — makes it "$1,234.5"), counts are
+integers ("12,345"). Missing values are shown as an en dash, never as 0. The money helpers keep
+their historical names (``fmt_yuan``, ``yuan_axis``, format key ``"yuan"``) whatever the currency.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ PALETTE = ["#3E6D8E", "#E0904A", "#5E9E78", "#C2707A", "#8A8F98", "#CDB079", "#7
 ACCENT = PALETTE[0]
 MUTED = "#B8BEC6"
 MISSING = "–"  # shown for NaN / masked values
+
+#: the currency money is shown in (set per notebook by :func:`set_currency`)
+DEFAULT_CURRENCY = ("¥", "CNY")
+_currency = {"symbol": DEFAULT_CURRENCY[0], "code": DEFAULT_CURRENCY[1]}
 
 FIGURE_DPI = 110
 SAVE_DPI = 220
@@ -152,13 +158,34 @@ def fmt_pp(x: Any, digits: int = 1) -> str:
     return f"{float(x) * 100:+,.{digits}f} pp"
 
 
-def fmt_yuan(x: Any, digits: int = 1) -> str:
-    """Yuan → "¥1,234.5" (negative: "-¥1,234.5")."""
+def set_currency(symbol: str = DEFAULT_CURRENCY[0], code: str = DEFAULT_CURRENCY[1]) -> None:
+    """Show money with ``symbol`` ("$") from now on; ``code`` ("USD") names it in text."""
+    if not symbol or not code:
+        raise ValueError("currency symbol and code must not be empty")
+    _currency.update(symbol=symbol, code=code)
+
+
+def currency_symbol() -> str:
+    """The symbol money is shown with ("¥" unless :func:`set_currency` said otherwise)."""
+    return _currency["symbol"]
+
+
+def currency_code() -> str:
+    """The ISO 4217 code of the money shown ("CNY" unless :func:`set_currency` said otherwise)."""
+    return _currency["code"]
+
+
+def fmt_yuan(x: Any, digits: int | None = 1) -> str:
+    """Money → "¥1,234.5" (negative: "-¥1,234.5"), with the current currency symbol.
+
+    ``digits=None``: as few decimals as the value needs, up to 4 (5 → "¥5", 2.5 → "¥2.5", 0.01 → "¥0.01").
+    """
     if _is_missing(x):
         return MISSING
     v = float(x)
-    sign = "-" if v < 0 else ""
-    return f"{sign}¥{abs(v):,.{digits}f}"
+    text = f"{abs(v):,.4f}".rstrip("0").rstrip(".") if digits is None else f"{abs(v):,.{digits}f}"
+    sign = "-" if v < 0 and text.strip("0.,") else ""  # -0.3 shown with no decimals is "¥0", not "-¥0"
+    return f"{sign}{_currency['symbol']}{text}"
 
 
 def fmt_int(x: Any) -> str:
@@ -208,7 +235,7 @@ def percent_axis(ax: Axes, axis: str = "y", digits: int = 0) -> Axes:
 
 
 def yuan_axis(ax: Axes, axis: str = "y", digits: int = 0) -> Axes:
-    """Tick labels of a money axis as yuan ("¥1,200")."""
+    """Tick labels of a money axis in the current currency ("¥1,200")."""
     _axis(ax, axis).set_major_formatter(FuncFormatter(lambda v, _pos: fmt_yuan(v, digits)))
     return ax
 

@@ -3,7 +3,7 @@
 userops demo --users 20000 --months 12 --seed 7 --out data/demo
 userops check data/demo [--params params/default.yaml] [--mapping mapping.yaml]
 userops load data/demo --warehouse data/warehouse.duckdb [--params ...] [--mapping ...] [--quarantine]
-userops run [--month 2026-10] [--params params/default.yaml]
+userops run [--month 2026-10] [--params params/default.yaml] [--keep-going]
 userops export outputs/2026-10/notebooks/02_new_user_retention.ipynb out.pdf
 """
 
@@ -107,7 +107,7 @@ def _cmd_load(a: argparse.Namespace) -> int:
 def _cmd_run(a: argparse.Namespace) -> int:
     from userops.db import connect, resolve_month
     from userops.params import ParamsError, load_params
-    from userops.runner import NotebookFailed, run_playbook
+    from userops.runner import NotebookFailed, RunIncomplete, run_playbook
 
     try:
         load_params(a.params)  # fail before any notebook starts
@@ -125,7 +125,11 @@ def _cmd_run(a: argparse.Namespace) -> int:
             notebooks_dir=Path(a.notebooks),
             pdf=not a.no_pdf,
             only=a.only,
+            keep_going=a.keep_going,
         )
+    except RunIncomplete as e:  # --keep-going: the rest is published
+        print(f"userops run incomplete: {e}", file=sys.stderr)
+        return 3
     except NotebookFailed as e:
         print(f"userops run failed: {e}", file=sys.stderr)
         return 1
@@ -133,7 +137,20 @@ def _cmd_run(a: argparse.Namespace) -> int:
         print(f"userops run: {e}", file=sys.stderr)
         return 2
     print(f"done: {out}")
+    _print_carried_failures(out)
     return 0
+
+
+def _print_carried_failures(run_dir: Path) -> None:
+    """After an --only run: the plays that still stand failed from an earlier run of the month."""
+    from userops import run_status
+
+    status = run_status.read(run_dir)
+    still = [f["notebook"] for f in status["failed"] if f["notebook"] in status["carried_over"]]
+    if still:
+        print(
+            f"still failed from an earlier run of the month (not re-run): {', '.join(still)}", file=sys.stderr
+        )
 
 
 def _cmd_export(a: argparse.Namespace) -> int:
@@ -185,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--notebooks", default="notebooks")
     r.add_argument("--only", nargs="*", help="notebook name prefixes to run (e.g. 02)")
     r.add_argument("--no-pdf", action="store_true", help="skip the PDF export")
+    r.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run every notebook even after one fails, publish the ones that succeeded, exit 3",
+    )
     r.set_defaults(func=_cmd_run)
 
     e = sub.add_parser("export", help="export an executed notebook to a PDF (no code)")

@@ -42,6 +42,7 @@ def open_play(play: str, month: str, warehouse: str, params_file: str, output_di
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
     params = load_params(params_file)
+    charts.set_currency(params.data.currency_symbol, params.data.currency_code)
     con = connect(warehouse, settings=params.duckdb.model_dump())
     resolved = resolve_month(con, month)
     info = load_info(con)

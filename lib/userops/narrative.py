@@ -1,15 +1,16 @@
 """Sentences filled from computed numbers: the findings of a report.
 
 The number formats are those of the charts and tables (`userops.charts.fmt_*`), so that
-23.4%, +2.1 pp, ¥1,234 and 12,345 read the same in a sentence, a chart and a table. Missing
-values read "n/a" in a sentence.
+23.4%, +2.1 pp, ¥1,234 and 12,345 read the same in a sentence, a chart and a table. Money is
+shown with the currency of params ``data.currency_symbol`` (set by ``open_play`` through
+``charts.set_currency``). Missing values read "n/a" in a sentence.
 """
 
 from __future__ import annotations
 
 import math
 
-from userops.charts import fmt_pct, fmt_pp, fmt_yuan
+from userops.charts import currency_code, fmt_pct, fmt_pp, fmt_yuan
 
 NA = "n/a"
 
@@ -33,9 +34,18 @@ def pp(x: float | None, digits: int = 1, signed: bool = True) -> str:
     return fmt_pp(x, digits) if signed else fmt_pp(abs(x), digits).lstrip("+")
 
 
-def yuan(x: float | None, digits: int = 0) -> str:
-    """1234.5 -> '¥1,235' (digits=0) or '¥1,234.50' (digits=2); negatives '-¥1,235'."""
+def yuan(x: float | None, digits: int | None = 0) -> str:
+    """Money: 1234.5 -> '¥1,235' (digits=0) or '¥1,234.50' (digits=2); negatives '-¥1,235'.
+
+    The symbol is the run's currency (``data.currency_symbol``: '$1,235' for "$");
+    ``digits=None`` shows as few decimals as needed (5 -> '¥5', 2.5 -> '¥2.5').
+    """
     return NA if _missing(x) else fmt_yuan(x, digits)
+
+
+def currency() -> str:
+    """The ISO code of the run's money ('CNY'), for ratios such as '1.5 CNY of margin per CNY spent'."""
+    return currency_code()
 
 
 def num(x: float | None, digits: int = 0) -> str:

@@ -46,14 +46,17 @@ class RetentionParams(_Section):
 class RecallContent(_Section):
     """Play 4: the recall offer for one need (top category)."""
 
-    face_value: float = Field(10.0, gt=0, description="recall coupon face value, yuan")
-    min_spend: float = Field(39.0, ge=0, description="recall coupon minimum spend, yuan")
+    face_value: float = Field(10.0, gt=0, description="recall coupon face value, in the data's currency")
+    min_spend: float = Field(39.0, ge=0, description="recall coupon minimum spend, in the data's currency")
     scene: str = Field(..., description="the scene the message speaks to")
-    message: str = Field(..., description="message template; {face} and {min_spend} are filled in")
+    message: str = Field(
+        ...,
+        description="message template; {face}, {min_spend} and {currency} (data.currency_symbol) are filled in",
+    )
 
 
 def _recall_content() -> dict[str, RecallContent]:
-    msg = "{scene}：送您 {face} 元券（满 {min_spend} 可用），14 天内有效"
+    msg = "{scene}：送您 {currency}{face} 券（满 {currency}{min_spend} 可用），14 天内有效"
     rows = {
         "fresh": ("今晚的新鲜蔬果", 10, 39),
         "cooking": ("周末下厨备菜", 10, 39),

@@ -698,7 +698,7 @@ def recall_list(con, p: Period, rc: RecallParams, dp: DataParams) -> pd.DataFram
     for col in ("scene", "face_value", "min_spend", "message"):
         df[col] = df[col].fillna(fallback[col])
     df["content"] = [
-        m.format(scene=s, face=f"{f:g}", min_spend=f"{ms:g}")
+        m.format(scene=s, face=f"{f:g}", min_spend=f"{ms:g}", currency=dp.currency_symbol)
         for m, s, f, ms in zip(df.message, df.scene, df.face_value, df.min_spend, strict=True)
     ]
     strata = df.segment + "|" + df.channel

@@ -3,18 +3,27 @@
 Layout of a finished run (``out_root/<month>/``)::
 
     notebooks/<name>.ipynb   executed copies
+    notebooks/<name>.failed.ipynb  executed copy of a notebook that failed (``keep_going`` only)
     pdf/<name>.pdf           leadership PDFs (no code)
     pdf/monthly_brief.pdf    the combined brief: cover + the 00 brief (when 00_*.ipynb ran)
     targets/                 CSV lists written by the notebooks (via ``output_dir``)
     metrics.json             written by the notebooks (via ``output_dir``)
-    run.json                 provenance: month, inputs, kernel, code version, timings
+    run_status.json          plays succeeded / failed / skipped / carried over (userops.run_status)
+    run.json                 provenance: month, inputs, kernel, code version, timings, failures
 
 The plays run in name order; summary notebooks (``00_*``, the monthly brief) run last, because
 they read the plays' metrics.json and target lists from the run folder.
 
 Everything is built in ``out_root/.tmp-<month>-<random>/`` and only renamed to
-``out_root/<month>/`` when every notebook executed and exported. A failure
-removes the temp folder and leaves any previous ``out_root/<month>/`` as it was.
+``out_root/<month>/`` at the end. By default a failure stops the run, removes the temp folder
+and leaves any previous ``out_root/<month>/`` as it was.
+
+With ``keep_going`` (``userops run --keep-going``, ``make``) a failing notebook does not stop the
+run: what it wrote is rolled back (its targets and metrics.json section are left out, its PDF is
+not made; run.json records the files each notebook wrote, so an ``only`` re-run first removes
+what the notebook left last time), its executed copy is kept as ``notebooks/<name>.failed.ipynb`` (the traceback for the
+analyst; never listed as a report), the other notebooks run and are published, the failures go to
+run.json and run_status.json, and :class:`RunIncomplete` is raised after publishing.
 """
 
 from __future__ import annotations
@@ -33,11 +42,13 @@ from pathlib import Path
 
 import nbformat
 
+from userops import run_status
 from userops.export import Cover, notebook_to_pdf
-from userops.outputs import git_commit
+from userops.outputs import atomic_write_text, git_commit
 
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+FAILED_SUFFIX = ".failed.ipynb"  # executed copy of a notebook that failed (keep_going)
 PREFERRED_KERNEL = "userops"
 FALLBACK_KERNEL = "python3"
 SUMMARY_PREFIX = "00_"  # notebooks that summarise the plays: executed after them
@@ -67,11 +78,35 @@ class NotebookFailed(RuntimeError):
         super().__init__(message)
 
 
+class RunIncomplete(RuntimeError):
+    """A ``keep_going`` run published what succeeded, but some notebooks failed."""
+
+    def __init__(self, final: Path, failures: list[NotebookFailed]):
+        self.final = final
+        self.failures = failures
+        lines = [f"{len(failures)} notebook(s) failed; the others are published in {final}:"]
+        lines += [f"  - {f}".replace("\n", "\n    ") for f in failures]
+        super().__init__("\n".join(lines))
+
+
 @dataclass
 class _Step:
     name: str
     execute_s: float
     pdf_s: float
+    outputs: list[str]
+
+
+def _failure_record(err: NotebookFailed) -> dict:
+    """A failure as stored in run.json: notebook, cell, the cell's first line, error name and value."""
+    return {
+        "notebook": Path(err.notebook).stem,
+        "cell": err.cell_index,
+        "source_line": err.source_line,
+        "ename": err.ename,
+        "evalue": err.evalue,
+        "error": f"{err.ename}: {err.evalue}" if err.ename else str(err),
+    }
 
 
 def discover_notebooks(notebooks_dir: Path, only: list[str] | None = None) -> list[Path]:
@@ -128,6 +163,8 @@ def brief_cover(run_dir: Path, month: str, params_file: Path, run_date: str) -> 
     p = Period(month)
     contents = []
     for nb in sorted((run_dir / "notebooks").glob(NOTEBOOK_GLOB)):
+        if nb.name.endswith(FAILED_SUFFIX):
+            continue
         where = "this document" if nb.name.startswith(SUMMARY_PREFIX) else f"pdf/{nb.stem}.pdf"
         contents.append(f"{nb.stem[:2]} · {notebook_title(nb)} ({where})")
     return Cover(
@@ -135,9 +172,19 @@ def brief_cover(run_dir: Path, month: str, params_file: Path, run_date: str) -> 
         title=COMBINED_TITLE,
         month_label=f"{p.label} ({month})",
         run_date=run_date,
-        notes=[f"Data as of {p.as_of}; compared with {p.prev.label}"],
+        notes=[f"Data as of {p.as_of}; compared with {p.prev.label}", *_status_notes(run_dir)],
         contents=contents,
     )
+
+
+def _status_notes(run_dir: Path) -> list[str]:
+    """Cover lines naming the plays that failed or did not run (from run_status.json)."""
+    status = run_status.read(run_dir)
+    notes = []
+    for key, label in (("failed", "Failed, not in this run"), ("skipped", "Not run")):
+        if status[key]:
+            notes.append(f"{label}: " + ", ".join(e.get("title") or e["notebook"] for e in status[key]))
+    return notes
 
 
 def choose_kernel(kernel_name: str | None = None) -> str:
@@ -195,30 +242,36 @@ def _sha256(path: Path) -> str:
 
 def _write_provenance(
     run_dir: Path,
-    month: str,
-    warehouse: Path,
-    params_file: Path,
-    kernel: str,
+    job: _Job,
     steps: list[_Step],
+    failures: list[NotebookFailed],
     started: float,
 ) -> None:
-    stat = warehouse.stat()
+    stat = job.warehouse.stat()
     info = {
-        "month": month,
+        "month": job.month,
         "started_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "kernel": kernel,
+        "kernel": job.kernel,
         "python": sys.version.split()[0],
         "code_version": git_commit(),
         "warehouse": {
-            "path": str(warehouse),
+            "path": str(job.warehouse),
             "bytes": stat.st_size,
             "modified_at": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds"),
         },
-        "params_file": {"path": str(params_file), "sha256": _sha256(params_file)},
+        "params_file": {"path": str(job.params_file), "sha256": _sha256(job.params_file)},
+        "keep_going": job.keep_going,
         "notebooks": [
-            {"name": s.name, "execute_s": round(s.execute_s, 2), "pdf_s": round(s.pdf_s, 2)} for s in steps
+            {
+                "name": s.name,
+                "execute_s": round(s.execute_s, 2),
+                "pdf_s": round(s.pdf_s, 2),
+                "outputs": s.outputs,
+            }
+            for s in steps
         ],
+        "failures": [_failure_record(f) for f in failures],
     }
     (run_dir / "run.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -239,6 +292,173 @@ def _publish(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+@dataclass
+class _Job:
+    """What every notebook of one run is given."""
+
+    month: str
+    warehouse: Path
+    params_file: Path
+    notebooks_dir: Path
+    kernel: str
+    pdf: bool
+    progress: bool
+    keep_going: bool
+
+
+# files and folders the runner itself writes; everything else in the run folder came from a notebook
+RUNNER_OWNED = {"notebooks", "pdf", "metrics.json", "run.json", run_status.FILE}
+
+
+def _output_state(run_dir: Path) -> dict[str, tuple[int, int]]:
+    """Size and mtime of every file the notebooks wrote into the run folder (targets/ ...)."""
+    state = {}
+    for path in run_dir.rglob("*"):
+        rel = path.relative_to(run_dir)
+        if rel.parts[0] not in RUNNER_OWNED and path.is_file():
+            st = path.stat()
+            state[rel.as_posix()] = (st.st_size, st.st_mtime_ns)
+    return state
+
+
+def _written_since(run_dir: Path, before: dict[str, tuple[int, int]]) -> list[str]:
+    return sorted(k for k, v in _output_state(run_dir).items() if before.get(k) != v)
+
+
+def _drop_metrics_section(run_dir: Path, play: str) -> None:
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if play in doc.get("plays", {}):
+        del doc["plays"][play]
+        atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+
+
+def _drop_play_outputs(run_dir: Path, nb_path: Path, previous_outputs: list[str]) -> None:
+    """Remove what an earlier run of this notebook left (``only`` carries the month folder over)."""
+    stem = nb_path.stem
+    own = [f"notebooks/{nb_path.name}", f"notebooks/{stem}{FAILED_SUFFIX}", f"pdf/{stem}.pdf"]
+    for rel in own + [r for r in previous_outputs if ".." not in Path(r).parts]:
+        (run_dir / rel).unlink(missing_ok=True)
+    _drop_metrics_section(run_dir, stem)
+
+
+def _roll_back(run_dir: Path, nb_path: Path, before: dict, metrics_before: bytes | None) -> None:
+    """Leave out what a failed notebook wrote; keep its executed copy as ``<stem>.failed.ipynb``."""
+    for rel in _written_since(run_dir, before):
+        (run_dir / rel).unlink()
+    metrics = run_dir / "metrics.json"
+    if metrics_before is None:
+        metrics.unlink(missing_ok=True)
+    else:
+        atomic_write_text(metrics, metrics_before.decode("utf-8"))
+    (run_dir / "pdf" / f"{nb_path.stem}.pdf").unlink(missing_ok=True)
+    executed = run_dir / "notebooks" / nb_path.name
+    if executed.exists():
+        os.replace(executed, executed.with_name(nb_path.stem + FAILED_SUFFIX))
+
+
+def _execute(job: _Job, nb_path: Path, run_dir: Path, before: dict) -> _Step:
+    """Execute one notebook into ``run_dir`` (and its PDF); raises :class:`NotebookFailed`."""
+    import papermill as pm
+
+    executed = run_dir / "notebooks" / nb_path.name
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            str(nb_path),
+            str(executed),
+            parameters={
+                "month": job.month,
+                "warehouse": str(job.warehouse),
+                "params_file": str(job.params_file),
+                "output_dir": str(run_dir),
+            },
+            kernel_name=job.kernel,
+            cwd=str(job.notebooks_dir),
+            progress_bar=False,
+            log_output=False,
+        )
+    except Exception as exc:
+        if job.progress:
+            print(f"  {nb_path.stem:<32} FAILED after {time.perf_counter() - t0:.1f} s", flush=True)
+        raise _execution_failure(nb_path, executed, exc) from exc
+    t_exec = time.perf_counter() - t0
+    t_pdf = 0.0
+    if job.pdf:
+        t1 = time.perf_counter()
+        try:
+            notebook_to_pdf(
+                executed, run_dir / "pdf" / f"{nb_path.stem}.pdf", title=f"{nb_path.stem} {job.month}"
+            )
+        except Exception as exc:
+            raise NotebookFailed(
+                nb_path.name,
+                f"{nb_path.name} ran, but its PDF export failed: {exc}",
+                ename=type(exc).__name__,
+                evalue=str(exc),
+            ) from exc
+        t_pdf = time.perf_counter() - t1
+    if job.progress:
+        extra = f"  pdf {t_pdf:5.1f} s" if job.pdf else ""
+        print(f"  {nb_path.stem:<32} {t_exec:6.1f} s{extra}", flush=True)
+    return _Step(nb_path.stem, t_exec, t_pdf, _written_since(run_dir, before))
+
+
+def _run_one(job: _Job, nb_path: Path, run_dir: Path, previous_outputs: list[str]) -> _Step:
+    """Execute one notebook; with ``keep_going`` a failure is rolled back before it is raised."""
+    _drop_play_outputs(run_dir, nb_path, previous_outputs)
+    metrics = run_dir / "metrics.json"
+    before, metrics_before = _output_state(run_dir), (metrics.read_bytes() if metrics.is_file() else None)
+    try:
+        return _execute(job, nb_path, run_dir, before)
+    except NotebookFailed:
+        if job.keep_going:
+            _roll_back(run_dir, nb_path, before, metrics_before)
+        raise
+
+
+def _combined_pdf(job: _Job, run_dir: Path, brief: Path, started: float) -> None:
+    """pdf/monthly_brief.pdf: cover + the executed summary notebook; raises :class:`NotebookFailed`."""
+    t1 = time.perf_counter()
+    brief_nb = run_dir / "notebooks" / brief.name
+    run_date = datetime.fromtimestamp(started).date().isoformat()
+    try:
+        notebook_to_pdf(
+            brief_nb,
+            run_dir / "pdf" / COMBINED_PDF,
+            title=f"{COMBINED_TITLE} {job.month}",
+            cover=brief_cover(run_dir, job.month, job.params_file, run_date),
+        )
+    except Exception as exc:
+        (run_dir / "pdf" / COMBINED_PDF).unlink(missing_ok=True)
+        raise NotebookFailed(
+            brief_nb.name,
+            f"the combined brief PDF ({COMBINED_PDF}) failed: {exc}",
+            ename=type(exc).__name__,
+            evalue=str(exc),
+        ) from exc
+    if job.progress:
+        print(f"  {COMBINED_PDF:<32} {'':>6}    pdf {time.perf_counter() - t1:5.1f} s", flush=True)
+
+
+def _write_status(
+    run_dir: Path, job: _Job, titles: dict, ran: list[str], failures: list, previous: Path | None
+) -> None:
+    records = [_failure_record(f) for f in failures]
+    run_status.write(run_dir, run_status.build(job.month, titles, ran, records, previous))
+
+
+def _previous_outputs(final: Path) -> dict[str, list[str]]:
+    """Files each notebook wrote in the previous run of the month (its run.json), by notebook stem."""
+    try:
+        doc = json.loads((final / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {n["name"]: list(n.get("outputs", [])) for n in doc.get("notebooks", [])}
+
+
 def run_playbook(
     month: str,
     warehouse: Path,
@@ -249,6 +469,7 @@ def run_playbook(
     kernel_name: str | None = None,
     progress: bool = True,
     only: list[str] | None = None,
+    keep_going: bool = False,
 ) -> Path:
     """Execute the playbook for ``month`` and publish ``out_root/<month>/``. Returns that folder.
 
@@ -258,16 +479,18 @@ def run_playbook(
     With ``pdf``, every executed notebook is exported to ``pdf/<name>.pdf``.
 
     The plays run in name order, then the summary notebooks (``00_*``), which read the plays'
-    metrics.json and targets/; when one ran, ``pdf/monthly_brief.pdf`` (cover + brief) is written.
+    metrics.json, targets/ and run_status.json (written just before them); when one ran,
+    ``pdf/monthly_brief.pdf`` (cover + brief) is written.
 
     With ``only``, just those notebooks run (plus the summary notebooks, which must reflect
-    them); the rest of a previous ``out_root/<month>/`` is carried over into the new folder.
+    them); the rest of a previous ``out_root/<month>/`` is carried over into the new folder, and
+    the plays not re-run keep their previous status in run_status.json.
 
     Raises :class:`NotebookFailed` naming the notebook, the cell and the error;
-    the previous ``out_root/<month>/`` is then left untouched.
+    the previous ``out_root/<month>/`` is then left untouched. With ``keep_going``, every
+    notebook runs, the ones that succeeded are published, and :class:`RunIncomplete` (listing
+    the failures) is raised after publishing when any failed.
     """
-    import papermill as pm
-
     if not MONTH_RE.match(month or ""):
         raise ValueError(f"month must look like YYYY-MM, got {month!r}")
     warehouse = Path(warehouse).resolve()
@@ -280,93 +503,59 @@ def run_playbook(
         )
     if not params_file.is_file():
         raise FileNotFoundError(f"params file not found: {params_file}")
+    every = execution_order(discover_notebooks(notebooks_dir))
     notebooks = discover_notebooks(notebooks_dir, only)
     if only:
-        notebooks += [p for p in discover_notebooks(notebooks_dir) if p.name.startswith(SUMMARY_PREFIX)]
+        notebooks += [p for p in every if p.name.startswith(SUMMARY_PREFIX)]
     notebooks = execution_order(list(dict.fromkeys(notebooks)))
-    kernel = choose_kernel(kernel_name)
+    summaries = [p for p in notebooks if p.name.startswith(SUMMARY_PREFIX)]
+    job = _Job(
+        month, warehouse, params_file, notebooks_dir, choose_kernel(kernel_name), pdf, progress, keep_going
+    )
+    titles = {p.stem: notebook_title(p) for p in every}
+    play_titles = {k: v for k, v in titles.items() if not k.startswith(SUMMARY_PREFIX)}
+    ran = [p.stem for p in notebooks]
     final = out_root / month
+    previous = final if only and final.is_dir() else None
+    previous_outputs = _previous_outputs(final) if previous else {}
 
     out_root.mkdir(parents=True, exist_ok=True)
     tmp = out_root / f".tmp-{month}-{secrets.token_hex(4)}"
     started = time.time()
     steps: list[_Step] = []
+    failures: list[NotebookFailed] = []
     try:
-        if only and final.is_dir():
+        if previous:
             shutil.copytree(final, tmp, symlinks=True)
             (tmp / "run.json").unlink(missing_ok=True)
         for sub in ("notebooks", "targets", "pdf"):
             (tmp / sub).mkdir(parents=True, exist_ok=True)
         if progress:
-            print(f"userops run {month}: {len(notebooks)} notebook(s), kernel {kernel}", flush=True)
+            print(f"userops run {month}: {len(notebooks)} notebook(s), kernel {job.kernel}", flush=True)
         for nb_path in notebooks:
-            executed = tmp / "notebooks" / nb_path.name
-            t0 = time.perf_counter()
+            if nb_path == (summaries or [None])[0]:  # the brief lists failed / skipped plays
+                _write_status(tmp, job, play_titles, ran, failures, previous)
             try:
-                pm.execute_notebook(
-                    str(nb_path),
-                    str(executed),
-                    parameters={
-                        "month": month,
-                        "warehouse": str(warehouse),
-                        "params_file": str(params_file),
-                        "output_dir": str(tmp),
-                    },
-                    kernel_name=kernel,
-                    cwd=str(notebooks_dir),
-                    progress_bar=False,
-                    log_output=False,
-                )
-            except Exception as exc:
-                if progress:
-                    print(f"  {nb_path.stem:<32} FAILED after {time.perf_counter() - t0:.1f} s", flush=True)
-                raise _execution_failure(nb_path, executed, exc) from exc
-            t_exec = time.perf_counter() - t0
-            t_pdf = 0.0
-            if pdf:
-                t1 = time.perf_counter()
-                try:
-                    notebook_to_pdf(
-                        executed, tmp / "pdf" / f"{nb_path.stem}.pdf", title=f"{nb_path.stem} {month}"
-                    )
-                except Exception as exc:
-                    raise NotebookFailed(
-                        nb_path.name,
-                        f"{nb_path.name} ran, but its PDF export failed: {exc}",
-                        ename=type(exc).__name__,
-                        evalue=str(exc),
-                    ) from exc
-                t_pdf = time.perf_counter() - t1
-            steps.append(_Step(nb_path.stem, t_exec, t_pdf))
-            if progress:
-                extra = f"  pdf {t_pdf:5.1f} s" if pdf else ""
-                print(f"  {nb_path.stem:<32} {t_exec:6.1f} s{extra}", flush=True)
-        summaries = [p for p in notebooks if p.name.startswith(SUMMARY_PREFIX)]
-        if pdf and summaries:
-            t1 = time.perf_counter()
-            brief_nb = tmp / "notebooks" / summaries[0].name
-            run_date = datetime.fromtimestamp(started).date().isoformat()
+                steps.append(_run_one(job, nb_path, tmp, previous_outputs.get(nb_path.stem, [])))
+            except NotebookFailed as err:
+                if not keep_going:
+                    raise
+                failures.append(err)
+        if pdf and summaries and (tmp / "notebooks" / summaries[0].name).is_file():
             try:
-                notebook_to_pdf(
-                    brief_nb,
-                    tmp / "pdf" / COMBINED_PDF,
-                    title=f"{COMBINED_TITLE} {month}",
-                    cover=brief_cover(tmp, month, params_file, run_date),
-                )
-            except Exception as exc:
-                raise NotebookFailed(
-                    brief_nb.name,
-                    f"the combined brief PDF ({COMBINED_PDF}) failed: {exc}",
-                    ename=type(exc).__name__,
-                    evalue=str(exc),
-                ) from exc
-            if progress:
-                print(f"  {COMBINED_PDF:<32} {'':>6}    pdf {time.perf_counter() - t1:5.1f} s", flush=True)
-        _write_provenance(tmp, month, warehouse, params_file, kernel, steps, started)
+                _combined_pdf(job, tmp, summaries[0], started)
+            except NotebookFailed as err:
+                if not keep_going:
+                    raise
+                failures.append(err)
+        _write_status(tmp, job, titles, ran, failures, previous)
+        _write_provenance(tmp, job, steps, failures, started)
         _publish(tmp, final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     if progress:
         print(f"done in {time.time() - started:.1f} s → {final}", flush=True)
+    if failures:
+        raise RunIncomplete(final, failures)
     return final

@@ -14,6 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from userops import runner
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 pytestmark = pytest.mark.e2e
@@ -36,8 +38,12 @@ def test_layout_and_metrics(run):
         "notebooks",
         "pdf",
         "run.json",
+        "run_status.json",
         "targets",
     ]
+    status = json.loads((folder / "run_status.json").read_text(encoding="utf-8"))  # every play succeeded
+    assert [e["notebook"] for e in status["succeeded"]] == [p.stem for p in runner.execution_order(NOTEBOOKS)]
+    assert status["failed"] == status["skipped"] == status["carried_over"] == []
     assert not list(folder.parent.glob(".tmp-*"))
     metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["month"] == month

@@ -397,3 +397,39 @@ def test_metrics_a_play_could_not_measure_are_named_not_shown():
         "02_new_user_retention: expiry_reminder_lift, km_second_order_by_day_30."
     )
     assert brief.unmeasured_text(pm[pm.value.notna()]) == ""
+
+
+# --------------------------------------------------------------------------- play status note
+
+
+def test_play_status_note_names_failed_skipped_and_earlier_plays(tmp_path):
+    from userops import run_status
+
+    assert brief.play_status_note(None) is None  # interactive run: no run folder
+    assert brief.play_status_note(tmp_path) is None  # no run_status.json
+    status = run_status.empty("2026-10")
+    status["succeeded"] = [{"notebook": "01_acquisition", "title": "拉新 · Acquisition"}]
+    run_status.write(tmp_path, status)
+    assert brief.play_status_note(tmp_path) is None  # every play ran this time
+
+    status["failed"] = [
+        {
+            "notebook": "03_active_incentives",
+            "title": "促活 · Active-user incentives",
+            "cell": 12,
+            "error": "E: x",
+        },
+        {"notebook": "04_churn_recall", "title": "流失召回 · Churn recall", "cell": 3, "error": "E: y"},
+    ]
+    status["skipped"] = [{"notebook": "05_personas", "title": "05_personas"}]  # title fell back to the stem
+    status["carried_over"] = ["01_acquisition", "04_churn_recall"]
+    run_status.write(tmp_path, status)
+    note = brief.play_status_note(tmp_path)
+    assert note.startswith("**本月简报缺少的分析 · Analyses missing from this brief.**")
+    assert (
+        "未能完成 Did not complete: 03 促活 · Active-user incentives; "
+        "04 流失召回 · Churn recall (earlier run 此前运行). Their numbers, target lists and actions are left out"
+    ) in note
+    assert "本次未运行 Not run this month: 05_personas; the brief has no results from them." in note
+    assert "(not re-run with the latest data): 01 拉新 · Acquisition." in note
+    assert "E: x" not in note and "\n" not in note  # business language, one paragraph

@@ -20,3 +20,40 @@ def test_compare_and_significance():
     assert nv.compare(0.25, None, "Sep") == "no comparison with Sep (no data)"
     assert nv.significance(0.012) == "significant at the 95% level (p = 0.012)"
     assert nv.significance(0.2).startswith("not significant")
+
+
+def test_money_follows_the_currency_setting():
+    from userops import charts
+
+    assert nv.yuan(1234) == "¥1,234" and nv.currency() == "CNY"  # default: params data.currency_*
+    charts.set_currency("$", "USD")
+    try:
+        assert nv.yuan(1234) == "$1,234" and nv.yuan(-1234.5, 2) == "-$1,234.50"
+        assert nv.yuan(2.5, None) == "$2.5" and nv.currency() == "USD"
+        assert nv.yuan(None) == "n/a"
+    finally:
+        charts.set_currency()
+    assert nv.yuan(1234) == "¥1,234"
+
+
+def test_open_play_sets_the_currency_from_params(make_warehouse, tmp_path):
+    from userops import charts
+    from userops.context import open_play
+    from userops.testing import order_row
+
+    wh = make_warehouse(
+        {
+            "users": [dict(user_id=1, registered_at="2026-09-01 09:00:00", channel="app")],
+            "orders": [
+                order_row(o, 1, f"2026-{m}-05 10:00:00", store_id=None) for o, m in [(1, "10"), (2, "11")]
+            ],
+        }
+    )
+    params = tmp_path / "usd.yaml"
+    params.write_text("data:\n  currency_symbol: $\n  currency_code: USD\n", encoding="utf-8")
+    try:
+        ctx = open_play("99_test", "2026-10", str(wh), str(params))
+        ctx.con.close()
+        assert nv.yuan(1234) == "$1,234" and nv.currency() == "USD"
+    finally:
+        charts.set_currency()

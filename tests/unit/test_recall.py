@@ -246,6 +246,12 @@ def test_recall_list(con):
     r = lst.iloc[0]
     assert (r.need, r.channel, r.send_hour, r.segment) == ("fresh", "sms", 19, "churned")
     assert r.face_value == RC.content["fresh"].face_value and r.scene in r.content
+    assert r.content == "今晚的新鲜蔬果：送您 ¥10 券（满 ¥39 可用），14 天内有效"  # fresh: 10 off 39
+    usd = DataParams(currency_symbol="$", currency_code="USD")  # the template's {currency}
+    assert (
+        rl.recall_list(con, P, RC, usd).iloc[0].content
+        == "今晚的新鲜蔬果：送您 $10 券（满 $39 可用），14 天内有效"
+    )
     assert list(lst.columns[:5]) == ["campaign_id", "user_id", "arm", "assigned_at", "touched_at"]
     # cooldown of 61 days reaches back to 09-01 00:00: every campaign member is skipped
     assert rl.recall_list(con, P, RecallParams(at_risk_p=0.6, list_cooldown_days=61), DP).empty
