@@ -1003,28 +1003,28 @@ def quality_text(q: pd.DataFrame, rejects: pd.DataFrame) -> str:
     )
 
 
-def global_effect_text(g, currency: str) -> str:
+def global_effect_text(g) -> str:
     """The cumulative CRM effect against the global holdout, as one paragraph (or what it needs)."""
     if g.reason:
         return f"> The cumulative effect of all CRM touches {g.reason}."
-    m, o = g.margin_per_user, g.orders_per_user
-    inc = g.incremental_margin
-    verdict = (
-        "a measurable gain"
-        if m.ci_low > 0
-        else ("a measurable loss" if m.ci_high < 0 else "no measurable difference")
-    )
+    m, o, inc = g.margin_per_user, g.orders_per_user, g.incremental_margin
+    if m.ci_low > 0:
+        verdict = "a measurable gain"
+    elif m.ci_high < 0:
+        verdict = "a measurable loss"
+    else:
+        verdict = "no measurable difference: the interval includes zero"
     assumed = (
         f" {nv.num(g.assumed_margin_orders)} orders have no cost of goods in the data: their margin is assumed."
         if g.assumed_margin_orders
         else ""
     )
     return (
-        f"Users who could be touched ({nv.num(g.users_touchable)}) bought {o.touchable:.3f} orders each this month "
-        f"vs {o.holdout:.3f} in the global holdout ({nv.num(g.users_holdout)} users never touched): "
-        f"{o.diff:+.3f} orders per user (95% CI {o.ci_low:+.3f} to {o.ci_high:+.3f}). "
-        f"Gross margin per user: {currency}{m.touchable:,.2f} vs {currency}{m.holdout:,.2f}, "
-        f"{m.diff:+,.2f} (95% CI {m.ci_low:+,.2f} to {m.ci_high:+,.2f}), "
-        f"i.e. {currency}{inc[0]:,.0f} incremental gross margin over the touchable base "
-        f"(95% CI {currency}{inc[1]:,.0f} to {currency}{inc[2]:,.0f}): {verdict}.{assumed}"
+        f"Users who could be touched ({nv.num(g.users_touchable)}) placed {o.touchable:.2f} orders each this month "
+        f"vs {o.holdout:.2f} in the global holdout ({nv.num(g.users_holdout)} users never touched): "
+        f"{o.diff:+.2f} orders per user (95% CI {o.ci_low:+.2f} to {o.ci_high:+.2f}). "
+        f"Gross margin per user: {nv.yuan(m.touchable, 2)} vs {nv.yuan(m.holdout, 2)}, a difference of "
+        f"{nv.yuan(m.diff, 2)} (95% CI {nv.yuan(m.ci_low, 2)} to {nv.yuan(m.ci_high, 2)}); over the touchable "
+        f"base that is {nv.yuan(inc[0])} of incremental gross margin (95% CI {nv.yuan(inc[1])} to "
+        f"{nv.yuan(inc[2])}): {verdict}.{assumed}"
     )

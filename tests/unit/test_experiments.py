@@ -221,3 +221,42 @@ def test_each_play_keeps_its_own_provenance(tmp_path):
     doc = json.loads((tmp_path / "metrics.json").read_text())
     assert doc["plays"]["01_a"]["provenance"]["params_file"] == "a.yaml"  # not relabelled by 02's run
     assert doc["plays"]["02_b"]["provenance"]["params_file"] == "b.yaml"
+
+
+def test_brief_texts_for_the_global_holdout_and_rows_set_aside():
+    from userops import brief as br
+    from userops.experiments import GlobalEffect, MeanDiff
+
+    none = GlobalEffect(10, 0, None, None, None, None, 0, "needs at least 30 users in each group")
+    assert (
+        br.global_effect_text(none)
+        == "> The cumulative effect of all CRM touches needs at least 30 users in each group."
+    )
+    g = GlobalEffect(
+        1000,
+        50,
+        MeanDiff(0.5, 0.4, 0.1, 0.02, 0.18),
+        MeanDiff(2.0, 1.8, 0.2, -0.1, 0.5),
+        MeanDiff(40.0, 36.5, 3.5, 0.5, 6.5),
+        (3500.0, 500.0, 6500.0),
+        12,
+    )
+    text = br.global_effect_text(g)
+    assert "+0.20 orders per user (95% CI -0.10 to +0.50)" in text
+    assert "¥3,500 of incremental gross margin (95% CI ¥500 to ¥6,500): a measurable gain" in text
+    assert "12 orders have no cost of goods" in text
+    q = pd.DataFrame(
+        {
+            "table_name": ["users", "orders"],
+            "present": [True, True],
+            "first_at": pd.to_datetime(["2026-01-01", "2026-01-02"]),
+            "last_at": pd.to_datetime(["2026-10-30", "2026-10-31"]),
+        }
+    )
+    rejects = pd.DataFrame(
+        {"table_name": ["order_items"], "reason": ["<b>unknown product</b>"], "n_rows": [3]}
+    )
+    t = br.quality_text(q, rejects)
+    assert "Orders run from 2026-01-02 to 2026-10-31" in t
+    assert "3 order_items rows (&lt;b&gt;unknown product&lt;/b&gt;)" in t
+    assert "No row was set aside" in br.quality_text(q, rejects.iloc[0:0])
