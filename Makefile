@@ -19,7 +19,7 @@ ifeq ($(shell command -v $(PYTHON) 2>/dev/null),)
 PYTHON := python3
 endif
 
-.PHONY: all help install run demo test lint format lab bench clean
+.PHONY: all help install run demo test lint format lab bench clean triggers
 
 all: run ## Install what is missing, build the demo warehouse, run the playbook for its last complete month
 
@@ -55,6 +55,12 @@ demo: $(WAREHOUSE) ## Generate the demo data (data/demo) and load it into data/w
 
 run: install $(WAREHOUSE) ## Run the playbook (MONTH=YYYY-MM, PARAMS=file) into outputs/<month>/; keeps going past a failing notebook
 	$(BIN)/userops run --keep-going --params $(PARAMS) $(if $(MONTH),--month $(MONTH))
+
+DATE        ?=
+
+triggers: install $(WAREHOUSE) ## The day's CRM trigger lists (DATE=YYYY-MM-DD) into outputs/triggers/<date>/
+	@test -n "$(DATE)" || { echo "usage: make triggers DATE=YYYY-MM-DD" >&2; exit 2; }
+	$(BIN)/userops triggers --date $(DATE) --params $(PARAMS) --warehouse $(WAREHOUSE)
 
 test: install ## Lint, then run the test suite (unit, planted effects, end to end)
 	$(BIN)/ruff check .

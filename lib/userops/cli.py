@@ -1,10 +1,11 @@
-"""The `userops` command: demo | check | load | run | export.
+"""The `userops` command: demo | check | load | run | export | triggers.
 
 userops demo --users 20000 --months 12 --seed 7 --out data/demo
 userops check data/demo [--params params/default.yaml] [--mapping mapping.yaml]
 userops load data/demo --warehouse data/warehouse.duckdb [--params ...] [--mapping ...] [--quarantine]
 userops run [--month 2026-10] [--params params/default.yaml] [--keep-going]
 userops export outputs/2026-10/notebooks/02_new_user_retention.ipynb out.pdf
+userops triggers --date 2026-10-15 [--params ...] [--warehouse ...] [--out outputs/triggers]
 """
 
 from __future__ import annotations
@@ -164,6 +165,30 @@ def _cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_triggers(a: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from userops.db import connect, data_range
+    from userops.params import ParamsError, load_params
+    from userops.triggers import build_triggers, summary, write_triggers
+
+    try:
+        date = dt.date.fromisoformat(a.date)
+        params = load_params(a.params)
+        with connect(a.warehouse, settings=params.duckdb.model_dump()) as con:
+            lo, hi = data_range(con)
+            if not lo <= date <= hi:
+                raise ValueError(f"date {a.date} is outside the data (orders run {lo} to {hi})")
+            run = build_triggers(con, date, params, out_root=Path(a.out))
+    except (ParamsError, ValueError, FileNotFoundError) as e:
+        print(f"userops triggers: {e}", file=sys.stderr)
+        return 2
+    paths = write_triggers(run, Path(a.out))
+    print(summary(run))
+    print(f"written: {paths[0].parent}/ ({len(paths)} files)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="userops", description="Retail user-operations playbook")
     sub = p.add_subparsers(dest="command", required=True)
@@ -213,6 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("notebook")
     e.add_argument("pdf")
     e.set_defaults(func=_cmd_export)
+
+    t = sub.add_parser("triggers", help="the day's trigger lists a CRM can send, after one contact plan")
+    t.add_argument(
+        "--date", required=True, help="YYYY-MM-DD: lists from the data as it stands after this day"
+    )
+    t.add_argument("--params", default=DEFAULT_PARAMS)
+    t.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
+    t.add_argument("--out", default="outputs/triggers", help="lists go to <out>/<date>/")
+    t.set_defaults(func=_cmd_triggers)
     return p
 
 

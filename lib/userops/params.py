@@ -397,6 +397,118 @@ class ExperimentParams(_Section):
     ci_level: float = Field(0.95, gt=0.5, lt=1)
 
 
+class TriggerList(_Section):
+    """One daily trigger list: its place in the contact plan and what the CRM sends."""
+
+    priority: int = Field(..., ge=1, description="1 = first: a user on several lists gets the lowest number")
+    channel: str = Field(..., min_length=1, description="the CRM channel the list is sent on, e.g. sms")
+    content_key: str = Field(
+        ..., min_length=1, description="message template key in the CRM; {detail} is filled per row"
+    )
+    campaign_kind: str = Field(
+        "other", description="campaigns.kind written for the list (one of the contract's campaign kinds)"
+    )
+    cost_per_touch: float = Field(0.01, ge=0, description="cost per treated user touched")
+    holdout_share: float = Field(0.1, gt=0, lt=1, description="seeded holdout share of the list")
+
+    @field_validator("campaign_kind")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        from userops.contract import CAMPAIGN_KINDS
+
+        if v not in CAMPAIGN_KINDS:
+            raise ValueError(f"must be one of {list(CAMPAIGN_KINDS)}")
+        return v
+
+
+TRIGGER_RULES = (
+    "new_user_coupon_expiring",
+    "repurchase_coupon_unused",
+    "category_cycle_due",
+    "abandoned_checkout",
+    "registered_never_ordered",
+    "recall",
+)
+
+
+def _trigger_lists() -> dict[str, TriggerList]:
+    rows = {
+        "new_user_coupon_expiring": (1, "wechat_notice", "new_user_coupon_expiring", "expiry_reminder", 0.01),
+        "abandoned_checkout": (2, "app_push", "abandoned_checkout", "other", 0.0),
+        "repurchase_coupon_unused": (
+            3,
+            "wechat_notice",
+            "repurchase_coupon_unused",
+            "repurchase_reminder",
+            0.01,
+        ),
+        "category_cycle_due": (
+            4,
+            "wechat_notice",
+            "category_cycle_due.{detail}",
+            "repurchase_reminder",
+            0.01,
+        ),
+        "registered_never_ordered": (5, "sms", "registered_never_ordered", "activation", 0.05),
+        "recall": (6, "sms", "recall.{detail}", "recall", 0.05),
+    }
+    return {
+        k: TriggerList(priority=p, channel=ch, content_key=ck, campaign_kind=kd, cost_per_touch=c)
+        for k, (p, ch, ck, kd, c) in rows.items()
+    }
+
+
+class TriggersParams(_Section):
+    """Daily trigger lists a CRM can send (userops triggers): rules, contact plan, send window."""
+
+    expiry_hours: int = Field(48, ge=1, le=168, description="new-user coupon expiring within N hours")
+    repurchase_unused_days: int = Field(
+        3, ge=1, le=60, description="repurchase coupon unused N days after issue"
+    )
+    cycle_categories: list[str] = Field(
+        default_factory=lambda: ["mother_baby", "daily"], description="categories bought on a cycle"
+    )
+    cycle_min_gaps: int = Field(3, ge=1, le=20, description="own cycle from N gaps between purchase days on")
+    cycle_lead_days: int = Field(3, ge=0, le=14, description="remind N days before the cycle is due")
+    cycle_lookback_days: int = Field(365, ge=30, le=1095, description="purchases behind the cycles")
+    checkout_events: list[str] = Field(
+        default_factory=lambda: ["checkout_start"], description="event names that start a checkout"
+    )
+    checkout_hours: int = Field(
+        4, ge=1, le=72, description="abandoned: no order within N hours of a checkout"
+    )
+    registered_days: int = Field(3, ge=1, le=60, description="registered N days ago and never ordered")
+    weekly_cap: int = Field(2, ge=1, le=7, description="touches per user in any 7 days (one per day at most)")
+    measurement_days: int = Field(
+        7, ge=1, le=60, description="a user held out of a list this recently is not touched by any list"
+    )
+    send_start_hour: int = Field(8, ge=0, le=23, description="earliest send hour (local)")
+    send_end_hour: int = Field(21, ge=0, le=23, description="latest send hour (local)")
+    default_send_hour: int = Field(10, ge=0, le=23, description="send hour of users without orders")
+    holdout_salt: str = Field(
+        "userops-triggers-v1", min_length=1, description="salt of the per (date, list, user) holdout draw"
+    )
+    campaign_prefix: str = Field(
+        "trg-", min_length=1, description="campaign ids / names starting with this are trigger campaigns"
+    )
+    lists: dict[str, TriggerList] = Field(default_factory=_trigger_lists, description="one entry per rule")
+
+    @field_validator("lists")
+    @classmethod
+    def _known_rules(cls, v: dict[str, TriggerList]) -> dict[str, TriggerList]:
+        unknown = sorted(set(v) - set(TRIGGER_RULES))
+        if unknown:
+            raise ValueError(f"unknown trigger lists {unknown}; choose from {list(TRIGGER_RULES)}")
+        return v
+
+    @field_validator("send_end_hour")
+    @classmethod
+    def _window(cls, v: int, info) -> int:
+        if v < info.data.get("send_start_hour", 0):
+            raise ValueError("send_end_hour must not be before send_start_hour")
+        return v
+
+
 class DuckDBParams(_Section):
     """DuckDB resources (environment variables USEROPS_DUCKDB_MEMORY_LIMIT / _THREADS / _TEMP_DIRECTORY win)."""
 
@@ -420,6 +532,7 @@ class Params(_Section):
     activity: ActivityParams = Field(default_factory=ActivityParams)
     recall: RecallParams = Field(default_factory=RecallParams)
     persona: PersonaParams = Field(default_factory=PersonaParams)
+    triggers: TriggersParams = Field(default_factory=TriggersParams)
 
 
 class ParamsError(ValueError):

@@ -1,0 +1,300 @@
+"""Daily trigger lists a CRM can send: the rules, one contact plan across lists, sendable rows.
+
+    run = build_triggers(con, dt.date(2026, 10, 15), params, out_root=Path("outputs/triggers"))
+    write_triggers(run, Path("outputs/triggers"))
+
+Each rule is one SQL file under sql/triggers/<rule>.sql over the warehouse as it stands after the
+run date (everything before ``day_end`` = the next midnight). The contact plan then, in order:
+1. drops the persistent global holdout (sql/experiments/global_holdout.sql) from every list;
+2. drops users held out of any trigger list in the last ``measurement_days`` days (their holdout
+   stays clean), users already touched on the send day, and users at the weekly cap (earlier
+   touches in the 6 days before the send day; read from the warehouse's trigger campaigns and
+   from earlier runs' campaign_members.csv under the output folder);
+3. keeps each user on the first list by priority (one touch a day);
+4. draws each list's holdout: sha256(salt:date:list:original id) < the list's holdout share.
+Rows are sent the day after the run date, at the user's usual order hour clamped into the send
+window. Ids are the export's originals; the campaign id is <prefix><date>-<list>.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from userops.db import present_tables, query
+from userops.outputs import atomic_write_text, original_ids
+from userops.params import TRIGGER_RULES, Params
+
+LIST_COLUMNS = [
+    "user_id",
+    "list",
+    "channel",
+    "content_key",
+    "coupon_id",
+    "coupon_value",
+    "send_at",
+    "arm",
+    "reason",
+    "campaign_id",
+]
+TS = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass
+class TriggerRun:
+    """One day's trigger lists after the contact plan."""
+
+    date: dt.date
+    rows: pd.DataFrame  # LIST_COLUMNS, original ids, one row per user per list
+    sizes: pd.DataFrame  # per list: candidates, each exclusion, treatment, holdout
+    campaigns: pd.DataFrame  # contract shape of `campaigns`
+    members: pd.DataFrame  # contract shape of `campaign_members`
+    notices: list[str] = field(default_factory=list)
+
+
+def _rule_args(rule: str, day_end: dt.datetime, p: Params) -> dict:
+    t = p.triggers
+    return {
+        "new_user_coupon_expiring": dict(hours=t.expiry_hours, new_user_kinds=p.data.new_user_coupon_kinds),
+        "repurchase_coupon_unused": dict(
+            days=t.repurchase_unused_days, repurchase_kinds=p.data.repurchase_coupon_kinds
+        ),
+        "category_cycle_due": dict(
+            lookback_days=t.cycle_lookback_days, min_gaps=t.cycle_min_gaps, lead_days=t.cycle_lead_days
+        ),
+        "abandoned_checkout": dict(hours=t.checkout_hours, checkout_events=t.checkout_events),
+        "registered_never_ordered": dict(days=t.registered_days),
+        "recall": dict(
+            k_churned=p.recall.k_churned,
+            churned_floor_days=p.recall.churned_floor_days,
+            churned_days=p.recall.churned_days,
+            min_gaps=p.recall.min_gaps,
+        ),
+    }[rule] | {"day_end": day_end}
+
+
+def rule_lists(con, date: dt.date, p: Params) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Each configured rule's raw list (user_id, coupon_id, coupon_value, detail, reason) and notices."""
+    day_end = dt.datetime.combine(date + dt.timedelta(days=1), dt.time())
+    present = present_tables(con)
+    notices: list[str] = []
+    lists: dict[str, pd.DataFrame] = {}
+    for rule in TRIGGER_RULES:
+        if rule not in p.triggers.lists:
+            continue
+        args = _rule_args(rule, day_end, p)
+        if rule == "abandoned_checkout" and "events" not in present:
+            notices.append("abandoned_checkout needs the events table (checkout events); the data has none")
+            continue
+        if rule in ("new_user_coupon_expiring", "repurchase_coupon_unused") and "coupons" not in present:
+            notices.append(f"{rule} needs the coupons table; the data has none")
+            continue
+        if rule == "category_cycle_due":
+            have = set(query("triggers/present_categories", con).category)
+            wanted = p.triggers.cycle_categories
+            missing = [c for c in wanted if c not in have]
+            if missing:
+                notices.append(f"cycle categories not in the data, skipped: {', '.join(missing)}")
+            args["categories"] = [c for c in wanted if c in have]
+            if not args["categories"]:
+                notices.append("category_cycle_due needs a cycle category present in the data; none is")
+                continue
+        lists[rule] = query(f"triggers/{rule}", con, **args)
+    return lists, notices
+
+
+def _earlier_members(
+    con, out_root: Path | None, send_day: dt.datetime, days: int, prefix: str
+) -> pd.DataFrame:
+    """Trigger campaign members assigned in the `days` days before send_day (original ids)."""
+    cols = ["campaign_id", "user_id", "arm", "assigned_at", "touched_at"]
+    lo = send_day - dt.timedelta(days=days)
+    frames = []
+    if {"campaigns", "campaign_members"} <= present_tables(con):
+        frames.append(query("triggers/earlier_members", con, prefix=prefix, from_ts=lo, to_ts=send_day))
+    if out_root is not None:
+        for i in range(1, days + 2):
+            f = Path(out_root) / (send_day.date() - dt.timedelta(days=i)).isoformat() / "campaign_members.csv"
+            if f.is_file():
+                frames.append(pd.read_csv(f, dtype={"campaign_id": str, "user_id": str}))
+    frames = [f[cols] for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(
+            {c: pd.Series(dtype="datetime64[ns]" if c.endswith("_at") else str) for c in cols}
+        )
+    df = pd.concat(frames, ignore_index=True)
+    for c in ("assigned_at", "touched_at"):
+        df[c] = pd.to_datetime(df[c])
+    df["user_id"] = df.user_id.astype(str)
+    df = df[(df.assigned_at >= lo) & (df.assigned_at < send_day)]
+    return df.drop_duplicates(["campaign_id", "user_id"]).reset_index(drop=True)
+
+
+def _candidates(con, lists: dict[str, pd.DataFrame], p: Params) -> pd.DataFrame:
+    """All rules' rows with priority and the user's original id."""
+    frames = [df.assign(list=name) for name, df in lists.items() if len(df)]
+    if not frames:
+        return pd.DataFrame(columns=["user_id", "coupon_id", "coupon_value", "detail", "reason", "list"])
+    c = pd.concat(frames, ignore_index=True)
+    c["priority"] = c.list.map({k: v.priority for k, v in p.triggers.lists.items()})
+    ids = query("triggers/source_ids", con, user_ids=[int(u) for u in c.user_id.unique()])
+    c = c.merge(ids, on="user_id", how="left")
+    return c
+
+
+def _exclusions(
+    con, c: pd.DataFrame, earlier: pd.DataFrame, send_day: dt.datetime, p: Params
+) -> pd.DataFrame:
+    """Flag each candidate row with the first contact-plan rule that drops it ('' = kept)."""
+    t, exp = p.triggers, p.experiments
+    gh = query(
+        "experiments/global_holdout", con, salt=exp.global_holdout_salt, share=exp.global_holdout_share
+    )
+    global_hold = set(gh.user_id[gh.in_global_holdout])
+    recent = earlier.assigned_at >= send_day - dt.timedelta(days=t.measurement_days)
+    held = set(earlier.user_id[recent & (earlier.arm == "holdout")])
+    touched = earlier[(earlier.arm == "treatment") & earlier.touched_at.notna()]
+    week = touched[touched.touched_at >= send_day - dt.timedelta(days=6)]
+    n_week = week.groupby("user_id").size()
+    capped = set(n_week.index[n_week >= t.weekly_cap])
+    today = set(touched.user_id[touched.touched_at >= send_day])
+    c = c.sort_values(["source_id", "priority", "list"], kind="stable").reset_index(drop=True)
+    c["dropped"] = ""
+    c.loc[c.user_id.isin(global_hold), "dropped"] = "global_holdout"
+    rest = c.dropped == ""
+    c.loc[rest & c.source_id.isin(held), "dropped"] = "earlier_holdout"
+    rest = c.dropped == ""
+    c.loc[rest & c.source_id.isin(capped | today), "dropped"] = "contact_cap"
+    rest = c.dropped == ""
+    first = c[rest].groupby("source_id").cumcount() == 0
+    c.loc[first.index[~first], "dropped"] = "overlap"
+    return c
+
+
+def _draw_and_send(con, plan: pd.DataFrame, date: dt.date, send_day: dt.datetime, p: Params) -> pd.DataFrame:
+    """Holdout arm per (date, list, user) and send_at inside the send window."""
+    t = p.triggers
+    con.register("_trigger_plan", plan[["list", "source_id"]])
+    try:
+        scores = query("triggers/holdout_draw", con, salt=t.holdout_salt, date=date.isoformat())
+    finally:
+        con.unregister("_trigger_plan")
+    plan = plan.merge(scores, on=["list", "source_id"], how="left")
+    share = plan.list.map({k: v.holdout_share for k, v in t.lists.items()})
+    plan["arm"] = (plan.score < share).map({True: "holdout", False: "treatment"})
+    hours = query("triggers/usual_hour", con, user_ids=[int(u) for u in plan.user_id], day_end=send_day)
+    plan = plan.merge(hours, on="user_id", how="left")
+    hour = plan.usual_hour.fillna(t.default_send_hour).clip(t.send_start_hour, t.send_end_hour).astype(int)
+    send_at = pd.Timestamp(send_day) + pd.to_timedelta(hour, unit="h")
+    plan["send_at"] = send_at.dt.strftime(TS).where(plan.arm == "treatment", "")
+    return plan
+
+
+def _rows(con, plan: pd.DataFrame, date: dt.date, p: Params) -> pd.DataFrame:
+    t = p.triggers
+    cfg = t.lists
+    plan["channel"] = plan.list.map({k: v.channel for k, v in cfg.items()})
+    keys = plan.list.map({k: v.content_key for k, v in cfg.items()})
+    detail = plan.detail.fillna("").astype(str)
+    plan["content_key"] = [k.replace("{detail}", d) for k, d in zip(keys, detail, strict=True)]
+    plan["campaign_id"] = t.campaign_prefix + date.isoformat() + "-" + plan.list
+    plan["coupon_value"] = pd.to_numeric(plan.coupon_value).astype(float).round(2)
+    plan["coupon_id"] = plan.coupon_id.astype("Int64")
+    out = original_ids(con, plan[["coupon_id"]])
+    plan["coupon_id"] = out.coupon_id.astype("string")
+    plan["user_id"] = plan.source_id
+    return plan[LIST_COLUMNS].sort_values(["list", "arm", "user_id"], kind="stable").reset_index(drop=True)
+
+
+def _sizes(c: pd.DataFrame, rows: pd.DataFrame, p: Params) -> pd.DataFrame:
+    names = [n for n in TRIGGER_RULES if n in p.triggers.lists]
+    s = pd.DataFrame({"list": names})
+    s["priority"] = s.list.map({k: v.priority for k, v in p.triggers.lists.items()})
+    s["candidates"] = s.list.map(c.groupby("list").size()).fillna(0).astype(int)
+    for reason in ("global_holdout", "earlier_holdout", "contact_cap", "overlap"):
+        n = c[c.dropped == reason].groupby("list").size()
+        s[reason] = s.list.map(n).fillna(0).astype(int)
+    for arm in ("treatment", "holdout"):
+        n = rows[rows.arm == arm].groupby("list").size()
+        s[arm] = s.list.map(n).fillna(0).astype(int)
+    return s.sort_values(["priority", "list"]).reset_index(drop=True)
+
+
+def _contract_tables(
+    rows: pd.DataFrame, send_day: dt.datetime, p: Params
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """campaigns and campaign_members in the data contract's shape (one campaign per non-empty list)."""
+    t = p.triggers
+    start = send_day.strftime(TS)
+    end = (send_day + dt.timedelta(days=t.measurement_days)).strftime(TS)
+    lists = sorted(rows.list.unique())
+    camps = pd.DataFrame(
+        {
+            "campaign_id": [rows.campaign_id[rows.list == n].iloc[0] for n in lists],
+            "kind": [t.lists[n].campaign_kind for n in lists],
+            "channel": [t.lists[n].channel for n in lists],
+            "started_at": start,
+            "ended_at": end,
+            "cost_per_touch": [round(t.lists[n].cost_per_touch, 2) for n in lists],
+        }
+    )
+    camps.insert(1, "name", camps.campaign_id)
+    members = pd.DataFrame(
+        {
+            "campaign_id": rows.campaign_id,
+            "user_id": rows.user_id,
+            "arm": rows.arm,
+            "assigned_at": start,
+            "touched_at": rows.send_at,
+        }
+    ).sort_values(["campaign_id", "user_id"], kind="stable")
+    return camps, members.reset_index(drop=True)
+
+
+def build_triggers(con, date: dt.date, p: Params, out_root: Path | None = None) -> TriggerRun:
+    """The day's lists after the contact plan (nothing written; see write_triggers)."""
+    send_day = dt.datetime.combine(date + dt.timedelta(days=1), dt.time())
+    lists, notices = rule_lists(con, date, p)
+    c = _candidates(con, lists, p)
+    window = max(6, p.triggers.measurement_days)
+    earlier = _earlier_members(con, out_root, send_day, window, p.triggers.campaign_prefix)
+    if len(c):
+        c = _exclusions(con, c, earlier, send_day, p)
+        plan = _draw_and_send(con, c[c.dropped == ""].copy(), date, send_day, p)
+        rows = _rows(con, plan, date, p)
+    else:
+        c = c.assign(dropped=pd.Series(dtype=str))
+        rows = pd.DataFrame(columns=LIST_COLUMNS)
+    camps, members = _contract_tables(rows, send_day, p)
+    return TriggerRun(date, rows, _sizes(c, rows, p), camps, members, notices)
+
+
+def write_triggers(run: TriggerRun, out_root: Path) -> list[Path]:
+    """<out_root>/<date>/<list>.csv for every configured list, campaigns.csv, campaign_members.csv."""
+    folder = Path(out_root) / run.date.isoformat()
+    paths = []
+    for name in run.sizes.list:
+        df = run.rows[run.rows.list == name]
+        paths.append(atomic_write_text(folder / f"{name}.csv", df.to_csv(index=False)))
+    paths.append(atomic_write_text(folder / "campaigns.csv", run.campaigns.to_csv(index=False)))
+    paths.append(atomic_write_text(folder / "campaign_members.csv", run.members.to_csv(index=False)))
+    return paths
+
+
+def summary(run: TriggerRun) -> str:
+    """Plain-text list sizes before and after the contact plan."""
+    s = run.sizes
+    lines = [f"trigger lists for {run.date} (sent {run.date + dt.timedelta(days=1)}):"]
+    lines.append(s.to_string(index=False))
+    removed = int(s.overlap.sum())
+    lines.append(
+        f"{int(s.candidates.sum()):,} candidate rows -> {int(s.treatment.sum()):,} to send + "
+        f"{int(s.holdout.sum()):,} held out; overlap removed by the contact plan: {removed:,} rows; "
+        f"global holdout {int(s.global_holdout.sum()):,}, earlier holdouts {int(s.earlier_holdout.sum()):,}, "
+        f"contact cap {int(s.contact_cap.sum()):,}"
+    )
+    lines += [f"notice: {n}" for n in run.notices]
+    return "\n".join(lines)
