@@ -125,10 +125,13 @@ def _earlier_members(
         return pd.DataFrame(
             {c: pd.Series(dtype="datetime64[ns]" if c.endswith("_at") else str) for c in cols}
         )
-    df = pd.concat(frames, ignore_index=True)
-    for c in ("assigned_at", "touched_at"):
-        df[c] = pd.to_datetime(df[c])
-    df["user_id"] = df.user_id.astype(str)
+    typed = [
+        f.astype({"campaign_id": str, "user_id": str, "arm": str}).assign(
+            assigned_at=pd.to_datetime(f.assigned_at), touched_at=pd.to_datetime(f.touched_at)
+        )
+        for f in frames
+    ]
+    df = pd.DataFrame({c: pd.concat([f[c] for f in typed], ignore_index=True) for c in cols})
     df = df[(df.assigned_at >= lo) & (df.assigned_at < send_day)]
     return df.drop_duplicates(["campaign_id", "user_id"]).reset_index(drop=True)
 

@@ -1,0 +1,308 @@
+"""Daily trigger lists (userops.triggers): each rule on hand rows, the contact plan, sendable rows.
+
+Run date D = 2026-10-15; the lists read the data before day_end = 2026-10-16 00:00 and are sent on
+2026-10-16. Ids are text (u01, o01, c101) so the output must carry the export's own ids.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from userops.contract import CAMPAIGN_KINDS, TABLES
+from userops.db import connect
+from userops.experiments import global_holdout_score
+from userops.outputs import original_ids
+from userops.params import Params
+from userops.testing import order_row
+from userops.triggers import build_triggers, rule_lists, write_triggers
+
+D = dt.date(2026, 10, 15)
+
+
+def _user(uid, registered="2026-09-01 10:00:00"):
+    return dict(user_id=uid, registered_at=registered, channel="app")
+
+
+def _coupon(cid, uid, kind, issued, expires, value=5):
+    return dict(
+        coupon_id=cid,
+        user_id=uid,
+        kind=kind,
+        issued_at=issued,
+        expires_at=expires,
+        face_value=value,
+        min_spend=0,
+    )
+
+
+_n = iter(range(1, 1000))
+
+
+def _o(uid, ts, coupon_id=None, product=None):
+    """An order (and its line when a product is given)."""
+    oid = f"o{next(_n):03d}"
+    line = dict(order_id=oid, product_id=product, quantity=1, amount=20) if product else None
+    return order_row(oid, uid, ts, coupon_id=coupon_id), line
+
+
+def _tables() -> dict[str, list[dict]]:
+    users = [_user(f"u{i:02d}") for i in range(1, 22)]
+    for u in users:  # registered exactly 3 days before D: u09, u10, u21; 4 days: u11
+        if u["user_id"] in ("u09", "u10", "u21"):
+            u["registered_at"] = "2026-10-12 09:00:00"
+        if u["user_id"] == "u11":
+            u["registered_at"] = "2026-10-11 09:00:00"
+    coupons = [
+        # new-user coupons; day_end + 48 h = 2026-10-18 00:00
+        _coupon("c101", "u01", "new_user_small", "2026-10-10 08:00:00", "2026-10-17 23:00:00"),  # 47 h: in
+        _coupon("c102", "u02", "new_user_small", "2026-10-10 08:00:00", "2026-10-18 01:00:00"),  # 49 h: out
+        _coupon(
+            "c103", "u03", "new_user_aov", "2026-10-09 08:00:00", "2026-10-16 10:00:00"
+        ),  # 10 h: listed on D-1
+        _coupon(
+            "c104", "u04", "new_user_mid", "2026-10-10 08:00:00", "2026-10-17 20:00:00"
+        ),  # redeemed on D: out
+        _coupon(
+            "c105", "u05", "repurchase", "2026-10-03 08:00:00", "2026-10-17 20:00:00"
+        ),  # not a new-user kind
+        _coupon("c121", "u21", "new_user_mid", "2026-10-12 09:00:00", "2026-10-17 22:00:00"),  # 46 h: in
+        # repurchase coupons; D - 3 = 2026-10-12
+        _coupon(
+            "c106", "u06", "repurchase", "2026-10-12 09:00:00", "2026-10-26 09:00:00"
+        ),  # unused 3 days: in
+        _coupon("c107", "u07", "repurchase", "2026-10-11 09:00:00", "2026-10-25 09:00:00"),  # 4 days: out
+        _coupon("c108", "u08", "repurchase", "2026-10-12 09:00:00", "2026-10-26 09:00:00"),  # redeemed: out
+    ]
+    mb, daily = "P1", "P2"
+    raw = [
+        _o("u04", "2026-10-15 12:00:00", coupon_id="c104"),
+        _o("u08", "2026-10-14 12:00:00", coupon_id="c108"),
+        _o("u10", "2026-10-13 12:00:00"),  # registered D-3 but ordered: out
+        _o("u13", "2026-10-15 11:00:00"),  # an order 1 h after the checkout: out
+        # u01 orders at 14h twice, 09h once: usual hour 14
+        _o("u01", "2026-10-01 14:05:00"),
+        _o("u01", "2026-10-05 14:50:00"),
+        _o("u01", "2026-10-10 09:00:00"),
+        # recall: u15 gaps 10, 10 (personal: max(4 x 10, 30) = 40 days), last 2026-09-05, recency 40: in
+        _o("u15", "2026-08-16 14:00:00"),
+        _o("u15", "2026-08-26 14:00:00"),
+        _o("u15", "2026-09-05 14:00:00"),
+        # u16: same gaps one day later, recency 39: out
+        _o("u16", "2026-08-17 14:00:00"),
+        _o("u16", "2026-08-27 14:00:00"),
+        _o("u16", "2026-09-06 14:00:00"),
+        # u17: one order 60 days before D (global churned_days 60): in
+        _o("u17", "2026-08-16 14:00:00"),
+        # cycle: u18 mother_baby gaps 9, 9, 9 (own cycle 9), last 10-09 -> due 10-18 = D + 3: in; orders at 06:30
+        _o("u18", "2026-09-12 06:30:00", product=mb),
+        _o("u18", "2026-09-21 06:30:00", product=mb),
+        _o("u18", "2026-09-30 06:30:00", product=mb),
+        _o("u18", "2026-10-09 06:30:00", product=mb),
+        # u19 mother_baby one gap (7): category median of [9, 9, 9, 7] = 9, last 10-09 -> due 10-18: in; 23h
+        _o("u19", "2026-10-02 23:10:00", product=mb),
+        _o("u19", "2026-10-09 23:40:00", product=mb),
+        # u20 daily gaps 9, 9, 10 (median 9), last 10-10 -> due 10-19 = D + 4: out
+        _o("u20", "2026-09-12 12:00:00", product=daily),
+        _o("u20", "2026-09-21 12:00:00", product=daily),
+        _o("u20", "2026-09-30 12:00:00", product=daily),
+        _o("u20", "2026-10-10 12:00:00", product=daily),
+    ]
+    events = [
+        # abandoned checkout, 4 h: checkouts in [2026-10-14 20:00, 2026-10-15 20:00) without an order since
+        dict(user_id="u12", ts="2026-10-15 10:00:00", event="checkout_start"),  # in
+        dict(user_id="u13", ts="2026-10-15 10:00:00", event="checkout_start"),  # ordered 11:00: out
+        dict(user_id="u14", ts="2026-10-15 21:00:00", event="checkout_start"),  # window not closed: out
+        dict(user_id="u21", ts="2026-10-15 09:00:00", event="checkout_start"),  # in
+        dict(user_id="u12", ts="2026-10-15 09:00:00", event="add_cart"),  # not a checkout
+    ]
+    products = [
+        dict(product_id="P1", name="奶粉", category="mother_baby", price=20, is_hero=False),
+        dict(product_id="P2", name="纸巾", category="daily", price=20, is_hero=False),
+    ]
+    campaigns = [
+        dict(
+            campaign_id=f"trg-2026-10-1{d}-recall",
+            name=f"trg-2026-10-1{d}-recall",
+            kind="recall",
+            channel="sms",
+            started_at=f"2026-10-1{d + 1} 00:00:00",
+            ended_at="2026-10-20 00:00:00",
+            cost_per_touch=0.05,
+        )
+        for d in (2, 3)
+    ]
+    members = [  # u15 touched on 10-13 and 10-14: at the weekly cap of 2
+        dict(
+            campaign_id=f"trg-2026-10-1{d}-recall",
+            user_id="u15",
+            arm="treatment",
+            assigned_at=f"2026-10-1{d + 1} 00:00:00",
+            touched_at=f"2026-10-1{d + 1} 10:00:00",
+        )
+        for d in (2, 3)
+    ]
+    return dict(
+        users=users,
+        orders=[o for o, _ in raw],
+        order_items=[line for _, line in raw if line],
+        products=products,
+        coupons=coupons,
+        events=events,
+        campaigns=campaigns,
+        campaign_members=members,
+    )
+
+
+def _params(global_share=0.0, list_share=1e-9, **triggers) -> Params:
+    base = Params().model_dump()
+    base["experiments"]["global_holdout_share"] = global_share
+    base["triggers"]["cycle_categories"] = ["mother_baby", "daily", "pets"]
+    for v in base["triggers"]["lists"].values():
+        v["holdout_share"] = list_share
+    base["triggers"].update(triggers)
+    return Params.model_validate(base)
+
+
+@pytest.fixture
+def wh(make_warehouse):
+    return make_warehouse(_tables())
+
+
+def _ids(con, df) -> list[str]:
+    return sorted(original_ids(con, df[["user_id"]]).user_id)
+
+
+def test_each_rule_lists_exactly_the_hand_rows(wh):
+    with connect(wh) as con:
+        lists, notices = rule_lists(con, D, _params())
+        got = {name: _ids(con, df) for name, df in lists.items()}
+        coupons = original_ids(con, lists["new_user_coupon_expiring"][["user_id", "coupon_id"]])
+    assert got == {
+        "new_user_coupon_expiring": ["u01", "u21"],  # 47 h and 46 h; not 49 h, 10 h (yesterday), redeemed
+        "repurchase_coupon_unused": ["u06"],  # issued exactly D-3, unused
+        "category_cycle_due": ["u18", "u19"],  # own cycle 9 / category median 9, due D+3
+        "abandoned_checkout": ["u12", "u21"],  # u13 ordered after the checkout, u14's window is open
+        "registered_never_ordered": ["u09", "u21"],  # u10 ordered, u11 registered 4 days ago
+        "recall": ["u15", "u17"],  # personal 40 days reached; global 60 days reached
+    }
+    assert dict(zip(coupons.user_id, coupons.coupon_id, strict=True)) == {"u01": "c101", "u21": "c121"}
+    assert notices == ["cycle categories not in the data, skipped: pets"]
+
+
+def test_contact_plan_priority_cap_and_earlier_holdout(wh, tmp_path):
+    out = tmp_path / "triggers"
+    # an earlier run held u17 out of its abandoned-checkout list 3 days ago: no list may touch u17
+    pd.DataFrame(
+        [dict(campaign_id="trg-2026-10-12-abandoned_checkout", user_id="u17", arm="holdout",
+              assigned_at="2026-10-13 00:00:00", touched_at="")]
+    ).to_csv((out / "2026-10-12").mkdir(parents=True) or out / "2026-10-12" / "campaign_members.csv", index=False)  # fmt: skip
+    with connect(wh) as con:
+        run = build_triggers(con, D, _params(), out_root=out)
+    s = run.sizes.set_index("list")
+    # u21 is on three lists: kept on new_user_coupon_expiring (priority 1), dropped from the other two
+    assert s.loc["abandoned_checkout", "overlap"] == 1 and s.loc["registered_never_ordered", "overlap"] == 1
+    assert sorted(run.rows[run.rows.user_id == "u21"].list) == ["new_user_coupon_expiring"]
+    # u15 was touched on 10-13 and 10-14 by trigger campaigns in the warehouse: weekly cap 2 reached
+    assert s.loc["recall", "contact_cap"] == 1
+    # u17 is in an earlier holdout (from the output folder)
+    assert s.loc["recall", "earlier_holdout"] == 1
+    assert run.rows[run.rows.list == "recall"].empty
+    assert s.loc["recall", "candidates"] == 2 and s.loc["recall", "treatment"] == 0
+    # one row per user across all lists (one touch a day)
+    assert not run.rows.user_id.duplicated().any()
+    assert sorted(run.rows.user_id) == ["u01", "u06", "u09", "u12", "u18", "u19", "u21"]
+
+
+def test_send_at_inside_the_window_at_the_usual_hour(wh):
+    with connect(wh) as con:
+        run = build_triggers(con, D, _params())
+    send = dict(zip(run.rows.user_id, run.rows.send_at, strict=True))
+    assert send["u01"] == "2026-10-16 14:00:00"  # orders at 14h, 14h, 9h: mode 14
+    assert send["u18"] == "2026-10-16 08:00:00"  # orders at 06:30: clamped up to 08:00
+    assert send["u19"] == "2026-10-16 21:00:00"  # orders at 23h: clamped down to 21:00
+    assert send["u09"] == "2026-10-16 10:00:00"  # no order: default_send_hour
+    quiet = _params(send_start_hour=9, send_end_hour=12)
+    with connect(wh) as con:
+        run = build_triggers(con, D, quiet)
+    send = dict(zip(run.rows.user_id, run.rows.send_at, strict=True))
+    assert send["u01"] == "2026-10-16 12:00:00" and send["u18"] == "2026-10-16 09:00:00"
+
+
+def test_global_holdout_and_list_holdout_draws(wh):
+    salt = Params().experiments.global_holdout_salt
+    # a global share just above u06's score puts u06 (and any user scoring lower) in the global holdout
+    listed = ["u01", "u06", "u09", "u12", "u15", "u17", "u18", "u19", "u21"]
+    scores = {u: global_holdout_score(u, salt) for u in listed}
+    share = scores["u06"] + 1e-9
+    assert share < 0.5
+    held_globally = {u for u, s in scores.items() if s < share}
+    with connect(wh) as con:
+        run = build_triggers(con, D, _params(global_share=share, list_share=0.5))
+    assert "u06" in held_globally and not set(run.rows.user_id) & held_globally
+    assert run.sizes.set_index("list").loc["repurchase_coupon_unused", "global_holdout"] == 1
+    # each list's holdout: sha256(salt:date:list:id) < 0.5, as the stable draw computes it
+    t = Params().triggers
+    expected = [
+        "holdout" if global_holdout_score(f"{D}:{lst}:{u}", t.holdout_salt) < 0.5 else "treatment"
+        for lst, u in zip(run.rows.list, run.rows.user_id, strict=True)
+    ]
+    assert list(run.rows.arm) == expected
+    assert (run.rows.send_at[run.rows.arm == "holdout"] == "").all()
+    assert (run.rows.send_at[run.rows.arm == "treatment"] != "").all()
+
+
+def test_written_files_are_sendable_and_deterministic(wh, tmp_path):
+    with connect(wh) as con:
+        run = build_triggers(con, D, _params())
+        again = build_triggers(con, D, _params())
+    a = write_triggers(run, tmp_path / "a")
+    b = write_triggers(again, tmp_path / "b")
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+    folder = tmp_path / "a" / "2026-10-15"
+    nu = pd.read_csv(folder / "new_user_coupon_expiring.csv", dtype=str)
+    row = nu[nu.user_id == "u01"].iloc[0]  # original text ids, coupon c101 of 5.00
+    assert (row.coupon_id, row.coupon_value, row.channel, row.campaign_id) == (
+        "c101", "5.0", "wechat_notice", "trg-2026-10-15-new_user_coupon_expiring"
+    )  # fmt: skip
+    cyc = pd.read_csv(folder / "category_cycle_due.csv", dtype=str).set_index("user_id")
+    assert cyc.loc["u18", "content_key"] == "category_cycle_due.mother_baby"
+    camps = pd.read_csv(folder / "campaigns.csv")
+    members = pd.read_csv(folder / "campaign_members.csv", dtype=str)
+    assert list(camps.columns) == list(TABLES["campaigns"].column_names)
+    assert list(members.columns) == list(TABLES["campaign_members"].column_names)
+    assert set(camps.kind) <= set(CAMPAIGN_KINDS)
+    # u01 u21 (expiring), u12 (checkout), u06 (repurchase), u18 u19 (cycle), u09 (registered), u17 (recall;
+    # no earlier holdout in this run, u15 at the cap)
+    assert len(members) == 8 and set(members.campaign_id) == set(camps.campaign_id)
+
+
+def test_abandoned_checkout_says_it_needs_events(make_warehouse):
+    tables = _tables()
+    del tables["events"]
+    with connect(make_warehouse(tables)) as con:
+        lists, notices = rule_lists(con, D, _params())
+    assert "abandoned_checkout" not in lists
+    assert "abandoned_checkout needs the events table (checkout events); the data has none" in notices
+
+
+def test_written_campaign_tables_load_back(make_warehouse):
+    """The next export carries the lists' campaigns and members: the loader accepts them as written."""
+    wh = make_warehouse(_tables())
+    with connect(wh) as con:
+        run = build_triggers(con, D, _params(list_share=0.5))
+    tables = _tables()
+    tables["orders"].append(
+        order_row("o999", "u01", "2026-10-20 10:00:00")
+    )  # the export runs past the send day
+    tables["campaigns"] += run.campaigns.to_dict("records")
+    tables["campaign_members"] += run.members.replace({"": None}).to_dict("records")
+    wh2 = make_warehouse(tables)
+    with connect(wh2) as con:
+        n = con.execute(
+            "select count(*) from campaign_members m join map_campaign_id c using (campaign_id) "
+            "where starts_with(c.source_id, 'trg-2026-10-15-')"
+        ).fetchone()[0]
+    assert n == len(run.members) == 8
