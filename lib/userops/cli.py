@@ -170,7 +170,7 @@ def _cmd_triggers(a: argparse.Namespace) -> int:
 
     from userops.db import connect, data_range
     from userops.params import ParamsError, load_params
-    from userops.triggers import build_triggers, summary, write_triggers
+    from userops.triggers import build_triggers, measure_triggers, summary, write_triggers
 
     try:
         date = dt.date.fromisoformat(a.date)
@@ -180,12 +180,16 @@ def _cmd_triggers(a: argparse.Namespace) -> int:
             if not lo <= date <= hi:
                 raise ValueError(f"date {a.date} is outside the data (orders run {lo} to {hi})")
             run = build_triggers(con, date, params, out_root=Path(a.out))
+            measured = measure_triggers(con, params, as_of=hi) if a.measure else None
     except (ParamsError, ValueError, FileNotFoundError) as e:
         print(f"userops triggers: {e}", file=sys.stderr)
         return 2
     paths = write_triggers(run, Path(a.out))
     print(summary(run))
     print(f"written: {paths[0].parent}/ ({len(paths)} files)")
+    if measured is not None:
+        print("trigger lists in the warehouse, each against its own holdout:")
+        print(measured.to_string(index=False) if len(measured) else "  none with a completed window")
     return 0
 
 
@@ -246,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--params", default=DEFAULT_PARAMS)
     t.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
     t.add_argument("--out", default="outputs/triggers", help="lists go to <out>/<date>/")
+    t.add_argument(
+        "--measure", action="store_true", help="also report earlier trigger lists' effects against holdouts"
+    )
     t.set_defaults(func=_cmd_triggers)
     return p
 

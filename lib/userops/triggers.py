@@ -25,6 +25,8 @@ from pathlib import Path
 import pandas as pd
 
 from userops.db import present_tables, query
+from userops.experiments import pooled_effect
+from userops.money import campaign_cost, margin_label, roi
 from userops.outputs import atomic_write_text, original_ids
 from userops.params import TRIGGER_RULES, Params
 
@@ -301,3 +303,67 @@ def summary(run: TriggerRun) -> str:
     )
     lines += [f"notice: {n}" for n in run.notices]
     return "\n".join(lines)
+
+
+def _increments(g: pd.DataFrame) -> tuple[float, float, float]:
+    """Sum over campaigns of (treatment mean - holdout mean) x treated members: GMV, margin; cost."""
+    gmv = margin = cost = 0.0
+    for _, c in g.groupby("campaign_id"):
+        t, h = c[c.arm == "treatment"], c[c.arm == "holdout"]
+        cost += campaign_cost(int(t.is_touched.sum()), float(c.cost_per_touch.iloc[0])) or 0.0
+        if len(t) and len(h):
+            gmv += (t.gmv.mean() - h.gmv.mean()) * len(t)
+            margin += (t.margin.mean() - h.margin.mean()) * len(t)
+    return float(gmv), float(margin), float(cost)
+
+
+def measure_triggers(con, p: Params, as_of: dt.date) -> pd.DataFrame:
+    """Each trigger list's effect against its own holdout, over the trigger campaigns in the warehouse.
+
+    One row per list: campaigns, members per arm, order rates, the Mantel-Haenszel difference
+    pooled over the list's campaigns (strata) with a user-bootstrap interval
+    (experiments.pooled_effect), incremental paid GMV and gross margin (sum over campaigns of the
+    arm difference in means x treated members), campaign cost, ROI (userops.money) and the margin
+    basis. Campaigns whose measurement_days window is not over by as_of are left out.
+    """
+    exp, t = p.experiments, p.triggers
+    df = query(
+        "triggers/trigger_outcomes",
+        con,
+        prefix=t.campaign_prefix,
+        window_days=t.measurement_days,
+        as_of=as_of,
+        assumed_margin_rate=exp.assumed_margin_rate,
+    )
+    rows = []
+    for name, g in df.groupby("list", sort=True):
+        eff = pooled_effect(
+            g.rename(columns={"campaign_id": "stratum", "ordered": "outcome"}),
+            level=exp.ci_level,
+            draws=exp.bootstrap_draws,
+            seed=exp.bootstrap_seed,
+        ).effect
+        gmv, margin, cost = _increments(g)
+        cost += exp.campaign_fixed_cost * g.campaign_id.nunique()
+        t_arm, h_arm = g[g.arm == "treatment"], g[g.arm == "holdout"]
+        measured = eff.n_strata > 0
+        rows.append(
+            dict(
+                list=name,
+                campaigns=g.campaign_id.nunique(),
+                treatment=len(t_arm),
+                holdout=len(h_arm),
+                rate_treatment=t_arm.ordered.mean() if len(t_arm) else None,
+                rate_holdout=h_arm.ordered.mean() if len(h_arm) else None,
+                diff=eff.diff if measured else None,
+                ci_low=eff.ci_low if measured else None,
+                ci_high=eff.ci_high if measured else None,
+                incremental_gmv=round(gmv, 2) if measured else None,
+                incremental_margin=round(margin, 2) if measured else None,
+                cost=round(cost, 2),
+                roi=roi(margin, cost) if measured else None,
+                margin_basis=margin_label(exp.assumed_margin_rate if g.assumed_orders.sum() else None),
+                reason="" if measured else "needs a campaign with both a treatment and a holdout arm",
+            )
+        )
+    return pd.DataFrame(rows)

@@ -17,7 +17,7 @@ from userops.experiments import global_holdout_score
 from userops.outputs import original_ids
 from userops.params import Params
 from userops.testing import order_row
-from userops.triggers import build_triggers, rule_lists, write_triggers
+from userops.triggers import build_triggers, measure_triggers, rule_lists, write_triggers
 
 D = dt.date(2026, 10, 15)
 
@@ -306,3 +306,46 @@ def test_written_campaign_tables_load_back(make_warehouse):
             "where starts_with(c.source_id, 'trg-2026-10-15-')"
         ).fetchone()[0]
     assert n == len(run.members) == 8
+
+
+def test_measure_triggers_effect_against_each_lists_holdout(make_warehouse):
+    """Two recall trigger campaigns (strata), outcome window 7 days after assigned_at.
+
+    trg-2026-10-01-recall: treatment m1..m4 (m1, m2 order 20.00), holdout m5, m6 (no order)
+    trg-2026-10-02-recall: treatment m7, m8 (m7 orders 20.00), holdout m9, m10 (m9 orders 20.00)
+    MH difference = sum (x1 n0 - x0 n1)/N / sum n1 n0/N: campaign 1 (2x2 - 0x4)/6 = 4/6, weight 4x2/6 = 8/6;
+    campaign 2 (1x2 - 1x2)/4 = 0, weight 2x2/4 = 1; (4/6) / (8/6 + 1) = 2/7.
+    Incremental GMV = (40/4 - 0) x 4 + (20/2 - 20/2) x 2 = 40.00; margin at the assumed 25% = 10.00;
+    cost = 6 touches x 0.05 = 0.30; ROI = (10 - 0.3) / 0.3 = 32.33.
+    """
+    users = [_user(f"m{i}") for i in range(1, 11)]
+    camps = [
+        dict(campaign_id=f"trg-2026-10-0{d}-recall", name=f"trg-2026-10-0{d}-recall", kind="recall",
+             channel="sms", started_at=f"2026-10-0{d + 1} 00:00:00", ended_at="2026-10-20 00:00:00",
+             cost_per_touch=0.05)
+        for d in (1, 2)
+    ]  # fmt: skip
+
+    def member(d, u, arm):
+        touched = f"2026-10-0{d + 1} 10:00:00" if arm == "treatment" else None
+        return dict(campaign_id=f"trg-2026-10-0{d}-recall", user_id=u, arm=arm,
+                    assigned_at=f"2026-10-0{d + 1} 00:00:00", touched_at=touched)  # fmt: skip
+
+    members = [member(1, f"m{i}", "treatment") for i in (1, 2, 3, 4)] + [member(1, "m5", "holdout")]
+    members += [member(1, "m6", "holdout"), member(2, "m7", "treatment"), member(2, "m8", "treatment")]
+    members += [member(2, "m9", "holdout"), member(2, "m10", "holdout")]
+    orders = [order_row(f"x{u}", u, "2026-10-04 12:00:00") for u in ("m1", "m2", "m7", "m9")]
+    orders.append(order_row("x99", "m3", "2026-10-20 12:00:00"))  # after both windows: not counted
+    wh = make_warehouse(dict(users=users, orders=orders, campaigns=camps, campaign_members=members))
+    with connect(wh) as con:
+        m = measure_triggers(con, _params(), as_of=dt.date(2026, 10, 20)).set_index("list")
+        early = measure_triggers(con, _params(), as_of=dt.date(2026, 10, 8))  # windows end 10-09, 10-10
+    r = m.loc["recall"]
+    assert (r.campaigns, r.treatment, r.holdout) == (2, 6, 4)
+    assert r.rate_treatment == pytest.approx(3 / 6) and r.rate_holdout == pytest.approx(1 / 4)
+    assert r["diff"] == pytest.approx(2 / 7)
+    assert r.ci_low < r["diff"] < r.ci_high
+    assert (r.incremental_gmv, r.incremental_margin, r.cost) == (40.0, 10.0, 0.3)
+    assert r.roi == pytest.approx((10 - 0.3) / 0.3)
+    assert "assumed 25%" in r.margin_basis
+    assert early.empty  # no campaign's window is over yet: nothing is measured, nothing shown as 0
