@@ -6,10 +6,11 @@
 Each rule is one SQL file under sql/triggers/<rule>.sql over the warehouse as it stands after the
 run date (everything before ``day_end`` = the next midnight). The contact plan then, in order:
 1. drops the persistent global holdout (sql/experiments/global_holdout.sql) from every list;
-2. drops users held out of any trigger list in the last ``measurement_days`` days (their holdout
-   stays clean), users already touched on the send day, and users at the weekly cap (earlier
-   touches in the 6 days before the send day; read from the warehouse's trigger campaigns and
-   from earlier runs' campaign_members.csv under the output folder);
+2. drops users held out of any trigger list in the last ``measurement_days`` days, or of any other
+   campaign still running on the send day (their holdouts stay clean), users already touched on
+   the send day, and users at the weekly cap (earlier trigger touches in the 6 days before the send
+   day); earlier trigger members come from the warehouse's trigger campaigns and from earlier
+   runs' campaign_members.csv under the output folder;
 3. keeps each user on the first list by priority (one touch a day);
 4. draws each list's holdout: sha256(salt:date:list:original id) < the list's holdout share.
 Rows are sent the day after the run date, at the user's usual order hour clamped into the send
@@ -112,7 +113,7 @@ def _earlier_members(
     con, out_root: Path | None, send_day: dt.datetime, days: int, prefix: str
 ) -> pd.DataFrame:
     """Trigger campaign members assigned in the `days` days before send_day (original ids)."""
-    cols = ["campaign_id", "user_id", "arm", "assigned_at", "touched_at"]
+    cols = ["campaign_id", "user_id", "arm", "assigned_at", "touched_at", "is_trigger"]
     lo = send_day - dt.timedelta(days=days)
     frames = []
     if {"campaigns", "campaign_members"} <= present_tables(con):
@@ -121,11 +122,13 @@ def _earlier_members(
         for i in range(1, days + 2):
             f = Path(out_root) / (send_day.date() - dt.timedelta(days=i)).isoformat() / "campaign_members.csv"
             if f.is_file():
-                frames.append(pd.read_csv(f, dtype={"campaign_id": str, "user_id": str}))
+                frames.append(
+                    pd.read_csv(f, dtype={"campaign_id": str, "user_id": str}).assign(is_trigger=True)
+                )
     frames = [f[cols] for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(
-            {c: pd.Series(dtype="datetime64[ns]" if c.endswith("_at") else str) for c in cols}
+            {c: pd.Series(dtype="datetime64[ns]" if c.endswith("_at") else object) for c in cols}
         )
     typed = [
         f.astype({"campaign_id": str, "user_id": str, "arm": str}).assign(
@@ -134,7 +137,8 @@ def _earlier_members(
         for f in frames
     ]
     df = pd.DataFrame({c: pd.concat([f[c] for f in typed], ignore_index=True) for c in cols})
-    df = df[(df.assigned_at >= lo) & (df.assigned_at < send_day)]
+    df["is_trigger"] = df.is_trigger.astype(bool)
+    df = df[((df.assigned_at >= lo) | ~df.is_trigger) & (df.assigned_at < send_day)]
     return df.drop_duplicates(["campaign_id", "user_id"]).reset_index(drop=True)
 
 
@@ -159,9 +163,9 @@ def _exclusions(
         "experiments/global_holdout", con, salt=exp.global_holdout_salt, share=exp.global_holdout_share
     )
     global_hold = set(gh.user_id[gh.in_global_holdout])
-    recent = earlier.assigned_at >= send_day - dt.timedelta(days=t.measurement_days)
+    recent = (earlier.assigned_at >= send_day - dt.timedelta(days=t.measurement_days)) | ~earlier.is_trigger
     held = set(earlier.user_id[recent & (earlier.arm == "holdout")])
-    touched = earlier[(earlier.arm == "treatment") & earlier.touched_at.notna()]
+    touched = earlier[earlier.is_trigger & (earlier.arm == "treatment") & earlier.touched_at.notna()]
     week = touched[touched.touched_at >= send_day - dt.timedelta(days=6)]
     n_week = week.groupby("user_id").size()
     capped = set(n_week.index[n_week >= t.weekly_cap])

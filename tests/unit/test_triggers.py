@@ -349,3 +349,30 @@ def test_measure_triggers_effect_against_each_lists_holdout(make_warehouse):
     assert r.roi == pytest.approx((10 - 0.3) / 0.3)
     assert "assumed 25%" in r.margin_basis
     assert early.empty  # no campaign's window is over yet: nothing is measured, nothing shown as 0
+
+
+def test_holdout_of_a_running_campaign_is_not_touched(make_warehouse):
+    """u19 sits in the holdout of a monthly campaign running to 2026-10-31: no trigger list touches it;
+    u18, in the holdout of a campaign that ended on 2026-10-10, is listed as usual."""
+    tables = _tables()
+    for cid, ended in (
+        ("monthly-recall-2026-10", "2026-10-31 00:00:00"),
+        ("old-recall", "2026-10-10 00:00:00"),
+    ):
+        tables["campaigns"].append(
+            dict(campaign_id=cid, name=cid, kind="recall", channel="sms", started_at="2026-10-01 00:00:00",
+                 ended_at=ended, cost_per_touch=0.05)
+        )  # fmt: skip
+    tables["campaign_members"] += [
+        dict(
+            campaign_id="monthly-recall-2026-10",
+            user_id="u19",
+            arm="holdout",
+            assigned_at="2026-10-01 00:00:00",
+        ),
+        dict(campaign_id="old-recall", user_id="u18", arm="holdout", assigned_at="2026-10-01 00:00:00"),
+    ]
+    with connect(make_warehouse(tables)) as con:
+        run = build_triggers(con, D, _params())
+    assert run.sizes.set_index("list").loc["category_cycle_due", "earlier_holdout"] == 1
+    assert sorted(run.rows[run.rows.list == "category_cycle_due"].user_id) == ["u18"]
