@@ -168,6 +168,8 @@ def _cmd_export(a: argparse.Namespace) -> int:
 def _cmd_triggers(a: argparse.Namespace) -> int:
     import datetime as dt
 
+    import duckdb
+
     from userops.db import connect, data_range
     from userops.params import ParamsError, load_params
     from userops.triggers import build_triggers, measure_triggers, summary, write_triggers
@@ -183,6 +185,9 @@ def _cmd_triggers(a: argparse.Namespace) -> int:
             measured = measure_triggers(con, params, as_of=hi) if a.measure else None
     except (ParamsError, ValueError, FileNotFoundError) as e:
         print(f"userops triggers: {e}", file=sys.stderr)
+        return 2
+    except duckdb.CatalogException as e:  # a warehouse built by an older loader (no id maps)
+        print(f"userops triggers: {e}\nrebuild the warehouse with `userops load DIR`", file=sys.stderr)
         return 2
     paths = write_triggers(run, Path(a.out))
     print(summary(run))
