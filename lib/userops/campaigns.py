@@ -1,8 +1,26 @@
 """Coupon reminders measured against their randomised holdout (shared by plays 2 and 3).
 
-One SQL metric (sql/campaigns/coupon_reminder_effect.sql) and one analysis: the
-difference in redemption between reminded and holdout members (Newcombe CI), per
-campaign and pooled, and the incremental orders and their interval.
+One SQL metric (sql/campaigns/coupon_reminder_effect.sql, one row per campaign member) and one
+analysis, on the money basis of :mod:`userops.money`:
+
+- the redemption lift, pooled over campaigns **stratified by campaign** (Mantel-Haenszel via
+  :func:`userops.experiments.pooled_effect`: a holdout shared by campaigns counted once, holdout
+  rows of users treated in another campaign dropped, interval from a seeded bootstrap that
+  resamples users), and per campaign (Newcombe interval);
+- incremental redemptions, orders and gross margin = the sum over campaigns of the campaign's
+  treated members x (mean per treated member - mean per holdout member), each campaign against its
+  own holdout (never raw counts added across campaigns with different holdout shares); intervals
+  from the same seeded user-resampling bootstrap, so users in several campaigns are not taken
+  as independent. Every member row of the campaign is kept here: dropping a campaign's holdout
+  rows because of the user's arm in *another* campaign would select on something other than
+  this campaign's draw (monthly reminders reach the same users again and again) and break the
+  campaign's randomisation;
+- the coupon discount given on redemptions that would have happened anyway (treated members x
+  holdout redemption rate x mean discount per treated redemption), and the discount on extra
+  redemptions that brought no extra order: both are inside paid GMV, hence inside the margin,
+  so they are shown and never added to the cost;
+- the touch cost, counted once per treated member (+ the params fixed cost per campaign), and
+  **ROI on margin = (incremental gross margin - touch cost) / touch cost**.
 """
 
 from __future__ import annotations
@@ -12,25 +30,92 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy import sparse
 
+from userops import money
 from userops.db import query
-from userops.stats import ProportionDiff, diff_proportions
+from userops.experiments import pooled_effect
+from userops.params import ExperimentParams
+from userops.stats import diff_proportions
+
+OUTCOMES = ("converted", "orders", "margin")  # the outcomes whose increments get an interval
+
+
+@dataclass(frozen=True)
+class PooledLift:
+    """Redemption lift pooled over campaigns, stratified by campaign (Mantel-Haenszel).
+
+    ``rate_holdout`` is the holdout rate standardised to the reminded members' campaigns
+    (sum of treated members x campaign holdout rate / treated members); ``diff`` is the
+    Mantel-Haenszel difference, its interval a user-resampling bootstrap.
+    """
+
+    rate_treatment: float
+    rate_holdout: float
+    diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float  # CMH test
+    n_treatment: int  # treated member rows (campaign x user)
+    n_holdout: int  # holdout member rows (campaign x user)
+    level: float
+    method: str
+    n_strata: int
+    contaminated_holdout_rows: int  # holdout rows the lift left out: the user was treated in another campaign
+    shared_holdout_users: int  # users held out of several campaigns
+
+    @property
+    def significant(self) -> bool:
+        return self.ci_low > 0 or self.ci_high < 0
 
 
 @dataclass(frozen=True)
 class ReminderEffect:
-    """A coupon reminder's effect on redemption against its randomised holdout."""
+    """A coupon reminder's effect against its randomised holdout, campaigns pooled by stratum."""
 
-    arms: pd.DataFrame  # one row per campaign x arm: members, converted, redemption_rate, orders
-    campaigns: pd.DataFrame  # one row per campaign with both arms: rates, diff and CI
-    effect: ProportionDiff  # pooled over the campaigns
+    arms: pd.DataFrame  # one row per campaign x arm: members, converted, redemption_rate, orders, money
+    campaigns: pd.DataFrame  # one row per campaign with both arms: rates, diff and CI, increments, cost
+    effect: PooledLift  # redemption lift, stratified by campaign
     orders_per_member_treatment: float
-    orders_per_member_holdout: float
-    incremental_redemptions: float  # diff x treated members
-    incremental_orders: float  # (orders/member T - H) x treated members
+    orders_per_member_holdout: float  # standardised to the treated members' campaigns
+    incremental_redemptions: float
+    incremental_orders: float
     incremental_orders_ci: tuple[float, float]
-    cost_yuan: float  # cost_per_touch x treated members, summed over campaigns
+    cost_yuan: float  # touch cost: treated members x cost_per_touch (+ fixed), once per campaign
+    incremental_redemptions_ci: tuple[float, float] = (float("nan"), float("nan"))
+    incremental_margin: float = float("nan")  # gross margin, see margin_basis
+    incremental_margin_ci: tuple[float, float] = (float("nan"), float("nan"))
+    anyway_discount: float = float("nan")  # coupon discount on redemptions that would have happened anyway
+    mean_discount: float = float("nan")  # mean coupon discount per treated redemption
+    margin_basis: str = money.GROSS_MARGIN
+    assumed_margin_orders: int = 0  # window orders whose margin used the assumed rate
+    window_orders: int = 0
+
+    @property
+    def expected_anyway_redemptions(self) -> float:
+        """Treated members x their campaign's holdout redemption rate, summed over campaigns."""
+        return float(self.effect.rate_holdout * self.effect.n_treatment)
+
+    @property
+    def discount_without_extra_order(self) -> float:
+        """Coupon discount on extra redemptions that brought no extra order (0 when orders >= redemptions)."""
+        return max(self.incremental_redemptions - self.incremental_orders, 0.0) * _finite(self.mean_discount)
+
+    @property
+    def roi(self) -> float | None:
+        """ROI on margin = (incremental gross margin - touch cost) / touch cost; None without a cost."""
+        return money.roi(self.incremental_margin, self.cost_yuan)
+
+    @property
+    def roi_ci(self) -> tuple[float | None, float | None]:
+        """The ROI at the ends of the incremental-margin interval (the cost is known)."""
+        return money.roi(self.incremental_margin_ci[0], self.cost_yuan), money.roi(
+            self.incremental_margin_ci[1], self.cost_yuan
+        )
+
+
+def _finite(x: float) -> float:
+    return float(x) if np.isfinite(x) else 0.0
 
 
 def coupon_reminder_effect(
@@ -42,13 +127,16 @@ def coupon_reminder_effect(
     as_of: dt.date,
     window_hours: int,
     level: float = 0.95,
+    exp: ExperimentParams | None = None,
 ) -> ReminderEffect | None:
-    """Treatment vs holdout redemption for reminder campaigns assigned in [start, end); None without both arms.
+    """Treatment vs holdout for reminder campaigns assigned in [start, end); None without a campaign
+    that has both arms.
 
-    Incremental orders: the difference of mean orders per member in the window (normal
-    interval, Welch standard error) times the treated members.
+    ``exp`` (params ``experiments``, defaults when None): assumed margin rate, fixed cost per
+    campaign, bootstrap draws and seed. See the module docstring for every definition.
     """
-    df = query(
+    exp = exp or ExperimentParams()
+    rows = query(
         "campaigns/coupon_reminder_effect",
         con,
         campaign_kind=campaign_kind,
@@ -57,53 +145,180 @@ def coupon_reminder_effect(
         to_date=end,
         as_of=as_of,
         window_hours=window_hours,
+        assumed_margin_rate=exp.assumed_margin_rate,
     )
-    if df.empty or set(df["arm"]) != {"treatment", "holdout"}:
+    both = rows.groupby("campaign_id").arm.transform("nunique") == 2
+    rows = rows[both & rows.arm.isin(["treatment", "holdout"])]
+    if rows.empty:
         return None
-    df["redemption_rate"] = df["converted"] / df["members"]
-    with np.errstate(divide="ignore", invalid="ignore"):  # an arm with rate 0 makes statsmodels warn
-        rows = []
-        for (cid, name, month), g in df.groupby(["campaign_id", "campaign_name", "campaign_month"]):
-            a = g.set_index("arm")
-            if {"treatment", "holdout"} - set(a.index):
-                continue
-            t, h = a.loc["treatment"], a.loc["holdout"]
-            e = diff_proportions(int(t.converted), int(t.members), int(h.converted), int(h.members), level)
-            rows.append(
-                dict(
-                    campaign_id=cid,
-                    campaign_name=name,
-                    campaign_month=month,
-                    members_treatment=int(t.members),
-                    members_holdout=int(h.members),
-                    rate_treatment=e.rate_treatment,
-                    rate_holdout=e.rate_holdout,
-                    diff=e.diff,
-                    ci_low=e.ci_low,
-                    ci_high=e.ci_high,
-                )
-            )
-        arms = df.groupby("arm")[["members", "converted", "orders", "orders_sq"]].sum()
-        t, h = arms.loc["treatment"], arms.loc["holdout"]
-        pooled = diff_proportions(int(t.converted), int(t.members), int(h.converted), int(h.members), level)
-    opm_t, opm_h = t.orders / t.members, h.orders / h.members
-    var_t = t.orders_sq / t.members - opm_t**2
-    var_h = h.orders_sq / h.members - opm_h**2
-    se = np.sqrt(var_t / t.members + var_h / h.members)
-    z = norm.ppf(1 - (1 - level) / 2)
-    d = opm_t - opm_h
-    treated = df[df.arm == "treatment"]
-    return ReminderEffect(
-        arms=df,
-        campaigns=pd.DataFrame(rows),
-        effect=pooled,
-        orders_per_member_treatment=float(opm_t),
-        orders_per_member_holdout=float(opm_h),
-        incremental_redemptions=float(pooled.diff * t.members),
-        incremental_orders=float(d * t.members),
-        incremental_orders_ci=(float((d - z * se) * t.members), float((d + z * se) * t.members)),
-        cost_yuan=float((treated.cost_per_touch.astype(float) * treated.members).sum()),
+    pe = pooled_effect(
+        rows.rename(columns={"campaign_id": "stratum", "converted": "outcome"}),
+        level,
+        exp.bootstrap_draws,
+        exp.bootstrap_seed,
     )
+    arms = _arms(rows)
+    camp = _campaigns(arms, level, exp.campaign_fixed_cost)
+    boot = _bootstrap_increments(rows, camp, level, exp.bootstrap_draws, exp.bootstrap_seed)
+    n1 = int(camp.members_treatment.sum())
+    rate_t = float(camp.converted_treatment.sum() / n1)
+    rate_h = float((camp.members_treatment * camp.rate_holdout).sum() / n1)
+    e = pe.effect
+    lift = PooledLift(
+        rate_t,
+        rate_h,
+        e.diff,
+        e.ci_low,
+        e.ci_high,
+        e.p_value,
+        n1,
+        int(camp.members_holdout.sum()),
+        level,
+        e.method,
+        e.n_strata,
+        pe.contaminated_holdout_rows,
+        pe.shared_holdout_users,
+    )
+    t = arms[arms.arm == "treatment"]
+    n_assumed, n_orders = int(rows.assumed_orders.sum()), int(rows.orders.sum())
+    return ReminderEffect(
+        arms=arms,
+        campaigns=camp,
+        effect=lift,
+        orders_per_member_treatment=float(t.orders.sum() / n1),
+        orders_per_member_holdout=float((camp.members_treatment * camp.orders_per_member_holdout).sum() / n1),
+        incremental_redemptions=float(camp.incremental_redemptions.sum()),
+        incremental_orders=float(camp.incremental_orders.sum()),
+        incremental_orders_ci=boot["orders"],
+        cost_yuan=float(camp.cost.sum()),
+        incremental_redemptions_ci=boot["converted"],
+        incremental_margin=float(camp.incremental_margin.sum()),
+        incremental_margin_ci=boot["margin"],
+        anyway_discount=float(camp.anyway_discount.sum()),
+        mean_discount=float(t.discount.sum() / t.converted.sum()) if t.converted.sum() else float("nan"),
+        margin_basis=_margin_basis(n_assumed, n_orders, exp.assumed_margin_rate),
+        assumed_margin_orders=n_assumed,
+        window_orders=n_orders,
+    )
+
+
+def _margin_basis(n_assumed: int, n_orders: int, rate: float) -> str:
+    """The label of the margin figures: measured, assumed, or measured with some orders assumed."""
+    if n_assumed == 0:
+        return money.GROSS_MARGIN
+    if n_assumed == n_orders:
+        return money.margin_label(rate)
+    return (
+        f"{money.GROSS_MARGIN}; {n_assumed:,} of {n_orders:,} window orders at an assumed {rate:.0%} margin"
+    )
+
+
+def _arms(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per campaign x arm: members and sums of the member outcomes."""
+    keys = ["campaign_id", "campaign_name", "campaign_month", "channel", "cost_per_touch", "arm"]
+    out = (
+        rows.assign(orders_sq=rows.orders * rows.orders, members=1)
+        .groupby(keys, sort=True, dropna=False)[
+            [
+                "members",
+                "converted",
+                "discount",
+                "orders",
+                "orders_sq",
+                "paid_gmv",
+                "margin",
+                "assumed_orders",
+            ]
+        ]
+        .sum()
+        .reset_index()
+    )
+    out["gmv"] = out["paid_gmv"]  # the old column name (paid GMV)
+    out["redemption_rate"] = out.converted / out.members
+    return out
+
+
+def _campaigns(arms: pd.DataFrame, level: float, fixed_cost: float) -> pd.DataFrame:
+    """Per campaign: Newcombe redemption difference, increments vs its own holdout, discount, cost."""
+    keys = ["campaign_id", "campaign_name", "campaign_month", "channel", "cost_per_touch"]
+    w = arms.pivot_table(
+        index=keys,
+        columns="arm",
+        values=["members", "converted", "discount", "orders", "margin"],
+        aggfunc="sum",
+    )
+    w.columns = [f"{v}_{a}" for v, a in w.columns]
+    w = w.reset_index()
+    n1, n0 = w.members_treatment, w.members_holdout
+    with np.errstate(divide="ignore", invalid="ignore"):  # an arm with rate 0 makes statsmodels warn
+        diffs = [
+            diff_proportions(
+                int(r.converted_treatment),
+                int(r.members_treatment),
+                int(r.converted_holdout),
+                int(r.members_holdout),
+                level,
+            )
+            for r in w.itertuples()
+        ]  # one per campaign, not per user
+    w["rate_treatment"] = [d.rate_treatment for d in diffs]
+    w["rate_holdout"] = [d.rate_holdout for d in diffs]
+    w["diff"] = [d.diff for d in diffs]
+    w["ci_low"] = [d.ci_low for d in diffs]
+    w["ci_high"] = [d.ci_high for d in diffs]
+    w["orders_per_member_holdout"] = w.orders_holdout / n0
+    w["incremental_redemptions"] = n1 * w["diff"]
+    w["incremental_orders"] = w.orders_treatment - n1 * w.orders_per_member_holdout
+    w["incremental_margin"] = w.margin_treatment - n1 * w.margin_holdout / n0
+    per_redemption = np.where(
+        w.converted_treatment > 0,
+        w.discount_treatment / w.converted_treatment.where(w.converted_treatment > 0, 1),
+        w.discount_holdout / w.converted_holdout.where(w.converted_holdout > 0, 1),
+    )  # no treated redemption: the holdout's; neither: the rate is 0, so is the product
+    w["anyway_discount"] = n1 * w.rate_holdout * per_redemption
+    w["cost"] = [money.campaign_cost(n, c, fixed_cost) for n, c in zip(n1, w.cost_per_touch, strict=True)]
+    return w.drop(columns=["discount_treatment", "discount_holdout"])
+
+
+def _bootstrap_increments(
+    rows: pd.DataFrame, camp: pd.DataFrame, level: float, draws: int, seed: int, block_cells: int = 4_000_000
+) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of each outcome's increment, sum_c n1_c (mean_T,c - mean_H,c), under
+    Poisson(1) weights per *user* (seeded): a user in several campaigns is resampled as one.
+
+    n1_c stays the observed treated count (the scale of the increment); a draw in which a campaign
+    loses an arm entirely is dropped.
+    """
+    nan = (float("nan"), float("nan"))
+    stratum = pd.Categorical(rows.campaign_id, categories=camp.campaign_id).codes
+    user = pd.factorize(rows.user_id)[0]
+    n_strata, n_rows, n_users = len(camp), len(rows), int(user.max()) + 1
+    cell = stratum * 2 + (rows.arm == "holdout").to_numpy()
+    ys = [np.ones(n_rows)] + [rows[c].to_numpy(dtype=float) for c in OUTCOMES]
+    design = sparse.hstack(
+        [sparse.csr_matrix((y, (np.arange(n_rows), cell)), shape=(n_rows, 2 * n_strata)) for y in ys]
+    ).tocsc()  # rows x (1 + outcomes) blocks of strata x arms
+    n1 = camp.members_treatment.to_numpy(dtype=float)
+    rng = np.random.default_rng(seed)
+    block = max(1, min(draws, block_cells // max(n_rows, 1)))
+    out = []
+    for start in range(0, draws, block):
+        b = min(block, draws - start)
+        weights = rng.poisson(1.0, size=(b, n_users)).astype(float)[:, user]  # b x rows
+        sums = np.asarray((design.T @ weights.T).T)  # b x blocks
+        k = 2 * n_strata
+        size = sums[:, :k]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means = [sums[:, k * (j + 1) : k * (j + 2)] / size for j in range(len(OUTCOMES))]
+            inc = np.stack([((m[:, 0::2] - m[:, 1::2]) * n1).sum(axis=1) for m in means], axis=1)
+        out.append(inc)
+    vals = np.concatenate(out)
+    vals = vals[np.isfinite(vals).all(axis=1)]
+    if not len(vals):
+        return dict.fromkeys(OUTCOMES, nan)
+    a = (1 - level) / 2
+    lo, hi = np.quantile(vals, a, axis=0), np.quantile(vals, 1 - a, axis=0)
+    return {o: (float(lo[j]), float(hi[j])) for j, o in enumerate(OUTCOMES)}
 
 
 def reminder_absence(

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from userops import money
 from userops import narrative as nv
 from userops.campaigns import ReminderEffect, coupon_reminder_effect, reminder_absence
 from userops.db import query
 from userops.experiment import assign_arms
-from userops.params import DataParams, RetentionParams
+from userops.params import DataParams, ExperimentParams, RetentionParams
 from userops.period import Period
 from userops.stats import km_curve, proportion_ci
 
@@ -181,12 +182,20 @@ def coupon_pack(con, p: Period, dp: DataParams) -> pd.DataFrame:
 
 
 def reminder_effect(
-    con, start: dt.date, end: dt.date, p: Period, rp: RetentionParams, dp: DataParams
+    con,
+    start: dt.date,
+    end: dt.date,
+    p: Period,
+    rp: RetentionParams,
+    dp: DataParams,
+    exp: ExperimentParams | None = None,
 ) -> ReminderEffect | None:
     """The coupon-expiry reminder (campaign kind 'expiry_reminder') on new-user pack redemption.
 
-    Treatment vs randomised holdout within `reminder_hours` after the reminder; None without
-    campaigns. See campaigns.coupon_reminder_effect.
+    Treatment vs randomised holdout within `reminder_hours` after the reminder, stratified by
+    campaign, with incremental orders and gross margin, the discount given anyway, the touch
+    cost and ROI on margin (``exp``: params ``experiments``); None without a campaign with both
+    arms. See campaigns.coupon_reminder_effect.
     """
     return coupon_reminder_effect(
         con,
@@ -197,6 +206,7 @@ def reminder_effect(
         p.as_of,
         rp.reminder_hours,
         rp.ci_level,
+        exp=exp,
     )
 
 
@@ -503,7 +513,14 @@ def coupon_pack_section(con, p: Period, dp: DataParams, has_coupons: bool) -> Se
 
 
 def reminder_section(
-    con, start: dt.date, end: dt.date, p: Period, rp: RetentionParams, dp, present
+    con,
+    start: dt.date,
+    end: dt.date,
+    p: Period,
+    rp: RetentionParams,
+    dp,
+    present,
+    exp: ExperimentParams | None = None,
 ) -> Section:
     """The expiry reminder's effect (:func:`reminder_effect`) or the reason it cannot be measured."""
     need = [t for t in ("campaigns", "campaign_members", "coupons") if t not in present]
@@ -512,11 +529,72 @@ def reminder_section(
             f"Measuring the reminder needs the optional tables {', '.join(f'`{t}`' for t in need)}; "
             "the data lacks them."
         )
-    eff = reminder_effect(con, start, end, p, rp, dp)
+    eff = reminder_effect(con, start, end, p, rp, dp, exp)
     if eff is None:
         why = reminder_absence(con, REMINDER_CAMPAIGN_KIND, start, end, p.as_of, rp.reminder_hours)
         return _needs(why or "Measuring the reminder needs a campaign with both arms; the data has none.")
     return _ok(eff)
+
+
+def reminder_money_text(eff: ReminderEffect, window: str) -> str:
+    """The reminder's money figures as markdown, each with its basis (shared wording for plays 2 and 3).
+
+    Incremental redemptions, orders and gross margin (with intervals), the touch cost counted
+    once, ROI on margin, and the coupon discount given on redemptions that would have happened
+    anyway (shown, never added to the cost: discounts are inside paid GMV, hence the margin).
+    """
+    lo, hi = eff.incremental_orders_ci
+    mlo, mhi = eff.incremental_margin_ci
+    out = (
+        f"In the {window} that is about **{nv.num(eff.incremental_redemptions)} extra redemptions** and "
+        f"**{nv.num(eff.incremental_orders)} extra orders** (95% CI {nv.num(lo)} to {nv.num(hi)}), worth "
+        f"**{nv.yuan(eff.incremental_margin)} incremental gross margin** (95% CI {nv.yuan(mlo)} to {nv.yuan(mhi)}; "
+        f"basis: {eff.margin_basis}), each campaign against its own holdout. "
+    )
+    if eff.roi is None:
+        out += f"The touches cost nothing in the data ({nv.num(eff.effect.n_treatment)} reminders), so there is no ROI. "
+    else:
+        rlo, rhi = eff.roi_ci
+        ci = f"95% CI {rlo:,.1f} to {rhi:,.1f}; " if rlo is not None and rhi is not None else ""
+        out += (
+            f"The {nv.num(eff.effect.n_treatment)} reminders cost **{nv.yuan(eff.cost_yuan, 2)}** (touch cost, counted "
+            f"once per reminded member), so **ROI on margin is {eff.roi:,.1f}** ({ci}{money.ROI_DEFINITION}). "
+        )
+    if eff.effect.rate_holdout > 0 and np.isfinite(eff.mean_discount):
+        out += (
+            f"Without the reminder the reminded members would still have redeemed about "
+            f"{nv.num(eff.expected_anyway_redemptions)} coupons (treated members x their holdout's redemption rate); "
+            f"the coupon discount on those is **{nv.yuan(eff.anyway_discount)}** (at {nv.yuan(eff.mean_discount, 2)} "
+            f"per redemption), and {nv.yuan(eff.discount_without_extra_order)} more went on extra redemptions that "
+            "brought no extra order. Discounts are inside paid GMV, so both are already inside the margin above "
+            "and are not added to the cost."
+        )
+    else:
+        out += "The holdout redeemed no coupon, so no discount was given on redemptions that would have happened anyway."
+    return out
+
+
+def reminder_text(eff: ReminderEffect, rp: RetentionParams) -> str:
+    """The expiry reminder's finding as markdown: the stratified lift, then the money figures."""
+    e = eff.effect
+    strat = (
+        f"stratified by campaign over {e.n_strata} campaigns (Mantel-Haenszel; holdout rate weighted to the "
+        "reminded members' campaigns)"
+        if e.n_strata > 1
+        else "one campaign"
+    )
+    dropped = (
+        f" {nv.num(e.contaminated_holdout_rows)} holdout rows of users reminded in another campaign were left out."
+        if e.contaminated_holdout_rows
+        else ""
+    )
+    return (
+        f"Reminded users redeemed **{nv.pct(e.rate_treatment)}** of the time vs **{nv.pct(e.rate_holdout)}** in the "
+        f"randomised holdout (n = {nv.num(e.n_treatment)} vs {nv.num(e.n_holdout)}; {strat}): a difference of "
+        f"**{nv.pp(e.diff)}**, 95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)} ({e.method}), "
+        f"{nv.significance(e.p_value, e.level)}.{dropped} "
+        + reminder_money_text(eff, f"{rp.reminder_hours}-hour window")
+    )
 
 
 def expiring_text(due: pd.DataFrame, p: Period, rp: RetentionParams) -> str:
@@ -546,10 +624,19 @@ def actions(
     if eff.ok:
         e = eff.value.effect
         ci = f"95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)}"
-        if e.significant and e.diff > 0:
+        v = eff.value
+        if e.significant and e.diff > 0 and v.roi is not None and v.roi_ci[1] < 0:
+            out.append(
+                f"**Rethink the expiry reminder.** It lifts redemption by {nv.pp(e.diff)} ({ci}), but its incremental "
+                f"gross margin ({nv.yuan(v.incremental_margin)}, {v.margin_basis}) does not cover its touch cost "
+                f"({nv.yuan(v.cost_yuan, 2)}): ROI on margin {v.roi:,.1f}. Try a cheaper channel or a smaller list."
+            )
+        elif e.significant and e.diff > 0:
+            roi = "" if v.roi is None else f", ROI on margin {v.roi:,.1f}"
             out.append(
                 f"**Keep the expiry reminder.** It lifts redemption by {nv.pp(e.diff)} ({ci}) and added about "
-                f"{nv.num(eff.value.incremental_orders)} orders this month."
+                f"{nv.num(v.incremental_orders)} orders and {nv.yuan(v.incremental_margin)} of {v.margin_basis} "
+                f"this month for {nv.yuan(v.cost_yuan, 2)} in touches{roi}."
             )
         else:
             out.append(

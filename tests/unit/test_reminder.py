@@ -6,6 +6,7 @@ every user holds one new_user_mid coupon expiring 10-08 08:00:
     u2 treatment: no order
     u3 holdout:   order 10-09 10:00 with its coupon, after expiry and after the window
     u4 holdout:   order 10-07 09:00 with its coupon (converted)
+No order has lines, so every margin is assumed: paid GMV x 25% (params experiments.assumed_margin_rate).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep
 
+from userops import money
 from userops import retention as r
-from userops.campaigns import arm_rates
+from userops.campaigns import arm_rates, coupon_reminder_effect
 from userops.db import connect
 from userops.experiment import assign_arms
-from userops.params import DataParams, RetentionParams
+from userops.params import DataParams, ExperimentParams, RetentionParams
 from userops.period import Period
 from userops.stats import diff_proportions
 from userops.testing import order_row
@@ -104,6 +106,110 @@ def test_reminder_effect_counts_and_increment(con):
     assert eff.orders_per_member_treatment == 1.0  # 2 orders / 2 members
     assert eff.orders_per_member_holdout == 0.5  # 1 / 2
     assert eff.incremental_orders == pytest.approx(1.0)  # (1.0 - 0.5) x 2 treated
+
+
+def test_reminder_margin_discount_cost_and_roi(con):
+    eff = r.reminder_effect(con, P.start, P.end, P, RP, DP, ExperimentParams())
+    # margins (assumed 25%): u1 orders 1+2 = 7.5 + 7.5 = 15, u2 0 | u3 0 (after the window), u4 order 4 = 7.5
+    # incremental margin = treated 15 - 2 treated x holdout mean (7.5 / 2) = 7.5
+    assert eff.incremental_margin == pytest.approx(7.5)
+    assert eff.margin_basis == money.margin_label(0.25)  # all 3 window orders lack a cost of goods
+    assert (eff.assumed_margin_orders, eff.window_orders) == (3, 3)
+    # anyway discount = 2 treated x holdout redemption rate 1/2 (u4) x mean discount per treated
+    # redemption (u1's coupon 101, face value 5) = 5
+    assert eff.expected_anyway_redemptions == pytest.approx(1.0)
+    assert eff.mean_discount == pytest.approx(5.0)
+    assert eff.anyway_discount == pytest.approx(5.0)
+    assert eff.discount_without_extra_order == 0.0  # 0 extra redemptions, 1 extra order
+    assert eff.cost_yuan == pytest.approx(0.02)  # touch cost counted once: 2 treated x 0.01, no coupon value
+    assert eff.roi == pytest.approx((7.5 - 0.02) / 0.02)  # ROI on margin: (7.5 - 0.02) / 0.02 = 374
+    fixed = r.reminder_effect(con, P.start, P.end, P, RP, DP, ExperimentParams(campaign_fixed_cost=1.0))
+    assert fixed.cost_yuan == pytest.approx(1.02)  # + the fixed cost, once for the one campaign
+    text = r.reminder_text(eff, RP)
+    assert "¥8 incremental gross margin" in text and "ROI on margin is 374.0" in text
+    assert "basis: gross margin at an assumed 25% of paid GMV" in text
+
+
+def _two_campaign_tables() -> dict[str, list[dict]]:
+    """Two expiry campaigns with the same (zero) effect and different holdout shares.
+
+    Campaign 1 (users 1-15): 5 treated, 1 redeems (users 1); 10 holdout, 2 redeem (users 6, 7): 20% vs 20%.
+    Campaign 2 (users 16-30): 10 treated, 6 redeem (users 16-21); 5 holdout, 3 redeem (26-28): 60% vs 60%.
+    Each redemption is an order of 40 (margin 10 assumed) with the user's coupon (face value 5), 10-07.
+    """
+    plan = {
+        1: (range(1, 6), {1}, range(6, 16), {6, 7}),
+        2: (range(16, 26), set(range(16, 22)), range(26, 31), {26, 27, 28}),
+    }
+    campaigns, members, orders = [], [], []
+    for cid, (treated, t_conv, held, h_conv) in plan.items():
+        campaigns.append(dict(_tables()["campaigns"][0], campaign_id=cid, name=f"expiry {cid}"))
+        for arm, users in (("treatment", treated), ("holdout", held)):
+            for u in users:
+                touched = "2026-10-06 08:00:00" if arm == "treatment" else None
+                members.append(
+                    dict(
+                        campaign_id=cid,
+                        user_id=u,
+                        arm=arm,
+                        assigned_at="2026-10-06 08:00:00",
+                        touched_at=touched,
+                    )
+                )
+        for u in t_conv | h_conv:
+            orders.append(order_row(u, u, "2026-10-07 10:00:00", coupon_id=100 + u, gmv=40))
+    users = [dict(user_id=i, registered_at="2026-10-01 08:00:00", channel="app") for i in range(1, 31)]
+    return {
+        "users": users,
+        "coupons": [_coupon(100 + i, i) for i in range(1, 31)],
+        "campaigns": campaigns,
+        "campaign_members": members,
+        "orders": orders,
+    }
+
+
+def test_pooled_lift_is_stratified_not_raw(make_warehouse):
+    con = connect(make_warehouse(_two_campaign_tables()))
+    eff = r.reminder_effect(con, P.start, P.end, P, RP, DP, ExperimentParams(bootstrap_draws=200))
+    arms = eff.arms.groupby("arm")[["members", "converted"]].sum()
+    raw = (
+        arms.converted["treatment"] / arms.members["treatment"]
+        - arms.converted["holdout"] / arms.members["holdout"]
+    )
+    assert raw == pytest.approx(7 / 15 - 5 / 15)  # raw counts added: (1 + 6) / 15 - (2 + 3) / 15 = +13.3 pp
+    assert eff.effect.diff == pytest.approx(0.0)  # each campaign 0 (20% vs 20%, 60% vs 60%): MH 0
+    assert eff.effect.n_strata == 2
+    assert eff.effect.rate_holdout == pytest.approx(7 / 15)  # (5 x 20% + 10 x 60%) / 15 treated
+    assert eff.incremental_redemptions == pytest.approx(0.0)  # 5 x 0 + 10 x 0
+    assert eff.incremental_orders == pytest.approx(0.0)  # one order per redemption
+    assert eff.incremental_margin == pytest.approx(0.0)  # 10 per order on both arms
+    # anyway discount: campaign 1: 5 x 0.2 x 5 = 5; campaign 2: 10 x 0.6 x 5 = 30
+    assert eff.anyway_discount == pytest.approx(35.0)
+    assert eff.cost_yuan == pytest.approx(0.15)  # 15 treated x 0.01
+    assert eff.effect.ci_low < 0 < eff.effect.ci_high
+
+
+def test_reminder_bootstrap_seeded_and_reproducible(make_warehouse):
+    con = connect(make_warehouse(_two_campaign_tables()))
+
+    def run(seed):
+        eff = coupon_reminder_effect(
+            con,
+            "expiry_reminder",
+            ["new_user_mid"],
+            P.start,
+            P.end,
+            P.as_of,
+            48,
+            exp=ExperimentParams(bootstrap_draws=200, bootstrap_seed=seed),
+        )
+        return eff.incremental_orders_ci, eff.incremental_margin_ci, (eff.effect.ci_low, eff.effect.ci_high)
+
+    first = run(7)
+    assert run(7) == first  # the same seed, the same intervals
+    assert run(8) != first  # another seed, another draw
+    lo, hi = first[0]
+    assert lo < 0 < hi  # incremental orders 0 sits inside its interval
 
 
 def test_diff_proportions_matches_statsmodels():
