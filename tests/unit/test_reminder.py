@@ -11,6 +11,8 @@ No order has lines, so every margin is assumed: paid GMV x 25% (params experimen
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -296,3 +298,32 @@ def test_reminder_without_campaign_or_tables_says_so(con):
     assert s.reason == (
         "Measuring the reminder needs the optional tables `campaigns`, `campaign_members`; the data lacks them."
     )
+
+
+def test_reminder_margin_measured_where_cost_of_goods_is_known(make_warehouse):
+    tables = _tables()
+    tables["products"] = [
+        dict(product_id="P1", name="p", category="fresh", price=30, unit_cost=20, is_hero=False)
+    ]
+    tables["order_items"] = [dict(order_id=1, product_id="P1", quantity=1, amount=30)]  # only u1's order 1
+    con = connect(make_warehouse(tables))
+    eff = r.reminder_effect(con, P.start, P.end, P, RP, DP, ExperimentParams())
+    # u1: order 1 measured 30 - 1 x 20 = 10, order 2 assumed 30 x 25% = 7.5 -> 17.5; u4: 7.5 assumed
+    # incremental margin = 17.5 - 2 treated x (7.5 / 2 holdout) = 10
+    assert eff.incremental_margin == pytest.approx(10.0)
+    assert eff.margin_basis == (
+        "gross margin (paid GMV - cost of goods); 2 of 3 window orders at an assumed 25% margin"
+    )  # orders 2 and 4 have no lines
+
+
+def test_reminder_actions_weigh_margin_against_cost(con):
+    s = r.reminder_section(
+        con, P.start, P.end, P, RP, DP, {"campaigns", "campaign_members", "coupons"}, ExperimentParams()
+    )
+    lift = replace(s.value.effect, diff=0.2, ci_low=0.1, ci_high=0.3)  # a clear lift, by hand
+    keep = replace(s.value, effect=lift)  # incremental margin 7.5 for a touch cost of 0.02
+    text = r.actions(replace(s, value=keep), None, r.Section(reason="x"), r.Section(reason="x"), RP)[0]
+    assert text.startswith("**Keep the expiry reminder.**") and "ROI on margin 374.0" in text
+    losing = replace(keep, incremental_margin=-1.0, incremental_margin_ci=(-2.0, -0.5))
+    text = r.actions(replace(s, value=losing), None, r.Section(reason="x"), r.Section(reason="x"), RP)[0]
+    assert text.startswith("**Rethink the expiry reminder.**")  # ROI CI (-0.5 - 0.02) / 0.02 < 0
