@@ -33,6 +33,7 @@ import pandas as pd
 from scipy import sparse
 
 from userops import money
+from userops import narrative as nv
 from userops.db import query
 from userops.experiments import pooled_effect
 from userops.params import ExperimentParams
@@ -319,6 +320,44 @@ def _bootstrap_increments(
     a = (1 - level) / 2
     lo, hi = np.quantile(vals, a, axis=0), np.quantile(vals, 1 - a, axis=0)
     return {o: (float(lo[j]), float(hi[j])) for j, o in enumerate(OUTCOMES)}
+
+
+def reminder_money_text(eff: ReminderEffect, window: str) -> str:
+    """The reminder's money figures as markdown, each with its basis (shared wording for plays 2 and 3).
+
+    Incremental redemptions, orders and gross margin (with intervals), the touch cost counted
+    once, ROI on margin, and the coupon discount given on redemptions that would have happened
+    anyway (shown, never added to the cost: discounts are inside paid GMV, hence the margin).
+    """
+    lo, hi = eff.incremental_orders_ci
+    mlo, mhi = eff.incremental_margin_ci
+    out = (
+        f"In the {window} that is about **{nv.num(eff.incremental_redemptions)} extra redemptions** and "
+        f"**{nv.num(eff.incremental_orders)} extra orders** (95% CI {nv.num(lo)} to {nv.num(hi)}), worth "
+        f"**{nv.yuan(eff.incremental_margin)} incremental gross margin** (95% CI {nv.yuan(mlo)} to {nv.yuan(mhi)}; "
+        f"basis: {eff.margin_basis}), each campaign against its own holdout. "
+    )
+    if eff.roi is None:
+        out += f"The touches cost nothing in the data ({nv.num(eff.effect.n_treatment)} reminders), so there is no ROI. "
+    else:
+        rlo, rhi = eff.roi_ci
+        ci = f"95% CI {rlo:,.1f} to {rhi:,.1f}; " if rlo is not None and rhi is not None else ""
+        out += (
+            f"The {nv.num(eff.effect.n_treatment)} reminders cost **{nv.yuan(eff.cost_yuan, 2)}** (touch cost, counted "
+            f"once per reminded member), so **ROI on margin is {eff.roi:,.1f}** ({ci}{money.ROI_DEFINITION}). "
+        )
+    if eff.effect.rate_holdout > 0 and np.isfinite(eff.mean_discount):
+        out += (
+            f"Without the reminder the reminded members would still have redeemed about "
+            f"{nv.num(eff.expected_anyway_redemptions)} coupons (treated members x their holdout's redemption rate); "
+            f"the coupon discount on those is **{nv.yuan(eff.anyway_discount)}** (at {nv.yuan(eff.mean_discount, 2)} "
+            f"per redemption), and {nv.yuan(eff.discount_without_extra_order)} more went on extra redemptions that "
+            "brought no extra order. Discounts are inside paid GMV, so both are already inside the margin above "
+            "and are not added to the cost."
+        )
+    else:
+        out += "The holdout redeemed no coupon, so no discount was given on redemptions that would have happened anyway."
+    return out
 
 
 def reminder_absence(
