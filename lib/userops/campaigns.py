@@ -322,6 +322,13 @@ def _bootstrap_increments(
     return {o: (float(lo[j]), float(hi[j])) for j, o in enumerate(OUTCOMES)}
 
 
+def ci_text(ci: tuple, fmt) -> str:
+    """'95% CI a to b', or '' when an end is missing (e.g. every bootstrap draw lost an arm)."""
+    if any(x is None or not np.isfinite(x) for x in ci):
+        return ""
+    return f"95% CI {fmt(ci[0])} to {fmt(ci[1])}"
+
+
 def reminder_money_text(eff: ReminderEffect, window: str) -> str:
     """The reminder's money figures as markdown, each with its basis (shared wording for plays 2 and 3).
 
@@ -329,19 +336,20 @@ def reminder_money_text(eff: ReminderEffect, window: str) -> str:
     once, ROI on margin, and the coupon discount given on redemptions that would have happened
     anyway (shown, never added to the cost: discounts are inside paid GMV, hence the margin).
     """
-    lo, hi = eff.incremental_orders_ci
-    mlo, mhi = eff.incremental_margin_ci
+    orders_ci = ci_text(eff.incremental_orders_ci, nv.num)
+    margin_ci = ci_text(eff.incremental_margin_ci, nv.yuan)
     out = (
         f"In the {window} that is about **{nv.num(eff.incremental_redemptions)} extra redemptions** and "
-        f"**{nv.num(eff.incremental_orders)} extra orders** (95% CI {nv.num(lo)} to {nv.num(hi)}), worth "
-        f"**{nv.yuan(eff.incremental_margin)} incremental gross margin** (95% CI {nv.yuan(mlo)} to {nv.yuan(mhi)}; "
+        f"**{nv.num(eff.incremental_orders)} extra orders**{f' ({orders_ci})' if orders_ci else ''}, worth "
+        f"**{nv.yuan(eff.incremental_margin)} incremental gross margin** ({margin_ci + '; ' if margin_ci else ''}"
         f"basis: {eff.margin_basis}), each campaign against its own holdout. "
     )
     if eff.roi is None:
         out += f"The touches cost nothing in the data ({nv.num(eff.effect.n_treatment)} reminders), so there is no ROI. "
     else:
         rlo, rhi = eff.roi_ci
-        ci = f"95% CI {rlo:,.1f} to {rhi:,.1f}; " if rlo is not None and rhi is not None else ""
+        ci = ci_text((rlo, rhi), lambda x: f"{x:,.1f}")
+        ci = f"{ci}; " if ci else ""
         out += (
             f"The {nv.num(eff.effect.n_treatment)} reminders cost **{nv.yuan(eff.cost_yuan, 2)}** (touch cost, counted "
             f"once per reminded member), so **ROI on margin is {eff.roi:,.1f}** ({ci}{money.ROI_DEFINITION}). "

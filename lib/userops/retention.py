@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 
 from userops import narrative as nv
-from userops.campaigns import ReminderEffect, coupon_reminder_effect, reminder_absence, reminder_money_text
+from userops.campaigns import (
+    ReminderEffect,
+    ci_text,
+    coupon_reminder_effect,
+    reminder_absence,
+    reminder_money_text,
+)
 from userops.db import query
 from userops.experiment import assign_arms
 from userops.params import DataParams, ExperimentParams, RetentionParams
@@ -549,10 +555,11 @@ def reminder_text(eff: ReminderEffect, rp: RetentionParams) -> str:
         if e.contaminated_holdout_rows
         else ""
     )
+    method = e.method if e.n_strata > 1 else e.method.split("; ")[-1]
     return (
         f"Reminded users redeemed **{nv.pct(e.rate_treatment)}** of the time vs **{nv.pct(e.rate_holdout)}** in the "
         f"randomised holdout (n = {nv.num(e.n_treatment)} vs {nv.num(e.n_holdout)}; {strat}): a difference of "
-        f"**{nv.pp(e.diff)}**, 95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)} ({e.method}), "
+        f"**{nv.pp(e.diff)}**, 95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)} ({method}), "
         f"{nv.significance(e.p_value, e.level)}.{dropped} "
         + reminder_money_text(eff, f"{rp.reminder_hours}-hour window")
     )
@@ -593,7 +600,10 @@ def actions(
                 f"({nv.yuan(v.cost_yuan, 2)}): ROI on margin {v.roi:,.1f}. Try a cheaper channel or a smaller list."
             )
         elif e.significant and e.diff > 0:
-            roi = "" if v.roi is None else f", ROI on margin {v.roi:,.1f}"
+            roi_ci = ci_text(v.roi_ci, lambda x: f"{x:,.1f}")
+            roi = (
+                "" if v.roi is None else f", ROI on margin {v.roi:,.1f}" + (f" ({roi_ci})" if roi_ci else "")
+            )
             out.append(
                 f"**Keep the expiry reminder.** It lifts redemption by {nv.pp(e.diff)} ({ci}) and added about "
                 f"{nv.num(v.incremental_orders)} orders and {nv.yuan(v.incremental_margin)} of {v.margin_basis} "
