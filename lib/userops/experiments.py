@@ -113,15 +113,16 @@ def pooled_effect(
 ) -> PooledEffect:
     """Stratified effect of member rows ``user_id, stratum, arm ('treatment'|'holdout'), outcome (0/1)``.
 
-    Rules: holdout rows of users treated in another pooled stratum are dropped; a user held out
-    of m strata weighs 1/m in each. Point estimate: Mantel-Haenszel risk difference on the
-    weighted counts. Interval: percentile bootstrap resampling users (Poisson(1) weights, seeded),
-    drawn ``block_cells // rows`` draws at a time.
+    Rules: a holdout row is contaminated, and dropped, when the same user was treated in another
+    pooled stratum during its measurement window (rows with ``window_start`` / ``window_end``:
+    the two windows overlap; without them: treated in any other stratum); a user held out of m
+    strata weighs 1/m in each. Point estimate: Mantel-Haenszel risk difference on the weighted
+    counts. Interval: percentile bootstrap resampling users (Poisson(1) weights, seeded), drawn
+    ``block_cells // rows`` draws at a time.
     """
-    df = rows[["user_id", "stratum", "arm", "outcome"]].copy()
-    treated_users = set(df.loc[df.arm == "treatment", "user_id"])
-    contaminated = (df.arm == "holdout") & df.user_id.isin(treated_users)
-    df = df[~contaminated]
+    rows = rows.reset_index(drop=True)
+    contaminated = _contaminated(rows)
+    df = rows.loc[~contaminated, ["user_id", "stratum", "arm", "outcome"]].copy()
     hold = df.arm == "holdout"
     m = df[hold].groupby("user_id").stratum.transform("nunique")
     df["w"] = 1.0
@@ -144,6 +145,20 @@ def pooled_effect(
     )
     shared = int((df[hold].groupby("user_id").stratum.nunique() > 1).sum())
     return PooledEffect(effect, per, int(contaminated.sum()), shared, int(df.user_ix.nunique()))
+
+
+def _contaminated(rows: pd.DataFrame) -> pd.Series:
+    """Holdout rows whose user was treated in another stratum (in an overlapping window, if known)."""
+    hold = rows[rows.arm == "holdout"]
+    treat = rows[rows.arm == "treatment"]
+    timed = {"window_start", "window_end"} <= set(rows.columns)
+    cols = ["user_id", "stratum"] + (["window_start", "window_end"] if timed else [])
+    pairs = hold[cols].reset_index().merge(treat[cols], on="user_id", suffixes=("", "_t"))
+    pairs = pairs[pairs.stratum != pairs.stratum_t]
+    if timed:
+        overlap = (pairs.window_start_t < pairs.window_end) & (pairs.window_end_t > pairs.window_start)
+        pairs = pairs[overlap]
+    return pd.Series(rows.index.isin(pairs["index"].unique()), index=rows.index)
 
 
 def _per_stratum(df: pd.DataFrame, strata) -> pd.DataFrame:

@@ -260,3 +260,33 @@ def test_brief_texts_for_the_global_holdout_and_rows_set_aside():
     assert "Orders run from 2026-01-02 to 2026-10-31" in t
     assert "3 order_items rows (&lt;b&gt;unknown product&lt;/b&gt;)" in t
     assert "No row was set aside" in br.quality_text(q, rejects.iloc[0:0])
+
+
+def test_contamination_only_when_windows_overlap():
+    # User 1 is holdout in campaign B (Oct 1-31) and treated in campaign A: in September (no
+    # overlap: the holdout row stays) and again in campaign C on Oct 10 (overlap: dropped).
+    rows = pd.DataFrame(
+        {
+            "user_id": [1, 1, 2, 3, 1, 4, 5],
+            "stratum": ["B", "A", "A", "B", "C", "C", "C"],
+            "arm": ["holdout", "treatment", "holdout", "treatment", "treatment", "holdout", "holdout"],
+            "outcome": [0, 1, 0, 1, 1, 0, 0],
+            "window_start": pd.to_datetime(
+                [
+                    "2026-10-01",
+                    "2026-09-01",
+                    "2026-09-01",
+                    "2026-10-01",
+                    "2026-10-10",
+                    "2026-10-10",
+                    "2026-10-10",
+                ]
+            ),
+        }
+    )
+    rows["window_end"] = rows.window_start + pd.Timedelta(days=30)
+    sept_only = rows[rows.stratum != "C"]
+    assert pooled_effect(sept_only, draws=200, seed=1).contaminated_holdout_rows == 0
+    assert pooled_effect(rows, draws=200, seed=1).contaminated_holdout_rows == 1
+    untimed = sept_only.drop(columns=["window_start", "window_end"])
+    assert pooled_effect(untimed, draws=200, seed=1).contaminated_holdout_rows == 1  # any other treatment
