@@ -65,7 +65,7 @@ triggers: install $(WAREHOUSE) ## The day's CRM trigger lists (DATE=YYYY-MM-DD) 
 test: install ## Lint, then run the test suite (unit, planted effects, end to end)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMPS)/venv ## ruff check and format check
 	$(BIN)/ruff check .

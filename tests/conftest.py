@@ -72,3 +72,11 @@ def shapes_demo(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shapes") / "demo"
     generate(out, users=1200, months=8, seed=5)
     return out
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under `pytest -n 2 --dist loadgroup` (make test), every test that uses the session's
+    8,000-user demo runs on one worker, so the demo and the full monthly run are built once."""
+    for item in items:
+        if "demo_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("demo"))
