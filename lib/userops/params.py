@@ -32,6 +32,11 @@ class RetentionParams(_Section):
     channel_top_n: int = Field(
         12, ge=1, le=100, description="channels shown by new users; the rest are pooled as 'others'"
     )
+    return_event: str = Field(
+        "order",
+        min_length=1,
+        description="the return event of D1..Dk retention: 'order', 'any' (any event or order) or an event name",
+    )
     second_order_days: int = Field(7, ge=1, le=30, description="window for the 2nd-order share")
     km_horizon_days: int = Field(30, ge=7, le=180, description="time-to-2nd-order curve horizon")
     min_cohort_users: int = Field(20, ge=1, description="cohorts smaller than this are flagged as noisy")

@@ -60,10 +60,71 @@ def _missing(x) -> bool:
     return x is None or pd.isna(x)
 
 
+RETURN_LABEL = {"order": "another order", "any": "any activity (an event or an order)"}
+
+
+def return_label(event: str) -> str:
+    """'another order', 'any activity (...)' or "a `name` event" for a return event."""
+    return RETURN_LABEL.get(event, f"a `{event}` event")
+
+
+def metric_definitions(rp: RetentionParams) -> dict[str, tuple[str, str]]:
+    """The play's retention metrics: key -> (unit, definition). One headline k-day retention
+    (cumulative Dk: a return on calendar days 1..k after the first-order day, among new users
+    observed k full days; the Dk grids and channel rates add up to it, and a same-day 2nd order is
+    one shopping trip, not a return); every variant has its own key saying how it differs."""
+    k, n, h = rp.max_day, rp.second_order_days, rp.km_horizon_days
+    ret, alt = return_label(rp.return_event), return_label(other_return_event(rp))
+    return {
+        "d1_retention": (
+            "share",
+            f"share of the month's new users with {ret} on the day after the first-order day",
+        ),
+        f"d1_retention_{other_return_event(rp)}": (
+            "share",
+            f"D1 retention with {alt} as the return event (same new users; differs only in the return event)",
+        ),
+        f"cum_d{k}_retention": (
+            "share",
+            f"{k}-day retention (headline): share of the month's new users observed {k} days with {ret} on "
+            f"calendar days 1..{k} after the first-order day",
+        ),
+        f"second_order_within_{n * 24}h": (
+            "share",
+            f"variant: share of new users (observed {n} x 24 h) whose 2nd order came within {n} x 24 h of the "
+            f"first; unlike {k}-day retention it counts same-day 2nd orders and cuts at the hour",
+        ),
+        f"km_retention_by_day_{h}": (
+            "share",
+            f"variant: Kaplan-Meier share of new users with another order on days 1..{h} after the first-order "
+            f"day; unlike {k}-day retention it is censored, so it also uses users not yet observed {h} days",
+        ),
+        f"cum_d{k}_retention.<channel>": (
+            "share",
+            f"{k}-day retention of the channel's new users (the headline definition), cohorts pooled over "
+            f"{rp.channel_trailing_months} months",
+        ),
+    }
+
+
+def other_return_event(rp: RetentionParams) -> str:
+    """The basis shown next to the headline's: activity ('any') for orders, else orders."""
+    return "any" if rp.return_event == "order" else "order"
+
+
 def cohort_counts(
-    con, start: dt.date, end: dt.date, grain: str, p: Period, rp: RetentionParams
+    con,
+    start: dt.date,
+    end: dt.date,
+    grain: str,
+    p: Period,
+    rp: RetentionParams,
+    return_event: str | None = None,
 ) -> pd.DataFrame:
-    """Counts per cohort x channel x day k (sql/retention/dk_retention.sql), as of p.as_of."""
+    """Counts per cohort x channel x day k (sql/retention/dk_retention.sql), as of p.as_of.
+
+    ``return_event`` ('order' | 'any' | an event name) defaults to ``rp.return_event``.
+    """
     return query(
         "retention/dk_retention",
         con,
@@ -72,6 +133,7 @@ def cohort_counts(
         to_date=end,
         max_day=rp.max_day,
         as_of=p.as_of,
+        return_event=return_event or rp.return_event,
     )
 
 
@@ -90,8 +152,8 @@ def add_rates(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def by_cohort(counts: pd.DataFrame) -> pd.DataFrame:
-    """Sum channels: one row per cohort x day k with rates."""
-    g = counts.groupby(["cohort_start", "day_k"], as_index=False)[COUNT_COLS].sum()
+    """Sum channels: one row per cohort x day k with rates (and the cohort's `is_complete`)."""
+    g = counts.groupby(["cohort_start", "day_k", "is_complete"], as_index=False)[COUNT_COLS].sum()
     return add_rates(g)
 
 
@@ -133,7 +195,9 @@ def second_order_share(con, start: dt.date, end: dt.date, p: Period, rp: Retenti
 def time_to_second(
     con, start: dt.date, end: dt.date, p: Period, rp: RetentionParams
 ) -> dict[str, pd.DataFrame]:
-    """Kaplan-Meier curves of the share of new users still without a 2nd order, per channel and 'all'.
+    """Kaplan-Meier curves of the share of new users not yet back (no order on a later day than the
+    first-order day: the headline retention's return), per channel and 'all'. 1 - S(k) is the
+    censored estimate of k-day retention.
 
     Users not yet observed for the whole horizon are censored at the days observed. Each curve's
     median (days) is in `.attrs["median"]`; `.attrs["n"]` holds its users.
@@ -158,7 +222,7 @@ def time_to_second(
 
 
 def share_by_day(curve: pd.DataFrame, day: int) -> float:
-    """1 - KM survival at `day`: the estimated share with a 2nd order within `day` days.
+    """1 - KM survival at `day`: the estimated share with another order on days 1..`day`.
 
     NaN when no user was observed for `day` days (the curve ends earlier: it says nothing there).
     """
@@ -245,11 +309,26 @@ class Headline:
     second_within: float  # share with a 2nd order within N days (eligible users)
     second_within_prev: float
     second_eligible: int
+    return_event: str = "order"  # the return event of d1 / cum_d7 (params retention.return_event)
+    other_event: str = "any"  # the basis of d1_other, shown next to d1
+    d1_other: float = float("nan")  # D1 on the other basis (NaN when it needs events the data lacks)
 
 
-def headline(con, p: Period, rp: RetentionParams) -> Headline:
-    """D1, cumulative D-max_day and the 2nd-order share for the month's and last month's new users."""
+def needs_events(event: str) -> bool:
+    """Whether a return event is measured on the events table ('any' or a named event)."""
+    return event != "order"
+
+
+def headline(con, p: Period, rp: RetentionParams, has_events: bool = True) -> Headline:
+    """D1, cumulative D-max_day and the 2nd-order share for the month's and last month's new users,
+    with D1 on the other return basis (activity for orders, else orders) when it can be measured."""
     monthly = monthly_headline(con, p, rp, months=2)
+    other = other_return_event(rp)
+    d1_other = float("nan")
+    if has_events or not needs_events(other):
+        o = by_cohort(cohort_counts(con, p.start, p.end, "month", p, rp, return_event=other))
+        o = o[o.day_k == 1]
+        d1_other = float(o.retention.iloc[0]) if len(o) else float("nan")
 
     def at(period: Period, k: int, col: str):
         row = monthly[(monthly.cohort_start == pd.Timestamp(period.start)) & (monthly.day_k == k)]
@@ -277,6 +356,9 @@ def headline(con, p: Period, rp: RetentionParams) -> Headline:
         second_within=float(s_now.share),
         second_within_prev=float(s_prev.share),
         second_eligible=int(s_now.eligible_users),
+        return_event=rp.return_event,
+        other_event=other,
+        d1_other=d1_other,
     )
 
 
@@ -339,18 +421,27 @@ def daily_cohorts(con, p: Period, rp: RetentionParams) -> pd.DataFrame:
 
 
 def weekly_cohorts(con, p: Period, rp: RetentionParams) -> pd.DataFrame:
-    """The last `weekly_cohort_weeks` weekly (Monday) cohorts up to the month's end (rates per day k)."""
-    return by_cohort(
-        cohort_counts(con, p.end - dt.timedelta(weeks=rp.weekly_cohort_weeks), p.end, "week", p, rp)
-    )
+    """The last `weekly_cohort_weeks` weekly cohorts (Monday to Sunday) up to the month's end.
+
+    The first week starts on a Monday, so it is whole; the week of the month's last day (unless
+    that is a Sunday) and the data's first week are partial: `is_complete` is False for them.
+    """
+    last_monday = p.as_of - dt.timedelta(days=p.as_of.weekday())
+    start = last_monday - dt.timedelta(weeks=rp.weekly_cohort_weeks - 1)
+    return by_cohort(cohort_counts(con, start, p.end, "week", p, rp))
 
 
 # --------------------------------------------------------------------------- sections: numbers or the reason
 
 
-def headline_section(con, p: Period, rp: RetentionParams) -> Section:
+def headline_section(con, p: Period, rp: RetentionParams, has_events: bool = True) -> Section:
     """The month's new users and first-week numbers (a Headline), or why there are none."""
-    h = headline(con, p, rp)
+    if needs_events(rp.return_event) and not has_events:
+        return _needs(
+            f"Retention on {return_label(rp.return_event)} (params retention.return_event) needs the optional "
+            "`events` table; the data lacks it."
+        )
+    h = headline(con, p, rp, has_events)
     if h.new_users == 0:
         return _needs(f"This section needs new users (a first order) in {p.label}; the data has none.")
     return _ok(h)
@@ -365,32 +456,39 @@ def headline_text(h: Headline, p: Period, rp: RetentionParams) -> str:
 
     change = f" ({h.new_users - h.new_users_prev:+,} vs {p.prev.label})" if h.new_users_prev else ""
     lines = [f"**{nv.num(h.new_users)} users placed their first order in {p.label}**{change}.", ""]
+    ret, alt = return_label(h.return_event), return_label(h.other_event)
     if _missing(h.d1):
         lines.append(f"- D1 retention needs new users observed for a day by {p.as_of}; the month has none.")
     else:
         lines.append(
             f"- **D1 retention {nv.pct(h.d1)}**{vs(h.d1, h.d1_prev)}: "
-            "the share who ordered again the next day."
+            f"the share with {ret} on the day after the first order."
         )
+        if not _missing(h.d1_other):
+            lines.append(f"- D1 on {alt} instead: {nv.pct(h.d1_other)} (same new users, other return event).")
+        elif needs_events(h.other_event):
+            lines.append(f"- D1 on {alt} needs the optional `events` table; the data lacks it.")
     if _missing(h.cum_d7):
         lines.append(
-            f"- The {k}-day rate needs new users observed for {k} days by {p.as_of}; the month has none."
+            f"- {k}-day retention needs new users observed for {k} days by {p.as_of}; the month has none."
         )
     else:
         lines.append(
-            f"- **{nv.pct(h.cum_d7)} ordered again within {k} days** (days 1..{k} after the first order)"
-            f"{vs(h.cum_d7, h.cum_d7_prev)}; measured on the {nv.num(h.cum_d7_eligible)} new users already "
-            f"observed for {k} days."
+            f"- **{k}-day retention {nv.pct(h.cum_d7)}**{vs(h.cum_d7, h.cum_d7_prev)}: the share with {ret} "
+            f"on calendar days 1..{k} after the first-order day, measured on the {nv.num(h.cum_d7_eligible)} "
+            f"new users already observed for {k} days (the headline definition of this report)."
         )
     n = rp.second_order_days
     if _missing(h.second_within):
         lines.append(
-            f"- The 2nd-order share needs new users observed for {n} days by {p.as_of}; the month has none."
+            f"- The 2nd order within {n} x 24 h needs new users observed for {n} days by {p.as_of}; "
+            "the month has none."
         )
     else:
         lines.append(
-            f"- **{nv.pct(h.second_within)} had a 2nd order within {n} days** (same-day repeats included)"
-            f"{vs(h.second_within, h.second_within_prev)}."
+            f"- Variant, {nv.pct(h.second_within)} had a 2nd order within {n} x 24 h"
+            f"{vs(h.second_within, h.second_within_prev)}: it counts a same-day 2nd order and cuts at the "
+            f"hour, so it differs from {k}-day retention."
         )
     return "\n".join(lines)
 
@@ -408,8 +506,11 @@ def monthly_section(con, p: Period, rp: RetentionParams, months: int = 6) -> Sec
 
 
 def best_month(monthly: pd.DataFrame, k: int) -> pd.Series:
-    """The mature monthly cohort with the highest cumulative Dk."""
+    """The complete, mature monthly cohort with the highest cumulative Dk (the report month's if
+    no earlier month is complete: the data's first month may be partial)."""
     m = monthly[(monthly.day_k == k) & monthly.is_mature].dropna(subset=["cum_retention"])
+    if m.is_complete.any():
+        m = m[m.is_complete]
     return m.sort_values(["cum_retention", "cohort_start"]).iloc[-1]
 
 
@@ -434,14 +535,47 @@ def daily_finding(daily: pd.DataFrame, rp: RetentionParams) -> str:
     )
 
 
-def weekly_finding(weekly: pd.DataFrame, k: int) -> str:
-    """Change of cumulative Dk from the first to the last complete week (or what that needs)."""
-    done = weekly[(weekly.day_k == k) & weekly.is_mature].dropna(subset=["cum_retention"])
-    done = done.sort_values("cohort_start")
-    if len(done) < 2:
-        return f"A weekly trend of cumulative D{k} needs two weeks observed for {k} days; the data has {len(done)}"
-    trend = done.cum_retention.iloc[-1] - done.cum_retention.iloc[0]
-    return f"Weekly cohorts: cumulative D{k} moved {nv.pp(trend)} from the first to the last complete week"
+MIN_TREND_WEEKS = 4
+
+
+def weekly_trend(weekly: pd.DataFrame, k: int, level: float = 0.95) -> dict | None:
+    """Least-squares slope of cumulative Dk per week over the complete weeks observed k days.
+
+    Partial weeks (the data's first, the month's last) and weeks not yet observed for k days are
+    left out. Returns {slope, ci_low, ci_high, p_value, weeks} (slope in share points per week),
+    or None with fewer than MIN_TREND_WEEKS such weeks.
+    """
+    from scipy import stats as sps
+
+    done = weekly[(weekly.day_k == k) & weekly.is_mature & weekly.is_complete]
+    done = done.dropna(subset=["cum_retention"]).sort_values("cohort_start")
+    if len(done) < MIN_TREND_WEEKS:
+        return None
+    x = (pd.to_datetime(done.cohort_start) - pd.to_datetime(done.cohort_start).min()).dt.days / 7
+    fit = sps.linregress(x.to_numpy(float), done.cum_retention.to_numpy(float))
+    half = sps.t.ppf(0.5 + level / 2, len(done) - 2) * fit.stderr
+    return {
+        "slope": fit.slope,
+        "ci_low": fit.slope - half,
+        "ci_high": fit.slope + half,
+        "p_value": fit.pvalue,
+        "weeks": len(done),
+    }
+
+
+def weekly_finding(weekly: pd.DataFrame, k: int, level: float = 0.95) -> str:
+    """The weekly trend of cumulative Dk from a fit over complete weeks (or what it needs)."""
+    t = weekly_trend(weekly, k, level)
+    if t is None:
+        n = int((weekly[weekly.day_k == k].pipe(lambda d: d.is_mature & d.is_complete)).sum())
+        return (
+            f"A weekly trend of {k}-day retention needs {MIN_TREND_WEEKS} complete weeks observed for {k} days; "
+            f"the data has {n}"
+        )
+    ci = f"{nv.pp(t['ci_low'])} to {nv.pp(t['ci_high'])}"
+    if t["ci_low"] <= 0 <= t["ci_high"]:
+        return f"{k}-day retention shows no clear weekly trend over {t['weeks']} complete weeks ({ci} a week)"
+    return f"{k}-day retention moves {nv.pp(t['slope'])} a week (fit over {t['weeks']} complete weeks, {ci})"
 
 
 def channel_section(con, p: Period, rp: RetentionParams) -> Section:
@@ -486,16 +620,17 @@ def km_section(con, start: dt.date, p: Period, rp: RetentionParams) -> Section:
 
 
 def km_finding(curve: pd.DataFrame, rp: RetentionParams) -> str:
-    """'a% of new users reorder within 7 days, b% within 30' without a share the data cannot show."""
-    n, h = rp.second_order_days, rp.km_horizon_days
+    """'Censored estimate: a% of new users order again by day k, b% by day 30' (shares the data shows)."""
+    n, h = rp.max_day, rp.km_horizon_days
     s_n, s_h = share_by_day(curve, n), share_by_day(curve, h)
     if _missing(s_n):
-        return (
-            f"The share reordering within {n} days needs new users observed for {n} days; the data has none"
-        )
+        return f"The return curve at day {n} needs new users observed for {n} days; the data has none"
     if _missing(s_h):
-        return f"{nv.pct(s_n)} of new users reorder within {n} days ({h} days needs a longer observation)"
-    return f"{nv.pct(s_n)} of new users reorder within {n} days, {nv.pct(s_h)} within {h}"
+        return (
+            f"Censored estimate: {nv.pct(s_n)} of new users order again by day {n} "
+            f"({h} days needs a longer observation)"
+        )
+    return f"Censored estimate: {nv.pct(s_n)} of new users order again by day {n}, {nv.pct(s_h)} by day {h}"
 
 
 def coupon_pack_section(con, p: Period, dp: DataParams, has_coupons: bool) -> Section:

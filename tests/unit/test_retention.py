@@ -7,6 +7,7 @@ Orders of the main fixture (user: order times, 'D' = calendar days after the fir
     u4 paid_ads  10-28 12:00 (first), 10-29 12:00 (D1)   -> observed only 3 days by 10-31
     u5 paid_ads  registered, never ordered
     u6 official_account 10-20 12:00 (first only)
+Events: u1 visit 10-01 (D0), u2 visit 10-02 (D1), u6 visit 10-21 (D1), u3 add_cart 10-03 (D1).
 """
 
 from __future__ import annotations
@@ -75,9 +76,21 @@ COUPONS = [
 ]
 
 
+def _event(uid, ts, event="visit"):
+    return dict(user_id=uid, ts=ts, event=event, event_channel="app")
+
+
+EVENTS = [
+    _event(1, "2026-10-01 11:00:00"),
+    _event(2, "2026-10-02 10:00:00"),
+    _event(6, "2026-10-21 10:00:00"),
+    _event(3, "2026-10-03 10:00:00", "add_cart"),
+]
+
+
 @pytest.fixture
 def con(make_warehouse):
-    wh = make_warehouse({"users": USERS, "orders": ORDERS, "coupons": COUPONS})
+    wh = make_warehouse({"users": USERS, "orders": ORDERS, "coupons": COUPONS, "events": EVENTS})
     c = connect(wh)
     yield c
     c.close()
@@ -130,16 +143,20 @@ def test_second_order_within_7_days(con):
     assert one_row(s, channel="paid_ads").share == pytest.approx(1.0)  # u3 of u3 (u4 not eligible)
 
 
-def test_time_to_second_order_km_censors(con):
+def test_time_to_return_km_censors_and_ignores_same_day_orders(con):
     curves = r.time_to_second(con, P.start, P.end, P, RP)
     km = curves["all"]["survival"]
-    # durations: u2 0, u1 1, u4 1, u3 4 (events); u6 censored at 11 days (10-20 .. 10-31)
-    assert km.loc[0] == pytest.approx(0.8)  # 1 event of 5 at risk
-    assert km.loc[1] == pytest.approx(0.4)  # 0.8 x (1 - 2/4)
-    assert km.loc[4] == pytest.approx(0.2)  # 0.4 x (1 - 1/2)
+    # days to the first later order day: u1 1, u4 1, u3 4, u2 8 (10-09; its 10-01 22:00 order is
+    # day 0, the same trip, as in the headline 7-day retention); u6 censored at 11 days (10-20 .. 10-31)
+    assert km.loc[0] == pytest.approx(1.0)  # no return on day 0 by definition
+    assert km.loc[1] == pytest.approx(0.6)  # 2 returns of 5 at risk
+    assert km.loc[4] == pytest.approx(0.4)  # 0.6 x (1 - 1/3)
+    assert km.loc[8] == pytest.approx(0.2)  # 0.4 x (1 - 1/2): u2 of u2 u6
     assert km.iloc[-1] == pytest.approx(0.2)  # u6 censored, no further drop
-    assert curves["all"].attrs["median"] == 1
-    assert r.share_by_day(curves["all"], 7) == pytest.approx(0.8)
+    assert curves["all"].attrs["median"] == 4
+    # censored 7-day estimate 60% (u4's D1 counts though u4 is observed 3 days) vs the headline's
+    # 50% on the users observed 7 days (u1, u3 of u1 u2 u3 u6): the same definition, two estimators
+    assert r.share_by_day(curves["all"], 7) == pytest.approx(0.6)
 
 
 def test_coupon_pack_redemption_within_validity(con):
@@ -155,11 +172,10 @@ def test_coupon_pack_redemption_within_validity(con):
 
 def test_km_share_beyond_the_observed_days_is_not_shown(con):
     curve = r.time_to_second(con, P.start, P.end, P, RP)["all"]
-    assert r.share_by_day(curve, 7) == pytest.approx(0.8)  # 1 - KM 0.2 after u3's day-4 order
+    assert r.share_by_day(curve, 7) == pytest.approx(0.6)  # 1 - KM 0.4 after u3's day-4 order
     assert pd.isna(r.share_by_day(curve, 30))  # the longest observation is u6's 11 days
-    assert (
-        r.km_finding(curve, RP)
-        == "80.0% of new users reorder within 7 days (30 days needs a longer observation)"
+    assert r.km_finding(curve, RP) == (
+        "Censored estimate: 60.0% of new users order again by day 7 (30 days needs a longer observation)"
     )
 
 
@@ -192,14 +208,107 @@ def test_sections_without_new_users_say_what_they_need(con):
     assert not r.km_section(con, dec.start, dec, RP).ok
 
 
-def test_weekly_trend_from_complete_weeks_only(con):
+def test_weekly_cohorts_start_on_mondays_and_mark_partial_weeks(con):
     weekly = r.weekly_cohorts(con, P, RP)
-    # complete (mature) D7 weeks: 09-28 (u1 u2 u3: u1, u3 reorder -> 2/3) and 10-19 (u6: 0/1)
+    starts = pd.to_datetime(weekly.cohort_start.drop_duplicates())
+    assert (starts.dt.weekday == 0).all()  # Mondays
+    assert starts.min() == pd.Timestamp("2026-08-10") and len(starts) == 12  # 12 weeks to 10-26
+    done = weekly[weekly.day_k == 1].set_index("cohort_start").is_complete
+    assert not done[pd.Timestamp("2026-09-28")]  # the data starts Thu 10-01: a 4-day stub week
+    assert done[pd.Timestamp("2026-10-19")]  # Mon 10-19 .. Sun 10-25, all observed
+    assert not done[pd.Timestamp("2026-10-26")]  # Mon 10-26 .. Sun 11-01: 11-01 is after the month
+    # complete weeks observed 7 days: 10-05, 10-12 (no users: no rate), 10-19 (u6) -> one rate
     assert r.weekly_finding(weekly, 7) == (
-        "Weekly cohorts: cumulative D7 moved -66.7 pp from the first to the last complete week"
+        "A weekly trend of 7-day retention needs 4 complete weeks observed for 7 days; the data has 1"
     )
-    one_week = weekly[weekly.cohort_start != pd.Timestamp("2026-10-19")]
-    assert r.weekly_finding(one_week, 7).startswith("A weekly trend of cumulative D7 needs two weeks")
+
+
+def _trend_tables():
+    """A 1-day stub week (Sun 09-06, 1 user back on D1 = 100%) then 4 complete weeks of 4 new
+    users each (first orders on the Monday), 3, 2, 2, 1 of them back on D1: 75%, 50%, 50%, 25%."""
+    users, orders, oid = [], [], iter(range(1, 100))
+    plan = [("2026-09-06", 1, 1), ("2026-09-07", 4, 3), ("2026-09-14", 4, 2), ("2026-09-21", 4, 2)]
+    plan.append(("2026-09-28", 4, 1))
+    uid = 0
+    for day, n, back in plan:
+        for i in range(n):
+            uid += 1
+            users.append(dict(user_id=uid, registered_at=f"{day} 08:00:00", channel="app"))
+            orders.append(order_row(next(oid), uid, f"{day} 10:00:00"))
+            if i < back:
+                d1 = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
+                orders.append(order_row(next(oid), uid, f"{d1} 10:00:00"))
+    return {"users": users, "orders": orders}
+
+
+def test_weekly_trend_is_a_fit_over_complete_weeks(make_warehouse):
+    c = connect(make_warehouse(_trend_tables()))
+    weekly = r.weekly_cohorts(c, P, RP)
+    stub = one_row(weekly, cohort_start=pd.Timestamp("2026-08-31"), day_k=7)
+    assert stub.cum_retention == 1.0 and not stub.is_complete  # Mon 08-31 week holds only Sun 09-06
+    t = r.weekly_trend(weekly, 7)
+    # x = 0..3, y = .75 .5 .5 .25: slope = Sxy/Sxx = -0.75/5 = -0.15; residuals .025 -.075 .075 -.025,
+    # SSE .0125, se = sqrt(.0125/2/5) = .035355, t(.975, 2) = 4.3027 -> CI -0.15 -/+ 0.15212
+    assert t["weeks"] == 4
+    assert t["slope"] == pytest.approx(-0.15)
+    assert (t["ci_low"], t["ci_high"]) == pytest.approx((-0.30212, 0.00212), abs=1e-4)
+    # the old "first to last complete week" read the stub: 100% -> 25% = -75 pp; the fit says no trend
+    assert r.weekly_finding(weekly, 7) == (
+        "7-day retention shows no clear weekly trend over 4 complete weeks (-30.2 pp to +0.2 pp a week)"
+    )
+    c.close()
+
+
+def test_return_event_activity_and_named_event(con):
+    def d1(event):
+        m = r.by_cohort(r.cohort_counts(con, P.start, P.end, "month", P, RP, return_event=event))
+        return one_row(m, day_k=1)
+
+    assert d1("order").retained_users == 2  # u1 (order 10-02), u4 (order 10-29)
+    # any: + u2 (visit 10-02), u6 (visit 10-21), u3 (add_cart 10-03); u1's 10-01 visit is D0
+    assert d1("any").retained_users == 5
+    assert d1("visit").retained_users == 2  # u2, u6 (u1's visit is D0)
+    assert d1("add_cart").retained_users == 1  # u3 (10-03 is D1 of 10-02)
+    assert d1("any").retention == 1.0  # 5 of u1 u2 u3 u4 u6
+    h = r.headline(con, P, RP)
+    assert (h.d1, h.other_event, h.d1_other) == (pytest.approx(0.4), "any", 1.0)
+    text = r.headline_text(h, P, RP)
+    assert "- D1 on any activity (an event or an order) instead: 100.0% (same new users" in text
+    on_visits = RetentionParams(return_event="visit")
+    hv = r.headline(con, P, on_visits)
+    assert (hv.d1, hv.other_event, hv.d1_other) == (pytest.approx(0.4), "order", pytest.approx(0.4))
+    no_events = r.headline(con, P, RP, has_events=False)
+    assert pd.isna(no_events.d1_other)
+    assert "- D1 on any activity (an event or an order) needs the optional `events` table" in (
+        r.headline_text(no_events, P, RP)
+    )
+    assert r.headline_section(con, P, on_visits, has_events=False).reason == (
+        "Retention on a `visit` event (params retention.return_event) needs the optional `events` table; "
+        "the data lacks it."
+    )
+
+
+def test_one_headline_definition_and_named_variants(con):
+    h = r.headline(con, P, RP)
+    # headline 7-day: u1 (D1), u3 (D4) of u1 u2 u3 u6 (u4 observed 3 days) = 50%; u2's same-day
+    # 2nd order is not a return. Variant 2nd order within 7 x 24 h: u1 u2 u3 of the same 4 = 75%.
+    assert (h.cum_d7, h.second_within) == (pytest.approx(0.5), pytest.approx(0.75))
+    defs = r.metric_definitions(RP)
+    assert set(defs) == {
+        "d1_retention",
+        "d1_retention_any",
+        "cum_d7_retention",
+        "second_order_within_168h",
+        "km_retention_by_day_30",
+        "cum_d7_retention.<channel>",
+    }
+    assert defs["cum_d7_retention"][1].startswith("7-day retention (headline)")
+    assert all(
+        defs[k][1].startswith("variant:") for k in ("second_order_within_168h", "km_retention_by_day_30")
+    )
+    text = r.headline_text(h, P, RP)
+    assert "- **7-day retention 50.0%**: the share with another order on calendar days 1..7" in text
+    assert "- Variant, 75.0% had a 2nd order within 7 x 24 h: it counts a same-day 2nd order" in text
 
 
 def test_coupon_pack_section_and_actions_on_missing_numbers(con):
@@ -228,7 +337,7 @@ def test_headline_text_without_a_previous_month(con):
     assert (h.new_users, h.new_users_prev) == (5, 0)  # u1 u2 u3 u4 u6; nobody ordered in September
     text = r.headline_text(h, P, RP)
     assert text.splitlines()[0] == "**5 users placed their first order in October 2026**."
-    assert "- **D1 retention 40.0%**: the share who ordered again the next day." in text  # u1, u4 of 5
+    assert "- **D1 retention 40.0%**: the share with another order on the day after the first order." in text
     assert "September" not in text and "n/a" not in text
 
 

@@ -1,15 +1,21 @@
 -- grain: one row per first-order cohort (day, week or month) x acquisition channel x day k
 -- definition: the new users of a cohort are the users whose first order date falls in the
---   cohort period, within [$from_date, $to_date). Dk retention = share of the cohort with an
---   order on calendar day k after the first order (order_date = first_order_date + k).
---   Cumulative Dk = share with any order on days 1..k. A user enters the day-k denominator
+--   cohort period, within [$from_date, $to_date). The return event ($return_event) is 'order'
+--   (another order), 'any' (any event or any order: activity) or the name of one event.
+--   Dk retention = share of the cohort with a return event on calendar day k after the
+--   first-order day (date = first_order_date + k). Cumulative Dk = share with one on days 1..k
+--   (the headline "k-day retention"; same-day repeats, day 0, never count). A user enters the day-k denominator
 --   only when observed for k full days by $as_of (first_order_date + k <= $as_of); a cell
 --   whose eligible_users < cohort_users is immature and must be masked, never shown as 0.
 --   Counts (not rates) are returned so that channels and cohorts can be summed exactly.
 --   Cohort x channel x k cells without new users are zero-filled (cohort_users = 0).
+--   is_complete: the whole cohort period lies inside the data (it starts on or after the first
+--   day with any order and ends by $as_of) and inside [$from_date, $to_date); a partial cohort
+--   (the data's first week, the week of $as_of) holds only some of its days' users.
 -- parameters: $grain ('day' | 'week' | 'month'; weeks start on Monday), $from_date,
 --   $to_date (DATE, half-open range of first-order dates), $max_day (INTEGER, k = 1..max_day),
---   $as_of (DATE, the last fully observed day)
+--   $as_of (DATE, the last fully observed day), $return_event (VARCHAR: 'order' | 'any' | an
+--   event name)
 -- invariants: retained_users <= cum_retained_users <= eligible_users <= cohort_users;
 --   cum_retained_users is non-decreasing in k for a cohort and channel.
 with new_users as (
@@ -39,14 +45,29 @@ day_spine as (
     select cast(range as integer) as day_k from range(1, $max_day + 1)
 ),
 
+returns as (
+    -- the return events' days: orders (for 'order' and 'any') and events (for 'any' or by name)
+    select user_id, order_date as active_date
+    from fct_orders
+    where $return_event in ('order', 'any')
+    union all
+    select user_id, cast(ts as date) as active_date
+    from events
+    where $return_event = 'any' or event = $return_event
+),
+
 repeat_days as (
-    -- distinct day offsets 1..max_day on which each new user ordered again
+    -- distinct day offsets 1..max_day with a return event of each new user
     select distinct
         n.user_id,
-        date_diff('day', n.first_order_date, o.order_date) as day_k
+        date_diff('day', n.first_order_date, o.active_date) as day_k
     from new_users as n
-    inner join fct_orders as o using (user_id)
-    where o.order_date > n.first_order_date and o.order_date <= n.first_order_date + $max_day
+    inner join returns as o using (user_id)
+    where o.active_date > n.first_order_date and o.active_date <= n.first_order_date + $max_day
+),
+
+data_start as (
+    select min(order_date) as first_day from fct_orders
 ),
 
 first_repeat as (
@@ -84,7 +105,12 @@ final as (
         coalesce(z.cohort_users, 0) as cohort_users,
         coalesce(x.eligible_users, 0) as eligible_users,
         coalesce(x.retained_users, 0) as retained_users,
-        coalesce(x.cum_retained_users, 0) as cum_retained_users
+        coalesce(x.cum_retained_users, 0) as cum_retained_users,
+        s.cohort_start >= (select first_day from data_start)
+        and s.cohort_start >= cast($from_date as date)
+        and cast(s.cohort_start + cast('1 ' || $grain as interval) as date) <= least(
+            cast($as_of as date) + 1, cast($to_date as date)
+        ) as is_complete
     from cohort_spine as s
     cross join channel_spine as c
     cross join day_spine as d
