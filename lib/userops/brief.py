@@ -280,6 +280,29 @@ STEP_LABEL = {
 }
 
 
+def _funnel_rows(con, m: Period, as_of, bp: BriefParams, offline_channels: list[str]) -> pd.DataFrame:
+    """sql/brief/key_path_funnel.sql for month ``m`` with windows observed to ``as_of``."""
+    df = query(
+        "brief/key_path_funnel",
+        con,
+        from_date=m.start,
+        to_date=m.end,
+        as_of=as_of,
+        days=bp.repeat_days,
+        offline_channels=list(offline_channels),
+    )
+    for c in ("users", "eligible_users"):
+        df[c] = df[c].astype("Float64").astype(float)
+    return df
+
+
+def _window_complete(df: pd.DataFrame) -> bool:
+    """Every checkout user of every segment has had the whole buy-again window (and some exist)."""
+    checkout = df[df.step == "checkout"].set_index("segment").users
+    eligible = df[df.step == "buy_again"].set_index("segment").eligible_users.reindex(checkout.index)
+    return bool(checkout.sum() > 0 and (eligible == checkout).all())
+
+
 def funnel(con, p: Period, bp: BriefParams, offline_channels: list[str]) -> pd.DataFrame:
     """Key-path funnel of the month per segment (channels, online, offline) with step conversion.
 
@@ -289,21 +312,56 @@ def funnel(con, p: Period, bp: BriefParams, offline_channels: list[str]) -> pd.D
     Columns of sql/brief/key_path_funnel.sql plus ``conversion`` = users / users of the previous
     step in the segment (NaN for the first step, for steps a segment does not track, and when
     the previous step has no users) and ``drop`` = 1 - conversion.
+
+    Step 5 (buy again within ``bp.repeat_days`` days: play 03's repurchase definition, shared SQL)
+    is measured, like play 03's headline, on the latest month up to ``p`` whose checkout users have
+    all had the whole window by ``p.as_of`` (usually the month before): its users are that month's,
+    ``conversion`` = users / eligible_users, and ``measured_month`` ('YYYY-MM') names it. When no
+    month's window is complete the step has no users and no conversion (``measured_month`` None).
     """
-    df = query(
-        "brief/key_path_funnel",
-        con,
-        from_date=p.start,
-        to_date=p.end,
-        as_of=p.as_of,
-        repeat_days=bp.repeat_days,
-        offline_channels=list(offline_channels),
-    )
-    df["users"] = df["users"].astype("Float64").astype(float)
+    df = _funnel_rows(con, p, p.as_of, bp, offline_channels)
+    df["measured_month"] = p.month
+    m, rows = p, df
+    for _ in range(bp.repeat_days // 28 + 2):  # the window of a month this far back has ended
+        if _window_complete(rows):
+            break
+        m = m.prev
+        rows = _funnel_rows(con, m, p.as_of, bp, offline_channels)
+        if not (rows.step == "checkout").any() or rows[rows.step == "checkout"].users.sum() == 0:
+            m = None
+            break
+    else:
+        m = None
+    again = df.step == "buy_again"
+    if m is None:
+        df.loc[again, ["users", "eligible_users"]] = float("nan")
+        df.loc[again, "measured_month"] = None
+    elif m is not p:
+        src = rows[rows.step == "buy_again"].set_index("segment")
+        for c in ("users", "eligible_users"):
+            df.loc[again, c] = df.loc[again, "segment"].map(src[c]).astype(float)
+        df.loc[again, "measured_month"] = m.month
     prev = df.groupby("segment")["users"].shift(1)
-    df["conversion"] = df["users"] / prev.where(prev > 0)
+    base = prev.where(~again, df["eligible_users"])
+    df["conversion"] = df["users"] / base.where(base > 0)
     df["drop"] = 1 - df["conversion"]
     return df
+
+
+def _month_name(month: str | None) -> str:
+    """'2026-09' -> 'September 2026' (the label of a Period)."""
+    return Period(month).label if month else ""
+
+
+def funnel_metric_definition(row, bp: BriefParams) -> str:
+    """metrics.json definition of a funnel step's conversion (the buy-again step names its month)."""
+    if row.step == "buy_again":
+        return (
+            f"share of {_month_name(row.measured_month)}'s online checkout users with another order within "
+            f"{bp.repeat_days} x 24 h of their first order of the month (play 03's repurchase definition; "
+            "the latest month whose window is complete)"
+        )
+    return f"share of online users at the step before who reached '{row.step}' in the month"
 
 
 def break_point(f: pd.DataFrame, segment: str = "online") -> pd.Series | None:
@@ -314,6 +372,8 @@ def break_point(f: pd.DataFrame, segment: str = "online") -> pd.Series | None:
     row = s.sort_values(["conversion", "step_order"]).iloc[0].copy()
     before = f[(f.segment == segment) & (f.step_order == row.step_order - 1)].iloc[0]
     row["from_step"] = before.step
+    # users who stop at the step: the buy-again step's base is its own month's eligible buyers
+    row["lost"] = (row.eligible_users if row.step == "buy_again" else before.users) - row.users
     return row
 
 
@@ -322,22 +382,25 @@ def break_point_text(b: Brief, bpt: pd.Series, bp: BriefParams) -> str:
     from userops import narrative as nv
 
     p = b.period
-    on = b.funnel[b.funnel.segment == "online"].set_index("step")
-    lost = on.users[bpt.from_step] - bpt.users
+    lost = bpt.lost
     prev = b.funnel_prev[b.funnel_prev.segment == "online"].set_index("step").conversion.get(bpt.step)
     vs = "" if prev is None or pd.isna(prev) else f", {nv.compare(bpt.conversion, prev, p.prev.short)}"
     chans = b.funnel[(b.funnel.step == bpt.step) & (b.funnel.segment_kind == "channel")].dropna(
         subset=["conversion"]
     )
     worst = chans.sort_values(["conversion", "segment"]).iloc[0] if len(chans) > 1 else None
-    off = b.funnel[(b.funnel.segment == "offline") & (b.funnel.step == "buy_again")].conversion.dropna()
+    off_rows = b.funnel[(b.funnel.segment == "offline") & (b.funnel.step == "buy_again")].dropna(
+        subset=["conversion"]
+    )
+    off, off_month = off_rows.conversion, (off_rows.measured_month.iloc[0] if len(off_rows) else None)
     return (
         f"**Fix {STEP_LABEL[bpt.from_step]} → {STEP_LABEL[bpt.step]} first**: {nv.num(lost)} online users "
         f"stop there this month ({nv.pct(bpt.conversion)} continue{vs})"
         + (f"; weakest channel {worst.segment} ({nv.pct(worst.conversion)})" if worst is not None else "")
         + ". "
         + (
-            f"Offline, {nv.pct(off.iloc[0])} of store buyers buy again within {bp.repeat_days} days."
+            f"Offline, {nv.pct(off.iloc[0])} of {_month_name(off_month)} store buyers bought again within "
+            f"{bp.repeat_days} days (play 03's repurchase definition, the latest month whose window is complete)."
             if len(off)
             else ""
         )
@@ -755,8 +818,9 @@ def definitions(bp: BriefParams) -> pd.DataFrame:
         ),
         (
             "key path",
-            f"visit -> browse_40s -> add_cart -> paid order -> another order within {bp.repeat_days} "
-            "days (to the month end); user level, each step a subset of the one before",
+            f"visit -> browse_40s -> add_cart -> paid order, user level, each step a subset of the one before; "
+            f"then buy again = another order within {bp.repeat_days} x 24 h of the first order of the month "
+            "(play 03's repurchase, one SQL definition), on the latest month whose window is complete",
         ),
         ("SQL", "lib/userops/sql/brief/: operating_matrix, month_totals, key_path_funnel, data_quality"),
     ]
@@ -900,6 +964,16 @@ def waterfall_chart(decomp: pd.DataFrame, p: Period, ax=None):
     return ax
 
 
+def _step_tick(r, p: Period) -> str:
+    """A step's axis label; the buy-again step says which month's buyers it measures."""
+    label = STEP_LABEL[r.step]
+    if r.step != "buy_again" or r.measured_month == p.month:
+        return label
+    if not r.measured_month:
+        return f"{label}\n(window not complete yet)"
+    return f"{label}\n({Period(r.measured_month).start:%b} buyers)"
+
+
 def funnel_chart(f: pd.DataFrame, bp_row: pd.Series | None, p: Period, axes=None):
     """Left: the online key path (users per step, conversion from the step before; the break
     point in rose). Right: step conversion per segment (offline steps not tracked are hatched)."""
@@ -924,7 +998,7 @@ def funnel_chart(f: pd.DataFrame, bp_row: pd.Series | None, p: Period, axes=None
                 va="center",
                 fontsize=8.5,
             )
-        ax.set_yticks(on.step_order, [STEP_LABEL[s] for s in on.step], fontsize=9)
+        ax.set_yticks(on.step_order, [_step_tick(r, p) for r in on.itertuples()], fontsize=9)
         ax.invert_yaxis()
         ax.margins(x=0.35)
         charts.int_axis(ax, "x")
@@ -955,10 +1029,7 @@ def brief_actions(b: Brief) -> list[str]:
     out = []
     bpt = break_point(b.funnel, "online") if b.events else None  # the key path needs the events table
     if bpt is not None:
-        lost = (
-            b.funnel[(b.funnel.segment == "online") & (b.funnel.step == bpt.from_step)].users.iloc[0]
-            - bpt.users
-        )
+        lost = bpt.lost
         out.append(
             f"**Fix {STEP_LABEL[bpt.from_step]} → {STEP_LABEL[bpt.step]} first**: the weakest step of the online "
             f"key path ({charts.fmt_pct(bpt.conversion)} continue; {charts.fmt_int(lost)} users stop there)."

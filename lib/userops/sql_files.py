@@ -19,9 +19,15 @@ def sql_path(name: str) -> Path:
     return path
 
 
+_INCLUDE = re.compile(r"^[ \t]*--[ \t]*include:[ \t]*([a-z0-9_]+/[a-z0-9_]+)[ \t]*$", re.MULTILINE)
+
+
 @cache
 def read_sql(name: str) -> str:
-    return sql_path(name).read_text(encoding="utf-8")
+    """The SQL text of a metric; a body line ``-- include: play/name`` is replaced by that file's
+    text (one definition shared by several metrics, used as a subquery)."""
+    text = sql_path(name).read_text(encoding="utf-8")
+    return _INCLUDE.sub(lambda m: read_sql(m.group(1)), text)
 
 
 def sql_names(play: str) -> list[str]:

@@ -196,19 +196,21 @@ def _steps(f: pd.DataFrame, segment: str) -> list:
 def test_key_path_funnel(funnel_con):
     f = brief.funnel(funnel_con, P, BP, DP.offline_order_channels)
     assert sorted(set(f.segment)) == ["app", "mini_program", "offline", "online", "store"]
-    # mini_program: visit a1, a2; browse a1, a2; cart a1; paid there a1; a1 bought again (Oct 20)
-    assert _steps(f, "mini_program") == [2, 2, 1, 1, 1]
+    # buy again within 30 days: no month's window is complete by 10-31 (a1 from 10-02 10:30 needs
+    # 11-01 10:30; September has no buyer), so step 5 is not measured rather than cut short
+    # mini_program: visit a1, a2; browse a1, a2; cart a1; paid there a1
+    assert _steps(f, "mini_program") == [2, 2, 1, 1, None]
     # app: visit a3, a4; browse a4; cart a4; no app order
-    assert _steps(f, "app") == [2, 1, 1, 0, 0]
-    # online pooled: visit a1-a4 = 4; browse a1, a2, a4 = 3; cart a1, a4 = 2; paid a1 = 1; again a1 = 1
-    assert _steps(f, "online") == [4, 3, 2, 1, 1]
-    # store logs no visits: path starts at checkout; buyers a1 (Oct 20), a5; both bought again
-    assert _steps(f, "store") == [None, None, None, 2, 2]
-    assert _steps(f, "offline") == [None, None, None, 2, 2]
+    assert _steps(f, "app") == [2, 1, 1, 0, None]
+    # online pooled: visit a1-a4 = 4; browse a1, a2, a4 = 3; cart a1, a4 = 2; paid a1 = 1
+    assert _steps(f, "online") == [4, 3, 2, 1, None]
+    # store logs no visits: path starts at checkout; buyers a1 (Oct 20), a5
+    assert _steps(f, "store") == [None, None, None, 2, None]
+    assert _steps(f, "offline") == [None, None, None, 2, None]
+    assert f[f.step == "buy_again"].measured_month.isna().all()
     on = f[f.segment == "online"].set_index("step")["conversion"]
-    assert on[["browse", "add_cart", "checkout", "buy_again"]].tolist() == pytest.approx(
-        [3 / 4, 2 / 3, 1 / 2, 1]
-    )
+    assert on[["browse", "add_cart", "checkout"]].tolist() == pytest.approx([3 / 4, 2 / 3, 1 / 2])
+    assert pd.isna(on["buy_again"])
     bp = brief.break_point(f, "online")
     assert (bp.from_step, bp.step, bp.conversion) == ("add_cart", "checkout", 0.5)  # 1 of 2 carts paid
     # store's checkout step has no step before it: no conversion, never the break point
@@ -216,10 +218,59 @@ def test_key_path_funnel(funnel_con):
 
 
 def test_funnel_repeat_window(funnel_con):
-    # with a 10-day window neither a1 (18 days) nor a5 (15 days) buys again in time
+    # with a 10-day window every October buyer's window ends by 10-31 (a1 10-12, a5 10-20), so
+    # October is measured; neither a1 (next order after 18 days) nor a5 (15 days) buys again in time
     f = brief.funnel(funnel_con, P, BriefParams(repeat_days=10), DP.offline_order_channels)
-    assert _steps(f, "online")[-1] == 0
-    assert _steps(f, "store")[-1] == 0
+    again = f[f.step == "buy_again"].set_index("segment")
+    assert (again.measured_month == "2026-10").all()
+    assert _steps(f, "online")[-1] == 0 and again.eligible_users["online"] == 1  # a1
+    assert _steps(f, "store")[-1] == 0 and again.eligible_users["store"] == 2  # a1 (Oct 20), a5
+    assert again.conversion["store"] == 0.0
+
+
+# The key path's "buy again within 30 days" is play 03's 30-day repurchase (one SQL definition),
+# measured on the latest month whose buyers have all had 30 days. Store orders only (no events):
+#   b1 09-05 10:00, 09-20 10:00 (15 d)           -> September buyer, back
+#   b2 09-28 10:00, 10-20 10:00 (22 d)           -> September buyer, back (after September ended)
+#   b3 09-29 10:00                               -> September buyer, not back (window ends 10-29)
+#   b4 10-25 10:00, 10-26 10:00 (1 d)            -> October buyer, window open at 10-31
+# October's buyers b2 (10-20), b4 have not had 30 days: September is the latest complete month,
+# b1 b2 of b1 b2 b3 = 2/3. The old step counted October cut at 10-31: b4 of b2 b4 = 50%.
+REPEAT_TABLES = {
+    "users": [{"user_id": i, "registered_at": "2026-09-01 09:00:00", "channel": "app"} for i in range(1, 5)],
+    "orders": [
+        {"order_id": 1, "user_id": 1, "ordered_at": "2026-09-05 10:00:00"},
+        {"order_id": 2, "user_id": 1, "ordered_at": "2026-09-20 10:00:00"},
+        {"order_id": 3, "user_id": 2, "ordered_at": "2026-09-28 10:00:00"},
+        {"order_id": 4, "user_id": 2, "ordered_at": "2026-10-20 10:00:00"},
+        {"order_id": 5, "user_id": 3, "ordered_at": "2026-09-29 10:00:00"},
+        {"order_id": 6, "user_id": 4, "ordered_at": "2026-10-25 10:00:00"},
+        {"order_id": 7, "user_id": 4, "ordered_at": "2026-10-26 10:00:00"},
+    ],
+}
+for _o in REPEAT_TABLES["orders"]:
+    _o.update(store_id="s1", gmv=30, discount=0, order_channel="store")
+
+
+def test_buy_again_is_play_03s_repurchase_on_complete_windows(make_warehouse):
+    from userops import activity
+    from userops.params import ActivityParams
+
+    con = connect(make_warehouse(REPEAT_TABLES))
+    f = brief.funnel(con, P, BP, DP.offline_order_channels)
+    again = f[f.step == "buy_again"].set_index("segment")
+    assert again.loc["offline", "measured_month"] == "2026-09"
+    assert (again.loc["offline", "users"], again.loc["offline", "eligible_users"]) == (2, 3)  # b1 b2 of b1-b3
+    assert again.loc["offline", "conversion"] == pytest.approx(2 / 3)
+    rep = activity.repurchase(con, P, ActivityParams(), DP)
+    mature = activity.latest_mature_month(rep)
+    row = rep[(rep.month == mature) & (rep.segment == "all")].iloc[0]
+    assert (mature, row.repurchase_rate) == (pd.Timestamp("2026-09-01"), pytest.approx(2 / 3))  # the same
+    row = f[(f.segment == "offline") & (f.step == "buy_again")].iloc[0]
+    assert brief.funnel_metric_definition(row, BP).startswith(
+        "share of September 2026's online checkout users with another order within 30 x 24 h"
+    )
+    con.close()
 
 
 def test_data_quality(funnel_con):

@@ -1,8 +1,10 @@
 -- grain: one row per month x dimension x segment (dimensions: 'all', 'acquisition_channel',
 --   'online_offline')
--- definition: the buyers of a month in [$from_date, $to_date) are the users with an order in
---   it; each is anchored at their first order of the month. repurchased = the user's next
---   order (any later order, same day included) came within $days x 24 h of that anchor.
+-- definition: the buyers of a month and their flags come from activity/repurchase_buyers
+--   (included; the one definition the brief's key path shares). The buyers of a month in
+--   [$from_date, $to_date) are the users with an order in it; each is anchored at their first
+--   order of the month. repurchased = the user's next order (any later order, same day
+--   included) came within $days x 24 h of that anchor.
 --   Only buyers observed for the whole window by the end of $as_of (anchor + $days days <
 --   $as_of + 1 day) are eligible; repurchase_rate = repurchased / eligible. online_offline is
 --   the channel of the anchor order ('offline' = one of $offline_channels, else 'online');
@@ -10,27 +12,18 @@
 -- parameters: $from_date, $to_date (DATE, first days of months), $days (INTEGER),
 --   $as_of (DATE, last observed day), $offline_channels (VARCHAR[], order channels placed in a store)
 -- invariants: repurchased <= eligible <= buyers; a month is mature when eligible = buyers.
-with anchors as (
+with flagged as (
+    -- the buyers and their flags: sql/activity/repurchase_buyers.sql (one shared definition)
     select
-        o.user_id,
-        cast(date_trunc('month', o.order_date) as date) as month,
-        o.ordered_at,
-        o.next_ordered_at,
-        case when list_contains($offline_channels, o.order_channel) then 'offline' else 'online' end as online_offline,
+        b.month,
+        b.is_eligible,
+        b.is_repurchased,
+        case when list_contains($offline_channels, b.anchor_channel) then 'offline' else 'online' end as online_offline,
         u.channel
-    from fct_orders as o
+    from (
+        -- include: activity/repurchase_buyers
+    ) as b
     inner join dim_users as u using (user_id)
-    where o.order_date >= $from_date and o.order_date < $to_date
-    qualify row_number() over (partition by o.user_id, date_trunc('month', o.order_date)
-                               order by o.ordered_at, o.order_id) = 1
-),
-
-flagged as (
-    select
-        *,
-        ordered_at + to_days($days) < cast($as_of as timestamp) + interval 1 day as is_eligible,
-        coalesce(next_ordered_at <= ordered_at + to_days($days), false) as is_repurchased
-    from anchors
 ),
 
 dims as (

@@ -5,16 +5,18 @@
 --   [$from_date, $to_date), user level, each step a subset of the one before:
 --   1 visit = a `visit` event; 2 browse = also a `browse_40s` event; 3 add_cart = also an
 --   `add_cart` event; 4 checkout = also a paid order (fct_orders) in the month; 5 buy_again =
---   also another order (any channel) within $repeat_days days after the user's first order of the
---   month, orders observed up to $as_of (with $as_of = the month's last day, buyers late in the
---   month have had less time: the same cut every month, so months compare). Events count on their event_channel, orders on their
---   order_channel. A segment without any visit event in the month is not event-tracked (offline
+--   also repurchased within $days days by the one definition of play 03's repurchase rate,
+--   included from activity/repurchase_buyers (anchor = the user's first order of the month, next
+--   order of any channel within $days x 24 h), counted only among checkout users whose window is
+--   complete by $as_of: eligible_users (step 5 only) is that denominator, and buy_again is
+--   never lowered by buyers who have not had $days days yet. Events count on their
+--   event_channel, orders on their order_channel. A segment without any visit event in the month is not event-tracked (offline
 --   stores do not log visits): its steps 1-3 are NULL and its path starts at checkout (all buyers).
 -- parameters: $from_date, $to_date (DATE, the month, half-open), $as_of (DATE, last observed
---   day), $repeat_days (INTEGER), $offline_channels (VARCHAR[], order channels placed in a store:
+--   day: later than the month's end to observe its buyers' windows), $days (INTEGER), $offline_channels (VARCHAR[], order channels placed in a store:
 --   params data.offline_order_channels)
 -- invariants: users is non-increasing in step_order within a segment; checkout users of a
---   tracked segment <= its visitors.
+--   tracked segment <= its visitors; buy_again users <= eligible_users <= checkout users.
 with step_spine as (
     select *
     from (
@@ -39,20 +41,12 @@ orders_in_month as (
     where order_date >= $from_date and order_date < $to_date
 ),
 
-first_order as (
-    select user_id, min(ordered_at) as first_at from orders_in_month group by user_id
-),
-
-buy_again as (
-    -- another order within $repeat_days days of the first order of the month (observed to $as_of)
-    select distinct f.user_id
-    from first_order as f
-    inner join fct_orders as o
-        on
-            o.user_id = f.user_id
-            and o.ordered_at > f.first_at
-            and o.ordered_at < f.first_at + to_days(cast($repeat_days as integer))
-            and o.order_date <= $as_of
+buyers as (
+    -- the month's buyers with play 03's repurchase flags (one shared definition)
+    select user_id, is_eligible, is_repurchased
+    from (
+        -- include: activity/repurchase_buyers
+    )
 ),
 
 user_channel as (
@@ -108,12 +102,16 @@ counts as (
             where su.did_order and (not t.is_tracked or (su.did_visit and su.did_browse and su.did_cart))
         ) as n_checkout,
         count(*) filter (
-            where su.did_order and b.user_id is not null
+            where su.did_order and b.is_eligible
+            and (not t.is_tracked or (su.did_visit and su.did_browse and su.did_cart))
+        ) as n_eligible,
+        count(*) filter (
+            where su.did_order and b.is_eligible and b.is_repurchased
             and (not t.is_tracked or (su.did_visit and su.did_browse and su.did_cart))
         ) as n_buy_again
     from segment_users as su
     inner join tracked as t using (segment)
-    left join buy_again as b on b.user_id = su.user_id
+    left join buyers as b on b.user_id = su.user_id
     group by all
 ),
 
@@ -132,7 +130,8 @@ final as (
             when s.step = 'add_cart' then c.n_cart
             when s.step = 'checkout' then c.n_checkout
             else c.n_buy_again
-        end as users
+        end as users,
+        case when s.step = 'buy_again' then c.n_eligible end as eligible_users
     from counts as c
     cross join step_spine as s
 )

@@ -1,0 +1,37 @@
+-- grain: one row per buyer x month (the users with an order in the month)
+-- definition: THE 30-day repurchase (N = $days) of the playbook, shared by play 03's repurchase
+--   rate (activity/repurchase_within) and the brief's key path "buy again" step
+--   (brief/key_path_funnel), which include this file. Each buyer of a month in
+--   [$from_date, $to_date) is anchored at their first order of the month (earliest ordered_at,
+--   then order_id). is_repurchased = the user's next order (any later order, same day
+--   included) came within $days x 24 h of the anchor. is_eligible = the whole window is
+--   observed by the end of $as_of (anchor + $days days < $as_of + 1 day); a rate counts eligible
+--   buyers only, so a buyer late in the month is never counted as "not yet back".
+-- parameters: $from_date, $to_date (DATE, first days of months), $days (INTEGER),
+--   $as_of (DATE, last observed day)
+-- invariants: one row per user_id x month; is_repurchased and is_eligible never NULL.
+with anchors as (
+    select
+        user_id,
+        cast(date_trunc('month', order_date) as date) as month,
+        ordered_at as anchor_at,
+        order_channel as anchor_channel,
+        next_ordered_at
+    from fct_orders
+    where order_date >= $from_date and order_date < $to_date
+    qualify row_number() over (partition by user_id, date_trunc('month', order_date)
+                               order by ordered_at, order_id) = 1
+),
+
+final as (
+    select
+        user_id,
+        month,
+        anchor_at,
+        anchor_channel,
+        anchor_at + to_days($days) < cast($as_of as timestamp) + interval 1 day as is_eligible,
+        coalesce(next_ordered_at <= anchor_at + to_days($days), false) as is_repurchased
+    from anchors
+)
+
+select * from final
