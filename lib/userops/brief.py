@@ -399,7 +399,7 @@ def break_point_text(b: Brief, bpt: pd.Series, bp: BriefParams) -> str:
         + (f"; weakest channel {worst.segment} ({nv.pct(worst.conversion)})" if worst is not None else "")
         + ". "
         + (
-            f"Offline, {nv.pct(off.iloc[0])} of {_month_name(off_month)} store buyers bought again within "
+            f"Offline, {nv.pct(off.iloc[0])} of {_month_name(off_month)}'s buyers with a store order bought again within "
             f"{bp.repeat_days} days (play 03's repurchase definition, the latest month whose window is complete)."
             if len(off)
             else ""

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -538,6 +538,16 @@ class Params(_Section):
     recall: RecallParams = Field(default_factory=RecallParams)
     persona: PersonaParams = Field(default_factory=PersonaParams)
     triggers: TriggersParams = Field(default_factory=TriggersParams)
+
+    @model_validator(mode="after")
+    def _one_repurchase_window(self):
+        # the brief's key-path "buy again" is play 03's N-day repurchase (one SQL definition): one N
+        if self.brief.repeat_days != self.activity.repurchase_days:
+            raise ValueError(
+                f"brief.repeat_days ({self.brief.repeat_days}) must equal activity.repurchase_days "
+                f"({self.activity.repurchase_days}): the key path's buy-again step is play 03's repurchase"
+            )
+        return self
 
 
 class ParamsError(ValueError):

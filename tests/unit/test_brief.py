@@ -484,3 +484,11 @@ def test_play_status_note_names_failed_skipped_and_earlier_plays(tmp_path):
     assert "本次未运行 Not run this month: 05_personas; the brief has no results from them." in note
     assert "(not re-run with the latest data): 01 拉新 · Acquisition." in note
     assert "E: x" not in note and "\n" not in note  # business language, one paragraph
+
+
+def test_one_repurchase_window_in_params():
+    from userops.params import Params
+
+    with pytest.raises(ValueError, match="brief.repeat_days \\(20\\) must equal activity.repurchase_days"):
+        Params.model_validate({"brief": {"repeat_days": 20}})
+    assert Params.model_validate({"brief": {"repeat_days": 20}, "activity": {"repurchase_days": 20}})
