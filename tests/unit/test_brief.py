@@ -492,3 +492,20 @@ def test_one_repurchase_window_in_params():
     with pytest.raises(ValueError, match="brief.repeat_days \\(20\\) must equal activity.repurchase_days"):
         Params.model_validate({"brief": {"repeat_days": 20}})
     assert Params.model_validate({"brief": {"repeat_days": 20}, "activity": {"repurchase_days": 20}})
+
+
+def test_break_point_text_says_when_buy_again_cannot_be_measured(funnel_con):
+    from types import SimpleNamespace
+
+    f = brief.funnel(funnel_con, P, BP, DP.offline_order_channels)
+    b = SimpleNamespace(
+        period=P, funnel=f, funnel_prev=brief.funnel(funnel_con, P.prev, BP, DP.offline_order_channels)
+    )
+    text = brief.break_point_text(b, brief.break_point(f, "online"), BP)
+    # add_cart a1 a4 -> checkout a1: 1 user stops; October's buyers (a1 from 10-02) have not had 30 days
+    assert text.startswith("**Fix 选货 add to cart → 结账 check out first**: 1 online users stop there")
+    assert text.endswith(
+        "Buy again within 30 days needs buyers observed for 30 days after their first order of a month by "
+        "2026-10-31; the data has none yet."
+    )
+    assert "nan" not in text
