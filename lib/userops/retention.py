@@ -613,7 +613,7 @@ def km_section(con, start: dt.date, p: Period, rp: RetentionParams) -> Section:
     curves = time_to_second(con, start, p.end, p, rp)
     if "all" not in curves:
         return _needs(
-            f"The time-to-2nd-order curve needs new users with a first order from {start} to {p.as_of}; "
+            f"The time-to-return curve needs new users with a first order from {start} to {p.as_of}; "
             "the data has none."
         )
     return _ok(curves)
