@@ -395,7 +395,7 @@ def break_point_text(b: Brief, bpt: pd.Series, bp: BriefParams) -> str:
     off, off_month = off_rows.conversion, (off_rows.measured_month.iloc[0] if len(off_rows) else None)
     again = b.funnel[b.funnel.step == "buy_again"]
     unmeasured = (
-        f" Buy again within {bp.repeat_days} days needs buyers observed for {bp.repeat_days} days after their "
+        f"Buy again within {bp.repeat_days} days needs buyers observed for {bp.repeat_days} days after their "
         f"first order of a month by {p.as_of}; the data has none yet."
         if len(again) and again.measured_month.isna().all()
         else ""
