@@ -3,7 +3,7 @@
 Three layerings of the same buyers (users with an order in the window ending at the report
 month's end):
 
-- RFM scores, named segments and the seeds' value tiers (普通 / 潜在 / 重要 / 核心), rules in params;
+- RFM scores and named segments (rules in params), and the playbook's one value tier (普通 / 潜在 / 重要 / 核心, `activity.user_tiers`);
 - attribute personas: age band, gender, city, family status against what users buy, where and when,
   with the strength of each link (Cramér's V on users);
 - behaviour clusters: k-means on standardised, whitened per-user features, k by silhouette on a
@@ -35,9 +35,9 @@ from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from userops import stats
+from userops import activity, stats
 from userops.db import query
-from userops.params import DataParams, PersonaParams, ScoreRule
+from userops.params import ActivityParams, DataParams, PersonaParams, ScoreRule
 from userops.period import Period
 
 # The demo's categories, in display order; a chain's own categories follow them (alphabetically).
@@ -99,16 +99,42 @@ def apply_rules(scores: pd.DataFrame, rules: Sequence[ScoreRule], fallback: str)
     return np.select(conditions, [rule.name for rule in rules], default=fallback)
 
 
-def rfm(con, p: Period, pp: PersonaParams) -> pd.DataFrame:
+def rfm(con, p: Period, pp: PersonaParams, ap: ActivityParams) -> pd.DataFrame:
     """Per buyer of the RFM window: recency, frequency, monetary, 1..bins scores, segment, tier.
 
-    sql/persona/rfm.sql computes the values and scores; the params' rules name them here.
+    sql/persona/rfm.sql computes the values and scores; the params' rules name the segments. The
+    value tier is the playbook's one definition (`activity.user_tiers` at the month's end: rolling
+    spend against params activity.tier_thresholds_yuan), 'none' for buyers without spend in it.
     """
     start, end = window(p, pp.rfm_window_months)
     df = query("persona/rfm", con, from_date=start, to_date=end, as_of=p.as_of, bins=pp.score_bins)
     df["segment"] = apply_rules(df, pp.segments, pp.rule_fallback)
-    df["tier"] = apply_rules(df, pp.tiers, pp.rule_fallback)
+    tiers = activity.user_tiers(con, p.end, ap)[["user_id", "tier_name"]]
+    df = df.merge(tiers, on="user_id", how="left").rename(columns={"tier_name": "tier"})
+    df["tier"] = df["tier"].fillna("none")
     return df
+
+
+def tier_order(ap: ActivityParams) -> list[str]:
+    """Value tiers best first: the thresholds' names from the top, then ordinary."""
+    return [*reversed(list(ap.tier_thresholds_yuan)), "ordinary"]
+
+
+def tier_summary(con, p: Period, ap: ActivityParams) -> pd.DataFrame:
+    """Users of each value tier at the month's end (`activity.user_tiers`, the definition play 03
+    uses too), best first: users, user_share (of users with spend in the tier window), gmv (their
+    window spend), gmv_share and spend per user. Every tier is listed, empty ones with 0 users.
+    """
+    t = activity.user_tiers(con, p.end, ap)
+    t = t[t.tier > 0]
+    g = t.groupby("tier_name").agg(users=("user_id", "size"), gmv=("spend", "sum"))
+    g = g.reindex(tier_order(ap)).fillna(0)
+    g["users"] = g["users"].astype(int)
+    g["user_share"] = g.users / max(len(t), 1)
+    g["gmv_share"] = g.gmv / (t.spend.sum() or np.nan)
+    g["spend_per_user"] = g.gmv / g.users.where(g.users > 0)
+    g["label"] = [activity.tier_label(n) for n in g.index]
+    return g.rename_axis("tier").reset_index()
 
 
 def rule_order(rules: Sequence[ScoreRule], fallback: str) -> list[str]:
@@ -131,45 +157,6 @@ def level_summary(df: pd.DataFrame, by: str, order: Sequence[str]) -> pd.DataFra
     g["user_share"] = g["users"] / max(len(df), 1)
     g["gmv_share"] = g["gmv"] / (df["monetary"].sum() or np.nan)
     return g.rename_axis(by).reset_index()
-
-
-def tier_movement(
-    prev: pd.DataFrame, now: pd.DataFrame, order: Sequence[str], none: str = "none"
-) -> pd.DataFrame:
-    """Users by tier last month (rows) x tier this month (columns); `none` = not a buyer of that window.
-
-    Both frames come from `rfm` (one row per user with `tier`). Users in neither are left out.
-    """
-    m = prev[["user_id", "tier"]].merge(
-        now[["user_id", "tier"]], on="user_id", how="outer", suffixes=("_prev", "")
-    )
-    m = m.fillna({"tier_prev": none, "tier": none})
-    levels = [*order, none]
-    t = pd.crosstab(pd.Categorical(m.tier_prev, levels), pd.Categorical(m.tier, levels), dropna=False)
-    t.index.name, t.columns.name = "last month", "this month"
-    return t
-
-
-def movement_summary(move: pd.DataFrame, order: Sequence[str], none: str = "none") -> dict[str, int]:
-    """Counts of users who moved up / down the tier ladder (order = best first), entered, left, stayed."""
-    rank = {t: i for i, t in enumerate(order)}
-    up = down = same = 0
-    for a in order:  # loops over tiers (a handful), never over users
-        for b in order:
-            n = int(move.loc[a, b])
-            if rank[b] < rank[a]:
-                up += n
-            elif rank[b] > rank[a]:
-                down += n
-            else:
-                same += n
-    return {
-        "up": up,
-        "down": down,
-        "same": same,
-        "entered": int(move.loc[none, list(order)].sum()),
-        "left": int(move.loc[list(order), none].sum()),
-    }
 
 
 # --------------------------------------------------------------------------- per-user features
@@ -218,13 +205,14 @@ def window_coverage(first_order: dt.date, p: Period, months: int) -> str:
     )
 
 
-def needs_previous(prev: pd.DataFrame, p: Period) -> str:
-    """Why tier movement cannot be shown ('' when it can): no buyers in last month's window."""
-    if len(prev):
+def needs_previous(tt: pd.DataFrame, p: Period) -> str:
+    """Why tier movement cannot be shown ('' when it can): `activity.tier_transitions` has nobody
+    with spend in the tier window before the month's start."""
+    if int(tt[tt.start_tier > 0].users.sum()):
         return ""
     return (
-        f"Tier movement needs buyers in the window ending {p.prev.as_of}; this data has no orders "
-        f"before {p.start}, so every buyer is new to the window."
+        f"Tier movement needs users who spent in the tier window before {p.start}; this data has no "
+        "such orders, so every buyer enters a tier this month."
     )
 
 
