@@ -421,6 +421,24 @@ def points_summary(con, p: Period, ap: ActivityParams) -> PointsSummary:
     )
 
 
+def points_aging_table(ps: PointsSummary, ap: ActivityParams, n: int = 12) -> pd.DataFrame:
+    """Outstanding points by issue month for display: the `n` latest issue months holding points,
+    older ones pooled as 'earlier'; 'expires' only with an expiry rule, 'expected' only with a curve."""
+    by = ps.by_issue_month[ps.by_issue_month.outstanding > 0].sort_values("issue_month")
+    cols = ["issued", "redeemed", "expired", "outstanding", "expected"]
+    tab = by.assign(month=by.issue_month.dt.strftime("%Y-%m"), expires=by.expires_on.dt.strftime("%Y-%m-%d"))
+    if len(tab) > n:
+        old = tab.iloc[:-n]
+        pooled = {c: old[c].sum() for c in cols} | {"month": "earlier", "expires": "–"}
+        tab = pd.concat([pd.DataFrame([pooled]), tab.iloc[-n:]], ignore_index=True)
+    keep = ["month", "issued", "redeemed", "expired", "outstanding"]
+    if ap.points_expiry_months is not None:
+        keep.append("expires")
+    if np.isfinite(ps.expected_points):
+        keep.append("expected")
+    return tab[keep].rename(columns={"month": "issue month", "expires": "expires on"}).reset_index(drop=True)
+
+
 def weighted_quantile(values, weights, q: float) -> float:
     """The smallest value whose cumulative weight share reaches q (NaN without weight)."""
     v = np.asarray(values, dtype=float)

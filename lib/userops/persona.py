@@ -37,7 +37,7 @@ from threadpoolctl import threadpool_limits
 
 from userops import activity, stats
 from userops.db import query
-from userops.params import ActivityParams, DataParams, PersonaParams, ScoreRule
+from userops.params import ActivityParams, DataParams, PersonaParams, RecallParams, ScoreRule
 from userops.period import Period
 
 # The demo's categories, in display order; a chain's own categories follow them (alphabetically).
@@ -537,10 +537,11 @@ def cluster_features(
 class Clustering:
     """Behaviour clusters of the buyers of the feature window, or the reason there are none."""
 
-    assignment: pd.DataFrame  # user_id, cluster (1 = largest), basis ('fitted' | 'nearest')
+    assignment: pd.DataFrame  # user_id, cluster (1 = largest) of the clustered buyers (>= min_orders orders)
     silhouette: pd.Series  # silhouette of the seeded sample by k
     k: int  # 0 when skipped
     n_fitted: int  # users with >= min_orders orders, on whom the clusters were fitted
+    n_too_new: int  # buyers with fewer orders: not clustered, the "too new to profile" group
     explained_variance: float  # share of the standardised features' variance the components keep
     features: tuple[str, ...] = ()  # the features clustered on
     left_out: tuple[str, ...] = ()  # params features left out, each with its reason
@@ -555,17 +556,17 @@ class Clustering:
         return f"Left out of the clustering: {'; '.join(self.left_out)}." if self.left_out else ""
 
 
-def _skipped(reason: str, n_fitted: int, left_out: Sequence[str] = ()) -> Clustering:
-    empty = pd.DataFrame({"user_id": [], "cluster": pd.Series([], dtype=int), "basis": []})
+def _skipped(reason: str, n_fitted: int, n_too_new: int, left_out: Sequence[str] = ()) -> Clustering:
+    empty = pd.DataFrame({"user_id": [], "cluster": pd.Series([], dtype=int)})
     sil = pd.Series([], name="silhouette", dtype=float).rename_axis("k")
-    return Clustering(empty, sil, 0, n_fitted, float("nan"), (), tuple(left_out), reason)
+    return Clustering(empty, sil, 0, n_fitted, n_too_new, float("nan"), (), tuple(left_out), reason)
 
 
 def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
     """k-means on standardised (and whitened principal-component) features; k by silhouette.
 
-    Users with at least `min_orders` orders are fitted; users with fewer are assigned to the
-    nearest centre (basis = 'nearest'). For each k in [k_min, k_max] with at least 10 fitted users
+    Only users with at least `min_orders` orders are clustered; users with fewer are not assigned
+    (too new to profile: a few orders say little about a habit; `n_too_new` counts them). For each k in [k_min, k_max] with at least 10 fitted users
     per cluster, k-means (seeded, n_init restarts) runs on all fitted users and the silhouette is
     measured on a seeded sample of them; the best k wins (ties: the smaller). Clusters are
     numbered by fitted size, largest first, so the assignment is the same for the same data,
@@ -574,11 +575,13 @@ def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
     """
     fit = (features.n_orders >= pp.min_orders).to_numpy()
     n_fit = int(fit.sum())
+    n_new = len(fit) - n_fit
     if n_fit < pp.k_min * 10:
         return _skipped(
             f"Behaviour clusters need at least {pp.k_min * 10} buyers with {pp.min_orders}+ orders in the "
             f"window (10 per cluster, {pp.k_min} clusters); this data has {n_fit}.",
             n_fit,
+            n_new,
         )
     names, left_out = cluster_features(features, pp, fit)
     if len(names) < 2:
@@ -586,6 +589,7 @@ def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
             "Behaviour clusters need at least two features on which buyers differ; "
             f"this data has {len(names)} ({', '.join(names) or 'none'}).",
             n_fit,
+            n_new,
             left_out,
         )
     x = feature_matrix(features, names)
@@ -602,6 +606,7 @@ def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
             f"Behaviour clusters need at least {pp.k_min + 1} different buyer profiles; the "
             f"{n_fit} fitted buyers have {len(np.unique(zf.round(9), axis=0))}.",
             n_fit,
+            n_new,
             left_out,
         )
     rng = np.random.default_rng(pp.seed)
@@ -621,24 +626,31 @@ def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
             "Behaviour clusters need a sample of buyers spread over at least two clusters; "
             "every k tried put the sampled buyers in one.",
             n_fit,
+            n_new,
             left_out,
         )
     best = int(silhouette.idxmax())
     km = models[best]
-    raw = km.predict(z)
-    raw[fit] = km.labels_
     sizes = np.bincount(km.labels_, minlength=best)
     order = np.lexsort((np.arange(best), -sizes))  # largest first, ties by raw label
     relabel = np.empty(best, dtype=int)
     relabel[order] = np.arange(1, best + 1)
-    assignment = pd.DataFrame(
-        {
-            "user_id": features.user_id.to_numpy(),
-            "cluster": relabel[raw],
-            "basis": np.where(fit, "fitted", "nearest"),
-        }
-    )
-    return Clustering(assignment, silhouette, best, n_fit, explained, tuple(names), tuple(left_out))
+    assignment = pd.DataFrame({"user_id": features.user_id.to_numpy()[fit], "cluster": relabel[km.labels_]})
+    return Clustering(assignment, silhouette, best, n_fit, n_new, explained, tuple(names), tuple(left_out))
+
+
+def silhouette_note(clustering: Clustering, pp: PersonaParams) -> str:
+    """The chosen k's silhouette against the others tried, and a warning when it is weak (< silhouette_weak)."""
+    sil = clustering.silhouette.dropna()
+    best = float(sil[clustering.k])
+    tried = ", ".join(f"k={k}: {v:.2f}" for k, v in sil.items())
+    text = f"Silhouette of the chosen k = {clustering.k}: **{best:.2f}** (-1..1, higher = better separated; {tried})."
+    if best < pp.silhouette_weak:
+        text += (
+            f" That is weak (below {pp.silhouette_weak:.2f}): the clusters overlap, so read their names as tendencies "
+            "of the buyers, not as distinct groups."
+        )
+    return text
 
 
 def cluster_profiles(features: pd.DataFrame, clustering: Clustering) -> pd.DataFrame:
@@ -661,7 +673,6 @@ def cluster_profiles(features: pd.DataFrame, clustering: Clustering) -> pd.DataF
         lines = prof[cat_cols].sum(axis=1)
         prof[cat_cols] = prof[cat_cols].div(lines.where(lines > 0), axis=0).fillna(0.0)
     prof.insert(0, "users", g.size())
-    prof.insert(1, "fitted_users", g.basis.apply(lambda s: int((s == "fitted").sum())))
     prof.insert(2, "orders_per_user", n_orders / g.size())
     prof.insert(3, "aov", g.gmv.sum() / n_orders)
     prof.insert(4, "recency_days", g.recency_days.mean())
@@ -738,15 +749,18 @@ def pct_table(
     coupons: pd.DataFrame | None,
     channels: pd.DataFrame,
     pp: PersonaParams,
+    rp: RecallParams,
 ) -> pd.DataFrame:
-    """Right people, right content, right time: one row per cluster.
+    """Right people, right content, right time: one row per cluster, each from its own data.
 
-    content = the cluster's two categories with the most line GMV ('' without order lines) and the
-    coupon kind it redeems best (highest redemption, above 0, of closed coupons among kinds other than the
-    new-user pack, which only new users get, with >= min_group_users closed coupons; 'n/a'
-    without such coupons); time = peak weekday and hour; channel = the order channel most of its
-    orders use (`channels`: cluster x order_channel orders). `content` spells the categories and
-    coupon out for the CRM.
+    content = the cluster's two categories with the most line GMV ('' without order lines), its
+    coupon sensitivity (share of its orders with a coupon against all clustered buyers': high at
+    >= name_lift x, low at <= 1 / name_lift x, 'n/a' when nobody used a coupon) and, unless that is
+    low, the coupon kind it redeems best (highest redemption, above 0, of closed coupons among kinds
+    other than the new-user pack, which only new users get, with >= min_group_users closed coupons;
+    'n/a' without such coupons); time = peak weekday and hour; channel = a channel the CRM sends
+    on (the recall params: channel_store_active when at least recall.offline_share of its orders
+    are in store, else channel_online); order_channel = the order channel most of its orders use.
     """
     c = cats[(cats.dimension == "cluster") & (cats.gmv > 0)].sort_values(
         ["grp", "gmv", "category"], ascending=[True, False, True]
@@ -755,6 +769,7 @@ def pct_table(
     pk = peaks(time[time.dimension == "cluster"]).set_index("grp")
     ch = channels.sort_values(["cluster", "orders", "order_channel"], ascending=[True, False, True])
     ch_top = ch.groupby("cluster").head(1).set_index("cluster")
+    base = float(profiles.loc["all", "coupon_share"])
     rows = []
     for cl in names.index:  # one row per cluster
         kind, rate = "n/a", float("nan")
@@ -766,7 +781,7 @@ def pct_table(
                 & ~coupons.is_new_user_pack.astype(bool)
             ]
             k = k[k.redemption_rate > 0]  # a kind nobody redeemed is no content to push
-            if len(k):
+            if len(k) and sensitivity(float(profiles.loc[cl, "coupon_share"]), base, pp) != "low":
                 best = k.sort_values(["redemption_rate", "kind"], ascending=[False, True]).iloc[0]
                 kind, rate = best.kind, float(best.redemption_rate)
         cl_cats = top.get(cl, [])
@@ -777,11 +792,18 @@ def pct_table(
                 users=int(profiles.loc[cl, "users"]),
                 top_category=cl_cats[0] if cl_cats else "",
                 second_category=cl_cats[1] if len(cl_cats) > 1 else "",
+                coupon_share=float(profiles.loc[cl, "coupon_share"]),
+                coupon_sensitivity=sensitivity(float(profiles.loc[cl, "coupon_share"]), base, pp),
                 coupon_kind=kind,
                 coupon_redemption=rate,
                 peak_weekday=pk.loc[cl, "peak_weekday"],
                 peak_hour=int(pk.loc[cl, "peak_hour"]),
-                channel=ch_top.loc[int(cl), "order_channel"],
+                channel=(
+                    rp.channel_store_active
+                    if 1 - float(profiles.loc[cl, "online_share"]) >= rp.offline_share
+                    else rp.channel_online
+                ),
+                order_channel=ch_top.loc[int(cl), "order_channel"],
                 online_share=float(profiles.loc[cl, "online_share"]),
             )
         )
@@ -791,10 +813,24 @@ def pct_table(
     return out
 
 
+def sensitivity(share: float, overall: float, pp: PersonaParams) -> str:
+    """Coupon sensitivity of a group: 'high' / 'average' / 'low' coupon-order share against all
+    clustered buyers' (name_lift either way), 'n/a' when no buyer used a coupon."""
+    if not overall > 0:
+        return "n/a"
+    if share >= pp.name_lift * overall:
+        return "high"
+    return "low" if share <= overall / pp.name_lift else "average"
+
+
 def _content(row) -> str:
-    """'fresh + cooking · coupon repurchase' from a pct_table row (parts the data lacks left out)."""
+    """'fresh + cooking · coupon repurchase' from a pct_table row (parts the data lacks left out);
+    a cluster with low coupon use gets 'full price' instead of a coupon."""
     parts = " + ".join(c for c in (row.top_category, row.second_category) if c)
-    coupon = f"coupon {row.coupon_kind}" if row.coupon_kind != "n/a" else ""
+    if row.coupon_sensitivity == "low":
+        coupon = "full price (low coupon use)"
+    else:
+        coupon = f"coupon {row.coupon_kind}" if row.coupon_kind != "n/a" else ""
     return " · ".join(p for p in (parts, coupon) if p) or "–"
 
 
@@ -810,7 +846,9 @@ def pct_actions(playbook: pd.DataFrame) -> list[str]:
     for row in playbook.itertuples():  # one per cluster
         cats = [category_label(c) for c in (row.top_category, row.second_category) if c]
         what = f"push {' and '.join(cats)}" if cats else "reach them"
-        if row.coupon_kind != "n/a" and not np.isnan(row.coupon_redemption):
+        if row.coupon_sensitivity == "low":
+            what += " at full price (they rarely use coupons)"
+        elif row.coupon_kind != "n/a" and not np.isnan(row.coupon_redemption):
             article = "an" if row.coupon_kind[:1].lower() in "aeiou" else "a"
             what += f" with {article} {row.coupon_kind} coupon ({nv.pct(row.coupon_redemption)} redeemed)"
         out.append(
@@ -863,12 +901,21 @@ def cluster_table(prof: pd.DataFrame, names: pd.Series, typical: pd.DataFrame) -
     return tab[list(cols)].rename(columns=cols), formats
 
 
-def user_personas(clustering: Clustering, names: pd.Series, rfm_users: pd.DataFrame) -> pd.DataFrame:
-    """The CRM list: user_id, cluster, persona name, basis, RFM segment and value tier."""
-    a = clustering.assignment.copy()
-    a["persona"] = a.cluster.astype(str).map(names)
+def user_personas(
+    clustering: Clustering,
+    names: pd.Series,
+    features: pd.DataFrame,
+    rfm_users: pd.DataFrame,
+    pp: PersonaParams,
+) -> pd.DataFrame:
+    """The CRM list, every buyer of the feature window: user_id, cluster, persona name, RFM segment
+    and value tier. Buyers with fewer than min_orders orders are not clustered: cluster 0, persona
+    = too_new_label."""
+    a = features[["user_id"]].merge(clustering.assignment, on="user_id", how="left")
+    a["cluster"] = a.cluster.fillna(0).astype(int)
+    a["persona"] = a.cluster.astype(str).map(names).fillna(pp.too_new_label)
     a = a.merge(rfm_users[["user_id", "segment", "tier"]], on="user_id", how="left")
-    return a[["user_id", "cluster", "persona", "basis", "segment", "tier"]]
+    return a[["user_id", "cluster", "persona", "segment", "tier"]]
 
 
 # --------------------------------------------------------------------------- play-specific charts
