@@ -157,7 +157,8 @@ class ActivityParams(_Section):
     tier_window_days: int = Field(90, ge=7, le=365, description="tier = rolling spend over N days")
     tier_thresholds_yuan: dict[str, float] = Field(
         default_factory=lambda: {"potential": 100.0, "important": 500.0, "core": 1500.0},
-        description="tier name -> minimum rolling spend (ascending); below the first = ordinary",
+        description="the one value tier of plays 03 and 05: tier name -> minimum rolling spend (ascending); "
+        "below the first = ordinary",
     )
     cycle_lookback_months: int = Field(12, ge=2, le=36, description="purchases used for category cycles")
     cycle_horizon_days: int = Field(120, ge=30, le=365, description="cycle curves censored at N days")
