@@ -324,46 +324,119 @@ def points_by_reason(con, p: Period, ap: ActivityParams) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class PointsSummary:
-    """Points position at the month's end (FIFO spending)."""
+    """Points position at the month's end (FIFO spending): the full and the expected liability."""
 
     outstanding: float  # points held at as_of
-    liability_yuan: float  # outstanding x points_to_yuan
-    breakage: float  # share of points issued >= breakage_months ago expired or unredeemed
-    breakage_points: float
-    aged_issued: float  # points issued >= breakage_months ago
+    liability_yuan: (
+        float  # full liability: every outstanding point at face value (outstanding x points_to_yuan)
+    )
+    expected_points: float  # outstanding points expected to be redeemed (NaN without a redemption curve)
+    expected_yuan: float  # expected liability: expected_points x points_to_yuan
+    expected_share: float  # expected_points / outstanding
+    expiry_months: (
+        int | None
+    )  # params rule: points of month m expire at the end of month m + N (None = never)
+    horizon_days: float  # longest delay the redemption curve observes (redemptions later are not counted)
     redeemed_share: float  # share of all points ever issued that were redeemed
-    provision_yuan: float  # liability x (1 - breakage): the redemptions to expect
-    lag_median_days: float  # points-weighted median days from issue to redemption
+    lag_median_days: float  # points-weighted median days from issue to redemption, redeemed points (FIFO)
     lag_p90_days: float
-    by_issue_month: pd.DataFrame
+    curve: (
+        pd.DataFrame
+    )  # Kaplan-Meier share of points not yet redeemed by days since issue (empty: none redeemed)
+    by_issue_month: pd.DataFrame  # issued / redeemed / expired / outstanding / expected per issue month
+
+
+def expiry_dates(issue: pd.Series, months: int | None) -> pd.Series:
+    """First day on which points issued on `issue` are expired: the start of month m + N + 1 (NaT: never)."""
+    if months is None:
+        return pd.Series(pd.NaT, index=issue.index, dtype="datetime64[ns]")
+    return pd.to_datetime(issue).dt.to_period("M").dt.to_timestamp() + pd.DateOffset(months=months + 1)
+
+
+def expected_redemption(held: pd.DataFrame, curve: pd.DataFrame, expiry_months: int | None) -> pd.Series:
+    """Share of each held row's points expected to be redeemed: (S(age) - S(h)) / S(age), S = the
+    redemption-delay curve, age = days since issue, h = the last redeemable day (the day before
+    expiry, or the curve's last day without an expiry rule; never beyond the curve). 0 once expired."""
+    t = curve.index.to_numpy(dtype=float)
+    s = curve.survival.to_numpy(dtype=float)
+
+    def surv(days):
+        i = np.searchsorted(t, np.asarray(days, dtype=float), side="right") - 1
+        return np.where(i >= 0, s[np.clip(i, 0, None)], 1.0)
+
+    age = held.days.to_numpy(dtype=float)
+    last = np.full(len(held), t.max())
+    if expiry_months is not None:
+        exp = expiry_dates(held.issue_date, expiry_months)
+        last = np.minimum(last, (exp - pd.to_datetime(held.issue_date)).dt.days.to_numpy(dtype=float) - 1)
+    s_age, s_last = surv(age), surv(last)
+    share = np.where((last > age) & (s_age > 0), (s_age - s_last) / np.where(s_age > 0, s_age, 1.0), 0.0)
+    return pd.Series(share, index=held.index)
 
 
 def points_summary(con, p: Period, ap: ActivityParams) -> PointsSummary:
-    """Outstanding points, liability, breakage after `breakage_months`, redemption lag (FIFO)."""
+    """Outstanding points aged by issue month (FIFO), the full liability and the expected one.
+
+    Expected = each outstanding point x the chance it is still redeemed: from a Kaplan-Meier curve of
+    days from issue to redemption over all issue dates (points-weighted; points expired, removed
+    otherwise or still held are censored at their days), applied to the point's age and cut at its
+    expiry (params activity.points_expiry_months) or at the curve's last observed day.
+    """
     fifo = query("activity/points_fifo", con, as_of=p.as_of)
     cols = ["issued", "redeemed", "expired", "other_out", "outstanding"]
     fifo[cols] = fifo[cols].astype(float)
     fifo["issue_month"] = pd.to_datetime(fifo["issue_month"])
-    last_aged = pd.Timestamp(p.shift(-ap.breakage_months).start)
-    aged = fifo[fifo.issue_month <= last_aged]
-    aged_issued = float(aged.issued.sum())
-    brk_pts = float((aged.expired + aged.outstanding).sum())
+    oc = query("activity/points_outcomes", con, as_of=p.as_of)
+    oc["points"] = oc.points.astype(float)
+    held = oc[oc.outcome == "held"].copy()
+    redeemed = oc.outcome == "redeem"
+    curve = pd.DataFrame(columns=["survival", "ci_low", "ci_high"])
+    exp_pts, horizon = float("nan"), float("nan")
+    fifo["expires_on"] = expiry_dates(fifo.issue_month, ap.points_expiry_months)
+    fifo["expected"] = np.nan
+    if redeemed.any():
+        curve = km_curve(oc.days, redeemed, weights=oc.points, label="points")
+        horizon = float(curve.index.max())
+        held["expected"] = held.points * expected_redemption(held, curve, ap.points_expiry_months)
+        exp_pts = float(held.expected.sum())
+        by_m = held.groupby(
+            pd.to_datetime(held.issue_date).dt.to_period("M").dt.to_timestamp()
+        ).expected.sum()
+        fifo["expected"] = fifo.issue_month.map(by_m).fillna(0.0)
     lag = query("activity/points_redemption_lag", con, from_date=dt.date(1900, 1, 1), to_date=p.end)
     outstanding = float(fifo.outstanding.sum())
-    breakage = brk_pts / aged_issued if aged_issued else float("nan")
-    liability = outstanding * ap.points_to_yuan
     return PointsSummary(
         outstanding=outstanding,
-        liability_yuan=liability,
-        breakage=breakage,
-        breakage_points=brk_pts,
-        aged_issued=aged_issued,
+        liability_yuan=outstanding * ap.points_to_yuan,
+        expected_points=exp_pts,
+        expected_yuan=exp_pts * ap.points_to_yuan,
+        expected_share=exp_pts / outstanding if outstanding else float("nan"),
+        expiry_months=ap.points_expiry_months,
+        horizon_days=horizon,
         redeemed_share=float(fifo.redeemed.sum() / fifo.issued.sum()) if fifo.issued.sum() else float("nan"),
-        provision_yuan=liability * (1 - breakage) if aged_issued else float("nan"),
         lag_median_days=weighted_quantile(lag.lag_days, lag.points, 0.5),
         lag_p90_days=weighted_quantile(lag.lag_days, lag.points, 0.9),
+        curve=curve,
         by_issue_month=fifo,
     )
+
+
+def points_aging_table(ps: PointsSummary, ap: ActivityParams, n: int = 12) -> pd.DataFrame:
+    """Outstanding points by issue month for display: the `n` latest issue months holding points,
+    older ones pooled as 'earlier'; 'expires' only with an expiry rule, 'expected' only with a curve."""
+    by = ps.by_issue_month[ps.by_issue_month.outstanding > 0].sort_values("issue_month")
+    cols = ["issued", "redeemed", "expired", "outstanding", "expected"]
+    tab = by.assign(month=by.issue_month.dt.strftime("%Y-%m"), expires=by.expires_on.dt.strftime("%Y-%m-%d"))
+    if len(tab) > n:
+        old = tab.iloc[:-n]
+        pooled = {c: old[c].sum() for c in cols} | {"month": "earlier", "expires": "–"}
+        tab = pd.concat([pd.DataFrame([pooled]), tab.iloc[-n:]], ignore_index=True)
+    keep = ["month", "issued", "redeemed", "expired", "outstanding"]
+    if ap.points_expiry_months is not None:
+        keep.append("expires")
+    if np.isfinite(ps.expected_points):
+        keep.append("expected")
+    return tab[keep].rename(columns={"month": "issue month", "expires": "expires on"}).reset_index(drop=True)
 
 
 def weighted_quantile(values, weights, q: float) -> float:
@@ -377,7 +450,7 @@ def weighted_quantile(values, weights, q: float) -> float:
     return float(v[o][np.searchsorted(cum, q - 1e-12)])
 
 
-# --------------------------------------------------------------------------- tiers
+# --------------------------------------------------------------------------- value tiers (one definition)
 
 
 def tier_names(ap: ActivityParams) -> list[str]:
@@ -385,16 +458,46 @@ def tier_names(ap: ActivityParams) -> list[str]:
     return ["new", "none", "ordinary", *ap.tier_thresholds_yuan]
 
 
-def tier_transitions(con, p: Period, ap: ActivityParams) -> pd.DataFrame:
-    """Users by tier at the month's start x tier at its end (rolling spend tiers), labelled."""
+def tier_label(name: str) -> str:
+    """'核心 core' for a tier name (the Chinese label first when known)."""
+    zh = {**TIER_LABELS_ZH, **TIER_ZH}.get(name, "")
+    return f"{zh} {name}".strip()
+
+
+def user_tiers(con, at: dt.date, ap: ActivityParams) -> pd.DataFrame:
+    """The value tier of every user registered before `at` (sql/activity/value_tiers.sql):
+    user_id, spend (GMV in the tier window before `at`), tier (0 none .. k+1 top) and tier_name.
+
+    The one value-tier definition of the playbook: plays 03 and 05 both call it.
+    """
     df = query(
-        "activity/tier_transitions",
+        "activity/value_tiers",
         con,
-        start_date=p.start,
-        end_date=p.end,
+        at_date=at,
         window_days=ap.tier_window_days,
         thresholds=[float(v) for v in ap.tier_thresholds_yuan.values()],
     )
+    df["tier_name"] = np.asarray(tier_names(ap), dtype=object)[df.tier.to_numpy() + 1]
+    return df
+
+
+def tier_transitions(con, p: Period, ap: ActivityParams) -> pd.DataFrame:
+    """Users by tier at the month's start x tier at its end (`user_tiers` at both dates), labelled.
+
+    Population: users registered before the month's end; those registered in the month have start
+    tier -1 (new). The full start x end grid is zero-filled (start -1..k+1, end 0..k+1).
+    """
+    end = user_tiers(con, p.end, ap)[["user_id", "tier"]]
+    start = user_tiers(con, p.start, ap)[["user_id", "tier"]]
+    m = end.merge(start, on="user_id", how="left", suffixes=("_end", "_start"))
+    m["tier_start"] = m.tier_start.fillna(-1).astype(int)
+    top = len(ap.tier_thresholds_yuan) + 1
+    counts = m.groupby(["tier_start", "tier_end"]).size()
+    grid = pd.MultiIndex.from_product(
+        [range(-1, top + 1), range(0, top + 1)], names=["tier_start", "tier_end"]
+    )
+    df = counts.reindex(grid, fill_value=0).rename("users").reset_index()
+    df = df.rename(columns={"tier_start": "start_tier", "tier_end": "end_tier"})
     names = tier_names(ap)
     df["start_name"] = [names[i + 1] for i in df.start_tier]
     df["end_name"] = [names[i + 1] for i in df.end_tier]
@@ -739,8 +842,8 @@ def association_shown(assoc: pd.DataFrame, p: Period, ap: ActivityParams) -> Ass
 
 
 def points_reasons(pm: pd.DataFrame, ps: PointsSummary, p: Period, ap: ActivityParams) -> dict[str, str]:
-    """Why parts of the points section are missing: 'chart' (no movement in the trend), 'breakage'
-    (nothing issued breakage_months ago), 'lag' (no redemption yet)."""
+    """Why parts of the points section are missing: 'chart' (no movement in the trend), 'expected'
+    (no redemption to estimate the redemption curve from), 'lag' (no redemption yet)."""
     out = {}
     moved = (pm[["issued", "redeemed", "expired", "other_out"]].to_numpy().sum() > 0) or ps.outstanding > 0
     if not moved:
@@ -748,10 +851,10 @@ def points_reasons(pm: pd.DataFrame, ps: PointsSummary, p: Period, ap: ActivityP
             f"The points chart needs points movements from {trend_start(p, ap).short} to {p.short}; "
             "the `points_ledger` has none."
         )
-    if not ps.aged_issued:
-        out["breakage"] = (
-            f"Breakage needs points issued at least {ap.breakage_months} months before {p.label}; the ledger has none "
-            "that old, so no provision is estimated."
+    if not np.isfinite(ps.expected_points):
+        out["expected"] = (
+            "The expected liability needs redeemed points to measure how long points wait before they are "
+            "redeemed; none were redeemed up to the month's end, so only the full liability is shown."
         )
     if not np.isfinite(ps.lag_median_days):
         out["lag"] = "The redemption lag needs redeemed points; none were redeemed up to the month's end."

@@ -48,7 +48,8 @@ How the data is made
    draw, task) at persona rates while the user is active; lapsed users still
    visit now and then (0.03 visits a day) without buying.
 9. Points ledger from the events and orders (rules in planted.json "rules"),
-   redemptions and FIFO expiry of points older than 12 months.
+   redemptions and FIFO expiry: points issued in month m expire at the end of month m + 6
+   (POINTS_EXPIRY_MONTHS; params activity.points_expiry_months).
 
 Set USEROPS_DEMO_TIMING=1 to print the time of each stage.
 
@@ -198,6 +199,7 @@ NU_VALID_DAYS = 7
 LAPSED_VISITS_PER_DAY = 0.03  # visits without a purchase of users past their active window
 REP_FACE, REP_MIN, REP_VALID_DAYS, REP_GAP_DAYS = 5.0, 39.0, 14, 14
 RECALL_FACE, RECALL_MIN, RECALL_VALID_DAYS = 10.0, 39.0, 14
+POINTS_EXPIRY_MONTHS = 6  # points issued in month m expire at the end of month m + 6 (FIFO)
 CAMPAIGN_COST = {"sms": 0.05, "wechat_notice": 0.01, "offline_push": 0.02}
 
 PLANTED = {
@@ -998,8 +1000,8 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     for k in range(months):
         if k >= 1:
             earned += ev_month[:, k - 1] + ord_month[:, k - 1]
-        if k >= 13:  # FIFO expiry of points earned more than 12 months before this month
-            old += ev_month[:, k - 13] + ord_month[:, k - 13]
+        if k >= POINTS_EXPIRY_MONTHS + 1:  # FIFO expiry: points of month m expire at the end of month m + E
+            old += ev_month[:, k - POINTS_EXPIRY_MONTHS - 1] + ord_month[:, k - POINTS_EXPIRY_MONTHS - 1]
             x = np.maximum(0, old - redeemed - expired)
             xu = np.flatnonzero(x > 0)
             exp_u.append(xu)
@@ -1386,7 +1388,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
                 "task": 20,
                 "order": "1 per 10 yuan gmv",
                 "redeem": "100 points = 1 yuan",
-                "expire": "after 12 months",
+                "expire": f"FIFO: points issued in month m expire at the end of month m + {POINTS_EXPIRY_MONTHS}",
             },
             "campaign_cost_per_touch": CAMPAIGN_COST,
         },

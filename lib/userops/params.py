@@ -153,11 +153,17 @@ class ActivityParams(_Section):
         default_factory=lambda: [90, 180], description="tenure strata bounds in days (ascending)"
     )
     points_to_yuan: float = Field(0.01, gt=0, le=1, description="yuan per point (100 points = 1 yuan)")
-    breakage_months: int = Field(6, ge=1, le=36, description="unredeemed N months after issue")
+    points_expiry_months: int | None = Field(
+        None,
+        ge=0,
+        le=120,
+        description="points issued in month m expire at the end of month m + N (None = points never expire)",
+    )
     tier_window_days: int = Field(90, ge=7, le=365, description="tier = rolling spend over N days")
     tier_thresholds_yuan: dict[str, float] = Field(
         default_factory=lambda: {"potential": 100.0, "important": 500.0, "core": 1500.0},
-        description="tier name -> minimum rolling spend (ascending); below the first = ordinary",
+        description="the one value tier of plays 03 and 05: tier name -> minimum rolling spend (ascending); "
+        "below the first = ordinary",
     )
     cycle_lookback_months: int = Field(12, ge=2, le=36, description="purchases used for category cycles")
     cycle_horizon_days: int = Field(120, ge=30, le=365, description="cycle curves censored at N days")
@@ -268,22 +274,13 @@ class PersonaParams(_Section):
         default_factory=lambda: _rules(
             ("champions", "", (4, 5), (4, 5), (1, 5)),
             ("loyal", "", (3, 5), (3, 5), (1, 5)),
-            ("new", "", (4, 5), (1, 1), (1, 5)),
-            ("potential", "", (3, 5), (1, 2), (1, 5)),
+            ("recent_first_timers", "", (4, 5), (1, 1), (1, 5)),
+            ("promising", "", (3, 5), (1, 2), (1, 5)),
             ("at_risk", "", (1, 2), (3, 5), (1, 5)),
             ("hibernating", "", (2, 2), (1, 2), (1, 5)),
             ("lost", "", (1, 1), (1, 2), (1, 5)),
         ),
         description="RFM segments, first matching rule wins",
-    )
-    tiers: list[ScoreRule] = Field(
-        default_factory=lambda: _rules(
-            ("core", "核心", (4, 5), (4, 5), (4, 5)),
-            ("important", "重要", (1, 5), (3, 5), (3, 5)),
-            ("potential", "潜在", (3, 5), (1, 5), (1, 5)),
-            ("ordinary", "普通", (1, 5), (1, 5), (1, 5)),
-        ),
-        description="value tiers (seeds: 普通 / 潜在 / 重要 / 核心), first matching rule wins",
     )
     rule_fallback: str = Field("other", description="name of users no rule matches")
     feature_window_months: int = Field(12, ge=1, le=36, description="months of behaviour behind the features")
@@ -295,7 +292,13 @@ class PersonaParams(_Section):
         min_length=2,
         description="per-user features the clusters are built on",
     )
-    min_orders: int = Field(3, ge=1, description="users with fewer orders are assigned, not fitted")
+    min_orders: int = Field(
+        3, ge=1, description="users with fewer orders are not clustered: the 'too new to profile' group"
+    )
+    too_new_label: str = Field("too new to profile", min_length=1, description="name of that group")
+    silhouette_weak: float = Field(
+        0.25, gt=0, lt=1, description="a chosen clustering with a lower silhouette is reported as weak"
+    )
     pca_components: int = Field(4, ge=0, description="whitened principal components clustered (0 = none)")
     k_min: int = Field(3, ge=2, description="smallest number of clusters tried")
     k_max: int = Field(8, ge=2, le=20, description="largest number of clusters tried")
@@ -311,7 +314,7 @@ class PersonaParams(_Section):
     min_group_users: int = Field(30, ge=1, description="groups smaller than this are flagged as noisy")
     ci_level: float = Field(0.95, gt=0.5, lt=1)
 
-    @field_validator("segments", "tiers")
+    @field_validator("segments")
     @classmethod
     def _rule_ranges(cls, rules, info):
         bins = info.data.get("score_bins", 5)
@@ -546,6 +549,18 @@ class Params(_Section):
             raise ValueError(
                 f"brief.repeat_days ({self.brief.repeat_days}) must equal activity.repurchase_days "
                 f"({self.activity.repurchase_days}): the key path's buy-again step is play 03's repurchase"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _segment_names_not_tiers(self):
+        """RFM segment names must never read as a value tier or as new users."""
+        taken = {"new", "none", "ordinary", *self.activity.tier_thresholds_yuan}
+        clash = sorted({r.name for r in self.persona.segments} & taken)
+        if clash:
+            raise ValueError(
+                f"persona.segments: {', '.join(clash)} is a value-tier name or 'new' (activity.tier_thresholds_yuan); "
+                "rename the segment"
             )
         return self
 

@@ -3,7 +3,7 @@
 Three layerings of the same buyers (users with an order in the window ending at the report
 month's end):
 
-- RFM scores, named segments and the seeds' value tiers (普通 / 潜在 / 重要 / 核心), rules in params;
+- RFM scores and named segments (rules in params), and the playbook's one value tier (普通 / 潜在 / 重要 / 核心, `activity.user_tiers`);
 - attribute personas: age band, gender, city, family status against what users buy, where and when,
   with the strength of each link (Cramér's V on users);
 - behaviour clusters: k-means on standardised, whitened per-user features, k by silhouette on a
@@ -35,9 +35,9 @@ from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from userops import stats
+from userops import activity, stats
 from userops.db import query
-from userops.params import DataParams, PersonaParams, ScoreRule
+from userops.params import ActivityParams, DataParams, PersonaParams, RecallParams, ScoreRule
 from userops.period import Period
 
 # The demo's categories, in display order; a chain's own categories follow them (alphabetically).
@@ -99,16 +99,42 @@ def apply_rules(scores: pd.DataFrame, rules: Sequence[ScoreRule], fallback: str)
     return np.select(conditions, [rule.name for rule in rules], default=fallback)
 
 
-def rfm(con, p: Period, pp: PersonaParams) -> pd.DataFrame:
+def rfm(con, p: Period, pp: PersonaParams, ap: ActivityParams) -> pd.DataFrame:
     """Per buyer of the RFM window: recency, frequency, monetary, 1..bins scores, segment, tier.
 
-    sql/persona/rfm.sql computes the values and scores; the params' rules name them here.
+    sql/persona/rfm.sql computes the values and scores; the params' rules name the segments. The
+    value tier is the playbook's one definition (`activity.user_tiers` at the month's end: rolling
+    spend against params activity.tier_thresholds_yuan), 'none' for buyers without spend in it.
     """
     start, end = window(p, pp.rfm_window_months)
     df = query("persona/rfm", con, from_date=start, to_date=end, as_of=p.as_of, bins=pp.score_bins)
     df["segment"] = apply_rules(df, pp.segments, pp.rule_fallback)
-    df["tier"] = apply_rules(df, pp.tiers, pp.rule_fallback)
+    tiers = activity.user_tiers(con, p.end, ap)[["user_id", "tier_name"]]
+    df = df.merge(tiers, on="user_id", how="left").rename(columns={"tier_name": "tier"})
+    df["tier"] = df["tier"].fillna("none")
     return df
+
+
+def tier_order(ap: ActivityParams) -> list[str]:
+    """Value tiers best first: the thresholds' names from the top, then ordinary."""
+    return [*reversed(list(ap.tier_thresholds_yuan)), "ordinary"]
+
+
+def tier_summary(con, p: Period, ap: ActivityParams) -> pd.DataFrame:
+    """Users of each value tier at the month's end (`activity.user_tiers`, the definition play 03
+    uses too), best first: users, user_share (of users with spend in the tier window), gmv (their
+    window spend), gmv_share and spend per user. Every tier is listed, empty ones with 0 users.
+    """
+    t = activity.user_tiers(con, p.end, ap)
+    t = t[t.tier > 0]
+    g = t.groupby("tier_name").agg(users=("user_id", "size"), gmv=("spend", "sum"))
+    g = g.reindex(tier_order(ap)).fillna(0)
+    g["users"] = g["users"].astype(int)
+    g["user_share"] = g.users / max(len(t), 1)
+    g["gmv_share"] = g.gmv / (t.spend.sum() or np.nan)
+    g["spend_per_user"] = g.gmv / g.users.where(g.users > 0)
+    g["label"] = [activity.tier_label(n) for n in g.index]
+    return g.rename_axis("tier").reset_index()
 
 
 def rule_order(rules: Sequence[ScoreRule], fallback: str) -> list[str]:
@@ -131,45 +157,6 @@ def level_summary(df: pd.DataFrame, by: str, order: Sequence[str]) -> pd.DataFra
     g["user_share"] = g["users"] / max(len(df), 1)
     g["gmv_share"] = g["gmv"] / (df["monetary"].sum() or np.nan)
     return g.rename_axis(by).reset_index()
-
-
-def tier_movement(
-    prev: pd.DataFrame, now: pd.DataFrame, order: Sequence[str], none: str = "none"
-) -> pd.DataFrame:
-    """Users by tier last month (rows) x tier this month (columns); `none` = not a buyer of that window.
-
-    Both frames come from `rfm` (one row per user with `tier`). Users in neither are left out.
-    """
-    m = prev[["user_id", "tier"]].merge(
-        now[["user_id", "tier"]], on="user_id", how="outer", suffixes=("_prev", "")
-    )
-    m = m.fillna({"tier_prev": none, "tier": none})
-    levels = [*order, none]
-    t = pd.crosstab(pd.Categorical(m.tier_prev, levels), pd.Categorical(m.tier, levels), dropna=False)
-    t.index.name, t.columns.name = "last month", "this month"
-    return t
-
-
-def movement_summary(move: pd.DataFrame, order: Sequence[str], none: str = "none") -> dict[str, int]:
-    """Counts of users who moved up / down the tier ladder (order = best first), entered, left, stayed."""
-    rank = {t: i for i, t in enumerate(order)}
-    up = down = same = 0
-    for a in order:  # loops over tiers (a handful), never over users
-        for b in order:
-            n = int(move.loc[a, b])
-            if rank[b] < rank[a]:
-                up += n
-            elif rank[b] > rank[a]:
-                down += n
-            else:
-                same += n
-    return {
-        "up": up,
-        "down": down,
-        "same": same,
-        "entered": int(move.loc[none, list(order)].sum()),
-        "left": int(move.loc[list(order), none].sum()),
-    }
 
 
 # --------------------------------------------------------------------------- per-user features
@@ -218,13 +205,14 @@ def window_coverage(first_order: dt.date, p: Period, months: int) -> str:
     )
 
 
-def needs_previous(prev: pd.DataFrame, p: Period) -> str:
-    """Why tier movement cannot be shown ('' when it can): no buyers in last month's window."""
-    if len(prev):
+def needs_previous(tt: pd.DataFrame, p: Period) -> str:
+    """Why tier movement cannot be shown ('' when it can): `activity.tier_transitions` has nobody
+    with spend in the tier window before the month's start."""
+    if int(tt[tt.start_tier > 0].users.sum()):
         return ""
     return (
-        f"Tier movement needs buyers in the window ending {p.prev.as_of}; this data has no orders "
-        f"before {p.start}, so every buyer is new to the window."
+        f"Tier movement needs users who spent in the tier window before {p.start}; this data has no "
+        "such orders, so every buyer enters a tier this month."
     )
 
 
@@ -549,10 +537,11 @@ def cluster_features(
 class Clustering:
     """Behaviour clusters of the buyers of the feature window, or the reason there are none."""
 
-    assignment: pd.DataFrame  # user_id, cluster (1 = largest), basis ('fitted' | 'nearest')
+    assignment: pd.DataFrame  # user_id, cluster (1 = largest) of the clustered buyers (>= min_orders orders)
     silhouette: pd.Series  # silhouette of the seeded sample by k
     k: int  # 0 when skipped
     n_fitted: int  # users with >= min_orders orders, on whom the clusters were fitted
+    n_too_new: int  # buyers with fewer orders: not clustered, the "too new to profile" group
     explained_variance: float  # share of the standardised features' variance the components keep
     features: tuple[str, ...] = ()  # the features clustered on
     left_out: tuple[str, ...] = ()  # params features left out, each with its reason
@@ -567,17 +556,17 @@ class Clustering:
         return f"Left out of the clustering: {'; '.join(self.left_out)}." if self.left_out else ""
 
 
-def _skipped(reason: str, n_fitted: int, left_out: Sequence[str] = ()) -> Clustering:
-    empty = pd.DataFrame({"user_id": [], "cluster": pd.Series([], dtype=int), "basis": []})
+def _skipped(reason: str, n_fitted: int, n_too_new: int, left_out: Sequence[str] = ()) -> Clustering:
+    empty = pd.DataFrame({"user_id": [], "cluster": pd.Series([], dtype=int)})
     sil = pd.Series([], name="silhouette", dtype=float).rename_axis("k")
-    return Clustering(empty, sil, 0, n_fitted, float("nan"), (), tuple(left_out), reason)
+    return Clustering(empty, sil, 0, n_fitted, n_too_new, float("nan"), (), tuple(left_out), reason)
 
 
 def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
     """k-means on standardised (and whitened principal-component) features; k by silhouette.
 
-    Users with at least `min_orders` orders are fitted; users with fewer are assigned to the
-    nearest centre (basis = 'nearest'). For each k in [k_min, k_max] with at least 10 fitted users
+    Only users with at least `min_orders` orders are clustered; users with fewer are not assigned
+    (too new to profile: a few orders say little about a habit; `n_too_new` counts them). For each k in [k_min, k_max] with at least 10 fitted users
     per cluster, k-means (seeded, n_init restarts) runs on all fitted users and the silhouette is
     measured on a seeded sample of them; the best k wins (ties: the smaller). Clusters are
     numbered by fitted size, largest first, so the assignment is the same for the same data,
@@ -586,11 +575,13 @@ def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
     """
     fit = (features.n_orders >= pp.min_orders).to_numpy()
     n_fit = int(fit.sum())
+    n_new = len(fit) - n_fit
     if n_fit < pp.k_min * 10:
         return _skipped(
             f"Behaviour clusters need at least {pp.k_min * 10} buyers with {pp.min_orders}+ orders in the "
             f"window (10 per cluster, {pp.k_min} clusters); this data has {n_fit}.",
             n_fit,
+            n_new,
         )
     names, left_out = cluster_features(features, pp, fit)
     if len(names) < 2:
@@ -598,6 +589,7 @@ def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
             "Behaviour clusters need at least two features on which buyers differ; "
             f"this data has {len(names)} ({', '.join(names) or 'none'}).",
             n_fit,
+            n_new,
             left_out,
         )
     x = feature_matrix(features, names)
@@ -614,6 +606,7 @@ def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
             f"Behaviour clusters need at least {pp.k_min + 1} different buyer profiles; the "
             f"{n_fit} fitted buyers have {len(np.unique(zf.round(9), axis=0))}.",
             n_fit,
+            n_new,
             left_out,
         )
     rng = np.random.default_rng(pp.seed)
@@ -633,24 +626,31 @@ def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
             "Behaviour clusters need a sample of buyers spread over at least two clusters; "
             "every k tried put the sampled buyers in one.",
             n_fit,
+            n_new,
             left_out,
         )
     best = int(silhouette.idxmax())
     km = models[best]
-    raw = km.predict(z)
-    raw[fit] = km.labels_
     sizes = np.bincount(km.labels_, minlength=best)
     order = np.lexsort((np.arange(best), -sizes))  # largest first, ties by raw label
     relabel = np.empty(best, dtype=int)
     relabel[order] = np.arange(1, best + 1)
-    assignment = pd.DataFrame(
-        {
-            "user_id": features.user_id.to_numpy(),
-            "cluster": relabel[raw],
-            "basis": np.where(fit, "fitted", "nearest"),
-        }
-    )
-    return Clustering(assignment, silhouette, best, n_fit, explained, tuple(names), tuple(left_out))
+    assignment = pd.DataFrame({"user_id": features.user_id.to_numpy()[fit], "cluster": relabel[km.labels_]})
+    return Clustering(assignment, silhouette, best, n_fit, n_new, explained, tuple(names), tuple(left_out))
+
+
+def silhouette_note(clustering: Clustering, pp: PersonaParams) -> str:
+    """The chosen k's silhouette against the others tried, and a warning when it is weak (< silhouette_weak)."""
+    sil = clustering.silhouette.dropna()
+    best = float(sil[clustering.k])
+    tried = ", ".join(f"k={k}: {v:.2f}" for k, v in sil.items())
+    text = f"Silhouette of the chosen k = {clustering.k}: **{best:.2f}** (-1..1, higher = better separated; {tried})."
+    if best < pp.silhouette_weak:
+        text += (
+            f" That is weak (below {pp.silhouette_weak:.2f}): the clusters overlap, so read their names as tendencies "
+            "of the buyers, not as distinct groups."
+        )
+    return text
 
 
 def cluster_profiles(features: pd.DataFrame, clustering: Clustering) -> pd.DataFrame:
@@ -673,7 +673,6 @@ def cluster_profiles(features: pd.DataFrame, clustering: Clustering) -> pd.DataF
         lines = prof[cat_cols].sum(axis=1)
         prof[cat_cols] = prof[cat_cols].div(lines.where(lines > 0), axis=0).fillna(0.0)
     prof.insert(0, "users", g.size())
-    prof.insert(1, "fitted_users", g.basis.apply(lambda s: int((s == "fitted").sum())))
     prof.insert(2, "orders_per_user", n_orders / g.size())
     prof.insert(3, "aov", g.gmv.sum() / n_orders)
     prof.insert(4, "recency_days", g.recency_days.mean())
@@ -750,15 +749,18 @@ def pct_table(
     coupons: pd.DataFrame | None,
     channels: pd.DataFrame,
     pp: PersonaParams,
+    rp: RecallParams,
 ) -> pd.DataFrame:
-    """Right people, right content, right time: one row per cluster.
+    """Right people, right content, right time: one row per cluster, each from its own data.
 
-    content = the cluster's two categories with the most line GMV ('' without order lines) and the
-    coupon kind it redeems best (highest redemption, above 0, of closed coupons among kinds other than the
-    new-user pack, which only new users get, with >= min_group_users closed coupons; 'n/a'
-    without such coupons); time = peak weekday and hour; channel = the order channel most of its
-    orders use (`channels`: cluster x order_channel orders). `content` spells the categories and
-    coupon out for the CRM.
+    content = the cluster's two categories with the most line GMV ('' without order lines), its
+    coupon sensitivity (share of its orders with a coupon against all clustered buyers': high at
+    >= name_lift x, low at <= 1 / name_lift x, 'n/a' when nobody used a coupon) and, unless that is
+    low, the coupon kind it redeems best (highest redemption, above 0, of closed coupons among kinds
+    other than the new-user pack, which only new users get, with >= min_group_users closed coupons;
+    'n/a' without such coupons); time = peak weekday and hour; channel = a channel the CRM sends
+    on (the recall params: channel_store_active when at least recall.offline_share of its orders
+    are in store, else channel_online); order_channel = the order channel most of its orders use.
     """
     c = cats[(cats.dimension == "cluster") & (cats.gmv > 0)].sort_values(
         ["grp", "gmv", "category"], ascending=[True, False, True]
@@ -767,6 +769,7 @@ def pct_table(
     pk = peaks(time[time.dimension == "cluster"]).set_index("grp")
     ch = channels.sort_values(["cluster", "orders", "order_channel"], ascending=[True, False, True])
     ch_top = ch.groupby("cluster").head(1).set_index("cluster")
+    base = float(profiles.loc["all", "coupon_share"])
     rows = []
     for cl in names.index:  # one row per cluster
         kind, rate = "n/a", float("nan")
@@ -778,7 +781,7 @@ def pct_table(
                 & ~coupons.is_new_user_pack.astype(bool)
             ]
             k = k[k.redemption_rate > 0]  # a kind nobody redeemed is no content to push
-            if len(k):
+            if len(k) and sensitivity(float(profiles.loc[cl, "coupon_share"]), base, pp) != "low":
                 best = k.sort_values(["redemption_rate", "kind"], ascending=[False, True]).iloc[0]
                 kind, rate = best.kind, float(best.redemption_rate)
         cl_cats = top.get(cl, [])
@@ -789,11 +792,18 @@ def pct_table(
                 users=int(profiles.loc[cl, "users"]),
                 top_category=cl_cats[0] if cl_cats else "",
                 second_category=cl_cats[1] if len(cl_cats) > 1 else "",
+                coupon_share=float(profiles.loc[cl, "coupon_share"]),
+                coupon_sensitivity=sensitivity(float(profiles.loc[cl, "coupon_share"]), base, pp),
                 coupon_kind=kind,
                 coupon_redemption=rate,
                 peak_weekday=pk.loc[cl, "peak_weekday"],
                 peak_hour=int(pk.loc[cl, "peak_hour"]),
-                channel=ch_top.loc[int(cl), "order_channel"],
+                channel=(
+                    rp.channel_store_active
+                    if 1 - float(profiles.loc[cl, "online_share"]) >= rp.offline_share
+                    else rp.channel_online
+                ),
+                order_channel=ch_top.loc[int(cl), "order_channel"],
                 online_share=float(profiles.loc[cl, "online_share"]),
             )
         )
@@ -803,10 +813,24 @@ def pct_table(
     return out
 
 
+def sensitivity(share: float, overall: float, pp: PersonaParams) -> str:
+    """Coupon sensitivity of a group: 'high' / 'average' / 'low' coupon-order share against all
+    clustered buyers' (name_lift either way), 'n/a' when no buyer used a coupon."""
+    if not overall > 0:
+        return "n/a"
+    if share >= pp.name_lift * overall:
+        return "high"
+    return "low" if share <= overall / pp.name_lift else "average"
+
+
 def _content(row) -> str:
-    """'fresh + cooking · coupon repurchase' from a pct_table row (parts the data lacks left out)."""
+    """'fresh + cooking · coupon repurchase' from a pct_table row (parts the data lacks left out);
+    a cluster with low coupon use gets 'full price' instead of a coupon."""
     parts = " + ".join(c for c in (row.top_category, row.second_category) if c)
-    coupon = f"coupon {row.coupon_kind}" if row.coupon_kind != "n/a" else ""
+    if row.coupon_sensitivity == "low":
+        coupon = "full price (low coupon use)"
+    else:
+        coupon = f"coupon {row.coupon_kind}" if row.coupon_kind != "n/a" else ""
     return " · ".join(p for p in (parts, coupon) if p) or "–"
 
 
@@ -822,7 +846,9 @@ def pct_actions(playbook: pd.DataFrame) -> list[str]:
     for row in playbook.itertuples():  # one per cluster
         cats = [category_label(c) for c in (row.top_category, row.second_category) if c]
         what = f"push {' and '.join(cats)}" if cats else "reach them"
-        if row.coupon_kind != "n/a" and not np.isnan(row.coupon_redemption):
+        if row.coupon_sensitivity == "low":
+            what += " at full price (they rarely use coupons)"
+        elif row.coupon_kind != "n/a" and not np.isnan(row.coupon_redemption):
             article = "an" if row.coupon_kind[:1].lower() in "aeiou" else "a"
             what += f" with {article} {row.coupon_kind} coupon ({nv.pct(row.coupon_redemption)} redeemed)"
         out.append(
@@ -875,12 +901,21 @@ def cluster_table(prof: pd.DataFrame, names: pd.Series, typical: pd.DataFrame) -
     return tab[list(cols)].rename(columns=cols), formats
 
 
-def user_personas(clustering: Clustering, names: pd.Series, rfm_users: pd.DataFrame) -> pd.DataFrame:
-    """The CRM list: user_id, cluster, persona name, basis, RFM segment and value tier."""
-    a = clustering.assignment.copy()
-    a["persona"] = a.cluster.astype(str).map(names)
+def user_personas(
+    clustering: Clustering,
+    names: pd.Series,
+    features: pd.DataFrame,
+    rfm_users: pd.DataFrame,
+    pp: PersonaParams,
+) -> pd.DataFrame:
+    """The CRM list, every buyer of the feature window: user_id, cluster, persona name, RFM segment
+    and value tier. Buyers with fewer than min_orders orders are not clustered: cluster 0, persona
+    = too_new_label."""
+    a = features[["user_id"]].merge(clustering.assignment, on="user_id", how="left")
+    a["cluster"] = a.cluster.fillna(0).astype(int)
+    a["persona"] = a.cluster.astype(str).map(names).fillna(pp.too_new_label)
     a = a.merge(rfm_users[["user_id", "segment", "tier"]], on="user_id", how="left")
-    return a[["user_id", "cluster", "persona", "basis", "segment", "tier"]]
+    return a[["user_id", "cluster", "persona", "segment", "tier"]]
 
 
 # --------------------------------------------------------------------------- play-specific charts

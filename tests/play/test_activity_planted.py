@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from userops import activity as a
 from userops.db import last_complete_month
-from userops.params import ActivityParams, DataParams
+from userops.params import ActivityParams, DataParams, load_params
 from userops.period import Period
 
 AP = ActivityParams()
@@ -68,7 +69,30 @@ def test_points_fifo_matches_ledger_balance(demo_con, period):
     pm = a.points_monthly(demo_con, period, AP)
     ps = a.points_summary(demo_con, period, AP)
     assert ps.outstanding == pytest.approx(pm.closing_balance.iloc[-1])
-    assert 0 <= ps.breakage <= 1 and ps.lag_median_days >= 0
+    assert 0 < ps.expected_yuan < ps.liability_yuan and ps.lag_median_days >= 0
+
+
+def test_demo_points_expire_by_the_params_rule(demo_con, period, demo_dir):
+    """The demo expires points FIFO at the end of month m + E (planted.json rules); params say the same E,
+    and every expired point was issued exactly E + 1 month starts before its expiry."""
+    import json
+
+    rules = json.loads((demo_dir / "planted.json").read_text(encoding="utf-8"))["rules"]["points"]
+    e = load_params("params/default.yaml").activity.points_expiry_months
+    assert rules["expire"].endswith(f"month m + {e}")
+    bad = demo_con.execute(
+        """select count(*) filter (where date_trunc('month', issued_at) + to_months($e + 1) <> spent_at),
+                  count(*)
+           from fct_points_allocation where spend_reason = 'expire'""",
+        {"e": e},
+    ).fetchone()
+    assert bad[1] > 0 and bad[0] == 0  # expiry rows exist, all by the rule
+    ps = a.points_summary(demo_con, period, AP.model_copy(update={"points_expiry_months": e}))
+    by = ps.by_issue_month
+    assert by.expired.sum() > 0
+    # points past their expiry day are no longer expected to be redeemed
+    gone = by[by.expires_on <= pd.Timestamp(period.end)]
+    assert (gone.expected == 0).all()
 
 
 def test_tier_matrix_covers_registered_users(demo_con, period):

@@ -2,7 +2,7 @@
 
 The generator's persona labels are used here only, never by the library or the notebook.
 Agreement is measured on the users the clusters are fitted on (min_orders+ orders in the window);
-users with one or two orders carry too little behaviour to be told apart and are only assigned.
+users with one or two orders carry too little behaviour to be told apart and are not clustered.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from userops import persona as ps
 from userops.db import last_complete_month
-from userops.params import DataParams, PersonaParams
+from userops.params import ActivityParams, DataParams, PersonaParams
 from userops.period import Period
 
 PP = PersonaParams()
@@ -44,7 +44,7 @@ def test_planted_personas_recovered(clustering, labels, features, planted):
     give ARI 0.77-0.79, purity 0.90); each persona is the majority of exactly one cluster."""
     assert clustering.k == len(planted["persona_category"]["persona_shares"]) == 4
     a = clustering.assignment.merge(labels, on="user_id")
-    fit = a[a.basis == "fitted"]
+    fit = a  # only buyers with min_orders+ orders are clustered
     assert adjusted_rand_score(fit.persona, fit.cluster) >= 0.65
     table = pd.crosstab(fit.cluster, fit.persona)
     purity = table.max(axis=1).sum() / len(fit)
@@ -85,3 +85,21 @@ def test_attribute_links(features):
     assert assoc.loc[("age_band", "channel"), "strength"] in ("moderate", "strong")
     assert assoc.loc[("city", "top category"), "strength"] == "negligible"
     assert features.age_band.value_counts().idxmax() == "30-39"
+
+
+def test_core_tier_is_the_same_in_plays_03_and_05(demo_con, period):
+    """One value-tier definition: play 03's end-of-month core count (tier transitions), play 05's
+    tier table and the tier column of play 05's RFM list agree on the demo warehouse."""
+    from userops import activity
+
+    ap = ActivityParams()
+    play03 = activity.tiers_kept(activity.tier_transitions(demo_con, period, ap), ap).end
+    play05 = ps.tier_summary(demo_con, period, ap).set_index("tier").loc["core", "users"]
+    assert play03 == play05 > 0
+    rfm = ps.rfm(demo_con, period, PP, ap)
+    assert (rfm.tier == "core").sum() == play03  # every core user bought within the RFM window
+
+
+def test_clusters_leave_the_too_new_out(clustering, features):
+    assert clustering.n_too_new == int((features.n_orders < PP.min_orders).sum()) > 0
+    assert len(clustering.assignment) == clustering.n_fitted == len(features) - clustering.n_too_new

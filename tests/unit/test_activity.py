@@ -294,20 +294,57 @@ def test_points_monthly_balance(points_con):
     assert octo.liability_yuan == pytest.approx(1.10)  # 110 x 0.01
 
 
-def test_points_fifo_breakage_and_lag(points_con):
+def test_points_fifo_aging_and_lag(points_con):
     ps = a.points_summary(points_con, P, AP)
     by = ps.by_issue_month.set_index("issue_month")
     feb = by.loc[pd.Timestamp("2026-02-01")]
     assert (feb.issued, feb.redeemed, feb.expired, feb.outstanding) == (250, 120, 50, 80)
     assert by.loc[pd.Timestamp("2026-01-01")].outstanding == 0  # fully redeemed first
     assert ps.outstanding == 110  # equals the ledger balance
-    # issued >= 6 months before October = Jan + Feb: 350 points, 50 expired + 80 held
-    assert ps.aged_issued == 350
-    assert ps.breakage == pytest.approx(130 / 350)
-    assert ps.provision_yuan == pytest.approx(1.10 * (1 - 130 / 350))
+    assert ps.liability_yuan == pytest.approx(1.10)  # full liability: 110 x 0.01
     # redeemed points by lag: 19 d x 20, 50 d x 100, 251 d x 100 -> weighted median 50, p90 251
     assert ps.lag_median_days == 50
     assert ps.lag_p90_days == 251
+
+
+# Redemption-delay curve (points-weighted Kaplan-Meier, as of 10-31), rows (days, points, outcome):
+#   u1 Jan-10: 50 d x 100 redeem | u1 Feb-10: 19 d x 20 redeem, held 30 at 263 d | u1 Oct-05: held 30 at 26 d
+#   u2 Feb-01: expire 50 at 212 d (censored), 251 d x 100 redeem, held 50 at 272 d.
+# At risk 380: t=19 S = 360/380; t=26 30 censored (330 left); t=50 S x 230/330; t=212 50 censored (180);
+# t=251 S x 80/180; then only censored (263, 272): the curve ends at 272 days.
+S19 = 360 / 380
+S50 = S19 * 230 / 330
+S251 = S50 * 80 / 180
+
+
+def test_points_expected_liability_from_the_censored_curve(points_con):
+    ps = a.points_summary(points_con, P, AP)  # no expiry rule (params default)
+    assert ps.curve.survival.loc[19] == pytest.approx(S19)
+    assert ps.curve.survival.loc[251] == pytest.approx(S251)
+    assert ps.horizon_days == 272
+    # held: Oct-05 30 at 26 d -> (S(26) - S(272)) / S(26) = 1 - (230/330)(80/180); Feb-10 30 at 263 d and
+    # Feb-01 50 at 272 d: the curve does not fall after 251 d -> 0
+    share_oct = 1 - (230 / 330) * (80 / 180)
+    assert ps.expected_points == pytest.approx(30 * share_oct)
+    assert ps.expected_yuan == pytest.approx(30 * share_oct * 0.01)
+    assert ps.expected_share == pytest.approx(30 * share_oct / 110)
+    by = ps.by_issue_month.set_index("issue_month")
+    assert by.loc[pd.Timestamp("2026-10-01")].expected == pytest.approx(30 * share_oct)
+    assert by.loc[pd.Timestamp("2026-02-01")].expected == 0
+    assert by.expires_on.isna().all()
+
+
+def test_points_expiry_rule_cuts_the_expected_redemptions(points_con):
+    ap = ActivityParams(points_expiry_months=6)
+    ps = a.points_summary(points_con, P, ap)
+    by = ps.by_issue_month.set_index("issue_month")
+    # issued in Feb: expired from 09-01 (end of Feb + 6 months); Oct-05: from 2027-05-01, 208 days after issue
+    assert by.loc[pd.Timestamp("2026-02-01")].expires_on == pd.Timestamp("2026-09-01")
+    assert by.loc[pd.Timestamp("2026-10-01")].expires_on == pd.Timestamp("2027-05-01")
+    # Oct-05 30 held at 26 d, redeemable through day 207: (S(26) - S(207)) / S(26) = 1 - 230/330;
+    # Feb points are past their expiry day (held but no longer redeemable): 0
+    assert ps.expected_points == pytest.approx(30 * 100 / 330)
+    assert ps.liability_yuan == pytest.approx(1.10)  # the full liability does not change
 
 
 # ------------------------------------------------------------------ category cycles (censored)
@@ -545,17 +582,14 @@ def test_coupon_kinds_come_from_params(coupon_con):
     assert ok.rate_within_days == pytest.approx(0.25) and ok.rate_in_validity == pytest.approx(0.5)
 
 
-def test_points_reasons_before_anything_is_old_or_redeemed(points_con):
+def test_points_reasons_before_anything_is_redeemed(points_con):
     feb = Period("2026-02")
     pm, ps = a.points_monthly(points_con, feb, AP), a.points_summary(points_con, feb, AP)
     why = a.points_reasons(pm, ps, feb, AP)
-    # the first points were issued 2026-01-10 (not 6 months before February); the first redemption is 03-01
-    assert set(why) == {"breakage", "lag"}
-    assert why["breakage"] == (
-        "Breakage needs points issued at least 6 months before February 2026; the ledger has none that old, "
-        "so no provision is estimated."
-    )
-    assert np.isnan(ps.provision_yuan)
+    # by 02-28 points were issued (01-10, 02-01, 02-10) but the first redemption is 03-01
+    assert set(why) == {"expected", "lag"}
+    assert why["expected"].startswith("The expected liability needs redeemed points")
+    assert np.isnan(ps.expected_yuan) and ps.outstanding == 350  # 100 + 200 + 50, all held
     assert (
         a.points_reasons(a.points_monthly(points_con, P, AP), a.points_summary(points_con, P, AP), P, AP)
         == {}

@@ -25,15 +25,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from userops import activity
 from userops import persona as ps
 from userops.db import connect
-from userops.params import DataParams, PersonaParams
+from userops.params import ActivityParams, DataParams, Params, PersonaParams, RecallParams
 from userops.period import Period
 from userops.testing import order_row
 
 P = Period("2026-10")
 PP = PersonaParams()
 DP = DataParams()
+AP = ActivityParams()
+RP = RecallParams()
 
 USERS = [
     dict(user_id=1, registered_at="2025-01-01 09:00:00", channel="app", city="上海", gender="F", birth_year=1990, family_status="with_kids"),
@@ -86,7 +89,7 @@ def con(make_warehouse):
 
 
 def test_rfm_values_scores_segments_tiers(con):
-    r = ps.rfm(con, P, PP).set_index("user_id")
+    r = ps.rfm(con, P, PP, AP).set_index("user_id")
     assert list(r.index) == [1, 2, 3, 4, 5]  # u6 never ordered; u5 counts for its 2025-12-01 order
     assert r.recency_days.to_dict() == {1: 1, 2: 0, 3: 91, 4: 181, 5: 334}
     assert r.frequency.to_dict() == {1: 3, 2: 1, 3: 1, 4: 3, 5: 1}  # u5's 2025-10-15 order is outside
@@ -94,39 +97,52 @@ def test_rfm_values_scores_segments_tiers(con):
     assert r.r_score.to_dict() == {1: 4, 2: 5, 3: 3, 4: 2, 5: 1}
     assert r.f_score.to_dict() == {1: 4, 2: 1, 3: 1, 4: 4, 5: 1}  # ties share the lowest rank
     assert r.m_score.to_dict() == {1: 5, 2: 3, 3: 1, 4: 4, 5: 2}
-    # segments: u1 r4 f4 champions; u2 r5 f1 new; u3 r3 f1 potential; u4 r2 f4 at_risk; u5 r1 f1 lost
-    assert r.segment.to_dict() == {1: "champions", 2: "new", 3: "potential", 4: "at_risk", 5: "lost"}
-    # tiers: u1 r4 f4 m5 core; u4 f4 m4 important; u2 r5, u3 r3 potential; u5 r1 f1 m2 ordinary
-    assert r.tier.to_dict() == {1: "core", 2: "potential", 3: "potential", 4: "important", 5: "ordinary"}
+    # segments: u1 r4 f4 champions; u2 r5 f1 recent first-timer; u3 r3 f1 promising; u4 r2 f4 at_risk; u5 r1 f1 lost
+    assert r.segment.to_dict() == {
+        1: "champions",
+        2: "recent_first_timers",
+        3: "promising",
+        4: "at_risk",
+        5: "lost",
+    }
+    # value tier = play 03's: 90-day spend in [08-03, 11-01): u1 300 potential (100..499), u2 50 ordinary;
+    # u3 (08-01), u4 (May), u5 (2025-12) have no spend in it: none
+    assert r.tier.to_dict() == {1: "potential", 2: "ordinary", 3: "none", 4: "none", 5: "none"}
 
 
-def test_tier_summary_shares(con):
-    r = ps.rfm(con, P, PP)
-    t = ps.level_summary(r, "tier", ps.rule_order(PP.tiers, PP.rule_fallback)).set_index("tier")
-    assert list(t.index) == ["core", "important", "potential", "ordinary"]  # fallback 'other' empty: dropped
-    assert t.users.to_dict() == {"core": 1, "important": 1, "potential": 2, "ordinary": 1}
-    assert t.loc["core", "gmv_share"] == pytest.approx(300 / 520)  # u1 300 of 300+50+20+120+30
-    assert t.loc["potential", "gmv_share"] == pytest.approx(70 / 520)  # u2 50 + u3 20
-    assert t.loc["potential", "user_share"] == pytest.approx(2 / 5)
+def test_tier_summary_is_play_03s_tier(con):
+    t = ps.tier_summary(con, P, AP).set_index("tier")
+    assert list(t.index) == ["core", "important", "potential", "ordinary"]  # every tier, best first
+    assert t.users.to_dict() == {"core": 0, "important": 0, "potential": 1, "ordinary": 1}  # u1, u2
+    assert t.loc["potential", "gmv_share"] == pytest.approx(300 / 350)  # u1 300 of u1 300 + u2 50
+    assert t.loc["potential", "user_share"] == pytest.approx(1 / 2)
+    assert t.loc["potential", "label"] == "潜在 potential"
 
 
-def test_tier_movement_since_last_month(con):
-    # last month (as of 09-30): buyers u3 u4 u5.
-    #   recency u3 60, u4 150, u5 303 -> r: u5 1, u4 3, u3 5; frequency u3 1, u5 2, u4 3 -> f: 1, 3, 5;
-    #   monetary u3 20, u4 120, u5 530 -> m: 1, 3, 5. Tiers: u3 r5 f1 potential, u4 r3 f5 m3 important,
-    #   u5 r1 f3 m5 important.
-    prev = ps.rfm(con, P.prev, PP)
-    assert prev.set_index("user_id").tier.to_dict() == {3: "potential", 4: "important", 5: "important"}
-    now = ps.rfm(con, P, PP)
-    order = ["core", "important", "potential", "ordinary"]
-    move = ps.tier_movement(prev, now, order)
-    assert move.loc["none", "core"] == 1  # u1 new buyer, straight into core
-    assert move.loc["none", "potential"] == 1  # u2
-    assert move.loc["potential", "potential"] == 1  # u3
-    assert move.loc["important", "important"] == 1  # u4
-    assert move.loc["important", "ordinary"] == 1  # u5 lost its recency
-    assert int(move.to_numpy().sum()) == 5
-    assert ps.movement_summary(move, order) == {"up": 0, "down": 1, "same": 2, "entered": 2, "left": 0}
+def test_core_tier_size_is_the_same_in_plays_03_and_05(con):
+    # thresholds 40 / 100 / 300 on 90-day spend in [08-03, 11-01): u1 300 core, u2 50 potential
+    ap = ActivityParams(tier_thresholds_yuan={"potential": 40.0, "important": 100.0, "core": 300.0})
+    play03 = activity.tiers_kept(activity.tier_transitions(con, P, ap), ap).end
+    play05 = ps.tier_summary(con, P, ap).set_index("tier").loc["core", "users"]
+    in_rfm = int((ps.rfm(con, P, PP, ap).tier == "core").sum())
+    assert play03 == play05 == in_rfm == 1  # u1
+
+
+def test_segment_names_never_read_as_tiers_or_new_users():
+    assert not {r.name for r in PP.segments} & {"new", "none", "ordinary", *AP.tier_thresholds_yuan}
+    bad = [{"name": "core", "r": [4, 5]}, *[r.model_dump() for r in PP.segments]]
+    with pytest.raises(ValueError, match="core is a value-tier name"):
+        Params.model_validate({"persona": {"segments": bad}})
+    with pytest.raises(ValueError, match="new is a value-tier name or 'new'"):
+        Params.model_validate({"persona": {"segments": [{"name": "new", "r": [4, 5]}]}})
+
+
+def test_tier_movement_needs_earlier_spend(con):
+    tt = activity.tier_transitions(con, P, AP)
+    # start of October: 90-day spend in [07-03, 10-01): u3 20 (08-01) ordinary -> something to move from
+    assert ps.needs_previous(tt, P) == ""
+    early = activity.tier_transitions(con, Period("2025-10"), AP)  # nobody spent before 2025-10-01
+    assert ps.needs_previous(early, Period("2025-10")).startswith("Tier movement needs users who spent")
 
 
 def test_user_features(con):
@@ -312,20 +328,38 @@ def test_clustering_recovers_constructed_groups_and_is_deterministic():
     assert a.k == 3
     assert adjusted_rand_score(f.truth, a.assignment.cluster) == pytest.approx(1.0)
     assert a.assignment.equals(b.assignment) and a.silhouette.equals(b.silhouette)
-    assert (a.assignment.basis == "fitted").all()  # every user has >= 3 orders
+    assert len(a.assignment) == len(f) and a.n_too_new == 0  # every user has >= 3 orders
     sizes = a.assignment.cluster.value_counts().sort_index()
     assert list(sizes.index) == [1, 2, 3] and sizes.is_monotonic_decreasing  # numbered largest first
 
 
-def test_few_order_users_are_assigned_not_fitted():
+def test_few_order_users_are_too_new_to_profile():
     f = _blobs()
     f.loc[:9, "n_orders"] = 1  # ten users of group 0 with a single order
+    f.loc[10:11, "n_orders"] = 2  # two more with two orders (min_orders 3)
     pp = PersonaParams(k_min=2, k_max=4, pca_components=3)
-    c = ps.cluster_users(f, pp).assignment
-    assert (c.basis.iloc[:10] == "nearest").all() and (c.basis.iloc[10:] == "fitted").all()
-    assert (
-        c.cluster.iloc[:10].nunique() == 1 and c.cluster.iloc[0] == c.cluster.iloc[50]
-    )  # joined their group
+    clus = ps.cluster_users(f, pp)
+    assert clus.n_too_new == 12 and clus.n_fitted == len(f) - 12
+    assert not set(clus.assignment.user_id) & set(f.user_id.iloc[:12])  # not clustered
+    names = pd.Series({str(c): f"group {c}" for c in range(1, clus.k + 1)})
+    rfm_users = pd.DataFrame({"user_id": f.user_id, "segment": "champions", "tier": "core"})
+    up = ps.user_personas(clus, names, f, rfm_users, pp)
+    assert len(up) == len(f)  # every buyer listed
+    assert (up.persona.iloc[:12] == "too new to profile").all() and (up.cluster.iloc[:12] == 0).all()
+    assert (up.cluster.iloc[12:] > 0).all()
+
+
+def test_silhouette_note_says_when_it_is_weak():
+    sil = pd.Series({3: 0.21, 4: 0.18}, name="silhouette").rename_axis("k")
+    empty = pd.DataFrame({"user_id": [], "cluster": []})
+    weak = ps.Clustering(empty, sil, 3, 100, 5, 1.0)
+    assert ps.silhouette_note(weak, PP) == (
+        "Silhouette of the chosen k = 3: **0.21** (-1..1, higher = better separated; k=3: 0.21, k=4: 0.18). "
+        "That is weak (below 0.25): the clusters overlap, so read their names as tendencies of the buyers, "
+        "not as distinct groups."
+    )
+    strong = ps.Clustering(empty, sil.replace(0.21, 0.33), 3, 100, 5, 1.0)
+    assert ps.silhouette_note(strong, PP).endswith("k=3: 0.33, k=4: 0.18).")
 
 
 # --------------------------------------------------------------------------- data of other shapes
@@ -391,9 +425,7 @@ def test_needs_sentences_on_degenerate_data(con):
     # associations leave out the channel behaviour when every buyer prefers the same channel
     assert "channel" not in set(ps.associations(online.assign(age_band=["<25", "60+"]), PP).behaviour)
     assert ps.needs_categories(f.drop(columns=ps.category_columns(f))).startswith("What buyers buy needs")
-    prev = ps.rfm(con, Period("2025-09"), PP)  # as of 2025-09-30: nobody had ordered yet
-    assert prev.empty
-    assert ps.needs_previous(prev, Period("2025-10")).startswith("Tier movement needs buyers in the window")
+    assert ps.rfm(con, Period("2025-09"), PP, AP).empty  # as of 2025-09-30: nobody had ordered yet
 
 
 def test_clustering_skipped_with_too_few_fitted_buyers(con):
@@ -463,8 +495,8 @@ def test_top_levels_pools_the_tail():
 
 def test_playbook_text_without_categories_or_coupons():
     row = dict(cluster=1, persona="evening buyers", users=1200, top_category="", second_category="",
-               coupon_kind="n/a", coupon_redemption=float("nan"), peak_weekday="Fri", peak_hour=19,
-               channel="app", online_share=1.0)  # fmt: skip
+               coupon_kind="n/a", coupon_redemption=float("nan"), coupon_sensitivity="n/a", peak_weekday="Fri",
+               peak_hour=19, channel="app", online_share=1.0)  # fmt: skip
     book = pd.DataFrame([row])
     assert ps._content(next(book.itertuples())) == "–"
     assert ps.pct_actions(book) == [
@@ -509,7 +541,9 @@ def test_window_coverage_and_significance():
 
 
 def test_pct_table_skips_unredeemed_and_new_user_coupons():
-    prof = pd.DataFrame({"users": [40, 40], "online_share": [0.75, 0.75]}, index=["1", "all"])
+    prof = pd.DataFrame(
+        {"users": [40, 40], "online_share": [0.75, 0.75], "coupon_share": [0.3, 0.3]}, index=["1", "all"]
+    )
     names = pd.Series({"1": "evening buyers"})
     cats = pd.DataFrame(
         {"dimension": "cluster", "grp": "1", "category": ["pet", "fresh", "snacks"], "gmv": [50.0, 30.0, 0.0]}
@@ -530,11 +564,47 @@ def test_pct_table_skips_unredeemed_and_new_user_coupons():
         }
     )  # new-user pack (50%) only new users get; recall nobody redeemed; other 8 / 40
     channels = pd.DataFrame({"cluster": [1, 1], "order_channel": ["app", "store"], "orders": [3, 1]})
-    t = ps.pct_table(prof, names, cats, time, coupons, channels, PP).iloc[0]
+    t = ps.pct_table(prof, names, cats, time, coupons, channels, PP, RP).iloc[0]
     assert (t.top_category, t.second_category, t.coupon_kind) == ("pet", "fresh", "other")
     assert t.coupon_redemption == pytest.approx(0.2)
-    assert (t.content, t.time, t.channel) == ("pet + fresh · coupon other", "Fri 19:00", "app")
+    assert t.coupon_sensitivity == "average"  # 30% coupon orders, as all clustered buyers
+    # 25% of its orders in store (< recall.offline_share 0.5): the online CRM channel, not the order channel
+    assert (t.content, t.time, t.channel, t.order_channel) == (
+        "pet + fresh · coupon other",
+        "Fri 19:00",
+        "wechat_notice",
+        "app",
+    )
     assert ps.pct_actions(pd.DataFrame([t]))[0] == (
         "**evening buyers** (cluster 1, 40 buyers): push pet and fresh 生鲜 with an other coupon (20.0% redeemed) "
-        "via app on Fri before 19:00."
+        "via wechat_notice on Fri before 19:00."
     )
+
+
+def test_pct_content_and_channel_come_from_each_clusters_own_data():
+    # cluster 1: 90% of orders in store, 10% with a coupon; cluster 2: online, 60% with a coupon;
+    # all clustered buyers: 30% coupon orders (name_lift 1.25: high >= 37.5%, low <= 24%)
+    prof = pd.DataFrame(
+        {"users": [30, 30, 60], "online_share": [0.1, 0.9, 0.5], "coupon_share": [0.1, 0.6, 0.3]},
+        index=["1", "2", "all"],
+    )
+    names = pd.Series({"1": "in-store buyers", "2": "online buyers"})
+    cats = pd.DataFrame(
+        {"dimension": "cluster", "grp": ["1", "1", "2"], "category": ["fresh", "daily", "snacks"], "gmv": [90.0, 10.0, 40.0]}
+    )  # fmt: skip
+    time = pd.DataFrame(
+        [("cluster", g, 1, 9, 2) for g in ("1", "2")],
+        columns=["dimension", "grp", "weekday", "hour", "orders"],
+    )
+    coupons = pd.DataFrame(
+        {"dimension": "cluster", "grp": ["1", "2"], "kind": ["repurchase", "recall"], "is_new_user_pack": False,
+         "closed": [40, 40], "redeemed": [20, 12], "redemption_rate": [0.5, 0.3]}
+    )  # fmt: skip
+    channels = pd.DataFrame({"cluster": [1, 2], "order_channel": ["store", "mini_program"], "orders": [9, 9]})
+    t = ps.pct_table(prof, names, cats, time, coupons, channels, PP, RP).set_index("cluster")
+    assert t.loc[1, "top_category"] == "fresh" and t.loc[2, "top_category"] == "snacks"
+    assert t.loc[1, "coupon_sensitivity"] == "low" and t.loc[2, "coupon_sensitivity"] == "high"
+    # low coupon use: no coupon pushed even though its repurchase coupons were redeemed (50%)
+    assert t.loc[1, "content"] == "fresh + daily · full price (low coupon use)"
+    assert t.loc[2, "content"] == "snacks · coupon recall"
+    assert (t.loc[1, "channel"], t.loc[2, "channel"]) == ("offline_push", "wechat_notice")  # recall params
