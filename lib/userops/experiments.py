@@ -109,7 +109,12 @@ class PooledEffect:
 
 
 def pooled_effect(
-    rows: pd.DataFrame, level: float = 0.95, draws: int = 2000, seed: int = 0, block_cells: int = 4_000_000
+    rows: pd.DataFrame,
+    level: float = 0.95,
+    draws: int = 2000,
+    seed: int = 0,
+    block_cells: int = 4_000_000,
+    holdout_rules: bool = True,
 ) -> PooledEffect:
     """Stratified effect of member rows ``user_id, stratum, arm ('treatment'|'holdout'), outcome (0/1)``.
 
@@ -119,14 +124,22 @@ def pooled_effect(
     strata weighs 1/m in each. Point estimate: Mantel-Haenszel risk difference on the weighted
     counts. Interval: percentile bootstrap resampling users (Poisson(1) weights, seeded), drawn
     ``block_cells // rows`` draws at a time.
+
+    With ``holdout_rules=False`` no row is dropped and each row weighs its optional ``weight``
+    column (default 1): for strata drawn one after another from a re-eligible population (e.g.
+    monthly recall), where dropping holdout rows of users treated later keeps only the holdout
+    users who came back; the caller states its own rule.
     """
     rows = rows.reset_index(drop=True)
-    contaminated = _contaminated(rows)
+    contaminated = _contaminated(rows) if holdout_rules else pd.Series(False, index=rows.index)
     df = rows.loc[~contaminated, ["user_id", "stratum", "arm", "outcome"]].copy()
     hold = df.arm == "holdout"
     m = df[hold].groupby("user_id").stratum.transform("nunique")
     df["w"] = 1.0
-    df.loc[hold, "w"] = 1.0 / m
+    if holdout_rules:
+        df.loc[hold, "w"] = 1.0 / m
+    elif "weight" in rows.columns:
+        df["w"] = rows.loc[df.index, "weight"].astype(float)
     df["user_ix"] = pd.factorize(df.user_id, sort=True)[0]
     df["stratum_ix"], strata = pd.factorize(df.stratum, sort=True)
     per = _per_stratum(df, strata)

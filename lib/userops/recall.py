@@ -16,11 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from userops import money
 from userops.charts import fmt_yuan
 from userops.db import query
 from userops.experiment import assign_arms
-from userops.narrative import num, pct, pp, significance, yuan
-from userops.params import DataParams, RecallParams
+from userops.experiments import PooledEffect, mh_risk_difference, pooled_effect
+from userops.narrative import currency, num, pct, pp, significance, yuan
+from userops.outputs import global_holdout_users
+from userops.params import DataParams, ExperimentParams, RecallParams
 from userops.period import Period
 from userops.sql_files import read_sql, sql_params
 from userops.stats import cramers_v, diff_proportions, mde_two_proportions, proportion_ci
@@ -49,12 +52,17 @@ class StagePanel:
 def build_stages(con, p: Period, rc: RecallParams, months: int | None = None) -> StagePanel:
     """Materialise sql/recall/user_stages.sql for the `months` month ends up to p (temp table).
 
+    Without `months`: the stage_months shown, and as many more as the campaign months need.
+
     Output: one row per registered user x month end in the temp table recall_user_stages of
     this connection (replaced on each call); returns the months it covers.
     """
     first = p.shift(-((months or rc.stage_months) - 1))
+    # by default the table also covers the month end before the first measured recall campaign,
+    # so that members get their stage at assignment (recall/member_stages.sql)
+    built = p.shift(-(max(rc.stage_months, rc.campaign_months + 1) - 1)) if months is None else first
     params = dict(
-        from_month=first.start,
+        from_month=built.start,
         to_month=p.start,
         k_declining=rc.k_declining,
         k_churned=rc.k_churned,
@@ -378,28 +386,37 @@ def churn_profile(con, p: Period, rc: RecallParams, dp: DataParams, max_levels: 
 # --------------------------------------------------------------------------- recall campaigns
 
 
-def outcomes(con, p: Period, rc: RecallParams, dp: DataParams) -> pd.DataFrame:
-    """Member outcomes of the recall campaigns of the last `campaign_months` months (matured windows)."""
-    return query(
+def outcomes(
+    con, p: Period, rc: RecallParams, dp: DataParams, exp: ExperimentParams | None = None
+) -> pd.DataFrame:
+    """Member outcomes of the recall campaigns of the last `campaign_months` months (matured windows).
+
+    With the lifecycle stages built (build_stages), each member also gets stage_at_assignment (the
+    stage at the last month end before the assignment; 'unknown' outside the built months).
+    """
+    exp = exp or ExperimentParams()
+    first = p.shift(-(rc.campaign_months - 1)).start
+    out = query(
         "recall/recall_outcomes",
         con,
-        from_date=p.shift(-(rc.campaign_months - 1)).start,
+        from_date=first,
         to_date=p.end,
         as_of=p.as_of,
         window_days=rc.window_days,
         recall_kinds=dp.recall_coupon_kinds,
+        assumed_margin_rate=exp.assumed_margin_rate,
     )
-
-
-def _boot_mean_diff(rng, t: np.ndarray, h: np.ndarray, draws: int) -> np.ndarray:
-    """Bootstrap draws of mean(t) - mean(h), each arm resampled with replacement."""
-
-    def means(x):
-        if len(x) == 0:
-            return np.full(draws, np.nan)
-        return x[rng.integers(0, len(x), size=(draws, len(x)))].mean(axis=1)
-
-    return means(t) - means(h)
+    built = con.execute(
+        "select count(*) from duckdb_tables() where table_name = $t and temporary", {"t": STAGE_TABLE}
+    ).fetchone()[0]
+    stages = (
+        query("recall/member_stages", con, from_date=first, to_date=p.end)
+        if built
+        else pd.DataFrame(columns=["campaign_id", "user_id", "stage_at_assignment"])
+    )
+    out = out.merge(stages, on=["campaign_id", "user_id"], how="left")
+    out["stage_at_assignment"] = out.stage_at_assignment.fillna("unknown").astype(str)
+    return out
 
 
 def _quantile(draws: np.ndarray, q: float) -> float:
@@ -408,130 +425,253 @@ def _quantile(draws: np.ndarray, q: float) -> float:
     return float(np.quantile(ok, q)) if len(ok) else float("nan")
 
 
-def campaign_effects(out: pd.DataFrame, rc: RecallParams) -> pd.DataFrame:
+INCREMENT_VALUES = ("orders", "gmv", "margin")
+
+
+def campaign_increments(
+    out: pd.DataFrame, draws: int, seed: int, block_cells: int = 4_000_000
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Per campaign: (treatment mean - holdout mean) x treated members of orders, paid GMV and margin.
+
+    Returns the estimates (one row per campaign_id, sorted) and, per value, bootstrap draws
+    (draws x campaigns) from one user-resampling bootstrap: every draw gives each *user* a
+    Poisson(1) weight shared by all their campaign rows, so a user in several campaigns is not
+    taken as independent and sums over campaigns keep their correlation. NaN where an arm is empty.
+    """
+    camp_ix, camps = pd.factorize(out.campaign_id, sort=True)
+    k = len(camps)
+    cell = camp_ix * 2 + (out.arm == "holdout").to_numpy()
+    onehot = np.zeros((len(out), 2 * k))
+    onehot[np.arange(len(out)), cell] = 1.0
+    vals = {v: out[v].to_numpy(float) for v in INCREMENT_VALUES}
+    n_t = np.bincount(camp_ix[(out.arm == "treatment").to_numpy()], minlength=k).astype(float)
+
+    def incs(w: np.ndarray) -> dict[str, np.ndarray]:  # w: b x rows -> per value b x k
+        n = w @ onehot
+        res = {}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for v, x in vals.items():
+                s = (w * x) @ onehot
+                res[v] = (s[:, 0::2] / n[:, 0::2] - s[:, 1::2] / n[:, 1::2]) * n_t
+        return res
+
+    point = incs(np.ones((1, len(out))))
+    est = pd.DataFrame({"campaign_id": list(camps), **{v: point[v][0] for v in INCREMENT_VALUES}})
+    user_ix, users = pd.factorize(out.user_id, sort=True)
+    rng = np.random.default_rng(seed)
+    block = max(1, min(draws, block_cells // max(len(out), 1)))
+    parts: dict[str, list[np.ndarray]] = {v: [] for v in INCREMENT_VALUES}
+    for start in range(0, draws, block):
+        b = min(block, draws - start)
+        w = rng.poisson(1.0, size=(b, len(users))).astype(float)[:, user_ix]
+        for v, d in incs(w).items():
+            parts[v].append(d)
+    boot = {v: np.concatenate(p) if p else np.zeros((0, k)) for v, p in parts.items()}
+    return est, boot
+
+
+def _pooled(g: pd.DataFrame, exp: ExperimentParams) -> PooledEffect:
+    """Mantel-Haenszel by campaign with the rule of SEVERAL_CAMPAIGNS_RULE (user-bootstrap CI).
+
+    Every member row is kept in both arms (monthly campaigns re-draw users who did not come back:
+    dropping the holdout rows of users treated later would keep only the holdout users who
+    returned); holdout rows of one user in several campaigns drawn at the same instant (one
+    holdout shared by those campaigns) weigh 1/m each.
+    """
+    hold = g.arm == "holdout"
+    drawn = g.assigned_at if "assigned_at" in g else g.started_at
+    m = g[hold].groupby([g.user_id[hold], drawn[hold]]).campaign_id.transform("nunique")
+    weight = pd.Series(1.0, index=g.index)
+    weight[hold] = 1.0 / m
+    rows = g.assign(stratum=g.campaign_id, outcome=g.reactivated.astype(int), weight=weight)
+    return pooled_effect(rows, exp.ci_level, exp.bootstrap_draws, exp.bootstrap_seed, holdout_rules=False)
+
+
+EFFECT_COLUMNS = [
+    "group",
+    "label",
+    "channel",
+    "started_at",
+    "n_campaigns",
+    "n_treatment",
+    "n_holdout",
+    "rate_treatment",
+    "rate_holdout",
+    "diff",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "significant",
+    "method",
+    "raw_diff",
+    "raw_ci_low",
+    "raw_ci_high",
+    "mde",
+    "inc_reactivated",
+    "inc_orders",
+    "inc_orders_low",
+    "inc_orders_high",
+    "inc_gmv",
+    "inc_gmv_low",
+    "inc_gmv_high",
+    "inc_margin",
+    "inc_margin_low",
+    "inc_margin_high",
+    "window_orders",
+    "assumed_orders",
+    "touches",
+    "touch_cost",
+    "fixed_cost",
+    "coupon_face_redeemed",
+    "cost",
+    "cost_unknown_for",
+    "roi",
+    "roi_low",
+    "roi_high",
+    "gmv_per_yuan",
+    "contaminated_holdout_rows",
+    "shared_holdout_users",
+]
+
+
+def _nan(x) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def campaign_effects(
+    out: pd.DataFrame, rc: RecallParams, exp: ExperimentParams | None = None
+) -> pd.DataFrame:
     """Treatment vs holdout per campaign, per channel and for all campaigns pooled ('all').
 
-    Per row: arm sizes, reactivation rates, their difference (Newcombe 95% CI, score test),
-    the minimum detectable difference (80% power) for these arm sizes, incremental
-    reactivations / orders / GMV = (treatment mean - holdout mean) x treated members, summed
-    over campaigns, with a seeded bootstrap CI (each campaign's arms resampled), cost =
-    touches x cost_per_touch + face value of the campaign's redeemed recall coupons, and the
-    incremental ROI = incremental GMV / cost (GMV, not margin). A campaign without a cost per
-    touch takes params recall.cost_per_touch of its channel; a channel in neither leaves the
-    cost and ROI unknown (NaN, the channels in cost_unknown_for), never 0. Pooled rows pool the counts
-    for the rate difference; increments are per-campaign sums over the campaigns with both
-    arms (NaN when none has).
+    Rates: a campaign's own difference (Newcombe CI, score test); a channel's and 'all' are the
+    Mantel-Haenszel difference stratified by campaign (experiments.pooled_effect: a holdout shared
+    by several campaigns counted once, holdout rows of users treated in another campaign dropped,
+    CI by a user-resampling bootstrap); raw_diff = the difference of counts added across
+    campaigns (Simpson-prone; shown for comparison only). Increments = (treatment mean - holdout
+    mean) x treated members per campaign, summed over campaigns, with a user-resampling bootstrap
+    CI (campaign_increments); channel and 'all' rows pool the campaigns with both arms only.
+    Money basis (userops.money): paid GMV, gross margin (assumed rate
+    where cost of goods is unknown: assumed_orders), cost = touches x cost per touch + params
+    experiments.campaign_fixed_cost per campaign; a redeemed coupon is inside paid GMV and never
+    added to the cost (coupon_face_redeemed is shown for information). roi = (incremental margin
+    - cost) / cost; gmv_per_yuan = incremental paid GMV / cost. A campaign without a cost per
+    touch takes params recall.cost_per_touch of its channel; a channel in neither leaves the cost
+    and ROI unknown (NaN, the channels in cost_unknown_for), never 0.
     """
-    cols = [
-        "group",
-        "label",
-        "channel",
-        "started_at",
-        "n_treatment",
-        "n_holdout",
-        "rate_treatment",
-        "rate_holdout",
-        "diff",
-        "ci_low",
-        "ci_high",
-        "p_value",
-        "significant",
-        "mde",
-        "inc_reactivated",
-        "inc_orders",
-        "inc_orders_low",
-        "inc_orders_high",
-        "inc_gmv",
-        "inc_gmv_low",
-        "inc_gmv_high",
-        "touches",
-        "touch_cost",
-        "coupon_cost",
-        "cost",
-        "cost_unknown_for",
-        "roi",
-        "roi_low",
-        "roi_high",
-    ]
+    exp = exp or ExperimentParams()
     if out.empty:
-        return pd.DataFrame(columns=cols)
-    # a campaign without a cost per touch takes the params' planning cost of its channel, else unknown
+        return pd.DataFrame(columns=EFFECT_COLUMNS)
     cpt = out.cost_per_touch.astype(float).fillna(out.channel.astype(str).map(rc.cost_per_touch))
     out = out.assign(cost_per_touch=cpt)
-    rng = np.random.default_rng(rc.bootstrap_seed)
+    est, boot = campaign_increments(out, rc.bootstrap_draws, rc.bootstrap_seed)
+    col = {cid: i for i, cid in enumerate(est.campaign_id)}
     alpha = (1 - rc.ci_level) / 2
-    per = {}
-    for cid, g in out.groupby("campaign_id", sort=True):
-        t, h = g[g.arm == "treatment"], g[g.arm == "holdout"]
-        n_t = len(t)
-        go, oo = t.gmv.to_numpy(float), h.gmv.to_numpy(float)
-        to, ho = t.orders.to_numpy(float), h.orders.to_numpy(float)
-        mean = lambda x: x.mean() if len(x) else np.nan  # noqa: E731
-        per[cid] = dict(
-            measurable=len(t) > 0 and len(h) > 0,
-            gmv=(mean(go) - mean(oo)) * n_t,
-            gmv_draws=_boot_mean_diff(rng, go, oo, rc.bootstrap_draws) * n_t,
-            orders=(mean(to) - mean(ho)) * n_t,
-            orders_draws=_boot_mean_diff(rng, to, ho, rc.bootstrap_draws) * n_t,
-        )
+    arms = out.groupby("campaign_id").arm.agg(lambda a: {"treatment", "holdout"} <= set(a))
+    both = out[out.campaign_id.isin(arms[arms].index)]  # channels and 'all' pool measurable campaigns
     groups = [("campaign", cid, g) for cid, g in out.groupby("campaign_id", sort=True)]
-    groups += [("channel", ch, g) for ch, g in out.groupby("channel", sort=True)]
-    groups += [("all", "all", out)]
+    groups += [("channel", ch, g) for ch, g in both.groupby("channel", sort=True)]
+    groups += [("all", "all", both)] if len(both) else []
     rows = []
     for kind, key, g in groups:
         t, h = g[g.arm == "treatment"], g[g.arm == "holdout"]
         with warnings.catch_warnings():  # degenerate arms (all zero) make statsmodels divide by 0
             warnings.simplefilter("ignore", RuntimeWarning)
-            e = diff_proportions(
+            raw = diff_proportions(
                 int(t.reactivated.sum()), len(t), int(h.reactivated.sum()), len(h), rc.ci_level
             )
-        # increments sum over the campaigns with both arms (a campaign without holdout measures nothing)
-        ids = [i for i in sorted(g.campaign_id.unique()) if per[i]["measurable"]]
-        nan_draws = np.full(rc.bootstrap_draws, np.nan)
-        inc_gmv = sum(per[i]["gmv"] for i in ids) if ids else np.nan
-        gmv_draws = np.sum([per[i]["gmv_draws"] for i in ids], axis=0) if ids else nan_draws
-        inc_orders = sum(per[i]["orders"] for i in ids) if ids else np.nan
-        orders_draws = np.sum([per[i]["orders_draws"] for i in ids], axis=0) if ids else nan_draws
+        if kind == "campaign":
+            diff, lo, hi, pv, sig, method = (
+                raw.diff,
+                raw.ci_low,
+                raw.ci_high,
+                raw.p_value,
+                raw.significant,
+                "Newcombe",
+            )
+            contaminated = shared = 0
+        else:
+            pe = _pooled(g, exp)
+            e = pe.effect
+            diff, lo, hi, pv, sig, method = e.diff, e.ci_low, e.ci_high, e.p_value, e.significant, e.method
+            contaminated, shared = pe.contaminated_holdout_rows, pe.shared_holdout_users
+        ids = [col[i] for i in sorted(g.campaign_id.unique())]
+        inc = {v: float(est[v].to_numpy()[ids].sum()) for v in INCREMENT_VALUES}
+        qs = {v: boot[v][:, ids].sum(axis=1) for v in INCREMENT_VALUES}
         touched = t[t.is_touched]
         unknown = sorted(touched.channel[touched.cost_per_touch.isna()].astype(str).unique())
         touch_cost = np.nan if unknown else float(touched.cost_per_touch.sum())
-        coupon_cost = float(g.face_redeemed.astype(float).sum())
-        cost = touch_cost + coupon_cost
-        label = g.campaign_name.iloc[0] if kind == "campaign" else key
+        fixed = exp.campaign_fixed_cost * len(ids)
+        cost = touch_cost + fixed  # NaN when a channel's cost per touch is unknown
+        m_lo, m_hi = _quantile(qs["margin"], alpha), _quantile(qs["margin"], 1 - alpha)
         rows.append(
             dict(
                 group=kind,
-                label=label,
+                label=g.campaign_name.iloc[0] if kind == "campaign" else key,
                 channel=g.channel.iloc[0] if kind != "all" else "all",
                 started_at=g.started_at.min(),
+                n_campaigns=len(ids),
                 n_treatment=len(t),
                 n_holdout=len(h),
-                rate_treatment=e.rate_treatment,
-                rate_holdout=e.rate_holdout,
-                diff=e.diff,
-                ci_low=e.ci_low,
-                ci_high=e.ci_high,
-                p_value=e.p_value,
-                significant=e.significant,
-                mde=mde_two_proportions(e.rate_holdout, len(t), len(h), rc.ci_level),
-                inc_reactivated=e.diff * len(t),
-                inc_orders=inc_orders,
-                inc_orders_low=float(_quantile(orders_draws, alpha)),
-                inc_orders_high=float(_quantile(orders_draws, 1 - alpha)),
-                inc_gmv=inc_gmv,
-                inc_gmv_low=float(_quantile(gmv_draws, alpha)),
-                inc_gmv_high=float(_quantile(gmv_draws, 1 - alpha)),
+                rate_treatment=raw.rate_treatment,
+                rate_holdout=raw.rate_holdout,
+                diff=diff,
+                ci_low=lo,
+                ci_high=hi,
+                p_value=pv,
+                significant=bool(sig),
+                method=method,
+                raw_diff=raw.diff,
+                raw_ci_low=raw.ci_low,
+                raw_ci_high=raw.ci_high,
+                mde=mde_two_proportions(raw.rate_holdout, len(t), len(h), rc.ci_level),
+                inc_reactivated=diff * len(t),
+                inc_orders=inc["orders"],
+                inc_orders_low=_quantile(qs["orders"], alpha),
+                inc_orders_high=_quantile(qs["orders"], 1 - alpha),
+                inc_gmv=inc["gmv"],
+                inc_gmv_low=_quantile(qs["gmv"], alpha),
+                inc_gmv_high=_quantile(qs["gmv"], 1 - alpha),
+                inc_margin=inc["margin"],
+                inc_margin_low=m_lo,
+                inc_margin_high=m_hi,
+                window_orders=int(g.orders.sum()),
+                assumed_orders=int(g.assumed_orders.sum()),
                 touches=len(touched),
                 touch_cost=touch_cost,
-                coupon_cost=coupon_cost,
+                fixed_cost=fixed,
+                coupon_face_redeemed=float(g.face_redeemed.astype(float).sum()),
                 cost=cost,
                 cost_unknown_for=", ".join(unknown),
-                roi=inc_gmv / cost if cost else np.nan,
-                roi_low=float(_quantile(gmv_draws, alpha)) / cost if cost else np.nan,
-                roi_high=float(_quantile(gmv_draws, 1 - alpha)) / cost if cost else np.nan,
+                roi=_nan(money.roi(inc["margin"], cost)),
+                roi_low=_nan(money.roi(m_lo, cost)),
+                roi_high=_nan(money.roi(m_hi, cost)),
+                gmv_per_yuan=_nan(money.gmv_per_yuan(inc["gmv"], cost)),
+                contaminated_holdout_rows=contaminated,
+                shared_holdout_users=shared,
             )
         )
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
+
+
+def margin_basis(r, exp: ExperimentParams) -> str:
+    """The basis of an effects row's margin figures: measured, assumed, or partly assumed."""
+    if r.window_orders == 0 or r.assumed_orders == 0:
+        return money.margin_label(None)
+    if r.assumed_orders == r.window_orders:
+        return money.margin_label(exp.assumed_margin_rate)
+    return (
+        f"{money.GROSS_MARGIN}; {pct(r.assumed_orders / r.window_orders)} of the orders have no cost of goods "
+        f"and use an assumed {exp.assumed_margin_rate:.0%} of paid GMV"
+    )
+
+
+#: the rule for users in several campaigns, stated once (notebook and definitions)
+SEVERAL_CAMPAIGNS_RULE = (
+    "A user drawn into several recall campaigns counts in each campaign's own comparison, in both arms alike "
+    "(each campaign drew its arms at random among its own members; dropping the holdout rows of users treated "
+    "in a later campaign would keep only the holdout users who came back); a holdout shared by campaigns drawn "
+    "at the same time counts once (weight 1/m in each), and every interval resamples users, not rows."
+)
 
 
 @dataclass(frozen=True)
@@ -540,22 +680,26 @@ class RecallEffects:
 
     effects: campaign_effects() of the campaigns with a treatment and a holdout arm (empty when
     none); unmeasured: campaign_id, label, channel, n_treatment, n_holdout of the campaigns
-    missing an arm; reason: a plain sentence when no effect can be measured (empty otherwise).
+    missing an arm; outcomes: the member rows measured (both arms); reason: a plain sentence when
+    no effect can be measured (empty otherwise).
     """
 
     effects: pd.DataFrame
     unmeasured: pd.DataFrame
     reason: str = ""
+    outcomes: pd.DataFrame | None = None
 
     @property
     def pooled(self) -> pd.Series:
-        """The 'all' row (all measurable campaigns pooled)."""
+        """The 'all' row (all measurable campaigns pooled, stratified by campaign)."""
         return self.effects[self.effects.group == "all"].iloc[0]
 
 
-def recall_effects(con, p: Period, rc: RecallParams, dp: DataParams) -> RecallEffects:
+def recall_effects(
+    con, p: Period, rc: RecallParams, dp: DataParams, exp: ExperimentParams | None = None
+) -> RecallEffects:
     """outcomes() + campaign_effects() of the campaigns with both arms, or the reason there is none."""
-    out = outcomes(con, p, rc, dp)
+    out = outcomes(con, p, rc, dp, exp)
     months = f"the {rc.campaign_months} months to {p.label}"
     arms = out.groupby(["campaign_id", "campaign_name", "channel"], observed=True).agg(
         n_treatment=("arm", lambda a: int((a == "treatment").sum())),
@@ -576,20 +720,50 @@ def recall_effects(con, p: Period, rc: RecallParams, dp: DataParams) -> RecallEf
             f"{len(arms):,} recall campaigns in {months} kept one, so their reactivation cannot be told "
             f"apart from users who would have come back anyway."
         )
-    eff = campaign_effects(out[out.campaign_id.isin(both)], rc)
-    return RecallEffects(effects=eff, unmeasured=unmeasured, reason=reason)
+    measured = out[out.campaign_id.isin(both)].reset_index(drop=True)
+    eff = campaign_effects(measured, rc, exp)
+    return RecallEffects(effects=eff, unmeasured=unmeasured, reason=reason, outcomes=measured)
 
 
 def cost_text(r, prefix: str = "a cost of ") -> str:
-    """'a cost of ¥12' or 'an unknown cost (no cost per touch for email)' for an effects row."""
+    """'a cost of ¥12 (touches)' or 'an unknown cost (no cost per touch for email)' for an effects row."""
     if r.cost_unknown_for:
         return f"an unknown cost (no cost per touch for {r.cost_unknown_for})"
-    return f"{prefix}{yuan(r.cost)}"
+    fixed = f" + fixed {yuan(r.fixed_cost)}" if r.fixed_cost else ""
+    return f"{prefix}{yuan(r.cost, 1)} ({num(r.touches)} touches{fixed})"
 
 
 def cost_cell(r) -> str:
     """The cost of an effects row in a table: '¥115.3', or 'unknown (email)'."""
     return f"unknown ({r.cost_unknown_for})" if r.cost_unknown_for else fmt_yuan(r.cost)
+
+
+def roi_text(r) -> str:
+    """'ROI on margin 2.3 (95% CI 0.4 to 4.1)', or why there is none (an effects row)."""
+    if r.cost_unknown_for:
+        return f"no ROI: the cost is unknown (no cost per touch for {r.cost_unknown_for})"
+    if not np.isfinite(r.roi):
+        return "no ROI: the campaign cost nothing (no touch cost and no fixed cost in params)"
+    ci = (
+        f" (95% CI {r.roi_low:,.1f} to {r.roi_high:,.1f})"
+        if np.isfinite(r.roi_low) and np.isfinite(r.roi_high)
+        else ""
+    )
+    return f"**ROI on margin {r.roi:,.1f}**{ci}"
+
+
+def keep_recalling_action(r) -> str:
+    """The action when the pooled lift is significant (an effects 'all' row), with its margin ROI."""
+    risk = (
+        "; its interval still includes a loss, so keep measuring every campaign against its holdout"
+        if np.isfinite(r.roi_low) and r.roi_low < 0
+        else ""
+    )
+    return (
+        f"**Keep recalling**: campaigns pooled lift reactivation by {pp(r['diff'])} (95% CI {pp(r.ci_low)} to "
+        f"{pp(r.ci_high)}); {roi_text(r)}, {yuan(r.inc_margin)} incremental gross margin for "
+        f"{cost_text(r, prefix='')}{risk}."
+    )
 
 
 def unmeasured_sentence(unmeasured: pd.DataFrame, top: int = 5) -> str:
@@ -610,8 +784,28 @@ def metric_suffixes(rows: pd.DataFrame) -> list[str]:
     return [c if m == 1 else f"{c}.{i}" for c, m, i in zip(rows.channel, n, k, strict=True)]
 
 
-def campaign_sentence(r, rc: RecallParams) -> str:
+def money_sentence(r, exp: ExperimentParams) -> str:
+    """Incremental orders, paid GMV and margin, cost and ROI of an effects row, each with its basis."""
+    return (
+        f"**{num(r.inc_orders)} incremental orders** (95% CI {num(r.inc_orders_low)} to {num(r.inc_orders_high)}), "
+        f"{yuan(r.inc_gmv)} incremental paid GMV (net of discounts; 95% CI {yuan(r.inc_gmv_low)} to "
+        f"{yuan(r.inc_gmv_high)}) and **{yuan(r.inc_margin)} incremental gross margin** (95% CI "
+        f"{yuan(r.inc_margin_low)} to {yuan(r.inc_margin_high)}; basis: {margin_basis(r, exp)}) for "
+        f"{cost_text(r, prefix='a campaign cost of ')}: {roi_text(r)}"
+        + (
+            f"; GMV per yuan spent {r.gmv_per_yuan:,.1f} ({currency()} of incremental paid GMV per {currency()} "
+            "of cost, a revenue ratio)"
+            if np.isfinite(r.gmv_per_yuan)
+            else ""
+        )
+        + f". The {yuan(r.coupon_face_redeemed)} face value of redeemed recall coupons is already inside paid GMV "
+        f"and is not counted again as a cost."
+    )
+
+
+def campaign_sentence(r, rc: RecallParams, exp: ExperimentParams | None = None) -> str:
     """The finding of one measured campaign (a campaign_effects row), every part from its numbers."""
+    exp = exp or ExperimentParams()
     verdict = (
         "a significant lift"
         if r.significant and r.diff > 0
@@ -622,23 +816,175 @@ def campaign_sentence(r, rc: RecallParams) -> str:
         if np.isfinite(r.mde)
         else "the holdout is too small or too uniform to state what the arms could detect"
     )
-    roi = (
-        f": incremental GMV per yuan {r.roi:.1f} (95% CI {r.roi_low:.1f} to {r.roi_high:.1f})"
-        if np.isfinite(r.roi) and np.isfinite(r.roi_low) and np.isfinite(r.roi_high)
-        else ""
-    )
-    touches = (
-        f"{num(r.touches)} touches {yuan(r.touch_cost, 1)} + redeemed coupons {yuan(r.coupon_cost)}"
-        if not r.cost_unknown_for
-        else f"{num(r.touches)} touches, redeemed coupons {yuan(r.coupon_cost)}"
-    )
     return (
         f"**{r.label}**: {pct(r.rate_treatment)} of {num(r.n_treatment)} treated users ordered within "
         f"{rc.window_days} days vs {pct(r.rate_holdout)} of {num(r.n_holdout)} in the holdout: **{pp(r.diff)}** "
         f"(95% CI {pp(r.ci_low)} to {pp(r.ci_high)}, {significance(r.p_value, rc.ci_level)}), {verdict}; "
-        f"{mde}. About **{num(r.inc_reactivated)} extra users** came back, **{yuan(r.inc_gmv)} incremental GMV** "
-        f"(bootstrap 95% CI {yuan(r.inc_gmv_low)} to {yuan(r.inc_gmv_high)}) for {cost_text(r)} ({touches}){roi}."
+        f"{mde}. About {num(r.inc_reactivated)} extra users came back: {money_sentence(r, exp)}"
     )
+
+
+def pooled_sentence(r, rc: RecallParams, exp: ExperimentParams, n_campaigns: int, since: str) -> str:
+    """The pooled ('all') finding: the stratified lift, the raw-count comparison and the money."""
+    raw = (
+        f"adding raw counts across campaigns would give {pp(r.raw_diff)} ({pct(r.rate_treatment)} vs "
+        f"{pct(r.rate_holdout)}), which weighs each campaign by its arm sizes rather than comparing like with like"
+    )
+    return (
+        f"Over all {n_campaigns} measured campaigns since {since}, stratified by campaign (Mantel-Haenszel): "
+        f"**{pp(r['diff'])}** (95% CI {pp(r.ci_low)} to {pp(r.ci_high)}, bootstrap resampling users; "
+        f"{significance(r.p_value, rc.ci_level)}); {raw}. About {num(r.inc_reactivated)} extra users came back: "
+        f"{money_sentence(r, exp)}"
+    )
+
+
+# --------------------------------------------------------------------------- channels
+
+
+@dataclass(frozen=True)
+class ChannelVerdict:
+    """Which recall channel to favour, only from channels randomised against each other.
+
+    favour: the channel to favour ('' when none); sentence: the finding (why channels are or are
+    not comparable); splits: the number of draws in which several channels were randomised.
+    """
+
+    favour: str
+    sentence: str
+    splits: int
+    channels: int = 0  # recall channels that ran
+
+    @property
+    def needs_split(self) -> bool:
+        """Several channels ran but were never randomised against each other."""
+        return self.channels > 1 and self.splits == 0
+
+
+def channel_verdict(out: pd.DataFrame, rc: RecallParams) -> ChannelVerdict:
+    """Compare recall channels only where they were randomised within one draw.
+
+    A randomised channel split is read from the data as campaigns of different channels whose
+    members were drawn at the same instant (assigned_at), as the recall list's channel_arm column
+    comes back when the CRM sends one campaign per arm. Within such draws the treated users'
+    reactivation of the best channel is compared with the other channels' (Mantel-Haenszel,
+    stratified by draw); "favour" only when that difference is significant. Campaigns that ran in
+    different months, or whose channel followed the store-share rule, are not comparable.
+    """
+    t = out[out.arm == "treatment"]
+    if t.empty:
+        return ChannelVerdict("", "No treated recall member to compare channels on.", 0)
+    draw = t.groupby("campaign_id").assigned_at.transform("min") if "assigned_at" in t else t.started_at
+    t = t.assign(draw=draw)
+    n_ch = t.groupby("draw").channel.transform("nunique")
+    split = t[n_ch > 1]
+    channels = sorted(t.channel.astype(str).unique())
+    if split.empty:
+        if len(channels) < 2:
+            text = f"Only one recall channel ran ({channels[0]}), so there is no channel to compare it with."
+        else:
+            months = t.groupby("channel").started_at.agg(
+                lambda s: ", ".join(
+                    m.strftime("%b %Y") for m in sorted({pd.Timestamp(x).to_period("M") for x in s})
+                )
+            )
+            when = "; ".join(f"{c} in {m}" for c, m in months.items())
+            text = (
+                f"**The channels are not comparable**: they were never randomised against each other ({when}; "
+                f"the list assigns a channel by each user's store share), so differences between their lifts "
+                f"may come from the month or the users, not the channel."
+            )
+        return ChannelVerdict("", text, 0, len(channels))
+    rates = split.groupby("channel").reactivated.mean().sort_values(ascending=False)
+    best = str(rates.index[0])
+    per = (
+        split.groupby(["draw", split.channel == best]).reactivated.agg(["sum", "size"]).unstack(fill_value=0)
+    )
+    e = mh_risk_difference(
+        per[("sum", True)], per[("size", True)], per[("sum", False)], per[("size", False)], rc.ci_level
+    )
+    n_splits = int(split.draw.nunique())
+    head = (
+        f"In {n_splits} randomised channel split{'s' if n_splits > 1 else ''}, treated users reached by {best} "
+        f"reactivated {pp(e.diff)} more than those reached by the other channels (95% CI {pp(e.ci_low)} to "
+        f"{pp(e.ci_high)}, stratified by draw)"
+    )
+    if e.significant and e.diff > 0:
+        return ChannelVerdict(best, f"{head}: a significant difference.", n_splits, len(channels))
+    return ChannelVerdict(
+        "", f"{head}: not significant, so no channel is favoured yet.", n_splits, len(channels)
+    )
+
+
+# --------------------------------------------------------------------------- forecast
+
+
+def stage_lifts(out: pd.DataFrame, exp: ExperimentParams, min_users: int = MIN_PROFILE_USERS) -> pd.DataFrame:
+    """The pooled lift (stratified by campaign) measured on members of each stage at assignment.
+
+    One row per stage_at_assignment with at least `min_users` members in each arm: n_treatment,
+    n_holdout, diff, ci_low, ci_high, significant. Stages with fewer members are left out.
+    """
+    rows = []
+    for stage, g in out.groupby("stage_at_assignment", sort=True):
+        nt, nh = int((g.arm == "treatment").sum()), int((g.arm == "holdout").sum())
+        if stage == "unknown" or nt < min_users or nh < min_users:
+            continue
+        e = _pooled(g, exp).effect
+        rows.append(
+            dict(
+                stage=stage,
+                n_treatment=nt,
+                n_holdout=nh,
+                diff=e.diff,
+                ci_low=e.ci_low,
+                ci_high=e.ci_high,
+                significant=e.significant,
+            )
+        )
+    cols = ["stage", "n_treatment", "n_holdout", "diff", "ci_low", "ci_high", "significant"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def forecast_sentence(lst: pd.DataFrame, lifts: pd.DataFrame | None) -> str:
+    """Extra users the list's treated users should bring back, per stage, from the lift of that stage.
+
+    A stage without a lift measured on comparable members (same stage at assignment) gets no
+    forecast; a stage whose lift is not significant says so.
+    """
+    treated = lst[lst.arm == "treatment"].groupby("stage").size()
+    if treated.empty:
+        return ""
+    if lifts is None:
+        return (
+            " Forecast: no recall campaign has been measured against a holdout, so how many extra users "
+            "this list brings back is not known until its own holdout is measured."
+        )
+    lifts = (lifts if lifts is not None else pd.DataFrame(columns=["stage"])).set_index("stage")
+    parts, none = [], []
+    for stage, n in treated.items():
+        if stage not in lifts.index:
+            none.append(f"{stage} ({num(n)})")
+            continue
+        r = lifts.loc[stage]
+        if r.ci_low > 0:
+            parts.append(
+                f"the {num(n)} treated {stage} users should bring about **{num(n * r['diff'])} extra users** back "
+                f"(95% CI {num(n * r.ci_low)} to {num(n * r.ci_high)}; lift {pp(r['diff'])} measured on "
+                f"{num(r.n_treatment + r.n_holdout)} recall members who were {stage} when drawn)"
+            )
+        else:
+            parts.append(
+                f"for the {num(n)} treated {stage} users the lift measured on {stage} members is not significant "
+                f"({pp(r['diff'])}, 95% CI {pp(r.ci_low)} to {pp(r.ci_high)}), so their extra returns are not known "
+                f"until this list's holdout is measured"
+            )
+    if none:
+        parts.append(
+            f"no lift has been measured on comparable users for {', '.join(none)} treated users (no recall "
+            f"campaign held at least {MIN_PROFILE_USERS} members per arm in that stage), so no forecast exists for them"
+        )
+    text = "; ".join(parts)
+    return f" Forecast: {text[0].lower()}{text[1:]}."
 
 
 # --------------------------------------------------------------------------- the recall list
@@ -652,6 +998,7 @@ LIST_COLUMNS = [
     "need",
     "scene",
     "channel",
+    "channel_arm",
     "content",
     "face_value",
     "min_spend",
@@ -663,16 +1010,24 @@ LIST_COLUMNS = [
 ]
 
 
-def recall_list(con, p: Period, rc: RecallParams, dp: DataParams) -> pd.DataFrame:
+def recall_list(
+    con, p: Period, rc: RecallParams, dp: DataParams, exp: ExperimentParams | None = None
+) -> pd.DataFrame:
     """Users to recall right after the month, in the campaign_members format (needs build_stages).
 
     campaign_members columns: campaign_id (empty: the CRM assigns it), user_id, arm (seeded
     holdout, stratified by segment x channel), assigned_at (the first instant after the month,
     when the arms are drawn), touched_at (empty: the CRM fills it when sent); then need (top
     category), scene / content / face_value / min_spend (the params offer for that need; a
-    need without an offer gets the cheapest offer), channel, send_hour, segment, stage,
-    recency_days, value_at_stake. Sorted by value at stake.
+    need without an offer gets the cheapest offer), channel (the store-share rule),
+    channel_arm (a randomised channel split: each user's stable draw among the list's channels,
+    sha256 of the holdout seed and the original user id, so that next month can compare
+    channels), send_hour, segment, stage, recency_days, value_at_stake. Sorted by value at stake.
+
+    Users of the persistent global holdout (params experiments) are left out before anything is
+    drawn; how many is in ``attrs["global_holdout_left_out"]``.
     """
+    exp = exp or ExperimentParams()
     df = query(
         "recall/recall_list",
         con,
@@ -686,7 +1041,10 @@ def recall_list(con, p: Period, rc: RecallParams, dp: DataParams) -> pd.DataFram
         channel_store_active=rc.channel_store_active,
         channel_store_churned=rc.channel_store_churned,
         channel_online=rc.channel_online,
+        split_salt=f"recall-channel-split:{rc.holdout_seed}",
     )
+    held = global_holdout_users(con, exp.global_holdout_salt, exp.global_holdout_share, df.user_id)
+    df = df[~df.user_id.isin(held)].reset_index(drop=True)
     offers = pd.DataFrame(
         [
             dict(need=k, scene=c.scene, face_value=c.face_value, min_spend=c.min_spend, message=c.message)
@@ -701,15 +1059,40 @@ def recall_list(con, p: Period, rc: RecallParams, dp: DataParams) -> pd.DataFram
         m.format(scene=s, face=f"{f:g}", min_spend=f"{ms:g}", currency=dp.currency_symbol)
         for m, s, f, ms in zip(df.message, df.scene, df.face_value, df.min_spend, strict=True)
     ]
+    channels = np.array(sorted(df.channel.astype(str).unique()), dtype=object)
+    df["channel_arm"] = (
+        channels[np.minimum((df.split_score.to_numpy(float) * len(channels)).astype(int), len(channels) - 1)]
+        if len(channels)
+        else pd.Series(dtype=str)
+    )
     strata = df.segment + "|" + df.channel
     df["arm"] = assign_arms(df.user_id, rc.holdout_share, rc.holdout_seed, strata) if len(df) else []
     df["campaign_id"] = pd.array([pd.NA] * len(df), dtype="Int64")
     df["assigned_at"] = pd.Timestamp(p.cutoff)
     df["touched_at"] = pd.NaT
-    return (
+    lst = (
         df[LIST_COLUMNS]
         .sort_values(["value_at_stake", "user_id"], ascending=[False, True])
         .reset_index(drop=True)
+    )
+    lst.attrs["global_holdout_left_out"] = len(held)
+    return lst
+
+
+def channel_split_sentence(lst: pd.DataFrame) -> str:
+    """The randomised channel split the list offers (channel_arm), or why it offers none."""
+    arms = lst.channel_arm.value_counts().sort_index()
+    if len(arms) < 2:
+        return (
+            f"The list uses one channel only ({arms.index[0]}), so it offers no channel split."
+            if len(arms)
+            else ""
+        )
+    split = ", ".join(f"{c} {num(n)}" for c, n in arms.items())
+    return (
+        f"To learn which channel works, the list also carries **channel_arm**, a randomised split of its users "
+        f"over its {len(arms)} channels ({split}; a stable draw per user): sending each user through channel_arm "
+        f"instead of channel, one campaign per arm drawn at the same time, lets next month's run compare channels."
     )
 
 
@@ -728,12 +1111,16 @@ def list_plan(lst: pd.DataFrame, rc: RecallParams) -> pd.DataFrame:
     return g.reset_index()
 
 
-def plan_cost_text(plan: pd.DataFrame) -> str:
-    """The planned cost sentence of list_plan(); channels without a cost per touch say it is unknown."""
-    coupons = "plus the face value of redeemed coupons"
+def plan_cost_text(plan: pd.DataFrame, fixed_cost: float = 0.0) -> str:
+    """The planned cost sentence of list_plan(); channels without a cost per touch say it is unknown.
+
+    The recall coupons are not a cost here: their discount comes out of paid GMV when redeemed.
+    """
+    fixed = f" + fixed {yuan(fixed_cost)} (experiments.campaign_fixed_cost)" if fixed_cost else ""
+    coupons = "(the coupons' discount is not added: it comes out of paid GMV when redeemed)"
     unknown = plan[plan.touch_cost.isna()]
     if unknown.empty:
-        return f"Planned touch cost {yuan(plan.touch_cost.sum(), 1)} {coupons}."
+        return f"Planned campaign cost {yuan(plan.touch_cost.sum(), 1)} of touches{fixed} {coupons}."
     names = ", ".join(unknown.channel.astype(str))
     known = plan[plan.touch_cost.notna()]
     missing = (
@@ -743,7 +1130,7 @@ def plan_cost_text(plan: pd.DataFrame) -> str:
     if known.empty:
         return f"T{missing}"
     return (
-        f"Planned touch cost {yuan(known.touch_cost.sum(), 1)} for {', '.join(known.channel)} {coupons}; "
+        f"Planned touch cost {yuan(known.touch_cost.sum(), 1)} for {', '.join(known.channel)}{fixed} {coupons}; "
         f"t{missing}"
     )
 
@@ -764,8 +1151,11 @@ def need_note(lst: pd.DataFrame) -> str:
     return ""
 
 
-def list_reason(con, p: Period, rc: RecallParams) -> str:
-    """Why nobody qualifies for the recall list (needs build_stages); '' when somebody does."""
+def list_reason(con, p: Period, rc: RecallParams, global_holdout_left_out: int = 0) -> str:
+    """Why nobody qualifies for the recall list (needs build_stages); '' when somebody does.
+
+    global_holdout_left_out: the qualifying users recall_list() left out as global holdout.
+    """
     f = query(
         "recall/list_funnel",
         con,
@@ -774,9 +1164,14 @@ def list_reason(con, p: Period, rc: RecallParams) -> str:
         max_recency_days=rc.list_max_recency_days,
         cooldown_days=rc.list_cooldown_days,
     ).iloc[0]
-    if f.n_candidates > f.n_cooldown:
-        return ""
     head = "Nobody qualifies for the recall list"
+    if f.n_candidates > f.n_cooldown:
+        if global_holdout_left_out >= f.n_candidates - f.n_cooldown:
+            return (
+                f"{head}: all {num(global_holdout_left_out)} users who would are in the persistent global "
+                f"holdout (params experiments.global_holdout_share), which no list touches."
+            )
+        return ""
     if f.n_active + f.n_churned == 0:
         return f"{head}: nobody has ordered by the end of {p.label}."
     if f.n_candidates:

@@ -30,11 +30,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from statsmodels.stats.contingency_tables import StratifiedTable
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from userops import recall as rl
 from userops.db import connect
-from userops.params import DataParams, RecallParams
+from userops.params import DataParams, ExperimentParams, RecallParams
 from userops.period import Period
 from userops.testing import order_row
 
@@ -208,23 +209,82 @@ def test_personal_overdue_score(con):
 
 
 def test_campaign_effect_against_statsmodels(con):
+    rl.build_stages(con, P, RC)  # default months: also the August end, the stage at the 09-01 draw
     out = rl.outcomes(con, P, RC, DP)
     assert len(out) == 5
     eff = rl.campaign_effects(out, RC)
-    row = eff[eff.group == "all"].iloc[0]
+    row = eff[eff.group == "campaign"].iloc[0]
     # treatment: u1, u4 reactivated of 3 (u2 ordered 10-05, after the window); holdout: u6 of 2
     assert (row.rate_treatment, row.rate_holdout) == (pytest.approx(2 / 3), pytest.approx(1 / 2))
     low, high = confint_proportions_2indep(2, 3, 1, 2, method="newcomb", compare="diff")
     assert (row.ci_low, row.ci_high) == (pytest.approx(low), pytest.approx(high))
-    # incremental GMV = (mean T (90 + 0 + 25) / 3 - mean H (0 + 20) / 2) x 3 treated = 85
+    # one campaign: the stratified pooled difference is the campaign's own 2/3 - 1/2
+    assert eff[eff.group == "all"].iloc[0]["diff"] == pytest.approx(1 / 6)
+    # incremental paid GMV = (mean T (90 + 0 + 25) / 3 - mean H (0 + 20) / 2) x 3 treated = 85
     assert row.inc_gmv == pytest.approx(85)
     assert row.inc_orders == pytest.approx((4 / 3 - 1 / 2) * 3)  # T 3 + 0 + 1 orders, H 0 + 1
     assert row.inc_gmv_low <= row.inc_gmv <= row.inc_gmv_high
-    # cost = 3 touches x 0.05 + coupon 901 redeemed (face 10)
-    assert row.cost == pytest.approx(10.15)
-    assert row.roi == pytest.approx(85 / 10.15)
+    # members at the September 1 draw: stage at the August end (u1, u3, u4, u6 prospect; u2 new)
+    assert out.set_index("user_id").stage_at_assignment.to_dict() == {
+        1: "prospect",
+        2: "new",
+        3: "prospect",
+        4: "prospect",
+        6: "prospect",
+    }
     again = rl.campaign_effects(out, RC)
     assert again.inc_gmv_low.equals(eff.inc_gmv_low)  # seeded bootstrap
+
+
+def test_roi_on_assumed_margin_and_a_coupon_counted_once(con):
+    """No products.unit_cost in the fixture: margin = 25% (experiments.assumed_margin_rate) of paid GMV."""
+    row = rl.campaign_effects(rl.outcomes(con, P, RC, DP), RC).set_index("group").loc["all"]
+    # margin T: u1 0.25 x 90 = 22.5, u2 0, u4 0.25 x 25 = 6.25; H: u3 0, u6 0.25 x 20 = 5
+    # incremental margin = (28.75 / 3 - 5 / 2) x 3 treated = 21.25
+    assert row.inc_margin == pytest.approx(21.25)
+    # cost = 3 touches x 0.05; coupon 901 (face 10, redeemed on order 1) is inside order 1's paid GMV 30
+    # and is NOT added again (the old cost was 0.15 + 10 = 10.15)
+    assert row.cost == pytest.approx(0.15) and row.coupon_face_redeemed == pytest.approx(10)
+    assert row.roi == pytest.approx((21.25 - 0.15) / 0.15)  # 140.67
+    assert row.gmv_per_yuan == pytest.approx(85 / 0.15)  # a revenue ratio, not ROI
+    assert (row.window_orders, row.assumed_orders) == (5, 5)  # orders 1, 2, 3, 7 (T) and 8 (H)
+    assert rl.margin_basis(row, ExperimentParams()) == (
+        "gross margin at an assumed 25% of paid GMV (no cost of goods in the data)"
+    )
+    assert rl.roi_text(row) == f"**ROI on margin 140.7** (95% CI {row.roi_low:,.1f} to {row.roi_high:,.1f})"
+    # a fixed cost of 5 per campaign: cost 5.15, ROI (21.25 - 5.15) / 5.15
+    fixed = rl.campaign_effects(rl.outcomes(con, P, RC, DP), RC, ExperimentParams(campaign_fixed_cost=5))
+    f = fixed.set_index("group").loc["all"]
+    assert f.cost == pytest.approx(5.15) and f.roi == pytest.approx((21.25 - 5.15) / 5.15)
+
+
+def test_roi_on_measured_margin_with_unit_cost(make_warehouse):
+    """products.unit_cost F1 18, S1 12 and a line on every window order: margin measured, none assumed."""
+    products = [dict(p, unit_cost=c) for p, c in zip(PRODUCTS, [18, 12], strict=True)]
+    items = ITEMS + [
+        dict(order_id=7, product_id="F1", quantity=1, amount=25),  # u4
+        dict(order_id=8, product_id="S1", quantity=1, amount=20),  # u6
+    ]
+    tables = dict(
+        users=USERS,
+        orders=ORDERS,
+        products=products,
+        order_items=items,
+        campaigns=CAMPAIGNS,
+        campaign_members=MEMBERS,
+        coupons=COUPONS,
+    )
+    with connect(make_warehouse(tables)) as c:
+        out = rl.outcomes(c, P, RC, DP)
+    row = rl.campaign_effects(out, RC).set_index("group").loc["all"]
+    # margin = paid GMV - quantity x unit_cost. T: u1 orders 1 (F1 30 - 18 = 12), 2 (S1 30 - 12 = 18),
+    # 3 (F1 12) = 42; u2 0; u4 order 7 (25 - 18 = 7). H: u3 0; u6 order 8 (20 - 12 = 8).
+    # incremental margin = (49 / 3 - 8 / 2) x 3 = 37
+    assert row.inc_margin == pytest.approx(37)
+    assert row.assumed_orders == 0 and rl.margin_basis(row, ExperimentParams()) == (
+        "gross margin (paid GMV - cost of goods)"
+    )
+    assert row.roi == pytest.approx((37 - 0.15) / 0.15)  # 245.67 on measured margin vs 140.67 assumed
 
 
 def test_churn_profile(con):
@@ -340,7 +400,10 @@ def test_many_levels_keep_the_largest_and_pool_the_rest():
 
 
 def _outcome_rows(channel, cost_per_touch):
-    """Campaign 7 (channel, cost per touch): T u1 (order, 50), u2 (none); H u3 (order, 20), u4 (none)."""
+    """Campaign 7 (channel, cost per touch): T u1 (order, 50), u2 (none); H u3 (order, 20), u4 (none).
+
+    Margin at the assumed 25%: u1 12.5, u3 5 (both orders without cost of goods).
+    """
     return pd.DataFrame(
         dict(
             campaign_id=7,
@@ -354,6 +417,10 @@ def _outcome_rows(channel, cost_per_touch):
             reactivated=[True, False, True, False],
             orders=[1, 0, 1, 0],
             gmv=[50.0, 0, 20, 0],
+            margin=[12.5, 0, 5, 0],
+            assumed_orders=[1, 0, 1, 0],
+            assigned_at=pd.Timestamp("2026-09-01 10:00"),
+            stage_at_assignment="churned",
             coupons_redeemed=0,
             face_redeemed=0.0,
         )
@@ -371,8 +438,10 @@ def test_cost_unknown_for_a_channel_without_cost_per_touch():
     # params cost for email: 2 touches x 0.03
     rc = RecallParams(cost_per_touch={"email": 0.03})
     known = rl.campaign_effects(_outcome_rows("email", np.nan), rc).set_index("group").loc["all"]
-    assert known.cost == pytest.approx(0.06) and known.roi == pytest.approx(30 / 0.06)
-    assert known.cost_unknown_for == "" and rl.cost_text(known, prefix="") == "¥0"
+    # ROI on margin: incremental margin (12.5 / 2 - 5 / 2) x 2 = 7.5; (7.5 - 0.06) / 0.06 = 124
+    assert known.cost == pytest.approx(0.06) and known.roi == pytest.approx((7.5 - 0.06) / 0.06)
+    assert known.cost_unknown_for == "" and rl.cost_text(known, prefix="") == "¥0.1 (2 touches)"
+    assert rl.roi_text(row) == "no ROI: the cost is unknown (no cost per touch for email)"
 
 
 def test_list_plan_cost_unknown_for_a_channel_missing_in_params():
@@ -388,11 +457,13 @@ def test_list_plan_cost_unknown_for_a_channel_missing_in_params():
     assert plan.loc["sms", "touch_cost"] == pytest.approx(0.1)  # 2 treated x 0.05
     assert np.isnan(plan.loc["app_push", "touch_cost"])
     assert rl.plan_cost_text(plan.reset_index()) == (
-        "Planned touch cost ¥0.1 for sms plus the face value of redeemed coupons; the touch cost of "
-        "app_push (1 treated users) is unknown: params recall.cost_per_touch has no cost for app_push."
+        "Planned touch cost ¥0.1 for sms (the coupons' discount is not added: it comes out of paid GMV when "
+        "redeemed); the touch cost of app_push (1 treated users) is unknown: params recall.cost_per_touch has "
+        "no cost for app_push."
     )
     assert rl.plan_cost_text(plan.loc[["sms"]].reset_index()) == (
-        "Planned touch cost ¥0.1 plus the face value of redeemed coupons."
+        "Planned campaign cost ¥0.1 of touches (the coupons' discount is not added: it comes out of paid GMV "
+        "when redeemed)."
     )
     assert [rl.touch_cost_cell(c) for c in plan.touch_cost] == ["unknown", "¥0.1"]
 
@@ -486,3 +557,188 @@ def test_offline_channels_and_list_channels_come_from_params(con):
         "The touch cost of email (3 treated users) is unknown: params recall.cost_per_touch has no cost "
         "for email."
     )
+
+
+# --------------------------------------------------------------------------- pooling, channels, forecast
+
+
+def _members(cid, channel, month, arm, n, converted, first_user, stage="churned", cost=0.05):
+    """n member rows of campaign cid in one arm, the first `converted` reactivated (1 order, 40 paid GMV)."""
+    at = pd.Timestamp(f"{month}-01 10:00")
+    hit = np.arange(n) < converted
+    return pd.DataFrame(
+        dict(
+            campaign_id=cid,
+            campaign_name=f"{month} 召回 ({channel})",
+            channel=channel,
+            started_at=at,
+            cost_per_touch=cost,
+            user_id=np.arange(first_user, first_user + n),
+            arm=arm,
+            assigned_at=at,
+            is_touched=arm == "treatment",
+            reactivated=hit,
+            orders=hit.astype(int),
+            gmv=np.where(hit, 40.0, 0.0),
+            margin=np.where(hit, 10.0, 0.0),
+            assumed_orders=hit.astype(int),
+            coupons_redeemed=0,
+            face_redeemed=0.0,
+            stage_at_assignment=stage,
+        )
+    )
+
+
+def _two_campaigns():
+    """A (sms, 2026-08): holdout share 50%: T 2 of 10, H 1 of 10 (diff +10 pp).
+    B (wechat_notice, 2026-09): holdout share 10%: T 54 of 90, H 5 of 10 (diff +10 pp). Distinct users."""
+    return pd.concat(
+        [
+            _members(1, "sms", "2026-08", "treatment", 10, 2, 1),
+            _members(1, "sms", "2026-08", "holdout", 10, 1, 11),
+            _members(2, "wechat_notice", "2026-09", "treatment", 90, 54, 21, cost=0.01),
+            _members(2, "wechat_notice", "2026-09", "holdout", 10, 5, 111, cost=0.01),
+        ],
+        ignore_index=True,
+    )
+
+
+def test_pooled_effect_is_stratified_by_campaign():
+    out = _two_campaigns()
+    eff = rl.campaign_effects(out, RC).set_index("group")
+    allr = eff.loc["all"]
+    # raw counts added across campaigns: T 56 / 100 = 56%, H 6 / 20 = 30%: +26 pp, although each
+    # campaign lifted by +10 pp (B's large treatment arm has a high base rate: Simpson)
+    assert allr.raw_diff == pytest.approx(0.26)
+    # Mantel-Haenszel: sum((x1 n0 - x0 n1) / N) / sum(n1 n0 / N)
+    #   A: (2 x 10 - 1 x 10) / 20 = 0.5, weight 10 x 10 / 20 = 5; B: (54 x 10 - 5 x 90) / 100 = 0.9, weight 9
+    #   (0.5 + 0.9) / (5 + 9) = 0.1
+    assert allr["diff"] == pytest.approx(0.10)
+    tables = np.array([[[2, 8], [1, 9]], [[54, 36], [5, 5]]]).transpose(1, 2, 0)  # 2 x 2 x strata
+    assert allr.p_value == pytest.approx(StratifiedTable(tables).test_null_odds(correction=False).pvalue)
+    assert allr.ci_low < 0.10 < allr.ci_high  # user-resampling bootstrap interval around the estimate
+    # increments sum the campaigns: orders (0.2 - 0.1) x 10 + (0.6 - 0.5) x 90 = 10; margin x 10 = 100
+    assert allr.inc_orders == pytest.approx(10) and allr.inc_margin == pytest.approx(100)
+    # cost 10 x 0.05 + 90 x 0.01 = 1.4; ROI (100 - 1.4) / 1.4
+    assert allr.cost == pytest.approx(1.4) and allr.roi == pytest.approx((100 - 1.4) / 1.4)
+    text = rl.pooled_sentence(allr, RC, ExperimentParams(), 2, "August 2026")
+    assert "**+10.0 pp**" in text and "adding raw counts across campaigns would give +26.0 pp" in text
+
+
+def test_shared_holdout_counted_once_and_users_kept_in_both_arms():
+    # campaigns 1 and 2 drawn at the same instant share holdout users 11..20 (listed in both)
+    a = _members(1, "sms", "2026-08", "treatment", 10, 2, 1)
+    h = _members(1, "sms", "2026-08", "holdout", 10, 1, 11)
+    b = _members(2, "sms", "2026-08", "treatment", 10, 4, 31).assign(campaign_name="b")
+    shared = h.assign(campaign_id=2, campaign_name="b")
+    # a later campaign 3 treats holdout user 11 again: user 11's holdout rows are kept
+    later = _members(3, "sms", "2026-09", "treatment", 1, 0, 11)
+    later_h = _members(3, "sms", "2026-09", "holdout", 1, 0, 99)
+    pe = rl._pooled(pd.concat([a, h, b, shared, later, later_h], ignore_index=True), ExperimentParams())
+    per = pe.per_stratum.set_index("stratum")
+    # shared holdout users weigh 1/2 in campaigns 1 and 2: 5 members (1 x 0.5 converted) each
+    assert per.loc[1, "members_h"] == pytest.approx(5) and per.loc[2, "members_h"] == pytest.approx(5)
+    assert per.loc[1, "converted_h"] == pytest.approx(0.5)
+    assert pe.contaminated_holdout_rows == 0  # no row dropped
+
+
+def test_channels_not_randomised_get_no_favour():
+    out = _two_campaigns()  # sms in August, wechat_notice in September: different draws
+    v = rl.channel_verdict(out, RC)
+    assert v.favour == "" and v.splits == 0
+    assert v.sentence == (
+        "**The channels are not comparable**: they were never randomised against each other (sms in Aug 2026; "
+        "wechat_notice in Sep 2026; the list assigns a channel by each user's store share), so differences "
+        "between their lifts may come from the month or the users, not the channel."
+    )
+    later = _members(3, "sms", "2026-10", "treatment", 5, 1, 500)
+    v3 = rl.channel_verdict(pd.concat([later, out], ignore_index=True), RC)
+    assert "(sms in Aug 2026, Oct 2026; wechat_notice in Sep 2026;" in v3.sentence  # months in time order
+    single = rl.channel_verdict(out[out.channel == "sms"], RC)
+    assert single.favour == "" and single.sentence.startswith("Only one recall channel ran (sms)")
+
+
+def test_randomised_channel_split_can_favour_a_channel():
+    # one draw (2026-10-01 10:00) split over two channels: sms 60 of 100 treated back, email 30 of 100
+    split = pd.concat(
+        [
+            _members(5, "sms", "2026-10", "treatment", 100, 60, 1),
+            _members(6, "email", "2026-10", "treatment", 100, 30, 101),
+            _members(5, "sms", "2026-10", "holdout", 20, 4, 201),
+            _members(6, "email", "2026-10", "holdout", 20, 4, 221),
+        ],
+        ignore_index=True,
+    )
+    v = rl.channel_verdict(split, RC)
+    # sms - email among treated: 0.60 - 0.30 = +30 pp (one stratum)
+    assert v.favour == "sms" and v.splits == 1
+    assert v.sentence.startswith(
+        "In 1 randomised channel split, treated users reached by sms reactivated +30.0 pp"
+    )
+    # the same split with 32 of 100 for sms: +2 pp, not significant -> no favour
+    close = split.assign(reactivated=split.reactivated & ~((split.campaign_id == 5) & (split.user_id > 32)))
+    assert rl.channel_verdict(close, RC).favour == ""
+
+
+def test_forecast_uses_the_lift_of_the_same_stage():
+    lst = pd.DataFrame(
+        dict(
+            stage=["churned"] * 100 + ["declining"] * 20 + ["churned"] * 5,
+            arm=["treatment"] * 120 + ["holdout"] * 5,
+        )
+    )
+    lifts = rl.stage_lifts(_two_campaigns(), ExperimentParams(), min_users=5)  # all churned at the draw
+    assert lifts.stage.tolist() == ["churned"] and lifts["diff"].iloc[0] == pytest.approx(0.10)
+    # on these small holdouts the churned lift is not significant: no number of extra users is promised
+    assert "the lift measured on churned members is not significant" in rl.forecast_sentence(lst, lifts)
+    sure = lifts.assign(ci_low=0.05, ci_high=0.15)  # a lift of +10 pp (95% CI +5 to +15 pp)
+    text = rl.forecast_sentence(lst, sure)
+    # 100 treated churned users x +10 pp = 10 extra users (CI 5 to 15); declining users have no comparable lift
+    assert text.startswith(
+        " Forecast: the 100 treated churned users should bring about **10 extra users** back (95% CI 5 to 15"
+    )
+    assert "no lift has been measured on comparable users for declining (20) treated users" in text
+    none = rl.forecast_sentence(lst, lifts.iloc[0:0])  # campaigns measured, but no stage with enough members
+    assert "churned (100), declining (20)" in none and "no forecast exists" in none
+    assert rl.forecast_sentence(lst, None).startswith(" Forecast: no recall campaign has been measured")
+
+
+def test_list_leaves_out_the_global_holdout_upfront(con):
+    # salt 'a': user 1's draw is 0.169 (sha256('a:1')), so a 20% share holds u1 out; salt 'h10' draws 0.274
+    held = ExperimentParams(global_holdout_salt="a", global_holdout_share=0.2)
+    lst = rl.recall_list(con, P, RC, DP, held)
+    assert lst.empty and lst.attrs["global_holdout_left_out"] == 1
+    assert rl.list_reason(con, P, RC, 1) == (
+        "Nobody qualifies for the recall list: all 1 users who would are in the persistent global holdout "
+        "(params experiments.global_holdout_share), which no list touches."
+    )
+    kept = rl.recall_list(
+        con, P, RC, DP, ExperimentParams(global_holdout_salt="h10", global_holdout_share=0.2)
+    )
+    assert kept.user_id.tolist() == [1] and kept.attrs["global_holdout_left_out"] == 0
+
+
+def test_channel_arm_is_a_stable_draw_per_user(con):
+    rc = RecallParams(at_risk_p=0.6)
+    a = rl.recall_list(con, P, rc, DP)
+    b = rl.recall_list(con, P, rc, DP)
+    assert a.channel_arm.equals(b.channel_arm)
+    assert set(a.channel_arm) <= set(a.channel)  # u1 sms; u2, u4 offline_push; u3 offline_push
+    # the same user keeps the same arm on a smaller list (the draw depends on the user only)
+    small = rl.recall_list(con, P, RecallParams(at_risk_p=0.6, channel_store_active="sms"), DP)
+    assert set(small.channel_arm) == {"sms"} and rl.channel_split_sentence(small) == (
+        "The list uses one channel only (sms), so it offers no channel split."
+    )
+
+
+def test_keep_recalling_action_says_when_the_roi_interval_includes_a_loss():
+    eff = rl.campaign_effects(_two_campaigns(), RC).set_index("group")
+    allr = eff.loc["all"]
+    text = rl.keep_recalling_action(allr)
+    # incremental margin 100 for 1.4 of touches (10 x 0.05 + 90 x 0.01): ROI (100 - 1.4) / 1.4 = 70.4
+    assert text.startswith("**Keep recalling**: campaigns pooled lift reactivation by +10.0 pp")
+    assert "**ROI on margin 70.4**" in text and "¥100 incremental gross margin for ¥1.4 (100 touches)" in text
+    assert text.endswith("includes a loss, so keep measuring every campaign against its holdout.") == (
+        allr.roi_low < 0
+    )
+    assert rl.channel_verdict(_two_campaigns(), RC).needs_split  # sms and wechat_notice, never randomised

@@ -8,11 +8,14 @@
 --   most (ties: earliest). Channel rule: store_share >= $offline_share and not churned ->
 --   $channel_store_active (still visits; default offline_push at the scan-to-pay checkout);
 --   store_share >= $offline_share and churned -> $channel_store_churned (default sms);
---   otherwise $channel_online (an online buyer; default wechat_notice).
+--   otherwise $channel_online (an online buyer; default wechat_notice). split_score = the user's
+--   stable draw in [0, 1) for a randomised channel split: the first 52 bits of
+--   sha256('<$split_salt>:<original user id>') (the same on every run and engine; userops.recall
+--   turns it into the channel_arm column).
 -- parameters: $as_of (DATE, a month end), $at_risk_p (DOUBLE), $max_recency_days,
 --   $cooldown_days, $horizon_days (INTEGER), $offline_share (DOUBLE), $offline_channels (VARCHAR[],
 --   params data.offline_order_channels), $channel_store_active, $channel_store_churned,
---   $channel_online (VARCHAR, params recall.channel_*)
+--   $channel_online (VARCHAR, params recall.channel_*), $split_salt (VARCHAR)
 -- invariants: one row per user; segment in (at_risk, churned); every user has a channel; need
 --   'unknown' only without order lines.
 with stages as (
@@ -108,8 +111,11 @@ final as (
             when x.store_share >= $offline_share and p.segment = 'at_risk' then $channel_store_active
             when x.store_share >= $offline_share then $channel_store_churned
             else $channel_online
-        end as channel
+        end as channel,
+        cast(('0x' || substr(sha256($split_salt || ':' || i.source_id), 1, 13)) as bigint)
+        / 4503599627370496.0 as split_score
     from pool as p
+    inner join map_user_id as i using (user_id)
     inner join mix as x using (user_id)
     inner join hours as h using (user_id)
     left join needs as n using (user_id)
