@@ -115,23 +115,27 @@ def pooled_effect(
     seed: int = 0,
     block_cells: int = 4_000_000,
     holdout_rules: bool = True,
+    drop_contaminated: bool = False,
 ) -> PooledEffect:
     """Stratified effect of member rows ``user_id, stratum, arm ('treatment'|'holdout'), outcome (0/1)``.
 
-    Rules: a holdout row is contaminated, and dropped, when the same user was treated in another
-    pooled stratum during its measurement window (rows with ``window_start`` / ``window_end``:
-    the two windows overlap; without them: treated in any other stratum); a user held out of m
-    strata weighs 1/m in each. Point estimate: Mantel-Haenszel risk difference on the weighted
+    The stated rule for users in several campaigns: every member row counts in its own campaign's
+    randomised comparison (intention to treat), and the interval resamples *users*, so a user who
+    appears in several campaigns is not taken as independent observations. A holdout shared by
+    several strata (the same user held out of m campaigns) weighs 1/m in each, so it is counted
+    once (``holdout_rules``). Point estimate: Mantel-Haenszel risk difference on the weighted
     counts. Interval: percentile bootstrap resampling users (Poisson(1) weights, seeded), drawn
     ``block_cells // rows`` draws at a time.
 
-    With ``holdout_rules=False`` no row is dropped and each row weighs its optional ``weight``
-    column (default 1): for strata drawn one after another from a re-eligible population (e.g.
-    monthly recall), where dropping holdout rows of users treated later keeps only the holdout
-    users who came back; the caller states its own rule.
+    ``drop_contaminated`` (off by default) drops the holdout rows of users treated in another
+    stratum in an overlapping window (``window_start``/``window_end``; without them, in any other
+    stratum). It is off because a later draw usually depends on the outcome (monthly recall
+    re-draws users who did not come back): dropping on it keeps only the holdout users who came
+    back and biases the lift towards zero. With ``holdout_rules=False`` each row weighs its
+    optional ``weight`` column (default 1) and the caller states its own rule.
     """
     rows = rows.reset_index(drop=True)
-    contaminated = _contaminated(rows) if holdout_rules else pd.Series(False, index=rows.index)
+    contaminated = _contaminated(rows) if drop_contaminated else pd.Series(False, index=rows.index)
     df = rows.loc[~contaminated, ["user_id", "stratum", "arm", "outcome"]].copy()
     hold = df.arm == "holdout"
     m = df[hold].groupby("user_id").stratum.transform("nunique")

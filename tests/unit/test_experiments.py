@@ -69,7 +69,7 @@ def test_shared_holdout_counted_once_and_contaminated_rows_dropped():
             pd.DataFrame([(1, "B", "holdout", 0)], columns=["user_id", "stratum", "arm", "outcome"]),
         ]
     )
-    res = pooled_effect(df, draws=300, seed=1)
+    res = pooled_effect(df, draws=300, seed=1, drop_contaminated=True)
     assert res.contaminated_holdout_rows == 1
     assert res.shared_holdout_users == 50
     per = res.per_stratum.set_index("stratum")
@@ -286,7 +286,9 @@ def test_contamination_only_when_windows_overlap():
     )
     rows["window_end"] = rows.window_start + pd.Timedelta(days=30)
     sept_only = rows[rows.stratum != "C"]
-    assert pooled_effect(sept_only, draws=200, seed=1).contaminated_holdout_rows == 0
-    assert pooled_effect(rows, draws=200, seed=1).contaminated_holdout_rows == 1
+    assert pooled_effect(sept_only, draws=200, seed=1, drop_contaminated=True).contaminated_holdout_rows == 0
+    assert pooled_effect(rows, draws=200, seed=1, drop_contaminated=True).contaminated_holdout_rows == 1
     untimed = sept_only.drop(columns=["window_start", "window_end"])
-    assert pooled_effect(untimed, draws=200, seed=1).contaminated_holdout_rows == 1  # any other treatment
+    assert pooled_effect(untimed, draws=200, seed=1, drop_contaminated=True).contaminated_holdout_rows == 1
+    # default: intention to treat, every row counts in its own campaign
+    assert pooled_effect(rows, draws=200, seed=1).contaminated_holdout_rows == 0
