@@ -1073,7 +1073,7 @@ def channel_action_lines(act: pd.DataFrame, ap: AcquisitionParams) -> list[str]:
                 why += "; its users retain below average: fix the first-week offer and the audience before adding spend"
             elif kind == "fix":
                 why += f"; pays back but below {ap.ltv_cac_scale:g}x: lower its CAC"
-            else:
+            elif kind == "cut":
                 why += (
                     "; it loses money on margin within 12 months: stop its paid spend, or cut its CAC below "
                     f"{fmt_yuan(r.ltv_margin_gross, 0)} per new user before spending again"
