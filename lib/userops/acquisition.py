@@ -758,9 +758,9 @@ def ltv_cac_result(pred: Result, cost: pd.DataFrame, cac_why: str) -> Result:
 
 
 SEED_COMMUNITY = (
-    "the source article's community 'ROI' of ~3 is all group sales / all costs paid (a paid-GMV ratio "
-    "over all the groups' sales, not margin and not incremental), so it compares with our paid GMV per "
-    "yuan spent, not with the margin figure"
+    "The source article's community 'ROI' of ~3 is all group sales ÷ all costs paid: a paid-GMV ratio over "
+    "all of the groups' sales, neither margin nor incremental, so it compares with our paid GMV per yuan "
+    "spent ({gmv:.1f}), not with the margin figure."
 )
 _SUMS = [
     "registrations",
@@ -907,8 +907,10 @@ def referral_findings(
         if e is not None:
             metrics["community_margin_per_yuan"] = e["margin_per_yuan"]
             metrics["community_gmv_per_yuan"] = e["gmv_per_yuan"]
-            text += f"; {econ(e)} ({SEED_COMMUNITY})"
+            text += f"; {econ(e)}"
         parts.append(text + ".")
+        if e is not None:
+            parts.append(SEED_COMMUNITY.format(gmv=e["gmv_per_yuan"]))
     if len(promoters):
         text = f"{len(promoters):,} store promoters brought {int(promoters.valid_new_users.sum()):,} valid new users"
         e = referral_economics(ref, "store_promoter")

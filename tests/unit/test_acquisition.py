@@ -296,7 +296,8 @@ def test_community_economics_on_complete_windows(con):
     assert metrics["community_gmv_per_yuan"] == pytest.approx(4.0)
     assert not any("roi" in k for k in metrics)  # observational: never called ROI
     assert "**3.0 yuan of gross margin (paid GMV - cost of goods) per yuan spent**" in text
-    assert "Observational" in text and "all group sales / all costs paid" in text
+    assert "Observational" in text and "all group sales ÷ all costs paid" in text
+    assert "compares with our paid GMV per yuan spent (4.0)" in text
 
 
 def test_referral_margin_without_unit_costs(make_warehouse):
