@@ -888,10 +888,18 @@ def referral_findings(
     D = ap.referral_gmv_days
     parts, metrics = [], {}
 
-    def econ(e: dict[str, float]) -> str:
+    def econ(e: dict[str, float] | None, valid: int) -> str:
+        if e is None:
+            return (
+                ""
+                if valid == 0
+                else f"; gross margin per yuan spent needs valid new users observed for {D} days at a referral "
+                "cost, and none of them is yet"
+            )
         basis = money.margin_basis(e["assumed_share"], assumed_margin_rate)
+        who = "valid new user" if e["users"] == 1 else "valid new users"
         return (
-            f"on the {e['users']:,} valid new users observed for {D} days, **{e['margin_per_yuan']:.1f} yuan of "
+            f"; on the {e['users']:,} {who} observed for {D} days, **{e['margin_per_yuan']:.1f} yuan of "
             f"{basis} per yuan spent** (commissions + new-user coupons, {fmt_yuan(e['cost'], 0)}) and "
             f"{e['gmv_per_yuan']:.1f} yuan of paid GMV per yuan spent"
         )
@@ -904,20 +912,20 @@ def referral_findings(
             f"least one valid new user) brought {int(grp.valid_new_users.sum()):,} valid new users: {per_leader:.2f} per leader"
         )
         e = referral_economics(ref, "group_leader")
+        text += econ(e, int(grp.valid_new_users.sum()))
         if e is not None:
             metrics["community_margin_per_yuan"] = e["margin_per_yuan"]
             metrics["community_gmv_per_yuan"] = e["gmv_per_yuan"]
-            text += f"; {econ(e)}"
         parts.append(text + ".")
         if e is not None:
             parts.append(SEED_COMMUNITY.format(gmv=e["gmv_per_yuan"]))
     if len(promoters):
         text = f"{len(promoters):,} store promoters brought {int(promoters.valid_new_users.sum()):,} valid new users"
         e = referral_economics(ref, "store_promoter")
+        text += econ(e, int(promoters.valid_new_users.sum()))
         if e is not None:
             metrics["promoter_margin_per_yuan"] = e["margin_per_yuan"]
             metrics["promoter_gmv_per_yuan"] = e["gmv_per_yuan"]
-            text += f"; {econ(e)}"
         parts.append(text + ".")
     if metrics.keys() & {"community_margin_per_yuan", "promoter_margin_per_yuan"}:
         parts.append(

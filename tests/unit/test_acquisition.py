@@ -679,3 +679,19 @@ def test_demo_commission_is_the_params_default():
         "store_promoter": ap.commission_store_promoter,
     } == REFERRAL_COMMISSION
     assert AcquisitionParams().commission_group_leader == REFERRAL_COMMISSION["group_leader"]
+
+
+def test_referral_findings_without_complete_windows(con):
+    """October report: the group leaders' valid users u3 u4 are not observed 30 days yet (11-03, 11-26),
+    so no community ratio is a number and the finding says why (2 valid / 3 leaders L1 L2 L3 = 0.67);
+    P1's u5 (10-19) is."""
+    ap = AcquisitionParams(referral_months=2, commission_group_leader=5, commission_store_promoter=4)
+    ref = a.referrers(con, P, ap, KINDS, RATE)
+    text, metrics = a.referral_findings(ref, a.groups(ref), ap, RATE)
+    assert "community_margin_per_yuan" not in metrics
+    assert (
+        "2 valid new users: 0.67 per leader; gross margin per yuan spent needs valid new users observed for "
+        "30 days at a referral cost, and none of them is yet." in text
+    )
+    assert "on the 1 valid new user observed for 30 days, **15.0 yuan of gross margin" in text  # 60 / 4
+    assert metrics["promoter_margin_per_yuan"] == 15
