@@ -15,7 +15,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from userops import clv, money
-from userops.charts import fmt_pct, fmt_yuan
+from userops.charts import currency_code, fmt_pct, fmt_yuan
 from userops.db import query
 from userops.params import AcquisitionParams
 from userops.period import Period
@@ -759,7 +759,7 @@ def ltv_cac_result(pred: Result, cost: pd.DataFrame, cac_why: str) -> Result:
 
 SEED_COMMUNITY = (
     "The source article's community 'ROI' of ~3 is all group sales ÷ all costs paid: a paid-GMV ratio over "
-    "all of the groups' sales, neither margin nor incremental, so it compares with our paid GMV per yuan "
+    "all of the groups' sales, neither margin nor incremental, so it compares with our paid GMV per {cur} "
     "spent ({gmv:.1f}), not with the margin figure."
 )
 _SUMS = [
@@ -885,7 +885,7 @@ def referral_findings(
     ratios on complete windows, never ROI (no randomised holdout of referrals exists).
     """
     promoters = ref[ref.kind == "store_promoter"]
-    D = ap.referral_gmv_days
+    D, cur = ap.referral_gmv_days, currency_code()
     parts, metrics = [], {}
 
     def econ(e: dict[str, float] | None, valid: int) -> str:
@@ -893,15 +893,15 @@ def referral_findings(
             return (
                 ""
                 if valid == 0
-                else f"; gross margin per yuan spent needs valid new users observed for {D} days at a referral "
+                else f"; gross margin per {cur} spent needs valid new users observed for {D} days at a referral "
                 "cost, and none of them is yet"
             )
         basis = money.margin_basis(e["assumed_share"], assumed_margin_rate)
         who = "valid new user" if e["users"] == 1 else "valid new users"
         return (
-            f"; on the {e['users']:,} {who} observed for {D} days, **{e['margin_per_yuan']:.1f} yuan of "
-            f"{basis} per yuan spent** (commissions + new-user coupons, {fmt_yuan(e['cost'], 0)}) and "
-            f"{e['gmv_per_yuan']:.1f} yuan of paid GMV per yuan spent"
+            f"; on the {e['users']:,} {who} observed for {D} days, **{e['margin_per_yuan']:.1f} {cur} of "
+            f"{basis} per {cur} spent** (commissions + new-user coupons, {fmt_yuan(e['cost'], 0)}) and "
+            f"{e['gmv_per_yuan']:.1f} {cur} of paid GMV per {cur} spent"
         )
 
     if len(grp):
@@ -918,7 +918,7 @@ def referral_findings(
             metrics["community_gmv_per_yuan"] = e["gmv_per_yuan"]
         parts.append(text + ".")
         if e is not None:
-            parts.append(SEED_COMMUNITY.format(gmv=e["gmv_per_yuan"]))
+            parts.append(SEED_COMMUNITY.format(gmv=e["gmv_per_yuan"], cur=cur))
     if len(promoters):
         text = f"{len(promoters):,} store promoters brought {int(promoters.valid_new_users.sum()):,} valid new users"
         e = referral_economics(ref, "store_promoter")

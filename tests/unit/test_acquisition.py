@@ -295,9 +295,9 @@ def test_community_economics_on_complete_windows(con):
     assert metrics["community_margin_per_yuan"] == pytest.approx(3.0)
     assert metrics["community_gmv_per_yuan"] == pytest.approx(4.0)
     assert not any("roi" in k for k in metrics)  # observational: never called ROI
-    assert "**3.0 yuan of gross margin (paid GMV - cost of goods) per yuan spent**" in text
+    assert "**3.0 CNY of gross margin (paid GMV - cost of goods) per CNY spent**" in text
     assert "Observational" in text and "all group sales ÷ all costs paid" in text
-    assert "compares with our paid GMV per yuan spent (4.0)" in text
+    assert "compares with our paid GMV per CNY spent (4.0)" in text
 
 
 def test_referral_margin_without_unit_costs(make_warehouse):
@@ -690,8 +690,8 @@ def test_referral_findings_without_complete_windows(con):
     text, metrics = a.referral_findings(ref, a.groups(ref), ap, RATE)
     assert "community_margin_per_yuan" not in metrics
     assert (
-        "2 valid new users: 0.67 per leader; gross margin per yuan spent needs valid new users observed for "
+        "2 valid new users: 0.67 per leader; gross margin per CNY spent needs valid new users observed for "
         "30 days at a referral cost, and none of them is yet." in text
     )
-    assert "on the 1 valid new user observed for 30 days, **15.0 yuan of gross margin" in text  # 60 / 4
+    assert "on the 1 valid new user observed for 30 days, **15.0 CNY of gross margin" in text  # 60 / 4
     assert metrics["promoter_margin_per_yuan"] == 15
