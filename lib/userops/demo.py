@@ -1445,7 +1445,8 @@ def _referral_truth(referrer, n_lead, reg_t, first, ou, ot, gmv, cpn, c_kind, c_
         cpn >= 0, np.where(c_kind[np.maximum(cpn, 0)] < len(NU_TYPES), c_face[np.maximum(cpn, 0)], 0), 0
     )
     first_day = first // DAY
-    users = (referrer >= 0) & (reg_t >= month_s[-1 - REFERRAL_MONTHS]) & (first < H)
+    since = month_s[max(month_s.size - 1 - REFERRAL_MONTHS, 0)]  # a shorter export: all of it
+    users = (referrer >= 0) & (reg_t >= since) & (first < H)
     users &= first_day + REFERRAL_WINDOW_DAYS <= H // DAY
     in_win = users[ou] & (ot // DAY < first_day[ou] + REFERRAL_WINDOW_DAYS)
     out = {
@@ -1464,8 +1465,10 @@ def _referral_truth(referrer, n_lead, reg_t, first, ou, ot, gmv, cpn, c_kind, c_
         out[kind] = {
             "commission_per_valid_user": REFERRAL_COMMISSION[kind],
             "users": int(u.sum()),
-            "margin_per_yuan": round(float((gmv[o].sum() - cogs[o].sum() + back) / cost), 4),
-            "gmv_per_yuan": round(float((gmv[o].sum() + back) / cost), 4),
+            "margin_per_yuan": round(float((gmv[o].sum() - cogs[o].sum() + back) / cost), 4)
+            if cost
+            else None,
+            "gmv_per_yuan": round(float((gmv[o].sum() + back) / cost), 4) if cost else None,
         }
     return out
 
