@@ -27,10 +27,6 @@ MIXED_MARGIN = (
     "gross margin (paid GMV - cost of goods where known; an assumed {rate:.0%} of paid GMV for the "
     "{share:.0%} of paid GMV without a cost of goods)"
 )
-MARGIN_PER_YUAN = (
-    "gross margin per yuan spent (observational: no randomised holdout, so not an effect and not ROI)"
-)
-GMV_PER_YUAN_SPENT = "paid GMV per yuan spent (a revenue ratio, observational: not an effect and not ROI)"
 
 
 def margin_label(assumed_rate: float | None) -> str:
