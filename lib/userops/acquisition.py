@@ -1069,11 +1069,12 @@ def channel_actions(ratio: pd.DataFrame, qual: pd.DataFrame, ap: AcquisitionPara
 
 
 def channel_action_lines(act: pd.DataFrame, ap: AcquisitionParams) -> list[str]:
-    """One markdown action per channel of `channel_actions`: scale, fix (lower the CAC or fix the
-    users' retention), stop or fix (margin LTV/CAC below 1). Scale first, then fix, then stop."""
+    """One markdown action per channel of `channel_actions`: stop or fix (margin LTV/CAC below 1: it
+    loses money, so it comes first, and is the line the brief quotes), scale, fix (lower the CAC or
+    fix the users' retention)."""
     L = ap.retention_long_days
     lines = []
-    for kind, verb in [("scale", "Scale"), ("fix", "Fix"), ("cut", "Stop or fix")]:
+    for kind, verb in [("cut", "Stop or fix"), ("scale", "Scale"), ("fix", "Fix")]:
         for r in act[act.action == kind].itertuples():
             why = (
                 f"LTV/CAC {r.ltv_cac_margin:.1f} (margin LTV {fmt_yuan(r.ltv_margin_gross, 0)} vs CAC "

@@ -53,3 +53,4 @@ def test_actions_say_stop_or_fix_the_unprofitable_channel(demo_con, period, rati
     stop = [ln for ln in lines if ln.startswith(f"**Stop or fix {bad}**")]
     assert len(stop) == 1 and "loses money on margin" in stop[0], lines
     assert sum("Stop or fix" in ln for ln in lines) == 1
+    assert lines[0] == stop[0]  # first: the line the brief quotes

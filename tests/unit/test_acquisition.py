@@ -414,13 +414,14 @@ def test_channel_actions_cut_scale_fix():
     assert kind["c"] == "fix"  # pays back, 2x < 3x
     assert kind["d"] == "cut"  # 0.5x < 1
     lines = a.channel_action_lines(act, ap)
-    assert [ln.split("**")[1] for ln in lines] == ["Scale a", "Fix b", "Fix c", "Stop or fix d"]
-    assert lines[-1] == (
+    # losing money first (the brief quotes a play's first action)
+    assert [ln.split("**")[1] for ln in lines] == ["Stop or fix d", "Scale a", "Fix b", "Fix c"]
+    assert lines[0] == (
         "**Stop or fix d**: LTV/CAC 0.5 (margin LTV ¥100 vs CAC ¥200.0), D30 80.0% vs 65.0% for all "
         "channels; it loses money on margin within 12 months: stop its paid spend, or cut its CAC below "
         "¥100 per new user before spending again."
     )
-    assert "loses money" not in " ".join(lines[:-1])
+    assert "loses money" not in " ".join(lines[1:])
 
 
 # --------------------------------------------------------------------------- the model
