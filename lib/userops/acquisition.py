@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from userops import clv
-from userops.charts import fmt_pct, fmt_yuan
+from userops import clv, money
+from userops.charts import currency_code, fmt_pct, fmt_yuan
 from userops.db import query
 from userops.params import AcquisitionParams
 from userops.period import Period
@@ -196,12 +196,13 @@ def online_offline(vol: pd.DataFrame) -> pd.DataFrame:
 
 
 def cac(con, p: Period, ap: AcquisitionParams, new_user_kinds: list[str]) -> pd.DataFrame:
-    """CAC per channel over the trailing `cac_months`: spend + commission + coupon pack, per new user.
+    """The one CAC (money.Cac) per channel over the trailing `cac_months`, with its parts.
 
-    `new_user_kinds`: the coupon kinds of the new-user pack (params data.new_user_coupon_kinds).
-    A channel without any channel_spend row in the window (`has_spend` False) has an unknown
-    spend: its CAC is NaN, never the commissions alone. Adds an 'all' row summed over the
-    channels with spend rows.
+    CAC = (channel spend + referral commissions + acquisition (new-user pack) coupons redeemed)
+    / new users. `new_user_kinds`: the coupon kinds of the new-user pack (params
+    data.new_user_coupon_kinds). A channel without any channel_spend row in the window
+    (`has_spend` False) has an unknown spend: its CAC is NaN, never the commissions alone. Adds an
+    'all' row summed over the channels with spend rows.
     """
     start, end = _window(p, ap.cac_months)
     df = query(
@@ -226,14 +227,27 @@ def cac(con, p: Period, ap: AcquisitionParams, new_user_kinds: list[str]) -> pd.
     known = df[df.has_spend]
     total = pd.DataFrame([{"channel": "all", "has_spend": bool(len(known)), **known[sums].sum()}])
     out = pd.concat([df, total], ignore_index=True)
+    # one definition: money.Cac (a handful of channel rows, not a loop over users)
+    values = [cac_of(r).value for r in out.itertuples()]
+    out["cac_yuan"] = [
+        v if v is not None and h else np.nan for v, h in zip(values, out.has_spend, strict=True)
+    ]
     users = out["new_users"].where((out["new_users"] > 0) & out["has_spend"])
-    out["cac_yuan"] = out["cost_yuan"] / users
-    out["cac_ex_pack_yuan"] = (out["spend_yuan"] + out["commission_yuan"]) / users
     regs = out["registrations"].where((out["registrations"] > 0) & out["has_spend"])
     out["spend_per_registration_yuan"] = out["spend_yuan"] / regs
     for c in ["spend", "commission", "pack_cost"]:
         out[f"{c}_per_user_yuan"] = out[f"{c}_yuan"] / users
     return out
+
+
+def cac_of(row) -> money.Cac:
+    """The money.Cac of one row of `cac` (its parts and new users)."""
+    return money.Cac(
+        spend=float(row.spend_yuan),
+        commissions=float(row.commission_yuan),
+        coupons_redeemed=float(row.pack_cost_yuan),
+        new_customers=int(row.new_users),
+    )
 
 
 def cac_reason(cost: pd.DataFrame, p: Period, ap: AcquisitionParams, has_spend_table: bool) -> str:
@@ -445,8 +459,21 @@ def ltv_curve_reason(curves: pd.DataFrame) -> str:
 # --------------------------------------------------------------------------- predicted LTV (BG/NBD + GG)
 
 
-def rfm(con, from_date: dt.date, to_date: dt.date, cal_end: dt.date, holdout_end: dt.date, horizon_days: int):
-    """Per-customer model input (sql/acquisition/rfm_summary.sql)."""
+def rfm(
+    con,
+    from_date: dt.date,
+    to_date: dt.date,
+    cal_end: dt.date,
+    holdout_end: dt.date,
+    horizon_days: int,
+    new_user_kinds: list[str] | None = None,
+    assumed_margin_rate: float | None = None,
+):
+    """Per-customer model input (sql/acquisition/rfm_summary.sql).
+
+    `new_user_kinds` (pack discounts in the horizon) and `assumed_margin_rate` (margin of orders
+    without a cost of goods; None leaves their margin unknown) matter only for the LTV columns.
+    """
     return query(
         "acquisition/rfm_summary",
         con,
@@ -455,6 +482,8 @@ def rfm(con, from_date: dt.date, to_date: dt.date, cal_end: dt.date, holdout_end
         cal_end=cal_end,
         holdout_end=holdout_end,
         horizon_days=horizon_days,
+        new_user_kinds=list(new_user_kinds or []),
+        assumed_margin_rate=assumed_margin_rate,
     )
 
 
@@ -584,14 +613,25 @@ def holdout_check(con, p: Period, ap: AcquisitionParams) -> Result:
     return Result(out, notes=notes)
 
 
-def predicted_ltv(con, p: Period, ap: AcquisitionParams, checked: Result | None = None) -> Result:
+def predicted_ltv(
+    con,
+    p: Period,
+    ap: AcquisitionParams,
+    checked: Result | None = None,
+    new_user_kinds: list[str] | None = None,
+    assumed_margin_rate: float | None = None,
+) -> Result:
     """Predicted `ltv_horizon_months`-month LTV per acquired user, per channel.
 
     Customers: first orders in the trailing `ltv_horizon_months` months. For each customer,
-    LTV = GMV observed so far within the horizon + the model's expected GMV for the rest of the
-    horizon (expected purchase days in (T, H] x expected spend per day), H = horizon in days
+    LTV = paid GMV observed so far within the horizon + the model's expected GMV for the rest of
+    the horizon (expected purchase days in (T, H] x expected spend per day), H = horizon in days
     (months x 365/12). Fit per channel on the customers' full history up to the month end.
-    Margin LTV = revenue LTV x the channel's observed margin / GMV ratio (NaN without costs).
+    Margin LTV = revenue LTV x the channel's observed gross margin / paid GMV (money basis:
+    cost of goods where known, else `assumed_margin_rate`; NaN when neither). `pack_per_customer`
+    = new-user pack (kinds `new_user_kinds`) discounts per customer in the horizon and
+    `ltv_margin_gross` = margin LTV + those discounts: the margin LTV of LTV/CAC, whose CAC counts
+    the pack as a cost (the coupon is counted once). attrs `margin_basis`: the margin's label.
     `checked`: the holdout check; a model that could not be checked projects nothing.
     """
     if checked is not None and not checked.ok:
@@ -601,7 +641,7 @@ def predicted_ltv(con, p: Period, ap: AcquisitionParams, checked: Result | None 
         )
     horizon_days = round(ap.ltv_horizon_months * 365 / 12)
     start, end = _window(p, ap.ltv_horizon_months)
-    df = rfm(con, start, end, p.end, p.end, horizon_days)
+    df = rfm(con, start, end, p.end, p.end, horizon_days, new_user_kinds, assumed_margin_rate)
     models = fit_channels(df, ap)
     if isinstance(models, str):
         return _needs(
@@ -618,6 +658,7 @@ def predicted_ltv(con, p: Period, ap: AcquisitionParams, checked: Result | None 
         half = z * ltv.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else float("nan")
         margin_known = g.margin_horizon.notna().all() and g.gmv_horizon.sum() > 0
         ratio = float(g.margin_horizon.sum() / g.gmv_horizon.sum()) if margin_known else float("nan")
+        pack = float(g.pack_horizon.sum() / len(g))
         rows.append(
             {
                 "channel": ch,
@@ -629,6 +670,10 @@ def predicted_ltv(con, p: Period, ap: AcquisitionParams, checked: Result | None 
                 "ltv_revenue_high": float(ltv.mean() + half),
                 "margin_ratio": ratio,
                 "ltv_margin": float(ltv.mean()) * ratio,
+                "pack_per_customer": pack,
+                "ltv_margin_gross": float(ltv.mean()) * ratio + pack,
+                "assumed_gmv": float(g.gmv_assumed_horizon.sum()),
+                "gmv": float(g.gmv_horizon.sum()),
                 "r": m.bg.r,
                 "alpha": m.bg.alpha,
                 "a": m.bg.a,
@@ -638,26 +683,44 @@ def predicted_ltv(con, p: Period, ap: AcquisitionParams, checked: Result | None 
         )
     out = pd.DataFrame(rows)
     out.attrs["horizon_days"] = horizon_days
+    share = out.assumed_gmv.sum() / out.gmv.sum() if out.gmv.sum() > 0 else 1.0
+    out.attrs["margin_basis"] = money.margin_basis(share, assumed_margin_rate)
     notes = ()
     if out.margin_ratio.isna().all():
         notes = (
-            "Margin LTV needs the cost of goods (order lines with product unit costs) and this data lacks it, "
-            "so only revenue LTV is shown.",
+            "Margin LTV needs the cost of goods (order lines with product unit costs) or an assumed margin "
+            "rate, and this data lacks both, so only revenue LTV is shown.",
         )
     return Result(out, notes=notes)
 
 
+LTV_CAC_DEFINITION = (
+    "LTV/CAC = 12-month margin LTV gross of the new-user pack discounts / CAC. CAC counts the pack's "
+    "redeemed face value as a cost, so the pack's discounts are added back to the margin LTV: the coupon "
+    "is counted once"
+)
+
+
 def ltv_cac(pred: pd.DataFrame, cost: pd.DataFrame) -> pd.DataFrame:
-    """LTV/CAC per channel: margin LTV / CAC without the coupon pack (the pack's discounts are
-    already netted out of the margin, so counting them in CAC too would count them twice), and
-    revenue LTV / full CAC for reference. Sorted by the margin ratio, best first."""
+    """LTV/CAC per channel (money.ltv_cac): `ltv_margin_gross` (margin LTV + the customers' new-user
+    pack discounts) / the one CAC (`cac_yuan`: spend + commissions + pack redeemed, per new user).
+    Sorted by the ratio, best first; NaN where either side is missing."""
     c = cost[cost.channel != "all"].set_index("channel")
-    out = pred.set_index("channel")[["customers", "ltv_revenue", "ltv_margin"]].join(
-        c[["new_users", "cac_yuan", "cac_ex_pack_yuan"]], how="left"
+    parts = ["new_users", "spend_per_user_yuan", "commission_per_user_yuan", "pack_cost_per_user_yuan"]
+    out = pred.set_index("channel")[
+        ["customers", "ltv_revenue", "ltv_margin", "pack_per_customer", "ltv_margin_gross"]
+    ].join(
+        c[[*parts, "cac_yuan", "spend_yuan", "commission_yuan", "pack_cost_yuan", "has_spend"]], how="left"
     )
-    out["ltv_cac_margin"] = out["ltv_margin"] / out["cac_ex_pack_yuan"].where(out["cac_ex_pack_yuan"] > 0)
-    out["ltv_cac_revenue"] = out["ltv_revenue"] / out["cac_yuan"].where(out["cac_yuan"] > 0)
-    out = out.reset_index().sort_values(["ltv_cac_margin", "channel"], ascending=[False, True])
+    ratios = []
+    for _, r in out.iterrows():  # one row per channel
+        known = r.has_spend == 1
+        cac_ = cac_of(r) if known and pd.notna(r.new_users) else None
+        v = money.ltv_cac(r.ltv_margin_gross, cac_) if cac_ is not None else None
+        ratios.append(np.nan if v is None else v)
+    out["ltv_cac_margin"] = ratios
+    out = out.drop(columns=["spend_yuan", "commission_yuan", "pack_cost_yuan", "has_spend"]).reset_index()
+    out = out.sort_values(["ltv_cac_margin", "channel"], ascending=[False, True])
     return out.reset_index(drop=True)
 
 
@@ -675,7 +738,7 @@ def ltv_cac_result(pred: Result, cost: pd.DataFrame, cac_why: str) -> Result:
     if pred.table.margin_ratio.isna().all():
         return _needs(
             "LTV/CAC needs the margin LTV, which needs the cost of goods (order lines with product unit "
-            "costs); this data lacks it."
+            "costs) or an assumed margin rate; this data lacks both."
         )
     full = ltv_cac(pred.table, cost)
     has = np.isfinite(full.ltv_cac_margin)
@@ -686,17 +749,43 @@ def ltv_cac_result(pred: Result, cost: pd.DataFrame, cac_why: str) -> Result:
     notes = ()
     if (~has).any():
         notes = (f"No LTV/CAC for {_names(full[~has].channel)}: no recorded acquisition cost or margin.",)
-    return Result(full[has].reset_index(drop=True), notes=notes)
+    out = full[has].reset_index(drop=True)
+    out.attrs["margin_basis"] = pred.table.attrs.get("margin_basis", money.GROSS_MARGIN)
+    return Result(out, notes=notes)
 
 
 # --------------------------------------------------------------------------- referral economics
 
 
-def referrers(con, p: Period, ap: AcquisitionParams, new_user_kinds: list[str]) -> pd.DataFrame:
+SEED_COMMUNITY = (
+    "The source article's community 'ROI' of ~3 is all group sales ÷ all costs paid: a paid-GMV ratio over "
+    "all of the groups' sales, neither margin nor incremental, so it compares with our paid GMV per {cur} "
+    "spent ({gmv:.1f}), not with the margin figure."
+)
+_SUMS = [
+    "registrations",
+    "valid_new_users",
+    "users_window_complete",
+    "gmv_window",
+    "margin_window",
+    "gmv_assumed_window",
+    "pack_back_window",
+    "cost_yuan",
+    "gmv_complete",
+    "margin_complete",
+    "pack_back_complete",
+    "cost_complete",
+]
+
+
+def referrers(
+    con, p: Period, ap: AcquisitionParams, new_user_kinds: list[str], assumed_margin_rate: float
+) -> pd.DataFrame:
     """Per referrer over the trailing `referral_months` registration months (sql/acquisition/referrers.sql).
 
-    `new_user_kinds`: the new-user pack's coupon kinds. Adds valid_rate = valid / registrations
-    and gmv_per_valid.
+    `new_user_kinds`: the new-user pack's coupon kinds; `assumed_margin_rate`: the margin of
+    orders without a cost of goods. Adds valid_rate = valid / registrations, gmv_per_valid and the
+    referrer's economics to date (`_per_yuan` on the whole windows).
     """
     start, end = _window(p, ap.referral_months)
     df = query(
@@ -709,27 +798,37 @@ def referrers(con, p: Period, ap: AcquisitionParams, new_user_kinds: list[str]) 
         commission_group_leader=ap.commission_group_leader,
         commission_store_promoter=ap.commission_store_promoter,
         new_user_kinds=list(new_user_kinds),
+        assumed_margin_rate=assumed_margin_rate,
     )
     df["valid_rate"] = df["valid_new_users"] / df["registrations"].where(df["registrations"] > 0)
     df["gmv_per_valid"] = df["gmv_window"] / df["valid_new_users"].where(df["valid_new_users"] > 0)
-    return df
+    return _per_yuan(df, "window", "cost_yuan")
+
+
+def _per_yuan(df: pd.DataFrame, part: str, cost: str) -> pd.DataFrame:
+    """Add margin_per_yuan / gmv_per_yuan = (gross margin or paid GMV + the pack discounts added
+    back) / referral cost, on the `part` columns ('window' or 'complete'); NaN without a cost."""
+    out = df.copy()
+    c = out[cost].where(out[cost] > 0)
+    out["margin_per_yuan"] = (out[f"margin_{part}"] + out[f"pack_back_{part}"]) / c
+    out["gmv_per_yuan"] = (out[f"gmv_{part}"] + out[f"pack_back_{part}"]) / c
+    return out
 
 
 def groups(ref: pd.DataFrame) -> pd.DataFrame:
     """Per WeChat group: leaders, active leaders (>= 1 valid new user), valid new users per leader,
-    GMV, referral costs and community ROI = GMV / (commissions + coupon pack). Sorted by ROI."""
+    and the group's referral economics on the valid users whose window is complete: gross margin and
+    paid GMV per yuan spent (returns gross of the pack discounts / (commissions + pack redeemed)).
+    Sorted by margin per yuan, best first."""
     gl = ref[ref.kind == "group_leader"]
     g = gl.groupby("group_id", as_index=False).agg(
         leaders=("referrer_id", "size"),
         active_leaders=("valid_new_users", lambda s: int((s > 0).sum())),
-        registrations=("registrations", "sum"),
-        valid_new_users=("valid_new_users", "sum"),
-        gmv_window=("gmv_window", "sum"),
-        cost_yuan=("cost_yuan", "sum"),
+        **{c: (c, "sum") for c in _SUMS},
     )
     g["valid_per_leader"] = g["valid_new_users"] / g["leaders"]
-    g["roi"] = g["gmv_window"] / g["cost_yuan"].where(g["cost_yuan"] > 0)
-    return g.sort_values(["roi", "group_id"], ascending=[False, True]).reset_index(drop=True)
+    g = _per_yuan(g, "complete", "cost_complete")
+    return g.sort_values(["margin_per_yuan", "group_id"], ascending=[False, True]).reset_index(drop=True)
 
 
 def referral_reason(ref: pd.DataFrame, p: Period, ap: AcquisitionParams) -> str:
@@ -745,28 +844,66 @@ def referral_reason(ref: pd.DataFrame, p: Period, ap: AcquisitionParams) -> str:
 
 
 def top_groups(grp: pd.DataFrame, n: int) -> pd.DataFrame:
-    """The WeChat groups with a referral cost (ROI defined), best ROI first: the top `n` and one
-    'others (k)' row pooling the rest (ROI = their GMV / their cost)."""
-    g = grp[grp.cost_yuan > 0]
+    """The WeChat groups with a referral cost on complete windows (ratios defined), best margin per
+    yuan first: the top `n` and one 'others (k)' row pooling the rest (their sums, their ratios)."""
+    g = grp[grp.cost_complete > 0]
     if len(g) <= n + 1:
         return g.reset_index(drop=True)
     rest = g.iloc[n:]
-    other = {
-        "group_id": f"others ({len(rest)})",
-        **rest[
-            ["leaders", "active_leaders", "registrations", "valid_new_users", "gmv_window", "cost_yuan"]
-        ].sum(),
+    other = pd.DataFrame(
+        [{"group_id": f"others ({len(rest)})", **rest[["leaders", "active_leaders", *_SUMS]].sum()}]
+    )
+    return pd.concat([g.head(n), _per_yuan(other, "complete", "cost_complete")], ignore_index=True)
+
+
+def referral_economics(ref: pd.DataFrame, kind: str) -> dict[str, float] | None:
+    """The referral economics of one referrer kind on its valid users with a complete window:
+    users, cost, gross margin and paid GMV (gross of the pack discounts) and their per-yuan ratios.
+    None when those users cost nothing (no ratio)."""
+    r = ref[ref.kind == kind][_SUMS].sum()
+    margin_v = money.per_yuan_spent(r.margin_complete + r.pack_back_complete, r.cost_complete)
+    if margin_v is None:
+        return None
+    return {
+        "users": int(r.users_window_complete),
+        "cost": float(r.cost_complete),
+        "margin": float(r.margin_complete + r.pack_back_complete),
+        "gmv": float(r.gmv_complete + r.pack_back_complete),
+        "margin_per_yuan": margin_v,
+        "gmv_per_yuan": money.per_yuan_spent(r.gmv_complete + r.pack_back_complete, r.cost_complete),
+        "assumed_share": float(r.gmv_assumed_window / r.gmv_window) if r.gmv_window > 0 else 0.0,
     }
-    other["roi"] = other["gmv_window"] / other["cost_yuan"]
-    return pd.concat([g.head(n), pd.DataFrame([other])], ignore_index=True)
 
 
 def referral_findings(
-    ref: pd.DataFrame, grp: pd.DataFrame, ap: AcquisitionParams
+    ref: pd.DataFrame, grp: pd.DataFrame, ap: AcquisitionParams, assumed_margin_rate: float
 ) -> tuple[str, dict[str, float]]:
-    """(finding sentences, metrics) of referral economics; each part only when its numbers exist."""
+    """(finding sentences, metrics) of referral economics; each part only when its numbers exist.
+
+    Metrics: valid_new_users_per_leader, community_margin_per_yuan / community_gmv_per_yuan (group
+    leaders), promoter_margin_per_yuan / promoter_gmv_per_yuan (store promoters): observational
+    ratios on complete windows, never ROI (no randomised holdout of referrals exists).
+    """
     promoters = ref[ref.kind == "store_promoter"]
+    D, cur = ap.referral_gmv_days, currency_code()
     parts, metrics = [], {}
+
+    def econ(e: dict[str, float] | None, valid: int) -> str:
+        if e is None:
+            return (
+                ""
+                if valid == 0
+                else f"; gross margin per {cur} spent needs valid new users observed for {D} days at a referral "
+                "cost, and none of them is yet"
+            )
+        basis = money.margin_basis(e["assumed_share"], assumed_margin_rate)
+        who = "valid new user" if e["users"] == 1 else "valid new users"
+        return (
+            f"; on the {e['users']:,} {who} observed for {D} days, **{e['margin_per_yuan']:.1f} {cur} of "
+            f"{basis} per {cur} spent** (commissions + new-user coupons, {fmt_yuan(e['cost'], 0)}) and "
+            f"{e['gmv_per_yuan']:.1f} {cur} of paid GMV per {cur} spent"
+        )
+
     if len(grp):
         per_leader = grp.valid_new_users.sum() / grp.leaders.sum()
         metrics["valid_new_users_per_leader"] = float(per_leader)
@@ -774,21 +911,28 @@ def referral_findings(
             f"{len(grp):,} groups with {int(grp.leaders.sum()):,} leaders ({int(grp.active_leaders.sum()):,} with at "
             f"least one valid new user) brought {int(grp.valid_new_users.sum()):,} valid new users: {per_leader:.2f} per leader"
         )
-        if grp.cost_yuan.sum() > 0:
-            roi = grp.gmv_window.sum() / grp.cost_yuan.sum()
-            metrics["community_roi"] = float(roi)
-            text += (
-                f", community ROI **{roi:.1f}** (articles: ~3.5 per leader, ROI ~3; their ROI divides by *all* costs, "
-                "ours by commissions and coupons only, channel materials being in CAC)"
-            )
+        e = referral_economics(ref, "group_leader")
+        text += econ(e, int(grp.valid_new_users.sum()))
+        if e is not None:
+            metrics["community_margin_per_yuan"] = e["margin_per_yuan"]
+            metrics["community_gmv_per_yuan"] = e["gmv_per_yuan"]
         parts.append(text + ".")
+        if e is not None:
+            parts.append(SEED_COMMUNITY.format(gmv=e["gmv_per_yuan"], cur=cur))
     if len(promoters):
         text = f"{len(promoters):,} store promoters brought {int(promoters.valid_new_users.sum()):,} valid new users"
-        if promoters.cost_yuan.sum() > 0:
-            roi = promoters.gmv_window.sum() / promoters.cost_yuan.sum()
-            metrics["promoter_roi"] = float(roi)
-            text += f", ROI **{roi:.1f}**"
+        e = referral_economics(ref, "store_promoter")
+        text += econ(e, int(promoters.valid_new_users.sum()))
+        if e is not None:
+            metrics["promoter_margin_per_yuan"] = e["margin_per_yuan"]
+            metrics["promoter_gmv_per_yuan"] = e["gmv_per_yuan"]
         parts.append(text + ".")
+    if metrics.keys() & {"community_margin_per_yuan", "promoter_margin_per_yuan"}:
+        parts.append(
+            "*Observational: referred users were never compared with a randomised holdout, so these ratios are "
+            "what the referred users bought, not what the referrals added, and not an ROI.* The new-user coupons "
+            "are counted once: as a cost, with their discounts added back to the margin and GMV."
+        )
     return " ".join(parts), metrics
 
 
@@ -796,17 +940,18 @@ def referral_targets(ref: pd.DataFrame, ap: AcquisitionParams) -> pd.DataFrame:
     """Referrers to reward and to coach, among those with at least `referral_min_registrations`
     referred registrations.
 
-    reward: the top `referral_top_n` by net contribution = GMV of their valid new users in the
-    window - referral cost (commissions + coupon pack); coach: of the others, the
-    `referral_top_n` whose referred registrations convert least (valid_rate, then more
-    registrations first). Columns for the CRM file: referrer_id, kind, group_id, store_id, action,
-    registrations, valid_new_users, valid_rate, gmv_window, cost_yuan, net_yuan, roi.
+    reward: the top `referral_top_n` by net margin = gross margin of their valid new users in the
+    window (to date, pack discounts added back) - referral cost (commissions + new-user coupons);
+    coach: of the others, the `referral_top_n` whose referred registrations convert least
+    (valid_rate, then more registrations first). Columns for the CRM file: referrer_id, kind,
+    group_id, store_id, action, registrations, valid_new_users, valid_rate, gmv_window,
+    margin_window, cost_yuan, net_margin_yuan, margin_per_yuan.
     """
     ranked = ref[ref.registrations >= ap.referral_min_registrations].copy()
-    ranked["net_yuan"] = ranked["gmv_window"] - ranked["cost_yuan"]
+    ranked["net_margin_yuan"] = ranked["margin_window"] + ranked["pack_back_window"] - ranked["cost_yuan"]
     n = min(ap.referral_top_n, len(ranked) // 2)
     top = (
-        ranked.sort_values(["net_yuan", "referrer_id"], ascending=[False, True])
+        ranked.sort_values(["net_margin_yuan", "referrer_id"], ascending=[False, True])
         .head(n)
         .assign(action="reward")
     )
@@ -824,9 +969,10 @@ def referral_targets(ref: pd.DataFrame, ap: AcquisitionParams) -> pd.DataFrame:
         "valid_new_users",
         "valid_rate",
         "gmv_window",
+        "margin_window",
         "cost_yuan",
-        "net_yuan",
-        "roi",
+        "net_margin_yuan",
+        "margin_per_yuan",
     ]
     return pd.concat([top, bottom.assign(action="coach")], ignore_index=True)[cols]
 
@@ -920,3 +1066,28 @@ def channel_actions(ratio: pd.DataFrame, qual: pd.DataFrame, ap: AcquisitionPara
         default="fix",
     )
     return out
+
+
+def channel_action_lines(act: pd.DataFrame, ap: AcquisitionParams) -> list[str]:
+    """One markdown action per channel of `channel_actions`: stop or fix (margin LTV/CAC below 1: it
+    loses money, so it comes first, and is the line the brief quotes), scale, fix (lower the CAC or
+    fix the users' retention)."""
+    L = ap.retention_long_days
+    lines = []
+    for kind, verb in [("cut", "Stop or fix"), ("scale", "Scale"), ("fix", "Fix")]:
+        for r in act[act.action == kind].itertuples():
+            why = (
+                f"LTV/CAC {r.ltv_cac_margin:.1f} (margin LTV {fmt_yuan(r.ltv_margin_gross, 0)} vs CAC "
+                f"{fmt_yuan(r.cac_yuan, 1)}), D{L} {fmt_pct(r.d_long)} vs {fmt_pct(r.d_long_all)} for all channels"
+            )
+            if kind == "fix" and r.fix_quality:
+                why += "; its users retain below average: fix the first-week offer and the audience before adding spend"
+            elif kind == "fix":
+                why += f"; pays back but below {ap.ltv_cac_scale:g}x: lower its CAC"
+            elif kind == "cut":
+                why += (
+                    "; it loses money on margin within 12 months: stop its paid spend, or cut its CAC below "
+                    f"{fmt_yuan(r.ltv_margin_gross, 0)} per new user before spending again"
+                )
+            lines.append(f"**{verb} {r.channel}**: {why}.")
+    return lines

@@ -151,6 +151,13 @@ CHANNEL_CONVERSION = np.array([0.55, 0.70, 0.62, 0.55, 0.58, 0.66, 0.72, 0.50])
 # app: install ads bought at a price its customers never pay back (margin LTV/CAC below 1, planted)
 CHANNEL_CAC = np.array([20.0, 6.0, 15.0, 240.0, 11.0, 9.0, 6.5, 5.0])
 UNPROFITABLE_CHANNEL = "app"
+# referral commission per valid new user (registered and ordered), yuan: what this chain pays, the same
+# as params acquisition.commission_* (tests check it). The group leaders' rate is set so that their
+# referred users' first-30-day gross margin (coupon-pack discounts added back) per yuan of referral cost
+# (commission + pack redeemed) lands near 3, the community figure of the source article (planted
+# "referral_economics" records the true value).
+REFERRAL_COMMISSION = {"group_leader": 27.0, "store_promoter": 5.0}
+REFERRAL_MONTHS, REFERRAL_WINDOW_DAYS = 3, 30  # params acquisition.referral_months / referral_gmv_days
 PAID_ADS_REPEAT_MULTIPLIER = 0.4
 PAID_ADS_LIFE_MULTIPLIER = 0.5
 
@@ -1296,6 +1303,21 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
                 "channel": UNPROFITABLE_CHANNEL,
                 "spend_per_registered_user": float(CHANNEL_CAC[CH[UNPROFITABLE_CHANNEL]]),
             },
+            "referral_economics": _referral_truth(
+                referrer,
+                n_lead,
+                reg_t,
+                first_final,
+                ou,
+                ot,
+                gmv,
+                cpn_internal,
+                c_kind,
+                c_face,
+                (i_ord, i_prod, i_qty, p_cost),
+                month_s,
+                H,
+            ),
             "global_holdout": {
                 "definition": "users whose sha256(salt:user_id) score is below the share (params experiments) "
                 "are in no campaign: they behave as a holdout in every reminder and recall (no lift, no coupon)",
@@ -1406,6 +1428,49 @@ def _order_store(rng: np.random.Generator, home: np.ndarray, store_city: np.ndar
         m = other[store_city[home[other]] == c]
         st[m] = cs[rng.integers(0, cs.size, m.size)]
     return st
+
+
+def _referral_truth(referrer, n_lead, reg_t, first, ou, ot, gmv, cpn, c_kind, c_face, lines, month_s, H):
+    """True referral economics per referrer kind (group_leader = the community), as the report defines it.
+
+    Users: referred, registered in the last REFERRAL_MONTHS months, first order in the data and its
+    REFERRAL_WINDOW_DAYS-day window complete by the end. Returns = gross margin (paid GMV - quantity x
+    unit cost) and paid GMV of their orders on days first .. first + window - 1, plus the new-user pack
+    discounts on those orders (added back: the pack is counted once, as a cost). Cost = commission
+    (REFERRAL_COMMISSION) x users + the pack coupons they redeemed. All sums in cents, then yuan.
+    """
+    i_ord, i_prod, i_qty, p_cost = lines
+    cogs = np.bincount(i_ord, weights=p_cost[i_prod] * i_qty, minlength=gmv.size)
+    pack = np.where(
+        cpn >= 0, np.where(c_kind[np.maximum(cpn, 0)] < len(NU_TYPES), c_face[np.maximum(cpn, 0)], 0), 0
+    )
+    first_day = first // DAY
+    since = month_s[max(month_s.size - 1 - REFERRAL_MONTHS, 0)]  # a shorter export: all of it
+    users = (referrer >= 0) & (reg_t >= since) & (first < H)
+    users &= first_day + REFERRAL_WINDOW_DAYS <= H // DAY
+    in_win = users[ou] & (ot // DAY < first_day[ou] + REFERRAL_WINDOW_DAYS)
+    out = {
+        "definition": "referred users registered in the last registration_months months whose first order's "
+        "window_days-day window is complete: (gross margin or paid GMV of the window's orders + the new-user "
+        "pack discounts on them) / (commission x users + the pack coupons they redeemed); observational, not ROI",
+        "registration_months": REFERRAL_MONTHS,
+        "window_days": REFERRAL_WINDOW_DAYS,
+        "seed_reference": "community ROI ~3 = all group sales / all costs paid (a paid-GMV ratio)",
+    }
+    for kind, is_kind in (("group_leader", referrer < n_lead), ("store_promoter", referrer >= n_lead)):
+        u = users & is_kind & (referrer >= 0)
+        o = in_win & u[ou]
+        back = pack[o].sum()
+        cost = REFERRAL_COMMISSION[kind] * 100 * u.sum() + pack[u[ou]].sum()
+        out[kind] = {
+            "commission_per_valid_user": REFERRAL_COMMISSION[kind],
+            "users": int(u.sum()),
+            "margin_per_yuan": round(float((gmv[o].sum() - cogs[o].sum() + back) / cost), 4)
+            if cost
+            else None,
+            "gmv_per_yuan": round(float((gmv[o].sum() + back) / cost), 4) if cost else None,
+        }
+    return out
 
 
 def _repeat_share(ou, ot, first, n, days) -> np.ndarray:

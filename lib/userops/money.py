@@ -23,11 +23,32 @@ ASSUMED_MARGIN = "gross margin at an assumed {rate:.0%} of paid GMV (no cost of 
 ROI_DEFINITION = "ROI = (incremental gross margin - campaign cost) / campaign cost"
 GMV_PER_YUAN = "incremental paid GMV per unit of campaign cost (a revenue ratio, not ROI)"
 CAC_DEFINITION = "CAC = (channel spend + referral commissions + acquisition coupons redeemed) / new customers"
+MIXED_MARGIN = (
+    "gross margin (paid GMV - cost of goods where known; an assumed {rate:.0%} of paid GMV for the "
+    "{share:.0%} of paid GMV without a cost of goods)"
+)
 
 
 def margin_label(assumed_rate: float | None) -> str:
     """The basis of a margin figure: measured, or assumed at a stated rate."""
     return GROSS_MARGIN if assumed_rate is None else ASSUMED_MARGIN.format(rate=assumed_rate)
+
+
+def margin_basis(assumed_share: float, assumed_rate: float | None) -> str:
+    """The basis of a margin figure in which `assumed_share` of paid GMV had no cost of goods:
+    measured (0), assumed at the params rate (1), or mixed (stated with both numbers)."""
+    if assumed_rate is None or assumed_share <= 0:
+        return GROSS_MARGIN
+    if assumed_share >= 1:
+        return ASSUMED_MARGIN.format(rate=assumed_rate)
+    return MIXED_MARGIN.format(rate=assumed_rate, share=assumed_share)
+
+
+def per_yuan_spent(amount: float | None, cost: float | None) -> float | None:
+    """Margin or paid GMV per yuan spent (observational, never ROI); None without a positive cost."""
+    if amount is None or cost is None or cost <= 0 or math.isnan(amount):
+        return None
+    return float(amount) / float(cost)
 
 
 def campaign_cost(touches: float, cost_per_touch: float | None, fixed_cost: float = 0.0) -> float | None:

@@ -219,7 +219,7 @@ class AcquisitionParams(_Section):
     retention_short_days: int = Field(7, ge=1, le=60, description="cumulative Dk retention, short")
     retention_long_days: int = Field(30, ge=1, le=120, description="cumulative Dk retention, long")
     value_days: int = Field(90, ge=7, le=365, description="orders and GMV per user in the first N days")
-    commission_group_leader: float = Field(5.0, ge=0, description="yuan per valid new user (ordered)")
+    commission_group_leader: float = Field(27.0, ge=0, description="yuan per valid new user (ordered)")
     commission_store_promoter: float = Field(5.0, ge=0, description="yuan per valid new user")
     referral_months: int = Field(3, ge=1, le=12, description="trailing registration months for referrers")
     referral_gmv_days: int = Field(30, ge=1, le=180, description="referred users' GMV in N days")

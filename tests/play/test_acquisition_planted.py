@@ -6,7 +6,7 @@ import pytest
 
 from userops import acquisition as a
 from userops.db import last_complete_month
-from userops.params import AcquisitionParams, DataParams
+from userops.params import AcquisitionParams, DataParams, ExperimentParams
 from userops.period import Period
 
 AP = AcquisitionParams()
@@ -72,3 +72,30 @@ def test_ltv_model_holdout_error_is_small(demo_con, period):
 def test_bad_channel_lowest_predicted_ltv(demo_con, period, planted):
     pred = a.predicted_ltv(demo_con, period, AP).table.set_index("channel")
     assert pred.ltv_revenue.idxmin() == planted["channel_quality"]["channel"], pred.ltv_revenue
+
+
+def test_community_economics_recover_the_planted_truth(demo_con, period, planted):
+    """The report's group-leader (community) gross margin per yuan spent equals the generator's truth.
+
+    Tolerance 1%: planted.json computes the same definition on the same users (referred users
+    registered in the last 3 months whose 30-day window is complete) from the generator's own arrays
+    (line costs, coupon faces, commission), independently of the SQL; only cent rounding can differ,
+    so a larger gap is a definition error (e.g. a coupon counted twice, GMV instead of margin).
+    And the figure lands near the source article's ~3 (2.5 to 3.5), as the demo's commission is set to.
+    """
+    truth = planted["referral_economics"]
+    ap = AcquisitionParams(
+        referral_months=truth["registration_months"], referral_gmv_days=truth["window_days"]
+    )
+    ref = a.referrers(
+        demo_con, period, ap, DataParams().new_user_coupon_kinds, ExperimentParams().assumed_margin_rate
+    )
+    _, metrics = a.referral_findings(ref, a.groups(ref), ap, ExperimentParams().assumed_margin_rate)
+    gl = truth["group_leader"]
+    assert ap.commission_group_leader == gl["commission_per_valid_user"]
+    assert a.referral_economics(ref, "group_leader")["users"] == gl["users"]
+    assert metrics["community_margin_per_yuan"] == pytest.approx(gl["margin_per_yuan"], rel=0.01)
+    assert metrics["community_gmv_per_yuan"] == pytest.approx(gl["gmv_per_yuan"], rel=0.01)
+    assert 2.5 <= metrics["community_margin_per_yuan"] <= 3.5
+    sp = truth["store_promoter"]
+    assert metrics["promoter_margin_per_yuan"] == pytest.approx(sp["margin_per_yuan"], rel=0.01)

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from userops import acquisition as a
-from userops import clv
+from userops import clv, money
 from userops.db import connect
 from userops.params import AcquisitionParams, DataParams
 from userops.period import Period
@@ -35,6 +35,7 @@ AP = AcquisitionParams(
 )
 OFFLINE = ["store_promoter"]
 KINDS = DataParams().new_user_coupon_kinds  # new_user_small, _aov, _large, _mid
+RATE = 0.25  # assumed margin / paid GMV for orders without a cost of goods (params experiments)
 
 USERS = [
     dict(user_id=1, registered_at="2026-10-01 09:00:00", channel="paid_ads"),
@@ -173,7 +174,17 @@ def test_cac_components(con):
     assert wg.commission_yuan == 10  # 2 x ¥5
     assert wg.pack_cost_yuan == 20  # c2
     assert wg.cac_yuan == pytest.approx(35.0)  # (40 + 10 + 20) / 2
-    assert wg.cac_ex_pack_yuan == pytest.approx(25.0)  # (40 + 10) / 2
+    # one CAC: the same money.Cac, each part shown (the old "CAC ex pack" (40 + 10) / 2 = 25 is gone:
+    # issue 12 keeps a single definition wherever the report says CAC)
+    assert "cac_ex_pack_yuan" not in cost.columns
+    parts = a.cac_of(wg)
+    assert parts.parts() == {
+        "channel spend": 40.0,
+        "referral commissions": 10.0,  # u3 u4 x ¥5
+        "acquisition coupons redeemed": 20.0,  # c2 on o3
+    }
+    assert parts.value == wg.cac_yuan
+    assert (wg.spend_per_user_yuan, wg.commission_per_user_yuan, wg.pack_cost_per_user_yuan) == (20, 5, 10)
     sp = cost.loc["store_promoter"]
     assert sp.new_users == 0 and sp.spend_yuan == 0  # Sep spend is outside the window
     assert np.isnan(sp.cac_yuan)  # no new users: no CAC, never 0
@@ -235,38 +246,133 @@ def test_ltv_curve_masks_immature(con):
     assert curves.loc[("wechat_group", 0)].gmv_per_user == pytest.approx(50.0)  # (40 + 10 + 50) / 2 (u3 u4)
 
 
-def test_referrer_roi_and_groups(con):
+def test_referrer_economics_on_margin(con):
+    """Per referrer, to date (Sep-Oct registrations, as of 10-31). Order gross margins (paid GMV -
+    cost of goods): o3 40 - 10 = 30, o4 10 - 10 = 0, o5 50 - 10 = 40, o6 60 - 10 = 50, o7 20 - 10 = 10."""
     ap = AcquisitionParams(
         referral_months=2, referral_gmv_days=30, commission_group_leader=5, commission_store_promoter=4
     )
-    ref = a.referrers(con, P, ap, KINDS).set_index("referrer_id")
+    ref = a.referrers(con, P, ap, KINDS, RATE).set_index("referrer_id")
     l1 = ref.loc["L1"]
     assert l1.registrations == 2 and l1.valid_new_users == 2  # u3 u4
     assert l1.gmv_window == 100  # u3 40 + 10 (D15 < 30), u4 50
-    assert l1.users_window_complete == 0  # u3 10-05 + 29 = 11-03 > 10-31
+    assert l1.margin_window == 70  # o3 30 + o4 0 + o5 40
+    assert l1.gmv_assumed_window == 0  # every order has a cost of goods
+    assert l1.pack_back_window == 20  # c2 redeemed on o3: added back, the pack being a cost
     assert l1.cost_yuan == 30  # 2 x ¥5 + c2 ¥20
-    assert l1.roi == pytest.approx(100 / 30)
+    assert l1.margin_per_yuan == pytest.approx(90 / 30)  # (70 + 20) / 30: c2 counted once, as a cost
+    assert l1.gmv_per_yuan == pytest.approx(120 / 30)  # (100 + 20) / 30
+    assert l1.users_window_complete == 0 and l1.cost_complete == 0  # u3 10-05 + 29 = 11-03 > 10-31
     l2 = ref.loc["L2"]
     assert l2.registrations == 1 and l2.valid_new_users == 0  # u6 never ordered
-    assert np.isnan(l2.roi)  # no cost: no ROI
+    assert np.isnan(l2.margin_per_yuan)  # no cost: no ratio
     p1 = ref.loc["P1"]
     assert p1.valid_new_users == 1 and p1.gmv_window == 80  # u5 60 + 20 (D20)
+    assert p1.margin_window == 60  # o6 50 + o7 10
     assert p1.cost_yuan == 4  # 1 x ¥4, no coupon
-    assert p1.roi == 20
+    assert p1.users_window_complete == 1  # 09-20 + 29 = 10-19 <= 10-31
+    assert (p1.margin_complete, p1.cost_complete) == (60, 4)
     assert ref.loc["L3"].registrations == 0  # listed with zeros
-    g = a.groups(ref.reset_index()).set_index("group_id")
-    assert g.loc["G1"].leaders == 2 and g.loc["G1"].active_leaders == 1  # L1 L2; only L1 has valid users
-    assert g.loc["G1"].valid_per_leader == 1.0  # 2 valid / 2 leaders
-    assert g.loc["G1"].roi == pytest.approx(100 / 30)  # L2 costs nothing
-    assert np.isnan(g.loc["G2"].roi)
+    e = a.referral_economics(ref.reset_index(), "store_promoter")
+    assert e["margin_per_yuan"] == 15 and e["gmv_per_yuan"] == 20  # 60 / 4, 80 / 4 (u5, complete)
+    assert a.referral_economics(ref.reset_index(), "group_leader") is None  # no complete window yet
+
+
+def test_community_economics_on_complete_windows(con):
+    """November report, Oct-Nov registrations: u3 (10-05 + 29 = 11-03) and u4 (10-28 + 29 = 11-26)
+    are complete by 11-30; u6 never ordered; u5 registered in September is outside."""
+    ap = AcquisitionParams(referral_months=2, commission_group_leader=5, commission_store_promoter=4)
+    ref = a.referrers(con, Period("2026-11"), ap, KINDS, RATE)
+    g = a.groups(ref).set_index("group_id")
+    g1 = g.loc["G1"]
+    assert g1.leaders == 2 and g1.active_leaders == 1  # L1 L2; only L1 has valid users
+    assert g1.valid_per_leader == 1.0  # 2 valid / 2 leaders
+    assert g1.cost_complete == 30  # 2 x ¥5 + c2 ¥20
+    assert g1.margin_per_yuan == pytest.approx(3.0)  # (margin 70 + pack 20) / 30
+    assert g1.gmv_per_yuan == pytest.approx(4.0)  # (GMV 100 + pack 20) / 30
+    assert np.isnan(g.loc["G2"].margin_per_yuan)  # L3: no referral
+    text, metrics = a.referral_findings(ref, a.groups(ref), ap, RATE)
+    assert metrics["community_margin_per_yuan"] == pytest.approx(3.0)
+    assert metrics["community_gmv_per_yuan"] == pytest.approx(4.0)
+    assert not any("roi" in k for k in metrics)  # observational: never called ROI
+    assert "**3.0 CNY of gross margin (paid GMV - cost of goods) per CNY spent**" in text
+    assert "Observational" in text and "all group sales ÷ all costs paid" in text
+    assert "compares with our paid GMV per CNY spent (4.0)" in text
+
+
+def test_referral_margin_without_unit_costs(make_warehouse):
+    """No products / order lines: the margin is paid GMV x the assumed rate and says so.
+    L1 (October report): GMV 100 x 0.25 = 25, + c2 ¥20 added back = 45 / cost 30."""
+    con = connect(
+        make_warehouse(
+            {"users": USERS, "orders": ORDERS, "stores": STORES, "referrers": REFERRERS, "coupons": COUPONS}
+        )
+    )
+    ap = AcquisitionParams(referral_months=2, commission_group_leader=5, commission_store_promoter=4)
+    ref = a.referrers(con, P, ap, KINDS, RATE).set_index("referrer_id")
+    l1 = ref.loc["L1"]
+    assert l1.margin_window == pytest.approx(25.0) and l1.gmv_assumed_window == 100
+    assert l1.margin_per_yuan == pytest.approx(45 / 30)
+    e = a.referral_economics(ref.reset_index(), "store_promoter")  # u5: 80 x 0.25 / ¥4
+    assert e["margin_per_yuan"] == pytest.approx(5.0) and e["assumed_share"] == 1.0
+    assert money.margin_basis(e["assumed_share"], RATE) == (
+        "gross margin at an assumed 25% of paid GMV (no cost of goods in the data)"
+    )
+    con.close()
+
+
+def test_ltv_inputs_margin_and_pack_with_and_without_unit_costs(con, make_warehouse):
+    """rfm per customer: u3's orders o3 (¥40, margin 30, c2 ¥20 pack) and o4 (¥10, margin 0)."""
+    args = (pd.Timestamp("2026-01-01").date(), P.end, P.end, P.end, 365, KINDS)
+    u3 = a.rfm(con, *args, RATE).set_index("user_id").loc[3]
+    assert (u3.gmv_horizon, u3.margin_horizon, u3.gmv_assumed_horizon, u3.pack_horizon) == (50, 30, 0, 20)
+    bare = connect(make_warehouse({"users": USERS, "orders": ORDERS, "stores": STORES, "coupons": COUPONS}))
+    u3 = a.rfm(bare, *args, RATE).set_index("user_id").loc[3]
+    assert u3.margin_horizon == pytest.approx(12.5)  # 50 x 0.25: no cost of goods
+    assert u3.gmv_assumed_horizon == 50 and u3.pack_horizon == 20
+    assert np.isnan(a.rfm(bare, *args, None).set_index("user_id").loc[3].margin_horizon)  # no rate: unknown
+    bare.close()
+
+
+def test_ltv_cac_counts_the_coupon_once(con):
+    """wechat_group: CAC 35 = (spend 40 + commissions 10 + c2 ¥20) / 2 new users. Its customers'
+    margin LTV (after discounts) 100 and pack discounts 10 per customer (c2 ¥20 / u3 u4): the
+    LTV/CAC margin is 100 + 10 = 110, since c2 is in the CAC; 110 / 35."""
+    cost = a.cac(con, P, AP, KINDS)
+    pred = pd.DataFrame(
+        {
+            "channel": ["wechat_group", "paid_ads"],
+            "customers": [2, 1],
+            "ltv_revenue": [400.0, 100.0],
+            "ltv_margin": [100.0, 30.0],
+            "pack_per_customer": [10.0, 3.0],  # paid_ads: c1 ¥3 on o1
+            "ltv_margin_gross": [110.0, 33.0],
+        }
+    )
+    r = a.ltv_cac(pred, cost).set_index("channel")
+    assert r.loc["wechat_group"].ltv_cac_margin == pytest.approx(110 / 35)
+    # paid_ads: CAC (100 + 0 + 3) / 1 = 103; margin 30 + c1 3 = 33 -> below 1
+    assert r.loc["paid_ads"].ltv_cac_margin == pytest.approx(33 / 103)
+    assert r.loc["wechat_group"].ltv_cac_margin == pytest.approx(
+        money.ltv_cac(110.0, money.Cac(40, 10, 20, 2))
+    )
+    assert r.index[0] == "wechat_group"  # best first
 
 
 def test_referral_targets(con):
-    ap = AcquisitionParams(referral_months=2, referral_top_n=1, referral_min_registrations=1)
-    ref = a.referrers(con, P, ap, KINDS)
+    ap = AcquisitionParams(
+        referral_months=2,
+        referral_top_n=1,
+        referral_min_registrations=1,
+        commission_group_leader=5,
+        commission_store_promoter=4,
+    )
+    ref = a.referrers(con, P, ap, KINDS, RATE)
     t = a.referral_targets(ref, ap).set_index("action")
-    # ranked: L1 (net 100 - 30 = 70), P1 (80 - 4 = 76), L2 (0); reward P1; coach L2 (valid rate 0)
-    assert t.loc["reward"].referrer_id == "P1"
+    # ranked on net gross margin (issue 12: not GMV minus cost): L1 (margin 70 + c2 20 - cost 30 = 60),
+    # P1 (60 - 4 = 56), L2 (0); reward L1 (on GMV it was P1: 100 - 30 = 70 < 80 - 4 = 76); coach L2
+    assert t.loc["reward"].referrer_id == "L1"
+    assert t.loc["reward"].net_margin_yuan == 60
     assert t.loc["coach"].referrer_id == "L2"
 
 
@@ -286,8 +392,8 @@ def test_channel_actions_cut_scale_fix():
     ratio = pd.DataFrame(
         {
             "channel": ["a", "b", "c", "d"],
-            "ltv_margin": [100.0, 100.0, 100.0, 100.0],
-            "cac_ex_pack_yuan": [10.0, 10.0, 50.0, 200.0],
+            "ltv_margin_gross": [100.0, 100.0, 100.0, 100.0],
+            "cac_yuan": [10.0, 10.0, 50.0, 200.0],
             "ltv_cac_margin": [10.0, 10.0, 2.0, 0.5],
         }
     )
@@ -300,11 +406,22 @@ def test_channel_actions_cut_scale_fix():
             "eligible_long": [10, 10, 10, 10],  # all channels: 26 / 40 = 0.65
         }
     )
-    act = a.channel_actions(ratio, qual, AcquisitionParams(ltv_cac_scale=3)).set_index("channel").action
-    assert act["a"] == "scale"  # 10x and D30 0.8 >= 0.65
-    assert act["b"] == "fix"  # 10x but D30 0.2 < 0.65
-    assert act["c"] == "fix"  # pays back, 2x < 3x
-    assert act["d"] == "cut"  # 0.5x < 1
+    ap = AcquisitionParams(ltv_cac_scale=3)
+    act = a.channel_actions(ratio, qual, ap)
+    kind = act.set_index("channel").action
+    assert kind["a"] == "scale"  # 10x and D30 0.8 >= 0.65
+    assert kind["b"] == "fix"  # 10x but D30 0.2 < 0.65
+    assert kind["c"] == "fix"  # pays back, 2x < 3x
+    assert kind["d"] == "cut"  # 0.5x < 1
+    lines = a.channel_action_lines(act, ap)
+    # losing money first (the brief quotes a play's first action)
+    assert [ln.split("**")[1] for ln in lines] == ["Stop or fix d", "Scale a", "Fix b", "Fix c"]
+    assert lines[0] == (
+        "**Stop or fix d**: LTV/CAC 0.5 (margin LTV ¥100 vs CAC ¥200.0), D30 80.0% vs 65.0% for all "
+        "channels; it loses money on margin within 12 months: stop its paid spend, or cut its CAC below "
+        "¥100 per new user before spending again."
+    )
+    assert "loses money" not in " ".join(lines[1:])
 
 
 # --------------------------------------------------------------------------- the model
@@ -520,19 +637,62 @@ def test_small_channel_uses_the_pooled_model(make_warehouse):
 
 
 def test_top_groups_pools_the_rest():
+    n = 6
     grp = pd.DataFrame(
         {
             "group_id": ["G1", "G2", "G3", "G4", "G5", "G6"],
-            "leaders": [1, 1, 1, 1, 1, 1],
+            "leaders": [1] * n,
             "active_leaders": [1, 1, 1, 1, 0, 0],
-            "registrations": [5, 5, 5, 5, 5, 0],
-            "valid_new_users": [4, 3, 2, 1, 0, 0],
-            "gmv_window": [100.0, 60.0, 30.0, 20.0, 0.0, 0.0],
-            "cost_yuan": [10.0, 10.0, 10.0, 10.0, 10.0, 0.0],  # G6: no cost, no ROI: left out
-            "roi": [10.0, 6.0, 3.0, 2.0, 0.0, float("nan")],
+            **{c: [0.0] * n for c in a._SUMS},
         }
     )
+    grp["margin_complete"] = [40.0, 30.0, 20.0, 10.0, 5.0, 0.0]
+    grp["gmv_complete"] = [100.0, 60.0, 30.0, 20.0, 10.0, 0.0]
+    grp["cost_complete"] = [10.0, 10.0, 10.0, 10.0, 10.0, 0.0]  # G6: no cost, no ratio: left out
+    grp = a._per_yuan(grp, "complete", "cost_complete")
     top = a.top_groups(grp, 3)
     assert top.group_id.tolist() == ["G1", "G2", "G3", "others (2)"]
-    assert top.iloc[-1].roi == pytest.approx(20 / 20)  # G4 + G5: GMV 20 / cost 20
+    assert top.iloc[-1].margin_per_yuan == pytest.approx(15 / 20)  # G4 + G5: margin 10 + 5 / cost 20
+    assert top.iloc[-1].gmv_per_yuan == pytest.approx(30 / 20)
     assert top.iloc[-1].leaders == 2
+
+
+def test_margin_basis_labels():
+    assert money.margin_basis(0.0, 0.25) == money.GROSS_MARGIN  # every order has a cost of goods
+    assert money.margin_basis(0.4, 0.25) == (
+        "gross margin (paid GMV - cost of goods where known; an assumed 25% of paid GMV for the 40% of "
+        "paid GMV without a cost of goods)"
+    )
+    assert money.margin_basis(0.4, None) == money.GROSS_MARGIN  # no rate: the known part only
+
+
+def test_demo_commission_is_the_params_default():
+    """The demo's chain pays the commissions params/default.yaml states (the report uses params)."""
+    from pathlib import Path
+
+    from userops.demo import REFERRAL_COMMISSION
+    from userops.params import load_params
+
+    default = Path(__file__).resolve().parents[2] / "params" / "default.yaml"
+    ap = load_params(default).acquisition
+    assert {
+        "group_leader": ap.commission_group_leader,
+        "store_promoter": ap.commission_store_promoter,
+    } == REFERRAL_COMMISSION
+    assert AcquisitionParams().commission_group_leader == REFERRAL_COMMISSION["group_leader"]
+
+
+def test_referral_findings_without_complete_windows(con):
+    """October report: the group leaders' valid users u3 u4 are not observed 30 days yet (11-03, 11-26),
+    so no community ratio is a number and the finding says why (2 valid / 3 leaders L1 L2 L3 = 0.67);
+    P1's u5 (10-19) is."""
+    ap = AcquisitionParams(referral_months=2, commission_group_leader=5, commission_store_promoter=4)
+    ref = a.referrers(con, P, ap, KINDS, RATE)
+    text, metrics = a.referral_findings(ref, a.groups(ref), ap, RATE)
+    assert "community_margin_per_yuan" not in metrics
+    assert (
+        "2 valid new users: 0.67 per leader; gross margin per CNY spent needs valid new users observed for "
+        "30 days at a referral cost, and none of them is yet." in text
+    )
+    assert "on the 1 valid new user observed for 30 days, **15.0 CNY of gross margin" in text  # 60 / 4
+    assert metrics["promoter_margin_per_yuan"] == 15

@@ -1,5 +1,6 @@
 -- grain: one row per acquisition channel (users.channel), over the months [$from_date, $to_date)
--- definition: CAC per new user = (spend + commission + coupon pack cost) / new_users, where
+-- definition: the one CAC of every play (lib/userops/money.py: money.Cac): CAC per new user =
+--   (spend + commission + acquisition coupon cost redeemed) / new_users, where
 --   spend = channel_spend of the months in the range (0 when the table has no row);
 --   new_users = users of the channel whose first order fell in the range;
 --   valid_referred = those new users with a referrer_id (a referred user who registered AND
@@ -86,7 +87,6 @@ final as (
         *,
         spend_yuan + commission_yuan + pack_cost_yuan as cost_yuan,
         (spend_yuan + commission_yuan + pack_cost_yuan) / nullif(new_users, 0) as cac_yuan,
-        (spend_yuan + commission_yuan) / nullif(new_users, 0) as cac_ex_pack_yuan,
         spend_yuan / nullif(registrations, 0) as spend_per_registration_yuan
     from joined
 )

@@ -3,8 +3,8 @@
 -- definition: cohort = users whose first order fell in the month, cohort months in
 --   [$from_date, $to_date). Month k = calendar month cohort_month + k (k = 0 is the rest of the
 --   first-order month). cum_gmv = paid GMV of the cohort's orders in months 0..k;
---   cum_margin = gross margin (GMV - cost of goods from order lines x unit_cost) of the same
---   orders, null when any of them lacks lines or unit costs. is_mature = month k has ended by
+--   cum_margin = gross margin of the same orders (fct_order_margin: paid GMV - cost of goods),
+--   null when any of them lacks lines or unit costs. is_mature = month k has ended by
 --   the end of $as_of (cohort_month + k + 1 month <= $as_of + 1 day); immature cells are
 --   partial and must be masked, never plotted. Cells are zero-filled against the spines.
 -- parameters: $from_date, $to_date (DATE, first days of months), $months (INTEGER), $as_of (DATE)
@@ -16,23 +16,16 @@ with cohorts as (
     where first_order_date >= $from_date and first_order_date < $to_date
 ),
 
-order_cogs as (
-    select order_id, sum(amount - margin_yuan) as cogs
-    from fct_order_lines
-    group by order_id
-),
-
 orders as (
     select
         c.cohort_month,
         c.channel,
-        date_diff('month', c.cohort_month, cast(date_trunc('month', o.order_date) as date)) as month_k,
-        o.gmv,
-        o.gmv - g.cogs as margin
-    from fct_orders as o
+        date_diff('month', c.cohort_month, cast(date_trunc('month', m.ordered_at) as date)) as month_k,
+        m.paid_gmv as gmv,
+        m.gross_margin as margin
+    from fct_order_margin as m
     inner join cohorts as c using (user_id)
-    left join order_cogs as g using (order_id)
-    where o.order_date <= $as_of
+    where cast(m.ordered_at as date) <= $as_of
 ),
 
 month_spine as (

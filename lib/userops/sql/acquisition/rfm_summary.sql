@@ -5,12 +5,17 @@
 --   frequency = purchase days after the first one, recency = days from the first to the last
 --   purchase day, T = days from the first purchase day to $cal_end, monetary = mean GMV of the
 --   repeat purchase days (0 when frequency = 0), first_gmv = GMV of the first day,
---   gmv_cal = GMV of all calibration days. gmv_horizon / margin_horizon = GMV / gross margin
---   (GMV - cost of goods, null without order lines or unit costs) of calibration days before
---   first_order_date + $horizon_days. Holdout = [$cal_end, $holdout_end): holdout_days
+--   gmv_cal = GMV of all calibration days. gmv_horizon / margin_horizon = paid GMV / gross margin
+--   (fct_order_margin: paid GMV - cost of goods; where the cost of goods is unknown, paid GMV x
+--   $assumed_margin_rate, or null when that is null) of calibration days before
+--   first_order_date + $horizon_days; gmv_assumed_horizon = the part of gmv_horizon without a
+--   known cost of goods; pack_horizon = face value of new-user pack coupons (kind in
+--   $new_user_kinds) redeemed on those orders (the acquisition-coupon discounts inside them). Holdout = [$cal_end, $holdout_end): holdout_days
 --   (purchase days) and holdout_gmv; zero when $holdout_end = $cal_end.
 -- parameters: $from_date, $to_date (DATE, first-order date range), $cal_end, $holdout_end
---   (DATE, exclusive ends), $horizon_days (INTEGER)
+--   (DATE, exclusive ends), $horizon_days (INTEGER), $assumed_margin_rate (DOUBLE or null,
+--   params experiments.assumed_margin_rate), $new_user_kinds (VARCHAR[], params
+--   data.new_user_coupon_kinds)
 -- invariants: 0 <= recency <= T - 1 (T >= 1); frequency = 0 implies recency = 0 and
 --   monetary = 0; gmv_cal = first_gmv + frequency x monetary.
 with customers as (
@@ -19,23 +24,25 @@ with customers as (
     where first_order_date >= $from_date and first_order_date < $to_date and first_order_date < $cal_end
 ),
 
-order_margin as (
-    -- gross margin of an order: paid GMV minus cost of goods (line amount - line margin)
-    select order_id, sum(amount - margin_yuan) as cogs
-    from fct_order_lines
-    group by order_id
+pack_by_order as (
+    select redeemed_order_id as order_id, sum(face_value) as pack
+    from fct_coupons
+    where list_contains($new_user_kinds, kind) and is_redeemed
+    group by redeemed_order_id
 ),
 
 days as (
     select
-        o.user_id,
-        o.order_date,
-        sum(o.gmv) as gmv,
-        case when count(m.cogs) = count(*) then sum(o.gmv - m.cogs) end as margin
-    from fct_orders as o
+        m.user_id,
+        cast(m.ordered_at as date) as order_date,
+        sum(m.paid_gmv) as gmv,
+        sum(coalesce(m.gross_margin, m.paid_gmv * cast($assumed_margin_rate as double))) as margin,
+        coalesce(sum(m.paid_gmv) filter (where not m.cost_known), 0) as gmv_assumed,
+        coalesce(sum(p.pack), 0) as pack
+    from fct_order_margin as m
     inner join customers as c using (user_id)
-    left join order_margin as m using (order_id)
-    where o.order_date < greatest(cast($holdout_end as date), cast($cal_end as date))
+    left join pack_by_order as p using (order_id)
+    where cast(m.ordered_at as date) < greatest(cast($holdout_end as date), cast($cal_end as date))
     group by all
 ),
 
@@ -57,6 +64,12 @@ per_customer as (
                     where d.order_date < $cal_end and d.order_date < c.first_order_date + $horizon_days
                 )
         end as margin_horizon,
+        sum(d.gmv_assumed) filter (
+            where d.order_date < $cal_end and d.order_date < c.first_order_date + $horizon_days
+        ) as gmv_assumed_horizon,
+        sum(d.pack) filter (
+            where d.order_date < $cal_end and d.order_date < c.first_order_date + $horizon_days
+        ) as pack_horizon,
         count(*) filter (where d.order_date >= $cal_end) as holdout_days,
         coalesce(sum(d.gmv) filter (where d.order_date >= $cal_end), 0) as holdout_gmv
     from customers as c
@@ -77,6 +90,8 @@ final as (
         cast(gmv_cal as double) as gmv_cal,
         cast(gmv_horizon as double) as gmv_horizon,
         cast(margin_horizon as double) as margin_horizon,
+        cast(gmv_assumed_horizon as double) as gmv_assumed_horizon,
+        cast(pack_horizon as double) as pack_horizon,
         holdout_days,
         cast(holdout_gmv as double) as holdout_gmv
     from per_customer
