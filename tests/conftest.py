@@ -74,6 +74,7 @@ def shapes_demo(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the markers
 def pytest_collection_modifyitems(config, items):
     """Under `pytest -n 2 --dist loadgroup` (make test), every test that uses the session's
     8,000-user demo runs on one worker, so the demo and the full monthly run are built once."""

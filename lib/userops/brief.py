@@ -677,7 +677,9 @@ def target_lists(output_dir: str | Path | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-EFFECT_KEY = re.compile(r"(?:lift|incremental|roi)", re.IGNORECASE)
+# The brief lists each play's headline effects only: the lift against the holdout, the incremental
+# gross margin and the ROI on margin (the play's report has the rest: orders, paid GMV, costs).
+EFFECT_KEY = re.compile(r"(?:lift|incremental_margin|roi)", re.IGNORECASE)
 
 
 def fmt_metric(value, unit: str) -> str:
@@ -784,7 +786,11 @@ def data_quality(con) -> pd.DataFrame:
 
 
 def quality_table(q: pd.DataFrame) -> pd.DataFrame:
-    """The data-quality frame for reading: supplied yes/absent, rows, rejected, time range."""
+    """The data-quality frame for reading: the supplied tables with rows, rejected, time range.
+
+    Absent optional tables are named in the sentence under the table (quality_text), not listed.
+    """
+    q = q[q["present"]]
     rng = [
         charts.MISSING if pd.isna(a) else f"{a:%Y-%m-%d} – {z:%Y-%m-%d}"
         for a, z in zip(q["first_at"], q["last_at"], strict=True)
@@ -792,7 +798,6 @@ def quality_table(q: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "table": q["table_name"],
-            "supplied": q["present"].map({True: "yes", False: "absent"}),
             "rows loaded": q["n_rows"],
             "rejected": q["rejected_rows"],
             "time column": q["time_column"].fillna(charts.MISSING),

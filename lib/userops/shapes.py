@@ -258,6 +258,12 @@ def _text_ids(s: _Shape) -> None:
         s.sql(f"alter table _t rename to {_q(t)}")
 
 
+def _sparse_users(s: _Shape) -> None:
+    """No demographics and one unknown acquisition channel without spend or referrers."""
+    _no_demographics(s)
+    _single_channel(s)
+
+
 SHAPES: dict[str, Callable[[_Shape], None]] = {
     "online_only": _online_only,
     "store_only": _store_only,
@@ -270,7 +276,23 @@ SHAPES: dict[str, Callable[[_Shape], None]] = {
     "panel": _panel,
     "tiny": _tiny,
     "text_ids": _text_ids,
+    "sparse_users": _sparse_users,
 }
+
+# The shapes `make test` runs every notebook on (tests/e2e/test_shapes.py): every condition above,
+# with no_demographics + single_channel as one shape and the first month standing for the first
+# months (the harsher case), to keep the suite inside its time budget.
+TEST_SHAPES = (
+    "online_only",
+    "store_only",
+    "minimal",
+    "sparse_users",
+    "odd_campaigns",
+    "first_month",
+    "panel",
+    "tiny",
+    "text_ids",
+)
 
 
 def build_shape(name: str, demo_dir: str | Path, out_dir: str | Path) -> Path:

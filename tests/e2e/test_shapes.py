@@ -15,7 +15,7 @@ import pytest
 from userops.cli import main
 from userops.db import connect, last_complete_month
 from userops.load import load_dir
-from userops.shapes import SHAPES, audit_notebook, build_shape
+from userops.shapes import TEST_SHAPES, audit_notebook, build_shape
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -31,7 +31,7 @@ def _audit_charts(monkeypatch):
     monkeypatch.setenv(charts.AUDIT_ENV, "1")
 
 
-@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("shape", TEST_SHAPES)
 def test_every_notebook_publishes_on_shape(shape, shapes_demo, tmp_path):
     data = build_shape(shape, shapes_demo, tmp_path / "data")
     wh = tmp_path / "warehouse.duckdb"

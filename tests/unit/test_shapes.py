@@ -54,6 +54,8 @@ def test_sparse_shapes(shape):
     d = shape("single_channel")
     assert _sql(d, "select list(distinct channel) from users") == [(["unknown"],)]
     assert not (d / "channel_spend.parquet").exists()
+    d = shape("sparse_users")
+    assert _sql(d, "select count(gender), list(distinct channel) from users") == [(0, ["unknown"])]
     d = shape("odd_campaigns")
     assert _sql(d, "select list(distinct kind) from coupons") == [(["other"],)]
     assert _sql(d, "select count(*) from campaign_members where arm = 'holdout'") == [(0,)]
