@@ -1072,8 +1072,9 @@ def quality_text(q: pd.DataFrame, rejects: pd.DataFrame) -> str:
     """The data-quality sentence under the table: time range, absent tables, rows set aside."""
     absent = q[~q.present].table_name.tolist()
     orders_row = q[q.table_name == "orders"].iloc[0]
+    loaded = ", ".join(f"{r.table_name} {nv.num(r.n_rows)}" for r in q[q.present].itertuples())
     text = (
-        f"Orders run from {orders_row.first_at:%Y-%m-%d} to {orders_row.last_at:%Y-%m-%d}. "
+        f"Orders run from {orders_row.first_at:%Y-%m-%d} to {orders_row.last_at:%Y-%m-%d}. Rows loaded: {loaded}. "
         f"Optional tables absent: {', '.join(absent) if absent else 'none'}. "
     )
     if rejects.empty:

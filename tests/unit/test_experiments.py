@@ -249,6 +249,7 @@ def test_brief_texts_for_the_global_holdout_and_rows_set_aside():
         {
             "table_name": ["users", "orders"],
             "present": [True, True],
+            "n_rows": [10, 20],
             "first_at": pd.to_datetime(["2026-01-01", "2026-01-02"]),
             "last_at": pd.to_datetime(["2026-10-30", "2026-10-31"]),
         }
@@ -257,7 +258,7 @@ def test_brief_texts_for_the_global_holdout_and_rows_set_aside():
         {"table_name": ["order_items"], "reason": ["<b>unknown product</b>"], "n_rows": [3]}
     )
     t = br.quality_text(q, rejects)
-    assert "Orders run from 2026-01-02 to 2026-10-31" in t
+    assert "Orders run from 2026-01-02 to 2026-10-31. Rows loaded: users 10, orders 20." in t
     assert "3 order_items rows (&lt;b&gt;unknown product&lt;/b&gt;)" in t
     assert "No row was set aside" in br.quality_text(q, rejects.iloc[0:0])
 
