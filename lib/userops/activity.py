@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from userops.campaigns import ReminderEffect, coupon_reminder_effect
+from userops import narrative as nv
+from userops.campaigns import ReminderEffect, ci_text, coupon_reminder_effect
 from userops.db import query
 from userops.experiment import assign_arms
 from userops.params import ActivityParams, DataParams
@@ -179,12 +180,13 @@ def repurchase_coupons(con, p: Period, ap: ActivityParams, dp: DataParams) -> pd
 
 
 def reminder_effect(
-    con, start: dt.date, end: dt.date, p: Period, ap: ActivityParams, dp: DataParams
+    con, start: dt.date, end: dt.date, p: Period, ap: ActivityParams, dp: DataParams, exp=None
 ) -> ReminderEffect | None:
     """The unused-repurchase-coupon reminder (campaign kind 'repurchase_reminder') on redemption.
 
     Treatment vs randomised holdout within `reminder_window_days` after the reminder, per campaign
-    and pooled; None without a campaign holding both arms. See campaigns.coupon_reminder_effect.
+    and pooled; None without a campaign holding both arms. See campaigns.coupon_reminder_effect
+    (``exp``: params experiments, for the margin basis, fixed cost and the seeded bootstrap).
     """
     eff = coupon_reminder_effect(
         con,
@@ -195,6 +197,7 @@ def reminder_effect(
         p.as_of,
         24 * ap.reminder_window_days,
         ap.ci_level,
+        exp=exp,
     )
     # arms spread over campaigns without both in any one would compare campaigns, not a randomised split
     return eff if eff is not None and len(eff.campaigns) else None
@@ -1037,3 +1040,27 @@ def reason_table(br: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     head = tab[tab.reason.isin(keep)]
     out = pd.concat([head, top.iloc[len(keep) :]], ignore_index=True)
     return out.drop(columns="_moved")
+
+
+def reminder_action(eff: ReminderEffect) -> str:
+    """The repurchase reminder's action on the money basis of the playbook (ROI on gross margin)."""
+    e = eff.effect
+    ci = f"95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)}"
+    if not (e.significant and e.diff > 0):
+        return (
+            f"**Keep testing the repurchase reminder**: its lift ({nv.pp(e.diff)}, {ci}) is not "
+            "distinguishable from zero; keep the holdout."
+        )
+    if eff.roi is not None and eff.roi_ci[1] is not None and eff.roi_ci[1] < 0:
+        return (
+            f"**Rethink the unused-repurchase-coupon reminder.** It lifts redemption by {nv.pp(e.diff)} ({ci}), but its "
+            f"incremental gross margin ({nv.yuan(eff.incremental_margin)}, {eff.margin_basis}) does not cover its touch "
+            f"cost ({nv.yuan(eff.cost_yuan, 2)}): ROI on margin {eff.roi:,.1f}."
+        )
+    roi_ci = ci_text(eff.roi_ci, lambda x: f"{x:,.1f}")
+    roi = "" if eff.roi is None else f", ROI on margin {eff.roi:,.1f}" + (f" ({roi_ci})" if roi_ci else "")
+    return (
+        f"**Keep the unused-repurchase-coupon reminder.** It lifts redemption by {nv.pp(e.diff)} ({ci}) and added about "
+        f"{nv.num(eff.incremental_orders)} orders and {nv.yuan(eff.incremental_margin)} of {eff.margin_basis} "
+        f"for {nv.yuan(eff.cost_yuan, 2)} in notices{roi}."
+    )

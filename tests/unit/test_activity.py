@@ -745,3 +745,32 @@ def test_association_leaves_out_comparisons_without_spread(make_warehouse):
     assert sorted(view.rows.incentive) == ["any", "checkin"]
     assert view.dropped.startswith("draw is left out: the comparison needs participants and non-participants")
     con.close()
+
+
+def test_repurchase_reminder_action_on_the_margin_basis():
+    # A significant +10 pp lift that added 20 orders and ¥50 of gross margin for ¥2.00 of notices:
+    # ROI on margin = (50 - 2) / 2 = 24 -> keep. The same lift with ¥1 of margin for ¥2: ROI -0.5,
+    # interval entirely below 0 -> rethink. An insignificant lift -> keep testing.
+    from types import SimpleNamespace
+
+    lift = SimpleNamespace(diff=0.10, ci_low=0.04, ci_high=0.16, significant=True)
+    keep = SimpleNamespace(
+        effect=lift,
+        roi=24.0,
+        roi_ci=(10.0, 40.0),
+        incremental_orders=20,
+        incremental_margin=50.0,
+        margin_basis="gross margin (paid GMV - cost of goods)",
+        cost_yuan=2.0,
+    )
+    text = a.reminder_action(keep)
+    assert text.startswith("**Keep the unused-repurchase-coupon reminder.**")
+    assert "¥50 of gross margin" in text and "ROI on margin 24.0 (95% CI 10.0 to 40.0)" in text
+    rethink = SimpleNamespace(
+        **{**vars(keep), "roi": -0.5, "roi_ci": (-0.9, -0.1), "incremental_margin": 1.0}
+    )
+    assert a.reminder_action(rethink).startswith("**Rethink the unused-repurchase-coupon reminder.**")
+    flat = SimpleNamespace(
+        **{**vars(keep), "effect": SimpleNamespace(diff=0.01, ci_low=-0.02, ci_high=0.04, significant=False)}
+    )
+    assert a.reminder_action(flat).startswith("**Keep testing the repurchase reminder**")
