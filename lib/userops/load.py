@@ -557,9 +557,10 @@ def _build(con, data_dir: Path, warehouse: Path, opts: LoadOptions, rejects_tmp:
         raise ContractError(errors, v.notices)
     _set_aside(con, row_level if opts.quarantine else [])
     report = LoadReport(warehouse=warehouse, fingerprint=fingerprint(v.files), notices=v.notices)
-    report.rejected = dict(
+    counts = dict(
         con.execute("select table_name, count(distinct source_line) from _rejects group by all").fetchall()
     )
+    report.rejected = {name: counts[name] for name in LOAD_ORDER if name in counts}  # stable order
     _build_id_maps(con)
     for name in LOAD_ORDER:
         _finalize_table(con, TABLES[name])
