@@ -70,7 +70,7 @@ def shapes_demo(tmp_path_factory) -> Path:
     from userops.demo import generate
 
     out = tmp_path_factory.mktemp("shapes") / "demo"
-    generate(out, users=1200, months=8, seed=5)
+    generate(out, users=800, months=8, seed=5)
     return out
 
 
