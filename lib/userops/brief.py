@@ -677,9 +677,9 @@ def target_lists(output_dir: str | Path | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-# The brief lists each play's headline effects only: the lift against the holdout, the incremental
-# gross margin and the ROI on margin (the play's report has the rest: orders, paid GMV, costs).
-EFFECT_KEY = re.compile(r"(?:lift|incremental_margin|roi)", re.IGNORECASE)
+# The brief lists each play's headline effects only: the lift against the holdout and the ROI on
+# gross margin (the play's report has the rest: orders, paid GMV, margin, costs).
+EFFECT_KEY = re.compile(r"(?:lift|roi)", re.IGNORECASE)
 
 
 def fmt_metric(value, unit: str) -> str:
