@@ -81,7 +81,7 @@ bench: install ## Time demo generation, load and the playbook at several scales 
 	$(BIN)/python bench/bench.py --users $(BENCH_USERS)
 
 lab: install $(WAREHOUSE) ## Open JupyterLab on notebooks/ with the project kernel
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean: ## Remove generated data, warehouse, outputs, caches and the venv
 	rm -rf $(VENV) $(STAMPS) $(DEMO_DIR) $(WAREHOUSE) $(WAREHOUSE).wal outputs .pytest_cache .ruff_cache

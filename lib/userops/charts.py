@@ -391,6 +391,9 @@ def bar_with_ci(
 
 # --------------------------------------------------------------------------- tables and notes
 
+#: HTML class MathJax skips (JupyterLab's mathjax_ignore, classic tex2jax_ignore)
+NO_MATH_CLASS = "tex2jax_ignore mathjax_ignore"
+
 _TABLE_STYLES = [
     {"selector": "", "props": [("border-collapse", "collapse"), ("font-size", "10pt"), ("margin", "4px 0")]},
     {
@@ -443,7 +446,9 @@ def table_html(
         caption = f"First {max_rows:,} of {len(df):,} rows"
     if caption:
         styler = styler.set_caption(caption)
-    return styler
+    # JupyterLab typesets text between two "$" as a formula (definitions name $parameters, and a
+    # chain may count money in dollars): tables are never math.
+    return styler.set_table_attributes(f'class="{NO_MATH_CLASS}"')
 
 
 def missing_table_note(table: str, would_show: str | None = None):
