@@ -38,3 +38,24 @@ def test_opens_with_bilingual_title_and_open_play(path):
     cells = nbformat.read(path, as_version=4).cells
     assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# ") and " · " in cells[0].source
     assert any(f'open_play("{path.stem}"' in c.source for c in cells if c.cell_type == "code")
+
+
+#: issue 15: a notebook section is the question, one call into the library, the chart, the finding,
+#: the action; no code cell longer than about 25 lines. Notebooks whose logic has not moved into the
+#: library yet are held at their current longest cell (a ratchet: it may only go down).
+CELL_LIMIT = 25
+NOT_YET_THIN = {
+    "00_monthly_brief": 39,
+    "01_acquisition": 130,
+    "02_new_user_retention": 84,
+    "03_active_incentives": 141,
+    "04_churn_recall": 193,
+}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_code_cells_are_short(path):
+    nb = nbformat.read(path, as_version=4)
+    lengths = [len(c.source.splitlines()) for c in nb.cells if c.cell_type == "code"]
+    limit = NOT_YET_THIN.get(path.stem, CELL_LIMIT)
+    assert max(lengths) <= limit, f"{path.stem}: a code cell has {max(lengths)} lines (limit {limit})"
