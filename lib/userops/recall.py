@@ -82,6 +82,22 @@ def build_stages(con, p: Period, rc: RecallParams, months: int | None = None) ->
     return StagePanel(first, p)
 
 
+def churned_rule(rc: RecallParams) -> str:
+    """The churned stage's rule in words (user_stages.sql), for every report that uses it."""
+    return (
+        f"no order for {rc.churned_days}+ days, or, for users with at least {rc.min_gaps} gaps between order "
+        f"days, for more than {rc.k_churned:g} × their median gap (at least {rc.churned_floor_days} days)"
+    )
+
+
+REACTIVATED_DEFINITION = "users churned at the previous month end who ordered in the month"
+
+
+def reactivated(tr: pd.DataFrame) -> int:
+    """Reactivated users of the month (is_reactivated in user_stages.sql), from transitions()."""
+    return int(tr.reactivated.sum())
+
+
 def stage_sizes(con, panel: StagePanel) -> pd.DataFrame:
     """Users, orders and GMV per month x stage (zero-filled), with each stage's share of buyers."""
     df = query("recall/stage_sizes", con, from_month=panel.first.start, to_month=panel.last.start)
@@ -149,7 +165,7 @@ def transitions_reason(snap: StageSnapshot, p: Period) -> str:
 
 
 def transitions_title(tr: pd.DataFrame, p: Period) -> str:
-    """The heatmap's finding: declining -> churned rate and churned users won back, when they exist."""
+    """The heatmap's finding: declining -> churned rate and reactivated users, when they exist."""
     rows = tr.groupby("stage_prev").n_users.sum()
     parts = []
     if rows.get("declining", 0):
@@ -158,8 +174,7 @@ def transitions_title(tr: pd.DataFrame, p: Period) -> str:
     else:
         parts.append(f"nobody was declining at the end of {p.prev.short}")
     if rows.get("churned", 0):
-        back = tr[(tr.stage_prev == "churned") & (tr.stage != "churned")].n_users.sum()
-        parts.append(f"{num(back)} churned users came back")
+        parts.append(f"{num(reactivated(tr))} churned users came back (ordered again)")
     else:
         parts.append(f"nobody was churned at the end of {p.prev.short}")
     text = "; ".join(parts)
