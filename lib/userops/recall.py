@@ -304,7 +304,9 @@ def value_sentence(vm: ValueModel) -> str:
         how = (
             f"Value at stake = the gross margin a buyer is expected to bring in the next {vm.horizon_days} days: "
             f"a BG/NBD model fitted on all {num(vm.buyers)} buyers gives the chance they are still a customer "
-            f"after their current silence and their expected orders, times their {vm.margin_basis} per order day."
+            f"after their current silence and their expected orders, times their {vm.margin_basis} per order day. "
+            "The model counts a buyer with a single order day as still a customer; their expected orders fall "
+            "with the time since that order."
         )
     else:
         how = (
