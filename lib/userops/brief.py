@@ -528,7 +528,8 @@ def previous_brief_metrics(output_dir: str | Path | None, prev_month: str) -> di
     """KPI values of the previous month's brief from ``<out_root>/<prev_month>/metrics.json``.
 
     ``output_dir`` is this run's folder (a sibling of the previous month's); None when there is
-    no such file or it holds no brief section. Returns {kpi key: value}.
+    no such file or it holds no brief section. Returns {kpi key: value}. A KPI recorded under another
+    definition (e.g. reactivated before it became play 04's) is left out: it is recomputed.
     """
     if not output_dir:
         return None
@@ -539,7 +540,12 @@ def previous_brief_metrics(output_dir: str | Path | None, prev_month: str) -> di
     if doc.get("month") != prev_month:
         return None
     mets = doc.get("plays", {}).get(BRIEF_PLAY, {}).get("metrics", {})
-    vals = {k.removeprefix("kpi."): v.get("value") for k, v in mets.items() if k.startswith("kpi.")}
+    vals = {
+        k.removeprefix("kpi."): v.get("value")
+        for k, v in mets.items()
+        if k.startswith("kpi.")
+        and v.get("definition", KPI_DEFINITIONS.get(k[4:])) == KPI_DEFINITIONS.get(k[4:])
+    }
     return vals or None
 
 

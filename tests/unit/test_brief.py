@@ -389,6 +389,15 @@ def test_previous_month_read_from_previous_run(tmp_path):
     assert tiles.loc["orders", "prev_source"] == "computed"  # not in the previous run's metrics
     assert brief.previous_brief_metrics(this_dir, "2026-08") is None
     assert brief.previous_brief_metrics("", P.prev.month) is None
+    # a KPI recorded under another definition is recomputed, not compared across definitions
+    old_rule = "users dormant at the month start (no order for more than dormant_days) who ordered"
+    doc["plays"][brief.BRIEF_PLAY]["metrics"]["kpi.reactivated"] = {"value": 294, "definition": old_rule}
+    doc["plays"][brief.BRIEF_PLAY]["metrics"]["kpi.orders"] = {
+        "value": 5,
+        "definition": brief.KPI_DEFINITIONS["orders"],
+    }
+    (prev_dir / "metrics.json").write_text(json.dumps(doc), encoding="utf-8")
+    assert brief.previous_brief_metrics(this_dir, P.prev.month) == {"gmv": 999.0, "orders": 5}
 
 
 def test_play_results_from_the_run_folder(tmp_path):
