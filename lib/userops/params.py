@@ -94,7 +94,9 @@ class RecallParams(_Section):
         2.0, gt=0, description="pseudo-gaps of the global mean that shrink each user's gap rate"
     )
     at_risk_p: float = Field(0.1, gt=0, lt=1, description="at risk: P(gap at least this long) below this")
-    value_horizon_days: int = Field(30, ge=1, description="expected spend horizon of the value at stake")
+    value_horizon_days: int = Field(
+        30, ge=1, description="value at stake: expected gross margin over this many days (BG/NBD)"
+    )
     window_days: int = Field(
         30, ge=1, le=120, description="reactivation: an order within N days of the touch"
     )
