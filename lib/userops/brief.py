@@ -5,7 +5,8 @@ data quality) come from the warehouse. What the plays found comes from the run f
 metrics.json and targets/ (written by the plays earlier in the same run): a play that has not
 written anything is simply absent.
 
-    b = brief.compute(con, period, params.brief, events=True, output_dir=output_dir)
+    b = brief.compute(con, period, params.brief, events=True, output_dir=output_dir,
+                      offline_channels=params.data.offline_order_channels, rc=params.recall)
 """
 
 from __future__ import annotations
@@ -21,15 +22,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from userops import charts, run_status
+from userops import charts, recall, run_status
 from userops import narrative as nv
 from userops.db import query
-from userops.params import BriefParams
+from userops.params import BriefParams, RecallParams
 from userops.period import Period
 
 BRIEF_PLAY = "00_monthly_brief"
 GROUPS = ("new", "returning", "dormant")
-GROUP_LABEL = {"new": "新客 new", "returning": "老客 returning", "dormant": "沉睡唤醒 dormant"}
+GROUP_LABEL = {"new": "新客 new", "returning": "老客 returning", "dormant": "沉睡 dormant"}
 FACTORS = ("traffic", "conversion", "orders_per_buyer", "aov")
 FACTOR_LABEL = {
     "traffic": "流量 users",
@@ -43,22 +44,21 @@ FACTOR_FMT = {"traffic": "int", "conversion": "pct", "orders_per_buyer": "float2
 # --------------------------------------------------------------------------- 3 x 3 matrix
 
 
-def matrix(con, start: Period, end: Period, bp: BriefParams, events: bool) -> pd.DataFrame:
+def matrix(con, start: Period, end: Period, rc: RecallParams, events: bool) -> pd.DataFrame:
     """Operating matrix for every month from ``start`` to ``end`` (inclusive), one row per month x group.
 
-    Columns: month (YYYY-MM), user_group, base_users, visitors, buyers, orders, gmv and the four
+    The groups are play 04's lifecycle stages at the previous month end (dormant = churned; rule
+    and params ``rc`` as in play 04): this builds recall_user_stages for these months on ``con``.
+    Columns: month (YYYY-MM), user_group, base_users, visitors, buyers, reactivated (the dormant
+    group's buyers, play 04's reactivation definition), orders, gmv and the four
     factors traffic, conversion (buyers / traffic), orders_per_buyer, aov (gmv / orders), whose
     product is gmv exactly. traffic = visitors when the events table was supplied (``events``),
     otherwise the group's eligible base. A factor with a zero denominator is 0 (its product is 0,
     like the group's gmv).
     """
-    df = query(
-        "brief/operating_matrix",
-        con,
-        from_date=start.start,
-        to_date=end.end,
-        dormant_days=bp.dormant_days,
-    )
+    months = (end.start.year - start.start.year) * 12 + end.start.month - start.start.month + 1
+    recall.build_stages(con, end, rc, months=months)
+    df = query("brief/operating_matrix", con, from_date=start.start, to_date=end.end)
     df["month"] = pd.to_datetime(df["month_start"]).dt.strftime("%Y-%m")
     df["gmv"] = df["gmv"].astype(float)
     df["traffic"] = (df["visitors"] if events else df["base_users"]).astype(float)
@@ -69,7 +69,17 @@ def matrix(con, start: Period, end: Period, bp: BriefParams, events: bool) -> pd
     df["conversion"] = ratio(df["buyers"], df["traffic"])
     df["orders_per_buyer"] = ratio(df["orders"], df["buyers"])
     df["aov"] = ratio(df["gmv"], df["orders"])
-    cols = ["month", "user_group", "base_users", "visitors", "buyers", "orders", "gmv", *FACTORS]
+    cols = [
+        "month",
+        "user_group",
+        "base_users",
+        "visitors",
+        "buyers",
+        "reactivated",
+        "orders",
+        "gmv",
+        *FACTORS,
+    ]
     return df[cols].reset_index(drop=True)
 
 
@@ -434,7 +444,7 @@ KPI_DEFINITIONS = {
     "buyers": "distinct users with an order in the month",
     "aov": "GMV / orders (money per order)",
     "new_buyers": "users whose first order ever was in the month",
-    "reactivated": "users dormant at the month start (no order for more than dormant_days) who ordered",
+    "reactivated": recall.REACTIVATED_DEFINITION + " (play 04's lifecycle rule)",
     "traffic": "users with a visit event or an order in the month (eligible base without events)",
     "conversion": "buyers / traffic",
 }
@@ -450,7 +460,7 @@ def kpi_series(m: pd.DataFrame) -> pd.DataFrame:
             "buyers": g["buyers"].sum(),
             "traffic": g["traffic"].sum(),
             "new_buyers": m[m.user_group == "new"].set_index("month")["buyers"],
-            "reactivated": m[m.user_group == "dormant"].set_index("month")["buyers"],
+            "reactivated": g["reactivated"].sum(),
         }
     )
     out["aov"] = out["gmv"] / out["orders"].where(out["orders"] > 0)
@@ -518,7 +528,8 @@ def previous_brief_metrics(output_dir: str | Path | None, prev_month: str) -> di
     """KPI values of the previous month's brief from ``<out_root>/<prev_month>/metrics.json``.
 
     ``output_dir`` is this run's folder (a sibling of the previous month's); None when there is
-    no such file or it holds no brief section. Returns {kpi key: value}.
+    no such file or it holds no brief section. Returns {kpi key: value}. A KPI recorded under another
+    definition (e.g. reactivated before it became play 04's) is left out: it is recomputed.
     """
     if not output_dir:
         return None
@@ -529,7 +540,12 @@ def previous_brief_metrics(output_dir: str | Path | None, prev_month: str) -> di
     if doc.get("month") != prev_month:
         return None
     mets = doc.get("plays", {}).get(BRIEF_PLAY, {}).get("metrics", {})
-    vals = {k.removeprefix("kpi."): v.get("value") for k, v in mets.items() if k.startswith("kpi.")}
+    vals = {
+        k.removeprefix("kpi."): v.get("value")
+        for k, v in mets.items()
+        if k.startswith("kpi.")
+        and v.get("definition", KPI_DEFINITIONS.get(k[4:])) == KPI_DEFINITIONS.get(k[4:])
+    }
     return vals or None
 
 
@@ -806,13 +822,14 @@ def quality_table(q: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def definitions(bp: BriefParams) -> pd.DataFrame:
+def definitions(bp: BriefParams, rc: RecallParams) -> pd.DataFrame:
     """Every number of the brief with its definition (the appendix)."""
     rows = [
         (
             "groups",
-            f"at the month start: new = no order before the month; returning = last order at most "
-            f"{bp.dormant_days} days before; dormant = older (their buyers are the reactivated users)",
+            "at the month start: new = no order before the month; dormant = churned at the previous month "
+            f"end by play 04's lifecycle rule ({recall.churned_rule(rc)}); returning = every other buyer. "
+            "Only the dormant users who order in the month are reactivated",
         ),
         (FACTOR_LABEL["traffic"], KPI_DEFINITIONS["traffic"]),
         (FACTOR_LABEL["conversion"], KPI_DEFINITIONS["conversion"]),
@@ -883,13 +900,15 @@ def compute(
     output_dir: str | Path | None = None,
     *,
     offline_channels: list[str],
+    rc: RecallParams,
 ) -> Brief:
     """Every number of the brief for report month ``p``.
 
-    ``offline_channels``: the order channels placed in a store (params data.offline_order_channels).
+    ``offline_channels``: the order channels placed in a store (params data.offline_order_channels);
+    ``rc``: play 04's params, whose lifecycle rule groups the users (dormant = churned).
     """
     first = p.shift(-(bp.trailing_months + 1))
-    m = matrix(con, first, p, bp, events)
+    m = matrix(con, first, p, rc, events)
     prev = previous_brief_metrics(output_dir, p.prev.month)
     doc = run_metrics(output_dir)
     pm = play_metrics(doc)

@@ -161,3 +161,17 @@ def fit_gamma_gamma(frequency, monetary, weights=None) -> GammaGamma:
     res = minimize(_gg_negll, res.x, args=(x, m, w), method="L-BFGS-B")
     p, q, v = np.exp(res.x)
     return GammaGamma(float(p), float(q), float(v), int(w.sum()), float(-res.fun))
+
+
+def p_alive(bg: BetaGeo, frequency, recency, T) -> np.ndarray:
+    """P(alive at T | x, t_x, T) of the BG/NBD (Fader, Hardie & Lee 2005, eq. 11; 1 when x = 0):
+    1 / (1 + a / (b + x - 1) x ((alpha + T) / (alpha + t_x))^(r + x)) for x > 0."""
+    x = np.asarray(frequency, dtype=float)
+    tx = np.asarray(recency, dtype=float)
+    T = np.asarray(T, dtype=float)
+    odds = np.where(
+        x > 0,
+        bg.a / (bg.b + np.maximum(x, 1) - 1) * ((bg.alpha + T) / (bg.alpha + tx)) ** (bg.r + x),
+        0.0,
+    )
+    return 1 / (1 + odds)

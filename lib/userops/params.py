@@ -94,7 +94,9 @@ class RecallParams(_Section):
         2.0, gt=0, description="pseudo-gaps of the global mean that shrink each user's gap rate"
     )
     at_risk_p: float = Field(0.1, gt=0, lt=1, description="at risk: P(gap at least this long) below this")
-    value_horizon_days: int = Field(30, ge=1, description="expected spend horizon of the value at stake")
+    value_horizon_days: int = Field(
+        30, ge=1, description="value at stake: expected gross margin over this many days (BG/NBD)"
+    )
     window_days: int = Field(
         30, ge=1, le=120, description="reactivation: an order within N days of the touch"
     )
@@ -197,11 +199,19 @@ class ActivityParams(_Section):
 
 
 class BriefParams(_Section):
-    """00: the leadership monthly brief."""
+    """00: the leadership monthly brief (its dormant group is play 04's churned stage: recall params)."""
 
-    dormant_days: int = Field(
-        60, ge=7, le=365, description="no order for more than this many days at month start = dormant"
-    )
+    @model_validator(mode="before")
+    @classmethod
+    def _no_dormant_days(cls, data):
+        # one reactivation definition: the brief's dormant group is play 04's churned stage
+        if isinstance(data, dict) and "dormant_days" in data:
+            raise ValueError(
+                "brief.dormant_days is no longer used: the brief's dormant group is play 04's churned "
+                "stage; set recall.churned_days (and the personal rule's recall.k_churned) instead"
+            )
+        return data
+
     trailing_months: int = Field(6, ge=2, le=24, description="months before the report month for KPI norms")
     flag_sd: float = Field(2.0, gt=0, le=5, description="flag a KPI change outside mean +/- this many SD")
     repeat_days: int = Field(30, ge=1, le=90, description="key path: buy again within this many days")

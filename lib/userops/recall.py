@@ -16,14 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from userops import money
+from userops import acquisition, clv, money
 from userops.charts import fmt_yuan
 from userops.db import query
 from userops.experiment import assign_arms
 from userops.experiments import PooledEffect, mh_risk_difference, pooled_effect
 from userops.narrative import currency, num, pct, pp, significance, yuan
 from userops.outputs import global_holdout_users
-from userops.params import DataParams, ExperimentParams, RecallParams
+from userops.params import AcquisitionParams, DataParams, ExperimentParams, RecallParams
 from userops.period import Period
 from userops.sql_files import read_sql, sql_params
 from userops.stats import cramers_v, diff_proportions, mde_two_proportions, proportion_ci
@@ -80,6 +80,22 @@ def build_stages(con, p: Period, rc: RecallParams, months: int | None = None) ->
         raise TypeError(f"recall/user_stages takes {wanted}, given {sorted(params)}")
     con.execute(f"create or replace temp table {STAGE_TABLE} as\n{read_sql('recall/user_stages')}", params)
     return StagePanel(first, p)
+
+
+def churned_rule(rc: RecallParams) -> str:
+    """The churned stage's rule in words (user_stages.sql), for every report that uses it."""
+    return (
+        f"no order for {rc.churned_days}+ days, or, for users with at least {rc.min_gaps} gaps between order "
+        f"days, for more than {rc.k_churned:g} × their median gap (at least {rc.churned_floor_days} days)"
+    )
+
+
+REACTIVATED_DEFINITION = "users churned at the previous month end who ordered in the month"
+
+
+def reactivated(tr: pd.DataFrame) -> int:
+    """Reactivated users of the month (is_reactivated in user_stages.sql), from transitions()."""
+    return int(tr.reactivated.sum())
 
 
 def stage_sizes(con, panel: StagePanel) -> pd.DataFrame:
@@ -149,7 +165,7 @@ def transitions_reason(snap: StageSnapshot, p: Period) -> str:
 
 
 def transitions_title(tr: pd.DataFrame, p: Period) -> str:
-    """The heatmap's finding: declining -> churned rate and churned users won back, when they exist."""
+    """The heatmap's finding: declining -> churned rate and reactivated users, when they exist."""
     rows = tr.groupby("stage_prev").n_users.sum()
     parts = []
     if rows.get("declining", 0):
@@ -158,8 +174,7 @@ def transitions_title(tr: pd.DataFrame, p: Period) -> str:
     else:
         parts.append(f"nobody was declining at the end of {p.prev.short}")
     if rows.get("churned", 0):
-        back = tr[(tr.stage_prev == "churned") & (tr.stage != "churned")].n_users.sum()
-        parts.append(f"{num(back)} churned users came back")
+        parts.append(f"{num(reactivated(tr))} churned users came back (ordered again)")
     else:
         parts.append(f"nobody was churned at the end of {p.prev.short}")
     text = "; ".join(parts)
@@ -188,16 +203,118 @@ def matrix(tr: pd.DataFrame, value: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------- at risk now
 
 
-def at_risk(con, p: Period, rc: RecallParams) -> pd.DataFrame:
-    """Every non-churned buyer at the month end, scored and ranked by value at stake (needs build_stages)."""
-    return query(
+@dataclass(frozen=True)
+class ValueModel:
+    """How the value at stake was projected: the BG/NBD fit, or the rule used when it cannot be."""
+
+    basis: str  # "bgnbd" or "rule"
+    reason: str  # why the BG/NBD was not used ('' when it was)
+    bg: clv.BetaGeo | None
+    margin_basis: str  # money.margin_basis of the margin per purchase day
+    horizon_days: int
+    buyers: int  # customers the model was fitted on (every buyer up to the month end)
+
+
+def _value_model(
+    df: pd.DataFrame, rc: RecallParams, exp: ExperimentParams, ap: AcquisitionParams
+) -> ValueModel:
+    """Fit the BG/NBD on every buyer (day level); the rule instead when the fit is degenerate."""
+    gmv = float(df.gmv.sum())
+    basis = money.margin_basis(float(df.gmv_assumed.sum()) / gmv if gmv else 0.0, exp.assumed_margin_rate)
+    why = acquisition._repeat_reason(df, ap, "here")
+    bg = None
+    if not why:
+        same = df.groupby(["frequency", "recency", "T"], as_index=False).size()  # one row per history
+        bg = clv.fit_bgnbd(same.frequency, same.recency, same["T"], weights=same["size"])
+        probe = bg.expected_purchases(rc.value_horizon_days, [0, 1], [0, 10], [30, 30])
+        if not (np.isfinite(probe).all() and (probe >= 0).all()):
+            why, bg = "The BG/NBD fit did not converge to usable parameters on this data.", None
+    return ValueModel(
+        basis="bgnbd" if bg else "rule",
+        reason=why,
+        bg=bg,
+        margin_basis=basis,
+        horizon_days=rc.value_horizon_days,
+        buyers=len(df),
+    )
+
+
+def buyer_values(
+    con, p: Period, rc: RecallParams, exp: ExperimentParams | None = None, ap: AcquisitionParams | None = None
+) -> tuple[pd.DataFrame, ValueModel]:
+    """Every buyer at the month end with the gross margin they are expected to bring over the next
+    ``rc.value_horizon_days`` days (needs build_stages): the value at stake if they lapse.
+
+    BG/NBD (clv.py, fitted on every buyer at day level): p_alive = P(alive | x, t_x, T) and
+    expected_orders = conditional expected purchase days in the horizon (which already weighs by
+    P(alive), so a long silence lowers it); value_at_stake = expected_orders x margin_per_day
+    (gross margin per purchase day, the money basis). When the fit is degenerate (too few
+    repeat buyers: params acquisition.ltv_min_repeaters / ltv_min_repeat_share, as for LTV), the
+    rule conditions on the current silence instead: expected_orders = the user's posterior order-day
+    rate x horizon x P(a gap at least as long as the current silence) (user_stages.sql), p_alive NaN.
+    """
+    exp, ap = exp or ExperimentParams(), ap or AcquisitionParams()
+    df = query(
         "recall/at_risk",
         con,
         as_of=p.as_of,
-        horizon_days=rc.value_horizon_days,
         at_risk_p=rc.at_risk_p,
+        assumed_margin_rate=exp.assumed_margin_rate,
         declining_days=rc.declining_days,
     )
+    vm = _value_model(df, rc, exp, ap)
+    return score_values(df, vm), vm
+
+
+def score_values(df: pd.DataFrame, vm: ValueModel) -> pd.DataFrame:
+    """df (the columns of recall/at_risk.sql) with p_alive, expected_orders and value_at_stake."""
+    h = vm.horizon_days
+    if vm.bg is not None:
+        p_alive = clv.p_alive(vm.bg, df.frequency, df.recency, df["T"])
+        expected = vm.bg.expected_purchases(h, df.frequency, df.recency, df["T"])
+    else:
+        p_alive = np.full(len(df), np.nan)
+        expected = df.rate_per_day * h * df.p_gap_at_least
+    out = df.assign(p_alive=p_alive, expected_orders=expected)
+    out["value_at_stake"] = out.expected_orders * out.margin_per_day
+    return out
+
+
+def rank_at_risk(values: pd.DataFrame, vm: ValueModel) -> pd.DataFrame:
+    """The non-churned buyers of buyer_values(), ranked by value at stake; attrs["value_model"] = vm."""
+    ar = (
+        values[values.is_active]
+        .sort_values(["value_at_stake", "user_id"], ascending=[False, True])
+        .reset_index(drop=True)
+    )
+    ar.attrs["value_model"] = vm
+    return ar
+
+
+def at_risk(
+    con, p: Period, rc: RecallParams, exp: ExperimentParams | None = None, ap: AcquisitionParams | None = None
+) -> pd.DataFrame:
+    """Every non-churned buyer at the month end, scored and ranked by value at stake (buyer_values)."""
+    return rank_at_risk(*buyer_values(con, p, rc, exp, ap))
+
+
+def value_sentence(vm: ValueModel) -> str:
+    """How the value at stake is projected, in one or two plain sentences."""
+    if vm.basis == "bgnbd":
+        how = (
+            f"Value at stake = the gross margin a buyer is expected to bring in the next {vm.horizon_days} days: "
+            f"a BG/NBD model fitted on all {num(vm.buyers)} buyers gives the chance they are still a customer "
+            f"after their current silence and their expected orders, times their {vm.margin_basis} per order day. "
+            "The model counts a buyer with a single order day as still a customer; their expected orders fall "
+            "with the time since that order."
+        )
+    else:
+        how = (
+            f"{vm.reason.rstrip('.')}; value at stake therefore uses a rule instead: the buyer's usual order rate "
+            f"× {vm.horizon_days} days × the chance of a gap at least as long as their current silence, times "
+            f"their {vm.margin_basis} per order day."
+        )
+    return how
 
 
 @dataclass(frozen=True)
@@ -254,7 +371,8 @@ def rules_sentence(cmp: RuleComparison, rc: RecallParams) -> str:
     """The personal vs global rule finding, each clause only when its group has users."""
     head = (
         f"Of {num(cmp.active)} active buyers, the personal rule flags **{num(cmp.personal)}** "
-        f"(value at stake {yuan(cmp.value_personal)} over the next {rc.value_horizon_days} days) and the single "
+        f"(expected gross margin at stake {yuan(cmp.value_personal)} over the next {rc.value_horizon_days} days) "
+        f"and the single "
         f"{rc.declining_days}-day threshold flags {num(cmp.global_)}; {num(cmp.both)} are flagged by both. "
     )
     personal = (
@@ -1011,9 +1129,17 @@ LIST_COLUMNS = [
 
 
 def recall_list(
-    con, p: Period, rc: RecallParams, dp: DataParams, exp: ExperimentParams | None = None
+    con,
+    p: Period,
+    rc: RecallParams,
+    dp: DataParams,
+    exp: ExperimentParams | None = None,
+    ap: AcquisitionParams | None = None,
+    values: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Users to recall right after the month, in the campaign_members format (needs build_stages).
+
+    ``values``: buyer_values() of the same month when already computed (else computed here).
 
     campaign_members columns: campaign_id (empty: the CRM assigns it), user_id, arm (seeded
     holdout, stratified by segment x channel), assigned_at (the first instant after the month,
@@ -1022,7 +1148,8 @@ def recall_list(
     need without an offer gets the cheapest offer), channel (the store-share rule),
     channel_arm (a randomised channel split: each user's stable draw among the list's channels,
     sha256 of the holdout seed and the original user id, so that next month can compare
-    channels), send_hour, segment, stage, recency_days, value_at_stake. Sorted by value at stake.
+    channels), send_hour, segment, stage, recency_days, value_at_stake (buyer_values: expected
+    gross margin over the value horizon). Sorted by value at stake.
 
     Users of the persistent global holdout (params experiments) are left out before anything is
     drawn; how many is in ``attrs["global_holdout_left_out"]``.
@@ -1035,7 +1162,6 @@ def recall_list(
         at_risk_p=rc.at_risk_p,
         max_recency_days=rc.list_max_recency_days,
         cooldown_days=rc.list_cooldown_days,
-        horizon_days=rc.value_horizon_days,
         offline_share=rc.offline_share,
         offline_channels=dp.offline_order_channels,
         channel_store_active=rc.channel_store_active,
@@ -1043,6 +1169,8 @@ def recall_list(
         channel_online=rc.channel_online,
         split_salt=f"recall-channel-split:{rc.holdout_seed}",
     )
+    values = buyer_values(con, p, rc, exp, ap)[0] if values is None else values
+    df = df.merge(values[["user_id", "value_at_stake"]], on="user_id", how="left")
     held = global_holdout_users(con, exp.global_holdout_salt, exp.global_holdout_share, df.user_id)
     df = df[~df.user_id.isin(held)].reset_index(drop=True)
     offers = pd.DataFrame(

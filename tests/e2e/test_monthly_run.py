@@ -56,6 +56,17 @@ def test_layout_and_metrics(run):
     assert 0 < d1["value"] < 1
 
 
+def test_one_reactivation_number(run):
+    """The brief's reactivated tile and play 04's reactivated users are one number (issue 13 item 7)."""
+    folder, _ = run
+    plays = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))["plays"]
+    tile = plays["00_monthly_brief"]["metrics"]["kpi.reactivated"]
+    play04 = plays["04_churn_recall"]["metrics"]["reactivated_users"]
+    assert tile["value"] == play04["value"] > 0
+    assert tile["period"] == play04["period"]
+    assert "churned at the previous month end" in tile["definition"]
+
+
 def test_expiring_coupons_target(run):
     folder, _ = run
     lines = (folder / "targets" / "expiring_coupons.csv").read_text(encoding="utf-8").splitlines()

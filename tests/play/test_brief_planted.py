@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 
 from userops import brief
-from userops.params import BriefParams
+from userops.params import RecallParams
 from userops.period import Period
 
-BP = BriefParams()
+RC = RecallParams()
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def drop(planted):
 @pytest.fixture(scope="module")
 def decomposition(demo_con, drop):
     p = Period(drop["month"])
-    m = brief.matrix(demo_con, p.prev, p, BP, events=True)
+    m = brief.matrix(demo_con, p.prev, p, RC, events=True)
     return m, brief.decompose(m, p)
 
 

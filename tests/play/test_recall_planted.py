@@ -96,3 +96,21 @@ def test_recall_list_reproducible_and_stratified(demo_con, period):
         assert (g.arm == "holdout").sum() == round(rc.holdout_share * len(g))
     other_seed = rl.recall_list(demo_con, period, RecallParams(holdout_seed=rc.holdout_seed + 1), DP)
     assert not other_seed.arm.equals(a.arm)
+
+
+def test_at_risk_value_falls_with_silence(demo_con, period, outcomes):
+    """The demo has enough repeat buyers for the BG/NBD (issue 13 item 1): the at-risk top ten are buyers
+    the model still expects to come back, never a two-order buyer long silent. ~5 s: one BG/NBD fit on
+    the session demo's buyers (no new demo)."""
+    ar = rl.at_risk(demo_con, period, RC)
+    assert ar.attrs["value_model"].basis == "bgnbd"
+    top = ar[ar.is_at_risk_personal].head(10)
+    assert len(top) == 10
+    assert not ((top.n_orders <= 2) & (top.recency_days > 30)).any(), top
+    # value = P(alive)-weighted expected orders x margin per order day; P(alive) in (0, 1]
+    assert ar.p_alive.between(0, 1).all() and (ar.p_alive[ar.frequency == 0] == 1).all()
+    assert ar.value_at_stake.to_numpy() == pytest.approx((ar.expected_orders * ar.margin_per_day).to_numpy())
+    # among buyers with one repeat order day and the same T, a longer silence never raises the value
+    same = ar[(ar.frequency == 1) & (ar["T"] == ar[ar.frequency == 1]["T"].mode().iloc[0])]
+    by_silence = same.assign(silence=same["T"] - same.recency).sort_values("silence")
+    assert by_silence.expected_orders.is_monotonic_decreasing

@@ -1,7 +1,9 @@
 """Brief (00): operating matrix, GMV decomposition, key-path funnel, KPI flags, play results.
 
 Hand fixtures; every expected number is commented with the rows behind it. Report month
-2026-10, previous month 2026-09, dormant_days = 60 (the default).
+2026-10, previous month 2026-09. Groups are play 04's lifecycle stages at the previous month end
+(default recall params: churned = 60+ days silent, or > 4 x the median gap, at least 30 days, for
+users with 2+ gaps; dormant = churned).
 """
 
 from __future__ import annotations
@@ -14,21 +16,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from userops import brief
+from userops import brief, recall
 from userops.db import connect
-from userops.params import BriefParams, DataParams
+from userops.params import BriefParams, DataParams, Params, RecallParams
 from userops.period import Period
 
 P = Period("2026-10")
 BP = BriefParams()
+RC = RecallParams()
 DP = DataParams()
 
-# u1: returning in Sep (last order Aug 20 = 12 days before Sep 1) and in Oct (last Sep 5).
+# u1: returning in Sep (new at Aug 31: first order Aug 20) and in Oct (growth at Sep 30).
 # u2: new in Sep (registered Aug 25, first order Sep 10); returning in Oct (last Sep 10).
-# u3: dormant in Sep and Oct (last order Apr 1); reactivated by its Oct 20 order.
+# u3: dormant in Sep and Oct (last order Apr 1: churned); reactivated by its Oct 20 order.
 # u4: registered Sep 15, never orders: new in Sep and Oct; visits in Sep only.
 # u5: registered Oct 5: not in Sep at all; new in Oct with two orders.
-# u6: last order Jul 15: returning in Sep (48 days <= 60), dormant in Oct (78 days > 60); visits only.
+# u6: one order Jul 15: returning in Sep (47 days at Aug 31: declining), dormant in Oct (77 days at
+#     Sep 30 >= 60: churned); visits only.
 MATRIX_TABLES = {
     "users": [
         {"user_id": 1, "registered_at": "2026-05-01 09:00:00", "channel": "app"},
@@ -72,7 +76,7 @@ def _cell(m: pd.DataFrame, month: str, group: str) -> pd.Series:
 
 
 def test_operating_matrix_groups_and_counts(matrix_con):
-    m = brief.matrix(matrix_con, P.prev, P, BP, events=True)
+    m = brief.matrix(matrix_con, P.prev, P, RC, events=True)
     assert len(m) == 6  # 2 months x 3 groups, zero-filled
     cols = ["base_users", "visitors", "buyers", "orders", "gmv"]
     # Sep new: u2, u4 (u5 registers in Oct); visitors u2 (order), u4 (visit); buyer u2: 1 order, 40
@@ -95,7 +99,7 @@ def test_operating_matrix_groups_and_counts(matrix_con):
 
 def test_matrix_reconciles_with_month_gmv(matrix_con):
     for events in (True, False):
-        m = brief.matrix(matrix_con, P.prev, P, BP, events=events)
+        m = brief.matrix(matrix_con, P.prev, P, RC, events=events)
         per_month = m.assign(x=brief.product_of_factors(m)).groupby("month")["x"].sum()
         totals = brief.month_totals(matrix_con, P.prev, P).set_index("month")
         # Sep: orders 12 + 21 = 140; Oct: 13 + 22 + 32 + 51 + 52 = 80 + 70 + 90 + 20 + 30 = 290
@@ -103,15 +107,78 @@ def test_matrix_reconciles_with_month_gmv(matrix_con):
         assert totals["orders"].tolist() == [2, 5]
         assert per_month.tolist() == pytest.approx([140, 290], abs=1e-9)
     # without events traffic is the eligible base: Oct new base u4, u5 = 2 -> conversion 1/2
-    m = brief.matrix(matrix_con, P.prev, P, BP, events=False)
+    m = brief.matrix(matrix_con, P.prev, P, RC, events=False)
     assert _cell(m, "2026-10", "new")[["traffic", "conversion"]].tolist() == [2, 0.5]
 
 
-def test_dormant_threshold_is_a_parameter(matrix_con):
-    # with dormant_days = 90, u6 (78 days since Jul 15 at Oct 1) is still returning in Oct
-    m = brief.matrix(matrix_con, P.prev, P, BriefParams(dormant_days=90), events=True)
+def test_dormant_group_follows_the_recall_churn_rule(matrix_con):
+    # with recall.churned_days = 90, u6 (77 days silent at Sep 30, one order) is declining, not churned
+    m = brief.matrix(matrix_con, P.prev, P, RecallParams(churned_days=90), events=True)
     assert _cell(m, "2026-10", "returning")["base_users"] == 3  # u1, u2, u6
-    assert _cell(m, "2026-10", "dormant")["base_users"] == 1  # u3
+    assert _cell(m, "2026-10", "dormant")["base_users"] == 1  # u3 (182 days silent at Sep 30)
+    with pytest.raises(ValueError, match="brief.dormant_days is no longer used"):
+        Params.model_validate({"brief": {"dormant_days": 60}})
+
+
+# One reactivation definition (user_stages.sql is_reactivated), report month 2026-10:
+# ra: orders Aug 1, 8, 15 (2 gaps of 7 d: personal rule, churned after max(4 x 7, 30) = 30 d);
+#     46 d silent at Sep 30 -> churned; orders Oct 10 -> reactivated. (The old 60-day rule counted
+#     47 d at Oct 1 as returning, so it missed this user.)
+# rb: orders Jun 1, 8, 15 (personal, 30 d) -> churned at Sep 30 (107 d); orders Oct 1 -> reactivated,
+#     though churned again at Oct 31 (30 d silent >= 30): it came back, so it counts (play 04's old
+#     "no longer churned at the month end" count missed it).
+# rc: one order Jul 15 -> churned at Sep 30 (77 d >= 60); no October order: dormant, not reactivated.
+# rd: one order Aug 20 -> declining at Sep 30 (41 d): returning in Oct; its Oct 5 order is not a reactivation.
+# re: registers and orders Oct 3: new.
+REACT_TABLES = {
+    "users": [
+        {"user_id": i, "registered_at": reg, "channel": "app"}
+        for i, reg in [
+            (1, "2026-07-01 09:00:00"),
+            (2, "2026-05-01 09:00:00"),
+            (3, "2026-07-01 09:00:00"),
+            (4, "2026-08-01 09:00:00"),
+            (5, "2026-10-03 09:00:00"),
+        ]
+    ],
+    "orders": [
+        {"order_id": 10 * u + k, "user_id": u, "ordered_at": f"{d} 10:00:00", "gmv": 10}
+        for u, days in [
+            (1, ["2026-08-01", "2026-08-08", "2026-08-15", "2026-10-10"]),
+            (2, ["2026-06-01", "2026-06-08", "2026-06-15", "2026-10-01"]),
+            (3, ["2026-07-15"]),
+            (4, ["2026-08-20", "2026-10-05"]),
+            (5, ["2026-10-03"]),
+        ]
+        for k, d in enumerate(days)
+    ],
+    "events": [{"user_id": 4, "ts": "2026-10-05 12:00:00", "event": "visit", "event_channel": "app"}],
+}
+for _o in REACT_TABLES["orders"]:
+    _o.update(store_id="s1", order_channel="store", discount=0)
+
+
+def test_reactivated_is_one_definition_in_brief_and_play_04(make_warehouse):
+    con = connect(make_warehouse(REACT_TABLES))
+    try:
+        m = brief.matrix(con, P.prev, P, RC, events=True)
+        # Oct dormant: ra, rb, rc; buyers ra (Oct 10), rb (Oct 1) = the reactivated users
+        assert _cell(m, "2026-10", "dormant")[["base_users", "buyers", "reactivated"]].tolist() == [3, 2, 2]
+        # Oct returning: rd only, its order is not a reactivation; new: re
+        assert _cell(m, "2026-10", "returning")[["base_users", "buyers", "reactivated"]].tolist() == [1, 1, 0]
+        assert _cell(m, "2026-10", "new")[["base_users", "buyers", "reactivated"]].tolist() == [1, 1, 0]
+        # Sep: rb churned at Aug 31 (77 d since Jun 15), rc declining (47 d < 60); nobody ordered in Sep
+        assert m[m.month == "2026-09"].reactivated.sum() == 0
+        assert brief.kpi_series(m).loc["2026-10", "reactivated"] == 2
+        # play 04 counts the same users from the same stage table
+        recall.build_stages(con, P, RC, months=2)
+        tr = recall.transitions(con, P)
+        assert recall.reactivated(tr) == 2
+        # rb came back yet is churned again at Oct 31: one reactivated user on the churned -> churned row
+        cc = tr[(tr.stage_prev == "churned") & (tr.stage == "churned")].iloc[0]
+        assert (cc.n_users, cc.reactivated) == (2, 1)  # rc (silent) and rb
+    finally:
+        con.close()
 
 
 def _shapley_by_permutations(x0, x1):
@@ -129,7 +196,7 @@ def _shapley_by_permutations(x0, x1):
 
 
 def test_decomposition_sums_exactly_to_the_change(matrix_con):
-    m = brief.matrix(matrix_con, P.prev, P, BP, events=True)
+    m = brief.matrix(matrix_con, P.prev, P, RC, events=True)
     d = brief.decompose(m, P).set_index(["user_group", "factor"])["contribution"]
     # total change: 290 - 140 = 150
     assert d.sum() == pytest.approx(150, abs=1e-9)
@@ -322,6 +389,15 @@ def test_previous_month_read_from_previous_run(tmp_path):
     assert tiles.loc["orders", "prev_source"] == "computed"  # not in the previous run's metrics
     assert brief.previous_brief_metrics(this_dir, "2026-08") is None
     assert brief.previous_brief_metrics("", P.prev.month) is None
+    # a KPI recorded under another definition is recomputed, not compared across definitions
+    old_rule = "users dormant at the month start (no order for more than dormant_days) who ordered"
+    doc["plays"][brief.BRIEF_PLAY]["metrics"]["kpi.reactivated"] = {"value": 294, "definition": old_rule}
+    doc["plays"][brief.BRIEF_PLAY]["metrics"]["kpi.orders"] = {
+        "value": 5,
+        "definition": brief.KPI_DEFINITIONS["orders"],
+    }
+    (prev_dir / "metrics.json").write_text(json.dumps(doc), encoding="utf-8")
+    assert brief.previous_brief_metrics(this_dir, P.prev.month) == {"gmv": 999.0, "orders": 5}
 
 
 def test_play_results_from_the_run_folder(tmp_path):
@@ -396,7 +472,7 @@ def test_play_actions_quote_the_top_lines_of_each_play(tmp_path):
 
 def test_no_previous_month_means_no_comparison(matrix_con):
     jul = Period("2026-07")
-    m = brief.matrix(matrix_con, jul.prev, jul, BP, events=True)
+    m = brief.matrix(matrix_con, jul.prev, jul, RC, events=True)
     d = brief.decompose(m, jul)
     # June has no order at all; July has u6's ¥25 order (07-15)
     assert (d.attrs["gmv_prev"], d.attrs["gmv"]) == (0.0, 25.0)
@@ -410,15 +486,13 @@ def test_no_previous_month_means_no_comparison(matrix_con):
     table = brief.matrix_table(m, jul).set_index("group")
     assert table.loc["新客 new", "GMV"] == "¥25"  # this month only: u6's first order on 07-15
     assert table.loc["合计 total", "GMV"] == "¥25"
-    assert table.loc["沉睡唤醒 dormant", "客单价 AOV"] == "none"  # no dormant user ordered in July
+    assert table.loc["沉睡 dormant", "客单价 AOV"] == "none"  # no dormant user ordered in July
     assert "→" not in table.to_string() and "nan" not in table.to_string().lower()
     assert brief.matrix_caption(m, jul) == "each cell: Jul 2026 (no Jun 2026 data to compare)"
-    oct_ = brief.matrix(matrix_con, P.prev, P, BP, events=True)
+    oct_ = brief.matrix(matrix_con, P.prev, P, RC, events=True)
     # October's dormant group bought (u3) but September's did not: its AOV had no orders last month
-    assert (
-        brief.matrix_table(oct_, P).set_index("group").loc["沉睡唤醒 dormant", "客单价 AOV"] == "none → ¥90.0"
-    )
-    assert brief.comparison_reason(brief.decompose(brief.matrix(matrix_con, P.prev, P, BP, True), P), P) == ""
+    assert brief.matrix_table(oct_, P).set_index("group").loc["沉睡 dormant", "客单价 AOV"] == "none → ¥90.0"
+    assert brief.comparison_reason(brief.decompose(brief.matrix(matrix_con, P.prev, P, RC, True), P), P) == ""
 
 
 def test_tiles_without_history_say_so():

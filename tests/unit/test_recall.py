@@ -33,6 +33,7 @@ import pytest
 from statsmodels.stats.contingency_tables import StratifiedTable
 from statsmodels.stats.proportion import confint_proportions_2indep
 
+from userops import clv
 from userops import recall as rl
 from userops.db import connect
 from userops.params import DataParams, ExperimentParams, RecallParams
@@ -197,15 +198,78 @@ def test_personal_overdue_score(con):
     assert ar.loc[6, "p_gap_at_least"] == pytest.approx((119 / 122) ** 3)  # S 53, n 1, r 3 -> 0.928
     assert ar.loc[4, "p_gap_at_least"] == pytest.approx((66 / 107) ** 2)  # one order, r 41 -> 0.380
     assert ar.loc[3, "p_gap_at_least"] == pytest.approx((66 / 87) ** 2)  # one order, r 21 -> 0.576
-    # u4: rate 2 / 66 per day x 30 days x avg order 25 x risk (1 - 0.380) = 14.08
-    assert ar.loc[4, "value_at_stake"] == pytest.approx(2 / 66 * 30 * 25 * (1 - (66 / 107) ** 2))
-    # ranked by value at stake: u2 3 / 131 x 30 x avg 65 x (1 - 0.581) = 18.71, u3 2 / 66 x 30 x 40 x
-    # (1 - 0.576) = 15.44, u4 14.08, u6 3 / 119 x 30 x avg 40 x (1 - 0.928) = 2.18
-    assert ar.loc[2, "value_at_stake"] == pytest.approx(3 / 131 * 30 * 65 * (1 - (131 / 157) ** 3))
-    assert list(ar.index) == [2, 3, 4, 6]
+    # BG/NBD inputs at day level, T to 11-01: u2 days 08-01, 10-05 -> x 1, t_x 65, T 92
+    assert ar.loc[2, ["frequency", "recency", "T"]].tolist() == [1, 65, 92]
+    # 3 repeat buyers (u1, u2, u6) of 5 < acquisition.ltv_min_repeaters 30: the silence rule, said so
+    vm = ar.attrs["value_model"]
+    assert (vm.basis, vm.bg, vm.buyers) == ("rule", None, 5)
+    assert "3 of 5 customers" in vm.reason
+    assert rl.value_sentence(vm).endswith(
+        "value at stake therefore uses a rule instead: the buyer's usual order rate × 30 days × the chance of "
+        "a gap at least as long as their current silence, times their gross margin at an assumed 25% of paid "
+        "GMV (no cost of goods in the data) per order day."
+    )
+    assert ar.p_alive.isna().all()
+    # rule: rate x 30 days x P(gap this long) x margin per order day (no unit cost: 25% of paid GMV)
+    # u6 (2 orders, silent 3 days): 3 / 119 x 30 x 0.928 x 0.25 x (20 + 60) / 2 = 7.02
+    assert ar.loc[6, "value_at_stake"] == pytest.approx(3 / 119 * 30 * (119 / 122) ** 3 * 10)
+    # u2: 3 / 131 x 30 x 0.581 x 0.25 x 65 = 6.49; u3: 2 / 66 x 30 x 0.576 x 10 = 5.23
+    assert ar.loc[2, "value_at_stake"] == pytest.approx(3 / 131 * 30 * (131 / 157) ** 3 * 16.25)
+    assert ar.loc[3, "value_at_stake"] == pytest.approx(2 / 66 * 30 * (66 / 87) ** 2 * 10)
+    # u4 (silent 41 days): 2 / 66 x 30 x 0.380 x 6.25 = 2.16, last; the old score (rate x GMV x (1 - P))
+    # ranked it above u6 (14.08 vs 2.18)
+    assert ar.loc[4, "value_at_stake"] == pytest.approx(2 / 66 * 30 * (66 / 107) ** 2 * 6.25)
+    assert list(ar.index) == [6, 2, 3, 4]
     c = rl.compare_rules(ar.reset_index())
     # personal (p < 0.6): u2, u3, u4; global (recency >= 30): u4 only
     assert (c.personal, c.global_, c.both, c.personal_only, c.global_only) == (3, 1, 1, 2, 0)
+
+
+# CDNOW's published BG/NBD parameters (Fader, Hardie & Lee 2005; weeks): r 0.243, alpha 4.414,
+# a 0.793, b 2.426. P(alive | x, t_x, T) = 1 / (1 + a / (b + x - 1) x ((alpha + T) / (alpha + t_x))^(r + x)).
+CDNOW = clv.BetaGeo(r=0.243, alpha=4.414, a=0.793, b=2.426, n=0, loglik=0.0)
+
+
+def test_p_alive_matches_the_bgnbd_closed_form():
+    got = clv.p_alive(CDNOW, [23, 2, 0], [39, 30.43, 0], [39, 38.86, 38.86])
+    # x 23, t_x = T = 39 (bought in the last week): 1 / (1 + 0.793 / 24.426 x 1^23.243) = 1 / 1.032465
+    assert got[0] == pytest.approx(1 / (1 + 0.793 / 24.426))  # 0.96856
+    # the paper's x 2, t_x 30.43, T 38.86: a / (b + 1) = 0.793 / 3.426 = 0.231465;
+    # (43.274 / 34.844)^2.243 = 1.241935^2.243 = exp(2.243 x 0.216672) = 1.62580 -> odds 0.376316
+    assert got[1] == pytest.approx(1 / (1 + 0.231465 * 1.62580), abs=1e-5)  # 0.72658
+    assert got[2] == 1.0  # no repeat purchase: the BG/NBD never lets them drop out unseen
+    # the same customer's expected purchases in the next 39 weeks: 1.226 in Fader, Hardie & Lee (2005)
+    assert CDNOW.expected_purchases(39, [2], [30.43], [38.86])[0] == pytest.approx(1.226, abs=5e-4)
+
+
+def test_bgnbd_value_ranks_the_long_silent_buyer_below_the_recent_one():
+    """Two 2-order buyers alike but for their silence (days; CDNOW's rate scale in days: alpha x 7)."""
+    bg = clv.BetaGeo(r=0.243, alpha=4.414 * 7, a=0.793, b=2.426, n=0, loglik=0.0)
+    vm = rl.ValueModel("bgnbd", "", bg, "gross margin", horizon_days=30, buyers=2)
+    df = pd.DataFrame(
+        dict(
+            user_id=[1, 2],
+            # both first bought 60 days before the month end (T = 61 to the day after it) and once more:
+            # user 1 on day 7 (t_x 7, silent 53 days), user 2 on day 57 (t_x 57, silent 3 days)
+            frequency=[1.0, 1.0],
+            recency=[7.0, 57.0],
+            T=[61.0, 61.0],
+            margin_per_day=[20.0, 20.0],
+            rate_per_day=[0.1, 0.1],
+            p_gap_at_least=[0.5, 0.5],
+        )
+    )
+    out = rl.score_values(df, vm).set_index("user_id")
+    # P(alive): odds = a / b x ((alpha + T) / (alpha + t_x))^(r + 1), alpha 30.898, r + 1 = 1.243
+    # user 1: 0.793 / 2.426 x (91.898 / 37.898)^1.243 = 0.326876 x 3.00725 = 0.98300 -> 0.50429
+    # user 2: 0.326876 x (91.898 / 87.898)^1.243 = 0.326876 x 1.05687 = 0.34547 -> 0.74324
+    assert out.loc[1, "p_alive"] == pytest.approx(0.50429, abs=1e-5)
+    assert out.loc[2, "p_alive"] == pytest.approx(0.74324, abs=1e-5)
+    assert out.loc[1, "value_at_stake"] < out.loc[2, "value_at_stake"]
+    # the value is P(alive)-weighted: expected orders over 30 days x 20 per order day
+    ratio = out.loc[1, "expected_orders"] / out.loc[2, "expected_orders"]
+    assert ratio == pytest.approx(out.loc[1, "p_alive"] / out.loc[2, "p_alive"])  # same history if alive
+    assert out.loc[2, "value_at_stake"] == pytest.approx(out.loc[2, "expected_orders"] * 20)
 
 
 def test_campaign_effect_against_statsmodels(con):
@@ -527,8 +591,9 @@ def test_sentences_leave_out_empty_groups(con):
     # September end: u1, u4, u6 new, u2 churned, nobody declining; u2 is back (mature)
     assert (
         rl.transitions_title(tr, P)
-        == "Nobody was declining at the end of Sep 2026; 1 churned users came back"
+        == "Nobody was declining at the end of Sep 2026; 1 churned users came back (ordered again)"
     )
+    assert rl.reactivated(tr) == 1  # u2: churned at the September end, ordered 10-05
     c = rl.compare_rules(rl.at_risk(con, P, RecallParams(at_risk_p=0.6)))
     text = rl.rules_sentence(c, RC)
     # personal only u2, u3; global only nobody

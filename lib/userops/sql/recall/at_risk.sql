@@ -1,43 +1,73 @@
--- grain: one row per buyer not churned at the month end $as_of (stages new, growth, mature, declining)
--- definition: how overdue each active buyer is against their own inter-order pattern, from
---   recall_user_stages (score defined in user_stages.sql): p_gap_at_least = P(a gap at least as
---   long as the current recency) under the user's shrunk exponential gap model; risk = 1 - that.
---   expected_gmv = posterior order-day rate x $horizon_days x the user's average order GMV;
---   value_at_stake = expected_gmv x risk (the ranking key). Two flags: the personal rule
---   (p_gap_at_least < $at_risk_p) and the single global threshold (recency >= $declining_days).
--- parameters: $as_of (DATE, a month end), $horizon_days (INTEGER), $at_risk_p (DOUBLE),
+-- grain: one row per buyer (a user with an order by the month end $as_of), every stage but prospect
+-- definition: the inputs of the at-risk ranking, from recall_user_stages at $as_of (stage, recency,
+--   the personal overdue score of user_stages.sql) and from fct_order_margin at day level (a
+--   purchase = a calendar day with at least one order, as in acquisition/rfm_summary.sql):
+--   frequency = purchase days after the first, recency = days from the first to the last purchase
+--   day, T = days from the first purchase day to the day after $as_of (BG/NBD inputs, fitted and
+--   scored in userops.recall.buyer_values); margin_per_day = gross margin per purchase day (paid
+--   GMV - cost of goods; paid GMV x $assumed_margin_rate where the cost of goods is unknown);
+--   gmv and gmv_assumed = paid GMV and its part without a cost of goods (the margin basis).
+--   is_active = not churned. Two at-risk flags: the personal rule (p_gap_at_least < $at_risk_p)
+--   and the single global threshold (recency >= $declining_days), both false for churned users.
+-- parameters: $as_of (DATE, a month end), $at_risk_p, $assumed_margin_rate (DOUBLE),
 --   $declining_days (INTEGER)
--- invariants: one row per user; 0 <= risk <= 1; value_at_stake <= expected_gmv.
+-- invariants: one row per buyer; 0 <= recency <= T - 1; frequency + 1 purchase days; 0 <=
+--   gmv_assumed <= gmv.
 with stages as (
     select *
     from recall_user_stages
-    where month_end = $as_of and stage in ('new', 'growth', 'mature', 'declining')
+    where month_end = $as_of and stage <> 'prospect'
 ),
 
-scored as (
+days as (
+    select
+        m.user_id,
+        cast(m.ordered_at as date) as order_date,
+        sum(m.paid_gmv) as gmv,
+        sum(coalesce(m.gross_margin, m.paid_gmv * $assumed_margin_rate)) as margin,
+        coalesce(sum(m.paid_gmv) filter (where not m.cost_known), 0) as gmv_assumed
+    from fct_order_margin as m
+    inner join stages as s using (user_id)
+    where cast(m.ordered_at as date) <= $as_of
+    group by all
+),
+
+per_user as (
     select
         user_id,
-        stage,
-        n_orders,
-        n_gaps,
-        is_personal,
-        recency_days,
-        usual_gap_days,
-        p_gap_at_least,
-        1 - p_gap_at_least as risk,
-        gmv_to_date / n_orders as avg_order_gmv,
-        rate_per_day * $horizon_days * gmv_to_date / n_orders as expected_gmv
-    from stages
+        count(*) - 1 as frequency,
+        date_diff('day', min(order_date), max(order_date)) as recency,
+        date_diff('day', min(order_date), cast($as_of as date)) + 1 as T,
+        sum(margin) / count(*) as margin_per_day,
+        sum(gmv) as gmv,
+        sum(gmv_assumed) as gmv_assumed
+    from days
+    group by user_id
 ),
 
 final as (
     select
-        *,
-        expected_gmv * risk as value_at_stake,
-        p_gap_at_least < $at_risk_p as is_at_risk_personal,
-        recency_days >= $declining_days as is_at_risk_global
-    from scored
+        s.user_id,
+        s.stage,
+        s.stage <> 'churned' as is_active,
+        s.n_orders,
+        s.n_gaps,
+        s.is_personal,
+        s.recency_days,
+        s.usual_gap_days,
+        s.p_gap_at_least,
+        s.rate_per_day,
+        cast(u.frequency as double) as frequency,
+        cast(u.recency as double) as recency,
+        cast(u.T as double) as T,
+        cast(u.margin_per_day as double) as margin_per_day,
+        cast(u.gmv as double) as gmv,
+        cast(u.gmv_assumed as double) as gmv_assumed,
+        s.stage <> 'churned' and s.p_gap_at_least < $at_risk_p as is_at_risk_personal,
+        s.stage <> 'churned' and s.recency_days >= $declining_days as is_at_risk_global
+    from stages as s
+    inner join per_user as u using (user_id)
 )
 
 select * from final
-order by value_at_stake desc, user_id
+order by user_id

@@ -1,8 +1,8 @@
 -- grain: one row per user to recall right after the month ending $as_of
 -- definition: from recall_user_stages at $as_of: at-risk buyers (not churned, p_gap_at_least <
 --   $at_risk_p) and churned buyers dormant at most $max_recency_days days, minus users put in a
---   recall campaign (either arm) in the last $cooldown_days days (frequency cap). Per user:
---   value_at_stake (as in at_risk.sql: expected GMV over $horizon_days x risk); need = the
+--   recall campaign (either arm) in the last $cooldown_days days (frequency cap). Per user
+--   (value_at_stake is added by userops.recall.recall_list from buyer_values): need = the
 --   category with the most spend over the user's history; store_share = share of orders in
 --   an offline order channel ($offline_channels); send_hour = the hour of day the user orders
 --   most (ties: earliest). Channel rule: store_share >= $offline_share and not churned ->
@@ -13,7 +13,7 @@
 --   sha256('<$split_salt>:<original user id>') (the same on every run and engine; userops.recall
 --   turns it into the channel_arm column).
 -- parameters: $as_of (DATE, a month end), $at_risk_p (DOUBLE), $max_recency_days,
---   $cooldown_days, $horizon_days (INTEGER), $offline_share (DOUBLE), $offline_channels (VARCHAR[],
+--   $cooldown_days (INTEGER), $offline_share (DOUBLE), $offline_channels (VARCHAR[],
 --   params data.offline_order_channels), $channel_store_active, $channel_store_churned,
 --   $channel_online (VARCHAR, params recall.channel_*), $split_salt (VARCHAR)
 -- invariants: one row per user; segment in (at_risk, churned); every user has a channel; need
@@ -39,8 +39,7 @@ candidates as (
         s.stage,
         s.recency_days,
         s.n_orders,
-        s.p_gap_at_least,
-        s.rate_per_day * $horizon_days * s.gmv_to_date / s.n_orders * (1 - s.p_gap_at_least) as value_at_stake
+        s.p_gap_at_least
     from stages as s
     where
         (s.stage in ('new', 'growth', 'mature', 'declining') and s.p_gap_at_least < $at_risk_p)
@@ -103,7 +102,6 @@ final as (
         p.recency_days,
         p.n_orders,
         p.p_gap_at_least,
-        p.value_at_stake,
         coalesce(n.need, 'unknown') as need,
         x.store_share,
         h.send_hour,
@@ -122,4 +120,4 @@ final as (
 )
 
 select * from final
-order by value_at_stake desc, user_id
+order by user_id

@@ -3,10 +3,12 @@
 --   $to_month], from recall_user_stages (rule in user_stages.sql). n_users moved from stage_prev
 --   to stage; orders and gmv are what those users bought in the month (e.g. churned -> mature
 --   is the GMV won back from last month's churned users). 'prospect' -> 'new' holds the month's
---   new users, including those registered in the month. Zero-filled against months x 6 x 6.
+--   new users, including those registered in the month. reactivated = users of the move with
+--   is_reactivated (user_stages.sql: churned at the previous month end, ordered in the month).
+--   Zero-filled against months x 6 x 6.
 -- parameters: $from_month, $to_month (DATE, first days of months)
 -- invariants: 36 rows per month; sum of n_users per month = the month's users in stage_sizes;
---   moves into 'new' only come from 'prospect'.
+--   moves into 'new' only come from 'prospect'; reactivated > 0 only on rows from 'churned'.
 with stages as (
     select * from recall_user_stages
 ),
@@ -29,6 +31,7 @@ moves as (
         stage_prev,
         stage,
         count(*) as n_users,
+        count(*) filter (where is_reactivated) as reactivated,
         sum(orders_month) as orders,
         sum(gmv_month) as gmv
     from stages
@@ -43,6 +46,7 @@ final as (
         p.stage_order as stage_prev_order,
         s.stage_order,
         coalesce(v.n_users, 0) as n_users,
+        coalesce(v.reactivated, 0) as reactivated,
         coalesce(v.orders, 0) as orders,
         coalesce(v.gmv, 0) as gmv
     from month_spine as m

@@ -15,6 +15,9 @@
 --   growth    = first order less than $growth_days days ago and fewer than $growth_max_orders orders;
 --   mature    = everyone else (a repeat buyer ordering within their own usual gap).
 --   stage_prev = the stage at the previous month end ('prospect' when not yet registered).
+--   is_reactivated = churned at the previous month end and at least one order in the month: the
+--   one definition of a reactivated (唤醒) user, used by play 04 and by the brief's tile and its
+--   dormant group (dormant = churned at the previous month end).
 --   At-risk score: each user's order rate is Gamma(a + n_gaps, b + gap days) with the prior
 --   a = $prior_gaps pseudo-gaps of the chain's mean gap at that month end (b = a x mean gap), so
 --   p_gap_at_least = P(a gap >= recency) = ((b + S) / (b + S + recency))^(a + n) (exponential gaps,
@@ -24,7 +27,8 @@
 --   $declining_floor_days, $churned_floor_days, $declining_days, $churned_days, $min_gaps,
 --   $growth_days, $growth_max_orders (INTEGER)
 -- invariants: one row per user x month; users stay in every later month; stage 'new' iff the
---   first order is in the month; stage_prev of the first month is the stage the month before.
+--   first order is in the month; stage_prev of the first month is the stage the month before;
+--   is_reactivated implies stage_prev = 'churned' and orders_month > 0.
 with months as (
     select
         cast(range as date) as month_start,
@@ -130,13 +134,21 @@ staged as (
     from thresholds
 ),
 
+with_prev as (
+    select
+        *,
+        coalesce(lag(stage) over (partition by user_id order by month_start), 'prospect') as stage_prev
+    from staged
+),
+
 final as (
     select
         user_id,
         month_start,
         month_end,
         stage,
-        coalesce(lag(stage) over (partition by user_id order by month_start), 'prospect') as stage_prev,
+        stage_prev,
+        stage_prev = 'churned' and orders_month > 0 as is_reactivated,
         n_orders,
         last_order_date,
         recency_days,
@@ -150,7 +162,7 @@ final as (
         orders_month,
         gmv_month,
         gmv_to_date
-    from staged
+    from with_prev
 )
 
 select * from final
