@@ -9,7 +9,7 @@ sentences). The state later sections need (RFM scores, features, clusters) lives
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -19,31 +19,8 @@ from userops import charts
 from userops import narrative as nv
 from userops import persona as ps
 from userops.db import data_range
-
-
-@dataclass
-class Section:
-    """What one report section shows, in order: matplotlib figures, tables (Stylers), Markdown text."""
-
-    items: list = field(default_factory=list)
-
-    def say(self, text: str) -> None:
-        if text:
-            self.items.append(_markdown(text))
-
-    def show(self) -> None:
-        from IPython.display import display
-
-        for item in self.items:
-            display(item)
-            if isinstance(item, plt.Figure):
-                plt.close(item)
-
-
-def _markdown(text: str):
-    from IPython.display import Markdown
-
-    return Markdown(text)
+from userops.sections import Section
+from userops.sections import markdown as _markdown
 
 
 @dataclass

@@ -49,7 +49,6 @@ NOT_YET_THIN = {
     "01_acquisition": 130,
     "02_new_user_retention": 84,
     "03_active_incentives": 141,
-    "04_churn_recall": 193,
 }
 
 
