@@ -106,14 +106,17 @@ def _cmd_load(a: argparse.Namespace) -> int:
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
+    from userops import vocabulary
     from userops.db import connect, resolve_month
     from userops.params import ParamsError, load_params
     from userops.runner import NotebookFailed, RunIncomplete, run_playbook
 
     try:
-        load_params(a.params)  # fail before any notebook starts
+        params = load_params(a.params)  # fail before any notebook starts
         with connect(a.warehouse) as con:
             month = resolve_month(con, a.month)
+            for notice in vocabulary.require(con, params):  # VocabularyError: names the data lacks
+                print(f"userops run: notice: {notice}", file=sys.stderr)
     except (ParamsError, ValueError, FileNotFoundError) as e:
         print(f"userops run: {e}", file=sys.stderr)
         return 2
