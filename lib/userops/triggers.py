@@ -23,6 +23,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from userops.db import present_tables, query
@@ -309,16 +310,40 @@ def summary(run: TriggerRun) -> str:
     return "\n".join(lines)
 
 
-def _increments(g: pd.DataFrame) -> tuple[float, float, float]:
-    """Sum over campaigns of (treatment mean - holdout mean) x treated members: GMV, margin; cost."""
-    gmv = margin = cost = 0.0
-    for _, c in g.groupby("campaign_id"):
-        t, h = c[c.arm == "treatment"], c[c.arm == "holdout"]
-        cost += campaign_cost(int(t.is_touched.sum()), float(c.cost_per_touch.iloc[0])) or 0.0
-        if len(t) and len(h):
-            gmv += (t.gmv.mean() - h.gmv.mean()) * len(t)
-            margin += (t.margin.mean() - h.margin.mean()) * len(t)
-    return float(gmv), float(margin), float(cost)
+def _money(g: pd.DataFrame, p: Params) -> dict:
+    """Incremental orders, paid GMV and gross margin with user-bootstrap intervals; cost; ROI on margin.
+
+    Increments = sum over the list's campaigns of (treatment mean - holdout mean) x treated members
+    (recall.campaign_increments: one user-resampling bootstrap, a user's rows share a weight); cost =
+    touches x cost per touch + params experiments.campaign_fixed_cost per campaign (userops.money).
+    """
+    from userops.recall import INCREMENT_VALUES, _quantile, campaign_increments
+
+    exp = p.experiments
+    est, boot = campaign_increments(g, exp.bootstrap_draws, exp.bootstrap_seed)
+    both = g.groupby("campaign_id").arm.agg(lambda a: {"treatment", "holdout"} <= set(a))
+    ids = [i for i, c in enumerate(est.campaign_id) if both[c]]
+    touches = g[(g.arm == "treatment") & g.is_touched].groupby("campaign_id").size()
+    cpt = g.groupby("campaign_id").cost_per_touch.first().astype(float)
+    cost = sum(
+        campaign_cost(int(touches.get(c, 0)), float(cpt[c]), exp.campaign_fixed_cost) or 0.0
+        for c in cpt.index
+    )
+    a = (1 - exp.ci_level) / 2
+    out = {"cost": round(cost, 2)}
+    for v in INCREMENT_VALUES:
+        draws = boot[v][:, ids].sum(axis=1) if ids else np.array([np.nan])
+        est_v = float(est[v].to_numpy()[ids].sum()) if ids else None
+        out[f"incremental_{v}"] = est_v
+        out[f"incremental_{v}_low"] = _quantile(draws, a) if ids else None
+        out[f"incremental_{v}_high"] = _quantile(draws, 1 - a) if ids else None
+    m = out["incremental_margin"]
+    out["roi"] = roi(m, cost)
+    out["roi_low"] = roi(out["incremental_margin_low"], cost)
+    out["roi_high"] = roi(out["incremental_margin_high"], cost)
+    for k in ("incremental_gmv", "incremental_gmv_low", "incremental_gmv_high", "incremental_margin"):
+        out[k] = None if out[k] is None else round(out[k], 2)
+    return out
 
 
 def measure_triggers(con, p: Params, as_of: dt.date) -> pd.DataFrame:
@@ -326,9 +351,9 @@ def measure_triggers(con, p: Params, as_of: dt.date) -> pd.DataFrame:
 
     One row per list: campaigns, members per arm, order rates, the Mantel-Haenszel difference
     pooled over the list's campaigns (strata) with a user-bootstrap interval
-    (experiments.pooled_effect), incremental paid GMV and gross margin (sum over campaigns of the
-    arm difference in means x treated members), campaign cost, ROI (userops.money) and the margin
-    basis. Campaigns whose measurement_days window is not over by as_of are left out.
+    (experiments.pooled_effect), incremental orders, paid GMV and gross margin with user-bootstrap
+    intervals (see _money), campaign cost, ROI on margin with its interval (userops.money) and the
+    margin basis. Campaigns whose measurement_days window is not over by as_of are left out.
     """
     exp, t = p.experiments, p.triggers
     df = query(
@@ -347,10 +372,11 @@ def measure_triggers(con, p: Params, as_of: dt.date) -> pd.DataFrame:
             draws=exp.bootstrap_draws,
             seed=exp.bootstrap_seed,
         ).effect
-        gmv, margin, cost = _increments(g)
-        cost += exp.campaign_fixed_cost * g.campaign_id.nunique()
         t_arm, h_arm = g[g.arm == "treatment"], g[g.arm == "holdout"]
         measured = eff.n_strata > 0
+        money = _money(g, p)
+        if not measured:
+            money = {k: (v if k == "cost" else None) for k, v in money.items()}
         rows.append(
             dict(
                 list=name,
@@ -362,10 +388,7 @@ def measure_triggers(con, p: Params, as_of: dt.date) -> pd.DataFrame:
                 diff=eff.diff if measured else None,
                 ci_low=eff.ci_low if measured else None,
                 ci_high=eff.ci_high if measured else None,
-                incremental_gmv=round(gmv, 2) if measured else None,
-                incremental_margin=round(margin, 2) if measured else None,
-                cost=round(cost, 2),
-                roi=roi(margin, cost) if measured else None,
+                **money,
                 margin_basis=margin_label(exp.assumed_margin_rate if g.assumed_orders.sum() else None),
                 reason="" if measured else "needs a campaign with both a treatment and a holdout arm",
             )

@@ -315,7 +315,8 @@ def test_measure_triggers_effect_against_each_lists_holdout(make_warehouse):
     trg-2026-10-02-recall: treatment m7, m8 (m7 orders 20.00), holdout m9, m10 (m9 orders 20.00)
     MH difference = sum (x1 n0 - x0 n1)/N / sum n1 n0/N: campaign 1 (2x2 - 0x4)/6 = 4/6, weight 4x2/6 = 8/6;
     campaign 2 (1x2 - 1x2)/4 = 0, weight 2x2/4 = 1; (4/6) / (8/6 + 1) = 2/7.
-    Incremental GMV = (40/4 - 0) x 4 + (20/2 - 20/2) x 2 = 40.00; margin at the assumed 25% = 10.00;
+    Incremental orders = (2/4 - 0) x 4 + (1/2 - 1/2) x 2 = 2; incremental GMV = (40/4 - 0) x 4
+    + (20/2 - 20/2) x 2 = 40.00; margin at the assumed 25% = 10.00;
     cost = 6 touches x 0.05 = 0.30; ROI = (10 - 0.3) / 0.3 = 32.33.
     """
     users = [_user(f"m{i}") for i in range(1, 11)]
@@ -346,7 +347,11 @@ def test_measure_triggers_effect_against_each_lists_holdout(make_warehouse):
     assert r["diff"] == pytest.approx(2 / 7)
     assert r.ci_low < r["diff"] < r.ci_high
     assert (r.incremental_gmv, r.incremental_margin, r.cost) == (40.0, 10.0, 0.3)
+    assert r.incremental_orders == pytest.approx(2.0)
+    assert r.incremental_orders_low <= 2.0 <= r.incremental_orders_high  # user-bootstrap interval
+    assert r.incremental_margin_low <= 10.0 <= r.incremental_margin_high
     assert r.roi == pytest.approx((10 - 0.3) / 0.3)
+    assert r.roi_low == pytest.approx((r.incremental_margin_low - 0.3) / 0.3)
     assert "assumed 25%" in r.margin_basis
     assert early.empty  # no campaign's window is over yet: nothing is measured, nothing shown as 0
 

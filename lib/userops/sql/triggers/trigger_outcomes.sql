@@ -3,8 +3,8 @@
 --   <prefix><YYYY-MM-DD>-<list>, as `userops triggers` writes them) whose outcome window
 --   (assigned_at, assigned_at + $window_days days] ends by the end of $as_of (immature campaigns
 --   are left out, never shown as 0). list = the id after '<prefix><date>-'. ordered = any order in
---   the window (0/1); gmv = paid GMV in the window; margin = gross margin in the window, where an
---   order's cost of goods is unknown its paid GMV x $assumed_margin_rate (counted in
+--   the window (0/1); orders = orders in the window; gmv = paid GMV in the window; margin = gross
+--   margin in the window, where an order's cost of goods is unknown its paid GMV x $assumed_margin_rate (counted in
 --   assumed_orders); is_touched = touched_at set.
 -- parameters: $prefix (VARCHAR), $window_days (INTEGER), $as_of (DATE, last observed day),
 --   $assumed_margin_rate (DOUBLE)
@@ -31,6 +31,7 @@ window_orders as (
     select
         m.campaign_id,
         m.user_id,
+        count(*) as orders,
         sum(o.paid_gmv) as gmv,
         sum(coalesce(o.gross_margin, o.paid_gmv * $assumed_margin_rate)) as margin,
         count(*) filter (where o.gross_margin is null) as assumed_orders
@@ -48,6 +49,7 @@ select
     m.arm,
     m.is_touched,
     cast(w.user_id is not null as integer) as ordered,
+    coalesce(w.orders, 0) as orders,
     coalesce(w.gmv, 0) as gmv,
     coalesce(w.margin, 0) as margin,
     coalesce(w.assumed_orders, 0) as assumed_orders
