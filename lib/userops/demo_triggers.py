@@ -42,6 +42,15 @@ from userops.params import Params
 from userops.triggers import build_triggers, write_triggers
 
 RESPONSE_TABLES = ("orders", "order_items", "campaigns", "campaign_members")
+# planted lift per list (difference of order rates within the measurement window), `userops demo-responses`
+DEFAULT_LIFTS = {
+    "new_user_coupon_expiring": 0.20,
+    "abandoned_checkout": 0.25,
+    "repurchase_coupon_unused": 0.20,
+    "category_cycle_due": 0.15,
+    "registered_never_ordered": 0.20,
+    "recall": 0.20,
+}
 
 
 def _table_file(data_dir: Path, name: str) -> Path:
