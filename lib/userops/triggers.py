@@ -346,14 +346,15 @@ def _money(g: pd.DataFrame, p: Params) -> dict:
     return out
 
 
-def measure_triggers(con, p: Params, as_of: dt.date) -> pd.DataFrame:
+def measure_triggers(con, p: Params, as_of: dt.date, window_from: dt.date | None = None) -> pd.DataFrame:
     """Each trigger list's effect against its own holdout, over the trigger campaigns in the warehouse.
 
     One row per list: campaigns, members per arm, order rates, the Mantel-Haenszel difference
     pooled over the list's campaigns (strata) with a user-bootstrap interval
     (experiments.pooled_effect), incremental orders, paid GMV and gross margin with user-bootstrap
     intervals (see _money), campaign cost, ROI on margin with its interval (userops.money) and the
-    margin basis. Campaigns whose measurement_days window is not over by as_of are left out.
+    margin basis. Campaigns whose measurement_days window is not over by as_of are left out; with
+    window_from, so are those whose window ended before it (a monthly report: windows ending in the month).
     """
     exp, t = p.experiments, p.triggers
     df = query(
@@ -364,6 +365,9 @@ def measure_triggers(con, p: Params, as_of: dt.date) -> pd.DataFrame:
         as_of=as_of,
         assumed_margin_rate=exp.assumed_margin_rate,
     )
+    if window_from is not None:
+        ends = pd.to_datetime(df.assigned_at) + pd.Timedelta(days=t.measurement_days)
+        df = df[ends >= pd.Timestamp(window_from)]
     rows = []
     for name, g in df.groupby("list", sort=True):
         eff = pooled_effect(
@@ -394,3 +398,50 @@ def measure_triggers(con, p: Params, as_of: dt.date) -> pd.DataFrame:
             )
         )
     return pd.DataFrame(rows)
+
+
+def effects_text(m: pd.DataFrame, p: Params) -> str:
+    """The month's trigger lists against their own holdouts, as one paragraph (reader-facing)."""
+    from userops import narrative as nv
+
+    measured = m[m["diff"].notna()]
+    lines = []
+    for r in measured.itertuples():
+        verdict = (
+            "a measurable lift"
+            if r.ci_low > 0
+            else ("a measurable loss" if r.ci_high < 0 else "no measurable lift")
+        )
+        roi_part = f", ROI on margin {r.roi:.1f}" if r.roi is not None and not pd.isna(r.roi) else ""
+        lines.append(
+            f"{display_name(r.list)}: {nv.pct(r.rate_treatment)} of {nv.num(r.treatment)} touched users ordered within "
+            f"{p.triggers.measurement_days} days vs {nv.pct(r.rate_holdout)} of {nv.num(r.holdout)} held out, "
+            f"{nv.pp(r.diff)} (95% CI {nv.pp(r.ci_low)} to {nv.pp(r.ci_high)}: {verdict}); "
+            f"{nv.num(r.incremental_orders, 1)} incremental orders, {nv.yuan(r.incremental_margin)} incremental "
+            f"gross margin (95% CI {nv.yuan(r.incremental_margin_low)} to {nv.yuan(r.incremental_margin_high)}) "
+            f"for a cost of {nv.yuan(r.cost, 2)}{roi_part}."
+        )
+    unmeasured = m[m["diff"].isna()]
+    if len(unmeasured):
+        names = ", ".join(display_name(n) for n in unmeasured.list)
+        lines.append(f"Not measured ({names}): no campaign with both a touched and a held-out group.")
+    head = (
+        f"**Daily trigger lists whose measurement window ended this month**, each against its own holdout "
+        f"(pooled over its daily campaigns; basis: {m.margin_basis.iloc[0]}):"
+    )
+    return "\n".join([head, ""] + [f"- {x}" for x in lines])
+
+
+DISPLAY_NAMES = {
+    "new_user_coupon_expiring": "new-user coupon expiring",
+    "repurchase_coupon_unused": "repurchase coupon unused",
+    "category_cycle_due": "category cycle due",
+    "abandoned_checkout": "abandoned checkout",
+    "registered_never_ordered": "registered, never ordered",
+    "recall": "recall",
+}
+
+
+def display_name(rule: str) -> str:
+    """A trigger list's reader-facing name (never the code name)."""
+    return DISPLAY_NAMES.get(rule, rule.replace("_", " "))

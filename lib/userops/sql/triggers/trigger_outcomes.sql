@@ -5,7 +5,7 @@
 --   are left out, never shown as 0). list = the id after '<prefix><date>-'. ordered = any order in
 --   the window (0/1); orders = orders in the window; gmv = paid GMV in the window; margin = gross
 --   margin in the window, where an order's cost of goods is unknown its paid GMV x $assumed_margin_rate (counted in
---   assumed_orders); is_touched = touched_at set.
+--   assumed_orders); is_touched = touched_at set; assigned_at = when the arm was drawn.
 -- parameters: $prefix (VARCHAR), $window_days (INTEGER), $as_of (DATE, last observed day),
 --   $assumed_margin_rate (DOUBLE)
 -- invariants: one row per campaign x user; ordered = 1 iff the member has an order in the window.
@@ -48,6 +48,7 @@ select
     m.user_id,
     m.arm,
     m.is_touched,
+    m.assigned_at,
     cast(w.user_id is not null as integer) as ordered,
     coalesce(w.orders, 0) as orders,
     coalesce(w.gmv, 0) as gmv,
