@@ -182,7 +182,7 @@ def _cmd_triggers(a: argparse.Namespace) -> int:
             lo, hi = data_range(con)
             if not lo <= date <= hi:
                 raise ValueError(f"date {a.date} is outside the data (orders run {lo} to {hi})")
-            run = build_triggers(con, date, params, out_root=Path(a.out))
+            run = build_triggers(con, date, params, out_root=Path(a.out), monthly_root=Path(a.monthly))
             measured = measure_triggers(con, params, as_of=hi) if a.measure else None
     except (ParamsError, ValueError, FileNotFoundError) as e:
         print(f"userops triggers: {e}", file=sys.stderr)
@@ -285,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--params", default=DEFAULT_PARAMS)
     t.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
     t.add_argument("--out", default="outputs/triggers", help="lists go to <out>/<date>/")
+    t.add_argument(
+        "--monthly",
+        default="outputs",
+        help="monthly runs' folder: last month's targets/ lists join the contact plan",
+    )
     t.add_argument(
         "--measure", action="store_true", help="also report earlier trigger lists' effects against holdouts"
     )

@@ -264,13 +264,22 @@ def _contract_tables(
     return camps, members.reset_index(drop=True)
 
 
-def build_triggers(con, date: dt.date, p: Params, out_root: Path | None = None) -> TriggerRun:
-    """The day's lists after the contact plan (nothing written; see write_triggers)."""
+def build_triggers(
+    con, date: dt.date, p: Params, out_root: Path | None = None, monthly_root: Path | None = None
+) -> TriggerRun:
+    """The day's lists after the contact plan (nothing written; see write_triggers).
+
+    monthly_root: the monthly runs' output folder (outputs/); the lists the previous month's run
+    wrote to targets/ are earlier members in the contact plan (see monthly_members).
+    """
     send_day = dt.datetime.combine(date + dt.timedelta(days=1), dt.time())
     lists, notices = rule_lists(con, date, p)
     c = _candidates(con, lists, p)
     window = max(6, p.triggers.measurement_days)
     earlier = _earlier_members(con, out_root, send_day, window, p.triggers.campaign_prefix)
+    monthly = monthly_members(monthly_root, send_day)
+    if len(monthly):
+        earlier = pd.concat([earlier, monthly.astype(earlier.dtypes.to_dict())], ignore_index=True)
     if len(c):
         c = _exclusions(con, c, earlier, send_day, p)
         plan = _draw_and_send(con, c[c.dropped == ""].copy(), date, send_day, p)
@@ -445,3 +454,81 @@ DISPLAY_NAMES = {
 def display_name(rule: str) -> str:
     """A trigger list's reader-facing name (never the code name)."""
     return DISPLAY_NAMES.get(rule, rule.replace("_", " "))
+
+
+# The monthly notebooks' contact lists (targets/<name>.csv) and their place in the one contact plan:
+# the same priorities as the daily lists they duplicate (new-user coupon expiring, category cycle
+# due, recall). A user is on at most one of them, never on one while held out of another list.
+MONTHLY_LISTS = {"expiring_coupons": 1, "category_reminders": 4, "recall": 6}
+
+
+def _prev_month_start(day: dt.date) -> dt.date:
+    first = day.replace(day=1)
+    return (first - dt.timedelta(days=1)).replace(day=1)
+
+
+def monthly_members(monthly_root: Path | None, send_day: dt.datetime) -> pd.DataFrame:
+    """The monthly lists in force on send_day: outputs/<previous month>/targets/<list>.csv.
+
+    The monthly run for month M draws its lists at M's end and sends them from M+1's first day, so
+    in M+1 they are earlier members: holdout rows (is_trigger False) keep every daily list off the
+    user for the whole month; treated rows (is_trigger True, touched on M+1's first day) count
+    towards the daily and weekly caps. Original ids, the shape of _earlier_members.
+    """
+    cols = ["campaign_id", "user_id", "arm", "assigned_at", "touched_at", "is_trigger"]
+    if monthly_root is None:
+        return pd.DataFrame(columns=cols)
+    month = _prev_month_start(send_day.date())
+    folder = Path(monthly_root) / month.strftime("%Y-%m") / "targets"
+    start = pd.Timestamp(send_day.date().replace(day=1))
+    frames = []
+    for name in MONTHLY_LISTS:
+        f = folder / f"{name}.csv"
+        if not f.is_file():
+            continue
+        df = pd.read_csv(f, dtype={"user_id": str}, usecols=lambda c: c in ("user_id", "arm"))
+        if "arm" not in df.columns:
+            continue
+        df = df.drop_duplicates("user_id")
+        treated = df.arm == "treatment"
+        frames.append(
+            pd.DataFrame(
+                {
+                    "campaign_id": f"monthly-{month:%Y-%m}-{name}",
+                    "user_id": df.user_id,
+                    "arm": df.arm,
+                    "assigned_at": start - pd.Timedelta(days=1),
+                    "touched_at": pd.Series(start, index=df.index).where(treated),
+                    "is_trigger": treated,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def monthly_plan(con, p: Params, name: str, df: pd.DataFrame, send_day: dt.date, out_dir: Path | None):
+    """A monthly list after the one contact plan: (kept rows, source ids left out).
+
+    Left out: users on a monthly list of a higher priority written in this run (out_dir/targets,
+    either arm: one touch per window, and no list's holdout is touched by another), users held out
+    of a daily trigger list in the measurement_days before send_day or of any other campaign
+    still running then (the warehouse and out_dir/../triggers day folders, as for the daily lists).
+    df.user_id are warehouse keys; the arms drawn before are kept (the rule ignores them).
+    """
+    from userops.outputs import original_ids
+
+    t = p.triggers
+    day = dt.datetime.combine(send_day, dt.time())
+    trig_root = Path(out_dir).parent / "triggers" if out_dir else None
+    earlier = _earlier_members(con, trig_root, day, max(6, t.measurement_days), t.campaign_prefix)
+    recent = (earlier.assigned_at >= day - dt.timedelta(days=t.measurement_days)) | ~earlier.is_trigger
+    out = set(earlier.user_id[recent & (earlier.arm == "holdout")].astype(str))
+    for other, prio in MONTHLY_LISTS.items():
+        f = Path(out_dir or "") / "targets" / f"{other}.csv"
+        if out_dir and prio < MONTHLY_LISTS.get(name, 99) and f.is_file():
+            out |= set(pd.read_csv(f, dtype={"user_id": str}, usecols=["user_id"]).user_id)
+    src = original_ids(con, df[["user_id"]]).user_id.astype(str)
+    left = src.isin(out)
+    kept = df[~left.to_numpy()].copy()
+    kept.attrs = dict(df.attrs)
+    return kept, set(src[left])
