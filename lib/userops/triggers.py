@@ -421,7 +421,10 @@ def effects_text(m: pd.DataFrame, p: Params) -> str:
             if r.ci_low > 0
             else ("a measurable loss" if r.ci_high < 0 else "no measurable lift")
         )
-        roi_part = f", ROI on margin {r.roi:.1f}" if r.roi is not None and not pd.isna(r.roi) else ""
+        if r.roi is None or pd.isna(r.roi):
+            roi_part = "; no ROI: the list cost nothing (no touch cost and no fixed cost in params)"
+        else:
+            roi_part = f", ROI on margin {r.roi:,.1f} (95% CI {r.roi_low:,.1f} to {r.roi_high:,.1f})"
         lines.append(
             f"{display_name(r.list)}: {nv.pct(r.rate_treatment)} of {nv.num(r.treatment)} touched users ordered within "
             f"{p.triggers.measurement_days} days vs {nv.pct(r.rate_holdout)} of {nv.num(r.holdout)} held out, "

@@ -19,6 +19,7 @@ from userops.params import Params
 from userops.testing import order_row
 from userops.triggers import (
     build_triggers,
+    effects_text,
     measure_triggers,
     monthly_members,
     monthly_plan,
@@ -348,6 +349,10 @@ def test_measure_triggers_effect_against_each_lists_holdout(make_warehouse):
     with connect(wh) as con:
         m = measure_triggers(con, _params(), as_of=dt.date(2026, 10, 20)).set_index("list")
         early = measure_triggers(con, _params(), as_of=dt.date(2026, 10, 8))  # windows end 10-09, 10-10
+        # a monthly report keeps the windows ending from 10-10 on: campaign 2 (assigned 10-03) only
+        late = measure_triggers(
+            con, _params(), as_of=dt.date(2026, 10, 20), window_from=dt.date(2026, 10, 10)
+        )
     r = m.loc["recall"]
     assert (r.campaigns, r.treatment, r.holdout) == (2, 6, 4)
     assert r.rate_treatment == pytest.approx(3 / 6) and r.rate_holdout == pytest.approx(1 / 4)
@@ -361,6 +366,12 @@ def test_measure_triggers_effect_against_each_lists_holdout(make_warehouse):
     assert r.roi_low == pytest.approx((r.incremental_margin_low - 0.3) / 0.3)
     assert "assumed 25%" in r.margin_basis
     assert early.empty  # no campaign's window is over yet: nothing is measured, nothing shown as 0
+    assert late.set_index("list").loc["recall", ["campaigns", "treatment", "holdout"]].tolist() == [1, 2, 2]
+    text = effects_text(m.reset_index(), _params())
+    assert "- recall: 50.0% of 6 touched users ordered within 7 days vs 25.0% of 4 held out, +28.6 pp" in text
+    assert "2.0 incremental orders, " in text and "10 incremental gross margin" in text
+    assert "ROI on margin 32.3" in text
+    assert "recall_" not in text and "trg-" not in text  # no code names
 
 
 def test_holdout_of_a_running_campaign_is_not_touched(make_warehouse):
