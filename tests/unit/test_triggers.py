@@ -14,7 +14,7 @@ import pytest
 from userops.contract import CAMPAIGN_KINDS, TABLES
 from userops.db import connect
 from userops.experiments import global_holdout_score
-from userops.outputs import original_ids
+from userops.outputs import Report, original_ids
 from userops.params import Params
 from userops.testing import order_row
 from userops.triggers import (
@@ -443,6 +443,12 @@ def test_monthly_list_leaves_out_higher_lists_and_trigger_holdouts(make_warehous
         assert list(kept.arm) == ["holdout"]  # arms drawn before are kept
         kept1, left1 = monthly_plan(con, _params(), "expiring_coupons", df, send, out)
         assert _ids(con, kept1) == ["u01", "u02", "u03"] and left1 == {"u16"}
+        # the notebooks' call: Report.plan_target (September's lists go out from 2026-10-01, when u16's
+        # daily holdout has not been drawn yet): u01, u02 left out, counted in metrics.json
+        rep = Report("03_active_incentives", "2026-09", output_dir=out, con=con)
+        planned = rep.plan_target("category_reminders", df, _params())
+        assert _ids(con, planned) == ["u03", "u16"]
+        assert rep.metrics["targets.category_reminders.contact_plan_left_out"]["value"] == 2
 
 
 def test_monthly_lists_join_the_daily_contact_plan(wh, tmp_path):
