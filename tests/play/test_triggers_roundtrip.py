@@ -1,5 +1,6 @@
 """Trigger lists measured on the way back (issue 16): a week of lists, simulated responses with a
-planted lift per list, the export reloaded, and measure_triggers recovers each lift inside its CI.
+planted lift per list (`userops demo-responses`), the export reloaded (`userops load`), and
+measure_triggers recovers each lift inside its CI.
 
 Cost: ~35 s wall on the 2-core machine (building 7 days of lists ~5 s, the simulation ~2 s, the
 reload of the session's 8,000-user demo ~25 s, measuring ~2 s); it reuses the session demo
@@ -15,11 +16,12 @@ import json
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 
+from userops.cli import main
 from userops.db import connect, data_range
-from userops.demo_triggers import DEFAULT_LIFTS, simulate_responses
+from userops.demo_triggers import DEFAULT_LIFTS
 from userops.experiments import global_holdout_effect
-from userops.load import load_dir
 from userops.params import Params
 from userops.period import Period
 from userops.triggers import measure_triggers
@@ -43,21 +45,26 @@ P = P0.model_copy(
 
 @pytest.fixture(scope="module")
 def trip(demo_dir, demo_warehouse, tmp_path_factory):
+    """The by-hand path: `userops demo-responses`, then `userops load` of its output."""
     with connect(demo_warehouse) as con:
         _, last = data_range(con)
-    dates = [last - dt.timedelta(days=16 - i) for i in range(7)]  # windows end by last - 2
-    out = tmp_path_factory.mktemp("trip") / "data"
-    truth = simulate_responses(demo_dir, demo_warehouse, dates, out, P, DEFAULT_LIFTS, seed=3)
-    wh = out.parent / "warehouse.duckdb"
-    load_dir(out, wh)
+    first = last - dt.timedelta(days=16)  # 7 days of lists; their windows end by last - 2
+    tmp = tmp_path_factory.mktemp("trip")
+    params = tmp / "params.yaml"
+    params.write_text(yaml.safe_dump(P.model_dump(mode="json"), sort_keys=False), "utf-8")
+    out, wh = tmp / "data", tmp / "warehouse.duckdb"
+    args = ["--data", str(demo_dir), "--warehouse", str(demo_warehouse), "--params", str(params)]
+    assert main(["demo-responses", "--date", first.isoformat(), "--days", "7", "--out", str(out), *args]) == 0
+    assert main(["load", str(out), "--warehouse", str(wh)]) == 0
+    truth = json.loads((out / "trigger_responses.json").read_text("utf-8"))
     with connect(wh) as con:
         measured = measure_triggers(con, P, as_of=last).set_index("list")
     return dict(truth=truth, out=out, wh=wh, last=last, measured=measured)
 
 
 def test_truth_is_written_beside_the_data(trip):
-    saved = json.loads((trip["out"] / "trigger_responses.json").read_text("utf-8"))
-    assert saved == trip["truth"]
+    saved = trip["truth"]
+    assert saved["seed"] == 3 and len(saved["dates"]) == 7
     assert set(saved["lists"]) == set(DEFAULT_LIFTS)
     for name, t in saved["lists"].items():
         assert t["lift"] == DEFAULT_LIFTS[name] and t["campaigns"] == 7
