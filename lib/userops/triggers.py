@@ -515,7 +515,8 @@ def monthly_plan(con, p: Params, name: str, df: pd.DataFrame, send_day: dt.date,
     Left out: users on a monthly list of a higher priority written in this run (out_dir/targets,
     either arm: one touch per window, and no list's holdout is touched by another), users held out
     of a daily trigger list in the measurement_days before send_day or of any other campaign
-    still running then (the warehouse and out_dir/../triggers day folders, as for the daily lists).
+    still running then, and users the daily lists touched weekly_cap times in the 6 days before
+    send_day (the warehouse and out_dir/../triggers day folders, as for the daily lists).
     df.user_id are warehouse keys; the arms drawn before are kept (the rule ignores them).
     """
     from userops.outputs import original_ids
@@ -526,6 +527,9 @@ def monthly_plan(con, p: Params, name: str, df: pd.DataFrame, send_day: dt.date,
     earlier = _earlier_members(con, trig_root, day, max(6, t.measurement_days), t.campaign_prefix)
     recent = (earlier.assigned_at >= day - dt.timedelta(days=t.measurement_days)) | ~earlier.is_trigger
     out = set(earlier.user_id[recent & (earlier.arm == "holdout")].astype(str))
+    touched = earlier[earlier.is_trigger & (earlier.arm == "treatment") & earlier.touched_at.notna()]
+    n_week = touched[touched.touched_at >= day - dt.timedelta(days=6)].groupby("user_id").size()
+    out |= set(n_week.index[n_week >= t.weekly_cap].astype(str))  # at the weekly cap already
     for other, prio in MONTHLY_LISTS.items():
         f = Path(out_dir or "") / "targets" / f"{other}.csv"
         if out_dir and prio < MONTHLY_LISTS.get(name, 99) and f.is_file():

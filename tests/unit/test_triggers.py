@@ -7,6 +7,7 @@ Run date D = 2026-10-15; the lists read the data before day_end = 2026-10-16 00:
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -416,9 +417,10 @@ def _monthly(con, rows: list[tuple[str, str]]) -> pd.DataFrame:
 
 def test_monthly_list_leaves_out_higher_lists_and_trigger_holdouts(make_warehouse, tmp_path):
     """Send day 2026-10-16. u16 is held out of the daily recall list of 10-13 (assigned 10-14, within
-    the 7-day measurement window); u01 (treated) and u02 (held out) are on this run's expiring-coupon
-    list (priority 1, before the category list's 4). The category list keeps u03 only; the
-    expiring-coupon list itself (nothing above it) keeps everyone but the trigger holdout u16."""
+    the 7-day measurement window); u15 was touched by daily recall lists on 10-13 and 10-14 (the weekly
+    cap of 2); u01 (treated) and u02 (held out) are on this run's expiring-coupon list (priority 1,
+    before the category list's 4). The category list keeps u03 only; the expiring-coupon list itself
+    (nothing above it) keeps everyone but u15 and u16."""
     tables = _tables()
     tables["campaign_members"].append(
         dict(
@@ -436,18 +438,25 @@ def test_monthly_list_leaves_out_higher_lists_and_trigger_holdouts(make_warehous
     send = dt.date(2026, 10, 16)
     with connect(make_warehouse(tables)) as con:
         df = _monthly(
-            con, [("u01", "treatment"), ("u02", "treatment"), ("u03", "holdout"), ("u16", "treatment")]
+            con,
+            [
+                ("u01", "treatment"),
+                ("u02", "treatment"),
+                ("u03", "holdout"),
+                ("u15", "treatment"),
+                ("u16", "treatment"),
+            ],
         )
         kept, left = monthly_plan(con, _params(), "category_reminders", df, send, out)
-        assert _ids(con, kept) == ["u03"] and left == {"u01", "u02", "u16"}
+        assert _ids(con, kept) == ["u03"] and left == {"u01", "u02", "u15", "u16"}
         assert list(kept.arm) == ["holdout"]  # arms drawn before are kept
         kept1, left1 = monthly_plan(con, _params(), "expiring_coupons", df, send, out)
-        assert _ids(con, kept1) == ["u01", "u02", "u03"] and left1 == {"u16"}
+        assert _ids(con, kept1) == ["u01", "u02", "u03"] and left1 == {"u15", "u16"}
         # the notebooks' call: Report.plan_target (September's lists go out from 2026-10-01, when u16's
         # daily holdout has not been drawn yet): u01, u02 left out, counted in metrics.json
         rep = Report("03_active_incentives", "2026-09", output_dir=out, con=con)
         planned = rep.plan_target("category_reminders", df, _params())
-        assert _ids(con, planned) == ["u03", "u16"]
+        assert _ids(con, planned) == ["u03", "u15", "u16"]
         assert rep.metrics["targets.category_reminders.contact_plan_left_out"]["value"] == 2
 
 
@@ -523,3 +532,14 @@ def test_no_user_gets_contradictory_instructions(wh, tmp_path):
     assert not {"u15", "u19", "u21"} & set(daily.user_id)  # held out of a monthly list
     raw = pd.DataFrame([(u, n, a) for n, rows in candidates.items() for u, a in rows], columns=ins.columns)
     assert sum({"holdout", "treatment"} <= a for a in raw.groupby("user_id").arm.agg(set)) == 2  # u18, u21
+
+
+def test_demo_responses_cli_rejects_an_unknown_list(capsys):
+    """`userops demo-responses --lift` names a trigger list; anything else stops before any work."""
+    from userops.cli import main
+
+    code = main(
+        ["demo-responses", "--date", "2026-06-14", "--lift", "coupons=0.1", "--params", "params/default.yaml"]
+    )
+    assert code == 2
+    assert "--lift coupons=0.1: the list must be one of" in capsys.readouterr().err
