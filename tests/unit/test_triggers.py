@@ -538,8 +538,7 @@ def test_demo_responses_cli_rejects_an_unknown_list(capsys):
     """`userops demo-responses --lift` names a trigger list; anything else stops before any work."""
     from userops.cli import main
 
-    code = main(
-        ["demo-responses", "--date", "2026-06-14", "--lift", "coupons=0.1", "--params", "params/default.yaml"]
-    )
+    params = Path(__file__).resolve().parents[2] / "params" / "default.yaml"
+    code = main(["demo-responses", "--date", "2026-06-14", "--lift", "coupons=0.1", "--params", str(params)])
     assert code == 2
     assert "--lift coupons=0.1: the list must be one of" in capsys.readouterr().err
