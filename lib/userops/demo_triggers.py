@@ -270,6 +270,10 @@ def _write_tables(out_dir: Path, tables: dict, orders, items, m: pd.DataFrame) -
         tables[t] = tables[t].assign(campaign_id=_text_ids(tables[t].campaign_id))
     for t, rows in new.items():
         _write(_append(tables[t], rows), _table_file(out_dir, t))
-    f = _table_file(out_dir, "coupons")
+    try:
+        f = _table_file(out_dir, "coupons")
+    except FileNotFoundError:  # an export without coupons: nothing refers to a campaign id
+        return
     coupons = _read(f)
-    _write(coupons.assign(campaign_id=_text_ids(coupons.campaign_id)), f)
+    if "campaign_id" in coupons.columns:
+        _write(coupons.assign(campaign_id=_text_ids(coupons.campaign_id)), f)
