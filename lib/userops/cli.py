@@ -1,4 +1,4 @@
-"""The `userops` command: demo | check | load | run | export | triggers.
+"""The `userops` command: demo | check | load | run | export | triggers | demo-responses.
 
 userops demo --users 20000 --months 12 --seed 7 --out data/demo
 userops check data/demo [--params params/default.yaml] [--mapping mapping.yaml]
@@ -6,6 +6,7 @@ userops load data/demo --warehouse data/warehouse.duckdb [--params ...] [--mappi
 userops run [--month 2026-10] [--params params/default.yaml] [--keep-going]
 userops export outputs/2026-10/notebooks/02_new_user_retention.ipynb out.pdf
 userops triggers --date 2026-10-15 [--params ...] [--warehouse ...] [--out outputs/triggers]
+userops demo-responses --date 2026-10-15 --days 7 [--data data/demo] [--out data/demo-responses]
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ def _cmd_triggers(a: argparse.Namespace) -> int:
             lo, hi = data_range(con)
             if not lo <= date <= hi:
                 raise ValueError(f"date {a.date} is outside the data (orders run {lo} to {hi})")
-            run = build_triggers(con, date, params, out_root=Path(a.out))
+            run = build_triggers(con, date, params, out_root=Path(a.out), monthly_root=Path(a.monthly))
             measured = measure_triggers(con, params, as_of=hi) if a.measure else None
     except (ParamsError, ValueError, FileNotFoundError) as e:
         print(f"userops triggers: {e}", file=sys.stderr)
@@ -198,6 +199,35 @@ def _cmd_triggers(a: argparse.Namespace) -> int:
     if measured is not None:
         print("trigger lists in the warehouse, each against its own holdout:")
         print(measured.to_string(index=False) if len(measured) else "  none with a completed window")
+    return 0
+
+
+def _cmd_demo_responses(a: argparse.Namespace) -> int:
+    import datetime as dt
+    import json
+
+    from userops.demo_triggers import DEFAULT_LIFTS, simulate_responses
+    from userops.params import ParamsError, load_params
+
+    try:
+        first = dt.date.fromisoformat(a.date)
+        params = load_params(a.params)
+        lifts = dict(DEFAULT_LIFTS)
+        for item in a.lift or []:
+            name, _, value = item.partition("=")
+            if name not in lifts:
+                raise ValueError(f"--lift {item}: the list must be one of {sorted(lifts)}")
+            lifts[name] = float(value)
+        dates = [first + dt.timedelta(days=i) for i in range(a.days)]
+        truth = simulate_responses(a.data, a.warehouse, dates, a.out, params, lifts, seed=a.seed)
+    except (ParamsError, ValueError, FileNotFoundError, FileExistsError) as e:
+        print(f"userops demo-responses: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(truth["lists"], indent=1))
+    print(
+        f"export with the responses in {a.out} (truth: {Path(a.out) / 'trigger_responses.json'}); next: "
+        f"userops load {a.out} --warehouse ... && userops triggers --date {dates[-1]} --measure --warehouse ..."
+    )
     return 0
 
 
@@ -259,9 +289,28 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
     t.add_argument("--out", default="outputs/triggers", help="lists go to <out>/<date>/")
     t.add_argument(
+        "--monthly",
+        default="outputs",
+        help="monthly runs' folder: last month's targets/ lists join the contact plan",
+    )
+    t.add_argument(
         "--measure", action="store_true", help="also report earlier trigger lists' effects against holdouts"
     )
     t.set_defaults(func=_cmd_triggers)
+
+    dr = sub.add_parser(
+        "demo-responses",
+        help="demo: simulate responses to days of trigger lists with a planted lift per list",
+    )
+    dr.add_argument("--date", required=True, help="YYYY-MM-DD: the first day whose lists are built")
+    dr.add_argument("--days", type=int, default=7, help="consecutive days of lists")
+    dr.add_argument("--data", default="data/demo", help="the demo export the warehouse was loaded from")
+    dr.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
+    dr.add_argument("--params", default=DEFAULT_PARAMS)
+    dr.add_argument("--out", default="data/demo-responses", help="the export with the responses")
+    dr.add_argument("--lift", action="append", help="LIST=VALUE: planted lift of a list (repeatable)")
+    dr.add_argument("--seed", type=int, default=3)
+    dr.set_defaults(func=_cmd_demo_responses)
     return p
 
 

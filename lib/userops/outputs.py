@@ -213,6 +213,30 @@ def _report_without_global_holdout(self: Report, name: str, df: pd.DataFrame) ->
 Report._without_global_holdout = _report_without_global_holdout
 
 
+def _report_plan_target(self: Report, name: str, df: pd.DataFrame, params) -> pd.DataFrame:
+    """A monthly list after the one contact plan shared with the daily trigger lists
+    (triggers.monthly_plan: no user on two monthly lists, none held out of one list and touched by
+    another); the users left out are recorded as a metric. Call it before counting the list."""
+    from userops.triggers import monthly_plan
+
+    if self.con is None or "user_id" not in df.columns:
+        return df
+    send_day = dt.date.fromisoformat(self.month + "-01")
+    send_day = (send_day + dt.timedelta(days=32)).replace(day=1)  # the lists go out the next month
+    kept, left = monthly_plan(self.con, params, name, df, send_day, self.output_dir)
+    self.metrics[f"targets.{name}.contact_plan_left_out"] = {
+        "value": len(left),
+        "unit": "users",
+        "definition": "users left out of this list by the one contact plan: on a list of higher priority "
+        "this month, or held out of a daily trigger list or a running campaign",
+        "period": self.month,
+    }
+    return kept
+
+
+Report.plan_target = _report_plan_target
+
+
 def _clean_tree(value):
     if isinstance(value, dict):
         return {str(k): _clean_tree(v) for k, v in value.items()}

@@ -715,7 +715,8 @@ def _record_list(run: RecallRun, plan: pd.DataFrame, left_out: int) -> None:
 def recall_list(run: RecallRun) -> Section:
     """Section 6: next month's recall list with its randomised holdout; writes targets/recall.csv."""
     ctx, rc = run.ctx, run.rc
-    run.lst = lst = rl.recall_list(ctx.con, run.P, rc, ctx.params.data, run.exp, values=run.values)
+    lst = rl.recall_list(ctx.con, run.P, rc, ctx.params.data, run.exp, values=run.values)
+    run.lst = lst = run.rep.plan_target("recall", lst, ctx.params)  # one contact plan with the other lists
     left_out = int(lst.attrs.get("global_holdout_left_out", 0))
     plan = rl.list_plan(lst, rc)
     sec = Section()

@@ -23,6 +23,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from userops.db import present_tables, query
@@ -263,13 +264,22 @@ def _contract_tables(
     return camps, members.reset_index(drop=True)
 
 
-def build_triggers(con, date: dt.date, p: Params, out_root: Path | None = None) -> TriggerRun:
-    """The day's lists after the contact plan (nothing written; see write_triggers)."""
+def build_triggers(
+    con, date: dt.date, p: Params, out_root: Path | None = None, monthly_root: Path | None = None
+) -> TriggerRun:
+    """The day's lists after the contact plan (nothing written; see write_triggers).
+
+    monthly_root: the monthly runs' output folder (outputs/); the lists the previous month's run
+    wrote to targets/ are earlier members in the contact plan (see monthly_members).
+    """
     send_day = dt.datetime.combine(date + dt.timedelta(days=1), dt.time())
     lists, notices = rule_lists(con, date, p)
     c = _candidates(con, lists, p)
     window = max(6, p.triggers.measurement_days)
     earlier = _earlier_members(con, out_root, send_day, window, p.triggers.campaign_prefix)
+    monthly = monthly_members(monthly_root, send_day)
+    if len(monthly):
+        earlier = pd.concat([earlier, monthly.astype(earlier.dtypes.to_dict())], ignore_index=True)
     if len(c):
         c = _exclusions(con, c, earlier, send_day, p)
         plan = _draw_and_send(con, c[c.dropped == ""].copy(), date, send_day, p)
@@ -309,26 +319,51 @@ def summary(run: TriggerRun) -> str:
     return "\n".join(lines)
 
 
-def _increments(g: pd.DataFrame) -> tuple[float, float, float]:
-    """Sum over campaigns of (treatment mean - holdout mean) x treated members: GMV, margin; cost."""
-    gmv = margin = cost = 0.0
-    for _, c in g.groupby("campaign_id"):
-        t, h = c[c.arm == "treatment"], c[c.arm == "holdout"]
-        cost += campaign_cost(int(t.is_touched.sum()), float(c.cost_per_touch.iloc[0])) or 0.0
-        if len(t) and len(h):
-            gmv += (t.gmv.mean() - h.gmv.mean()) * len(t)
-            margin += (t.margin.mean() - h.margin.mean()) * len(t)
-    return float(gmv), float(margin), float(cost)
+def _money(g: pd.DataFrame, p: Params) -> dict:
+    """Incremental orders, paid GMV and gross margin with user-bootstrap intervals; cost; ROI on margin.
+
+    Increments = sum over the list's campaigns of (treatment mean - holdout mean) x treated members
+    (recall.campaign_increments: one user-resampling bootstrap, a user's rows share a weight); cost =
+    touches x cost per touch + params experiments.campaign_fixed_cost per campaign (userops.money).
+    """
+    from userops.recall import INCREMENT_VALUES, _quantile, campaign_increments
+
+    exp = p.experiments
+    est, boot = campaign_increments(g, exp.bootstrap_draws, exp.bootstrap_seed)
+    both = g.groupby("campaign_id").arm.agg(lambda a: {"treatment", "holdout"} <= set(a))
+    ids = [i for i, c in enumerate(est.campaign_id) if both[c]]
+    touches = g[(g.arm == "treatment") & g.is_touched].groupby("campaign_id").size()
+    cpt = g.groupby("campaign_id").cost_per_touch.first().astype(float)
+    cost = sum(
+        campaign_cost(int(touches.get(c, 0)), float(cpt[c]), exp.campaign_fixed_cost) or 0.0
+        for c in cpt.index
+    )
+    a = (1 - exp.ci_level) / 2
+    out = {"cost": round(cost, 2)}
+    for v in INCREMENT_VALUES:
+        draws = boot[v][:, ids].sum(axis=1) if ids else np.array([np.nan])
+        est_v = float(est[v].to_numpy()[ids].sum()) if ids else None
+        out[f"incremental_{v}"] = est_v
+        out[f"incremental_{v}_low"] = _quantile(draws, a) if ids else None
+        out[f"incremental_{v}_high"] = _quantile(draws, 1 - a) if ids else None
+    m = out["incremental_margin"]
+    out["roi"] = roi(m, cost)
+    out["roi_low"] = roi(out["incremental_margin_low"], cost)
+    out["roi_high"] = roi(out["incremental_margin_high"], cost)
+    for k in ("incremental_gmv", "incremental_gmv_low", "incremental_gmv_high", "incremental_margin"):
+        out[k] = None if out[k] is None else round(out[k], 2)
+    return out
 
 
-def measure_triggers(con, p: Params, as_of: dt.date) -> pd.DataFrame:
+def measure_triggers(con, p: Params, as_of: dt.date, window_from: dt.date | None = None) -> pd.DataFrame:
     """Each trigger list's effect against its own holdout, over the trigger campaigns in the warehouse.
 
     One row per list: campaigns, members per arm, order rates, the Mantel-Haenszel difference
     pooled over the list's campaigns (strata) with a user-bootstrap interval
-    (experiments.pooled_effect), incremental paid GMV and gross margin (sum over campaigns of the
-    arm difference in means x treated members), campaign cost, ROI (userops.money) and the margin
-    basis. Campaigns whose measurement_days window is not over by as_of are left out.
+    (experiments.pooled_effect), incremental orders, paid GMV and gross margin with user-bootstrap
+    intervals (see _money), campaign cost, ROI on margin with its interval (userops.money) and the
+    margin basis. Campaigns whose measurement_days window is not over by as_of are left out; with
+    window_from, so are those whose window ended before it (a monthly report: windows ending in the month).
     """
     exp, t = p.experiments, p.triggers
     df = query(
@@ -339,6 +374,9 @@ def measure_triggers(con, p: Params, as_of: dt.date) -> pd.DataFrame:
         as_of=as_of,
         assumed_margin_rate=exp.assumed_margin_rate,
     )
+    if window_from is not None:
+        ends = pd.to_datetime(df.assigned_at) + pd.Timedelta(days=t.measurement_days)
+        df = df[ends >= pd.Timestamp(window_from)]
     rows = []
     for name, g in df.groupby("list", sort=True):
         eff = pooled_effect(
@@ -347,10 +385,11 @@ def measure_triggers(con, p: Params, as_of: dt.date) -> pd.DataFrame:
             draws=exp.bootstrap_draws,
             seed=exp.bootstrap_seed,
         ).effect
-        gmv, margin, cost = _increments(g)
-        cost += exp.campaign_fixed_cost * g.campaign_id.nunique()
         t_arm, h_arm = g[g.arm == "treatment"], g[g.arm == "holdout"]
         measured = eff.n_strata > 0
+        money = _money(g, p)
+        if not measured:
+            money = {k: (v if k == "cost" else None) for k, v in money.items()}
         rows.append(
             dict(
                 list=name,
@@ -362,12 +401,141 @@ def measure_triggers(con, p: Params, as_of: dt.date) -> pd.DataFrame:
                 diff=eff.diff if measured else None,
                 ci_low=eff.ci_low if measured else None,
                 ci_high=eff.ci_high if measured else None,
-                incremental_gmv=round(gmv, 2) if measured else None,
-                incremental_margin=round(margin, 2) if measured else None,
-                cost=round(cost, 2),
-                roi=roi(margin, cost) if measured else None,
+                **money,
                 margin_basis=margin_label(exp.assumed_margin_rate if g.assumed_orders.sum() else None),
                 reason="" if measured else "needs a campaign with both a treatment and a holdout arm",
             )
         )
     return pd.DataFrame(rows)
+
+
+def effects_text(m: pd.DataFrame, p: Params) -> str:
+    """The month's trigger lists against their own holdouts, as one paragraph (reader-facing)."""
+    from userops import narrative as nv
+
+    measured = m[m["diff"].notna()]
+    lines = []
+    for r in measured.itertuples():
+        verdict = (
+            "a measurable lift"
+            if r.ci_low > 0
+            else ("a measurable loss" if r.ci_high < 0 else "no measurable lift")
+        )
+        if r.roi is None or pd.isna(r.roi):
+            roi_part = "; no ROI: the list cost nothing (no touch cost and no fixed cost in params)"
+        else:
+            roi_part = f", ROI on margin {r.roi:,.1f} (95% CI {r.roi_low:,.1f} to {r.roi_high:,.1f})"
+        lines.append(
+            f"{display_name(r.list)}: {nv.pct(r.rate_treatment)} of {nv.num(r.treatment)} touched users ordered within "
+            f"{p.triggers.measurement_days} days vs {nv.pct(r.rate_holdout)} of {nv.num(r.holdout)} held out, "
+            f"{nv.pp(r.diff)} (95% CI {nv.pp(r.ci_low)} to {nv.pp(r.ci_high)}: {verdict}); "
+            f"{nv.num(r.incremental_orders, 1)} incremental orders, {nv.yuan(r.incremental_margin)} incremental "
+            f"gross margin (95% CI {nv.yuan(r.incremental_margin_low)} to {nv.yuan(r.incremental_margin_high)}) "
+            f"for a cost of {nv.yuan(r.cost, 2)}{roi_part}."
+        )
+    unmeasured = m[m["diff"].isna()]
+    if len(unmeasured):
+        names = ", ".join(display_name(n) for n in unmeasured.list)
+        lines.append(f"Not measured ({names}): no campaign with both a touched and a held-out group.")
+    head = (
+        f"**Daily trigger lists whose measurement window ended this month**, each against its own holdout "
+        f"(pooled over its daily campaigns; basis: {m.margin_basis.iloc[0]}):"
+    )
+    return "\n".join([head, ""] + [f"- {x}" for x in lines])
+
+
+DISPLAY_NAMES = {
+    "new_user_coupon_expiring": "new-user coupon expiring",
+    "repurchase_coupon_unused": "repurchase coupon unused",
+    "category_cycle_due": "category cycle due",
+    "abandoned_checkout": "abandoned checkout",
+    "registered_never_ordered": "registered, never ordered",
+    "recall": "recall",
+}
+
+
+def display_name(rule: str) -> str:
+    """A trigger list's reader-facing name (never the code name)."""
+    return DISPLAY_NAMES.get(rule, rule.replace("_", " "))
+
+
+# The monthly notebooks' contact lists (targets/<name>.csv) and their place in the one contact plan:
+# the same priorities as the daily lists they duplicate (new-user coupon expiring, category cycle
+# due, recall). A user is on at most one of them, never on one while held out of another list.
+MONTHLY_LISTS = {"expiring_coupons": 1, "category_reminders": 4, "recall": 6}
+
+
+def _prev_month_start(day: dt.date) -> dt.date:
+    first = day.replace(day=1)
+    return (first - dt.timedelta(days=1)).replace(day=1)
+
+
+def monthly_members(monthly_root: Path | None, send_day: dt.datetime) -> pd.DataFrame:
+    """The monthly lists in force on send_day: outputs/<previous month>/targets/<list>.csv.
+
+    The monthly run for month M draws its lists at M's end and sends them from M+1's first day, so
+    in M+1 they are earlier members: holdout rows (is_trigger False) keep every daily list off the
+    user for the whole month; treated rows (is_trigger True, touched on M+1's first day) count
+    towards the daily and weekly caps. Original ids, the shape of _earlier_members.
+    """
+    cols = ["campaign_id", "user_id", "arm", "assigned_at", "touched_at", "is_trigger"]
+    if monthly_root is None:
+        return pd.DataFrame(columns=cols)
+    month = _prev_month_start(send_day.date())
+    folder = Path(monthly_root) / month.strftime("%Y-%m") / "targets"
+    start = pd.Timestamp(send_day.date().replace(day=1))
+    frames = []
+    for name in MONTHLY_LISTS:
+        f = folder / f"{name}.csv"
+        if not f.is_file():
+            continue
+        df = pd.read_csv(f, dtype={"user_id": str}, usecols=lambda c: c in ("user_id", "arm"))
+        if "arm" not in df.columns:
+            continue
+        df = df.drop_duplicates("user_id")
+        treated = df.arm == "treatment"
+        frames.append(
+            pd.DataFrame(
+                {
+                    "campaign_id": f"monthly-{month:%Y-%m}-{name}",
+                    "user_id": df.user_id,
+                    "arm": df.arm,
+                    "assigned_at": start - pd.Timedelta(days=1),
+                    "touched_at": pd.Series(start, index=df.index).where(treated),
+                    "is_trigger": treated,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def monthly_plan(con, p: Params, name: str, df: pd.DataFrame, send_day: dt.date, out_dir: Path | None):
+    """A monthly list after the one contact plan: (kept rows, source ids left out).
+
+    Left out: users on a monthly list of a higher priority written in this run (out_dir/targets,
+    either arm: one touch per window, and no list's holdout is touched by another), users held out
+    of a daily trigger list in the measurement_days before send_day or of any other campaign
+    still running then, and users the daily lists touched weekly_cap times in the 6 days before
+    send_day (the warehouse and out_dir/../triggers day folders, as for the daily lists).
+    df.user_id are warehouse keys; the arms drawn before are kept (the rule ignores them).
+    """
+    from userops.outputs import original_ids
+
+    t = p.triggers
+    day = dt.datetime.combine(send_day, dt.time())
+    trig_root = Path(out_dir).parent / "triggers" if out_dir else None
+    earlier = _earlier_members(con, trig_root, day, max(6, t.measurement_days), t.campaign_prefix)
+    recent = (earlier.assigned_at >= day - dt.timedelta(days=t.measurement_days)) | ~earlier.is_trigger
+    out = set(earlier.user_id[recent & (earlier.arm == "holdout")].astype(str))
+    touched = earlier[earlier.is_trigger & (earlier.arm == "treatment") & earlier.touched_at.notna()]
+    n_week = touched[touched.touched_at >= day - dt.timedelta(days=6)].groupby("user_id").size()
+    out |= set(n_week.index[n_week >= t.weekly_cap].astype(str))  # at the weekly cap already
+    for other, prio in MONTHLY_LISTS.items():
+        f = Path(out_dir or "") / "targets" / f"{other}.csv"
+        if out_dir and prio < MONTHLY_LISTS.get(name, 99) and f.is_file():
+            out |= set(pd.read_csv(f, dtype={"user_id": str}, usecols=["user_id"]).user_id)
+    src = original_ids(con, df[["user_id"]]).user_id.astype(str)
+    left = src.isin(out)
+    kept = df[~left.to_numpy()].copy()
+    kept.attrs = dict(df.attrs)
+    return kept, set(src[left])

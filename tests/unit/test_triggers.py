@@ -7,6 +7,7 @@ Run date D = 2026-10-15; the lists read the data before day_end = 2026-10-16 00:
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,10 +15,18 @@ import pytest
 from userops.contract import CAMPAIGN_KINDS, TABLES
 from userops.db import connect
 from userops.experiments import global_holdout_score
-from userops.outputs import original_ids
+from userops.outputs import Report, original_ids
 from userops.params import Params
 from userops.testing import order_row
-from userops.triggers import build_triggers, measure_triggers, rule_lists, write_triggers
+from userops.triggers import (
+    build_triggers,
+    effects_text,
+    measure_triggers,
+    monthly_members,
+    monthly_plan,
+    rule_lists,
+    write_triggers,
+)
 
 D = dt.date(2026, 10, 15)
 
@@ -315,7 +324,8 @@ def test_measure_triggers_effect_against_each_lists_holdout(make_warehouse):
     trg-2026-10-02-recall: treatment m7, m8 (m7 orders 20.00), holdout m9, m10 (m9 orders 20.00)
     MH difference = sum (x1 n0 - x0 n1)/N / sum n1 n0/N: campaign 1 (2x2 - 0x4)/6 = 4/6, weight 4x2/6 = 8/6;
     campaign 2 (1x2 - 1x2)/4 = 0, weight 2x2/4 = 1; (4/6) / (8/6 + 1) = 2/7.
-    Incremental GMV = (40/4 - 0) x 4 + (20/2 - 20/2) x 2 = 40.00; margin at the assumed 25% = 10.00;
+    Incremental orders = (2/4 - 0) x 4 + (1/2 - 1/2) x 2 = 2; incremental GMV = (40/4 - 0) x 4
+    + (20/2 - 20/2) x 2 = 40.00; margin at the assumed 25% = 10.00;
     cost = 6 touches x 0.05 = 0.30; ROI = (10 - 0.3) / 0.3 = 32.33.
     """
     users = [_user(f"m{i}") for i in range(1, 11)]
@@ -340,15 +350,29 @@ def test_measure_triggers_effect_against_each_lists_holdout(make_warehouse):
     with connect(wh) as con:
         m = measure_triggers(con, _params(), as_of=dt.date(2026, 10, 20)).set_index("list")
         early = measure_triggers(con, _params(), as_of=dt.date(2026, 10, 8))  # windows end 10-09, 10-10
+        # a monthly report keeps the windows ending from 10-10 on: campaign 2 (assigned 10-03) only
+        late = measure_triggers(
+            con, _params(), as_of=dt.date(2026, 10, 20), window_from=dt.date(2026, 10, 10)
+        )
     r = m.loc["recall"]
     assert (r.campaigns, r.treatment, r.holdout) == (2, 6, 4)
     assert r.rate_treatment == pytest.approx(3 / 6) and r.rate_holdout == pytest.approx(1 / 4)
     assert r["diff"] == pytest.approx(2 / 7)
     assert r.ci_low < r["diff"] < r.ci_high
     assert (r.incremental_gmv, r.incremental_margin, r.cost) == (40.0, 10.0, 0.3)
+    assert r.incremental_orders == pytest.approx(2.0)
+    assert r.incremental_orders_low <= 2.0 <= r.incremental_orders_high  # user-bootstrap interval
+    assert r.incremental_margin_low <= 10.0 <= r.incremental_margin_high
     assert r.roi == pytest.approx((10 - 0.3) / 0.3)
+    assert r.roi_low == pytest.approx((r.incremental_margin_low - 0.3) / 0.3)
     assert "assumed 25%" in r.margin_basis
     assert early.empty  # no campaign's window is over yet: nothing is measured, nothing shown as 0
+    assert late.set_index("list").loc["recall", ["campaigns", "treatment", "holdout"]].tolist() == [1, 2, 2]
+    text = effects_text(m.reset_index(), _params())
+    assert "- recall: 50.0% of 6 touched users ordered within 7 days vs 25.0% of 4 held out, +28.6 pp" in text
+    assert "2.0 incremental orders, " in text and "10 incremental gross margin" in text
+    assert "ROI on margin 32.3" in text
+    assert "recall_" not in text and "trg-" not in text  # no code names
 
 
 def test_holdout_of_a_running_campaign_is_not_touched(make_warehouse):
@@ -376,3 +400,145 @@ def test_holdout_of_a_running_campaign_is_not_touched(make_warehouse):
         run = build_triggers(con, D, _params())
     assert run.sizes.set_index("list").loc["category_cycle_due", "earlier_holdout"] == 1
     assert sorted(run.rows[run.rows.list == "category_cycle_due"].user_id) == ["u18"]
+
+
+# ----------------------------------------------------------------------------- one plan with the monthly lists
+
+
+def _keys(con, ids) -> list[int]:
+    m = dict(con.execute("select source_id, user_id from map_user_id").fetchall())
+    return [m[i] for i in ids]
+
+
+def _monthly(con, rows: list[tuple[str, str]]) -> pd.DataFrame:
+    """A monthly list frame as the notebooks build it: warehouse keys, an arm per user."""
+    return pd.DataFrame({"user_id": _keys(con, [u for u, _ in rows]), "arm": [a for _, a in rows]})
+
+
+def test_monthly_list_leaves_out_higher_lists_and_trigger_holdouts(make_warehouse, tmp_path):
+    """Send day 2026-10-16. u16 is held out of the daily recall list of 10-13 (assigned 10-14, within
+    the 7-day measurement window); u15 was touched by daily recall lists on 10-13 and 10-14 (the weekly
+    cap of 2); u01 (treated) and u02 (held out) are on this run's expiring-coupon list (priority 1,
+    before the category list's 4). The category list keeps u03 only; the expiring-coupon list itself
+    (nothing above it) keeps everyone but u15 and u16."""
+    tables = _tables()
+    tables["campaign_members"].append(
+        dict(
+            campaign_id="trg-2026-10-13-recall",
+            user_id="u16",
+            arm="holdout",
+            assigned_at="2026-10-14 00:00:00",
+        )
+    )
+    out = tmp_path / "outputs" / "2026-09"
+    (out / "targets").mkdir(parents=True)
+    pd.DataFrame({"user_id": ["u01", "u02"], "arm": ["treatment", "holdout"]}).to_csv(
+        out / "targets" / "expiring_coupons.csv", index=False
+    )
+    send = dt.date(2026, 10, 16)
+    with connect(make_warehouse(tables)) as con:
+        df = _monthly(
+            con,
+            [
+                ("u01", "treatment"),
+                ("u02", "treatment"),
+                ("u03", "holdout"),
+                ("u15", "treatment"),
+                ("u16", "treatment"),
+            ],
+        )
+        kept, left = monthly_plan(con, _params(), "category_reminders", df, send, out)
+        assert _ids(con, kept) == ["u03"] and left == {"u01", "u02", "u15", "u16"}
+        assert list(kept.arm) == ["holdout"]  # arms drawn before are kept
+        kept1, left1 = monthly_plan(con, _params(), "expiring_coupons", df, send, out)
+        assert _ids(con, kept1) == ["u01", "u02", "u03"] and left1 == {"u15", "u16"}
+        # the notebooks' call: Report.plan_target (September's lists go out from 2026-10-01, when u16's
+        # daily holdout has not been drawn yet): u01, u02 left out, counted in metrics.json
+        rep = Report("03_active_incentives", "2026-09", output_dir=out, con=con)
+        planned = rep.plan_target("category_reminders", df, _params())
+        assert _ids(con, planned) == ["u03", "u15", "u16"]
+        assert rep.metrics["targets.category_reminders.contact_plan_left_out"]["value"] == 2
+
+
+def test_monthly_lists_join_the_daily_contact_plan(wh, tmp_path):
+    """outputs/2026-09/targets (drawn at September's end, sent from 2026-10-01) are in force in October:
+    u17 held out of the monthly recall list and u21 held out of the expiring-coupon list are on no daily
+    list on 10-16 (earlier holdout); u01, treated on 10-01, is past the weekly window and stays listed.
+    On 10-01 itself the treated monthly users count as touched that day."""
+    root = tmp_path / "outputs"
+    (root / "2026-09" / "targets").mkdir(parents=True)
+    pd.DataFrame(
+        {"user_id": ["u01", "u21"], "arm": ["treatment", "holdout"], "coupon_id": ["c1", "c2"]}
+    ).to_csv(root / "2026-09" / "targets" / "expiring_coupons.csv", index=False)
+    pd.DataFrame({"user_id": ["u17", "u12"], "arm": ["holdout", "treatment"]}).to_csv(
+        root / "2026-09" / "targets" / "recall.csv", index=False
+    )
+    with connect(wh) as con:
+        run = build_triggers(con, D, _params(), monthly_root=root)
+        plain = build_triggers(con, D, _params())
+    listed = set(run.rows.user_id)
+    assert {"u17", "u21"} <= set(plain.rows.user_id) and not {"u17", "u21"} & listed
+    assert {"u01", "u12"} <= listed
+    s = run.sizes.set_index("list").earlier_holdout
+    assert s.sum() - plain.sizes.earlier_holdout.sum() == 4  # u21 x 3 lists, u17 x 1 (recall)
+    first = monthly_members(root, dt.datetime(2026, 10, 1))
+    assert sorted(first.user_id[first.touched_at == pd.Timestamp("2026-10-01")]) == ["u01", "u12"]
+    assert monthly_members(
+        root, dt.datetime(2026, 11, 1)
+    ).empty  # September's lists are not in force in November
+
+
+def test_no_user_gets_contradictory_instructions(wh, tmp_path):
+    """The month's three lists through the plan in play order, then the daily lists of 10-15 with them in
+    force: across every instruction no user is both held out (anywhere) and touched (anywhere), no user
+    is on two monthly lists, and no user is on two daily lists. Without the plan the same candidates would contradict (u01, u18, u21)."""
+    root = tmp_path / "outputs"
+    out = root / "2026-09"
+    candidates = {  # (user, arm) as each notebook's own seeded draw gave them
+        "expiring_coupons": [("u01", "treatment"), ("u21", "holdout")],
+        "category_reminders": [
+            ("u18", "treatment"),
+            ("u19", "holdout"),
+            ("u01", "treatment"),
+            ("u21", "treatment"),
+        ],
+        "recall": [("u15", "holdout"), ("u17", "treatment"), ("u18", "holdout")],
+    }
+    instructions = []
+    with connect(wh) as con:
+        for name, rows in candidates.items():
+            kept, _ = monthly_plan(con, _params(), name, _monthly(con, rows), dt.date(2026, 10, 1), out)
+            kept = original_ids(con, kept)
+            (out / "targets").mkdir(parents=True, exist_ok=True)
+            kept.to_csv(out / "targets" / f"{name}.csv", index=False)
+            instructions += [(u, f"monthly {name}", a) for u, a in zip(kept.user_id, kept.arm, strict=True)]
+        run = build_triggers(con, D, _params(list_share=0.5), monthly_root=root)
+    instructions += [(u, n, a) for u, n, a in zip(run.rows.user_id, run.rows.list, run.rows.arm, strict=True)]
+    ins = pd.DataFrame(instructions, columns=["user_id", "list", "arm"])
+    arms = ins.groupby("user_id").arm.agg(set)
+    assert not any({"holdout", "treatment"} <= a for a in arms), ins.sort_values("user_id")
+    monthly = ins[ins.list.str.startswith("monthly ")]
+    assert monthly.user_id.is_unique  # one monthly list per user
+    assert sorted(monthly.itertuples(index=False, name=None)) == [
+        ("u01", "monthly expiring_coupons", "treatment"),
+        ("u15", "monthly recall", "holdout"),
+        ("u17", "monthly recall", "treatment"),
+        ("u18", "monthly category_reminders", "treatment"),
+        ("u19", "monthly category_reminders", "holdout"),
+        ("u21", "monthly expiring_coupons", "holdout"),
+    ]
+    daily = ins[~ins.list.str.startswith("monthly ")]
+    assert daily.user_id.is_unique  # one daily touch per user on the send day
+    assert not {"u15", "u19", "u21"} & set(daily.user_id)  # held out of a monthly list
+    raw = pd.DataFrame([(u, n, a) for n, rows in candidates.items() for u, a in rows], columns=ins.columns)
+    assert sum({"holdout", "treatment"} <= a for a in raw.groupby("user_id").arm.agg(set)) == 2  # u18, u21
+
+
+def test_demo_responses_cli_rejects_an_unknown_list(capsys):
+    """`userops demo-responses --lift` names a trigger list; anything else stops before any work."""
+    from userops.cli import main
+
+    params = Path(__file__).resolve().parents[2] / "params" / "default.yaml"
+    code = main(["demo-responses", "--date", "2026-06-14", "--lift", "coupons=0.1", "--params", str(params)])
+    assert code == 2
+    assert "--lift coupons=0.1: the list must be one of" in capsys.readouterr().err

@@ -3,9 +3,9 @@
 --   <prefix><YYYY-MM-DD>-<list>, as `userops triggers` writes them) whose outcome window
 --   (assigned_at, assigned_at + $window_days days] ends by the end of $as_of (immature campaigns
 --   are left out, never shown as 0). list = the id after '<prefix><date>-'. ordered = any order in
---   the window (0/1); gmv = paid GMV in the window; margin = gross margin in the window, where an
---   order's cost of goods is unknown its paid GMV x $assumed_margin_rate (counted in
---   assumed_orders); is_touched = touched_at set.
+--   the window (0/1); orders = orders in the window; gmv = paid GMV in the window; margin = gross
+--   margin in the window, where an order's cost of goods is unknown its paid GMV x $assumed_margin_rate (counted in
+--   assumed_orders); is_touched = touched_at set; assigned_at = when the arm was drawn.
 -- parameters: $prefix (VARCHAR), $window_days (INTEGER), $as_of (DATE, last observed day),
 --   $assumed_margin_rate (DOUBLE)
 -- invariants: one row per campaign x user; ordered = 1 iff the member has an order in the window.
@@ -31,6 +31,7 @@ window_orders as (
     select
         m.campaign_id,
         m.user_id,
+        count(*) as orders,
         sum(o.paid_gmv) as gmv,
         sum(coalesce(o.gross_margin, o.paid_gmv * $assumed_margin_rate)) as margin,
         count(*) filter (where o.gross_margin is null) as assumed_orders
@@ -47,7 +48,9 @@ select
     m.user_id,
     m.arm,
     m.is_touched,
+    m.assigned_at,
     cast(w.user_id is not null as integer) as ordered,
+    coalesce(w.orders, 0) as orders,
     coalesce(w.gmv, 0) as gmv,
     coalesce(w.margin, 0) as margin,
     coalesce(w.assumed_orders, 0) as assumed_orders
