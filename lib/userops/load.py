@@ -348,7 +348,13 @@ def _misspelt_headers(con, table: Table, path: Path, cols: list[str]) -> tuple[l
     """Headers one edit from a contract column: an error when that column is absent (its values
     would be dropped), a notice when the file has it too."""
     errors, notices, src = [], [], f"src_{table.name}"
+    lower = {c.lower(): c for c in cols}
     for header in cols:
+        stem = re.sub(r"_[0-9]+$", "", header)  # DuckDB reads a repeated header h as h_1
+        if stem != header and lower.get(stem.lower(), header) != header and header not in table.column_names:
+            rule = f"column {header!r} is a second {stem} column and is not read (the file has {lower[stem.lower()]})"
+            notices.append(Problem(str(path), header, rule, 0, severity="notice", table=table.name))
+            continue
         name = None if header in table.column_names else near_contract(header, table.column_names)
         if name is None:
             continue
@@ -533,26 +539,29 @@ def _validate_into(con, data_dir: Path, opts: LoadOptions, scratch: Path) -> Val
     return v
 
 
-def _prepare(con, params: Params) -> str:
-    """Bind the load's settings on the connection (null tokens, timezone, DuckDB resources);
-    return the memory limit in force (for an out-of-memory message)."""
+def _memory_limit(params: Params) -> str:
+    return duckdb_config(params.duckdb.model_dump()).get("memory_limit", "the default, 80% of RAM")
+
+
+def _prepare(con, params: Params) -> None:
+    """Bind the load's settings on the connection: DuckDB resources, null tokens, timezone."""
+    cfg = duckdb_config(params.duckdb.model_dump())
+    for key, value in cfg.items():  # keys are known names; values are bound
+        con.execute(f"set {key} = $v", {"v": value})
     con.execute("set variable null_tokens = $t", {"t": list(params.data.null_tokens)})
     con.execute("set variable timezone = $tz", {"tz": params.data.timezone})
-    for key, value in duckdb_config(params.duckdb.model_dump()).items():  # keys are known names
-        con.execute(f"set {key} = $v", {"v": value})
-    return con.execute("select current_setting('memory_limit')").fetchone()[0]
 
 
 def check_data(data_dir: str | Path, opts: LoadOptions | None = None) -> Validation:
     """Validate every contract file in data_dir: errors (empty = valid) and notices."""
     opts = opts or LoadOptions()
-    con, limit = duckdb.connect(), "unknown"
+    con = duckdb.connect()
     try:
-        limit = _prepare(con, opts.params)
+        _prepare(con, opts.params)
         with tempfile.TemporaryDirectory(prefix="userops-check-") as scratch:
             return _validate_into(con, Path(data_dir), opts, Path(scratch))
     except duckdb.OutOfMemoryException:
-        raise OutOfMemory(f"checking {data_dir}", limit) from None
+        raise OutOfMemory(f"checking {data_dir}", _memory_limit(opts.params)) from None
     finally:
         con.close()
 
@@ -738,14 +747,14 @@ def load_dir(data_dir: str | Path, warehouse: str | Path, opts: LoadOptions | No
     tmp.unlink()  # duckdb wants to create the file itself
     rejects_tmp = Path(str(tmp) + ".rejects.csv")
     try:
-        con, limit = duckdb.connect(str(tmp)), "unknown"
+        con = duckdb.connect(str(tmp))
         try:
-            limit = _prepare(con, opts.params)
+            _prepare(con, opts.params)
             with tempfile.TemporaryDirectory(prefix="userops-load-") as scratch:
                 report = _build(con, data_dir, warehouse, opts, rejects_tmp, Path(scratch))
             con.execute("checkpoint")
         except duckdb.OutOfMemoryException:
-            raise OutOfMemory(f"loading {data_dir}", limit) from None
+            raise OutOfMemory(f"loading {data_dir}", _memory_limit(opts.params)) from None
         finally:
             con.close()
         _pause_for_tests()
