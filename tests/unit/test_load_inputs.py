@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,10 +46,19 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.fixture(scope="module")
+def _good_build(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("good")
+    load_dir(write_tables(d / "in", {"users": USERS, "orders": ORDERS}), d / "warehouse.duckdb")
+    return d / "warehouse.duckdb"
+
+
 @pytest.fixture
-def good_warehouse(tmp_path):
+def good_warehouse(_good_build, tmp_path) -> Path:
+    """A warehouse built from good data (one build per module, a copy per test)."""
     wh = tmp_path / "wh" / "warehouse.duckdb"
-    load_dir(write_tables(tmp_path / "good", {"users": USERS, "orders": ORDERS}), wh)
+    wh.parent.mkdir()
+    shutil.copyfile(_good_build, wh)
     return wh
 
 
