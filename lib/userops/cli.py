@@ -62,6 +62,22 @@ def _load_options(a: argparse.Namespace, quarantine: bool = False):
 
 
 def _cmd_check(a: argparse.Namespace) -> int:
+    try:
+        return _check(a)
+    except KeyboardInterrupt:  # Ctrl-C, also while a query runs or a module loads
+        print("userops check: interrupted", file=sys.stderr)
+        return 130
+
+
+def _cmd_load(a: argparse.Namespace) -> int:
+    try:
+        return _load(a)
+    except KeyboardInterrupt:  # Ctrl-C, also while a query runs or a module loads
+        print(f"userops load: interrupted; nothing loaded: {a.warehouse} is unchanged", file=sys.stderr)
+        return 130
+
+
+def _check(a: argparse.Namespace) -> int:
     import duckdb
 
     from userops.load import OutOfMemory, check_data
@@ -73,9 +89,8 @@ def _cmd_check(a: argparse.Namespace) -> int:
     except (MappingError, ParamsError, ValueError, OutOfMemory) as e:
         print(f"userops check: {e}", file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, duckdb.InterruptException):
-        print("userops check: interrupted", file=sys.stderr)
-        return 130
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
     _print_notices(v.notices)
     if v.errors:
         _print_problems(v.errors)
@@ -86,7 +101,7 @@ def _cmd_check(a: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_load(a: argparse.Namespace) -> int:
+def _load(a: argparse.Namespace) -> int:
     import duckdb
 
     from userops.load import ContractError, OutOfMemory, load_dir
@@ -102,9 +117,8 @@ def _cmd_load(a: argparse.Namespace) -> int:
     except OutOfMemory as e:
         print(f"userops load: {e}\nnothing loaded: {a.warehouse} is unchanged", file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, duckdb.InterruptException):
-        print(f"userops load: interrupted; nothing loaded: {a.warehouse} is unchanged", file=sys.stderr)
-        return 130
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
     except ContractError as e:
         _print_notices(e.notices)
         _print_problems(e.problems)

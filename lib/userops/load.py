@@ -30,6 +30,8 @@ import os
 import re
 import signal
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -539,6 +541,33 @@ def _validate_into(con, data_dir: Path, opts: LoadOptions, scratch: Path) -> Val
     return v
 
 
+@contextmanager
+def _interruptible(con):
+    """Ctrl-C stops a running DuckDB query at once (it would otherwise finish first): the signal's
+    wake-up byte reaches a watcher thread that interrupts the connection; KeyboardInterrupt follows."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    old = signal.set_wakeup_fd(w)
+
+    def watch() -> None:
+        while data := os.read(r, 64):
+            if signal.SIGINT in data:
+                con.interrupt()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(old)
+        os.close(w)  # the watcher reads end-of-file and ends
+        watcher.join()
+        os.close(r)
+
+
 def _memory_limit(params: Params) -> str:
     return duckdb_config(params.duckdb.model_dump()).get("memory_limit", "the default, 80% of RAM")
 
@@ -558,7 +587,7 @@ def check_data(data_dir: str | Path, opts: LoadOptions | None = None) -> Validat
     con = duckdb.connect()
     try:
         _prepare(con, opts.params)
-        with tempfile.TemporaryDirectory(prefix="userops-check-") as scratch:
+        with _interruptible(con), tempfile.TemporaryDirectory(prefix="userops-check-") as scratch:
             return _validate_into(con, Path(data_dir), opts, Path(scratch))
     except duckdb.OutOfMemoryException:
         raise OutOfMemory(f"checking {data_dir}", _memory_limit(opts.params)) from None
@@ -750,9 +779,9 @@ def load_dir(data_dir: str | Path, warehouse: str | Path, opts: LoadOptions | No
         con = duckdb.connect(str(tmp))
         try:
             _prepare(con, opts.params)
-            with tempfile.TemporaryDirectory(prefix="userops-load-") as scratch:
+            with _interruptible(con), tempfile.TemporaryDirectory(prefix="userops-load-") as scratch:
                 report = _build(con, data_dir, warehouse, opts, rejects_tmp, Path(scratch))
-            con.execute("checkpoint")
+                con.execute("checkpoint")
         except duckdb.OutOfMemoryException:
             raise OutOfMemory(f"loading {data_dir}", _memory_limit(opts.params)) from None
         finally:
