@@ -275,10 +275,16 @@ def _missing(col: str) -> str:
     return f"({_q(col)} is null or {raw} = '' or list_contains(getvariable('null_tokens'), {raw}))"
 
 
-def _typed_expr(col: Column) -> str:
+def _clean(name: str) -> str:
+    """SQL: the trimmed text of a source value, NULL when missing."""
+    return f"case when {_missing(name)} then null else trim(cast({_q(name)} as varchar)) end"
+
+
+def _typed_expr(col: Column, raw: str | None = None) -> str:
     """The typed value of a source column (NULL when missing or unparseable; ids as whole text;
-    timestamps with an offset converted to the chain's timezone, params data.timezone)."""
-    raw = f"case when {_missing(col.name)} then null else trim(cast({_q(col.name)} as varchar)) end"
+    timestamps with an offset converted to the chain's timezone, params data.timezone). `raw`:
+    SQL for the column's already cleaned text (default: clean it here)."""
+    raw = raw or _clean(col.name)
     if col.is_id:
         whole = f"regexp_replace({raw}, '{WHOLE_DOT_ZERO}', '\\1')"
         return f"case when regexp_full_match({raw}, '{FRACTIONAL}') then null else {whole} end"
@@ -403,13 +409,18 @@ def _stage_table(
             show = list(dict.fromkeys(key_show + [column]))
             ex = _examples(con, f"from {src} where {bad}", {}, label, show)
             problems.append(Problem(fname, column, rule, n, ex, table=table.name))
+    present = [c for c in table.columns if c.name in cols]
+    cleaned = "".join(f", {_clean(c.name)} as {_q(c.name)}" for c in present)  # once per value
     select = ", ".join(
-        f"{_typed_expr(c)} as {_q(c.name)}"
+        f"{_typed_expr(c, _q(c.name))} as {_q(c.name)}"
         if c.name in cols
         else f"cast(null as {c.source_type}) as {_q(c.name)}"
         for c in table.columns
     )
-    con.execute(f"create or replace temp table typed_{table.name} as select _line, {select} from {src}")
+    con.execute(
+        f"create or replace temp table typed_{table.name} as select _line, {select} "
+        f"from (select _line{cleaned} from {src})"
+    )
     con.execute(f"drop table {src}")
     return problems, notices, [c.name for c in missing]
 
