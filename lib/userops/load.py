@@ -20,7 +20,15 @@ row or campaign member for an unknown user, or later than the last order day) st
 line, reason, the row as JSON), counted in `_load_rejects`, and the rest is loaded.
 
 Each `Problem` names the file, the column, the rule, how many rows break it and the first offending
-rows (CSV line numbers, or row numbers for Parquet, with the key and the offending value).
+rows (CSV line numbers, counting the lines of quoted values that span several, or row numbers for
+Parquet, with the key and the offending value: a real null shows as (empty), a null token quoted).
+
+Reading (load_input.py): CSV files are UTF-8 unless `encoding` says otherwise (another encoding is
+detected and named); empty files, header-only required tables and misspelt headers ("did you mean
+city?") are problems. Every column treats an empty or blank field and params `data.null_tokens` as
+missing; timestamps with an offset or a timezone are converted to params `data.timezone`; money
+has at most 2 decimals. DuckDB running out of memory raises `OutOfMemory` (not a data problem);
+Ctrl-C interrupts the running query; either way the old warehouse stays.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ import duckdb
 
 from userops.contract import LOAD_ORDER, MAPPED_IDS, MAX_TS, MONEY, REQUIRED_TABLES, TABLES, Column, Table
 from userops.db import duckdb_config
-from userops.load_input import EncodingProblem, near_contract, utf8_source
+from userops.load_input import FileProblem, near_contract, utf8_source
 from userops.load_notices import vocabulary_notices
 from userops.mapping import TableMapping
 from userops.params import Params
@@ -505,16 +513,13 @@ def _stage_file(
     could not be read (the problem is in v.errors; typed_<name> is then empty)."""
     table = TABLES[name]
     try:
-        if path.stat().st_size == 0:
-            raise EncodingProblem("file has a header row (the file is empty: 0 bytes)", "")
         v.sources[name] = utf8_source(path, opts.encoding, scratch)
         found, notices, absent = _stage_table(
             con, table, path, v.sources[name], opts.mapping.get(name, TableMapping())
         )
-    except EncodingProblem as e:
-        v.errors.append(
-            Problem(str(path), "-", e.rule, 0 if not e.example else 1, tuple(filter(None, [e.example])))
-        )
+    except FileProblem as e:  # empty, or not in its encoding: 0 rows read, or the first bad line
+        ex = (e.example,) if e.example else ()
+        v.errors.append(Problem(str(path), "-", e.rule, len(ex), ex))
     except duckdb.OutOfMemoryException:
         raise
     except duckdb.Error as e:  # unreadable file, bad CSV quoting, ...

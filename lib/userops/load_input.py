@@ -19,8 +19,8 @@ CHUNK = 1 << 20
 GUESSES = (("gbk", "GBK"), ("gb18030", "GB18030"), ("big5", "Big5"), ("utf-16", "UTF-16"))
 
 
-class EncodingProblem(Exception):
-    """A file cannot be read in the encoding asked for (or is not UTF-8); `rule` and `example`."""
+class FileProblem(Exception):
+    """A file cannot be read as a table (empty, or not in its encoding): `rule` and `example`."""
 
     def __init__(self, rule: str, example: str):
         super().__init__(f"{rule}: {example}")
@@ -65,8 +65,10 @@ def _guess(path: Path) -> str | None:
 def utf8_source(path: Path, encoding: str | None, scratch: Path) -> Path:
     """The UTF-8 file DuckDB should read for `path` (the file itself, or a converted copy).
 
-    Raises EncodingProblem when the file is not in the encoding given (default UTF-8).
+    Raises FileProblem when the file is empty or not in the encoding given (default UTF-8).
     """
+    if path.stat().st_size == 0:
+        raise FileProblem("file has a header row (the file is empty: 0 bytes)", "")
     if path.suffix != ".csv":
         return path
     codec = encoding_name(encoding or "utf-8")
@@ -75,10 +77,10 @@ def utf8_source(path: Path, encoding: str | None, scratch: Path) -> Path:
         line, raw = bad
         example = f"line {line}: bytes {raw.hex(' ')}"
         if codec != "utf-8":
-            raise EncodingProblem(f"readable as {encoding} (--encoding {encoding})", example)
+            raise FileProblem(f"readable as {encoding} (--encoding {encoding})", example)
         guess = _guess(path)
         hint = f"it reads as {guess}: rerun with --encoding {guess.lower()}" if guess else "give --encoding"
-        raise EncodingProblem(f"encoded in UTF-8 ({hint})", example)
+        raise FileProblem(f"encoded in UTF-8 ({hint})", example)
     if codec == "utf-8":
         return path
     out = scratch / path.name
