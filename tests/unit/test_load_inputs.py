@@ -156,6 +156,16 @@ def test_money_with_more_than_two_decimals_is_refused_not_rounded(tmp_path, good
     ]
 
 
+def test_parquet_float_money_with_more_than_two_decimals_is_refused(tmp_path):
+    d = write_tables(tmp_path / "in", {"users": USERS})
+    orders = pd.DataFrame(ORDERS + [order_row(12, 1, "2026-10-04 10:00:00", gmv=19.999)])  # row 3
+    orders.assign(ordered_at=pd.to_datetime(orders.ordered_at)).to_parquet(d / "orders.parquet")
+    assert messages(check_data(d).errors) == [
+        "orders.parquet: column 'gmv': money: at most 2 decimals (not rounded): 1 row; "
+        "first: row 3 (order_id=12, gmv=19.999)"
+    ]
+
+
 # --- 4. Headers compared case- and spelling-aware ---------------------------------------------
 
 
@@ -245,13 +255,12 @@ def test_null_tokens_are_configurable(tmp_path):
 # --- 11. Encodings --------------------------------------------------------------------------------
 
 
-def test_gbk_csv_is_named_and_loads_with_encoding(tmp_path, capsys):
+def test_gbk_csv_is_named_and_loads_with_encoding(tmp_path, good_warehouse, capsys):
     d = tmp_path / "in"
     write_tables(d, {"orders": ORDERS})
     users = pd.DataFrame([dict(u, city="上海") for u in USERS] + [dict(user_id=3, registered_at="2026-10-02 10:00:00", channel="微信群")])  # fmt: skip
     users.to_csv(d / "users.csv", index=False, encoding="gbk")
-    v = check_data(d)
-    assert messages(v.errors) == [
+    assert messages(refused(good_warehouse, d)) == [
         "users.csv: column '-': encoded in UTF-8 (it reads as GBK: rerun with --encoding gbk): 1 row; "
         "first: line 2: bytes c9 cf"  # 上 in GBK
     ]
@@ -299,15 +308,17 @@ def test_zero_byte_file_is_reported_as_empty(tmp_path, good_warehouse):
     ]
 
 
-def test_line_numbers_count_the_lines_of_quoted_values(tmp_path):
+def test_line_numbers_count_the_lines_of_quoted_values(tmp_path, good_warehouse):
     users = [
         dict(user_id=1, registered_at="2026-10-01 09:00:00", channel="app", family_status="two\nlines"),
         dict(user_id=2, registered_at="2026-10-02 09:00:00", channel="app", family_status="a\nb\nc"),
         dict(user_id=3, registered_at="2026-10-02 09:00:00", channel="app", gender="X"),
     ]
     # line 1 header; user 1 lines 2-3; user 2 lines 4-6; user 3 line 7
-    ps = check_data(write_tables(tmp_path / "in", {"users": users, "orders": ORDERS[:1]})).errors
-    assert [p.examples for p in ps] == [("line 7 (user_id=3, gender=X)",)]
+    ps = refused(good_warehouse, write_tables(tmp_path / "in", {"users": users, "orders": ORDERS[:1]}))
+    assert messages(ps) == [
+        "users.csv: column 'gender': one of F, M: 1 row; first: line 7 (user_id=3, gender=X)"
+    ]
 
 
 def test_ctrl_c_during_load_exits_cleanly_and_loads_nothing(tmp_path, good_warehouse):
