@@ -1,8 +1,8 @@
 """The `userops` command: demo | check | load | run | export | triggers.
 
 userops demo --users 20000 --months 12 --seed 7 --out data/demo
-userops check data/demo [--params params/default.yaml] [--mapping mapping.yaml]
-userops load data/demo --warehouse data/warehouse.duckdb [--params ...] [--mapping ...] [--quarantine]
+userops check data/demo [--params params/default.yaml] [--mapping mapping.yaml] [--encoding gbk]
+userops load data/demo --warehouse data/warehouse.duckdb [--params ...] [--mapping ...] [--encoding ...] [--quarantine]
 userops run [--month 2026-10] [--params params/default.yaml] [--keep-going]
 userops export outputs/2026-10/notebooks/02_new_user_retention.ipynb out.pdf
 userops triggers --date 2026-10-15 [--params ...] [--warehouse ...] [--out outputs/triggers]
