@@ -378,8 +378,8 @@ class DataParams(_Section):
         "values without one are taken as local time",
     )
     null_tokens: list[str] = Field(
-        default_factory=lambda: ["", "NULL", "NA", "null", "\\N"],
-        description="values read as missing in every column (after trimming spaces; '' = empty or blank)",
+        default_factory=lambda: ["NULL", "NA", "null", "\\N"],
+        description="values read as missing in every column, besides empty or blank fields (always missing)",
     )
     offline_order_channels: list[str] = Field(
         default_factory=lambda: ["store"],
@@ -409,13 +409,23 @@ class DataParams(_Section):
             raise ValueError(f"unknown timezone {v!r} (an IANA name such as Asia/Shanghai or UTC)") from None
         return v
 
+    @field_validator("null_tokens", mode="before")
+    @classmethod
+    def _quoted_tokens(cls, v):
+        if isinstance(v, list) and any(t is None or isinstance(t, bool) for t in v):
+            raise ValueError("write each token in quotes: YAML reads a bare null, NULL or ~ as nothing")
+        return v
+
     @field_validator("null_tokens")
     @classmethod
     def _distinct_tokens(cls, v: list[str]) -> list[str]:
         if len(set(v)) != len(v):
             raise ValueError("a null token is listed twice")
-        if any(t != t.strip() for t in v):
-            raise ValueError("null tokens are compared after trimming spaces: give them without spaces")
+        if any(t != t.strip() or not t for t in v):
+            raise ValueError(
+                "null tokens are compared after trimming spaces (give them without spaces); "
+                "empty or blank fields are always missing"
+            )
         return v
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from userops.cli import main
 from userops.load import ContractError, LoadOptions, OutOfMemory, check_data, load_dir
-from userops.params import Params
+from userops.params import Params, ParamsError, load_params
 from userops.testing import order_row, write_tables
 
 USERS = [
@@ -133,9 +133,15 @@ def test_timezone_aware_parquet_timestamps_are_local_time_not_utc(tmp_path):
     ]
 
 
-def test_unknown_timezone_is_a_params_error():
+def test_unknown_timezone_and_bad_null_tokens_are_params_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown timezone 'Asia/Shangai'"):
         params(timezone="Asia/Shangai")
+    bad = tmp_path / "p.yaml"
+    bad.write_text("data:\n  null_tokens: [NULL, NA]\n")  # YAML reads a bare NULL as nothing
+    with pytest.raises(ParamsError, match="data.null_tokens: Value error, write each token in quotes"):
+        load_params(bad)
+    with pytest.raises(ValueError, match="empty or blank fields are always missing"):
+        params(null_tokens=["", "NA"])
 
 
 # --- Money: more than 2 decimals is refused, not rounded ----------------------------------------
