@@ -1,8 +1,8 @@
 """The `userops` command: demo | check | load | run | export | triggers | demo-responses.
 
 userops demo --users 20000 --months 12 --seed 7 --out data/demo
-userops check data/demo [--params params/default.yaml] [--mapping mapping.yaml]
-userops load data/demo --warehouse data/warehouse.duckdb [--params ...] [--mapping ...] [--quarantine]
+userops check data/demo [--params params/default.yaml] [--mapping mapping.yaml] [--encoding gbk]
+userops load data/demo --warehouse data/warehouse.duckdb [--params ...] [--mapping ...] [--encoding ...] [--quarantine]
 userops run [--month 2026-10] [--params params/default.yaml] [--keep-going]
 userops export outputs/2026-10/notebooks/02_new_user_retention.ipynb out.pdf
 userops triggers --date 2026-10-15 [--params ...] [--warehouse ...] [--out outputs/triggers]
@@ -50,25 +50,48 @@ def _print_notices(notices) -> None:
 def _load_options(a: argparse.Namespace, quarantine: bool = False):
     """LoadOptions from --params (the default file may be missing: defaults) and --mapping."""
     from userops.load import LoadOptions
+    from userops.load_input import encoding_name
     from userops.mapping import load_mapping
     from userops.params import Params, load_params
 
     default = a.params == DEFAULT_PARAMS
     params = Params() if default and not Path(a.params).exists() else load_params(a.params)
     mapping = load_mapping(a.mapping) if a.mapping else {}
-    return LoadOptions(params=params, mapping=mapping, quarantine=quarantine)
+    if a.encoding:
+        encoding_name(a.encoding)  # an unknown name is a usage error (ValueError)
+    return LoadOptions(params=params, mapping=mapping, quarantine=quarantine, encoding=a.encoding)
 
 
 def _cmd_check(a: argparse.Namespace) -> int:
-    from userops.load import check_data
+    try:
+        return _check(a)
+    except KeyboardInterrupt:  # Ctrl-C, also while a query runs or a module loads
+        print("userops check: interrupted", file=sys.stderr)
+        return 130
+
+
+def _cmd_load(a: argparse.Namespace) -> int:
+    try:
+        return _load(a)
+    except KeyboardInterrupt:  # Ctrl-C, also while a query runs or a module loads
+        print(f"userops load: interrupted; nothing loaded: {a.warehouse} is unchanged", file=sys.stderr)
+        return 130
+
+
+def _check(a: argparse.Namespace) -> int:
+    import duckdb
+
+    from userops.load import OutOfMemory, check_data
     from userops.mapping import MappingError
     from userops.params import ParamsError
 
     try:
         v = check_data(a.dir, _load_options(a))
-    except (MappingError, ParamsError) as e:
+    except (MappingError, ParamsError, ValueError, OutOfMemory) as e:
         print(f"userops check: {e}", file=sys.stderr)
         return 2
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
     _print_notices(v.notices)
     if v.errors:
         _print_problems(v.errors)
@@ -79,17 +102,24 @@ def _cmd_check(a: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_load(a: argparse.Namespace) -> int:
-    from userops.load import ContractError, load_dir
+def _load(a: argparse.Namespace) -> int:
+    import duckdb
+
+    from userops.load import ContractError, OutOfMemory, load_dir
     from userops.mapping import MappingError
     from userops.params import ParamsError
 
     t0 = time.perf_counter()
     try:
         report = load_dir(a.dir, a.warehouse, _load_options(a, quarantine=a.quarantine))
-    except (MappingError, ParamsError) as e:
+    except (MappingError, ParamsError, ValueError) as e:
         print(f"userops load: {e}", file=sys.stderr)
         return 2
+    except OutOfMemory as e:
+        print(f"userops load: {e}\nnothing loaded: {a.warehouse} is unchanged", file=sys.stderr)
+        return 2
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
     except ContractError as e:
         _print_notices(e.notices)
         _print_problems(e.problems)
@@ -252,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
             "--params", default=DEFAULT_PARAMS, help="data.timestamp_min, vocabulary roles, hero products"
         )
         sp.add_argument("--mapping", help="YAML: per table, source file, column renames and value maps")
+        sp.add_argument(
+            "--encoding",
+            help="encoding of the CSV files (default UTF-8), e.g. gbk or gb18030: converted on read",
+        )
     c.set_defaults(func=_cmd_check)
     ld.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
     ld.add_argument(

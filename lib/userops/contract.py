@@ -410,6 +410,8 @@ def _rules(t: Table, c: Column) -> list[str]:
         rules.append("whole (integer or text, not 1.7)")
     if c.enum:
         rules.append("one of " + ", ".join(c.enum))
+    if c.type == MONEY:
+        rules.append("at most 2 decimals")
     if c.min_value is not None:
         rules.append(f">= {c.min_value:g}" + (" (set aside with --quarantine)" if c.quarantine else ""))
     if c.max_value is not None:

@@ -20,7 +20,15 @@ row or campaign member for an unknown user, or later than the last order day) st
 line, reason, the row as JSON), counted in `_load_rejects`, and the rest is loaded.
 
 Each `Problem` names the file, the column, the rule, how many rows break it and the first offending
-rows (CSV line numbers, or row numbers for Parquet, with the key and the offending value).
+rows (CSV line numbers, counting the lines of quoted values that span several, or row numbers for
+Parquet, with the key and the offending value: a real null shows as (empty), a null token quoted).
+
+Reading (load_input.py): CSV files are UTF-8 unless `encoding` says otherwise (another encoding is
+detected and named); empty files, header-only required tables and misspelt headers ("did you mean
+city?") are problems. Every column treats an empty or blank field and params `data.null_tokens` as
+missing; timestamps with an offset or a timezone are converted to params `data.timezone`; money
+has at most 2 decimals. DuckDB running out of memory raises `OutOfMemory` (not a data problem);
+Ctrl-C interrupts the running query; either way the old warehouse stays.
 """
 
 from __future__ import annotations
@@ -28,14 +36,19 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import signal
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from userops.contract import LOAD_ORDER, MAPPED_IDS, MAX_TS, REQUIRED_TABLES, TABLES, Column, Table
+from userops.contract import LOAD_ORDER, MAPPED_IDS, MAX_TS, MONEY, REQUIRED_TABLES, TABLES, Column, Table
+from userops.db import duckdb_config
+from userops.load_input import FileProblem, near_contract, utf8_source
 from userops.load_notices import vocabulary_notices
 from userops.mapping import TableMapping
 from userops.params import Params
@@ -45,6 +58,10 @@ EXAMPLES = 5  # offending rows shown per problem
 EXTENSIONS = (".csv", ".parquet")
 FRACTIONAL = r"[+-]?[0-9]*\.[0-9]*[1-9][0-9]*"  # an id like 1.7: neither integer nor text id
 WHOLE_DOT_ZERO = r"^([+-]?[0-9]+)\.0*$"  # 12.0 (a float column's integer) is the id 12
+# A time followed by a UTC offset or Z: 2026-10-01T02:00:00Z, 2026-10-01 10:00:00+08:00, ...+08
+OFFSET = r"[T ][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?\s*([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$"
+CENTS_BEYOND = r"\.[0-9]{2}[0-9]*[1-9]"  # money with a non-zero third decimal: 33.999
+PAUSE_ENV = "USEROPS_LOAD_PAUSE_FILE"  # tests: the load writes this file, then waits for a signal
 
 
 @dataclass(frozen=True)
@@ -94,6 +111,17 @@ class LoadOptions:
     params: Params = field(default_factory=Params)
     mapping: dict[str, TableMapping] = field(default_factory=dict)
     quarantine: bool = False
+    encoding: str | None = None  # of the CSV files; None = UTF-8 (others are detected and named)
+
+
+class OutOfMemory(Exception):
+    """DuckDB ran out of memory: not a data problem; the message names the setting to change."""
+
+    def __init__(self, doing: str, limit: str):
+        super().__init__(
+            f"out of memory while {doing} (DuckDB memory limit {limit}): raise duckdb.memory_limit in "
+            "the params (or USEROPS_DUCKDB_MEMORY_LIMIT), or set duckdb.temp_directory to a disk with room"
+        )
 
 
 @dataclass
@@ -101,6 +129,7 @@ class Validation:
     errors: list[Problem] = field(default_factory=list)
     notices: list[Problem] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    sources: dict[str, Path] = field(default_factory=dict)  # what DuckDB reads (UTF-8 copies of CSVs)
 
 
 @dataclass
@@ -173,20 +202,33 @@ def _reader(path: Path) -> str:
     return "read_csv($path, all_varchar = true, header = true)"
 
 
+def _newlines(col: str) -> str:
+    v = _q(col)
+    return f"coalesce(length({v}) - length(replace({v}, chr(10), '')), 0)"
+
+
 def _read_source(
-    con: duckdb.DuckDBPyConnection, table: Table, path: Path, tm: TableMapping
+    con: duckdb.DuckDBPyConnection, table: Table, path: Path, source: Path, tm: TableMapping
 ) -> tuple[list[str], list[Problem]]:
-    """Stage the raw file as temp table src_<table> with a _line column, renamed and value-mapped
-    by the mapping; return its columns and the mapping's problems."""
+    """Stage the raw file (read from `source`, reported as `path`) as temp table src_<table> with
+    a _line column, renamed and value-mapped by the mapping; return its columns and the mapping's
+    problems."""
     src = f"src_{table.name}"
-    # CSV: the header is line 1, so data row n is line n + 1. Parquet: row n.
-    first = 1 if path.suffix == ".csv" else 0
     con.execute(
-        f"create or replace temp table {src} as select row_number() over () + {first} as _line, * "
-        f"from {_reader(path)}",
-        {"path": str(path)},
+        f"create or replace temp table {src} as select row_number() over () as _line, * "
+        f"from {_reader(source)}",
+        {"path": str(source)},
     )
     cols = [r[0] for r in con.execute(f"describe {src}").fetchall() if r[0] != "_line"]
+    if path.suffix == ".csv":
+        # The header is line 1; a row starts one line after the previous row ends, and a quoted
+        # value holding line breaks makes its row span several lines.
+        nl = " + ".join(_newlines(c) for c in cols) if cols else "0"
+        con.execute(
+            f"create or replace temp table {src} as select _line + 1 + coalesce(sum({nl}) over "
+            f"(order by _line rows between unbounded preceding and 1 preceding), 0) as _line, "
+            f"* exclude (_line) from {src}"
+        )
     problems = []
     for old, new in tm.columns.items():
         if old not in cols:
@@ -213,39 +255,77 @@ def _label(path: Path) -> str:
     return "line" if path.suffix == ".csv" else "row"
 
 
+def _shown(value, label: str, tokens: set[str]) -> str:
+    """A value in an example: a real null as (empty) / (null); a null token or blank quoted."""
+    if value is None:
+        return "(empty)" if label == "line" else "(null)"
+    if value.strip() in tokens or value != value.strip() or not value:
+        return repr(value)
+    return value
+
+
 def _examples(con, sql_from_where: str, params: dict, label: str, show: list[str]) -> tuple[str, ...]:
     cols = ", ".join(f"cast({_q(c)} as varchar)" for c in show)
     rows = con.execute(
         f"select _line, {cols} {sql_from_where} order by _line limit {EXAMPLES}", params
     ).fetchall()
+    tokens = set(con.execute("select getvariable('null_tokens')").fetchone()[0] or [])
     out = []
     for r in rows:
-        vals = ", ".join(f"{c}={v if v is not None else 'NULL'}" for c, v in zip(show, r[1:], strict=True))
+        vals = ", ".join(f"{c}={_shown(v, label, tokens)}" for c, v in zip(show, r[1:], strict=True))
         out.append(f"{label} {r[0]} ({vals})")
     return tuple(out)
 
 
-def _typed_expr(col: Column) -> str:
-    """The typed value of a source column (NULL when empty or unparseable; ids as whole text)."""
-    raw = f"nullif(trim(cast({_q(col.name)} as varchar)), '')"
+def _missing(col: str) -> str:
+    """SQL: TRUE when the source value is missing: null, blank, or a null token (params)."""
+    raw = f"trim(cast({_q(col)} as varchar))"
+    return f"({_q(col)} is null or {raw} = '' or list_contains(getvariable('null_tokens'), {raw}))"
+
+
+def _clean(name: str) -> str:
+    """SQL: the trimmed text of a source value, NULL when missing."""
+    return f"case when {_missing(name)} then null else trim(cast({_q(name)} as varchar)) end"
+
+
+def _typed_expr(col: Column, raw: str | None = None) -> str:
+    """The typed value of a source column (NULL when missing or unparseable; ids as whole text;
+    timestamps with an offset converted to the chain's timezone, params data.timezone). `raw`:
+    SQL for the column's already cleaned text (default: clean it here)."""
+    raw = raw or _clean(col.name)
     if col.is_id:
         whole = f"regexp_replace({raw}, '{WHOLE_DOT_ZERO}', '\\1')"
         return f"case when regexp_full_match({raw}, '{FRACTIONAL}') then null else {whole} end"
+    if col.type.upper() == "TIMESTAMP":
+        aware = f"timezone(getvariable('timezone'), try_cast({raw} as TIMESTAMPTZ))"
+        return (
+            f"case when regexp_matches({raw}, '{OFFSET}') then {aware} else try_cast({raw} as TIMESTAMP) end"
+        )
     return f"try_cast({raw} as {col.type})"
 
 
 def _source_checks(col: Column) -> list[tuple[str, str]]:
     """(rule text, SQL predicate TRUE for a bad raw row): presence and type, on the source."""
     v = _q(col.name)
-    present = f"{v} is not null and trim(cast({v} as varchar)) <> ''"
+    raw = f"trim(cast({v} as varchar))"
+    present = f"not {_missing(col.name)}"
     checks = []
     if not col.nullable:
-        checks.append(("not null", f"not ({present})"))
+        checks.append(("not null", f"({v} is null or {raw} = '')"))
+        checks.append(
+            (
+                "not a null token (params data.null_tokens)",
+                f"{raw} <> '' and list_contains(getvariable('null_tokens'), {raw})",
+            )
+        )
     if col.is_id:
-        bad = f"regexp_full_match(trim(cast({v} as varchar)), '{FRACTIONAL}')"
+        bad = f"regexp_full_match({raw}, '{FRACTIONAL}')"
         checks.append(("type id: whole (integer or text, not a fraction)", f"{present} and {bad}"))
     else:
         checks.append((f"type {col.type}", f"{present} and {_typed_expr(col)} is null"))
+    if col.type == MONEY:
+        bad = f"{_typed_expr(col)} is not null and regexp_matches({raw}, '{CENTS_BEYOND}')"
+        checks.append(("money: at most 2 decimals (not rounded)", f"{present} and {bad}"))
     return checks
 
 
@@ -280,38 +360,77 @@ def _value_checks(col: Column, ts_min: str) -> list[tuple[str, str, dict, bool]]
     return checks
 
 
-def _stage_table(con, table: Table, path: Path, tm: TableMapping) -> tuple[list[Problem], list[str]]:
-    """Read one file into typed_<table> (original ids as text); presence and type problems, and
-    the contract columns the file lacks."""
+def _misspelt_headers(con, table: Table, path: Path, cols: list[str]) -> tuple[list[Problem], list[Problem]]:
+    """Headers one edit from a contract column: an error when that column is absent (its values
+    would be dropped), a notice when the file has it too."""
+    errors, notices, src = [], [], f"src_{table.name}"
+    lower = {c.lower(): c for c in cols}
+    for header in cols:
+        stem = re.sub(r"_[0-9]+$", "", header)  # DuckDB reads a repeated header h as h_1
+        if stem != header and lower.get(stem.lower(), header) != header and header not in table.column_names:
+            rule = f"column {header!r} is a second {stem} column and is not read (the file has {lower[stem.lower()]})"
+            notices.append(Problem(str(path), header, rule, 0, severity="notice", table=table.name))
+            continue
+        name = None if header in table.column_names else near_contract(header, table.column_names)
+        if name is None:
+            continue
+        if name in cols:
+            rule = f"column {header!r} is not read: the file also has {name} (did you mean {name}?)"
+            notices.append(Problem(str(path), header, rule, 0, severity="notice", table=table.name))
+            continue
+        bad = f"from {src} where not {_missing(header)}"
+        n = con.execute(f"select count(*) {bad}").fetchone()[0]
+        show = list(dict.fromkeys([k for k in table.key if k in cols] + [header]))
+        ex = _examples(con, bad, {}, _label(path), show) or (f"line 1 (header: {', '.join(cols)})",)
+        rule = f"header is a contract column (did you mean {name}?): its values would be dropped"
+        errors.append(Problem(str(path), header, rule, n, ex, table=table.name))
+    return errors, notices
+
+
+def _stage_table(
+    con, table: Table, path: Path, source: Path, tm: TableMapping
+) -> tuple[list[Problem], list[Problem], list[str]]:
+    """Read one file into typed_<table> (original ids as text); presence and type problems,
+    header notices, and the contract columns the file lacks."""
     label, fname, src = _label(path), str(path), f"src_{table.name}"
-    cols, problems = _read_source(con, table, path, tm)
+    cols, problems = _read_source(con, table, path, source, tm)
+    misspelt, notices = _misspelt_headers(con, table, path, cols)
+    problems += misspelt
+    near = {near_contract(p.column, table.column_names) for p in misspelt}
     # Nullable and defaulted columns may be left out of a file; the others must be there.
     missing = [c for c in table.columns if c.name not in cols]
     for c in missing:
-        if not c.nullable and c.default_sql is None:
+        if not c.nullable and c.default_sql is None and c.name not in near:
             problems.append(
                 Problem(fname, c.name, "column present", 1, (f"columns found: {', '.join(cols)}",))
             )
+    checks = [(c.name, rule, bad) for c in table.columns if c.name in cols for rule, bad in _source_checks(c)]
+    counts = con.execute(  # one pass over the file for every check
+        f"select count(*){''.join(f', count_if({bad})' for _, _, bad in checks)} from {src}"
+    ).fetchone()
+    if table.required and counts[0] == 0:
+        ex = (f"line 1 (header only: {', '.join(cols)})",)
+        problems.append(Problem(fname, "-", f"required table {table.name} has rows", 0, ex, table=table.name))
     key_show = [k for k in table.key if k in cols]
-    for col in table.columns:
-        if col.name not in cols:
-            continue
-        for rule, bad in _source_checks(col):
-            n = con.execute(f"select count(*) from {src} where {bad}").fetchone()[0]
-            if n:
-                ex = _examples(
-                    con, f"from {src} where {bad}", {}, label, list(dict.fromkeys(key_show + [col.name]))
-                )
-                problems.append(Problem(fname, col.name, rule, n, ex, table=table.name))
+    for (column, rule, bad), n in zip(checks, counts[1:], strict=True):
+        if n:
+            show = list(dict.fromkeys(key_show + [column]))
+            ex = _examples(con, f"from {src} where {bad}", {}, label, show)
+            problems.append(Problem(fname, column, rule, n, ex, table=table.name))
+    present = [c for c in table.columns if c.name in cols]
+    cleaned = "".join(f", {_clean(c.name)} as {_q(c.name)}" for c in present)  # once per value
     select = ", ".join(
-        f"{_typed_expr(c)} as {_q(c.name)}"
+        f"{_typed_expr(c, _q(c.name))} as {_q(c.name)}"
         if c.name in cols
         else f"cast(null as {c.source_type}) as {_q(c.name)}"
         for c in table.columns
     )
-    con.execute(f"create or replace temp table typed_{table.name} as select _line, {select} from {src}")
+    con.execute(
+        f"create or replace temp table typed_{table.name} as select _line, {select} "
+        f"from (select _line{cleaned} from {src})"
+    )
     con.execute(f"drop table {src}")
-    return problems, [c.name for c in missing]
+    return problems, notices, [c.name for c in missing]
 
 
 def _create_empty_typed(con, table: Table) -> None:
@@ -387,44 +506,107 @@ def _check_values(
     return problems
 
 
-def _validate_into(con, data_dir: Path, opts: LoadOptions) -> Validation:
+def _stage_file(
+    con, name: str, path: Path, opts: LoadOptions, scratch: Path, v: Validation
+) -> list[str] | None:
+    """Stage one input file into typed_<name>: the contract columns it lacks, or None when it
+    could not be read (the problem is in v.errors; typed_<name> is then empty)."""
+    table = TABLES[name]
+    try:
+        v.sources[name] = utf8_source(path, opts.encoding, scratch)
+        found, notices, absent = _stage_table(
+            con, table, path, v.sources[name], opts.mapping.get(name, TableMapping())
+        )
+    except FileProblem as e:  # empty, or not in its encoding: 0 rows read, or the first bad line
+        ex = (e.example,) if e.example else ()
+        v.errors.append(Problem(str(path), "-", e.rule, len(ex), ex))
+    except duckdb.OutOfMemoryException:
+        raise
+    except duckdb.Error as e:  # unreadable file, bad CSV quoting, ...
+        first = str(e).splitlines()[0]
+        v.errors.append(Problem(str(path), "-", "readable " + path.suffix[1:], 1, (first,)))
+    else:
+        v.errors.extend(found)
+        v.notices.extend(notices)
+        return absent
+    _create_empty_typed(con, table)
+    return None
+
+
+def _validate_into(con, data_dir: Path, opts: LoadOptions, scratch: Path) -> Validation:
     """Stage, default and check every file; typed_<table> temp tables stay for the load."""
     files, problems = find_files(data_dir, opts.mapping)
-    v = Validation(files=files)
-    staged: set[str] = set()
+    v = Validation(files=files, errors=problems)
     absent_cols: dict[str, list[str]] = {}
     for name in LOAD_ORDER:
-        table = TABLES[name]
         if name not in files:
-            _create_empty_typed(con, table)
+            _create_empty_typed(con, TABLES[name])
             continue
-        try:
-            found, absent_cols[name] = _stage_table(
-                con, table, files[name], opts.mapping.get(name, TableMapping())
-            )
-            problems.extend(found)
-            staged.add(name)
-        except duckdb.Error as e:  # unreadable file, bad CSV quoting, ...
-            first = str(e).splitlines()[0]
-            problems.append(Problem(str(files[name]), "-", "readable " + files[name].suffix[1:], 1, (first,)))
-            _create_empty_typed(con, table)
+        absent = _stage_file(con, name, files[name], opts, scratch, v)
+        if absent is not None:
+            absent_cols[name] = absent
+    staged = set(absent_cols)
     for name in LOAD_ORDER:
         if name in staged:
-            problems.extend(_apply_defaults(con, TABLES[name], files[name], absent_cols[name], opts.params))
+            v.errors.extend(_apply_defaults(con, TABLES[name], files[name], absent_cols[name], opts.params))
     last_day = con.execute("select cast(max(ordered_at) as date) from typed_orders").fetchone()[0]
     for name in LOAD_ORDER:
         if name in staged:
-            problems.extend(_check_values(con, TABLES[name], files[name], staged, opts, last_day))
-    v.errors = problems
-    v.notices = vocabulary_notices(con, staged, files, opts.params)
+            v.errors.extend(_check_values(con, TABLES[name], files[name], staged, opts, last_day))
+    v.notices.extend(vocabulary_notices(con, staged, files, opts.params))
     return v
+
+
+@contextmanager
+def _interruptible(con):
+    """Ctrl-C stops a running DuckDB query at once (it would otherwise finish first): the signal's
+    wake-up byte reaches a watcher thread that interrupts the connection; KeyboardInterrupt follows."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    old = signal.set_wakeup_fd(w)
+
+    def watch() -> None:
+        while data := os.read(r, 64):
+            if signal.SIGINT in data:
+                con.interrupt()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(old)
+        os.close(w)  # the watcher reads end-of-file and ends
+        watcher.join()
+        os.close(r)
+
+
+def _memory_limit(params: Params) -> str:
+    return duckdb_config(params.duckdb.model_dump()).get("memory_limit", "the default, 80% of RAM")
+
+
+def _prepare(con, params: Params) -> None:
+    """Bind the load's settings on the connection: DuckDB resources, null tokens, timezone."""
+    cfg = duckdb_config(params.duckdb.model_dump())
+    for key, value in cfg.items():  # keys are known names; values are bound
+        con.execute(f"set {key} = $v", {"v": value})
+    con.execute("set variable null_tokens = $t", {"t": list(params.data.null_tokens)})
+    con.execute("set variable timezone = $tz", {"tz": params.data.timezone})
 
 
 def check_data(data_dir: str | Path, opts: LoadOptions | None = None) -> Validation:
     """Validate every contract file in data_dir: errors (empty = valid) and notices."""
+    opts = opts or LoadOptions()
     con = duckdb.connect()
     try:
-        return _validate_into(con, Path(data_dir), opts or LoadOptions())
+        _prepare(con, opts.params)
+        with _interruptible(con), tempfile.TemporaryDirectory(prefix="userops-check-") as scratch:
+            return _validate_into(con, Path(data_dir), opts, Path(scratch))
+    except duckdb.OutOfMemoryException:
+        raise OutOfMemory(f"checking {data_dir}", _memory_limit(opts.params)) from None
     finally:
         con.close()
 
@@ -549,8 +731,10 @@ def rejects_path(warehouse: str | Path) -> Path:
     return warehouse.with_name(warehouse.stem + ".rejects.csv")
 
 
-def _build(con, data_dir: Path, warehouse: Path, opts: LoadOptions, rejects_tmp: Path) -> LoadReport:
-    v = _validate_into(con, data_dir, opts)
+def _build(
+    con, data_dir: Path, warehouse: Path, opts: LoadOptions, rejects_tmp: Path, scratch: Path
+) -> LoadReport:
+    v = _validate_into(con, data_dir, opts, scratch)
     row_level = [p for p in v.errors if p.quarantinable]
     errors = [p for p in v.errors if not (opts.quarantine and p.quarantinable)]
     if errors:
@@ -569,7 +753,8 @@ def _build(con, data_dir: Path, warehouse: Path, opts: LoadOptions, rejects_tmp:
     report.rows = {name: con.execute(f"select count(*) from {_q(name)}").fetchone()[0] for name in LOAD_ORDER}
     # Verify: every row of every file is loaded or set aside.
     for name, path in v.files.items():
-        n_src = con.execute(f"select count(*) from {_reader(path)}", {"path": str(path)}).fetchone()[0]
+        source = str(v.sources[name])
+        n_src = con.execute(f"select count(*) from {_reader(path)}", {"path": source}).fetchone()[0]
         n_in = report.rows[name] + report.rejected.get(name, 0)
         if n_src != n_in:
             raise ContractError([Problem(str(path), "-", "all rows loaded or set aside", abs(n_src - n_in))])
@@ -584,10 +769,20 @@ def _build(con, data_dir: Path, warehouse: Path, opts: LoadOptions, rejects_tmp:
     return report
 
 
+def _pause_for_tests() -> None:
+    """With USEROPS_LOAD_PAUSE_FILE set, write that file and wait for a signal (a test sends
+    Ctrl-C at this controlled point: the new warehouse is built but not yet in place)."""
+    marker = os.environ.get(PAUSE_ENV)
+    if marker:
+        Path(marker).write_text(str(os.getpid()))
+        signal.pause()
+
+
 def load_dir(data_dir: str | Path, warehouse: str | Path, opts: LoadOptions | None = None) -> LoadReport:
     """Validate data_dir and atomically (re)build the DuckDB warehouse file.
 
-    Raises ContractError listing every problem; the existing warehouse is then unchanged.
+    Raises ContractError listing every problem, or OutOfMemory; the existing warehouse is then
+    unchanged (also when the load is interrupted).
     """
     data_dir, warehouse, opts = Path(data_dir), Path(warehouse), opts or LoadOptions()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
@@ -599,10 +794,15 @@ def load_dir(data_dir: str | Path, warehouse: str | Path, opts: LoadOptions | No
     try:
         con = duckdb.connect(str(tmp))
         try:
-            report = _build(con, data_dir, warehouse, opts, rejects_tmp)
-            con.execute("checkpoint")
+            _prepare(con, opts.params)
+            with _interruptible(con), tempfile.TemporaryDirectory(prefix="userops-load-") as scratch:
+                report = _build(con, data_dir, warehouse, opts, rejects_tmp, Path(scratch))
+                con.execute("checkpoint")
+        except duckdb.OutOfMemoryException:
+            raise OutOfMemory(f"loading {data_dir}", _memory_limit(opts.params)) from None
         finally:
             con.close()
+        _pause_for_tests()
         os.replace(tmp, warehouse)
         rejects = rejects_path(warehouse)
         if report.rejected:

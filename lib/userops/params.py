@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -370,6 +371,16 @@ class DataParams(_Section):
     timestamp_min: str = Field(
         "2000-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$", description="earliest plausible timestamp (loader)"
     )
+    timezone: str = Field(
+        "Asia/Shanghai",
+        min_length=1,
+        description="the chain's timezone (IANA name): values with an offset or a timezone are converted to it; "
+        "values without one are taken as local time",
+    )
+    null_tokens: list[str] = Field(
+        default_factory=lambda: ["NULL", "NA", "null", "\\N"],
+        description="values read as missing in every column, besides empty or blank fields (always missing)",
+    )
     offline_order_channels: list[str] = Field(
         default_factory=lambda: ["store"],
         description="order channels placed in a store; every other order channel counts as online",
@@ -388,6 +399,34 @@ class DataParams(_Section):
         10.0, gt=0, description="derived hero products (no products.is_hero): best sellers under this price"
     )
     hero_top_n: int = Field(20, ge=1, description="derived hero products: this many best sellers by units")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {v!r} (an IANA name such as Asia/Shanghai or UTC)") from None
+        return v
+
+    @field_validator("null_tokens", mode="before")
+    @classmethod
+    def _quoted_tokens(cls, v):
+        if isinstance(v, list) and any(t is None or isinstance(t, bool) for t in v):
+            raise ValueError("write each token in quotes: YAML reads a bare null, NULL or ~ as nothing")
+        return v
+
+    @field_validator("null_tokens")
+    @classmethod
+    def _distinct_tokens(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("a null token is listed twice")
+        if any(t != t.strip() or not t for t in v):
+            raise ValueError(
+                "null tokens are compared after trimming spaces (give them without spaces); "
+                "empty or blank fields are always missing"
+            )
+        return v
 
 
 class ExperimentParams(_Section):
