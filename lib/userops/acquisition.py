@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.stats import norm, spearmanr
 
 from userops import clv, money
 from userops.charts import currency_code, fmt_pct, fmt_yuan
@@ -399,19 +399,30 @@ def ltv_cohorts(con, p: Period, ap: AcquisitionParams) -> pd.DataFrame:
     )
 
 
-def ltv_curves(cohorts: pd.DataFrame) -> pd.DataFrame:
-    """Per channel x month k: cumulative GMV and margin per acquired user, mature cohorts only.
+LTV_CURVE_METHOD = (
+    "chain-ladder: each month's spend per user is averaged over the cohorts that have completed that "
+    "month, then the months are added up"
+)
 
-    At each k only cohorts that have completed month k are pooled (users-weighted), so a young
-    cohort never pulls a curve down; `n_cohorts` = 0 marks a point that cannot be shown yet.
-    `margin_per_user` is NaN when any pooled cohort lacks margin data.
+
+def ltv_curves(cohorts: pd.DataFrame) -> pd.DataFrame:
+    """Per channel x month k: cumulative GMV and margin per acquired user, by chain-ladder.
+
+    The month-k increment per user = the month-k GMV (margin) of the cohorts that have completed
+    month k / their users (users-weighted); the curve at k = the sum of the increments of months
+    0..k. Each increment uses every cohort that reached it, and the curve never decreases when
+    the increments are not negative (paid GMV), whichever cohorts reach how far: pooling cumulative
+    values of a different set of cohorts at each k would let an older, weaker cohort pull a later
+    point below an earlier one. `n_cohorts` = cohorts behind month k's increment (0 = not shown
+    yet), `users` = their users; `margin_per_user` is NaN from the first month whose increment
+    pools a cohort without margin data.
     """
     m = cohorts[cohorts.is_mature & (cohorts.cohort_users > 0)].copy()
-    m["margin_known"] = m["cum_margin"].notna()
+    m["margin_known"] = m["margin_k"].notna()
     g = m.groupby(["channel", "month_k"]).agg(
         users=("cohort_users", "sum"),
-        cum_gmv=("cum_gmv", "sum"),
-        cum_margin=("cum_margin", "sum"),
+        gmv=("gmv_k", "sum"),
+        margin=("margin_k", "sum"),
         n_cohorts=("cohort_month", "nunique"),
         margin_known=("margin_known", "all"),
     )
@@ -421,10 +432,16 @@ def ltv_curves(cohorts: pd.DataFrame) -> pd.DataFrame:
     g = g.reindex(spine).reset_index()
     g["n_cohorts"] = g["n_cohorts"].fillna(0).astype(int)
     g["users"] = g["users"].fillna(0).astype(int)
-    g["gmv_per_user"] = g["cum_gmv"] / g["users"].where(g["users"] > 0)
+    per_user = g["users"].where(g["users"] > 0)
+    g["gmv_increment"] = g["gmv"] / per_user
     known = g["margin_known"].eq(True)  # NaN after the reindex (nothing pooled) -> False
-    g["margin_per_user"] = (g["cum_margin"] / g["users"].where(g["users"] > 0)).where(known)
-    return g[["channel", "month_k", "users", "n_cohorts", "gmv_per_user", "margin_per_user"]]
+    g["margin_increment"] = (g["margin"] / per_user).where(known)
+    by = g.groupby("channel")
+    g["gmv_per_user"] = by["gmv_increment"].cumsum().where(g["n_cohorts"] > 0)
+    known_so_far = g["margin_increment"].notna().astype(int).groupby(g["channel"]).cummin().astype(bool)
+    g["margin_per_user"] = by["margin_increment"].cumsum().where(known_so_far)
+    cols = ["channel", "month_k", "users", "n_cohorts", "gmv_increment", "gmv_per_user", "margin_per_user"]
+    return g[cols]
 
 
 def ltv_compare(curves: pd.DataFrame, min_cohorts: int = 3) -> tuple[int, pd.Series, int] | str:
@@ -548,26 +565,56 @@ def _spend(model: ChannelModel, g: pd.DataFrame, all_rep: pd.DataFrame) -> np.nd
     return np.full(len(g), mean)
 
 
+def _month_days(months: int) -> int:
+    """Days in `months` months of the LTV horizon (365 / 12 a month, rounded)."""
+    return round(months * 365 / 12)
+
+
+def validated_horizon(first_order: dt.date | None, p: Period, ap: AcquisitionParams) -> int:
+    """Months of LTV the data can check: the horizon `ltv_horizon_months` when a held-out period that
+    long still leaves `ltv_min_calibration_days` of orders before it, else the most whole months that
+    do (0: none). `first_order` = the first order day of the data."""
+    if first_order is None:
+        return 0
+    room = (p.end - first_order).days - ap.ltv_min_calibration_days
+    months = ap.ltv_horizon_months
+    while months > 0 and _month_days(months) > room:
+        months -= 1
+    return months
+
+
 def holdout_check(con, p: Period, ap: AcquisitionParams) -> Result:
-    """Honest validation: fit per channel on data before the last `ltv_holdout_days` days of the
-    report period, predict each customer's purchase days and GMV in the held-out days, compare.
+    """Honest validation over what is reported: fit per channel on the orders before a held-out period
+    as long as the LTV horizon (or the months `validated_horizon` allows), predict each customer's
+    purchase days and GMV in the held-out days, compare.
 
     Customers: first order before the calibration end. Table: one row per channel plus 'all':
     customers, model ('own' or 'all channels'), predicted / actual purchase days and GMV,
-    error = predicted / actual - 1 (NaN when nothing was bought). The reason instead when the
-    calibration data cannot support a model or nobody bought in the held-out days.
+    error = predicted / actual - 1 (NaN when nothing was bought). attrs: cal_end, holdout_days,
+    horizon_months (the months checked, the LTV horizon reported) and full_horizon (the whole
+    `ltv_horizon_months` checked). The reason instead when the data is too short to hold out even
+    one month, the calibration data cannot support a model, or nobody bought in the held-out days.
     """
-    cal_end = p.end - dt.timedelta(days=ap.ltv_holdout_days)
+    first = con.execute("select min(order_date) from fct_orders").fetchone()[0]
+    months = validated_horizon(first, p, ap)
+    if months == 0:
+        return _needs(
+            f"Checking the model needs {ap.ltv_min_calibration_days} days of orders before a held-out month; "
+            f"{'this data has no orders' if first is None else f'the orders start on {first}'}, so the model "
+            "is not checked and gives no projection."
+        )
+    holdout_days = _month_days(months)
+    cal_end = p.end - dt.timedelta(days=holdout_days)
     df = rfm(con, dt.date(1900, 1, 1), cal_end, cal_end, p.end, 366 * 50)
     if df.empty:
         return _needs(
-            f"Checking the model on the last {ap.ltv_holdout_days} days needs customers who ordered before "
+            f"Checking the model on the last {holdout_days} days needs customers who ordered before "
             f"{cal_end}; this data has none, so the model is not checked and gives no projection."
         )
     models = fit_channels(df, ap)
     if isinstance(models, str):
         return _needs(
-            f"Checking the model on the last {ap.ltv_holdout_days} days needs history before {cal_end}. {models}"
+            f"Checking the model on the last {holdout_days} days needs history before {cal_end}. {models}"
         )
     if df.holdout_days.sum() == 0:
         return _needs(
@@ -578,7 +625,7 @@ def holdout_check(con, p: Period, ap: AcquisitionParams) -> Result:
     rows = []
     for ch, g in df.groupby("channel"):
         m = models[str(ch)]
-        pred_days = m.bg.expected_purchases(ap.ltv_holdout_days, g.frequency, g.recency, g["T"])
+        pred_days = m.bg.expected_purchases(holdout_days, g.frequency, g.recency, g["T"])
         rows.append(
             {
                 "channel": ch,
@@ -595,7 +642,12 @@ def holdout_check(con, p: Period, ap: AcquisitionParams) -> Result:
     out = pd.concat([out, total], ignore_index=True)
     out["error_days"] = out["pred_days"] / out["actual_days"].where(out["actual_days"] > 0) - 1
     out["error_gmv"] = out["pred_gmv"] / out["actual_gmv"].where(out["actual_gmv"] > 0) - 1
-    out.attrs["cal_end"] = cal_end
+    out.attrs.update(
+        cal_end=cal_end,
+        holdout_days=holdout_days,
+        horizon_months=months,
+        full_horizon=months == ap.ltv_horizon_months,
+    )
     pooled = out[out.model == "all channels"].channel.tolist()
     notes = ()
     if pooled and len(pooled) == len(out) - 1:
@@ -613,6 +665,54 @@ def holdout_check(con, p: Period, ap: AcquisitionParams) -> Result:
     return Result(out, notes=notes)
 
 
+def spend_independence(df: pd.DataFrame, models: dict[str, ChannelModel], max_rho: float) -> pd.DataFrame:
+    """The Gamma-Gamma independence check: Spearman's rank correlation between purchase days
+    (frequency) and mean spend per repeat day (monetary) among the repeat customers, per channel
+    with its own Gamma-Gamma fit and over all channels ('all'). Columns: channel, repeaters, rho,
+    fails (|rho| > `max_rho`; NaN rho with fewer than 3 repeaters or no spread never fails)."""
+    rep = df[(df.frequency > 0) & (df.monetary > 0)]
+    own = [ch for ch, m in models.items() if not m.pooled and m.gg is not None]
+    groups = [(ch, rep[rep.channel == ch]) for ch in sorted(own)] + [("all", rep)]
+    rows = []
+    for ch, g in groups:
+        varied = len(g) >= 3 and g.frequency.nunique() > 1 and g.monetary.nunique() > 1
+        rho = float(spearmanr(g.frequency, g.monetary).statistic) if varied else float("nan")
+        rows.append({"channel": ch, "repeaters": len(g), "rho": rho})
+    out = pd.DataFrame(rows)
+    out["fails"] = out["rho"].abs() > max_rho
+    out.attrs["max_rho"] = max_rho
+    return out
+
+
+def independence_findings(ind: pd.DataFrame) -> str:
+    """One or two sentences on the Gamma-Gamma independence check of `spend_independence`: the
+    all-channel rho and, when it or a channel's fails, the warning and what it means for the LTV."""
+    allr = ind[ind.channel == "all"].iloc[0]
+    limit = ind.attrs["max_rho"]
+    if pd.isna(allr.rho):
+        return (
+            "The spend model assumes a customer's spend per purchase does not depend on how often they buy; "
+            "checking it needs at least 3 repeat customers with varied purchase counts and spend, and this data "
+            "has too few, so the assumption is not checked."
+        )
+    text = (
+        f"The spend model (Gamma-Gamma) assumes a customer's spend per purchase does not depend on how often "
+        f"they buy: among the {int(allr.repeaters):,} repeat customers, Spearman's rank correlation between "
+        f"purchase days and mean spend is {allr.rho:+.2f}"
+    )
+    bad = ind[(ind.channel != "all") & ind.fails]
+    if not allr.fails and bad.empty:
+        return text + f", within ±{limit:.2f} (params), so the assumption holds here."
+    direction = "spend more" if (allr.rho if allr.fails else bad.rho.iloc[0]) > 0 else "spend less"
+    where = "overall" if allr.fails else f"in {_names(bad.channel)}"
+    return (
+        text
+        + f". **Warning: beyond ±{limit:.2f} (params) {where}: frequent buyers {direction} per purchase, which "
+        "the spend model ignores, so the expected spend per purchase, and the GMV and margin LTV built on it, "
+        "are biased for them; read the LTV and LTV/CAC below as approximate.**"
+    )
+
+
 def predicted_ltv(
     con,
     p: Period,
@@ -621,9 +721,10 @@ def predicted_ltv(
     new_user_kinds: list[str] | None = None,
     assumed_margin_rate: float | None = None,
 ) -> Result:
-    """Predicted `ltv_horizon_months`-month LTV per acquired user, per channel.
+    """Predicted LTV per acquired user, per channel, over the horizon the check validated.
 
-    Customers: first orders in the trailing `ltv_horizon_months` months. For each customer,
+    Horizon = `checked`'s horizon_months (the months the holdout check covered; without a check,
+    `ltv_horizon_months`). Customers: first orders in the trailing horizon months. For each customer,
     LTV = paid GMV observed so far within the horizon + the model's expected GMV for the rest of
     the horizon (expected purchase days in (T, H] x expected spend per day), H = horizon in days
     (months x 365/12). Fit per channel on the customers' full history up to the month end.
@@ -631,7 +732,8 @@ def predicted_ltv(
     cost of goods where known, else `assumed_margin_rate`; NaN when neither). `pack_per_customer`
     = new-user pack (kinds `new_user_kinds`) discounts per customer in the horizon and
     `ltv_margin_gross` = margin LTV + those discounts: the margin LTV of LTV/CAC, whose CAC counts
-    the pack as a cost (the coupon is counted once). attrs `margin_basis`: the margin's label.
+    the pack as a cost (the coupon is counted once). attrs `margin_basis`: the margin's label,
+    `horizon_months` / `horizon_days`, `independence`: the Gamma-Gamma check (`spend_independence`).
     `checked`: the holdout check; a model that could not be checked projects nothing.
     """
     if checked is not None and not checked.ok:
@@ -639,14 +741,13 @@ def predicted_ltv(
             "Predicted LTV needs a model checked on held-out days, and that check could not run on "
             "this data (above), so no LTV is projected."
         )
-    horizon_days = round(ap.ltv_horizon_months * 365 / 12)
-    start, end = _window(p, ap.ltv_horizon_months)
+    months = checked.table.attrs["horizon_months"] if checked is not None else ap.ltv_horizon_months
+    horizon_days = _month_days(months)
+    start, end = _window(p, months)
     df = rfm(con, start, end, p.end, p.end, horizon_days, new_user_kinds, assumed_margin_rate)
     models = fit_channels(df, ap)
     if isinstance(models, str):
-        return _needs(
-            f"Predicted LTV needs the first-order cohorts of {_label(p, ap.ltv_horizon_months)}. {models}"
-        )
+        return _needs(f"Predicted LTV needs the first-order cohorts of {_label(p, months)}. {models}")
     all_rep = df[df.frequency > 0]
     z = _z(ap.ci_level)
     rows = []
@@ -682,7 +783,11 @@ def predicted_ltv(
             }
         )
     out = pd.DataFrame(rows)
-    out.attrs["horizon_days"] = horizon_days
+    out.attrs.update(
+        horizon_days=horizon_days,
+        horizon_months=months,
+        independence=spend_independence(df, models, ap.ltv_independence_max_rho),
+    )
     share = out.assumed_gmv.sum() / out.gmv.sum() if out.gmv.sum() > 0 else 1.0
     out.attrs["margin_basis"] = money.margin_basis(share, assumed_margin_rate)
     notes = ()
@@ -694,11 +799,13 @@ def predicted_ltv(
     return Result(out, notes=notes)
 
 
-LTV_CAC_DEFINITION = (
-    "LTV/CAC = 12-month margin LTV gross of the new-user pack discounts / CAC. CAC counts the pack's "
-    "redeemed face value as a cost, so the pack's discounts are added back to the margin LTV: the coupon "
-    "is counted once"
-)
+def ltv_cac_definition(months: int) -> str:
+    """The metric definition of LTV/CAC over a `months`-month LTV horizon."""
+    return (
+        f"LTV/CAC = {months}-month margin LTV gross of the new-user pack discounts / CAC. CAC counts the pack's "
+        "redeemed face value as a cost, so the pack's discounts are added back to the margin LTV: the coupon "
+        "is counted once"
+    )
 
 
 def ltv_cac(pred: pd.DataFrame, cost: pd.DataFrame) -> pd.DataFrame:
@@ -751,6 +858,7 @@ def ltv_cac_result(pred: Result, cost: pd.DataFrame, cac_why: str) -> Result:
         notes = (f"No LTV/CAC for {_names(full[~has].channel)}: no recorded acquisition cost or margin.",)
     out = full[has].reset_index(drop=True)
     out.attrs["margin_basis"] = pred.table.attrs.get("margin_basis", money.GROSS_MARGIN)
+    out.attrs["horizon_months"] = pred.table.attrs.get("horizon_months")
     return Result(out, notes=notes)
 
 
@@ -1068,11 +1176,11 @@ def channel_actions(ratio: pd.DataFrame, qual: pd.DataFrame, ap: AcquisitionPara
     return out
 
 
-def channel_action_lines(act: pd.DataFrame, ap: AcquisitionParams) -> list[str]:
+def channel_action_lines(act: pd.DataFrame, ap: AcquisitionParams, months: int | None = None) -> list[str]:
     """One markdown action per channel of `channel_actions`: stop or fix (margin LTV/CAC below 1: it
     loses money, so it comes first, and is the line the brief quotes), scale, fix (lower the CAC or
-    fix the users' retention)."""
-    L = ap.retention_long_days
+    fix the users' retention). `months`: the LTV horizon (default `ltv_horizon_months`)."""
+    L, H = ap.retention_long_days, months or ap.ltv_horizon_months
     lines = []
     for kind, verb in [("cut", "Stop or fix"), ("scale", "Scale"), ("fix", "Fix")]:
         for r in act[act.action == kind].itertuples():
@@ -1086,7 +1194,7 @@ def channel_action_lines(act: pd.DataFrame, ap: AcquisitionParams) -> list[str]:
                 why += f"; pays back but below {ap.ltv_cac_scale:g}x: lower its CAC"
             elif kind == "cut":
                 why += (
-                    "; it loses money on margin within 12 months: stop its paid spend, or cut its CAC below "
+                    f"; it loses money on margin within {H} months: stop its paid spend, or cut its CAC below "
                     f"{fmt_yuan(r.ltv_margin_gross, 0)} per new user before spending again"
                 )
             lines.append(f"**{verb} {r.channel}**: {why}.")

@@ -237,7 +237,19 @@ class AcquisitionParams(_Section):
     referral_top_n: int = Field(10, ge=1, le=100, description="referrers listed top and bottom")
     referral_min_registrations: int = Field(3, ge=1, description="referrers with fewer are not ranked")
     ltv_horizon_months: int = Field(12, ge=3, le=36, description="LTV horizon (observed curve and model)")
-    ltv_holdout_days: int = Field(90, ge=14, le=365, description="model validation: days held out at the end")
+    ltv_min_calibration_days: int = Field(
+        90,
+        ge=30,
+        le=730,
+        description="model check: history the model is fitted on before a held-out period as long as "
+        "the horizon (shorter data: LTV only over the months it can check)",
+    )
+    ltv_independence_max_rho: float = Field(
+        0.3,
+        gt=0,
+        lt=1,
+        description="Gamma-Gamma assumes spend independent of frequency: warn above this |Spearman rho|",
+    )
     ltv_cac_scale: float = Field(3.0, gt=1, description="scale at this LTV/CAC and D30 >= all")
     min_cohort_users: int = Field(30, ge=1, description="channels with fewer eligible users are flagged")
     ltv_min_repeaters: int = Field(

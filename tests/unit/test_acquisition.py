@@ -234,6 +234,7 @@ def test_ltv_curve_masks_immature(con):
     assert k0.cohort_users == 1 and k0.cum_gmv == 60  # u5 09-20
     assert k1.cum_gmv == 80  # + 10-10 ¥20
     assert k1.cum_margin == 60  # 50 + 10 (gmv - cost of goods)
+    assert (k0.gmv_k, k1.gmv_k, k1.margin_k) == (60, 20, 10)  # month 1 alone: the 10-10 order, ¥20 - cost 10
     assert k0.is_mature and k1.is_mature  # September, October complete by 10-31
     assert not k2.is_mature  # November not observed
     curves = a.ltv_curves(cohorts).set_index(["channel", "month_k"])
@@ -244,6 +245,74 @@ def test_ltv_curve_masks_immature(con):
     assert ads.gmv_per_user == 50
     assert ads.margin_per_user == pytest.approx(39.0)  # gmv 50 - cost of goods (1 + 10)
     assert curves.loc[("wechat_group", 0)].gmv_per_user == pytest.approx(50.0)  # (40 + 10 + 50) / 2 (u3 u4)
+
+
+def _cohort_grid(rows, months=3):
+    """ltv_curve.sql-shaped rows from (cohort month, channel, users, [month-k GMV], [month-k margin],
+    months mature); cumulative columns summed here as the SQL does."""
+    out = []
+    for month, ch, users, gmv, margin, mature in rows:
+        for k in range(months):
+            g = gmv[k] if k < len(gmv) else 0.0
+            mg = margin[k] if k < len(margin) else 0.0
+            out.append(
+                dict(
+                    cohort_month=pd.Timestamp(month),
+                    channel=ch,
+                    month_k=k,
+                    cohort_users=users,
+                    gmv_k=g,
+                    margin_k=mg,
+                    cum_gmv=sum(gmv[: k + 1]),
+                    cum_margin=None if any(v is None for v in margin[: k + 1]) else sum(margin[: k + 1]),
+                    is_mature=k < mature,
+                )
+            )
+    return pd.DataFrame(out)
+
+
+def test_ltv_curve_chain_ladder_never_goes_down():
+    """Three cohorts of one channel, as of 10-31: Aug (1 user) has months 0..2, Sep (2 users) 0..1,
+    Oct (1 user) month 0. A weak old cohort and a strong young one: pooling cumulative values of
+    the cohorts that reached each month gave 62.5, 105, 20 (going down); chain-ladder does not."""
+    cohorts = _cohort_grid(
+        [
+            ("2026-08-01", "c", 1, [10, 5, 5], [4, 2, 2], 3),  # Aug: ¥10, ¥5, ¥5; margin 4, 2, 2
+            ("2026-09-01", "c", 2, [200, 100], [80, 30], 2),  # Sep: ¥200, ¥100 for its 2 users
+            ("2026-10-01", "c", 1, [40], [16], 1),  # Oct: ¥40
+        ]
+    )
+    curves = a.ltv_curves(cohorts).set_index("month_k")
+    # month 0 increment: (10 + 200 + 40) / (1 + 2 + 1) = 62.5 (all three cohorts)
+    # month 1 increment: (5 + 100) / (1 + 2) = 35 (Aug, Sep) -> curve 62.5 + 35 = 97.5
+    # month 2 increment: 5 / 1 = 5 (Aug only) -> curve 97.5 + 5 = 102.5
+    assert curves.gmv_increment.tolist() == [62.5, 35.0, 5.0]
+    assert curves.gmv_per_user.tolist() == [62.5, 97.5, 102.5]
+    assert curves.n_cohorts.tolist() == [3, 2, 1] and curves.users.tolist() == [4, 3, 1]
+    # margin: (4 + 80 + 16) / 4 = 25; + (2 + 30) / 3 = 10.667; + 2 / 1 = 2
+    np.testing.assert_allclose(curves.margin_per_user, [25.0, 25 + 32 / 3, 25 + 32 / 3 + 2])
+    # Aug's month-2 margin unknown (no unit costs): the margin curve stops there, GMV goes on
+    cohorts.loc[(cohorts.cohort_month == "2026-08-01") & (cohorts.month_k == 2), "margin_k"] = None
+    curves = a.ltv_curves(cohorts).set_index("month_k")
+    assert curves.margin_per_user.notna().tolist() == [True, True, False]
+    assert curves.gmv_per_user.iloc[2] == 102.5
+
+
+def test_ltv_curve_is_monotone():
+    """Property, on 200 random channels of 1..6 cohorts each (1..50 users, monthly GMV 0..10,000, often
+    0, heavy-tailed; seeded), cohort i mature for 6 - i months: each channel's GMV curve never
+    decreases over the months it is shown, and it is shown for every month its oldest cohort completed."""
+    rng = np.random.default_rng(2026)
+    rows = []
+    for ch in range(200):  # channels are pooled separately: one call checks 200 cohort sets
+        for i in range(int(rng.integers(1, 7))):
+            gmv = (rng.pareto(1.5, 6) * 100 * (rng.random(6) < 0.6)).clip(0, 1e4).tolist()
+            rows.append((f"2026-{i + 1:02d}-01", f"c{ch}", int(rng.integers(1, 51)), gmv, gmv, 6 - i))
+    curves = a.ltv_curves(_cohort_grid(rows, months=6))
+    shown = curves[curves.n_cohorts > 0]
+    assert (shown.groupby("channel").size() == 6).all()
+    steps = shown.groupby("channel").gmv_per_user.diff().dropna()
+    assert len(steps) == 200 * 5 and (steps >= -1e-9).all()
 
 
 def test_referrer_economics_on_margin(con):
@@ -618,7 +687,9 @@ def test_nobody_repeats_gives_no_projection(make_warehouse):
     hold = a.holdout_check(con, P, AP)
     assert not hold.ok and hold.table is None
     assert "1 of 40 customers (2.5%) bought on a second day, so the model gives no projection" in hold.reason
-    assert "history before 2026-08-03" in hold.reason  # 11-01 - 90 days
+    assert (
+        "history before 2026-09-01" in hold.reason
+    )  # 2 checkable months (see _validated_horizon): 11-01 - 61 days
     assert "needs a model checked on held-out days" in a.predicted_ltv(con, P, AP, hold).reason
     unchecked = a.predicted_ltv(con, P, AP)
     assert "1 of 40 customers" in unchecked.reason
@@ -634,6 +705,69 @@ def test_small_channel_uses_the_pooled_model(make_warehouse):
     models = a.fit_channels(a.rfm(con, pd.Timestamp("1900-01-01").date(), P.end, P.end, P.end, 365), AP)
     assert models["app"].pooled and models["app"].bg is models["paid_ads"].bg  # paid_ads: 81 < 100 customers
     con.close()
+
+
+@pytest.mark.parametrize(
+    ("first_order", "months"),
+    [
+        # report 2026-10 ends 11-01; the check needs 90 days of history + a held-out period of m months
+        # (round(m x 365 / 12) days: 12 -> 365, 11 -> 335, 9 -> 274, 2 -> 61)
+        ("2025-08-03", 12),  # 455 days of data: 455 - 90 = 365 >= 365, the whole horizon is checked
+        ("2025-08-04", 11),  # 454 - 90 = 364 < 365: 11 months (335 days) is the most it can check
+        ("2025-11-01", 9),  # the 12-month demo: 365 - 90 = 275; 10 months = 304 > 275, 9 = 274 fits
+        ("2026-06-01", 2),  # 153 - 90 = 63: 2 months (61 days)
+        ("2026-09-01", 0),  # 61 - 90 < 0: not even one month
+        (None, 0),  # no orders
+    ],
+)
+def test_validated_horizon(first_order, months):
+    first = None if first_order is None else pd.Timestamp(first_order).date()
+    assert a.validated_horizon(first, P, AcquisitionParams()) == months
+
+
+def test_holdout_as_long_as_the_reported_horizon(make_warehouse):
+    """_one_timers(80, 40): first orders from 06-01, 40 repeat on 07-01; users 1..20 buy again on 09-15.
+    Data from 06-01: 2 checkable months, so the model is fitted on orders before 09-01 and checked on
+    09-01..10-31 (61 days), and LTV is reported over 2 months, not 12."""
+    tables = _one_timers(80, 40)
+    tables["orders"] += [_order(2000 + i, i, "2026-09-15 09:00:00", 20) for i in range(1, 21)]
+    con = connect(make_warehouse(tables))
+    hold = a.holdout_check(con, P, AcquisitionParams())
+    assert hold.ok, hold.reason
+    assert hold.table.attrs == {
+        "cal_end": pd.Timestamp("2026-09-01").date(),
+        "holdout_days": 61,
+        "horizon_months": 2,
+        "full_horizon": False,
+    }
+    allr = hold.table.set_index("channel").loc["all"]
+    assert (allr.customers, allr.actual_days, allr.actual_gmv) == (80, 20, 400)  # users 1..20, ¥20 each
+    # the LTV is projected over the 2 checked months: first orders of 2026-09..2026-10 (none here)
+    pred = a.predicted_ltv(con, P, AcquisitionParams(), hold)
+    assert "first-order cohorts of 2026-09..2026-10" in pred.reason
+    con.close()
+
+
+def test_spend_independence_spearman_by_hand():
+    """Repeaters (frequency, monetary): (1, 40), (2, 10), (3, 30), (4, 20) in channel x, plus a
+    one-time buyer (0, 0) left out. Ranks of spend 4, 1, 3, 2 against frequency 1..4:
+    d = -3, 1, 0, 2, sum d^2 = 14, rho = 1 - 6 x 14 / (4 x (16 - 1)) = -0.4."""
+    df = pd.DataFrame(
+        {"channel": ["x"] * 5, "frequency": [1, 2, 3, 4, 0], "monetary": [40.0, 10.0, 30.0, 20.0, 0.0]}
+    )
+    gg = clv.GammaGamma(p=2.0, q=3.0, v=50.0, n=4, loglik=0.0)
+    bg = clv.BetaGeo(r=0.5, alpha=10.0, a=0.8, b=2.5, n=5, loglik=0.0)
+    ind = a.spend_independence(df, {"x": a.ChannelModel("x", bg, gg)}, 0.3)
+    assert ind.channel.tolist() == ["x", "all"] and ind.repeaters.tolist() == [4, 4]
+    assert ind.rho.tolist() == pytest.approx([-0.4, -0.4])
+    assert ind.fails.tolist() == [True, True]  # |-0.4| > 0.3
+    text = a.independence_findings(ind)
+    assert "among the 4 repeat customers" in text and "is -0.40" in text
+    assert "Warning: beyond ±0.30 (params) overall: frequent buyers spend less per purchase" in text
+    # a channel using the pooled model has no row of its own; within a looser limit nothing fails
+    ok = a.spend_independence(df, {"x": a.ChannelModel("x", bg, gg, pooled=True)}, 0.5)
+    assert ok.channel.tolist() == ["all"] and not ok.fails.any()
+    assert a.independence_findings(ok).endswith("within ±0.50 (params), so the assumption holds here.")
 
 
 def test_top_groups_pools_the_rest():

@@ -2,14 +2,15 @@
 --   order (k = 0 .. $months - 1)
 -- definition: cohort = users whose first order fell in the month, cohort months in
 --   [$from_date, $to_date). Month k = calendar month cohort_month + k (k = 0 is the rest of the
---   first-order month). cum_gmv = paid GMV of the cohort's orders in months 0..k;
---   cum_margin = gross margin of the same orders (fct_order_margin: paid GMV - cost of goods),
---   null when any of them lacks lines or unit costs. is_mature = month k has ended by
---   the end of $as_of (cohort_month + k + 1 month <= $as_of + 1 day); immature cells are
---   partial and must be masked, never plotted. Cells are zero-filled against the spines.
+--   first-order month). gmv_k / margin_k = paid GMV / gross margin (fct_order_margin: paid GMV -
+--   cost of goods) of the cohort's orders in month k alone (the chain-ladder increment);
+--   cum_gmv / cum_margin = the same over months 0..k. A margin is null when any of its orders
+--   lacks lines or unit costs. is_mature = month k has ended by the end of $as_of
+--   (cohort_month + k + 1 month <= $as_of + 1 day); immature cells are partial and must be
+--   masked, never plotted or pooled. Cells are zero-filled against the spines.
 -- parameters: $from_date, $to_date (DATE, first days of months), $months (INTEGER), $as_of (DATE)
--- invariants: cum_gmv is non-decreasing in k; cum_gmv >= cohort_users x 0; a cohort with
---   users has cum_gmv > 0 at k = 0 (its first orders).
+-- invariants: gmv_k >= 0; cum_gmv = sum of gmv_k over months 0..k, so non-decreasing in k; a
+--   cohort with users has cum_gmv > 0 at k = 0 (its first orders).
 with cohorts as (
     select user_id, channel, cohort_month
     from dim_users
@@ -84,6 +85,8 @@ final as (
         channel,
         month_k,
         cohort_users,
+        cast(gmv as double) as gmv_k,
+        case when n_unknown_margin = 0 then cast(margin as double) end as margin_k,
         cast(sum(gmv) over w as double) as cum_gmv,
         case when sum(n_unknown_margin) over w = 0 then cast(sum(margin) over w as double) end as cum_margin,
         cohort_month + to_months(month_k + 1) <= cast($as_of as date) + 1 as is_mature
