@@ -1199,3 +1199,286 @@ def channel_action_lines(act: pd.DataFrame, ap: AcquisitionParams, months: int |
                 )
             lines.append(f"**{verb} {r.channel}**: {why}.")
     return lines
+
+
+# --------------------------------------------------------------------------- LTV sections: findings, charts, tables
+
+
+def ltv_curve_findings(curves: pd.DataFrame, k: int, at: pd.Series, n_coh: int) -> tuple[str, str]:
+    """(chart title, finding sentence) of the observed LTV curves at the comparison month `k`
+    (`ltv_compare`: GMV per user there, ascending; `n_coh` cohorts at least behind it)."""
+    lo, hi = at.index[0], at.index[-1]
+    if len(at) > 1:
+        title = f"By month {k}, {hi} users have spent {fmt_yuan(at.iloc[-1], 0)} each, {lo} users {fmt_yuan(at.iloc[0], 0)}"
+        text = (
+            f"Observed cumulative GMV per user at month {k} ranges from {fmt_yuan(at.iloc[0], 0)} ({lo}) to "
+            f"{fmt_yuan(at.iloc[-1], 0)} ({hi})"
+        )
+    else:
+        title = f"By month {k}, {lo} users have spent {fmt_yuan(at.iloc[0], 0)} each"
+        text = f"Observed cumulative GMV per user at month {k} is {fmt_yuan(at.iloc[0], 0)} ({lo})"
+    text += (
+        f", month {k}'s spend averaged over at least {n_coh} cohort{'s' if n_coh > 1 else ''}. Each curve adds up "
+        "the spend of each month since the first order, averaged over the cohorts that have completed that "
+        "month (chain-ladder), so it never goes down; later months rest on fewer, older cohorts and are noisier."
+    )
+    return title, text
+
+
+def plot_ltv_curves(curves: pd.DataFrame, order: list[str], title: str) -> None:
+    """Cumulative GMV (and gross margin, when known) per user by month since the first order, one
+    line per channel in `order`; points no cohort has reached are not drawn."""
+    import matplotlib.pyplot as plt
+
+    from userops import charts
+
+    has_margin = curves.margin_per_user.notna().any()
+    fig, axes = plt.subplots(1, 2 if has_margin else 1, figsize=(10, 4.2), squeeze=False)
+    for ch, color in zip(order, charts.PALETTE * 2, strict=False):
+        g = curves[(curves.channel == ch) & (curves.n_cohorts > 0)]
+        axes[0][0].plot(g.month_k, g.gmv_per_user, marker="o", ms=3, color=color, label=ch)
+        if has_margin:
+            axes[0][1].plot(g.month_k, g.margin_per_user, marker="o", ms=3, color=color, label=ch)
+    for ax, what in zip(axes[0], ["GMV (revenue)", "gross margin"], strict=False):
+        charts.yuan_axis(ax)
+        ax.set_xlabel("months since the first-order month")
+        ax.set_title(f"cumulative {what} per user", fontsize=11)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title, x=0.01, ha="left", fontweight="bold")
+    fig.subplots_adjust(bottom=0.22)
+    fig.text(0.01, 0.01, LTV_CURVE_METHOD, fontsize=8, color="#666666")
+    plt.show()
+
+
+def holdout_findings(ht: pd.DataFrame, ap: AcquisitionParams) -> tuple[str, str]:
+    """(chart title, sentence) of the holdout check: the error overall and per channel, and which
+    horizon it covers: the whole LTV horizon, or only the months the data can check (the LTV below
+    is then reported over those months only)."""
+    allr = ht[ht.channel == "all"].iloc[0]
+    worst = ht[(ht.channel != "all") & (ht.actual_days > 0)].error_days.abs().max()
+    m, d, cal = ht.attrs["horizon_months"], ht.attrs["holdout_days"], ht.attrs["cal_end"]
+    title = (
+        f"Over {m} held-out months the model is off by {fmt_pct(allr.error_days, signed=True)} overall, "
+        f"at most {fmt_pct(worst, 0)} per channel"
+    )
+    text = (
+        f"**Checked over {m} months**: fitted on the orders before {cal}, the model predicted "
+        f"{allr.pred_days:,.0f} purchase days in the {d} days after, against {int(allr.actual_days):,} "
+        f"({fmt_pct(allr.error_days, signed=True)}), and {fmt_yuan(allr.pred_gmv, 0)} of GMV against "
+        f"{fmt_yuan(allr.actual_gmv, 0)} ({fmt_pct(allr.error_gmv, signed=True)}). "
+    )
+    if ht.attrs["full_horizon"]:
+        text += (
+            f"The held-out period is as long as the {m}-month LTV horizon, so the whole LTV below is checked."
+        )
+    else:
+        text += (
+            f"A {ap.ltv_horizon_months}-month check needs {ap.ltv_min_calibration_days} days of orders before a "
+            f"held-out {ap.ltv_horizon_months} months, and this data is shorter, so **LTV is reported over the "
+            f"{m} months checked, not {ap.ltv_horizon_months}** (params ltv_horizon_months)."
+        )
+    return title, text
+
+
+def plot_holdout(ht: pd.DataFrame, order: list[str], title: str, as_of: dt.date) -> None:
+    """Actual vs predicted purchase days in the held-out period per channel, labelled with the error."""
+    import matplotlib.pyplot as plt
+
+    from userops import charts
+
+    hc = ht[(ht.channel != "all") & (ht.actual_days > 0)].set_index("channel")
+    hc = hc.loc[[c for c in order if c in hc.index] + sorted(set(hc.index) - set(order))]
+    _, ax = plt.subplots(figsize=(9, 3.8))
+    x = np.arange(len(hc))
+    ax.bar(x - 0.2, hc.actual_days, 0.4, color=charts.MUTED, label="actual")
+    ax.bar(x + 0.2, hc.pred_days, 0.4, color=charts.ACCENT, label="predicted")
+    for i, e in enumerate(hc.error_days):
+        ax.annotate(f"{e * 100:+.0f}%", (i + 0.2, hc.pred_days.iloc[i]), xytext=(0, 3), textcoords="offset points",
+                    ha="center", fontsize=8)  # fmt: skip
+    ax.set_xticks(x, hc.index, rotation=20, ha="right")
+    charts.int_axis(ax)
+    ax.legend(fontsize=8)
+    ax.set_ylabel("purchase days in the held-out period")
+    sub = f"fitted up to {ht.attrs['cal_end']}, predicting {ht.attrs['cal_end']}..{as_of}; label = predicted / actual - 1"
+    charts.title(ax, title, sub)
+    plt.show()
+
+
+def holdout_table(ht: pd.DataFrame):
+    """The holdout check per channel as a display table."""
+    from userops import charts
+
+    def rel(v):
+        return charts.fmt_pct(v, signed=True)
+
+    cols = [
+        "channel",
+        "customers",
+        "actual_days",
+        "pred_days",
+        "error_days",
+        "actual_gmv",
+        "pred_gmv",
+        "error_gmv",
+    ]
+    if (ht.model == "all channels").any():
+        cols.insert(2, "model")
+    names = {
+        "actual_days": "actual purchase days",
+        "pred_days": "predicted",
+        "error_days": "error",
+        "actual_gmv": "actual GMV",
+        "pred_gmv": "predicted GMV",
+        "error_gmv": "GMV error",
+    }
+    fmts = {"customers": "int", "actual purchase days": "int", "predicted": "int", "error": rel,
+            "actual GMV": "yuan", "predicted GMV": "yuan", "GMV error": rel}  # fmt: skip
+    return charts.table_html(ht[cols].rename(columns=names), fmts, caption="error = predicted / actual - 1")
+
+
+def holdout_metrics(ht: pd.DataFrame) -> list[tuple]:
+    """The holdout check's metrics as (key, value, unit, definition) rows for the report."""
+    allr = ht[ht.channel == "all"].iloc[0]
+    worst = ht[(ht.channel != "all") & (ht.actual_days > 0)].error_days.abs().max()
+    d, m = ht.attrs["holdout_days"], ht.attrs["horizon_months"]
+    last = f"the last {d} days ({m} months, the LTV horizon reported) held out, fit before them"
+    return [
+        ("ltv_horizon_months", m, "months", "LTV horizon reported: the months the model was checked on"),
+        ("ltv_holdout_error_days", allr.error_days, "relative error",
+         f"BG/NBD predicted / actual purchase days - 1, {last}, all channels"),
+        ("ltv_holdout_max_abs_error_days", worst, "relative error",
+         f"largest |predicted / actual - 1| of purchase days over channels, {last}"),
+        ("ltv_holdout_error_gmv", allr.error_gmv, "relative error",
+         f"BG/NBD x Gamma-Gamma predicted / actual GMV - 1, {last}, all channels"),
+    ]  # fmt: skip
+
+
+def predicted_ltv_text(pt: pd.DataFrame, p: Period) -> str:
+    """The definition sentence above the predicted LTV table (its horizon, customers and margin basis)."""
+    m, d = pt.attrs["horizon_months"], pt.attrs["horizon_days"]
+    text = (
+        f"**{m}-month LTV per acquired user** = paid GMV (net of discounts) already observed in the user's first "
+        f"{d} days + the model's expected GMV for the rest of them (first orders {_label(p, m)}, model refitted "
+        f"on all data to {p.as_of})."
+    )
+    if pt.margin_ratio.notna().any():
+        text += (
+            " Margin LTV = revenue LTV × the channel's observed margin / paid GMV; margin basis: "
+            f"{pt.attrs['margin_basis']}."
+        )
+    return text + " Intervals reflect the spread between users, not the model's own uncertainty."
+
+
+def predicted_ltv_table(pt: pd.DataFrame, order: list[str]):
+    """Predicted LTV per channel (in `order`) as a display table."""
+    from userops import charts
+
+    ps = pt.set_index("channel").loc[
+        [c for c in order if c in set(pt.channel)] + sorted(set(pt.channel) - set(order))
+    ]
+    with_margin = pt.margin_ratio.notna().any()
+    cols = ["customers", "observed_per_user", "ltv_revenue", "ltv_revenue_low", "ltv_revenue_high"]
+    cols += ["margin_ratio", "ltv_margin"] if with_margin else []
+    cols += ["model"] if (pt.model == "all channels").any() else []
+    names = {
+        "observed_per_user": "observed so far",
+        "ltv_revenue": "LTV paid GMV",
+        "ltv_revenue_low": "95% CI low",
+        "ltv_revenue_high": "95% CI high",
+        "margin_ratio": "margin / GMV",
+        "ltv_margin": "LTV margin",
+    }
+    fmts = {"customers": "int", "observed so far": "yuan", "LTV paid GMV": "yuan", "95% CI low": "yuan",
+            "95% CI high": "yuan", **({"margin / GMV": "pct", "LTV margin": "yuan"} if with_margin else {})}  # fmt: skip
+    return charts.table_html(ps[cols].reset_index().rename(columns=names), fmts)
+
+
+def predicted_ltv_metrics(pt: pd.DataFrame) -> list[tuple]:
+    """The predicted LTV's metrics as (key, value, unit, definition, ci) rows for the report; the
+    horizon is the metric `ltv_horizon_months`."""
+    m, basis = pt.attrs["horizon_months"], pt.attrs["margin_basis"]
+    rows = []
+    for r in pt.itertuples():
+        rows.append(
+            (f"ltv_revenue.{r.channel}", r.ltv_revenue, "yuan per user",
+             f"predicted paid GMV (net of discounts) in the first {m} months after the first order "
+             "(observed + BG/NBD x Gamma-Gamma expectation)", (r.ltv_revenue_low, r.ltv_revenue_high))
+        )  # fmt: skip
+        if pd.notna(r.ltv_margin):
+            rows.append(
+                (f"ltv_margin.{r.channel}", r.ltv_margin, "yuan per user",
+                 f"predicted {m}-month paid-GMV LTV x the channel's observed margin / paid GMV ({basis})", None)
+            )  # fmt: skip
+    ind = pt.attrs["independence"]
+    allr = ind[ind.channel == "all"].iloc[0]
+    if pd.notna(allr.rho):
+        rows.append(
+            ("ltv_spend_frequency_spearman", allr.rho, "rank correlation",
+             "Spearman's rho between purchase days and mean spend of repeat customers (Gamma-Gamma assumes 0)", None)
+        )  # fmt: skip
+    return rows
+
+
+def ltv_cac_findings(rt: pd.DataFrame) -> tuple[str, str]:
+    """(chart title, finding sentences) of LTV/CAC per channel (best first) over the LTV horizon."""
+    m, cur = rt.attrs["horizon_months"], currency_code()
+    below = rt[rt.ltv_cac_margin < 1].channel.tolist()
+    b0, bl = rt.iloc[0], rt.iloc[-1]
+    title = f"{b0.channel} earns the most per {cur} of CAC ({b0.ltv_cac_margin:.1f}x); " + (
+        f"{', '.join(below)} below 1" if below else "every channel shown pays back"
+    )
+    text = (
+        f"**{b0.channel}** returns {b0.ltv_cac_margin:.1f} {cur} of {m}-month margin per {cur} spent to acquire a "
+        f"user (margin LTV {fmt_yuan(b0.ltv_margin_gross, 0)} with the pack discounts added back, vs CAC "
+        f"{fmt_yuan(b0.cac_yuan, 1)})"
+        + (f"; the lowest is **{bl.channel}** at {bl.ltv_cac_margin:.1f}. " if len(rt) > 1 else ". ")
+        + (
+            f"Below 1 (loses money on margin): {', '.join(below)}."
+            if below
+            else "No channel shown is below 1."
+        )
+        + " *Context: the source articles quote LTV 600 / CAC 35 ≈ 17 without saying revenue or margin.*"
+    )
+    return title, text
+
+
+def plot_ltv_cac(rt: pd.DataFrame, title: str, subtitle: str) -> None:
+    """LTV/CAC per channel as bars (red below 1), best first, with the break-even line."""
+    import matplotlib.pyplot as plt
+
+    from userops import charts
+
+    _, ax = plt.subplots(figsize=(8, 0.42 * len(rt) + 1.4))
+    colors = [charts.PALETTE[3] if v < 1 else charts.ACCENT for v in rt.ltv_cac_margin]
+    ax.barh(rt.channel, rt.ltv_cac_margin, color=colors)
+    for y, v in enumerate(rt.ltv_cac_margin):
+        ax.annotate(f"{v:.1f}", (v, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
+    ax.axvline(1, color="#555555", lw=0.8)
+    ax.invert_yaxis()
+    ax.margins(x=0.12)
+    m = rt.attrs["horizon_months"]
+    ax.set_xlabel(f"{m}-month margin LTV (pack discounts added back) / CAC (line = 1: pays back)")
+    charts.title(ax, title, subtitle)
+    plt.show()
+
+
+def ltv_cac_table(rt: pd.DataFrame):
+    """LTV/CAC and its parts per channel as a display table."""
+    from userops import charts
+
+    names = {
+        "ltv_revenue": "LTV paid GMV",
+        "ltv_margin": "LTV margin",
+        "pack_per_customer": "+ pack discounts",
+        "ltv_margin_gross": "LTV margin gross of pack",
+        "spend_per_user_yuan": "CAC: spend",
+        "commission_per_user_yuan": "CAC: commission",
+        "pack_cost_per_user_yuan": "CAC: coupons",
+        "cac_yuan": "CAC",
+        "ltv_cac_margin": "LTV/CAC",
+    }
+    fmts = {v: "yuan" for v in names.values()} | {"LTV/CAC": "float1"}
+    caption = (
+        f"per new user; {rt.attrs['horizon_months']}-month LTV; margin basis: {rt.attrs['margin_basis']}"
+    )
+    return charts.table_html(rt[["channel", *names]].rename(columns=names), fmts, caption=caption)
