@@ -1482,3 +1482,149 @@ def ltv_cac_table(rt: pd.DataFrame):
         f"per new user; {rt.attrs['horizon_months']}-month LTV; margin basis: {rt.attrs['margin_basis']}"
     )
     return charts.table_html(rt[["channel", *names]].rename(columns=names), fmts, caption=caption)
+
+
+# --------------------------------------------------------------------------- CAC and quality sections: charts, tables
+
+
+def cac_findings(cost: pd.DataFrame, p: Period, ap: AcquisitionParams) -> tuple[str, str]:
+    """(chart title, finding sentence) of CAC: cheapest and dearest channel, and the overall CAC's parts."""
+    cc = cost[(cost.channel != "all") & cost.cac_yuan.notna()].sort_values(["cac_yuan", "channel"])
+    c = cost[cost.channel == "all"].iloc[0]
+    title = f"A new user costs {fmt_yuan(cc.cac_yuan.min(), 1)} via {cc.iloc[0].channel}" + (
+        f" and {fmt_yuan(cc.cac_yuan.max(), 1)} via {cc.iloc[-1].channel}" if len(cc) > 1 else ""
+    )
+    text = (
+        f"Over {_label(p, ap.cac_months)} the chain spent {fmt_yuan(c.spend_yuan, 0)} on channels, "
+        f"{fmt_yuan(c.commission_yuan, 0)} on commissions ({int(c.valid_referred):,} valid referred users × "
+        f"{fmt_yuan(ap.commission_group_leader, 0)} / {fmt_yuan(ap.commission_store_promoter, 0)} for group leaders / "
+        f"store promoters) and {fmt_yuan(c.pack_cost_yuan, 0)} on redeemed acquisition (new-user pack) coupons, for "
+        f"{int(c.new_users):,} new users: **CAC {fmt_yuan(c.cac_yuan, 1)}** overall"
+        + (f", {fmt_pct(c.pack_cost_yuan / c.cost_yuan)} of it the coupons." if c.cost_yuan > 0 else ".")
+    )
+    return title, text
+
+
+def plot_cac(cost: pd.DataFrame, title: str, subtitle: str) -> None:
+    """CAC per channel as stacked bars of its parts (spend, commission, coupons), cheapest first."""
+    import matplotlib.pyplot as plt
+
+    from userops import charts
+
+    cc = cost[(cost.channel != "all") & cost.cac_yuan.notna()].sort_values(["cac_yuan", "channel"])
+    _, ax = plt.subplots(figsize=(8, 0.42 * len(cc) + 1.4))
+    left = np.zeros(len(cc))
+    for col, label, color in [
+        ("spend_per_user_yuan", "channel spend", charts.PALETTE[0]),
+        ("commission_per_user_yuan", "referral commission", charts.PALETTE[1]),
+        ("pack_cost_per_user_yuan", "acquisition coupons redeemed", charts.PALETTE[5]),
+    ]:
+        ax.barh(cc.channel, cc[col], left=left, color=color, label=label)
+        left += cc[col].to_numpy()
+    for y, v in enumerate(cc.cac_yuan):
+        ax.annotate(
+            fmt_yuan(v, 1), (v, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9
+        )
+    ax.invert_yaxis()
+    charts.yuan_axis(ax, "x")
+    ax.margins(x=0.15)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
+    charts.title(ax, title, subtitle)
+    plt.show()
+
+
+def cac_table(cost: pd.DataFrame):
+    """CAC and its parts per channel (and 'all') as a display table."""
+    from userops import charts
+
+    names = {
+        "registrations": "registrations",
+        "new_users": "new users",
+        "spend_yuan": "spend",
+        "commission_yuan": "commission",
+        "pack_cost_yuan": "coupons redeemed",
+        "cac_yuan": "CAC",
+        "spend_per_registration_yuan": "spend / registration",
+    }
+    fmts = {v: "yuan" for v in names.values()} | {"registrations": "int", "new users": "int"}
+    return charts.table_html(cost[["channel", *names]].rename(columns=names), fmts)
+
+
+def plot_quality(qual: pd.DataFrame, title: str, subtitle: str, xlabel: str, ylabel: str) -> None:
+    """Volume vs D-long retention per rated channel; bubble size = GMV per user, the worst in red."""
+    import matplotlib.pyplot as plt
+
+    from userops import charts
+
+    rated = qual[qual.eligible_long > 0]
+    gpu = rated.gmv_per_user
+    sizes = (1500 * gpu / gpu.max()).fillna(80) if gpu.max() > 0 else pd.Series(300.0, index=rated.index)
+    _, ax = plt.subplots(figsize=(8.5, 4.8))
+    ax.scatter(rated.new_users, rated.d_long, s=sizes, color=charts.ACCENT, alpha=0.55, edgecolor="white")
+    if len(rated) > 1:
+        w = rated.iloc[-1]
+        ax.scatter(
+            [w.new_users],
+            [w.d_long],
+            s=[sizes.iloc[-1]],
+            color=charts.PALETTE[3],
+            alpha=0.8,
+            edgecolor="white",
+        )
+    for r in rated.itertuples():
+        label = f"{r.channel}\n{fmt_yuan(r.gmv_per_user, 0)}/user" if pd.notna(r.gmv_per_user) else r.channel
+        ax.annotate(label, (r.new_users, r.d_long), fontsize=8, ha="center", va="center",
+                    xytext=(0, -24 if r.quality_rank % 2 else 24), textcoords="offset points")  # fmt: skip
+    ax.axhline(rated.retained_long.sum() / rated.eligible_long.sum(), color="#999999", ls="--", lw=0.8)
+    charts.percent_axis(ax)
+    charts.int_axis(ax, "x")
+    ax.margins(0.18)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    charts.title(ax, title, subtitle)
+    plt.show()
+
+
+def quality_table(qual: pd.DataFrame, ap: AcquisitionParams):
+    """Channel quality per channel as a display table."""
+    from userops import charts
+
+    S, L, V = ap.retention_short_days, ap.retention_long_days, ap.value_days
+    names = {
+        "new_users": "new users",
+        "d_short": f"D{S}",
+        "d_long": f"D{L}",
+        "d_long_low": "95% CI low",
+        "d_long_high": "95% CI high",
+        "second_order": f"2nd order ≤ {V} d",
+        "orders_per_user": f"orders / user {V} d",
+        "gmv_per_user": f"GMV / user {V} d",
+    }
+    fmts = {v: "pct" for v in list(names.values())[1:6]} | {
+        "new users": "int",
+        f"orders / user {V} d": "float1",
+        f"GMV / user {V} d": "yuan",
+    }
+    rated = qual[qual.eligible_long > 0]
+    gap = qual.d_long.isna().any() or rated.gmv_per_user.isna().any()
+    caption = "– = no user observed for the whole window yet" if gap else None
+    return charts.table_html(qual[["channel", *names]].rename(columns=names), fmts, caption=caption)
+
+
+def quality_metrics(qual: pd.DataFrame, ap: AcquisitionParams) -> list[tuple]:
+    """Channel quality's metrics as (key, value, unit, definition, ci) rows, rated channels only."""
+    L, V = ap.retention_long_days, ap.value_days
+    rows = []
+    for r in qual[qual.eligible_long > 0].itertuples():
+        rows.append(
+            (f"d{L}_retention.{r.channel}", r.d_long, "share",
+             f"share of the channel's new users with another order on days 1..{L} after the first (observed {L} days)",
+             (r.d_long_low, r.d_long_high))
+        )  # fmt: skip
+        if pd.notna(r.gmv_per_user):
+            rows.append(
+                (f"gmv_per_user_{V}d.{r.channel}", r.gmv_per_user, "yuan per user",
+                 f"paid GMV in the first {V} days after the first order, first order included (users observed {V} days)",
+                 (r.gmv_per_user_low, r.gmv_per_user_high))
+            )  # fmt: skip
+    return rows
