@@ -15,7 +15,7 @@ import pandas as pd
 from scipy.stats import norm, spearmanr
 
 from userops import clv, money
-from userops.charts import currency_code, fmt_pct, fmt_yuan
+from userops.charts import currency_code, fmt_pct, fmt_pp, fmt_yuan
 from userops.db import query
 from userops.params import AcquisitionParams
 from userops.period import Period
@@ -1233,6 +1233,8 @@ def plot_ltv_curves(curves: pd.DataFrame, order: list[str], title: str) -> None:
     from userops import charts
 
     has_margin = curves.margin_per_user.notna().any()
+    names = set(curves.channel)
+    order = [c for c in order if c in names] + sorted(names - set(order))
     fig, axes = plt.subplots(1, 2 if has_margin else 1, figsize=(10, 4.2), squeeze=False)
     for ch, color in zip(order, charts.PALETTE * 2, strict=False):
         g = curves[(curves.channel == ch) & (curves.n_cohorts > 0)]
@@ -1628,3 +1630,297 @@ def quality_metrics(qual: pd.DataFrame, ap: AcquisitionParams) -> list[tuple]:
                  (r.gmv_per_user_low, r.gmv_per_user_high))
             )  # fmt: skip
     return rows
+
+
+# --------------------------------------------------------------------------- volume and conversion sections
+
+
+def plot_volume(vol: pd.DataFrame, offline_channels: list[str], title: str) -> None:
+    """New users per month stacked by channel (most first); offline channels hatched."""
+    import matplotlib.pyplot as plt
+
+    from userops import charts
+
+    pivot = vol.pivot(index="month", columns="channel", values="new_users")
+    pivot = pivot[pivot.sum().sort_values(ascending=False).index]
+    _, ax = plt.subplots(figsize=(9, 4))
+    bottom = np.zeros(len(pivot))
+    for ch, color in zip(pivot.columns, charts.PALETTE * 2, strict=False):
+        hatch = "//" if ch in offline_channels else None
+        ax.bar(pivot.index.strftime("%y-%m"), pivot[ch], bottom=bottom, color=color, label=ch, hatch=hatch,
+               edgecolor="white")  # fmt: skip
+        bottom += pivot[ch].to_numpy()
+    charts.int_axis(ax)
+    ax.legend(fontsize=8, ncol=4, loc="upper left")
+    ax.set_ylabel("new users (first order)")
+    ax.set_ylim(0, max(bottom.max(), 1) * 1.3)
+    charts.title(ax, title, "new users per month and acquisition channel; hatched = offline")
+    plt.show()
+
+
+def conversion_findings(conv: pd.DataFrame, ap: AcquisitionParams) -> tuple[str, str]:
+    """(chart title, finding sentences) of registration -> first-order conversion per channel."""
+    S, L = ap.conversion_short_days, ap.conversion_long_days
+    allc = conv[conv.channel == "all"].iloc[0]
+    seen = conv[(conv.eligible_short > 0) & (conv.channel != "all")]
+    ch = seen.sort_values(["conv_short", "channel"], ascending=[False, True])
+    best, worst = ch.iloc[0], ch.iloc[-1]
+    title = (
+        f"{best.channel} converts best ({fmt_pct(best.conv_short)} within {S} days), "
+        f"{worst.channel} worst ({fmt_pct(worst.conv_short)})"
+        if len(ch) > 1
+        else f"{fmt_pct(best.conv_short)} of {best.channel} registrations ordered within {S} days"
+    )
+    text = f"Across channels **{fmt_pct(allc.conv_short)}** of registrations placed a first order within {S} days"
+    text += (
+        f" and **{fmt_pct(allc.conv_long)}** within {L} days."
+        if allc.eligible_long
+        else f"; none is observed for {L} days yet."
+    )
+    if len(ch) > 1:
+        text += (
+            f" The channels' spread around that platform average runs from {fmt_pp(ch.vs_all_short.min())} "
+            f"({worst.channel}) to {fmt_pp(ch.vs_all_short.max())} ({best.channel})."
+        )
+    text += (
+        " *Context, not a target: the source articles report new users converting up to ~20%, about 7 points "
+        "above their platform.*"
+    )
+    return title, text
+
+
+def plot_conversion(conv: pd.DataFrame, ap: AcquisitionParams, title: str, subtitle: str) -> None:
+    """Short-window conversion per channel with intervals, against the all-channel rate."""
+    import matplotlib.pyplot as plt
+
+    from userops import charts
+
+    allc = conv[conv.channel == "all"].iloc[0]
+    seen = conv[(conv.eligible_short > 0) & (conv.channel != "all")]
+    ch = seen.sort_values(["conv_short", "channel"], ascending=[False, True])
+    _, ax = plt.subplots(figsize=(8, 0.42 * len(ch) + 1.4))
+    charts.bar_with_ci(ch, "channel", "conv_short", "conv_short_low", "conv_short_high", ax=ax,
+                       null_value=allc.conv_short)  # fmt: skip
+    ax.set_xlabel(
+        f"registrations with a first order within {ap.conversion_short_days} days "
+        f"(line = all channels, {fmt_pct(allc.conv_short)})"
+    )
+    charts.title(ax, title, subtitle)
+    plt.show()
+
+
+def conversion_table(conv: pd.DataFrame, ap: AcquisitionParams):
+    """Conversion per channel (and 'all') as a display table, channels with observed registrations."""
+    from userops import charts
+
+    S, L = ap.conversion_short_days, ap.conversion_long_days
+    names = {"registrations": "registrations", "conv_short": f"≤ {S} d", "conv_long": f"≤ {L} d",
+             "vs_all_short": f"≤ {S} d vs all"}  # fmt: skip
+    fmts = {"registrations": "int", f"≤ {S} d": "pct", f"≤ {L} d": "pct", f"≤ {S} d vs all": "pp"}
+    seen = conv[conv.eligible_short > 0]
+    return charts.table_html(seen[["channel", *names]].rename(columns=names), fmts)
+
+
+# --------------------------------------------------------------------------- referral, pack and hero sections
+
+
+def plot_groups(shown: pd.DataFrame, mpy: float, months_label: str, ap: AcquisitionParams) -> None:
+    """Gross margin per yuan spent per WeChat group (`top_groups`), with the all-group ratio dashed."""
+    import matplotlib.pyplot as plt
+
+    from userops import charts
+
+    D, cur = ap.referral_gmv_days, currency_code()
+    paid = shown[~shown.group_id.str.startswith("others")]
+    _, ax = plt.subplots(figsize=(9, 3.8))
+    ax.bar(shown.group_id, shown.margin_per_yuan, color=charts.ACCENT)
+    ax.axhline(mpy, color="#555555", ls="--", lw=0.8)
+    ax.axhline(1, color="#999999", lw=0.8)
+    ax.set_ylabel(f"gross margin {D} d / referral cost")
+    ax.tick_params(axis="x", labelsize=8)
+    title = (
+        f"Group leaders' users return {mpy:.1f} {cur} of gross margin per {cur} spent: "
+        f"{paid.iloc[0].group_id} {paid.iloc[0].margin_per_yuan:.1f}, {paid.iloc[-1].group_id} "
+        f"{paid.iloc[-1].margin_per_yuan:.1f}"
+    )
+    sub = (
+        f"per WeChat group, registrations {months_label}, users observed {D} days; dashed = all groups; "
+        "observational, not ROI"
+    )
+    charts.title(ax, title, sub)
+    plt.show()
+
+
+def referral_seed_table(grp: pd.DataFrame, metrics: dict[str, float], ap: AcquisitionParams):
+    """The source articles' community figures beside ours (context, not targets)."""
+    from userops import charts
+
+    D, cur = ap.referral_gmv_days, currency_code()
+    seeds = pd.DataFrame(
+        {
+            "measure": ["group leaders per group", "valid new users per leader", f"paid GMV per {cur} spent",
+                        f"gross margin per {cur} spent"],
+            "source articles (context)": ["10", "~3.5", "~3 (all group sales ÷ all costs paid)", "not reported"],
+            "ours": [
+                f"{grp.leaders.mean():.1f}",
+                f"{metrics['valid_new_users_per_leader']:.2f}",
+                f"{metrics['community_gmv_per_yuan']:.1f} (first {D} days ÷ commissions + coupons)",
+                f"{metrics['community_margin_per_yuan']:.1f}",
+            ],
+        }
+    )  # fmt: skip
+    return charts.table_html(seeds)
+
+
+def referral_metric_definitions(ap: AcquisitionParams) -> dict[str, tuple[str, str]]:
+    """Unit and definition of each metric `referral_findings` may return."""
+    D = ap.referral_gmv_days
+    cost = f"(commissions + their redeemed new-user coupons), users observed {D} days; observational, not ROI"
+    back = f"in {D} days, pack discounts added back / {cost}"
+    return {
+        "community_margin_per_yuan": ("ratio", f"gross margin of group leaders' valid new users {back}"),
+        "community_gmv_per_yuan": ("ratio", f"paid GMV of group leaders' valid new users {back}"),
+        "valid_new_users_per_leader": (
+            "users per leader",
+            "valid referred new users (registered and ordered) per group leader",
+        ),
+        "promoter_margin_per_yuan": ("ratio", f"gross margin of store promoters' valid new users {back}"),
+        "promoter_gmv_per_yuan": ("ratio", f"paid GMV of store promoters' valid new users {back}"),
+    }
+
+
+def referral_targets_table(targets: pd.DataFrame, ap: AcquisitionParams):
+    """The reward / coach list as a display table."""
+    from userops import charts
+
+    D = ap.referral_gmv_days
+    show = targets.assign(where=targets.group_id.fillna(targets.store_id).fillna(""))
+    names = {
+        "action": "action",
+        "referrer_id": "referrer",
+        "where": "group / store",
+        "registrations": "registrations",
+        "valid_new_users": "valid",
+        "gmv_window": f"paid GMV {D} d",
+        "margin_window": f"margin {D} d",
+        "cost_yuan": "referral cost",
+        "net_margin_yuan": "net margin",
+        "margin_per_yuan": "margin / yuan",
+    }
+    fmts = {"registrations": "int", "valid": "int", f"paid GMV {D} d": "yuan", f"margin {D} d": "yuan",
+            "referral cost": "yuan", "net margin": "yuan", "margin / yuan": "float1"}  # fmt: skip
+    caption = (
+        "reward: top gross margin (pack discounts added back) after referral cost, to date; coach: lowest "
+        f"sign-up → order conversion (referrers with at least {ap.referral_min_registrations} registrations)"
+    )
+    return charts.table_html(show[list(names)].rename(columns=names), fmts, caption=caption, max_rows=None)
+
+
+def plot_pack(pack: pd.DataFrame, p: Period) -> None:
+    """Take-up within validity of each new-user pack coupon kind issued in the month."""
+    import matplotlib.pyplot as plt
+
+    from userops import charts
+
+    by_rate = pack.sort_values(["within_rate", "kind"])
+    hi, lo = by_rate.iloc[-1], by_rate.iloc[0]
+    _, ax = plt.subplots(figsize=(8, 0.42 * len(pack) + 1.4))
+    ax.barh(pack.kind, pack.within_rate, color=charts.ACCENT)
+    for y, v in enumerate(pack.within_rate):
+        ax.annotate(fmt_pct(v), (v, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
+    charts.percent_axis(ax, "x")
+    ax.invert_yaxis()
+    ax.margins(x=0.15)
+    title = (
+        f"{hi.kind} is used most ({fmt_pct(hi.within_rate)}), {lo.kind} least ({fmt_pct(lo.within_rate)})"
+        if len(pack) > 1
+        else f"{fmt_pct(hi.within_rate)} of the {hi.kind} coupons were used within validity"
+    )
+    charts.title(ax, title, f"share of the pack's coupons redeemed within validity, issued in {p.label}")
+    plt.show()
+
+
+def pack_table(pack: pd.DataFrame):
+    """The new-user pack's take-up per coupon kind as a display table."""
+    from userops import charts
+
+    names = {
+        "kind": "kind",
+        "face_value": "face value",
+        "min_spend": "min spend",
+        "n_issued": "issued",
+        "n_closed": "validity ended",
+        "n_redeemed": "redeemed",
+        "n_redeemed_within": "within validity",
+        "within_rate": "take-up",
+        "face_value_redeemed": "cost",
+    }
+    fmts = {"face value": "yuan", "min spend": "yuan", "issued": "int", "validity ended": "int", "redeemed": "int",
+            "within validity": "int", "take-up": "pct", "cost": "yuan"}  # fmt: skip
+    return charts.table_html(pack[list(names)].rename(columns=names), fmts)
+
+
+def hero_text(h, p: Period) -> str:
+    """The sentence on hero products in the month's first orders (`h`: the 'all' row of `hero_share`)."""
+    return (
+        f"**{fmt_pct(h.share_orders)} of {p.label}'s {int(h.first_orders):,} first orders contained a hero product**, "
+        f"and hero products were {fmt_pct(h.share_value)} of the first orders' basket value (line amounts before "
+        "discounts)."
+    )
+
+
+def pack_hero_metrics(pack: pd.DataFrame | None, h) -> list[tuple]:
+    """The pack take-up and hero-share metrics as (key, value, unit, definition) rows; `pack` None
+    or `h` None leave theirs out."""
+    rows = []
+    for r in [] if pack is None else pack.itertuples():
+        rows.append(
+            (f"pack_takeup.{r.kind}", r.within_rate, "share",
+             "share of the month's new-user coupons of this kind redeemed within validity (validity ended)")
+        )  # fmt: skip
+    if h is not None:
+        rows += [
+            ("hero_share_first_orders", h.share_orders, "share", "share of the month's first orders with a hero product"),
+            ("hero_share_first_order_value", h.share_value, "share",
+             "hero products' line amount / all line amounts of the month's first orders"),
+        ]  # fmt: skip
+    return rows
+
+
+def action_metrics(act: pd.DataFrame, ap: AcquisitionParams) -> list[tuple]:
+    """Channels per action of `channel_actions` as (key, value, unit, definition) rows."""
+    L = ap.retention_long_days
+    return [
+        (f"channels_to_{kind}", int((act.action == kind).sum()), "channels",
+         f"channels classed '{kind}' (cut: margin LTV/CAC < 1; scale: >= {ap.ltv_cac_scale:g} and D{L} at or above "
+         "the all-channel rate; else fix)")
+        for kind in ["scale", "fix", "cut"]
+    ]  # fmt: skip
+
+
+def referral_action_line(targets: pd.DataFrame) -> str:
+    """The action line of the reward / coach list (`referral_targets`)."""
+    rw, co = targets[targets.action == "reward"], targets[targets.action == "coach"]
+    return (
+        f"**Reward {len(rw)} referrers** (gross margin after referral cost {fmt_yuan(rw.net_margin_yuan.min(), 0)} to "
+        f"{fmt_yuan(rw.net_margin_yuan.max(), 0)} each) **and coach {len(co)}** whose referred sign-ups rarely order "
+        f"({int(co.valid_new_users.sum()):,} of {int(co.registrations.sum()):,} converted): `targets/referrers.csv`."
+    )
+
+
+def pack_action_line(pack: pd.DataFrame) -> str:
+    """The action line on the new-user pack coupon used least within validity."""
+    lo = pack.sort_values(["within_rate", "kind"]).iloc[0]
+    return (
+        f"**Rework the {lo.kind} coupon** ({fmt_yuan(lo.face_value, 0)} off {fmt_yuan(lo.min_spend, 0)}): "
+        f"{fmt_pct(lo.within_rate)} take-up."
+    )
+
+
+def header_text(params, p: Period) -> str:
+    """The report's first line: chain, report month, as-of day and the offline channels."""
+    offline = ", ".join(params.offline_channels) or "none"
+    return (
+        f"**{params.chain_name} · report month {p.label}** · as of {p.as_of} (every number uses data up to the "
+        f"month's last day) · offline channels: {offline}"
+    )

@@ -55,18 +55,28 @@ def test_spend_per_registration_matches_planted_cac(demo_con, period, planted):
 
 
 def test_ltv_model_holdout_error_is_small(demo_con, period):
-    """Fit before the last 90 days, predict them: purchase days within 10% overall and 30% per channel.
+    """The check covers what is reported: the 8-month demo (orders from 2025-11) cannot hold out 12
+    months after 90 days of history, so the model is fitted on the orders before 2026-01-30 and checked
+    on the 5 months after (152 days), and the LTV is reported over those 5 months, not 12.
 
-    The per-channel bound is loose on purpose: on this small set (8k users, 5 months of calibration)
-    paid_ads, whose users drop out early, is over-predicted by ~25%; on the 20k x 12-month demo every
-    channel is within 10%.
+    Over 5 months the error is larger than over the old 90 days (seeded run: +12.4% purchase days and
+    +14.0% GMV overall; 2% to 12% on the channels with at least 150 customers; wechat_moments, 136
+    customers, +43%): bounds of 20% overall and for the larger channels. A channel with fewer than
+    `ltv_min_customers` calibration customers (official_account, 91) uses the model of all channels.
     """
-    hold = a.holdout_check(demo_con, period, AP).table.set_index("channel")
-    assert (hold.model[hold.index != "all"] == "own").all(), hold[["customers", "model"]]  # all large enough
-    assert abs(hold.loc["all"].error_days) < 0.10, hold[["actual_days", "pred_days", "error_days"]]
-    big = hold[(hold.index != "all") & (hold.customers >= 300)]
-    assert (big.error_days.abs() < 0.30).all(), big[["customers", "error_days"]]
-    assert abs(hold.loc["all"].error_gmv) < 0.15
+    hold = a.holdout_check(demo_con, period, AP)
+    ht = hold.table.set_index("channel")
+    assert (
+        ht.attrs["horizon_months"] == 5 and ht.attrs["holdout_days"] == 152 and not ht.attrs["full_horizon"]
+    )
+    small = ht.customers < AP.ltv_min_customers
+    assert (ht.model[(ht.index != "all") & small] == "all channels").all(), ht[["customers", "model"]]
+    assert (ht.model[(ht.index != "all") & ~small] == "own").all(), ht[["customers", "model"]]
+    assert abs(ht.loc["all"].error_days) < 0.20, ht[["actual_days", "pred_days", "error_days"]]
+    assert abs(ht.loc["all"].error_gmv) < 0.20
+    big = ht[(ht.index != "all") & (ht.customers >= 150)]
+    assert len(big) >= 4 and (big.error_days.abs() < 0.20).all(), big[["customers", "error_days"]]
+    assert a.predicted_ltv(demo_con, period, AP, hold).table.attrs["horizon_months"] == 5
 
 
 def test_bad_channel_lowest_predicted_ltv(demo_con, period, planted):
