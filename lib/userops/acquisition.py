@@ -1247,8 +1247,7 @@ def plot_ltv_curves(curves: pd.DataFrame, order: list[str], title: str) -> None:
         ax.set_title(f"cumulative {what} per user", fontsize=11)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title, x=0.01, ha="left", fontweight="bold")
-    fig.subplots_adjust(bottom=0.22)
-    fig.text(0.01, 0.01, LTV_CURVE_METHOD, fontsize=8, color="#666666")
+    fig.supxlabel(LTV_CURVE_METHOD, x=0.01, ha="left", fontsize=8, color="#666666")
     plt.show()
 
 
