@@ -1923,3 +1923,11 @@ def header_text(params, p: Period) -> str:
         f"**{params.chain_name} · report month {p.label}** · as of {p.as_of} (every number uses data up to the "
         f"month's last day) · offline channels: {offline}"
     )
+
+
+def referral_targets_reason(p: Period, ap: AcquisitionParams) -> str:
+    """Why the reward / coach lists are empty: too few referrers with enough registrations."""
+    return (
+        f"The reward and coach lists need at least two referrers with {ap.referral_min_registrations} or more "
+        f"registrations in {_label(p, ap.referral_months)}; this data has fewer."
+    )
