@@ -131,6 +131,14 @@ def test_global_holdout_sql_equals_python_and_is_stable():
     assert other.in_global_holdout.tolist() != again.in_global_holdout.tolist()
 
 
+def test_global_effect_reuses_the_one_holdout_definition():
+    from userops.sql_files import sql_path
+
+    # global_effect.sql includes global_holdout.sql instead of repeating the hash expression
+    assert "sha256" not in sql_path("experiments/global_effect").read_text(encoding="utf-8")
+    assert read_sql("experiments/global_effect").count("sha256($salt") == 1
+
+
 def test_global_holdout_effect_hand_fixture(make_warehouse):
     # salt "t", share 0.5: scores users 1..4 = 0.226, 0.199, 0.155, 0.109 -> global holdout;
     # users 5..8 = 0.88, 0.56, 0.688, 0.895 -> touchable. Every user 1..8 ordered in September

@@ -8,13 +8,11 @@
 -- parameters: $salt (VARCHAR), $share (DOUBLE), $from_date, $to_date (DATE),
 --   $window_months (INTEGER), $assumed_margin_rate (DOUBLE)
 -- invariants: users = users_global_holdout + users_touchable over both rows; buyers <= users.
-with assignment as (  -- as sql/experiments/global_holdout.sql, on the export's original id
-    select
-        u.user_id,
-        cast(('0x' || substr(sha256($salt || ':' || m.source_id), 1, 13)) as bigint)
-        / 4503599627370496.0 < $share as in_global_holdout
-    from users as u
-    inner join map_user_id as m using (user_id)
+with assignment as (  -- the one definition: sql/experiments/global_holdout.sql
+    select user_id, in_global_holdout
+    from (
+        -- include: experiments/global_holdout
+    )
 ),
 
 population as (
