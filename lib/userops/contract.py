@@ -23,7 +23,14 @@ MAX_TS = "2100-01-01"
 # (open vocabularies): params map them to roles, and an unmapped value is a notice, not an error.
 ARMS = ("treatment", "holdout")
 GENDERS = ("F", "M")
-CAMPAIGN_KINDS = ("recall", "expiry_reminder", "repurchase_reminder", "activation", "other")
+CAMPAIGN_KINDS = (
+    "recall",
+    "expiry_reminder",
+    "repurchase_reminder",
+    "category_reminder",
+    "activation",
+    "other",
+)
 # The demo's vocabularies (the demo generator and the default params use them; nothing enforces them).
 CATEGORIES = ("fresh", "cooking", "mother_baby", "snacks", "drinks", "daily")
 NEW_USER_COUPON_KINDS = ("new_user_small", "new_user_aov", "new_user_large", "new_user_mid")

@@ -515,7 +515,7 @@ def _trigger_lists() -> dict[str, TriggerList]:
             4,
             "wechat_notice",
             "category_cycle_due.{detail}",
-            "repurchase_reminder",
+            "category_reminder",
             0.01,
         ),
         "registered_never_ordered": (5, "sms", "registered_never_ordered", "activation", 0.05),
