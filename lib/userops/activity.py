@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from userops import campaigns
 from userops import narrative as nv
 from userops.campaigns import ReminderEffect, ci_text, coupon_reminder_effect
 from userops.db import query
@@ -650,6 +651,25 @@ def due_reminders(con, p: Period, ap: ActivityParams, summary: pd.DataFrame) -> 
     )
     df["arm"] = assign_arms(df["user_id"], ap.reminder_holdout_share, ap.reminder_seed) if len(df) else []
     return df[cols]
+
+
+def category_reminder_effect(
+    con, start: dt.date, end: dt.date, p: Period, ap: ActivityParams, exp=None
+) -> ReminderEffect | None:
+    """Past category reminders (campaign kind 'category_reminder') against their randomised holdout:
+    ordering within `category_window_days` after the notice, per campaign and pooled by stratum,
+    with incremental orders and gross margin, touch cost and ROI on margin. None without a campaign
+    holding both arms. See campaigns.category_reminder_effect."""
+    return campaigns.category_reminder_effect(
+        con, start, end, p.as_of, 24 * ap.category_window_days, ap.ci_level, exp=exp
+    )
+
+
+def category_reminder_reason(con, has_tables: bool, start: dt.date, p: Period, ap: ActivityParams) -> str:
+    """Why past category reminders have no measured effect, in one sentence (see campaigns)."""
+    return campaigns.category_reminder_absence(
+        con, start, p.end, p.as_of, 24 * ap.category_window_days, has_tables
+    )
 
 
 # --------------------------------------------------------------------------- what the data allows

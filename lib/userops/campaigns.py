@@ -1,7 +1,10 @@
-"""Coupon reminders measured against their randomised holdout (shared by plays 2 and 3).
+"""Reminders measured against their randomised holdout (shared by plays 2 and 3).
 
-One SQL metric (sql/campaigns/coupon_reminder_effect.sql, one row per campaign member) and one
-analysis, on the money basis of :mod:`userops.money`:
+One SQL metric per reminder type, one row per campaign member: coupon reminders
+(sql/campaigns/coupon_reminder_effect.sql: converted = redeemed the reminded coupon) and category
+reminders (sql/campaigns/category_reminder_effect.sql: converted = ordered in the window), both on
+the members of sql/campaigns/reminder_members.sql; and one analysis
+(:func:`reminder_effect_from_rows`), on the money basis of :mod:`userops.money`:
 
 - the redemption lift, pooled over campaigns **stratified by campaign** (Mantel-Haenszel via
   :func:`userops.experiments.pooled_effect`: a holdout shared by campaigns counted once, holdout
@@ -40,6 +43,7 @@ from userops.params import ExperimentParams
 from userops.stats import diff_proportions
 
 OUTCOMES = ("converted", "orders", "margin")  # the outcomes whose increments get an interval
+CATEGORY_REMINDER_KIND = "category_reminder"  # campaigns.kind of the category reminders (play 3)
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,44 @@ def coupon_reminder_effect(
         window_hours=window_hours,
         assumed_margin_rate=exp.assumed_margin_rate,
     )
+    return reminder_effect_from_rows(rows, level, exp)
+
+
+def category_reminder_effect(
+    con,
+    start: dt.date,
+    end: dt.date,
+    as_of: dt.date,
+    window_hours: int,
+    level: float = 0.95,
+    exp: ExperimentParams | None = None,
+) -> ReminderEffect | None:
+    """Category reminders (campaign kind 'category_reminder') against their randomised holdout.
+
+    The outcome is an order in the window (sql/campaigns/category_reminder_effect.sql), so the
+    effect's "converted" reads as *bought*, its discount as the discount on the member's window
+    orders; everything else is :func:`reminder_effect_from_rows`. None without a campaign that
+    has both arms.
+    """
+    exp = exp or ExperimentParams()
+    rows = query(
+        "campaigns/category_reminder_effect",
+        con,
+        campaign_kind=CATEGORY_REMINDER_KIND,
+        from_date=start,
+        to_date=end,
+        as_of=as_of,
+        window_hours=window_hours,
+        assumed_margin_rate=exp.assumed_margin_rate,
+    )
+    return reminder_effect_from_rows(rows, level, exp)
+
+
+def reminder_effect_from_rows(
+    rows: pd.DataFrame, level: float, exp: ExperimentParams
+) -> ReminderEffect | None:
+    """The effect of reminder member rows (the columns of sql/campaigns/*_reminder_effect.sql):
+    only campaigns with both arms; None when none has."""
     both = rows.groupby("campaign_id").arm.transform("nunique") == 2
     rows = rows[both & rows.arm.isin(["treatment", "holdout"])]
     if rows.empty:
@@ -368,6 +410,72 @@ def reminder_money_text(eff: ReminderEffect, window: str) -> str:
     return out
 
 
+def category_reminder_text(eff: ReminderEffect, window: str) -> str:
+    """Category reminders against their holdout, every money figure with its basis (markdown).
+
+    The lift in buying within the window, incremental buyers, orders and gross margin (intervals
+    from the user bootstrap), the touch cost counted once, ROI on margin, and the discount given
+    on orders that would have happened anyway (shown, never added to the cost).
+    """
+    e = eff.effect
+    orders_ci = ci_text(eff.incremental_orders_ci, nv.num)
+    margin_ci = ci_text(eff.incremental_margin_ci, nv.yuan)
+    out = (
+        f"Reminded members ordered within the {window} **{nv.pct(e.rate_treatment)}** of the time against "
+        f"**{nv.pct(e.rate_holdout)}** in the randomised holdout (n = {nv.num(e.n_treatment)} vs "
+        f"{nv.num(e.n_holdout)}): **{nv.pp(e.diff)}**, 95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)}, "
+        f"{nv.significance(e.p_value, e.level)}; {e.n_strata} campaigns pooled by Mantel-Haenszel, each "
+        "against its own holdout. "
+        f"That is about **{nv.num(eff.incremental_redemptions)} extra buyers** and "
+        f"**{nv.num(eff.incremental_orders)} extra orders**{f' ({orders_ci})' if orders_ci else ''}, worth "
+        f"**{nv.yuan(eff.incremental_margin)} incremental gross margin** "
+        f"({margin_ci + '; ' if margin_ci else ''}basis: {eff.margin_basis}). "
+    )
+    if eff.roi is None:
+        out += f"The {nv.num(e.n_treatment)} reminders cost nothing in the data, so there is no ROI. "
+    else:
+        ci = ci_text(eff.roi_ci, lambda x: f"{x:,.1f}")
+        out += (
+            f"The {nv.num(e.n_treatment)} reminders cost **{nv.yuan(eff.cost_yuan, 2)}** (touch cost, counted once "
+            f"per reminded member), so **ROI on margin is {eff.roi:,.1f}** ({ci + '; ' if ci else ''}"
+            f"{money.ROI_DEFINITION}). "
+        )
+    if e.rate_holdout > 0 and np.isfinite(eff.mean_discount):
+        out += (
+            f"Without the reminder about {nv.num(eff.expected_anyway_redemptions)} of the reminded members would "
+            f"still have ordered (treated members x their holdout's rate); the discount given on their orders is "
+            f"**{nv.yuan(eff.anyway_discount)}** (at {nv.yuan(eff.mean_discount, 2)} per buyer). Discounts are "
+            "inside paid GMV, so it is already inside the margin above and is not added to the cost."
+        )
+    else:
+        out += "Nobody in the holdout ordered in the window, so no discount went on orders that would have happened anyway."
+    return out
+
+
+def category_reminder_action(eff: ReminderEffect) -> str:
+    """Keep, rethink or keep testing the category reminders, on ROI on margin (one markdown line)."""
+    e = eff.effect
+    ci = f"95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)}"
+    if not (e.significant and e.diff > 0):
+        return (
+            f"**Keep testing the category reminders**: their lift in ordering ({nv.pp(e.diff)}, {ci}) is not "
+            "distinguishable from zero; keep the holdout."
+        )
+    roi_ci = ci_text(eff.roi_ci, lambda x: f"{x:,.1f}")
+    if eff.roi is not None and eff.roi_ci[1] is not None and eff.roi_ci[1] < 0:
+        return (
+            f"**Rethink the category reminders.** They lift ordering by {nv.pp(e.diff)} ({ci}), but their incremental "
+            f"gross margin ({nv.yuan(eff.incremental_margin)}) does not cover their touch cost "
+            f"({nv.yuan(eff.cost_yuan, 2)}): ROI on margin {eff.roi:,.1f} ({roi_ci})."
+        )
+    roi = "" if eff.roi is None else f", ROI on margin {eff.roi:,.1f}" + (f" ({roi_ci})" if roi_ci else "")
+    return (
+        f"**Keep the category reminders.** They lift ordering by {nv.pp(e.diff)} ({ci}) and added about "
+        f"{nv.num(eff.incremental_orders)} orders and {nv.yuan(eff.incremental_margin)} of gross margin for "
+        f"{nv.yuan(eff.cost_yuan, 2)} in notices{roi}."
+    )
+
+
 def reminder_absence(
     con, campaign_kind: str, start: dt.date, end: dt.date, as_of: dt.date, window_hours: int
 ) -> str:
@@ -402,6 +510,39 @@ def reminder_absence(
             f"Measuring the reminder needs a randomised holdout next to the reminded members; the "
             f"'{campaign_kind}' campaigns of this period have no {arm} arm."
         )
+    return ""
+
+
+def category_reminder_absence(
+    con, start: dt.date, end: dt.date, as_of: dt.date, window_hours: int, has_tables: bool = True
+) -> str:
+    """Why the category reminders have no measured effect, in one plain sentence ("" = none missing).
+
+    ``has_tables``: the data has the campaigns and campaign members tables. Tells apart: no such
+    tables; no category-reminder campaign in [start, end); no member whose window closed by
+    ``as_of``; no randomised holdout (or no reminded) arm.
+    """
+    head = "Measuring the category reminders needs past category-reminder campaigns"
+    tail = "so no effect is shown."
+    if not has_tables:
+        return f"{head}, in the optional campaign tables; the data has none, {tail}"
+    row = query(
+        "campaigns/reminder_coverage",
+        con,
+        campaign_kind=CATEGORY_REMINDER_KIND,
+        from_date=start,
+        to_date=end,
+        as_of=as_of,
+        window_hours=window_hours,
+    ).iloc[0]
+    n_campaigns, n_closed, n_holdout, n_treatment = (int(row[c]) for c in row.index)
+    if not n_campaigns:
+        return f"{head} with a randomised holdout from these months; the data has none, {tail}"
+    if not n_closed:
+        return f"{head} whose {window_hours // 24}-day window ended by {as_of}; none has yet, {tail}"
+    if not n_holdout or not n_treatment:
+        arm = "randomised holdout" if not n_holdout else "reminded (treatment) arm"
+        return f"{head} with a randomised holdout; those in the data have no {arm}, {tail}"
     return ""
 
 

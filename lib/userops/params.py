@@ -180,6 +180,9 @@ class ActivityParams(_Section):
     min_personal_gaps: int = Field(3, ge=1, le=20, description="own cycle from N gaps on")
     reminder_holdout_share: float = Field(0.2, gt=0, lt=1, description="randomised holdout share of the list")
     reminder_seed: int = Field(20263, description="seed of the holdout draw")
+    category_window_days: int = Field(
+        14, ge=1, le=62, description="category reminder: order window after the notice (days) for its effect"
+    )
     ci_level: float = Field(0.95, gt=0.5, lt=1)
 
     @field_validator("match_order_bins", "match_tenure_bins_days")

@@ -22,23 +22,11 @@
 --   $as_of (DATE, last observed day), $window_hours (INTEGER), $assumed_margin_rate (DOUBLE)
 -- invariants: one row per (campaign_id, user_id); converted in {0, 1}; discount = 0 when not
 --   converted; assumed_orders <= orders.
-with members as (
-    select
-        m.campaign_id,
-        c.name as campaign_name,
-        cast(date_trunc('month', c.started_at) as date) as campaign_month,
-        c.channel,
-        c.cost_per_touch,
-        m.user_id,
-        m.arm,
-        m.assigned_at,
-        m.assigned_at + to_hours($window_hours) as window_end
-    from campaign_members as m
-    inner join campaigns as c using (campaign_id)
-    where
-        c.kind = $campaign_kind
-        and m.assigned_at >= $from_date and m.assigned_at < $to_date
-        and m.assigned_at + to_hours($window_hours) < cast($as_of as timestamp) + interval 1 day
+with members as (  -- the one member definition, shared with category_reminder_effect.sql
+    select *
+    from (
+        -- include: campaigns/reminder_members
+    )
 ),
 
 conversions as (

@@ -1,0 +1,139 @@
+"""Category reminders against their randomised holdout, on the money basis (hand fixture).
+
+Campaign 7 (kind category_reminder, sms, 0.05 per touch) assigned 2026-10-05 08:00; the effect
+window is params activity.category_window_days = 14 days, to 10-19 08:00:
+    u1 treatment: order 11 on 10-08, gmv 100, discount 10, lines 2 x P1 at unit cost 30 -> margin 40
+                  order 12 on 10-12, gmv 40, no lines -> assumed 40 x 25% = 10
+    u2 treatment: order 13 on 10-25, after the window (not counted)
+    u3 treatment: order 14 on 10-10, gmv 20, discount 4, no lines -> assumed 5
+    u4 treatment: no order
+    u5 holdout:   order 15 on 10-09, gmv 60, discount 6, no lines -> assumed 15
+    u6 holdout:   no order
+Campaign 8 (kind recall) holds u6 as treatment: another kind, never in the category effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from userops import activity as a
+from userops import campaigns as cm
+from userops import money
+from userops.db import connect
+from userops.params import ActivityParams, ExperimentParams
+from userops.period import Period
+from userops.testing import order_row
+
+P = Period("2026-10")
+AP = ActivityParams()
+ASSIGNED = "2026-10-05 08:00:00"
+
+
+def _campaign(cid, kind):
+    return dict(
+        campaign_id=cid,
+        name=f"c{cid}",
+        kind=kind,
+        channel="sms",
+        started_at=ASSIGNED,
+        ended_at="2026-10-19 08:00:00",
+        cost_per_touch=0.05,
+    )
+
+
+def _tables(arms=None) -> dict[str, list[dict]]:
+    arms = arms or {
+        1: "treatment",
+        2: "treatment",
+        3: "treatment",
+        4: "treatment",
+        5: "holdout",
+        6: "holdout",
+    }
+    return {
+        "users": [dict(user_id=i, registered_at="2026-01-01 08:00:00", channel="app") for i in range(1, 7)],
+        "orders": [
+            order_row(11, 1, "2026-10-08 10:00:00", gmv=100, discount=10),
+            order_row(12, 1, "2026-10-12 10:00:00", gmv=40),
+            order_row(13, 2, "2026-10-25 10:00:00", gmv=50),
+            order_row(14, 3, "2026-10-10 10:00:00", gmv=20, discount=4),
+            order_row(15, 5, "2026-10-09 10:00:00", gmv=60, discount=6),
+        ],
+        "products": [
+            dict(product_id="P1", name="p", category="daily", price=55, unit_cost=30, is_hero=False)
+        ],
+        "order_items": [dict(order_id=11, product_id="P1", quantity=2, amount=110)],
+        "campaigns": [_campaign(7, "category_reminder"), _campaign(8, "recall")],
+        "campaign_members": [
+            dict(campaign_id=7, user_id=u, arm=arm, assigned_at=ASSIGNED, touched_at=None)
+            for u, arm in arms.items()
+        ]
+        + [dict(campaign_id=8, user_id=6, arm="treatment", assigned_at=ASSIGNED, touched_at=None)],
+    }
+
+
+@pytest.fixture
+def con(make_warehouse):
+    c = connect(make_warehouse(_tables()))
+    yield c
+    c.close()
+
+
+def test_category_reminder_money_on_margin(con):
+    eff = a.category_reminder_effect(con, P.start, P.end, P, AP, ExperimentParams(bootstrap_draws=200))
+    arms = eff.arms.set_index("arm")
+    assert arms.loc["treatment", "members"] == 4 and arms.loc["holdout", "members"] == 2  # campaign 8 not in
+    assert arms.loc["treatment", "converted"] == 2  # u1, u3 ordered in the window; u2 after it
+    assert arms.loc["holdout", "converted"] == 1  # u5
+    assert eff.effect.diff == pytest.approx(0.0)  # 2/4 - 1/2
+    # orders: treated 3 (u1 x 2, u3) - 4 treated x holdout 1/2 = 1 extra order
+    assert eff.incremental_orders == pytest.approx(1.0)
+    # margin: treated 40 + 10 + 5 = 55 - 4 treated x holdout mean 15 / 2 = 25
+    assert eff.incremental_margin == pytest.approx(25.0)
+    assert eff.margin_basis == (
+        "gross margin (paid GMV - cost of goods); 3 of 4 window orders at an assumed 25% margin"
+    )  # orders 12, 14, 15 have no lines
+    # discount on orders that would have happened anyway: 4 treated x holdout buyer rate 1/2 x mean
+    # discount per treated buyer (10 + 4) / 2 = 7 -> 14; inside paid GMV, not a cost
+    assert eff.expected_anyway_redemptions == pytest.approx(2.0)
+    assert eff.anyway_discount == pytest.approx(14.0)
+    assert eff.cost_yuan == pytest.approx(0.2)  # touch cost once: 4 treated x 0.05, no discount added
+    assert eff.roi == pytest.approx((25 - 0.2) / 0.2)  # ROI on margin = 124
+    assert eff.roi == pytest.approx(money.roi(25.0, 0.2))
+    lo, hi = eff.incremental_margin_ci
+    assert lo <= 25.0 <= hi
+    text = cm.category_reminder_text(eff, "14-day window")
+    assert "**¥25 incremental gross margin**" in text and "ROI on margin is 124.0" in text
+    assert "**¥14**" in text and "not added to the cost" in text
+    assert "basis: gross margin (paid GMV - cost of goods); 3 of 4" in text
+
+
+def test_category_reminder_actions_on_roi(con):
+    eff = a.category_reminder_effect(con, P.start, P.end, P, AP, ExperimentParams(bootstrap_draws=200))
+    assert cm.category_reminder_action(eff).startswith("**Keep testing the category reminders**")  # lift 0
+    lift = replace(eff.effect, diff=0.2, ci_low=0.1, ci_high=0.3)  # a clear lift, by hand
+    keep = replace(eff, effect=lift, incremental_margin_ci=(5.0, 40.0))
+    assert cm.category_reminder_action(keep).startswith("**Keep the category reminders.**")
+    assert "ROI on margin 124.0 (95% CI 24.0 to 199.0)" in cm.category_reminder_action(keep)
+    losing = replace(keep, incremental_margin=0.1, incremental_margin_ci=(-1.0, 0.15))
+    assert cm.category_reminder_action(losing).startswith("**Rethink the category reminders.**")
+
+
+def test_category_reminder_without_holdout_says_so_and_shows_no_effect(make_warehouse, con):
+    nov = Period("2026-11")  # the campaign was assigned in October
+    assert a.category_reminder_effect(con, nov.start, nov.end, nov, AP) is None
+    assert a.category_reminder_reason(con, True, nov.start, nov, AP) == (
+        "Measuring the category reminders needs past category-reminder campaigns with a randomised holdout "
+        "from these months; the data has none, so no effect is shown."
+    )
+    assert a.category_reminder_reason(con, False, P.start, P, AP).endswith("so no effect is shown.")
+    assert a.category_reminder_reason(con, True, P.start, P, AP) == ""  # both arms: the effect is shown
+    treated_only = connect(make_warehouse(_tables({u: "treatment" for u in range(1, 7)})))
+    assert a.category_reminder_effect(treated_only, P.start, P.end, P, AP) is None
+    assert a.category_reminder_reason(treated_only, True, P.start, P, AP) == (
+        "Measuring the category reminders needs past category-reminder campaigns with a randomised holdout; "
+        "those in the data have no randomised holdout, so no effect is shown."
+    )
+    treated_only.close()
