@@ -672,6 +672,22 @@ def category_reminder_reason(con, has_tables: bool, start: dt.date, p: Period, a
     )
 
 
+def category_reminder_section(
+    con, has_tables: bool, p: Period, ap: ActivityParams, exp=None
+) -> tuple[ReminderEffect | None, str | None]:
+    """(effect, None) for the category reminders of the `effect_months` ending with the report
+    month, or (None, one sentence saying what the data lacks: no effect is presented)."""
+    start = p.shift(-(ap.effect_months - 1)).start
+    eff = category_reminder_effect(con, start, p.end, p, ap, exp) if has_tables else None
+    if eff is not None:
+        return eff, None
+    why = category_reminder_reason(con, has_tables, start, p, ap)
+    return None, why or (
+        "Measuring the category reminders needs a campaign holding both reminded and randomised holdout "
+        "members; none in the data does, so no effect is shown."
+    )
+
+
 # --------------------------------------------------------------------------- what the data allows
 # Each function below returns a small result whose `reason` is None when the section can be shown,
 # else one plain sentence saying what the section needs and that the data lacks it.

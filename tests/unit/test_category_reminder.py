@@ -137,3 +137,13 @@ def test_category_reminder_without_holdout_says_so_and_shows_no_effect(make_ware
         "those in the data have no randomised holdout, so no effect is shown."
     )
     treated_only.close()
+
+
+def test_category_reminder_section_effect_or_one_sentence(con):
+    eff, why = a.category_reminder_section(con, True, P, AP, ExperimentParams(bootstrap_draws=200))
+    assert why is None and eff.incremental_margin == pytest.approx(25.0)  # as above
+    eff, why = a.category_reminder_section(con, False, P, AP)  # no campaign tables: no effect shown
+    assert eff is None and why == (
+        "Measuring the category reminders needs past category-reminder campaigns, in the optional campaign "
+        "tables; the data has none, so no effect is shown."
+    )
