@@ -544,7 +544,7 @@ def _record_pooled(run: RecallRun, allr) -> None:
         ("recall_cost_all", "cost", "yuan",
          "campaign cost: touches x cost per touch + experiments.campaign_fixed_cost per campaign (coupons not added)",
          None),
-        ("recall_roi_all", "roi", "ratio", "ROI = (incremental gross margin - campaign cost) / campaign cost", "roi"),
+        ("recall_roi_margin_all", "roi", "ratio", "ROI = (incremental gross margin - campaign cost) / campaign cost", "roi"),
         ("recall_gmv_per_yuan_all", "gmv_per_yuan", "ratio",
          "incremental paid GMV per yuan of campaign cost (a revenue ratio, not ROI)", None),
     ]  # fmt: skip
@@ -579,7 +579,7 @@ def _record_this_month(run: RecallRun, this: pd.DataFrame) -> None:
             ci=(r.inc_margin_low, r.inc_margin_high),
         )
         add(
-            f"recall_roi.{key}",
+            f"recall_roi_margin.{key}",
             r.roi,
             "ratio",
             "this month's recall campaign: (incremental gross margin - campaign cost) / campaign cost",
