@@ -18,6 +18,7 @@ from userops import narrative as nv
 from userops.campaigns import ReminderEffect, ci_text, coupon_reminder_effect
 from userops.db import query
 from userops.experiment import assign_arms
+from userops.outputs import global_holdout_users
 from userops.params import ActivityParams, DataParams
 from userops.period import Period
 from userops.stats import km_curve
@@ -611,13 +612,15 @@ def cycles(con, p: Period, ap: ActivityParams) -> tuple[pd.DataFrame, dict[tuple
     return pd.DataFrame(out, columns=[*cols, "q25_days", "q75_days"]), curves
 
 
-def due_reminders(con, p: Period, ap: ActivityParams, summary: pd.DataFrame) -> pd.DataFrame:
+def due_reminders(con, p: Period, ap: ActivityParams, summary: pd.DataFrame, exp=None) -> pd.DataFrame:
     """Users due for a category reminder right after the month, with a seeded randomised holdout.
 
     Scenes: the `reminder_categories` (category names; 'milk_powder' = each milk powder product
     with its own median cycle). Columns: user_id, category, last_purchase_at, expected_at, arm
     (the CRM file's columns) plus scene, cycle_days, is_own_cycle. A user's arm is the same in
-    every category (holdout users get no category reminder at all).
+    every category (holdout users get no category reminder at all). With ``exp`` (params
+    experiments) the persistent global holdout's users are left out before the draw, so the
+    list's counts are those of the file; how many in ``attrs["global_holdout_left_out"]``.
     """
     s = summary[np.isfinite(summary.median_days)]
     cats = s[(s.level == "category") & s.scene.isin(ap.reminder_categories)]
@@ -649,8 +652,27 @@ def due_reminders(con, p: Period, ap: ActivityParams, summary: pd.DataFrame) -> 
         lead_days=ap.reminder_lead_days,
         horizon_days=ap.reminder_horizon_days,
     )
+    held = (
+        global_holdout_users(con, exp.global_holdout_salt, exp.global_holdout_share, df.user_id)
+        if exp is not None
+        else set()
+    )
+    df = df[~df.user_id.isin(held)].reset_index(drop=True)
     df["arm"] = assign_arms(df["user_id"], ap.reminder_holdout_share, ap.reminder_seed) if len(df) else []
-    return df[cols]
+    out = df[cols]
+    out.attrs["global_holdout_left_out"] = len(held)
+    return out
+
+
+def due_global_note(due: pd.DataFrame) -> str:
+    """One sentence on the global-holdout users left out of the category reminder list ("" if none)."""
+    k = int(due.attrs.get("global_holdout_left_out", 0))
+    if not k:
+        return ""
+    return (
+        f"{nv.num(k)} due {'user is' if k == 1 else 'users are'} in the persistent global holdout and "
+        f"left out of the list (never touched, so that all CRM touches together can be measured)."
+    )
 
 
 def category_reminder_effect(

@@ -111,3 +111,28 @@ def test_pdf_readable_without_code(run, nb_path):
     assert n_images >= _chart_count(executed) > 0
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert "A4" in info
+
+
+def test_no_target_list_holds_a_global_holdout_user(run, demo_warehouse):
+    # The persistent global holdout (params experiments, sql/experiments/global_holdout.sql, on the
+    # export's ids) is left out of every list the run writes; the assignment is the same each time.
+    import pandas as pd
+
+    from userops.db import connect
+    from userops.params import load_params
+    from userops.sql_files import read_sql
+
+    folder, _ = run
+    exp = load_params(ROOT / "params" / "default.yaml").experiments
+    sql = f"select m.source_id from ({read_sql('experiments/global_holdout')}) as g "
+    sql += "inner join map_user_id as m using (user_id) where g.in_global_holdout order by 1"
+    args = {"salt": exp.global_holdout_salt, "share": exp.global_holdout_share}
+    with connect(demo_warehouse) as con:
+        held = [r[0] for r in con.execute(sql, args).fetchall()]
+        assert held == [r[0] for r in con.execute(sql, args).fetchall()]  # stable across runs
+    assert held, "the demo has a global holdout"
+    lists = [pd.read_csv(p, dtype=str) for p in sorted((folder / "targets").glob("*.csv"))]
+    with_users = [df for df in lists if "user_id" in df.columns and len(df)]
+    assert len(with_users) >= 3  # expiring coupons, category reminders, recall, ...
+    for df in with_users:
+        assert not set(df.user_id) & set(map(str, held))

@@ -406,6 +406,20 @@ def test_due_for_reminder_with_holdout(mp_con):
     assert due.equals(again)  # seeded: same arms every run
 
 
+def test_due_list_leaves_out_the_global_holdout(mp_con):
+    from userops.params import ExperimentParams
+
+    ap = ActivityParams(reminder_categories=["milk_powder"], reminder_holdout_share=0.5)
+    summary, _ = a.cycles(mp_con, P, ap)
+    # salt "t": global-holdout scores of users 2 and 3 (both due, as above) are 0.199 and 0.155;
+    # at share 0.18 user 3 is in the global holdout, user 2 is not
+    exp = ExperimentParams(global_holdout_salt="t", global_holdout_share=0.18)
+    due = a.due_reminders(mp_con, P, ap, summary, exp)
+    assert list(due.user_id) == [2] and due.attrs["global_holdout_left_out"] == 1
+    assert a.due_global_note(due).startswith("1 due user is in the persistent global holdout")
+    assert a.due_global_note(a.due_reminders(mp_con, P, ap, summary)) == ""  # no exp: nobody left out
+
+
 # ------------------------------------------------------------------ incentives (association)
 
 
