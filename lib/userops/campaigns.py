@@ -422,14 +422,15 @@ def category_reminder_text(eff: ReminderEffect, window: str) -> str:
     margin_ci = ci_text(eff.incremental_margin_ci, nv.yuan)
     out = (
         f"Reminded members ordered within the {window} **{nv.pct(e.rate_treatment)}** of the time against "
-        f"**{nv.pct(e.rate_holdout)}** in the randomised holdout (n = {nv.num(e.n_treatment)} vs "
-        f"{nv.num(e.n_holdout)}): **{nv.pp(e.diff)}**, 95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)}, "
-        f"{nv.significance(e.p_value, e.level)}; {e.n_strata} campaigns pooled by Mantel-Haenszel, each "
-        "against its own holdout. "
-        f"That is about **{nv.num(eff.incremental_redemptions)} extra buyers** and "
-        f"**{nv.num(eff.incremental_orders)} extra orders**{f' ({orders_ci})' if orders_ci else ''}, worth "
-        f"**{nv.yuan(eff.incremental_margin)} incremental gross margin** "
-        f"({margin_ci + '; ' if margin_ci else ''}basis: {eff.margin_basis}). "
+        f"**{nv.pct(e.rate_holdout)}** expected from their campaigns' randomised holdouts (each campaign's holdout "
+        f"rate weighted by its reminded members; n = {nv.num(e.n_treatment)} reminded, {nv.num(e.n_holdout)} held "
+        f"out): about **{nv.num(eff.incremental_redemptions)} extra buyers**. Pooled by Mantel-Haenszel (each "
+        f"campaign weighted by its information, a holdout shared by campaigns counted once) the lift is "
+        f"**{nv.pp(e.diff)}** (95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)}, {nv.significance(e.p_value, e.level)}). "
+        f"The reminders brought about **{nv.num(eff.incremental_orders)} extra orders**"
+        f"{f' ({orders_ci})' if orders_ci else ''}, worth **{nv.yuan(eff.incremental_margin)} incremental gross "
+        f"margin** ({margin_ci + '; ' if margin_ci else ''}basis: {eff.margin_basis}), each campaign against its "
+        "own holdout. "
     )
     if eff.roi is None:
         out += f"The {nv.num(e.n_treatment)} reminders cost nothing in the data, so there is no ROI. "
@@ -453,26 +454,37 @@ def category_reminder_text(eff: ReminderEffect, window: str) -> str:
 
 
 def category_reminder_action(eff: ReminderEffect) -> str:
-    """Keep, rethink or keep testing the category reminders, on ROI on margin (one markdown line)."""
-    e = eff.effect
-    ci = f"95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)}"
-    if not (e.significant and e.diff > 0):
-        return (
-            f"**Keep testing the category reminders**: their lift in ordering ({nv.pp(e.diff)}, {ci}) is not "
-            "distinguishable from zero; keep the holdout."
-        )
+    """Keep, rethink or keep testing the category reminders on their money (one markdown line).
+
+    Rethink: the ROI-on-margin interval lies below 0 (they lose money). Keep: the incremental gross
+    margin interval lies above 0 and so does the ROI's (or they cost nothing). Else keep testing.
+    """
     roi_ci = ci_text(eff.roi_ci, lambda x: f"{x:,.1f}")
-    if eff.roi is not None and eff.roi_ci[1] is not None and eff.roi_ci[1] < 0:
+    roi = "" if eff.roi is None else f"ROI on margin {eff.roi:,.1f}" + (f" ({roi_ci})" if roi_ci else "")
+    margin = f"{nv.yuan(eff.incremental_margin)} incremental gross margin"
+    m_ci = ci_text(eff.incremental_margin_ci, nv.yuan)
+    lo_roi, hi_roi = eff.roi_ci
+    if eff.roi is not None and hi_roi is not None and hi_roi < 0:
         return (
-            f"**Rethink the category reminders.** They lift ordering by {nv.pp(e.diff)} ({ci}), but their incremental "
-            f"gross margin ({nv.yuan(eff.incremental_margin)}) does not cover their touch cost "
-            f"({nv.yuan(eff.cost_yuan, 2)}): ROI on margin {eff.roi:,.1f} ({roi_ci})."
+            f"**Rethink the category reminders.** Their {margin} ({m_ci}) does not cover their touch cost "
+            f"({nv.yuan(eff.cost_yuan, 2)}): {roi}."
         )
-    roi = "" if eff.roi is None else f", ROI on margin {eff.roi:,.1f}" + (f" ({roi_ci})" if roi_ci else "")
+    margin_sure = bool(m_ci) and eff.incremental_margin_ci[0] > 0
+    if margin_sure and (eff.roi is None or (lo_roi is not None and lo_roi > 0)):
+        return (
+            f"**Keep the category reminders.** They added about {nv.num(eff.incremental_orders)} orders and "
+            f"{margin} ({m_ci}) for {nv.yuan(eff.cost_yuan, 2)} in notices" + (f": {roi}." if roi else ".")
+        )
+    why = (
+        "their ROI interval still includes a loss"
+        if margin_sure
+        else "their incremental gross margin is not distinguishable from zero"
+    )
     return (
-        f"**Keep the category reminders.** They lift ordering by {nv.pp(e.diff)} ({ci}) and added about "
-        f"{nv.num(eff.incremental_orders)} orders and {nv.yuan(eff.incremental_margin)} of gross margin for "
-        f"{nv.yuan(eff.cost_yuan, 2)} in notices{roi}."
+        f"**Keep testing the category reminders**: {why} ({margin}"
+        + (f", {m_ci}" if m_ci else "")
+        + (f"; {roi}" if roi else "")
+        + "); keep the holdout."
     )
 
 

@@ -106,19 +106,29 @@ def test_category_reminder_money_on_margin(con):
     assert lo <= 25.0 <= hi
     text = cm.category_reminder_text(eff, "14-day window")
     assert "**¥25 incremental gross margin**" in text and "ROI on margin is 124.0" in text
+    assert "**50.0%** expected from their campaigns' randomised holdouts" in text  # u5 of u5, u6
+    assert "about **0 extra buyers**" in text and "the lift is **+0.0 pp**" in text
     assert "**¥14**" in text and "not added to the cost" in text
     assert "basis: gross margin (paid GMV - cost of goods); 3 of 4" in text
 
 
-def test_category_reminder_actions_on_roi(con):
+def test_category_reminder_actions_on_margin_and_roi(con):
     eff = a.category_reminder_effect(con, P.start, P.end, P, AP, ExperimentParams(bootstrap_draws=200))
-    assert cm.category_reminder_action(eff).startswith("**Keep testing the category reminders**")  # lift 0
-    lift = replace(eff.effect, diff=0.2, ci_low=0.1, ci_high=0.3)  # a clear lift, by hand
-    keep = replace(eff, effect=lift, incremental_margin_ci=(5.0, 40.0))
-    assert cm.category_reminder_action(keep).startswith("**Keep the category reminders.**")
-    assert "ROI on margin 124.0 (95% CI 24.0 to 199.0)" in cm.category_reminder_action(keep)
-    losing = replace(keep, incremental_margin=0.1, incremental_margin_ci=(-1.0, 0.15))
+    # incremental margin 25 for a touch cost of 0.2 (above); the intervals are set by hand
+    keep = replace(eff, incremental_margin_ci=(5.0, 40.0))  # ROI CI (5 - 0.2) / 0.2 = 24 to 199
+    text = cm.category_reminder_action(keep)
+    assert text.startswith("**Keep the category reminders.**")
+    assert "ROI on margin 124.0 (95% CI 24.0 to 199.0)" in text
+    unsure = cm.category_reminder_action(replace(eff, incremental_margin_ci=(-3.0, 40.0)))
+    assert unsure.startswith("**Keep testing the category reminders**: their incremental gross margin is not")
+    thin = cm.category_reminder_action(replace(eff, incremental_margin_ci=(0.1, 40.0)))  # ROI low -0.5
+    assert thin.startswith(
+        "**Keep testing the category reminders**: their ROI interval still includes a loss"
+    )
+    losing = replace(eff, incremental_margin=0.1, incremental_margin_ci=(-1.0, 0.15))  # ROI high -0.25
     assert cm.category_reminder_action(losing).startswith("**Rethink the category reminders.**")
+    free = cm.category_reminder_action(replace(keep, cost_yuan=0.0))  # no cost: no ROI, margin decides
+    assert free.startswith("**Keep the category reminders.**") and "ROI" not in free
 
 
 def test_category_reminder_without_holdout_says_so_and_shows_no_effect(make_warehouse, con):
