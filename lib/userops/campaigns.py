@@ -457,7 +457,8 @@ def category_reminder_action(eff: ReminderEffect) -> str:
     """Keep, rethink or keep testing the category reminders on their money (one markdown line).
 
     Rethink: the ROI-on-margin interval lies below 0 (they lose money). Keep: the incremental gross
-    margin interval lies above 0 and so does the ROI's (or they cost nothing). Else keep testing.
+    margin interval lies above 0 (saying so when the ROI interval still includes a loss, as the
+    recall action does). Else keep testing: the margin they add is not distinguishable from zero.
     """
     roi_ci = ci_text(eff.roi_ci, lambda x: f"{x:,.1f}")
     roi = "" if eff.roi is None else f"ROI on margin {eff.roi:,.1f}" + (f" ({roi_ci})" if roi_ci else "")
@@ -469,22 +470,21 @@ def category_reminder_action(eff: ReminderEffect) -> str:
             f"**Rethink the category reminders.** Their {margin} ({m_ci}) does not cover their touch cost "
             f"({nv.yuan(eff.cost_yuan, 2)}): {roi}."
         )
-    margin_sure = bool(m_ci) and eff.incremental_margin_ci[0] > 0
-    if margin_sure and (eff.roi is None or (lo_roi is not None and lo_roi > 0)):
+    if m_ci and eff.incremental_margin_ci[0] > 0:
+        risk = (
+            "; the ROI interval still includes a loss, so keep the holdout"
+            if lo_roi is not None and lo_roi < 0
+            else ""
+        )
         return (
             f"**Keep the category reminders.** They added about {nv.num(eff.incremental_orders)} orders and "
-            f"{margin} ({m_ci}) for {nv.yuan(eff.cost_yuan, 2)} in notices" + (f": {roi}." if roi else ".")
+            f"{margin} ({m_ci}) for {nv.yuan(eff.cost_yuan, 2)} in notices"
+            + (f": {roi}" if roi else "")
+            + f"{risk}."
         )
-    why = (
-        "their ROI interval still includes a loss"
-        if margin_sure
-        else "their incremental gross margin is not distinguishable from zero"
-    )
     return (
-        f"**Keep testing the category reminders**: {why} ({margin}"
-        + (f", {m_ci}" if m_ci else "")
-        + (f"; {roi}" if roi else "")
-        + "); keep the holdout."
+        f"**Keep testing the category reminders**: the gross margin they add is not distinguishable from zero "
+        f"({margin}" + (f", {m_ci}" if m_ci else "") + (f"; {roi}" if roi else "") + "); keep the holdout."
     )
 
 

@@ -119,11 +119,13 @@ def test_category_reminder_actions_on_margin_and_roi(con):
     text = cm.category_reminder_action(keep)
     assert text.startswith("**Keep the category reminders.**")
     assert "ROI on margin 124.0 (95% CI 24.0 to 199.0)" in text
+    assert "includes a loss" not in text
     unsure = cm.category_reminder_action(replace(eff, incremental_margin_ci=(-3.0, 40.0)))
-    assert unsure.startswith("**Keep testing the category reminders**: their incremental gross margin is not")
+    assert unsure.startswith("**Keep testing the category reminders**: the gross margin they add is not")
     thin = cm.category_reminder_action(replace(eff, incremental_margin_ci=(0.1, 40.0)))  # ROI low -0.5
-    assert thin.startswith(
-        "**Keep testing the category reminders**: their ROI interval still includes a loss"
+    assert thin.startswith("**Keep the category reminders.**")
+    assert thin.endswith(
+        "(95% CI -0.5 to 199.0); the ROI interval still includes a loss, so keep the holdout."
     )
     losing = replace(eff, incremental_margin=0.1, incremental_margin_ci=(-1.0, 0.15))  # ROI high -0.25
     assert cm.category_reminder_action(losing).startswith("**Rethink the category reminders.**")
