@@ -710,6 +710,89 @@ def category_reminder_section(
     )
 
 
+def category_reminder_chart(eff: ReminderEffect, p: Period, ap: ActivityParams):
+    """Per-campaign lift in ordering (the 12 largest campaigns) and the stratified pooled lift, with CIs."""
+    import matplotlib.pyplot as plt
+
+    from userops import charts
+
+    e = eff.effect
+    c = eff.campaigns.nlargest(12, "members_treatment").sort_values(["campaign_month", "campaign_id"])
+    c["label"] = [  # the campaign's name, with its month when the name lacks it
+        n if f"{pd.Timestamp(m):%Y-%m}" in str(n) else f"{pd.Timestamp(m):%Y-%m} {n}"
+        for m, n in zip(c.campaign_month, c.campaign_name, strict=True)
+    ]
+    pooled = {"label": f"pooled (stratified) {len(eff.campaigns)} campaigns", "diff": e.diff}
+    pooled |= {"ci_low": e.ci_low, "ci_high": e.ci_high}
+    plot = pd.concat([c[["label", "diff", "ci_low", "ci_high"]], pd.DataFrame([pooled])], ignore_index=True)
+    fig, ax = plt.subplots(figsize=(8, 0.36 * len(plot) + 1.3))
+    charts.bar_with_ci(plot, "label", "diff", "ci_low", "ci_high", ax=ax, fmt="pp")
+    charts.percent_axis(ax, "x")
+    ax.set_xlabel(f"ordered within {ap.category_window_days} days, reminded minus holdout (95% CI)")
+    drawn = (
+        f"; the {len(c)} largest of {len(eff.campaigns)} campaigns drawn"
+        if len(c) < len(eff.campaigns)
+        else ""
+    )
+    charts.title(
+        ax,
+        f"Category reminders change ordering by {nv.pp(e.diff)} (95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)})",
+        f"randomised holdout; campaigns {p.shift(-(ap.effect_months - 1)).short} to {p.short}{drawn}",
+    )
+    return fig
+
+
+def record_category_reminder(rep, eff: ReminderEffect, p: Period, ap: ActivityParams) -> None:
+    """The category reminders' headline numbers on the play's Report, each with its money basis."""
+    from userops import money
+
+    e, period = eff.effect, f"{p.shift(-(ap.effect_months - 1)).month}..{p.month}"
+    rows = [
+        (
+            "category_reminder_lift",
+            e.diff,
+            "share (difference)",
+            f"share who ordered within {ap.category_window_days} days of a category reminder, reminded minus "
+            "randomised holdout (campaigns pooled by Mantel-Haenszel)",
+            (e.ci_low, e.ci_high),
+        ),
+        (
+            "category_reminder_incremental_orders",
+            eff.incremental_orders,
+            "orders",
+            "extra orders in the window caused by the category reminders (each campaign against its own holdout)",
+            eff.incremental_orders_ci,
+        ),
+        (
+            "category_reminder_incremental_margin",
+            eff.incremental_margin,
+            "yuan",
+            f"incremental {eff.margin_basis} in the window caused by the category reminders",
+            eff.incremental_margin_ci,
+        ),
+        (
+            "category_reminder_anyway_discount",
+            eff.anyway_discount,
+            "yuan",
+            "discount on orders that would have happened anyway (treated members x holdout buyer rate x mean "
+            "discount per treated buyer); inside paid GMV, not a cost",
+            None,
+        ),
+        (
+            "category_reminder_touch_cost",
+            eff.cost_yuan,
+            "yuan",
+            "touch cost, treated members x cost per touch (+ fixed cost per campaign)",
+            None,
+        ),
+    ]
+    if eff.roi is not None:
+        ci = eff.roi_ci if None not in eff.roi_ci else None
+        rows.append(("category_reminder_roi_margin", eff.roi, "ratio", money.ROI_DEFINITION, ci))
+    for key, value, unit, definition, ci in rows:
+        rep.add(key, value, unit, definition, period=period, ci=ci)
+
+
 # --------------------------------------------------------------------------- what the data allows
 # Each function below returns a small result whose `reason` is None when the section can be shown,
 # else one plain sentence saying what the section needs and that the data lacks it.

@@ -159,3 +159,27 @@ def test_category_reminder_section_effect_or_one_sentence(con):
         "Measuring the category reminders needs past category-reminder campaigns, in the optional campaign "
         "tables; the data has none, so no effect is shown."
     )
+
+
+def test_category_reminder_metrics_and_chart(con):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from userops.outputs import Report
+
+    eff = a.category_reminder_effect(con, P.start, P.end, P, AP, ExperimentParams(bootstrap_draws=200))
+    rep = Report(play="03_x", month="2026-10")
+    a.record_category_reminder(rep, eff, P, AP)
+    m = rep.metrics
+    assert m["category_reminder_incremental_margin"]["value"] == pytest.approx(25.0)  # as above
+    assert m["category_reminder_anyway_discount"]["value"] == pytest.approx(14.0)
+    assert m["category_reminder_touch_cost"]["value"] == pytest.approx(0.2)
+    assert m["category_reminder_roi_margin"]["value"] == pytest.approx(124.0)
+    assert m["category_reminder_roi_margin"]["definition"] == money.ROI_DEFINITION
+    assert m["category_reminder_lift"]["period"] == "2026-05..2026-10"  # effect_months 6
+    fig = a.category_reminder_chart(eff, P, AP)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert set(labels) == {"2026-10 c7", "pooled (stratified) 1 campaigns"}  # name without its month: added
+    plt.close(fig)
