@@ -19,7 +19,7 @@ ifeq ($(shell command -v $(PYTHON) 2>/dev/null),)
 PYTHON := python3
 endif
 
-.PHONY: all help install run demo test lint format lab bench clean triggers
+.PHONY: all help install run demo test lint format lab bench clean triggers lock
 
 all: run ## Install what is missing, build the demo warehouse, run the playbook for its last complete month
 
@@ -31,11 +31,12 @@ $(STAMPS)/system:
 	bash scripts/ensure-system-packages.sh
 	@touch $@
 
-$(STAMPS)/venv: requirements.txt pyproject.toml
+# requirements.lock pins every transitive dependency with its hashes (what CI tested); regenerate it
+# with `make lock` after editing requirements.txt (the human list of direct dependencies).
+$(STAMPS)/venv: requirements.lock pyproject.toml
 	@mkdir -p $(STAMPS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
@@ -83,6 +84,14 @@ bench: install ## Time demo generation, load and the playbook at several scales 
 lab: install $(WAREHOUSE) ## Open JupyterLab on notebooks/ with the project kernel
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
-clean: ## Remove generated data, warehouse, outputs, caches and the venv
+lock: ## Re-pin requirements.lock (every transitive dependency, with hashes) from requirements.txt
+	rm -rf /tmp/userops-lock-venv && $(PYTHON) -m venv /tmp/userops-lock-venv
+	/tmp/userops-lock-venv/bin/python -m pip install --quiet pip-tools
+	/tmp/userops-lock-venv/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --index-url https://pypi.org/simple --output-file requirements.lock requirements.txt
+	rm -rf /tmp/userops-lock-venv
+
+clean: ## Remove generated data, warehouse (and killed loads' temp files), outputs, caches and the venv
 	rm -rf $(VENV) $(STAMPS) $(DEMO_DIR) $(WAREHOUSE) $(WAREHOUSE).wal outputs .pytest_cache .ruff_cache
+	rm -rf $(WAREHOUSE).*.tmp $(WAREHOUSE).*.tmp.wal $(WAREHOUSE).*.tmp.rejects.csv $(dir $(WAREHOUSE)).locks
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 import subprocess
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -107,7 +111,8 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def _leftovers(out: Path) -> list[str]:
-    return sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+    """Hidden build folders and backups left in outputs/ (the month locks' folder aside)."""
+    return sorted(p.name for p in out.iterdir() if p.name.startswith(".") and p.name != ".locks")
 
 
 # --------------------------------------------------------------------------- fast unit tests
@@ -157,6 +162,80 @@ def test_bad_inputs_fail_before_running(project):
     with pytest.raises(FileNotFoundError, match="params"):
         run_playbook(MONTH, project["wh"], project["root"] / "missing.yaml", **kw)
     assert not project["out"].exists() or not any(project["out"].iterdir())
+
+
+def test_ids_are_masked_for_reports_and_pseudonymised_in_target_lists(tmp_path, monkeypatch):
+    from userops import outputs
+
+    df = pd.DataFrame({"user_id": [12345, 7, None], "referrer_id": ["L01-03", "P010-2", "P010-2"]})
+    shown = outputs.mask_ids(df)
+    assert shown.user_id.tolist() == ["••••5", "•••", ""]  # at most a third of an id shows
+    assert shown.referrer_id.tolist() == ["••••03", "••••-2", "••••-2"]
+    monkeypatch.delenv(outputs.PSEUDONYMS_ENV, raising=False)
+    assert outputs.pseudonymise(df, MONTH, "recall") is df  # without --pseudonymise: the ids as exported
+    folder = tmp_path / "wh.duckdb.pseudonyms"
+    salt = outputs.ensure_salt(folder)
+    assert re.fullmatch(r"[0-9a-f]{32}", salt) and (folder / "salt").stat().st_mode & 0o777 == 0o600
+    assert outputs.ensure_salt(folder) == salt  # made once
+    monkeypatch.setenv(outputs.PSEUDONYMS_ENV, str(folder))
+    out = outputs.pseudonymise(df, MONTH, "recall")
+    # u_ / r_ + the first 16 hex digits of sha256("<salt>:user_id:12345")
+    expected = "u_" + hashlib.sha256(f"{salt}:user_id:12345".encode()).hexdigest()[:16]
+    assert out.user_id[0] == expected and pd.isna(out.user_id[2])
+    assert out.referrer_id[1] == out.referrer_id[2] != out.referrer_id[0]
+    assert out.referrer_id[0].startswith("r_") and "L01-03" not in out.to_csv()
+    mapping = pd.read_csv(folder / MONTH / "recall.csv")
+    assert len(mapping) == 4  # 2 users (the null is not mapped) + 2 referrers
+    back = dict(zip(mapping.pseudonym, mapping["id"].astype(str), strict=True))
+    assert back[expected] == "12345"  # the export id, not the float of a column with nulls
+    assert back[out.referrer_id[0]] == "L01-03"
+
+
+def test_the_runner_tells_the_kernels_where_the_pseudonyms_are_only_for_the_run(tmp_path, monkeypatch):
+    from userops.outputs import PSEUDONYMS_ENV
+
+    monkeypatch.delenv(PSEUDONYMS_ENV, raising=False)
+    with runner._pseudonyms(tmp_path / "wh.duckdb") as where:
+        assert os.environ[PSEUDONYMS_ENV] == where == str(tmp_path / "wh.duckdb.pseudonyms")
+        assert (tmp_path / "wh.duckdb.pseudonyms" / "salt").is_file()
+    assert PSEUDONYMS_ENV not in os.environ
+    with runner._pseudonyms(None) as where:
+        assert where is None and PSEUDONYMS_ENV not in os.environ
+
+
+def test_cli_takes_the_warehouse_from_userops_warehouse(tmp_path, monkeypatch, capsys):
+    from userops import cli
+
+    monkeypatch.setenv("USEROPS_WAREHOUSE", str(tmp_path / "chain" / "wh.duckdb"))
+    assert cli.main(["run", "--month", MONTH]) == 2
+    err = capsys.readouterr().err
+    assert f"userops run: warehouse {tmp_path / 'chain' / 'wh.duckdb'} not found" in err
+    assert not (tmp_path / "chain").exists()  # no lock folder made beside a missing warehouse
+    assert cli.main(["triggers", "--date", "2026-10-15", "--warehouse", str(tmp_path / "x.duckdb")]) == 2
+    assert f"warehouse {tmp_path / 'x.duckdb'} not found" in capsys.readouterr().err  # the flag wins
+    for command in ("run", "triggers", "load"):
+        sub = cli.build_parser()._subparsers._group_actions[0].choices[command]
+        assert "$USEROPS_WAREHOUSE" in sub.format_help()
+
+
+def test_a_play_computed_on_other_data_than_the_run_snapshot_stops_the_publish(tmp_path):
+    job = runner._Job(
+        MONTH, tmp_path / "wh.duckdb", tmp_path / "p.yaml", tmp_path, "python3", False, False, False, {}
+    )
+    job.data = {"data_fingerprint": "aaa111"}
+    plays = {
+        "01_acquisition": {"provenance": {"data_fingerprint": "aaa111"}},
+        "02_retention": {"provenance": {"data_fingerprint": "bbb222"}},  # the warehouse was copied over
+        "03_active": {"provenance": {"data_fingerprint": "ccc333"}},  # carried over by --only: not re-run
+    }
+    (tmp_path / "metrics.json").write_text(json.dumps({"plays": plays}))
+    runner._check_snapshot(tmp_path, job, ["01_acquisition"])  # the plays run now read the snapshot
+    with pytest.raises(runner.SnapshotChanged) as info:
+        runner._check_snapshot(tmp_path, job, ["01_acquisition", "02_retention"])
+    assert str(info.value) == (
+        f"the warehouse {tmp_path / 'wh.duckdb'} changed during the run (replaced without `userops load`?): "
+        "02_retention read data bbb222, the run started on aaa111; nothing published, run again"
+    )
 
 
 # --------------------------------------------------------------------------- end to end

@@ -1789,11 +1789,13 @@ def referral_metric_definitions(ap: AcquisitionParams) -> dict[str, tuple[str, s
 
 
 def referral_targets_table(targets: pd.DataFrame, ap: AcquisitionParams):
-    """The reward / coach list as a display table."""
+    """The reward / coach list as a display table (referrer ids masked: no individual id in a PDF;
+    targets/referrers.csv has them)."""
     from userops import charts
+    from userops.outputs import mask_ids
 
     D = ap.referral_gmv_days
-    show = targets.assign(where=targets.group_id.fillna(targets.store_id).fillna(""))
+    show = mask_ids(targets).assign(where=targets.group_id.fillna(targets.store_id).fillna(""))
     names = {
         "action": "action",
         "referrer_id": "referrer",

@@ -3,9 +3,11 @@
 userops demo --users 20000 --months 12 --seed 7 --out data/demo
 userops check data/demo [--params params/default.yaml] [--mapping mapping.yaml] [--encoding gbk]
 userops load data/demo --warehouse data/warehouse.duckdb [--params ...] [--mapping ...] [--encoding ...] [--quarantine]
-userops run [--month 2026-10] [--params params/default.yaml] [--keep-going]
+userops run [--month 2026-10] [--params params/default.yaml] [--keep-going] [--pseudonymise]
 userops export outputs/2026-10/notebooks/02_new_user_retention.ipynb out.pdf
 userops triggers --date 2026-10-15 [--params ...] [--warehouse ...] [--out outputs/triggers]
+
+--warehouse defaults to $USEROPS_WAREHOUSE, else data/warehouse.duckdb.
 userops demo-responses --date 2026-10-15 --days 7 [--data data/demo] [--out data/demo-responses]
 """
 
@@ -16,9 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-from userops.db import DEFAULT_WAREHOUSE
+from userops.db import DEFAULT_WAREHOUSE, warehouse_path
 
 DEFAULT_PARAMS = "params/default.yaml"
+WAREHOUSE_HELP = f"DuckDB warehouse file (default: $USEROPS_WAREHOUSE, else {DEFAULT_WAREHOUSE})"
+EXIT_BUSY = 4  # another run of the month, or a load replacing the warehouse: nothing was run
 
 
 def _cmd_demo(a: argparse.Namespace) -> int:
@@ -106,6 +110,7 @@ def _load(a: argparse.Namespace) -> int:
     import duckdb
 
     from userops.load import ContractError, OutOfMemory, load_dir
+    from userops.locks import LockBusy
     from userops.mapping import MappingError
     from userops.params import ParamsError
 
@@ -125,6 +130,9 @@ def _load(a: argparse.Namespace) -> int:
         _print_problems(e.problems)
         print(f"nothing loaded: {a.warehouse} is unchanged", file=sys.stderr)
         return 1
+    except LockBusy as e:  # runs still reading the warehouse, or another load
+        print(f"userops load: {e}", file=sys.stderr)
+        return EXIT_BUSY
     _print_notices(report.notices)
     loaded = ", ".join(f"{k} {v:,}" for k, v in report.rows.items() if k not in report.absent)
     print(f"loaded {a.warehouse} in {time.perf_counter() - t0:.1f} s: {loaded}")
@@ -136,11 +144,36 @@ def _load(a: argparse.Namespace) -> int:
     return 0
 
 
+def _missing_warehouse(a: argparse.Namespace) -> bool:
+    """Say so (before any lock is taken beside it) when the warehouse file does not exist."""
+    if Path(a.warehouse).is_file():
+        return False
+    print(
+        f"userops {a.command}: warehouse {a.warehouse} not found: build it with `userops load DIR` "
+        "(or `make demo`), or point --warehouse / USEROPS_WAREHOUSE at it",
+        file=sys.stderr,
+    )
+    return True
+
+
 def _cmd_run(a: argparse.Namespace) -> int:
+    from userops.locks import LockBusy, reading
+
+    if _missing_warehouse(a):
+        return 2
+    try:
+        with reading(a.warehouse):  # month chosen and every notebook run on one snapshot
+            return _run_locked(a)
+    except LockBusy as e:
+        print(f"userops run: {e}", file=sys.stderr)
+        return EXIT_BUSY
+
+
+def _run_locked(a: argparse.Namespace) -> int:
     from userops import vocabulary
     from userops.db import connect, resolve_month
     from userops.params import ParamsError, load_params
-    from userops.runner import NotebookFailed, RunIncomplete, run_playbook
+    from userops.runner import NotebookFailed, RunIncomplete, SnapshotChanged, run_playbook
 
     try:
         params = load_params(a.params)  # fail before any notebook starts
@@ -161,11 +194,12 @@ def _cmd_run(a: argparse.Namespace) -> int:
             pdf=not a.no_pdf,
             only=a.only,
             keep_going=a.keep_going,
+            pseudonymise=a.pseudonymise,
         )
     except RunIncomplete as e:  # --keep-going: the rest is published
         print(f"userops run incomplete: {e}", file=sys.stderr)
         return 3
-    except NotebookFailed as e:
+    except (NotebookFailed, SnapshotChanged) as e:
         print(f"userops run failed: {e}", file=sys.stderr)
         return 1
     except (FileNotFoundError, ValueError) as e:  # no notebooks, unknown --only name
@@ -205,13 +239,16 @@ def _cmd_triggers(a: argparse.Namespace) -> int:
     import duckdb
 
     from userops.db import connect, data_range
+    from userops.locks import LockBusy, reading
     from userops.params import ParamsError, load_params
     from userops.triggers import build_triggers, measure_triggers, summary, write_triggers
 
+    if _missing_warehouse(a):
+        return 2
     try:
         date = dt.date.fromisoformat(a.date)
         params = load_params(a.params)
-        with connect(a.warehouse, settings=params.duckdb.model_dump()) as con:
+        with reading(a.warehouse), connect(a.warehouse, settings=params.duckdb.model_dump()) as con:
             lo, hi = data_range(con)
             if not lo <= date <= hi:
                 raise ValueError(f"date {a.date} is outside the data (orders run {lo} to {hi})")
@@ -220,6 +257,9 @@ def _cmd_triggers(a: argparse.Namespace) -> int:
     except (ParamsError, ValueError, FileNotFoundError) as e:
         print(f"userops triggers: {e}", file=sys.stderr)
         return 2
+    except LockBusy as e:
+        print(f"userops triggers: {e}", file=sys.stderr)
+        return EXIT_BUSY
     except duckdb.CatalogException as e:  # a warehouse built by an older loader (no id maps)
         print(f"userops triggers: {e}\nrebuild the warehouse with `userops load DIR`", file=sys.stderr)
         return 2
@@ -287,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="encoding of the CSV files (default UTF-8), e.g. gbk or gb18030: converted on read",
         )
     c.set_defaults(func=_cmd_check)
-    ld.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
+    ld.add_argument("--warehouse", default=None, help=WAREHOUSE_HELP)
     ld.add_argument(
         "--quarantine",
         action="store_true",
@@ -295,10 +335,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ld.set_defaults(func=_cmd_load)
 
-    r = sub.add_parser("run", help="run the playbook for a month into outputs/<month>/")
+    r = sub.add_parser(
+        "run",
+        help="run the playbook for a month into outputs/<month>/",
+        description="Run the playbook for a month into <out>/<month>/. Exit 0 done, 1 a notebook failed "
+        "(previous outputs kept), 2 bad input, 3 --keep-going with failures, 4 busy: another run of "
+        "the month is in progress or a load is replacing the warehouse (nothing run).",
+    )
     r.add_argument("--month", default="", help="YYYY-MM; default: the last complete month in the data")
     r.add_argument("--params", default=DEFAULT_PARAMS)
-    r.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
+    r.add_argument("--warehouse", default=None, help=WAREHOUSE_HELP)
     r.add_argument("--out", default="outputs")
     r.add_argument("--notebooks", default="notebooks")
     r.add_argument("--only", nargs="*", help="notebook name prefixes to run (e.g. 02)")
@@ -307,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-going",
         action="store_true",
         help="run every notebook even after one fails, publish the ones that succeeded, exit 3",
+    )
+    r.add_argument(
+        "--pseudonymise",
+        action="store_true",
+        help="target lists carry salted hashes instead of user and referrer ids; the salt and the "
+        "mapping back stay beside the warehouse (<warehouse>.pseudonyms/)",
     )
     r.set_defaults(func=_cmd_run)
 
@@ -320,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--date", required=True, help="YYYY-MM-DD: lists from the data as it stands after this day"
     )
     t.add_argument("--params", default=DEFAULT_PARAMS)
-    t.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
+    t.add_argument("--warehouse", default=None, help=WAREHOUSE_HELP)
     t.add_argument("--out", default="outputs/triggers", help="lists go to <out>/<date>/")
     t.add_argument(
         "--monthly",
@@ -339,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument("--date", required=True, help="YYYY-MM-DD: the first day whose lists are built")
     dr.add_argument("--days", type=int, default=7, help="consecutive days of lists")
     dr.add_argument("--data", default="data/demo", help="the demo export the warehouse was loaded from")
-    dr.add_argument("--warehouse", default=str(DEFAULT_WAREHOUSE))
+    dr.add_argument("--warehouse", default=None, help=WAREHOUSE_HELP)
     dr.add_argument("--params", default=DEFAULT_PARAMS)
     dr.add_argument("--out", default="data/demo-responses", help="the export with the responses")
     dr.add_argument("--lift", action="append", help="LIST=VALUE: planted lift of a list (repeatable)")
@@ -350,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "warehouse"):  # --warehouse, else $USEROPS_WAREHOUSE, else the default
+        args.warehouse = str(warehouse_path(args.warehouse))
     return args.func(args)
 
 

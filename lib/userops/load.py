@@ -46,6 +46,7 @@ from pathlib import Path
 
 import duckdb
 
+from userops import locks
 from userops.contract import LOAD_ORDER, MAPPED_IDS, MAX_TS, MONEY, REQUIRED_TABLES, TABLES, Column, Table
 from userops.db import duckdb_config
 from userops.load_input import FileProblem, near_contract, utf8_source
@@ -782,10 +783,17 @@ def load_dir(data_dir: str | Path, warehouse: str | Path, opts: LoadOptions | No
     """Validate data_dir and atomically (re)build the DuckDB warehouse file.
 
     Raises ContractError listing every problem, or OutOfMemory; the existing warehouse is then
-    unchanged (also when the load is interrupted).
+    unchanged (also when the load is interrupted). Holds the load lock throughout (removing temp
+    files of killed loads first) and the warehouse lock exclusive for the final rename, which
+    waits for running runs (userops.locks; raises LockBusy after the wait, the warehouse unchanged).
     """
     data_dir, warehouse, opts = Path(data_dir), Path(warehouse), opts or LoadOptions()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
+    with locks.loading(warehouse):
+        return _load_locked(data_dir, warehouse, opts)
+
+
+def _load_locked(data_dir: Path, warehouse: Path, opts: LoadOptions) -> LoadReport:
     fd, tmp_name = tempfile.mkstemp(prefix=warehouse.name + ".", suffix=".tmp", dir=warehouse.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -797,19 +805,21 @@ def load_dir(data_dir: str | Path, warehouse: str | Path, opts: LoadOptions | No
             _prepare(con, opts.params)
             with _interruptible(con), tempfile.TemporaryDirectory(prefix="userops-load-") as scratch:
                 report = _build(con, data_dir, warehouse, opts, rejects_tmp, Path(scratch))
+                locks.checkpoint("load:built")
                 con.execute("checkpoint")
         except duckdb.OutOfMemoryException:
             raise OutOfMemory(f"loading {data_dir}", _memory_limit(opts.params)) from None
         finally:
             con.close()
         _pause_for_tests()
-        os.replace(tmp, warehouse)
-        rejects = rejects_path(warehouse)
-        if report.rejected:
-            os.replace(rejects_tmp, rejects)
-            report.rejects_file = rejects
-        elif rejects.exists():
-            rejects.unlink()  # an old rejects file would describe another load
+        with locks.replacing(warehouse):  # no run is reading the warehouse meanwhile
+            os.replace(tmp, warehouse)
+            rejects = rejects_path(warehouse)
+            if report.rejected:
+                os.replace(rejects_tmp, rejects)
+                report.rejects_file = rejects
+            elif rejects.exists():
+                rejects.unlink()  # an old rejects file would describe another load
         return report
     finally:
         for leftover in (tmp, Path(str(tmp) + ".wal"), rejects_tmp):

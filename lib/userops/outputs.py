@@ -7,14 +7,21 @@ to `<output_dir>/targets/<name>.csv`, sorted, written the same way.
 
 With an empty output_dir (an analyst running the notebook in JupyterLab)
 nothing is written and `Report.write()` says so.
+
+Personal ids: the PDFs show no individual user or referrer id (`mask_ids` before a table is
+displayed; the full ids are in the target lists). With `userops run --pseudonymise` the target
+lists carry salted hashes instead of user and referrer ids (`pseudonym`); the salt and, per month
+and list, the mapping back to the ids stay beside the warehouse (`pseudonym_dir`), never in outputs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import os
+import secrets
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -148,8 +155,8 @@ class Report:
         if self.enabled:
             path = Path(self.output_dir) / "targets" / f"{name}.csv"
             df = self._without_global_holdout(name, df)
-            ordered = df.sort_values(sort_by, kind="stable")
-            atomic_write_text(path, original_ids(self.con, ordered).to_csv(index=False))
+            ordered = original_ids(self.con, df.sort_values(sort_by, kind="stable"))
+            atomic_write_text(path, pseudonymise(ordered, self.month, name).to_csv(index=False))
 
 
 PLAY_PROVENANCE = ("params_file", "params", "warehouse", "data_fingerprint", "data_loaded_at")
@@ -243,3 +250,82 @@ def _clean_tree(value):
     if isinstance(value, list | tuple):
         return [_clean_tree(v) for v in value]
     return _clean(value)
+
+
+# --------------------------------------------------------------------------- personal ids
+
+PERSONAL_ID_COLUMNS = ("user_id", "referrer_id")
+MASK = "•"
+PSEUDONYMS_ENV = "USEROPS_PSEUDONYMS"  # set by the runner for `userops run --pseudonymise`
+
+
+def _id_text(value) -> str:
+    """An id as text: 12345, 12345.0 (an integer column with nulls) and "12345" are all "12345"."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def masked_id(value) -> str:
+    """An id as a report shows it: at most its last third (up to 2 characters) after at least 3
+    dots ("12345" -> "••••5", "L01-03" -> "••••03", "7" -> "•••")."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    text = _id_text(value)
+    keep = min(2, len(text) // 3)
+    return MASK * max(len(text) - keep, 3) + (text[-keep:] if keep else "")
+
+
+def mask_ids(df: pd.DataFrame, columns=PERSONAL_ID_COLUMNS) -> pd.DataFrame:
+    """df with its personal id columns masked (:func:`masked_id`), for a table that reaches a PDF."""
+    out = df.copy()
+    for col in set(columns) & set(df.columns):
+        out[col] = out[col].map(masked_id)
+    return out
+
+
+def pseudonym_dir(warehouse: str | Path) -> Path:
+    """Where the salt and the pseudonym mappings live: beside the warehouse, never in outputs."""
+    warehouse = Path(warehouse)
+    return warehouse.parent / f"{warehouse.name}.pseudonyms"
+
+
+def ensure_salt(folder: Path) -> str:
+    """The folder's salt (32 random hex digits, made once, readable by the owner only)."""
+    path = folder / "salt"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(secrets.token_hex(16) + "\n")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def pseudonym(salt: str, column: str, value) -> str:
+    """A stable pseudonym: "u_" (user) or "r_" (referrer) + 16 hex digits of sha256(salt:column:id)."""
+    digest = hashlib.sha256(f"{salt}:{column}:{_id_text(value)}".encode()).hexdigest()[:16]
+    return f"{column[0]}_{digest}"
+
+
+def pseudonymise(df: pd.DataFrame, month: str, name: str) -> pd.DataFrame:
+    """With ``USEROPS_PSEUDONYMS`` set: df with user and referrer ids replaced by pseudonyms, and the
+    mapping written to ``<that folder>/<month>/<name>.csv`` (column, pseudonym, id). Else df."""
+    folder = os.environ.get(PSEUDONYMS_ENV)
+    cols = [c for c in PERSONAL_ID_COLUMNS if c in df.columns]
+    if not folder or not cols:
+        return df
+    salt = ensure_salt(Path(folder))
+    out, maps = df.copy(), []
+    for col in cols:
+        ids = df[col].dropna().drop_duplicates()
+        m = pd.DataFrame(
+            {"column": col, "pseudonym": [pseudonym(salt, col, v) for v in ids], "id": ids.to_numpy()}
+        )
+        out[col] = df[col].map(dict(zip(m["id"], m["pseudonym"], strict=True)))
+        m["id"] = m["id"].map(_id_text)
+        maps.append(m)
+    mapping = pd.concat(maps).sort_values(["column", "pseudonym"])
+    atomic_write_text(Path(folder) / month / f"{name}.csv", mapping.to_csv(index=False))
+    return out

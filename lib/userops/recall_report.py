@@ -16,7 +16,7 @@ import pandas as pd
 from userops import charts
 from userops import narrative as nv
 from userops import recall as rl
-from userops.outputs import original_ids
+from userops.outputs import mask_ids, original_ids
 from userops.sections import Section
 
 
@@ -273,7 +273,8 @@ def _at_risk_chart(ar: pd.DataFrame, cmp: rl.RuleComparison, run: RecallRun) -> 
 def _top_at_risk_table(run: RecallRun, ar: pd.DataFrame, value_model: rl.ValueModel):
     """The ten personally flagged buyers with the most value at stake (None when nobody is flagged)."""
     rc = run.rc
-    top = original_ids(run.ctx.con, ar[ar.is_at_risk_personal].head(10))  # ids as in the export
+    # ids masked (no individual id in a PDF); the recall list in targets/ has them
+    top = mask_ids(original_ids(run.ctx.con, ar[ar.is_at_risk_personal].head(10)))
     if not len(top):
         return None
     chance = "P(alive)" if value_model.basis == "bgnbd" else "P(gap this long)"
@@ -301,7 +302,7 @@ def _top_at_risk_table(run: RecallRun, ar: pd.DataFrame, value_model: rl.ValueMo
     }
     caption = (
         "The 10 at-risk buyers with the most value at stake (expected gross margin "
-        f"over the next {rc.value_horizon_days} days)"
+        f"over the next {rc.value_horizon_days} days; ids masked)"
     )
     return charts.table_html(top[list(columns)].rename(columns=columns), formats, caption=caption)
 

@@ -15,8 +15,11 @@ The plays run in name order; summary notebooks (``00_*``, the monthly brief) run
 they read the plays' metrics.json and target lists from the run folder.
 
 Everything is built in ``out_root/.tmp-<month>-<random>/`` and only renamed to
-``out_root/<month>/`` at the end. By default a failure stops the run, removes the temp folder
-and leaves any previous ``out_root/<month>/`` as it was.
+``out_root/<month>/`` at the end (the old folder is renamed to a backup first and deleted after;
+a run killed in between leaves the backup, which the next run of the month puts back). By default
+a failure stops the run, removes the temp folder and leaves any previous ``out_root/<month>/`` as
+it was. A run holds two locks (userops.locks): the warehouse lock, shared, so no load replaces the
+data under it, and the month lock, so a second run of the same month refuses.
 
 With ``keep_going`` (``userops run --keep-going``, ``make``) a failing notebook does not stop the
 run: what it wrote is rolled back (its targets and metrics.json section are left out, its PDF is
@@ -28,6 +31,7 @@ run.json and run_status.json, and :class:`RunIncomplete` is raised after publish
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -42,9 +46,9 @@ from pathlib import Path
 
 import nbformat
 
-from userops import run_status
+from userops import locks, run_status
 from userops.export import Cover, notebook_to_pdf
-from userops.outputs import atomic_write_text, git_commit
+from userops.outputs import PSEUDONYMS_ENV, atomic_write_text, ensure_salt, git_commit, pseudonym_dir
 
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
@@ -76,6 +80,11 @@ class NotebookFailed(RuntimeError):
         self.evalue = evalue
         self.traceback = traceback or []
         super().__init__(message)
+
+
+class SnapshotChanged(RuntimeError):
+    """A notebook read other data than the run's snapshot (the warehouse was replaced bypassing
+    `userops load`, e.g. copied over): nothing is published."""
 
 
 class RunIncomplete(RuntimeError):
@@ -259,6 +268,8 @@ def _write_provenance(
             "path": str(job.warehouse),
             "bytes": stat.st_size,
             "modified_at": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds"),
+            # the one snapshot every notebook read (the warehouse lock kept loads out meanwhile)
+            **job.data,
         },
         "params_file": {"path": str(job.params_file), "sha256": _sha256(job.params_file)},
         "keep_going": job.keep_going,
@@ -277,11 +288,14 @@ def _write_provenance(
 
 
 def _publish(tmp: Path, final: Path) -> None:
-    """Replace ``final`` by ``tmp``: rename the old folder away, rename the new one in, delete the old."""
+    """Replace ``final`` by ``tmp``: rename the old folder to a backup, rename the new one in, delete
+    the backup. A run killed between the two renames leaves the backup ``.old-<month>-*``, which the
+    next run of the month (holding the month lock) renames back before anything else."""
     old: Path | None = None
     if final.exists():
         old = final.with_name(f".old-{final.name}-{secrets.token_hex(4)}")
         os.rename(final, old)
+        locks.checkpoint("run:between-renames")
     try:
         os.rename(tmp, final)
     except BaseException:
@@ -304,6 +318,26 @@ class _Job:
     pdf: bool
     progress: bool
     keep_going: bool
+    data: dict  # fingerprint and load time of the warehouse snapshot the run reads
+
+
+def _snapshot_info(warehouse: Path) -> dict:
+    """Fingerprint and load time of the warehouse (what every notebook of the run reads)."""
+    import duckdb
+
+    from userops.db import load_info
+
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error:
+        return {"data_fingerprint": None, "data_loaded_at": None}
+    try:
+        info = load_info(con)
+    except duckdb.Error:  # not built by `userops load` (no _load_info table)
+        return {"data_fingerprint": None, "data_loaded_at": None}
+    finally:
+        con.close()
+    return {"data_fingerprint": info["fingerprint"], "data_loaded_at": info["loaded_at"]}
 
 
 # files and folders the runner itself writes; everything else in the run folder came from a notebook
@@ -470,6 +504,7 @@ def run_playbook(
     progress: bool = True,
     only: list[str] | None = None,
     keep_going: bool = False,
+    pseudonymise: bool = False,
 ) -> Path:
     """Execute the playbook for ``month`` and publish ``out_root/<month>/``. Returns that folder.
 
@@ -490,6 +525,14 @@ def run_playbook(
     the previous ``out_root/<month>/`` is then left untouched. With ``keep_going``, every
     notebook runs, the ones that succeeded are published, and :class:`RunIncomplete` (listing
     the failures) is raised after publishing when any failed.
+
+    The run holds the warehouse lock shared (a load waits to replace the warehouse until the run
+    is published, so every notebook reads one snapshot, named in run.json) and the month lock
+    (:class:`userops.locks.LockBusy` when another run of the month is in progress). Holding them,
+    it first removes what killed loads and runs left (``userops.locks``).
+
+    With ``pseudonymise``, the target lists carry salted hashes instead of user and referrer ids;
+    the salt and the mappings stay beside the warehouse (``userops.outputs.pseudonym_dir``).
     """
     if not MONTH_RE.match(month or ""):
         raise ValueError(f"month must look like YYYY-MM, got {month!r}")
@@ -508,20 +551,87 @@ def run_playbook(
     if only:
         notebooks += [p for p in every if p.name.startswith(SUMMARY_PREFIX)]
     notebooks = execution_order(list(dict.fromkeys(notebooks)))
-    summaries = [p for p in notebooks if p.name.startswith(SUMMARY_PREFIX)]
     job = _Job(
-        month, warehouse, params_file, notebooks_dir, choose_kernel(kernel_name), pdf, progress, keep_going
+        month,
+        warehouse,
+        params_file,
+        notebooks_dir,
+        choose_kernel(kernel_name),
+        pdf,
+        progress,
+        keep_going,
+        {},
     )
     titles = {p.stem: notebook_title(p) for p in every}
+    out_root.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    # One snapshot (no load replaces the warehouse until the run is published) and one run per month.
+    with locks.reading(warehouse), locks.running_month(out_root, month) as cleaned:
+        cleaned += locks.clean_other_months(out_root, skip=month)
+        cleaned += locks.clean_stale_warehouse_files(warehouse)
+        if progress and cleaned:
+            print(f"removed what killed loads/runs left: {', '.join(p.name for p in cleaned)}", flush=True)
+        job.data = _snapshot_info(warehouse)
+        final = out_root / month
+        with _pseudonyms(warehouse if pseudonymise else None) as where:
+            job.data["pseudonym_mappings"] = where
+            failures = _build_and_publish(job, notebooks, titles, final, only, started)
+    if progress:
+        print(f"done in {time.time() - started:.1f} s → {final}", flush=True)
+    if failures:
+        raise RunIncomplete(final, failures)
+    return final
+
+
+def _check_snapshot(run_dir: Path, job: _Job, ran: list[str]) -> None:
+    """Every play run now computed on the run's snapshot (its metrics.json data_fingerprint)."""
+    want = job.data.get("data_fingerprint")
+    path = run_dir / "metrics.json"
+    if want is None or not path.is_file():
+        return
+    plays = json.loads(path.read_text(encoding="utf-8")).get("plays", {})
+    other = {
+        stem: fp
+        for stem in ran
+        if (fp := plays.get(stem, {}).get("provenance", {}).get("data_fingerprint")) not in (None, want)
+    }
+    if other:
+        raise SnapshotChanged(
+            f"the warehouse {job.warehouse} changed during the run (replaced without `userops load`?): "
+            f"{', '.join(sorted(other))} read data {', '.join(sorted(set(other.values())))[:80]}, "
+            f"the run started on {want}; nothing published, run again"
+        )
+
+
+@contextlib.contextmanager
+def _pseudonyms(warehouse: Path | None):
+    """Tell the notebooks' kernels (environment) where the salt and mappings are; None: ids as is."""
+    if warehouse is None:
+        yield None
+        return
+    folder = pseudonym_dir(warehouse)
+    ensure_salt(folder)
+    before = os.environ.get(PSEUDONYMS_ENV)
+    os.environ[PSEUDONYMS_ENV] = str(folder)
+    try:
+        yield str(folder)
+    finally:
+        if before is None:
+            del os.environ[PSEUDONYMS_ENV]
+        else:
+            os.environ[PSEUDONYMS_ENV] = before
+
+
+def _build_and_publish(
+    job: _Job, notebooks: list[Path], titles: dict, final: Path, only: list[str] | None, started: float
+) -> list[NotebookFailed]:
+    """Build the month in a temp folder beside ``final``, then publish it; the failures (keep_going)."""
+    summaries = [p for p in notebooks if p.name.startswith(SUMMARY_PREFIX)]
     play_titles = {k: v for k, v in titles.items() if not k.startswith(SUMMARY_PREFIX)}
     ran = [p.stem for p in notebooks]
-    final = out_root / month
     previous = final if only and final.is_dir() else None
     previous_outputs = _previous_outputs(final) if previous else {}
-
-    out_root.mkdir(parents=True, exist_ok=True)
-    tmp = out_root / f".tmp-{month}-{secrets.token_hex(4)}"
-    started = time.time()
+    tmp = final.with_name(f".tmp-{job.month}-{secrets.token_hex(4)}")
     steps: list[_Step] = []
     failures: list[NotebookFailed] = []
     try:
@@ -530,32 +640,31 @@ def run_playbook(
             (tmp / "run.json").unlink(missing_ok=True)
         for sub in ("notebooks", "targets", "pdf"):
             (tmp / sub).mkdir(parents=True, exist_ok=True)
-        if progress:
-            print(f"userops run {month}: {len(notebooks)} notebook(s), kernel {job.kernel}", flush=True)
+        locks.checkpoint("run:building")
+        if job.progress:
+            print(f"userops run {job.month}: {len(notebooks)} notebook(s), kernel {job.kernel}", flush=True)
         for nb_path in notebooks:
             if nb_path == (summaries or [None])[0]:  # the brief lists failed / skipped plays
                 _write_status(tmp, job, play_titles, ran, failures, previous)
             try:
                 steps.append(_run_one(job, nb_path, tmp, previous_outputs.get(nb_path.stem, [])))
             except NotebookFailed as err:
-                if not keep_going:
+                if not job.keep_going:
                     raise
                 failures.append(err)
-        if pdf and summaries and (tmp / "notebooks" / summaries[0].name).is_file():
+        if job.pdf and summaries and (tmp / "notebooks" / summaries[0].name).is_file():
             try:
                 _combined_pdf(job, tmp, summaries[0], started)
             except NotebookFailed as err:
-                if not keep_going:
+                if not job.keep_going:
                     raise
                 failures.append(err)
+        _check_snapshot(tmp, job, [s.name for s in steps])
         _write_status(tmp, job, titles, ran, failures, previous)
         _write_provenance(tmp, job, steps, failures, started)
+        locks.checkpoint("run:before-publish")
         _publish(tmp, final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    if progress:
-        print(f"done in {time.time() - started:.1f} s → {final}", flush=True)
-    if failures:
-        raise RunIncomplete(final, failures)
-    return final
+    return failures

@@ -17,7 +17,8 @@
 --   $as_of (DATE, the last fully observed day), $return_event (VARCHAR: 'order' | 'any' | an
 --   event name)
 -- invariants: retained_users <= cum_retained_users <= eligible_users <= cohort_users;
---   cum_retained_users is non-decreasing in k for a cohort and channel.
+--   cum_retained_users is non-decreasing in k for a cohort and channel over its mature cells
+--   (eligible_users = cohort_users; an immature cell counts only the users observed k days).
 with new_users as (
     select
         user_id,
