@@ -268,6 +268,37 @@ def test_events_funnel_and_points(con, manifest):
     )
 
 
+def test_store_footfall(con, manifest):
+    """Store visits (footfall) are logged at the planted stores only (planted.json store_footfall):
+    every store order there follows its buyer's store_visit 2-25 minutes before (never before the
+    registration); walk-ins without a purchase come from those home stores."""
+    pl = manifest["planted"]["store_footfall"]
+    assert pl["event"] == "store_visit"
+    con.execute("create or replace temp table foot as select unnest($s) as store_id", {"s": pl["stores"]})
+    assert 0 < one(con, "select count(*) from foot") < one(con, "select count(*) from stores")
+    n = dict(
+        con.execute(
+            "select event_channel, count(*) from events where event = 'store_visit' group by 1"
+        ).fetchall()
+    )
+    assert n == {"store": pl["purchase_visits"] + pl["walk_in_visits"]}
+    at_foot = "o.order_channel = 'store' and o.store_id in (select store_id from foot)"
+    visited = """exists (select 1 from events e where e.user_id = o.user_id and e.event = 'store_visit'
+                 and e.ts between o.ordered_at - interval 25 minute and o.ordered_at)"""
+    assert one(con, f"select count(*) from orders o where {at_foot}") == pl["purchase_visits"]
+    assert one(con, f"select count(*) from orders o where {at_foot} and not {visited}") == 0
+    # store orders elsewhere have no logged visit at all from a user who never uses a footfall store
+    outsiders = (
+        """select count(*) from events e where e.event = 'store_visit' and e.user_id not in (
+        select user_id from users where home_store_id in (select store_id from foot)
+        union select user_id from orders o where """
+        + at_foot
+        + ")"
+    )
+    assert one(con, outsiders) == 0
+    assert pl["walk_in_visits"] > 0
+
+
 def test_catalog(con, manifest):
     assert 120 <= one(con, "select count(*) from products") <= 200
     assert 8 <= one(con, "select count(*) from products where is_hero and price < 10") <= 12

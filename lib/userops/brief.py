@@ -31,55 +31,89 @@ from userops.period import Period
 BRIEF_PLAY = "00_monthly_brief"
 GROUPS = ("new", "returning", "dormant")
 GROUP_LABEL = {"new": "新客 new", "returning": "老客 returning", "dormant": "沉睡 dormant"}
-FACTORS = ("traffic", "conversion", "orders_per_buyer", "aov")
+# GMV = (traffic x conversion + unobserved_buyers) x orders_per_buyer x aov, per group, exactly:
+# traffic = users with an observed visit (app / mini-program session or logged store footfall),
+# conversion = their buyers / traffic, unobserved_buyers = buyers without an observed visit (never
+# counted as converted traffic); orders per buyer and AOV over all the group's buyers and orders.
+FACTORS = ("traffic", "conversion", "unobserved_buyers", "orders_per_buyer", "aov")
 FACTOR_LABEL = {
     "traffic": "流量 users",
     "conversion": "转化率 conversion",
+    "unobserved_buyers": "无到访记录买家 unlogged buyers",
     "orders_per_buyer": "频次 orders/buyer",
     "aov": "客单价 AOV",
 }
-FACTOR_FMT = {"traffic": "int", "conversion": "pct", "orders_per_buyer": "float2", "aov": "yuan"}
+FACTOR_FMT = {
+    "traffic": "int",
+    "conversion": "pct",
+    "unobserved_buyers": "int",
+    "orders_per_buyer": "float2",
+    "aov": "yuan",
+}
 
 
 # --------------------------------------------------------------------------- 3 x 3 matrix
 
 
-def matrix(con, start: Period, end: Period, rc: RecallParams, events: bool) -> pd.DataFrame:
+MATRIX_COUNTS = [
+    "base_users",
+    "visitors",
+    "session_visitors",
+    "footfall_visitors",
+    "buyers",
+    "converted",
+    "reactivated",
+    "orders",
+    "gmv",
+]
+
+
+def matrix(
+    con, start: Period, end: Period, rc: RecallParams, events: bool, bp: BriefParams | None = None
+) -> pd.DataFrame:
     """Operating matrix for every month from ``start`` to ``end`` (inclusive), one row per month x group.
 
     The groups are play 04's lifecycle stages at the previous month end (dormant = churned; rule
     and params ``rc`` as in play 04): this builds recall_user_stages for these months on ``con``.
-    Columns: month (YYYY-MM), user_group, base_users, visitors, buyers, reactivated (the dormant
-    group's buyers, play 04's reactivation definition), orders, gmv and the four
-    factors traffic, conversion (buyers / traffic), orders_per_buyer, aov (gmv / orders), whose
-    product is gmv exactly. traffic = visitors when the events table was supplied (``events``),
-    otherwise the group's eligible base. A factor with a zero denominator is 0 (its product is 0,
-    like the group's gmv).
+    Columns: month (YYYY-MM), user_group, the counts of sql/brief/operating_matrix.sql (MATRIX_COUNTS;
+    reactivated = the dormant group's buyers, play 04's reactivation definition) and the five factors
+    (FACTORS): traffic, conversion (converted / traffic), unobserved_buyers, orders_per_buyer
+    (orders / buyers), aov (gmv / orders), with
+    gmv = (traffic x conversion + unobserved_buyers) x orders_per_buyer x aov exactly.
+
+    With the events table (``events``) the traffic basis is an observed visit (``bp`` brief.visit_events,
+    brief.footfall_events; default params when None) and buyers without one are unobserved_buyers.
+    Without it no visit is observed: traffic is the group's eligible base, which holds every
+    buyer (conversion = buyers / eligible users, unobserved_buyers = 0). A ratio with a zero
+    denominator is 0 (its product is 0, like the group's gmv).
     """
+    bp = bp or BriefParams()
     months = (end.start.year - start.start.year) * 12 + end.start.month - start.start.month + 1
     recall.build_stages(con, end, rc, months=months)
-    df = query("brief/operating_matrix", con, from_date=start.start, to_date=end.end)
+    df = query(
+        "brief/operating_matrix",
+        con,
+        from_date=start.start,
+        to_date=end.end,
+        visit_events=list(bp.visit_events),
+        footfall_events=list(bp.footfall_events),
+    )
     df["month"] = pd.to_datetime(df["month_start"]).dt.strftime("%Y-%m")
     df["gmv"] = df["gmv"].astype(float)
+    if not events:  # no visit is observed: the eligible base is the traffic and holds every buyer
+        df["visitors"] = df["session_visitors"] = df["footfall_visitors"] = 0
+        df["converted"] = df["buyers"]
     df["traffic"] = (df["visitors"] if events else df["base_users"]).astype(float)
+    df["unobserved_buyers"] = (df["buyers"] - df["converted"]).astype(float)
 
     def ratio(a: pd.Series, b: pd.Series) -> pd.Series:
         return (a / b.where(b > 0)).fillna(0.0).astype(float)
 
-    df["conversion"] = ratio(df["buyers"], df["traffic"])
+    df["conversion"] = ratio(df["converted"], df["traffic"])
     df["orders_per_buyer"] = ratio(df["orders"], df["buyers"])
     df["aov"] = ratio(df["gmv"], df["orders"])
-    cols = [
-        "month",
-        "user_group",
-        "base_users",
-        "visitors",
-        "buyers",
-        "reactivated",
-        "orders",
-        "gmv",
-        *FACTORS,
-    ]
+    df.attrs["events"] = events
+    cols = ["month", "user_group", *MATRIX_COUNTS, *FACTORS]
     return df[cols].reset_index(drop=True)
 
 
@@ -92,8 +126,27 @@ def month_totals(con, start: Period, end: Period) -> pd.DataFrame:
 
 
 def product_of_factors(m: pd.DataFrame) -> pd.Series:
-    """traffic x conversion x orders_per_buyer x aov per row (equals gmv up to float rounding)."""
-    return m["traffic"] * m["conversion"] * m["orders_per_buyer"] * m["aov"]
+    """(traffic x conversion + unobserved_buyers) x orders_per_buyer x aov per row (equals gmv up
+    to float rounding)."""
+    return (m["traffic"] * m["conversion"] + m["unobserved_buyers"]) * m["orders_per_buyer"] * m["aov"]
+
+
+def traffic_basis(m: pd.DataFrame, p: Period) -> dict:
+    """Month ``p``'s traffic basis, summed over the groups: visitors by kind, buyers with and
+    without an observed visit and the GMV share of the latter (their GMV = their buyers x the
+    group's orders/buyer x AOV, the unobserved term of the identity)."""
+    cur = m[m.month == p.month]
+    gmv = float(cur["gmv"].sum())
+    unobs_gmv = float((cur["unobserved_buyers"] * cur["orders_per_buyer"] * cur["aov"]).sum())
+    return {
+        "events": bool(m.attrs.get("events", True)),
+        "traffic": float(cur["traffic"].sum()),
+        "session_visitors": int(cur["session_visitors"].sum()),
+        "footfall_visitors": int(cur["footfall_visitors"].sum()),
+        "converted": int(cur["converted"].sum()),
+        "unobserved_buyers": int(cur["unobserved_buyers"].sum()),
+        "unobserved_gmv_share": unobs_gmv / gmv if gmv > 0 else 0.0,
+    }
 
 
 # --------------------------------------------------------------------------- decomposition
@@ -109,6 +162,14 @@ def shapley_product(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
     """
     x0 = np.asarray(x0, dtype=float)
     x1 = np.asarray(x1, dtype=float)
+    return shapley_weights(x0, x1) * (x1 - x0)
+
+
+def shapley_weights(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
+    """The yuan per unit change of each factor in :func:`shapley_product` (its contribution is
+    weight x (x1 - x0)): the Shapley average of the product of the other factors."""
+    x0 = np.asarray(x0, dtype=float)
+    x1 = np.asarray(x1, dtype=float)
     k = x0.shape[-1]
     out = np.zeros_like(x0)
     for i in range(k):
@@ -121,21 +182,42 @@ def shapley_product(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
                 for j in others:
                     term = term * (x1[..., j] if j in switched else x0[..., j])
                 acc = acc + w * term
-        out[..., i] = acc * (x1[..., i] - x0[..., i])
+        out[..., i] = acc
     return out
+
+
+def buyer_split(x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
+    """Split the change of buyers = traffic x conversion + unobserved_buyers into its three terms.
+
+    ``x0``, ``x1``: rows x (traffic, conversion, unobserved_buyers). Traffic and conversion share
+    the change of their product by Shapley (each moves at the mean of the other); the unobserved
+    buyers add their own change. Row sums equal the change of buyers exactly.
+    """
+    x0 = np.asarray(x0, dtype=float)
+    x1 = np.asarray(x1, dtype=float)
+    t0, c0, u0 = x0[:, 0], x0[:, 1], x0[:, 2]
+    t1, c1, u1 = x1[:, 0], x1[:, 1], x1[:, 2]
+    return np.column_stack([(t1 - t0) * (c0 + c1) / 2, (c1 - c0) * (t0 + t1) / 2, u1 - u0])
 
 
 def decompose(m: pd.DataFrame, p: Period) -> pd.DataFrame:
     """Month-over-month GMV change (p vs p.prev) attributed to each group x factor (Shapley).
 
-    One row per group x factor: value_prev, value, contribution (yuan), rank (1 = largest
-    absolute contribution). ``attrs``: gmv_prev, gmv, change. Contributions sum to the change.
+    Two levels, per group: GMV = buyers x orders/buyer x AOV is split by Shapley; the buyers'
+    share (yuan per buyer x change in buyers) is then split over traffic, conversion and buyers
+    without a logged visit (:func:`buyer_split`). One row per group x factor: value_prev, value,
+    contribution (yuan), rank (1 = largest absolute contribution). ``attrs``: gmv_prev, gmv,
+    change. Contributions sum to the change exactly.
     """
-    prev = m[m.month == p.prev.month].set_index("user_group").reindex(list(GROUPS))
-    curr = m[m.month == p.month].set_index("user_group").reindex(list(GROUPS))
+    prev = m[m.month == p.prev.month].set_index("user_group").reindex(list(GROUPS)).fillna(0.0)
+    curr = m[m.month == p.month].set_index("user_group").reindex(list(GROUPS)).fillna(0.0)
     x0 = prev[list(FACTORS)].to_numpy(float)
     x1 = curr[list(FACTORS)].to_numpy(float)
-    contrib = shapley_product(x0, x1)
+    b0 = x0[:, 0] * x0[:, 1] + x0[:, 2]  # buyers = traffic x conversion + unobserved
+    b1 = x1[:, 0] * x1[:, 1] + x1[:, 2]
+    y0, y1 = np.column_stack([b0, x0[:, 3], x0[:, 4]]), np.column_stack([b1, x1[:, 3], x1[:, 4]])
+    per_buyer = shapley_weights(y0, y1)[:, [0]]  # yuan per buyer gained or lost
+    contrib = np.column_stack([per_buyer * buyer_split(x0[:, :3], x1[:, :3]), shapley_product(y0, y1)[:, 1:]])
     rows = [
         {
             "user_group": g,
@@ -217,16 +299,18 @@ def matrix_table(m: pd.DataFrame, p: Period) -> pd.DataFrame:
         text = [("none" if x is None else _fmt(x, fmt)) for x in (a, b)]
         if not has_prev:
             return text[1]
-        if a is None or b is None:
+        if a is None or b is None or f == "unobserved_buyers":  # a small count: its change in % is noise
             return f"{text[0]} → {text[1]}"
         return f"{text[0]} → {text[1]} ({_change_text(a, b, f)})"
 
+    # without visit data every buyer is in the eligible base: no column of zeros for unobserved buyers
+    shown = [f for f in FACTORS if f != "unobserved_buyers" or m.attrs.get("events", True)]
     for g in GROUPS:
         rows.append(
-            {"group": GROUP_LABEL[g], **{FACTOR_LABEL.get(f, "GMV"): cell(g, f) for f in [*FACTORS, "gmv"]}}
+            {"group": GROUP_LABEL[g], **{FACTOR_LABEL.get(f, "GMV"): cell(g, f) for f in [*shown, "gmv"]}}
         )
     a, b = float(prev["gmv"].sum()), float(cur["gmv"].sum())
-    total = {"group": "合计 total", **{FACTOR_LABEL[f]: "" for f in FACTORS}}
+    total = {"group": "合计 total", **{FACTOR_LABEL[f]: "" for f in shown}}
     total["GMV"] = (
         f"{_fmt(a, 'yuan0')} → {_fmt(b, 'yuan0')} ({_change_text(a, b, 'gmv')})"
         if has_prev
@@ -236,12 +320,64 @@ def matrix_table(m: pd.DataFrame, p: Period) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def matrix_table_html(m: pd.DataFrame, p: Period):
+    """:func:`matrix_table` as the brief shows it: 8.5 pt with tight padding, so its seven columns
+    keep each cell on at most two lines of a page."""
+    tight = [
+        {"selector": "", "props": [("font-size", "8.5pt")]},
+        {"selector": "td", "props": [("padding", "2px 5px")]},
+        {"selector": "th", "props": [("padding", "3px 5px")]},
+    ]
+    return charts.table_html(
+        matrix_table(m, p), max_rows=None, caption=matrix_caption(m, p)
+    ).set_table_styles(tight, overwrite=False)
+
+
 def matrix_caption(m: pd.DataFrame, p: Period) -> str:
     """The matrix table's caption: what each cell holds (this month only without a previous month)."""
     prev = m[m.month == p.prev.month]
     if not len(prev) or (prev["traffic"].sum() <= 0 and prev["gmv"].sum() <= 0):
         return f"each cell: {p.short} (no {p.prev.short} data to compare)"
     return f"each cell: {p.prev.short} → {p.short} (change; conversion in pp)"
+
+
+def traffic_basis_text(m: pd.DataFrame, p: Period) -> str:
+    """The sentence under the matrix that states what traffic counts in month ``p`` and how many
+    buyers (and what share of GMV) bought without a logged visit."""
+    t = traffic_basis(m, p)
+    if not t["events"]:
+        return (
+            f"Traffic basis, {p.label}: no visit records, so traffic is each group's eligible users "
+            "(registered or bought before) and conversion is buyers ÷ eligible users."
+        )
+    store = (
+        f"{charts.fmt_int(t['footfall_visitors'])} store visits where stores log them"
+        if t["footfall_visitors"]
+        else "no store visit: the data has no store footfall"
+    )
+    apart = (
+        f"{charts.fmt_int(t['unobserved_buyers'])} buyers ({charts.fmt_pct(t['unobserved_gmv_share'])} of GMV) "
+        "had no logged visit and are counted apart, not as converted traffic."
+        if t["unobserved_buyers"]
+        else "every buyer had a logged visit."
+    )
+    return (
+        f"Traffic basis, {p.label}: {charts.fmt_int(t['traffic'])} users with a logged visit "
+        f"({charts.fmt_int(t['session_visitors'])} with app or mini-program sessions, {store}); {apart}"
+    )
+
+
+def matrix_check_text(b: Brief) -> str:
+    """The line under the matrix: the identity against the month's GMV from the orders, then the
+    traffic basis (:func:`traffic_basis_text`)."""
+    p = b.period
+    cur = b.matrix[b.matrix.month == p.month]
+    gmv = float(b.totals.set_index("month")["gmv"].get(p.month, 0.0))
+    return (
+        f"Check: identity **{charts.fmt_yuan(product_of_factors(cur).sum(), 2)}**, orders "
+        f"**{charts.fmt_yuan(gmv, 2)}** (largest gap over {len(b.totals)} months: "
+        f"{charts.fmt_yuan(b.reconciled, 2)}). {traffic_basis_text(b.matrix, p)}"
+    )
 
 
 def tiles_text(b: Brief, bp: BriefParams) -> str:
@@ -445,8 +581,9 @@ KPI_DEFINITIONS = {
     "aov": "GMV / orders (money per order)",
     "new_buyers": "users whose first order ever was in the month",
     "reactivated": recall.REACTIVATED_DEFINITION + " (play 04's lifecycle rule)",
-    "traffic": "users with a visit event or an order in the month (eligible base without events)",
-    "conversion": "buyers / traffic",
+    "traffic": "users with a logged visit: an app / mini-program session or store footfall",
+    "conversion": "buyers with a logged visit / traffic",
+    "unobserved_buyers": "buyers without a logged visit (e.g. in a store that logs no footfall)",
 }
 
 
@@ -459,12 +596,13 @@ def kpi_series(m: pd.DataFrame) -> pd.DataFrame:
             "orders": g["orders"].sum(),
             "buyers": g["buyers"].sum(),
             "traffic": g["traffic"].sum(),
+            "converted": g["converted"].sum(),
             "new_buyers": m[m.user_group == "new"].set_index("month")["buyers"],
             "reactivated": g["reactivated"].sum(),
         }
     )
     out["aov"] = out["gmv"] / out["orders"].where(out["orders"] > 0)
-    out["conversion"] = out["buyers"] / out["traffic"].where(out["traffic"] > 0)
+    out["conversion"] = out["converted"] / out["traffic"].where(out["traffic"] > 0)
     return out.astype(float).sort_index()
 
 
@@ -529,7 +667,8 @@ def previous_brief_metrics(output_dir: str | Path | None, prev_month: str) -> di
 
     ``output_dir`` is this run's folder (a sibling of the previous month's); None when there is
     no such file or it holds no brief section. Returns {kpi key: value}. A KPI recorded under another
-    definition (e.g. reactivated before it became play 04's) is left out: it is recomputed.
+    definition (e.g. reactivated before it became play 04's, conversion before the traffic basis
+    changed) is left out: it is recomputed on today's definition.
     """
     if not output_dir:
         return None
@@ -541,10 +680,11 @@ def previous_brief_metrics(output_dir: str | Path | None, prev_month: str) -> di
         return None
     mets = doc.get("plays", {}).get(BRIEF_PLAY, {}).get("metrics", {})
     vals = {
-        k.removeprefix("kpi."): v.get("value")
+        key: v.get("value")
         for k, v in mets.items()
         if k.startswith("kpi.")
-        and v.get("definition", KPI_DEFINITIONS.get(k[4:])) == KPI_DEFINITIONS.get(k[4:])
+        and (key := k.removeprefix("kpi.")) in KPI_DEFINITIONS
+        and v.get("definition", KPI_DEFINITIONS[key]) == KPI_DEFINITIONS[key]
     }
     return vals or None
 
@@ -832,14 +972,17 @@ def definitions(bp: BriefParams, rc: RecallParams) -> pd.DataFrame:
             "Only the dormant users who order in the month are reactivated",
         ),
         (FACTOR_LABEL["traffic"], KPI_DEFINITIONS["traffic"]),
-        (FACTOR_LABEL["conversion"], KPI_DEFINITIONS["conversion"]),
+        (
+            FACTOR_LABEL["conversion"],
+            f"{KPI_DEFINITIONS['conversion']}; buyers without one are counted apart",
+        ),
         (FACTOR_LABEL["orders_per_buyer"], "orders / buyers"),
         (FACTOR_LABEL["aov"], KPI_DEFINITIONS["aov"]),
         *[(lab, KPI_DEFINITIONS[k]) for k, lab, _, _ in KPIS if k not in ("traffic", "conversion", "aov")],
         (
             "GMV decomposition",
-            "Shapley values of traffic x conversion x orders/buyer x AOV per group; "
-            "the 12 terms sum exactly to the change in GMV",
+            "Shapley values per group (buyers x orders/buyer x AOV, buyers split into traffic, conversion "
+            "and unlogged buyers): the 15 terms sum to the GMV change",
         ),
         (
             "normal variation",
@@ -852,7 +995,7 @@ def definitions(bp: BriefParams, rc: RecallParams) -> pd.DataFrame:
             f"then buy again = another order within {bp.repeat_days} x 24 h of the first order of the month "
             "(play 03's repurchase, one SQL definition), on the latest month whose window is complete",
         ),
-        ("SQL", "lib/userops/sql/brief/: operating_matrix, month_totals, key_path_funnel, data_quality"),
+        ("SQL", "sql/brief/: operating_matrix, month_totals, key_path_funnel, data_quality"),
     ]
     return pd.DataFrame(rows, columns=["number", "definition"])
 
@@ -908,7 +1051,7 @@ def compute(
     ``rc``: play 04's params, whose lifecycle rule groups the users (dormant = churned).
     """
     first = p.shift(-(bp.trailing_months + 1))
-    m = matrix(con, first, p, rc, events)
+    m = matrix(con, first, p, rc, events, bp)
     prev = previous_brief_metrics(output_dir, p.prev.month)
     doc = run_metrics(output_dir)
     pm = play_metrics(doc)
@@ -939,7 +1082,9 @@ def label(group: str, factor: str) -> str:
 
 
 def waterfall_chart(decomp: pd.DataFrame, p: Period, ax=None):
-    """Horizontal waterfall: last month's GMV, the 12 group x factor contributions, this month's GMV.
+    """Horizontal waterfall: last month's GMV, the group x factor contributions, this month's GMV.
+
+    Buyers without a logged visit get no bars when none were ever counted (no visit data).
 
     The value axis does not start at 0 (contributions are small next to GMV); the totals are
     drawn from the axis edge and labelled with their value. The largest contribution is dark.
@@ -949,6 +1094,10 @@ def waterfall_chart(decomp: pd.DataFrame, p: Period, ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 5.2))
     g0, g1 = decomp.attrs["gmv_prev"], decomp.attrs["gmv"]
+    unobs = decomp.factor == "unobserved_buyers"
+    if not (decomp.loc[unobs, ["value_prev", "value"]].to_numpy() != 0).any():
+        decomp = decomp[~unobs]
+    decomp = decomp.reset_index(drop=True)
     c = decomp["contribution"].to_numpy(float)
     starts = g0 + np.concatenate([[0.0], np.cumsum(c)[:-1]])
     ends = starts + c

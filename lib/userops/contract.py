@@ -365,7 +365,11 @@ TABLES: dict[str, Table] = {
             (
                 _id("user_id"),
                 Column("ts", "TIMESTAMP", not_after_last_order=True),
-                Column("event", "VARCHAR", doc="the chain's own event names, e.g. visit, add_cart, checkin"),
+                Column(
+                    "event",
+                    "VARCHAR",
+                    doc="the chain's own event names, e.g. visit, add_cart, checkin, store_visit (a logged store visit)",
+                ),
                 Column("event_channel", "VARCHAR", nullable=True, doc="an order channel"),
             ),
             key=(),

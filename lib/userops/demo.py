@@ -204,6 +204,11 @@ NU_COUNTS = (2, 2, 1, 1)
 NU_COUNTS_ARR = np.array(NU_COUNTS)
 NU_VALID_DAYS = 7
 LAPSED_VISITS_PER_DAY = 0.03  # visits without a purchase of users past their active window
+# Store footfall: a share of the stores logs member visits (event store_visit, channel store): each
+# store order there is preceded by a logged visit, and the users of those home stores also walk in
+# without buying. The other stores log only purchases, so their buyers' traffic is not observed.
+FOOTFALL_STORE_SHARE = 0.4
+FOOTFALL_WALK_IN_PER_DAY = 0.02
 REP_FACE, REP_MIN, REP_VALID_DAYS, REP_GAP_DAYS = 5.0, 39.0, 14, 14
 RECALL_FACE, RECALL_MIN, RECALL_VALID_DAYS = 10.0, 39.0, 14
 POINTS_EXPIRY_MONTHS = 6  # points issued in month m expire at the end of month m + 6 (FIFO)
@@ -409,8 +414,9 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
                 "points",
                 "events",
                 "spend",
+                "footfall",
             ),
-            rng.spawn(12),
+            rng.spawn(13),  # footfall last: the first 12 streams are those of spawn(12)
             strict=True,
         )
     )
@@ -961,14 +967,28 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     ev_t.append(lday * DAY + _tod(rv, persona[lu]))
     ev_e.append(np.full(lu.size, EV["visit"], np.int8))
     ev_c.append(online_pref[lu])
+    # Store footfall (own stream; the order's store is drawn here, from the basket stream's next draw,
+    # exactly as the orders table would have drawn it): logged at the footfall stores only.
+    rf = R["footfall"]
+    o_store = _order_store(rb, home[ou], store_cityi)
+    foot_store = rf.random(n_st) < FOOTFALL_STORE_SHARE
+    EV["store_visit"] = 8
+    fo = np.flatnonzero((orders.ch == OC_STORE) & foot_store[o_store])
+    k_w = rf.poisson(FOOTFALL_WALK_IN_PER_DAY * (H - 1 - reg_t) / DAY) * foot_store[home]
+    wu = np.repeat(np.arange(n), k_w)
+    wday = (reg_t[wu] + rf.random(wu.size) * (H - 1 - reg_t[wu])) // DAY
+    ev_u += [ou[fo], wu]
+    ev_t += [ot[fo] - rf.integers(120, 1500, fo.size), wday * DAY + _tod(rf, persona[wu])]
+    ev_e += [np.full(fo.size + wu.size, EV["store_visit"], np.int8)]
+    ev_c += [np.full(fo.size + wu.size, OC_STORE, np.int8)]
     ev_u = np.concatenate(ev_u).astype(np.int64)
     ev_t = np.concatenate(ev_t)
     ev_e = np.concatenate(ev_e)
     ev_c = np.concatenate(ev_c)
     ev_t = np.clip(np.maximum(ev_t, reg_t[ev_u]), 0, H - 1).astype(np.int64)
-    packed = np.sort((ev_u << 37) | (ev_t << 5) | (ev_e.astype(np.int64) << 2) | ev_c.astype(np.int64))
-    ev_u, ev_t = packed >> 37, (packed >> 5) & 0xFFFFFFFF
-    ev_e, ev_c = ((packed >> 2) & 7).astype(np.int8), (packed & 3).astype(np.int8)
+    packed = np.sort((ev_u << 38) | (ev_t << 6) | (ev_e.astype(np.int64) << 2) | ev_c.astype(np.int64))
+    ev_u, ev_t = packed >> 38, (packed >> 6) & 0xFFFFFFFF
+    ev_e, ev_c = ((packed >> 2) & 15).astype(np.int8), (packed & 3).astype(np.int8)
     del packed
 
     # ------------------------------------------------------------------ points ledger
@@ -1214,7 +1234,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
             order_id=order_id,
             user_id=uid[ou],
             ordered_at=ts(ot),
-            store_id=_Cat(_order_store(rb, home[ou], store_cityi), store_id),
+            store_id=_Cat(o_store, store_id),
             order_channel=_Cat(orders.ch, ORDER_CHANNELS),
             gmv=money(gmv),
             discount=money(discount),
@@ -1392,6 +1412,19 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
                 "group": "returning",
                 "relative_drop": ad["relative_drop"],
                 "realized_gross_drop_before_topups": round(realized_drop, 4),
+            },
+            "store_footfall": {
+                "definition": "the stores listed log member visits as events named event (channel store): "
+                "every store order there follows a logged visit (2-25 min before), and the users of those "
+                "home stores also walk in without buying (walk_ins_per_day from registration on); the "
+                "other stores log only purchases, so their buyers without an app session have no "
+                "observed visit (the brief's traffic basis)",
+                "event": "store_visit",
+                "stores": [str(x) for x in store_id[foot_store]],
+                "store_share": FOOTFALL_STORE_SHARE,
+                "walk_ins_per_day": FOOTFALL_WALK_IN_PER_DAY,
+                "purchase_visits": int(fo.size),
+                "walk_in_visits": int(wu.size),
             },
         },
         "rules": {

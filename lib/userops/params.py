@@ -220,6 +220,25 @@ class BriefParams(_Section):
     flag_sd: float = Field(2.0, gt=0, le=5, description="flag a KPI change outside mean +/- this many SD")
     repeat_days: int = Field(30, ge=1, le=90, description="key path: buy again within this many days")
     actions_per_play: int = Field(1, ge=1, le=10, description="top action lines quoted from each play")
+    visit_events: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["visit"],
+        min_length=1,
+        description="traffic basis: event names of an app / mini-program session (an observed visit)",
+    )
+    footfall_events: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["store_visit"],
+        description="traffic basis: event names of a logged store visit (footfall); [] = no store logs visits",
+    )
+
+    @field_validator("footfall_events")
+    @classmethod
+    def _footfall_not_session(cls, v: list[str], info) -> list[str]:
+        both = sorted(set(v) & set(info.data.get("visit_events", [])))
+        if both:
+            raise ValueError(
+                f"event names {both} are in both visit_events and footfall_events; name each once"
+            )
+        return v
 
 
 class AcquisitionParams(_Section):

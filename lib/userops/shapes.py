@@ -114,8 +114,8 @@ def _online_only(s: _Shape) -> None:
         )
         s.sql("delete from referrers where kind <> 'group_leader'")
         s.sql("update referrers set store_id = null")
-    if s.has("events"):
-        s.sql("update events set event_channel = 'app' where event_channel = 'store'")
+    if s.has("events"):  # no store logs visits (footfall): the demo's only store-channel events
+        s.sql("delete from events where event_channel = 'store'")
     if s.has("campaigns"):
         s.sql("update campaigns set channel = 'sms' where channel = 'offline_push'")
     if s.has("channel_spend"):

@@ -106,7 +106,8 @@ def test_brief_metrics_show_the_planted_drop(run, planted):
         for k, v in m.items()
         if k.startswith("gmv_contribution.")
     }
-    assert len(contrib) == 12
+    # 3 groups x 5 factors (traffic, conversion, unlogged buyers, orders/buyer, AOV)
+    assert len(contrib) == 15
     assert sum(contrib.values()) == pytest.approx(m["gmv_change"]["value"], abs=0.01)
     top = max(contrib, key=lambda k: abs(contrib[k]))
     assert top == f"{planted['aov_drop']['group']}.aov" and contrib[top] < 0

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from userops import brief
-from userops.params import RecallParams
+from userops.db import last_complete_month
+from userops.params import BriefParams, RecallParams
 from userops.period import Period
 
 RC = RecallParams()
@@ -49,3 +50,23 @@ def test_planted_aov_drop_size(decomposition, drop):
     assert 1 - ret.value / ret.value_prev == pytest.approx(drop["relative_drop"], abs=0.05)
     new = rows.loc[("new", "aov")]
     assert abs(new.value / new.value_prev - 1) < 0.05
+
+
+def test_traffic_basis_exercised_by_planted_footfall(demo_con, planted):
+    """The demo logs store visits at some stores (planted.json store_footfall), so the last month's
+    traffic has both bases: app / mini-program sessions and store footfall, and some buyers (in stores
+    that log no visits, without an app session) are counted apart, never as converted traffic."""
+    assert planted["store_footfall"]["stores"]
+    last = Period(last_complete_month(demo_con))
+    m = brief.matrix(demo_con, last.prev, last, RC, events=True)
+    t = brief.traffic_basis(m, last)
+    assert t["session_visitors"] > 0 and t["footfall_visitors"] > 0 and t["unobserved_buyers"] > 0
+    assert t["converted"] + t["unobserved_buyers"] == m[m.month == last.month]["buyers"].sum()
+    cur = m[m.month == last.month]
+    assert (cur["conversion"] < 1).all()  # every group has visitors who did not buy
+    # without the footfall events the same stores' buyers lose their observed visit
+    no_foot = brief.matrix(demo_con, last.prev, last, RC, events=True, bp=BriefParams(footfall_events=[]))
+    assert brief.traffic_basis(no_foot, last)["unobserved_buyers"] > t["unobserved_buyers"]
+    for frame in (m, no_foot):  # the identity holds on both bases
+        got = brief.product_of_factors(frame[frame.month == last.month]).sum()
+        assert got == pytest.approx(cur["gmv"].sum(), abs=1e-6)

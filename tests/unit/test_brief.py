@@ -33,6 +33,10 @@ DP = DataParams()
 # u5: registered Oct 5: not in Sep at all; new in Oct with two orders.
 # u6: one order Jul 15: returning in Sep (47 days at Aug 31: declining), dormant in Oct (77 days at
 #     Sep 30 >= 60: churned); visits only.
+# Logged visits (the traffic basis): app / mini-program sessions (`visit`) and store footfall
+# (`store_visit`, params brief.footfall_events). u2's Sep session, u1's Oct store visit, u5's Oct
+# session and store visit, u4's Oct store walk-in without buying. u1's Sep order, u2's Oct order and
+# u3's Oct order have no logged visit in their month: unobserved buyers.
 MATRIX_TABLES = {
     "users": [
         {"user_id": 1, "registered_at": "2026-05-01 09:00:00", "channel": "app"},
@@ -58,6 +62,11 @@ MATRIX_TABLES = {
         {"user_id": 4, "ts": "2026-09-16 12:00:00", "event": "visit", "event_channel": "mini_program"},
         {"user_id": 6, "ts": "2026-09-03 12:00:00", "event": "visit", "event_channel": "app"},
         {"user_id": 6, "ts": "2026-10-08 12:00:00", "event": "visit", "event_channel": "app"},
+        {"user_id": 2, "ts": "2026-09-10 09:30:00", "event": "visit", "event_channel": "mini_program"},
+        {"user_id": 1, "ts": "2026-10-03 09:50:00", "event": "store_visit", "event_channel": "store"},
+        {"user_id": 5, "ts": "2026-10-05 09:30:00", "event": "visit", "event_channel": "app"},
+        {"user_id": 5, "ts": "2026-10-06 09:50:00", "event": "store_visit", "event_channel": "store"},
+        {"user_id": 4, "ts": "2026-10-12 18:00:00", "event": "store_visit", "event_channel": "store"},
     ],
 }
 for _o in MATRIX_TABLES["orders"]:
@@ -78,23 +87,42 @@ def _cell(m: pd.DataFrame, month: str, group: str) -> pd.Series:
 def test_operating_matrix_groups_and_counts(matrix_con):
     m = brief.matrix(matrix_con, P.prev, P, RC, events=True)
     assert len(m) == 6  # 2 months x 3 groups, zero-filled
-    cols = ["base_users", "visitors", "buyers", "orders", "gmv"]
-    # Sep new: u2, u4 (u5 registers in Oct); visitors u2 (order), u4 (visit); buyer u2: 1 order, 40
-    assert _cell(m, "2026-09", "new")[cols].tolist() == [2, 2, 1, 1, 40]
-    # Sep returning: u1, u6; visitors u1 (order), u6 (visit Sep 3); buyer u1: order 12, 100
-    assert _cell(m, "2026-09", "returning")[cols].tolist() == [2, 2, 1, 1, 100]
+    cols = [
+        "base_users",
+        "visitors",
+        "session_visitors",
+        "footfall_visitors",
+        "buyers",
+        "converted",
+        "orders",
+        "gmv",
+    ]
+    # Sep new: u2, u4 (u5 registers in Oct); visitors u2 (session Sep 10), u4 (session Sep 16);
+    # buyer u2 with its session: converted; 1 order, 40
+    assert _cell(m, "2026-09", "new")[cols].tolist() == [2, 2, 2, 0, 1, 1, 1, 40]
+    # Sep returning: u1, u6; visitor u6 only (session Sep 3); buyer u1 (order 12, 100) has no logged
+    # visit in Sep: not converted traffic, an unobserved buyer
+    assert _cell(m, "2026-09", "returning")[cols].tolist() == [2, 1, 1, 0, 1, 0, 1, 100]
     # Sep dormant: u3 only, no visit, no order -> a row of zeros, factors 0 (not NaN)
     sep_d = _cell(m, "2026-09", "dormant")
-    assert sep_d[cols].tolist() == [1, 0, 0, 0, 0]
-    assert sep_d[list(brief.FACTORS)].tolist() == [0, 0, 0, 0]
-    # Oct new: u4, u5; visitor u5 (orders; u4 has no Oct visit); u5: orders 51, 52 = 50
-    assert _cell(m, "2026-10", "new")[cols].tolist() == [2, 1, 1, 2, 50]
-    # Oct returning: u1 (last Sep 5), u2 (last Sep 10); both buy once: 80 + 70
-    assert _cell(m, "2026-10", "returning")[cols].tolist() == [2, 2, 2, 2, 150]
-    # Oct dormant: u3 (last Apr 1), u6 (last Jul 15, 78 days); visitors u3 (order), u6 (visit Oct 8)
-    assert _cell(m, "2026-10", "dormant")[cols].tolist() == [2, 2, 1, 1, 90]
-    # Oct new factors: traffic 1, conversion 1/1, orders/buyer 2/1, AOV 50/2 = 25
-    assert _cell(m, "2026-10", "new")[list(brief.FACTORS)].tolist() == [1, 1.0, 2.0, 25.0]
+    assert sep_d[cols].tolist() == [1, 0, 0, 0, 0, 0, 0, 0]
+    assert sep_d[list(brief.FACTORS)].tolist() == [0, 0, 0, 0, 0]
+    # Oct new: u4, u5; visitors u4 (store walk-in Oct 12), u5 (session Oct 5 and store visit Oct 6):
+    # sessions 1 (u5), footfall 2 (u4, u5); buyer u5 converted: orders 51, 52 = 50
+    assert _cell(m, "2026-10", "new")[cols].tolist() == [2, 2, 1, 2, 1, 1, 2, 50]
+    # Oct returning: u1 (last Sep 5), u2 (last Sep 10); visitor u1 (store visit Oct 3); both buy once
+    # (80 + 70); u1 converted, u2 unobserved
+    assert _cell(m, "2026-10", "returning")[cols].tolist() == [2, 1, 0, 1, 2, 1, 2, 150]
+    # Oct dormant: u3 (last Apr 1), u6 (last Jul 15, 78 days); visitor u6 (session Oct 8), no order;
+    # buyer u3 (order 32, 90) without a logged visit
+    assert _cell(m, "2026-10", "dormant")[cols].tolist() == [2, 1, 1, 0, 1, 0, 1, 90]
+    # factors (traffic, conversion, unobserved_buyers, orders_per_buyer, aov):
+    # Oct new: 2 visitors, 1/2 converted, 0 unobserved, 2 orders / 1 buyer, 50 / 2 orders = 25
+    assert _cell(m, "2026-10", "new")[list(brief.FACTORS)].tolist() == [2, 0.5, 0, 2.0, 25.0]
+    # Oct returning: 1 visitor who bought (100% of observed traffic), u2 apart; 2/2, 150/2 = 75
+    assert _cell(m, "2026-10", "returning")[list(brief.FACTORS)].tolist() == [1, 1.0, 1, 1.0, 75.0]
+    # Oct dormant: u6 visited and did not buy -> conversion 0; u3's purchase is not converted traffic
+    assert _cell(m, "2026-10", "dormant")[list(brief.FACTORS)].tolist() == [1, 0.0, 1, 1.0, 90.0]
 
 
 def test_matrix_reconciles_with_month_gmv(matrix_con):
@@ -105,10 +133,69 @@ def test_matrix_reconciles_with_month_gmv(matrix_con):
         # Sep: orders 12 + 21 = 140; Oct: 13 + 22 + 32 + 51 + 52 = 80 + 70 + 90 + 20 + 30 = 290
         assert totals["gmv"].tolist() == [140, 290]
         assert totals["orders"].tolist() == [2, 5]
+        # (traffic x conversion + unobserved) x orders/buyer x AOV: Oct with events
+        # new (2 x .5 + 0) x 2 x 25 = 50, returning (1 x 1 + 1) x 1 x 75 = 150, dormant (0 + 1) x 1 x 90 = 90
         assert per_month.tolist() == pytest.approx([140, 290], abs=1e-9)
-    # without events traffic is the eligible base: Oct new base u4, u5 = 2 -> conversion 1/2
+    # without events no visit is observed: traffic is the eligible base, which holds every buyer
     m = brief.matrix(matrix_con, P.prev, P, RC, events=False)
-    assert _cell(m, "2026-10", "new")[["traffic", "conversion"]].tolist() == [2, 0.5]
+    # Oct new base u4, u5 = 2 -> conversion 1/2; Oct returning base u1, u2, both buy -> 2/2
+    assert _cell(m, "2026-10", "new")[["traffic", "conversion", "unobserved_buyers"]].tolist() == [2, 0.5, 0]
+    assert _cell(m, "2026-10", "returning")[["traffic", "conversion", "unobserved_buyers"]].tolist() == [
+        2,
+        1,
+        0,
+    ]
+
+
+def test_traffic_basis_events_are_params(matrix_con):
+    """Without footfall events (a chain whose stores log no visits) in-store buyers are unobserved."""
+    m = brief.matrix(matrix_con, P.prev, P, RC, events=True, bp=BriefParams(footfall_events=[]))
+    f = list(brief.FACTORS)
+    # Oct new: visitor u5 only (session Oct 5; u4's store walk-in no longer counts): 1/1 converted
+    assert _cell(m, "2026-10", "new")[f].tolist() == [1, 1.0, 0, 2.0, 25.0]
+    # Oct returning: no visitor (u1's store visit not counted): both buyers unobserved, (0 + 2) x 1 x 75
+    assert _cell(m, "2026-10", "returning")[f].tolist() == [0, 0.0, 2, 1.0, 75.0]
+    assert brief.product_of_factors(m[m.month == "2026-10"]).sum() == pytest.approx(290)
+    # a session event named as footfall too is refused (one role per event name)
+    with pytest.raises(ValueError, match="both visit_events and footfall_events"):
+        BriefParams(footfall_events=["visit"])
+
+
+def test_traffic_basis_sentence(matrix_con):
+    m = brief.matrix(matrix_con, P.prev, P, RC, events=True)
+    t = brief.traffic_basis(m, P)
+    # Oct: visitors 2 + 1 + 1 = 4; sessions u5, u6 = 2; store visits u4, u5, u1 = 3; converted u5, u1;
+    # unobserved u2 (returning: 1 x 1 x 75 = 75), u3 (dormant: 1 x 1 x 90 = 90): 165 / 290 = 56.9%
+    assert (t["traffic"], t["session_visitors"], t["footfall_visitors"]) == (4, 2, 3)
+    assert (t["converted"], t["unobserved_buyers"]) == (2, 2)
+    assert t["unobserved_gmv_share"] == pytest.approx(165 / 290)
+    text = brief.traffic_basis_text(m, P)
+    assert text == (
+        "Traffic basis, October 2026: 4 users with a logged visit (2 with app or mini-program sessions, "
+        "3 store visits where stores log them); 2 buyers (56.9% of GMV) had no logged visit and are "
+        "counted apart, not as converted traffic."
+    )
+    # the KPI tile's conversion: converted 2 / traffic 4
+    assert brief.kpi_series(m).loc["2026-10", "conversion"] == pytest.approx(0.5)
+    b = brief.compute(matrix_con, P, BP, events=True, offline_channels=DP.offline_order_channels, rc=RC)
+    # 8 months (Mar..Oct: trailing 6 + the previous + the report month); Oct GMV 290 both ways
+    assert brief.matrix_check_text(b) == (
+        "Check: identity **¥290.00**, orders **¥290.00** (largest gap over 8 months: ¥0.00). " + text
+    )
+    no_foot = brief.matrix(matrix_con, P.prev, P, RC, events=True, bp=BriefParams(footfall_events=[]))
+    # Oct without footfall: visitors u5, u6 (sessions); buyers u1, u2, u3 without a session
+    assert brief.traffic_basis_text(no_foot, P) == (
+        "Traffic basis, October 2026: 2 users with a logged visit (2 with app or mini-program sessions, "
+        "no store visit: the data has no store footfall); 3 buyers (82.8% of GMV) had no logged visit "
+        "and are counted apart, not as converted traffic."
+    )  # unobserved GMV: returning 2 x 1 x 75 = 150 + dormant 90 = 240 / 290 = 82.8%
+    no_events = brief.matrix(matrix_con, P.prev, P, RC, events=False)
+    assert "no visit records" in brief.traffic_basis_text(no_events, P)
+    assert brief.FACTOR_LABEL["unobserved_buyers"] not in brief.matrix_table(no_events, P).columns
+    table = brief.matrix_table(m, P).set_index("group")[brief.FACTOR_LABEL["unobserved_buyers"]]
+    # Sep -> Oct: returning u1 -> u2 (1 -> 1), dormant none -> u3 (0 -> 1), new none (0 -> 0); no % change
+    assert table.tolist() == ["0 → 0", "1 → 1", "0 → 1", ""]
+    assert "font-size: 8.5pt" in brief.matrix_table_html(m, P).to_html()
 
 
 def test_dormant_group_follows_the_recall_churn_rule(matrix_con):
@@ -200,17 +287,27 @@ def test_decomposition_sums_exactly_to_the_change(matrix_con):
     d = brief.decompose(m, P).set_index(["user_group", "factor"])["contribution"]
     # total change: 290 - 140 = 150
     assert d.sum() == pytest.approx(150, abs=1e-9)
-    # returning: traffic 2 -> 2 and orders/buyer 1 -> 1 unchanged; conversion 0.5 -> 1, AOV 100 -> 75.
-    # conversion: 2 x 1/2 x [(1 - 0.5) x 100 + (1 - 0.5) x 75] = 87.5; AOV: 2 x 1/2 x [-25 x 0.5 - 25 x 1] = -37.5
-    assert d["returning"].tolist() == pytest.approx([0, 87.5, 0, -37.5])
-    # dormant: every factor starts at 0 (no Sep visitors): the 90 is split evenly, 22.5 each
-    assert d["dormant"].tolist() == pytest.approx([22.5, 22.5, 22.5, 22.5])
-    # new: all four factors move (2, .5, 1, 40) -> (1, 1, 2, 25): check against the permutation definition
-    ref = _shapley_by_permutations([2, 0.5, 1, 40], [1, 1, 2, 25])
-    assert d["new"].tolist() == pytest.approx(ref.tolist())
-    assert d["new"].sum() == pytest.approx(50 - 40)
+    # factor order: traffic, conversion, unobserved_buyers, orders_per_buyer, aov.
+    # returning: (T 1, c 0, U 1, f 1, AOV 100) -> (1, 1, 1, 1, 75); buyers 0 x 1 + 1 = 1 -> 1 x 1 + 1 = 2.
+    # level 1 (buyers x f x AOV, f fixed at 1): buyers +1 x mean AOV 87.5 = 87.5; AOV -25 x mean buyers
+    # 1.5 = -37.5. level 2: the buyers' +1 is all conversion (+1 x mean traffic 1): 87.5 to conversion
+    assert d["returning"].tolist() == pytest.approx([0, 87.5, 0, 0, -37.5])
+    # dormant: every level-1 factor starts at 0 (no Sep buyers): 90 split evenly, 30 each; the buyers'
+    # 30 is all unobserved (u3 bought without a logged visit; u6's visit adds traffic at conversion 0)
+    assert d["dormant"].tolist() == pytest.approx([0, 0, 30, 30, 30])
+    # new: buyers 2 x .5 = 1 -> 2 x .5 = 1 unchanged; orders/buyer 1 -> 2 (x mean AOV 32.5) = 32.5,
+    # AOV 40 -> 25 (x mean orders/buyer 1.5) = -22.5; 50 - 40 = 10
+    assert d["new"].tolist() == pytest.approx([0, 0, 0, 32.5, -22.5])
     top = brief.largest(brief.decompose(m, P))
     assert (top.user_group, top.factor) == ("returning", "conversion")  # 87.5 is the largest bar
+
+
+def test_buyer_split_is_exact():
+    # buyers = T x c + U: (10 x .2 + 3 = 5) -> (12 x .25 + 1 = 4), change -1.
+    # traffic: +2 x mean conversion .225 = .45; conversion: +.05 x mean traffic 11 = .55; unobserved -2
+    got = brief.buyer_split(np.array([[10, 0.2, 3]]), np.array([[12, 0.25, 1]]))
+    assert got[0].tolist() == pytest.approx([0.45, 0.55, -2.0])
+    assert got.sum() == pytest.approx(4 - 5)
 
 
 def test_shapley_handles_many_rows_and_zeros():
@@ -380,7 +477,10 @@ def test_previous_month_read_from_previous_run(tmp_path):
     prev_dir, this_dir = tmp_path / P.prev.month, tmp_path / ".tmp-2026-10-abcd"
     prev_dir.mkdir()
     this_dir.mkdir()
-    doc = {"month": P.prev.month, "plays": {brief.BRIEF_PLAY: {"metrics": {"kpi.gmv": {"value": 999.0}}}}}
+    # kpi.conversion was written on an earlier definition (buyers / traffic incl. store buyers): left out
+    old_conversion = {"value": 0.9, "definition": "buyers / traffic"}
+    mets = {"kpi.gmv": {"value": 999.0}, "kpi.conversion": old_conversion}
+    doc = {"month": P.prev.month, "plays": {brief.BRIEF_PLAY: {"metrics": mets}}}
     (prev_dir / "metrics.json").write_text(json.dumps(doc), encoding="utf-8")
     prev = brief.previous_brief_metrics(this_dir, P.prev.month)
     assert prev == {"gmv": 999.0}

@@ -31,6 +31,10 @@ def test_online_only_has_no_store_and_no_store_order(shape):
         (0,)
     ]
     assert _sql(d, "select count(*) > 1000 from orders") == [(True,)]
+    # no store logs visits: the demo's store footfall (store_visit) is gone, app sessions stay
+    assert _sql(d, "select count(*) filter (where event_channel = 'store'), count(*) > 0 from events") == [
+        (0, True)
+    ]
 
 
 def test_store_only_has_450_stores_no_events_store_orders_only(shape):

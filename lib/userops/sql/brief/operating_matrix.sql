@@ -7,14 +7,20 @@
 --   churned at the previous month end; returning = every other buyer (new, growth, mature or
 --   declining at the previous month end). reactivated = users with is_reactivated (the dormant
 --   group's buyers: the one reactivation definition, user_stages.sql). base_users = the group's
---   eligible users (registered or with an order before the month end). visitors = users of the
---   group with a `visit` event in the month or an order in the month (an in-store purchase is a
---   store visit; 0 rows of visit events leave only the buyers). buyers = users with >= 1 order in
---   the month; orders and gmv (paid, yuan) = their orders in the month. GMV = traffic x (buyers /
---   traffic) x (orders / buyers) x (gmv / orders) for either traffic column.
--- parameters: $from_date, $to_date (DATE, first days of months, half-open)
--- invariants: buyers <= visitors <= base_users; buyers <= orders; the three groups' orders and gmv
---   sum to the month's orders and gmv in fct_orders (every order belongs to exactly one group);
+--   eligible users (registered or with an order before the month end). Traffic basis = an
+--   OBSERVED visit: visitors = users of the group with an event named in $visit_events (app /
+--   mini-program sessions) or in $footfall_events (store footfall, logged only where a store
+--   counts visits) in the month; session_visitors / footfall_visitors = those with each kind. A
+--   purchase is never a visit by itself: buyers = users with >= 1 order in the month; converted =
+--   buyers with an observed visit in the month; unobserved_buyers = buyers without one (e.g. in a
+--   store that logs no footfall), reported apart, not as converted traffic. orders and gmv (paid,
+--   yuan) = all the group's orders in the month. GMV = (visitors x converted / visitors +
+--   unobserved_buyers) x (orders / buyers) x (gmv / orders) exactly.
+-- parameters: $from_date, $to_date (DATE, first days of months, half-open), $visit_events,
+--   $footfall_events (VARCHAR[], params brief.visit_events / brief.footfall_events)
+-- invariants: converted <= visitors <= base_users; converted + unobserved_buyers = buyers <= orders;
+--   session_visitors, footfall_visitors <= visitors; the three groups' orders and gmv sum to the
+--   month's orders and gmv in fct_orders (every order belongs to exactly one group);
 --   reactivated = buyers of the dormant group, 0 in the other groups.
 with month_spine as (
     select
@@ -28,11 +34,17 @@ group_spine as (
 ),
 
 visits as (
-    select distinct
+    -- one row per user x month with an observed visit, and which kind
+    select
         user_id,
-        cast(date_trunc('month', ts) as date) as month_start
+        cast(date_trunc('month', ts) as date) as month_start,
+        bool_or(list_contains($visit_events, event)) as by_session,
+        bool_or(list_contains($footfall_events, event)) as by_footfall
     from events
-    where event = 'visit' and ts >= $from_date and ts < cast($to_date as date) + interval 1 month
+    where
+        (list_contains($visit_events, event) or list_contains($footfall_events, event))
+        and ts >= $from_date and ts < $to_date
+    group by all
 ),
 
 grouped as (
@@ -75,7 +87,9 @@ user_facts as (
         coalesce(mo.n_orders, 0) as n_orders,
         coalesce(mo.gmv, 0) as gmv,
         g.is_reactivated,
-        v.user_id is not null or mo.user_id is not null as is_visitor
+        v.user_id is not null as is_visitor,
+        coalesce(v.by_session, false) as is_session_visitor,
+        coalesce(v.by_footfall, false) as is_footfall_visitor
     from grouped as g
     left join month_orders as mo on mo.user_id = g.user_id and mo.month_start = g.month_start
     left join visits as v on v.user_id = g.user_id and v.month_start = g.month_start
@@ -87,7 +101,11 @@ cells as (
         user_group,
         count(*) as base_users,
         count(*) filter (where is_visitor) as visitors,
+        count(*) filter (where is_session_visitor) as session_visitors,
+        count(*) filter (where is_footfall_visitor) as footfall_visitors,
         count(*) filter (where n_orders > 0) as buyers,
+        count(*) filter (where n_orders > 0 and is_visitor) as converted,
+        count(*) filter (where n_orders > 0 and not is_visitor) as unobserved_buyers,
         count(*) filter (where is_reactivated) as reactivated,
         sum(n_orders) as orders,
         sum(gmv) as gmv
@@ -102,7 +120,11 @@ final as (
         s.group_order,
         coalesce(c.base_users, 0) as base_users,
         coalesce(c.visitors, 0) as visitors,
+        coalesce(c.session_visitors, 0) as session_visitors,
+        coalesce(c.footfall_visitors, 0) as footfall_visitors,
         coalesce(c.buyers, 0) as buyers,
+        coalesce(c.converted, 0) as converted,
+        coalesce(c.unobserved_buyers, 0) as unobserved_buyers,
         coalesce(c.reactivated, 0) as reactivated,
         cast(coalesce(c.orders, 0) as bigint) as orders,
         cast(coalesce(c.gmv, 0) as decimal(18, 2)) as gmv
