@@ -110,22 +110,14 @@ def test_buyers_of_the_month_one_value(metrics):
     assert len(set(v.values())) == 1, v
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="two reactivation rules today: the brief's tile counts buyers dormant > brief.dormant_days "
-    "at the month start, play 04 counts users churned by its personal rule at the previous month end "
-    "and no longer churned. Being unified by the reactivation helper (recall.py / brief tile, issue 13 "
-    "item 7); remove this mark when the two agree.",
-)
-def test_reactivated_users_one_value(metrics):
-    """Reactivated users of the month: the brief's 唤醒 tile and play 04's count of users who came back."""
-    recall = metrics[RECALL]
-    key = next(
-        (k for k in ("reactivated_users", "reactivated", "churned_won_back_users") if k in recall), None
-    )
-    assert key, "play 04 reports no count of reactivated users"
-    v = _values(metrics, [(BRIEF, "kpi.reactivated"), (RECALL, key)])
+def test_reactivated_users_one_value(metrics, text):
+    """Reactivated users of the month (churned at the previous month end, ordered in the month): the
+    brief's 唤醒 tile and play 04's count, printed by both."""
+    v = _values(metrics, [(BRIEF, "kpi.reactivated"), (RECALL, "reactivated_users")])
     assert len(set(v.values())) == 1, v
+    shown = charts.fmt_int(next(iter(v.values())))
+    for play in (BRIEF, RECALL):
+        assert _printed(text[play], shown), f"{play} does not print the month's {shown} reactivated users"
 
 
 def test_repurchase_30d_one_value(metrics, text, run):
