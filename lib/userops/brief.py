@@ -971,13 +971,15 @@ def definitions(bp: BriefParams, rc: RecallParams) -> pd.DataFrame:
             f"end by play 04's lifecycle rule ({recall.churned_rule(rc)}); returning = every other buyer. "
             "Only the dormant users who order in the month are reactivated",
         ),
-        (FACTOR_LABEL["traffic"], KPI_DEFINITIONS["traffic"]),
         (
-            FACTOR_LABEL["conversion"],
-            f"{KPI_DEFINITIONS['conversion']}; buyers without one are counted apart",
+            f"{FACTOR_LABEL['traffic']}, {FACTOR_LABEL['conversion']}",
+            f"traffic = {KPI_DEFINITIONS['traffic']}; conversion = {KPI_DEFINITIONS['conversion']}; "
+            "buyers without a logged visit are counted apart",
         ),
-        (FACTOR_LABEL["orders_per_buyer"], "orders / buyers"),
-        (FACTOR_LABEL["aov"], KPI_DEFINITIONS["aov"]),
+        (
+            f"{FACTOR_LABEL['orders_per_buyer']}, {FACTOR_LABEL['aov']}",
+            f"orders / buyers; {KPI_DEFINITIONS['aov']}",
+        ),
         *[(lab, KPI_DEFINITIONS[k]) for k, lab, _, _ in KPIS if k not in ("traffic", "conversion", "aov")],
         (
             "GMV decomposition",
