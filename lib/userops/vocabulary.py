@@ -40,6 +40,8 @@ RULES = (
     Rule("data.repurchase_coupon_kinds", "coupons", "kind"),
     Rule("data.recall_coupon_kinds", "coupons", "kind"),
     Rule("activity.incentive_events", "events", "event"),
+    Rule("brief.visit_events", "events", "event"),
+    Rule("brief.footfall_events", "events", "event"),
     # 'milk_powder' is the scene of products matched by activity.milk_powder_pattern, not a category
     Rule("activity.reminder_categories", "products", "category", ("milk_powder",), strict=True),
     Rule("retention.return_event", "events", "event", ("order", "any"), strict=True),

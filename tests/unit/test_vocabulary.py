@@ -25,7 +25,7 @@ def con():
     c.execute("create table products (product_id bigint, category varchar)")
     c.execute("insert into products values (1000, 'daily'), (1001, 'mother_baby'), (1002, 'fresh')")
     c.execute("create table events (user_id bigint, event varchar)")
-    c.execute("insert into events values (1, 'checkin'), (2, 'visit')")
+    c.execute("insert into events values (1, 'checkin'), (2, 'visit'), (2, 'store_visit')")
     yield c
     c.close()
 
