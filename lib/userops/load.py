@@ -48,7 +48,7 @@ import duckdb
 
 from userops import locks
 from userops.contract import LOAD_ORDER, MAPPED_IDS, MAX_TS, MONEY, REQUIRED_TABLES, TABLES, Column, Table
-from userops.db import duckdb_config
+from userops.db import duckdb_config, logged
 from userops.load_input import FileProblem, near_contract, utf8_source
 from userops.load_notices import vocabulary_notices
 from userops.mapping import TableMapping
@@ -690,7 +690,8 @@ def build_derived(con: duckdb.DuckDBPyConnection, params: Params | None = None) 
     values = {"new_user_kinds": list(p.data.new_user_coupon_kinds)}
     for name in sql_names("warehouse"):
         sql = read_sql(name)
-        con.execute(sql, _bind(sql, values))
+        with logged(name, {}):
+            con.execute(sql, _bind(sql, values))
 
 
 def _write_meta(con, report: LoadReport, files: dict[str, Path], data_dir: Path) -> None:
