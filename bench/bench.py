@@ -1,15 +1,24 @@
-"""`make bench`: time the demo generator, the loader and the playbook at several scales.
+"""`make bench`: time and peak memory of the demo generator, the loader and each notebook.
 
-    .venv/bin/python bench/bench.py --users 20000 200000 1000000 --months 12
+    .venv/bin/python bench/bench.py --users 20000 200000 --months 12
 
-For each scale: generate (seeded) -> load -> `userops run --no-pdf`, each timed, with the
-row counts and the warehouse size. Writes a Markdown table to bench/results/<scale list>.md
-and prints it. Each scale works in its own temporary folder, removed afterwards.
+For each scale: generate (seeded) -> load -> each notebook (`userops run --only NN --no-pdf`,
+the brief last), each step a separate process with its wall time and peak RSS (the process and
+the kernels it waited for, from wait4). Every metric query and derived table is timed through
+the query log (USEROPS_QUERY_LOG): per SQL file, its calls, memo hits and seconds. Writes
+bench/results.md and bench/results.json (machine facts, one entry per scale) and prints the
+table. The machine is shared: compare ratios measured at the same moment, not absolute seconds.
+Each scale works in its own temporary folder, removed afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import datetime as dt
+import json
+import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -19,51 +28,113 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 USEROPS = Path(sys.executable).parent / "userops"
+NOTEBOOKS = ["01", "02", "03", "04", "05", "00"]  # the brief reads the others' metrics
 
 
-def timed(cmd: list[str]) -> float:
+def step(cmd: list[str], env: dict) -> dict:
+    """Run one step; wall seconds and peak RSS (MB) of the process and the children it reaped."""
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-2000:]}")
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
-def bench_scale(users: int, months: int, seed: int, pdf: bool) -> dict:
-    import json
+def sql_times(log: Path) -> dict[str, dict]:
+    """Per SQL file: calls, memo hits (shared intermediates served again) and total seconds."""
+    out: dict[str, dict] = collections.defaultdict(lambda: {"calls": 0, "memo_hits": 0, "seconds": 0.0})
+    if log.is_file():
+        for line in log.read_text(encoding="utf-8").splitlines():
+            e = json.loads(line)
+            r = out[e["sql"]]
+            r["calls"] += 1
+            r["memo_hits"] += int(bool(e.get("memo")))
+            r["seconds"] = round(r["seconds"] + e["seconds"], 4)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]["seconds"]))
 
+
+def bench_scale(users: int, months: int, seed: int, memory_limit: str | None) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"userops-bench-{users}-"))
     try:
-        data, wh, out = work / "data", work / "warehouse.duckdb", work / "outputs"
-        t_demo = timed(
-            [
-                str(USEROPS),
-                "demo",
-                "--users",
-                str(users),
-                "--months",
-                str(months),
-                "--seed",
-                str(seed),
-                "--out",
-                str(data),
-            ]
-        )
-        t_load = timed([str(USEROPS), "load", str(data), "--warehouse", str(wh)])
-        run = [str(USEROPS), "run", "--warehouse", str(wh), "--out", str(out)] + ([] if pdf else ["--no-pdf"])
-        t_run = timed(run)
+        data, wh, out, log = work / "data", work / "warehouse.duckdb", work / "outputs", work / "q.jsonl"
+        env = dict(os.environ, USEROPS_QUERY_LOG=str(log))
+        if memory_limit:
+            env["USEROPS_DUCKDB_MEMORY_LIMIT"] = memory_limit
+        u = str(USEROPS)
+        steps = {"demo": step([u, "demo", "--users", str(users), "--months", str(months), "--seed", str(seed),
+                               "--out", str(data)], env)}  # fmt: skip
+        steps["load"] = step([u, "load", str(data), "--warehouse", str(wh)], env)
+        for nb in NOTEBOOKS:
+            steps[f"notebook {nb}"] = step(
+                [u, "run", "--warehouse", str(wh), "--out", str(out), "--no-pdf", "--only", nb], env
+            )
         counts = json.loads((data / "planted.json").read_text(encoding="utf-8"))["counts"]
-        run_info = json.loads(next(out.glob("*/run.json")).read_text(encoding="utf-8"))
         return {
             "users": users,
             "orders": counts["orders"],
             "events": counts.get("events", 0),
-            "warehouse_mb": wh.stat().st_size / 1e6,
-            "demo_s": t_demo,
-            "load_s": t_load,
-            "run_s": t_run,
-            "notebooks": {n["name"]: n["execute_s"] for n in run_info.get("notebooks", [])},
+            "warehouse_mb": round(wh.stat().st_size / 1e6, 1),
+            "steps": steps,
+            "sql": sql_times(log),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def machine() -> dict:
+    load1, load5, _ = os.getloadavg()
+    mem = next(
+        (ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")),
+        "0",
+    )
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(int(mem) / 1024 / 1024, 1),
+        "load_average_1m_5m": [round(load1, 2), round(load5, 2)],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def markdown(res: dict) -> str:
+    scales = res["scales"]
+    m = res["machine"]
+    lines = [
+        f"# Bench ({m['when']})",
+        "",
+        f"{m['cpus']} CPUs, {m['memory_gb']} GB, load average {m['load_average_1m_5m']} at the start; "
+        f"months={res['months']} seed={res['seed']}; no PDFs. Shared machine: compare ratios.",
+        "",
+        "## Steps: seconds / peak RSS MB",
+        "",
+        "| step | " + " | ".join(f"{s['users']:,} users" for s in scales) + " |",
+        "| --- |" + " --- |" * len(scales),
+    ]
+    for name in scales[0]["steps"]:
+        cells = [
+            f"{s['steps'][name]['seconds']:.1f} s / {s['steps'][name]['peak_rss_mb']:.0f} MB" for s in scales
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    facts = ("orders", "events", "warehouse_mb")
+    lines += [f"| {f} | " + " | ".join(f"{s[f]:,}" for s in scales) + " |" for f in facts]
+    lines += ["", "## SQL files: seconds (calls, memo hits)", ""]
+    lines += [
+        "| SQL | " + " | ".join(f"{s['users']:,} users" for s in scales) + " |",
+        "| --- |" + " --- |" * len(scales),
+    ]
+    names = list(dict.fromkeys(n for s in reversed(scales) for n in s["sql"]))
+    for n in names:
+        cells = []
+        for s in scales:
+            r = s["sql"].get(n)
+            cells.append(f"{r['seconds']:.3f} ({r['calls']}, {r['memo_hits']})" if r else "")
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
@@ -71,29 +142,18 @@ def main() -> int:
     ap.add_argument("--users", type=int, nargs="+", default=[20000, 200000])
     ap.add_argument("--months", type=int, default=12)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--pdf", action="store_true", help="include the PDF export in the run time")
+    ap.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for every step, e.g. 2GB")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="writes <out>.md and <out>.json")
     a = ap.parse_args()
-    rows = []
+    res = {"machine": machine(), "months": a.months, "seed": a.seed, "scales": []}
     for n in a.users:
         print(f"scale {n:,} users ...", flush=True)
-        rows.append(bench_scale(n, a.months, a.seed, a.pdf))
-    names = sorted({k for r in rows for k in r["notebooks"]})
-    head = "| users | orders | events | warehouse MB | demo s | load s | run s | " + " | ".join(names) + " |"
-    lines = [head, "|" + " --- |" * (7 + len(names))]
-    for r in rows:
-        nb = " | ".join(f"{r['notebooks'].get(k, float('nan')):.1f}" for k in names)
-        lines.append(
-            f"| {r['users']:,} | {r['orders']:,} | {r['events']:,} | {r['warehouse_mb']:.0f} | {r['demo_s']:.1f} | "
-            f"{r['load_s']:.1f} | {r['run_s']:.1f} | {nb} |"
-        )
-    table = "\n".join(lines)
+        res["scales"].append(bench_scale(n, a.months, a.seed, a.memory_limit))
+    table = markdown(res)
     print(table)
-    out = ROOT / "bench" / "results" / f"bench-{'-'.join(str(n) for n in a.users)}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        f"months={a.months} seed={a.seed} pdf={a.pdf}; seconds per notebook = execute time\n\n{table}\n"
-    )
-    print(f"written {out}")
+    Path(a.out + ".md").write_text(table, encoding="utf-8")
+    Path(a.out + ".json").write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
+    print(f"written {a.out}.md and {a.out}.json")
     return 0
 
 

@@ -16,7 +16,7 @@ from scipy.stats import norm
 from userops import campaigns
 from userops import narrative as nv
 from userops.campaigns import ReminderEffect, ci_text, coupon_reminder_effect
-from userops.db import query
+from userops.db import query, query_once
 from userops.experiment import assign_arms
 from userops.outputs import global_holdout_users
 from userops.params import ActivityParams, DataParams
@@ -76,7 +76,7 @@ def repurchase(con, p: Period, ap: ActivityParams, dp: DataParams) -> pd.DataFra
     Adds `is_mature` (every buyer observed for the whole window) and Wilson-free raw rates; the
     latest mature month is the headline (the report month is never mature for N >= 1).
     """
-    df = query(
+    df = query_once(
         "activity/repurchase_within",
         con,
         from_date=trend_start(p, ap).start,
@@ -112,7 +112,7 @@ def order_frequency(con, p: Period, ap: ActivityParams, dp: DataParams) -> pd.Da
 
 
 def _frequency(con, p: Period, dp: DataParams) -> pd.DataFrame:
-    return query(
+    return query_once(
         "activity/order_frequency",
         con,
         from_date=p.start,
@@ -123,7 +123,7 @@ def _frequency(con, p: Period, dp: DataParams) -> pd.DataFrame:
 
 def order_gaps(con, p: Period, dp: DataParams) -> pd.DataFrame:
     """Mean / median days since the previous order, for the month's repeat orders, per segment."""
-    return query(
+    return query_once(
         "activity/order_gaps",
         con,
         from_date=p.start,
@@ -475,7 +475,7 @@ def user_tiers(con, at: dt.date, ap: ActivityParams) -> pd.DataFrame:
 
     The one value-tier definition of the playbook: plays 03 and 05 both call it.
     """
-    df = query(
+    df = query_once(
         "activity/value_tiers",
         con,
         at_date=at,

@@ -9,7 +9,11 @@ Parameters reach DuckDB as bound `$name` parameters, never formatted into SQL.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import os
+import time
+import weakref
 from pathlib import Path
 
 import duckdb
@@ -80,7 +84,64 @@ def query(name: str, con: duckdb.DuckDBPyConnection, **params) -> pd.DataFrame:
         raise TypeError(
             f"SQL {name!r} takes parameters {wanted}; missing {missing or 'none'}, unexpected {extra or 'none'}"
         )
-    return con.execute(read_sql(name), params).df()
+    with logged(name, params) as log:
+        df = con.execute(read_sql(name), params).df()
+        log["rows"] = len(df)
+    return df
+
+
+# Shared intermediates: results of `query_once` per open connection (dropped with it), never
+# across runs or connections. Only for SQL that reads the loaded warehouse tables (no temp table
+# a play may rebuild with other parameters in the same connection).
+_ONCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _param_key(params: dict) -> tuple:
+    return tuple(sorted((k, repr(tuple(v) if isinstance(v, list) else v)) for k, v in params.items()))
+
+
+def query_once(name: str, con: duckdb.DuckDBPyConnection, **params) -> pd.DataFrame:
+    """`query`, computed once per connection for the same file and parameters (a copy each call).
+
+    For an intermediate several sections of one notebook share (e.g. repurchase within N days):
+    the notebook's connection is read-only, so the result cannot change while it is open.
+    """
+    memo = _ONCE.setdefault(con, {})
+    key = (name, _param_key(params))
+    if key not in memo:
+        memo[key] = query(name, con, **params)
+    else:
+        with logged(name, params) as log:
+            log["rows"], log["memo"] = len(memo[key]), True
+    return memo[key].copy()
+
+
+# Query log: with USEROPS_QUERY_LOG=<file>, every metric query appends one JSON line (name, a
+# digest of its parameters, seconds, rows, memo hit) to find slow and repeated queries.
+QUERY_LOG_ENV = "USEROPS_QUERY_LOG"
+
+
+def _digest(params: dict) -> str:
+    return hashlib.sha1(repr(_param_key(params)).encode()).hexdigest()[:10]
+
+
+class logged:
+    """Context manager timing one named query into the query log (a no-op when the log is off)."""
+
+    def __init__(self, name: str, params: dict):
+        self.path = os.environ.get(QUERY_LOG_ENV)
+        self.entry = {"sql": name, "params": _digest(params)} if self.path else {}
+
+    def __enter__(self) -> dict:
+        self.t0 = time.perf_counter()
+        return self.entry
+
+    def __exit__(self, *exc) -> None:
+        if self.path and exc[0] is None:
+            self.entry["seconds"] = round(time.perf_counter() - self.t0, 4)
+            self.entry["pid"] = os.getpid()
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(self.entry) + "\n")
 
 
 def present_tables(con: duckdb.DuckDBPyConnection) -> set[str]:

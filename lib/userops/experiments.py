@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.stats import norm
 from statsmodels.stats.contingency_tables import StratifiedTable
 
@@ -198,24 +199,31 @@ def _per_stratum(df: pd.DataFrame, strata) -> pd.DataFrame:
 
 
 def _user_bootstrap(df, n_strata, level, draws, seed, block_cells) -> tuple[float, float]:
-    """Percentile interval of the MH risk difference under Poisson(1) user weights."""
+    """Percentile interval of the MH risk difference under Poisson(1) user weights.
+
+    Draws come ``block_cells // rows`` at a time (at least one): no step holds a draws x users
+    matrix, and the block size does not change the result (the same seeded stream of weights).
+    Per block, the weighted members and converted per stratum x arm are one sparse product.
+    """
     rng = np.random.default_rng(seed)
     n_users = int(df.user_ix.max()) + 1 if len(df) else 0
     if n_users == 0 or draws <= 0:
         return float("nan"), float("nan")
+    k = 2 * n_strata
     cell = df.stratum_ix.to_numpy() * 2 + (df.arm == "holdout").to_numpy()
     ui, w, y = df.user_ix.to_numpy(), df.w.to_numpy(), df.outcome.to_numpy(dtype=float)
+    # rows x (members | converted) by stratum x arm: weighted sums are weights @ design
+    rows = np.arange(len(df))
+    design = sparse.hstack(
+        [sparse.csr_matrix((v, (rows, cell)), shape=(len(df), k)) for v in (w, w * y)]
+    ).tocsc()
     block = max(1, min(draws, block_cells // max(len(df), 1)))
     stats = []
     for start in range(0, draws, block):
         b = min(block, draws - start)
         uw = rng.poisson(1.0, size=(b, n_users)).astype(float)
-        rw = uw[:, ui] * w  # b x rows
-        n = np.zeros((b, 2 * n_strata))
-        x = np.zeros((b, 2 * n_strata))
-        for i in range(b):
-            n[i] = np.bincount(cell, weights=rw[i], minlength=2 * n_strata)
-            x[i] = np.bincount(cell, weights=rw[i] * y, minlength=2 * n_strata)
+        sums = np.asarray((design.T @ uw[:, ui].T).T)  # b x (members | converted)
+        n, x = sums[:, :k], sums[:, k:]
         stats.append(_mh_rows(x[:, 0::2], n[:, 0::2], x[:, 1::2], n[:, 1::2]))
     vals = np.concatenate(stats)
     vals = vals[np.isfinite(vals)]

@@ -48,7 +48,7 @@ import duckdb
 
 from userops import locks
 from userops.contract import LOAD_ORDER, MAPPED_IDS, MAX_TS, MONEY, REQUIRED_TABLES, TABLES, Column, Table
-from userops.db import duckdb_config
+from userops.db import duckdb_config, logged
 from userops.load_input import FileProblem, near_contract, utf8_source
 from userops.load_notices import vocabulary_notices
 from userops.mapping import TableMapping
@@ -305,6 +305,17 @@ def _typed_expr(col: Column, raw: str | None = None) -> str:
     return f"try_cast({raw} as {col.type})"
 
 
+def _as_is(col: Column, src_type: str) -> bool:
+    """A non-text column whose source already has the contract type (typed Parquet): no trim,
+    text round trip or parse (null tokens are text; a typed value is a value)."""
+    return not col.is_id and col.type.upper() != "VARCHAR" and src_type.upper() == col.type.upper()
+
+
+def _typed_checks(col: Column) -> list[tuple[str, str]]:
+    """The source checks of a column already of its contract type: only presence."""
+    return [] if col.nullable else [("not null", f"{_q(col.name)} is null")]
+
+
 def _source_checks(col: Column) -> list[tuple[str, str]]:
     """(rule text, SQL predicate TRUE for a bad raw row): presence and type, on the source."""
     v = _q(col.name)
@@ -405,7 +416,14 @@ def _stage_table(
             problems.append(
                 Problem(fname, c.name, "column present", 1, (f"columns found: {', '.join(cols)}",))
             )
-    checks = [(c.name, rule, bad) for c in table.columns if c.name in cols for rule, bad in _source_checks(c)]
+    types = dict(con.execute(f"select column_name, column_type from (describe {src})").fetchall())
+    typed = {c.name for c in table.columns if c.name in cols and _as_is(c, types[c.name])}
+    checks = [
+        (c.name, rule, bad)
+        for c in table.columns
+        if c.name in cols
+        for rule, bad in (_typed_checks(c) if c.name in typed else _source_checks(c))
+    ]
     counts = con.execute(  # one pass over the file for every check
         f"select count(*){''.join(f', count_if({bad})' for _, _, bad in checks)} from {src}"
     ).fetchone()
@@ -419,9 +437,11 @@ def _stage_table(
             ex = _examples(con, f"from {src} where {bad}", {}, label, show)
             problems.append(Problem(fname, column, rule, n, ex, table=table.name))
     present = [c for c in table.columns if c.name in cols]
-    cleaned = "".join(f", {_clean(c.name)} as {_q(c.name)}" for c in present)  # once per value
+    cleaned = "".join(  # once per value; a column already of the contract type as it is
+        f", {_q(c.name) if c.name in typed else _clean(c.name)} as {_q(c.name)}" for c in present
+    )
     select = ", ".join(
-        f"{_typed_expr(c, _q(c.name))} as {_q(c.name)}"
+        f"{_q(c.name) if c.name in typed else _typed_expr(c, _q(c.name))} as {_q(c.name)}"
         if c.name in cols
         else f"cast(null as {c.source_type}) as {_q(c.name)}"
         for c in table.columns
@@ -690,7 +710,8 @@ def build_derived(con: duckdb.DuckDBPyConnection, params: Params | None = None) 
     values = {"new_user_kinds": list(p.data.new_user_coupon_kinds)}
     for name in sql_names("warehouse"):
         sql = read_sql(name)
-        con.execute(sql, _bind(sql, values))
+        with logged(name, {}):
+            con.execute(sql, _bind(sql, values))
 
 
 def _write_meta(con, report: LoadReport, files: dict[str, Path], data_dir: Path) -> None:

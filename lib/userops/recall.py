@@ -18,7 +18,7 @@ import pandas as pd
 
 from userops import acquisition, clv, money
 from userops.charts import fmt_yuan
-from userops.db import query
+from userops.db import logged, query
 from userops.experiment import assign_arms
 from userops.experiments import PooledEffect, mh_risk_difference, pooled_effect
 from userops.narrative import currency, num, pct, pp, significance, yuan
@@ -78,7 +78,10 @@ def build_stages(con, p: Period, rc: RecallParams, months: int | None = None) ->
     wanted = sql_params("recall/user_stages")
     if sorted(wanted) != sorted(params):
         raise TypeError(f"recall/user_stages takes {wanted}, given {sorted(params)}")
-    con.execute(f"create or replace temp table {STAGE_TABLE} as\n{read_sql('recall/user_stages')}", params)
+    with logged("recall/user_stages", params):
+        con.execute(
+            f"create or replace temp table {STAGE_TABLE} as\n{read_sql('recall/user_stages')}", params
+        )
     return StagePanel(first, p)
 
 

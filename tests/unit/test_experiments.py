@@ -301,3 +301,49 @@ def test_contamination_only_when_windows_overlap():
     assert pooled_effect(untimed, draws=200, seed=1, drop_contaminated=True).contaminated_holdout_rows == 1
     # default: intention to treat, every row counts in its own campaign
     assert pooled_effect(rows, draws=200, seed=1).contaminated_holdout_rows == 0
+
+
+# Eight users, two strata; u1 and u2 sit in both strata (one weight each per draw, shared by their rows).
+BOOT_ROWS = pd.DataFrame(
+    {
+        "user_id": ["u1", "u2", "u3", "u4", "u5", "u1", "u2", "u6", "u7", "u8"],
+        "stratum": ["A", "A", "A", "A", "A", "B", "B", "B", "B", "B"],
+        "arm": ["treatment", "treatment", "treatment", "holdout", "holdout"] * 2,
+        "outcome": [1, 0, 1, 0, 1, 1, 1, 0, 0, 1],
+    }
+)
+
+
+def _reference_interval(rows: pd.DataFrame, draws: int, seed: int, level: float = 0.95):
+    """The bootstrap written out draw by draw: Poisson(1) per user (sorted ids), MH per draw."""
+    users = sorted(rows.user_id.unique())
+    weights = np.random.default_rng(seed).poisson(1.0, size=(draws, len(users)))
+    vals = []
+    for wrow in weights:
+        w = rows.user_id.map(dict(zip(users, wrow, strict=True))).to_numpy(float)
+        t, h = (rows.arm == "treatment").to_numpy(), (rows.arm == "holdout").to_numpy()
+        cells = [(rows.stratum == s).to_numpy() for s in ("A", "B")]
+        y = rows.outcome.to_numpy(float)
+        x1, n1 = [(w * y)[c & t].sum() for c in cells], [w[c & t].sum() for c in cells]
+        x0, n0 = [(w * y)[c & h].sum() for c in cells], [w[c & h].sum() for c in cells]
+        ok = [a > 0 and b > 0 for a, b in zip(n1, n0, strict=True)]
+        if any(ok):
+            keep = np.array(ok)
+            d = mh_risk_difference(*(np.array(v)[keep] for v in (x1, n1, x0, n0))).diff
+            vals.append(d)
+    vals = np.array(vals)
+    vals = vals[np.isfinite(vals)]
+    a = (1 - level) / 2
+    return np.quantile(vals, a), np.quantile(vals, 1 - a)
+
+
+def test_user_bootstrap_in_blocks_equals_the_draw_by_draw_bootstrap():
+    # holdout_rules off: every row weighs 1, so the reference above is the whole algorithm
+    one = pooled_effect(BOOT_ROWS, draws=300, seed=11, block_cells=len(BOOT_ROWS), holdout_rules=False)
+    many = pooled_effect(BOOT_ROWS, draws=300, seed=11, block_cells=7 * len(BOOT_ROWS), holdout_rules=False)
+    whole = pooled_effect(BOOT_ROWS, draws=300, seed=11, block_cells=10**9, holdout_rules=False)
+    got = {(r.effect.ci_low, r.effect.ci_high) for r in (one, many, whole)}
+    assert len(got) == 1  # one draw per block, 7 per block, all at once: the same interval
+    assert (one.effect.ci_low, one.effect.ci_high) == pytest.approx(_reference_interval(BOOT_ROWS, 300, 11))
+    other = pooled_effect(BOOT_ROWS, draws=300, seed=12, holdout_rules=False)
+    assert (other.effect.ci_low, other.effect.ci_high) != (one.effect.ci_low, one.effect.ci_high)

@@ -184,3 +184,33 @@ def test_cli_run_rejects_bad_month_and_params(tmp_path, capsys):
     assert main(["run", "--warehouse", str(wh), "--params", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "retention.max_dayz: unknown key" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # nothing started
+
+
+def test_typed_parquet_columns_are_taken_as_is_with_the_text_paths_values():
+    import duckdb
+
+    from userops.contract import TABLES
+    from userops.load import _as_is, _clean, _typed_checks, _typed_expr
+
+    orders = TABLES["orders"] if isinstance(TABLES, dict) else next(t for t in TABLES if t.name == "orders")
+    cols = {c.name: c for c in orders.columns}
+    con = duckdb.connect()
+    con.execute("set variable null_tokens = ['NULL', 'NA']")
+    con.execute("set variable timezone = 'Asia/Shanghai'")
+    # a typed source as Parquet arrives: order 7 at 09:30 for 19.90; order 8 without a timestamp
+    con.execute(
+        "create table src as select * from (values "
+        "(7::bigint, timestamp '2026-10-01 09:30:00', 19.90::decimal(12,2), 'app'), "
+        "(8::bigint, null::timestamp, 5.00::decimal(12,2), 'store')) t(order_id, ordered_at, gmv, order_channel)"
+    )
+    types = dict(con.execute("select column_name, column_type from (describe src)").fetchall())
+    # taken as is: timestamp and money of the contract type; ids and text still go through the text path
+    assert {n for n in types if _as_is(cols[n], types[n])} == {"ordered_at", "gmv"}
+    for n in ("ordered_at", "gmv"):
+        text_path = _typed_expr(cols[n], _clean(n))
+        assert (
+            con.execute(f"select {n} from src order by order_id").fetchall()
+            == con.execute(f"select {text_path} from src order by order_id").fetchall()
+        )
+    ((rule, bad),) = _typed_checks(cols["ordered_at"])
+    assert rule == "not null" and con.execute(f"select count(*) from src where {bad}").fetchone()[0] == 1

@@ -807,3 +807,24 @@ def test_keep_recalling_action_says_when_the_roi_interval_includes_a_loss():
         allr.roi_low < 0
     )
     assert rl.channel_verdict(_two_campaigns(), RC).needs_split  # sms and wechat_notice, never randomised
+
+
+def test_campaign_increments_do_not_depend_on_the_block_size():
+    # two campaigns; u1 is in both (one Poisson weight per draw for both rows)
+    out = pd.DataFrame(
+        {
+            "campaign_id": ["c1", "c1", "c1", "c1", "c2", "c2", "c2"],
+            "user_id": ["u1", "u2", "u3", "u4", "u1", "u5", "u6"],
+            "arm": ["treatment", "treatment", "holdout", "holdout", "treatment", "holdout", "treatment"],
+            "orders": [2, 0, 1, 0, 1, 0, 3],
+            "gmv": [80.0, 0, 30, 0, 25, 0, 90],
+            "margin": [20.0, 0, 9, 0, 6, 0, 30],
+        }
+    )
+    est, one = rl.campaign_increments(out, draws=200, seed=4, block_cells=len(out))
+    _, whole = rl.campaign_increments(out, draws=200, seed=4, block_cells=10**9)
+    # c1: T orders (2 + 0) / 2 - H (1 + 0) / 2 = 0.5, x 2 treated = 1.0
+    assert est.set_index("campaign_id").loc["c1", "orders"] == pytest.approx(1.0)
+    for v in rl.INCREMENT_VALUES:
+        assert one[v].shape == (200, 2)
+        np.testing.assert_array_equal(one[v], whole[v])

@@ -327,3 +327,25 @@ def test_reminder_actions_weigh_margin_against_cost(con):
     losing = replace(keep, incremental_margin=-1.0, incremental_margin_ci=(-2.0, -0.5))
     text = r.actions(replace(s, value=losing), None, r.Section(reason="x"), r.Section(reason="x"), RP)[0]
     assert text.startswith("**Rethink the expiry reminder.**")  # ROI CI (-0.5 - 0.02) / 0.02 < 0
+
+
+def test_bootstrap_increments_do_not_depend_on_the_block_size():
+    from userops.campaigns import _bootstrap_increments
+
+    # two campaigns; u1 in both. c1: 2 treated, 2 held out; c2: 2 treated, 1 held out
+    rows = pd.DataFrame(
+        {
+            "campaign_id": ["c1", "c1", "c1", "c1", "c2", "c2", "c2"],
+            "user_id": ["u1", "u2", "u3", "u4", "u1", "u5", "u6"],
+            "arm": ["treatment", "treatment", "holdout", "holdout", "treatment", "holdout", "treatment"],
+            "converted": [1, 0, 1, 0, 1, 0, 1],
+            "orders": [2, 0, 1, 0, 1, 0, 3],
+            "margin": [20.0, 0, 9, 0, 6, 0, 30],
+        }
+    )
+    camp = pd.DataFrame({"campaign_id": ["c1", "c2"], "members_treatment": [2, 2]})
+    one = _bootstrap_increments(rows, camp, 0.9, 150, 8, block_cells=len(rows))
+    whole = _bootstrap_increments(rows, camp, 0.9, 150, 8, block_cells=10**9)
+    assert one == whole
+    lo, hi = one["orders"]
+    assert lo < hi

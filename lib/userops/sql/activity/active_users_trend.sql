@@ -45,11 +45,37 @@ daily as (
 ),
 
 rolling_7d as (
-    -- a user active on day d counts in the 7-day windows ending on d .. d + 6
-    select u.definition, u.activity_date + k.k as activity_date, count(distinct u.user_id) as wau
-    from user_days as u
-    cross join (select cast(range as integer) as k from range(0, 7)) as k
-    group by all
+    -- a user active on day a counts in the 7-day windows ending on a .. a + 6, or up to the day
+    -- before their next active day (which starts a window of its own): each user's windows do
+    -- not overlap, so wau(d) = the running sum of +1 at each start and -1 at each end, without
+    -- a distinct count over user-days x 7
+    select definition, activity_date as day, 1 as delta from user_days
+    union all
+    select
+        definition,
+        least(
+            activity_date + 7,
+            coalesce(lead(activity_date) over (partition by definition, user_id order by activity_date), activity_date + 7)
+        ) as day,
+        -1 as delta
+    from user_days
+),
+
+wau_days as (
+    select
+        d.definition,
+        s.activity_date,
+        sum(coalesce(r.delta, 0)) over (
+            partition by d.definition order by s.activity_date rows unbounded preceding
+        ) as wau
+    from (
+        select cast(range as date) as activity_date
+        from range(cast($from_date as timestamp) - interval 6 day, cast($to_date as timestamp), interval 1 day)
+    ) as s
+    cross join definition_spine as d
+    left join (
+        select definition, day, sum(delta) as delta from rolling_7d group by all
+    ) as r on r.definition = d.definition and r.day = s.activity_date
 ),
 
 monthly as (
@@ -69,7 +95,7 @@ days as (
     from day_spine as s
     cross join definition_spine as d
     left join daily as x on x.definition = d.definition and x.activity_date = s.activity_date
-    left join rolling_7d as w on w.definition = d.definition and w.activity_date = s.activity_date
+    left join wau_days as w on w.definition = d.definition and w.activity_date = s.activity_date
     group by all
 ),
 
