@@ -12,6 +12,7 @@ userops demo-responses --date 2026-10-15 --days 7 [--data data/demo] [--out data
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -137,6 +138,22 @@ def _load(a: argparse.Namespace) -> int:
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
+    """`userops run`; ``--lang`` sets the report language of this run only (env for the kernels)."""
+    from userops.i18n import ENV_LANGUAGE
+
+    before = os.environ.get(ENV_LANGUAGE)
+    if a.lang:
+        os.environ[ENV_LANGUAGE] = a.lang
+    try:
+        return _run(a)
+    finally:
+        if before is None:
+            os.environ.pop(ENV_LANGUAGE, None)
+        else:
+            os.environ[ENV_LANGUAGE] = before
+
+
+def _run(a: argparse.Namespace) -> int:
     from userops import vocabulary
     from userops.db import connect, resolve_month
     from userops.params import ParamsError, load_params
@@ -303,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--notebooks", default="notebooks")
     r.add_argument("--only", nargs="*", help="notebook name prefixes to run (e.g. 02)")
     r.add_argument("--no-pdf", action="store_true", help="skip the PDF export")
+    r.add_argument(
+        "--lang", choices=["zh", "en"], help="report language (default: params report.language, zh)"
+    )
     r.add_argument(
         "--keep-going",
         action="store_true",
