@@ -228,6 +228,8 @@ class Cover:
     run_date: str  # ISO date of the run
     notes: list[str] = field(default_factory=list)  # lines under the title (data as of, ...)
     contents: list[str] = field(default_factory=list)  # "In this pack" items
+    # the cover's own words in the report language: {"run_date": "运行日期 2026-11-02", "contents": "本期内容"}
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 COVER_CSS = """
@@ -248,11 +250,11 @@ COVER_CSS = """
 def cover_html(cover: Cover) -> str:
     """The cover as an HTML fragment (a full A4 page, no page number)."""
     e = html_lib.escape
-    notes = "".join(
-        f'<div class="uo-note">{e(n)}</div>' for n in [f"Run date {cover.run_date}", *cover.notes]
-    )
+    run_date = cover.labels.get("run_date", f"Run date {cover.run_date}")
+    notes = "".join(f'<div class="uo-note">{e(n)}</div>' for n in [run_date, *cover.notes])
     items = "".join(f"<li>{e(c)}</li>" for c in cover.contents)
-    contents = f"<h2>In this pack · 本期内容</h2><ul>{items}</ul>" if items else ""
+    heading = cover.labels.get("contents", "In this pack")
+    contents = f"<h2>{e(heading)}</h2><ul>{items}</ul>" if items else ""
     return (
         f"<style>{COVER_CSS}</style>"
         f'<section class="uo-cover"><div class="uo-chain">{e(cover.chain_name)}</div>'
