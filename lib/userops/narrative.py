@@ -89,3 +89,21 @@ def significance(p_value: float | None, level: float = 0.95) -> str:
         return i18n.t("common.not_testable")
     key = "common.significant" if p_value < 1 - level else "common.not_significant"
     return i18n.t(key, level=f"{level:.0%}", p=f"{p_value:.3f}")
+
+
+def margin_basis(basis: str) -> str:
+    """The basis of a margin figure (``userops.money.margin_basis``'s words) in the report language."""
+    import re
+
+    from userops import money
+
+    if basis == money.GROSS_MARGIN:
+        return i18n.t("money.gross_margin")
+    pattern = re.escape(money.MIXED_MARGIN).replace(r"\{rate:\.0%\}", "(?P<rate>[\\d.]+%)")
+    pattern = pattern.replace(r"\{share:\.0%\}", "(?P<share>[\\d.]+%)")
+    if m := re.fullmatch(pattern, basis):
+        return i18n.t("money.mixed_margin", rate=m["rate"], share=m["share"])
+    pattern = re.escape(money.ASSUMED_MARGIN).replace(r"\{rate:\.0%\}", "(?P<rate>[\\d.]+%)")
+    if m := re.fullmatch(pattern, basis):
+        return i18n.t("money.assumed_margin", rate=m["rate"])
+    return basis

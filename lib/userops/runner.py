@@ -169,9 +169,9 @@ def brief_cover(run_dir: Path, month: str, params_file: Path, run_date: str) -> 
     for nb in sorted((run_dir / "notebooks").glob(NOTEBOOK_GLOB)):
         if nb.name.endswith(FAILED_SUFFIX):
             continue
-        where = i18n.t("cover.this_document") if nb.name.startswith(SUMMARY_PREFIX) else f"{nb.stem[:2]}.pdf"
         name = i18n.name("play", nb.stem) if i18n.known("play", nb.stem) else notebook_title(nb)
-        contents.append(f"{nb.stem[:2]} · {name} ({where})")
+        here = i18n.t("cover.this_document") if nb.name.startswith(SUMMARY_PREFIX) else ""
+        contents.append(f"{nb.stem[:2]} · {name}{here}")  # no file names (code) on the cover
     return Cover(
         chain_name=params.chain_name,
         title=i18n.t("cover.title"),
@@ -192,10 +192,12 @@ def _status_notes(run_dir: Path) -> list[str]:
     for key in ("failed", "skipped"):
         if status[key]:
             names = [
-                i18n.name("play", e["notebook"]) if i18n.known("play", e["notebook"]) else e["notebook"]
+                i18n.name("play", e["notebook"])
+                if i18n.known("play", e["notebook"])
+                else (e.get("title") or e["notebook"])
                 for e in status[key]
             ]
-            notes.append(f"{i18n.t('cover.' + key)}: " + i18n.t("common.list_sep").join(names))
+            notes.append(i18n.t(f"cover.{key}", plays=i18n.t("common.list_sep").join(names)))
     return notes
 
 
