@@ -392,7 +392,7 @@ def break_point_text(b: Brief, bpt: pd.Series, bp: BriefParams) -> str:
     vs = (
         ""
         if prev is None or pd.isna(prev)
-        else f", {nv.compare(bpt.conversion, prev, i18n.month_short(p.prev))}"
+        else i18n.t("brief.vs", text=nv.compare(bpt.conversion, prev, i18n.month_short(p.prev)))
     )
     chans = b.funnel[(b.funnel.step == bpt.step) & (b.funnel.segment_kind == "channel")].dropna(
         subset=["conversion"]
@@ -718,6 +718,8 @@ def fmt_metric(value, unit: str) -> str:
         return charts.fmt_pp(value) if "diff" in u else charts.fmt_pct(value)
     if "yuan" in u or charts.currency_code().lower() in u or charts.currency_symbol() in u or "¥" in u:
         return charts.fmt_yuan(value, 0)
+    if "ratio" in u or "roi" in u:
+        return f"{float(value):,.1f}"  # ROI as in the plays' sentences: one decimal
     if float(value).is_integer() or abs(value) >= 100:
         return charts.fmt_int(value)
     return f"{float(value):,.2f}"
@@ -737,7 +739,7 @@ def effect_metrics(pm: pd.DataFrame) -> pd.DataFrame:
     out["text"] = [
         fmt_metric(r.value, r.unit)
         + (
-            " (" + nv.ci(r.ci_low, r.ci_high, lambda x, u=r.unit: fmt_metric(x, u)) + ")"
+            i18n.t("brief.paren", text=nv.ci(r.ci_low, r.ci_high, lambda x, u=r.unit: fmt_metric(x, u)))
             if r.ci_low is not None and not pd.isna(r.ci_low)
             else ""
         )
@@ -866,7 +868,7 @@ def definitions(bp: BriefParams, rc: RecallParams, currency: str = "") -> pd.Dat
 def glossary_table() -> pd.DataFrame:
     """The glossary page at the end of the brief: the terms leadership meets in every report."""
     return pd.DataFrame(
-        i18n.glossary(), columns=[i18n.t("brief.def_col_number"), i18n.t("brief.def_col_definition")]
+        i18n.glossary(), columns=[i18n.t("brief.gloss_col_term"), i18n.t("brief.gloss_col_text")]
     )
 
 
@@ -1221,7 +1223,8 @@ def findings(b: Brief, bpt: pd.Series | None) -> str:
     if not comparison_reason(b.decomposition, b.period):
         unusual = b.tiles[b.tiles.flagged]
         items = i18n.t("common.list_sep").join(
-            f"{t.label} ({fmt_change(t.change, t.kind)})" for t in unusual.itertuples()
+            i18n.t("brief.unusual_item", label=t.label, change=fmt_change(t.change, t.kind))
+            for t in unusual.itertuples()
         )
         lines.append(i18n.t("brief.unusual_line", items=items or i18n.t("common.none")))
     plays = i18n.t("common.list_sep").join(play_name(x) for x in b.plays) or i18n.t("common.none")

@@ -70,7 +70,8 @@ def ci(low: float | None, high: float | None, fmt=pct, level: float = 0.95) -> s
 def unbreakable(text: str) -> str:
     """``text`` kept on one line: spaces become no-break spaces, no break between '-' and the currency."""
     sym = currency_symbol()
-    return text.replace(" ", NBSP).replace(f"-{sym}", f"-{WORD_JOINER}{sym}")
+    text = text.replace(" ", NBSP).replace(f"-{sym}", f"-{WORD_JOINER}{sym}")
+    return text.replace("–", f"{WORD_JOINER}–{WORD_JOINER}")  # no break at the interval's dash
 
 
 def compare(curr: float | None, prev: float | None, prev_label: str) -> str:

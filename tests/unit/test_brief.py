@@ -432,9 +432,11 @@ def test_play_results_from_the_run_folder(tmp_path):
     eff = brief.effect_metrics(pm).set_index("key")
     assert list(eff.index) == ["recall_lift", "recall_roi"]  # dormant_users sizes nothing
     # one line in the PDF: no-break spaces inside the interval
-    assert eff.loc["recall_lift", "text"] == "+8.0 pp (95%置信区间\u00a0+5.0\u00a0pp–+11.0\u00a0pp)"
+    text = eff.loc["recall_lift", "text"]
+    assert text.replace("\u00a0", " ").replace("\u2060", "") == "+8.0 pp（95%置信区间 +5.0 pp–+11.0 pp）"
+    assert " " not in text.split("（")[1]  # no-break spaces and joiners only: one line in the PDF
     assert eff.loc["recall_lift", "measure"] == "recall_lift"  # no business name: as recorded (see e2e)
-    assert eff.loc["recall_roi", "text"] == "2.50"
+    assert eff.loc["recall_roi", "text"] == "2.5"  # ROI with one decimal, as in the plays' sentences
     (tmp_path / "targets" / "expiring_coupons.csv").write_text("user_id,coupon_id,arm\n")  # nobody due
     assert brief.target_lists(tmp_path).target.tolist() == ["recall_list"]
     t = brief.target_lists(tmp_path).iloc[0]
