@@ -9,6 +9,7 @@ shown with the currency of params ``data.currency_symbol`` (set by ``open_play``
 from __future__ import annotations
 
 import math
+import re
 
 from userops import i18n
 from userops.charts import currency_code, currency_symbol, fmt_pct, fmt_pp, fmt_yuan
@@ -16,6 +17,7 @@ from userops.charts import currency_code, currency_symbol, fmt_pct, fmt_pp, fmt_
 NA = "n/a"  # the English word; sentences use :func:`na` (the report language's)
 NBSP = "\u00a0"
 WORD_JOINER = "\u2060"  # no line break between a minus sign and the currency symbol
+_CJK_PAIR = re.compile(r"(?<=[\u3400-\u9fff])(?=[\u3400-\u9fff])")
 
 
 def na() -> str:
@@ -71,7 +73,13 @@ def unbreakable(text: str) -> str:
     """``text`` kept on one line: spaces become no-break spaces, no break between '-' and the currency."""
     sym = currency_symbol()
     text = text.replace(" ", NBSP).replace(f"-{sym}", f"-{WORD_JOINER}{sym}")
-    return text.replace("–", f"{WORD_JOINER}–{WORD_JOINER}")  # no break at the interval's dash
+    text = text.replace("–", f"{WORD_JOINER}–{WORD_JOINER}")  # no break at the interval's dash
+    return _CJK_PAIR.sub(WORD_JOINER, text)  # nor between two Chinese characters ("置信区间")
+
+
+def plain(text: str) -> str:
+    """``text`` without the line-keeping marks of :func:`unbreakable` (for comparisons and checks)."""
+    return text.replace(NBSP, " ").replace(WORD_JOINER, "")
 
 
 def compare(curr: float | None, prev: float | None, prev_label: str) -> str:

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from userops import activity as a
+from userops import narrative as nv
 from userops.db import connect
 from userops.params import ActivityParams, DataParams
 from userops.period import Period
@@ -779,7 +780,7 @@ def test_repurchase_reminder_action_on_the_margin_basis():
     )
     text = a.reminder_action(keep)
     assert text.startswith("**继续发送未用复购券提醒。**")
-    assert "¥50 的毛利" in text and "ROI（毛利口径）24.0（95%置信区间\u00a010.0–40.0）" in text
+    assert "¥50 的毛利" in text and "ROI（毛利口径）24.0（95%置信区间 10.0–40.0）" in nv.plain(text)
     rethink = SimpleNamespace(
         **{**vars(keep), "roi": -0.5, "roi_ci": (-0.9, -0.1), "incremental_margin": 1.0}
     )

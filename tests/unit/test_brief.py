@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from userops import brief, i18n, recall
+from userops import narrative as nv
 from userops.db import connect
 from userops.params import BriefParams, DataParams, Params, RecallParams
 from userops.period import Period
@@ -433,7 +434,7 @@ def test_play_results_from_the_run_folder(tmp_path):
     assert list(eff.index) == ["recall_lift", "recall_roi"]  # dormant_users sizes nothing
     # one line in the PDF: no-break spaces inside the interval
     text = eff.loc["recall_lift", "text"]
-    assert text.replace("\u00a0", " ").replace("\u2060", "") == "+8.0 pp（95%置信区间 +5.0 pp–+11.0 pp）"
+    assert nv.plain(text) == "+8.0 pp（95%置信区间 +5.0 pp–+11.0 pp）"
     assert " " not in text.split("（")[1]  # no-break spaces and joiners only: one line in the PDF
     assert eff.loc["recall_lift", "measure"] == "recall_lift"  # no business name: as recorded (see e2e)
     assert eff.loc["recall_roi", "text"] == "2.5"  # ROI with one decimal, as in the plays' sentences
