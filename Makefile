@@ -14,6 +14,7 @@ DEMO_SEED   ?= 7
 MONTH       ?=
 PARAMS      ?= params/default.yaml
 PYTEST_ARGS ?=
+REPORT_LANG ?=
 
 ifeq ($(shell command -v $(PYTHON) 2>/dev/null),)
 PYTHON := python3
@@ -54,8 +55,8 @@ $(WAREHOUSE): $(DEMO_DIR)/planted.json $(PARAMS) lib/userops/load.py lib/userops
 
 demo: $(WAREHOUSE) ## Generate the demo data (data/demo) and load it into data/warehouse.duckdb
 
-run: install $(WAREHOUSE) ## Run the playbook (MONTH=YYYY-MM, PARAMS=file) into outputs/<month>/; keeps going past a failing notebook
-	$(BIN)/userops run --keep-going --params $(PARAMS) $(if $(MONTH),--month $(MONTH))
+run: install $(WAREHOUSE) ## Run the playbook (MONTH=YYYY-MM, PARAMS=file, REPORT_LANG=zh|en) into outputs/<month>/; keeps going past a failing notebook
+	$(BIN)/userops run --keep-going --params $(PARAMS) $(if $(MONTH),--month $(MONTH)) $(if $(REPORT_LANG),--lang $(REPORT_LANG))
 
 DATE        ?=
 

@@ -200,10 +200,9 @@ def test_table_html_caps_rows_and_says_so():
 
 def test_missing_table_note():
     note = charts.missing_table_note("campaigns", "recall effect against the holdout group.")
-    text = note.data
-    assert "`campaigns`" in text
-    assert "not in this warehouse" in text
-    assert "recall effect against the holdout group." in text
+    text = note.data  # the report language (zh by default); the table by its business name, no code
+    assert "「营销活动」" in text and "本节跳过" in text and "`" not in text
+    assert "有了它，本节会展示recall effect against the holdout group。" in text
 
 
 @pytest.fixture

@@ -347,8 +347,8 @@ def test_summary_runs_after_the_plays_and_gets_a_combined_pdf(project):
         capture_output=True,
         check=True,
     ).stdout.decode()
-    assert "测试便利店" in cover and "October 2026 (2026-10)" in cover
-    assert "01 · 新客留存 (pdf/01_good.pdf)" in cover and "this document" in cover
+    assert "测试便利店" in cover and "2026年10月（2026-10）" in cover
+    assert "01 · 新客留存" in cover and "（本文件）" in cover and "01_good" not in cover  # no code names
     rest = subprocess.run(
         ["pdftotext", "-enc", "UTF-8", "-f", "2", str(combined), "-"], capture_output=True, check=True
     ).stdout.decode()
@@ -573,8 +573,8 @@ def test_cover_names_failed_and_skipped_plays(tmp_path):
     status["skipped"] = [{"notebook": "05_b", "title": ""}]  # no title: the notebook name
     run_status.write(tmp_path, status)
     assert runner._status_notes(tmp_path) == [
-        "Failed, not in this run: 促活 · Active-user incentives",
-        "Not run: 05_b",
+        "未能完成，未纳入本期：促活 · Active-user incentives",
+        "本期未运行：05_b",
     ]
 
 

@@ -1179,25 +1179,31 @@ def channel_actions(ratio: pd.DataFrame, qual: pd.DataFrame, ap: AcquisitionPara
 def channel_action_lines(act: pd.DataFrame, ap: AcquisitionParams, months: int | None = None) -> list[str]:
     """One markdown action per channel of `channel_actions`: stop or fix (margin LTV/CAC below 1: it
     loses money, so it comes first, and is the line the brief quotes), scale, fix (lower the CAC or
-    fix the users' retention). `months`: the LTV horizon (default `ltv_horizon_months`)."""
-    L, H = ap.retention_long_days, months or ap.ltv_horizon_months
+    fix the users' retention). `months`: the LTV horizon (default `ltv_horizon_months`).
+    Report language: lib/userops/i18n, keys acquisition.*."""
+    from userops import i18n
+
+    H = months or ap.ltv_horizon_months
     lines = []
-    for kind, verb in [("cut", "Stop or fix"), ("scale", "Scale"), ("fix", "Fix")]:
+    for kind in ("cut", "scale", "fix"):
         for r in act[act.action == kind].itertuples():
-            why = (
-                f"LTV/CAC {r.ltv_cac_margin:.1f} (margin LTV {fmt_yuan(r.ltv_margin_gross, 0)} vs CAC "
-                f"{fmt_yuan(r.cac_yuan, 1)}), D{L} {fmt_pct(r.d_long)} vs {fmt_pct(r.d_long_all)} for all channels"
+            why = i18n.t(
+                "acquisition.why",
+                ratio=f"{r.ltv_cac_margin:.1f}",
+                ltv=fmt_yuan(r.ltv_margin_gross, 0),
+                cac=fmt_yuan(r.cac_yuan, 1),
+                days=ap.retention_long_days,
+                d_long=fmt_pct(r.d_long),
+                d_all=fmt_pct(r.d_long_all),
             )
             if kind == "fix" and r.fix_quality:
-                why += "; its users retain below average: fix the first-week offer and the audience before adding spend"
+                why += i18n.t("acquisition.why_fix_quality")
             elif kind == "fix":
-                why += f"; pays back but below {ap.ltv_cac_scale:g}x: lower its CAC"
+                why += i18n.t("acquisition.why_fix_cac", scale=f"{ap.ltv_cac_scale:g}")
             elif kind == "cut":
-                why += (
-                    f"; it loses money on margin within {H} months: stop its paid spend, or cut its CAC below "
-                    f"{fmt_yuan(r.ltv_margin_gross, 0)} per new user before spending again"
-                )
-            lines.append(f"**{verb} {r.channel}**: {why}.")
+                why += i18n.t("acquisition.why_cut", ltv=fmt_yuan(r.ltv_margin_gross, 0), months=H)
+            verb, channel = i18n.t(f"acquisition.verb.{kind}"), i18n.name("channel", r.channel)
+            lines.append(i18n.t("acquisition.line", verb=verb, channel=channel, why=why))
     return lines
 
 

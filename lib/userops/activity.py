@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from userops import campaigns
+from userops import campaigns, i18n
 from userops import narrative as nv
-from userops.campaigns import ReminderEffect, ci_text, coupon_reminder_effect
+from userops.campaigns import ReminderEffect, coupon_reminder_effect
 from userops.db import query, query_once
 from userops.experiment import assign_arms
 from userops.outputs import global_holdout_users
@@ -1186,22 +1186,16 @@ def reason_table(br: pd.DataFrame, n: int = 10) -> pd.DataFrame:
 def reminder_action(eff: ReminderEffect) -> str:
     """The repurchase reminder's action on the money basis of the playbook (ROI on gross margin)."""
     e = eff.effect
-    ci = f"95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)}"
+    kw = {"lift": nv.pp(e.diff), "ci": nv.ci(e.ci_low, e.ci_high, nv.pp)}
     if not (e.significant and e.diff > 0):
-        return (
-            f"**Keep testing the repurchase reminder**: its lift ({nv.pp(e.diff)}, {ci}) is not "
-            "distinguishable from zero; keep the holdout."
-        )
+        return i18n.t("activity.reminder_test", **kw)
+    kw |= {"basis": nv.margin_basis(eff.margin_basis), "margin": nv.yuan(eff.incremental_margin)}
+    kw |= {"cost": nv.yuan(eff.cost_yuan, 2)}
     if eff.roi is not None and eff.roi_ci[1] is not None and eff.roi_ci[1] < 0:
-        return (
-            f"**Rethink the unused-repurchase-coupon reminder.** It lifts redemption by {nv.pp(e.diff)} ({ci}), but its "
-            f"incremental gross margin ({nv.yuan(eff.incremental_margin)}, {eff.margin_basis}) does not cover its touch "
-            f"cost ({nv.yuan(eff.cost_yuan, 2)}): ROI on margin {eff.roi:,.1f}."
-        )
-    roi_ci = ci_text(eff.roi_ci, lambda x: f"{x:,.1f}")
-    roi = "" if eff.roi is None else f", ROI on margin {eff.roi:,.1f}" + (f" ({roi_ci})" if roi_ci else "")
-    return (
-        f"**Keep the unused-repurchase-coupon reminder.** It lifts redemption by {nv.pp(e.diff)} ({ci}) and added about "
-        f"{nv.num(eff.incremental_orders)} orders and {nv.yuan(eff.incremental_margin)} of {eff.margin_basis} "
-        f"for {nv.yuan(eff.cost_yuan, 2)} in notices{roi}."
-    )
+        return i18n.t("activity.reminder_rethink", roi=f"{eff.roi:,.1f}", **kw)
+    roi = ""
+    if eff.roi is not None:
+        roi = i18n.t("retention.roi", roi=f"{eff.roi:,.1f}")
+        if all(x is not None and np.isfinite(x) for x in eff.roi_ci):
+            roi += i18n.t("retention.roi_ci", ci=nv.ci(*eff.roi_ci, lambda x: f"{x:,.1f}"))
+    return i18n.t("activity.reminder_keep", orders=nv.num(eff.incremental_orders), roi=roi, **kw)

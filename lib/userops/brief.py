@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from userops import charts, recall, run_status
+from userops import charts, i18n, recall, run_status
 from userops import narrative as nv
 from userops.db import query
 from userops.params import BriefParams, RecallParams
@@ -30,19 +30,11 @@ from userops.period import Period
 
 BRIEF_PLAY = "00_monthly_brief"
 GROUPS = ("new", "returning", "dormant")
-GROUP_LABEL = {"new": "新客 new", "returning": "老客 returning", "dormant": "沉睡 dormant"}
 # GMV = (traffic x conversion + unobserved_buyers) x orders_per_buyer x aov, per group, exactly:
 # traffic = users with an observed visit (app / mini-program session or logged store footfall),
 # conversion = their buyers / traffic, unobserved_buyers = buyers without an observed visit (never
 # counted as converted traffic); orders per buyer and AOV over all the group's buyers and orders.
 FACTORS = ("traffic", "conversion", "unobserved_buyers", "orders_per_buyer", "aov")
-FACTOR_LABEL = {
-    "traffic": "流量 users",
-    "conversion": "转化率 conversion",
-    "unobserved_buyers": "无到访记录买家 unlogged buyers",
-    "orders_per_buyer": "频次 orders/buyer",
-    "aov": "客单价 AOV",
-}
 FACTOR_FMT = {
     "traffic": "int",
     "conversion": "pct",
@@ -244,11 +236,17 @@ def largest(decomp: pd.DataFrame) -> pd.Series:
 
 def comparison_reason(decomp: pd.DataFrame, p: Period) -> str:
     """Why the month cannot be compared with the month before ("" when it can): GMV in both months."""
+    prev, month = i18n.month(p.prev), i18n.month(p)
     if decomp.attrs["gmv_prev"] <= 0:
-        return f"Comparing with {p.prev.label} needs orders in {p.prev.label}; the data has none."
+        return i18n.t("brief.no_prev_orders", prev=prev, month=month)
     if decomp.attrs["gmv"] <= 0:
-        return f"Comparing with {p.prev.label} needs orders in {p.label}; the data has none."
+        return i18n.t("brief.no_month_orders", prev=prev, month=month)
     return ""
+
+
+def signed_money(x: float) -> str:
+    """'+¥1,234' / '-¥1,234' (no line break after the sign)."""
+    return nv.unbreakable(("+" if x >= 0 else "-") + charts.fmt_yuan(abs(x), 0))
 
 
 def gmv_finding(decomp: pd.DataFrame, p: Period) -> str:
@@ -256,23 +254,28 @@ def gmv_finding(decomp: pd.DataFrame, p: Period) -> str:
     g0, g1 = decomp.attrs["gmv_prev"], decomp.attrs["gmv"]
     why = comparison_reason(decomp, p)
     if why:
-        return f"**GMV {charts.fmt_yuan(g1, 0)}** in {p.label}. {why}"
+        return i18n.t(
+            "brief.gmv_line_no_comparison", gmv=charts.fmt_yuan(g1, 0), month=i18n.month(p), why=why
+        )
     top = largest(decomp)
-    return (
-        f"**GMV {charts.fmt_yuan(g1, 0)}**, {'+' if g1 >= g0 else '-'}{charts.fmt_yuan(abs(g1 - g0), 0)} "
-        f"({charts.fmt_pct(g1 / g0 - 1, signed=True)}) vs {p.prev.short}. "
-        f"The biggest mover: **{label(top.user_group, top.factor)}** "
-        f"({'+' if top.contribution >= 0 else '-'}{charts.fmt_yuan(abs(top.contribution), 0)} of the change)."
+    return i18n.t(
+        "brief.gmv_line",
+        gmv=charts.fmt_yuan(g1, 0),
+        change=signed_money(g1 - g0),
+        pct=charts.fmt_pct(g1 / g0 - 1, signed=True),
+        prev=i18n.month_short(p.prev),
+        top=label(top.user_group, top.factor),
+        contribution=signed_money(top.contribution),
     )
 
 
 def _change_text(prev: float, curr: float, key: str) -> str:
     if pd.isna(prev) or pd.isna(curr):
-        return "no comparison"
+        return i18n.t("common.no_change")
     if key == "conversion":
         return charts.fmt_pp(curr - prev)
     if not prev:
-        return "unchanged" if not curr else "from none"
+        return i18n.t("common.unchanged") if not curr else i18n.t("common.from_none")
     return charts.fmt_pct(curr / prev - 1, signed=True)
 
 
@@ -296,22 +299,21 @@ def matrix_table(m: pd.DataFrame, p: Period) -> pd.DataFrame:
     def cell(g: str, f: str) -> str:
         fmt = FACTOR_FMT.get(f, "yuan0")
         a, b = value(prev, g, f), value(cur, g, f)
-        text = [("none" if x is None else _fmt(x, fmt)) for x in (a, b)]
+        text = [(i18n.t("brief.matrix_none") if x is None else _fmt(x, fmt)) for x in (a, b)]
         if not has_prev:
             return text[1]
         if a is None or b is None or f == "unobserved_buyers":  # a small count: its change in % is noise
             return f"{text[0]} → {text[1]}"
         return f"{text[0]} → {text[1]} ({_change_text(a, b, f)})"
 
+    col = i18n.t("brief.matrix_group")
     # without visit data every buyer is in the eligible base: no column of zeros for unobserved buyers
     shown = [f for f in FACTORS if f != "unobserved_buyers" or m.attrs.get("events", True)]
     for g in GROUPS:
-        rows.append(
-            {"group": GROUP_LABEL[g], **{FACTOR_LABEL.get(f, "GMV"): cell(g, f) for f in [*shown, "gmv"]}}
-        )
+        rows.append({col: group_name(g), **{factor_name(f): cell(g, f) for f in [*shown, "gmv"]}})
     a, b = float(prev["gmv"].sum()), float(cur["gmv"].sum())
-    total = {"group": "合计 total", **{FACTOR_LABEL[f]: "" for f in shown}}
-    total["GMV"] = (
+    total = {col: group_name("total"), **{factor_name(f): "" for f in shown}}
+    total[factor_name("gmv")] = (
         f"{_fmt(a, 'yuan0')} → {_fmt(b, 'yuan0')} ({_change_text(a, b, 'gmv')})"
         if has_prev
         else _fmt(b, "yuan0")
@@ -336,94 +338,50 @@ def matrix_table_html(m: pd.DataFrame, p: Period):
 def matrix_caption(m: pd.DataFrame, p: Period) -> str:
     """The matrix table's caption: what each cell holds (this month only without a previous month)."""
     prev = m[m.month == p.prev.month]
+    kw = {"prev": i18n.month_short(p.prev), "month": i18n.month_short(p)}
     if not len(prev) or (prev["traffic"].sum() <= 0 and prev["gmv"].sum() <= 0):
-        return f"each cell: {p.short} (no {p.prev.short} data to compare)"
-    return f"each cell: {p.prev.short} → {p.short} (change; conversion in pp)"
-
-
-def traffic_basis_text(m: pd.DataFrame, p: Period) -> str:
-    """The sentence under the matrix that states what traffic counts in month ``p`` and how many
-    buyers (and what share of GMV) bought without a logged visit."""
-    t = traffic_basis(m, p)
-    if not t["events"]:
-        return (
-            f"Traffic basis, {p.label}: no visit records, so traffic is each group's eligible users "
-            "(registered or bought before) and conversion is buyers ÷ eligible users."
-        )
-    store = (
-        f"{charts.fmt_int(t['footfall_visitors'])} store visits where stores log them"
-        if t["footfall_visitors"]
-        else "no store visit: the data has no store footfall"
-    )
-    apart = (
-        f"{charts.fmt_int(t['unobserved_buyers'])} buyers ({charts.fmt_pct(t['unobserved_gmv_share'])} of GMV) "
-        "had no logged visit and are counted apart, not as converted traffic."
-        if t["unobserved_buyers"]
-        else "every buyer had a logged visit."
-    )
-    return (
-        f"Traffic basis, {p.label}: {charts.fmt_int(t['traffic'])} users with a logged visit "
-        f"({charts.fmt_int(t['session_visitors'])} with app or mini-program sessions, {store}); {apart}"
-    )
-
-
-def matrix_check_text(b: Brief) -> str:
-    """The line under the matrix: the identity against the month's GMV from the orders, then the
-    traffic basis (:func:`traffic_basis_text`)."""
-    p = b.period
-    cur = b.matrix[b.matrix.month == p.month]
-    gmv = float(b.totals.set_index("month")["gmv"].get(p.month, 0.0))
-    return (
-        f"Check: identity **{charts.fmt_yuan(product_of_factors(cur).sum(), 2)}**, orders "
-        f"**{charts.fmt_yuan(gmv, 2)}** (largest gap over {len(b.totals)} months: "
-        f"{charts.fmt_yuan(b.reconciled, 2)}). {traffic_basis_text(b.matrix, p)}"
-    )
+        return i18n.t("brief.matrix_caption_single", **kw)
+    return i18n.t("brief.matrix_caption", **kw)
 
 
 def tiles_text(b: Brief, bp: BriefParams) -> str:
     """The rule under the KPI tiles and what moved outside it, or what flagging needs."""
     p, unusual = b.period, b.tiles[b.tiles.flagged]
     src = (
-        f"read from the previous run's metrics.json ({p.prev.month})"
+        i18n.t("brief.src_previous_run", month=i18n.month(p.prev))
         if b.previous_source
-        else "computed from the warehouse (no previous run of the brief found)"
+        else i18n.t("brief.src_computed")
     )
-    rule = (
-        f"Rule: flagged when the change vs {p.prev.short} is outside mean ± {bp.flag_sd:g} SD of the "
-        f"previous {bp.trailing_months} month-over-month changes."
-    )
+    rule = i18n.t("brief.rule", prev=i18n.month_short(p.prev), sd=f"{bp.flag_sd:g}", n=bp.trailing_months)
     history = int(b.tiles["n_history"].max()) if len(b.tiles) else 0
     if comparison_reason(b.decomposition, p) or history < 3:
-        return (
-            f"{rule} Flagging needs at least 3 earlier month-over-month changes; the data has {history}, "
-            "so no KPI is flagged this month."
+        return i18n.t("brief.flag_needs", rule=rule, history=history)
+    moved = "".join(
+        i18n.t(
+            "brief.moved",
+            label=t.label,
+            change=fmt_change(t.change, t.kind),
+            usual=fmt_change(t.usual_change, t.kind),
+            band=fmt_change(bp.flag_sd * t.usual_sd, t.kind).lstrip("+"),
         )
-    moved = " ".join(
-        f"**{t.label}** moved {fmt_change(t.change, t.kind)} where {fmt_change(t.usual_change, t.kind)} "
-        f"± {fmt_change(bp.flag_sd * t.usual_sd, t.kind).lstrip('+')} is usual."
         for t in unusual.itertuples()
     )
-    return f"{rule} Last month's values are {src}. " + (moved or "No KPI moved outside its normal variation.")
+    return f"{rule}{src}" + (moved or i18n.t("brief.none_moved"))
 
 
 def contribution_text(r) -> str:
-    """'老客 returning · 客单价 AOV -13.0% (-¥154,528)' for a row of :func:`decompose`."""
-    sign = "+" if r.contribution >= 0 else "-"
-    return (
-        f"{label(r.user_group, r.factor)} {_change_text(r.value_prev, r.value, r.factor)} "
-        f"({sign}{charts.fmt_yuan(abs(r.contribution), 0)})"
+    """'老客 · 客单价 -13.0%（-¥154,528）' for a row of :func:`decompose`."""
+    return i18n.t(
+        "brief.contribution",
+        label=label(r.user_group, r.factor),
+        change=_change_text(r.value_prev, r.value, r.factor),
+        contribution=signed_money(r.contribution),
     )
 
 
 # --------------------------------------------------------------------------- key path funnel
 
-STEP_LABEL = {
-    "visit": "看店 visit",
-    "browse": "进店 browse",
-    "add_cart": "选货 add to cart",
-    "checkout": "结账 check out",
-    "buy_again": "再购买 buy again",
-}
+STEPS = ("visit", "browse", "add_cart", "checkout", "buy_again")
 
 
 def _funnel_rows(con, m: Period, as_of, bp: BriefParams, offline_channels: list[str]) -> pd.DataFrame:
@@ -495,15 +453,15 @@ def funnel(con, p: Period, bp: BriefParams, offline_channels: list[str]) -> pd.D
 
 
 def _month_name(month: str | None) -> str:
-    """'2026-09' -> 'September 2026' (the label of a Period)."""
-    return Period(month).label if month else ""
+    """'2026-09' -> '2026年9月' / 'September 2026' (the report language's month)."""
+    return i18n.month(Period(month)) if month else ""
 
 
 def funnel_metric_definition(row, bp: BriefParams) -> str:
     """metrics.json definition of a funnel step's conversion (the buy-again step names its month)."""
     if row.step == "buy_again":
         return (
-            f"share of {_month_name(row.measured_month)}'s online checkout users with another order within "
+            f"share of {Period(row.measured_month).label if row.measured_month else ''}'s online checkout users with another order within "
             f"{bp.repeat_days} x 24 h of their first order of the month (play 03's repurchase definition; "
             "the latest month whose window is complete)"
         )
@@ -525,12 +483,13 @@ def break_point(f: pd.DataFrame, segment: str = "online") -> pd.Series | None:
 
 def break_point_text(b: Brief, bpt: pd.Series, bp: BriefParams) -> str:
     """'Fix <step> → <step> first: …' with last month's conversion and the weakest channel when known."""
-    from userops import narrative as nv
-
     p = b.period
-    lost = bpt.lost
     prev = b.funnel_prev[b.funnel_prev.segment == "online"].set_index("step").conversion.get(bpt.step)
-    vs = "" if prev is None or pd.isna(prev) else f", {nv.compare(bpt.conversion, prev, p.prev.short)}"
+    vs = (
+        ""
+        if prev is None or pd.isna(prev)
+        else i18n.t("brief.vs", text=nv.compare(bpt.conversion, prev, i18n.month_short(p.prev)))
+    )
     chans = b.funnel[(b.funnel.step == bpt.step) & (b.funnel.segment_kind == "channel")].dropna(
         subset=["conversion"]
     )
@@ -540,39 +499,45 @@ def break_point_text(b: Brief, bpt: pd.Series, bp: BriefParams) -> str:
     )
     off, off_month = off_rows.conversion, (off_rows.measured_month.iloc[0] if len(off_rows) else None)
     again = b.funnel[b.funnel.step == "buy_again"]
-    unmeasured = (
-        f"Buy again within {bp.repeat_days} days needs buyers observed for {bp.repeat_days} days after their "
-        f"first order of a month by {p.as_of}; the data has none yet."
-        if len(again) and again.measured_month.isna().all()
-        else ""
+    text = i18n.t(
+        "brief.fix_first",
+        from_step=step_name(bpt.from_step),
+        step=step_name(bpt.step),
+        lost=nv.num(bpt.lost),
+        conversion=nv.pct(bpt.conversion),
+        vs=vs,
     )
-    return (
-        f"**Fix {STEP_LABEL[bpt.from_step]} → {STEP_LABEL[bpt.step]} first**: {nv.num(lost)} online users "
-        f"stop there this month ({nv.pct(bpt.conversion)} continue{vs})"
-        + (f"; weakest channel {worst.segment} ({nv.pct(worst.conversion)})" if worst is not None else "")
-        + ". "
-        + (
-            f"Offline, {nv.pct(off.iloc[0])} of {_month_name(off_month)}'s buyers with a store order bought again within "
-            f"{bp.repeat_days} days (play 03's repurchase definition, the latest month whose window is complete)."
-            if len(off)
-            else ""
+    if worst is not None:
+        text += i18n.t(
+            "brief.weakest_channel",
+            channel=i18n.name("order_channel", worst.segment),
+            conversion=nv.pct(worst.conversion),
         )
-        + unmeasured
-    ).strip()
+    text += "。" if i18n.language() == "zh" else "."
+    if len(off):
+        text += i18n.t(
+            "brief.offline_again",
+            share=nv.pct(off.iloc[0]),
+            month=_month_name(off_month),
+            days=bp.repeat_days,
+        )
+    if len(again) and again.measured_month.isna().all():
+        text += i18n.t("brief.again_unmeasured", days=bp.repeat_days, as_of=p.as_of)
+    return text.strip()
 
 
 # --------------------------------------------------------------------------- KPI tiles
 
 KPIS = [
-    # key, label, format, kind ("level": relative change, "share": change in pp)
-    ("gmv", "GMV", "yuan0", "level"),
-    ("orders", "订单 orders", "int", "level"),
-    ("buyers", "下单用户 buyers", "int", "level"),
-    ("aov", "客单价 AOV", "yuan", "level"),
-    ("new_buyers", "新客 new buyers", "int", "level"),
-    ("reactivated", "唤醒 reactivated", "int", "level"),
-    ("traffic", "流量 users", "int", "level"),
-    ("conversion", "转化率 conversion", "pct", "share"),
+    # key, format, kind ("level": relative change, "share": change in pp); names: i18n kind "kpi"
+    ("gmv", "yuan0", "level"),
+    ("orders", "int", "level"),
+    ("buyers", "int", "level"),
+    ("aov", "yuan", "level"),
+    ("new_buyers", "int", "level"),
+    ("reactivated", "int", "level"),
+    ("traffic", "int", "level"),
+    ("conversion", "pct", "share"),
 ]
 KPI_DEFINITIONS = {
     "gmv": "paid GMV of the month's orders (in the data's currency)",
@@ -626,7 +591,7 @@ def kpi_tiles(series: pd.DataFrame, p: Period, bp: BriefParams, previous: dict |
     months = [p.shift(-k).month for k in range(bp.trailing_months, -1, -1)]  # oldest .. report month
     s = series.reindex([p.shift(-(bp.trailing_months + 1)).month, *months])
     rows = []
-    for key, label, fmt, kind in KPIS:
+    for key, fmt, kind in KPIS:
         v = s[key].to_numpy(float)
         value = v[-1]
         computed_prev = v[-2]
@@ -644,7 +609,7 @@ def kpi_tiles(series: pd.DataFrame, p: Period, bp: BriefParams, previous: dict |
         rows.append(
             {
                 "key": key,
-                "label": label,
+                "label": i18n.name("kpi", key),
                 "fmt": fmt,
                 "kind": kind,
                 "value": value,
@@ -710,26 +675,30 @@ def kpi_tiles_html(tiles: pd.DataFrame, p: Period, trailing_months: int) -> str:
     cells = []
     for t in tiles.itertuples():
         arrow = "▲" if t.change > 0 else ("▼" if t.change < 0 else "")
-        vs_prev = f"{arrow} {fmt_change(t.change, t.kind)} vs {p.prev.short}" if not pd.isna(t.change) else ""
+        vs_prev = (
+            f"{arrow} {fmt_change(t.change, t.kind)} {i18n.t('brief.kpi_vs_prev', prev=i18n.month_short(p.prev))}"
+            if not pd.isna(t.change)
+            else ""
+        )
         vs_mean = (
-            f"{fmt_change(t.vs_trailing, t.kind)} vs {trailing_months}-month mean"
+            f"{fmt_change(t.vs_trailing, t.kind)} {i18n.t('brief.kpi_vs_mean', n=trailing_months)}"
             if not pd.isna(t.vs_trailing)
             else ""
         )
-        norm = "within normal variation" if t.n_history >= 3 else ""
+        norm = i18n.t("brief.kpi_within") if t.n_history >= 3 else ""
         border = "#C2707A" if t.flagged else "#D5DBE1"
         flag = (
-            '<div style="color:#B04050;font-size:8.5pt;font-weight:600">outside normal variation</div>'
+            f'<div style="color:#B04050;font-size:8.5pt;font-weight:600">{i18n.t("brief.kpi_outside")}</div>'
             if t.flagged
             else f'<div style="color:#888;font-size:8.5pt">{norm}</div>'
         )
-        src = "" if t.prev_source == "computed" else " (previous run)"
+        src = "" if t.prev_source == "computed" else i18n.t("brief.kpi_previous_run")
         cells.append(
             f'<div style="border:1.5px solid {border};border-radius:6px;padding:6px 9px;">'
             f'<div style="color:#555;font-size:9pt">{html.escape(t.label)}</div>'
             f'<div style="font-size:15pt;font-weight:700;color:#222">{_fmt(t.value, t.fmt)}</div>'
-            f'<div style="font-size:8.5pt;color:#333">{vs_prev}{src}</div>'
-            f'<div style="font-size:8.5pt;color:#333">{vs_mean}</div>{flag}</div>'
+            f'<div style="font-size:8.5pt;color:#333;white-space:nowrap">{vs_prev}{src}</div>'
+            f'<div style="font-size:8.5pt;color:#333;white-space:nowrap">{vs_mean}</div>{flag}</div>'
         )
     return (
         '<div style="display:grid;grid-template-columns:repeat(4,1fr);gap:7px;margin:4px 0 8px 0;'
@@ -749,9 +718,15 @@ def run_metrics(output_dir: str | Path | None) -> dict:
 
 
 def _play_name(entry: dict) -> str:
-    """'03 促活 · Active-user incentives' (the notebook's title), or the notebook name."""
-    stem, title = entry["notebook"], entry.get("title") or ""
-    return f"{stem[:2]} {title}" if title and title != stem else stem
+    """'03 促活' (the analysis's name in the report language)."""
+    return play_name(entry["notebook"])
+
+
+def play_name(stem: str) -> str:
+    """'03 促活' / '03 Active-user incentives' for a notebook stem; an unknown notebook as named."""
+    if not i18n.known("play", stem):
+        return stem
+    return f"{stem[:2]} {i18n.name('play', stem)}"
 
 
 def play_status_note(output_dir: str | Path | None) -> str | None:
@@ -767,26 +742,18 @@ def play_status_note(output_dir: str | Path | None) -> str | None:
         return None
 
     def names(entries: list[dict], mark: bool = True) -> str:
-        return "; ".join(
-            _play_name(e) + (" (earlier run 此前运行)" if mark and e["notebook"] in carried else "")
+        return i18n.t("common.list_sep").join(
+            _play_name(e) + (i18n.t("brief.earlier_mark") if mark and e["notebook"] in carried else "")
             for e in entries
         )
 
-    parts = ["**本月简报缺少的分析 · Analyses missing from this brief.**"]
+    parts = [i18n.t("brief.missing_title")]
     if status["failed"]:
-        parts.append(
-            f"未能完成 Did not complete: {names(status['failed'])}. Their numbers, target lists and "
-            "actions are left out of this brief, so totals across plays cover the others only; the "
-            "error details for the analytics team are in run_status.json."
-        )
+        parts.append(i18n.t("brief.missing_failed", plays=names(status["failed"])))
     if status["skipped"]:
-        parts.append(
-            f"本次未运行 Not run this month: {names(status['skipped'])}; the brief has no results from them."
-        )
+        parts.append(i18n.t("brief.missing_skipped", plays=names(status["skipped"])))
     if earlier:
-        parts.append(
-            f"沿用此前结果 From an earlier run of this month (not re-run with the latest data): {names(earlier, mark=False)}."
-        )
+        parts.append(i18n.t("brief.missing_earlier", plays=names(earlier, mark=False)))
     return " ".join(parts)
 
 
@@ -851,6 +818,8 @@ def fmt_metric(value, unit: str) -> str:
         return charts.fmt_pp(value) if "diff" in u else charts.fmt_pct(value)
     if "yuan" in u or charts.currency_code().lower() in u or charts.currency_symbol() in u or "¥" in u:
         return charts.fmt_yuan(value, 0)
+    if "ratio" in u or "roi" in u:
+        return f"{float(value):,.1f}"  # ROI as in the plays' sentences: one decimal
     if float(value).is_integer() or abs(value) >= 100:
         return charts.fmt_int(value)
     return f"{float(value):,.2f}"
@@ -860,21 +829,23 @@ def effect_metrics(pm: pd.DataFrame) -> pd.DataFrame:
     """The plays' headline effect sizes: lift, incremental orders / GMV and ROI metrics.
 
     Headline only: keys without a '.' (per-channel or per-segment breakdowns are left to the
-    play's own report). Adds ``text``: the value with its 95% CI when the play gave one.
+    play's own report). Adds ``text``: the value with its 95% CI when the play gave one, and
+    ``measure``: the metric's business name (i18n kind "metric"; tests check every headline key has one).
     """
     if pm.empty:
-        return pm.assign(text=pd.Series(dtype=str))
+        return pm.assign(text=pd.Series(dtype=str), measure=pd.Series(dtype=str))
     keep = pm["key"].str.contains(EFFECT_KEY) & ~pm["key"].str.contains(".", regex=False)
     out = pm[keep & pm["value"].notna()].copy()
     out["text"] = [
         fmt_metric(r.value, r.unit)
         + (
-            f" (95% CI {fmt_metric(r.ci_low, r.unit)} to {fmt_metric(r.ci_high, r.unit)})"
+            i18n.t("brief.paren", text=nv.ci(r.ci_low, r.ci_high, lambda x, u=r.unit: fmt_metric(x, u)))
             if r.ci_low is not None and not pd.isna(r.ci_low)
             else ""
         )
         for r in out.itertuples()
     ]
+    out["measure"] = [i18n.name("metric", k) for k in out["key"]]
     return out.reset_index(drop=True)
 
 
@@ -882,15 +853,22 @@ def unmeasured_text(pm: pd.DataFrame) -> str:
     """One sentence naming the headline metrics the plays recorded without a value ("" when none).
 
     A play records a metric without a value when its section could not compute it on this data;
-    the brief says so instead of showing a number.
+    the brief says so instead of showing a number. Metrics without a business name in the catalog
+    are counted, not named (their codes never reach the page).
     """
     if pm.empty:
         return ""
     gone = pm[pm["value"].isna() & ~pm["key"].str.contains(".", regex=False)]
     if gone.empty:
         return ""
-    names = "; ".join(f"{play}: {', '.join(g['key'])}" for play, g in gone.groupby("play"))
-    return f"Not measured on this data (the play's report says what each needs): {names}."
+    sep = i18n.t("common.list_sep")
+    parts = []
+    for play, g in gone.groupby("play"):
+        named = [i18n.name("metric", k) for k in g["key"] if i18n.known("metric", k)]
+        other = len(g) - len(named)
+        items = named + ([i18n.t("brief.other_metrics", n=other)] if other else [])
+        parts.append(i18n.t("brief.unmeasured_play", play=play_name(play), items=sep.join(items)))
+    return i18n.t("brief.unmeasured", items=i18n.t("brief.item_sep").join(parts))
 
 
 ACTIONS_HEADING = re.compile(r"^#+ .*(行动|Actions)", re.MULTILINE)
@@ -953,53 +931,45 @@ def quality_table(q: pd.DataFrame) -> pd.DataFrame:
     ]
     return pd.DataFrame(
         {
-            "table": q["table_name"],
-            "rows loaded": q["n_rows"],
-            "rejected": q["rejected_rows"],
-            "time column": q["time_column"].fillna(charts.MISSING),
-            "first – last": rng,
+            i18n.t("brief.quality_col_table"): [i18n.name("table", n) for n in q["table_name"]],
+            i18n.t("brief.quality_col_rows"): q["n_rows"],
+            i18n.t("brief.quality_col_rejected"): q["rejected_rows"],
+            i18n.t("brief.quality_col_time"): q["time_column"].fillna(charts.MISSING),
+            i18n.t("brief.quality_col_range"): rng,
         }
     )
 
 
-def definitions(bp: BriefParams, rc: RecallParams) -> pd.DataFrame:
-    """Every number of the brief with its definition (the appendix)."""
+def definitions(bp: BriefParams, rc: RecallParams, currency: str = "") -> pd.DataFrame:
+    """Every number of the brief with its definition in business language (the appendix).
+
+    The technical definitions (SQL files, parameters) stay in metrics.json and the analyst's notebook.
+    """
+    kw = churn_rule_fields(rc) | {"days": bp.repeat_days, "sd": f"{bp.flag_sd:g}"}
+    kw |= {"n": bp.trailing_months, "currency": currency or charts.currency_code()}
     rows = [
-        (
-            "groups",
-            "at the month start: new = no order before the month; dormant = churned at the previous month "
-            f"end by play 04's lifecycle rule ({recall.churned_rule(rc)}); returning = every other buyer. "
-            "Only the dormant users who order in the month are reactivated",
-        ),
-        (
-            f"{FACTOR_LABEL['traffic']}, {FACTOR_LABEL['conversion']}",
-            f"traffic = {KPI_DEFINITIONS['traffic']}; conversion = {KPI_DEFINITIONS['conversion']}; "
-            "buyers without a logged visit are counted apart",
-        ),
-        (
-            f"{FACTOR_LABEL['orders_per_buyer']}, {FACTOR_LABEL['aov']}",
-            f"orders / buyers; {KPI_DEFINITIONS['aov']}",
-        ),
-        *[(lab, KPI_DEFINITIONS[k]) for k, lab, _, _ in KPIS if k not in ("traffic", "conversion", "aov")],
-        (
-            "GMV decomposition",
-            "Shapley values per group (buyers x orders/buyer x AOV, buyers split into traffic, conversion "
-            "and unlogged buyers): the 15 terms sum to the GMV change",
-        ),
-        (
-            "normal variation",
-            f"change vs last month within the mean +/- {bp.flag_sd:g} SD of the previous "
-            f"{bp.trailing_months} month-over-month changes",
-        ),
-        (
-            "key path",
-            f"visit -> browse_40s -> add_cart -> paid order, user level, each step a subset of the one before; "
-            f"then buy again = another order within {bp.repeat_days} x 24 h of the first order of the month "
-            "(play 03's repurchase, one SQL definition), on the latest month whose window is complete",
-        ),
-        ("SQL", "sql/brief/: operating_matrix, month_totals, key_path_funnel, data_quality"),
+        (i18n.t("brief.def_groups_term"), i18n.t("brief.def_groups", **kw)),
+        (factor_name("traffic"), i18n.t("brief.def_traffic")),
+        (factor_name("conversion"), i18n.t("brief.def_conversion")),
+        (factor_name("orders_per_buyer"), i18n.t("brief.def_orders_per_buyer")),
+        (factor_name("aov"), i18n.t("brief.def_aov")),
+        *[
+            (i18n.name("kpi", k), i18n.t(f"brief.def_{k}", **kw))
+            for k, _, _ in KPIS
+            if k not in ("traffic", "conversion", "aov")
+        ],
+        (i18n.t("brief.def_decomposition_term"), i18n.t("brief.def_decomposition")),
+        (i18n.t("brief.def_normal_term"), i18n.t("brief.def_normal", **kw)),
+        (i18n.t("brief.def_path_term"), i18n.t("brief.def_path", **kw)),
     ]
-    return pd.DataFrame(rows, columns=["number", "definition"])
+    return pd.DataFrame(rows, columns=[i18n.t("brief.def_col_number"), i18n.t("brief.def_col_definition")])
+
+
+def glossary_table() -> pd.DataFrame:
+    """The glossary page at the end of the brief: the terms leadership meets in every report."""
+    return pd.DataFrame(
+        i18n.glossary(), columns=[i18n.t("brief.gloss_col_term"), i18n.t("brief.gloss_col_text")]
+    )
 
 
 # --------------------------------------------------------------------------- everything at once
@@ -1078,9 +1048,24 @@ def compute(
 # --------------------------------------------------------------------------- charts
 
 
+def group_name(group: str) -> str:
+    """'老客' / 'Returning' (i18n kind "user_group")."""
+    return i18n.name("user_group", group)
+
+
+def factor_name(factor: str) -> str:
+    """'客单价' / 'AOV' (i18n kind "factor")."""
+    return i18n.name("factor", factor)
+
+
+def step_name(step: str) -> str:
+    """'看店' / 'Visit' (i18n kind "step")."""
+    return i18n.name("step", step)
+
+
 def label(group: str, factor: str) -> str:
-    """'老客 returning · 客单价 AOV'."""
-    return f"{GROUP_LABEL[group]} · {FACTOR_LABEL[factor]}"
+    """'老客 · 客单价'."""
+    return f"{group_name(group)} · {factor_name(factor)}"
 
 
 def waterfall_chart(decomp: pd.DataFrame, p: Period, ax=None):
@@ -1108,9 +1093,9 @@ def waterfall_chart(decomp: pd.DataFrame, p: Period, ax=None):
     pad = (hi - lo) * 0.18 or abs(g1) * 0.05 or 1.0
     left = lo - pad
     labels = [
-        f"{p.prev.short} GMV",
+        i18n.t("brief.waterfall_total", month=i18n.month_short(p.prev)),
         *[label(r.user_group, r.factor) for r in decomp.itertuples()],
-        f"{p.short} GMV",
+        i18n.t("brief.waterfall_total", month=i18n.month_short(p)),
     ]
     y = np.arange(len(labels))
     ax.barh(y[0], g0 - left, left=left, color=charts.MUTED)
@@ -1149,12 +1134,12 @@ def waterfall_chart(decomp: pd.DataFrame, p: Period, ax=None):
 
 def _step_tick(r, p: Period) -> str:
     """A step's axis label; the buy-again step says which month's buyers it measures."""
-    label = STEP_LABEL[r.step]
+    name = step_name(r.step)
     if r.step != "buy_again" or r.measured_month == p.month:
-        return label
+        return name
     if not r.measured_month:
-        return f"{label}\n(window not complete yet)"
-    return f"{label}\n({Period(r.measured_month).start:%b} buyers)"
+        return f"{name}\n{i18n.t('brief.window_open')}"
+    return f"{name}\n{i18n.t('brief.buyers_of', month=i18n.month_short(Period(r.measured_month)))}"
 
 
 def funnel_chart(f: pd.DataFrame, bp_row: pd.Series | None, p: Period, axes=None):
@@ -1185,25 +1170,22 @@ def funnel_chart(f: pd.DataFrame, bp_row: pd.Series | None, p: Period, axes=None
         ax.invert_yaxis()
         ax.margins(x=0.35)
         charts.int_axis(ax, "x")
-        ax.set_xlabel("online users reaching the step (conversion from the step before)", fontsize=9)
+        ax.set_xlabel(i18n.t("brief.funnel_xlabel"), fontsize=9)
         ax.grid(axis="y", visible=False)
     trans = f[f.step_order > 1].copy()
-    steps = list(STEP_LABEL)
-    trans["transition"] = [
-        f"{STEP_LABEL[steps[i - 2]].split()[0]}→{STEP_LABEL[steps[i - 1]].split()[0]}"
-        for i in trans.step_order
-    ]
+    trans["transition"] = [f"{step_name(STEPS[i - 2])}→{step_name(STEPS[i - 1])}" for i in trans.step_order]
     order = [s for s in ["online", "offline"] if s in set(trans.segment)] + sorted(
         set(trans[trans.segment_kind == "channel"].segment)
     )
     grid = trans.pivot(index="segment", columns="step_order", values="conversion").reindex(order)
+    grid.index = [i18n.name("order_channel", s) for s in grid.index]
     names = trans.drop_duplicates("step_order").set_index("step_order")["transition"]
     grid.columns = [names[c] for c in grid.columns]
     charts.heatmap_masked(grid, grid.isna(), ax=hx, fmt="pct", cmap="Blues", vmin=0.3, vmax=1.0)
     hx.set_xlabel("")
     hx.set_ylabel("")
     hx.tick_params(axis="x", labelsize=9)
-    hx.set_title("step conversion by segment (hatched = not tracked)", fontsize=10, fontweight="normal")
+    hx.set_title(i18n.t("brief.funnel_heatmap_title"), fontsize=10, fontweight="normal")
     return axes
 
 
@@ -1212,18 +1194,25 @@ def brief_actions(b: Brief) -> list[str]:
     out = []
     bpt = break_point(b.funnel, "online") if b.events else None  # the key path needs the events table
     if bpt is not None:
-        lost = bpt.lost
         out.append(
-            f"**Fix {STEP_LABEL[bpt.from_step]} → {STEP_LABEL[bpt.step]} first**: the weakest step of the online "
-            f"key path ({charts.fmt_pct(bpt.conversion)} continue; {charts.fmt_int(lost)} users stop there)."
+            i18n.t(
+                "brief.action_fix",
+                from_step=step_name(bpt.from_step),
+                step=step_name(bpt.step),
+                conversion=charts.fmt_pct(bpt.conversion),
+                lost=charts.fmt_int(bpt.lost),
+            )
         )
     loss = b.decomposition[b.decomposition.contribution < 0].sort_values("contribution")
     if len(loss) and not comparison_reason(b.decomposition, b.period):
         r = loss.iloc[0]
         out.append(
-            f"**Find out what held back {label(r.user_group, r.factor)}** "
-            f"({_change_text(r.value_prev, r.value, r.factor)}, -{charts.fmt_yuan(abs(r.contribution), 0)} of GMV): "
-            "the largest drag on GMV this month."
+            i18n.t(
+                "brief.action_find",
+                label=label(r.user_group, r.factor),
+                change=_change_text(r.value_prev, r.value, r.factor),
+                contribution=signed_money(r.contribution),
+            )
         )
     return out
 
@@ -1240,46 +1229,284 @@ def reject_reasons(con) -> pd.DataFrame:
 
 def quality_text(q: pd.DataFrame, rejects: pd.DataFrame) -> str:
     """The data-quality sentence under the table: time range, absent tables, rows set aside."""
-    absent = q[~q.present].table_name.tolist()
+    sep = i18n.t("common.list_sep")
+    absent = [i18n.name("table", t) for t in q[~q.present].table_name]
     orders_row = q[q.table_name == "orders"].iloc[0]
-    loaded = ", ".join(f"{r.table_name} {nv.num(r.n_rows)}" for r in q[q.present].itertuples())
-    text = (
-        f"Orders run from {orders_row.first_at:%Y-%m-%d} to {orders_row.last_at:%Y-%m-%d}. Rows loaded: {loaded}. "
-        f"Optional tables absent: {', '.join(absent) if absent else 'none'}. "
+    loaded = sep.join(
+        f"{i18n.name('table', r.table_name)} {nv.num(r.n_rows)}" for r in q[q.present].itertuples()
+    )
+    text = i18n.t(
+        "brief.quality",
+        first=f"{orders_row.first_at:%Y-%m-%d}",
+        last=f"{orders_row.last_at:%Y-%m-%d}",
+        loaded=loaded,
+        absent=sep.join(absent) if absent else i18n.t("common.none"),
     )
     if rejects.empty:
-        return text + "No row was set aside at load (a file with an invalid row stops the load)."
-    parts = "; ".join(
-        f"{nv.num(r.n_rows)} {html.escape(str(r.table_name))} rows ({html.escape(str(r.reason))})"
+        return text + i18n.t("brief.quality_clean")
+    parts = i18n.t("brief.item_sep").join(
+        i18n.t(
+            "brief.quality_reject_part",
+            rows=nv.num(r.n_rows),
+            table=html.escape(i18n.name("table", r.table_name)),
+            reason=html.escape(str(r.reason)),
+        )
         for r in rejects.itertuples()
     )
-    return (
-        text + f"Set aside at load (`--quarantine`, rows in the rejects file beside the warehouse): {parts}."
-    )
+    return text + i18n.t("brief.quality_rejects", parts=parts)
 
 
 def global_effect_text(g) -> str:
     """The cumulative CRM effect against the global holdout, as one paragraph (or what it needs)."""
     if g.reason:
-        return f"> The cumulative effect of all CRM touches {g.reason}."
+        return i18n.t("brief.global_reason", reason=g.reason)
     m, o, inc = g.margin_per_user, g.orders_per_user, g.incremental_margin
     if m.ci_low > 0:
-        verdict = "a measurable gain"
+        verdict = i18n.t("brief.global_gain")
     elif m.ci_high < 0:
-        verdict = "a measurable loss"
+        verdict = i18n.t("brief.global_loss")
     else:
-        verdict = "no measurable difference: the interval includes zero"
+        verdict = i18n.t("brief.global_none")
     assumed = (
-        f" {nv.num(g.assumed_margin_orders)} orders have no cost of goods in the data: their margin is assumed."
+        i18n.t("brief.global_assumed", orders=nv.num(g.assumed_margin_orders))
         if g.assumed_margin_orders
         else ""
     )
+    return i18n.t(
+        "brief.global_text",
+        touchable=nv.num(g.users_touchable),
+        orders_touch=f"{o.touchable:.2f}",
+        orders_hold=f"{o.holdout:.2f}",
+        holdout=nv.num(g.users_holdout),
+        orders_diff=f"{o.diff:+.2f}",
+        orders_ci=nv.ci(o.ci_low, o.ci_high, lambda x: f"{x:+.2f}"),
+        margin_touch=nv.yuan(m.touchable, 2),
+        margin_hold=nv.yuan(m.holdout, 2),
+        margin_diff=nv.yuan(m.diff, 2),
+        margin_ci=nv.ci(m.ci_low, m.ci_high, lambda x: nv.yuan(x, 2)),
+        incremental=nv.yuan(inc[0]),
+        incremental_ci=nv.ci(inc[1], inc[2], nv.yuan),
+        verdict=verdict,
+        assumed=assumed,
+    )
+
+
+# --------------------------------------------------------------------------- the brief's text
+
+
+def section(key: str, **fields) -> str:
+    """A section's heading and its introduction (markdown) in the report language."""
+    intro = {"kpi": "kpi_intro", "matrix": "matrix_intro", "gmv": "gmv_intro", "path": "path_intro"}
+    intro |= {"actions": "actions_intro", "crm": "crm_intro", "findings": None, "appendix": None}
+    intro |= {"glossary": None}
+    text = i18n.t(f"brief.h_{key}")
+    return text + (f"\n\n{i18n.t(f'brief.{intro[key]}', **fields)}" if intro[key] else "")
+
+
+def churn_rule_fields(rc: RecallParams) -> dict:
+    """The numbers of play 04's churned rule that the brief's texts name (the dormant group)."""
+    return {"churned_days": rc.churned_days, "k": f"{rc.k_churned:g}"}
+
+
+def opening(chain: str, p: Period) -> str:
+    """Title, what the brief answers, and the line naming the chain, the month and the comparison."""
+    header = i18n.t("brief.header", chain=chain, month=i18n.month(p), as_of=p.as_of, prev=i18n.month(p.prev))
+    return f"# {i18n.t('brief.title')}\n\n{i18n.t('brief.intro')}\n\n{header}"
+
+
+def findings(b: Brief, bpt: pd.Series | None) -> str:
+    """The key findings (markdown list): GMV and its biggest mover, the break point, unusual KPIs, plays."""
+    lines = [gmv_finding(b.decomposition, b.period)]
+    if bpt is not None:
+        lines.append(
+            i18n.t(
+                "brief.break_line",
+                from_step=step_name(bpt.from_step),
+                step=step_name(bpt.step),
+                conversion=nv.pct(bpt.conversion),
+            )
+        )
+    if not comparison_reason(b.decomposition, b.period):
+        unusual = b.tiles[b.tiles.flagged]
+        items = i18n.t("common.list_sep").join(
+            i18n.t("brief.unusual_item", label=t.label, change=fmt_change(t.change, t.kind))
+            for t in unusual.itertuples()
+        )
+        lines.append(i18n.t("brief.unusual_line", items=items or i18n.t("common.none")))
+    plays = i18n.t("common.list_sep").join(play_name(x) for x in b.plays) or i18n.t("common.none")
+    lines.append(i18n.t("brief.plays_line", plays=plays))
+    return "\n".join(f"- {x}" for x in lines)
+
+
+def matrix_check_text(b: Brief) -> str:
+    """The reconciliation line under the matrix: Σ factors = the month's GMV from the orders."""
+    cur = b.matrix[b.matrix.month == b.period.month]
+    month_gmv = b.totals.set_index("month").loc[b.period.month, "gmv"]
     return (
-        f"Users who could be touched ({nv.num(g.users_touchable)}) placed {o.touchable:.2f} orders each this month "
-        f"vs {o.holdout:.2f} in the global holdout ({nv.num(g.users_holdout)} users never touched): "
-        f"{o.diff:+.2f} orders per user (95% CI {o.ci_low:+.2f} to {o.ci_high:+.2f}). "
-        f"Gross margin per user: {nv.yuan(m.touchable, 2)} vs {nv.yuan(m.holdout, 2)}, a difference of "
-        f"{nv.yuan(m.diff, 2)} (95% CI {nv.yuan(m.ci_low, 2)} to {nv.yuan(m.ci_high, 2)}); over the touchable "
-        f"base that is {nv.yuan(inc[0])} of incremental gross margin (95% CI {nv.yuan(inc[1])} to "
-        f"{nv.yuan(inc[2])}): {verdict}.{assumed}"
+        i18n.t(
+            "brief.check",
+            product=nv.yuan(product_of_factors(cur).sum(), 2),
+            gmv=nv.yuan(month_gmv, 2),
+            n=len(b.totals),
+            diff=nv.yuan(b.reconciled, 2),
+            source=i18n.t("brief.traffic_events" if b.events else "brief.traffic_base"),
+        )
+        + " "
+        + traffic_basis_text(b.matrix, b.period)
+    )
+
+
+def traffic_basis_text(m: pd.DataFrame, p: Period) -> str:
+    """What traffic counts in month ``p`` and how many buyers (and what share of GMV) bought without a
+    logged visit (counted apart, never as converted traffic)."""
+    t = traffic_basis(m, p)
+    month = i18n.month_short(p)
+    if not t["events"]:
+        return i18n.t("brief.basis_none", month=month)
+    store = (
+        i18n.t("brief.basis_store", n=nv.num(t["footfall_visitors"]))
+        if t["footfall_visitors"]
+        else i18n.t("brief.basis_no_store")
+    )
+    apart = (
+        i18n.t("brief.basis_apart", n=nv.num(t["unobserved_buyers"]), share=nv.pct(t["unobserved_gmv_share"]))
+        if t["unobserved_buyers"]
+        else i18n.t("brief.basis_all_logged")
+    )
+    return i18n.t(
+        "brief.basis_events",
+        month=month,
+        traffic=nv.num(t["traffic"]),
+        sessions=nv.num(t["session_visitors"]),
+        store=store,
+        apart=apart,
+    )
+
+
+def waterfall_titles(b: Brief) -> tuple[str, str]:
+    """Title and subtitle of the GMV waterfall."""
+    d, p = b.decomposition, b.period
+    top = largest(d)
+    title = i18n.t(
+        "brief.waterfall_title",
+        verb=i18n.t("brief.gmv_rose" if d.attrs["change"] >= 0 else "brief.gmv_fell"),
+        amount=nv.yuan(abs(d.attrs["change"])),
+        prev=i18n.month_short(p.prev),
+        top=label(top.user_group, top.factor),
+        contribution=signed_money(top.contribution),
+    )
+    sub = i18n.t("brief.waterfall_subtitle", prev=i18n.month_short(p.prev), month=i18n.month_short(p))
+    return title, sub
+
+
+def gmv_text(b: Brief) -> str:
+    """GMV from → to, the two largest gains and losses."""
+    d = b.decomposition
+    pos = d[d.contribution > 0].sort_values("contribution", ascending=False)
+    neg = d[d.contribution < 0].sort_values("contribution")
+    sep = i18n.t("brief.item_sep")
+    text = i18n.t("brief.gmv_from_to", prev=nv.yuan(d.attrs["gmv_prev"]), month=nv.yuan(d.attrs["gmv"]))
+    if len(pos):
+        text += i18n.t("brief.gains", items=sep.join(contribution_text(r) for r in pos.head(2).itertuples()))
+    if len(neg):
+        text += i18n.t("brief.losses", items=sep.join(contribution_text(r) for r in neg.head(2).itertuples()))
+    return text.strip()
+
+
+def funnel_titles(b: Brief, bpt: pd.Series) -> tuple[str, str]:
+    """Title and subtitle of the key-path chart."""
+    title = i18n.t(
+        "brief.funnel_title",
+        from_step=step_name(bpt.from_step),
+        step=step_name(bpt.step),
+        conversion=nv.pct(bpt.conversion),
+    )
+    return title, i18n.t("brief.funnel_subtitle", month=i18n.month(b.period))
+
+
+def action_lines(b: Brief) -> str:
+    """The numbered actions: the brief's own, then each play's top actions (quoted from its report)."""
+    lines = [f"**[{i18n.t('brief.brief_tag')}]** {a}" for a in brief_actions(b)]
+    lines += [f"**[{play_name(r.play)}]** {r.action}" for r in b.play_actions.itertuples()]
+    return "\n".join(f"{i}. {x}" for i, x in enumerate(lines, 1))
+
+
+def targets_table(b: Brief) -> pd.DataFrame:
+    """The contact lists of the run with their business names: users to touch and holdout users."""
+    return pd.DataFrame(
+        {
+            i18n.t("brief.targets_list"): [i18n.name("target", t) for t in b.targets["target"]],
+            i18n.t("brief.targets_touch"): b.targets["to_touch"].astype(int),
+            i18n.t("brief.targets_holdout"): b.targets["holdout"].astype(int),
+        }
+    )
+
+
+def effects_table(eff: pd.DataFrame) -> pd.DataFrame:
+    """The effects the plays measured: analysis, measure (business name), value with its interval."""
+    return pd.DataFrame(
+        {
+            i18n.t("brief.effects_play"): [play_name(x) for x in eff["play"]],
+            i18n.t("brief.effects_measure"): eff["measure"],
+            i18n.t("brief.effects_value"): eff["text"],
+        }
+    )
+
+
+def record(rep, b: Brief, bp: BriefParams) -> None:
+    """The brief's numbers into metrics.json (technical definitions: the analyst's and the next brief's)."""
+    units = {"yuan": "yuan", "yuan0": "yuan", "int": "count", "pct": "share"}
+    for t in b.tiles.itertuples():
+        rep.add(f"kpi.{t.key}", t.value, units[t.fmt], KPI_DEFINITIONS[t.key])
+    cur = b.matrix[b.matrix.month == b.period.month]
+    for r in cur.itertuples():
+        units = ["users", "share", "users", "orders per buyer", "yuan per order"]
+        for f, unit in zip(FACTORS, units, strict=True):
+            rep.add(
+                f"matrix.{r.user_group}.{f}",
+                getattr(r, f),
+                unit,
+                f"{f} of the {r.user_group} group (operating matrix, sql/brief/operating_matrix.sql)",
+            )
+    d = b.decomposition
+    if not comparison_reason(d, b.period):
+        rep.add(
+            "gmv_change", d.attrs["change"], "yuan", f"GMV of the month minus GMV of {b.period.prev.month}"
+        )
+        for r in d.itertuples():
+            rep.add(
+                f"gmv_contribution.{r.user_group}.{r.factor}",
+                r.contribution,
+                "yuan",
+                "Shapley share of the month-over-month GMV change due to this group's factor",
+            )
+    if b.events:
+        on = b.funnel[b.funnel.segment == "online"]
+        for r in on.dropna(subset=["conversion"]).itertuples():
+            rep.add(f"funnel.online.{r.step}", r.conversion, "share", funnel_metric_definition(r, bp))
+
+
+def record_global(rep, g) -> None:
+    """The cumulative CRM effect against the global holdout into metrics.json."""
+    if g.margin_per_user is None:
+        return
+    rep.add(
+        "global_holdout.users",
+        g.users_holdout,
+        "users",
+        "users of the addressable base in the global holdout",
+    )
+    rep.add(
+        "global_holdout.margin_per_user_diff",
+        g.margin_per_user.diff,
+        "currency per user",
+        "gross margin per user this month: touchable minus global holdout (all CRM touches)",
+        ci=(g.margin_per_user.ci_low, g.margin_per_user.ci_high),
+    )
+    rep.add(
+        "global_holdout.incremental_margin",
+        g.incremental_margin[0],
+        "currency",
+        "incremental gross margin of all CRM touches = margin-per-user difference x touchable users",
+        ci=g.incremental_margin[1:],
     )

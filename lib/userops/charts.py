@@ -458,8 +458,11 @@ def missing_table_note(table: str, would_show: str | None = None):
     """
     from IPython.display import Markdown
 
-    text = f"> **Optional table `{table}` is not in this warehouse, so this section is skipped.**"
+    from userops import i18n
+
+    name = i18n.name("table", table)
+    text = i18n.t("common.missing_table", table=name)
     if would_show:
-        text += f"  \n> With it, this section would show {would_show.rstrip('.')}."
-    text += f"  \n> Add `{table}` to the data folder and re-run `userops load` to enable it."
+        text += i18n.t("common.missing_table_would", would=would_show.rstrip(".。"))
+    text += i18n.t("common.missing_table_add", table=name)
     return Markdown(text)

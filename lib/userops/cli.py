@@ -14,6 +14,7 @@ userops demo-responses --date 2026-10-15 --days 7 [--data data/demo] [--out data
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -157,16 +158,26 @@ def _missing_warehouse(a: argparse.Namespace) -> bool:
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
+    """`userops run`; ``--lang`` sets the report language of this run only (env for the kernels)."""
+    from userops.i18n import ENV_LANGUAGE
     from userops.locks import LockBusy, reading
 
     if _missing_warehouse(a):
         return 2
+    before = os.environ.get(ENV_LANGUAGE)
+    if a.lang:
+        os.environ[ENV_LANGUAGE] = a.lang
     try:
         with reading(a.warehouse):  # month chosen and every notebook run on one snapshot
             return _run_locked(a)
     except LockBusy as e:
         print(f"userops run: {e}", file=sys.stderr)
         return EXIT_BUSY
+    finally:
+        if before is None:
+            os.environ.pop(ENV_LANGUAGE, None)
+        else:
+            os.environ[ENV_LANGUAGE] = before
 
 
 def _run_locked(a: argparse.Namespace) -> int:
@@ -349,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--notebooks", default="notebooks")
     r.add_argument("--only", nargs="*", help="notebook name prefixes to run (e.g. 02)")
     r.add_argument("--no-pdf", action="store_true", help="skip the PDF export")
+    r.add_argument(
+        "--lang", choices=["zh", "en"], help="report language (default: params report.language, zh)"
+    )
     r.add_argument(
         "--keep-going",
         action="store_true",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from userops import charts
+from userops import charts, i18n
 from userops.db import connect, load_info, present_tables, resolve_month
 from userops.outputs import Report
 from userops.params import Params, load_params
@@ -43,6 +43,7 @@ def open_play(play: str, month: str, warehouse: str, params_file: str, output_di
     warnings.filterwarnings("ignore", category=FutureWarning)
     params = load_params(params_file)
     charts.set_currency(params.data.currency_symbol, params.data.currency_code)
+    i18n.set_language(params.report.language, params.report.display_names)
     con = connect(warehouse, settings=params.duckdb.model_dump())
     resolved = resolve_month(con, month)
     info = load_info(con)

@@ -228,6 +228,8 @@ class Cover:
     run_date: str  # ISO date of the run
     notes: list[str] = field(default_factory=list)  # lines under the title (data as of, ...)
     contents: list[str] = field(default_factory=list)  # "In this pack" items
+    # the cover's own words in the report language: {"run_date": "运行日期 2026-11-02", "contents": "本期内容"}
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 COVER_CSS = """
@@ -248,11 +250,11 @@ COVER_CSS = """
 def cover_html(cover: Cover) -> str:
     """The cover as an HTML fragment (a full A4 page, no page number)."""
     e = html_lib.escape
-    notes = "".join(
-        f'<div class="uo-note">{e(n)}</div>' for n in [f"Run date {cover.run_date}", *cover.notes]
-    )
+    run_date = cover.labels.get("run_date", f"Run date {cover.run_date}")
+    notes = "".join(f'<div class="uo-note">{e(n)}</div>' for n in [run_date, *cover.notes])
     items = "".join(f"<li>{e(c)}</li>" for c in cover.contents)
-    contents = f"<h2>In this pack · 本期内容</h2><ul>{items}</ul>" if items else ""
+    heading = cover.labels.get("contents", "In this pack")
+    contents = f"<h2>{e(heading)}</h2><ul>{items}</ul>" if items else ""
     return (
         f"<style>{COVER_CSS}</style>"
         f'<section class="uo-cover"><div class="uo-chain">{e(cover.chain_name)}</div>'
@@ -369,3 +371,85 @@ def notebook_to_pdf(ipynb: Path, pdf: Path, title: str | None = None, cover: Cov
         html = Path(tmp) / f"{ipynb.stem}.html"
         notebook_to_html(ipynb, html, title=title, cover=cover)
         return html_to_pdf(html, pdf, browser=exe)
+
+
+# --------------------------------------------------------------------------- reader-facing text checks
+
+#: Latin words a Chinese report may use as they are (ops teams say them so), besides numbers and names
+ALLOWED_LATIN = frozenset(
+    [
+        "GMV",
+        "CAC",
+        "LTV",
+        "ROI",
+        "AOV",
+        "RFM",
+        "KPI",
+        "CRM",
+        "App",
+        "SMS",
+        "pp",
+        "CI",
+        "Shapley",
+        "p",
+        "DAU",
+        "WAU",
+        "MAU",
+    ]
+) | {f"D{k}" for k in range(1, 91)}
+SNAKE_CASE = re.compile(r"(?<![\w/.])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w/])")
+SQL_TEXT = re.compile(r"\bselect\b[^.]{0,200}?\bfrom\b|\bgroup by\b|\bwhere\b\s+\w+\s*=", re.IGNORECASE)
+LIBRARY_NAMES = ("PyMC", "PyTensor", "pymc", "pandas", "DuckDB", "duckdb", "scikit", "sklearn", "lifetimes")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
+
+def pdf_text(pdf: Path, first: int | None = None, last: int | None = None) -> str:
+    """The text of a PDF (pdftotext, UTF-8), optionally of pages ``first``..``last``."""
+    pages = [*(["-f", str(first)] if first else []), *(["-l", str(last)] if last else [])]
+    return subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", *pages, str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def pdf_pages(pdf: Path) -> int:
+    """Page count of a PDF (pdfinfo)."""
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"Pages:\s+(\d+)", info).group(1))
+
+
+def _without(text: str, names: tuple[str, ...]) -> str:
+    for n in sorted(names, key=len, reverse=True):
+        if n:
+            text = text.replace(n, " ")
+    return text
+
+
+def cjk_share(text: str, names: tuple[str, ...] = ()) -> float:
+    """Share of Chinese in the prose: CJK characters / (CJK characters + letters of Latin words).
+
+    Numbers, the allowlist (:data:`ALLOWED_LATIN`: GMV, ROI, D7, App ...) and ``names`` (the chain's
+    own: chain name, store names, vocabulary the data gave) do not count. 1.0 = nothing but Chinese.
+    """
+    text = _without(text, names)
+    cjk = len(_CJK.findall(text))
+    latin = sum(len(w) for w in _LATIN_WORD.findall(text) if w not in ALLOWED_LATIN)
+    return cjk / (cjk + latin) if cjk + latin else 0.0
+
+
+def code_on_page(text: str, names: tuple[str, ...] = ()) -> list[str]:
+    """What reads as code in a report's text: snake_case identifiers, `$parameter`, SQL, library names.
+
+    ``names``: words the chain's data gave (open vocabularies are shown as written, even with '_').
+    """
+    text = _without(text, names)
+    found = [f"snake_case {m}" for m in sorted(set(SNAKE_CASE.findall(text)))]
+    found += [f"parameter {m}" for m in sorted(set(re.findall(r"\$[A-Za-z_]\w*", text)))]
+    found += [f"SQL {m.group(0)[:40]!r}" for m in SQL_TEXT.finditer(text)]
+    found += [f"library {n}" for n in LIBRARY_NAMES if re.search(rf"\b{n}\b", text)]
+    return found
+
+
+def chinese_outside(text: str, names: tuple[str, ...] = ()) -> list[str]:
+    """Chinese characters in an English report outside the names the chain gave (``names``)."""
+    return sorted(set(_CJK.findall(_without(text, names))))

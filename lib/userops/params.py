@@ -7,8 +7,9 @@ out-of-range values are errors that name the file and the key.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -238,6 +239,33 @@ class BriefParams(_Section):
             raise ValueError(
                 f"event names {both} are in both visit_events and footfall_events; name each once"
             )
+        return v
+
+
+class ReportParams(_Section):
+    """What the reader sees: the report language and the chain's own display names."""
+
+    language: Literal["zh", "en"] = Field(
+        "zh", description="language of every PDF and report text (env USEROPS_REPORT_LANG / --lang wins)"
+    )
+    display_names: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="per kind (channel, category, segment, ...): value -> the name the chain uses",
+    )
+
+    @field_validator("display_names")
+    @classmethod
+    def _known_kinds(cls, v):
+        from userops import i18n
+
+        unknown = sorted(set(v) - set(i18n.kinds()))
+        if unknown:
+            raise ValueError(f"unknown kind(s) {unknown}; known: {', '.join(i18n.kinds())}")
+        empty = sorted(
+            f"{k}.{val}" for k, names in v.items() for val, text in names.items() if not text.strip()
+        )
+        if empty:
+            raise ValueError(f"empty display name for {', '.join(empty)}")
         return v
 
 
@@ -624,6 +652,7 @@ class Params(_Section):
     recall: RecallParams = Field(default_factory=RecallParams)
     persona: PersonaParams = Field(default_factory=PersonaParams)
     triggers: TriggersParams = Field(default_factory=TriggersParams)
+    report: ReportParams = Field(default_factory=ReportParams)
 
     @model_validator(mode="after")
     def _one_repurchase_window(self):
@@ -678,6 +707,10 @@ def load_params(path: str | Path) -> Params:
         raise ParamsError(f"params file {path} is not valid YAML: {e}") from None
     if not isinstance(raw, dict):
         raise ParamsError(f"params file {path}: top level must be a mapping of keys")
+    lang = os.environ.get("USEROPS_REPORT_LANG", "").strip()  # `userops run --lang` / make REPORT_LANG
+    if lang:
+        report = raw.get("report")
+        raw = {**raw, "report": {**(report if isinstance(report, dict) else {}), "language": lang}}
     try:
         return Params.model_validate(raw)
     except ValidationError as e:

@@ -67,8 +67,12 @@ TOP_LEVELS = 8  # attribute levels shown by name; the rest are pooled as "others
 
 
 def category_label(category: str) -> str:
-    """How a category reads in charts and tables (the demo's have a Chinese label too)."""
-    return CATEGORY_LABELS.get(category, category)
+    """How a category reads in charts and tables: its business name in the report language
+    (i18n kind "category", the chain's own names from params); a category the catalog does not
+    know is shown as the data has it."""
+    from userops import i18n
+
+    return i18n.name("category", category)
 
 
 def category_columns(features: pd.DataFrame) -> list[str]:
@@ -682,7 +686,9 @@ def cluster_profiles(features: pd.DataFrame, clustering: Clustering) -> pd.DataF
 
 
 def _list(words: Sequence[str]) -> str:
-    return " & ".join(words)
+    from userops import i18n
+
+    return i18n.t("persona.category_sep").join(words)
 
 
 def cluster_name(row: pd.Series, overall: pd.Series, pp: PersonaParams) -> str:
@@ -697,18 +703,20 @@ def cluster_name(row: pd.Series, overall: pd.Series, pp: PersonaParams) -> str:
     single largest; baskets when the AOV is >= name_lift x (or <= 1 / name_lift x) the overall;
     frequent when orders per user are >= name_lift x the overall.
     """
+    from userops import i18n
+
     words = []
     if 0 < overall.online_share < 1:
         if row.online_share >= pp.online_share_high:
-            words.append("online")
+            words.append(i18n.t("persona.online"))
         elif row.online_share <= pp.online_share_low:
-            words.append("in-store")
+            words.append(i18n.t("persona.in_store"))
         else:
-            words.append("omnichannel")
+            words.append(i18n.t("persona.omnichannel"))
     tod = row[[f"tod_{t}" for t in TIMES]].astype(float).to_numpy()
-    time = TIMES[int(tod.argmax())]
+    time = i18n.t(f"persona.time.{TIMES[int(tod.argmax())]}")
     if row.weekend_share >= pp.name_lift * overall.weekend_share:
-        time = f"weekend {time}"
+        time = i18n.t("persona.weekend", time=time)
     words.append(time)
     cat_cols = [c for c in row.index if str(c).startswith("cat_")]
     if cat_cols:
@@ -717,14 +725,15 @@ def cluster_name(row: pd.Series, overall: pd.Series, pp: PersonaParams) -> str:
         lift = share / base.replace(0, np.nan)
         distinct = share[lift >= pp.name_lift].sort_values(ascending=False, kind="stable")
         cats = list(distinct.index[:2]) if len(distinct) else [share.idxmax()]
-        words.append(_list([CATEGORY_WORDS.get(c, c) for c in cats]))
-    name = " ".join(words) + " buyers"
+        en = i18n.language() == "en"
+        words.append(_list([CATEGORY_WORDS.get(c, c) if en else category_label(c) for c in cats]))
+    name = i18n.t("persona.buyers", words=i18n.t("persona.word_sep").join(words))
     if row.aov >= pp.name_lift * overall.aov:
-        name += ", big baskets"
+        name += i18n.t("persona.big")
     elif row.aov <= overall.aov / pp.name_lift:
-        name += ", small baskets"
+        name += i18n.t("persona.small")
     if row.orders_per_user >= pp.name_lift * overall.orders_per_user:
-        name += ", frequent"
+        name += i18n.t("persona.frequent")
     return name
 
 
@@ -840,20 +849,30 @@ def pct_actions(playbook: pd.DataFrame) -> list[str]:
     Only the parts the data supports: no categories without order lines, no coupon without a
     redemption rate.
     """
+    from userops import i18n
     from userops import narrative as nv
 
     out = []
     for row in playbook.itertuples():  # one per cluster
         cats = [category_label(c) for c in (row.top_category, row.second_category) if c]
-        what = f"push {' and '.join(cats)}" if cats else "reach them"
+        what = i18n.t("persona.push", categories=_list(cats)) if cats else i18n.t("persona.reach")
         if row.coupon_sensitivity == "low":
-            what += " at full price (they rarely use coupons)"
+            what += i18n.t("persona.full_price")
         elif row.coupon_kind != "n/a" and not np.isnan(row.coupon_redemption):
-            article = "an" if row.coupon_kind[:1].lower() in "aeiou" else "a"
-            what += f" with {article} {row.coupon_kind} coupon ({nv.pct(row.coupon_redemption)} redeemed)"
+            kind = i18n.name("coupon_kind", row.coupon_kind)
+            what += i18n.t("persona.with_coupon", kind=kind, rate=nv.pct(row.coupon_redemption))
+        kind = "campaign_channel" if i18n.known("campaign_channel", row.channel) else "order_channel"
         out.append(
-            f"**{row.persona}** (cluster {row.cluster}, {row.users:,} buyers): {what} via {row.channel} "
-            f"on {row.peak_weekday} before {row.peak_hour}:00."
+            i18n.t(
+                "persona.action",
+                persona=row.persona,
+                cluster=row.cluster,
+                users=f"{row.users:,}",
+                what=what,
+                channel=i18n.name(kind, row.channel),
+                weekday=i18n.t(f"persona.weekday.{row.peak_weekday}"),
+                hour=row.peak_hour,
+            )
         )
     return out
 

@@ -874,16 +874,39 @@ def roi_text(r) -> str:
 
 
 def keep_recalling_action(r) -> str:
-    """The action when the pooled lift is significant (an effects 'all' row), with its margin ROI."""
-    risk = (
-        "; its interval still includes a loss, so keep measuring every campaign against its holdout"
-        if np.isfinite(r.roi_low) and r.roi_low < 0
-        else ""
-    )
-    return (
-        f"**Keep recalling**: campaigns pooled lift reactivation by {pp(r['diff'])} (95% CI {pp(r.ci_low)} to "
-        f"{pp(r.ci_high)}); {roi_text(r)}, {yuan(r.inc_margin)} incremental gross margin for "
-        f"{cost_text(r, prefix='')}{risk}."
+    """The action when the pooled lift is significant (an effects 'all' row), with its margin ROI
+    (report language: lib/userops/i18n, keys recall.*)."""
+    from userops import i18n
+    from userops import narrative as nv
+
+    channel = i18n.name("campaign_channel", r.cost_unknown_for) if r.cost_unknown_for else ""
+    if r.cost_unknown_for:
+        roi, cost = (
+            i18n.t("recall.roi_unknown", channel=channel),
+            i18n.t("recall.cost_unknown", channel=channel),
+        )
+    else:
+        fixed = i18n.t("recall.cost_fixed", fixed=yuan(r.fixed_cost)) if r.fixed_cost else ""
+        cost = i18n.t("recall.cost", cost=yuan(r.cost, 1), touches=num(r.touches), fixed=fixed)
+        if not np.isfinite(r.roi):
+            roi = i18n.t("recall.roi_free")
+        else:
+            finite = np.isfinite(r.roi_low) and np.isfinite(r.roi_high)
+            ci = (
+                i18n.t("recall.roi_ci", ci=nv.ci(r.roi_low, r.roi_high, lambda x: f"{x:,.1f}"))
+                if finite
+                else ""
+            )
+            roi = i18n.t("recall.roi", roi=f"{r.roi:,.1f}", ci=ci)
+    risk = i18n.t("recall.risk") if np.isfinite(r.roi_low) and r.roi_low < 0 else ""
+    return i18n.t(
+        "recall.keep",
+        lift=pp(r["diff"]),
+        ci=nv.ci(r.ci_low, r.ci_high, pp),
+        roi=roi,
+        margin=yuan(r.inc_margin),
+        cost=cost,
+        risk=risk,
     )
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from userops import i18n
 from userops import narrative as nv
 from userops.campaigns import (
     ReminderEffect,
-    ci_text,
     coupon_reminder_effect,
     reminder_absence,
     reminder_money_text,
@@ -722,52 +722,54 @@ def expiring_text(due: pd.DataFrame, p: Period, rp: RetentionParams) -> str:
 def actions(
     eff: Section, due: pd.DataFrame | None, ch: Section, pack: Section, rp: RetentionParams
 ) -> list[str]:
-    """The play's actions (markdown), each built only on numbers its section could measure."""
+    """The play's actions (markdown, report language), each built only on numbers its section could measure."""
     out, k = [], rp.max_day
     if eff.ok:
-        e = eff.value.effect
-        ci = f"95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)}"
-        v = eff.value
+        e, v = eff.value.effect, eff.value
+        ci = nv.ci(e.ci_low, e.ci_high, nv.pp)
+        common = {"lift": nv.pp(e.diff), "ci": ci, "basis": nv.margin_basis(v.margin_basis)}
+        common |= {"margin": nv.yuan(v.incremental_margin), "cost": nv.yuan(v.cost_yuan, 2)}
         if e.significant and e.diff > 0 and v.roi is not None and v.roi_ci[1] < 0:
-            out.append(
-                f"**Rethink the expiry reminder.** It lifts redemption by {nv.pp(e.diff)} ({ci}), but its incremental "
-                f"gross margin ({nv.yuan(v.incremental_margin)}, {v.margin_basis}) does not cover its touch cost "
-                f"({nv.yuan(v.cost_yuan, 2)}): ROI on margin {v.roi:,.1f}. Try a cheaper channel or a smaller list."
-            )
+            out.append(i18n.t("retention.action_rethink", roi=f"{v.roi:,.1f}", **common))
         elif e.significant and e.diff > 0:
-            roi_ci = ci_text(v.roi_ci, lambda x: f"{x:,.1f}")
-            roi = (
-                "" if v.roi is None else f", ROI on margin {v.roi:,.1f}" + (f" ({roi_ci})" if roi_ci else "")
-            )
+            roi = ""
+            if v.roi is not None:
+                roi = i18n.t("retention.roi", roi=f"{v.roi:,.1f}")
+                if all(x is not None and np.isfinite(x) for x in v.roi_ci):
+                    roi += i18n.t("retention.roi_ci", ci=nv.ci(*v.roi_ci, lambda x: f"{x:,.1f}"))
             out.append(
-                f"**Keep the expiry reminder.** It lifts redemption by {nv.pp(e.diff)} ({ci}) and added about "
-                f"{nv.num(v.incremental_orders)} orders and {nv.yuan(v.incremental_margin)} of {v.margin_basis} "
-                f"this month for {nv.yuan(v.cost_yuan, 2)} in touches{roi}."
+                i18n.t("retention.action_keep", orders=nv.num(v.incremental_orders), roi=roi, **common)
             )
         else:
-            out.append(
-                f"**Test the expiry reminder further.** This month's difference ({nv.pp(e.diff)}, {ci}) is not "
-                "distinguishable from zero; keep the holdout."
-            )
+            out.append(i18n.t("retention.action_test", lift=common["lift"], ci=ci))
     if due is not None and (due.arm == "treatment").any():
         out.append(
-            f"**Remind {_users(due[due.arm == 'treatment'].user_id.nunique())} now** "
-            "(`targets/expiring_coupons.csv`, arm = treatment); leave the holdout untouched."
+            i18n.t("retention.action_remind", users=nv.num(due[due.arm == "treatment"].user_id.nunique()))
         )
     if ch.ok and len(ch.value) > 1 and (~ch.value.flag_small).any():
         low = ch.value[~ch.value.flag_small].iloc[-1]
         overall = overall_cum_dk(ch.value)
         if low.cum_d7 < overall:
             out.append(
-                f"**Fix the first week of {low.channel} users**: {nv.pct(low.cum_d7)} reorder within {k} days vs "
-                f"{nv.pct(overall)} across channels — review its landing offer and the day-1 touch."
+                i18n.t(
+                    "retention.action_fix_channel",
+                    channel=i18n.name("channel", low.channel),
+                    cum=nv.pct(low.cum_d7),
+                    k=k,
+                    overall=nv.pct(overall),
+                )
             )
     sized = pack.value[pack.value.n_closed >= rp.min_cohort_users] if pack.ok else pd.DataFrame()
     if len(sized) > 1:  # a kind with too few closed coupons says nothing about its design
         w = sized.sort_values(["redemption_rate", "kind"]).iloc[0]
         out.append(
-            f"**Rework the {w.kind} coupon** ({nv.yuan(w.face_value)} off {nv.yuan(w.min_spend)}): only "
-            f"{nv.pct(w.redemption_rate)} are used within their validity."
+            i18n.t(
+                "retention.action_rework",
+                kind=i18n.name("coupon_kind", w.kind),
+                face=nv.yuan(w.face_value),
+                min_spend=nv.yuan(w.min_spend),
+                rate=nv.pct(w.redemption_rate),
+            )
         )
     return out
 
@@ -775,8 +777,5 @@ def actions(
 def actions_text(items: list[str]) -> str:
     """Numbered actions as markdown, or one sentence when the data supports none this month."""
     if not items:
-        return (
-            "No action this month: each one needs a number the sections above could not measure on this data "
-            "(see their notes)."
-        )
+        return i18n.t("retention.no_action")
     return "\n".join(f"{i}. {a}" for i, a in enumerate(items, 1))

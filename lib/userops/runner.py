@@ -166,33 +166,47 @@ def _chain_name(params_file: Path) -> str:
 
 
 def brief_cover(run_dir: Path, month: str, params_file: Path, run_date: str) -> Cover:
-    """Cover of the combined brief: chain name, month, run date and the run's reports."""
+    """Cover of the combined brief in the report language: chain name, month, run date, the run's reports."""
+    from userops import i18n
+    from userops.params import load_params
     from userops.period import Period
 
+    params = load_params(params_file)
+    i18n.set_language(params.report.language, params.report.display_names)
     p = Period(month)
     contents = []
     for nb in sorted((run_dir / "notebooks").glob(NOTEBOOK_GLOB)):
         if nb.name.endswith(FAILED_SUFFIX):
             continue
-        where = "this document" if nb.name.startswith(SUMMARY_PREFIX) else f"pdf/{nb.stem}.pdf"
-        contents.append(f"{nb.stem[:2]} · {notebook_title(nb)} ({where})")
+        name = i18n.name("play", nb.stem) if i18n.known("play", nb.stem) else notebook_title(nb)
+        here = i18n.t("cover.this_document") if nb.name.startswith(SUMMARY_PREFIX) else ""
+        contents.append(f"{nb.stem[:2]} · {name}{here}")  # no file names (code) on the cover
     return Cover(
-        chain_name=_chain_name(params_file),
-        title=COMBINED_TITLE,
-        month_label=f"{p.label} ({month})",
+        chain_name=params.chain_name,
+        title=i18n.t("cover.title"),
+        month_label=i18n.t("common.month_code", label=i18n.month(p), code=month),
         run_date=run_date,
-        notes=[f"Data as of {p.as_of}; compared with {p.prev.label}", *_status_notes(run_dir)],
+        notes=[i18n.t("cover.data_as_of", as_of=p.as_of, prev=i18n.month(p.prev)), *_status_notes(run_dir)],
         contents=contents,
+        labels={"run_date": i18n.t("cover.run_date", date=run_date), "contents": i18n.t("cover.contents")},
     )
 
 
 def _status_notes(run_dir: Path) -> list[str]:
     """Cover lines naming the plays that failed or did not run (from run_status.json)."""
+    from userops import i18n
+
     status = run_status.read(run_dir)
     notes = []
-    for key, label in (("failed", "Failed, not in this run"), ("skipped", "Not run")):
+    for key in ("failed", "skipped"):
         if status[key]:
-            notes.append(f"{label}: " + ", ".join(e.get("title") or e["notebook"] for e in status[key]))
+            names = [
+                i18n.name("play", e["notebook"])
+                if i18n.known("play", e["notebook"])
+                else (e.get("title") or e["notebook"])
+                for e in status[key]
+            ]
+            notes.append(i18n.t(f"cover.{key}", plays=i18n.t("common.list_sep").join(names)))
     return notes
 
 

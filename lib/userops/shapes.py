@@ -321,7 +321,7 @@ def build_shape(name: str, demo_dir: str | Path, out_dir: str | Path) -> Path:
 # --------------------------------------------------------------------------- running and auditing
 
 BAD_TOKENS = re.compile(r"(?<![A-Za-z_])(nan|NaN|inf|-inf|None|NaT|<NA>)(?![A-Za-z_])")
-NEEDS_RE = re.compile(r"\b(needs?|lacks?|requires?|not enough|no data|cannot|can't)\b", re.I)
+NEEDS_RE = re.compile(r"\b(needs?|lacks?|requires?|not enough|no data|cannot|can't)\b|需要|没有|无法", re.I)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from userops import acquisition as a
+from userops import i18n
 from userops.db import last_complete_month
 from userops.params import AcquisitionParams, DataParams, ExperimentParams
 from userops.period import Period
@@ -50,7 +51,7 @@ def test_actions_say_stop_or_fix_the_unprofitable_channel(demo_con, period, rati
     assert act.loc[bad].action == "cut"
     assert (act.drop(index=bad).action != "cut").all()
     lines = a.channel_action_lines(act.reset_index(), AP)
-    stop = [ln for ln in lines if ln.startswith(f"**Stop or fix {bad}**")]
-    assert len(stop) == 1 and "loses money on margin" in stop[0], lines
-    assert sum("Stop or fix" in ln for ln in lines) == 1
+    stop = [ln for ln in lines if ln.startswith(f"**停投或整改{i18n.name('channel', bad)}**")]
+    assert len(stop) == 1 and "按毛利计算是亏损的" in stop[0], lines
+    assert sum("停投或整改" in ln for ln in lines) == 1
     assert lines[0] == stop[0]  # first: the line the brief quotes

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from userops import activity as a
+from userops import narrative as nv
 from userops.db import connect
 from userops.params import ActivityParams, DataParams
 from userops.period import Period
@@ -778,13 +779,13 @@ def test_repurchase_reminder_action_on_the_margin_basis():
         cost_yuan=2.0,
     )
     text = a.reminder_action(keep)
-    assert text.startswith("**Keep the unused-repurchase-coupon reminder.**")
-    assert "¥50 of gross margin" in text and "ROI on margin 24.0 (95% CI 10.0 to 40.0)" in text
+    assert text.startswith("**继续发送未用复购券提醒。**")
+    assert "¥50 的毛利" in text and "ROI（毛利口径）24.0（95%置信区间 10.0–40.0）" in nv.plain(text)
     rethink = SimpleNamespace(
         **{**vars(keep), "roi": -0.5, "roi_ci": (-0.9, -0.1), "incremental_margin": 1.0}
     )
-    assert a.reminder_action(rethink).startswith("**Rethink the unused-repurchase-coupon reminder.**")
+    assert a.reminder_action(rethink).startswith("**重新评估未用复购券提醒。**")
     flat = SimpleNamespace(
         **{**vars(keep), "effect": SimpleNamespace(diff=0.01, ci_low=-0.02, ci_high=0.04, significant=False)}
     )
-    assert a.reminder_action(flat).startswith("**Keep testing the repurchase reminder**")
+    assert a.reminder_action(flat).startswith("**继续测试复购券提醒**")

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from userops import brief, recall
+from userops import brief, i18n, recall
+from userops import narrative as nv
 from userops.db import connect
 from userops.params import BriefParams, DataParams, Params, RecallParams
 from userops.period import Period
@@ -531,8 +532,12 @@ def test_play_results_from_the_run_folder(tmp_path):
     assert set(pm.play) == {"04_churn_recall"}  # the brief's own metrics are not a play's
     eff = brief.effect_metrics(pm).set_index("key")
     assert list(eff.index) == ["recall_lift", "recall_roi"]  # dormant_users sizes nothing
-    assert eff.loc["recall_lift", "text"] == "+8.0 pp (95% CI +5.0 pp to +11.0 pp)"
-    assert eff.loc["recall_roi", "text"] == "2.50"
+    # one line in the PDF: no-break spaces inside the interval
+    text = eff.loc["recall_lift", "text"]
+    assert nv.plain(text) == "+8.0 pp（95%置信区间 +5.0 pp–+11.0 pp）"
+    assert " " not in text.split("（")[1]  # no-break spaces and joiners only: one line in the PDF
+    assert eff.loc["recall_lift", "measure"] == "recall_lift"  # no business name: as recorded (see e2e)
+    assert eff.loc["recall_roi", "text"] == "2.5"  # ROI with one decimal, as in the plays' sentences
     (tmp_path / "targets" / "expiring_coupons.csv").write_text("user_id,coupon_id,arm\n")  # nobody due
     assert brief.target_lists(tmp_path).target.tolist() == ["recall_list"]
     t = brief.target_lists(tmp_path).iloc[0]
@@ -576,22 +581,28 @@ def test_no_previous_month_means_no_comparison(matrix_con):
     d = brief.decompose(m, jul)
     # June has no order at all; July has u6's ¥25 order (07-15)
     assert (d.attrs["gmv_prev"], d.attrs["gmv"]) == (0.0, 25.0)
+    assert brief.comparison_reason(d, jul) == "与2026年6月比较需要2026年6月的订单，数据中没有。"
     assert (
-        brief.comparison_reason(d, jul)
-        == "Comparing with June 2026 needs orders in June 2026; the data has none."
+        brief.gmv_finding(d, jul)
+        == "**GMV ¥25**（2026年7月）。与2026年6月比较需要2026年6月的订单，数据中没有。"
     )
-    assert brief.gmv_finding(d, jul) == (
-        "**GMV ¥25** in July 2026. Comparing with June 2026 needs orders in June 2026; the data has none."
-    )
-    table = brief.matrix_table(m, jul).set_index("group")
-    assert table.loc["新客 new", "GMV"] == "¥25"  # this month only: u6's first order on 07-15
-    assert table.loc["合计 total", "GMV"] == "¥25"
-    assert table.loc["沉睡 dormant", "客单价 AOV"] == "none"  # no dormant user ordered in July
+    table = brief.matrix_table(m, jul).set_index("用户群")
+    assert table.loc["新客", "GMV"] == "¥25"  # this month only: u6's first order on 07-15
+    assert table.loc["合计", "GMV"] == "¥25"
+    assert table.loc["沉睡", "客单价"] == "无"  # no dormant user ordered in July
     assert "→" not in table.to_string() and "nan" not in table.to_string().lower()
-    assert brief.matrix_caption(m, jul) == "each cell: Jul 2026 (no Jun 2026 data to compare)"
+    assert brief.matrix_caption(m, jul) == "每格：7月（没有6月的数据可比较）"
+    i18n.set_language("en")
+    try:
+        assert brief.gmv_finding(d, jul) == (
+            "**GMV ¥25** in July 2026. Comparing with June 2026 needs orders in June 2026; the data has none."
+        )
+        assert brief.matrix_table(m, jul).set_index("group").loc["Dormant", "AOV"] == "none"
+    finally:
+        i18n.set_language("zh")
     oct_ = brief.matrix(matrix_con, P.prev, P, RC, events=True)
     # October's dormant group bought (u3) but September's did not: its AOV had no orders last month
-    assert brief.matrix_table(oct_, P).set_index("group").loc["沉睡 dormant", "客单价 AOV"] == "none → ¥90.0"
+    assert brief.matrix_table(oct_, P).set_index("用户群").loc["沉睡", "客单价"] == "无 → ¥90.0"
     assert brief.comparison_reason(brief.decompose(brief.matrix(matrix_con, P.prev, P, RC, True), P), P) == ""
 
 
@@ -599,10 +610,10 @@ def test_tiles_without_history_say_so():
     series = _series([0.1])  # only two months: one change, no trailing norm
     tiles = brief.kpi_tiles(series, P, BP)
     html = brief.kpi_tiles_html(tiles, P, BP.trailing_months)
-    assert "+10.0% vs Sep 2026" in html and "normal variation" not in html and "nan" not in html.lower()
+    assert "+10.0% 较9月" in html and "正常波动" not in html and "nan" not in html.lower()
     first = brief.kpi_tiles(series.iloc[-1:], P, BP)  # the report month alone
     html = brief.kpi_tiles_html(first, P, BP.trailing_months)
-    assert "vs Sep 2026" not in html and "month mean" not in html
+    assert "较9月" not in html and "均值" not in html
     assert "–" not in html and "nan" not in html.lower()
 
 
@@ -617,9 +628,9 @@ def test_metrics_a_play_could_not_measure_are_named_not_shown():
         columns=["play", "key", "value", "unit"],
     ).assign(ci_low=None, ci_high=None)
     assert brief.effect_metrics(pm).key.tolist() == ["recall_roi"]
+    # named in business words; a metric without a business name is counted, its code never shown
     assert brief.unmeasured_text(pm) == (
-        "Not measured on this data (the play's report says what each needs): "
-        "02_new_user_retention: expiry_reminder_lift, km_second_order_by_day_30."
+        "本期数据无法测量（各分析报告说明所需数据）：02 新客7日留存：新人券到期提醒：核销率提升、另有 1 项指标。"
     )
     assert brief.unmeasured_text(pm[pm.value.notna()]) == ""
 
@@ -650,13 +661,10 @@ def test_play_status_note_names_failed_skipped_and_earlier_plays(tmp_path):
     status["carried_over"] = ["01_acquisition", "04_churn_recall"]
     run_status.write(tmp_path, status)
     note = brief.play_status_note(tmp_path)
-    assert note.startswith("**本月简报缺少的分析 · Analyses missing from this brief.**")
-    assert (
-        "未能完成 Did not complete: 03 促活 · Active-user incentives; "
-        "04 流失召回 · Churn recall (earlier run 此前运行). Their numbers, target lists and actions are left out"
-    ) in note
-    assert "本次未运行 Not run this month: 05_personas; the brief has no results from them." in note
-    assert "(not re-run with the latest data): 01 拉新 · Acquisition." in note
+    assert note.startswith("**本月简报缺少的分析。**")
+    assert "未能完成：03 促活、04 流失召回（此前运行）。它们的数字、名单和行动不在本简报中" in note
+    assert "本期未运行：05 用户画像；简报中没有它们的结果。" in note
+    assert "（未用最新数据重跑）：01 拉新。" in note
     assert "E: x" not in note and "\n" not in note  # business language, one paragraph
 
 
@@ -677,9 +685,16 @@ def test_break_point_text_says_when_buy_again_cannot_be_measured(funnel_con):
     )
     text = brief.break_point_text(b, brief.break_point(f, "online"), BP)
     # add_cart a1 a4 -> checkout a1: 1 user stops; October's buyers (a1 from 10-02) have not had 30 days
-    assert text.startswith("**Fix 选货 add to cart → 结账 check out first**: 1 online users stop there")
-    assert text.endswith(
-        "Buy again within 30 days needs buyers observed for 30 days after their first order of a month by "
-        "2026-10-31; the data has none yet."
-    )
+    assert text.startswith("**先修复 选货 → 结账**：本月有 1 名线上用户在此止步")
+    assert text.endswith("30 天内再购买需要在 2026-10-31 前观察满 30 天的买家；数据中还没有。")
+    i18n.set_language("en")
+    try:
+        text_en = brief.break_point_text(b, brief.break_point(f, "online"), BP)
+        assert text_en.startswith("**Fix Add to cart → Check out first**: 1 online users stop there")
+        assert text_en.endswith(
+            "Buy again within 30 days needs buyers observed for 30 days after their first order of a month by "
+            "2026-10-31; the data has none yet."
+        )
+    finally:
+        i18n.set_language("zh")
     assert "nan" not in text

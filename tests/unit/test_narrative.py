@@ -2,10 +2,20 @@
 
 import math
 
+import pytest
+
+from userops import i18n
 from userops import narrative as nv
 
 
-def test_formats():
+@pytest.fixture
+def english():
+    i18n.set_language("en")
+    yield
+    i18n.set_language(i18n.DEFAULT_LANGUAGE)
+
+
+def test_formats(english):
     assert nv.pct(0.234) == "23.4%"
     assert nv.pct(0.1) == "10.0%"
     assert nv.pp(0.021) == "+2.1 pp" and nv.pp(-0.021, signed=False) == "2.1 pp"
@@ -14,7 +24,18 @@ def test_formats():
     assert nv.pct(math.nan) == nv.yuan(None) == nv.num(float("nan")) == "n/a"
 
 
-def test_compare_and_significance():
+def test_missing_and_interval_in_chinese():
+    i18n.set_language("zh")
+    assert nv.pct(math.nan) == nv.num(None) == "无数据"
+    assert nv.compare(0.234, 0.255, "9月") == "比9月低 2.1 pp"
+    assert nv.significance(0.012) == "在95%水平上显著（p = 0.012）"
+    # one line in a PDF: no-break spaces, no break between the minus and the currency
+    text = nv.ci(-519, 876, nv.yuan)
+    assert text == "95%置\u2060信\u2060区\u2060间\u00a0-\u2060¥519\u2060–\u2060¥876"
+    assert nv.plain(text) == "95%置信区间 -¥519–¥876"
+
+
+def test_compare_and_significance(english):
     assert nv.compare(0.234, 0.255, "Sep 2026") == "2.1 pp below Sep 2026"
     assert nv.compare(0.25, 0.2502, "Sep") == "level with Sep"
     assert nv.compare(0.25, None, "Sep") == "no comparison with Sep (no data)"
@@ -22,7 +43,7 @@ def test_compare_and_significance():
     assert nv.significance(0.2).startswith("not significant")
 
 
-def test_money_follows_the_currency_setting():
+def test_money_follows_the_currency_setting(english):
     from userops import charts
 
     assert nv.yuan(1234) == "¥1,234" and nv.currency() == "CNY"  # default: params data.currency_*

@@ -25,12 +25,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from userops import activity
+from userops import activity, i18n
 from userops import persona as ps
 from userops.db import connect
 from userops.params import ActivityParams, DataParams, Params, PersonaParams, RecallParams
 from userops.period import Period
 from userops.testing import order_row
+
+
+@pytest.fixture
+def english():
+    """Cluster names and playbook lines in English (the wording these tests pin down)."""
+    i18n.set_language("en")
+    yield
+    i18n.set_language(i18n.DEFAULT_LANGUAGE)
+
 
 P = Period("2026-10")
 PP = PersonaParams()
@@ -240,7 +249,7 @@ def _profile(**kw):
     return pd.Series(base)
 
 
-def test_cluster_name_from_profile():
+def test_cluster_name_from_profile(english):
     overall = _profile()
     # online 0.8 >= 0.6; evening busiest; snacks 0.35 and drinks 0.30 lift >= 1.25 (vs 1/6), snacks first;
     # AOV 30 <= 50 / 1.25 -> small baskets; orders / user 10 = overall -> not frequent
@@ -257,6 +266,9 @@ def test_cluster_name_from_profile():
         cat_daily=0.1,
     )
     assert ps.cluster_name(office, overall, PP) == "online evening snacks & drinks buyers, small baskets"
+    i18n.set_language("zh")
+    assert ps.cluster_name(office, overall, PP) == "线上晚间休闲零食和酒水饮料买家，小单"
+    i18n.set_language("en")
     # in store 0.2 <= 0.4; morning; weekend 0.45 >= 1.25 x 0.3; fresh & cooking; AOV 70 >= 62.5; 13 >= 12.5 orders
     senior = _profile(
         online_share=0.2,
@@ -283,7 +295,7 @@ def test_cluster_name_from_profile():
     assert ps.cluster_name(mum, overall, PP).startswith("omnichannel morning mother-and-baby buyers")
 
 
-def test_name_clusters_deduplicates():
+def test_name_clusters_deduplicates(english):
     prof = pd.DataFrame({"1": _profile(), "2": _profile(), "all": _profile()}).T
     names = ps.name_clusters(prof, PP)
     assert names.to_dict() == {
@@ -438,7 +450,7 @@ def test_clustering_skipped_with_too_few_fitted_buyers(con):
     )
 
 
-def test_clustering_drops_absent_and_constant_features():
+def test_clustering_drops_absent_and_constant_features(english):
     f = _blobs().drop(columns=["cat_mother_baby"])  # a category this chain does not sell
     f["online_share"] = 1.0  # an online-only shop
     pp = PersonaParams(k_min=2, k_max=5, pca_components=3)
@@ -493,20 +505,20 @@ def test_top_levels_pools_the_tail():
     assert got.value_counts().to_dict() == {"unknown": 4, "a": 3, "others": 3, "b": 2}
 
 
-def test_playbook_text_without_categories_or_coupons():
+def test_playbook_text_without_categories_or_coupons(english):
     row = dict(cluster=1, persona="evening buyers", users=1200, top_category="", second_category="",
                coupon_kind="n/a", coupon_redemption=float("nan"), coupon_sensitivity="n/a", peak_weekday="Fri",
                peak_hour=19, channel="app", online_share=1.0)  # fmt: skip
     book = pd.DataFrame([row])
     assert ps._content(next(book.itertuples())) == "–"
     assert ps.pct_actions(book) == [
-        "**evening buyers** (cluster 1, 1,200 buyers): reach them via app on Fri before 19:00."
+        "**evening buyers** (cluster 1, 1,200 buyers): reach them via App on Fri before 19:00."
     ]
     book.loc[0, ["top_category", "coupon_kind", "coupon_redemption"]] = ["pet", "repurchase", 0.25]
     assert ps.pct_actions(book)[0].startswith(
-        "**evening buyers** (cluster 1, 1,200 buyers): push pet with a "
+        "**evening buyers** (cluster 1, 1,200 buyers): push pet with the coupon “Repurchase coupon” "
     )
-    assert "repurchase coupon (25.0% redeemed)" in ps.pct_actions(book)[0]
+    assert "(25.0% redeemed)" in ps.pct_actions(book)[0]
     assert (
         ps.scenes_sentence(pd.Series({"pet": 1.0}))
         == "All of the window's line GMV is in one category, **pet (100.0%)**."
@@ -540,7 +552,7 @@ def test_window_coverage_and_significance():
     )
 
 
-def test_pct_table_skips_unredeemed_and_new_user_coupons():
+def test_pct_table_skips_unredeemed_and_new_user_coupons(english):
     prof = pd.DataFrame(
         {"users": [40, 40], "online_share": [0.75, 0.75], "coupon_share": [0.3, 0.3]}, index=["1", "all"]
     )
@@ -576,8 +588,12 @@ def test_pct_table_skips_unredeemed_and_new_user_coupons():
         "app",
     )
     assert ps.pct_actions(pd.DataFrame([t]))[0] == (
-        "**evening buyers** (cluster 1, 40 buyers): push pet and fresh 生鲜 with an other coupon (20.0% redeemed) "
-        "via wechat_notice on Fri before 19:00."
+        "**evening buyers** (cluster 1, 40 buyers): push pet & Fresh with the coupon “other” (20.0% redeemed) "
+        "via WeChat notice on Fri before 19:00."
+    )
+    i18n.set_language("zh")  # the report language: business names, an unknown category as the data has it
+    assert ps.pct_actions(pd.DataFrame([t]))[0] == (
+        "**evening buyers**（第 1 群，40 名买家）：主推pet和生鲜，配other（核销率 20.0%），通过微信服务通知在周五 19:00 前触达。"
     )
 
 

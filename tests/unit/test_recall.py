@@ -801,11 +801,9 @@ def test_keep_recalling_action_says_when_the_roi_interval_includes_a_loss():
     allr = eff.loc["all"]
     text = rl.keep_recalling_action(allr)
     # incremental margin 100 for 1.4 of touches (10 x 0.05 + 90 x 0.01): ROI (100 - 1.4) / 1.4 = 70.4
-    assert text.startswith("**Keep recalling**: campaigns pooled lift reactivation by +10.0 pp")
-    assert "**ROI on margin 70.4**" in text and "¥100 incremental gross margin for ¥1.4 (100 touches)" in text
-    assert text.endswith("includes a loss, so keep measuring every campaign against its holdout.") == (
-        allr.roi_low < 0
-    )
+    assert text.startswith("**继续召回**：合并各次活动，唤醒率提升 +10.0 pp")
+    assert "**ROI（毛利口径）70.4**" in text and "增量毛利 ¥100，成本 ¥1.4（100 次触达）" in text
+    assert text.endswith("其区间仍包含亏损，每次活动都要继续用对照组衡量。") == (allr.roi_low < 0)
     assert rl.channel_verdict(_two_campaigns(), RC).needs_split  # sms and wechat_notice, never randomised
 
 

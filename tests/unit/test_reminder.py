@@ -323,10 +323,10 @@ def test_reminder_actions_weigh_margin_against_cost(con):
     lift = replace(s.value.effect, diff=0.2, ci_low=0.1, ci_high=0.3)  # a clear lift, by hand
     keep = replace(s.value, effect=lift)  # incremental margin 7.5 for a touch cost of 0.02
     text = r.actions(replace(s, value=keep), None, r.Section(reason="x"), r.Section(reason="x"), RP)[0]
-    assert text.startswith("**Keep the expiry reminder.**") and "ROI on margin 374.0" in text
+    assert text.startswith("**继续发送到期提醒。**") and "ROI（毛利口径）374.0" in text
     losing = replace(keep, incremental_margin=-1.0, incremental_margin_ci=(-2.0, -0.5))
     text = r.actions(replace(s, value=losing), None, r.Section(reason="x"), r.Section(reason="x"), RP)[0]
-    assert text.startswith("**Rethink the expiry reminder.**")  # ROI CI (-0.5 - 0.02) / 0.02 < 0
+    assert text.startswith("**重新评估到期提醒。**")  # ROI CI (-0.5 - 0.02) / 0.02 < 0
 
 
 def test_bootstrap_increments_do_not_depend_on_the_block_size():

@@ -324,11 +324,11 @@ def test_coupon_pack_section_and_actions_on_missing_numbers(con):
     ch = r.channel_section(con, P, RP)  # every channel below min_cohort_users: no channel action
     acts = r.actions(r.Section(reason="no campaign"), None, ch, pack, RetentionParams(min_cohort_users=1))
     assert acts == [
-        "**Rework the new_user_large coupon** (¥20 off ¥10): only 0.0% are used within their validity."
-    ]
+        "**重新设计新人大额券**（满 ¥10 减 ¥20）：只有 0.0% 在有效期内被使用。"
+    ]  # its business name
     nothing = r.Section(reason="needs data")
     assert r.actions(nothing, None, nothing, nothing, RP) == []
-    assert r.actions_text([]).startswith("No action this month")
+    assert r.actions_text([]).startswith("本月没有行动")
     assert r.actions(r.Section(reason="no campaign"), None, ch, pack, RP) == []  # 1-2 closed coupons per kind
 
 

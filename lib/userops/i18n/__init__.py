@@ -1,0 +1,130 @@
+"""The words a reader sees, per report language: templates and display names.
+
+One catalog per language (``zh.yaml``, ``en.yaml`` beside this file) holds
+
+- ``names``: display names of vocabulary values and metrics, per kind (``channel``, ``coupon_kind``,
+  ``stage``, ``tier``, ``segment``, ``category``, ``campaign_channel``, ``metric`` ...);
+- ``text``: sentence templates (``str.format`` fields), addressed by dotted keys ("brief.kpi.rule");
+- ``glossary``: the terms of the glossary page at the end of the brief.
+
+Both catalogs hold the same keys (tests/unit/test_i18n.py): a missing translation is an error,
+never an English fallback. ``open_play`` sets the run's language and the chain's own display names
+(params ``report.language`` / ``report.display_names``)::
+
+    from userops import i18n
+    i18n.t("brief.gmv.rose", amount="¥1,234")      # the sentence in the report language
+    i18n.name("channel", "paid_ads")                 # '付费广告' (zh) / 'Paid ads' (en)
+    i18n.name("channel", "douyin_live")              # open vocabulary: as the chain wrote it
+
+A value the catalog does not know (a chain's own channel or category) is shown exactly as the data
+has it: never turned into words from its snake_case, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from string import Formatter
+
+import yaml
+
+LANGUAGES = ("zh", "en")
+DEFAULT_LANGUAGE = "zh"
+ENV_LANGUAGE = "USEROPS_REPORT_LANG"  # `userops run --lang en` / `make run REPORT_LANG=en`
+_DIR = Path(__file__).parent
+
+_state: dict = {"lang": DEFAULT_LANGUAGE, "overrides": {}}
+
+
+class MissingTranslation(KeyError):
+    """A template or name key that the language's catalog lacks."""
+
+
+@cache
+def catalog(lang: str) -> dict:
+    """The whole catalog of ``lang`` (names, text, glossary) as loaded from its YAML file."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"report language must be one of {', '.join(LANGUAGES)}, got {lang!r}")
+    return yaml.safe_load((_DIR / f"{lang}.yaml").read_text(encoding="utf-8"))
+
+
+def kinds() -> list[str]:
+    """The kinds of display names (channel, coupon_kind, ...) the catalogs hold."""
+    return sorted(catalog(DEFAULT_LANGUAGE)["names"])
+
+
+def set_language(lang: str, display_names: Mapping[str, Mapping[str, str]] | None = None) -> None:
+    """The report language of this process, with the chain's own display names (params) on top."""
+    catalog(lang)  # validates the code
+    unknown = sorted(set(display_names or {}) - set(kinds()))
+    if unknown:
+        raise ValueError(f"report.display_names: unknown kind(s) {unknown}; known: {', '.join(kinds())}")
+    _state["lang"] = lang
+    _state["overrides"] = {k: dict(v) for k, v in (display_names or {}).items()}
+
+
+def language() -> str:
+    """The current report language ('zh' or 'en')."""
+    return _state["lang"]
+
+
+def _lookup(tree: dict, key: str, lang: str):
+    node = tree
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise MissingTranslation(f"{lang}: no text {key!r} in lib/userops/i18n/{lang}.yaml")
+        node = node[part]
+    return node
+
+
+def t(key: str, **fields) -> str:
+    """The template ``key`` of the current language filled with ``fields`` (str.format)."""
+    lang = language()
+    template = _lookup(catalog(lang)["text"], key, lang)
+    if not isinstance(template, str):
+        raise MissingTranslation(f"{lang}: {key!r} is a group of texts, not one text")
+    return template.format(**fields) if fields else template
+
+
+def fields(template: str) -> set[str]:
+    """The ``{name}`` fields of a template (tests compare them across languages)."""
+    return {f for _, f, _, _ in Formatter().parse(template) if f}
+
+
+def name(kind: str, value) -> str:
+    """The display name of a vocabulary ``value`` of ``kind`` in the current language.
+
+    The chain's params (``report.display_names``) win over the catalog; a value neither knows is
+    returned exactly as the data has it (open vocabularies: a chain's own channels, categories).
+    """
+    lang = language()
+    names = catalog(lang)["names"]
+    if kind not in names:
+        raise MissingTranslation(f"{lang}: no kind of names {kind!r} in lib/userops/i18n/{lang}.yaml")
+    text = str(value)
+    own = _state["overrides"].get(kind, {})
+    if text in own:
+        return own[text]
+    return names[kind].get(text, text)
+
+
+def known(kind: str, value) -> bool:
+    """True when the catalog or the chain's params name ``value`` of ``kind``."""
+    text = str(value)
+    return text in _state["overrides"].get(kind, {}) or text in catalog(language())["names"][kind]
+
+
+def glossary() -> list[tuple[str, str]]:
+    """The glossary page of the brief: (term, explanation) in the current language."""
+    return [(e["term"], e["text"]) for e in catalog(language())["glossary"].values()]
+
+
+def month(period) -> str:
+    """'2026年6月' / 'June 2026' for a :class:`userops.period.Period`."""
+    return t("common.month", year=period.start.year, month=period.start.month, name=period.label)
+
+
+def month_short(period) -> str:
+    """'6月' / 'Jun 2026' (same year as the report) for a Period."""
+    return t("common.month_short", year=period.start.year, month=period.start.month, name=period.short)

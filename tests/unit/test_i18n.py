@@ -1,0 +1,104 @@
+"""The report language catalogs: the same keys in every language, business names, the chain's own names."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from userops import i18n
+from userops.params import ParamsError, load_params
+
+SNAKE = re.compile(r"\b[a-z]+_[a-z0-9_]+\b")
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _leaves(tree: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict) and not {"term", "text"} <= set(v):
+            out.update(_leaves(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _restore_language():
+    yield
+    i18n.set_language(i18n.DEFAULT_LANGUAGE)
+
+
+def test_every_language_has_the_same_keys_and_fields():
+    zh, en = _leaves(i18n.catalog("zh")), _leaves(i18n.catalog("en"))
+    assert sorted(set(zh) ^ set(en)) == []  # a missing translation is a failure, never a fallback
+    for key, text in zh.items():
+        if isinstance(text, str) and not key.startswith("text.common.month"):  # month: name or numbers
+            assert i18n.fields(text) == i18n.fields(en[key]), key  # the same numbers in both
+
+
+def test_chinese_texts_read_as_chinese_and_show_no_code():
+    zh = _leaves(i18n.catalog("zh"))
+    for key, value in zh.items():
+        texts = [value["term"], value["text"]] if isinstance(value, dict) else [value]
+        for text in texts:
+            shown = re.sub(r"\{[a-z_]+\}", "", str(text))
+            assert not SNAKE.search(shown), (key, text)
+            assert "$" not in shown and "`" not in shown, key
+        words = re.findall(r"[A-Za-z]{4,}", re.sub(r"\{[a-z_]+\}", "", str(value)))
+        if set(words) - {"Shapley"}:
+            assert CJK.search(str(value)), key  # sentences are Chinese, not English left behind
+
+
+def test_names_and_the_open_vocabulary():
+    i18n.set_language("zh")
+    assert i18n.name("channel", "paid_ads") == "付费广告"
+    assert i18n.name("stage", "churned") == "沉睡用户"
+    assert i18n.name("campaign_channel", "wechat_notice") == "微信服务通知"
+    # a value the chain invented is shown exactly as the data has it, never prettified
+    assert i18n.name("channel", "douyin_live") == "douyin_live"
+    assert not i18n.known("channel", "douyin_live")
+    i18n.set_language("en")
+    assert i18n.name("channel", "paid_ads") == "Paid ads"
+    with pytest.raises(i18n.MissingTranslation):
+        i18n.name("colour", "red")
+    with pytest.raises(i18n.MissingTranslation):
+        i18n.t("brief.no_such_sentence")
+
+
+def test_the_demo_vocabulary_has_names_in_every_language():
+    from userops import demo
+
+    wanted = {
+        "channel": demo.CHANNELS,
+        "order_channel": demo.ORDER_CHANNELS,
+        "campaign_channel": tuple(demo.CAMPAIGN_COST),
+        "category": ("fresh", "cooking", "mother_baby", "snacks", "drinks", "daily"),
+        "segment": tuple(r.name for r in load_params("params/default.yaml").persona.segments),
+    }
+    for lang in i18n.LANGUAGES:
+        names = i18n.catalog(lang)["names"]
+        for kind, values in wanted.items():
+            assert sorted(set(values) - set(names[kind])) == [], (lang, kind)
+
+
+def test_params_choose_the_language_and_the_chain_names(tmp_path, monkeypatch):
+    monkeypatch.delenv(i18n.ENV_LANGUAGE, raising=False)
+    f = tmp_path / "p.yaml"
+    f.write_text(
+        "report:\n  language: en\n  display_names: {channel: {paid_ads: 信息流广告}}\n", encoding="utf-8"
+    )
+    p = load_params(f)
+    assert p.report.language == "en"
+    i18n.set_language(p.report.language, p.report.display_names)
+    assert i18n.name("channel", "paid_ads") == "信息流广告" and i18n.known("channel", "paid_ads")
+    assert i18n.name("channel", "app") == "App"
+    monkeypatch.setenv(i18n.ENV_LANGUAGE, "zh")  # `userops run --lang zh` wins over the file
+    assert load_params(f).report.language == "zh"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("report:\n  display_names: {colour: {red: 红}}\n", encoding="utf-8")
+    with pytest.raises(ParamsError, match="colour"):
+        load_params(bad)
+    monkeypatch.setenv(i18n.ENV_LANGUAGE, "fr")
+    with pytest.raises(ParamsError, match="report.language"):
+        load_params(f)
