@@ -59,8 +59,11 @@ def currency() -> str:
 
 
 def num(x: float | None, digits: int = 0) -> str:
-    """Thousands separators: 12345 -> '12,345'."""
-    return na() if _missing(x) else f"{float(x):,.{digits}f}"
+    """Thousands separators: 12345 -> '12,345'; a value that rounds to zero never reads '-0'."""
+    if _missing(x):
+        return na()
+    text = f"{float(x):,.{digits}f}"
+    return text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) else text
 
 
 def ci(low: float | None, high: float | None, fmt=pct, level: float = 0.95) -> str:

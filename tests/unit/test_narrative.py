@@ -21,6 +21,9 @@ def test_formats(english):
     assert nv.pp(0.021) == "+2.1 pp" and nv.pp(-0.021, signed=False) == "2.1 pp"
     assert nv.yuan(1234.5, 2) == "¥1,234.50" and nv.yuan(-1691) == "-¥1,691"
     assert nv.num(12345) == "12,345"
+    # "About -0 extra users came back" (play 04, a pooled lift of -0.1 pp on 220 users): never "-0"
+    assert nv.num(-0.22) == nv.num(-0.0) == "0" and nv.num(-0.004, 2) == "0.00"
+    assert nv.num(-0.6) == "-1" and nv.num(-1234.5, 1) == "-1,234.5"
     assert nv.pct(math.nan) == nv.yuan(None) == nv.num(float("nan")) == "n/a"
 
 
