@@ -539,7 +539,7 @@ def test_run_status_build_carries_over_and_reads_older_runs(tmp_path):
 def test_cli_keep_going_exits_3_listing_the_failures(project, monkeypatch, capsys):
     import contextlib
 
-    from userops import cli, db, params
+    from userops import cli, db, params, vocabulary
 
     seen = {}
 
@@ -553,6 +553,7 @@ def test_cli_keep_going_exits_3_listing_the_failures(project, monkeypatch, capsy
     monkeypatch.setattr(params, "load_params", lambda path: None)
     monkeypatch.setattr(db, "connect", lambda path: contextlib.nullcontext())
     monkeypatch.setattr(db, "resolve_month", lambda con, month: MONTH)
+    monkeypatch.setattr(vocabulary, "require", lambda con, p: [])  # the stand-in has no data to check
     monkeypatch.setattr(runner, "run_playbook", fake_run)
     code = cli.main(
         ["run", "--keep-going", "--warehouse", str(project["wh"]), "--params", str(project["params"])]
