@@ -32,6 +32,16 @@ DEMO_MONTHS = 8
 DEMO_SEED = 11
 
 
+@pytest.fixture(autouse=True)
+def _report_language():
+    """Every test starts in the default report language (a test that switches it cannot leak)."""
+    from userops import i18n
+
+    i18n.set_language(i18n.DEFAULT_LANGUAGE)
+    yield
+    i18n.set_language(i18n.DEFAULT_LANGUAGE)
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     from userops.demo import generate

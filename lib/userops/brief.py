@@ -1360,7 +1360,7 @@ def traffic_basis_text(m: pd.DataFrame, p: Period) -> str:
     """What traffic counts in month ``p`` and how many buyers (and what share of GMV) bought without a
     logged visit (counted apart, never as converted traffic)."""
     t = traffic_basis(m, p)
-    month = i18n.month_short(p)
+    month = i18n.month(p)
     if not t["events"]:
         return i18n.t("brief.basis_none", month=month)
     store = (

@@ -26,6 +26,8 @@ from scipy import sparse
 from scipy.stats import norm
 from statsmodels.stats.contingency_tables import StratifiedTable
 
+from userops import i18n
+
 HASH_HEX_DIGITS = 13  # 52 bits: exact in a double on every engine
 HASH_SCALE = float(16**HASH_HEX_DIGITS)
 
@@ -313,12 +315,9 @@ def global_holdout_effect(con, period, exp, min_users: int = 30) -> GlobalEffect
     n0 = int(df.users.get("global_holdout", 0))
     assumed = int(df.assumed_margin_orders.sum()) if len(df) else 0
     if exp.global_holdout_share == 0:
-        reason = "no global holdout is kept (experiments.global_holdout_share is 0)"
+        reason = i18n.t("brief.global_reason_off")
     elif n0 < min_users or n1 < min_users:
-        reason = (
-            f"needs at least {min_users} users in each group of the addressable base; "
-            f"the data has {n0:,} in the global holdout and {n1:,} touchable"
-        )
+        reason = i18n.t("brief.global_reason_small", min=min_users, holdout=f"{n0:,}", touchable=f"{n1:,}")
     else:
         reason = ""
     if reason:

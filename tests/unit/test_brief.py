@@ -163,6 +163,7 @@ def test_traffic_basis_events_are_params(matrix_con):
 
 
 def test_traffic_basis_sentence(matrix_con):
+    i18n.set_language("en")  # the wording pinned below (the catalog test keeps zh in step)
     m = brief.matrix(matrix_con, P.prev, P, RC, events=True)
     t = brief.traffic_basis(m, P)
     # Oct: visitors 2 + 1 + 1 = 4; sessions u5, u6 = 2; store visits u4, u5, u1 = 3; converted u5, u1;
@@ -181,7 +182,9 @@ def test_traffic_basis_sentence(matrix_con):
     b = brief.compute(matrix_con, P, BP, events=True, offline_channels=DP.offline_order_channels, rc=RC)
     # 8 months (Mar..Oct: trailing 6 + the previous + the report month); Oct GMV 290 both ways
     assert brief.matrix_check_text(b) == (
-        "Check: identity **¥290.00**, orders **¥290.00** (largest gap over 8 months: ¥0.00). " + text
+        "Check: Σ over the three groups of (users × conversion + buyers without a logged visit) × orders "
+        "per buyer × AOV = **¥290.00**, the month's GMV from the orders is **¥290.00** (largest difference "
+        "over the 8 months computed: ¥0.00). Users are from visit events. " + text
     )
     no_foot = brief.matrix(matrix_con, P.prev, P, RC, events=True, bp=BriefParams(footfall_events=[]))
     # Oct without footfall: visitors u5, u6 (sessions); buyers u1, u2, u3 without a session
@@ -192,8 +195,9 @@ def test_traffic_basis_sentence(matrix_con):
     )  # unobserved GMV: returning 2 x 1 x 75 = 150 + dormant 90 = 240 / 290 = 82.8%
     no_events = brief.matrix(matrix_con, P.prev, P, RC, events=False)
     assert "no visit records" in brief.traffic_basis_text(no_events, P)
-    assert brief.FACTOR_LABEL["unobserved_buyers"] not in brief.matrix_table(no_events, P).columns
-    table = brief.matrix_table(m, P).set_index("group")[brief.FACTOR_LABEL["unobserved_buyers"]]
+    assert brief.factor_name("unobserved_buyers") not in brief.matrix_table(no_events, P).columns
+    col = i18n.t("brief.matrix_group")
+    table = brief.matrix_table(m, P).set_index(col)[brief.factor_name("unobserved_buyers")]
     # Sep -> Oct: returning u1 -> u2 (1 -> 1), dormant none -> u3 (0 -> 1), new none (0 -> 0); no % change
     assert table.tolist() == ["0 → 0", "1 → 1", "0 → 1", ""]
     assert "font-size: 8.5pt" in brief.matrix_table_html(m, P).to_html()

@@ -185,7 +185,7 @@ def test_global_holdout_effect_hand_fixture(make_warehouse):
     assert e.margin_per_user.ci_low < 11.875 < e.margin_per_user.ci_high
     assert e.assumed_margin_orders == 3
     none = global_holdout_effect(duckdb.connect(str(wh), read_only=True), Period("2026-10"), exp, min_users=5)
-    assert none.margin_per_user is None and "at least 5 users" in none.reason
+    assert none.margin_per_user is None and "至少 5 位" in none.reason
 
 
 def test_target_lists_leave_out_the_global_holdout(make_warehouse, tmp_path):
@@ -233,8 +233,10 @@ def test_each_play_keeps_its_own_provenance(tmp_path):
 
 def test_brief_texts_for_the_global_holdout_and_rows_set_aside():
     from userops import brief as br
+    from userops import i18n
     from userops.experiments import GlobalEffect, MeanDiff
 
+    i18n.set_language("en")
     none = GlobalEffect(10, 0, None, None, None, None, 0, "needs at least 30 users in each group")
     assert (
         br.global_effect_text(none)
@@ -250,8 +252,10 @@ def test_brief_texts_for_the_global_holdout_and_rows_set_aside():
         12,
     )
     text = br.global_effect_text(g)
-    assert "+0.20 orders per user (95% CI -0.10 to +0.50)" in text
-    assert "¥3,500 of incremental gross margin (95% CI ¥500 to ¥6,500): a measurable gain" in text
+    # intervals are one unbreakable line in a PDF: no-break spaces and word joiners around the dash
+    plain = text.replace("\xa0", " ").replace("\u2060", "")
+    assert "+0.20 orders per user (95% CI -0.10–+0.50)" in plain
+    assert "¥3,500 of incremental gross margin (95% CI ¥500–¥6,500): a measurable gain" in plain
     assert "12 orders have no cost of goods" in text
     q = pd.DataFrame(
         {
@@ -266,8 +270,8 @@ def test_brief_texts_for_the_global_holdout_and_rows_set_aside():
         {"table_name": ["order_items"], "reason": ["<b>unknown product</b>"], "n_rows": [3]}
     )
     t = br.quality_text(q, rejects)
-    assert "Orders run from 2026-01-02 to 2026-10-31. Rows loaded: users 10, orders 20." in t
-    assert "3 order_items rows (&lt;b&gt;unknown product&lt;/b&gt;)" in t
+    assert "Orders run from 2026-01-02 to 2026-10-31. Rows loaded: Users 10, Orders 20." in t
+    assert "3 Order lines rows (&lt;b&gt;unknown product&lt;/b&gt;)" in t
     assert "No row was set aside" in br.quality_text(q, rejects.iloc[0:0])
 
 
