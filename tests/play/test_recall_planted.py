@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from userops import recall as rl
@@ -89,7 +90,11 @@ def test_recall_list_reproducible_and_stratified(demo_con, period):
     rl.build_stages(demo_con, period, rc, months=2)
     a = rl.recall_list(demo_con, period, rc, DP)
     b = rl.recall_list(demo_con, period, rc, DP)
-    assert len(a) > 100 and a.equals(b)
+    # the same users, arms and every other column; value at stake equal to float noise (a BG/NBD fit
+    # on DuckDB's parallel float sums; rows ordered by it may swap on a near tie)
+    a1, b1 = (x.sort_values("user_id").reset_index(drop=True) for x in (a, b))
+    assert len(a) > 100 and a1.drop(columns="value_at_stake").equals(b1.drop(columns="value_at_stake"))
+    assert np.allclose(a1.value_at_stake, b1.value_at_stake, rtol=1e-9, atol=1e-9, equal_nan=True)
     assert a.user_id.is_unique
     # exactly round(share x n) holdout in every segment x channel stratum
     for _, g in a.groupby(["segment", "channel"]):
