@@ -102,3 +102,11 @@ def test_params_choose_the_language_and_the_chain_names(tmp_path, monkeypatch):
     monkeypatch.setenv(i18n.ENV_LANGUAGE, "fr")
     with pytest.raises(ParamsError, match="report.language"):
         load_params(f)
+
+
+def test_part_catalogs_merge_and_a_key_defined_twice_is_an_error(tmp_path):
+    tree = {"text": {"common": {"na": "n/a"}}}
+    i18n._merge(tree, {"text": {"play01": {"a": "x"}}}, "i18n/en/play01.yaml")
+    assert tree == {"text": {"common": {"na": "n/a"}, "play01": {"a": "x"}}}
+    with pytest.raises(ValueError, match=r"i18n/en/dup.yaml: key text.common.'na'"):
+        i18n._merge(tree, {"text": {"common": {"na": "again"}}}, "i18n/en/dup.yaml")

@@ -1,6 +1,7 @@
 """The words a reader sees, per report language: templates and display names.
 
-One catalog per language (``zh.yaml``, ``en.yaml`` beside this file) holds
+One catalog per language (``zh.yaml``, ``en.yaml`` beside this file, plus per-part files
+``zh/<part>.yaml`` / ``en/<part>.yaml`` merged into it) holds
 
 - ``names``: display names of vocabulary values and metrics, per kind (``channel``, ``coupon_kind``,
   ``stage``, ``tier``, ``segment``, ``category``, ``campaign_channel``, ``metric`` ...);
@@ -41,12 +42,30 @@ class MissingTranslation(KeyError):
     """A template or name key that the language's catalog lacks."""
 
 
+def _merge(into: dict, part: dict, where: str, path: str = "") -> None:
+    for key, value in part.items():
+        if key not in into:
+            into[key] = value
+        elif isinstance(into[key], dict) and isinstance(value, dict):
+            _merge(into[key], value, where, f"{path}{key}.")
+        else:
+            raise ValueError(f"{where}: key {path}{key!r} is already defined in another catalog file")
+
+
 @cache
 def catalog(lang: str) -> dict:
-    """The whole catalog of ``lang`` (names, text, glossary) as loaded from its YAML file."""
+    """The whole catalog of ``lang`` (names, text, glossary) as loaded from its YAML files.
+
+    ``<lang>.yaml`` holds the shared names, texts and glossary; ``<lang>/<part>.yaml`` (one per play
+    or report part) add their own keys under the same top-level groups. A key defined twice is an
+    error, never a silent override.
+    """
     if lang not in LANGUAGES:
         raise ValueError(f"report language must be one of {', '.join(LANGUAGES)}, got {lang!r}")
-    return yaml.safe_load((_DIR / f"{lang}.yaml").read_text(encoding="utf-8"))
+    tree = yaml.safe_load((_DIR / f"{lang}.yaml").read_text(encoding="utf-8"))
+    for part in sorted((_DIR / lang).glob("*.yaml")):
+        _merge(tree, yaml.safe_load(part.read_text(encoding="utf-8")) or {}, f"i18n/{lang}/{part.name}")
+    return tree
 
 
 def kinds() -> list[str]:
