@@ -237,3 +237,30 @@ def test_markup_from_data_reads_as_text_in_the_pdf(tmp_path):
     pdf = export.notebook_to_pdf(_injected_notebook(tmp_path / "inj.ipynb"), tmp_path / "inj.pdf")
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "<img src" in text and "<script>alert(1)</script>" in text
+
+
+def test_summary_cell_comes_first_in_the_pdf_html(tmp_path):
+    """The cell tagged 'summary' (last in the notebook) is printed right after the title, then a page break."""
+    from userops import i18n, sections
+
+    i18n.set_language("zh")
+    shown = sections.summary(["新客 1,234 人", "", "复购率 12.0%", "x", "第四条不显示"], [])
+    text = shown.data
+    assert "1. 新客 1,234 人" in text and "2. 复购率 12.0%" in text and "3. x" in text  # empty one skipped
+    assert "第四条不显示" not in text  # three at most
+    assert i18n.t("common.summary.no_actions") in text  # nothing to do says so
+    summary = new_code_cell("")
+    summary.metadata["tags"] = ["summary"]
+    summary.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": text})]
+    body = new_code_cell("")
+    body.outputs = [nbformat.v4.new_output("stream", name="stdout", text="BODY-SECTION")]
+    nb = new_notebook(cells=[new_markdown_cell("# 标题 TITLE"), body, summary])
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    html = export.render_html(path)
+    assert (
+        html.index("TITLE")
+        < html.index("本月要点")
+        < html.index("break-after: page")
+        < html.index("BODY-SECTION")
+    )

@@ -182,6 +182,28 @@ class _SanitizeOutputs(Preprocessor):
         return nb, resources
 
 
+SUMMARY_TAG = "summary"
+PAGE_BREAK = '<div style="break-after: page; page-break-after: always;"></div>'
+
+
+class _SummaryFirst(Preprocessor):
+    """Move cells tagged ``summary`` (a play's one-page summary) to the front of the PDF.
+
+    The analyst's notebook keeps its summary at the end, where its numbers are computed; the reader
+    of the PDF gets it first, right after the notebook's title cell, then a page break.
+    """
+
+    def preprocess(self, nb, resources):
+        summary = [c for c in nb.cells if SUMMARY_TAG in c.get("metadata", {}).get("tags", [])]
+        if not summary:
+            return nb, resources
+        rest = [c for c in nb.cells if c not in summary]
+        head = 1 if rest and rest[0].cell_type == "markdown" else 0
+        brk = nbformat.v4.new_markdown_cell(PAGE_BREAK)
+        nb.cells = rest[:head] + summary + [brk] + rest[head:]
+        return nb, resources
+
+
 def _text(value) -> str:
     return value if isinstance(value, str) else "".join(value)
 
@@ -198,6 +220,7 @@ def _exporter() -> HTMLExporter:
     c.TagRemovePreprocessor.enabled = True
     c.TagRemovePreprocessor.remove_cell_tags = set(REMOVE_CELL_TAGS)
     exporter = HTMLExporter(config=c)
+    exporter.register_preprocessor(_SummaryFirst(), enabled=True)
     exporter.register_preprocessor(_DropNoise(), enabled=True)
     exporter.register_preprocessor(_SanitizeOutputs(), enabled=True)
     return exporter

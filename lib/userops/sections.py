@@ -45,3 +45,20 @@ class Section:
             display(item)
             if isinstance(item, plt.Figure):
                 plt.close(item)
+
+
+def summary(findings: list[str], actions: list[str]):
+    """A play's one-page summary: at most three findings and three actions, in the report language.
+
+    The notebook shows it in its last cell, tagged ``summary``; the PDF export moves that cell to the
+    front (``export._SummaryFirst``). Empty sentences are skipped; a play that measured nothing says so.
+    """
+    from userops import i18n
+
+    found = [f for f in findings if f][:3]
+    todo = [a for a in actions if a][:3]
+    lines = [f"## {i18n.t('common.summary.title')}", "", f"**{i18n.t('common.summary.findings')}**", ""]
+    lines += [f"{i}. {f}" for i, f in enumerate(found, 1)] or [i18n.t("common.summary.no_findings")]
+    lines += ["", f"**{i18n.t('common.summary.actions')}**", ""]
+    lines += [f"{i}. {a}" for i, a in enumerate(todo, 1)] or [i18n.t("common.summary.no_actions")]
+    return markdown("\n".join(lines))
