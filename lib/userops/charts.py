@@ -393,6 +393,9 @@ def bar_with_ci(
 
 #: HTML class MathJax skips (JupyterLab's mathjax_ignore, classic tex2jax_ignore)
 NO_MATH_CLASS = "tex2jax_ignore mathjax_ignore"
+#: HTML class of a table with many columns: the PDF template prints it in smaller type to fit the page
+WIDE_CLASS = "uo-wide"
+WIDE_COLUMNS = 8
 
 _TABLE_STYLES = [
     {"selector": "", "props": [("border-collapse", "collapse"), ("font-size", "10pt"), ("margin", "4px 0")]},
@@ -448,7 +451,8 @@ def table_html(
         styler = styler.set_caption(caption)
     # JupyterLab typesets text between two "$" as a formula (definitions name $parameters, and a
     # chain may count money in dollars): tables are never math.
-    return styler.set_table_attributes(f'class="{NO_MATH_CLASS}"')
+    wide = f" {WIDE_CLASS}" if len(shown.columns) >= WIDE_COLUMNS else ""  # smaller type in the PDF
+    return styler.set_table_attributes(f'class="{NO_MATH_CLASS}{wide}"')
 
 
 def missing_table_note(table: str, would_show: str | None = None):
