@@ -663,10 +663,7 @@ def test_volume_without_previous_month(con, english):
     _, text = a.volume_findings(vol, P, OFFLINE, pd.Timestamp("2026-10-01").date())
     assert "(the data starts in October 2026, so there is no previous month to compare)" in text
     _, text = a.volume_findings(vol, P, ["store_poster_qr"], a.data_start(con))
-    assert (
-        "no user came through an offline acquisition channel (Store poster QR)"
-        in text
-    )
+    assert "no user came through an offline acquisition channel (Store poster QR)" in text
 
 
 def test_ltv_compare_on_young_data(con, english):
