@@ -1273,6 +1273,11 @@ def plot_holdout(ht: pd.DataFrame, order: list[str], title: str, as_of: dt.date)
     return fig
 
 
+def _interval(low, high, fmt=nv.pct) -> str:
+    """A table cell under a '95% CI' header: 'a–b' on one line."""
+    return nv.unbreakable(f"{fmt(low)}–{fmt(high)}")
+
+
 def _display(df: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
     """`df`'s columns `names` renamed to their headers in the report language, channels by display name."""
     out = df[list(names)].copy()
@@ -1346,7 +1351,7 @@ def predicted_ltv_table(pt: pd.DataFrame, order: list[str]):
     )
     with_margin = pt.margin_ratio.notna().any()
     ps["ltv_ci"] = [
-        nv.ci(lo, hi, nv.yuan) for lo, hi in zip(ps.ltv_revenue_low, ps.ltv_revenue_high, strict=True)
+        _interval(lo, hi, nv.yuan) for lo, hi in zip(ps.ltv_revenue_low, ps.ltv_revenue_high, strict=True)
     ]
     cols = ["channel", "customers", "observed_per_user", "ltv_revenue", "ltv_ci"]
     cols += ["margin_ratio", "ltv_margin"] if with_margin else []
@@ -1543,7 +1548,7 @@ def quality_table(qual: pd.DataFrame, ap: AcquisitionParams):
 
     S, L, V = ap.retention_short_days, ap.retention_long_days, ap.value_days
     q = qual.assign(
-        d_long_ci=[nv.ci(lo, hi) for lo, hi in zip(qual.d_long_low, qual.d_long_high, strict=True)]
+        d_long_ci=[_interval(lo, hi) for lo, hi in zip(qual.d_long_low, qual.d_long_high, strict=True)]
     )
     q.loc[q.d_long.isna(), "d_long_ci"] = charts.MISSING
     cols = ["channel", "new_users", "d_short", "d_long", "d_long_ci", "second_order", "orders_per_user",

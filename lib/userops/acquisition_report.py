@@ -80,10 +80,8 @@ def _kinds(run: AcquisitionRun) -> str:
 
 
 def _heading(key: str, **fields) -> Section:
-    sec = Section()
-    sec.say(_t(f"h.{key}"))
-    if key != "actions":
-        sec.say(_t(f"intro_{key}", **fields))
+    sec = Section()  # heading and intro in one output: they stay on the page of what they introduce
+    sec.say(_t(f"h.{key}") + ("" if key == "actions" else "\n\n" + _t(f"intro_{key}", **fields)))
     return sec
 
 
