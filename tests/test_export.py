@@ -271,8 +271,9 @@ def _layout_notebook(path: Path) -> Path:
 
     p1: the title and one line, then a page break; the next page opens a section, so p1 may be short.
     p2: section 1 with one line, then a page break; the next page opens no section: p2 is a sparse page.
-    p3..: one line that cannot wrap (runs past the right margin), a 12-column table of long texts
-    (must fit the width) and an 80-row table (must break across pages with its header repeated).
+    p3..: one line that cannot wrap (runs past the right margin), a 12-column table of long texts and
+    a table with one very long word (both must fit the width), and an 80-row table (must break across
+    pages with its header repeated).
     """
     import pandas as pd
 
@@ -290,6 +291,8 @@ def _layout_notebook(path: Path) -> Path:
         }
     )
     long = pd.DataFrame({"长表列甲": [f"第{i}行" for i in range(80)], "长表列乙": range(80)})
+    token = "a_very_long_identifier_without_any_space_" * 4  # a definitions table's file names and ids
+    ids = pd.DataFrame({"metric": ["activity/active_days"], "grain": ["one row"], "definition": [token]})
     nowrap = '<div style="white-space: nowrap">' + " ".join(f"OVERFLOW{i}" for i in range(40)) + "</div>"
     cells = [
         new_markdown_cell("# 版式检查 LAYOUT\n\n第一页只有一行。"),
@@ -299,6 +302,7 @@ def _layout_notebook(path: Path) -> Path:
         new_markdown_cell("正文继续，没有新的小节标题。"),
         html_output(nowrap),
         html_output(charts.table_html(wide).to_html()),
+        html_output(charts.table_html(ids).to_html()),
         html_output(charts.table_html(long, max_rows=None).to_html()),
     ]
     nbformat.write(new_notebook(cells=cells), path)
@@ -317,7 +321,7 @@ def test_beyond_margin_finds_only_the_line_that_cannot_wrap(layout_pdf):
     found = export.beyond_margin(layout_pdf)
     assert found, "the no-wrap line runs past the right margin"
     # Chromium cuts the line at the page's edge: the word across the margin is found (as far as it is
-    # printed), nothing of the 12-column table is (it fits), and the line's start is inside the page
+    # printed), nothing of the two tables is (they fit), and the line's start is inside the page
     assert all(f.startswith("p3: OVER") for f in found), found
     assert "p3: OVERFLOW0" not in found
 
