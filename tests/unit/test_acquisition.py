@@ -666,6 +666,24 @@ def test_volume_without_previous_month(con, english):
     assert "no user came through an offline acquisition channel (Store poster QR)" in text
 
 
+def test_findings_read_as_chinese(con):
+    """The default report language: the same October numbers as test_volume_without_previous_month, in
+    Chinese, with the channels by their business names; a reason reads Chinese too, with no code."""
+    from userops import export
+
+    vol = a.volume(con, P, AP, OFFLINE)
+    title, text = a.volume_findings(vol, P, OFFLINE, a.data_start(con))
+    assert (
+        text == "**2026年10月注册 5 人，新客 3 人**（较9月 +2 人）；0.0% 的新客来自线下渠道（门店推广员）。"
+    )
+    assert title.startswith("2026年10月新客 3 人，")  # the channel with the most new users is named next
+    ap = AcquisitionParams(quality_months=2, retention_long_days=60)  # as test_quality_needs_observed_cohorts
+    why = a.quality_reason(a.quality(con, P, ap), P, ap)
+    assert why.startswith("渠道质量需要首单已满 60 天；") and "2026-10-31" in why
+    for shown in (title, text, why):
+        assert export.cjk_share(shown) > 0.8 and export.code_on_page(shown) == [], shown
+
+
 def test_ltv_compare_on_young_data(con, english):
     """Cohorts Aug-Oct: one mature cohort per point at most, so k = the latest month all channels reach."""
     curves = a.ltv_curves(a.ltv_cohorts(con, P, AcquisitionParams(ltv_horizon_months=3)))
