@@ -46,7 +46,6 @@ def test_opens_with_bilingual_title_and_open_play(path):
 CELL_LIMIT = 25
 NOT_YET_THIN = {
     "00_monthly_brief": 39,
-    "02_new_user_retention": 84,
     "03_active_incentives": 141,
 }
 
