@@ -338,12 +338,12 @@ def test_reminder_actions_weigh_margin_against_cost(con):
     # incremental margin 7.5 (interval 5 to 10, by hand) for a touch cost of 0.02: ROI 374.0 (249.0 to 499.0)
     keep = replace(s.value, effect=lift, incremental_margin_ci=(5.0, 10.0))
     text = r.actions(replace(s, value=keep), None, r.Section(reason="x"), r.Section(reason="x"), RP)[0]
-    assert text.startswith("**继续发送到期提醒。**") and "ROI（毛利口径）374.0" in text
+    assert text.startswith("**继续发送到期提醒**。") and "ROI（毛利口径）374.0" in text
     assert nv.plain(text).endswith("ROI（毛利口径）374.0（95%置信区间 249.0–499.0）。")
     # the same lift, but the margin interval reaches -1: ROI (-1 - 0.02) / 0.02 = -51.0 -> not "keep"
     unsure = replace(keep, incremental_margin_ci=(-1.0, 10.0))
     text = r.actions(replace(s, value=unsure), None, r.Section(reason="x"), r.Section(reason="x"), RP)[0]
-    assert text.startswith("**继续测试到期提醒，并保留对照组衡量。**") and "继续发送" not in text
+    assert text.startswith("**继续测试到期提醒，并保留对照组衡量**。") and "继续发送" not in text
     assert "95%置信区间 -51.0–499.0" in nv.plain(text) and "仍包含亏损" in text
     i18n.set_language("en")
     text = r.actions(replace(s, value=unsure), None, r.Section(reason="x"), r.Section(reason="x"), RP)[0]
@@ -352,7 +352,7 @@ def test_reminder_actions_weigh_margin_against_cost(con):
     i18n.set_language("zh")
     losing = replace(keep, incremental_margin=-1.0, incremental_margin_ci=(-2.0, -0.5))
     text = r.actions(replace(s, value=losing), None, r.Section(reason="x"), r.Section(reason="x"), RP)[0]
-    assert text.startswith("**重新评估到期提醒。**")  # ROI CI (-0.5 - 0.02) / 0.02 < 0
+    assert text.startswith("**重新评估到期提醒**。")  # ROI CI (-0.5 - 0.02) / 0.02 < 0
 
 
 def test_bootstrap_increments_do_not_depend_on_the_block_size():
