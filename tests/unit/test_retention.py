@@ -371,3 +371,84 @@ def test_channels_beyond_top_n_are_pooled_as_others(con):
     assert ch.loc["others", "cum_d7"] == pytest.approx(0.5)
     assert ch.loc["others", "d1"] == pytest.approx(1 / 3)  # u4 (10-29) of u3 u4 u6
     assert ch.loc["others", "second_within"] == pytest.approx(0.5)  # u3 of u3 u6 (u4 not eligible)
+
+
+def _run(con, tmp_path=None):
+    """Play 02's report sections on the hand fixture (no notebook, no PDF): a context as open_play makes."""
+    from userops import charts
+    from userops import retention_report as rr
+    from userops.context import PlayContext
+    from userops.db import present_tables
+    from userops.outputs import Report
+    from userops.params import Params
+
+    charts.use_house_style()  # as open_play does (the font with Chinese glyphs, the hatch colour)
+    report = Report(play="02_new_user_retention", month=P.month, output_dir=tmp_path, con=con)
+    ctx = PlayContext(con=con, period=P, params=Params(), report=report, present=present_tables(con))
+    run, opening = rr.start(ctx)
+    sections = [opening] + [
+        f(run)
+        for f in (rr.headline, rr.cohorts, rr.channels, rr.time_to_return, rr.coupon_pack, rr.reminder)
+        + (rr.remind_now, rr.actions, rr.appendix)
+    ]
+    return rr, run, sections
+
+
+def _words(sections) -> str:
+    """The sentences of the sections (Markdown) and the text of their tables (column headers and cells)."""
+    import matplotlib.pyplot as plt
+
+    out = []
+    for s in sections:
+        for item in s.items:
+            if isinstance(item, plt.Figure):
+                out += [t.get_text() for ax in item.axes for t in [ax.title, ax.xaxis.label, ax.yaxis.label]]
+                plt.close(item)
+            elif isinstance(item.data, str):  # Markdown
+                out.append(item.data)
+            else:  # a Styler
+                out += [str(c) for c in item.data.columns] + [str(v) for v in item.data.to_numpy().ravel()]
+    return nv.plain("\n".join(out))
+
+
+def test_report_sections_speak_the_report_language_and_record_the_metrics(con, tmp_path):
+    """Every section runs on the fixture (no campaign: the reminder says why), shows no code name and
+    records the metric keys metrics.json promises; the summary holds three findings.
+
+    About 5 s once the plotting libraries are imported (two passes, zh and en, nine sections each):
+    the only test of the sections the notebook calls, short of the e2e run."""
+    import re
+
+    rr, run, sections = _run(con, tmp_path)
+    text = _words(sections)
+    assert "# 新客7日留存" in text and "## 8 · 行动" in text
+    assert not re.search(r"\b[a-z]+_[a-z0-9_]+\b", text), re.findall(r"\b[a-z]+_[a-z0-9_]+\b", text)
+    assert "衡量到期提醒需要可选的「营销活动」、「活动名单」表；数据中没有。" in text  # no campaign tables
+    assert "付费广告" in text and "新人小额券" in text  # business names, never the codes
+    assert sorted(run.rep.metrics) == [
+        "coupon_redemption.new_user_large",
+        "coupon_redemption.new_user_small",
+        "cum_d7_retention",
+        "cum_d7_retention.app",
+        "cum_d7_retention.official_account",
+        "cum_d7_retention.paid_ads",
+        "d1_retention",
+        "d1_retention_any",
+        "expiring_coupons_users",
+        "new_users",
+        "second_order_within_168h",
+        "targets.expiring_coupons.contact_plan_left_out",  # the list joins the contact plan
+    ]  # km_retention_by_day_30 needs a user observed 30 days: u6's 11 days are the longest
+    assert run.rep.metrics["cum_d7_retention"]["value"] == pytest.approx(0.5)  # u1, u3 of u1 u2 u3 u6
+    findings, _ = rr.summary_items(run)
+    # 5 new users, 7-day 50.0%; paid_ads 100% best, official_account 0% worst; small 50% vs large 0%
+    assert findings == [
+        "2026年10月有 5 名新客，7日留存 50.0%。",
+        "付费广告新客的7日留存最好（100.0%），公众号最差（0.0%）。",
+        "新人券中新人大额券核销率最低（0.0%），新人小额券最高（50.0%）。",
+    ]
+    i18n.set_language("en")
+    rr, run, sections = _run(con)
+    text = _words(sections)
+    assert not re.search(r"[\u3400-\u9fff]", text.replace(run.ctx.params.chain_name, ""))
+    assert "## 8 · Actions" in text and "Paid ads" in text
