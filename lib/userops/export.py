@@ -183,6 +183,7 @@ class _SanitizeOutputs(Preprocessor):
 
 
 SUMMARY_TAG = "summary"
+TITLE_TAG = "title"
 PAGE_BREAK = '<div style="break-after: page; page-break-after: always;"></div>'
 
 
@@ -190,7 +191,8 @@ class _SummaryFirst(Preprocessor):
     """Move cells tagged ``summary`` (a play's one-page summary) to the front of the PDF.
 
     The analyst's notebook keeps its summary at the end, where its numbers are computed; the reader
-    of the PDF gets it first, right after the notebook's title cell, then a page break.
+    of the PDF gets it first, right after the notebook's title cell (a markdown cell, or a code cell
+    tagged ``title`` that prints the title in the report language), then a page break.
     """
 
     def preprocess(self, nb, resources):
@@ -198,7 +200,12 @@ class _SummaryFirst(Preprocessor):
         if not summary:
             return nb, resources
         rest = [c for c in nb.cells if c not in summary]
-        head = 1 if rest and rest[0].cell_type == "markdown" else 0
+        # the title: a markdown cell, or a code cell tagged 'title' whose output is the title (report language)
+        first = rest[0] if rest else None
+        head = int(
+            first is not None
+            and (first.cell_type == "markdown" or TITLE_TAG in first.metadata.get("tags", []))
+        )
         brk = nbformat.v4.new_markdown_cell(PAGE_BREAK)
         nb.cells = rest[:head] + summary + [brk] + rest[head:]
         return nb, resources

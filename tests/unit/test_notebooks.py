@@ -47,7 +47,6 @@ CELL_LIMIT = 25
 NOT_YET_THIN = {
     "00_monthly_brief": 39,
     "02_new_user_retention": 84,
-    "03_active_incentives": 141,
 }
 
 

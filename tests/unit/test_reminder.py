@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from userops import money
+from userops import i18n, money
 from userops import retention as r
 from userops.campaigns import arm_rates, coupon_reminder_effect
 from userops.db import connect
@@ -282,6 +282,7 @@ def test_reminder_without_holdout_says_so(make_warehouse):
     tables = _tables()
     tables["campaign_members"] = [m for m in tables["campaign_members"] if m["arm"] == "treatment"]
     con = connect(make_warehouse(tables))
+    i18n.set_language("en")  # the wording pinned below
     s = r.reminder_section(con, P.start, P.end, P, RP, DP, {"campaigns", "campaign_members", "coupons"})
     assert not s.ok
     assert "needs a randomised holdout" in s.reason and "no holdout arm" in s.reason
@@ -289,9 +290,10 @@ def test_reminder_without_holdout_says_so(make_warehouse):
 
 def test_reminder_without_campaign_or_tables_says_so(con):
     nov = Period("2026-11")  # the only campaign was assigned in October
+    i18n.set_language("en")  # the wording pinned below
     s = r.reminder_section(con, nov.start, nov.end, nov, RP, DP, {"campaigns", "campaign_members", "coupons"})
-    assert s.reason == (
-        "Measuring the reminder needs a campaign of kind 'expiry_reminder' with members in this period; "
+    assert s.reason == (  # the campaign kind by its business name, not its code
+        "Measuring the new-user coupon expiry reminder needs a campaign of that kind with members in this period; "
         "the data has none."
     )
     s = r.reminder_section(con, P.start, P.end, P, RP, DP, {"coupons"})
