@@ -211,8 +211,9 @@ def _segment_table(run: ActivityRun):
     seg = a.segment_summary(run.con, run.P, ap, dp)
     mature = a.latest_mature_month(a.repurchase(run.con, run.P, ap, dp))
     show = a.segment_table(seg)
+    group = pd.Series([_t(f"segment.dim_{d}") for d in show.dimension])
     show = show.assign(
-        group=[_t(f"segment.dim_{d}") for d in show.dimension],
+        group=group.where(group != group.shift(), "").to_numpy(),  # each group named once, on its first row
         segment=[_segment_name(d, s) for d, s in zip(show.dimension, show.segment, strict=True)],
     )
     cols = [
@@ -237,7 +238,7 @@ def _segment_table(run: ActivityRun):
         {names[c]: f for c, f in fmt.items() if c in names},
         caption=_t("segment.caption", offline=offline),
         max_rows=None,
-    )
+    ).set_properties(subset=[names["group"], names["segment"]], **{"white-space": "nowrap"})
     cc = a.channel_contrast(seg, ap)
     text = cc.reason or _t(
         "segment.contrast",
@@ -476,7 +477,7 @@ def lift_text(e, key: str, window: str) -> str:
     (Mantel-Haenszel) lift, each named: they are two different numbers (issue 15)."""
     return _t(
         key,
-        window=window,
+        window=_cap(window),
         treated=nv.pct(e.rate_treatment),
         holdout=nv.pct(e.rate_holdout),
         n_t=nv.num(e.n_treatment),
@@ -485,6 +486,11 @@ def lift_text(e, key: str, window: str) -> str:
         ci=nv.ci(e.ci_low, e.ci_high, nv.pp),
         sig=nv.significance(e.p_value, e.level),
     )
+
+
+def _cap(text: str) -> str:
+    """``text`` with a capital first letter (an English clause opening a sentence; Chinese unchanged)."""
+    return text[:1].upper() + text[1:]
 
 
 def _roi(x) -> str:
@@ -512,7 +518,7 @@ def money_text(eff: campaigns.ReminderEffect, window: str, kind: str) -> str:
     ok = all(x is not None and np.isfinite(x) for x in (*oci, *mci))
     text = _t(
         f"money.{kind}_gain",
-        window=window,
+        window=_cap(window),
         extra=nv.num(eff.incremental_redemptions),
         orders=nv.num(eff.incremental_orders),
         orders_ci=_t("money.paren", text=nv.ci(*oci, nv.num)) if ok else "",
@@ -722,7 +728,10 @@ def _association_table(assoc: pd.DataFrame):
     cols = ["name", "participants", "nonparticipants", "raw_diff_orders", "diff_orders", "ci", "diff_gmv"]
     tab = assoc.assign(
         name=[i18n.name("incentive", i) for i in assoc.incentive],
-        ci=[nv.ci(lo, hi, _signed) for lo, hi in zip(assoc.ci_orders_low, assoc.ci_orders_high, strict=True)],
+        ci=[
+            f"{_signed(lo)}–{_signed(hi)}"
+            for lo, hi in zip(assoc.ci_orders_low, assoc.ci_orders_high, strict=True)
+        ],
     )[cols]
     names = {c: _t(f"incentive.col_{c}") for c in cols}
     fmt = {
@@ -1268,10 +1277,10 @@ def action_list(run: ActivityRun) -> list[str]:
 
 def actions(run: ActivityRun) -> Section:
     """Section 8: the actions, each from a number above."""
-    sec = Section()
-    sec.say(f"## {_t('action.title')}")
     acts = action_list(run)
-    sec.say("\n".join(f"{i}. {t}" for i, t in enumerate(acts, 1)) if acts else _t("action.none"))
+    body = "\n".join(f"{i}. {t}" for i, t in enumerate(acts, 1)) if acts else _t("action.none")
+    sec = Section()
+    sec.say(f"## {_t('action.title')}\n\n{body}")  # one output: the heading stays with its list
     return sec
 
 
