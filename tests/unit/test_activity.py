@@ -803,3 +803,23 @@ def test_repurchase_reminder_action_on_the_margin_basis():
         **{**vars(keep), "effect": SimpleNamespace(diff=0.01, ci_low=-0.02, ci_high=0.04, significant=False)}
     )
     assert a.reminder_action(flat).startswith("**继续测试复购券提醒**")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_definitions_appendix_in_business_language(lang):
+    # every field of the appendix filled from params (30-day repurchase, 7-day coupon window ...), and no
+    # code on the page: no snake_case, no $parameter, no SQL
+    from types import SimpleNamespace
+
+    from userops import activity_report as ar
+    from userops.export import chinese_outside, cjk_share, code_on_page
+
+    i18n.set_language(lang)
+    run = ar.ActivityRun(SimpleNamespace(params=SimpleNamespace(activity=AP)))
+    sec = ar.definitions(run)
+    table = sec.items[1].data
+    text = "\n".join(table.astype(str).to_numpy().ravel())
+    assert len(table) == len(ar.DEFINITIONS) and "{" not in text
+    assert code_on_page(text) == []
+    assert ("30日复购率" if lang == "zh" else "30-day repurchase rate") in text  # AP.repurchase_days
+    assert cjk_share(text) > 0.9 if lang == "zh" else chinese_outside(text) == []
