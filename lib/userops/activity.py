@@ -842,7 +842,12 @@ def channel_contrast(seg: pd.DataFrame, ap: ActivityParams) -> ChannelContrast:
     ch = seg[(seg.dimension == "acquisition_channel") & ~seg.flag_small].sort_values("dau_mau")
     if len(ch) < 2:
         have = (
-            i18n.t("activity_report.why.contrast_one", channel=i18n.name("channel", ch.segment.iloc[0]))
+            i18n.t(
+                "activity_report.why.contrast_one",
+                channel=i18n.t("activity_report.segment.unknown")
+                if ch.segment.iloc[0] == "unknown" and not i18n.known("channel", "unknown")
+                else i18n.name("channel", ch.segment.iloc[0]),
+            )
             if len(ch) == 1
             else i18n.t(
                 "activity_report.why.contrast_none", n=int((seg.dimension == "acquisition_channel").sum())

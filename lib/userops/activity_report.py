@@ -203,7 +203,16 @@ def _segment_name(dimension: str, segment) -> str:
         return _t("segment.all")
     if dimension == "online_offline":
         return _t(f"segment.{segment}") if segment in ("online", "offline", "both") else str(segment)
-    return i18n.name("channel", segment)
+    return _channel(segment)
+
+
+def _channel(value) -> str:
+    """An acquisition channel's business name ('unknown': users whose channel the data does not give)."""
+    return (
+        _t("segment.unknown")
+        if value == "unknown" and not i18n.known("channel", value)
+        else i18n.name("channel", value)
+    )
 
 
 def _segment_table(run: ActivityRun):
@@ -242,10 +251,10 @@ def _segment_table(run: ActivityRun):
     cc = a.channel_contrast(seg, ap)
     text = cc.reason or _t(
         "segment.contrast",
-        high=i18n.name("channel", cc.high.segment),
+        high=_channel(cc.high.segment),
         high_share=nv.pct(cc.high.dau_mau),
         high_orders=_ratio(cc.high.orders_per_buyer),
-        low=i18n.name("channel", cc.low.segment),
+        low=_channel(cc.low.segment),
         low_share=nv.pct(cc.low.dau_mau),
         low_orders=_ratio(cc.low.orders_per_buyer),
     )
