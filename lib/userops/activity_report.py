@@ -247,7 +247,7 @@ def _segment_table(run: ActivityRun):
         {names[c]: f for c, f in fmt.items() if c in names},
         caption=_t("segment.caption", offline=offline),
         max_rows=None,
-    ).set_properties(subset=[names["group"], names["segment"]], **{"white-space": "nowrap"})
+    )
     cc = a.channel_contrast(seg, ap)
     text = cc.reason or _t(
         "segment.contrast",
@@ -1326,7 +1326,16 @@ def definitions(run: ActivityRun) -> Section:
     )
     rows = [(_t(f"def.{k}_term", **kw), _t(f"def.{k}", **kw)) for k in DEFINITIONS]
     tab = pd.DataFrame(rows, columns=[_t("def.col_term"), _t("def.col_text")])
+    from html import escape
+
+    from IPython.display import HTML
+
+    # one block that does not break across pages: the heading stays with its table (under a page long)
+    table = charts.table_html(tab, max_rows=None).to_html()
     sec = Section()
-    sec.say(f"## {_t('def.title')}")
-    sec.add(charts.table_html(tab, max_rows=None))
+    sec.add(
+        HTML(
+            f'<div style="display: inline-block; width: 100%"><h2>{escape(_t("def.title"))}</h2>{table}</div>'
+        )
+    )
     return sec
