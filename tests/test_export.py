@@ -264,3 +264,23 @@ def test_summary_cell_comes_first_in_the_pdf_html(tmp_path):
         < html.index("break-after: page")
         < html.index("BODY-SECTION")
     )
+
+
+def test_summary_follows_a_code_cell_tagged_title(tmp_path):
+    """A play whose title is printed by the library in the report language (a code cell tagged 'title',
+    its markdown title cell removed from the PDF) still gets its summary after the title, not before."""
+    title = new_code_cell("")
+    title.metadata["tags"] = ["title"]
+    title.outputs = [nbformat.v4.new_output("stream", name="stdout", text="TITLE-OUT")]
+    notes = new_markdown_cell("# analyst notes NOTES")
+    notes.metadata["tags"] = ["remove-cell"]
+    body = new_code_cell("")
+    body.outputs = [nbformat.v4.new_output("stream", name="stdout", text="BODY-SECTION")]
+    summary = new_code_cell("")
+    summary.metadata["tags"] = ["summary"]
+    summary.outputs = [nbformat.v4.new_output("stream", name="stdout", text="SUMMARY-OUT")]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(new_notebook(cells=[notes, title, body, summary]), path)
+    html = export.render_html(path)
+    assert "NOTES" not in html
+    assert html.index("TITLE-OUT") < html.index("SUMMARY-OUT") < html.index("BODY-SECTION")
