@@ -536,10 +536,10 @@ def _channel_table(eff: pd.DataFrame):
     ch["cost_text"] = [rl.cost_cell(r) for r in ch.itertuples()]
     keys = {
         "channel": "channel", "n_campaigns": "campaigns", "n_treatment": "treated", "n_holdout": "holdout",
-        "lift": "lift", "mde": "mde", "inc_orders": "orders", "margin": "margin", "cost_text": "cost", "roi": "roi",
+        "lift": "lift", "mde": "mde", "margin": "margin", "cost_text": "cost", "roi": "roi",
     }  # fmt: skip
     cols = {c: T(f"channel_table.{k}") for c, k in keys.items()}
-    kinds = {"n_campaigns": "int", "n_treatment": "int", "n_holdout": "int", "mde": "pp", "inc_orders": "float1",
+    kinds = {"n_campaigns": "int", "n_treatment": "int", "n_holdout": "int", "mde": "pp",
              "cost_text": str, "roi": "float1"}  # fmt: skip
     formats = {cols[c]: k for c, k in kinds.items()}
     shown = ch[list(cols)].rename(columns=cols)
