@@ -902,11 +902,12 @@ def cluster_table(prof: pd.DataFrame, names: pd.Series, typical: pd.DataFrame) -
         cols["aov"]: "yuan",
     }
     for attr in [a for a in ATTRIBUTES if a in typical.columns][:2]:  # two keep the table readable
-        label = attribute_label(attr)
-        tab[attr] = tab[attr].map(level_label)
-        cols[attr] = T("cluster_table.typical", attribute=label)
-        cols[f"{attr}_share"] = T("cluster_table.of_users", attribute=label)
-        formats[cols[f"{attr}_share"]] = "pct"
+        shares = [_share1(x) for x in tab[f"{attr}_share"]]
+        tab[attr] = [
+            T("cluster_table.of_users", level=level_label(v), share=sh)
+            for v, sh in zip(tab[attr], shares, strict=True)
+        ]
+        cols[attr] = T("cluster_table.typical", attribute=attribute_label(attr))
     return tab[list(cols)].rename(columns=cols), formats
 
 

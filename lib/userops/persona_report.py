@@ -473,7 +473,7 @@ def _aov_table(csum: pd.DataFrame, P):
             _range(lo, hi) for lo, hi in zip(csum.offline_aov_low, csum.offline_aov_high, strict=True)
         ],
     )
-    keys = ["cluster", "name", "online_share", "month_online_share", "omni_share", "online_aov", "online_ci",
+    keys = ["cluster", "online_share", "month_online_share", "omni_share", "online_aov", "online_ci",
             "offline_aov", "offline_ci"]  # fmt: skip
     cols = {k: T(f"aov_table.{k}", month=i18n.month_short(P)) for k in keys}
     kinds = {"online_share": "pct", "month_online_share": "pct", "omni_share": "pct", "online_aov": "yuan",
@@ -525,7 +525,7 @@ def _hours_chart(run: PersonaRun, ctime: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-_PCT_SHOWN = ["cluster", "persona", "users", "content", "coupon_share", "coupon_sensitivity", "coupon_redemption",
+_PCT_SHOWN = ["cluster", "persona", "users", "content", "coupon_sensitivity", "coupon_redemption",
               "time", "channel", "order_channel"]  # fmt: skip
 _PCT_LIST = [
     "cluster",
@@ -555,7 +555,7 @@ def _pct_shown(playbook: pd.DataFrame):
         order_channel=playbook.order_channel.map(lambda c: i18n.name("order_channel", c)),
     )  # fmt: skip
     cols = {c: T(f"pct.{c}") for c in _PCT_SHOWN}
-    formats = {cols["users"]: "int", cols["coupon_share"]: "pct", cols["coupon_redemption"]: "pct"}
+    formats = {cols["users"]: "int", cols["coupon_redemption"]: "pct"}
     return charts.table_html(shown[_PCT_SHOWN].rename(columns=cols), formats)
 
 
