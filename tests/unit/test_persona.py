@@ -527,6 +527,27 @@ def test_playbook_text_without_categories_or_coupons(english):
     )
 
 
+def test_findings_read_chinese_in_the_default_language():
+    """zh (the default): coverage, link and silhouette findings in Chinese with business names, no code name."""
+    from userops.export import cjk_share, code_on_page
+
+    i18n.set_language("zh")
+    cover = ps.window_coverage(dt.date(2026, 8, 20), P, 12)
+    assert (
+        cover
+        == "订单从 2026-08-20 开始，12 个月的窗口中只有 3 个月的数据：最近购买和购买频次只在这段时间内排名。"
+    )
+    assoc = pd.DataFrame(
+        dict(attribute=["family_status"], behaviour=["top category"], cramers_v=[0.36], p_value=[0.001], n=[40],
+             strength=["strong"])
+    )  # fmt: skip
+    link = ps.association_sentence(assoc, PP)
+    assert link == "最强的关联是**家庭状况 × 偏好品类**（强度 0.36，强）。"
+    assert ps.feature_label("online_share") == "线上占比" and ps.level_label("with_kids") == "有孩家庭"
+    for t in (cover, link):
+        assert cjk_share(t) > 0.95 and code_on_page(t) == [], t
+
+
 def test_window_coverage_and_significance():
     # data from 2026-08-20, report month 2026-10, 12-month window from 2025-11-01: Aug, Sep, Oct
     assert ps.window_coverage(dt.date(2026, 8, 20), P, 12) == (

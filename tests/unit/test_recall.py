@@ -619,6 +619,26 @@ def test_sentences_leave_out_empty_groups(con):
     ]
 
 
+def test_sentences_read_chinese_in_the_default_language(con):
+    """zh (the default): the same findings in Chinese, no code name, business names of stages and channels."""
+    from userops.export import cjk_share, code_on_page
+
+    i18n.set_language("zh")
+    tr = rl.transitions(con, P)
+    title = rl.transitions_title(tr, P)
+    assert title == "9月末没有衰退期用户；1 名沉睡用户被唤醒（重新下单）"  # u2: churned at the September end
+    c = rl.compare_rules(rl.at_risk(con, P, RecallParams(at_risk_p=0.6)))
+    text = rl.rules_sentence(c, RC)
+    assert "**只有个人规则能发现 2 名用户**" in text and text.endswith("没有用户只被 30 天规则预警。")
+    reason = rl.list_reason(con, P, RecallParams(list_max_recency_days=1))
+    assert reason.startswith("没有用户符合召回名单条件：4 名活跃买家中没有人按自己的节奏逾期")
+    plan = rl.list_plan(
+        pd.DataFrame(dict(user_id=[1], channel=["email"], arm=["treatment"], value_at_stake=[1.0])), RC
+    )
+    for t in (title, text, reason, rl.plan_cost_text(plan)):
+        assert cjk_share(t) > 0.95 and code_on_page(t) == [], t
+
+
 def test_offline_channels_and_list_channels_come_from_params(con):
     # 'app' as the only offline order channel: u6 (app orders) is now the store buyer, u1 / u4 online
     prof = rl.churn_profile(con, P, RC, DataParams(offline_order_channels=["app"]))
