@@ -1298,7 +1298,7 @@ def list_reason(con, p: Period, rc: RecallParams, global_holdout_left_out: int =
             days=rc.list_cooldown_days,
         )
     active = (
-        T("list_reason.active", n=num(f.n_active), p=pct(rc.at_risk_p, 0))
+        T("list_reason.active", n=num(f.n_active), p=threshold_pct(rc.at_risk_p))
         if f.n_active
         else T("list_reason.no_active")
     )
@@ -1419,3 +1419,8 @@ def _months_text(started) -> str:
     """The months campaigns started in, in time order, in the report language."""
     months = sorted({pd.Timestamp(x).to_period("M") for x in started})
     return i18n.t("common.list_sep").join(i18n.month_short(Period(str(m))) for m in months)
+
+
+def threshold_pct(p: float) -> str:
+    """The at-risk chance threshold as a percentage: '10%', or '0.1%' below 1% (never a bare '0%')."""
+    return pct(p, 0 if p >= 0.01 else 1)

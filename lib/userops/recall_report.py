@@ -302,7 +302,7 @@ def _at_risk_chart(ar: pd.DataFrame, cmp: rl.RuleComparison, run: RecallRun) -> 
     charts.title(
         ax,
         T("at_risk_chart.title", n=nv.num(cmp.personal_only), days=rc.declining_days),
-        T("at_risk_chart.subtitle", as_of=run.P.as_of, p=nv.pct(rc.at_risk_p, 0)),
+        T("at_risk_chart.subtitle", as_of=run.P.as_of, p=rl.threshold_pct(rc.at_risk_p)),
     )
     return fig
 
@@ -816,7 +816,7 @@ def definitions(run: RecallRun) -> Section:
     """The appendix: each number of the report in business language (the SQL stays in the analyst's view)."""
     rc, names = run.rc, rl.stage_names()
     kw = dict(
-        p=nv.pct(rc.at_risk_p, 0),
+        p=rl.threshold_pct(rc.at_risk_p),
         days=rc.value_horizon_days,
         recency=rc.list_max_recency_days,
         cooldown=rc.list_cooldown_days,
