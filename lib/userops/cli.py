@@ -3,7 +3,8 @@
 userops demo --users 20000 --months 12 --seed 7 --out data/demo
 userops check data/demo [--params params/default.yaml] [--mapping mapping.yaml] [--encoding gbk]
 userops load data/demo --warehouse data/warehouse.duckdb [--params ...] [--mapping ...] [--encoding ...] [--quarantine]
-userops run [--month 2026-10] [--params params/default.yaml] [--keep-going] [--pseudonymise]
+             [--parquet-out data/warehouse.parquet]
+userops run [--month 2026-10] [--params params/default.yaml] [--keep-going] [--pseudonymise] [--engine spark]
 userops export outputs/2026-10/notebooks/02_new_user_retention.ipynb out.pdf
 userops triggers --date 2026-10-15 [--params ...] [--warehouse ...] [--out outputs/triggers]
 
@@ -64,7 +65,10 @@ def _load_options(a: argparse.Namespace, quarantine: bool = False):
     mapping = load_mapping(a.mapping) if a.mapping else {}
     if a.encoding:
         encoding_name(a.encoding)  # an unknown name is a usage error (ValueError)
-    return LoadOptions(params=params, mapping=mapping, quarantine=quarantine, encoding=a.encoding)
+    parquet_out = Path(a.parquet_out) if getattr(a, "parquet_out", None) else None
+    return LoadOptions(
+        params=params, mapping=mapping, quarantine=quarantine, encoding=a.encoding, parquet_out=parquet_out
+    )
 
 
 def _cmd_check(a: argparse.Namespace) -> int:
@@ -137,6 +141,8 @@ def _load(a: argparse.Namespace) -> int:
     _print_notices(report.notices)
     loaded = ", ".join(f"{k} {v:,}" for k, v in report.rows.items() if k not in report.absent)
     print(f"loaded {a.warehouse} in {time.perf_counter() - t0:.1f} s: {loaded}")
+    if a.parquet_out:
+        print(f"input tables as Parquet (for engine spark): {a.parquet_out}")
     if report.rejected:
         aside = ", ".join(f"{k} {v:,}" for k, v in report.rejected.items())
         print(f"set aside (--quarantine): {aside} rows; rows and reasons in {report.rejects_file}")
@@ -343,6 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--quarantine",
         action="store_true",
         help="set row-level problems aside (<warehouse>.rejects.csv) and load the rest",
+    )
+    ld.add_argument(
+        "--parquet-out",
+        metavar="DIR",
+        help="also write the loaded input tables as Parquet into DIR (what `run --engine spark` reads; "
+        "its default place is <warehouse>.parquet)",
     )
     ld.set_defaults(func=_cmd_load)
 
