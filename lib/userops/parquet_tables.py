@@ -4,7 +4,8 @@
 
 writes one `<table>.parquet` per contract input table (the loaded, typed rows with their BIGINT
 surrogate ids) plus the load's own small tables (`_load_meta`, `_load_info`, `_load_rejects`,
-`_load_notices`, `_id_maps`, `map_<id>`), so a Spark session sees what a DuckDB run sees. The
+`_load_notices`, `_id_maps` as `meta_load_meta.parquet` ...: Spark skips names starting with '_';
+and `map_<id>`), so a Spark session sees what a DuckDB run sees. The
 derived tables (sql/warehouse/*.sql) are not written: the Spark engine builds them from these with
 the same SQL (userops.engine). The folder is written beside its final place and swapped in whole
 when the warehouse is, so it always belongs to one load (its `_load_info` fingerprint).
@@ -40,9 +41,24 @@ def write(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     names = table_names(con)
     for name in names:  # names are the contract's and the loader's own, never data
-        target = str(folder / f"{name}.parquet").replace("'", "''")
+        target = str(folder / file_name(name)).replace("'", "''")
         con.execute(f"copy (select * from \"{name}\") to '{target}' (format parquet)")
     return names
+
+
+# Spark skips files whose name starts with '_' (as hidden): the load's tables are stored as meta_<name>.
+_META = "meta"
+
+
+def file_name(table: str) -> str:
+    """'orders' -> 'orders.parquet'; '_load_info' -> 'meta_load_info.parquet'."""
+    return f"{_META}{table}.parquet" if table.startswith("_") else f"{table}.parquet"
+
+
+def table_of(path: Path) -> str:
+    """The table a file of the folder holds (inverse of file_name)."""
+    stem = path.name.removesuffix(".parquet")
+    return stem[len(_META) :] if stem.startswith(_META + "_") else stem
 
 
 def staging(folder: Path) -> Path:
