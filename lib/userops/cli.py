@@ -164,15 +164,17 @@ def _missing_warehouse(a: argparse.Namespace) -> bool:
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
-    """`userops run`; ``--lang`` sets the report language of this run only (env for the kernels)."""
+    """`userops run`; ``--lang`` and ``--engine`` set the report language and the query engine of
+    this run only (environment variables, which the notebooks' kernels inherit)."""
     from userops.i18n import ENV_LANGUAGE
     from userops.locks import LockBusy, reading
+    from userops.params import ENGINE_ENV
 
     if _missing_warehouse(a):
         return 2
-    before = os.environ.get(ENV_LANGUAGE)
-    if a.lang:
-        os.environ[ENV_LANGUAGE] = a.lang
+    given = {ENV_LANGUAGE: a.lang, ENGINE_ENV: a.engine}
+    before = {k: os.environ.get(k) for k in given}
+    os.environ.update({k: v for k, v in given.items() if v})
     try:
         with reading(a.warehouse):  # month chosen and every notebook run on one snapshot
             return _run_locked(a)
@@ -180,14 +182,15 @@ def _cmd_run(a: argparse.Namespace) -> int:
         print(f"userops run: {e}", file=sys.stderr)
         return EXIT_BUSY
     finally:
-        if before is None:
-            os.environ.pop(ENV_LANGUAGE, None)
-        else:
-            os.environ[ENV_LANGUAGE] = before
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _run_locked(a: argparse.Namespace) -> int:
-    from userops import vocabulary
+    from userops import engine, vocabulary
     from userops.db import connect, resolve_month
     from userops.params import ParamsError, load_params
     from userops.runner import NotebookFailed, RunIncomplete, SnapshotChanged, run_playbook
@@ -198,6 +201,8 @@ def _run_locked(a: argparse.Namespace) -> int:
             month = resolve_month(con, a.month)
             for notice in vocabulary.require(con, params):  # VocabularyError: names the data lacks
                 print(f"userops run: notice: {notice}", file=sys.stderr)
+            if params.engine == "spark":  # the Parquet tables Spark reads are this warehouse's load
+                engine.check_parquet(con, a.warehouse, params)
     except (ParamsError, ValueError, FileNotFoundError) as e:
         print(f"userops run: {e}", file=sys.stderr)
         return 2
@@ -374,6 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-pdf", action="store_true", help="skip the PDF export")
     r.add_argument(
         "--lang", choices=["zh", "en"], help="report language (default: params report.language, zh)"
+    )
+    r.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        help="where the metric SQL runs (default: params engine, duckdb); spark reads the Parquet tables "
+        "of `userops load --parquet-out` (params spark.parquet, else <warehouse>.parquet)",
     )
     r.add_argument(
         "--keep-going",

@@ -15,6 +15,7 @@ plays' Python is the same on both engines. A metric file runs through ``spark_sq
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -46,6 +47,31 @@ def open_engine(warehouse: str | Path, params: Params):
     return connect(warehouse, settings=params.duckdb.model_dump())
 
 
+def parquet_folder(warehouse: str | Path, params: Params) -> Path:
+    """Where the Spark engine reads the input tables: params spark.parquet, else <warehouse>.parquet."""
+    return Path(params.spark.parquet) if params.spark.parquet else parquet_tables.default_folder(warehouse)
+
+
+def check_parquet(con, warehouse: str | Path, params: Params) -> None:
+    """ValueError unless the Parquet folder holds the same load as the warehouse (its fingerprint)."""
+    import pyarrow.parquet as pq
+
+    folder = parquet_folder(warehouse, params)
+    info = folder / parquet_tables.file_name("_load_info")
+    if not info.is_file():
+        raise ValueError(
+            f"engine spark reads the input tables as Parquet from {folder}, which has none: write them with "
+            f"`userops load DIR --warehouse {warehouse} --parquet-out {folder}` (or set params spark.parquet)"
+        )
+    theirs = pq.read_table(info).column("fingerprint")[0].as_py()
+    ours = con.execute("select fingerprint from _load_info").fetchone()[0]
+    if theirs != ours:
+        raise ValueError(
+            f"the Parquet tables in {folder} are of another load than {warehouse} (fingerprint {theirs}, "
+            f"warehouse {ours}): load again with --parquet-out {folder}"
+        )
+
+
 # --------------------------------------------------------------------------- session
 
 
@@ -54,6 +80,8 @@ def spark_session(sp: SparkParams):
     Spark Connect remote; params ``spark.conf`` added, e.g. spark.driver.memory)."""
     from userops import spark_sql
 
+    if not sp.remote and (sp.master or "local").startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode listens on loopback only
     return spark_sql.session(master=sp.master, remote=sp.remote, conf=dict(sp.conf))
 
 
@@ -135,14 +163,16 @@ class SparkConnection:
             self.tables[name] = table
 
     def _parquet(self, path: Path):
-        """A Parquet file as a Spark DataFrame; an empty table (no row group, which Spark cannot
-        infer a schema from) as an empty frame of the file's own schema."""
+        """A Parquet file as a Spark DataFrame of the file's own schema (read from its footer here:
+        no inference job per file, and an empty table without row groups, which Spark cannot infer
+        a schema from, is an empty frame); timestamps without zone stay TIMESTAMP_NTZ."""
         import pyarrow.parquet as pq
         from pyspark.sql.pandas.types import from_arrow_schema
 
+        schema = from_arrow_schema(pq.read_schema(path), prefer_timestamp_ntz=True)
         if pq.ParquetFile(path).metadata.num_row_groups == 0:
-            return self.spark.createDataFrame([], from_arrow_schema(pq.read_schema(path)))
-        return self.spark.read.parquet(str(path.resolve()))
+            return self.spark.createDataFrame([], schema)
+        return self.spark.read.schema(schema).parquet(str(path.resolve()))
 
     def build_derived(self, params: Params) -> None:
         """The derived tables (sql/warehouse/*.sql, in name order) as cached views, by the same SQL."""
