@@ -719,12 +719,13 @@ def build_derived(con: duckdb.DuckDBPyConnection, params: Params | None = None) 
 def _write_meta(con, report: LoadReport, files: dict[str, Path], data_dir: Path) -> None:
     con.execute(
         "create table _load_meta as select * from (values "
-        + ", ".join(["(?, ?, ?, ?, ?)"] * len(LOAD_ORDER))
-        + ") t(table_name, present, n_rows, n_rejected, source_file)",
+        + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(LOAD_ORDER))
+        + ") t(load_order, table_name, present, n_rows, n_rejected, source_file)",
         [
             v
-            for name in LOAD_ORDER
+            for i, name in enumerate(LOAD_ORDER, start=1)
             for v in (
+                i,
                 name,
                 name in files,
                 report.rows[name],

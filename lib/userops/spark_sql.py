@@ -51,14 +51,130 @@ LOCAL_CONF = {
 }
 
 
+# DuckDB functions sqlglot 30 passes through unchanged to Spark, with the Spark function of the same
+# meaning: (spark name, arguments placed before the DuckDB argument).
+_SAME_MEANING = {
+    "to_days": ("MAKE_DT_INTERVAL", []),  # an interval of n days
+    "to_hours": ("MAKE_DT_INTERVAL", [0]),  # (days, hours)
+    "to_minutes": ("MAKE_DT_INTERVAL", [0, 0]),
+    "to_seconds": ("MAKE_DT_INTERVAL", [0, 0, 0]),
+    "to_months": ("MAKE_YM_INTERVAL", [0]),  # (years, months)
+}
+
+
+def _series_table(node):
+    """DuckDB's table functions range(a, b, step) (b excluded) and generate_series(a, b, step) (b
+    included) as a Spark generator with the same rows and the same column name.
+
+    sqlglot 30 writes range() as sequence(a, b - step, step): wrong when b - a is not a multiple of
+    step (range(Jan 1, Mar 1 + 1 day, 1 month) would lose Mar 1) and a countdown when b <= a. Here:
+    explode(filter(sequence(a, b, step), v -> v < b)), which is exact for the increasing series the
+    metrics use.
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    series = node.this
+    column = "range" if series.args.get("is_end_exclusive") else "generate_series"
+    alias = node.alias or f"_{column}"
+    start, end = (series.args[k].sql(dialect="spark") for k in ("start", "end"))
+    step = series.args.get("step")
+    seq = f"sequence({start}, {end}, {step.sql(dialect='spark')})" if step else f"sequence({start}, {end})"
+    if column == "range":
+        seq = f"filter({seq}, _v -> _v < {end})"
+    table = sqlglot.parse_one(f"select * from explode({seq}) as {alias}({column})", read="spark")
+    return table.find(exp.Table) or table.args["from_"].this
+
+
+def _spark_functions(node):
+    """Rename the DuckDB functions of _SAME_MEANING (a syntax difference, not a semantic one) and
+    rewrite the series table functions (_series_table)."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries):
+        return _series_table(node)
+    if isinstance(node, exp.Format):
+        return _format_concat(node)
+    hex_digits = _hex_literal(node)
+    if hex_digits is not None:  # cast('0x' || h as bigint): Spark reads hex digits with conv()
+        return exp.Cast(
+            this=exp.Anonymous(this="CONV", expressions=[hex_digits, exp.Literal.number(16), exp.Literal.number(10)]),
+            to=exp.DataType.build("BIGINT"),
+        )
+    if isinstance(node, exp.ToDays):
+        name, args = "to_days", [node.this]
+    elif isinstance(node, exp.Anonymous) and str(node.this).lower() in _SAME_MEANING:
+        name, args = str(node.this).lower(), list(node.expressions)
+    else:
+        return node
+    spark_name, before = _SAME_MEANING[name]
+    return exp.Anonymous(this=spark_name, expressions=[exp.Literal.number(v) for v in before] + args)
+
+
+def _format_concat(node):
+    """DuckDB's format('a {} b', x) as concat('a ', cast(x as string), ' b'): NULL if an argument is
+    NULL on both engines. Only bare {} placeholders have this meaning; others are refused."""
+    from sqlglot import exp
+
+    fmt = node.this
+    if not (isinstance(fmt, exp.Literal) and fmt.is_string) or fmt.this.count("{") != fmt.this.count("{}"):
+        raise ValueError(f"format() with a pattern other than bare {{}} placeholders: {node.sql()}")
+    pieces = fmt.this.split("{}")
+    if len(pieces) - 1 != len(node.expressions):
+        raise ValueError(f"format() placeholders and arguments differ: {node.sql()}")
+    parts = []
+    for text, arg in zip(pieces, [*node.expressions, None], strict=True):
+        if text:
+            parts.append(exp.Literal.string(text))
+        if arg is not None:
+            parts.append(exp.Cast(this=arg, to=exp.DataType.build("STRING")))
+    return exp.Anonymous(this="CONCAT", expressions=parts)
+
+
+def _hex_literal(node):
+    """The hex-digit expression h of DuckDB's ``cast('0x' || h as bigint)``, else None."""
+    from sqlglot import exp
+
+    if not (isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.BIGINT):
+        return None
+    inner = node.this.unnest() if isinstance(node.this, exp.Paren) else node.this
+    if isinstance(inner, exp.DPipe) and isinstance(inner.this, exp.Literal) and inner.this.this == "0x":
+        return inner.expression
+    return None
+
+
+def _unique_ctes(tree):
+    """Spark refuses a CTE name defined again in a nested WITH (DuckDB scopes it: an included file's
+    `final` inside a metric's own `final`). Nested WITH names get a suffix, references follow."""
+    from sqlglot import exp
+
+    nested = [w for w in tree.find_all(exp.With) if w.parent is not tree]
+    for i, with_ in enumerate(reversed(nested), start=1):
+        scope = with_.parent
+        body = [v for k, v in scope.args.items() if k not in ("with", "with_") and v is not None]
+        for j, cte in enumerate(with_.expressions):
+            old, new = cte.alias, f"{cte.alias}__{i}"
+            # the name is seen by the later CTEs of the same WITH and by the query's body, not by its
+            # own definition (there it names the table outside)
+            for node in [c.this for c in with_.expressions[j + 1 :]] + body:
+                for part in node if isinstance(node, list) else [node]:
+                    if not isinstance(part, exp.Expression):
+                        continue
+                    for table in part.find_all(exp.Table):
+                        if table.name == old and not table.args.get("db"):
+                            table.set("this", exp.to_identifier(new))
+            cte.set("alias", exp.TableAlias(this=exp.to_identifier(new)))
+    return tree
+
+
 def transpile(duckdb_sql: str) -> str:
     """DuckDB SQL -> Spark SQL (sqlglot); ``$name`` parameters become named markers ``:name``."""
     import sqlglot
 
-    statements = sqlglot.transpile(duckdb_sql, read="duckdb", write="spark", pretty=True)
-    if len(statements) != 1:
-        raise ValueError(f"expected one SQL statement, got {len(statements)}")
-    return statements[0]
+    trees = sqlglot.parse(duckdb_sql, read="duckdb")
+    if len(trees) != 1 or trees[0] is None:
+        raise ValueError(f"expected one SQL statement, got {len(trees)}")
+    return _unique_ctes(trees[0].transform(_spark_functions)).sql(dialect="spark", pretty=True)
 
 
 def override_path(relpath: str):
@@ -161,6 +277,31 @@ def create_view(spark, name: str, relpath: str, params: dict, cache_it: bool = T
     df.createOrReplaceTempView(name)
 
 
+@cache
+def table_sql(relpath: str) -> tuple[str, str]:
+    """A warehouse build file ``create table <name> as <query>``: (name, the query's Spark text)."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(read_sql(relpath), read="duckdb")
+    if not isinstance(tree, exp.Create) or tree.kind != "TABLE":
+        raise ValueError(f"{relpath}.sql is not a 'create table ... as' statement")
+    query = _unique_ctes(tree.expression.transform(_spark_functions))
+    return tree.this.name, query.sql(dialect="spark", pretty=True)
+
+
+def build_table(spark, relpath: str, params: dict, as_view: bool = True) -> str:
+    """Run a warehouse build file on Spark: a cached temp view (default) or a saved table; its name."""
+    _check_params(relpath, params)
+    name, text = table_sql(relpath)
+    df = spark.sql(text, args=spark_args(params))
+    if as_view:
+        df.cache().createOrReplaceTempView(name)
+    else:
+        df.write.mode("overwrite").saveAsTable(name)
+    return name
+
+
 def _convert(col: pd.Series) -> pd.Series:
     sample = col.dropna()
     if sample.empty or col.dtype != object:
@@ -180,4 +321,76 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for i in range(out.shape[1]):
         out.isetitem(i, _convert(out.iloc[:, i]))
+    return out
+
+
+def _sortable(value):
+    """A total-order key for one plain cell: None first, floats rounded (1e-9 noise cannot reorder rows)."""
+    if value is None:
+        return (0, "")
+    if isinstance(value, tuple):
+        return (1, tuple(_sortable(v) for v in value))
+    if isinstance(value, bool):
+        return (2, int(value))
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return (2, round(float(value), 9))
+    if isinstance(value, pd.Timestamp):
+        return (3, value.value)
+    return (4, str(value))
+
+
+def _cells(df: pd.DataFrame) -> list[tuple]:
+    """Rows as tuples of plain Python values, sorted by all columns (an explicit, engine-free order)."""
+    rows = [tuple(_plain(v) for v in row) for row in df.itertuples(index=False, name=None)]
+    return sorted(rows, key=lambda r: tuple(_sortable(v) for v in r))
+
+
+def _plain(value):
+    if value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    if hasattr(value, "tolist") and not isinstance(value, (str, pd.Timestamp)):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _plain(v)) for k, v in value.items()))
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, (pd.Timestamp, dt.datetime)):
+        return pd.Timestamp(value).tz_localize(None) if pd.Timestamp(value).tzinfo else pd.Timestamp(value)
+    if isinstance(value, dt.date):
+        return pd.Timestamp(value)
+    return value
+
+
+def _same(a, b, tol: float) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same(x, y, tol) for x, y in zip(a, b, strict=True))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a == b
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b  # counts: exact
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(a - b) <= tol * max(1.0, abs(a), abs(b))  # rates and money: within 1e-9
+    return a == b
+
+
+def differences(duck: pd.DataFrame, spark: pd.DataFrame, tol: float = 1e-9, limit: int = 5) -> list[str]:
+    """How two results differ (empty when equal): same columns, same rows after sorting every column,
+    integers exact, other numbers within `tol` (relative above 1), NULL only against NULL."""
+    if list(duck.columns) != list(spark.columns):
+        return [f"columns differ: duckdb {list(duck.columns)} vs spark {list(spark.columns)}"]
+    if len(duck) != len(spark):
+        return [f"row counts differ: duckdb {len(duck)} vs spark {len(spark)}"]
+    out = []
+    for i, (a, b) in enumerate(zip(_cells(duck), _cells(spark), strict=True)):
+        bad = [c for c, x, y in zip(duck.columns, a, b, strict=True) if not _same(x, y, tol)]
+        if bad:
+            out.append(
+                f"row {i}: {', '.join(f'{c}: duckdb {a[duck.columns.get_loc(c)]!r} vs spark {b[duck.columns.get_loc(c)]!r}' for c in bad)}"
+            )
+            if len(out) >= limit:
+                break
     return out

@@ -86,7 +86,7 @@ attributes as (
     select
         user_id,
         year(cast($as_of as date)) - birth_year as age,
-        len(list_filter($age_edges, lambda e: year(cast($as_of as date)) - birth_year >= e)) as band_idx,
+        array_length(list_filter($age_edges, lambda e: year(cast($as_of as date)) - birth_year >= e)) as band_idx,
         coalesce(nullif(trim(gender), ''), 'unknown') as gender,
         coalesce(nullif(trim(city), ''), 'unknown') as city,
         coalesce(nullif(trim(family_status), ''), 'unknown') as family_status
