@@ -24,11 +24,8 @@ import pandas as pd
 
 from userops import parquet_tables
 from userops.params import Params, SparkParams
-from userops.sql_files import sql_names
+from userops.sql_files import sql_names, sql_params
 
-_CREATE = re.compile(
-    r"^\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*create\s+table\s+([A-Za-z_][A-Za-z0-9_]*)\s+as\s", re.I | re.S
-)
 _TEMP_TABLE = re.compile(r"^\s*create\s+or\s+replace\s+temp(?:orary)?\s+table\s+([A-Za-z_]\w*)\s+as\s", re.I)
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -178,15 +175,13 @@ class SparkConnection:
     def build_derived(self, params: Params) -> None:
         """The derived tables (sql/warehouse/*.sql, in name order) as cached views, by the same SQL."""
         from userops import spark_sql
+        from userops.db import logged
 
         values = {"new_user_kinds": list(params.data.new_user_coupon_kinds)}
         for name in sql_names("warehouse"):
-            text = spark_sql.sql_for(name)
-            m = _CREATE.match(text)
-            if not m:
-                raise ValueError(f"{name}: a warehouse file must be `create table <name> as <query>`")
-            select = text[m.end() :]
-            self._cached_view(m.group(1), select, bind(select, values), name)
+            args = {p: values[p] for p in sql_params(name)}
+            with logged(name, args):
+                self.tables[spark_sql.build_table(self.spark, name, args)] = name
 
     def _cached_view(self, view: str, select: str, args: dict, source: str) -> None:
         from userops.db import logged
