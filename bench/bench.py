@@ -62,7 +62,9 @@ def sql_times(log: Path) -> dict[str, dict]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]["seconds"]))
 
 
-def bench_scale(users: int, months: int, seed: int, memory_limit: str | None, engines: list[str]) -> dict:
+def bench_scale(
+    users: int, months: int, seed: int, memory_limit: str | None, engines: list[str], driver_memory: str
+) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"userops-bench-{users}-"))
     try:
         data, wh, log = work / "data", work / "warehouse.duckdb", work / "q.jsonl"
@@ -78,6 +80,8 @@ def bench_scale(users: int, months: int, seed: int, memory_limit: str | None, en
         for engine in engines:
             elog = work / f"q-{engine}.jsonl"
             eenv = dict(env, USEROPS_QUERY_LOG=str(elog))
+            if engine == "spark":  # local mode: the driver is the executor; its heap holds the cached tables
+                eenv["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {driver_memory} pyspark-shell"
             for nb in NOTEBOOKS:
                 steps[_step_name(nb, engine)] = step(
                     [u, "run", "--warehouse", str(wh), "--out", str(work / f"outputs-{engine}"), "--no-pdf",
@@ -199,13 +203,16 @@ def main() -> int:
         default=["duckdb"],
         help="engines each notebook runs on (spark: local mode unless params/env say otherwise)",
     )
+    ap.add_argument("--spark-driver-memory", default="8g", help="local Spark's heap (cached derived tables)")
     ap.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for every step, e.g. 2GB")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="writes <out>.md and <out>.json")
     a = ap.parse_args()
     res = {"machine": machine(), "months": a.months, "seed": a.seed, "engines": a.engines, "scales": []}
     for n in a.users:
         print(f"scale {n:,} users ...", flush=True)
-        res["scales"].append(bench_scale(n, a.months, a.seed, a.memory_limit, a.engines))
+        res["scales"].append(
+            bench_scale(n, a.months, a.seed, a.memory_limit, a.engines, a.spark_driver_memory)
+        )
     table = markdown(res)
     print(table)
     Path(a.out + ".md").write_text(table, encoding="utf-8")
