@@ -118,7 +118,9 @@ def _differences(spark: dict, duck: dict, path: str = "") -> list[str]:
     """Where two metrics trees differ: numbers beyond 1e-9 (relative), anything else exactly."""
     if isinstance(duck, dict) and isinstance(spark, dict):
         if set(spark) != set(duck):
-            return [f"{path}: keys {sorted(set(spark) ^ set(duck))} on one engine only"]
+            return [
+                f"{path}: only on spark {sorted(set(spark) - set(duck))}, only on duckdb {sorted(set(duck) - set(spark))}"
+            ]
         return [d for k in duck for d in _differences(spark[k], duck[k], f"{path}.{k}")]
     if isinstance(duck, list) and isinstance(spark, list) and len(spark) == len(duck):
         return [
