@@ -97,6 +97,19 @@ def _spark_functions(node):
         return _series_table(node)
     if isinstance(node, exp.Format):
         return _format_concat(node)
+    if isinstance(node, exp.DayOfWeekIso):  # sqlglot writes (dayofweek % 7) + 1: Monday would be 3
+        return exp.Paren(
+            this=exp.Add(
+                this=exp.Anonymous(this="WEEKDAY", expressions=[node.this]), expression=exp.Literal.number(1)
+            )
+        )
+    if isinstance(node, exp.DayOfWeek):  # DuckDB: Sunday = 0; Spark's dayofweek: Sunday = 1
+        return exp.Paren(
+            this=exp.Sub(
+                this=exp.Anonymous(this="DAYOFWEEK", expressions=[node.this]),
+                expression=exp.Literal.number(1),
+            )
+        )
     if isinstance(node, (exp.Div, exp.Avg)) and not _is_double(node.this):
         # DuckDB's `/` and avg() on numbers are DOUBLE; Spark keeps DECIMAL (rounded to 6 places)
         node.set("this", exp.Cast(this=node.this, to=exp.DataType.build("DOUBLE")))
