@@ -627,16 +627,16 @@ def spark(duck):
     for (name,) in tables.fetchall():
         if name not in derived:
             session.createDataFrame(
-                duck.execute(f'select * from "{name}"').to_arrow_table()
+                duck.sql(f'select * from "{name}"').to_arrow_table()
             ).createOrReplaceTempView(name)
     for build in sql_names("warehouse"):
         spark_sql.build_table(
             session, build, {"new_user_kinds": NEW_USER_KINDS} if "coupons" in build else {}
         )
     for name in REGISTERED:
-        session.createDataFrame(
-            duck.execute(f"select * from {name}").to_arrow_table()
-        ).createOrReplaceTempView(name)
+        session.createDataFrame(duck.sql(f"select * from {name}").to_arrow_table()).createOrReplaceTempView(
+            name
+        )
     spark_sql.create_view(session, "recall_user_stages", "recall/user_stages", STAGES)
     yield session
     session.catalog.clearCache()
