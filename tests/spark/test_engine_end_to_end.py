@@ -1,13 +1,14 @@
 """The playbook on local Spark (params engine: spark) gives DuckDB's numbers.
 
-A small demo (400 users, 8 months) is loaded once with `--parquet-out`. In `make test`:
+A small demo (400 users, 8 months) is loaded once with `--parquet-out`. In `make test`, in this
+process's SparkSession (shared with tests/spark/test_differential.py on the "spark" xdist worker):
 - the derived warehouse tables Spark builds from the Parquet tables by the same SQL equal DuckDB's,
   row for row, and the run's facts (load, present tables, report month) are the same;
-- one notebook (NOTEBOOK) runs with `engine: spark` and with DuckDB: its metrics.json values equal.
-`make test-spark` (USEROPS_SPARK_FULL=1) runs all six notebooks with `userops run --engine spark`
-against a DuckDB run and compares every play's metrics (provenance and timings aside).
-
-Slow by nature (each kernel starts its own JVM): grouped on one xdist worker ("spark").
+- what the plays ask of a connection (a metric through db.query / query_once, a temporary table
+  other metric files read, a registered pandas frame, inline statements) gives DuckDB's result.
+`make test-spark` (USEROPS_SPARK_FULL=1) adds the notebooks, each kernel starting its own JVM (minutes
+on 2 cores, hence not in make test): one notebook (NOTEBOOK) through papermill, then all six with
+`userops run --engine spark` against a DuckDB run, every play's metrics compared (provenance aside).
 """
 
 from __future__ import annotations
@@ -90,6 +91,46 @@ def test_derived_tables_built_on_spark_equal_duckdb(small, spark_con):
         assert db.data_range(spark_con) == db.data_range(duck)
 
 
+def test_what_the_plays_ask_of_a_connection_gives_duckdbs_result(small, spark_con):
+    from userops import recall
+    from userops.period import Period
+
+    rc = Params().recall
+    with db.connect(small) as duck:
+        results = []
+        for con in (spark_con, duck):
+            panel = recall.build_stages(con, Period("2026-06"), rc)  # db.create_temp_table
+            assert db.has_temp_table(con, recall.STAGE_TABLE)
+            stages = con.execute(
+                f"select month_end, stage, count(*) as n from {recall.STAGE_TABLE} group by all"
+            ).df()
+            # a metric file, twice: the second call is served by query_once's memo (a copy)
+            first = db.query_once("activity/order_frequency", con, **_frequency_params())
+            again = db.query_once("activity/order_frequency", con, **_frequency_params())
+            pd.testing.assert_frame_equal(first, again)
+            con.register("_picked", pd.DataFrame({"user_id": [1, 2, 3, 999999]}))
+            picked = con.execute("select count(*) from dim_users join _picked using (user_id)").fetchone()
+            con.unregister("_picked")
+            results.append((panel, stages, first, picked))
+        (sp, ss, sf, spk), (dp, ds, df, dpk) = results
+        assert sp == dp and spk == dpk == (3,)  # users 1-3 exist, 999999 does not
+        assert len(ds) > 0 and ds.n.sum() > 0
+        _same(ss, ds, ["month_end", "stage"])
+        _same(sf, df, None)
+
+
+def _frequency_params() -> dict:
+    from userops.sql_files import sql_params
+
+    given = {
+        "from_date": pd.Timestamp("2026-06-01").date(),
+        "to_date": pd.Timestamp("2026-07-01").date(),
+        "offline_channels": ["store"],  # a list parameter: bound as an array on Spark
+    }
+    assert sorted(sql_params("activity/order_frequency")) == sorted(given)
+    return given
+
+
 def _notebook(small: Path, name: str, out: Path, engine: str, monkeypatch) -> dict:
     """Execute one notebook (papermill, the project kernel) on `engine`; its metrics.json."""
     import papermill as pm
@@ -142,7 +183,7 @@ def _plays(metrics: dict) -> dict:
     return {play: body["metrics"] for play, body in metrics["plays"].items()}
 
 
-@pytest.mark.skipif(FULL, reason="make test-spark runs every notebook (test_all_notebooks_on_spark)")
+@pytest.mark.skipif(not FULL, reason="a notebook on Spark starts a JVM in its kernel: `make test-spark`")
 def test_one_notebook_on_spark_gives_duckdbs_metrics(small, tmp_path, monkeypatch):
     duck = _plays(_notebook(small, NOTEBOOK, tmp_path / "duckdb", "duckdb", monkeypatch))
     spark = _plays(_notebook(small, NOTEBOOK, tmp_path / "spark", "spark", monkeypatch))
