@@ -136,11 +136,11 @@ class SparkConnection:
 
     @classmethod
     def open(cls, warehouse: str | Path, params: Params) -> SparkConnection:
-        con = cls(spark_session(params.spark))
-        folder = (
-            Path(params.spark.parquet) if params.spark.parquet else parquet_tables.default_folder(warehouse)
-        )
-        con.read_tables(folder, params.spark.tables)
+        spark = spark_session(params.spark)
+        # A local or classic session: a new session of the process's SparkContext, so this
+        # connection's views and settings are its own (the JVM and the table cache are shared).
+        con = cls(spark if params.spark.remote else spark.newSession())
+        con.read_tables(parquet_folder(warehouse, params), params.spark.tables)
         con.build_derived(params)
         return con
 
@@ -230,8 +230,10 @@ class SparkConnection:
         self.spark.catalog.dropTempView(name)
 
     def close(self) -> None:
-        """Drop this connection's cached views (the process's session stays for the next one)."""
+        """Uncache and drop this connection's views (the process's SparkContext stays for the next one)."""
         for view in list(self.tables):
+            if self.spark.catalog.tableExists(view) and self.spark.catalog.isCached(view):
+                self.spark.catalog.uncacheTable(view)
             self.spark.catalog.dropTempView(view)
         self.tables.clear()
 
