@@ -109,11 +109,11 @@ def test_what_the_plays_ask_of_a_connection_gives_duckdbs_result(small, spark_co
             again = db.query_once("activity/order_frequency", con, **_frequency_params())
             pd.testing.assert_frame_equal(first, again)
             con.register("_picked", pd.DataFrame({"user_id": [1, 2, 3, 999999]}))
-            picked = con.execute("select count(*) from dim_users join _picked using (user_id)").fetchone()
+            picked = con.execute("select count(*) from dim_users join _picked using (user_id)").fetchall()
             con.unregister("_picked")
             results.append((panel, stages, first, picked))
         (sp, ss, sf, spk), (dp, ds, df, dpk) = results
-        assert sp == dp and spk == dpk == (3,)  # users 1-3 exist, 999999 does not
+        assert sp == dp and spk == dpk == [(3,)]  # users 1-3 exist, 999999 does not
         assert len(ds) > 0 and ds.n.sum() > 0
         _same(ss, ds, ["month_end", "stage"])
         _same(sf, df, None)
