@@ -591,21 +591,27 @@ def _append_edge_rows(data_dir) -> None:
         pd.concat([old, new], ignore_index=True).to_parquet(path, index=False)
 
 
-@pytest.fixture(scope="module")
-def duck(tmp_path_factory):
-    """The slice's DuckDB warehouse (read-only, as the notebooks open it) with the registered frames."""
+def open_slice(root):
+    """The slice's DuckDB warehouse under `root` (built once; read-only, as the notebooks open it),
+    with the registered frames and the recall stages temp table."""
     from userops.db import connect
     from userops.demo import generate
     from userops.load import load_dir
 
-    root = tmp_path_factory.mktemp("spark_slice")
-    generate(root / "data", **SLICE)
-    _append_edge_rows(root / "data")
-    load_dir(root / "data", root / "wh.duckdb")
+    if not (root / "wh.duckdb").is_file():
+        generate(root / "data", **SLICE)
+        _append_edge_rows(root / "data")
+        load_dir(root / "data", root / "wh.duckdb")
     con = connect(root / "wh.duckdb")
     for name, sql in REGISTERED.items():
         con.register(name, con.execute(sql).df())
     con.execute("create temp table recall_user_stages as " + read_sql("recall/user_stages"), STAGES)
+    return con
+
+
+@pytest.fixture(scope="module")
+def duck(tmp_path_factory):
+    con = open_slice(tmp_path_factory.mktemp("spark_slice"))
     yield con
     con.close()
 
@@ -615,8 +621,7 @@ def _derived() -> dict[str, str]:
     return {spark_sql.table_sql(n)[0]: n for n in sql_names("warehouse")}
 
 
-@pytest.fixture(scope="module")
-def spark(duck):
+def spark_slice(duck):
     """One local SparkSession with the slice: input tables as temp views (from the same validated
     tables DuckDB holds), derived tables built on Spark by the warehouse SQL, registered frames."""
     session = spark_sql.session(
@@ -638,6 +643,12 @@ def spark(duck):
             name
         )
     spark_sql.create_view(session, "recall_user_stages", "recall/user_stages", STAGES)
+    return session
+
+
+@pytest.fixture(scope="module")
+def spark(duck):
+    session = spark_slice(duck)
     yield session
     session.catalog.clearCache()
 
