@@ -576,7 +576,17 @@ REGISTERED = {
 
 # Cases whose result is empty on this slice (an empty result proves only that both engines run the
 # text): every other case must return rows, so a slice that stops exercising a metric fails here.
-EMPTY_ON_SLICE: set[str] = set()
+EMPTY_ON_SLICE: set[str] = {
+    "campaigns/category_reminder_effect#0",  # the slice's 4 months hold no measured category reminder
+    "campaigns/reminder_members#0",
+    "recall/member_stages#0",  # no recall campaign in the slice
+    "recall/recall_outcomes#0",
+    "triggers/abandoned_checkout#0",  # no checkout without an order on the run date
+    "triggers/earlier_members#0",  # no earlier trigger lists in the slice
+    "triggers/recall#0",
+    "triggers/registered_never_ordered#0",
+    "triggers/trigger_outcomes#0",
+}
 
 
 def _append_edge_rows(data_dir) -> None:
