@@ -73,19 +73,31 @@ def _series_table(node):
     explode(filter(sequence(a, b, step), v -> v < b)), which is exact for the increasing series the
     metrics use.
     """
-    import sqlglot
     from sqlglot import exp
 
     series = node.this
     column = "range" if series.args.get("is_end_exclusive") else "generate_series"
-    alias = node.alias or f"_{column}"
-    start, end = (series.args[k].sql(dialect="spark") for k in ("start", "end"))
-    step = series.args.get("step")
-    seq = f"sequence({start}, {end}, {step.sql(dialect='spark')})" if step else f"sequence({start}, {end})"
+    start, end, step = (series.args.get(k) for k in ("start", "end", "step"))
+    seq = exp.Anonymous(this="SEQUENCE", expressions=[start, end] + ([step] if step else []))
     if column == "range":
-        seq = f"filter({seq}, _v -> _v < {end})"
-    table = sqlglot.parse_one(f"select * from explode({seq}) as {alias}({column})", read="spark")
-    return table.find(exp.Table) or table.args["from_"].this
+        below_end = exp.LT(this=exp.column("_v"), expression=end.copy())
+        seq = exp.Anonymous(
+            this="FILTER",
+            expressions=[seq, exp.Lambda(this=below_end, expressions=[exp.to_identifier("_v")])],
+        )
+    alias = exp.TableAlias(
+        this=exp.to_identifier(node.alias or f"_{column}"), columns=[exp.to_identifier(column)]
+    )
+    return exp.Table(this=exp.Anonymous(this="EXPLODE", expressions=[seq]), alias=alias)
+
+
+def _series_tables(node):
+    """Second pass (after _spark_functions, so the series' bounds are already Spark text)."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries):
+        return _series_table(node)
+    return node
 
 
 def _spark_functions(node):
@@ -93,10 +105,18 @@ def _spark_functions(node):
     rewrite the series table functions (_series_table)."""
     from sqlglot import exp
 
-    if isinstance(node, exp.Table) and isinstance(node.this, exp.GenerateSeries):
-        return _series_table(node)
     if isinstance(node, exp.Format):
         return _format_concat(node)
+    if (
+        isinstance(node, exp.Bracket)
+        and len(node.expressions) == 1
+        and not isinstance(node.expressions[0], exp.Literal)
+    ):  # list[i] with a computed i: DuckDB counts from 1, Spark's [] from 0 (sqlglot shifts literals only)
+        return exp.Anonymous(this="ELEMENT_AT", expressions=[node.this, node.expressions[0]])
+    if isinstance(node, exp.DateTrunc):  # sqlglot writes trunc(date, unit): NULL for 'day' on Spark
+        unit = node.args.get("unit")
+        unit = exp.Literal.string(unit.name) if isinstance(unit, exp.Var) else unit
+        return exp.Anonymous(this="DATE_TRUNC", expressions=[unit, node.this])
     if isinstance(node, exp.DayOfWeekIso):  # sqlglot writes (dayofweek % 7) + 1: Monday would be 3
         return exp.Paren(
             this=exp.Add(
@@ -201,7 +221,8 @@ def transpile(duckdb_sql: str) -> str:
     trees = sqlglot.parse(duckdb_sql, read="duckdb")
     if len(trees) != 1 or trees[0] is None:
         raise ValueError(f"expected one SQL statement, got {len(trees)}")
-    return _unique_ctes(trees[0].transform(_spark_functions)).sql(dialect="spark", pretty=True)
+    tree = trees[0].transform(_spark_functions).transform(_series_tables)
+    return _unique_ctes(tree).sql(dialect="spark", pretty=True)
 
 
 def override_path(relpath: str):
@@ -313,7 +334,7 @@ def table_sql(relpath: str) -> tuple[str, str]:
     tree = sqlglot.parse_one(read_sql(relpath), read="duckdb")
     if not isinstance(tree, exp.Create) or tree.kind != "TABLE":
         raise ValueError(f"{relpath}.sql is not a 'create table ... as' statement")
-    query = _unique_ctes(tree.expression.transform(_spark_functions))
+    query = _unique_ctes(tree.expression.transform(_spark_functions).transform(_series_tables))
     return tree.this.name, query.sql(dialect="spark", pretty=True)
 
 

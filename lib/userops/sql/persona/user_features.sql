@@ -99,7 +99,7 @@ banded as (
         case
             when age is null then 'unknown'
             when band_idx = 0 then '<' || $age_edges[1]
-            when band_idx = len($age_edges) then $age_edges[band_idx] || '+'
+            when band_idx = array_length($age_edges) then $age_edges[band_idx] || '+'
             else $age_edges[band_idx] || '-' || ($age_edges[band_idx + 1] - 1)
         end as age_band,
         gender,
