@@ -289,6 +289,7 @@ def test_reminder_without_holdout_says_so(make_warehouse):
     tables = _tables()
     tables["campaign_members"] = [m for m in tables["campaign_members"] if m["arm"] == "treatment"]
     con = connect(make_warehouse(tables))
+    i18n.set_language("en")  # the wording pinned below
     s = r.reminder_section(con, P.start, P.end, P, RP, DP, {"campaigns", "campaign_members", "coupons"})
     assert not s.ok
     assert s.reason == "衡量到期提醒需要在提醒组旁边有随机对照组；本期的到期提醒活动没有对照组。"
