@@ -20,7 +20,7 @@ ifeq ($(shell command -v $(PYTHON) 2>/dev/null),)
 PYTHON := python3
 endif
 
-.PHONY: all help install run demo test lint format lab bench clean triggers lock
+.PHONY: all help install run demo test test-spark lint format lab bench clean triggers lock
 
 all: run ## Install what is missing, build the demo warehouse, run the playbook for its last complete month
 
@@ -77,10 +77,14 @@ format: $(STAMPS)/venv ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-BENCH_USERS ?= 20000 200000
+test-spark: install ## The Spark engine's full end-to-end check: all six notebooks on local Spark, metrics equal to DuckDB's
+	USEROPS_SPARK_FULL=1 $(BIN)/pytest tests/spark $(PYTEST_ARGS)
 
-bench: install ## Time demo generation, load and the playbook at several scales (BENCH_USERS="20000 1000000")
-	$(BIN)/python bench/bench.py --users $(BENCH_USERS)
+BENCH_USERS   ?= 20000 200000
+BENCH_ENGINES ?= duckdb spark
+
+bench: install ## Time demo, load and the playbook per engine at several scales (BENCH_USERS="20000 1000000", BENCH_ENGINES="duckdb spark")
+	$(BIN)/python bench/bench.py --users $(BENCH_USERS) --engines $(BENCH_ENGINES)
 
 lab: install $(WAREHOUSE) ## Open JupyterLab on notebooks/ with the project kernel
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)

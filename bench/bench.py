@@ -1,11 +1,12 @@
 """`make bench`: time and peak memory of the demo generator, the loader and each notebook.
 
-    .venv/bin/python bench/bench.py --users 20000 200000 --months 12
+    .venv/bin/python bench/bench.py --users 20000 200000 --months 12 [--engines duckdb spark]
 
-For each scale: generate (seeded) -> load -> each notebook (`userops run --only NN --no-pdf`,
-the brief last), each step a separate process with its wall time and peak RSS (the process and
+For each scale: generate (seeded) -> load (with --parquet-out when Spark is benched) -> each
+notebook (`userops run --only NN --no-pdf --engine E`, the brief last) on each engine, each step a separate process with its wall time and peak RSS (the process and
 the kernels it waited for, from wait4). Every metric query and derived table is timed through
-the query log (USEROPS_QUERY_LOG): per SQL file, its calls, memo hits and seconds. Writes
+the query log (USEROPS_QUERY_LOG): per SQL file, its calls, memo hits and seconds (Spark's in its
+own table: there the derived warehouse tables are built in each notebook's session). Writes
 bench/results.md and bench/results.json (machine facts, one entry per scale) and prints the
 table. The machine is shared: compare ratios measured at the same moment, not absolute seconds.
 Each scale works in its own temporary folder, removed afterwards.
@@ -41,7 +42,11 @@ def step(cmd: list[str], env: dict) -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-2000:]}")
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    return {
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),  # the processes reaped (a JVM too)
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    }
 
 
 def sql_times(log: Path) -> dict[str, dict]:
@@ -57,21 +62,33 @@ def sql_times(log: Path) -> dict[str, dict]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]["seconds"]))
 
 
-def bench_scale(users: int, months: int, seed: int, memory_limit: str | None) -> dict:
+def bench_scale(
+    users: int, months: int, seed: int, memory_limit: str | None, engines: list[str], driver_memory: str
+) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"userops-bench-{users}-"))
     try:
-        data, wh, out, log = work / "data", work / "warehouse.duckdb", work / "outputs", work / "q.jsonl"
+        data, wh, log = work / "data", work / "warehouse.duckdb", work / "q.jsonl"
         env = dict(os.environ, USEROPS_QUERY_LOG=str(log))
         if memory_limit:
             env["USEROPS_DUCKDB_MEMORY_LIMIT"] = memory_limit
         u = str(USEROPS)
         steps = {"demo": step([u, "demo", "--users", str(users), "--months", str(months), "--seed", str(seed),
                                "--out", str(data)], env)}  # fmt: skip
-        steps["load"] = step([u, "load", str(data), "--warehouse", str(wh)], env)
-        for nb in NOTEBOOKS:
-            steps[f"notebook {nb}"] = step(
-                [u, "run", "--warehouse", str(wh), "--out", str(out), "--no-pdf", "--only", nb], env
-            )
+        parquet = ["--parquet-out", str(work / "warehouse.parquet")] if "spark" in engines else []
+        steps["load"] = step([u, "load", str(data), "--warehouse", str(wh), *parquet], env)
+        sql = {}
+        for engine in engines:
+            elog = work / f"q-{engine}.jsonl"
+            eenv = dict(env, USEROPS_QUERY_LOG=str(elog))
+            if engine == "spark":  # local mode: the driver is the executor; its heap holds the cached tables
+                eenv["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {driver_memory} pyspark-shell"
+            for nb in NOTEBOOKS:
+                steps[_step_name(nb, engine)] = step(
+                    [u, "run", "--warehouse", str(wh), "--out", str(work / f"outputs-{engine}"), "--no-pdf",
+                     "--only", nb, "--engine", engine],
+                    eenv,
+                )  # fmt: skip
+            sql[engine] = sql_times(elog)
         counts = json.loads((data / "planted.json").read_text(encoding="utf-8"))["counts"]
         return {
             "users": users,
@@ -79,10 +96,16 @@ def bench_scale(users: int, months: int, seed: int, memory_limit: str | None) ->
             "events": counts.get("events", 0),
             "warehouse_mb": round(wh.stat().st_size / 1e6, 1),
             "steps": steps,
-            "sql": sql_times(log),
+            "sql": sql.get("duckdb", {}),
+            "sql_spark": sql.get("spark", {}),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _step_name(nb: str, engine: str) -> str:
+    """'notebook 01' (DuckDB, as before) or 'notebook 01 spark'."""
+    return f"notebook {nb}" if engine == "duckdb" else f"notebook {nb} {engine}"
 
 
 def machine() -> dict:
@@ -122,19 +145,50 @@ def markdown(res: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     facts = ("orders", "events", "warehouse_mb")
     lines += [f"| {f} | " + " | ".join(f"{s[f]:,}" for s in scales) + " |" for f in facts]
-    lines += ["", "## SQL files: seconds (calls, memo hits)", ""]
+    lines += _spark_ratios(scales)
+    lines += _sql_table(scales, "sql", "## SQL files: seconds (calls, memo hits)")
+    if any(s.get("sql_spark") for s in scales):
+        lines += _sql_table(scales, "sql_spark", "## SQL files on Spark: seconds (calls, memo hits)")
+    return "\n".join(lines) + "\n"
+
+
+def _spark_ratios(scales: list[dict]) -> list[str]:
+    """Per notebook: Spark seconds / DuckDB seconds at each scale (wall; CPU of reaped processes)."""
+    if not any(_step_name(nb, "spark") in scales[0]["steps"] for nb in NOTEBOOKS):
+        return []
+    lines = [
+        "",
+        "## Spark (local mode) against DuckDB: seconds, and Spark / DuckDB",
+        "",
+        "| notebook | " + " | ".join(f"{s['users']:,} users" for s in scales) + " |",
+        "| --- |" + " --- |" * len(scales),
+    ]
+    for nb in NOTEBOOKS:
+        cells = []
+        for s in scales:
+            d, k = s["steps"].get(_step_name(nb, "duckdb")), s["steps"].get(_step_name(nb, "spark"))
+            if not (d and k):
+                cells.append("")
+                continue
+            cells.append(f"{k['seconds']:.1f} s vs {d['seconds']:.1f} s = {k['seconds'] / d['seconds']:.1f}x")
+        lines.append(f"| {nb} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _sql_table(scales: list[dict], key: str, title: str) -> list[str]:
+    lines = ["", title, ""]
     lines += [
         "| SQL | " + " | ".join(f"{s['users']:,} users" for s in scales) + " |",
         "| --- |" + " --- |" * len(scales),
     ]
-    names = list(dict.fromkeys(n for s in reversed(scales) for n in s["sql"]))
+    names = list(dict.fromkeys(n for s in reversed(scales) for n in s.get(key, {})))
     for n in names:
         cells = []
         for s in scales:
-            r = s["sql"].get(n)
+            r = s.get(key, {}).get(n)
             cells.append(f"{r['seconds']:.3f} ({r['calls']}, {r['memo_hits']})" if r else "")
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main() -> int:
@@ -142,13 +196,23 @@ def main() -> int:
     ap.add_argument("--users", type=int, nargs="+", default=[20000, 200000])
     ap.add_argument("--months", type=int, default=12)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--engines",
+        nargs="+",
+        choices=["duckdb", "spark"],
+        default=["duckdb"],
+        help="engines each notebook runs on (spark: local mode unless params/env say otherwise)",
+    )
+    ap.add_argument("--spark-driver-memory", default="8g", help="local Spark's heap (cached derived tables)")
     ap.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for every step, e.g. 2GB")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="writes <out>.md and <out>.json")
     a = ap.parse_args()
-    res = {"machine": machine(), "months": a.months, "seed": a.seed, "scales": []}
+    res = {"machine": machine(), "months": a.months, "seed": a.seed, "engines": a.engines, "scales": []}
     for n in a.users:
         print(f"scale {n:,} users ...", flush=True)
-        res["scales"].append(bench_scale(n, a.months, a.seed, a.memory_limit))
+        res["scales"].append(
+            bench_scale(n, a.months, a.seed, a.memory_limit, a.engines, a.spark_driver_memory)
+        )
     table = markdown(res)
     print(table)
     Path(a.out + ".md").write_text(table, encoding="utf-8")

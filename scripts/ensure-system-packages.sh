@@ -3,6 +3,7 @@
 #   chromium        prints the leadership PDFs (headless, offline)
 #   fonts-noto-cjk  Chinese labels in charts and PDFs (Noto Sans CJK SC)
 #   poppler-utils   pdfinfo / pdftotext / pdfimages, used by the tests
+#   default-jre-headless  Java 17+ for the Spark engine (params engine: spark; PySpark runs on it)
 # Installs them with apt-get when running as root; otherwise prints the exact command.
 set -euo pipefail
 
@@ -10,6 +11,9 @@ missing=()
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
 fc-list 2>/dev/null | grep -q "Noto Sans CJK" || missing+=(fonts-noto-cjk)
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+# Spark 4 needs Java 17 or later: `java -version` prints e.g. 'openjdk version "17.0.15"'.
+java_major=$(java -version 2>&1 | sed -nE 's/.*version "([0-9]+).*/\1/p' | head -1 || true)
+[ "${java_major:-0}" -ge 17 ] 2>/dev/null || missing+=(default-jre-headless)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

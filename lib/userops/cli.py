@@ -3,7 +3,8 @@
 userops demo --users 20000 --months 12 --seed 7 --out data/demo
 userops check data/demo [--params params/default.yaml] [--mapping mapping.yaml] [--encoding gbk]
 userops load data/demo --warehouse data/warehouse.duckdb [--params ...] [--mapping ...] [--encoding ...] [--quarantine]
-userops run [--month 2026-10] [--params params/default.yaml] [--keep-going] [--pseudonymise]
+             [--parquet-out data/warehouse.parquet]
+userops run [--month 2026-10] [--params params/default.yaml] [--keep-going] [--pseudonymise] [--engine spark]
 userops export outputs/2026-10/notebooks/02_new_user_retention.ipynb out.pdf
 userops triggers --date 2026-10-15 [--params ...] [--warehouse ...] [--out outputs/triggers]
 
@@ -64,7 +65,10 @@ def _load_options(a: argparse.Namespace, quarantine: bool = False):
     mapping = load_mapping(a.mapping) if a.mapping else {}
     if a.encoding:
         encoding_name(a.encoding)  # an unknown name is a usage error (ValueError)
-    return LoadOptions(params=params, mapping=mapping, quarantine=quarantine, encoding=a.encoding)
+    parquet_out = Path(a.parquet_out) if getattr(a, "parquet_out", None) else None
+    return LoadOptions(
+        params=params, mapping=mapping, quarantine=quarantine, encoding=a.encoding, parquet_out=parquet_out
+    )
 
 
 def _cmd_check(a: argparse.Namespace) -> int:
@@ -137,6 +141,8 @@ def _load(a: argparse.Namespace) -> int:
     _print_notices(report.notices)
     loaded = ", ".join(f"{k} {v:,}" for k, v in report.rows.items() if k not in report.absent)
     print(f"loaded {a.warehouse} in {time.perf_counter() - t0:.1f} s: {loaded}")
+    if a.parquet_out:
+        print(f"input tables as Parquet (for engine spark): {a.parquet_out}")
     if report.rejected:
         aside = ", ".join(f"{k} {v:,}" for k, v in report.rejected.items())
         print(f"set aside (--quarantine): {aside} rows; rows and reasons in {report.rejects_file}")
@@ -158,15 +164,17 @@ def _missing_warehouse(a: argparse.Namespace) -> bool:
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
-    """`userops run`; ``--lang`` sets the report language of this run only (env for the kernels)."""
+    """`userops run`; ``--lang`` and ``--engine`` set the report language and the query engine of
+    this run only (environment variables, which the notebooks' kernels inherit)."""
     from userops.i18n import ENV_LANGUAGE
     from userops.locks import LockBusy, reading
+    from userops.params import ENGINE_ENV
 
     if _missing_warehouse(a):
         return 2
-    before = os.environ.get(ENV_LANGUAGE)
-    if a.lang:
-        os.environ[ENV_LANGUAGE] = a.lang
+    given = {ENV_LANGUAGE: a.lang, ENGINE_ENV: a.engine}
+    before = {k: os.environ.get(k) for k in given}
+    os.environ.update({k: v for k, v in given.items() if v})
     try:
         with reading(a.warehouse):  # month chosen and every notebook run on one snapshot
             return _run_locked(a)
@@ -174,14 +182,15 @@ def _cmd_run(a: argparse.Namespace) -> int:
         print(f"userops run: {e}", file=sys.stderr)
         return EXIT_BUSY
     finally:
-        if before is None:
-            os.environ.pop(ENV_LANGUAGE, None)
-        else:
-            os.environ[ENV_LANGUAGE] = before
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _run_locked(a: argparse.Namespace) -> int:
-    from userops import vocabulary
+    from userops import engine, vocabulary
     from userops.db import connect, resolve_month
     from userops.params import ParamsError, load_params
     from userops.runner import NotebookFailed, RunIncomplete, SnapshotChanged, run_playbook
@@ -192,6 +201,8 @@ def _run_locked(a: argparse.Namespace) -> int:
             month = resolve_month(con, a.month)
             for notice in vocabulary.require(con, params):  # VocabularyError: names the data lacks
                 print(f"userops run: notice: {notice}", file=sys.stderr)
+            if params.engine == "spark":  # the Parquet tables Spark reads are this warehouse's load
+                engine.check_parquet(con, a.warehouse, params)
     except (ParamsError, ValueError, FileNotFoundError) as e:
         print(f"userops run: {e}", file=sys.stderr)
         return 2
@@ -349,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="set row-level problems aside (<warehouse>.rejects.csv) and load the rest",
     )
+    ld.add_argument(
+        "--parquet-out",
+        metavar="DIR",
+        help="also write the loaded input tables as Parquet into DIR (what `run --engine spark` reads; "
+        "its default place is <warehouse>.parquet)",
+    )
     ld.set_defaults(func=_cmd_load)
 
     r = sub.add_parser(
@@ -367,6 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-pdf", action="store_true", help="skip the PDF export")
     r.add_argument(
         "--lang", choices=["zh", "en"], help="report language (default: params report.language, zh)"
+    )
+    r.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        help="where the metric SQL runs (default: params engine, duckdb); spark reads the Parquet tables "
+        "of `userops load --parquet-out` (params spark.parquet, else <warehouse>.parquet)",
     )
     r.add_argument(
         "--keep-going",

@@ -4,7 +4,8 @@
     ctx.con, ctx.period, ctx.params, ctx.report, ctx.has("coupons")
 
 It applies the house chart style, validates the params file, opens the warehouse
-read-only, resolves the report month (empty = last complete month) and prepares
+read-only (or, with params `engine: spark`, the same tables on a SparkSession: userops.engine),
+resolves the report month (empty = last complete month) and prepares
 the metrics Report with its provenance.
 """
 
@@ -17,7 +18,8 @@ from pathlib import Path
 import duckdb
 
 from userops import charts, i18n
-from userops.db import connect, load_info, present_tables, resolve_month
+from userops.db import load_info, present_tables, resolve_month
+from userops.engine import SparkConnection, open_engine
 from userops.outputs import Report
 from userops.params import Params, load_params
 from userops.period import Period
@@ -25,7 +27,7 @@ from userops.period import Period
 
 @dataclass
 class PlayContext:
-    con: duckdb.DuckDBPyConnection
+    con: duckdb.DuckDBPyConnection | SparkConnection
     period: Period
     params: Params
     report: Report
@@ -44,7 +46,7 @@ def open_play(play: str, month: str, warehouse: str, params_file: str, output_di
     params = load_params(params_file)
     charts.set_currency(params.data.currency_symbol, params.data.currency_code)
     i18n.set_language(params.report.language, params.report.display_names)
-    con = connect(warehouse, settings=params.duckdb.model_dump())
+    con = open_engine(warehouse, params)
     resolved = resolve_month(con, month)
     info = load_info(con)
     report = Report(

@@ -85,9 +85,35 @@ def query(name: str, con: duckdb.DuckDBPyConnection, **params) -> pd.DataFrame:
             f"SQL {name!r} takes parameters {wanted}; missing {missing or 'none'}, unexpected {extra or 'none'}"
         )
     with logged(name, params) as log:
-        df = con.execute(read_sql(name), params).df()
+        # on Spark (userops.engine) the same file runs there, its override when it has one
+        df = con.query(name, params) if _on_spark(con) else con.execute(read_sql(name), params).df()
         log["rows"] = len(df)
     return df
+
+
+def _on_spark(con) -> bool:
+    from userops.engine import SparkConnection
+
+    return isinstance(con, SparkConnection)
+
+
+def create_temp_table(con, table: str, name: str, params: dict) -> None:
+    """sql/<name>.sql's result as the temporary table `table` other metric files of this
+    connection read (a cached view on Spark)."""
+    if _on_spark(con):
+        con.create_temp_table(table, name, params)
+    else:  # table is a fixed name of the library, never data
+        con.execute(f"create or replace temp table {table} as\n{read_sql(name)}", params)
+
+
+def has_temp_table(con, table: str) -> bool:
+    """Whether this connection holds the temporary table `table` (see create_temp_table)."""
+    if _on_spark(con):
+        return con.has_table(table)
+    found = con.execute(
+        "select count(*) from duckdb_tables() where table_name = $t and temporary", {"t": table}
+    ).fetchone()[0]
+    return bool(found)
 
 
 # Shared intermediates: results of `query_once` per open connection (dropped with it), never

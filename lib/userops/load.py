@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import signal
 import tempfile
 import threading
@@ -46,7 +47,7 @@ from pathlib import Path
 
 import duckdb
 
-from userops import locks
+from userops import locks, parquet_tables
 from userops.contract import LOAD_ORDER, MAPPED_IDS, MAX_TS, MONEY, REQUIRED_TABLES, TABLES, Column, Table
 from userops.db import duckdb_config, logged
 from userops.load_input import FileProblem, near_contract, utf8_source
@@ -113,6 +114,7 @@ class LoadOptions:
     mapping: dict[str, TableMapping] = field(default_factory=dict)
     quarantine: bool = False
     encoding: str | None = None  # of the CSV files; None = UTF-8 (others are detected and named)
+    parquet_out: Path | None = None  # also write the loaded tables as Parquet there (parquet_tables)
 
 
 class OutOfMemory(Exception):
@@ -717,12 +719,13 @@ def build_derived(con: duckdb.DuckDBPyConnection, params: Params | None = None) 
 def _write_meta(con, report: LoadReport, files: dict[str, Path], data_dir: Path) -> None:
     con.execute(
         "create table _load_meta as select * from (values "
-        + ", ".join(["(?, ?, ?, ?, ?)"] * len(LOAD_ORDER))
-        + ") t(table_name, present, n_rows, n_rejected, source_file)",
+        + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(LOAD_ORDER))
+        + ") t(load_order, table_name, present, n_rows, n_rejected, source_file)",
         [
             v
-            for name in LOAD_ORDER
+            for i, name in enumerate(LOAD_ORDER, start=1)
             for v in (
+                i,
                 name,
                 name in files,
                 report.rows[name],
@@ -820,12 +823,15 @@ def _load_locked(data_dir: Path, warehouse: Path, opts: LoadOptions) -> LoadRepo
     tmp = Path(tmp_name)
     tmp.unlink()  # duckdb wants to create the file itself
     rejects_tmp = Path(str(tmp) + ".rejects.csv")
+    parquet_tmp = parquet_tables.staging(Path(opts.parquet_out)) if opts.parquet_out else None
     try:
         con = duckdb.connect(str(tmp))
         try:
             _prepare(con, opts.params)
             with _interruptible(con), tempfile.TemporaryDirectory(prefix="userops-load-") as scratch:
                 report = _build(con, data_dir, warehouse, opts, rejects_tmp, Path(scratch))
+                if parquet_tmp is not None:
+                    parquet_tables.write(con, parquet_tmp)
                 locks.checkpoint("load:built")
                 con.execute("checkpoint")
         except duckdb.OutOfMemoryException:
@@ -835,6 +841,8 @@ def _load_locked(data_dir: Path, warehouse: Path, opts: LoadOptions) -> LoadRepo
         _pause_for_tests()
         with locks.replacing(warehouse):  # no run is reading the warehouse meanwhile
             os.replace(tmp, warehouse)
+            if parquet_tmp is not None:
+                parquet_tables.swap_in(parquet_tmp, Path(opts.parquet_out))
             rejects = rejects_path(warehouse)
             if report.rejected:
                 os.replace(rejects_tmp, rejects)
@@ -846,3 +854,5 @@ def _load_locked(data_dir: Path, warehouse: Path, opts: LoadOptions) -> LoadRepo
         for leftover in (tmp, Path(str(tmp) + ".wal"), rejects_tmp):
             if leftover.exists():
                 leftover.unlink()
+        if parquet_tmp is not None and parquet_tmp.exists():
+            shutil.rmtree(parquet_tmp, ignore_errors=True)

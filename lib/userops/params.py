@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from userops.contract import LOAD_ORDER
+
 
 class _Section(BaseModel):
     # strict: a YAML `true` is not 1 and "7" is not 7 (an int is still accepted for a float);
@@ -646,6 +648,47 @@ class DuckDBParams(_Section):
     temp_directory: str | None = Field(None, min_length=1, description="where queries spill to disk")
 
 
+# An existing table on the cluster: [catalog.][database.]table
+SPARK_TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$"
+
+
+class SparkParams(_Section):
+    """Where the Spark engine runs and what it reads (env USEROPS_SPARK_MASTER / _REMOTE / _PARQUET win)."""
+
+    master: str | None = Field(
+        None, pattern=r"^(local(\[(\d+|\*)\])?|spark://\S+|yarn|k8s://\S+)$", description="null = local[2]"
+    )
+    remote: str | None = Field(None, pattern=r"^sc://\S+$", description="Spark Connect, e.g. sc://host:15002")
+    parquet: str | None = Field(
+        None,
+        min_length=1,
+        description="folder of `userops load --parquet-out`; null = <warehouse>.parquet beside the warehouse",
+    )
+    tables: dict[str, Annotated[str, Field(pattern=SPARK_TABLE_NAME)]] = Field(
+        default_factory=dict,
+        description="input table -> an existing catalog table read instead of its Parquet",
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict, description="extra Spark settings, e.g. spark.driver.memory"
+    )
+
+    @model_validator(mode="after")
+    def _one_place(self):
+        if self.master and self.remote:
+            raise ValueError(
+                "spark: give master (a local or classic cluster) or remote (Spark Connect), not both"
+            )
+        return self
+
+    @field_validator("tables")
+    @classmethod
+    def _known_tables(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(LOAD_ORDER))
+        if unknown:
+            raise ValueError(f"unknown input tables {unknown}; choose from {list(LOAD_ORDER)}")
+        return v
+
+
 class Params(_Section):
     chain_name: str = Field("鲜邻便利", description="chain name on the PDF cover")
     offline_channels: list[str] = Field(
@@ -653,7 +696,11 @@ class Params(_Section):
         description="acquisition channels counted as offline; all others are online",
     )
     data: DataParams = Field(default_factory=DataParams)
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb", description="where the metric SQL runs (env USEROPS_ENGINE / `userops run --engine` win)"
+    )
     duckdb: DuckDBParams = Field(default_factory=DuckDBParams)
+    spark: SparkParams = Field(default_factory=SparkParams)
     experiments: ExperimentParams = Field(default_factory=ExperimentParams)
     acquisition: AcquisitionParams = Field(default_factory=AcquisitionParams)
     retention: RetentionParams = Field(default_factory=RetentionParams)
@@ -707,6 +754,31 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# Environment overrides of the engine settings (`userops run --engine` sets USEROPS_ENGINE for the kernels).
+ENGINE_ENV = "USEROPS_ENGINE"
+SPARK_ENV = {
+    "master": "USEROPS_SPARK_MASTER",
+    "remote": "USEROPS_SPARK_REMOTE",
+    "parquet": "USEROPS_SPARK_PARQUET",
+}
+
+
+def _engine_from_env(raw: dict) -> dict:
+    engine = os.environ.get(ENGINE_ENV, "").strip()
+    if engine:
+        raw = {**raw, "engine": engine}
+    spark = {k: os.environ[env].strip() for k, env in SPARK_ENV.items() if os.environ.get(env, "").strip()}
+    if spark:
+        given = raw.get("spark")
+        given = {**(given if isinstance(given, dict) else {}), **spark}
+        if "remote" in spark:  # the environment's Spark Connect address replaces a master in the file
+            given.pop("master", None)
+        elif "master" in spark:
+            given.pop("remote", None)
+        raw = {**raw, "spark": given}
+    return raw
+
+
 def load_params(path: str | Path) -> Params:
     """Read and validate a params YAML file; errors name the file and the key."""
     path = Path(path)
@@ -722,6 +794,7 @@ def load_params(path: str | Path) -> Params:
     if lang:
         report = raw.get("report")
         raw = {**raw, "report": {**(report if isinstance(report, dict) else {}), "language": lang}}
+    raw = _engine_from_env(raw)
     try:
         return Params.model_validate(raw)
     except ValidationError as e:

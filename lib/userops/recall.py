@@ -19,14 +19,14 @@ import pandas as pd
 
 from userops import acquisition, clv, i18n, money
 from userops.charts import fmt_yuan
-from userops.db import logged, query
+from userops.db import create_temp_table, has_temp_table, logged, query
 from userops.experiment import assign_arms
 from userops.experiments import PooledEffect, mh_risk_difference, pooled_effect
 from userops.narrative import currency, num, pct, pp, significance, yuan
 from userops.outputs import global_holdout_users
 from userops.params import AcquisitionParams, DataParams, ExperimentParams, RecallParams
 from userops.period import Period
-from userops.sql_files import read_sql, sql_params
+from userops.sql_files import sql_params
 from userops.stats import cramers_v, diff_proportions, mde_two_proportions, proportion_ci
 
 
@@ -86,9 +86,7 @@ def build_stages(con, p: Period, rc: RecallParams, months: int | None = None) ->
     if sorted(wanted) != sorted(params):
         raise TypeError(f"recall/user_stages takes {wanted}, given {sorted(params)}")
     with logged("recall/user_stages", params):
-        con.execute(
-            f"create or replace temp table {STAGE_TABLE} as\n{read_sql('recall/user_stages')}", params
-        )
+        create_temp_table(con, STAGE_TABLE, "recall/user_stages", params)
     return StagePanel(first, p)
 
 
@@ -517,9 +515,7 @@ def outcomes(
         recall_kinds=dp.recall_coupon_kinds,
         assumed_margin_rate=exp.assumed_margin_rate,
     )
-    built = con.execute(
-        "select count(*) from duckdb_tables() where table_name = $t and temporary", {"t": STAGE_TABLE}
-    ).fetchone()[0]
+    built = has_temp_table(con, STAGE_TABLE)
     stages = (
         query("recall/member_stages", con, from_date=first, to_date=p.end)
         if built

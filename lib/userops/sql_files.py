@@ -31,8 +31,8 @@ def read_sql(name: str) -> str:
 
 
 def sql_names(play: str) -> list[str]:
-    """Metric names of one play folder, sorted."""
-    return sorted(f"{play}/{p.stem}" for p in (SQL_DIR / play).glob("*.sql"))
+    """Metric names of one play folder, sorted (a Spark dialect override <metric>.spark.sql is no metric)."""
+    return sorted(f"{play}/{p.stem}" for p in (SQL_DIR / play).glob("*.sql") if not p.stem.endswith(".spark"))
 
 
 def sql_params(name: str) -> list[str]:

@@ -14,7 +14,9 @@
 -- invariants: one row per (user_id, category); expected_at inside the due window;
 --   last_purchase_at < $cutoff.
 with scenes as (
-    select unnest($scenes) as scene, unnest($scene_labels) as label, unnest($cycle_days) as cycle_days
+    -- the three lists zipped by position (one unnest per select: Spark allows one generator)
+    select $scenes[k.range] as scene, $scene_labels[k.range] as label, $cycle_days[k.range] as cycle_days
+    from range(1, array_length($scenes) + 1) as k
 ),
 
 lines as (

@@ -49,8 +49,8 @@ users_x_incentives as (
     select
         p.user_id,
         i.incentive,
-        len(list_filter($order_bins, lambda b: b <= p.prior_orders)) as order_bin,
-        len(list_filter($tenure_bins, lambda b: b <= p.tenure_days)) as tenure_bin,
+        array_length(list_filter($order_bins, lambda b: b <= p.prior_orders)) as order_bin,
+        array_length(list_filter($tenure_bins, lambda b: b <= p.tenure_days)) as tenure_bin,
         x.user_id is not null as participated,
         coalesce(o.orders, 0) as orders,
         coalesce(o.gmv, 0) as gmv

@@ -25,7 +25,7 @@ final as (
         coalesce(s.spend, 0) as spend,
         case
             when coalesce(s.spend, 0) <= 0 then 0
-            else 1 + len(list_filter($thresholds, lambda t: t <= s.spend))
+            else 1 + array_length(list_filter($thresholds, lambda t: t <= s.spend))
         end as tier
     from users_at as u
     left join spend as s using (user_id)

@@ -7,7 +7,7 @@
 -- parameters: none
 -- invariants: one row per contract table; absent tables have n_rows = 0.
 with meta as (
-    select row_number() over () as load_order, table_name, present, n_rows, n_rejected, source_file
+    select load_order, table_name, present, n_rows, n_rejected, source_file  -- load_order: 1.. as loaded
     from _load_meta
 ),
 

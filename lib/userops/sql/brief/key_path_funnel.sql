@@ -67,22 +67,21 @@ user_channel as (
 
 segment_users as (
     -- the same user actions pooled at the segment level (a user counts once per segment)
+    -- (one row per user x segment kind; no lateral VALUES over outer columns: Spark has none)
     select
-        s.segment,
-        s.segment_kind,
+        case
+            when k.segment_kind = 'channel' then uc.channel
+            when list_contains($offline_channels, uc.channel) then 'offline'
+            else 'online'
+        end as segment,
+        k.segment_kind,
         uc.user_id,
         bool_or(uc.did_visit) as did_visit,
         bool_or(uc.did_browse) as did_browse,
         bool_or(uc.did_cart) as did_cart,
         bool_or(uc.did_order) as did_order
     from user_channel as uc
-    cross join lateral (
-        select * from (
-            values
-                (uc.channel, 'channel'),
-                (case when list_contains($offline_channels, uc.channel) then 'offline' else 'online' end, 'online_offline')
-        ) as v (segment, segment_kind)
-    ) as s
+    cross join (select unnest(['channel', 'online_offline']) as segment_kind) as k
     group by all
 ),
 

@@ -86,7 +86,7 @@ attributes as (
     select
         user_id,
         year(cast($as_of as date)) - birth_year as age,
-        len(list_filter($age_edges, lambda e: year(cast($as_of as date)) - birth_year >= e)) as band_idx,
+        array_length(list_filter($age_edges, lambda e: year(cast($as_of as date)) - birth_year >= e)) as band_idx,
         coalesce(nullif(trim(gender), ''), 'unknown') as gender,
         coalesce(nullif(trim(city), ''), 'unknown') as city,
         coalesce(nullif(trim(family_status), ''), 'unknown') as family_status
@@ -99,7 +99,7 @@ banded as (
         case
             when age is null then 'unknown'
             when band_idx = 0 then '<' || $age_edges[1]
-            when band_idx = len($age_edges) then $age_edges[band_idx] || '+'
+            when band_idx = array_length($age_edges) then $age_edges[band_idx] || '+'
             else $age_edges[band_idx] || '-' || ($age_edges[band_idx + 1] - 1)
         end as age_band,
         gender,

@@ -105,10 +105,15 @@ attrs as (
 ),
 
 long as (
-    unpivot attrs
-    on acquisition_channel, city, age_band, order_mix, orders_to_date, aov_quartile, last_category,
-    last_coupon, main_store
-    into name attribute value level
+    -- the SQL-standard UNPIVOT (DuckDB and Spark; NULL levels left out by both)
+    select *
+    from attrs
+    unpivot (
+        level for attribute in (
+            acquisition_channel, city, age_band, order_mix, orders_to_date, aov_quartile, last_category,
+            last_coupon, main_store
+        )
+    )
 ),
 
 final as (

@@ -39,9 +39,10 @@ select
     coupon_id,
     coupon_value,
     detail,
+    -- hours from $day_end to the expiry's whole hour: hour boundaries (DuckDB) = elapsed hours (Spark)
     format(
         '{} new-user coupon(s) unused; the first expires {} ({} h after the day)',
-        n_coupons, strftime(expires_at, '%Y-%m-%d %H:%M'), date_diff('hour', $day_end, expires_at)
+        n_coupons, strftime(expires_at, '%Y-%m-%d %H:%M'), date_diff('hour', $day_end, date_trunc('hour', expires_at))
     ) as reason
 from final
 order by user_id

@@ -16,7 +16,7 @@ with days as (
 ),
 
 gaps as (
-    select user_id, order_date, order_date - lag(order_date) over (partition by user_id order by order_date) as gap
+    select user_id, order_date, date_diff('day', lag(order_date) over (partition by user_id order by order_date), order_date) as gap
     from days
 ),
 

@@ -1,0 +1,244 @@
+"""The query engine a run uses: DuckDB (the warehouse file) or Spark (the same SQL on a SparkSession).
+
+    con = open_engine(warehouse, params)      # params.engine: duckdb | spark
+    query("retention/dk_retention", con, ...) # userops.db.query: the same call for both engines
+
+With ``engine: spark`` the connection is a :class:`SparkConnection`: one SparkSession per process
+(the notebook's kernel), the input tables read from the Parquet folder ``userops load
+--parquet-out`` wrote (or existing catalog tables named in params ``spark.tables``), the derived
+tables (sql/warehouse/*.sql) built from them by the same SQL, transpiled (userops.spark_sql), as
+cached temporary views. It answers what the library asks of a DuckDB connection (``execute`` with
+bound parameters, then ``df`` / ``fetchone`` / ``fetchall``; ``register`` of a pandas frame), so the
+plays' Python is the same on both engines. A metric file runs through ``spark_sql.query`` (its
+``.spark.sql`` override when it has one); an inline statement of the library is transpiled.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from userops import parquet_tables
+from userops.params import Params, SparkParams
+from userops.sql_files import sql_names, sql_params
+
+_TEMP_TABLE = re.compile(r"^\s*create\s+or\s+replace\s+temp(?:orary)?\s+table\s+([A-Za-z_]\w*)\s+as\s", re.I)
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def engine_of(con) -> str:
+    """'spark' for a :class:`SparkConnection`, else 'duckdb'."""
+    return "spark" if isinstance(con, SparkConnection) else "duckdb"
+
+
+def open_engine(warehouse: str | Path, params: Params):
+    """A connection to the run's data on the engine params name (read-only DuckDB by default)."""
+    if params.engine == "spark":
+        return SparkConnection.open(warehouse, params)
+    from userops.db import connect
+
+    return connect(warehouse, settings=params.duckdb.model_dump())
+
+
+def parquet_folder(warehouse: str | Path, params: Params) -> Path:
+    """Where the Spark engine reads the input tables: params spark.parquet, else <warehouse>.parquet."""
+    return Path(params.spark.parquet) if params.spark.parquet else parquet_tables.default_folder(warehouse)
+
+
+def check_parquet(con, warehouse: str | Path, params: Params) -> None:
+    """ValueError unless the Parquet folder holds the same load as the warehouse (its fingerprint)."""
+    import pyarrow.parquet as pq
+
+    folder = parquet_folder(warehouse, params)
+    info = folder / parquet_tables.file_name("_load_info")
+    if not info.is_file():
+        raise ValueError(
+            f"engine spark reads the input tables as Parquet from {folder}, which has none: write them with "
+            f"`userops load DIR --warehouse {warehouse} --parquet-out {folder}` (or set params spark.parquet)"
+        )
+    theirs = pq.read_table(info).column("fingerprint")[0].as_py()
+    ours = con.execute("select fingerprint from _load_info").fetchone()[0]
+    if theirs != ours:
+        raise ValueError(
+            f"the Parquet tables in {folder} are of another load than {warehouse} (fingerprint {theirs}, "
+            f"warehouse {ours}): load again with --parquet-out {folder}"
+        )
+
+
+# --------------------------------------------------------------------------- session
+
+
+def spark_session(sp: SparkParams):
+    """The process's SparkSession (spark_sql.session: local[2] unless params give a master or a
+    Spark Connect remote; params ``spark.conf`` added, e.g. spark.driver.memory)."""
+    from userops import spark_sql
+
+    if not sp.remote and (sp.master or "local").startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local mode listens on loopback only
+    return spark_sql.session(master=sp.master, remote=sp.remote, conf=dict(sp.conf))
+
+
+# --------------------------------------------------------------------------- results like DuckDB's
+
+
+def _python(value):
+    """A fetched Spark value as DuckDB's fetch gives it (Row -> tuple; numpy scalars -> Python)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class _Result:
+    """The part of a DuckDB result the library uses: df(), fetchone(), fetchall()."""
+
+    def __init__(self, sdf):
+        self.sdf = sdf
+
+    def df(self) -> pd.DataFrame:
+        from userops import spark_sql  # the column types DuckDB's .df() gives, as for metric files
+
+        return spark_sql.normalise(self.sdf.toPandas()) if self.sdf is not None else pd.DataFrame()
+
+    def fetchall(self) -> list[tuple]:
+        return [] if self.sdf is None else [tuple(_python(v) for v in row) for row in self.sdf.collect()]
+
+    def fetchone(self) -> tuple | None:
+        rows = [] if self.sdf is None else self.sdf.limit(1).collect()
+        return tuple(_python(v) for v in rows[0]) if rows else None
+
+
+# --------------------------------------------------------------------------- the connection
+
+
+def bind(spark_sql_text: str, params: dict | None) -> dict:
+    """The named arguments a Spark statement uses (``:name``), from the given parameters."""
+    used = dict.fromkeys(_PARAM.findall(_strip_comments(spark_sql_text)))
+    missing = [p for p in used if p not in (params or {})]
+    if missing:
+        raise TypeError(f"statement takes parameters {list(used)}; missing {missing}")
+    from userops import spark_sql
+
+    return spark_sql.spark_args({p: params[p] for p in used})
+
+
+def _strip_comments(text: str) -> str:
+    return "\n".join(line.split("--", 1)[0] for line in text.splitlines())
+
+
+class SparkConnection:
+    """A SparkSession with the run's tables as temporary views, used where a DuckDB connection is."""
+
+    def __init__(self, spark):
+        self.spark = spark
+        self.tables: dict[str, str] = {}  # view -> where it comes from (Parquet file, catalog table, SQL)
+
+    @classmethod
+    def open(cls, warehouse: str | Path, params: Params) -> SparkConnection:
+        spark = spark_session(params.spark)
+        # A local or classic session: a new session of the process's SparkContext, so this
+        # connection's views and settings are its own (the JVM and the table cache are shared).
+        con = cls(spark if params.spark.remote else spark.newSession())
+        con.read_tables(parquet_folder(warehouse, params), params.spark.tables)
+        con.build_derived(params)
+        return con
+
+    def read_tables(self, folder: Path, catalog_tables: dict[str, str] | None = None) -> None:
+        """Every `<table>.parquet` of folder as a view (a catalog table instead where params name one)."""
+        if not (folder / parquet_tables.file_name("_load_info")).exists():
+            raise FileNotFoundError(
+                f"no Parquet tables in {folder}: write them with `userops load DIR --parquet-out {folder}` "
+                "(or set params spark.parquet)"
+            )
+        for path in sorted(folder.glob("*.parquet")):
+            name = parquet_tables.table_of(path)
+            self._parquet(path).createOrReplaceTempView(name)
+            self.tables[name] = str(path)
+        for name, table in (catalog_tables or {}).items():
+            self.spark.table(table).createOrReplaceTempView(name)
+            self.tables[name] = table
+
+    def _parquet(self, path: Path):
+        """A Parquet file as a Spark DataFrame of the file's own schema (read from its footer here:
+        no inference job per file, and an empty table without row groups, which Spark cannot infer
+        a schema from, is an empty frame); timestamps without zone stay TIMESTAMP_NTZ."""
+        import pyarrow.parquet as pq
+        from pyspark.sql import functions as F
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        schema = from_arrow_schema(pq.read_schema(path), prefer_timestamp_ntz=True)
+        if pq.ParquetFile(path).metadata.num_row_groups == 0:  # built in the JVM: no Python worker
+            return self.spark.range(0).select([F.lit(None).cast(f.dataType).alias(f.name) for f in schema])
+        return self.spark.read.schema(schema).parquet(str(path.resolve()))
+
+    def build_derived(self, params: Params) -> None:
+        """The derived tables (sql/warehouse/*.sql, in name order) as cached views, by the same SQL."""
+        from userops import spark_sql
+        from userops.db import logged
+
+        values = {"new_user_kinds": list(params.data.new_user_coupon_kinds)}
+        for name in sql_names("warehouse"):
+            args = {p: values[p] for p in sql_params(name)}
+            with logged(name, args):
+                self.tables[spark_sql.build_table(self.spark, name, args)] = name
+
+    def _cached_view(self, view: str, select: str, args: dict, source: str) -> None:
+        from userops.db import logged
+
+        with logged(source, args):
+            sdf = self.spark.sql(select, args=args or None)
+            sdf.createOrReplaceTempView(view)
+            self.spark.catalog.cacheTable(view)
+        self.tables[view] = source
+
+    # ---- what the library asks of a DuckDB connection
+
+    def query(self, name: str, params: dict) -> pd.DataFrame:
+        """A metric file (its Spark override when it has one) with bound parameters."""
+        from userops import spark_sql
+
+        return spark_sql.query(self.spark, name, params)
+
+    def execute(self, sql: str, params: dict | None = None) -> _Result:
+        """An inline DuckDB statement of the library, transpiled; `create or replace temp table`
+        becomes a cached view."""
+        from userops import spark_sql
+
+        m = _TEMP_TABLE.match(sql)
+        if m:
+            select = spark_sql.transpile(sql[m.end() :])
+            self._cached_view(m.group(1), select, bind(select, params), m.group(1))
+            return _Result(None)
+        text = spark_sql.transpile(sql)
+        return _Result(self.spark.sql(text, args=bind(text, params) or None))
+
+    def create_temp_table(self, view: str, name: str, params: dict) -> None:
+        """A metric file's result as a cached view other metric files read (recall/user_stages)."""
+        from userops import spark_sql
+
+        spark_sql.create_view(self.spark, view, name, params)
+        self.tables[view] = name
+
+    def has_table(self, name: str) -> bool:
+        return self.spark.catalog.tableExists(name)
+
+    def register(self, name: str, df: pd.DataFrame) -> None:
+        self.spark.createDataFrame(df).createOrReplaceTempView(name)
+
+    def unregister(self, name: str) -> None:
+        self.spark.catalog.dropTempView(name)
+
+    def close(self) -> None:
+        """Uncache and drop this connection's views (the process's SparkContext stays for the next one)."""
+        for view in list(self.tables):
+            if self.spark.catalog.tableExists(view) and self.spark.catalog.isCached(view):
+                self.spark.catalog.uncacheTable(view)
+            self.spark.catalog.dropTempView(view)
+        self.tables.clear()
+
+    def __enter__(self) -> SparkConnection:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,214 @@
+"""The playbook on local Spark (params engine: spark) gives DuckDB's numbers.
+
+A small demo (400 users, 8 months) is loaded once with `--parquet-out`. In `make test`, in this
+process's SparkSession (shared with tests/spark/test_differential.py on the "spark" xdist worker):
+- the derived warehouse tables Spark builds from the Parquet tables by the same SQL equal DuckDB's,
+  row for row, and the run's facts (load, present tables, report month) are the same;
+- what the plays ask of a connection (a metric through db.query / query_once, a temporary table
+  other metric files read, a registered pandas frame, inline statements) gives DuckDB's result.
+`make test-spark` (USEROPS_SPARK_FULL=1) adds the notebooks, each kernel starting its own JVM (minutes
+on 2 cores, hence not in make test): one notebook (NOTEBOOK) through papermill, then all six with
+`userops run --engine spark` against a DuckDB run, every play's metrics compared (provenance aside).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from userops import db
+from userops.cli import main
+from userops.demo import generate
+from userops.engine import SparkConnection
+from userops.load import LoadOptions, load_dir
+from userops.params import Params
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = "02_new_user_retention"  # the cheap end-to-end check in make test
+FULL = os.environ.get("USEROPS_SPARK_FULL") == "1"
+DERIVED_KEYS = {
+    "fct_orders": ["order_id"],
+    "dim_users": ["user_id"],
+    "fct_coupons": ["coupon_id"],
+    "fct_order_lines": ["order_id", "product_id"],
+    "fct_points_allocation": None,  # no key: every column, sorted
+    "fct_order_margin": ["order_id"],
+}
+
+pytestmark = pytest.mark.xdist_group("spark")
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Path:
+    """A 400-user demo loaded into a DuckDB warehouse and its Parquet folder (warehouse.parquet)."""
+    root = tmp_path_factory.mktemp("spark-demo")
+    generate(root / "data", users=400, months=8, seed=5)
+    load_dir(root / "data", root / "warehouse.duckdb", LoadOptions(parquet_out=root / "warehouse.parquet"))
+    return root / "warehouse.duckdb"
+
+
+@pytest.fixture(scope="module")
+def spark_con(small):
+    con = SparkConnection.open(small, Params(engine="spark"))
+    yield con
+    con.close()
+
+
+def _same(left: pd.DataFrame, right: pd.DataFrame, keys: list[str] | None) -> None:
+    """Equal frames after an explicit sort; dtypes may differ (int32 vs int64), values not."""
+    keys = keys or list(left.columns)
+    left = _plain(left).sort_values(keys).reset_index(drop=True)
+    right = _plain(right[list(left.columns)]).sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(left, right, check_dtype=False, rtol=1e-9, atol=1e-9)
+
+
+def _plain(df: pd.DataFrame) -> pd.DataFrame:
+    """Timestamps in one resolution, nullable integers as floats (NaN for null): values compare."""
+    out = df.copy()
+    for col in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[col]):
+            out[col] = out[col].astype("datetime64[ns]")
+        elif pd.api.types.is_extension_array_dtype(out[col]) and pd.api.types.is_integer_dtype(out[col]):
+            out[col] = out[col].astype("float64")
+    return out
+
+
+def test_derived_tables_built_on_spark_equal_duckdb(small, spark_con):
+    with db.connect(small) as duck:
+        for table, keys in DERIVED_KEYS.items():
+            ours = spark_con.execute(f"select * from {table}").df()
+            theirs = duck.execute(f"select * from {table}").df()
+            assert len(theirs) > 0, table  # the demo fills every derived table
+            _same(ours, theirs, keys)
+        assert db.load_info(spark_con) == db.load_info(duck)
+        assert db.present_tables(spark_con) == db.present_tables(duck)
+        assert db.resolve_month(spark_con, None) == db.resolve_month(duck, None) == "2026-06"
+        assert db.data_range(spark_con) == db.data_range(duck)
+
+
+def test_what_the_plays_ask_of_a_connection_gives_duckdbs_result(small, spark_con):
+    from userops import recall
+    from userops.period import Period
+
+    rc = Params().recall
+    with db.connect(small) as duck:
+        results = []
+        for con in (spark_con, duck):
+            panel = recall.build_stages(con, Period("2026-06"), rc)  # db.create_temp_table
+            assert db.has_temp_table(con, recall.STAGE_TABLE)
+            stages = con.execute(
+                f"select month_end, stage, count(*) as n from {recall.STAGE_TABLE} group by all"
+            ).df()
+            # a metric file, twice: the second call is served by query_once's memo (a copy)
+            first = db.query_once("activity/order_frequency", con, **_frequency_params())
+            again = db.query_once("activity/order_frequency", con, **_frequency_params())
+            pd.testing.assert_frame_equal(first, again)
+            con.register("_picked", pd.DataFrame({"user_id": [1, 2, 3, 999999]}))
+            picked = con.execute("select count(*) from dim_users join _picked using (user_id)").fetchall()
+            con.unregister("_picked")
+            results.append((panel, stages, first, picked))
+        (sp, ss, sf, spk), (dp, ds, df, dpk) = results
+        assert sp == dp and spk == dpk == [(3,)]  # users 1-3 exist, 999999 does not
+        assert len(ds) > 0 and ds.n.sum() > 0
+        _same(ss, ds, ["month_end", "stage"])
+        _same(sf, df, None)
+
+
+def _frequency_params() -> dict:
+    from userops.sql_files import sql_params
+
+    given = {
+        "from_date": pd.Timestamp("2026-06-01").date(),
+        "to_date": pd.Timestamp("2026-07-01").date(),
+        "offline_channels": ["store"],  # a list parameter: bound as an array on Spark
+    }
+    assert sorted(sql_params("activity/order_frequency")) == sorted(given)
+    return given
+
+
+def _notebook(small: Path, name: str, out: Path, engine: str, monkeypatch) -> dict:
+    """Execute one notebook (papermill, the project kernel) on `engine`; its metrics.json."""
+    import papermill as pm
+
+    from userops.runner import choose_kernel
+
+    monkeypatch.setenv("USEROPS_ENGINE", engine)  # the kernel inherits it (as with run --engine)
+    out.mkdir(parents=True)
+    pm.execute_notebook(
+        str(ROOT / "notebooks" / f"{name}.ipynb"),
+        str(out / f"{name}.ipynb"),
+        parameters={
+            "month": "",
+            "warehouse": str(small),
+            "params_file": str(ROOT / "params" / "default.yaml"),
+            "output_dir": str(out),
+        },
+        kernel_name=choose_kernel(),
+        cwd=str(ROOT / "notebooks"),
+        progress_bar=False,
+    )
+    return json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+
+
+def _differences(spark: dict, duck: dict, path: str = "") -> list[str]:
+    """Where two metrics trees differ: numbers beyond 1e-9 (relative), anything else exactly."""
+    if isinstance(duck, dict) and isinstance(spark, dict):
+        if set(spark) != set(duck):
+            return [
+                f"{path}: only on spark {sorted(set(spark) - set(duck))}, only on duckdb {sorted(set(duck) - set(spark))}"
+            ]
+        return [d for k in duck for d in _differences(spark[k], duck[k], f"{path}.{k}")]
+    if isinstance(duck, list) and isinstance(spark, list) and len(spark) == len(duck):
+        return [
+            d
+            for i, (s, u) in enumerate(zip(spark, duck, strict=True))
+            for d in _differences(s, u, f"{path}[{i}]")
+        ]
+    numbers = (int, float)
+    if isinstance(duck, numbers) and isinstance(spark, numbers) and not isinstance(duck, bool):
+        same = math.isclose(spark, duck, rel_tol=1e-9, abs_tol=1e-12) or (
+            math.isnan(spark) and math.isnan(duck)
+        )
+        return [] if same else [f"{path}: spark {spark!r} duckdb {duck!r}"]
+    return [] if spark == duck else [f"{path}: spark {spark!r} duckdb {duck!r}"]
+
+
+def _plays(metrics: dict) -> dict:
+    """Each play's metrics (its provenance names the engine's run, not a number)."""
+    return {play: body["metrics"] for play, body in metrics["plays"].items()}
+
+
+@pytest.mark.skipif(not FULL, reason="a notebook on Spark starts a JVM in its kernel: `make test-spark`")
+def test_one_notebook_on_spark_gives_duckdbs_metrics(small, tmp_path, monkeypatch):
+    duck = _plays(_notebook(small, NOTEBOOK, tmp_path / "duckdb", "duckdb", monkeypatch))
+    spark = _plays(_notebook(small, NOTEBOOK, tmp_path / "spark", "spark", monkeypatch))
+    assert len(duck[NOTEBOOK]) >= 20  # the small demo computes the play's sections, not only reasons
+    assert _differences(spark, duck) == []
+
+
+@pytest.mark.skipif(not FULL, reason="all six notebooks on Spark: `make test-spark` (USEROPS_SPARK_FULL=1)")
+def test_all_notebooks_on_spark_give_duckdbs_metrics(small, tmp_path):
+    runs = {}
+    for engine in ("duckdb", "spark"):
+        out = tmp_path / engine
+        args = ["run", "--warehouse", str(small), "--out", str(out), "--no-pdf", "--engine", engine]
+        assert (
+            main(
+                [
+                    *args,
+                    "--params",
+                    str(ROOT / "params" / "default.yaml"),
+                    "--notebooks",
+                    str(ROOT / "notebooks"),
+                ]
+            )
+            == 0
+        )
+        runs[engine] = _plays(json.loads((out / "2026-06" / "metrics.json").read_text(encoding="utf-8")))
+    assert sorted(runs["spark"]) == sorted(runs["duckdb"]) and len(runs["duckdb"]) == 6
+    assert _differences(runs["spark"], runs["duckdb"]) == []

@@ -1,0 +1,112 @@
+"""The engine setting (params engine / spark, environment overrides) and `userops load --parquet-out`:
+cheap checks without a SparkSession (tests/spark runs the engine itself)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from userops.cli import main
+from userops.engine import check_parquet, parquet_folder
+from userops.load import ContractError, LoadOptions, load_dir
+from userops.params import Params, ParamsError, load_params
+from userops.parquet_tables import file_name, table_of
+from userops.testing import write_tables
+
+USERS = [
+    dict(user_id="u-b", registered_at="2026-10-01 09:00:00", channel="app"),
+    dict(user_id="u-a", registered_at="2026-10-02 09:00:00", channel="paid_ads"),
+]
+ORDERS = [
+    dict(order_id=10, user_id="u-b", ordered_at="2026-10-01 10:00:00", store_id="S1", order_channel="app",
+         gmv=20, discount=0),
+    dict(order_id=11, user_id="u-a", ordered_at="2026-10-03 10:00:00", store_id="S1", order_channel="store",
+         gmv=8.5, discount=1),
+]  # fmt: skip
+
+
+def _params(tmp_path, text: str):
+    path = tmp_path / "p.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_params(path)
+
+
+def test_engine_defaults_to_duckdb_and_the_environment_wins(tmp_path, monkeypatch):
+    assert Params().engine == "duckdb" and Params().spark.master is None and Params().spark.tables == {}
+    p = _params(tmp_path, "engine: spark\nspark: {master: 'local[4]', conf: {spark.driver.memory: 4g}}\n")
+    assert (p.engine, p.spark.master, p.spark.conf) == ("spark", "local[4]", {"spark.driver.memory": "4g"})
+    monkeypatch.setenv("USEROPS_ENGINE", "duckdb")
+    monkeypatch.setenv("USEROPS_SPARK_REMOTE", "sc://spark-head:15002")
+    p = _params(tmp_path, "engine: spark\nspark: {master: 'local[4]'}\n")
+    # the environment's Spark Connect address replaces the file's master (one or the other)
+    assert (p.engine, p.spark.master, p.spark.remote) == ("duckdb", None, "sc://spark-head:15002")
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("engine: postgres\n", "engine"),
+        ("spark: {master: 'local[2]', remote: 'sc://h:15002'}\n", "spark"),
+        ("spark: {remote: 'http://h:15002'}\n", "spark.remote"),
+        ("spark: {tables: {order: dw.orders}}\n", "spark.tables"),
+        ("spark: {tables: {orders: 'dw.orders; drop table x'}}\n", "spark.tables.orders"),
+        ("spark: {executors: 10}\n", "spark.executors"),
+    ],
+)
+def test_bad_engine_settings_name_the_key(tmp_path, text, key):
+    with pytest.raises(ParamsError) as err:
+        _params(tmp_path, text)
+    assert f"  - {key}" in str(err.value)
+
+
+def test_parquet_names_keep_the_load_tables_visible_to_spark():
+    # Spark skips files whose name starts with '_' as hidden: the load's tables get a prefix
+    assert file_name("orders") == "orders.parquet" and file_name("_load_info") == "meta_load_info.parquet"
+    assert table_of(Path("meta_load_info.parquet")) == "_load_info"
+    assert table_of(Path("map_user_id.parquet")) == "map_user_id"
+
+
+def test_load_parquet_out_writes_the_loaded_tables_of_the_same_load(tmp_path):
+    wh, folder = tmp_path / "wh.duckdb", tmp_path / "wh.parquet"
+    data = write_tables(tmp_path / "in", {"users": USERS, "orders": ORDERS})
+    assert main(["load", str(data), "--warehouse", str(wh), "--parquet-out", str(folder)]) == 0
+    con = duckdb.connect(str(wh), read_only=True)
+    orders = pd.read_parquet(folder / "orders.parquet")
+    # text user ids are surrogate keys in text order (u-a 1, u-b 2), as in the warehouse
+    assert orders.sort_values("order_id")[["order_id", "user_id"]].values.tolist() == [[10, 2], [11, 1]]
+    assert pd.read_parquet(folder / "map_user_id.parquet").sort_values("user_id").source_id.tolist() == [
+        "u-a",
+        "u-b",
+    ]
+    assert len(pd.read_parquet(folder / "coupons.parquet")) == 0  # absent table: empty, with its columns
+    assert "kind" in pd.read_parquet(folder / "coupons.parquet").columns
+    assert not (folder / "fct_orders.parquet").exists()  # derived tables are built by the engine
+    meta = pd.read_parquet(folder / "meta_load_meta.parquet")
+    assert set(meta[meta.present].table_name) == {"users", "orders"}
+    p = Params(engine="spark")
+    assert parquet_folder(wh, p) == folder  # the default place beside the warehouse
+    check_parquet(con, wh, p)  # same fingerprint: no error
+    con.close()
+
+
+def test_parquet_folder_of_another_load_is_refused_and_a_failed_load_keeps_it(tmp_path):
+    wh, folder = tmp_path / "wh.duckdb", tmp_path / "wh.parquet"
+    load_dir(
+        write_tables(tmp_path / "a", {"users": USERS, "orders": ORDERS}), wh, LoadOptions(parquet_out=folder)
+    )
+    before = (folder / "orders.parquet").read_bytes()
+    bad = ORDERS + [dict(ORDERS[0], gmv=1)]  # order 10 twice: the load stops
+    with pytest.raises(ContractError):
+        load_dir(
+            write_tables(tmp_path / "b", {"users": USERS, "orders": bad}), wh, LoadOptions(parquet_out=folder)
+        )
+    assert (folder / "orders.parquet").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("wh.parquet")) == ["wh.parquet"]
+    load_dir(write_tables(tmp_path / "c", {"users": USERS, "orders": ORDERS[:1]}), wh)  # no --parquet-out
+    with duckdb.connect(str(wh), read_only=True) as con, pytest.raises(ValueError, match="another load"):
+        check_parquet(con, wh, Params(engine="spark"))
+    with duckdb.connect(str(wh), read_only=True) as con, pytest.raises(ValueError, match="--parquet-out"):
+        check_parquet(con, wh, Params(engine="spark", spark={"parquet": str(tmp_path / "none")}))
