@@ -77,8 +77,8 @@ format: $(STAMPS)/venv ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test-spark: install ## The Spark engine's full end-to-end check: all six notebooks on local Spark, metrics equal to DuckDB's
-	USEROPS_SPARK_FULL=1 $(BIN)/pytest tests/spark $(PYTEST_ARGS)
+test-spark: install ## The Spark engine: every metric SQL file on local Spark equal to DuckDB (differential), then the six notebooks
+	USEROPS_SPARK_FULL=1 $(BIN)/pytest tests/spark tests/unit/test_spark_sql.py $(PYTEST_ARGS)
 
 BENCH_USERS   ?= 20000 200000
 BENCH_ENGINES ?= duckdb spark
