@@ -7,7 +7,9 @@ the brief last), each step a separate process with its wall time and peak RSS (t
 the kernels it waited for, from wait4). Every metric query and derived table is timed through
 the query log (USEROPS_QUERY_LOG): per SQL file, its calls, memo hits and seconds. Writes
 bench/results.md and bench/results.json (machine facts, one entry per scale) and prints the
-table. The machine is shared: compare ratios measured at the same moment, not absolute seconds.
+table. Each scale also runs bench/side_by_side.py on its warehouse: the project's retention and
+transition queries against hand-written DuckDB, pandas and a plain scan, equal results checked.
+The machine is shared: compare ratios measured at the same moment, not absolute seconds.
 Each scale works in its own temporary folder, removed afterwards.
 """
 
@@ -25,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import side_by_side  # bench/side_by_side.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 USEROPS = Path(sys.executable).parent / "userops"
@@ -73,6 +77,10 @@ def bench_scale(users: int, months: int, seed: int, memory_limit: str | None) ->
                 [u, "run", "--warehouse", str(wh), "--out", str(out), "--no-pdf", "--only", nb], env
             )
         counts = json.loads((data / "planted.json").read_text(encoding="utf-8"))["counts"]
+        sbs = work / "side_by_side.json"  # project vs hand-written vs pandas vs scan (bench/side_by_side.py)
+        py = str(Path(sys.executable))
+        quiet = {k: v for k, v in env.items() if k != "USEROPS_QUERY_LOG"}  # not in the per-file table
+        step([py, str(ROOT / "bench" / "side_by_side.py"), "--warehouse", str(wh), "--json", str(sbs)], quiet)
         return {
             "users": users,
             "orders": counts["orders"],
@@ -80,6 +88,7 @@ def bench_scale(users: int, months: int, seed: int, memory_limit: str | None) ->
             "warehouse_mb": round(wh.stat().st_size / 1e6, 1),
             "steps": steps,
             "sql": sql_times(log),
+            "side_by_side": json.loads(sbs.read_text(encoding="utf-8")),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -134,6 +143,8 @@ def markdown(res: dict) -> str:
             r = s["sql"].get(n)
             cells.append(f"{r['seconds']:.3f} ({r['calls']}, {r['memo_hits']})" if r else "")
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    for s in scales:
+        lines += ["", *side_by_side.markdown(s["side_by_side"])]
     return "\n".join(lines) + "\n"
 
 
