@@ -120,7 +120,8 @@ date_cells as (
 ),
 
 data_start as (
-    select min(order_date) as first_day from fct_orders
+    -- the first day with any order (every user's first order is their earliest)
+    select min(first_order_date) as first_day from dim_users
 ),
 
 cohort_sizes as (
