@@ -40,13 +40,13 @@ with months as (
     )
 ),
 
-bounds as (
-    select min(month_start) as first_month, max(month_end) as last_day from months
-),
-
 users as (
     select user_id, cast(registered_at as date) as registered_date, first_order_date
     from dim_users
+),
+
+orders as (
+    select user_id, order_date, gmv, days_since_prev from fct_orders
 ),
 
 user_months as (
@@ -55,96 +55,49 @@ user_months as (
     inner join months as m on u.registered_date <= m.month_end or u.first_order_date <= m.month_end
 ),
 
-order_days as (
-    -- one row per user x order day up to the last month end: the day's orders and GMV, the gap
-    -- from the previous order day (only a day's first order has days_since_prev > 0) and the
-    -- median of the user's gaps up to that day; days before the first month count in it
-    select
-        user_id,
-        order_date,
-        greatest(cast(date_trunc('month', order_date) as date), b.first_month) as month_start,
-        n,
-        gmv,
-        gap,
-        median(gap) over (
-            partition by user_id order by order_date rows between unbounded preceding and current row
-        ) as gap_median
-    from (
-        select
-            user_id,
-            order_date,
-            count(*) as n,
-            sum(gmv) as gmv,
-            max(days_since_prev) filter (where days_since_prev > 0) as gap
-        from fct_orders
-        where order_date <= (select last_day from bounds)
-        group by user_id, order_date
-    )
-    cross join bounds as b
-),
-
-user_month_orders as (
-    select
-        user_id,
-        month_start,
-        sum(n) as n,
-        sum(gmv) as gmv,
-        count(gap) as n_gaps,
-        sum(gap) as gap_days,
-        max(order_date) as last_order_date,
-        arg_max(gap_median, order_date) as gap_median
-    from order_days
-    group by user_id, month_start
-),
-
 to_date as (
-    -- facts at each month end: running sums over the user's months, the last order day and the
-    -- gap median carried forward (one pass over the user x month rows, no re-aggregation of all
-    -- earlier orders for every month)
     select
-        um.user_id,
-        um.month_start,
-        um.month_end,
-        um.first_order_date,
-        cast(coalesce(sum(o.n) over w, 0) as bigint) as n_orders,
-        last_value(o.last_order_date ignore nulls) over w as last_order_date,
-        cast(coalesce(sum(o.n_gaps) over w, 0) as bigint) as n_gaps,
-        coalesce(sum(o.gap_days) over w, 0) as gap_days_sum,
-        last_value(o.gap_median ignore nulls) over w as usual_gap_days,
-        coalesce(sum(o.gmv) over w, 0) as gmv_to_date,
-        cast(coalesce(o.n, 0) as bigint) as orders_month,
-        coalesce(o.gmv, 0) as gmv_month
-    from user_months as um
-    left join user_month_orders as o on o.user_id = um.user_id and o.month_start = um.month_start
-    window w as (partition by um.user_id order by um.month_start rows between unbounded preceding and current row)
+        m.month_start,
+        o.user_id,
+        count(*) as n_orders,
+        max(o.order_date) as last_order_date,
+        count(*) filter (where o.days_since_prev > 0) as n_gaps,
+        coalesce(sum(o.days_since_prev) filter (where o.days_since_prev > 0), 0) as gap_days_sum,
+        median(o.days_since_prev) filter (where o.days_since_prev > 0) as usual_gap_days,
+        sum(o.gmv) as gmv_to_date,
+        count(*) filter (where o.order_date >= m.month_start) as orders_month,
+        coalesce(sum(o.gmv) filter (where o.order_date >= m.month_start), 0) as gmv_month
+    from months as m
+    inner join orders as o on o.order_date <= m.month_end
+    group by all
 ),
 
 chain_gap as (
     select month_start, sum(gap_days_sum) / nullif(sum(n_gaps), 0) as chain_mean_gap_days
     from to_date
-    where n_orders > 0
     group by month_start
 ),
 
 facts as (
     select
-        t.user_id,
-        t.month_start,
-        t.month_end,
-        t.first_order_date,
-        t.n_orders,
+        um.user_id,
+        um.month_start,
+        um.month_end,
+        um.first_order_date,
+        coalesce(t.n_orders, 0) as n_orders,
         t.last_order_date,
-        date_diff('day', t.last_order_date, t.month_end) as recency_days,
-        t.n_gaps,
-        t.gap_days_sum,
+        date_diff('day', t.last_order_date, um.month_end) as recency_days,
+        coalesce(t.n_gaps, 0) as n_gaps,
+        coalesce(t.gap_days_sum, 0) as gap_days_sum,
         t.usual_gap_days,
-        t.n_gaps >= $min_gaps as is_personal,
-        t.orders_month,
-        t.gmv_month,
-        t.gmv_to_date,
+        coalesce(t.n_gaps, 0) >= $min_gaps as is_personal,
+        coalesce(t.orders_month, 0) as orders_month,
+        coalesce(t.gmv_month, 0) as gmv_month,
+        coalesce(t.gmv_to_date, 0) as gmv_to_date,
         $prior_gaps * coalesce(g.chain_mean_gap_days, 30) as prior_gap_days
-    from to_date as t
-    left join chain_gap as g on g.month_start = t.month_start
+    from user_months as um
+    left join to_date as t on t.user_id = um.user_id and t.month_start = um.month_start
+    left join chain_gap as g on g.month_start = um.month_start
 ),
 
 thresholds as (
