@@ -27,6 +27,26 @@ user_days as (
     select * from event_days
 ),
 
+marked as (
+    -- one sort of the user-days gives both neighbours: a user active on day a counts in the
+    -- 7-day windows ending on a .. a + 6, or up to the day before their next active day (which
+    -- starts a window of its own), so wau(d) = the running sum of +1 at each start and -1 at
+    -- each end, without a distinct count over user-days x 7; and a user-day whose previous
+    -- active day lies in an earlier month is the user's first of the month, so mau = their
+    -- count, without a distinct count per month
+    select
+        definition,
+        activity_date,
+        least(
+            activity_date + 7,
+            coalesce(lead(activity_date) over w, activity_date + 7)
+        ) as window_end,
+        lag(activity_date) over w is null
+        or date_trunc('month', lag(activity_date) over w) < date_trunc('month', activity_date) as is_month_first
+    from user_days
+    window w as (partition by definition, user_id order by activity_date)
+),
+
 day_spine as (
     select
         cast(range as date) as activity_date,
@@ -38,33 +58,28 @@ definition_spine as (
     select unnest(['orders', 'events']) as definition
 ),
 
-daily as (
-    select definition, activity_date, count(*) as dau
-    from user_days
+deltas as (
+    select definition, activity_date as day, count(*) as starts, 0 as ends, count(*) filter (where is_month_first) as month_firsts
+    from marked
+    group by all
+    union all
+    select definition, window_end, 0, count(*), 0
+    from marked
     group by all
 ),
 
-rolling_7d as (
-    -- a user active on day a counts in the 7-day windows ending on a .. a + 6, or up to the day
-    -- before their next active day (which starts a window of its own): each user's windows do
-    -- not overlap, so wau(d) = the running sum of +1 at each start and -1 at each end, without
-    -- a distinct count over user-days x 7
-    select definition, activity_date as day, 1 as delta from user_days
-    union all
-    select
-        definition,
-        least(
-            activity_date + 7,
-            coalesce(lead(activity_date) over (partition by definition, user_id order by activity_date), activity_date + 7)
-        ) as day,
-        -1 as delta
-    from user_days
+per_day as (
+    select definition, day, sum(starts) as dau, sum(starts) - sum(ends) as delta, sum(month_firsts) as month_firsts
+    from deltas
+    group by all
 ),
 
 wau_days as (
     select
         d.definition,
         s.activity_date,
+        coalesce(r.dau, 0) as dau,
+        coalesce(r.month_firsts, 0) as month_firsts,
         sum(coalesce(r.delta, 0)) over (
             partition by d.definition order by s.activity_date rows unbounded preceding
         ) as wau
@@ -73,16 +88,7 @@ wau_days as (
         from range(cast($from_date as timestamp) - interval 6 day, cast($to_date as timestamp), interval 1 day)
     ) as s
     cross join definition_spine as d
-    left join (
-        select definition, day, sum(delta) as delta from rolling_7d group by all
-    ) as r on r.definition = d.definition and r.day = s.activity_date
-),
-
-monthly as (
-    select definition, cast(date_trunc('month', activity_date) as date) as month, count(distinct user_id) as mau
-    from user_days
-    where activity_date >= $from_date
-    group by all
+    left join per_day as r on r.definition = d.definition and r.day = s.activity_date
 ),
 
 days as (
@@ -90,27 +96,26 @@ days as (
         s.month,
         d.definition,
         count(*) as n_days,
-        sum(coalesce(x.dau, 0)) / count(*) as avg_dau,
-        sum(coalesce(w.wau, 0)) / count(*) as avg_wau
+        sum(w.dau) / count(*) as avg_dau,
+        sum(w.wau) / count(*) as avg_wau,
+        cast(sum(w.month_firsts) as bigint) as mau
     from day_spine as s
     cross join definition_spine as d
-    left join daily as x on x.definition = d.definition and x.activity_date = s.activity_date
-    left join wau_days as w on w.definition = d.definition and w.activity_date = s.activity_date
+    inner join wau_days as w on w.definition = d.definition and w.activity_date = s.activity_date
     group by all
 ),
 
 final as (
     select
-        d.month,
-        d.definition,
-        d.n_days,
-        d.avg_dau,
-        d.avg_wau,
-        coalesce(m.mau, 0) as mau,
-        d.avg_dau / nullif(m.mau, 0) as dau_mau,
-        d.avg_wau / nullif(m.mau, 0) as wau_mau
-    from days as d
-    left join monthly as m using (month, definition)
+        month,
+        definition,
+        n_days,
+        avg_dau,
+        avg_wau,
+        mau,
+        avg_dau / nullif(mau, 0) as dau_mau,
+        avg_wau / nullif(mau, 0) as wau_mau
+    from days
 )
 
 select * from final

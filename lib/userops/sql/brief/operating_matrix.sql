@@ -48,12 +48,15 @@ visits as (
 ),
 
 grouped as (
-    -- every user known by the month end, once per month, grouped by the stage at the previous month end
+    -- every user known by the month end, once per month, grouped by the stage at the previous month
+    -- end, with the month's orders and GMV (orders_month, gmv_month of recall_user_stages)
     select
         s.user_id,
         m.month_start,
         m.month_end,
         s.is_reactivated,
+        s.orders_month as n_orders,
+        s.gmv_month as gmv,
         case
             when s.stage_prev = 'prospect' then 'new'
             when s.stage_prev = 'churned' then 'dormant'
@@ -63,35 +66,18 @@ grouped as (
     inner join recall_user_stages as s on s.month_start = m.month_start
 ),
 
-orders as (
-    select user_id, order_date, gmv from fct_orders
-),
-
-month_orders as (
-    select
-        g.user_id,
-        g.month_start,
-        count(*) as n_orders,
-        sum(o.gmv) as gmv
-    from grouped as g
-    inner join orders as o
-        on o.user_id = g.user_id and o.order_date >= g.month_start and o.order_date < g.month_end
-    group by all
-),
-
 user_facts as (
     select
         g.month_start,
         g.user_group,
         g.user_id,
-        coalesce(mo.n_orders, 0) as n_orders,
-        coalesce(mo.gmv, 0) as gmv,
+        g.n_orders,
+        g.gmv,
         g.is_reactivated,
         v.user_id is not null as is_visitor,
         coalesce(v.by_session, false) as is_session_visitor,
         coalesce(v.by_footfall, false) as is_footfall_visitor
     from grouped as g
-    left join month_orders as mo on mo.user_id = g.user_id and mo.month_start = g.month_start
     left join visits as v on v.user_id = g.user_id and v.month_start = g.month_start
 ),
 

@@ -47,14 +47,20 @@ day_spine as (
 ),
 
 returns as (
-    -- the return events' days: orders (for 'order' and 'any') and events (for 'any' or by name)
+    -- the return events' days (orders for 'order' and 'any', events for 'any' or by name), only
+    -- the days a new user's window can reach: (first first-order date, last one + $max_day]
     select user_id, order_date as active_date
     from fct_orders
-    where $return_event in ('order', 'any')
+    where
+        $return_event in ('order', 'any')
+        and order_date > $from_date and order_date < cast($to_date as date) + $max_day
     union all
     select user_id, cast(ts as date) as active_date
     from events
-    where $return_event = 'any' or event = $return_event
+    where
+        $return_event not in ('order')
+        and ($return_event = 'any' or event = $return_event)
+        and ts >= cast($from_date as date) + 1 and ts < cast($to_date as date) + $max_day
 ),
 
 repeat_days as (
@@ -67,34 +73,72 @@ repeat_days as (
     where o.active_date > n.first_order_date and o.active_date <= n.first_order_date + $max_day
 ),
 
-data_start as (
-    select min(order_date) as first_day from fct_orders
-),
-
 first_repeat as (
     select user_id, min(day_k) as first_repeat_day from repeat_days group by user_id
 ),
 
-cohort_sizes as (
-    select cohort_start, channel, count(*) as cohort_users
+by_date as (
+    -- new users per cohort x channel x first-order date (a day-k cell's eligibility depends on
+    -- the first-order date only)
+    select cohort_start, channel, first_order_date, count(*) as users
     from new_users
+    group by all
+),
+
+hits as (
+    -- per cohort x channel x first-order date x k: users returning on day k (retained) and
+    -- users whose first return is on day k (firsts), counted without a user x k grid
+    select n.cohort_start, n.channel, n.first_order_date, r.day_k, count(*) as retained, 0 as firsts
+    from repeat_days as r
+    inner join new_users as n using (user_id)
+    group by all
+    union all
+    select n.cohort_start, n.channel, n.first_order_date, f.first_repeat_day, 0, count(*)
+    from first_repeat as f
+    inner join new_users as n using (user_id)
+    group by all
+),
+
+date_cells as (
+    select
+        b.cohort_start,
+        b.channel,
+        b.first_order_date,
+        d.day_k,
+        b.users,
+        coalesce(h.retained, 0) as retained,
+        sum(coalesce(h.firsts, 0)) over (
+            partition by b.cohort_start, b.channel, b.first_order_date order by d.day_k
+        ) as cum_retained
+    from by_date as b
+    cross join day_spine as d
+    left join (
+        select cohort_start, channel, first_order_date, day_k, sum(retained) as retained, sum(firsts) as firsts
+        from hits
+        group by all
+    ) as h using (cohort_start, channel, first_order_date, day_k)
+),
+
+data_start as (
+    -- the first day with any order (every user's first order is their earliest)
+    select min(first_order_date) as first_day from dim_users
+),
+
+cohort_sizes as (
+    select cohort_start, channel, sum(users) as cohort_users
+    from by_date
     group by all
 ),
 
 cells as (
     select
-        n.cohort_start,
-        n.channel,
-        d.day_k,
-        count(*) filter (where n.first_order_date + d.day_k <= $as_of) as eligible_users,
-        count(*) filter (where n.first_order_date + d.day_k <= $as_of and r.user_id is not null)
-            as retained_users,
-        count(*) filter (where n.first_order_date + d.day_k <= $as_of and f.first_repeat_day <= d.day_k)
-            as cum_retained_users
-    from new_users as n
-    cross join day_spine as d
-    left join repeat_days as r on r.user_id = n.user_id and r.day_k = d.day_k
-    left join first_repeat as f on f.user_id = n.user_id
+        cohort_start,
+        channel,
+        day_k,
+        sum(users) filter (where first_order_date + day_k <= $as_of) as eligible_users,
+        sum(retained) filter (where first_order_date + day_k <= $as_of) as retained_users,
+        sum(cum_retained) filter (where first_order_date + day_k <= $as_of) as cum_retained_users
+    from date_cells
     group by all
 ),
 
@@ -103,10 +147,10 @@ final as (
         s.cohort_start,
         c.channel,
         d.day_k,
-        coalesce(z.cohort_users, 0) as cohort_users,
-        coalesce(x.eligible_users, 0) as eligible_users,
-        coalesce(x.retained_users, 0) as retained_users,
-        coalesce(x.cum_retained_users, 0) as cum_retained_users,
+        cast(coalesce(z.cohort_users, 0) as bigint) as cohort_users,
+        cast(coalesce(x.eligible_users, 0) as bigint) as eligible_users,
+        cast(coalesce(x.retained_users, 0) as bigint) as retained_users,
+        cast(coalesce(x.cum_retained_users, 0) as bigint) as cum_retained_users,
         s.cohort_start >= (select first_day from data_start)
         and s.cohort_start >= cast($from_date as date)
         and cast(s.cohort_start + cast('1 ' || $grain as interval) as date) <= least(
