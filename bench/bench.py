@@ -57,7 +57,7 @@ def sql_times(log: Path) -> dict[str, dict]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]["seconds"]))
 
 
-def bench_scale(users: int, months: int, seed: int, memory_limit: str | None) -> dict:
+def bench_scale(users: int, months: int, seed: int, memory_limit: str | None, notebooks: bool = True) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"userops-bench-{users}-"))
     try:
         data, wh, out, log = work / "data", work / "warehouse.duckdb", work / "outputs", work / "q.jsonl"
@@ -68,7 +68,7 @@ def bench_scale(users: int, months: int, seed: int, memory_limit: str | None) ->
         steps = {"demo": step([u, "demo", "--users", str(users), "--months", str(months), "--seed", str(seed),
                                "--out", str(data)], env)}  # fmt: skip
         steps["load"] = step([u, "load", str(data), "--warehouse", str(wh)], env)
-        for nb in NOTEBOOKS:
+        for nb in NOTEBOOKS if notebooks else []:
             steps[f"notebook {nb}"] = step(
                 [u, "run", "--warehouse", str(wh), "--out", str(out), "--no-pdf", "--only", nb], env
             )
@@ -108,7 +108,8 @@ def markdown(res: dict) -> str:
         f"# Bench ({m['when']})",
         "",
         f"{m['cpus']} CPUs, {m['memory_gb']} GB, load average {m['load_average_1m_5m']} at the start; "
-        f"months={res['months']} seed={res['seed']}; no PDFs. Shared machine: compare ratios.",
+        f"months={res['months']} seed={res['seed']}; DuckDB memory_limit {res.get('memory_limit') or 'default'}; "
+        "no PDFs. Shared machine: compare ratios.",
         "",
         "## Steps: seconds / peak RSS MB",
         "",
@@ -139,16 +140,25 @@ def markdown(res: dict) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--users", type=int, nargs="+", default=[20000, 200000])
+    ap.add_argument(
+        "--users", type=int, nargs="+", default=[20000, 200000], help="scales, e.g. 1000000 10000000"
+    )
+    ap.add_argument("--no-notebooks", action="store_true", help="demo and load only (the large scales)")
     ap.add_argument("--months", type=int, default=12)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for every step, e.g. 2GB")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="writes <out>.md and <out>.json")
     a = ap.parse_args()
-    res = {"machine": machine(), "months": a.months, "seed": a.seed, "scales": []}
+    res = {
+        "machine": machine(),
+        "months": a.months,
+        "seed": a.seed,
+        "memory_limit": a.memory_limit,
+        "scales": [],
+    }
     for n in a.users:
         print(f"scale {n:,} users ...", flush=True)
-        res["scales"].append(bench_scale(n, a.months, a.seed, a.memory_limit))
+        res["scales"].append(bench_scale(n, a.months, a.seed, a.memory_limit, not a.no_notebooks))
     table = markdown(res)
     print(table)
     Path(a.out + ".md").write_text(table, encoding="utf-8")
