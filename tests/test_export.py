@@ -264,3 +264,105 @@ def test_summary_cell_comes_first_in_the_pdf_html(tmp_path):
         < html.index("break-after: page")
         < html.index("BODY-SECTION")
     )
+
+
+def _layout_notebook(path: Path) -> Path:
+    """Five kinds of page in one small PDF (no kernel: outputs are written directly).
+
+    p1: the title and one line, then a page break; the next page opens a section, so p1 may be short.
+    p2: section 1 with one line, then a page break; the next page opens no section: p2 is a sparse page.
+    p3..: one line that cannot wrap (runs past the right margin), a 12-column table of long texts and
+    a table with one very long word (both must fit the width), and an 80-row table (must break across
+    pages with its header repeated).
+    """
+    import pandas as pd
+
+    from userops import charts
+
+    def html_output(html: str):
+        cell = new_code_cell("")
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": html, "text/plain": "t"})]
+        return cell
+
+    wide = pd.DataFrame(
+        {
+            f"很长的列名第{i}列 column {i}": ["一段相当长的说明文字 with some English words"] * 3
+            for i in range(12)
+        }
+    )
+    long = pd.DataFrame({"长表列甲": [f"第{i}行" for i in range(80)], "长表列乙": range(80)})
+    token = "a_very_long_identifier_without_any_space_" * 4  # a definitions table's file names and ids
+    ids = pd.DataFrame({"metric": ["activity/active_days"], "grain": ["one row"], "definition": [token]})
+    nowrap = '<div style="white-space: nowrap">' + " ".join(f"OVERFLOW{i}" for i in range(40)) + "</div>"
+    cells = [
+        new_markdown_cell("# 版式检查 LAYOUT\n\n第一页只有一行。"),
+        new_markdown_cell(export.PAGE_BREAK),
+        new_markdown_cell("## 1 · 第一节\n\n这一节只有一行，后面是分页。"),
+        new_markdown_cell(export.PAGE_BREAK),
+        new_markdown_cell("正文继续，没有新的小节标题。"),
+        html_output(nowrap),
+        html_output(charts.table_html(wide).to_html()),
+        html_output(charts.table_html(ids).to_html()),
+        html_output(charts.table_html(long, max_rows=None).to_html()),
+    ]
+    nbformat.write(new_notebook(cells=cells), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def layout_pdf(tmp_path_factory) -> Path:
+    # one Chromium print (~3 s) shared by the layout checks below
+    d = tmp_path_factory.mktemp("layout")
+    return export.notebook_to_pdf(_layout_notebook(d / "layout.ipynb"), d / "layout.pdf")
+
+
+@needs_pdf_tools
+def test_beyond_margin_finds_only_the_line_that_cannot_wrap(layout_pdf):
+    found = export.beyond_margin(layout_pdf)
+    assert found, "the no-wrap line runs past the right margin"
+    # Chromium cuts the line at the page's edge: the word across the margin is found (as far as it is
+    # printed), nothing of the two tables is (they fit), and the line's start is inside the page
+    assert all(f.startswith("p3: OVER") for f in found), found
+    assert "p3: OVERFLOW0" not in found
+
+
+@needs_pdf_tools
+def test_long_table_breaks_with_its_header_repeated(layout_pdf):
+    pages = export.pdf_pages(layout_pdf)
+    assert pages >= 4  # title, section 1, then the tables over at least two pages
+    last = export.pdf_text(layout_pdf, pages, pages)
+    assert "长表列甲" in last and "第79行" in last  # the header row repeats on the table's last page
+    assert export.pdf_text(layout_pdf).count("第40行") == 1  # no row printed twice
+
+
+@needs_pdf_tools
+def test_sparse_pages_skips_section_ends_and_the_last_page(layout_pdf):
+    fills = export.page_fill(layout_pdf)
+    assert fills[0] < 0.2 and fills[1] < 0.2  # one line each
+    assert fills[2] > 0.9  # the tables fill the page they start on
+    # p1 is short but p2 opens section "1 · 第一节"; p2 is short and p3 opens no section
+    assert export.sparse_pages(layout_pdf) == [2]
+
+
+def test_summary_follows_a_title_printed_by_code(tmp_path):
+    """A play whose title cell is code (the title follows the report language) keeps it first."""
+
+    def shows(markdown: str, tags=()):
+        cell = new_code_cell("")
+        cell.metadata["tags"] = list(tags)
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": markdown})]
+        return cell
+
+    hidden = new_markdown_cell("# Analyst's title")
+    hidden.metadata["tags"] = ["remove-cell"]
+    cells = [hidden, shows("# 拉新 TITLE\n\n首行"), shows("## 1 · BODY"), shows("SUMMARY-TEXT", ["summary"])]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(new_notebook(cells=cells), path)
+    html = export.render_html(path)
+    assert "Analyst's title" not in html
+    assert (
+        html.index("TITLE")
+        < html.index("SUMMARY-TEXT")
+        < html.index("break-after: page")
+        < html.index("BODY")
+    )

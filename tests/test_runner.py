@@ -550,7 +550,7 @@ def test_cli_keep_going_exits_3_listing_the_failures(project, monkeypatch, capsy
         )
         raise runner.RunIncomplete(project["out"] / MONTH, [err])
 
-    monkeypatch.setattr(params, "load_params", lambda path: None)
+    monkeypatch.setattr(params, "load_params", lambda path: params.Params())
     monkeypatch.setattr(db, "connect", lambda path: contextlib.nullcontext())
     monkeypatch.setattr(db, "resolve_month", lambda con, month: MONTH)
     monkeypatch.setattr(vocabulary, "require", lambda con, p: [])  # the stand-in has no data to check
@@ -560,9 +560,14 @@ def test_cli_keep_going_exits_3_listing_the_failures(project, monkeypatch, capsy
     )
     assert code == 3
     assert seen["keep_going"] is True and seen["month"] == MONTH
+    assert seen["pseudonymise"] is False  # neither the flag nor params privacy.pseudonymise_lists
     err = capsys.readouterr().err
     assert "1 notebook(s) failed" in err and "03_x.ipynb failed at cell 2" in err and "ValueError: v" in err
     assert cli.build_parser().parse_args(["run"]).keep_going is False
+    private = params.Params(privacy={"pseudonymise_lists": True})
+    monkeypatch.setattr(params, "load_params", lambda path: private)
+    cli.main(["run", "--keep-going", "--warehouse", str(project["wh"]), "--params", str(project["params"])])
+    assert seen["pseudonymise"] is True  # the params switch is the flag's twin
 
 
 def test_cover_names_failed_and_skipped_plays(tmp_path):
@@ -590,7 +595,7 @@ def test_cli_only_run_names_plays_still_failed_from_an_earlier_run(project, monk
     status["succeeded"] = [{"notebook": "04_y", "title": "Y"}]
     status["carried_over"] = ["03_x"]
     run_status.write(run_dir, status)
-    monkeypatch.setattr(params, "load_params", lambda path: None)
+    monkeypatch.setattr(params, "load_params", lambda path: params.Params())
     monkeypatch.setattr(db, "connect", lambda path: contextlib.nullcontext())
     monkeypatch.setattr(db, "resolve_month", lambda con, month: MONTH)
     monkeypatch.setattr(runner, "run_playbook", lambda *a, **kw: run_dir)

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm, spearmanr
 
-from userops import clv, money
-from userops.charts import currency_code, fmt_pct, fmt_pp, fmt_yuan
+from userops import clv, i18n, money
+from userops import narrative as nv
+from userops.charts import fmt_pct
 from userops.db import query
 from userops.params import AcquisitionParams
 from userops.period import Period
@@ -34,6 +35,22 @@ def _window(p: Period, months: int) -> tuple[dt.date, dt.date]:
 def _label(p: Period, months: int) -> str:
     """Period label of the trailing `months` months, e.g. '2026-08..2026-10'."""
     return f"{p.shift(-(months - 1)).month}..{p.month}"
+
+
+def _t(key: str, **fields) -> str:
+    """Play 01's text ``key`` in the report language (lib/userops/i18n/<lang>/acquisition.yaml)."""
+    return i18n.t(f"acquisition.{key}", **fields)
+
+
+def _ch(channel) -> str:
+    """A channel's display name in the report language; 'all' reads "all channels"."""
+    return _t("all_channels") if str(channel) == "all" else i18n.name("channel", channel)
+
+
+def _span(p: Period, months: int) -> str:
+    """The trailing `months` months as the reader sees them: '2026-08 to 2026-10' (one month: '2026-10')."""
+    first = p.shift(-(months - 1)).month
+    return p.month if first == p.month else _t("span", start=first, end=p.month)
 
 
 def _rate_ci(df: pd.DataFrame, x: str, n: str, name: str, level: float) -> pd.DataFrame:
@@ -68,9 +85,11 @@ def _needs(reason: str) -> Result:
 
 
 def _names(items) -> str:
-    """'a', 'a and b', 'a, b and c'."""
+    """'a', 'a and b', 'a, b and c' ('a、b和c') in the report language."""
     items = [str(i) for i in items]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    if len(items) <= 1:
+        return "".join(items)
+    return i18n.t("common.list_sep").join(items[:-1]) + _t("and") + items[-1]
 
 
 def data_start(con) -> dt.date | None:
@@ -137,36 +156,44 @@ def volume_findings(
     prev = vol[vol.month == pd.Timestamp(p.prev.start)]
     n_new, n_reg = int(now.new_users.sum()), int(now.registrations.sum())
     channels = sorted(vol.channel.unique())
+    month = i18n.month(p)
     if n_new == 0:
-        title = f"No new users in {p.label} ({n_reg:,} registrations)"
+        title = _t("volume.title_none", month=month, reg=nv.num(n_reg))
     elif len(channels) == 1:
-        title = f"{n_new:,} new users in {p.label}, all via {channels[0]}"
+        title = _t("volume.title_one", n=nv.num(n_new), month=month, channel=_ch(channels[0]))
     else:
         top = now.sort_values(["new_users", "channel"], ascending=[False, True]).iloc[0]
-        title = f"{n_new:,} new users in {p.label}; {top.channel} brought the most ({fmt_pct(top.new_users / n_new)})"
+        title = _t(
+            "volume.title",
+            n=nv.num(n_new),
+            month=month,
+            channel=_ch(top.channel),
+            share=nv.pct(top.new_users / n_new),
+        )
     if start is None or pd.Timestamp(p.prev.start) < pd.Timestamp(start).to_period("M").start_time:
         first = p if start is None else Period(pd.Timestamp(start).strftime("%Y-%m"))
-        vs = f"the data starts in {first.label}, so there is no previous month to compare"
+        vs = _t("volume.vs_no_data", first=i18n.month(first))
     elif n_new == 0 and prev.new_users.sum() == 0:
-        vs = f"none in {p.prev.short} either"
+        vs = _t("volume.vs_none_either", prev=i18n.month_short(p.prev))
     else:
-        vs = f"{n_new - int(prev.new_users.sum()):+,} new users vs {p.prev.short}"
-    text = f"**{n_reg:,} registrations and {n_new:,} new users in {p.label}** ({vs})"
+        vs = _t("volume.vs", diff=f"{n_new - int(prev.new_users.sum()):+,}", prev=i18n.month_short(p.prev))
+    text = _t("volume.text", reg=nv.num(n_reg), n=nv.num(n_new), month=month, vs=vs)
     present = [c for c in offline_channels if c in channels]
     if not present:
-        text += f"; no user came through an offline acquisition channel (params offline_channels: {', '.join(offline_channels) or 'none'})."
+        named = _names(_ch(c) for c in offline_channels) or i18n.t("common.none")
+        text += _t("volume.no_offline", channels=named)
     elif n_new:
         share = int(now[now.is_offline].new_users.sum()) / n_new
-        text += f"; {fmt_pct(share)} of the new users came through offline channels ({', '.join(present)})."
+        text += _t("volume.offline_share", share=nv.pct(share), channels=_names(_ch(c) for c in present))
     else:
-        text += "."
+        text += _t("end")
     return title, text
 
 
 def volume_reason(vol: pd.DataFrame, p: Period, ap: AcquisitionParams) -> str:
     """Why the volume trend cannot be drawn ('' when it can)."""
     if vol.new_users.sum() == 0 and vol.registrations.sum() == 0:
-        return f"The volume trend needs registrations or first orders in {_label(p, ap.volume_months)}; this data has none."
+        return _t("volume.why", span=_span(p, ap.volume_months))
     return ""
 
 
@@ -174,14 +201,10 @@ def conversion_reason(conv: pd.DataFrame, p: Period, ap: AcquisitionParams) -> s
     """Why registration -> first-order conversion cannot be shown ('' when it can)."""
     allc = conv[conv.channel == "all"].iloc[0]
     if allc.registrations == 0:
-        return (
-            f"Conversion needs registrations in {_label(p, ap.cac_months)}; this data has none, "
-            "so registration-to-order conversion is not shown."
-        )
+        return _t("conversion.why_none", span=_span(p, ap.cac_months))
     if allc.eligible_short == 0:
-        return (
-            f"Conversion needs registrations observed for {ap.conversion_short_days} days; none of those in "
-            f"{_label(p, ap.cac_months)} is that old by {p.as_of}, so conversion is not shown yet."
+        return _t(
+            "conversion.why_young", days=ap.conversion_short_days, span=_span(p, ap.cac_months), as_of=p.as_of
         )
     return ""
 
@@ -252,19 +275,13 @@ def cac_of(row) -> money.Cac:
 
 def cac_reason(cost: pd.DataFrame, p: Period, ap: AcquisitionParams, has_spend_table: bool) -> str:
     """Why no CAC can be computed ('' when it can): CAC needs channel spend and new users."""
-    window = _label(p, ap.cac_months)
+    span = _span(p, ap.cac_months)
     if not has_spend_table:
-        return (
-            "CAC needs channel spend (the optional `channel_spend` table) and this data has none, "
-            "so no CAC, and no LTV/CAC, is computed."
-        )
+        return _t("cac.why_table", table=i18n.name("table", "channel_spend"))
     if not cost.has_spend.any():
-        return (
-            f"CAC needs channel spend for {window}; `channel_spend` has no rows for those months, "
-            "so no CAC, and no LTV/CAC, is computed."
-        )
+        return _t("cac.why_rows", table=i18n.name("table", "channel_spend"), span=span)
     if cost[cost.channel != "all"].cac_yuan.isna().all():
-        return f"CAC needs new users in the channels with spend; none had a first order in {window}."
+        return _t("cac.why_users", span=span)
     return ""
 
 
@@ -273,10 +290,14 @@ def cac_notes(cost: pd.DataFrame) -> tuple[str, ...]:
     miss = cost[(cost.channel != "all") & ~cost.has_spend & (cost.new_users > 0)]
     if miss.empty:
         return ()
+    key = "cac.note_one" if len(miss) == 1 else "cac.note_many"
     return (
-        f"No spend is recorded in `channel_spend` for {_names(miss.channel)}, so "
-        f"{'its' if len(miss) == 1 else 'their'} CAC is not known and the overall CAC leaves "
-        f"{'it' if len(miss) == 1 else 'them'} out ({int(miss.new_users.sum()):,} new users).",
+        _t(
+            key,
+            table=i18n.name("table", "channel_spend"),
+            channels=_names(_ch(c) for c in miss.channel),
+            n=nv.num(miss.new_users.sum()),
+        ),
     )
 
 
@@ -322,14 +343,11 @@ def quality(con, p: Period, ap: AcquisitionParams) -> pd.DataFrame:
 
 def quality_reason(qual: pd.DataFrame, p: Period, ap: AcquisitionParams) -> str:
     """Why channel quality cannot be shown ('' when it can)."""
-    window = _label(p, ap.quality_months)
+    span = _span(p, ap.quality_months)
     if qual.new_users.sum() == 0:
-        return f"Channel quality needs first orders in {window}; this data has none."
+        return _t("quality.why_none", span=span)
     if qual.eligible_long.sum() == 0:
-        return (
-            f"Channel quality needs first orders at least {ap.retention_long_days} days old; none of the first "
-            f"orders of {window} is that old by {p.as_of}, so retention by channel is not shown yet."
-        )
+        return _t("quality.why_young", days=ap.retention_long_days, span=span, as_of=p.as_of)
     return ""
 
 
@@ -344,42 +362,50 @@ def quality_findings(qual: pd.DataFrame, p: Period, ap: AcquisitionParams) -> tu
 
     def value(row) -> str:
         g = row.gmv_per_user
-        return "" if pd.isna(g) else f", {fmt_yuan(g, 0)} GMV per user in {V} days"
+        return "" if pd.isna(g) else _t("quality.value", gmv=nv.yuan(g), days=V)
 
     def d(row) -> str:
-        return f"{fmt_pct(row.d_long)} (95% CI {fmt_pct(row.d_long_low)} to {fmt_pct(row.d_long_high)})"
+        return _t("rate_ci", rate=nv.pct(row.d_long), ci=nv.ci(row.d_long_low, row.d_long_high))
 
     if len(r) == 1:
-        title = f"{best.channel} new users: D{L} retention {fmt_pct(best.d_long)}"
-        text = (
-            f"**{best.channel}** is the only channel with new users observed for {L} days: {d(best)} ordered "
-            f"again within {L} days{value(best)}. Comparing channel quality needs at least two such channels; "
-            "this data has one."
-        )
+        title = _t("quality.title_one", channel=_ch(best.channel), days=L, rate=nv.pct(best.d_long))
+        text = _t("quality.text_one", channel=_ch(best.channel), days=L, rate=d(best), value=value(best))
         return title, text
     others = r.iloc[:-1]
     gap = int((worst.d_long_high < others.d_long_low).sum())
-    title = f"{worst.channel} brings the #{worst.volume_rank} volume but retains worst (D{L} {fmt_pct(worst.d_long)})"
-    text = (
-        f"**{best.channel}** users come back best: {d(best)} order again within {L} days{value(best)}. "
-        f"**{worst.channel}** is the #{worst.volume_rank} channel by volume ({int(worst.new_users):,} new users) "
-        f"but its users retain worst: D{L} {d(worst)}, "
+    title = _t(
+        "quality.title",
+        channel=_ch(worst.channel),
+        rank=int(worst.volume_rank),
+        days=L,
+        rate=nv.pct(worst.d_long),
+    )
+    text = _t(
+        "quality.text",
+        best=_ch(best.channel),
+        best_rate=d(best),
+        days=L,
+        value=value(best),
+        worst=_ch(worst.channel),
+        rank=int(worst.volume_rank),
+        n=nv.num(worst.new_users),
+        worst_rate=d(worst),
     )
     if gap:
-        text += f"below the interval of {gap} of the other {len(others)} channels"
+        text += _t("quality.below", gap=gap, others=len(others))
     else:
-        text += "but its interval overlaps those of all the other channels"
+        text += _t("quality.overlaps")
     if pd.notna(worst.gmv_per_user) and pd.notna(best.gmv_per_user) and best.gmv_per_user > 0:
-        text += (
-            f", and {fmt_yuan(worst.gmv_per_user, 0)} per user in {V} days "
-            f"({fmt_pct(worst.gmv_per_user / best.gmv_per_user)} of {best.channel}'s)"
+        text += _t(
+            "quality.spend",
+            gmv=nv.yuan(worst.gmv_per_user),
+            days=V,
+            share=nv.pct(worst.gmv_per_user / best.gmv_per_user),
+            best=_ch(best.channel),
         )
-    text += ". Association, not effect."
+    text += _t("quality.association")
     if r.eligible_value.sum() == 0:
-        text += (
-            f" GMV per user in the first {V} days needs first orders at least {V} days old; none of "
-            f"{_label(p, ap.quality_months)} is yet."
-        )
+        text += _t("quality.value_young", days=V, span=_span(p, ap.quality_months))
     return title, text
 
 
@@ -397,12 +423,6 @@ def ltv_cohorts(con, p: Period, ap: AcquisitionParams) -> pd.DataFrame:
         months=ap.ltv_horizon_months,
         as_of=p.as_of,
     )
-
-
-LTV_CURVE_METHOD = (
-    "chain-ladder: each month's spend per user is averaged over the cohorts that have completed that "
-    "month, then the months are added up"
-)
 
 
 def ltv_curves(cohorts: pd.DataFrame) -> pd.DataFrame:
@@ -453,10 +473,7 @@ def ltv_compare(curves: pd.DataFrame, min_cohorts: int = 3) -> tuple[int, pd.Ser
     """
     shown = curves[curves.n_cohorts > 0]
     if shown.empty:
-        return (
-            "Observed LTV needs a first-order month that has ended by the report month's last day; "
-            "this data has none."
-        )
+        return _t("ltv_curve.why_none")
     need = min(min_cohorts, int(shown.n_cohorts.max()))
     k = int(shown[shown.n_cohorts >= need].groupby("channel").month_k.max().min())
     at = curves[(curves.month_k == k) & (curves.n_cohorts >= need)].set_index("channel").gmv_per_user
@@ -467,10 +484,7 @@ def ltv_curve_reason(curves: pd.DataFrame) -> str:
     """Why no LTV curve can be drawn ('' when a cohort has completed a month after its first)."""
     if curves[curves.n_cohorts > 0].month_k.max() > 0:
         return ""
-    return (
-        "An LTV curve needs first-order cohorts observed beyond their first month; this data has only "
-        "month 0, so no curve is drawn yet."
-    )
+    return _t("ltv_curve.why_month0")
 
 
 # --------------------------------------------------------------------------- predicted LTV (BG/NBD + GG)
@@ -513,18 +527,20 @@ class ChannelModel:
 
 
 def _repeat_reason(df: pd.DataFrame, ap: AcquisitionParams, who: str) -> str:
-    """Why a BG/NBD fit on these customers would not be a model ('' when it is)."""
+    """Why a BG/NBD fit on these customers would not be a model ('' when it is); `who` is kept for
+    the callers (the sentence names the customers by their counts)."""
     n, rep = len(df), int((df.frequency > 0).sum())
     if n == 0:
-        return (
-            "The BG/NBD model needs customers with a first order; there are none, so it gives no projection."
-        )
+        return _t("model.why_none")
     if rep >= ap.ltv_min_repeaters and rep >= ap.ltv_min_repeat_share * n:
         return ""
-    return (
-        f"The BG/NBD model needs customers who buy again: at least {ap.ltv_min_repeaters} and "
-        f"{fmt_pct(ap.ltv_min_repeat_share, 0)} of them; {who} {rep:,} of {n:,} customers "
-        f"({fmt_pct(rep / n if n else 0)}) bought on a second day, so the model gives no projection."
+    return _t(
+        "model.why_repeat",
+        min=ap.ltv_min_repeaters,
+        min_share=nv.pct(ap.ltv_min_repeat_share, 0),
+        rep=nv.num(rep),
+        n=nv.num(n),
+        share=nv.pct(rep / n if n else 0),
     )
 
 
@@ -552,7 +568,7 @@ def fit_channels(df: pd.DataFrame, ap: AcquisitionParams) -> dict[str, ChannelMo
         models[str(ch)] = ChannelModel(str(ch), bg, gg)
     probe = [m.bg.expected_purchases(90, [0, 1], [0, 10], [30, 30]) for m in models.values()]
     if not np.isfinite(probe).all():
-        return "The BG/NBD fit did not converge to usable parameters on this data, so the model gives no projection."
+        return _t("model.why_converge")
     return models
 
 
@@ -583,6 +599,18 @@ def validated_horizon(first_order: dt.date | None, p: Period, ap: AcquisitionPar
     return months
 
 
+def _holdout_notes(out: pd.DataFrame, ap: AcquisitionParams) -> tuple[str, ...]:
+    """The note on the channels that use the model fitted on all channels (too small for their own)."""
+    pooled = out[out.model == "all channels"].channel.tolist()
+    fields = {"customers": ap.ltv_min_customers, "repeaters": ap.ltv_min_repeaters}
+    if pooled and len(pooled) == len(out) - 1:
+        return (_t("model.pooled_all", **fields),)
+    if pooled:
+        key = "model.pooled_one" if len(pooled) == 1 else "model.pooled_many"
+        return (_t(key, channels=_names(_ch(c) for c in pooled), **fields),)
+    return ()
+
+
 def holdout_check(con, p: Period, ap: AcquisitionParams) -> Result:
     """Honest validation over what is reported: fit per channel on the orders before a held-out period
     as long as the LTV horizon (or the months `validated_horizon` allows), predict each customer's
@@ -598,29 +626,18 @@ def holdout_check(con, p: Period, ap: AcquisitionParams) -> Result:
     first = con.execute("select min(order_date) from fct_orders").fetchone()[0]
     months = validated_horizon(first, p, ap)
     if months == 0:
-        return _needs(
-            f"Checking the model needs {ap.ltv_min_calibration_days} days of orders before a held-out month; "
-            f"{'this data has no orders' if first is None else f'the orders start on {first}'}, so the model "
-            "is not checked and gives no projection."
-        )
+        start = _t("holdout.no_orders") if first is None else _t("holdout.orders_start", first=first)
+        return _needs(_t("holdout.why_short", days=ap.ltv_min_calibration_days, start=start))
     holdout_days = _month_days(months)
     cal_end = p.end - dt.timedelta(days=holdout_days)
     df = rfm(con, dt.date(1900, 1, 1), cal_end, cal_end, p.end, 366 * 50)
     if df.empty:
-        return _needs(
-            f"Checking the model on the last {holdout_days} days needs customers who ordered before "
-            f"{cal_end}; this data has none, so the model is not checked and gives no projection."
-        )
+        return _needs(_t("holdout.why_no_customers", days=holdout_days, cal_end=cal_end))
     models = fit_channels(df, ap)
     if isinstance(models, str):
-        return _needs(
-            f"Checking the model on the last {holdout_days} days needs history before {cal_end}. {models}"
-        )
+        return _needs(_t("holdout.why_model", days=holdout_days, cal_end=cal_end, why=models))
     if df.holdout_days.sum() == 0:
-        return _needs(
-            f"Checking the model needs purchases in the held-out days {cal_end}..{p.as_of}; "
-            "none of the customers bought then, so the model is not checked and gives no projection."
-        )
+        return _needs(_t("holdout.why_no_purchases", cal_end=cal_end, as_of=p.as_of))
     all_rep = df[df.frequency > 0]
     rows = []
     for ch, g in df.groupby("channel"):
@@ -648,21 +665,7 @@ def holdout_check(con, p: Period, ap: AcquisitionParams) -> Result:
         horizon_months=months,
         full_horizon=months == ap.ltv_horizon_months,
     )
-    pooled = out[out.model == "all channels"].channel.tolist()
-    notes = ()
-    if pooled and len(pooled) == len(out) - 1:
-        notes = (
-            f"No channel has enough customers for a model of its own ({ap.ltv_min_customers} customers and "
-            f"{ap.ltv_min_repeaters} repeat buyers), so every channel uses the model fitted on all channels.",
-        )
-    elif pooled:
-        notes = (
-            f"{_names(pooled)} {'has' if len(pooled) == 1 else 'have'} too few customers or repeat buyers for "
-            f"a model of {'its' if len(pooled) == 1 else 'their'} own (fewer than {ap.ltv_min_customers} "
-            f"customers or {ap.ltv_min_repeaters} repeaters) and use{'s' if len(pooled) == 1 else ''} the model "
-            "fitted on all channels.",
-        )
-    return Result(out, notes=notes)
+    return Result(out, notes=_holdout_notes(out, ap))
 
 
 def spend_independence(df: pd.DataFrame, models: dict[str, ChannelModel], max_rho: float) -> pd.DataFrame:
@@ -690,27 +693,19 @@ def independence_findings(ind: pd.DataFrame) -> str:
     allr = ind[ind.channel == "all"].iloc[0]
     limit = ind.attrs["max_rho"]
     if pd.isna(allr.rho):
-        return (
-            "The spend model assumes a customer's spend per purchase does not depend on how often they buy; "
-            "checking it needs at least 3 repeat customers with varied purchase counts and spend, and this data "
-            "has too few, so the assumption is not checked."
-        )
-    text = (
-        f"The spend model (Gamma-Gamma) assumes a customer's spend per purchase does not depend on how often "
-        f"they buy: among the {int(allr.repeaters):,} repeat customers, Spearman's rank correlation between "
-        f"purchase days and mean spend is {allr.rho:+.2f}"
-    )
+        return _t("independence.unchecked")
+    text = _t("independence.text", n=nv.num(allr.repeaters), rho=f"{allr.rho:+.2f}")
     bad = ind[(ind.channel != "all") & ind.fails]
     if not allr.fails and bad.empty:
-        return text + f", within ±{limit:.2f} (params), so the assumption holds here."
-    direction = "spend more" if (allr.rho if allr.fails else bad.rho.iloc[0]) > 0 else "spend less"
-    where = "overall" if allr.fails else f"in {_names(bad.channel)}"
-    return (
-        text
-        + f". **Warning: beyond ±{limit:.2f} (params) {where}: frequent buyers {direction} per purchase, which "
-        "the spend model ignores, so the expected spend per purchase, and the GMV and margin LTV built on it, "
-        "are biased for them; read the LTV and LTV/CAC below as approximate.**"
+        return text + _t("independence.holds", limit=f"{limit:.2f}")
+    more = (allr.rho if allr.fails else bad.rho.iloc[0]) > 0
+    where = (
+        _t("independence.overall")
+        if allr.fails
+        else _t("independence.in", channels=_names(_ch(c) for c in bad.channel))
     )
+    direction = _t("independence.more" if more else "independence.less")
+    return text + _t("independence.warning", limit=f"{limit:.2f}", where=where, direction=direction)
 
 
 def predicted_ltv(
@@ -737,17 +732,14 @@ def predicted_ltv(
     `checked`: the holdout check; a model that could not be checked projects nothing.
     """
     if checked is not None and not checked.ok:
-        return _needs(
-            "Predicted LTV needs a model checked on held-out days, and that check could not run on "
-            "this data (above), so no LTV is projected."
-        )
+        return _needs(_t("predicted.why_unchecked"))
     months = checked.table.attrs["horizon_months"] if checked is not None else ap.ltv_horizon_months
     horizon_days = _month_days(months)
     start, end = _window(p, months)
     df = rfm(con, start, end, p.end, p.end, horizon_days, new_user_kinds, assumed_margin_rate)
     models = fit_channels(df, ap)
     if isinstance(models, str):
-        return _needs(f"Predicted LTV needs the first-order cohorts of {_label(p, months)}. {models}")
+        return _needs(_t("predicted.why_model", span=_span(p, months), why=models))
     all_rep = df[df.frequency > 0]
     z = _z(ap.ci_level)
     rows = []
@@ -792,10 +784,7 @@ def predicted_ltv(
     out.attrs["margin_basis"] = money.margin_basis(share, assumed_margin_rate)
     notes = ()
     if out.margin_ratio.isna().all():
-        notes = (
-            "Margin LTV needs the cost of goods (order lines with product unit costs) or an assumed margin "
-            "rate, and this data lacks both, so only revenue LTV is shown.",
-        )
+        notes = (_t("predicted.why_margin"),)
     return Result(out, notes=notes)
 
 
@@ -837,25 +826,16 @@ def ltv_cac_result(pred: Result, cost: pd.DataFrame, cac_why: str) -> Result:
     Channels without a ratio (no recorded cost, zero cost, margin unknown) are named in a note.
     """
     if cac_why or not pred.ok:
-        missing = "CAC" if cac_why else "predicted LTV"
-        return _needs(
-            f"LTV/CAC needs a CAC and a predicted LTV per channel; the {missing} could not be computed "
-            "on this data (see above)."
-        )
+        return _needs(_t("ltv_cac.why_missing_cac" if cac_why else "ltv_cac.why_missing_ltv"))
     if pred.table.margin_ratio.isna().all():
-        return _needs(
-            "LTV/CAC needs the margin LTV, which needs the cost of goods (order lines with product unit "
-            "costs) or an assumed margin rate; this data lacks both."
-        )
+        return _needs(_t("ltv_cac.why_margin"))
     full = ltv_cac(pred.table, cost)
     has = np.isfinite(full.ltv_cac_margin)
     if not has.any():
-        return _needs(
-            "LTV/CAC needs a channel with both a recorded acquisition cost and a margin LTV; none has both."
-        )
+        return _needs(_t("ltv_cac.why_none"))
     notes = ()
     if (~has).any():
-        notes = (f"No LTV/CAC for {_names(full[~has].channel)}: no recorded acquisition cost or margin.",)
+        notes = (_t("ltv_cac.note_missing", channels=_names(_ch(c) for c in full[~has].channel)),)
     out = full[has].reset_index(drop=True)
     out.attrs["margin_basis"] = pred.table.attrs.get("margin_basis", money.GROSS_MARGIN)
     out.attrs["horizon_months"] = pred.table.attrs.get("horizon_months")
@@ -865,11 +845,6 @@ def ltv_cac_result(pred: Result, cost: pd.DataFrame, cac_why: str) -> Result:
 # --------------------------------------------------------------------------- referral economics
 
 
-SEED_COMMUNITY = (
-    "The source article's community 'ROI' of ~3 is all group sales ÷ all costs paid: a paid-GMV ratio over "
-    "all of the groups' sales, neither margin nor incremental, so it compares with our paid GMV per {cur} "
-    "spent ({gmv:.1f}), not with the margin figure."
-)
 _SUMS = [
     "registrations",
     "valid_new_users",
@@ -942,25 +917,28 @@ def groups(ref: pd.DataFrame) -> pd.DataFrame:
 def referral_reason(ref: pd.DataFrame, p: Period, ap: AcquisitionParams) -> str:
     """Why referral economics cannot be shown ('' when it can)."""
     if ref.empty:
-        return "Referral economics needs referrers (group leaders or store promoters); the `referrers` table is empty."
+        return _t("referral.why_empty", table=i18n.name("table", "referrers"))
     if ref.registrations.sum() == 0:
-        return (
-            f"Referral economics needs referred registrations in {_label(p, ap.referral_months)}; "
-            "none of the users registered then has a referrer."
-        )
+        return _t("referral.why_none", span=_span(p, ap.referral_months))
     return ""
 
 
 def top_groups(grp: pd.DataFrame, n: int) -> pd.DataFrame:
     """The WeChat groups with a referral cost on complete windows (ratios defined), best margin per
-    yuan first: the top `n` and one 'others (k)' row pooling the rest (their sums, their ratios)."""
-    g = grp[grp.cost_complete > 0]
+    yuan first: the top `n` and one 'others (k)' row pooling the rest (their sums, their ratios;
+    `others` True marks it)."""
+    g = grp[grp.cost_complete > 0].assign(others=False)
     if len(g) <= n + 1:
         return g.reset_index(drop=True)
     rest = g.iloc[n:]
     other = pd.DataFrame(
-        [{"group_id": f"others ({len(rest)})", **rest[["leaders", "active_leaders", *_SUMS]].sum()}]
-    )
+        [
+            {
+                "group_id": _t("referral.others", n=len(rest)),
+                **rest[["leaders", "active_leaders", *_SUMS]].sum(),
+            }
+        ]
+    ).assign(others=True)
     return pd.concat([g.head(n), _per_yuan(other, "complete", "cost_complete")], ignore_index=True)
 
 
@@ -993,55 +971,56 @@ def referral_findings(
     ratios on complete windows, never ROI (no randomised holdout of referrals exists).
     """
     promoters = ref[ref.kind == "store_promoter"]
-    D, cur = ap.referral_gmv_days, currency_code()
+    D, unit = ap.referral_gmv_days, nv.yuan(1)
     parts, metrics = [], {}
 
     def econ(e: dict[str, float] | None, valid: int) -> str:
         if e is None:
-            return (
-                ""
-                if valid == 0
-                else f"; gross margin per {cur} spent needs valid new users observed for {D} days at a referral "
-                "cost, and none of them is yet"
-            )
-        basis = money.margin_basis(e["assumed_share"], assumed_margin_rate)
-        who = "valid new user" if e["users"] == 1 else "valid new users"
-        return (
-            f"; on the {e['users']:,} {who} observed for {D} days, **{e['margin_per_yuan']:.1f} {cur} of "
-            f"{basis} per {cur} spent** (commissions + new-user coupons, {fmt_yuan(e['cost'], 0)}) and "
-            f"{e['gmv_per_yuan']:.1f} {cur} of paid GMV per {cur} spent"
+            return "" if valid == 0 else _t("referral.econ_young", days=D, unit=unit)
+        basis = nv.margin_basis(money.margin_basis(e["assumed_share"], assumed_margin_rate))
+        return _t(
+            "referral.econ_one" if e["users"] == 1 else "referral.econ",
+            n=nv.num(e["users"]),
+            days=D,
+            margin=nv.yuan(e["margin_per_yuan"], 1),
+            gmv=nv.yuan(e["gmv_per_yuan"], 1),
+            basis=basis,
+            unit=unit,
+            cost=nv.yuan(e["cost"]),
         )
 
     if len(grp):
         per_leader = grp.valid_new_users.sum() / grp.leaders.sum()
         metrics["valid_new_users_per_leader"] = float(per_leader)
-        text = (
-            f"{len(grp):,} groups with {int(grp.leaders.sum()):,} leaders ({int(grp.active_leaders.sum()):,} with at "
-            f"least one valid new user) brought {int(grp.valid_new_users.sum()):,} valid new users: {per_leader:.2f} per leader"
+        text = _t(
+            "referral.groups",
+            groups=nv.num(len(grp)),
+            leaders=nv.num(grp.leaders.sum()),
+            active=nv.num(grp.active_leaders.sum()),
+            valid=nv.num(grp.valid_new_users.sum()),
+            per_leader=f"{per_leader:.2f}",
         )
         e = referral_economics(ref, "group_leader")
         text += econ(e, int(grp.valid_new_users.sum()))
         if e is not None:
             metrics["community_margin_per_yuan"] = e["margin_per_yuan"]
             metrics["community_gmv_per_yuan"] = e["gmv_per_yuan"]
-        parts.append(text + ".")
+        parts.append(text + _t("end"))
         if e is not None:
-            parts.append(SEED_COMMUNITY.format(gmv=e["gmv_per_yuan"], cur=cur))
+            parts.append(_t("referral.seed", gmv=nv.yuan(e["gmv_per_yuan"], 1), unit=unit))
     if len(promoters):
-        text = f"{len(promoters):,} store promoters brought {int(promoters.valid_new_users.sum()):,} valid new users"
+        text = _t(
+            "referral.promoters", n=nv.num(len(promoters)), valid=nv.num(promoters.valid_new_users.sum())
+        )
         e = referral_economics(ref, "store_promoter")
         text += econ(e, int(promoters.valid_new_users.sum()))
         if e is not None:
             metrics["promoter_margin_per_yuan"] = e["margin_per_yuan"]
             metrics["promoter_gmv_per_yuan"] = e["gmv_per_yuan"]
-        parts.append(text + ".")
+        parts.append(text + _t("end"))
     if metrics.keys() & {"community_margin_per_yuan", "promoter_margin_per_yuan"}:
-        parts.append(
-            "*Observational: referred users were never compared with a randomised holdout, so these ratios are "
-            "what the referred users bought, not what the referrals added, and not an ROI.* The new-user coupons "
-            "are counted once: as a cost, with their discounts added back to the margin and GMV."
-        )
-    return " ".join(parts), metrics
+        parts.append(_t("referral.observational"))
+    return _t("sentence_sep").join(parts), metrics
 
 
 def referral_targets(ref: pd.DataFrame, ap: AcquisitionParams) -> pd.DataFrame:
@@ -1108,15 +1087,10 @@ def pack_takeup(con, p: Period, new_user_kinds: list[str]) -> pd.DataFrame:
 def pack_reason(pack: pd.DataFrame, p: Period, new_user_kinds: list[str]) -> str:
     """Why the pack's take-up cannot be shown ('' when it can)."""
     if pack.empty:
-        return (
-            f"Coupon-pack take-up needs new-user coupons (params data.new_user_coupon_kinds: "
-            f"{', '.join(new_user_kinds) or 'none'}); none of those kinds was issued in {p.label}."
-        )
+        kinds = _names(i18n.name("coupon_kind", k) for k in new_user_kinds) or i18n.t("common.none")
+        return _t("pack.why_none", kinds=kinds, month=i18n.month(p))
     if pack.n_closed.sum() == 0:
-        return (
-            f"Coupon-pack take-up needs coupons whose validity has ended; none of the new-user coupons "
-            f"issued in {p.label} has ended by {p.as_of}."
-        )
+        return _t("pack.why_open", month=i18n.month(p), as_of=p.as_of)
     return ""
 
 
@@ -1134,9 +1108,9 @@ def hero_reason(hero: pd.DataFrame, p: Period) -> str:
     """Why the hero share of first orders cannot be shown ('' when it can)."""
     h = hero[hero.channel == "all"].iloc[0]
     if h.first_orders == 0:
-        return f"The hero-product share needs first orders in {p.label}; there were none."
+        return _t("hero.why_none", month=i18n.month(p))
     if h.lines_amount <= 0:
-        return f"The hero-product share needs order lines for {p.label}'s first orders; this data has none."
+        return _t("hero.why_lines", month=i18n.month(p))
     return ""
 
 
@@ -1146,12 +1120,11 @@ def hero_reason(hero: pd.DataFrame, p: Period) -> str:
 def actions_reason(ratio: Result, quality_why: str) -> str:
     """Why no channel gets a scale / fix / cut action (the numbers it would rest on are missing)."""
     missing = [
-        n for n, gap in (("LTV/CAC", not ratio.ok), ("retention by channel", bool(quality_why))) if gap
+        _t(key)
+        for key, gap in (("actions.ltv_cac", not ratio.ok), ("actions.retention", bool(quality_why)))
+        if gap
     ]
-    return (
-        f"Scale / fix / cut per channel needs {' and '.join(missing)}, which this data cannot give "
-        "(see above), so no channel action is proposed."
-    )
+    return _t("actions.why", missing=_names(missing))
 
 
 def channel_actions(ratio: pd.DataFrame, qual: pd.DataFrame, ap: AcquisitionParams) -> pd.DataFrame:
@@ -1181,8 +1154,6 @@ def channel_action_lines(act: pd.DataFrame, ap: AcquisitionParams, months: int |
     loses money, so it comes first, and is the line the brief quotes), scale, fix (lower the CAC or
     fix the users' retention). `months`: the LTV horizon (default `ltv_horizon_months`).
     Report language: lib/userops/i18n, keys acquisition.*."""
-    from userops import i18n
-
     H = months or ap.ltv_horizon_months
     lines = []
     for kind in ("cut", "scale", "fix"):
@@ -1190,18 +1161,18 @@ def channel_action_lines(act: pd.DataFrame, ap: AcquisitionParams, months: int |
             why = i18n.t(
                 "acquisition.why",
                 ratio=f"{r.ltv_cac_margin:.1f}",
-                ltv=fmt_yuan(r.ltv_margin_gross, 0),
-                cac=fmt_yuan(r.cac_yuan, 1),
+                ltv=nv.yuan(r.ltv_margin_gross),
+                cac=nv.yuan(r.cac_yuan, 1),
                 days=ap.retention_long_days,
-                d_long=fmt_pct(r.d_long),
-                d_all=fmt_pct(r.d_long_all),
+                d_long=nv.pct(r.d_long),
+                d_all=nv.pct(r.d_long_all),
             )
             if kind == "fix" and r.fix_quality:
                 why += i18n.t("acquisition.why_fix_quality")
             elif kind == "fix":
                 why += i18n.t("acquisition.why_fix_cac", scale=f"{ap.ltv_cac_scale:g}")
             elif kind == "cut":
-                why += i18n.t("acquisition.why_cut", ltv=fmt_yuan(r.ltv_margin_gross, 0), months=H)
+                why += i18n.t("acquisition.why_cut", ltv=nv.yuan(r.ltv_margin_gross), months=H)
             verb, channel = i18n.t(f"acquisition.verb.{kind}"), i18n.name("channel", r.channel)
             lines.append(i18n.t("acquisition.line", verb=verb, channel=channel, why=why))
     return lines
@@ -1213,27 +1184,20 @@ def channel_action_lines(act: pd.DataFrame, ap: AcquisitionParams, months: int |
 def ltv_curve_findings(curves: pd.DataFrame, k: int, at: pd.Series, n_coh: int) -> tuple[str, str]:
     """(chart title, finding sentence) of the observed LTV curves at the comparison month `k`
     (`ltv_compare`: GMV per user there, ascending; `n_coh` cohorts at least behind it)."""
-    lo, hi = at.index[0], at.index[-1]
+    lo, hi = _ch(at.index[0]), _ch(at.index[-1])
+    low, high = nv.yuan(at.iloc[0]), nv.yuan(at.iloc[-1])
     if len(at) > 1:
-        title = f"By month {k}, {hi} users have spent {fmt_yuan(at.iloc[-1], 0)} each, {lo} users {fmt_yuan(at.iloc[0], 0)}"
-        text = (
-            f"Observed cumulative GMV per user at month {k} ranges from {fmt_yuan(at.iloc[0], 0)} ({lo}) to "
-            f"{fmt_yuan(at.iloc[-1], 0)} ({hi})"
-        )
+        title = _t("ltv_curve.title", k=k, hi=hi, high=high, lo=lo, low=low)
+        text = _t("ltv_curve.text", k=k, hi=hi, high=high, lo=lo, low=low)
     else:
-        title = f"By month {k}, {lo} users have spent {fmt_yuan(at.iloc[0], 0)} each"
-        text = f"Observed cumulative GMV per user at month {k} is {fmt_yuan(at.iloc[0], 0)} ({lo})"
-    text += (
-        f", month {k}'s spend averaged over at least {n_coh} cohort{'s' if n_coh > 1 else ''}. Each curve adds up "
-        "the spend of each month since the first order, averaged over the cohorts that have completed that "
-        "month (chain-ladder), so it never goes down; later months rest on fewer, older cohorts and are noisier."
-    )
-    return title, text
+        title = _t("ltv_curve.title_one", k=k, lo=lo, low=low)
+        text = _t("ltv_curve.text_one", k=k, lo=lo, low=low)
+    return title, text + _t("ltv_curve.method" if n_coh > 1 else "ltv_curve.method_one", k=k, n=n_coh)
 
 
-def plot_ltv_curves(curves: pd.DataFrame, order: list[str], title: str) -> None:
+def plot_ltv_curves(curves: pd.DataFrame, order: list[str], title: str):
     """Cumulative GMV (and gross margin, when known) per user by month since the first order, one
-    line per channel in `order`; points no cohort has reached are not drawn."""
+    line per channel in `order`; points no cohort has reached are not drawn. Returns the figure."""
     import matplotlib.pyplot as plt
 
     from userops import charts
@@ -1244,17 +1208,17 @@ def plot_ltv_curves(curves: pd.DataFrame, order: list[str], title: str) -> None:
     fig, axes = plt.subplots(1, 2 if has_margin else 1, figsize=(10, 4.2), squeeze=False)
     for ch, color in zip(order, charts.PALETTE * 2, strict=False):
         g = curves[(curves.channel == ch) & (curves.n_cohorts > 0)]
-        axes[0][0].plot(g.month_k, g.gmv_per_user, marker="o", ms=3, color=color, label=ch)
+        axes[0][0].plot(g.month_k, g.gmv_per_user, marker="o", ms=3, color=color, label=_ch(ch))
         if has_margin:
-            axes[0][1].plot(g.month_k, g.margin_per_user, marker="o", ms=3, color=color, label=ch)
-    for ax, what in zip(axes[0], ["GMV (revenue)", "gross margin"], strict=False):
+            axes[0][1].plot(g.month_k, g.margin_per_user, marker="o", ms=3, color=color, label=_ch(ch))
+    for ax, what in zip(axes[0], ["ltv_curve.axis_gmv", "ltv_curve.axis_margin"], strict=False):
         charts.yuan_axis(ax)
-        ax.set_xlabel("months since the first-order month")
-        ax.set_title(f"cumulative {what} per user", fontsize=11)
+        ax.set_xlabel(_t("ltv_curve.xlabel"))
+        ax.set_title(_t(what), fontsize=11)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title, x=0.01, ha="left", fontweight="bold")
-    fig.supxlabel(LTV_CURVE_METHOD, x=0.01, ha="left", fontsize=8, color="#666666")
-    plt.show()
+    fig.supxlabel(_t("ltv_curve.method_note"), x=0.01, ha="left", fontsize=8, color="#666666")
+    return fig
 
 
 def holdout_findings(ht: pd.DataFrame, ap: AcquisitionParams) -> tuple[str, str]:
@@ -1264,30 +1228,29 @@ def holdout_findings(ht: pd.DataFrame, ap: AcquisitionParams) -> tuple[str, str]
     allr = ht[ht.channel == "all"].iloc[0]
     worst = ht[(ht.channel != "all") & (ht.actual_days > 0)].error_days.abs().max()
     m, d, cal = ht.attrs["horizon_months"], ht.attrs["holdout_days"], ht.attrs["cal_end"]
-    title = (
-        f"Over {m} held-out months the model is off by {fmt_pct(allr.error_days, signed=True)} overall, "
-        f"at most {fmt_pct(worst, 0)} per channel"
-    )
-    text = (
-        f"**Checked over {m} months**: fitted on the orders before {cal}, the model predicted "
-        f"{allr.pred_days:,.0f} purchase days in the {d} days after, against {int(allr.actual_days):,} "
-        f"({fmt_pct(allr.error_days, signed=True)}), and {fmt_yuan(allr.pred_gmv, 0)} of GMV against "
-        f"{fmt_yuan(allr.actual_gmv, 0)} ({fmt_pct(allr.error_gmv, signed=True)}). "
+    title = _t("holdout.title", months=m, error=fmt_pct(allr.error_days, signed=True), worst=nv.pct(worst, 0))
+    text = _t(
+        "holdout.text",
+        months=m,
+        cal_end=cal,
+        pred=nv.num(allr.pred_days),
+        days=d,
+        actual=nv.num(allr.actual_days),
+        error=fmt_pct(allr.error_days, signed=True),
+        pred_gmv=nv.yuan(allr.pred_gmv),
+        actual_gmv=nv.yuan(allr.actual_gmv),
+        error_gmv=fmt_pct(allr.error_gmv, signed=True),
     )
     if ht.attrs["full_horizon"]:
-        text += (
-            f"The held-out period is as long as the {m}-month LTV horizon, so the whole LTV below is checked."
-        )
+        text += _t("holdout.full", months=m)
     else:
-        text += (
-            f"A {ap.ltv_horizon_months}-month check needs {ap.ltv_min_calibration_days} days of orders before a "
-            f"held-out {ap.ltv_horizon_months} months, and this data is shorter, so **LTV is reported over the "
-            f"{m} months checked, not {ap.ltv_horizon_months}** (params ltv_horizon_months)."
+        text += _t(
+            "holdout.partial", horizon=ap.ltv_horizon_months, days=ap.ltv_min_calibration_days, months=m
         )
     return title, text
 
 
-def plot_holdout(ht: pd.DataFrame, order: list[str], title: str, as_of: dt.date) -> None:
+def plot_holdout(ht: pd.DataFrame, order: list[str], title: str, as_of: dt.date):
     """Actual vs predicted purchase days in the held-out period per channel, labelled with the error."""
     import matplotlib.pyplot as plt
 
@@ -1295,20 +1258,34 @@ def plot_holdout(ht: pd.DataFrame, order: list[str], title: str, as_of: dt.date)
 
     hc = ht[(ht.channel != "all") & (ht.actual_days > 0)].set_index("channel")
     hc = hc.loc[[c for c in order if c in hc.index] + sorted(set(hc.index) - set(order))]
-    _, ax = plt.subplots(figsize=(9, 3.8))
+    fig, ax = plt.subplots(figsize=(9, 3.8))
     x = np.arange(len(hc))
-    ax.bar(x - 0.2, hc.actual_days, 0.4, color=charts.MUTED, label="actual")
-    ax.bar(x + 0.2, hc.pred_days, 0.4, color=charts.ACCENT, label="predicted")
+    ax.bar(x - 0.2, hc.actual_days, 0.4, color=charts.MUTED, label=_t("holdout.actual"))
+    ax.bar(x + 0.2, hc.pred_days, 0.4, color=charts.ACCENT, label=_t("holdout.predicted"))
     for i, e in enumerate(hc.error_days):
         ax.annotate(f"{e * 100:+.0f}%", (i + 0.2, hc.pred_days.iloc[i]), xytext=(0, 3), textcoords="offset points",
                     ha="center", fontsize=8)  # fmt: skip
-    ax.set_xticks(x, hc.index, rotation=20, ha="right")
+    ax.set_xticks(x, [_ch(c) for c in hc.index], rotation=20, ha="right")
     charts.int_axis(ax)
     ax.legend(fontsize=8)
-    ax.set_ylabel("purchase days in the held-out period")
-    sub = f"fitted up to {ht.attrs['cal_end']}, predicting {ht.attrs['cal_end']}..{as_of}; label = predicted / actual - 1"
-    charts.title(ax, title, sub)
-    plt.show()
+    ax.set_ylabel(_t("holdout.ylabel"))
+    charts.title(ax, title, _t("holdout.subtitle", cal_end=ht.attrs["cal_end"], as_of=as_of))
+    return fig
+
+
+def _interval(low, high, fmt=nv.pct) -> str:
+    """A table cell under a '95% CI' header: 'a–b' on one line."""
+    return nv.unbreakable(f"{fmt(low)}–{fmt(high)}")
+
+
+def _display(df: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """`df`'s columns `names` renamed to their headers in the report language, channels by display name."""
+    out = df[list(names)].copy()
+    if "channel" in out:
+        out["channel"] = out["channel"].map(_ch)
+    if "model" in out:
+        out["model"] = out["model"].map({"own": _t("model.own"), "all channels": _t("model.pooled"), "": ""})
+    return out.rename(columns=names)
 
 
 def holdout_table(ht: pd.DataFrame):
@@ -1330,17 +1307,11 @@ def holdout_table(ht: pd.DataFrame):
     ]
     if (ht.model == "all channels").any():
         cols.insert(2, "model")
-    names = {
-        "actual_days": "actual purchase days",
-        "pred_days": "predicted",
-        "error_days": "error",
-        "actual_gmv": "actual GMV",
-        "pred_gmv": "predicted GMV",
-        "error_gmv": "GMV error",
-    }
-    fmts = {"customers": "int", "actual purchase days": "int", "predicted": "int", "error": rel,
-            "actual GMV": "yuan", "predicted GMV": "yuan", "GMV error": rel}  # fmt: skip
-    return charts.table_html(ht[cols].rename(columns=names), fmts, caption="error = predicted / actual - 1")
+    names = {c: _t(f"col.{c}") for c in cols}
+    kinds = {"customers": "int", "actual_days": "int", "pred_days": "int", "error_days": rel,
+             "actual_gmv": "yuan", "pred_gmv": "yuan", "error_gmv": rel}  # fmt: skip
+    fmts = {names[c]: f for c, f in kinds.items()}
+    return charts.table_html(_display(ht, names), fmts, caption=_t("holdout.caption"))
 
 
 def holdout_metrics(ht: pd.DataFrame) -> list[tuple]:
@@ -1363,41 +1334,33 @@ def holdout_metrics(ht: pd.DataFrame) -> list[tuple]:
 def predicted_ltv_text(pt: pd.DataFrame, p: Period) -> str:
     """The definition sentence above the predicted LTV table (its horizon, customers and margin basis)."""
     m, d = pt.attrs["horizon_months"], pt.attrs["horizon_days"]
-    text = (
-        f"**{m}-month LTV per acquired user** = paid GMV (net of discounts) already observed in the user's first "
-        f"{d} days + the model's expected GMV for the rest of them (first orders {_label(p, m)}, model refitted "
-        f"on all data to {p.as_of})."
-    )
+    text = _t("predicted.text", months=m, days=d, span=_span(p, m), as_of=p.as_of)
     if pt.margin_ratio.notna().any():
-        text += (
-            " Margin LTV = revenue LTV × the channel's observed margin / paid GMV; margin basis: "
-            f"{pt.attrs['margin_basis']}."
-        )
-    return text + " Intervals reflect the spread between users, not the model's own uncertainty."
+        text += _t("predicted.margin", basis=nv.margin_basis(pt.attrs["margin_basis"]))
+    return text + _t("predicted.intervals")
 
 
 def predicted_ltv_table(pt: pd.DataFrame, order: list[str]):
-    """Predicted LTV per channel (in `order`) as a display table."""
+    """Predicted LTV per channel (in `order`) as a display table; the interval on one line."""
     from userops import charts
 
-    ps = pt.set_index("channel").loc[
-        [c for c in order if c in set(pt.channel)] + sorted(set(pt.channel) - set(order))
-    ]
+    ps = (
+        pt.set_index("channel")
+        .loc[[c for c in order if c in set(pt.channel)] + sorted(set(pt.channel) - set(order))]
+        .reset_index()
+    )
     with_margin = pt.margin_ratio.notna().any()
-    cols = ["customers", "observed_per_user", "ltv_revenue", "ltv_revenue_low", "ltv_revenue_high"]
+    ps["ltv_ci"] = [
+        _interval(lo, hi, nv.yuan) for lo, hi in zip(ps.ltv_revenue_low, ps.ltv_revenue_high, strict=True)
+    ]
+    cols = ["channel", "customers", "observed_per_user", "ltv_revenue", "ltv_ci"]
     cols += ["margin_ratio", "ltv_margin"] if with_margin else []
     cols += ["model"] if (pt.model == "all channels").any() else []
-    names = {
-        "observed_per_user": "observed so far",
-        "ltv_revenue": "LTV paid GMV",
-        "ltv_revenue_low": "95% CI low",
-        "ltv_revenue_high": "95% CI high",
-        "margin_ratio": "margin / GMV",
-        "ltv_margin": "LTV margin",
-    }
-    fmts = {"customers": "int", "observed so far": "yuan", "LTV paid GMV": "yuan", "95% CI low": "yuan",
-            "95% CI high": "yuan", **({"margin / GMV": "pct", "LTV margin": "yuan"} if with_margin else {})}  # fmt: skip
-    return charts.table_html(ps[cols].reset_index().rename(columns=names), fmts)
+    names = {c: _t(f"col.{c}") for c in cols}
+    kinds = {"customers": "int", "observed_per_user": "yuan", "ltv_revenue": "yuan", "margin_ratio": "pct",
+             "ltv_margin": "yuan"}  # fmt: skip
+    fmts = {names[c]: f for c, f in kinds.items() if c in names}
+    return charts.table_html(_display(ps, names), fmts)
 
 
 def predicted_ltv_metrics(pt: pd.DataFrame) -> list[tuple]:
@@ -1428,67 +1391,58 @@ def predicted_ltv_metrics(pt: pd.DataFrame) -> list[tuple]:
 
 def ltv_cac_findings(rt: pd.DataFrame) -> tuple[str, str]:
     """(chart title, finding sentences) of LTV/CAC per channel (best first) over the LTV horizon."""
-    m, cur = rt.attrs["horizon_months"], currency_code()
-    below = rt[rt.ltv_cac_margin < 1].channel.tolist()
+    m = rt.attrs["horizon_months"]
+    below = _names(_ch(c) for c in rt[rt.ltv_cac_margin < 1].channel)
     b0, bl = rt.iloc[0], rt.iloc[-1]
-    title = f"{b0.channel} earns the most per {cur} of CAC ({b0.ltv_cac_margin:.1f}x); " + (
-        f"{', '.join(below)} below 1" if below else "every channel shown pays back"
+    title = _t("ltv_cac.title", channel=_ch(b0.channel), ratio=f"{b0.ltv_cac_margin:.1f}")
+    title += _t("ltv_cac.title_below", channels=below) if below else _t("ltv_cac.title_all_pay")
+    text = _t(
+        "ltv_cac.text",
+        channel=_ch(b0.channel),
+        back=nv.yuan(b0.ltv_cac_margin, 1),
+        unit=nv.yuan(1),
+        months=m,
+        ltv=nv.yuan(b0.ltv_margin_gross),
+        cac=nv.yuan(b0.cac_yuan, 1),
     )
-    text = (
-        f"**{b0.channel}** returns {b0.ltv_cac_margin:.1f} {cur} of {m}-month margin per {cur} spent to acquire a "
-        f"user (margin LTV {fmt_yuan(b0.ltv_margin_gross, 0)} with the pack discounts added back, vs CAC "
-        f"{fmt_yuan(b0.cac_yuan, 1)})"
-        + (f"; the lowest is **{bl.channel}** at {bl.ltv_cac_margin:.1f}. " if len(rt) > 1 else ". ")
-        + (
-            f"Below 1 (loses money on margin): {', '.join(below)}."
-            if below
-            else "No channel shown is below 1."
-        )
-        + " *Context: the source articles quote LTV 600 / CAC 35 ≈ 17 without saying revenue or margin.*"
+    text += (
+        _t("ltv_cac.lowest", channel=_ch(bl.channel), ratio=f"{bl.ltv_cac_margin:.1f}") if len(rt) > 1 else ""
     )
-    return title, text
+    text += _t("ltv_cac.below", channels=below) if below else _t("ltv_cac.none_below")
+    return title, text + _t("ltv_cac.context")
 
 
-def plot_ltv_cac(rt: pd.DataFrame, title: str, subtitle: str) -> None:
+def plot_ltv_cac(rt: pd.DataFrame, title: str, subtitle: str):
     """LTV/CAC per channel as bars (red below 1), best first, with the break-even line."""
     import matplotlib.pyplot as plt
 
     from userops import charts
 
-    _, ax = plt.subplots(figsize=(8, 0.42 * len(rt) + 1.4))
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(rt) + 1.4))
     colors = [charts.PALETTE[3] if v < 1 else charts.ACCENT for v in rt.ltv_cac_margin]
-    ax.barh(rt.channel, rt.ltv_cac_margin, color=colors)
+    ax.barh([_ch(c) for c in rt.channel], rt.ltv_cac_margin, color=colors)
     for y, v in enumerate(rt.ltv_cac_margin):
         ax.annotate(f"{v:.1f}", (v, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
     ax.axvline(1, color="#555555", lw=0.8)
     ax.invert_yaxis()
     ax.margins(x=0.12)
-    m = rt.attrs["horizon_months"]
-    ax.set_xlabel(f"{m}-month margin LTV (pack discounts added back) / CAC (line = 1: pays back)")
+    ax.set_xlabel(_t("ltv_cac.xlabel", months=rt.attrs["horizon_months"]))
     charts.title(ax, title, subtitle)
-    plt.show()
+    return fig
 
 
 def ltv_cac_table(rt: pd.DataFrame):
     """LTV/CAC and its parts per channel as a display table."""
     from userops import charts
 
-    names = {
-        "ltv_revenue": "LTV paid GMV",
-        "ltv_margin": "LTV margin",
-        "pack_per_customer": "+ pack discounts",
-        "ltv_margin_gross": "LTV margin gross of pack",
-        "spend_per_user_yuan": "CAC: spend",
-        "commission_per_user_yuan": "CAC: commission",
-        "pack_cost_per_user_yuan": "CAC: coupons",
-        "cac_yuan": "CAC",
-        "ltv_cac_margin": "LTV/CAC",
-    }
-    fmts = {v: "yuan" for v in names.values()} | {"LTV/CAC": "float1"}
-    caption = (
-        f"per new user; {rt.attrs['horizon_months']}-month LTV; margin basis: {rt.attrs['margin_basis']}"
+    cols = ["channel", "ltv_revenue", "ltv_margin", "pack_per_customer", "ltv_margin_gross", "spend_per_user_yuan",
+            "commission_per_user_yuan", "pack_cost_per_user_yuan", "cac_yuan", "ltv_cac_margin"]  # fmt: skip
+    names = {c: _t(f"col.{c}") for c in cols}
+    fmts = {names[c]: "yuan" for c in cols[1:-1]} | {names["ltv_cac_margin"]: "float1"}
+    caption = _t(
+        "ltv_cac.caption", months=rt.attrs["horizon_months"], basis=nv.margin_basis(rt.attrs["margin_basis"])
     )
-    return charts.table_html(rt[["channel", *names]].rename(columns=names), fmts, caption=caption)
+    return charts.table_html(_display(rt, names), fmts, caption=caption)
 
 
 # --------------------------------------------------------------------------- CAC and quality sections: charts, tables
@@ -1498,66 +1452,66 @@ def cac_findings(cost: pd.DataFrame, p: Period, ap: AcquisitionParams) -> tuple[
     """(chart title, finding sentence) of CAC: cheapest and dearest channel, and the overall CAC's parts."""
     cc = cost[(cost.channel != "all") & cost.cac_yuan.notna()].sort_values(["cac_yuan", "channel"])
     c = cost[cost.channel == "all"].iloc[0]
-    title = f"A new user costs {fmt_yuan(cc.cac_yuan.min(), 1)} via {cc.iloc[0].channel}" + (
-        f" and {fmt_yuan(cc.cac_yuan.max(), 1)} via {cc.iloc[-1].channel}" if len(cc) > 1 else ""
+    title = _t("cac.title", cac=nv.yuan(cc.cac_yuan.min(), 1), channel=_ch(cc.iloc[0].channel))
+    if len(cc) > 1:
+        title += _t("cac.title_max", cac=nv.yuan(cc.cac_yuan.max(), 1), channel=_ch(cc.iloc[-1].channel))
+    text = _t(
+        "cac.text",
+        span=_span(p, ap.cac_months),
+        spend=nv.yuan(c.spend_yuan),
+        commission=nv.yuan(c.commission_yuan),
+        valid=nv.num(c.valid_referred),
+        rate_leader=nv.yuan(ap.commission_group_leader),
+        rate_promoter=nv.yuan(ap.commission_store_promoter),
+        pack=nv.yuan(c.pack_cost_yuan),
+        n=nv.num(c.new_users),
+        cac=nv.yuan(c.cac_yuan, 1),
     )
-    text = (
-        f"Over {_label(p, ap.cac_months)} the chain spent {fmt_yuan(c.spend_yuan, 0)} on channels, "
-        f"{fmt_yuan(c.commission_yuan, 0)} on commissions ({int(c.valid_referred):,} valid referred users × "
-        f"{fmt_yuan(ap.commission_group_leader, 0)} / {fmt_yuan(ap.commission_store_promoter, 0)} for group leaders / "
-        f"store promoters) and {fmt_yuan(c.pack_cost_yuan, 0)} on redeemed acquisition (new-user pack) coupons, for "
-        f"{int(c.new_users):,} new users: **CAC {fmt_yuan(c.cac_yuan, 1)}** overall"
-        + (f", {fmt_pct(c.pack_cost_yuan / c.cost_yuan)} of it the coupons." if c.cost_yuan > 0 else ".")
+    text += (
+        _t("cac.pack_share", share=nv.pct(c.pack_cost_yuan / c.cost_yuan)) if c.cost_yuan > 0 else _t("end")
     )
     return title, text
 
 
-def plot_cac(cost: pd.DataFrame, title: str, subtitle: str) -> None:
+def plot_cac(cost: pd.DataFrame, title: str, subtitle: str):
     """CAC per channel as stacked bars of its parts (spend, commission, coupons), cheapest first."""
     import matplotlib.pyplot as plt
 
     from userops import charts
 
     cc = cost[(cost.channel != "all") & cost.cac_yuan.notna()].sort_values(["cac_yuan", "channel"])
-    _, ax = plt.subplots(figsize=(8, 0.42 * len(cc) + 1.4))
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(cc) + 1.4))
     left = np.zeros(len(cc))
-    for col, label, color in [
-        ("spend_per_user_yuan", "channel spend", charts.PALETTE[0]),
-        ("commission_per_user_yuan", "referral commission", charts.PALETTE[1]),
-        ("pack_cost_per_user_yuan", "acquisition coupons redeemed", charts.PALETTE[5]),
+    labels = [_ch(c) for c in cc.channel]
+    for col, key, color in [
+        ("spend_per_user_yuan", "cac.part_spend", charts.PALETTE[0]),
+        ("commission_per_user_yuan", "cac.part_commission", charts.PALETTE[1]),
+        ("pack_cost_per_user_yuan", "cac.part_pack", charts.PALETTE[5]),
     ]:
-        ax.barh(cc.channel, cc[col], left=left, color=color, label=label)
+        ax.barh(labels, cc[col], left=left, color=color, label=_t(key))
         left += cc[col].to_numpy()
     for y, v in enumerate(cc.cac_yuan):
-        ax.annotate(
-            fmt_yuan(v, 1), (v, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9
-        )
+        ax.annotate(nv.yuan(v, 1), (v, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
     ax.invert_yaxis()
     charts.yuan_axis(ax, "x")
     ax.margins(x=0.15)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
     charts.title(ax, title, subtitle)
-    plt.show()
+    return fig
 
 
 def cac_table(cost: pd.DataFrame):
     """CAC and its parts per channel (and 'all') as a display table."""
     from userops import charts
 
-    names = {
-        "registrations": "registrations",
-        "new_users": "new users",
-        "spend_yuan": "spend",
-        "commission_yuan": "commission",
-        "pack_cost_yuan": "coupons redeemed",
-        "cac_yuan": "CAC",
-        "spend_per_registration_yuan": "spend / registration",
-    }
-    fmts = {v: "yuan" for v in names.values()} | {"registrations": "int", "new users": "int"}
-    return charts.table_html(cost[["channel", *names]].rename(columns=names), fmts)
+    cols = ["channel", "registrations", "new_users", "spend_yuan", "commission_yuan", "pack_cost_yuan", "cac_yuan",
+            "spend_per_registration_yuan"]  # fmt: skip
+    names = {c: _t(f"col.{c}") for c in cols}
+    fmts = {names[c]: "yuan" for c in cols[3:]} | {names["registrations"]: "int", names["new_users"]: "int"}
+    return charts.table_html(_display(cost, names), fmts)
 
 
-def plot_quality(qual: pd.DataFrame, title: str, subtitle: str, xlabel: str, ylabel: str) -> None:
+def plot_quality(qual: pd.DataFrame, title: str, subtitle: str, xlabel: str, ylabel: str):
     """Volume vs D-long retention per rated channel; bubble size = GMV per user, the worst in red."""
     import matplotlib.pyplot as plt
 
@@ -1566,20 +1520,16 @@ def plot_quality(qual: pd.DataFrame, title: str, subtitle: str, xlabel: str, yla
     rated = qual[qual.eligible_long > 0]
     gpu = rated.gmv_per_user
     sizes = (1500 * gpu / gpu.max()).fillna(80) if gpu.max() > 0 else pd.Series(300.0, index=rated.index)
-    _, ax = plt.subplots(figsize=(8.5, 4.8))
+    fig, ax = plt.subplots(figsize=(8.5, 4.8))
     ax.scatter(rated.new_users, rated.d_long, s=sizes, color=charts.ACCENT, alpha=0.55, edgecolor="white")
     if len(rated) > 1:
         w = rated.iloc[-1]
-        ax.scatter(
-            [w.new_users],
-            [w.d_long],
-            s=[sizes.iloc[-1]],
-            color=charts.PALETTE[3],
-            alpha=0.8,
-            edgecolor="white",
-        )
+        ax.scatter([w.new_users], [w.d_long], s=[sizes.iloc[-1]], color=charts.PALETTE[3], alpha=0.8,
+                   edgecolor="white")  # fmt: skip
     for r in rated.itertuples():
-        label = f"{r.channel}\n{fmt_yuan(r.gmv_per_user, 0)}/user" if pd.notna(r.gmv_per_user) else r.channel
+        label = _ch(r.channel)
+        if pd.notna(r.gmv_per_user):
+            label += "\n" + _t("quality.per_user", gmv=nv.yuan(r.gmv_per_user))
         ax.annotate(label, (r.new_users, r.d_long), fontsize=8, ha="center", va="center",
                     xytext=(0, -24 if r.quality_rank % 2 else 24), textcoords="offset points")  # fmt: skip
     ax.axhline(rated.retained_long.sum() / rated.eligible_long.sum(), color="#999999", ls="--", lw=0.8)
@@ -1589,33 +1539,27 @@ def plot_quality(qual: pd.DataFrame, title: str, subtitle: str, xlabel: str, yla
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     charts.title(ax, title, subtitle)
-    plt.show()
+    return fig
 
 
 def quality_table(qual: pd.DataFrame, ap: AcquisitionParams):
-    """Channel quality per channel as a display table."""
+    """Channel quality per channel as a display table; the D-long interval on one line."""
     from userops import charts
 
     S, L, V = ap.retention_short_days, ap.retention_long_days, ap.value_days
-    names = {
-        "new_users": "new users",
-        "d_short": f"D{S}",
-        "d_long": f"D{L}",
-        "d_long_low": "95% CI low",
-        "d_long_high": "95% CI high",
-        "second_order": f"2nd order ≤ {V} d",
-        "orders_per_user": f"orders / user {V} d",
-        "gmv_per_user": f"GMV / user {V} d",
-    }
-    fmts = {v: "pct" for v in list(names.values())[1:6]} | {
-        "new users": "int",
-        f"orders / user {V} d": "float1",
-        f"GMV / user {V} d": "yuan",
-    }
+    q = qual.assign(
+        d_long_ci=[_interval(lo, hi) for lo, hi in zip(qual.d_long_low, qual.d_long_high, strict=True)]
+    )
+    q.loc[q.d_long.isna(), "d_long_ci"] = charts.MISSING
+    cols = ["channel", "new_users", "d_short", "d_long", "d_long_ci", "second_order", "orders_per_user",
+            "gmv_per_user"]  # fmt: skip
+    names = {c: _t(f"col.{c}", short=S, long=L, days=V) for c in cols}
+    fmts = {names["new_users"]: "int", names["d_short"]: "pct", names["d_long"]: "pct",
+            names["second_order"]: "pct", names["orders_per_user"]: "float1", names["gmv_per_user"]: "yuan"}  # fmt: skip
     rated = qual[qual.eligible_long > 0]
     gap = qual.d_long.isna().any() or rated.gmv_per_user.isna().any()
-    caption = "– = no user observed for the whole window yet" if gap else None
-    return charts.table_html(qual[["channel", *names]].rename(columns=names), fmts, caption=caption)
+    caption = _t("quality.caption_gap") if gap else None
+    return charts.table_html(_display(q, names), fmts, caption=caption)
 
 
 def quality_metrics(qual: pd.DataFrame, ap: AcquisitionParams) -> list[tuple]:
@@ -1640,7 +1584,7 @@ def quality_metrics(qual: pd.DataFrame, ap: AcquisitionParams) -> list[tuple]:
 # --------------------------------------------------------------------------- volume and conversion sections
 
 
-def plot_volume(vol: pd.DataFrame, offline_channels: list[str], title: str) -> None:
+def plot_volume(vol: pd.DataFrame, offline_channels: list[str], title: str):
     """New users per month stacked by channel (most first); offline channels hatched."""
     import matplotlib.pyplot as plt
 
@@ -1648,19 +1592,19 @@ def plot_volume(vol: pd.DataFrame, offline_channels: list[str], title: str) -> N
 
     pivot = vol.pivot(index="month", columns="channel", values="new_users")
     pivot = pivot[pivot.sum().sort_values(ascending=False).index]
-    _, ax = plt.subplots(figsize=(9, 4))
+    fig, ax = plt.subplots(figsize=(9, 4))
     bottom = np.zeros(len(pivot))
     for ch, color in zip(pivot.columns, charts.PALETTE * 2, strict=False):
         hatch = "//" if ch in offline_channels else None
-        ax.bar(pivot.index.strftime("%y-%m"), pivot[ch], bottom=bottom, color=color, label=ch, hatch=hatch,
+        ax.bar(pivot.index.strftime("%y-%m"), pivot[ch], bottom=bottom, color=color, label=_ch(ch), hatch=hatch,
                edgecolor="white")  # fmt: skip
         bottom += pivot[ch].to_numpy()
     charts.int_axis(ax)
     ax.legend(fontsize=8, ncol=4, loc="upper left")
-    ax.set_ylabel("new users (first order)")
+    ax.set_ylabel(_t("volume.ylabel"))
     ax.set_ylim(0, max(bottom.max(), 1) * 1.3)
-    charts.title(ax, title, "new users per month and acquisition channel; hatched = offline")
-    plt.show()
+    charts.title(ax, title, _t("volume.subtitle"))
+    return fig
 
 
 def conversion_findings(conv: pd.DataFrame, ap: AcquisitionParams) -> tuple[str, str]:
@@ -1670,31 +1614,28 @@ def conversion_findings(conv: pd.DataFrame, ap: AcquisitionParams) -> tuple[str,
     seen = conv[(conv.eligible_short > 0) & (conv.channel != "all")]
     ch = seen.sort_values(["conv_short", "channel"], ascending=[False, True])
     best, worst = ch.iloc[0], ch.iloc[-1]
-    title = (
-        f"{best.channel} converts best ({fmt_pct(best.conv_short)} within {S} days), "
-        f"{worst.channel} worst ({fmt_pct(worst.conv_short)})"
-        if len(ch) > 1
-        else f"{fmt_pct(best.conv_short)} of {best.channel} registrations ordered within {S} days"
-    )
-    text = f"Across channels **{fmt_pct(allc.conv_short)}** of registrations placed a first order within {S} days"
-    text += (
-        f" and **{fmt_pct(allc.conv_long)}** within {L} days."
-        if allc.eligible_long
-        else f"; none is observed for {L} days yet."
-    )
     if len(ch) > 1:
-        text += (
-            f" The channels' spread around that platform average runs from {fmt_pp(ch.vs_all_short.min())} "
-            f"({worst.channel}) to {fmt_pp(ch.vs_all_short.max())} ({best.channel})."
+        title = _t("conversion.title", best=_ch(best.channel), best_rate=nv.pct(best.conv_short), days=S,
+                   worst=_ch(worst.channel), worst_rate=nv.pct(worst.conv_short))  # fmt: skip
+    else:
+        title = _t("conversion.title_one", rate=nv.pct(best.conv_short), channel=_ch(best.channel), days=S)
+    text = _t("conversion.text", rate=nv.pct(allc.conv_short), days=S)
+    if allc.eligible_long:
+        text += _t("conversion.long", rate=nv.pct(allc.conv_long), days=L)
+    else:
+        text += _t("conversion.long_young", days=L)
+    if len(ch) > 1:
+        text += _t(
+            "conversion.spread",
+            low=nv.pp(ch.vs_all_short.min()),
+            worst=_ch(worst.channel),
+            high=nv.pp(ch.vs_all_short.max()),
+            best=_ch(best.channel),
         )
-    text += (
-        " *Context, not a target: the source articles report new users converting up to ~20%, about 7 points "
-        "above their platform.*"
-    )
-    return title, text
+    return title, text + _t("conversion.context")
 
 
-def plot_conversion(conv: pd.DataFrame, ap: AcquisitionParams, title: str, subtitle: str) -> None:
+def plot_conversion(conv: pd.DataFrame, ap: AcquisitionParams, title: str, subtitle: str):
     """Short-window conversion per channel with intervals, against the all-channel rate."""
     import matplotlib.pyplot as plt
 
@@ -1703,15 +1644,13 @@ def plot_conversion(conv: pd.DataFrame, ap: AcquisitionParams, title: str, subti
     allc = conv[conv.channel == "all"].iloc[0]
     seen = conv[(conv.eligible_short > 0) & (conv.channel != "all")]
     ch = seen.sort_values(["conv_short", "channel"], ascending=[False, True])
-    _, ax = plt.subplots(figsize=(8, 0.42 * len(ch) + 1.4))
+    ch = ch.assign(channel=ch.channel.map(_ch))
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(ch) + 1.4))
     charts.bar_with_ci(ch, "channel", "conv_short", "conv_short_low", "conv_short_high", ax=ax,
                        null_value=allc.conv_short)  # fmt: skip
-    ax.set_xlabel(
-        f"registrations with a first order within {ap.conversion_short_days} days "
-        f"(line = all channels, {fmt_pct(allc.conv_short)})"
-    )
+    ax.set_xlabel(_t("conversion.xlabel", days=ap.conversion_short_days, rate=nv.pct(allc.conv_short)))
     charts.title(ax, title, subtitle)
-    plt.show()
+    return fig
 
 
 def conversion_table(conv: pd.DataFrame, ap: AcquisitionParams):
@@ -1719,57 +1658,56 @@ def conversion_table(conv: pd.DataFrame, ap: AcquisitionParams):
     from userops import charts
 
     S, L = ap.conversion_short_days, ap.conversion_long_days
-    names = {"registrations": "registrations", "conv_short": f"≤ {S} d", "conv_long": f"≤ {L} d",
-             "vs_all_short": f"≤ {S} d vs all"}  # fmt: skip
-    fmts = {"registrations": "int", f"≤ {S} d": "pct", f"≤ {L} d": "pct", f"≤ {S} d vs all": "pp"}
-    seen = conv[conv.eligible_short > 0]
-    return charts.table_html(seen[["channel", *names]].rename(columns=names), fmts)
+    cols = ["channel", "registrations", "conv_short", "conv_long", "vs_all_short"]
+    names = {c: _t(f"col.{c}", short=S, long=L) for c in cols}
+    fmts = {names["registrations"]: "int", names["conv_short"]: "pct", names["conv_long"]: "pct",
+            names["vs_all_short"]: "pp"}  # fmt: skip
+    return charts.table_html(_display(conv[conv.eligible_short > 0], names), fmts)
 
 
 # --------------------------------------------------------------------------- referral, pack and hero sections
 
 
-def plot_groups(shown: pd.DataFrame, mpy: float, months_label: str, ap: AcquisitionParams) -> None:
+def plot_groups(shown: pd.DataFrame, mpy: float, span: str, ap: AcquisitionParams):
     """Gross margin per yuan spent per WeChat group (`top_groups`), with the all-group ratio dashed."""
     import matplotlib.pyplot as plt
 
     from userops import charts
 
-    D, cur = ap.referral_gmv_days, currency_code()
-    paid = shown[~shown.group_id.str.startswith("others")]
-    _, ax = plt.subplots(figsize=(9, 3.8))
+    D = ap.referral_gmv_days
+    paid = shown[~shown.others]
+    fig, ax = plt.subplots(figsize=(9, 3.8))
     ax.bar(shown.group_id, shown.margin_per_yuan, color=charts.ACCENT)
     ax.axhline(mpy, color="#555555", ls="--", lw=0.8)
     ax.axhline(1, color="#999999", lw=0.8)
-    ax.set_ylabel(f"gross margin {D} d / referral cost")
+    ax.set_ylabel(_t("referral.ylabel", days=D))
     ax.tick_params(axis="x", labelsize=8)
-    title = (
-        f"Group leaders' users return {mpy:.1f} {cur} of gross margin per {cur} spent: "
-        f"{paid.iloc[0].group_id} {paid.iloc[0].margin_per_yuan:.1f}, {paid.iloc[-1].group_id} "
-        f"{paid.iloc[-1].margin_per_yuan:.1f}"
+    title = _t(
+        "referral.title",
+        back=nv.yuan(mpy, 1),
+        unit=nv.yuan(1),
+        best=paid.iloc[0].group_id,
+        best_ratio=f"{paid.iloc[0].margin_per_yuan:.1f}",
+        worst=paid.iloc[-1].group_id,
+        worst_ratio=f"{paid.iloc[-1].margin_per_yuan:.1f}",
     )
-    sub = (
-        f"per WeChat group, registrations {months_label}, users observed {D} days; dashed = all groups; "
-        "observational, not ROI"
-    )
-    charts.title(ax, title, sub)
-    plt.show()
+    charts.title(ax, title, _t("referral.subtitle", span=span, days=D))
+    return fig
 
 
 def referral_seed_table(grp: pd.DataFrame, metrics: dict[str, float], ap: AcquisitionParams):
     """The source articles' community figures beside ours (context, not targets)."""
     from userops import charts
 
-    D, cur = ap.referral_gmv_days, currency_code()
+    D, unit = ap.referral_gmv_days, nv.yuan(1)
     seeds = pd.DataFrame(
         {
-            "measure": ["group leaders per group", "valid new users per leader", f"paid GMV per {cur} spent",
-                        f"gross margin per {cur} spent"],
-            "source articles (context)": ["10", "~3.5", "~3 (all group sales ÷ all costs paid)", "not reported"],
-            "ours": [
+            _t("seed.measure"): [_t("seed.leaders"), _t("seed.valid"), _t("seed.gmv", unit=unit), _t("seed.margin", unit=unit)],
+            _t("seed.source"): ["10", "~3.5", _t("seed.source_gmv"), _t("seed.not_reported")],
+            _t("seed.ours"): [
                 f"{grp.leaders.mean():.1f}",
                 f"{metrics['valid_new_users_per_leader']:.2f}",
-                f"{metrics['community_gmv_per_yuan']:.1f} (first {D} days ÷ commissions + coupons)",
+                _t("seed.ours_gmv", ratio=f"{metrics['community_gmv_per_yuan']:.1f}", days=D),
                 f"{metrics['community_margin_per_yuan']:.1f}",
             ],
         }
@@ -1796,34 +1734,26 @@ def referral_metric_definitions(ap: AcquisitionParams) -> dict[str, tuple[str, s
 
 def referral_targets_table(targets: pd.DataFrame, ap: AcquisitionParams):
     """The reward / coach list as a display table (referrer ids masked: no individual id in a PDF;
-    targets/referrers.csv has them)."""
+    the reward / coach file has them)."""
     from userops import charts
     from userops.outputs import mask_ids
 
     D = ap.referral_gmv_days
-    show = mask_ids(targets).assign(where=targets.group_id.fillna(targets.store_id).fillna(""))
-    names = {
-        "action": "action",
-        "referrer_id": "referrer",
-        "where": "group / store",
-        "registrations": "registrations",
-        "valid_new_users": "valid",
-        "gmv_window": f"paid GMV {D} d",
-        "margin_window": f"margin {D} d",
-        "cost_yuan": "referral cost",
-        "net_margin_yuan": "net margin",
-        "margin_per_yuan": "margin / yuan",
-    }
-    fmts = {"registrations": "int", "valid": "int", f"paid GMV {D} d": "yuan", f"margin {D} d": "yuan",
-            "referral cost": "yuan", "net margin": "yuan", "margin / yuan": "float1"}  # fmt: skip
-    caption = (
-        "reward: top gross margin (pack discounts added back) after referral cost, to date; coach: lowest "
-        f"sign-up → order conversion (referrers with at least {ap.referral_min_registrations} registrations)"
+    show = mask_ids(targets).assign(
+        where=targets.group_id.fillna(targets.store_id).fillna(""),
+        action=targets.action.map(lambda a: _t(f"referral.action_{a}")),
     )
-    return charts.table_html(show[list(names)].rename(columns=names), fmts, caption=caption, max_rows=None)
+    cols = ["action", "referrer_id", "where", "registrations", "valid_new_users", "gmv_window", "margin_window",
+            "cost_yuan", "net_margin_yuan", "margin_per_yuan"]  # fmt: skip
+    names = {c: _t(f"col.ref_{c}", days=D) for c in cols}
+    fmts = {names["registrations"]: "int", names["valid_new_users"]: "int", names["gmv_window"]: "yuan",
+            names["margin_window"]: "yuan", names["cost_yuan"]: "yuan", names["net_margin_yuan"]: "yuan",
+            names["margin_per_yuan"]: "float1"}  # fmt: skip
+    caption = _t("referral.targets_caption", min=ap.referral_min_registrations)
+    return charts.table_html(show[cols].rename(columns=names), fmts, caption=caption, max_rows=None)
 
 
-def plot_pack(pack: pd.DataFrame, p: Period) -> None:
+def plot_pack(pack: pd.DataFrame, p: Period):
     """Take-up within validity of each new-user pack coupon kind issued in the month."""
     import matplotlib.pyplot as plt
 
@@ -1831,48 +1761,43 @@ def plot_pack(pack: pd.DataFrame, p: Period) -> None:
 
     by_rate = pack.sort_values(["within_rate", "kind"])
     hi, lo = by_rate.iloc[-1], by_rate.iloc[0]
-    _, ax = plt.subplots(figsize=(8, 0.42 * len(pack) + 1.4))
-    ax.barh(pack.kind, pack.within_rate, color=charts.ACCENT)
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(pack) + 1.4))
+    ax.barh([i18n.name("coupon_kind", k) for k in pack.kind], pack.within_rate, color=charts.ACCENT)
     for y, v in enumerate(pack.within_rate):
-        ax.annotate(fmt_pct(v), (v, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
+        ax.annotate(nv.pct(v), (v, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
     charts.percent_axis(ax, "x")
     ax.invert_yaxis()
     ax.margins(x=0.15)
-    title = (
-        f"{hi.kind} is used most ({fmt_pct(hi.within_rate)}), {lo.kind} least ({fmt_pct(lo.within_rate)})"
-        if len(pack) > 1
-        else f"{fmt_pct(hi.within_rate)} of the {hi.kind} coupons were used within validity"
-    )
-    charts.title(ax, title, f"share of the pack's coupons redeemed within validity, issued in {p.label}")
-    plt.show()
+    if len(pack) > 1:
+        title = _t("pack.title", hi=i18n.name("coupon_kind", hi.kind), hi_rate=nv.pct(hi.within_rate),
+                   lo=i18n.name("coupon_kind", lo.kind), lo_rate=nv.pct(lo.within_rate))  # fmt: skip
+    else:
+        title = _t("pack.title_one", rate=nv.pct(hi.within_rate), kind=i18n.name("coupon_kind", hi.kind))
+    charts.title(ax, title, _t("pack.subtitle", month=i18n.month(p)))
+    return fig
 
 
 def pack_table(pack: pd.DataFrame):
     """The new-user pack's take-up per coupon kind as a display table."""
     from userops import charts
 
-    names = {
-        "kind": "kind",
-        "face_value": "face value",
-        "min_spend": "min spend",
-        "n_issued": "issued",
-        "n_closed": "validity ended",
-        "n_redeemed": "redeemed",
-        "n_redeemed_within": "within validity",
-        "within_rate": "take-up",
-        "face_value_redeemed": "cost",
-    }
-    fmts = {"face value": "yuan", "min spend": "yuan", "issued": "int", "validity ended": "int", "redeemed": "int",
-            "within validity": "int", "take-up": "pct", "cost": "yuan"}  # fmt: skip
-    return charts.table_html(pack[list(names)].rename(columns=names), fmts)
+    cols = ["kind", "face_value", "min_spend", "n_issued", "n_closed", "n_redeemed", "n_redeemed_within",
+            "within_rate", "face_value_redeemed"]  # fmt: skip
+    names = {c: _t(f"col.pack_{c}") for c in cols}
+    kinds = {"face_value": "yuan", "min_spend": "yuan", "n_issued": "int", "n_closed": "int", "n_redeemed": "int",
+             "n_redeemed_within": "int", "within_rate": "pct", "face_value_redeemed": "yuan"}  # fmt: skip
+    shown = pack[cols].assign(kind=pack.kind.map(lambda k: i18n.name("coupon_kind", k)))
+    return charts.table_html(shown.rename(columns=names), {names[c]: f for c, f in kinds.items()})
 
 
 def hero_text(h, p: Period) -> str:
     """The sentence on hero products in the month's first orders (`h`: the 'all' row of `hero_share`)."""
-    return (
-        f"**{fmt_pct(h.share_orders)} of {p.label}'s {int(h.first_orders):,} first orders contained a hero product**, "
-        f"and hero products were {fmt_pct(h.share_value)} of the first orders' basket value (line amounts before "
-        "discounts)."
+    return _t(
+        "hero.text",
+        share=nv.pct(h.share_orders),
+        month=i18n.month(p),
+        n=nv.num(h.first_orders),
+        value=nv.pct(h.share_value),
     )
 
 
@@ -1908,34 +1833,36 @@ def action_metrics(act: pd.DataFrame, ap: AcquisitionParams) -> list[tuple]:
 def referral_action_line(targets: pd.DataFrame) -> str:
     """The action line of the reward / coach list (`referral_targets`)."""
     rw, co = targets[targets.action == "reward"], targets[targets.action == "coach"]
-    return (
-        f"**Reward {len(rw)} referrers** (gross margin after referral cost {fmt_yuan(rw.net_margin_yuan.min(), 0)} to "
-        f"{fmt_yuan(rw.net_margin_yuan.max(), 0)} each) **and coach {len(co)}** whose referred sign-ups rarely order "
-        f"({int(co.valid_new_users.sum()):,} of {int(co.registrations.sum()):,} converted): `targets/referrers.csv`."
+    return _t(
+        "referral.action_line",
+        reward=len(rw),
+        low=nv.yuan(rw.net_margin_yuan.min()),
+        high=nv.yuan(rw.net_margin_yuan.max()),
+        coach=len(co),
+        valid=nv.num(co.valid_new_users.sum()),
+        registrations=nv.num(co.registrations.sum()),
+        file=i18n.name("target", "referrers"),
     )
 
 
 def pack_action_line(pack: pd.DataFrame) -> str:
     """The action line on the new-user pack coupon used least within validity."""
     lo = pack.sort_values(["within_rate", "kind"]).iloc[0]
-    return (
-        f"**Rework the {lo.kind} coupon** ({fmt_yuan(lo.face_value, 0)} off {fmt_yuan(lo.min_spend, 0)}): "
-        f"{fmt_pct(lo.within_rate)} take-up."
+    return _t(
+        "pack.action_line",
+        kind=i18n.name("coupon_kind", lo.kind),
+        face=nv.yuan(lo.face_value),
+        min_spend=nv.yuan(lo.min_spend),
+        rate=nv.pct(lo.within_rate),
     )
 
 
 def header_text(params, p: Period) -> str:
     """The report's first line: chain, report month, as-of day and the offline channels."""
-    offline = ", ".join(params.offline_channels) or "none"
-    return (
-        f"**{params.chain_name} · report month {p.label}** · as of {p.as_of} (every number uses data up to the "
-        f"month's last day) · offline channels: {offline}"
-    )
+    offline = _names(_ch(c) for c in params.offline_channels) or i18n.t("common.none")
+    return _t("header", chain=params.chain_name, month=i18n.month(p), as_of=p.as_of, offline=offline)
 
 
 def referral_targets_reason(p: Period, ap: AcquisitionParams) -> str:
     """Why the reward / coach lists are empty: too few referrers with enough registrations."""
-    return (
-        f"The reward and coach lists need at least two referrers with {ap.referral_min_registrations} or more "
-        f"registrations in {_label(p, ap.referral_months)}; this data has fewer."
-    )
+    return _t("referral.targets_why", min=ap.referral_min_registrations, span=_span(p, ap.referral_months))

@@ -1510,3 +1510,30 @@ def record_global(rep, g) -> None:
         "incremental gross margin of all CRM touches = margin-per-user difference x touchable users",
         ci=g.incremental_margin[1:],
     )
+
+
+def trigger_effects(ctx, rep) -> str:
+    """The daily trigger lists' effects measured this month (``userops triggers``), recorded in
+    metrics.json, and the sentence the brief shows ('' when the warehouse holds no trigger campaign)."""
+    from userops import triggers as trg
+
+    p = ctx.period
+    tm = trg.measure_triggers(ctx.con, ctx.params, as_of=p.as_of, window_from=p.start)
+    if not len(tm):
+        return ""
+    for r in tm[tm["diff"].notna()].itertuples():
+        rep.add(
+            f"triggers.{r.list}.diff",
+            r.diff,
+            "share",
+            "trigger list: order rate within the measurement window, touched minus held out",
+            ci=(r.ci_low, r.ci_high),
+        )
+        rep.add(
+            f"triggers.{r.list}.incremental_margin",
+            r.incremental_margin,
+            "currency",
+            "trigger list: incremental gross margin against its own holdout",
+            ci=(r.incremental_margin_low, r.incremental_margin_high),
+        )
+    return trg.effects_text(tm, ctx.params)

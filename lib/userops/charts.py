@@ -393,6 +393,11 @@ def bar_with_ci(
 
 #: HTML class MathJax skips (JupyterLab's mathjax_ignore, classic tex2jax_ignore)
 NO_MATH_CLASS = "tex2jax_ignore mathjax_ignore"
+#: HTML class of a table with many columns: the PDF template prints it in smaller type to fit the page
+WIDE_CLASS = "uo-wide"
+WIDE_COLUMNS = 8
+#: HTML class of a text (not numeric) table cell: the PDF template lets it break inside long words
+TEXT_CLASS = "uo-text"
 
 _TABLE_STYLES = [
     {"selector": "", "props": [("border-collapse", "collapse"), ("font-size", "10pt"), ("margin", "4px 0")]},
@@ -438,6 +443,11 @@ def table_html(
         styler = styler.set_properties(subset=numeric, **{"text-align": "right"})
     if text:
         styler = styler.set_properties(subset=text, **{"text-align": "left"})
+        # text cells may break inside a long word (a file name, an id) so the table fits the page;
+        # numbers never do (the PDF template: td.uo-text)
+        classes = pd.DataFrame("", index=shown.index, columns=shown.columns)
+        classes[text] = TEXT_CLASS
+        styler = styler.set_td_classes(classes)
     styler = styler.set_table_styles(_TABLE_STYLES)
     if numeric:
         right = {c: [{"selector": "th", "props": [("text-align", "right")]}] for c in numeric}
@@ -448,7 +458,8 @@ def table_html(
         styler = styler.set_caption(caption)
     # JupyterLab typesets text between two "$" as a formula (definitions name $parameters, and a
     # chain may count money in dollars): tables are never math.
-    return styler.set_table_attributes(f'class="{NO_MATH_CLASS}"')
+    wide = f" {WIDE_CLASS}" if len(shown.columns) >= WIDE_COLUMNS else ""  # smaller type in the PDF
+    return styler.set_table_attributes(f'class="{NO_MATH_CLASS}{wide}"')
 
 
 def missing_table_note(table: str, would_show: str | None = None):

@@ -205,7 +205,7 @@ def _run_locked(a: argparse.Namespace) -> int:
             pdf=not a.no_pdf,
             only=a.only,
             keep_going=a.keep_going,
-            pseudonymise=a.pseudonymise,
+            pseudonymise=a.pseudonymise or params.privacy.pseudonymise_lists,
         )
     except RunIncomplete as e:  # --keep-going: the rest is published
         print(f"userops run incomplete: {e}", file=sys.stderr)
@@ -251,6 +251,7 @@ def _cmd_triggers(a: argparse.Namespace) -> int:
 
     from userops.db import connect, data_range
     from userops.locks import LockBusy, reading
+    from userops.outputs import pseudonym_dir
     from userops.params import ParamsError, load_params
     from userops.triggers import build_triggers, measure_triggers, summary, write_triggers
 
@@ -263,7 +264,10 @@ def _cmd_triggers(a: argparse.Namespace) -> int:
             lo, hi = data_range(con)
             if not lo <= date <= hi:
                 raise ValueError(f"date {a.date} is outside the data (orders run {lo} to {hi})")
-            run = build_triggers(con, date, params, out_root=Path(a.out), monthly_root=Path(a.monthly))
+            pseudonyms = pseudonym_dir(a.warehouse)  # monthly lists written with pseudonyms are read back
+            run = build_triggers(
+                con, date, params, out_root=Path(a.out), monthly_root=Path(a.monthly), pseudonyms=pseudonyms
+            )
             measured = measure_triggers(con, params, as_of=hi) if a.measure else None
     except (ParamsError, ValueError, FileNotFoundError) as e:
         print(f"userops triggers: {e}", file=sys.stderr)
@@ -274,7 +278,8 @@ def _cmd_triggers(a: argparse.Namespace) -> int:
     except duckdb.CatalogException as e:  # a warehouse built by an older loader (no id maps)
         print(f"userops triggers: {e}\nrebuild the warehouse with `userops load DIR`", file=sys.stderr)
         return 2
-    paths = write_triggers(run, Path(a.out))
+    masked = a.pseudonymise or params.privacy.pseudonymise_lists
+    paths = write_triggers(run, Path(a.out), pseudonyms if masked else None)
     print(summary(run))
     print(f"written: {paths[0].parent}/ ({len(paths)} files)")
     if measured is not None:
@@ -371,8 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--pseudonymise",
         action="store_true",
-        help="target lists carry salted hashes instead of user and referrer ids; the salt and the "
-        "mapping back stay beside the warehouse (<warehouse>.pseudonyms/)",
+        help="target lists carry salted hashes instead of user and referrer ids (params "
+        "privacy.pseudonymise_lists); the salt and the mapping back stay beside the warehouse "
+        "(<warehouse>.pseudonyms/)",
     )
     r.set_defaults(func=_cmd_run)
 
@@ -395,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--measure", action="store_true", help="also report earlier trigger lists' effects against holdouts"
+    )
+    t.add_argument(
+        "--pseudonymise",
+        action="store_true",
+        help="the lists carry salted hashes instead of user ids (params privacy.pseudonymise_lists); "
+        "the mappings stay beside the warehouse (<warehouse>.pseudonyms/triggers-<date>/)",
     )
     t.set_defaults(func=_cmd_triggers)
 

@@ -198,10 +198,20 @@ class _SummaryFirst(Preprocessor):
         if not summary:
             return nb, resources
         rest = [c for c in nb.cells if c not in summary]
-        head = 1 if rest and rest[0].cell_type == "markdown" else 0
+        head = 1 if rest and _is_title(rest[0]) else 0
         brk = nbformat.v4.new_markdown_cell(PAGE_BREAK)
         nb.cells = rest[:head] + summary + [brk] + rest[head:]
         return nb, resources
+
+
+def _is_title(cell) -> bool:
+    """A markdown cell, or a code cell whose first output is a level-1 heading (a play that prints its
+    title in the report language): the summary goes right after it."""
+    if cell.cell_type == "markdown":
+        return True
+    outs = cell.get("outputs", [])
+    data = outs[0].get("data", {}) if outs else {}
+    return _text(data.get("text/markdown", "")).lstrip().startswith("# ")
 
 
 def _text(value) -> str:
@@ -476,3 +486,78 @@ def code_on_page(text: str, names: tuple[str, ...] = ()) -> list[str]:
 def chinese_outside(text: str, names: tuple[str, ...] = ()) -> list[str]:
     """Chinese characters in an English report outside the names the chain gave (``names``)."""
     return sorted(set(_CJK.findall(_without(text, names))))
+
+
+# --------------------------------------------------------------------------- layout checks
+
+#: the print margins of the template (lib/userops/templates/userops_pdf: @page margin 14mm 12mm)
+MARGIN_SIDE_MM = 12.0
+MARGIN_BOTTOM_MM = 14.0
+_PT_PER_MM = 72 / 25.4
+_WORD = re.compile(
+    r'<page width="([\d.]+)" height="([\d.]+)">|<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" '
+    r'yMax="[\d.]+">([^<]*)</word>'
+)
+
+
+def beyond_margin(pdf: Path, tolerance_pt: float = 1.0) -> list[str]:
+    """Words whose right edge passes the printable width (page width - the right margin), as
+    'p<page>: <word>'; [] when every line fits the page (pdftotext -bbox)."""
+    html = subprocess.run(
+        ["pdftotext", "-bbox", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    found, page, limit = [], 0, 0.0
+    for m in _WORD.finditer(html):
+        if m.group(1):
+            page += 1
+            limit = float(m.group(1)) - MARGIN_SIDE_MM * _PT_PER_MM + tolerance_pt
+        elif float(m.group(4)) > limit:
+            found.append(f"p{page}: {html_lib.unescape(m.group(5))}")
+    return found
+
+
+def _pgm(path: Path):
+    """A binary PGM (pdftoppm -gray) as a 2-D uint8 array."""
+    import numpy as np
+
+    data = path.read_bytes()
+    parts = re.match(rb"P5\s+(\d+)\s+(\d+)\s+(\d+)\s", data)
+    width, height = int(parts.group(1)), int(parts.group(2))
+    return np.frombuffer(data[parts.end() : parts.end() + width * height], np.uint8).reshape(height, width)
+
+
+#: a page's first line that opens a section: "1 · 新客从哪里来", "附录 · 指标定义", "Appendix · ..."
+SECTION_START = re.compile(r"^\s*(\d+|附录|Appendix|本月要点|Summary)\s*·", re.IGNORECASE)
+
+
+def page_fill(pdf: Path, dpi: int = 20) -> list[float]:
+    """Per page, how far down the printable area its content reaches (0 = empty, 1 = full): the
+    lowest non-white pixel row above the bottom margin (the page number below it is not content)."""
+    import numpy as np
+
+    with tempfile.TemporaryDirectory(prefix="userops-fill-") as tmp:
+        subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", str(pdf), f"{tmp}/p"], check=True)
+        fills = []
+        for png in sorted(Path(tmp).glob("p-*.pgm"), key=lambda q: int(q.stem.split("-")[-1])):
+            img = _pgm(png)
+            height = img.shape[0]
+            top = round(height * MARGIN_BOTTOM_MM / 297)
+            body = img[top : height - top]
+            rows = np.flatnonzero((body < 240).any(axis=1))
+            fills.append(float((rows.max() + 1) / len(body)) if len(rows) else 0.0)
+    return fills
+
+
+def sparse_pages(pdf: Path, max_empty: float = 1 / 3) -> list[int]:
+    """Pages (1-based) more than ``max_empty`` empty, except the last page and the last page of a
+    section (the next page opens with a section heading, see :data:`SECTION_START`)."""
+    fills = page_fill(pdf)
+    found = []
+    for i, fill in enumerate(fills[:-1], 1):
+        if fill >= 1 - max_empty:
+            continue
+        following = pdf_text(pdf, i + 1, i + 1).strip().splitlines()
+        if following and SECTION_START.match(following[0]):
+            continue
+        found.append(i)
+    return found

@@ -126,38 +126,40 @@ def month_lock_path(out_root: str | Path, month: str) -> Path:
 
 
 @contextlib.contextmanager
-def reading(warehouse: str | Path, wait_s: float | None = None) -> Iterator[None]:
+def _holding(path: Path, exclusive: bool, wait: float, what: str, busy: str, unlink: bool) -> Iterator[None]:
+    """Hold the lock at ``path`` (shared or exclusive) for the block; LockBusy(busy) after ``wait``."""
+    fd = acquire(path, exclusive=exclusive, wait_s=wait, what=what)
+    if fd is None:
+        raise LockBusy(busy)
+    try:
+        yield
+    finally:
+        if unlink:
+            release(fd, path)
+        else:
+            release(fd)
+
+
+def reading(warehouse: str | Path, wait_s: float | None = None):
     """Hold the warehouse lock shared: no load replaces the warehouse meanwhile."""
-    path = warehouse_lock_path(warehouse)
     wait = wait_seconds(READ_WAIT_S) if wait_s is None else wait_s
-    fd = acquire(path, exclusive=False, wait_s=wait, what="read")
-    if fd is None:
-        raise LockBusy(
-            f"{warehouse} is being replaced by a `userops load` (waited {wait:g} s); "
-            f"try again when the load has finished (or set {WAIT_ENV} to wait longer)"
-        )
-    try:
-        yield
-    finally:
-        release(fd)
+    busy = (
+        f"{warehouse} is being replaced by a `userops load` (waited {wait:g} s); "
+        f"try again when the load has finished (or set {WAIT_ENV} to wait longer)"
+    )
+    return _holding(warehouse_lock_path(warehouse), False, wait, "read", busy, unlink=False)
 
 
-@contextlib.contextmanager
-def replacing(warehouse: str | Path, wait_s: float | None = None) -> Iterator[None]:
+def replacing(warehouse: str | Path, wait_s: float | None = None):
     """Hold the warehouse lock exclusive for the rename over the warehouse (no run is reading it)."""
-    path = warehouse_lock_path(warehouse)
     wait = wait_seconds(LOAD_WAIT_S) if wait_s is None else wait_s
-    fd = acquire(path, exclusive=True, wait_s=wait, what="userops load: replacing the warehouse")
-    if fd is None:
-        raise LockBusy(
-            f"{warehouse} is in use by a running `userops run` or `userops triggers` "
-            f"(waited {wait:g} s for it to finish); the warehouse is unchanged. Load again when the "
-            f"run has finished (or set {WAIT_ENV} to wait longer)"
-        )
-    try:
-        yield
-    finally:
-        release(fd, path)
+    busy = (
+        f"{warehouse} is in use by a running `userops run` or `userops triggers` "
+        f"(waited {wait:g} s for it to finish); the warehouse is unchanged. Load again when the "
+        f"run has finished (or set {WAIT_ENV} to wait longer)"
+    )
+    what = "userops load: replacing the warehouse"
+    return _holding(warehouse_lock_path(warehouse), True, wait, what, busy, unlink=True)
 
 
 def warehouse_temp_files(warehouse: str | Path) -> list[Path]:

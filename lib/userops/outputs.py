@@ -309,10 +309,14 @@ def pseudonym(salt: str, column: str, value) -> str:
     return f"{column[0]}_{digest}"
 
 
-def pseudonymise(df: pd.DataFrame, month: str, name: str) -> pd.DataFrame:
-    """With ``USEROPS_PSEUDONYMS`` set: df with user and referrer ids replaced by pseudonyms, and the
-    mapping written to ``<that folder>/<month>/<name>.csv`` (column, pseudonym, id). Else df."""
-    folder = os.environ.get(PSEUDONYMS_ENV)
+PSEUDONYM_PATTERN = r"^[ur]_[0-9a-f]{16}$"
+
+
+def pseudonymise(df: pd.DataFrame, month: str, name: str, folder: str | Path | None = None) -> pd.DataFrame:
+    """With a pseudonym folder (``folder``, else ``USEROPS_PSEUDONYMS``): df with user and referrer
+    ids replaced by pseudonyms, and the mapping written to ``<folder>/<month>/<name>.csv`` (column,
+    pseudonym, id). Without one: df as it is."""
+    folder = folder or os.environ.get(PSEUDONYMS_ENV)
     cols = [c for c in PERSONAL_ID_COLUMNS if c in df.columns]
     if not folder or not cols:
         return df
@@ -329,3 +333,34 @@ def pseudonymise(df: pd.DataFrame, month: str, name: str) -> pd.DataFrame:
     mapping = pd.concat(maps).sort_values(["column", "pseudonym"])
     atomic_write_text(Path(folder) / month / f"{name}.csv", mapping.to_csv(index=False))
     return out
+
+
+def listed_user_ids(path: Path, month: str, folder: str | Path | None = None) -> pd.Series:
+    """The user ids (export ids, as text) of a written list ``path`` (``<...>/<name>.csv``).
+
+    A list written with pseudonyms is read back through its mapping ``<folder>/<month>/<name>.csv``
+    (``folder``, else ``USEROPS_PSEUDONYMS``), so that the contact plan compares real ids with real
+    ids. A pseudonym without a mapping is an error naming the file, never a silent mismatch.
+    """
+    path = Path(path)
+    ids = pd.read_csv(path, dtype={"user_id": str}, usecols=["user_id"]).user_id
+    pseudo = ids.str.fullmatch(PSEUDONYM_PATTERN).fillna(False)
+    if not pseudo.any():
+        return ids
+    folder = folder or os.environ.get(PSEUDONYMS_ENV)
+    mapping_file = Path(folder) / month / path.name if folder else None
+    if mapping_file is None or not mapping_file.is_file():
+        raise ValueError(
+            f"{path}: {int(pseudo.sum())} user ids are pseudonyms and no mapping {mapping_file or '(no folder)'} "
+            "is there to read them back (run with the warehouse whose .pseudonyms folder wrote them)"
+        )
+    m = pd.read_csv(mapping_file, dtype=str)
+    back = dict(zip(m.pseudonym[m.column == "user_id"], m["id"][m.column == "user_id"], strict=True))
+    real = ids.map(back).where(pseudo, ids)
+    unknown = pseudo & real.isna()
+    if unknown.any():
+        raise ValueError(
+            f"{path}: {int(unknown.sum())} pseudonyms are not in {mapping_file}, "
+            f"e.g. {', '.join(ids[unknown].head(3))}"
+        )
+    return real

@@ -269,6 +269,16 @@ class ReportParams(_Section):
         return v
 
 
+class PrivacyParams(_Section):
+    """Personal ids in what leaves the warehouse: target lists and daily trigger lists."""
+
+    pseudonymise_lists: bool = Field(
+        False,
+        description="target and trigger lists carry salted hashes instead of user and referrer ids "
+        "(same as `userops run/triggers --pseudonymise`); the salt and mappings stay beside the warehouse",
+    )
+
+
 class AcquisitionParams(_Section):
     """Play 1: acquisition (channels, CAC, channel quality, LTV/CAC, referral economics)."""
 
@@ -653,6 +663,7 @@ class Params(_Section):
     persona: PersonaParams = Field(default_factory=PersonaParams)
     triggers: TriggersParams = Field(default_factory=TriggersParams)
     report: ReportParams = Field(default_factory=ReportParams)
+    privacy: PrivacyParams = Field(default_factory=PrivacyParams)
 
     @model_validator(mode="after")
     def _one_repurchase_window(self):

@@ -265,19 +265,25 @@ def _contract_tables(
 
 
 def build_triggers(
-    con, date: dt.date, p: Params, out_root: Path | None = None, monthly_root: Path | None = None
+    con,
+    date: dt.date,
+    p: Params,
+    out_root: Path | None = None,
+    monthly_root: Path | None = None,
+    pseudonyms: Path | None = None,
 ) -> TriggerRun:
     """The day's lists after the contact plan (nothing written; see write_triggers).
 
     monthly_root: the monthly runs' output folder (outputs/); the lists the previous month's run
-    wrote to targets/ are earlier members in the contact plan (see monthly_members).
+    wrote to targets/ are earlier members in the contact plan (see monthly_members), read back
+    through their mappings in ``pseudonyms`` when they were written with pseudonyms.
     """
     send_day = dt.datetime.combine(date + dt.timedelta(days=1), dt.time())
     lists, notices = rule_lists(con, date, p)
     c = _candidates(con, lists, p)
     window = max(6, p.triggers.measurement_days)
     earlier = _earlier_members(con, out_root, send_day, window, p.triggers.campaign_prefix)
-    monthly = monthly_members(monthly_root, send_day)
+    monthly = monthly_members(monthly_root, send_day, pseudonyms)
     if len(monthly):
         earlier = pd.concat([earlier, monthly.astype(earlier.dtypes.to_dict())], ignore_index=True)
     if len(c):
@@ -291,12 +297,22 @@ def build_triggers(
     return TriggerRun(date, rows, _sizes(c, rows, p), camps, members, notices)
 
 
-def write_triggers(run: TriggerRun, out_root: Path) -> list[Path]:
-    """<out_root>/<date>/<list>.csv for every configured list, campaigns.csv, campaign_members.csv."""
+def write_triggers(run: TriggerRun, out_root: Path, pseudonyms: Path | None = None) -> list[Path]:
+    """<out_root>/<date>/<list>.csv for every configured list, campaigns.csv, campaign_members.csv.
+
+    With ``pseudonyms`` (a warehouse's pseudonym folder) the lists the CRM sends carry salted
+    hashes instead of user ids, mapped back in ``<pseudonyms>/triggers-<date>/<list>.csv``;
+    campaigns.csv and campaign_members.csv are the warehouse's own record of the draw (loaded back
+    next month to measure each list against its holdout) and keep the export's ids.
+    """
+    from userops.outputs import pseudonymise
+
     folder = Path(out_root) / run.date.isoformat()
     paths = []
     for name in run.sizes.list:
         df = run.rows[run.rows.list == name]
+        if pseudonyms is not None:
+            df = pseudonymise(df, f"triggers-{run.date}", name, pseudonyms)
         paths.append(atomic_write_text(folder / f"{name}.csv", df.to_csv(index=False)))
     paths.append(atomic_write_text(folder / "campaigns.csv", run.campaigns.to_csv(index=False)))
     paths.append(atomic_write_text(folder / "campaign_members.csv", run.members.to_csv(index=False)))
@@ -470,14 +486,19 @@ def _prev_month_start(day: dt.date) -> dt.date:
     return (first - dt.timedelta(days=1)).replace(day=1)
 
 
-def monthly_members(monthly_root: Path | None, send_day: dt.datetime) -> pd.DataFrame:
+def monthly_members(
+    monthly_root: Path | None, send_day: dt.datetime, pseudonyms: Path | None = None
+) -> pd.DataFrame:
     """The monthly lists in force on send_day: outputs/<previous month>/targets/<list>.csv.
 
     The monthly run for month M draws its lists at M's end and sends them from M+1's first day, so
     in M+1 they are earlier members: holdout rows (is_trigger False) keep every daily list off the
     user for the whole month; treated rows (is_trigger True, touched on M+1's first day) count
-    towards the daily and weekly caps. Original ids, the shape of _earlier_members.
+    towards the daily and weekly caps. Original ids, the shape of _earlier_members (lists written
+    with pseudonyms are read back through their mapping in ``pseudonyms``).
     """
+    from userops.outputs import listed_user_ids
+
     cols = ["campaign_id", "user_id", "arm", "assigned_at", "touched_at", "is_trigger"]
     if monthly_root is None:
         return pd.DataFrame(columns=cols)
@@ -492,6 +513,7 @@ def monthly_members(monthly_root: Path | None, send_day: dt.datetime) -> pd.Data
         df = pd.read_csv(f, dtype={"user_id": str}, usecols=lambda c: c in ("user_id", "arm"))
         if "arm" not in df.columns:
             continue
+        df["user_id"] = listed_user_ids(f, f"{month:%Y-%m}", pseudonyms).to_numpy()
         df = df.drop_duplicates("user_id")
         treated = df.arm == "treatment"
         frames.append(
@@ -519,7 +541,7 @@ def monthly_plan(con, p: Params, name: str, df: pd.DataFrame, send_day: dt.date,
     send_day (the warehouse and out_dir/../triggers day folders, as for the daily lists).
     df.user_id are warehouse keys; the arms drawn before are kept (the rule ignores them).
     """
-    from userops.outputs import original_ids
+    from userops.outputs import listed_user_ids, original_ids
 
     t = p.triggers
     day = dt.datetime.combine(send_day, dt.time())
@@ -533,7 +555,7 @@ def monthly_plan(con, p: Params, name: str, df: pd.DataFrame, send_day: dt.date,
     for other, prio in MONTHLY_LISTS.items():
         f = Path(out_dir or "") / "targets" / f"{other}.csv"
         if out_dir and prio < MONTHLY_LISTS.get(name, 99) and f.is_file():
-            out |= set(pd.read_csv(f, dtype={"user_id": str}, usecols=["user_id"]).user_id)
+            out |= set(listed_user_ids(f, _prev_month_start(send_day).strftime("%Y-%m")))
     src = original_ids(con, df[["user_id"]]).user_id.astype(str)
     left = src.isin(out)
     kept = df[~left.to_numpy()].copy()

@@ -347,7 +347,7 @@ def test_referrer_economics_on_margin(con):
     assert a.referral_economics(ref.reset_index(), "group_leader") is None  # no complete window yet
 
 
-def test_community_economics_on_complete_windows(con):
+def test_community_economics_on_complete_windows(con, english):
     """November report, Oct-Nov registrations: u3 (10-05 + 29 = 11-03) and u4 (10-28 + 29 = 11-26)
     are complete by 11-30; u6 never ordered; u5 registered in September is outside."""
     ap = AcquisitionParams(referral_months=2, commission_group_leader=5, commission_store_promoter=4)
@@ -364,12 +364,12 @@ def test_community_economics_on_complete_windows(con):
     assert metrics["community_margin_per_yuan"] == pytest.approx(3.0)
     assert metrics["community_gmv_per_yuan"] == pytest.approx(4.0)
     assert not any("roi" in k for k in metrics)  # observational: never called ROI
-    assert "**3.0 CNY of gross margin (paid GMV - cost of goods) per CNY spent**" in text
+    assert "**¥3.0 of gross margin (paid GMV - cost of goods) per ¥1 spent**" in text
     assert "Observational" in text and "all group sales ÷ all costs paid" in text
-    assert "compares with our paid GMV per CNY spent (4.0)" in text
+    assert "compares with our paid GMV per ¥1 spent (¥4.0)" in text
 
 
-def test_referral_margin_without_unit_costs(make_warehouse):
+def test_referral_margin_without_unit_costs(make_warehouse, english):
     """No products / order lines: the margin is paid GMV x the assumed rate and says so.
     L1 (October report): GMV 100 x 0.25 = 25, + c2 ¥20 added back = 45 / cost 30."""
     con = connect(
@@ -493,6 +493,15 @@ def test_channel_actions_cut_scale_fix():
     assert "亏损" not in " ".join(lines[1:])
 
 
+@pytest.fixture
+def english():
+    """The tests that pin sentences pin the English wording (report.language: en); the Chinese
+    wording is pinned in test_findings_read_as_chinese. conftest resets the language after each test."""
+    from userops import i18n
+
+    i18n.set_language("en")
+
+
 # --------------------------------------------------------------------------- the model
 
 
@@ -561,25 +570,25 @@ def test_gamma_gamma_recovers_mean_spend():
 # --------------------------------------------------------------------------- data that cannot support a section
 
 
-def test_cac_needs_channel_spend(make_warehouse):
+def test_cac_needs_channel_spend(make_warehouse, english):
     """No channel_spend table: the CAC section says it needs channel spend; no CAC is a number."""
     con = connect(make_warehouse({"users": USERS, "orders": ORDERS, "stores": STORES}))
     cost = a.cac(con, P, AP, KINDS)
     assert cost.cac_yuan.isna().all()  # not the commissions alone
     why = a.cac_reason(cost, P, AP, has_spend_table=False)
-    assert "channel spend" in why and "`channel_spend`" in why
+    assert "channel spend" in why and "“Channel spend”" in why and "`" not in why
     assert "LTV/CAC" in a.ltv_cac_result(a.Result(pd.DataFrame()), cost, why).reason
     con.close()
 
 
-def test_cac_no_spend_rows_in_window(con):
+def test_cac_no_spend_rows_in_window(con, english):
     """channel_spend has rows (Sep, Oct) but none in August: the reason names the window."""
     p = Period("2026-08")
     why = a.cac_reason(a.cac(con, p, AP, KINDS), p, AP, has_spend_table=True)
-    assert "channel spend for 2026-08..2026-08" in why
+    assert "channel spend for 2026-08;" in why  # one month reads as the month
 
 
-def test_cac_channel_without_spend_rows(make_warehouse):
+def test_cac_channel_without_spend_rows(make_warehouse, english):
     """wechat_group has no spend row: its CAC is unknown and the 'all' CAC is paid_ads alone."""
     con = connect(
         make_warehouse(
@@ -599,13 +608,13 @@ def test_cac_channel_without_spend_rows(make_warehouse):
     assert cost.loc["all"].new_users == 1
     notes = a.cac_notes(cost.reset_index())
     assert notes == (
-        "No spend is recorded in `channel_spend` for wechat_group, so its CAC is not known and the "
+        "No spend is recorded in “Channel spend” for WeChat groups, so its CAC is not known and the "
         "overall CAC leaves it out (2 new users).",
     )  # u3 u4
     con.close()
 
 
-def test_pack_needs_the_new_user_kinds(con):
+def test_pack_needs_the_new_user_kinds(con, english):
     """None of the params' pack kinds was issued: the reason names the kinds it looked for."""
     pack = a.pack_takeup(con, P, ["welcome"])
     assert pack.empty
@@ -613,14 +622,14 @@ def test_pack_needs_the_new_user_kinds(con):
     assert a.pack_reason(a.pack_takeup(con, P, KINDS), P, KINDS) == ""  # c1 c2 c3 closed by 10-31
 
 
-def test_quality_needs_observed_cohorts(con):
+def test_quality_needs_observed_cohorts(con, english):
     """D60: u5 (09-20) needs 11-19, the others later: nobody is observed, so no quality ranking."""
     ap = AcquisitionParams(quality_months=2, retention_long_days=60)
     why = a.quality_reason(a.quality(con, P, ap), P, ap)
-    assert "at least 60 days old" in why and "2026-09..2026-10" in why
+    assert "at least 60 days old" in why and "2026-09 to 2026-10" in why
 
 
-def test_quality_single_channel_says_comparison_needs_two(make_warehouse):
+def test_quality_single_channel_says_comparison_needs_two(make_warehouse, english):
     users = [dict(user_id=1, registered_at="2026-07-01 08:00:00", channel="app")]
     orders = [_order(1, 1, "2026-07-01 09:00:00", 20), _order(2, 1, "2026-07-10 09:00:00", 30)]
     con = connect(make_warehouse({"users": users, "orders": orders, "stores": STORES}))
@@ -628,20 +637,20 @@ def test_quality_single_channel_says_comparison_needs_two(make_warehouse):
     qual = a.quality(con, P, ap)
     assert a.quality_reason(qual, P, ap) == ""
     title, text = a.quality_findings(qual, P, ap)
-    assert title == "app new users: D30 retention 100.0%"  # 07-10 is D9
+    assert title == "App new users: D30 retention 100.0%"  # 07-10 is D9
     assert "needs at least two such channels; this data has one" in text
     assert "other 0" not in text
     con.close()
 
 
-def test_conversion_needs_observed_registrations(con):
+def test_conversion_needs_observed_registrations(con, english):
     """A 60-day window: no October registration is observed 60 days by 10-31."""
     ap = AcquisitionParams(volume_months=2, cac_months=1, conversion_short_days=60, conversion_long_days=60)
     conv = a.conversion(a.volume(con, P, ap, OFFLINE), P, ap)
     assert "observed for 60 days" in a.conversion_reason(conv, P, ap)
 
 
-def test_volume_without_previous_month(con):
+def test_volume_without_previous_month(con, english):
     """The data starts 09-10 (u5): October compares with September; data from October on cannot."""
     vol = a.volume(con, P, AP, OFFLINE)
     assert a.data_start(con) == pd.Timestamp("2026-09-10").date()  # u5 registered 09-10
@@ -649,18 +658,33 @@ def test_volume_without_previous_month(con):
     # Oct new users u1 u3 u4, Sep u5: +2; Oct registrations u1 u2 u3 u4 u6; no offline new user in Oct
     assert text == (
         "**5 registrations and 3 new users in October 2026** (+2 new users vs Sep 2026); "
-        "0.0% of the new users came through offline channels (store_promoter)."
+        "0.0% of the new users came through offline channels (Store promoters)."
     )
     _, text = a.volume_findings(vol, P, OFFLINE, pd.Timestamp("2026-10-01").date())
     assert "(the data starts in October 2026, so there is no previous month to compare)" in text
     _, text = a.volume_findings(vol, P, ["store_poster_qr"], a.data_start(con))
+    assert "no user came through an offline acquisition channel (Store poster QR)" in text
+
+
+def test_findings_read_as_chinese(con):
+    """The default report language: the same October numbers as test_volume_without_previous_month, in
+    Chinese, with the channels by their business names; a reason reads Chinese too, with no code."""
+    from userops import export
+
+    vol = a.volume(con, P, AP, OFFLINE)
+    title, text = a.volume_findings(vol, P, OFFLINE, a.data_start(con))
     assert (
-        "no user came through an offline acquisition channel (params offline_channels: store_poster_qr)"
-        in text
+        text == "**2026年10月注册 5 人，新客 3 人**（较9月 +2 人）；0.0% 的新客来自线下渠道（门店推广员）。"
     )
+    assert title.startswith("2026年10月新客 3 人，")  # the channel with the most new users is named next
+    ap = AcquisitionParams(quality_months=2, retention_long_days=60)  # as test_quality_needs_observed_cohorts
+    why = a.quality_reason(a.quality(con, P, ap), P, ap)
+    assert why.startswith("渠道质量需要首单已满 60 天；") and "2026-10-31" in why
+    for shown in (title, text, why):
+        assert export.cjk_share(shown) > 0.8 and export.code_on_page(shown) == [], shown
 
 
-def test_ltv_compare_on_young_data(con):
+def test_ltv_compare_on_young_data(con, english):
     """Cohorts Aug-Oct: one mature cohort per point at most, so k = the latest month all channels reach."""
     curves = a.ltv_curves(a.ltv_cohorts(con, P, AcquisitionParams(ltv_horizon_months=3)))
     k, at, n = a.ltv_compare(curves)
@@ -681,7 +705,7 @@ def _one_timers(n_users: int, repeaters: int):
     return {"users": users, "orders": orders, "stores": STORES}
 
 
-def test_nobody_repeats_gives_no_projection(make_warehouse):
+def test_nobody_repeats_gives_no_projection(make_warehouse, english):
     """40 customers, 1 repeat: no BG/NBD projection and no LTV, the reason instead of a -100% error."""
     con = connect(make_warehouse(_one_timers(40, 1)))
     hold = a.holdout_check(con, P, AP)
@@ -696,7 +720,7 @@ def test_nobody_repeats_gives_no_projection(make_warehouse):
     con.close()
 
 
-def test_small_channel_uses_the_pooled_model(make_warehouse):
+def test_small_channel_uses_the_pooled_model(make_warehouse, english):
     """40 repeat buyers (all paid_ads) + 1 app customer: app is too small for its own fit."""
     tables = _one_timers(80, 40)
     tables["users"].append(dict(user_id=500, registered_at="2026-06-01 08:00:00", channel="app"))
@@ -725,7 +749,7 @@ def test_validated_horizon(first_order, months):
     assert a.validated_horizon(first, P, AcquisitionParams()) == months
 
 
-def test_holdout_as_long_as_the_reported_horizon(make_warehouse):
+def test_holdout_as_long_as_the_reported_horizon(make_warehouse, english):
     """_one_timers(80, 40): first orders from 06-01, 40 repeat on 07-01; users 1..20 buy again on 09-15.
     Data from 06-01: 2 checkable months, so the model is fitted on orders before 09-01 and checked on
     09-01..10-31 (61 days), and LTV is reported over 2 months, not 12."""
@@ -742,13 +766,13 @@ def test_holdout_as_long_as_the_reported_horizon(make_warehouse):
     }
     allr = hold.table.set_index("channel").loc["all"]
     assert (allr.customers, allr.actual_days, allr.actual_gmv) == (80, 20, 400)  # users 1..20, ¥20 each
-    # the LTV is projected over the 2 checked months: first orders of 2026-09..2026-10 (none here)
+    # the LTV is projected over the 2 checked months: first orders of 2026-09 to 2026-10 (none here)
     pred = a.predicted_ltv(con, P, AcquisitionParams(), hold)
-    assert "first-order cohorts of 2026-09..2026-10" in pred.reason
+    assert "first-order cohorts of 2026-09 to 2026-10" in pred.reason
     con.close()
 
 
-def test_spend_independence_spearman_by_hand():
+def test_spend_independence_spearman_by_hand(english):
     """Repeaters (frequency, monetary): (1, 40), (2, 10), (3, 30), (4, 20) in channel x, plus a
     one-time buyer (0, 0) left out. Ranks of spend 4, 1, 3, 2 against frequency 1..4:
     d = -3, 1, 0, 2, sum d^2 = 14, rho = 1 - 6 x 14 / (4 x (16 - 1)) = -0.4."""
@@ -763,14 +787,14 @@ def test_spend_independence_spearman_by_hand():
     assert ind.fails.tolist() == [True, True]  # |-0.4| > 0.3
     text = a.independence_findings(ind)
     assert "among the 4 repeat customers" in text and "is -0.40" in text
-    assert "Warning: beyond ±0.30 (params) overall: frequent buyers spend less per purchase" in text
+    assert "Warning: beyond ±0.30 (settings) overall: frequent buyers spend less per purchase" in text
     # a channel using the pooled model has no row of its own; within a looser limit nothing fails
     ok = a.spend_independence(df, {"x": a.ChannelModel("x", bg, gg, pooled=True)}, 0.5)
     assert ok.channel.tolist() == ["all"] and not ok.fails.any()
-    assert a.independence_findings(ok).endswith("within ±0.50 (params), so the assumption holds here.")
+    assert a.independence_findings(ok).endswith("within ±0.50 (settings), so the assumption holds here.")
 
 
-def test_top_groups_pools_the_rest():
+def test_top_groups_pools_the_rest(english):
     n = 6
     grp = pd.DataFrame(
         {
@@ -816,7 +840,7 @@ def test_demo_commission_is_the_params_default():
     assert AcquisitionParams().commission_group_leader == REFERRAL_COMMISSION["group_leader"]
 
 
-def test_referral_findings_without_complete_windows(con):
+def test_referral_findings_without_complete_windows(con, english):
     """October report: the group leaders' valid users u3 u4 are not observed 30 days yet (11-03, 11-26),
     so no community ratio is a number and the finding says why (2 valid / 3 leaders L1 L2 L3 = 0.67);
     P1's u5 (10-19) is."""
@@ -825,8 +849,8 @@ def test_referral_findings_without_complete_windows(con):
     text, metrics = a.referral_findings(ref, a.groups(ref), ap, RATE)
     assert "community_margin_per_yuan" not in metrics
     assert (
-        "2 valid new users: 0.67 per leader; gross margin per CNY spent needs valid new users observed for "
+        "2 valid new users: 0.67 per leader; gross margin per ¥1 spent needs valid new users observed for "
         "30 days at a referral cost, and none of them is yet." in text
     )
-    assert "on the 1 valid new user observed for 30 days, **15.0 CNY of gross margin" in text  # 60 / 4
+    assert "on the 1 valid new user observed for 30 days, **¥15.0 of gross margin" in text  # 60 / 4
     assert metrics["promoter_margin_per_yuan"] == 15

@@ -45,7 +45,6 @@ def test_opens_with_bilingual_title_and_open_play(path):
 #: library yet are held at their current longest cell (a ratchet: it may only go down).
 CELL_LIMIT = 25
 NOT_YET_THIN = {
-    "00_monthly_brief": 39,
     "02_new_user_retention": 84,
     "03_active_incentives": 141,
 }

@@ -542,3 +542,62 @@ def test_demo_responses_cli_rejects_an_unknown_list(capsys):
     code = main(["demo-responses", "--date", "2026-06-14", "--lift", "coupons=0.1", "--params", str(params)])
     assert code == 2
     assert "--lift coupons=0.1: the list must be one of" in capsys.readouterr().err
+
+
+def test_pseudonymised_lists_keep_the_contact_plan_on_real_ids(wh, tmp_path, monkeypatch):
+    """Monthly lists written with pseudonyms (run --pseudonymise) still keep their holdout users off the
+    daily lists: the plan reads them back through the mapping; the daily lists the CRM sends are
+    pseudonymised too, while campaign_members.csv (the warehouse's record of the draw) keeps the ids."""
+    from userops import outputs
+
+    monkeypatch.delenv(outputs.PSEUDONYMS_ENV, raising=False)
+    pseudo = tmp_path / "wh.duckdb.pseudonyms"
+    root = tmp_path / "outputs"
+    (root / "2026-09" / "targets").mkdir(parents=True)
+    monthly = pd.DataFrame({"user_id": ["u01", "u21"], "arm": ["treatment", "holdout"]})
+    written = outputs.pseudonymise(monthly, "2026-09", "expiring_coupons", pseudo)
+    assert not set(written.user_id) & {"u01", "u21"}  # the file on disk holds no id
+    written.to_csv(root / "2026-09" / "targets" / "expiring_coupons.csv", index=False)
+    with pytest.raises(ValueError, match=r"expiring_coupons.csv: 2 user ids are pseudonyms and no mapping"):
+        monthly_members(root, dt.datetime(2026, 10, 1))  # never a silent mismatch of hashes and ids
+    back = monthly_members(root, dt.datetime(2026, 10, 1), pseudo)
+    assert sorted(zip(back.user_id, back.arm, strict=True)) == [("u01", "treatment"), ("u21", "holdout")]
+    with connect(wh) as con:
+        run = build_triggers(con, D, _params(), monthly_root=root, pseudonyms=pseudo)
+    assert "u21" not in set(run.rows.user_id)  # held out of the monthly list: off every daily list
+    paths = write_triggers(run, tmp_path / "trg", pseudo)
+    folder = tmp_path / "trg" / "2026-10-15"
+    sent = pd.read_csv(folder / "new_user_coupon_expiring.csv", dtype=str)
+    assert len(sent) and sent.user_id.str.fullmatch(outputs.PSEUDONYM_PATTERN).all()
+    mapping = pd.read_csv(pseudo / "triggers-2026-10-15" / "new_user_coupon_expiring.csv", dtype=str)
+    assert sorted(mapping["id"]) == sorted(run.rows.user_id[run.rows.list == "new_user_coupon_expiring"])
+    members = pd.read_csv(folder / "campaign_members.csv", dtype=str)
+    assert set(members.user_id) == set(run.members.user_id)  # the warehouse's record: export ids
+    assert outputs.listed_user_ids(
+        folder / "new_user_coupon_expiring.csv", "triggers-2026-10-15", pseudo
+    ).tolist() == (run.rows.user_id[run.rows.list == "new_user_coupon_expiring"].tolist())
+    bad = sent.assign(user_id="u_" + "0" * 16)
+    bad.to_csv(folder / "x.csv", index=False)
+    (pseudo / "triggers-2026-10-15" / "x.csv").write_text("column,pseudonym,id\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"x.csv: \d+ pseudonyms are not in"):
+        outputs.listed_user_ids(folder / "x.csv", "triggers-2026-10-15", pseudo)
+    assert len(paths) == len(run.sizes) + 2
+
+
+def test_monthly_plan_reads_this_runs_pseudonymised_lists_back(wh, tmp_path, monkeypatch):
+    """In a run with --pseudonymise (the runner sets USEROPS_PSEUDONYMS), the recall list still leaves
+    out u01 and u21, already on the expiring-coupon list of higher priority written with pseudonyms."""
+    from userops import outputs
+
+    pseudo = tmp_path / "wh.duckdb.pseudonyms"
+    monkeypatch.setenv(outputs.PSEUDONYMS_ENV, str(pseudo))
+    out = tmp_path / "outputs" / "2026-09"
+    (out / "targets").mkdir(parents=True)
+    expiring = pd.DataFrame({"user_id": ["u01", "u21"], "arm": ["treatment", "holdout"]})
+    outputs.pseudonymise(expiring, "2026-09", "expiring_coupons").to_csv(
+        out / "targets" / "expiring_coupons.csv", index=False
+    )
+    rows = [("u01", "treatment"), ("u17", "treatment"), ("u21", "holdout")]
+    with connect(wh) as con:
+        kept, left = monthly_plan(con, _params(), "recall", _monthly(con, rows), dt.date(2026, 10, 1), out)
+        assert _ids(con, kept) == ["u17"] and left == {"u01", "u21"}
