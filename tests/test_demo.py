@@ -250,9 +250,7 @@ def test_events_funnel_and_points(con, manifest):
     ev = dict(con.execute("select event, count(*) from events group by 1").fetchall())
     assert ev["visit"] > ev["browse_40s"] > ev["add_cart"] > ev["checkout_start"]
     assert ev["checkout_start"] >= one(con, "select count(*) from orders where order_channel != 'store'")
-    # events per order at 5,000 users x 6 months: mean 5.85, sd 0.17 over 24 seeds (12 of them with the
-    # generator before blocks of users, 2 of which were above 6): 6.5 is the mean + 3.8 sd
-    assert sum(ev.values()) <= 6.5 * manifest["counts"]["orders"]
+    assert sum(ev.values()) <= 6 * manifest["counts"]["orders"]
     # points: browse +10, share +1, checkin +5, one +10 per day with 3+ orders, redemptions negative
     pts = dict(con.execute("select reason, count(*) from points_ledger group by 1").fetchall())
     assert pts["browse_40s"] == ev["browse_40s"] and pts["share_card"] == ev["share_card"]

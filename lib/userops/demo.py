@@ -413,6 +413,9 @@ def _streams(seed: int, key: tuple, names: tuple[str, ...]) -> dict[str, np.rand
     return {k: np.random.default_rng(s) for k, s in zip(names, children, strict=True)}
 
 
+# One block (the demo the tests build): one generator spawning these, in this order.
+SINGLE_STREAMS = ("catalog", "users", "orders", "mp", "expiry", "repurchase", "recall", "basket", "coupons",
+                  "points", "events", "spend", "footfall")  # fmt: skip
 CHUNK_STREAMS = (
     "users",
     "orders",
@@ -431,8 +434,13 @@ def _world(n: int, months: int, seed: int, start_d: np.datetime64, chunk_users: 
     """What every block of users shares: calendar, catalog, referrers, footfall stores, and each
     user's persona and registration time (drawn block by block, then sorted: user ids follow
     registration order), one column per user."""
-    R = _streams(seed, (0,), ("catalog", "calendar", "spend", "footfall"))
-    w = SimpleNamespace(n=n, months=months, seed=seed, start_d=start_d, chunk_users=chunk_users)
+    w = SimpleNamespace(n=n, months=months, seed=seed, start_d=start_d, chunk_users=chunk_users, single=None)
+    if n <= chunk_users:  # one block: the streams of the one-pass generator (the same data as before blocks)
+        w.single = dict(zip(SINGLE_STREAMS, np.random.default_rng(seed).spawn(13), strict=True))
+        R = {"catalog": w.single["catalog"], "calendar": w.single["users"]}
+        R.update(spend=w.single["spend"], footfall=w.single["footfall"])
+    else:
+        R = _streams(seed, (0,), ("catalog", "calendar", "spend", "footfall"))
     start_m = start_d.astype("datetime64[M]")
     w.month_d = (start_m + np.arange(months + 1)).astype("datetime64[D]")
     w.month_s = (w.month_d - start_d).astype(np.int64) * DAY  # month starts in seconds, incl. end
@@ -526,6 +534,14 @@ def _registrations(w: SimpleNamespace, rcal: np.random.Generator) -> None:
     for sf in SPRING_FESTIVAL.values():
         dist = np.abs((dates - np.datetime64(sf)).astype(int))
         wt *= np.where(dist <= 7, 0.5, np.where(dist <= 12, 0.8, 1.0))  # Spring Festival dip
+    if w.single:  # one block: persona, day noise, day and time of day from the users stream
+        persona = rcal.choice(4, n, p=PERSONA_SHARE).astype(np.int8)
+        wt *= rcal.lognormal(0, 0.08, n_days)
+        reg_day = rcal.choice(n_days, n, p=wt / wt.sum())
+        reg_t = reg_day.astype(np.int64) * DAY + _tod(rcal, persona)
+        o = np.lexsort((np.arange(n), reg_t))
+        w.persona, w.reg_t = persona[o], reg_t[o]
+        return
     wt *= rcal.lognormal(0, 0.08, n_days)
     persona = np.empty(n, np.int8)
     reg_t = np.empty(n, np.int64)
@@ -545,7 +561,7 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
     lo = c * w.chunk_users
     hi = min(w.n, lo + w.chunk_users)
     n = hi - lo
-    R = _streams(w.seed, (2, c), CHUNK_STREAMS)
+    R = w.single or _streams(w.seed, (2, c), CHUNK_STREAMS)
     months, month_s, H, n_days, wd0 = w.months, w.month_s, w.H, w.n_days, w.wd0
     start_d = w.start_d
     n_st, store_w, store_cityi, cities, store_id = w.n_st, w.store_w, w.store_cityi, w.cities, w.store_id
