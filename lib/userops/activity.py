@@ -434,7 +434,10 @@ def points_aging_table(ps: PointsSummary, ap: ActivityParams, n: int = 12) -> pd
     tab = by.assign(month=by.issue_month.dt.strftime("%Y-%m"), expires=by.expires_on.dt.strftime("%Y-%m-%d"))
     if len(tab) > n:
         old = tab.iloc[:-n]
-        pooled = {c: old[c].sum() for c in cols} | {"month": "earlier", "expires": "–"}
+        pooled = {c: old[c].sum() for c in cols} | {
+            "month": i18n.t("activity_report.earlier"),
+            "expires": "–",
+        }
         tab = pd.concat([pd.DataFrame([pooled]), tab.iloc[-n:]], ignore_index=True)
     keep = ["month", "issued", "redeemed", "expired", "outstanding"]
     if ap.points_expiry_months is not None:
@@ -579,7 +582,7 @@ def cycles(con, p: Period, ap: ActivityParams) -> tuple[pd.DataFrame, dict[tuple
     groups = [((lvl, sc), g) for (lvl, sc), g in rows.groupby(["level", "scene"])]
     mp = rows[rows.level == "product"]
     if len(mp):
-        groups.append((("group", "milk_powder"), mp.assign(scene_name="奶粉 milk powder")))
+        groups.append((("group", "milk_powder"), mp.assign(scene_name="milk_powder")))
     out, curves = [], {}
     for (lvl, sc), g in groups:
         c = km_curve(g["duration_days"], g["observed"], g["n"], label=sc, level=ap.ci_level)
@@ -669,10 +672,7 @@ def due_global_note(due: pd.DataFrame) -> str:
     k = int(due.attrs.get("global_holdout_left_out", 0))
     if not k:
         return ""
-    return (
-        f"{nv.num(k)} due {'user is' if k == 1 else 'users are'} in the persistent global holdout and "
-        f"left out of the list (never touched, so that all CRM touches together can be measured)."
-    )
+    return i18n.t("activity_report.why.due_global", n=nv.num(k), count=_count(k))
 
 
 def category_reminder_effect(
@@ -704,10 +704,7 @@ def category_reminder_section(
     if eff is not None:
         return eff, None
     why = category_reminder_reason(con, has_tables, start, p, ap)
-    return None, why or (
-        "Measuring the category reminders needs a campaign holding both reminded and randomised holdout "
-        "members; none in the data does, so no effect is shown."
-    )
+    return None, why or i18n.t("activity_report.why.category_no_campaign")
 
 
 def category_reminder_chart(eff: ReminderEffect, p: Period, ap: ActivityParams):
@@ -722,22 +719,33 @@ def category_reminder_chart(eff: ReminderEffect, p: Period, ap: ActivityParams):
         n if f"{pd.Timestamp(m):%Y-%m}" in str(n) else f"{pd.Timestamp(m):%Y-%m} {n}"
         for m, n in zip(c.campaign_month, c.campaign_name, strict=True)
     ]
-    pooled = {"label": f"pooled (stratified) {len(eff.campaigns)} campaigns", "diff": e.diff}
+    n = len(eff.campaigns)
+    key = "activity_report.effect.pooled_campaigns" + ("_one" if n == 1 else "")
+    pooled = {"label": i18n.t(key, n=n), "diff": e.diff}
     pooled |= {"ci_low": e.ci_low, "ci_high": e.ci_high}
     plot = pd.concat([c[["label", "diff", "ci_low", "ci_high"]], pd.DataFrame([pooled])], ignore_index=True)
     fig, ax = plt.subplots(figsize=(8, 0.36 * len(plot) + 1.3))
     charts.bar_with_ci(plot, "label", "diff", "ci_low", "ci_high", ax=ax, fmt="pp")
     charts.percent_axis(ax, "x")
-    ax.set_xlabel(f"ordered within {ap.category_window_days} days, reminded minus holdout (95% CI)")
+    ax.set_xlabel(i18n.t("activity_report.category.xlabel", days=ap.category_window_days))
     drawn = (
-        f"; the {len(c)} largest of {len(eff.campaigns)} campaigns drawn"
+        i18n.t("activity_report.category.drawn", n=len(c), total=len(eff.campaigns))
         if len(c) < len(eff.campaigns)
         else ""
     )
+    window = i18n.t("activity_report.window_days", days=ap.category_window_days)
     charts.title(
         ax,
-        f"Category reminders change ordering by {nv.pp(e.diff)} (95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)})",
-        f"randomised holdout; campaigns {p.shift(-(ap.effect_months - 1)).short} to {p.short}{drawn}",
+        i18n.t(
+            "activity_report.category.chart_title", lift=nv.pp(e.diff), ci=nv.ci(e.ci_low, e.ci_high, nv.pp)
+        ),
+        i18n.t(
+            "activity_report.effect.chart_sub",
+            first=i18n.month_short(p.shift(-(ap.effect_months - 1))),
+            last=i18n.month_short(p),
+            window=window,
+        )
+        + drawn,
     )
     return fig
 
@@ -811,10 +819,12 @@ def months_with_orders(tr: pd.DataFrame) -> pd.DataFrame:
 def events_reason(tr: pd.DataFrame, has_events: bool, p: Period) -> str | None:
     """Why the event definition of activity cannot be shown (None when it can)."""
     if not has_events:
-        return "The event definition needs the optional `events` table, which is absent."
+        return i18n.t("activity_report.why.events_absent", table=i18n.name("table", "events"))
     e = tr[(tr.definition == "events") & (pd.to_datetime(tr.month) == pd.Timestamp(p.start))]
     if e.empty or e.mau.iloc[0] == 0:
-        return f"The event definition needs events in {p.label}; the `events` table has none in that month."
+        return i18n.t(
+            "activity_report.why.events_month", month=i18n.month(p), table=i18n.name("table", "events")
+        )
     return None
 
 
@@ -832,14 +842,18 @@ def channel_contrast(seg: pd.DataFrame, ap: ActivityParams) -> ChannelContrast:
     ch = seg[(seg.dimension == "acquisition_channel") & ~seg.flag_small].sort_values("dau_mau")
     if len(ch) < 2:
         have = (
-            f"only {ch.segment.iloc[0]} has"
+            i18n.t(
+                "activity_report.why.contrast_one",
+                channel=i18n.t("activity_report.segment.unknown")
+                if ch.segment.iloc[0] == "unknown" and not i18n.known("channel", "unknown")
+                else i18n.name("channel", ch.segment.iloc[0]),
+            )
             if len(ch) == 1
-            else f"none of the {int((seg.dimension == 'acquisition_channel').sum())} channels has"
+            else i18n.t(
+                "activity_report.why.contrast_none", n=int((seg.dimension == "acquisition_channel").sum())
+            )
         )
-        return ChannelContrast(
-            f"Comparing acquisition channels needs at least two channels with {ap.min_segment_users} or more "
-            f"buyers in the month; {have} that many."
-        )
+        return ChannelContrast(i18n.t("activity_report.why.contrast", min=ap.min_segment_users, have=have))
     return ChannelContrast(None, ch.iloc[-1], ch.iloc[0])
 
 
@@ -859,8 +873,7 @@ def repurchase_headline(rep: pd.DataFrame, p: Period, ap: ActivityParams) -> Rep
     mature = latest_mature_month(rep)
     if mature is None:
         return RepurchaseHeadline(
-            f"The {ap.repurchase_days}-day repurchase rate needs a month whose buyers have all been observed "
-            f"for {ap.repurchase_days} days by {p.as_of}; the data has no such month yet."
+            i18n.t("activity_report.why.repurchase", days=ap.repurchase_days, as_of=p.as_of)
         )
     row = allr.loc[mature]
     before = allr[allr.is_mature & (allr.index < mature)]
@@ -880,9 +893,7 @@ def gap_summary(gaps: pd.DataFrame, p: Period) -> GapSummary:
     """The 'all' row of order_gaps and the online/offline rows, or why there are none."""
     g = gaps[gaps.dimension == "all"]
     if g.empty or g.repeat_orders.iloc[0] == 0:
-        return GapSummary(
-            f"Days between orders need repeat orders; no order in {p.label} follows an earlier order of the same user."
-        )
+        return GapSummary(i18n.t("activity_report.why.gaps", month=i18n.month(p)))
     return GapSummary(None, g.iloc[0], gaps[gaps.dimension == "online_offline"].set_index("segment"))
 
 
@@ -900,13 +911,19 @@ class CouponHeadline:
 
 def coupon_headline(con, cp: pd.DataFrame, p: Period, ap: ActivityParams, dp: DataParams) -> CouponHeadline:
     """What the repurchase-coupon paragraph can say, from `repurchase_coupons` output."""
-    kinds = ", ".join(dp.repurchase_coupon_kinds)
+    sep = i18n.t("common.list_sep")
+    kinds = sep.join(i18n.name("coupon_kind", k) for k in dp.repurchase_coupon_kinds)
     if cp.issued.sum() == 0:
         have = [r[0] for r in con.execute("select distinct kind from coupons order by 1 limit 6").fetchall()]
+        span = dict(first=i18n.month(trend_start(p, ap)), last=i18n.month(p), kinds=kinds)
         return CouponHeadline(
-            f"Repurchase coupons need coupons of the kinds in params `data.repurchase_coupon_kinds` ({kinds}); "
-            f"the coupons table has none of them in {trend_start(p, ap).short} to {p.short}"
-            + (f" (its kinds: {', '.join(map(str, have))})." if have else " (it is empty).")
+            i18n.t(
+                "activity_report.why.coupon_kinds",
+                have=sep.join(i18n.name("coupon_kind", k) for k in have),
+                **span,
+            )
+            if have
+            else i18n.t("activity_report.why.coupon_empty", **span)
         )
     issued = int(cp.issued.iloc[-1])
     obs = cp[cp.eligible_days > 0]
@@ -920,8 +937,7 @@ def coupon_headline(con, cp: pd.DataFrame, p: Period, ap: ActivityParams, dp: Da
     if obs.empty:
         return CouponHeadline(
             None,
-            rate_reason=f"the {ap.coupon_redeem_days}-day redemption rate needs coupons issued at least "
-            f"{ap.coupon_redeem_days} days before {p.as_of}; there are none",
+            rate_reason=i18n.t("activity_report.why.coupon_rate", days=ap.coupon_redeem_days, as_of=p.as_of),
             **out,
         )
     return CouponHeadline(None, rate_within_days=float(obs.rate_within_days.iloc[-1]), **out)
@@ -941,8 +957,12 @@ def participation_headline(part: pd.DataFrame, p: Period, ap: ActivityParams) ->
     pn = part[pd.to_datetime(part.month) == pd.Timestamp(p.start)].set_index("incentive")
     if pn.empty or pn.active_users.iloc[0] == 0 or part.participants.sum() == 0:
         return ParticipationHeadline(
-            f"Incentive participation needs events named in params `activity.incentive_events` "
-            f"({', '.join(ap.incentive_events)}); the `events` table has none from {trend_start(p, ap).short} to {p.short}."
+            i18n.t(
+                "activity_report.why.participation",
+                names=i18n.t("common.list_sep").join(i18n.name("incentive", e) for e in ap.incentive_events),
+                first=i18n.month(trend_start(p, ap)),
+                last=i18n.month(p),
+            )
         )
     rates = pn.drop("any").participation_rate
     top = str(rates.idxmax())
@@ -963,16 +983,14 @@ def association_shown(assoc: pd.DataFrame, p: Period, ap: ActivityParams) -> Ass
     zero); a zero-width CI means every matched user had the same outcome, too few to compare."""
     ci = assoc[["diff_orders", "ci_orders_low", "ci_orders_high"]].astype(float)
     ok = np.isfinite(ci).all(axis=1) & (ci.ci_orders_high > ci.ci_orders_low)
-    needs = (
-        "needs participants and non-participants in the same prior-orders and tenure stratum (at least 1 and 2 "
-        f"users) whose next-{ap.outcome_days}-day orders vary, among users who ordered in the {ap.prior_days} days "
-        f"before {index_date(p, ap)}"
+    needs = i18n.t(
+        "activity_report.why.assoc_needs", days=ap.outcome_days, prior=ap.prior_days, date=index_date(p, ap)
     )
     if ok.any():
         left = assoc[~ok]
+        names = i18n.t("common.list_sep").join(i18n.name("incentive", i) for i in left.incentive)
         dropped = (
-            f"{', '.join(left.incentive)} {'is' if len(left) == 1 else 'are'} left out: the comparison {needs}, "
-            "and there are too few."
+            i18n.t("activity_report.why.assoc_dropped", names=names, count=_count(len(left)), needs=needs)
             if len(left)
             else None
         )
@@ -980,8 +998,12 @@ def association_shown(assoc: pd.DataFrame, p: Period, ap: ActivityParams) -> Ass
     n = int(assoc.participants.iloc[0] + assoc.nonparticipants.iloc[0]) if len(assoc) else 0
     return AssociationView(
         assoc[ok],
-        f"Comparing participants with look-alike non-participants {needs}; "
-        + (f"the {n:,} such users hold too few." if n else "there are no such users."),
+        i18n.t("activity_report.why.assoc", needs=needs)
+        + (
+            i18n.t("activity_report.why.assoc_few", n=nv.num(n))
+            if n
+            else i18n.t("activity_report.why.assoc_nobody")
+        ),
     )
 
 
@@ -991,17 +1013,16 @@ def points_reasons(pm: pd.DataFrame, ps: PointsSummary, p: Period, ap: ActivityP
     out = {}
     moved = (pm[["issued", "redeemed", "expired", "other_out"]].to_numpy().sum() > 0) or ps.outstanding > 0
     if not moved:
-        out["chart"] = (
-            f"The points chart needs points movements from {trend_start(p, ap).short} to {p.short}; "
-            "the `points_ledger` has none."
+        out["chart"] = i18n.t(
+            "activity_report.why.points_chart",
+            first=i18n.month(trend_start(p, ap)),
+            last=i18n.month(p),
+            table=i18n.name("table", "points_ledger"),
         )
     if not np.isfinite(ps.expected_points):
-        out["expected"] = (
-            "The expected liability needs redeemed points to measure how long points wait before they are "
-            "redeemed; none were redeemed up to the month's end, so only the full liability is shown."
-        )
+        out["expected"] = i18n.t("activity_report.why.points_expected")
     if not np.isfinite(ps.lag_median_days):
-        out["lag"] = "The redemption lag needs redeemed points; none were redeemed up to the month's end."
+        out["lag"] = i18n.t("activity_report.why.points_lag")
     return out
 
 
@@ -1010,9 +1031,11 @@ def tier_reason(kept: TierKept, ap: ActivityParams) -> str | None:
     if kept.start:
         return None
     top_min = list(ap.tier_thresholds_yuan.values())[-1]
-    return (
-        f"Keeping {kept.top} users needs users in the {kept.top} tier at the month's start "
-        f"({ap.tier_window_days}-day spend of {top_min:,.0f} or more); there were none."
+    return i18n.t(
+        "activity_report.why.tier",
+        top=i18n.name("tier", kept.top),
+        days=ap.tier_window_days,
+        min=nv.yuan(top_min),
     )
 
 
@@ -1026,7 +1049,21 @@ def tier_share(mat: pd.DataFrame) -> pd.DataFrame:
 
 
 def _days_text(x: float) -> str:
-    return f"{x:.0f}" if np.isfinite(x) else "not reached"
+    return f"{x:.0f}" if np.isfinite(x) else i18n.t("activity_report.not_reached")
+
+
+def scene_label(level: str, scene, name=None) -> str:
+    """The reader's name of a repurchase scene: a category, the milk powder group, or a product as named."""
+    if level == "group" or (level == "category" and scene == "milk_powder"):
+        return i18n.name("category", "milk_powder")
+    if level == "category":
+        return i18n.name("category", scene)
+    return str(name if name is not None else scene)
+
+
+def _count(n: int) -> str:
+    """'one' / 'many': the grammatical number of an English sentence (both read the same in Chinese)."""
+    return "one" if n == 1 else "many"
 
 
 def cycle_table(cyc: pd.DataFrame, top_n: int = 12) -> pd.DataFrame:
@@ -1039,7 +1076,7 @@ def cycle_table(cyc: pd.DataFrame, top_n: int = 12) -> pd.DataFrame:
         rows = [
             dict(
                 level=r.level,
-                scene=r.scene_name,
+                scene=scene_label(r.level, r.scene, r.scene_name),
                 purchases=r.purchases,
                 repeats=r.repeats,
                 median=_days_text(r.median_days)
@@ -1058,7 +1095,7 @@ def cycle_table(cyc: pd.DataFrame, top_n: int = 12) -> pd.DataFrame:
             rows.append(
                 dict(
                     level=lvl,
-                    scene=f"others ({len(rest)} {'categories' if lvl == 'category' else 'products'})",
+                    scene=_others(len(rest), "categories" if lvl == "category" else "products"),
                     purchases=int(rest.purchases.sum()),
                     repeats=int(rest.repeats.sum()),
                     median="–",
@@ -1074,10 +1111,7 @@ def cycle_chart_rows(cyc: pd.DataFrame, top_n: int) -> tuple[pd.DataFrame, str |
     """Categories to draw (finite median, the `top_n` with most purchases, fastest first), or why none."""
     cats = cyc[(cyc.level == "category") & np.isfinite(cyc.median_days)] if len(cyc) else cyc
     if len(cats) == 0:
-        return cats, (
-            "Category cycles need users who buy in the same category again; no category's median time to the "
-            "next purchase is reached in these months."
-        )
+        return cats, i18n.t("activity_report.why.cycles")
     top = cats.sort_values("purchases", ascending=False, kind="stable").head(top_n)
     return top.sort_values("median_days", kind="stable"), None
 
@@ -1093,23 +1127,22 @@ def reminder_scene_check(cyc: pd.DataFrame, ap: ActivityParams) -> str | None:
         cyc_ok.add("milk_powder")
     absent = [c for c in ap.reminder_categories if c not in have]
     no_cycle = [c for c in ap.reminder_categories if c in have and c not in cyc_ok]
+    sep = i18n.t("common.list_sep")
     parts = []
     if absent:
-        parts.append(f"{', '.join(absent)} {'has' if len(absent) == 1 else 'have'} no purchases in the data")
+        names = sep.join(scene_label("category", c) for c in absent)
+        parts.append(i18n.t("activity_report.why.scene_absent", names=names, count=_count(len(absent))))
     if no_cycle:
-        parts.append(
-            f"{', '.join(no_cycle)} {'has' if len(no_cycle) == 1 else 'have'} no repurchase cycle yet"
-        )
+        names = sep.join(scene_label("category", c) for c in no_cycle)
+        parts.append(i18n.t("activity_report.why.scene_no_cycle", names=names, count=_count(len(no_cycle))))
     if not parts:
         return None
-    return (
-        f"Category reminders need purchases with a repurchase cycle in the categories named in params "
-        f"`activity.reminder_categories`; {' and '.join(parts)}, so "
-        + (
-            "no reminder list is made."
-            if len(absent) + len(no_cycle) == len(ap.reminder_categories)
-            else ("it is" if len(absent) + len(no_cycle) == 1 else "they are") + " left out."
-        )
+    n_out = len(absent) + len(no_cycle)
+    end = "none" if n_out == len(ap.reminder_categories) else _count(n_out)
+    return i18n.t(
+        "activity_report.why.scenes",
+        parts=i18n.t("activity_report.why.and").join(parts),
+        end=i18n.t(f"activity_report.why.scenes_{end}"),
     )
 
 
@@ -1118,10 +1151,7 @@ def due_reason(due: pd.DataFrame, p: Period, ap: ActivityParams) -> str | None:
     if len(due):
         return None
     lo, hi = ap.reminder_lead_days, ap.reminder_lead_days + ap.reminder_horizon_days
-    return (
-        f"The category reminder list needs users whose next expected purchase in a reminder category falls "
-        f"{lo} to {hi} days after {p.as_of}; nobody's does, so the list is empty."
-    )
+    return i18n.t("activity_report.why.due", lo=lo, hi=hi, as_of=p.as_of)
 
 
 def since_data(df: pd.DataFrame, has_data: pd.Series) -> pd.DataFrame:
@@ -1132,6 +1162,11 @@ def since_data(df: pd.DataFrame, has_data: pd.Series) -> pd.DataFrame:
     months = pd.to_datetime(df.month)
     first = months[has_data].min()
     return df[months >= first] if has_data.any() else df.iloc[0:0]
+
+
+def _others(n: int, noun: str) -> str:
+    """'others (4 reasons)' / '其他（4 类原因）' ('noun': channels, reasons, categories, products)."""
+    return i18n.t("activity_report.others", n=n, noun=i18n.t(f"activity_report.noun.{noun}"))
 
 
 def top_with_others(
@@ -1145,7 +1180,7 @@ def top_with_others(
     rest = ranked.iloc[n:]
     if len(rest) < 2:  # an 'others' row for a single row hides it for nothing
         return ranked.reset_index(drop=True)
-    others = {label: f"others ({len(rest)} {noun})"} | {c: rest[c].sum() for c in sum_cols}
+    others = {label: _others(len(rest), noun)} | {c: rest[c].sum() for c in sum_cols}
     return pd.concat([ranked.iloc[:n], pd.DataFrame([others])], ignore_index=True)
 
 

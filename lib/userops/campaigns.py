@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from userops import money
+from userops import i18n, money
 from userops import narrative as nv
 from userops.db import query
 from userops.experiments import pooled_effect
@@ -410,82 +410,41 @@ def reminder_money_text(eff: ReminderEffect, window: str) -> str:
     return out
 
 
-def category_reminder_text(eff: ReminderEffect, window: str) -> str:
-    """Category reminders against their holdout, every money figure with its basis (markdown).
-
-    The lift in buying within the window, incremental buyers, orders and gross margin (intervals
-    from the user bootstrap), the touch cost counted once, ROI on margin, and the discount given
-    on orders that would have happened anyway (shown, never added to the cost).
-    """
-    e = eff.effect
-    orders_ci = ci_text(eff.incremental_orders_ci, nv.num)
-    margin_ci = ci_text(eff.incremental_margin_ci, nv.yuan)
-    out = (
-        f"Reminded members ordered within the {window} **{nv.pct(e.rate_treatment)}** of the time against "
-        f"**{nv.pct(e.rate_holdout)}** expected from their campaigns' randomised holdouts (each campaign's holdout "
-        f"rate weighted by its reminded members; n = {nv.num(e.n_treatment)} reminded, {nv.num(e.n_holdout)} held "
-        f"out): about **{nv.num(eff.incremental_redemptions)} extra buyers**. Pooled by Mantel-Haenszel (each "
-        f"campaign weighted by its information, a holdout shared by campaigns counted once) the lift is "
-        f"**{nv.pp(e.diff)}** (95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)}, {nv.significance(e.p_value, e.level)}). "
-        f"The reminders brought about **{nv.num(eff.incremental_orders)} extra orders**"
-        f"{f' ({orders_ci})' if orders_ci else ''}, worth **{nv.yuan(eff.incremental_margin)} incremental gross "
-        f"margin** ({margin_ci + '; ' if margin_ci else ''}basis: {eff.margin_basis}), each campaign against its "
-        "own holdout. "
-    )
-    if eff.roi is None:
-        out += f"The {nv.num(e.n_treatment)} reminders cost nothing in the data, so there is no ROI. "
-    else:
-        ci = ci_text(eff.roi_ci, lambda x: f"{x:,.1f}")
-        out += (
-            f"The {nv.num(e.n_treatment)} reminders cost **{nv.yuan(eff.cost_yuan, 2)}** (touch cost, counted once "
-            f"per reminded member), so **ROI on margin is {eff.roi:,.1f}** ({ci + '; ' if ci else ''}"
-            f"{money.ROI_DEFINITION}). "
-        )
-    if e.rate_holdout > 0 and np.isfinite(eff.mean_discount):
-        out += (
-            f"Without the reminder about {nv.num(eff.expected_anyway_redemptions)} of the reminded members would "
-            f"still have ordered (treated members x their holdout's rate); the discount given on their orders is "
-            f"**{nv.yuan(eff.anyway_discount)}** (at {nv.yuan(eff.mean_discount, 2)} per buyer). Discounts are "
-            "inside paid GMV, so it is already inside the margin above and is not added to the cost."
-        )
-    else:
-        out += "Nobody in the holdout ordered in the window, so no discount went on orders that would have happened anyway."
-    return out
-
-
 def category_reminder_action(eff: ReminderEffect) -> str:
-    """Keep, rethink or keep testing the category reminders on their money (one markdown line).
+    """Keep, rethink or keep testing the category reminders on their money (one markdown line, report language).
 
     Rethink: the ROI-on-margin interval lies below 0 (they lose money). Keep: the incremental gross
     margin interval lies above 0 (saying so when the ROI interval still includes a loss, as the
     recall action does). Else keep testing: the margin they add is not distinguishable from zero.
     """
-    roi_ci = ci_text(eff.roi_ci, lambda x: f"{x:,.1f}")
-    roi = "" if eff.roi is None else f"ROI on margin {eff.roi:,.1f}" + (f" ({roi_ci})" if roi_ci else "")
-    margin = f"{nv.yuan(eff.incremental_margin)} incremental gross margin"
-    m_ci = ci_text(eff.incremental_margin_ci, nv.yuan)
+
+    def one(x):
+        return nv.num(x, 1)
+
+    def known(ci):
+        return all(x is not None and np.isfinite(x) for x in ci)
+
     lo_roi, hi_roi = eff.roi_ci
-    if eff.roi is not None and hi_roi is not None and hi_roi < 0:
-        return (
-            f"**Rethink the category reminders.** Their {margin} ({m_ci}) does not cover their touch cost "
-            f"({nv.yuan(eff.cost_yuan, 2)}): {roi}."
-        )
-    if m_ci and eff.incremental_margin_ci[0] > 0:
-        risk = (
-            "; the ROI interval still includes a loss, so keep the holdout"
-            if lo_roi is not None and lo_roi < 0
-            else ""
-        )
-        return (
-            f"**Keep the category reminders.** They added about {nv.num(eff.incremental_orders)} orders and "
-            f"{margin} ({m_ci}) for {nv.yuan(eff.cost_yuan, 2)} in notices"
-            + (f": {roi}" if roi else "")
-            + f"{risk}."
-        )
-    return (
-        f"**Keep testing the category reminders**: the gross margin they add is not distinguishable from zero "
-        f"({margin}" + (f", {m_ci}" if m_ci else "") + (f"; {roi}" if roi else "") + "); keep the holdout."
+    roi = ""
+    if eff.roi is not None:
+        roi_ci = i18n.t("reminders.paren", text=nv.ci(*eff.roi_ci, one)) if known(eff.roi_ci) else ""
+        roi = i18n.t("reminders.roi", roi=one(eff.roi), ci=roi_ci)
+    m_ok = known(eff.incremental_margin_ci)
+    kw = dict(
+        margin=nv.yuan(eff.incremental_margin),
+        m_ci=nv.ci(*eff.incremental_margin_ci, nv.yuan) if m_ok else i18n.t("common.na"),
+        cost=nv.yuan(eff.cost_yuan, 2),
     )
+    if eff.roi is not None and hi_roi is not None and hi_roi < 0:
+        return i18n.t("reminders.category_rethink", roi=roi, **kw)
+    if m_ok and eff.incremental_margin_ci[0] > 0:
+        risk = i18n.t("reminders.roi_risk") if lo_roi is not None and lo_roi < 0 else ""
+        roi_part = i18n.t("reminders.roi_part", roi=roi) if roi else ""
+        return i18n.t(
+            "reminders.category_keep", orders=nv.num(eff.incremental_orders), roi=roi_part, risk=risk, **kw
+        )
+    roi_part = i18n.t("reminders.roi_tail", roi=roi) if roi else ""
+    return i18n.t("reminders.category_test", roi=roi_part, **kw)
 
 
 def reminder_absence(
@@ -506,22 +465,14 @@ def reminder_absence(
         window_hours=window_hours,
     ).iloc[0]
     n_campaigns, n_closed, n_holdout, n_treatment = (int(row[c]) for c in row.index)
+    name = i18n.name("reminder_kind", campaign_kind)
     if not n_campaigns:
-        return (
-            f"Measuring the reminder needs a campaign of kind '{campaign_kind}' with members in this period; "
-            "the data has none."
-        )
+        return i18n.t("reminders.absent_none", name=name)
     if not n_closed:
-        return (
-            f"Measuring the reminder needs members whose {window_hours}-hour window ended by {as_of}; "
-            "the data has none yet."
-        )
+        return i18n.t("reminders.absent_open", name=name, hours=window_hours, as_of=as_of)
     if not n_holdout or not n_treatment:
-        arm = "holdout" if not n_holdout else "reminded (treatment)"
-        return (
-            f"Measuring the reminder needs a randomised holdout next to the reminded members; the "
-            f"'{campaign_kind}' campaigns of this period have no {arm} arm."
-        )
+        arm = i18n.t("reminders.arm_holdout" if not n_holdout else "reminders.arm_treatment")
+        return i18n.t("reminders.absent_arm", name=name, arm=arm)
     return ""
 
 
@@ -534,10 +485,8 @@ def category_reminder_absence(
     tables; no category-reminder campaign in [start, end); no member whose window closed by
     ``as_of``; no randomised holdout (or no reminded) arm.
     """
-    head = "Measuring the category reminders needs past category-reminder campaigns"
-    tail = "so no effect is shown."
     if not has_tables:
-        return f"{head}, in the optional campaign tables; the data has none, {tail}"
+        return i18n.t("reminders.category_no_tables")
     row = query(
         "campaigns/reminder_coverage",
         con,
@@ -549,12 +498,12 @@ def category_reminder_absence(
     ).iloc[0]
     n_campaigns, n_closed, n_holdout, n_treatment = (int(row[c]) for c in row.index)
     if not n_campaigns:
-        return f"{head} with a randomised holdout from these months; the data has none, {tail}"
+        return i18n.t("reminders.category_none")
     if not n_closed:
-        return f"{head} whose {window_hours // 24}-day window ended by {as_of}; none has yet, {tail}"
+        return i18n.t("reminders.category_open", days=window_hours // 24, as_of=as_of)
     if not n_holdout or not n_treatment:
-        arm = "randomised holdout" if not n_holdout else "reminded (treatment) arm"
-        return f"{head} with a randomised holdout; those in the data have no {arm}, {tail}"
+        arm = i18n.t("reminders.arm_holdout" if not n_holdout else "reminders.arm_treatment")
+        return i18n.t("reminders.category_arm", arm=arm)
     return ""
 
 

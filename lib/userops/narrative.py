@@ -17,7 +17,8 @@ from userops.charts import currency_code, currency_symbol, fmt_pct, fmt_pp, fmt_
 NA = "n/a"  # the English word; sentences use :func:`na` (the report language's)
 NBSP = "\u00a0"
 WORD_JOINER = "\u2060"  # no line break between a minus sign and the currency symbol
-_CJK_PAIR = re.compile(r"(?<=[\u3400-\u9fff])(?=[\u3400-\u9fff])")
+# a Chinese character and its neighbour ("95%置信区间": no break after "%" nor inside the term)
+_CJK_PAIR = re.compile(r"(?<=[\u3400-\u9fff])(?=\S)|(?<=\S)(?=[\u3400-\u9fff])")
 
 
 def na() -> str:
@@ -77,7 +78,7 @@ def unbreakable(text: str) -> str:
     sym = currency_symbol()
     text = text.replace(" ", NBSP).replace(f"-{sym}", f"-{WORD_JOINER}{sym}")
     text = text.replace("–", f"{WORD_JOINER}–{WORD_JOINER}")  # no break at the interval's dash
-    return _CJK_PAIR.sub(WORD_JOINER, text)  # nor between two Chinese characters ("置信区间")
+    return _CJK_PAIR.sub(WORD_JOINER, text)  # nor beside a Chinese character ("95%置信区间")
 
 
 def plain(text: str) -> str:

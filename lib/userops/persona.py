@@ -203,10 +203,7 @@ def window_coverage(first_order: dt.date, p: Period, months: int) -> str:
     if first_order.replace(day=1) <= start:  # data from the window's first month on
         return ""
     have = (p.start.year - first_order.year) * 12 + p.start.month - first_order.month + 1
-    return (
-        f"Orders start on {first_order}, so the {months}-month window holds {have} month"
-        f"{'s' if have != 1 else ''} of history: recency and frequency rank buyers within it."
-    )
+    return T("coverage", first=first_order, months=months, have=have)
 
 
 def needs_previous(tt: pd.DataFrame, p: Period) -> str:
@@ -214,20 +211,12 @@ def needs_previous(tt: pd.DataFrame, p: Period) -> str:
     with spend in the tier window before the month's start."""
     if int(tt[tt.start_tier > 0].users.sum()):
         return ""
-    return (
-        f"Tier movement needs users who spent in the tier window before {p.start}; this data has no "
-        "such orders, so every buyer enters a tier this month."
-    )
+    return T("needs_previous", start=p.start)
 
 
 def needs_categories(features: pd.DataFrame) -> str:
     """Why the category sections cannot run ('' when they can): no order lines with a category."""
-    if category_columns(features):
-        return ""
-    return (
-        "What buyers buy needs order lines of products with a category (order_items and products); "
-        "this data has none in the window."
-    )
+    return "" if category_columns(features) else T("needs_categories")
 
 
 def known_attributes(features: pd.DataFrame) -> list[str]:
@@ -237,12 +226,7 @@ def known_attributes(features: pd.DataFrame) -> list[str]:
 
 def needs_attributes(features: pd.DataFrame) -> str:
     """Why attribute personas cannot be shown ('' when they can)."""
-    if known_attributes(features):
-        return ""
-    return (
-        "Attribute personas need the buyers' age, gender, city or family status with at least two "
-        "different values; this data has none of them."
-    )
+    return "" if known_attributes(features) else T("needs_attributes")
 
 
 def channel_kinds(features: pd.DataFrame) -> list[str]:
@@ -255,11 +239,7 @@ def needs_both_channels(features: pd.DataFrame) -> str:
     kinds = channel_kinds(features)
     if len(kinds) == 2:
         return ""
-    seen = {"online": "online", "offline": "in a store"}[kinds[0]] if kinds else "missing"
-    return (
-        "Online vs in-store order value needs both online and in-store orders (params "
-        f"data.offline_order_channels); every order in the window was {seen}."
-    )
+    return T("needs_both_channels", seen=T(f"seen.{kinds[0] if kinds else 'missing'}"))
 
 
 def top_levels(values: pd.Series, n: int = TOP_LEVELS, others: str = "others") -> pd.Series:
@@ -525,15 +505,15 @@ def cluster_features(
     named = [f for f in wanted if f.startswith("cat_")]
     if named and present_cats and not set(named) & set(present_cats):
         wanted = [f for f in wanted if not f.startswith("cat_")] + present_cats
-        notes.append("none of the params' categories is in the data, so the categories present are used")
+        notes.append(T("left_out_categories"))
     absent = [f for f in wanted if f not in features.columns]
     if absent:
-        notes.append(f"{', '.join(absent)} (not in this data)")
+        notes.append(T("left_out_absent", features=_feature_list(absent)))
     usable = [f for f in wanted if f in features.columns]
     x = feature_matrix(features[fit], usable)
     constant = [f for f, col in zip(usable, x.T, strict=True) if len(col) == 0 or np.ptp(col) < 1e-9]
     if constant:
-        notes.append(f"{', '.join(constant)} (the same for every fitted buyer)")
+        notes.append(T("left_out_constant", features=_feature_list(constant)))
     return [f for f in usable if f not in constant], notes
 
 
@@ -557,7 +537,7 @@ class Clustering:
 
     def note(self) -> str:
         """One sentence on the features left out ('' when none was)."""
-        return f"Left out of the clustering: {'; '.join(self.left_out)}." if self.left_out else ""
+        return T("left_out", items="; ".join(self.left_out)) if self.left_out else ""
 
 
 def _skipped(reason: str, n_fitted: int, n_too_new: int, left_out: Sequence[str] = ()) -> Clustering:
@@ -582,16 +562,14 @@ def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
     n_new = len(fit) - n_fit
     if n_fit < pp.k_min * 10:
         return _skipped(
-            f"Behaviour clusters need at least {pp.k_min * 10} buyers with {pp.min_orders}+ orders in the "
-            f"window (10 per cluster, {pp.k_min} clusters); this data has {n_fit}.",
+            T("cluster_reason.few", need=pp.k_min * 10, min=pp.min_orders, k=pp.k_min, n=n_fit),
             n_fit,
             n_new,
         )
     names, left_out = cluster_features(features, pp, fit)
     if len(names) < 2:
         return _skipped(
-            "Behaviour clusters need at least two features on which buyers differ; "
-            f"this data has {len(names)} ({', '.join(names) or 'none'}).",
+            T("cluster_reason.features", n=len(names)),
             n_fit,
             n_new,
             left_out,
@@ -607,8 +585,12 @@ def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
     k_hi = min(pp.k_max, n_fit // 10, len(np.unique(zf.round(9), axis=0)) - 1)
     if k_hi < pp.k_min:
         return _skipped(
-            f"Behaviour clusters need at least {pp.k_min + 1} different buyer profiles; the "
-            f"{n_fit} fitted buyers have {len(np.unique(zf.round(9), axis=0))}.",
+            T(
+                "cluster_reason.profiles",
+                need=pp.k_min + 1,
+                n=n_fit,
+                have=len(np.unique(zf.round(9), axis=0)),
+            ),
             n_fit,
             n_new,
             left_out,
@@ -627,8 +609,7 @@ def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
     silhouette = pd.Series(sil, name="silhouette").rename_axis("k")
     if silhouette.isna().all():
         return _skipped(
-            "Behaviour clusters need a sample of buyers spread over at least two clusters; "
-            "every k tried put the sampled buyers in one.",
+            T("cluster_reason.spread"),
             n_fit,
             n_new,
             left_out,
@@ -645,15 +626,14 @@ def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
 
 def silhouette_note(clustering: Clustering, pp: PersonaParams) -> str:
     """The chosen k's silhouette against the others tried, and a warning when it is weak (< silhouette_weak)."""
+    from userops import i18n
+
     sil = clustering.silhouette.dropna()
     best = float(sil[clustering.k])
-    tried = ", ".join(f"k={k}: {v:.2f}" for k, v in sil.items())
-    text = f"Silhouette of the chosen k = {clustering.k}: **{best:.2f}** (-1..1, higher = better separated; {tried})."
+    tried = i18n.t("common.list_sep").join(T("silhouette_item", k=k, v=f"{v:.2f}") for k, v in sil.items())
+    text = T("silhouette", k=clustering.k, best=f"{best:.2f}", tried=tried)
     if best < pp.silhouette_weak:
-        text += (
-            f" That is weak (below {pp.silhouette_weak:.2f}): the clusters overlap, so read their names as tendencies "
-            "of the buyers, not as distinct groups."
-        )
+        text += T("silhouette_weak", weak=f"{pp.silhouette_weak:.2f}")
     return text
 
 
@@ -834,12 +814,15 @@ def sensitivity(share: float, overall: float, pp: PersonaParams) -> str:
 
 def _content(row) -> str:
     """'fresh + cooking · coupon repurchase' from a pct_table row (parts the data lacks left out);
-    a cluster with low coupon use gets 'full price' instead of a coupon."""
-    parts = " + ".join(c for c in (row.top_category, row.second_category) if c)
+    a cluster with low coupon use gets 'full price' instead of a coupon (report language)."""
+    from userops import i18n
+
+    parts = " + ".join(category_label(c) for c in (row.top_category, row.second_category) if c)
     if row.coupon_sensitivity == "low":
-        coupon = "full price (low coupon use)"
+        coupon = T("pct.full_price")
     else:
-        coupon = f"coupon {row.coupon_kind}" if row.coupon_kind != "n/a" else ""
+        kind = i18n.name("coupon_kind", row.coupon_kind)
+        coupon = T("pct.coupon", kind=kind) if row.coupon_kind != "n/a" else ""
     return " · ".join(p for p in (parts, coupon) if p) or "–"
 
 
@@ -909,14 +892,22 @@ def cluster_table(prof: pd.DataFrame, names: pd.Series, typical: pd.DataFrame) -
     tab = prof.drop("all").join(typical, how="left")
     tab["name"] = names
     tab["cluster"] = tab.index
-    cols = {"cluster": "cluster", "name": "name", "users": "users", "user_share": "share"}
-    cols.update({"orders_per_user": "orders / user", "aov": "aov"})
-    formats = {"users": "int", "share": "pct", "orders / user": "float1", "aov": "yuan"}
+    keys = {"cluster": "cluster", "name": "name", "users": "users", "user_share": "share",
+            "orders_per_user": "orders", "aov": "aov"}  # fmt: skip
+    cols = {c: T(f"cluster_table.{k}") for c, k in keys.items()}
+    formats = {
+        cols["users"]: "int",
+        cols["user_share"]: "pct",
+        cols["orders_per_user"]: "float1",
+        cols["aov"]: "yuan",
+    }
     for attr in [a for a in ATTRIBUTES if a in typical.columns][:2]:  # two keep the table readable
-        label = attr.replace("_", " ")
-        cols[attr] = f"typical {label}"
-        cols[f"{attr}_share"] = f"of users ({label})"
-        formats[f"of users ({label})"] = "pct"
+        shares = [_share1(x) for x in tab[f"{attr}_share"]]
+        tab[attr] = [
+            T("cluster_table.of_users", level=level_label(v), share=sh)
+            for v, sh in zip(tab[attr], shares, strict=True)
+        ]
+        cols[attr] = T("cluster_table.typical", attribute=attribute_label(attr))
     return tab[list(cols)].rename(columns=cols), formats
 
 
@@ -950,9 +941,17 @@ PROFILE_COLUMNS = {
 
 
 def profile_columns(prof: pd.DataFrame) -> dict[str, tuple[str, str]]:
-    """The measures of `cluster_profiles` shown in the heatmap (label, format): PROFILE_COLUMNS and
+    """The measures of `cluster_profiles` shown in the heatmap (label, format): the profile measures and
     every category, without measures the same for every cluster (e.g. online when all orders are)."""
-    cols = {**PROFILE_COLUMNS, **{c: (category_label(c[4:]), "pct") for c in category_columns(prof)}}
+    base = {
+        "orders_per_user": (T("cluster_chart.orders"), "float1"),
+        "aov": (T("cluster_chart.aov"), "yuan"),
+        "online_share": (T("cluster_chart.online"), "pct"),
+        "weekend_share": (T("cluster_chart.weekend"), "pct"),
+        "coupon_share": (T("cluster_chart.coupon"), "pct"),
+        **{f"tod_{t}": (T(f"time.{t}", hours=TIME_HOURS[t]), "pct") for t in TIMES},
+    }
+    cols = {**base, **{c: (category_label(c[4:]), "pct") for c in category_columns(prof)}}
     vals = prof[list(cols)].astype(float)
     varies = (vals.max() - vals.min()) > 1e-9
     return {c: v for c, v in cols.items() if varies[c]}
@@ -992,7 +991,8 @@ def profile_heatmap(prof: pd.DataFrame, ax):
         annot_kws={"fontsize": 9},
     )
     ax.set_xticks(
-        np.arange(len(prof)) + 0.5, [f"cluster {c}" if c != "all" else "all buyers" for c in prof.index]
+        np.arange(len(prof)) + 0.5,
+        [T("cluster_chart.cluster", c=c) if c != "all" else T("cluster_chart.all") for c in prof.index],
     )
     ax.set_yticks(np.arange(len(cols)) + 0.5, [shown[c][0] for c in cols], rotation=0)
     ax.xaxis.tick_top()
@@ -1010,8 +1010,8 @@ def aov_chart(summary: pd.DataFrame, label: str, ax):
     pos = np.arange(len(d))
     h = 0.38
     for off, kind, color, text in (
-        (-h / 2, "online", charts.ACCENT, "online"),
-        (h / 2, "offline", charts.PALETTE[1], "in-store"),
+        (-h / 2, "online", charts.ACCENT, T("aov_chart.online")),
+        (h / 2, "offline", charts.PALETTE[1], T("aov_chart.offline")),
     ):
         est = d[f"{kind}_aov"].to_numpy(dtype=float)
         err = np.vstack([est - d[f"{kind}_aov_low"], d[f"{kind}_aov_high"] - est])
@@ -1040,12 +1040,17 @@ def aov_chart(summary: pd.DataFrame, label: str, ax):
 
 def scenes_sentence(scenes: pd.Series) -> str:
     """The finding on what buyers buy: categories by share of line GMV, largest first."""
-    parts = [f"{category_label(c)} ({v * 100:.1f}%)" for c, v in scenes.items()]
+    from userops import i18n
+
+    parts = [T("scenes.item", category=category_label(c), share=_share1(v)) for c, v in scenes.items()]
     if len(parts) == 1:
-        return f"All of the window's line GMV is in one category, **{parts[0]}**."
-    lead = f"The biggest scenes by GMV are **{parts[0]}** and **{parts[1]}**"
-    rest = ", ".join(f"{category_label(c)} {v * 100:.1f}%" for c, v in scenes.iloc[2:].items())
-    return lead + (f", then {rest}." if rest else ".")
+        return T("scenes.one", category=parts[0])
+    lead = T("scenes.lead", first=parts[0], second=parts[1])
+    rest = i18n.t("common.list_sep").join(
+        T("scenes.rest_item", category=category_label(c), share=_share1(v))
+        for c, v in scenes.iloc[2:].items()
+    )
+    return lead + (T("scenes.rest", rest=rest) if rest else T("scenes.end"))
 
 
 def level_order(features: pd.DataFrame, attr: str, pp: PersonaParams) -> list[str]:
@@ -1071,10 +1076,13 @@ class LargestLevel:
 
     @property
     def sentence(self) -> str:
-        who = self.attribute.replace("_", " ")
-        return (
-            f"{self.level} is the largest {who} ({self.share * 100:.1f}% of buyers); "
-            f"{category_label(self.category)} takes {self.category_share * 100:.1f}% of its GMV"
+        return T(
+            "largest",
+            level=level_label(self.level),
+            attribute=attribute_label(self.attribute),
+            share=_share1(self.share),
+            category=category_label(self.category),
+            category_share=_share1(self.category_share),
         )
 
 
@@ -1100,45 +1108,46 @@ def attribute_heatmap(
     order = level_order(features, attr, pp)
     m = category_matrix(cats, attr).reindex(order).rename(columns=category_label)
     n = features[attr].value_counts()
-    m.index = [f"{i} (n={n[i]:,})" for i in m.index]
+    m.index = [T("heatmap.row", level=level_label(i), n=f"{n[i]:,}") for i in m.index]
     charts.heatmap_masked(m, None, ax=ax, fmt="pct", cmap="Blues")
     ax.set_xticklabels(ax.get_xticklabels(), rotation=35, ha="right")
-    who = attr.replace("_", " ")
+    who = attribute_label(attr)
     ax.set_ylabel(who)
     ax.set_xlabel("")
     link = assoc[(assoc.attribute == attr) & (assoc.behaviour == "top category")]
-    title = f"by {who}"
+    title = T("heatmap.by", attribute=who)
     if len(link):
-        title += f": Cramér's V {link.cramers_v.iloc[0]:.2f} ({link.strength.iloc[0]})"
+        v, strength = f"{link.cramers_v.iloc[0]:.2f}", word("strength", link.strength.iloc[0])
+        title = T("heatmap.by_v", attribute=who, v=v, strength=strength)
     ax.set_title(title, fontsize=10, loc="left")
     return ax
 
 
 def needs_behaviour_spread() -> str:
     """Why no attribute link can be measured although attributes are known."""
-    return (
-        "Attribute links need buyers who differ in top category, channel or time of day; in this "
-        "data every buyer behaves the same on all three."
-    )
+    return T("needs_behaviour_spread")
 
 
 def attribute_summary(features: pd.DataFrame, by: str, pp: PersonaParams) -> tuple[pd.DataFrame, dict]:
     """Per level of `by` (display order): users, orders per user, AOV, online share, online and
     in-store AOV (only the kinds of channel the data has) and peak time; (frame, formats) ready for
-    charts.table_html."""
+    charts.table_html (headers and values in the report language)."""
     s = group_summary(features, by, pp.ci_level).set_index(by).reindex(level_order(features, by, pp))
-    cols = {by: by.replace("_", " "), "users": "users", "orders_per_user": "orders / user", "aov": "aov"}
-    formats = {"users": "int", "orders / user": "float1", "aov": "yuan"}
+    cols = {by: attribute_label(by), "users": T("summary_table.users"), "orders_per_user": T("summary_table.orders"),
+            "aov": T("summary_table.aov")}  # fmt: skip
+    formats = {cols["users"]: "int", cols["orders_per_user"]: "float1", cols["aov"]: "yuan"}
     kinds = channel_kinds(features)
     if len(kinds) == 2:
-        cols["online_share"] = "online orders"
-        formats["online orders"] = "pct"
-    for kind, label in (("online", "online AOV"), ("offline", "in-store AOV")):
-        if kind in kinds and len(kinds) == 2:
-            cols[f"{kind}_aov"] = label
-            formats[label] = "yuan"
-    cols["peak_time"] = "peak time"
-    return s.reset_index()[list(cols)].rename(columns=cols), formats
+        cols["online_share"] = T("summary_table.online_share")
+        formats[cols["online_share"]] = "pct"
+        for kind in ("online", "offline"):
+            cols[f"{kind}_aov"] = T(f"summary_table.{kind}_aov")
+            formats[cols[f"{kind}_aov"]] = "yuan"
+    cols["peak_time"] = T("summary_table.peak")
+    out = s.reset_index()
+    out[by] = out[by].map(level_label)
+    out["peak_time"] = [T(f"time.{t}", hours=TIME_HOURS[t]) if t in TIME_HOURS else t for t in out.peak_time]
+    return out[list(cols)].rename(columns=cols), formats
 
 
 # --------------------------------------------------------------------------- findings
@@ -1146,33 +1155,36 @@ def attribute_summary(features: pd.DataFrame, by: str, pp: PersonaParams) -> tup
 
 def needs_clusters(what: str) -> str:
     """The sentence of a section built on behaviour clusters when there are none."""
-    return f"{what} needs behaviour clusters; section 3 says why this data has none."
+    return T("needs_clusters", what=what)
 
 
 def channel_findings(csum: pd.DataFrame, p: Period) -> str:
     """The finding under the online vs in-store AOV chart, from `group_summary` by cluster (with
     `name`): clusters whose online and in-store intervals are apart, the cluster that uses both
     channels most, and the cluster whose report-month online share moved most."""
+    from userops import i18n
     from userops import narrative as nv
 
     sep = csum[(csum.online_aov_low > csum.offline_aov_high) | (csum.offline_aov_low > csum.online_aov_high)]
-    msg = f"Online and in-store order values differ clearly (intervals apart) for {len(sep)} of {len(csum)} clusters"
+    msg = T("channel.apart", n=len(sep), k=len(csum))
     if len(sep):
-        msg += ": " + ", ".join(
-            f"cluster {r.cluster} ({nv.yuan(r.online_aov)} vs {nv.yuan(r.offline_aov)})"
+        items = i18n.t("common.list_sep").join(
+            T("channel.apart_item", c=r.cluster, online=nv.yuan(r.online_aov), offline=nv.yuan(r.offline_aov))
             for r in sep.itertuples()
         )
+        msg += T("channel.apart_list", items=items)
     omni = csum.sort_values("omni_share").iloc[-1]
-    msg += (
-        f". **Who moves between channels:** {nv.pct(omni.omni_share)} of cluster {omni.cluster} ({omni['name']}) "
-        "ordered both online and in store, the most of any cluster."
-    )
+    msg += T("channel.omni", share=nv.pct(omni.omni_share), c=omni.cluster, name=omni["name"])
     shift = csum.assign(d=csum.month_online_share - csum.online_share).dropna(subset=["d"])
     if len(shift):
         mover = shift.assign(ad=shift.d.abs()).sort_values("ad").iloc[-1]
-        msg += (
-            f" The biggest shift this month is cluster {mover.cluster}: {nv.pct(mover.month_online_share)} of its "
-            f"{p.short} orders were online vs {nv.pct(mover.online_share)} over the window ({nv.pp(mover.d)})."
+        msg += T(
+            "channel.shift",
+            c=mover.cluster,
+            month_share=nv.pct(mover.month_online_share),
+            month=i18n.month_short(p),
+            share=nv.pct(mover.online_share),
+            diff=nv.pp(mover.d),
         )
     return msg
 
@@ -1180,26 +1192,96 @@ def channel_findings(csum: pd.DataFrame, p: Period) -> str:
 def association_sentence(assoc: pd.DataFrame, pp: PersonaParams) -> str:
     """The finding under the attribute-link table of `associations`: the strongest significant link
     and the links too weak (or too uncertain) to act on."""
+    from userops import i18n
+
     real = assoc[~assoc.strength.isin(["negligible", "not significant"])]
-    n = int(assoc.n.max())
+    n = f"{int(assoc.n.max()):,}"
+    sep = i18n.t("common.list_sep")
     if len(real):
         top = real.iloc[0]
-        msg = (
-            f"The strongest link is **{top.attribute} × {top.behaviour}** (V = {top.cramers_v:.2f}, "
-            f"{top.strength}). "
+        msg = T(
+            "assoc.top", link=_link(top), v=f"{top.cramers_v:.2f}", strength=word("strength", top.strength)
         )
     else:
-        msg = f"No attribute link is both clear and significant (at {pp.ci_level:.0%}) among {n:,} buyers. "
+        msg = T("assoc.none", level=f"{pp.ci_level:.0%}", n=n)
     weak = assoc[assoc.strength == "negligible"]
     if len(weak):
-        msg += f"Links too weak to act on (V < {pp.association_levels[0]:.2f}): " + ", ".join(
-            f"{r.attribute} × {r.behaviour}" for r in weak.itertuples()
+        msg += T(
+            "assoc.weak",
+            v=f"{pp.association_levels[0]:.2f}",
+            links=sep.join(_link(r) for r in weak.itertuples()),
         )
-        msg += ". "
     unsure = assoc[assoc.strength == "not significant"]
     if len(unsure):
-        msg += f"Not significant on {n:,} buyers (could be chance): " + ", ".join(
-            f"{r.attribute} × {r.behaviour}" for r in unsure.itertuples()
-        )
-        msg += "."
+        msg += T("assoc.unsure", n=n, links=sep.join(_link(r) for r in unsure.itertuples()))
     return msg.strip()
+
+
+def T(key: str, **fields) -> str:
+    """A text of play 05 in the report language (lib/userops/i18n/<lang>/persona.yaml)."""
+    from userops import i18n
+
+    return i18n.t(f"persona_report.{key}", **fields)
+
+
+def attribute_label(attr: str) -> str:
+    """An attribute's display name ('age band' / '年龄段'); a column the catalog does not know as written."""
+    from userops import i18n
+
+    try:
+        return T(f"attribute.{attr}")
+    except i18n.MissingTranslation:
+        return attr
+
+
+def level_label(value) -> str:
+    """An attribute level as the reader knows it ('F' -> 'female' / '女'); cities and bands as written."""
+    from userops import i18n
+
+    text = str(value)
+    try:
+        return T(f"level.{text}")
+    except i18n.MissingTranslation:
+        return text
+
+
+def word(group: str, value) -> str:
+    """A catalog word of `group` (behaviour, strength, sensitivity) for a code value; unknown as written."""
+    from userops import i18n
+
+    try:
+        return T(f"{group}.{value}")
+    except i18n.MissingTranslation:
+        return str(value)
+
+
+def _share1(x: float) -> str:
+    from userops import narrative as nv
+
+    return nv.pct(x)
+
+
+def sensitivity_label(value: str) -> str:
+    """A coupon sensitivity ('high' / 'average' / 'low' / 'n/a') in the report language."""
+    return word("sensitivity", value)
+
+
+def _link(r) -> str:
+    return T("assoc.link", attribute=attribute_label(r.attribute), behaviour=word("behaviour", r.behaviour))
+
+
+def feature_label(feature: str) -> str:
+    """A clustering feature as the reader knows it ('online_share' -> 'online'); the chain's own as written."""
+    if feature.startswith("cat_"):
+        return category_label(feature[4:])
+    if feature.startswith("tod_") and feature[4:] in TIME_HOURS:
+        return T(f"time.{feature[4:]}", hours=TIME_HOURS[feature[4:]])
+    known = {"orders_per_user": "orders", "n_orders": "orders", "aov": "aov", "online_share": "online",
+             "weekend_share": "weekend", "coupon_share": "coupon"}  # fmt: skip
+    return T(f"cluster_chart.{known[feature]}") if feature in known else feature
+
+
+def _feature_list(features) -> str:
+    from userops import i18n
+
+    return i18n.t("common.list_sep").join(feature_label(f) for f in features)

@@ -10,13 +10,14 @@ small DataFrame (or a dataclass) ready to plot or print.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from userops import acquisition, clv, money
+from userops import acquisition, clv, i18n, money
 from userops.charts import fmt_yuan
 from userops.db import logged, query
 from userops.experiment import assign_arms
@@ -27,6 +28,12 @@ from userops.params import AcquisitionParams, DataParams, ExperimentParams, Reca
 from userops.period import Period
 from userops.sql_files import read_sql, sql_params
 from userops.stats import cramers_v, diff_proportions, mde_two_proportions, proportion_ci
+
+
+def T(key: str, **fields) -> str:
+    """A text of play 04 in the report language (lib/userops/i18n/<lang>/recall.yaml)."""
+    return i18n.t(f"recall_report.{key}", **fields)
+
 
 STAGES = ["prospect", "new", "growth", "mature", "declining", "churned"]
 BUYER_STAGES = STAGES[1:]
@@ -151,36 +158,31 @@ def stage_reason(snap: StageSnapshot, p: Period) -> str:
     """Why the lifecycle stages cannot be shown ('' when there are buyers at the month end)."""
     if snap.buyers:
         return ""
-    return (
-        f"Lifecycle stages need buyers (users with an order) by the end of {p.label}; the data has "
-        f"{snap.now.n_users.sum():,.0f} registered users and none has ordered yet."
-    )
+    return T("stage_reason", month=i18n.month(p), users=num(snap.now.n_users.sum()))
 
 
 def transitions_reason(snap: StageSnapshot, p: Period) -> str:
     """Why the month's moves between stages cannot be shown ('' when they can)."""
     if snap.buyers_before:
         return ""
-    return (
-        f"How users moved needs buyers at the end of {p.prev.label}; the data has none (the export "
-        f"starts later), so every buyer at the end of {p.label} ({snap.buyers:,}) is new."
-    )
+    return T("transitions_reason", prev=i18n.month(p.prev), month=i18n.month(p), buyers=num(snap.buyers))
 
 
 def transitions_title(tr: pd.DataFrame, p: Period) -> str:
     """The heatmap's finding: declining -> churned rate and reactivated users, when they exist."""
     rows = tr.groupby("stage_prev").n_users.sum()
+    names, prev = stage_names(), i18n.month_short(p.prev)
     parts = []
     if rows.get("declining", 0):
         d2c = tr[(tr.stage_prev == "declining") & (tr.stage == "churned")].row_pct.iloc[0]
-        parts.append(f"{pct(d2c)} of declining users churned this month")
+        parts.append(T("trans_chart.d2c", rate=pct(d2c), declining=names["declining"]))
     else:
-        parts.append(f"nobody was declining at the end of {p.prev.short}")
+        parts.append(T("trans_chart.no_declining", prev=prev, declining=names["declining"]))
     if rows.get("churned", 0):
-        parts.append(f"{num(reactivated(tr))} churned users came back (ordered again)")
+        parts.append(T("trans_chart.reactivated", n=num(reactivated(tr)), churned=names["churned"]))
     else:
-        parts.append(f"nobody was churned at the end of {p.prev.short}")
-    text = "; ".join(parts)
+        parts.append(T("trans_chart.no_churned", prev=prev, churned=names["churned"]))
+    text = T("trans_chart.sep").join(parts)
     return text[0].upper() + text[1:]
 
 
@@ -216,6 +218,19 @@ class ValueModel:
     margin_basis: str  # money.margin_basis of the margin per purchase day
     horizon_days: int
     buyers: int  # customers the model was fitted on (every buyer up to the month end)
+    repeaters: int = 0  # of them, customers who bought on a second day
+
+    @property
+    def why(self) -> str:
+        """Why the rule replaces the model, in the report language ('' when the model is used)."""
+        if not self.reason:
+            return ""
+        if self.reason == NOT_CONVERGED:
+            return T("value.not_converged")
+        return T("value.few_repeaters", rep=num(self.repeaters), n=num(self.buyers))
+
+
+NOT_CONVERGED = "The BG/NBD fit did not converge to usable parameters on this data."
 
 
 def _value_model(
@@ -231,7 +246,7 @@ def _value_model(
         bg = clv.fit_bgnbd(same.frequency, same.recency, same["T"], weights=same["size"])
         probe = bg.expected_purchases(rc.value_horizon_days, [0, 1], [0, 10], [30, 30])
         if not (np.isfinite(probe).all() and (probe >= 0).all()):
-            why, bg = "The BG/NBD fit did not converge to usable parameters on this data.", None
+            why, bg = NOT_CONVERGED, None
     return ValueModel(
         basis="bgnbd" if bg else "rule",
         reason=why,
@@ -239,6 +254,7 @@ def _value_model(
         margin_basis=basis,
         horizon_days=rc.value_horizon_days,
         buyers=len(df),
+        repeaters=int((df.frequency > 0).sum()),
     )
 
 
@@ -302,22 +318,11 @@ def at_risk(
 
 
 def value_sentence(vm: ValueModel) -> str:
-    """How the value at stake is projected, in one or two plain sentences."""
+    """How the value at stake is projected, in one or two plain sentences (report language)."""
+    basis = margin_words(vm.margin_basis)
     if vm.basis == "bgnbd":
-        how = (
-            f"Value at stake = the gross margin a buyer is expected to bring in the next {vm.horizon_days} days: "
-            f"a BG/NBD model fitted on all {num(vm.buyers)} buyers gives the chance they are still a customer "
-            f"after their current silence and their expected orders, times their {vm.margin_basis} per order day. "
-            "The model counts a buyer with a single order day as still a customer; their expected orders fall "
-            "with the time since that order."
-        )
-    else:
-        how = (
-            f"{vm.reason.rstrip('.')}; value at stake therefore uses a rule instead: the buyer's usual order rate "
-            f"× {vm.horizon_days} days × the chance of a gap at least as long as their current silence, times "
-            f"their {vm.margin_basis} per order day."
-        )
-    return how
+        return T("value.model", days=vm.horizon_days, buyers=num(vm.buyers), basis=basis)
+    return T("value.rule", why=vm.why.rstrip(".。"), days=vm.horizon_days, basis=basis)
 
 
 @dataclass(frozen=True)
@@ -362,36 +367,42 @@ def at_risk_reason(cmp: RuleComparison, snap: StageSnapshot, p: Period) -> str:
     """Why nobody can be scored for risk ('' when there are active buyers)."""
     if cmp.active:
         return ""
-    return (
-        f"Who is at risk needs active (not churned) buyers at the end of {p.label}; "
-        f"all {snap.buyers:,} buyers are churned."
-        if snap.buyers
-        else f"Who is at risk needs buyers at the end of {p.label}; nobody has ordered yet."
-    )
+    if snap.buyers:
+        return T("at_risk_reason.all_churned", month=i18n.month(p), buyers=num(snap.buyers))
+    return T("at_risk_reason.none", month=i18n.month(p))
 
 
 def rules_sentence(cmp: RuleComparison, rc: RecallParams) -> str:
     """The personal vs global rule finding, each clause only when its group has users."""
-    head = (
-        f"Of {num(cmp.active)} active buyers, the personal rule flags **{num(cmp.personal)}** "
-        f"(expected gross margin at stake {yuan(cmp.value_personal)} over the next {rc.value_horizon_days} days) "
-        f"and the single "
-        f"{rc.declining_days}-day threshold flags {num(cmp.global_)}; {num(cmp.both)} are flagged by both. "
+    days = rc.declining_days
+    head = T(
+        "rules.head",
+        active=num(cmp.active),
+        personal=num(cmp.personal),
+        value=yuan(cmp.value_personal),
+        horizon=rc.value_horizon_days,
+        days=days,
+        global_=num(cmp.global_),
+        both=num(cmp.both),
     )
     personal = (
-        f"**Only the personal rule catches {num(cmp.personal_only)} users** (median gap {num(cmp.personal_only_gap)} "
-        f"days, silent for {num(cmp.personal_only_recency)} days: overdue for them, {yuan(cmp.value_personal_only)} "
-        f"at stake)"
+        T(
+            "rules.personal",
+            n=num(cmp.personal_only),
+            gap=num(cmp.personal_only_gap),
+            recency=num(cmp.personal_only_recency),
+            value=yuan(cmp.value_personal_only),
+        )
         if cmp.personal_only
-        else f"The personal rule flags nobody the {rc.declining_days}-day rule misses"
+        else T("rules.personal_none", days=days)
     )
     glob = (
-        f"only the global rule flags {num(cmp.global_only)} users whose usual gap is long anyway "
-        f"(median {num(cmp.global_only_gap)} days, silent for {num(cmp.global_only_recency)})."
+        T("rules.glob", days=days, n=num(cmp.global_only), gap=num(cmp.global_only_gap),
+          recency=num(cmp.global_only_recency))
         if cmp.global_only
-        else f"no user is flagged by the {rc.declining_days}-day rule alone."
-    )
-    return f"{head}{personal}; {glob}"
+        else T("rules.glob_none", days=days)
+    )  # fmt: skip
+    return T("rules.join", head=head, personal=personal, glob=glob)
 
 
 # --------------------------------------------------------------------------- who churned
@@ -479,28 +490,7 @@ def churn_profile(con, p: Period, rc: RecallParams, dp: DataParams, max_levels: 
     attrs = attrs.sort_values(["cramers_v", "attribute"], ascending=[False, True]).reset_index(drop=True)
     first = lv[lv.attribute == lv.attribute.iloc[0]] if len(lv) else lv
     population, churned = int(first.n_users.sum()), int(first.n_churned.sum())
-    reason = ""
-    if population == 0:
-        reason = (
-            f"Who churned needs buyers active at the end of {p.prev.label}; the data has none "
-            f"(the export starts later or nobody had ordered yet)."
-        )
-    elif population < MIN_PROFILE_USERS:
-        reason = (
-            f"Who churned needs at least {MIN_PROFILE_USERS} buyers active at the end of {p.prev.label} to "
-            f"compare; the data has {population:,} ({churned:,} churned in {p.label})."
-        )
-    elif churned in (0, population):
-        who = "none" if churned == 0 else "all"
-        reason = (
-            f"Who churned needs both churned and retained buyers to compare; {who} of the "
-            f"{population:,} buyers active at the end of {p.prev.label} churned in {p.label}."
-        )
-    elif attrs.empty:
-        reason = (
-            "Who churned needs an attribute with at least two values; every attribute "
-            "(channel, city, age, order mix, store ...) has a single value in this data."
-        )
+    reason = _profile_reason(population, churned, attrs.empty, p)
     return ChurnProfile(population=population, churned=churned, levels=lv, attributes=attrs, reason=reason)
 
 
@@ -786,15 +776,6 @@ def margin_basis(r, exp: ExperimentParams) -> str:
     )
 
 
-#: the rule for users in several campaigns, stated once (notebook and definitions)
-SEVERAL_CAMPAIGNS_RULE = (
-    "A user drawn into several recall campaigns counts in each campaign's own comparison, in both arms alike "
-    "(each campaign drew its arms at random among its own members; dropping the holdout rows of users treated "
-    "in a later campaign would keep only the holdout users who came back); a holdout shared by campaigns drawn "
-    "at the same time counts once (weight 1/m in each), and every interval resamples users, not rows."
-)
-
-
 @dataclass(frozen=True)
 class RecallEffects:
     """The recall campaigns of the measured months: effects of those with both arms, and the rest.
@@ -821,7 +802,6 @@ def recall_effects(
 ) -> RecallEffects:
     """outcomes() + campaign_effects() of the campaigns with both arms, or the reason there is none."""
     out = outcomes(con, p, rc, dp, exp)
-    months = f"the {rc.campaign_months} months to {p.label}"
     arms = out.groupby(["campaign_id", "campaign_name", "channel"], observed=True).agg(
         n_treatment=("arm", lambda a: int((a == "treatment").sum())),
         n_holdout=("arm", lambda a: int((a == "holdout").sum())),
@@ -829,48 +809,41 @@ def recall_effects(
     arms = arms.reset_index().rename(columns={"campaign_name": "label"})
     both = arms[(arms.n_treatment > 0) & (arms.n_holdout > 0)].campaign_id
     unmeasured = arms[~arms.campaign_id.isin(both)].reset_index(drop=True)
-    reason = ""
-    if out.empty:
-        reason = (
-            f"The recall effect needs a recall campaign whose {rc.window_days}-day reactivation window "
-            f"has ended; the data has none in {months}."
-        )
-    elif both.empty:
-        reason = (
-            f"The recall effect needs a randomised holdout (members drawn but not touched); none of the "
-            f"{len(arms):,} recall campaigns in {months} kept one, so their reactivation cannot be told "
-            f"apart from users who would have come back anyway."
-        )
+    reason = effects_reason(out, both, len(arms), p, rc)
     measured = out[out.campaign_id.isin(both)].reset_index(drop=True)
     eff = campaign_effects(measured, rc, exp)
     return RecallEffects(effects=eff, unmeasured=unmeasured, reason=reason, outcomes=measured)
 
 
-def cost_text(r, prefix: str = "a cost of ") -> str:
-    """'a cost of ¥12 (touches)' or 'an unknown cost (no cost per touch for email)' for an effects row."""
+def cost_text(r) -> str:
+    """'a campaign cost of ¥12 (3 touches)' or why it is unknown, for an effects row (report language)."""
     if r.cost_unknown_for:
-        return f"an unknown cost (no cost per touch for {r.cost_unknown_for})"
-    fixed = f" + fixed {yuan(r.fixed_cost)}" if r.fixed_cost else ""
-    return f"{prefix}{yuan(r.cost, 1)} ({num(r.touches)} touches{fixed})"
+        return T("money.cost_unknown", channel=channel_name(r.cost_unknown_for))
+    fixed = T("money.fixed", fixed=yuan(r.fixed_cost)) if r.fixed_cost else ""
+    return T("money.cost", cost=yuan(r.cost, 1), touches=num(r.touches), fixed=fixed)
 
 
 def cost_cell(r) -> str:
     """The cost of an effects row in a table: '¥115.3', or 'unknown (email)'."""
-    return f"unknown ({r.cost_unknown_for})" if r.cost_unknown_for else fmt_yuan(r.cost)
+    if r.cost_unknown_for:
+        return T("money.cost_cell_unknown", channel=channel_name(r.cost_unknown_for))
+    return fmt_yuan(r.cost)
 
 
 def roi_text(r) -> str:
-    """'ROI on margin 2.3 (95% CI 0.4 to 4.1)', or why there is none (an effects row)."""
+    """'ROI on margin 2.3 (95% CI 0.4–4.1)', or why there is none (an effects row; report language)."""
+    from userops import narrative as nv
+
     if r.cost_unknown_for:
-        return f"no ROI: the cost is unknown (no cost per touch for {r.cost_unknown_for})"
+        return T("money.roi_unknown", channel=channel_name(r.cost_unknown_for))
     if not np.isfinite(r.roi):
-        return "no ROI: the campaign cost nothing (no touch cost and no fixed cost in params)"
+        return T("money.roi_free")
     ci = (
-        f" (95% CI {r.roi_low:,.1f} to {r.roi_high:,.1f})"
+        T("money.roi_ci", ci=nv.ci(r.roi_low, r.roi_high, _ratio))
         if np.isfinite(r.roi_low) and np.isfinite(r.roi_high)
         else ""
     )
-    return f"**ROI on margin {r.roi:,.1f}**{ci}"
+    return T("money.roi", roi=_ratio(r.roi), ci=ci)
 
 
 def keep_recalling_action(r) -> str:
@@ -912,13 +885,9 @@ def keep_recalling_action(r) -> str:
 
 def unmeasured_sentence(unmeasured: pd.DataFrame, top: int = 5) -> str:
     """The campaigns left out of the effect because an arm is missing (RecallEffects.unmeasured)."""
-    names = ", ".join(unmeasured.label.astype(str).head(top))
-    more = f" and {len(unmeasured) - top:,} more" if len(unmeasured) > top else ""
-    return (
-        f"{len(unmeasured):,} recall campaign{'s' if len(unmeasured) > 1 else ''} without a randomised holdout "
-        f"({names}{more}) {'are' if len(unmeasured) > 1 else 'is'} left out: measuring a campaign needs "
-        f"members drawn into a holdout and not touched."
-    )
+    names = i18n.t("common.list_sep").join(unmeasured.label.astype(str).head(top))
+    more = T("unmeasured_more", n=num(len(unmeasured) - top)) if len(unmeasured) > top else ""
+    return T("unmeasured", n=num(len(unmeasured)), names=names, more=more)
 
 
 def metric_suffixes(rows: pd.DataFrame) -> list[str]:
@@ -930,55 +899,69 @@ def metric_suffixes(rows: pd.DataFrame) -> list[str]:
 
 def money_sentence(r, exp: ExperimentParams) -> str:
     """Incremental orders, paid GMV and margin, cost and ROI of an effects row, each with its basis."""
-    return (
-        f"**{num(r.inc_orders)} incremental orders** (95% CI {num(r.inc_orders_low)} to {num(r.inc_orders_high)}), "
-        f"{yuan(r.inc_gmv)} incremental paid GMV (net of discounts; 95% CI {yuan(r.inc_gmv_low)} to "
-        f"{yuan(r.inc_gmv_high)}) and **{yuan(r.inc_margin)} incremental gross margin** (95% CI "
-        f"{yuan(r.inc_margin_low)} to {yuan(r.inc_margin_high)}; basis: {margin_basis(r, exp)}) for "
-        f"{cost_text(r, prefix='a campaign cost of ')}: {roi_text(r)}"
-        + (
-            f"; GMV per yuan spent {r.gmv_per_yuan:,.1f} ({currency()} of incremental paid GMV per {currency()} "
-            "of cost, a revenue ratio)"
-            if np.isfinite(r.gmv_per_yuan)
-            else ""
-        )
-        + f". The {yuan(r.coupon_face_redeemed)} face value of redeemed recall coupons is already inside paid GMV "
-        f"and is not counted again as a cost."
+    from userops import narrative as nv
+
+    per_yuan = (
+        T("money.per_yuan", ratio=_ratio(r.gmv_per_yuan), currency=currency())
+        if np.isfinite(r.gmv_per_yuan)
+        else ""
+    )
+    return T(
+        "money.sentence",
+        orders=num(r.inc_orders),
+        orders_ci=nv.ci(r.inc_orders_low, r.inc_orders_high, num),
+        gmv=yuan(r.inc_gmv),
+        gmv_ci=nv.ci(r.inc_gmv_low, r.inc_gmv_high, yuan),
+        margin=yuan(r.inc_margin),
+        margin_ci=nv.ci(r.inc_margin_low, r.inc_margin_high, yuan),
+        basis=margin_basis_text(r, exp),
+        cost=cost_text(r),
+        roi=roi_text(r),
+        per_yuan=per_yuan,
+        coupons=yuan(r.coupon_face_redeemed),
     )
 
 
 def campaign_sentence(r, rc: RecallParams, exp: ExperimentParams | None = None) -> str:
     """The finding of one measured campaign (a campaign_effects row), every part from its numbers."""
+    from userops import narrative as nv
+
     exp = exp or ExperimentParams()
-    verdict = (
-        "a significant lift"
-        if r.significant and r.diff > 0
-        else "not significant: the difference may be chance"
-    )
-    mde = (
-        f"the arms could detect {pp(r.mde, signed=False)} with 80% power"
-        if np.isfinite(r.mde)
-        else "the holdout is too small or too uniform to state what the arms could detect"
-    )
-    return (
-        f"**{r.label}**: {pct(r.rate_treatment)} of {num(r.n_treatment)} treated users ordered within "
-        f"{rc.window_days} days vs {pct(r.rate_holdout)} of {num(r.n_holdout)} in the holdout: **{pp(r.diff)}** "
-        f"(95% CI {pp(r.ci_low)} to {pp(r.ci_high)}, {significance(r.p_value, rc.ci_level)}), {verdict}; "
-        f"{mde}. About {num(r.inc_reactivated)} extra users came back: {money_sentence(r, exp)}"
+    verdict = T("campaign.significant" if r.significant and r.diff > 0 else "campaign.not_significant")
+    mde = T("campaign.mde", mde=pp(r.mde, signed=False)) if np.isfinite(r.mde) else T("campaign.mde_none")
+    return T(
+        "campaign.sentence",
+        label=r.label,
+        rate_t=pct(r.rate_treatment),
+        n_t=num(r.n_treatment),
+        days=rc.window_days,
+        rate_h=pct(r.rate_holdout),
+        n_h=num(r.n_holdout),
+        diff=pp(r.diff),
+        ci=nv.ci(r.ci_low, r.ci_high, pp),
+        significance=significance(r.p_value, rc.ci_level),
+        verdict=verdict,
+        mde=mde,
+        extra=num(r.inc_reactivated),
+        money=money_sentence(r, exp),
     )
 
 
 def pooled_sentence(r, rc: RecallParams, exp: ExperimentParams, n_campaigns: int, since: str) -> str:
     """The pooled ('all') finding: the stratified lift, the raw-count comparison and the money."""
-    raw = (
-        f"adding raw counts across campaigns would give {pp(r.raw_diff)} ({pct(r.rate_treatment)} vs "
-        f"{pct(r.rate_holdout)}), which weighs each campaign by its arm sizes rather than comparing like with like"
-    )
-    return (
-        f"Over all {n_campaigns} measured campaigns since {since}, stratified by campaign (Mantel-Haenszel): "
-        f"**{pp(r['diff'])}** (95% CI {pp(r.ci_low)} to {pp(r.ci_high)}, bootstrap resampling users; "
-        f"{significance(r.p_value, rc.ci_level)}); {raw}. About {num(r.inc_reactivated)} extra users came back: "
-        f"{money_sentence(r, exp)}"
+    from userops import narrative as nv
+
+    raw = T("pooled.raw", raw=pp(r.raw_diff), rate_t=pct(r.rate_treatment), rate_h=pct(r.rate_holdout))
+    return T(
+        "pooled.sentence",
+        n=n_campaigns,
+        since=since,
+        diff=pp(r["diff"]),
+        ci=nv.ci(r.ci_low, r.ci_high, pp),
+        significance=significance(r.p_value, rc.ci_level),
+        raw=raw,
+        extra=num(r.inc_reactivated),
+        money=money_sentence(r, exp),
     )
 
 
@@ -1014,9 +997,11 @@ def channel_verdict(out: pd.DataFrame, rc: RecallParams) -> ChannelVerdict:
     stratified by draw); "favour" only when that difference is significant. Campaigns that ran in
     different months, or whose channel followed the store-share rule, are not comparable.
     """
+    from userops import narrative as nv
+
     t = out[out.arm == "treatment"]
     if t.empty:
-        return ChannelVerdict("", "No treated recall member to compare channels on.", 0)
+        return ChannelVerdict("", T("verdict.no_treated"), 0)
     draw = t.groupby("campaign_id").assigned_at.transform("min") if "assigned_at" in t else t.started_at
     t = t.assign(draw=draw)
     n_ch = t.groupby("draw").channel.transform("nunique")
@@ -1024,19 +1009,13 @@ def channel_verdict(out: pd.DataFrame, rc: RecallParams) -> ChannelVerdict:
     channels = sorted(t.channel.astype(str).unique())
     if split.empty:
         if len(channels) < 2:
-            text = f"Only one recall channel ran ({channels[0]}), so there is no channel to compare it with."
+            text = T("verdict.one_channel", channel=channel_name(channels[0]))
         else:
-            months = t.groupby("channel").started_at.agg(
-                lambda s: ", ".join(
-                    m.strftime("%b %Y") for m in sorted({pd.Timestamp(x).to_period("M") for x in s})
-                )
+            months = t.groupby("channel").started_at.agg(_months_text)
+            when = T("trans_chart.sep").join(
+                T("verdict.when", channel=channel_name(c), months=m) for c, m in months.items()
             )
-            when = "; ".join(f"{c} in {m}" for c, m in months.items())
-            text = (
-                f"**The channels are not comparable**: they were never randomised against each other ({when}; "
-                f"the list assigns a channel by each user's store share), so differences between their lifts "
-                f"may come from the month or the users, not the channel."
-            )
+            text = T("verdict.not_comparable", when=when)
         return ChannelVerdict("", text, 0, len(channels))
     rates = split.groupby("channel").reactivated.mean().sort_values(ascending=False)
     best = str(rates.index[0])
@@ -1047,16 +1026,16 @@ def channel_verdict(out: pd.DataFrame, rc: RecallParams) -> ChannelVerdict:
         per[("sum", True)], per[("size", True)], per[("sum", False)], per[("size", False)], rc.ci_level
     )
     n_splits = int(split.draw.nunique())
-    head = (
-        f"In {n_splits} randomised channel split{'s' if n_splits > 1 else ''}, treated users reached by {best} "
-        f"reactivated {pp(e.diff)} more than those reached by the other channels (95% CI {pp(e.ci_low)} to "
-        f"{pp(e.ci_high)}, stratified by draw)"
+    head = T(
+        "verdict.head",
+        n=n_splits,
+        best=channel_name(best),
+        diff=pp(e.diff),
+        ci=nv.ci(e.ci_low, e.ci_high, pp),
     )
     if e.significant and e.diff > 0:
-        return ChannelVerdict(best, f"{head}: a significant difference.", n_splits, len(channels))
-    return ChannelVerdict(
-        "", f"{head}: not significant, so no channel is favoured yet.", n_splits, len(channels)
-    )
+        return ChannelVerdict(best, T("verdict.significant", head=head), n_splits, len(channels))
+    return ChannelVerdict("", T("verdict.not_significant", head=head), n_splits, len(channels))
 
 
 # --------------------------------------------------------------------------- forecast
@@ -1095,40 +1074,32 @@ def forecast_sentence(lst: pd.DataFrame, lifts: pd.DataFrame | None) -> str:
     A stage without a lift measured on comparable members (same stage at assignment) gets no
     forecast; a stage whose lift is not significant says so.
     """
+    from userops import narrative as nv
+
     treated = lst[lst.arm == "treatment"].groupby("stage").size()
     if treated.empty:
         return ""
     if lifts is None:
-        return (
-            " Forecast: no recall campaign has been measured against a holdout, so how many extra users "
-            "this list brings back is not known until its own holdout is measured."
-        )
-    lifts = (lifts if lifts is not None else pd.DataFrame(columns=["stage"])).set_index("stage")
+        return " " + T("forecast.none_measured")
+    lifts = lifts.set_index("stage")
     parts, none = [], []
     for stage, n in treated.items():
+        name = i18n.name("stage", stage)
         if stage not in lifts.index:
-            none.append(f"{stage} ({num(n)})")
+            none.append(T("forecast.none_item", stage=name, n=num(n)))
             continue
         r = lifts.loc[stage]
+        kw = dict(n=num(n), stage=name, lift=pp(r["diff"]))
         if r.ci_low > 0:
-            parts.append(
-                f"the {num(n)} treated {stage} users should bring about **{num(n * r['diff'])} extra users** back "
-                f"(95% CI {num(n * r.ci_low)} to {num(n * r.ci_high)}; lift {pp(r['diff'])} measured on "
-                f"{num(r.n_treatment + r.n_holdout)} recall members who were {stage} when drawn)"
-            )
+            ci = nv.ci(n * r.ci_low, n * r.ci_high, num)
+            members = num(r.n_treatment + r.n_holdout)
+            parts.append(T("forecast.sure", extra=num(n * r["diff"]), ci=ci, members=members, **kw))
         else:
-            parts.append(
-                f"for the {num(n)} treated {stage} users the lift measured on {stage} members is not significant "
-                f"({pp(r['diff'])}, 95% CI {pp(r.ci_low)} to {pp(r.ci_high)}), so their extra returns are not known "
-                f"until this list's holdout is measured"
-            )
+            parts.append(T("forecast.unsure", ci=nv.ci(r.ci_low, r.ci_high, pp), **kw))
     if none:
-        parts.append(
-            f"no lift has been measured on comparable users for {', '.join(none)} treated users (no recall "
-            f"campaign held at least {MIN_PROFILE_USERS} members per arm in that stage), so no forecast exists for them"
-        )
-    text = "; ".join(parts)
-    return f" Forecast: {text[0].lower()}{text[1:]}."
+        stages = i18n.t("common.list_sep").join(none)
+        parts.append(T("forecast.none", stages=stages, min=MIN_PROFILE_USERS))
+    return T("forecast.sentence", text=T("forecast.sep").join(parts))
 
 
 # --------------------------------------------------------------------------- the recall list
@@ -1237,17 +1208,11 @@ def channel_split_sentence(lst: pd.DataFrame) -> str:
     """The randomised channel split the list offers (channel_arm), or why it offers none."""
     arms = lst.channel_arm.value_counts().sort_index()
     if len(arms) < 2:
-        return (
-            f"The list uses one channel only ({arms.index[0]}), so it offers no channel split."
-            if len(arms)
-            else ""
-        )
-    split = ", ".join(f"{c} {num(n)}" for c, n in arms.items())
-    return (
-        f"To learn which channel works, the list also carries **channel_arm**, a randomised split of its users "
-        f"over its {len(arms)} channels ({split}; a stable draw per user): sending each user through channel_arm "
-        f"instead of channel, one campaign per arm drawn at the same time, lets next month's run compare channels."
+        return T("split.one", channel=channel_name(arms.index[0])) if len(arms) else ""
+    split = i18n.t("common.list_sep").join(
+        T("split.item", channel=channel_name(c), n=num(n)) for c, n in arms.items()
     )
+    return T("split.many", k=len(arms), split=split)
 
 
 def list_plan(lst: pd.DataFrame, rc: RecallParams) -> pd.DataFrame:
@@ -1270,22 +1235,23 @@ def plan_cost_text(plan: pd.DataFrame, fixed_cost: float = 0.0) -> str:
 
     The recall coupons are not a cost here: their discount comes out of paid GMV when redeemed.
     """
-    fixed = f" + fixed {yuan(fixed_cost)} (experiments.campaign_fixed_cost)" if fixed_cost else ""
-    coupons = "(the coupons' discount is not added: it comes out of paid GMV when redeemed)"
+    fixed = T("plan.fixed", fixed=yuan(fixed_cost)) if fixed_cost else ""
+    coupons = T("plan.coupons")
     unknown = plan[plan.touch_cost.isna()]
     if unknown.empty:
-        return f"Planned campaign cost {yuan(plan.touch_cost.sum(), 1)} of touches{fixed} {coupons}."
-    names = ", ".join(unknown.channel.astype(str))
+        return T("plan.all_known", cost=yuan(plan.touch_cost.sum(), 1), fixed=fixed, coupons=coupons)
+    sep = i18n.t("common.list_sep")
+    kw = dict(channels=sep.join(channel_name(c) for c in unknown.channel), n=num(unknown.treated.sum()))
     known = plan[plan.touch_cost.notna()]
-    missing = (
-        f"he touch cost of {names} ({num(unknown.treated.sum())} treated users) is unknown: "
-        f"params recall.cost_per_touch has no cost for {names}."
-    )
     if known.empty:
-        return f"T{missing}"
-    return (
-        f"Planned touch cost {yuan(known.touch_cost.sum(), 1)} for {', '.join(known.channel)}{fixed} {coupons}; "
-        f"t{missing}"
+        return T("plan.none_known", **kw)
+    return T(
+        "plan.some_known",
+        cost=yuan(known.touch_cost.sum(), 1),
+        known=sep.join(channel_name(c) for c in known.channel),
+        fixed=fixed,
+        coupons=coupons,
+        missing=T("plan.missing", **kw),
     )
 
 
@@ -1298,10 +1264,7 @@ def need_mix(lst: pd.DataFrame) -> pd.DataFrame:
 def need_note(lst: pd.DataFrame) -> str:
     """A sentence when no user's need is known (no order lines with a category), else ''."""
     if len(lst) and (lst.need == "unknown").all():
-        return (
-            "The need (each user's top category) needs order lines with product categories; the data has "
-            "none, so every user gets the cheapest offer in params and the list is split by channel only."
-        )
+        return T("need_note")
     return ""
 
 
@@ -1318,58 +1281,146 @@ def list_reason(con, p: Period, rc: RecallParams, global_holdout_left_out: int =
         max_recency_days=rc.list_max_recency_days,
         cooldown_days=rc.list_cooldown_days,
     ).iloc[0]
-    head = "Nobody qualifies for the recall list"
+    head = T("list_reason.head")
     if f.n_candidates > f.n_cooldown:
         if global_holdout_left_out >= f.n_candidates - f.n_cooldown:
-            return (
-                f"{head}: all {num(global_holdout_left_out)} users who would are in the persistent global "
-                f"holdout (params experiments.global_holdout_share), which no list touches."
-            )
+            return T("list_reason.global", head=head, n=num(global_holdout_left_out))
         return ""
     if f.n_active + f.n_churned == 0:
-        return f"{head}: nobody has ordered by the end of {p.label}."
+        return T("list_reason.nobody", head=head, month=i18n.month(p))
     if f.n_candidates:
-        return (
-            f"{head}: all {num(f.n_candidates)} candidates ({num(f.n_at_risk)} overdue active buyers, "
-            f"{num(f.n_churned_recent)} recently churned) were put in a recall campaign in the last "
-            f"{rc.list_cooldown_days} days (recall.list_cooldown_days)."
+        return T(
+            "list_reason.cooldown",
+            head=head,
+            n=num(f.n_candidates),
+            at_risk=num(f.n_at_risk),
+            churned=num(f.n_churned_recent),
+            days=rc.list_cooldown_days,
         )
     active = (
-        f"none of the {num(f.n_active)} active buyers is overdue against their own rhythm "
-        f"(P(gap this long) below {pct(rc.at_risk_p, 0)})"
+        T("list_reason.active", n=num(f.n_active), p=threshold_pct(rc.at_risk_p))
         if f.n_active
-        else "there is no active buyer"
+        else T("list_reason.no_active")
     )
     churned = (
-        f"all {num(f.n_churned)} churned buyers have been silent for more than {rc.list_max_recency_days} "
-        f"days (recall.list_max_recency_days)"
+        T("list_reason.churned", n=num(f.n_churned), days=rc.list_max_recency_days)
         if f.n_churned
-        else "there is no churned buyer"
+        else T("list_reason.no_churned")
     )
-    return f"{head}: {active}, and {churned}. No list is written."
+    return T("list_reason.sentence", head=head, active=active, churned=churned)
 
 
 def touch_cost_cell(cost: float) -> str:
     """A planned touch cost in the list table: '¥8.1', or 'unknown' for a channel without a cost."""
-    return fmt_yuan(cost) if np.isfinite(cost) else "unknown"
+    return fmt_yuan(cost) if np.isfinite(cost) else T("plan.unknown_cell")
 
 
 def weak_channel_action(w) -> str:
     """The action for a channel whose pooled lift is not significant (a campaign_effects row)."""
-    detect = (
-        f"the arms could only detect {pp(w.mde, signed=False)}"
-        if np.isfinite(w.mde)
-        else "the holdout is too small to detect any lift"
-    )
-    return (
-        f"**Do not scale {w.label} yet**: its lift ({pp(w.diff)}, 95% CI {pp(w.ci_low)} to "
-        f"{pp(w.ci_high)}) is not significant; {detect}."
+    from userops import narrative as nv
+
+    detect = T("act.weak_detect", mde=pp(w.mde, signed=False)) if np.isfinite(w.mde) else T("act.weak_none")
+    return T(
+        "act.weak",
+        channel=channel_name(w.label),
+        lift=pp(w.diff),
+        ci=nv.ci(w.ci_low, w.ci_high, pp),
+        detect=detect,
     )
 
 
 def no_action_sentence(p: Period) -> str:
     """The actions list when no section produced one."""
-    return (
-        f"No recall action for {p.label}: nobody qualifies for the recall list, no channel has a measured "
-        f"lift and no active buyer is overdue against their own rhythm."
-    )
+    return T("act.none", month=i18n.month(p))
+
+
+def stage_names() -> dict[str, str]:
+    """Every lifecycle stage's display name in the report language, keyed by stage."""
+    return {st: i18n.name("stage", st) for st in STAGES}
+
+
+def channel_name(channel) -> str:
+    """A recall channel's display name in the report language (the chain's own as written)."""
+    return i18n.name("campaign_channel", channel)
+
+
+def margin_words(basis: str) -> str:
+    """A money basis (``userops.money``) in the report language."""
+    from userops import narrative as nv
+
+    return nv.margin_basis(basis)
+
+
+def level_name(attribute: str, level) -> str:
+    """A churn-profile attribute value as the reader knows it (business names, chain names as given)."""
+    text = str(level)
+    kind = {"acquisition_channel": "channel", "last_category": "category", "last_coupon": "coupon_kind"}
+    if text in ("unknown", "none") or text in ("store only", "mostly store", "mostly online", "online only"):
+        return T(f"level.{text}")
+    if m := re.fullmatch(r"other \((\d+) levels\)", text):
+        return T("level.other", k=m[1])
+    if attribute == "aov_quartile" and re.fullmatch(r"Q\d", text):
+        return T("level.quartile", q=text[1:])
+    return i18n.name(kind[attribute], text) if attribute in kind else text
+
+
+def attribute_name(attribute: str) -> str:
+    """A churn-profile attribute's display name (the chain's own column as written)."""
+    try:
+        return T(f"attribute.{attribute}")
+    except i18n.MissingTranslation:
+        return attribute
+
+
+def _profile_reason(population: int, churned: int, no_attribute: bool, p: Period) -> str:
+    """Why the churn profile cannot be drawn ('' when it can)."""
+    kw = dict(prev=i18n.month(p.prev), month=i18n.month(p), n=num(population), churned=num(churned))
+    if population == 0:
+        return T("profile_reason.none", **kw)
+    if population < MIN_PROFILE_USERS:
+        return T("profile_reason.few", min=MIN_PROFILE_USERS, **kw)
+    if churned == 0:
+        return T("profile_reason.none_churned", **kw)
+    if churned == population:
+        return T("profile_reason.all_churned", **kw)
+    return T("profile_reason.no_attribute") if no_attribute else ""
+
+
+def margin_basis_text(r, exp: ExperimentParams) -> str:
+    """The basis of an effects row's margin figures in the report language (for sentences)."""
+    if r.window_orders and r.assumed_orders and r.assumed_orders != r.window_orders:
+        return T(
+            "money.mixed_basis",
+            basis=margin_words(money.GROSS_MARGIN),
+            share=pct(r.assumed_orders / r.window_orders),
+            rate=pct(exp.assumed_margin_rate, 0),
+        )
+    return margin_words(margin_basis(r, exp))
+
+
+def several_campaigns_rule() -> str:
+    """The rule for users in several campaigns, stated once (report language)."""
+    return T("several_rule")
+
+
+def effects_reason(out: pd.DataFrame, both: pd.Series, n_campaigns: int, p: Period, rc: RecallParams) -> str:
+    """Why no recall effect can be measured ('' when one can)."""
+    kw = dict(days=rc.window_days, months=rc.campaign_months, month=i18n.month(p), n=num(n_campaigns))
+    if out.empty:
+        return T("effects_reason.none", **kw)
+    return T("effects_reason.no_holdout", **kw) if both.empty else ""
+
+
+def _ratio(x: float) -> str:
+    return num(x, 1)
+
+
+def _months_text(started) -> str:
+    """The months campaigns started in, in time order, in the report language."""
+    months = sorted({pd.Timestamp(x).to_period("M") for x in started})
+    return i18n.t("common.list_sep").join(i18n.month_short(Period(str(m))) for m in months)
+
+
+def threshold_pct(p: float) -> str:
+    """The at-risk chance threshold as a percentage: '10%', or '0.1%' below 1% (never a bare '0%')."""
+    return pct(p, 0 if p >= 0.01 else 1)

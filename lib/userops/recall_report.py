@@ -2,8 +2,9 @@
 
 The notebook is thin (issue 15): a section's cell is one call here and `.show()`. Each builder
 computes with `userops.recall`, records its headline numbers on the play's Report, and returns a
-:class:`~userops.sections.Section`. What later sections need (stage snapshot, at-risk values,
-campaign effects, the list) lives on :class:`RecallRun`.
+:class:`~userops.sections.Section` whose every word comes from the report language's catalog
+(lib/userops/i18n/<lang>/recall.yaml, keys ``recall_report.*``). What later sections need (stage
+snapshot, at-risk values, campaign effects, the list) lives on :class:`RecallRun`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from userops import charts
+from userops import charts, i18n
 from userops import narrative as nv
 from userops import recall as rl
 from userops.outputs import mask_ids, original_ids
-from userops.sections import Section
+from userops.period import Period
+from userops.recall import T
+from userops.sections import Section, markdown
 
 
 @dataclass
@@ -34,6 +37,7 @@ class RecallRun:
     eff: pd.DataFrame | None = None
     verdict: rl.ChannelVerdict | None = None
     lst: pd.DataFrame | None = None
+    reactivated: int = 0
 
     @property
     def P(self):
@@ -56,27 +60,38 @@ class RecallRun:
         return self.ctx.has("campaigns", "campaign_members")
 
 
+def _open(part: str, lead: bool = False) -> Section:
+    """A section that opens with its heading (and its lead paragraph) in the report language."""
+    sec = Section()
+    sec.say(T(f"heading.{part}"))
+    if lead:
+        sec.say(T(f"lead.{part}"))
+    return sec
+
+
 def start(ctx) -> tuple[RecallRun, Section]:
-    """Every buyer's lifecycle stage at each month end, and the report's opening line."""
+    """Every buyer's lifecycle stage at each month end, and the report's opening lines."""
     run = RecallRun(ctx, rl.build_stages(ctx.con, ctx.period, ctx.params.recall))
     sec = Section()
-    sec.say(
-        f"**{ctx.params.chain_name} · report month {run.P.label}** · as of {run.P.as_of} "
-        f"(every number uses data up to the month's last day)"
-    )
+    sec.say(T("intro"))
+    sec.say(T("opening", chain=ctx.params.chain_name, month=i18n.month(run.P), as_of=run.P.as_of))
     return run, sec
 
 
 def stage_rules(rc) -> str:
     """The lifecycle rules in one paragraph, with the thresholds of params."""
-    return (
-        f"Each buyer gets one stage at each month end, first rule that applies: **new** = first order in the month; "
-        f"**churned** = no order for {rc.churned_days}+ days, or, for users with at least {rc.min_gaps} gaps between "
-        f"order days (personal rule), for more than {rc.k_churned:g} × their median gap (at least "
-        f"{rc.churned_floor_days} days); **declining** = no order for {rc.k_declining:g} × their median gap (at least "
-        f"{rc.declining_floor_days} days), or {rc.declining_days} days for users with fewer gaps (global fallback); "
-        f"**growth** = first order less than {rc.growth_days} days ago and fewer than {rc.growth_max_orders} orders; "
-        f"**mature** = every other repeat buyer (ordering within their own usual gap)."
+    return T(
+        "stage_rules",
+        churned_days=rc.churned_days,
+        min_gaps=rc.min_gaps,
+        k_churned=f"{rc.k_churned:g}",
+        churned_floor_days=rc.churned_floor_days,
+        k_declining=f"{rc.k_declining:g}",
+        declining_floor_days=rc.declining_floor_days,
+        declining_days=rc.declining_days,
+        growth_days=rc.growth_days,
+        growth_max_orders=rc.growth_max_orders,
+        **rl.stage_names(),
     )
 
 
@@ -87,30 +102,29 @@ def _stage_chart(sizes: pd.DataFrame, title: str) -> plt.Figure:
     bottom = pd.Series(0, index=grid.index)
     labels = [pd.Timestamp(m).strftime("%Y-%m") for m in grid.index]
     for st in rl.BUYER_STAGES:
-        ax.bar(labels, grid[st], bottom=bottom, color=colors[st], label=st, width=0.8)
+        ax.bar(labels, grid[st], bottom=bottom, color=colors[st], label=i18n.name("stage", st), width=0.8)
         bottom += grid[st]
     charts.int_axis(ax)
     ax.tick_params(axis="x", labelrotation=45)
     ax.legend(ncol=5, fontsize=9, loc="upper left")
-    ax.set_ylabel("buyers at the month end")
-    charts.title(ax, title, "buyers per lifecycle stage at each month end (zero-filled months)")
+    ax.set_ylabel(T("stage_chart.ylabel"))
+    charts.title(ax, title, T("stage_chart.subtitle"))
     return fig
 
 
 def _stage_finding(snap: rl.StageSnapshot, P) -> str:
     now = snap.now
-    n = {st: nv.num(now.loc[st, "n_users"]) for st in rl.STAGES}
+    prev = i18n.month_short(P.prev)
     change = (
-        f"({snap.active() - snap.active('before'):+,} vs {P.prev.short})."
+        T("stage_change", diff=f"{snap.active() - snap.active('before'):+,}", prev=prev)
         if snap.buyers_before
-        else f"(no buyers at the end of {P.prev.short} to compare)."
+        else T("stage_no_prev", prev=prev)
     )
-    return (
-        f"At the end of {P.label}: **{n['new']} new**, {n['growth']} growth, **{n['mature']} mature**, "
-        f"**{n['declining']} declining** and **{n['churned']} churned** buyers; {n['prospect']} registered users "
-        f"have not ordered yet. Active buyers (new + growth + mature + declining): {nv.num(snap.active())} "
-        + change
-    )
+    counts = {f"n_{st}": nv.num(now.loc[st, "n_users"]) for st in rl.STAGES}
+    return T(
+        "stage_finding", month=i18n.month(P), active=nv.num(snap.active()), change=change,
+        **counts, **rl.stage_names(),
+    )  # fmt: skip
 
 
 def stages(run: RecallRun) -> Section:
@@ -118,7 +132,7 @@ def stages(run: RecallRun) -> Section:
     P, rep = run.P, run.rep
     sizes = rl.stage_sizes(run.ctx.con, run.panel)
     run.snap = snap = rl.stage_snapshot(sizes, P)
-    sec = Section()
+    sec = _open("stages")
     sec.say(stage_rules(run.rc))
     reason = rl.stage_reason(snap, P)
     if reason:
@@ -126,12 +140,20 @@ def stages(run: RecallRun) -> Section:
     else:
         share = snap.now.loc["churned", "share_of_buyers"]
         before = snap.before.loc["churned", "share_of_buyers"]
+        prev = i18n.month_short(P.prev)
         vs_prev = (
-            f"{nv.pp(share - before)} vs {P.prev.short}"
+            T("stage_chart.vs_prev", diff=nv.pp(share - before), prev=prev)
             if snap.buyers_before
-            else f"no buyers at the end of {P.prev.short} to compare"
+            else T("stage_chart.no_prev", prev=prev)
         )
-        title = f"{nv.pct(share)} of all buyers were churned at the end of {P.short} ({vs_prev})"
+        churned = i18n.name("stage", "churned")
+        title = T(
+            "stage_chart.title",
+            share=nv.pct(share),
+            churned=churned,
+            month=i18n.month_short(P),
+            vs_prev=vs_prev,
+        )
         sec.add(_stage_chart(sizes, title))
         sec.say(_stage_finding(snap, P))
         rep.add("churned_share_of_buyers", share, "share", "churned buyers / all buyers at the month end")
@@ -149,36 +171,39 @@ def _transition_chart(tr: pd.DataFrame, P) -> plt.Figure:
     pct_grid = rl.matrix(tr, "row_pct").drop(columns="prospect")
     full = rl.matrix(tr, "n_users")
     cnt = full.drop(columns="prospect")
-    pct_grid.index = [f"{s} (n={nv.num(full.loc[s].sum())})" for s in pct_grid.index]
+    pct_grid.index = [
+        T("trans_chart.row", stage=i18n.name("stage", s), n=nv.num(full.loc[s].sum())) for s in pct_grid.index
+    ]
+    pct_grid.columns = [i18n.name("stage", s) for s in pct_grid.columns]
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    mask = cnt.set_axis(pct_grid.index).eq(0)
+    mask = cnt.set_axis(pct_grid.index).set_axis(pct_grid.columns, axis=1).eq(0)
     charts.heatmap_masked(pct_grid, mask, ax=ax, fmt="pct", cmap="Blues", vmin=0, vmax=1)
-    ax.set_xlabel(f"stage at the end of {P.short}")
-    ax.set_ylabel(f"stage at the end of {P.prev.short}")
-    charts.title(
-        ax,
-        rl.transitions_title(tr, P),
-        "share of each row's users by stage at this month end; blank = no users",
-    )
+    ax.set_xlabel(T("trans_chart.xlabel", month=i18n.month_short(P)))
+    ax.set_ylabel(T("trans_chart.ylabel", prev=i18n.month_short(P.prev)))
+    charts.title(ax, rl.transitions_title(tr, P), T("trans_chart.subtitle"))
     return fig
 
 
 def _transition_finding(tr: pd.DataFrame, by_prev: pd.DataFrame, run: RecallRun) -> str:
     P, gmv_total = run.P, tr.gmv.sum()
     if not gmv_total:
-        return f"Nobody ordered in {P.label}, so no GMV came from any stage."
+        return T("trans_finding.no_gmv", month=i18n.month(P))
+    names = rl.stage_names()
     m2c = tr[(tr.stage_prev == "mature") & (tr.stage == "churned")].n_users.sum()
-    text = (
-        f"Of {P.label}'s GMV ({nv.yuan(gmv_total)}), **{nv.pct(by_prev.loc['churned', 'gmv_share'])} "
-        f"({nv.yuan(by_prev.loc['churned', 'gmv'])}) came from users who were churned at the end of "
-        f"{P.prev.label}** and {nv.pct(by_prev.loc['declining', 'gmv_share'])} from users who were declining; "
-        f"new users brought {nv.pct(by_prev.loc['prospect', 'gmv_share'])}."
+    text = T(
+        "trans_finding.gmv",
+        month=i18n.month(P),
+        gmv=nv.yuan(gmv_total),
+        churned_share=nv.pct(by_prev.loc["churned", "gmv_share"]),
+        churned_gmv=nv.yuan(by_prev.loc["churned", "gmv"]),
+        prev=i18n.month(P.prev),
+        declining_share=nv.pct(by_prev.loc["declining", "gmv_share"]),
+        new_share=nv.pct(by_prev.loc["prospect", "gmv_share"]),
+        churned=names["churned"],
+        declining=names["declining"],
     )
     if by_prev.loc["mature", "n_users"]:
-        text += (
-            f" {nv.num(m2c)} mature users churned directly (their own gap × {run.rc.k_churned:g} passed "
-            "within the month)."
-        )
+        text += T("trans_finding.m2c", n=nv.num(m2c), mature=names["mature"], k=f"{run.rc.k_churned:g}")
     return text
 
 
@@ -205,13 +230,29 @@ def _record_transitions(run: RecallRun, tr: pd.DataFrame, by_prev: pd.DataFrame)
     )
 
 
+def _transition_table(by_prev: pd.DataFrame, P):
+    cols = {
+        "stage_prev": T("trans_table.stage_prev", prev=i18n.month_short(P.prev)),
+        "n_users": T("trans_table.users"),
+        "orders": T("trans_table.orders"),
+        "gmv": T("trans_table.gmv", month=i18n.month_short(P)),
+        "gmv_share": T("trans_table.gmv_share"),
+    }
+    shown = by_prev.reset_index().assign(
+        stage_prev=lambda d: d.stage_prev.map(lambda s: i18n.name("stage", s))
+    )
+    formats = {cols["n_users"]: "int", cols["orders"]: "int", cols["gmv"]: "yuan", cols["gmv_share"]: "pct"}
+    return charts.table_html(shown[list(cols)].rename(columns=cols), formats)
+
+
 def transitions(run: RecallRun) -> Section:
     """Section 2: where this month's users came from (stage at the previous month end)."""
     P = run.P
     tr = rl.transitions(run.ctx.con, P)
-    run.rep.add("reactivated_users", rl.reactivated(tr), "users", rl.REACTIVATED_DEFINITION)
+    run.reactivated = rl.reactivated(tr)
+    run.rep.add("reactivated_users", run.reactivated, "users", rl.REACTIVATED_DEFINITION)
     reason = rl.transitions_reason(run.snap, P)
-    sec = Section()
+    sec = _open("transitions", lead=not reason)
     if reason:
         sec.note(reason)
         return sec
@@ -219,53 +260,49 @@ def transitions(run: RecallRun) -> Section:
     by_prev = tr.groupby("stage_prev", sort=False)[["n_users", "orders", "gmv"]].sum().reindex(rl.STAGES)
     by_prev["gmv_share"] = by_prev.gmv / gmv_total if gmv_total else float("nan")
     sec.add(_transition_chart(tr, P))
-    columns = {
-        "stage_prev": f"stage at end of {P.prev.short}",
-        "n_users": "users",
-        "gmv": f"GMV in {P.short}",
-        "gmv_share": "share of GMV",
-    }
-    formats = {"users": "int", "orders": "int", f"GMV in {P.short}": "yuan", "share of GMV": "pct"}
-    sec.add(charts.table_html(by_prev.reset_index().rename(columns=columns), formats))
+    sec.add(_transition_table(by_prev, P))
     sec.say(_transition_finding(tr, by_prev, run))
     _record_transitions(run, tr, by_prev)
     return sec
 
 
-def _rule_flags(ar: pd.DataFrame, rc) -> pd.Series:
+_FLAGS = ("neither", "both", "personal_only", "global_only")
+
+
+def _rule_flags(ar: pd.DataFrame) -> pd.Series:
     flag = pd.Series("neither", index=ar.index)
     flag[ar.is_at_risk_personal & ar.is_at_risk_global] = "both"
-    flag[ar.is_at_risk_personal & ~ar.is_at_risk_global] = "personal rule only"
-    flag[~ar.is_at_risk_personal & ar.is_at_risk_global] = f"{rc.declining_days}-day rule only"
+    flag[ar.is_at_risk_personal & ~ar.is_at_risk_global] = "personal_only"
+    flag[~ar.is_at_risk_personal & ar.is_at_risk_global] = "global_only"
     return flag
 
 
 def _at_risk_chart(ar: pd.DataFrame, cmp: rl.RuleComparison, run: RecallRun) -> plt.Figure:
     rc = run.rc
-    flag = _rule_flags(ar, rc)
+    flag = _rule_flags(ar)
     fig, ax = plt.subplots(figsize=(8, 4.2))
     style = {
         "neither": (charts.MUTED, 6),
         "both": (charts.PALETTE[3], 10),
-        "personal rule only": (charts.PALETTE[0], 12),
-        f"{rc.declining_days}-day rule only": (charts.PALETTE[1], 12),
+        "personal_only": (charts.PALETTE[0], 12),
+        "global_only": (charts.PALETTE[1], 12),
     }
     jitter = ar.user_id.mod(7) / 10  # deterministic spread of equal integer days
-    for name, (color, size) in style.items():
-        d, j = ar[flag == name], jitter[flag == name]
+    for key, (color, size) in style.items():
+        d, j = ar[flag == key], jitter[flag == key]
         x = d.usual_gap_days.fillna(0) + 0.5 + j
-        ax.scatter(
-            x, d.recency_days + j, s=size, color=color, alpha=0.6, lw=0, label=f"{name} ({nv.num(len(d))})"
-        )
+        name = T(f"at_risk_chart.{key}", days=rc.declining_days)
+        label = T("at_risk_chart.legend", name=name, n=nv.num(len(d)))
+        ax.scatter(x, d.recency_days + j, s=size, color=color, alpha=0.6, lw=0, label=label)
     ax.set_xscale("log")
     ax.axhline(rc.declining_days, color="#555555", ls="--", lw=0.8)
-    ax.set_xlabel("the user's median gap between order days (days, log; users with one order at the left)")
-    ax.set_ylabel("days since the last order")
+    ax.set_xlabel(T("at_risk_chart.xlabel"))
+    ax.set_ylabel(T("at_risk_chart.ylabel"))
     ax.legend(fontsize=8, loc="upper right")
     charts.title(
         ax,
-        f"The personal rule flags {nv.num(cmp.personal_only)} frequent buyers the {rc.declining_days}-day rule misses",
-        f"active buyers at {run.P.as_of}; personal rule: P(gap this long) < {nv.pct(rc.at_risk_p, 0)}",
+        T("at_risk_chart.title", n=nv.num(cmp.personal_only), days=rc.declining_days),
+        T("at_risk_chart.subtitle", as_of=run.P.as_of, p=rl.threshold_pct(rc.at_risk_p)),
     )
     return fig
 
@@ -277,34 +314,25 @@ def _top_at_risk_table(run: RecallRun, ar: pd.DataFrame, value_model: rl.ValueMo
     top = mask_ids(original_ids(run.ctx.con, ar[ar.is_at_risk_personal].head(10)))
     if not len(top):
         return None
-    chance = "P(alive)" if value_model.basis == "bgnbd" else "P(gap this long)"
-    top = top.assign(**{chance: top.p_alive if chance == "P(alive)" else top.p_gap_at_least})
-    days = f"expected order days ({rc.value_horizon_days} d)"
-    columns = {
-        "user_id": "user_id",
-        "stage": "stage",
-        "n_orders": "n_orders",
-        "usual_gap_days": "median gap (d)",
-        "recency_days": "days silent",
-        chance: chance,
-        "expected_orders": days,
-        "margin_per_day": "margin per order day",
-        "value_at_stake": "value at stake",
-    }
-    formats = {
-        "n_orders": "int",
-        "median gap (d)": "float1",
-        "days silent": "int",
-        chance: "pct",
-        days: lambda v: nv.num(v, 2),
-        "margin per order day": "yuan",
-        "value at stake": "yuan",
-    }
-    caption = (
-        "The 10 at-risk buyers with the most value at stake (expected gross margin "
-        f"over the next {rc.value_horizon_days} days; ids masked)"
+    bgnbd = value_model.basis == "bgnbd"
+    top = top.assign(
+        chance=top.p_alive if bgnbd else top.p_gap_at_least, stage=top.stage.map(rl.stage_names())
     )
-    return charts.table_html(top[list(columns)].rename(columns=columns), formats, caption=caption)
+    cols = {
+        "user_id": T("top_table.user"),
+        "stage": T("top_table.stage"),
+        "n_orders": T("top_table.orders"),
+        "usual_gap_days": T("top_table.gap"),
+        "recency_days": T("top_table.silent"),
+        "chance": T("top_table.p_alive" if bgnbd else "top_table.p_gap"),
+        "expected_orders": T("top_table.expected", days=rc.value_horizon_days),
+        "margin_per_day": T("top_table.margin"),
+        "value_at_stake": T("top_table.value"),
+    }
+    kinds = ["int", "float1", "int", "pct", lambda v: nv.num(v, 2), "yuan", "yuan"]
+    formats = dict(zip(list(cols.values())[2:], kinds, strict=True))
+    caption = T("top_table.caption", days=rc.value_horizon_days)
+    return charts.table_html(top[list(cols)].rename(columns=cols), formats, caption=caption)
 
 
 def _record_at_risk(run: RecallRun, cmp: rl.RuleComparison) -> None:
@@ -339,7 +367,7 @@ def at_risk(run: RecallRun) -> Section:
     ar = rl.rank_at_risk(run.values, value_model)
     run.cmp = cmp = rl.compare_rules(ar)
     reason = rl.at_risk_reason(cmp, run.snap, P)
-    sec = Section()
+    sec = _open("at_risk", lead=not reason)
     if reason:
         sec.note(reason)
     else:
@@ -359,46 +387,31 @@ def _p_text(v: float, pv: float) -> str:
 
 def _profile_chart(prof: rl.ChurnProfile, rc) -> plt.Figure:
     a = prof.attributes
+    names = [rl.attribute_name(x) for x in a.attribute]
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(a) + 1.3))
     sig = a.p_value < 1 - rc.ci_level
-    ax.barh(a.attribute, a.cramers_v, color=[charts.ACCENT if s else charts.MUTED for s in sig])
+    ax.barh(names, a.cramers_v, color=[charts.ACCENT if s else charts.MUTED for s in sig])
     for y, (v, pv) in enumerate(zip(a.cramers_v, a.p_value, strict=True)):
         ax.annotate(
             _p_text(v, pv), (v, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9
         )
     ax.invert_yaxis()
     ax.margins(x=0.25)
-    ax.set_xlabel("Cramér's V (0 = churn unrelated to the attribute)")
+    ax.set_xlabel(T("profile_chart.xlabel"))
     top = a.iloc[0]
     charts.title(
         ax,
-        f"Churn this month is most associated with {top.attribute} (V = {top.cramers_v:.2f})"
+        T("profile_chart.title", attribute=names[0], v=f"{top.cramers_v:.2f}")
         if sig.iloc[0]
-        else f"No attribute is significantly associated with churn this month (strongest: {top.attribute})",
-        f"{nv.num(prof.churned)} of {nv.num(prof.population)} active buyers churned ({nv.pct(prof.churn_rate)}); "
-        "blue = chi-square significant; association, not effect",
+        else T("profile_chart.title_none", attribute=names[0]),
+        T(
+            "profile_chart.subtitle",
+            churned=nv.num(prof.churned),
+            population=nv.num(prof.population),
+            rate=nv.pct(prof.churn_rate),
+        ),
     )
     return fig
-
-
-_LEVEL_COLUMNS = {
-    "attribute": "attribute",
-    "level": "level",
-    "n_users": "users",
-    "n_churned": "churned",
-    "churn_rate": "churn rate",
-    "ci_low": "95% CI low",
-    "ci_high": "95% CI high",
-    "rate_ratio": "vs rest (×)",
-}
-_LEVEL_FORMATS = {
-    "users": "int",
-    "churned": "int",
-    "churn rate": "pct",
-    "95% CI low": "pct",
-    "95% CI high": "pct",
-    "vs rest (×)": "float1",
-}
 
 
 def _level_table(prof: rl.ChurnProfile):
@@ -406,15 +419,34 @@ def _level_table(prof: rl.ChurnProfile):
     lv = prof.levels[prof.levels.attribute.isin(top3)].copy()
     lv["attribute"] = pd.Categorical(lv.attribute, top3)
     lv = lv.sort_values(["attribute", "churn_rate"], ascending=[True, False])
-    caption = (
-        "Churn rate by level of the three most associated attributes (– = nobody else churned; "
-        "attributes with many levels show the largest and pool the others)"
+    lv["level"] = [rl.level_name(a, v) for a, v in zip(lv.attribute, lv.level, strict=True)]
+    lv["attribute"] = lv.attribute.astype(str).map(rl.attribute_name)
+    lv["ci"] = [_range(lo, hi) for lo, hi in zip(lv.ci_low, lv.ci_high, strict=True)]
+    keys = ["attribute", "level", "users", "churned", "rate", "ci", "ratio"]
+    cols = dict(
+        zip(
+            ["attribute", "level", "n_users", "n_churned", "churn_rate", "ci", "rate_ratio"],
+            keys,
+            strict=True,
+        )
     )
-    return charts.table_html(
-        lv[list(_LEVEL_COLUMNS)].rename(columns=_LEVEL_COLUMNS),
-        _LEVEL_FORMATS,
-        caption=caption,
-        max_rows=None,
+    cols = {c: T(f"level_table.{k}") for c, k in cols.items()}
+    formats = {
+        cols["n_users"]: "int",
+        cols["n_churned"]: "int",
+        cols["churn_rate"]: "pct",
+        cols["rate_ratio"]: "float1",
+    }
+    shown = lv[list(cols)].rename(columns=cols)
+    return charts.table_html(shown, formats, caption=T("level_table.caption"), max_rows=None)
+
+
+def _worst_fields(w) -> dict:
+    return dict(
+        attribute=rl.attribute_name(w.attribute),
+        level=rl.level_name(w.attribute, w.level),
+        rate=nv.pct(w.churn_rate),
+        ratio=nv.num(w.rate_ratio, 1),
     )
 
 
@@ -422,7 +454,7 @@ def churn_profile(run: RecallRun) -> Section:
     """Section 4: which attributes travel with churn this month (association, not effect)."""
     ctx, rc = run.ctx, run.rc
     prof = rl.churn_profile(ctx.con, run.P, rc, ctx.params.data)
-    sec = Section()
+    sec = _open("churn_profile", lead=not prof.reason)
     if prof.reason:
         sec.note(prof.reason)
     else:
@@ -430,11 +462,7 @@ def churn_profile(run: RecallRun) -> Section:
         sec.add(_level_table(prof))
         run.worst = w = prof.riskiest_level(list(prof.attributes.attribute.head(3)), rl.MIN_PROFILE_USERS)
         if w is not None:
-            sec.say(
-                f"Users with **{w.attribute} = {w.level}** churned at {nv.pct(w.churn_rate)} "
-                f"(95% CI {nv.pct(w.ci_low)} to {nv.pct(w.ci_high)}), {w.rate_ratio:.1f}× the rest of the active "
-                f"buyers (association, not effect)."
-            )
+            sec.say(T("profile_finding", ci=nv.ci(w.ci_low, w.ci_high), **_worst_fields(w)))
     if prof.population:
         run.rep.add(
             "churn_rate_of_active",
@@ -455,17 +483,20 @@ def _effects_chart(run: RecallRun, camp: pd.DataFrame, allr) -> plt.Figure:
     eff, rc = run.eff, run.rc
     show = camp[camp.mde <= rl.CHART_MAX_MDE]
     fig, ax = plt.subplots(figsize=(8, 0.42 * (len(show) + 1) + 1.4))
-    bars = pd.concat([show, eff[eff.group == "all"].assign(label="all campaigns, stratified")])
+    bars = pd.concat([show, eff[eff.group == "all"].assign(label=T("effects_chart.all"))])
     charts.bar_with_ci(bars, "label", "diff", "ci_low", "ci_high", ax=ax, fmt="pp")
-    ax.set_xlabel(f"reactivation (an order within {rc.window_days} days): treatment − holdout")
+    ax.set_xlabel(T("effects_chart.xlabel", days=rc.window_days))
     charts.percent_axis(ax, "x")
-    n_sig = int(camp.significant.sum())
     charts.title(
         ax,
-        f"Recall lifts reactivation by {nv.pp(allr['diff'])} (95% CI {nv.pp(allr.ci_low)} to "
-        f"{nv.pp(allr.ci_high)}); {n_sig} of {len(camp)} campaigns significant on their own",
-        f"blue = interval excludes 0; campaigns able to detect {nv.pp(rl.CHART_MAX_MDE, 0, signed=False)} shown "
-        f"({len(camp) - len(show)} smaller left out); pooled: Mantel-Haenszel by campaign",
+        T(
+            "effects_chart.title",
+            lift=nv.pp(allr["diff"]),
+            ci=nv.plain(nv.ci(allr.ci_low, allr.ci_high, nv.pp)),
+            n_sig=int(camp.significant.sum()),
+            n=len(camp),
+        ),
+        T("effects_chart.subtitle", mde=nv.pp(rl.CHART_MAX_MDE, 0, signed=False), left=len(camp) - len(show)),
     )
     return fig
 
@@ -474,56 +505,45 @@ def _effects_finding(run: RecallRun, camp: pd.DataFrame, this: pd.DataFrame, all
     rc, exp = run.rc, run.exp
     lines = [rl.campaign_sentence(r, rc, exp) for r in this.itertuples()]
     if not lines:
-        lines.append(f"No recall campaign started in {run.P.label} with a matured window.")
-    lines.append(rl.pooled_sentence(allr, rc, exp, len(camp), f"{pd.Timestamp(allr.started_at):%B %Y}"))
-    lines.append(rl.SEVERAL_CAMPAIGNS_RULE)
+        lines.append(T("no_campaign_this_month", month=i18n.month(run.P)))
+    since = i18n.month(Period(f"{pd.Timestamp(allr.started_at):%Y-%m}"))
+    lines.append(rl.pooled_sentence(allr, rc, exp, len(camp), since))
+    lines.append(rl.several_campaigns_rule())
     if len(run.res.unmeasured):
         lines.append(rl.unmeasured_sentence(run.res.unmeasured))
     return "\n\n".join(lines)
 
 
-_CHANNEL_COLUMNS = {
-    "label": "channel",
-    "n_campaigns": "campaigns",
-    "n_treatment": "treated",
-    "n_holdout": "holdout",
-    "lift (95% CI)": "lift (95% CI)",
-    "mde": "MDE",
-    "inc_orders": "incremental orders",
-    "incremental margin (95% CI)": "incremental margin (95% CI)",
-    "cost": "cost",
-    "roi": "ROI on margin",
-}
-_CHANNEL_FORMATS = {
-    "campaigns": "int",
-    "treated": "int",
-    "holdout": "int",
-    "MDE": "pp",
-    "incremental orders": "float1",
-    "cost": str,
-    "ROI on margin": "float1",
-}
+def _range(low, high, fmt=nv.pct) -> str:
+    """'1.2%–3.4%' on one line: a table cell under a header that names the interval."""
+    return nv.unbreakable(f"{fmt(low)}–{fmt(high)}")
+
+
+def _with_range(value, low, high, fmt) -> str:
+    return f"{fmt(value)} ({_range(low, high, fmt)})"
 
 
 def _channel_table(eff: pd.DataFrame):
     ch = eff[eff.group == "channel"].copy()
-    ch["lift (95% CI)"] = [
-        f"{nv.pp(d)} ({nv.pp(lo)} to {nv.pp(hi)})"
-        for d, lo, hi in zip(ch["diff"], ch.ci_low, ch.ci_high, strict=True)
+    ch["channel"] = ch.label.map(rl.channel_name)
+    ch["lift"] = [
+        _with_range(d, lo, hi, nv.pp) for d, lo, hi in zip(ch["diff"], ch.ci_low, ch.ci_high, strict=True)
     ]
-    ch["incremental margin (95% CI)"] = [
-        f"{nv.yuan(g)} ({nv.yuan(lo)} to {nv.yuan(hi)})"
+    ch["margin"] = [
+        _with_range(g, lo, hi, nv.yuan)
         for g, lo, hi in zip(ch.inc_margin, ch.inc_margin_low, ch.inc_margin_high, strict=True)
     ]
-    ch["cost"] = [rl.cost_cell(r) for r in ch.itertuples()]
-    caption = (
-        "Per channel, its campaigns pooled by campaign (95% intervals; MDE at 80% power; margin = "
-        "gross margin, cost = touches + fixed cost; ROI = (margin − cost) ÷ cost; – = not measurable). "
-        "Each channel ran in its own months on its own users: the rows are not a comparison of channels."
-    )
-    return charts.table_html(
-        ch[list(_CHANNEL_COLUMNS)].rename(columns=_CHANNEL_COLUMNS), _CHANNEL_FORMATS, caption=caption
-    )
+    ch["cost_text"] = [rl.cost_cell(r) for r in ch.itertuples()]
+    keys = {
+        "channel": "channel", "n_campaigns": "campaigns", "n_treatment": "treated", "n_holdout": "holdout",
+        "lift": "lift", "mde": "mde", "margin": "margin", "cost_text": "cost", "roi": "roi",
+    }  # fmt: skip
+    cols = {c: T(f"channel_table.{k}") for c, k in keys.items()}
+    kinds = {"n_campaigns": "int", "n_treatment": "int", "n_holdout": "int", "mde": "pp",
+             "cost_text": str, "roi": "float1"}  # fmt: skip
+    formats = {cols[c]: k for c, k in kinds.items()}
+    shown = ch[list(cols)].rename(columns=cols)
+    return charts.table_html(shown, formats, caption=T("channel_table.caption"))
 
 
 def _record_pooled(run: RecallRun, allr) -> None:
@@ -596,10 +616,9 @@ def _record_this_month(run: RecallRun, this: pd.DataFrame) -> None:
 
 def effects(run: RecallRun) -> Section:
     """Section 5: what recall campaigns brought back against their randomised holdouts, on margin."""
-    sec = Section()
+    sec = _open("effects", lead=run.has_campaigns)
     if not run.has_campaigns:
-        would = "each recall campaign's reactivation against its holdout"
-        sec.add(charts.missing_table_note("campaigns` and `campaign_members", would))
+        sec.add(charts.missing_table_note("campaign_members", T("effects_would")))
         return sec
     ctx = run.ctx
     run.res = res = rl.recall_effects(ctx.con, run.P, run.rc, ctx.params.data, run.exp)
@@ -622,35 +641,27 @@ def effects(run: RecallRun) -> Section:
 
 def _need_chart(lst: pd.DataFrame, need_note: str) -> plt.Figure:
     need_ch = rl.need_mix(lst)
+    need_ch.index = [
+        i18n.name("category", n) if n != "unknown" else T("level.unknown") for n in need_ch.index
+    ]
     fig, ax = plt.subplots(figsize=(8, 3))
     left = pd.Series(0, index=need_ch.index)
     for c, color in zip(need_ch.columns, charts.PALETTE, strict=False):
-        ax.barh(need_ch.index, need_ch[c], left=left, color=color, label=c)
+        ax.barh(need_ch.index, need_ch[c], left=left, color=color, label=rl.channel_name(c))
         left += need_ch[c]
     ax.invert_yaxis()
     charts.int_axis(ax, "x")
     ax.legend(fontsize=9)
-    ax.set_xlabel("users on the list")
+    ax.set_xlabel(T("need_chart.xlabel"))
     top_need = need_ch.sum(axis=1).index[0]
+    n = nv.num(len(lst))
     title = (
-        f"{nv.num(len(lst))} users to recall; the largest need is {top_need} "
-        f"({nv.pct(need_ch.loc[top_need].sum() / len(lst))})"
+        T("need_chart.title", n=n, need=top_need, share=nv.pct(need_ch.loc[top_need].sum() / len(lst)))
         if not need_note
-        else f"{nv.num(len(lst))} users to recall; needs unknown (no order lines)"
+        else T("need_chart.title_unknown", n=n)
     )
-    charts.title(ax, title, "need = the user's top category; colour = channel")
+    charts.title(ax, title, T("need_chart.subtitle"))
     return fig
-
-
-def _global_holdout_text(left_out: int, exp) -> str:
-    if not left_out:
-        return ""
-    many = left_out > 1
-    return (
-        f" {nv.num(left_out)} qualifying user{'s' if many else ''} of the persistent global "
-        f"holdout ({nv.pct(exp.global_holdout_share, 0)} of all users, never touched) "
-        f"{'are' if many else 'is'} left out before the draw."
-    )
 
 
 def _list_finding(run: RecallRun, plan: pd.DataFrame, left_out: int) -> str:
@@ -658,31 +669,44 @@ def _list_finding(run: RecallRun, plan: pd.DataFrame, left_out: int) -> str:
     seg = lst.groupby("segment").size()
     n_t = int((lst.arm == "treatment").sum())
     lifts = rl.stage_lifts(run.res.outcomes, exp) if run.eff is not None else None
-    return (
-        f"**{nv.num(len(lst))} users** ({nv.num(seg.get('at_risk', 0))} at risk, {nv.num(seg.get('churned', 0))} "
-        f"churned within {rc.list_max_recency_days} days; users recalled in the last {rc.list_cooldown_days} days "
-        f"are left out).{_global_holdout_text(left_out, exp)} {nv.num(n_t)} are to be touched; "
-        f"{nv.num(len(lst) - n_t)} ({nv.pct(rc.holdout_share, 0)}, seeded draw stratified by segment × channel) "
-        "are the holdout, so that next month's run measures this campaign with the same code. "
-        f"{rl.plan_cost_text(plan, exp.campaign_fixed_cost)}"
-        + rl.forecast_sentence(lst, lifts)
-        + f" List: `targets/recall.csv` ({nv.num(len(lst))} rows: campaign_members columns + need, scene, channel, "
-        "channel_arm, content)."
+    holdout_text = (
+        T("global_holdout", n=nv.num(left_out), share=nv.pct(exp.global_holdout_share, 0)) if left_out else ""
+    )
+    return T(
+        "list_finding",
+        n=nv.num(len(lst)),
+        at_risk=nv.num(seg.get("at_risk", 0)),
+        s_at_risk=i18n.name("segment", "at_risk"),
+        churned=nv.num(seg.get("churned", 0)),
+        s_churned=i18n.name("stage", "churned"),
+        recency=rc.list_max_recency_days,
+        cooldown=rc.list_cooldown_days,
+        holdout_text=holdout_text,
+        treated=nv.num(n_t),
+        held=nv.num(len(lst) - n_t),
+        share=nv.pct(rc.holdout_share, 0),
+        cost=rl.plan_cost_text(plan, exp.campaign_fixed_cost),
+        forecast=rl.forecast_sentence(lst, lifts),
     )
 
 
 def _plan_table(plan: pd.DataFrame):
-    shown = plan.assign(touch_cost=[rl.touch_cost_cell(c) for c in plan.touch_cost]).rename(
-        columns={"value_at_stake": "value at stake", "touch_cost": "touch cost"}
+    shown = plan.assign(
+        channel=plan.channel.map(rl.channel_name), touch_cost=[rl.touch_cost_cell(c) for c in plan.touch_cost]
     )
-    formats = {
-        "users": "int",
-        "treated": "int",
-        "holdout": "int",
-        "value at stake": "yuan",
-        "touch cost": str,
-    }
-    return charts.table_html(shown, formats, caption="The list per channel (store-share rule)")
+    keys = {"channel": "channel", "users": "users", "treated": "treated", "value_at_stake": "value",
+            "holdout": "holdout", "touch_cost": "cost"}  # fmt: skip
+    cols = {c: T(f"plan_table.{k}") for c, k in keys.items()}
+    kinds = {"users": "int", "treated": "int", "holdout": "int", "value_at_stake": "yuan", "touch_cost": str}
+    formats = {cols[c]: k for c, k in kinds.items()}
+    return charts.table_html(shown[list(cols)].rename(columns=cols), formats, caption=T("plan_table.caption"))
+
+
+def _offers_table(lst: pd.DataFrame):
+    offers = lst.drop_duplicates("need")[["need", "scene", "content"]].sort_values("need")
+    offers["need"] = [i18n.name("category", n) if n != "unknown" else T("level.unknown") for n in offers.need]
+    cols = {c: T(f"offers_table.{c}") for c in ("need", "scene", "content")}
+    return charts.table_html(offers.rename(columns=cols), caption=T("offers_table.caption"), max_rows=None)
 
 
 def _record_list(run: RecallRun, plan: pd.DataFrame, left_out: int) -> None:
@@ -720,7 +744,7 @@ def recall_list(run: RecallRun) -> Section:
     run.lst = lst = run.rep.plan_target("recall", lst, ctx.params)  # one contact plan with the other lists
     left_out = int(lst.attrs.get("global_holdout_left_out", 0))
     plan = rl.list_plan(lst, rc)
-    sec = Section()
+    sec = _open("recall_list")
     if lst.empty:
         sec.note(rl.list_reason(ctx.con, run.P, rc, left_out))
     else:
@@ -731,8 +755,7 @@ def recall_list(run: RecallRun) -> Section:
         sec.say(_list_finding(run, plan, left_out))
         sec.say(rl.channel_split_sentence(lst))
         sec.add(_plan_table(plan))
-        offers = lst.drop_duplicates("need")[["need", "scene", "content"]].sort_values("need")
-        sec.add(charts.table_html(offers, caption="Content per need (from params)", max_rows=None))
+        sec.add(_offers_table(lst))
     _record_list(run, plan, left_out)
     return sec
 
@@ -743,45 +766,120 @@ def _effect_actions(run: RecallRun) -> list[str]:
     if allr.significant and allr["diff"] > 0:
         acts.append(rl.keep_recalling_action(allr))
     if verdict.favour:
-        acts.append(f"**Favour {verdict.favour}**: {verdict.sentence}")
+        acts.append(T("act.favour", channel=rl.channel_name(verdict.favour), why=verdict.sentence))
     elif verdict.needs_split and len(lst) and lst.channel_arm.nunique() > 1:
-        acts.append(
-            "**Test the channels against each other**: they have never been randomised against each other, "
-            "so no channel is favoured; send next month's list by its `channel_arm` column to find out."
-        )
+        acts.append(T("act.test_channels"))
     weak = run.eff[(run.eff.group == "channel") & ~run.eff.significant]
     acts += [rl.weak_channel_action(w) for w in weak.itertuples()]
     return acts
 
 
-def actions(run: RecallRun) -> Section:
-    """Section 7: the actions, each from a number above."""
+def _named_actions(run: RecallRun) -> list[tuple[str, str]]:
+    """The play's actions as (kind, text), each from a number above (report language)."""
     rc, lst, cmp, worst = run.rc, run.lst, run.cmp, run.worst
-    acts = _effect_actions(run) if run.eff is not None else []
-    if run.has_campaigns and len(run.res.unmeasured):
-        acts.append(
-            f"**Keep a randomised holdout in every recall campaign**: {nv.num(len(run.res.unmeasured))} campaigns "
-            f"without one cannot show whether recall brings anyone back."
-        )
+    acts = [("effect", a) for a in _effect_actions(run)] if run.eff is not None else []
+    if run.has_campaigns and run.res is not None and len(run.res.unmeasured):
+        acts.append(("holdout", T("act.holdout", n=nv.num(len(run.res.unmeasured)))))
     if len(lst):
         n_t = int((lst.arm == "treatment").sum())
-        acts.append(
-            f"**Send the recall list now** (`targets/recall.csv`, arm = treatment, {nv.num(n_t)} users) with the "
-            f"offer for each user's need; keep the {nv.num(len(lst) - n_t)} holdout users untouched."
-        )
+        acts.append(("send", T("act.send", n=nv.num(n_t), held=nv.num(len(lst) - n_t))))
     if cmp.personal_only:
+        value = nv.yuan(cmp.value_personal_only)
         acts.append(
-            f"**Touch the {nv.num(cmp.personal_only)} frequent buyers** only the personal rule flags before they pass "
-            f"{rc.declining_days} days of silence ({nv.yuan(cmp.value_personal_only)} at stake)."
+            ("frequent", T("act.frequent", n=nv.num(cmp.personal_only), days=rc.declining_days, value=value))
         )
     if worst is not None:
-        acts.append(
-            f"**Give the {nv.num(worst.n_users)} active buyers with {worst.attribute} = {worst.level} an early "
-            f"touch**: they churned at {nv.pct(worst.churn_rate)}, {worst.rate_ratio:.1f}× the rest this month "
-            f"(association, not effect: test the touch against a holdout)."
-        )
-    if not acts:
-        acts.append(rl.no_action_sentence(run.P))
-    sec = Section()
-    sec.say("\n".join(f"{i}. {a}" for i, a in enumerate(acts, 1)))
+        acts.append(("worst", T("act.worst", n=nv.num(worst.n_users), **_worst_fields(worst))))
+    return acts or [("none", rl.no_action_sentence(run.P))]
+
+
+def action_list(run: RecallRun) -> list[str]:
+    """The play's actions, each from a number above (report language)."""
+    return [a for _, a in _named_actions(run)]
+
+
+def summary_actions(run: RecallRun) -> list[str]:
+    """The three actions of the summary page: the list to send first, then the effect and the early touch."""
+    order = ("send", "effect", "frequent", "worst", "holdout", "none")
+    acts = _named_actions(run)
+    return [a for kind in order for k, a in acts if k == kind][:3]
+
+
+def actions(run: RecallRun) -> Section:
+    """Section 7: the actions, each from a number above."""
+    sec = _open("actions")
+    sec.say("\n".join(f"{i}. {a}" for i, a in enumerate(action_list(run), 1)))
     return sec
+
+
+def definitions(run: RecallRun) -> Section:
+    """The appendix: each number of the report in business language (the SQL stays in the analyst's view)."""
+    rc, names = run.rc, rl.stage_names()
+    kw = dict(
+        p=rl.threshold_pct(rc.at_risk_p),
+        days=rc.value_horizon_days,
+        recency=rc.list_max_recency_days,
+        cooldown=rc.list_cooldown_days,
+        share=nv.pct(rc.holdout_share, 0),
+        **names,
+    )
+    keys = [
+        "stages",
+        "reactivated",
+        "gmv_from_churned",
+        "at_risk",
+        "value",
+        "churn_rate",
+        "lift",
+        "margin",
+        "roi",
+        "list",
+    ]
+    rows = [(T(f"definitions.{k}"), T(f"definitions.{k}_text", **(kw | ({"days": rc.window_days} if k == "lift" else {}))))
+            for k in keys]  # fmt: skip
+    cols = [T("definitions.col_number"), T("definitions.col_definition")]
+    sec = _open("appendix")
+    sec.add(charts.table_html(pd.DataFrame(rows, columns=cols), max_rows=None))
+    return sec
+
+
+def _findings(run: RecallRun) -> list[str]:
+    P, found = run.P, []
+    snap = run.snap
+    if snap is not None and snap.buyers:
+        found.append(
+            T(
+                "summary.churned",
+                share=nv.pct(snap.now.loc["churned", "share_of_buyers"]),
+                churned=i18n.name("stage", "churned"),
+                month=i18n.month_short(P),
+                n=nv.num(snap.now.loc["churned", "n_users"]),
+                reactivated=nv.num(run.reactivated),
+            )
+        )
+    if run.cmp is not None and run.cmp.personal:
+        found.append(
+            T("summary.at_risk", n=nv.num(run.cmp.personal), value=nv.yuan(run.cmp.value_personal),
+              days=run.rc.value_horizon_days)
+        )  # fmt: skip
+    if run.eff is not None:
+        allr = run.res.pooled
+        kw = dict(lift=nv.pp(allr["diff"]), ci=nv.ci(allr.ci_low, allr.ci_high, nv.pp))
+        roi = allr.roi
+        found.append(
+            T("summary.lift", roi=nv.num(roi, 1), **kw) if pd.notna(roi) and abs(roi) != float("inf")
+            else T("summary.lift_no_roi", **kw)
+        )  # fmt: skip
+    if run.lst is not None and len(run.lst):
+        n_t = int((run.lst.arm == "treatment").sum())
+        found.append(
+            T("summary.list", n=nv.num(len(run.lst)), treated=nv.num(n_t), held=nv.num(len(run.lst) - n_t))
+        )
+    return found
+
+
+def summary(run: RecallRun):
+    """The one-page summary (the PDF opens with it): the title, three findings and three actions."""
+    from userops.sections import summary as one_page
+
+    return Section([markdown(f"# {T('title')}"), one_page(_findings(run), summary_actions(run))])

@@ -15,12 +15,7 @@ import pandas as pd
 
 from userops import i18n
 from userops import narrative as nv
-from userops.campaigns import (
-    ReminderEffect,
-    coupon_reminder_effect,
-    reminder_absence,
-    reminder_money_text,
-)
+from userops.campaigns import ReminderEffect, coupon_reminder_effect
 from userops.db import query
 from userops.experiment import assign_arms
 from userops.params import DataParams, ExperimentParams, RetentionParams
@@ -50,10 +45,6 @@ def _ok(value) -> Section:
 
 def _needs(reason: str) -> Section:
     return Section(reason=reason)
-
-
-def _users(n: int) -> str:
-    return f"{nv.num(n)} user{'' if n == 1 else 's'}"
 
 
 def _missing(x) -> bool:
@@ -431,65 +422,79 @@ def weekly_cohorts(con, p: Period, rp: RetentionParams) -> pd.DataFrame:
     return by_cohort(cohort_counts(con, start, p.end, "week", p, rp))
 
 
+# --------------------------------------------------------------------------- reader-facing words
+
+
+def _t(key: str, **fields) -> str:
+    """A text of play 02 in the report language (i18n ``text.retention_report.<key>``)."""
+    return i18n.t(f"retention_report.{key}", **fields)
+
+
+def return_words(event: str) -> str:
+    """The return event in the report language: '再次下单' / 'another order', or the chain's own event."""
+    if event in RETURN_LABEL:
+        return _t(f"ret_{event}")
+    return _t("ret_event", event=event)
+
+
+def channel_name(channel: str) -> str:
+    """An acquisition channel's display name ('others' = the pooled small channels)."""
+    return _t("others") if channel == OTHERS else i18n.name("channel", channel)
+
+
+def table_name(table: str) -> str:
+    return i18n.name("table", table)
+
+
+def _ci(low, high, fmt=nv.pp, level: float = 0.95) -> str:
+    return nv.ci(low, high, fmt, level)
+
+
 # --------------------------------------------------------------------------- sections: numbers or the reason
 
 
 def headline_section(con, p: Period, rp: RetentionParams, has_events: bool = True) -> Section:
     """The month's new users and first-week numbers (a Headline), or why there are none."""
     if needs_events(rp.return_event) and not has_events:
-        return _needs(
-            f"Retention on {return_label(rp.return_event)} (params retention.return_event) needs the optional "
-            "`events` table; the data lacks it."
-        )
+        return _needs(_t("need_events", ret=return_words(rp.return_event), table=table_name("events")))
     h = headline(con, p, rp, has_events)
     if h.new_users == 0:
-        return _needs(f"This section needs new users (a first order) in {p.label}; the data has none.")
+        return _needs(_t("no_new_users", month=i18n.month(p)))
     return _ok(h)
 
 
 def headline_text(h: Headline, p: Period, rp: RetentionParams) -> str:
     """The headline findings as markdown; a number that cannot be measured says what it needs."""
-    k = rp.max_day
+    k, n, as_of = rp.max_day, rp.second_order_days, p.as_of
 
     def vs(curr: float, prev: float) -> str:  # no clause at all when last month has nothing to compare
-        return "" if _missing(prev) else f", {nv.compare(curr, prev, p.prev.short)}"
+        return "" if _missing(prev) else _t("vs", compare=nv.compare(curr, prev, i18n.month(p.prev)))
 
-    change = f" ({h.new_users - h.new_users_prev:+,} vs {p.prev.label})" if h.new_users_prev else ""
-    lines = [f"**{nv.num(h.new_users)} users placed their first order in {p.label}**{change}.", ""]
-    ret, alt = return_label(h.return_event), return_label(h.other_event)
+    change = ""
+    if h.new_users_prev:
+        change = _t("new_users_change", diff=f"{h.new_users - h.new_users_prev:+,}", prev=i18n.month(p.prev))
+    lines = [_t("new_users", n=nv.num(h.new_users), month=i18n.month(p), change=change), ""]
+    ret, alt = return_words(h.return_event), return_words(h.other_event)
     if _missing(h.d1):
-        lines.append(f"- D1 retention needs new users observed for a day by {p.as_of}; the month has none.")
+        lines.append(_t("d1_none", as_of=as_of))
     else:
-        lines.append(
-            f"- **D1 retention {nv.pct(h.d1)}**{vs(h.d1, h.d1_prev)}: "
-            f"the share with {ret} on the day after the first order."
-        )
+        lines.append(_t("d1", rate=nv.pct(h.d1), vs=vs(h.d1, h.d1_prev), ret=ret))
         if not _missing(h.d1_other):
-            lines.append(f"- D1 on {alt} instead: {nv.pct(h.d1_other)} (same new users, other return event).")
+            lines.append(_t("d1_other", alt=alt, rate=nv.pct(h.d1_other)))
         elif needs_events(h.other_event):
-            lines.append(f"- D1 on {alt} needs the optional `events` table; the data lacks it.")
+            lines.append(_t("d1_other_missing", alt=alt, table=table_name("events")))
     if _missing(h.cum_d7):
-        lines.append(
-            f"- {k}-day retention needs new users observed for {k} days by {p.as_of}; the month has none."
-        )
+        lines.append(_t("cum_none", k=k, as_of=as_of))
     else:
+        vs_cum = vs(h.cum_d7, h.cum_d7_prev)
         lines.append(
-            f"- **{k}-day retention {nv.pct(h.cum_d7)}**{vs(h.cum_d7, h.cum_d7_prev)}: the share with {ret} "
-            f"on calendar days 1..{k} after the first-order day, measured on the {nv.num(h.cum_d7_eligible)} "
-            f"new users already observed for {k} days (the headline definition of this report)."
+            _t("cum", k=k, rate=nv.pct(h.cum_d7), vs=vs_cum, ret=ret, eligible=nv.num(h.cum_d7_eligible))
         )
-    n = rp.second_order_days
     if _missing(h.second_within):
-        lines.append(
-            f"- The 2nd order within {n} x 24 h needs new users observed for {n} days by {p.as_of}; "
-            "the month has none."
-        )
+        lines.append(_t("second_none", n=n, as_of=as_of))
     else:
-        lines.append(
-            f"- Variant, {nv.pct(h.second_within)} had a 2nd order within {n} x 24 h"
-            f"{vs(h.second_within, h.second_within_prev)}: it counts a same-day 2nd order and cuts at the "
-            f"hour, so it differs from {k}-day retention."
-        )
+        vs_second = vs(h.second_within, h.second_within_prev)
+        lines.append(_t("second", n=n, k=k, rate=nv.pct(h.second_within), vs=vs_second))
     return "\n".join(lines)
 
 
@@ -498,10 +503,8 @@ def monthly_section(con, p: Period, rp: RetentionParams, months: int = 6) -> Sec
     monthly = monthly_headline(con, p, rp, months=months)
     k = rp.max_day
     if not (monthly[monthly.day_k == k].is_mature & monthly.cum_retention.notna()).any():
-        return _needs(
-            f"The monthly cohort chart needs a first-order month from {p.shift(-(months - 1)).label} to "
-            f"{p.label} whose new users were all observed for {k} days by {p.as_of}; the data has none."
-        )
+        first, last = i18n.month(p.shift(-(months - 1))), i18n.month(p)
+        return _needs(_t("no_monthly", first=first, last=last, k=k, as_of=p.as_of))
     return _ok(monthly)
 
 
@@ -515,12 +518,9 @@ def best_month(monthly: pd.DataFrame, k: int) -> pd.Series:
 
 
 def cohort_grid_section(cohorts: pd.DataFrame, what: str, p: Period) -> Section:
-    """A cohort triangle (daily or weekly cohorts) if at least one cell is observable, else the reason."""
+    """A cohort triangle (``what``: 'daily' or 'weekly' cohorts) if a cell is observable, else the reason."""
     if not (cohorts.is_mature & (cohorts.cohort_users > 0)).any():
-        return _needs(
-            f"The {what} cohort grid needs new users observed for at least a day by {p.as_of}; "
-            "the data has none in these cohorts."
-        )
+        return _needs(_t("no_grid", what=_t(f"grid_{what}"), as_of=p.as_of))
     return _ok(cohorts)
 
 
@@ -528,11 +528,8 @@ def daily_finding(daily: pd.DataFrame, rp: RetentionParams) -> str:
     """'D1 ranged from a to b across the last N daily cohorts' (or the one value there is)."""
     d1 = daily[(daily.day_k == 1) & daily.is_mature].retention.dropna()
     if len(d1) < 2:
-        return f"D1 was {nv.pct(d1.iloc[0])} for the only daily cohort observed for a day"
-    return (
-        f"D1 ranged from {nv.pct(d1.min())} to {nv.pct(d1.max())} across the last "
-        f"{rp.daily_cohort_days} daily cohorts"
-    )
+        return _t("daily_one", rate=nv.pct(d1.iloc[0]))
+    return _t("daily_range", low=nv.pct(d1.min()), high=nv.pct(d1.max()), n=rp.daily_cohort_days)
 
 
 MIN_TREND_WEEKS = 4
@@ -568,14 +565,11 @@ def weekly_finding(weekly: pd.DataFrame, k: int, level: float = 0.95) -> str:
     t = weekly_trend(weekly, k, level)
     if t is None:
         n = int((weekly[weekly.day_k == k].pipe(lambda d: d.is_mature & d.is_complete)).sum())
-        return (
-            f"A weekly trend of {k}-day retention needs {MIN_TREND_WEEKS} complete weeks observed for {k} days; "
-            f"the data has {n}"
-        )
-    ci = f"{nv.pp(t['ci_low'])} to {nv.pp(t['ci_high'])}"
+        return _t("trend_needs", k=k, need=MIN_TREND_WEEKS, n=n)
+    ci = _ci(t["ci_low"], t["ci_high"], level=level)
     if t["ci_low"] <= 0 <= t["ci_high"]:
-        return f"{k}-day retention shows no clear weekly trend over {t['weeks']} complete weeks ({ci} a week)"
-    return f"{k}-day retention moves {nv.pp(t['slope'])} a week (fit over {t['weeks']} complete weeks, {ci})"
+        return _t("trend_flat", k=k, weeks=t["weeks"], ci=ci)
+    return _t("trend_moves", k=k, slope=nv.pp(t["slope"]), weeks=t["weeks"], ci=ci)
 
 
 def channel_section(con, p: Period, rp: RetentionParams) -> Section:
@@ -583,10 +577,7 @@ def channel_section(con, p: Period, rp: RetentionParams) -> Section:
     ch = channel_summary(con, p, rp)
     ch = ch[ch.cum_d7_eligible > 0].reset_index(drop=True)
     if ch.empty:
-        return _needs(
-            f"The channel comparison needs new users observed for {rp.max_day} days by {p.as_of}; "
-            "the data has none in the trailing months."
-        )
+        return _needs(_t("no_channels", k=rp.max_day, as_of=p.as_of))
     return _ok(ch)
 
 
@@ -599,12 +590,13 @@ def channel_finding(ch: pd.DataFrame, k: int) -> str:
     """Best and worst channel, or, with one channel, its rate and what a comparison needs."""
     top, bottom = ch.iloc[0], ch.iloc[-1]
     if len(ch) == 1:
-        return (
-            f"All new users come from one channel ({top.channel}): {nv.pct(top.cum_d7)} reorder within "
-            f"{k} days; comparing channels needs at least two"
-        )
-    return (
-        f"{top.channel} retains best ({nv.pct(top.cum_d7)}), {bottom.channel} worst ({nv.pct(bottom.cum_d7)})"
+        return _t("channel_one", channel=channel_name(top.channel), rate=nv.pct(top.cum_d7), k=k)
+    return _t(
+        "channel_best",
+        top=channel_name(top.channel),
+        top_rate=nv.pct(top.cum_d7),
+        bottom=channel_name(bottom.channel),
+        bottom_rate=nv.pct(bottom.cum_d7),
     )
 
 
@@ -612,44 +604,56 @@ def km_section(con, start: dt.date, p: Period, rp: RetentionParams) -> Section:
     """Kaplan-Meier curves (:func:`time_to_second`) or the reason when there are no new users."""
     curves = time_to_second(con, start, p.end, p, rp)
     if "all" not in curves:
-        return _needs(
-            f"The time-to-return curve needs new users with a first order from {start} to {p.as_of}; "
-            "the data has none."
-        )
+        return _needs(_t("no_km", start=start, as_of=p.as_of))
     return _ok(curves)
 
 
 def km_finding(curve: pd.DataFrame, rp: RetentionParams) -> str:
-    """'Censored estimate: a% of new users order again by day k, b% by day 30' (shares the data shows)."""
+    """'An estimated a% of new users order again by day k, b% by day 30' (the shares the data shows)."""
     n, h = rp.max_day, rp.km_horizon_days
     s_n, s_h = share_by_day(curve, n), share_by_day(curve, h)
     if _missing(s_n):
-        return f"The return curve at day {n} needs new users observed for {n} days; the data has none"
+        return _t("km_needs", n=n)
     if _missing(s_h):
-        return (
-            f"Censored estimate: {nv.pct(s_n)} of new users order again by day {n} "
-            f"({h} days needs a longer observation)"
-        )
-    return f"Censored estimate: {nv.pct(s_n)} of new users order again by day {n}, {nv.pct(s_h)} by day {h}"
+        return _t("km_partial", s_n=nv.pct(s_n), n=n, h=h)
+    return _t("km_both", s_n=nv.pct(s_n), n=n, s_h=nv.pct(s_h), h=h)
 
 
 def coupon_pack_section(con, p: Period, dp: DataParams, has_coupons: bool) -> Section:
     """Redemption per new-user pack kind (:func:`coupon_pack`), kinds with closed coupons only."""
-    kinds = ", ".join(dp.new_user_coupon_kinds)
     if not has_coupons:
-        return _needs("This section needs the optional `coupons` table; the data lacks it.")
+        return _needs(_t("no_table", table=table_name("coupons")))
     pack = coupon_pack(con, p, dp)
     if pack.empty:
-        return _needs(
-            f"This section needs new-user pack coupons (kinds {kinds}, params data.new_user_coupon_kinds) "
-            f"issued in {p.label}; the data has none."
-        )
+        kinds = i18n.t("common.list_sep").join(i18n.name("coupon_kind", k) for k in dp.new_user_coupon_kinds)
+        return _needs(_t("no_pack", month=i18n.month(p), kinds=kinds))
     pack = pack[pack.n_closed > 0].reset_index(drop=True)
     if pack.empty:
-        return _needs(
-            f"Redemption needs new-user coupons whose validity ended by {p.as_of}; none of {p.label}'s has."
-        )
+        return _needs(_t("no_closed", as_of=p.as_of, month=i18n.month(p)))
     return _ok(pack)
+
+
+def reminder_absence_reason(con, start: dt.date, end: dt.date, as_of: dt.date, hours: int) -> str:
+    """Why the expiry reminder has no measured effect, in one sentence of the report language.
+
+    The cases of :func:`userops.campaigns.reminder_absence` (the same coverage query): no campaign
+    of the kind in [start, end); no member whose window closed by ``as_of``; an arm missing.
+    """
+    row = query(
+        "campaigns/reminder_coverage",
+        con,
+        campaign_kind=REMINDER_CAMPAIGN_KIND,
+        from_date=start,
+        to_date=end,
+        as_of=as_of,
+        window_hours=hours,
+    ).iloc[0]
+    n_campaigns, n_closed, n_holdout, n_treatment = (int(row[c]) for c in row.index)
+    if not n_campaigns:
+        return _t("no_reminder_campaign")
+    if not n_closed:
+        return _t("no_reminder_closed", hours=hours, as_of=as_of)
+    return _t("no_reminder_holdout" if not n_holdout else "no_reminder_treatment")
 
 
 def reminder_section(
@@ -665,58 +669,135 @@ def reminder_section(
     """The expiry reminder's effect (:func:`reminder_effect`) or the reason it cannot be measured."""
     need = [t for t in ("campaigns", "campaign_members", "coupons") if t not in present]
     if need:
-        return _needs(
-            f"Measuring the reminder needs the optional tables {', '.join(f'`{t}`' for t in need)}; "
-            "the data lacks them."
-        )
+        tables = i18n.t("common.list_sep").join(f"「{table_name(t)}」" for t in need)
+        if i18n.language() != "zh":
+            tables = ", ".join(table_name(t) for t in need)
+        return _needs(_t("no_reminder_tables", tables=tables))
     eff = reminder_effect(con, start, end, p, rp, dp, exp)
     if eff is None:
-        why = reminder_absence(con, REMINDER_CAMPAIGN_KIND, start, end, p.as_of, rp.reminder_hours)
-        return _needs(why or "Measuring the reminder needs a campaign with both arms; the data has none.")
+        return _needs(reminder_absence_reason(con, start, end, p.as_of, rp.reminder_hours))
     return _ok(eff)
 
 
+def _ci_clause(ci: tuple, fmt, template: str = "{ci}") -> str:
+    """'95% CI a–b' placed in ``template``, or '' when an end is missing (every draw lost an arm)."""
+    if any(x is None or not np.isfinite(x) for x in ci):
+        return ""
+    return template.format(ci=nv.ci(ci[0], ci[1], fmt))
+
+
+def _roi(x: float) -> str:
+    return nv.num(x, 1)
+
+
 def reminder_text(eff: ReminderEffect, rp: RetentionParams) -> str:
-    """The expiry reminder's finding as markdown: the stratified lift, then the money figures."""
-    e = eff.effect
-    strat = (
-        f"stratified by campaign over {e.n_strata} campaigns (Mantel-Haenszel; holdout rate weighted to the "
-        "reminded members' campaigns)"
-        if e.n_strata > 1
-        else "one campaign"
+    """The expiry reminder's finding as markdown: the two arms' rates, the pooled lift (saying which
+    is which), then the money figures, each with its basis."""
+    e, sep = eff.effect, _t("ci_sep")
+    sig = nv.significance(e.p_value, e.level)
+    ci = nv.ci(e.ci_low, e.ci_high, nv.pp, e.level)
+    out = [
+        _t(
+            "rates",
+            rate_t=nv.pct(e.rate_treatment),
+            rate_h=nv.pct(e.rate_holdout),
+            n_t=nv.num(e.n_treatment),
+            n_h=nv.num(e.n_holdout),
+        )
+    ]
+    if e.n_strata > 1:
+        out.append(_t("lift_pooled", strata=e.n_strata, diff=nv.pp(e.diff), ci=ci, sig=sig))
+    else:
+        out.append(_t("lift_one", diff=nv.pp(e.diff), ci=ci, sig=sig))
+    if e.contaminated_holdout_rows:
+        out.append(_t("dropped", n=nv.num(e.contaminated_holdout_rows)))
+    paren = "（{ci}）" if i18n.language() == "zh" else " ({ci})"
+    out.append(
+        _t(
+            "money_window",
+            hours=rp.reminder_hours,
+            redemptions=nv.num(eff.incremental_redemptions),
+            orders=nv.num(eff.incremental_orders),
+            orders_ci=_ci_clause(eff.incremental_orders_ci, nv.num, paren),
+            margin=nv.yuan(eff.incremental_margin),
+            margin_ci=_ci_clause(eff.incremental_margin_ci, nv.yuan, "{ci}" + sep),
+            basis=nv.margin_basis(eff.margin_basis),
+        )
     )
-    dropped = (
-        f" {nv.num(e.contaminated_holdout_rows)} holdout rows of users reminded in another campaign were left out."
-        if e.contaminated_holdout_rows
-        else ""
-    )
-    method = e.method if e.n_strata > 1 else e.method.split("; ")[-1]
-    return (
-        f"Reminded users redeemed **{nv.pct(e.rate_treatment)}** of the time vs **{nv.pct(e.rate_holdout)}** in the "
-        f"randomised holdout (n = {nv.num(e.n_treatment)} vs {nv.num(e.n_holdout)}; {strat}): a difference of "
-        f"**{nv.pp(e.diff)}**, 95% CI {nv.pp(e.ci_low)} to {nv.pp(e.ci_high)} ({method}), "
-        f"{nv.significance(e.p_value, e.level)}.{dropped} "
-        + reminder_money_text(eff, f"{rp.reminder_hours}-hour window")
-    )
+    if eff.roi is None:
+        out.append(_t("money_cost_none", n=nv.num(e.n_treatment)))
+    else:
+        roi_ci = _ci_clause(eff.roi_ci, _roi, "{ci}" + sep)
+        out.append(
+            _t(
+                "money_cost",
+                n=nv.num(e.n_treatment),
+                cost=nv.yuan(eff.cost_yuan, 2),
+                roi=_roi(eff.roi),
+                roi_ci=roi_ci,
+            )
+        )
+    if e.rate_holdout > 0 and np.isfinite(eff.mean_discount):
+        out.append(
+            _t(
+                "money_anyway",
+                anyway=nv.num(eff.expected_anyway_redemptions),
+                discount=nv.yuan(eff.anyway_discount),
+                mean=nv.yuan(eff.mean_discount, 2),
+                extra=nv.yuan(eff.discount_without_extra_order),
+            )
+        )
+    else:
+        out.append(_t("money_no_anyway"))
+    return ("" if i18n.language() == "zh" else " ").join(out)
 
 
 def expiring_text(due: pd.DataFrame, p: Period, rp: RetentionParams) -> str:
     """Who to remind now, as markdown (or that nobody's new-user coupon expires right after the month)."""
     h = rp.reminder_hours
     if due.empty:
-        return (
-            f"No unredeemed new-user coupon expires within {h} hours after {p.as_of}, so nobody is to be "
-            "reminded now (the list `targets/expiring_coupons.csv` is empty)."
-        )
+        return _t("due_none", hours=h, as_of=p.as_of)
     n_users = due.user_id.nunique()
     n_hold = due[due.arm == "holdout"].user_id.nunique()
-    return (
-        f"**{_users(n_users)}** hold **{nv.num(len(due))} unredeemed new-user coupon{'s' if len(due) != 1 else ''}** (face value "
-        f"{nv.yuan(due.face_value.sum())}) expiring within {h} hours after {p.as_of}. "
-        f"{_users(n_users - n_hold)} to remind now; {_users(n_hold)} "
-        f"({nv.pct(rp.reminder_holdout_share, 0)}, seeded draw) held out, so that next month's run "
-        "measures this reminder. List: `targets/expiring_coupons.csv`."
+    return _t(
+        "due",
+        users=nv.num(n_users),
+        coupons=nv.num(len(due)),
+        face=nv.yuan(due.face_value.sum()),
+        hours=h,
+        as_of=p.as_of,
+        treated=nv.num(n_users - n_hold),
+        held=nv.num(n_hold),
+        share=nv.pct(rp.reminder_holdout_share, 0),
+        list=i18n.name("target", "expiring_coupons"),
     )
+
+
+def reminder_action(eff: ReminderEffect) -> str:
+    """Keep, measure, rethink or keep testing the expiry reminder, on its lift and its money.
+
+    Rethink: a clear lift whose ROI-on-margin interval lies below 0. Keep: a clear lift whose ROI
+    interval lies at or above 0 (or no cost at all). Keep testing with the holdout: a clear lift
+    whose ROI interval still includes a loss (or cannot be computed). Else keep testing: the lift
+    is not distinguishable from zero.
+    """
+    e = eff.effect
+    ci = nv.ci(e.ci_low, e.ci_high, nv.pp, e.level)
+    common = {"lift": nv.pp(e.diff), "ci": ci, "basis": nv.margin_basis(eff.margin_basis)}
+    common |= {"margin": nv.yuan(eff.incremental_margin), "cost": nv.yuan(eff.cost_yuan, 2)}
+    if not (e.significant and e.diff > 0):
+        return _t("action_test", lift=common["lift"], ci=ci)
+    if eff.roi is None:
+        return _t("action_keep", orders=nv.num(eff.incremental_orders), roi="", **common)
+    lo, hi = eff.roi_ci
+    known = all(x is not None and np.isfinite(x) for x in (lo, hi))
+    roi_ci = _t("roi_ci", ci=nv.ci(lo, hi, _roi)) if known else ""
+    if known and hi < 0:
+        return _t("action_rethink", roi=_roi(eff.roi), roi_ci=roi_ci, **common)
+    if known and lo >= 0:
+        roi = _t("roi", roi=_roi(eff.roi)) + roi_ci
+        return _t("action_keep", orders=nv.num(eff.incremental_orders), roi=roi, **common)
+    return _t("action_measure", roi=_roi(eff.roi), roi_ci=roi_ci, **common)
 
 
 def actions(
@@ -725,35 +806,17 @@ def actions(
     """The play's actions (markdown, report language), each built only on numbers its section could measure."""
     out, k = [], rp.max_day
     if eff.ok:
-        e, v = eff.value.effect, eff.value
-        ci = nv.ci(e.ci_low, e.ci_high, nv.pp)
-        common = {"lift": nv.pp(e.diff), "ci": ci, "basis": nv.margin_basis(v.margin_basis)}
-        common |= {"margin": nv.yuan(v.incremental_margin), "cost": nv.yuan(v.cost_yuan, 2)}
-        if e.significant and e.diff > 0 and v.roi is not None and v.roi_ci[1] < 0:
-            out.append(i18n.t("retention.action_rethink", roi=f"{v.roi:,.1f}", **common))
-        elif e.significant and e.diff > 0:
-            roi = ""
-            if v.roi is not None:
-                roi = i18n.t("retention.roi", roi=f"{v.roi:,.1f}")
-                if all(x is not None and np.isfinite(x) for x in v.roi_ci):
-                    roi += i18n.t("retention.roi_ci", ci=nv.ci(*v.roi_ci, lambda x: f"{x:,.1f}"))
-            out.append(
-                i18n.t("retention.action_keep", orders=nv.num(v.incremental_orders), roi=roi, **common)
-            )
-        else:
-            out.append(i18n.t("retention.action_test", lift=common["lift"], ci=ci))
+        out.append(reminder_action(eff.value))
     if due is not None and (due.arm == "treatment").any():
-        out.append(
-            i18n.t("retention.action_remind", users=nv.num(due[due.arm == "treatment"].user_id.nunique()))
-        )
+        out.append(_t("action_remind", users=nv.num(due[due.arm == "treatment"].user_id.nunique())))
     if ch.ok and len(ch.value) > 1 and (~ch.value.flag_small).any():
         low = ch.value[~ch.value.flag_small].iloc[-1]
         overall = overall_cum_dk(ch.value)
         if low.cum_d7 < overall:
             out.append(
-                i18n.t(
-                    "retention.action_fix_channel",
-                    channel=i18n.name("channel", low.channel),
+                _t(
+                    "action_fix_channel",
+                    channel=channel_name(low.channel),
                     cum=nv.pct(low.cum_d7),
                     k=k,
                     overall=nv.pct(overall),
@@ -763,8 +826,8 @@ def actions(
     if len(sized) > 1:  # a kind with too few closed coupons says nothing about its design
         w = sized.sort_values(["redemption_rate", "kind"]).iloc[0]
         out.append(
-            i18n.t(
-                "retention.action_rework",
+            _t(
+                "action_rework",
                 kind=i18n.name("coupon_kind", w.kind),
                 face=nv.yuan(w.face_value),
                 min_spend=nv.yuan(w.min_spend),
@@ -777,5 +840,5 @@ def actions(
 def actions_text(items: list[str]) -> str:
     """Numbered actions as markdown, or one sentence when the data supports none this month."""
     if not items:
-        return i18n.t("retention.no_action")
+        return _t("no_action")
     return "\n".join(f"{i}. {a}" for i, a in enumerate(items, 1))

@@ -426,38 +426,57 @@ def measure_triggers(con, p: Params, as_of: dt.date, window_from: dt.date | None
 
 
 def effects_text(m: pd.DataFrame, p: Params) -> str:
-    """The month's trigger lists against their own holdouts, as one paragraph (reader-facing)."""
+    """The month's trigger lists against their own holdouts, as one paragraph (reader-facing, report
+    language: lib/userops/i18n/<lang>/triggers.yaml)."""
+    from userops import i18n
     from userops import narrative as nv
+
+    def t(key: str, **fields) -> str:
+        return i18n.t(f"triggers_report.{key}", **fields)
 
     measured = m[m["diff"].notna()]
     lines = []
     for r in measured.itertuples():
-        verdict = (
-            "a measurable lift"
-            if r.ci_low > 0
-            else ("a measurable loss" if r.ci_high < 0 else "no measurable lift")
-        )
+        verdict = t("lift") if r.ci_low > 0 else (t("loss") if r.ci_high < 0 else t("none"))
         if r.roi is None or pd.isna(r.roi):
-            roi_part = "; no ROI: the list cost nothing (no touch cost and no fixed cost in params)"
+            roi_part = t("roi_free")
         else:
-            roi_part = f", ROI on margin {r.roi:,.1f} (95% CI {r.roi_low:,.1f} to {r.roi_high:,.1f})"
+            roi_part = t("roi", roi=nv.num(r.roi, 1), ci=nv.ci(r.roi_low, r.roi_high, lambda x: nv.num(x, 1)))
         lines.append(
-            f"{display_name(r.list)}: {nv.pct(r.rate_treatment)} of {nv.num(r.treatment)} touched users ordered within "
-            f"{p.triggers.measurement_days} days vs {nv.pct(r.rate_holdout)} of {nv.num(r.holdout)} held out, "
-            f"{nv.pp(r.diff)} (95% CI {nv.pp(r.ci_low)} to {nv.pp(r.ci_high)}: {verdict}); "
-            f"{nv.num(r.incremental_orders, 1)} incremental orders, {nv.yuan(r.incremental_margin)} incremental "
-            f"gross margin (95% CI {nv.yuan(r.incremental_margin_low)} to {nv.yuan(r.incremental_margin_high)}) "
-            f"for a cost of {nv.yuan(r.cost, 2)}{roi_part}."
+            t(
+                "line",
+                list=list_name(r.list),
+                rate_t=nv.pct(r.rate_treatment),
+                n_t=nv.num(r.treatment),
+                days=p.triggers.measurement_days,
+                rate_h=nv.pct(r.rate_holdout),
+                n_h=nv.num(r.holdout),
+                diff=nv.pp(r.diff),
+                ci=nv.ci(r.ci_low, r.ci_high, nv.pp),
+                verdict=verdict,
+                orders=nv.num(r.incremental_orders, 1),
+                margin=nv.yuan(r.incremental_margin),
+                margin_ci=nv.ci(r.incremental_margin_low, r.incremental_margin_high, nv.yuan),
+                cost=nv.yuan(r.cost, 2),
+                roi=roi_part,
+            )
         )
     unmeasured = m[m["diff"].isna()]
     if len(unmeasured):
-        names = ", ".join(display_name(n) for n in unmeasured.list)
-        lines.append(f"Not measured ({names}): no campaign with both a touched and a held-out group.")
-    head = (
-        f"**Daily trigger lists whose measurement window ended this month**, each against its own holdout "
-        f"(pooled over its daily campaigns; basis: {m.margin_basis.iloc[0]}):"
-    )
+        names = i18n.t("common.list_sep").join(list_name(n) for n in unmeasured.list)
+        lines.append(t("unmeasured", names=names))
+    head = t("head", basis=nv.margin_basis(m.margin_basis.iloc[0]))
     return "\n".join([head, ""] + [f"- {x}" for x in lines])
+
+
+def list_name(rule: str) -> str:
+    """A trigger list's name in the report language (never the code name; a chain's own rule as written)."""
+    from userops import i18n
+
+    try:
+        return i18n.t(f"triggers_report.list.{rule}")
+    except i18n.MissingTranslation:
+        return display_name(rule)
 
 
 DISPLAY_NAMES = {

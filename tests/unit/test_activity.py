@@ -10,11 +10,14 @@ Main fixture (users; orders as user: time channel gmv):
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from userops import activity as a
+from userops import i18n
 from userops import narrative as nv
 from userops.db import connect
 from userops.params import ActivityParams, DataParams
@@ -48,6 +51,12 @@ ORDERS = [
     order_row(8, 3, "2026-10-28 12:00:00", gmv=20, order_channel="store"),
     order_row(9, 5, "2026-07-15 10:00:00", gmv=2000),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """The reasons below are pinned in English (the catalog test keeps zh in step; conftest restores zh)."""
+    i18n.set_language("en")
 
 
 @pytest.fixture
@@ -417,7 +426,9 @@ def test_due_list_leaves_out_the_global_holdout(mp_con):
     exp = ExperimentParams(global_holdout_salt="t", global_holdout_share=0.18)
     due = a.due_reminders(mp_con, P, ap, summary, exp)
     assert list(due.user_id) == [2] and due.attrs["global_holdout_left_out"] == 1
-    assert a.due_global_note(due).startswith("1 due user is in the persistent global holdout")
+    assert a.due_global_note(due).startswith(
+        "Users due but in the persistent global holdout, left out of the list: 1 "
+    )
     assert a.due_global_note(a.due_reminders(mp_con, P, ap, summary)) == ""  # no exp: nobody left out
 
 
@@ -505,10 +516,10 @@ def test_months_with_orders_starts_at_the_first_order(con):
 def test_event_definition_reason(con):
     tr = a.activity_trend(con, P, AP)
     assert a.events_reason(tr, False, P) == (
-        "The event definition needs the optional `events` table, which is absent."
+        "The event definition needs the optional table “Events”, which is absent."
     )
     assert a.events_reason(tr, True, P) == (
-        "The event definition needs events in October 2026; the `events` table has none in that month."
+        "The event definition needs events in October 2026; the table “Events” has none in that month."
     )
 
 
@@ -521,7 +532,9 @@ def test_channel_contrast_needs_two_channels_with_enough_buyers(con):
     )
     ap2 = ActivityParams(min_segment_users=2)
     seg2 = a.segment_summary(con, P, ap2, DP)
-    assert a.channel_contrast(seg2, ap2).reason.endswith("only app has that many.")
+    assert a.channel_contrast(seg2, ap2).reason.endswith(
+        "only App has that many."
+    )  # the channel's business name
     ap1 = ActivityParams(min_segment_users=1)
     cc = a.channel_contrast(a.segment_summary(con, P, ap1, DP), ap1)
     # DAU/MAU app 4 / (31 x 2), paid_ads 1 / (31 x 1)
@@ -560,10 +573,10 @@ def test_gap_summary_without_repeat_orders(con):
 def test_participation_without_incentive_events(con):
     ph = a.participation_headline(a.participation(con, P, AP), P, AP)
     assert ph.any_rate is None
-    assert ph.reason.startswith(
-        "Incentive participation needs events named in params `activity.incentive_events` ("
+    assert ph.reason == (
+        "Incentive participation needs the incentive events the params name (Check-in, Shared card, Lucky draw, "
+        "Task done, 40-second browse); the events of May 2026 to October 2026 have none."
     )
-    assert ph.reason.endswith("the `events` table has none from May 2026 to Oct 2026.")
 
 
 def test_tier_reason_when_nobody_starts_in_the_top_tier(coupon_con):
@@ -571,7 +584,7 @@ def test_tier_reason_when_nobody_starts_in_the_top_tier(coupon_con):
     kept = a.tiers_kept(a.tier_transitions(coupon_con, P, AP), AP)
     assert (kept.start, kept.kept, kept.end) == (0, 0, 0)
     assert a.tier_reason(kept, AP) == (
-        "Keeping core users needs users in the core tier at the month's start (90-day spend of 1,500 or more); "
+        "Keeping the Core tier needs users in it at the month's start (90-day spend of ¥1,500 or more); "
         "there were none."
     )
     mat = a.tier_matrix(a.tier_transitions(coupon_con, P, AP), AP)
@@ -586,8 +599,8 @@ def test_coupon_kinds_come_from_params(coupon_con):
     assert cp.issued.sum() == 0  # the four coupons are of kind 'repurchase'
     h = a.coupon_headline(coupon_con, cp, P, AP, dp)
     assert h.reason == (
-        "Repurchase coupons need coupons of the kinds in params `data.repurchase_coupon_kinds` (other); the coupons "
-        "table has none of them in May 2026 to Oct 2026 (its kinds: repurchase)."
+        "Repurchase coupons need coupons of the kinds the params name (other); the coupons of May 2026 to "
+        "October 2026 have none of them (their kinds: Repurchase coupon)."
     )
     e = a.reminder_effect(coupon_con, P.start, P.end, P, AP, dp)
     # u1's redemption (c1, kind 'repurchase') no longer counts: nobody converts in either arm
@@ -700,12 +713,12 @@ def test_reminder_categories_absent_from_the_data(mp_con):
     summary, _ = a.cycles(mp_con, P, AP)
     # default reminder categories milk_powder, mother_baby, daily: only P1 (mother_baby, milk powder) is bought
     assert a.reminder_scene_check(summary, AP) == (
-        "Category reminders need purchases with a repurchase cycle in the categories named in params "
-        "`activity.reminder_categories`; daily has no purchases in the data, so it is left out."
+        "Category reminders need a repurchase cycle in each reminder category the params name; "
+        "Daily goods: no purchases in the data, so it is left out."
     )
     only_absent = ActivityParams(reminder_categories=["daily", "snacks"])
     assert a.reminder_scene_check(summary, only_absent).endswith(
-        "daily, snacks have no purchases in the data, so no reminder list is made."
+        "Daily goods, Snacks: no purchases in the data, so no reminder list is made."
     )
     due = a.due_reminders(mp_con, P, only_absent, summary)
     assert due.empty
@@ -758,7 +771,9 @@ def test_association_leaves_out_comparisons_without_spread(make_warehouse):
     view = a.association_shown(assoc, P, ap)
     assert view.reason is None
     assert sorted(view.rows.incentive) == ["any", "checkin"]
-    assert view.dropped.startswith("draw is left out: the comparison needs participants and non-participants")
+    assert view.dropped.startswith(
+        "Left out: Lucky draw; the comparison needs participants and non-participants"
+    )
     con.close()
 
 
@@ -778,14 +793,36 @@ def test_repurchase_reminder_action_on_the_margin_basis():
         margin_basis="gross margin (paid GMV - cost of goods)",
         cost_yuan=2.0,
     )
+    i18n.set_language("zh")  # this test pins the Chinese wording
     text = a.reminder_action(keep)
-    assert text.startswith("**继续发送未用复购券提醒。**")
+    assert text.startswith("**继续发送未用复购券提醒**。")
     assert "¥50 的毛利" in text and "ROI（毛利口径）24.0（95%置信区间 10.0–40.0）" in nv.plain(text)
     rethink = SimpleNamespace(
         **{**vars(keep), "roi": -0.5, "roi_ci": (-0.9, -0.1), "incremental_margin": 1.0}
     )
-    assert a.reminder_action(rethink).startswith("**重新评估未用复购券提醒。**")
+    assert a.reminder_action(rethink).startswith("**重新评估未用复购券提醒**。")
     flat = SimpleNamespace(
         **{**vars(keep), "effect": SimpleNamespace(diff=0.01, ci_low=-0.02, ci_high=0.04, significant=False)}
     )
     assert a.reminder_action(flat).startswith("**继续测试复购券提醒**")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_definitions_appendix_in_business_language(lang):
+    # every field of the appendix filled from params (30-day repurchase, 7-day coupon window ...), and no
+    # code on the page: no snake_case, no $parameter, no SQL
+    from types import SimpleNamespace
+
+    from userops import activity_report as ar
+    from userops.export import chinese_outside, cjk_share, code_on_page
+
+    i18n.set_language(lang)
+    run = ar.ActivityRun(SimpleNamespace(params=SimpleNamespace(activity=AP)))
+    sec = ar.definitions(run)
+    html = re.sub(r"<style.*?</style>", " ", sec.items[0].data, flags=re.S)  # heading and table in one block
+    text = re.sub(r"<[^>]+>", "\n", html)
+    terms = [i18n.t(f"activity_report.def.{k}_term", repurchase_days=30) for k in ar.DEFINITIONS]
+    assert all(t in text for t in terms) and "{" not in text
+    assert code_on_page(text) == []
+    assert ("30日复购率" if lang == "zh" else "30-day repurchase rate") in text  # AP.repurchase_days
+    assert cjk_share(text) > 0.9 if lang == "zh" else chinese_outside(text) == []

@@ -19,8 +19,10 @@ from dataclasses import replace
 import pytest
 
 from userops import activity as a
+from userops import activity_report as ar
 from userops import campaigns as cm
-from userops import money
+from userops import i18n, money
+from userops import narrative as nv
 from userops.db import connect
 from userops.params import ActivityParams, ExperimentParams
 from userops.period import Period
@@ -74,6 +76,12 @@ def _tables(arms=None) -> dict[str, list[dict]]:
     }
 
 
+@pytest.fixture(autouse=True)
+def _english():
+    """The wording below is pinned in English (conftest restores zh after each test)."""
+    i18n.set_language("en")
+
+
 @pytest.fixture
 def con(make_warehouse):
     c = connect(make_warehouse(_tables()))
@@ -104,28 +112,39 @@ def test_category_reminder_money_on_margin(con):
     assert eff.roi == pytest.approx(money.roi(25.0, 0.2))
     lo, hi = eff.incremental_margin_ci
     assert lo <= 25.0 <= hi
-    text = cm.category_reminder_text(eff, "14-day window")
+    text = nv.plain(ar.money_text(eff, "in the 14 days after the reminder", "category"))
     assert "**¥25 incremental gross margin**" in text and "ROI on margin is 124.0" in text
-    assert "**50.0%** expected from their campaigns' randomised holdouts" in text  # u5 of u5, u6
-    assert "about **0 extra buyers**" in text and "the lift is **+0.0 pp**" in text
+    assert "about **0 extra buyers**" in text
     assert "**¥14**" in text and "not added to the cost" in text
-    assert "basis: gross margin (paid GMV - cost of goods); 3 of 4" in text
+    assert (
+        "(basis: gross margin (paid GMV - cost of goods); 3 of 4 window orders at an assumed 25% margin)"
+        in text
+    )
+    lift = nv.plain(ar.lift_text(eff.effect, "category.lift", "In the 14 days after the reminder"))
+    # the arm rates and the pooled lift are named apart: the standardised holdout rate is not the lift
+    assert (
+        "holdout rate standardised to the reminded members' campaigns" in lift and "**50.0%**" in lift
+    )  # u5 of u5, u6
+    assert "Their gap is not the lift below" in lift and "**the lift in ordering is +0.0 pp**" in lift
+    i18n.set_language("zh")
+    zh = nv.plain(ar.money_text(eff, "提醒后 14 天内", "category"))
+    assert "**¥25 增量毛利**" in zh and "窗口内 4 笔订单中有 3 笔没有商品成本，按假设毛利率 25% 计算" in zh
 
 
 def test_category_reminder_actions_on_margin_and_roi(con):
     eff = a.category_reminder_effect(con, P.start, P.end, P, AP, ExperimentParams(bootstrap_draws=200))
     # incremental margin 25 for a touch cost of 0.2 (above); the intervals are set by hand
     keep = replace(eff, incremental_margin_ci=(5.0, 40.0))  # ROI CI (5 - 0.2) / 0.2 = 24 to 199
-    text = cm.category_reminder_action(keep)
+    text = nv.plain(cm.category_reminder_action(keep))
     assert text.startswith("**Keep the category reminders.**")
-    assert "ROI on margin 124.0 (95% CI 24.0 to 199.0)" in text
+    assert "ROI on margin 124.0 (95% CI 24.0–199.0)" in text
     assert "includes a loss" not in text
     unsure = cm.category_reminder_action(replace(eff, incremental_margin_ci=(-3.0, 40.0)))
     assert unsure.startswith("**Keep testing the category reminders**: the gross margin they add is not")
     thin = cm.category_reminder_action(replace(eff, incremental_margin_ci=(0.1, 40.0)))  # ROI low -0.5
     assert thin.startswith("**Keep the category reminders.**")
-    assert thin.endswith(
-        "(95% CI -0.5 to 199.0); the ROI interval still includes a loss, so keep the holdout."
+    assert nv.plain(thin).endswith(
+        "(95% CI -0.5–199.0); the ROI interval still includes a loss, so keep the holdout."
     )
     losing = replace(eff, incremental_margin=0.1, incremental_margin_ci=(-1.0, 0.15))  # ROI high -0.25
     assert cm.category_reminder_action(losing).startswith("**Rethink the category reminders.**")
@@ -146,7 +165,7 @@ def test_category_reminder_without_holdout_says_so_and_shows_no_effect(make_ware
     assert a.category_reminder_effect(treated_only, P.start, P.end, P, AP) is None
     assert a.category_reminder_reason(treated_only, True, P.start, P, AP) == (
         "Measuring the category reminders needs past category-reminder campaigns with a randomised holdout; "
-        "those in the data have no randomised holdout, so no effect is shown."
+        "those in the data have no holdout arm, so no effect is shown."
     )
     treated_only.close()
 
@@ -181,5 +200,5 @@ def test_category_reminder_metrics_and_chart(con):
     assert m["category_reminder_lift"]["period"] == "2026-05..2026-10"  # effect_months 6
     fig = a.category_reminder_chart(eff, P, AP)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
-    assert set(labels) == {"2026-10 c7", "pooled (stratified) 1 campaigns"}  # name without its month: added
+    assert set(labels) == {"2026-10 c7", "pooled by campaign (1 campaign)"}  # name without its month: added
     plt.close(fig)

@@ -33,9 +33,10 @@ from userops.period import Period
 from userops.testing import order_row
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def english():
-    """Cluster names and playbook lines in English (the wording these tests pin down)."""
+    """Cluster names, playbook lines and sentences in English (the wording these tests pin down; the i18n
+    test keeps zh/persona.yaml in step)."""
     i18n.set_language("en")
     yield
     i18n.set_language(i18n.DEFAULT_LANGUAGE)
@@ -366,12 +367,13 @@ def test_silhouette_note_says_when_it_is_weak():
     empty = pd.DataFrame({"user_id": [], "cluster": []})
     weak = ps.Clustering(empty, sil, 3, 100, 5, 1.0)
     assert ps.silhouette_note(weak, PP) == (
-        "Silhouette of the chosen k = 3: **0.21** (-1..1, higher = better separated; k=3: 0.21, k=4: 0.18). "
+        "Separation of the chosen 3 clusters: **0.21** (-1 to 1, higher = better separated; 3 clusters: 0.21, "
+        "4 clusters: 0.18). "
         "That is weak (below 0.25): the clusters overlap, so read their names as tendencies of the buyers, "
         "not as distinct groups."
     )
     strong = ps.Clustering(empty, sil.replace(0.21, 0.33), 3, 100, 5, 1.0)
-    assert ps.silhouette_note(strong, PP).endswith("k=3: 0.33, k=4: 0.18).")
+    assert ps.silhouette_note(strong, PP).endswith("3 clusters: 0.33, 4 clusters: 0.18).")
 
 
 # --------------------------------------------------------------------------- data of other shapes
@@ -457,10 +459,10 @@ def test_clustering_drops_absent_and_constant_features(english):
     c = ps.cluster_users(f, pp)
     assert c.ok and "online_share" not in c.features and "cat_mother_baby" not in c.features
     assert c.left_out == (
-        "cat_mother_baby (not in this data)",
-        "online_share (the same for every fitted buyer)",
+        "Mother & baby (not in this data)",  # the features' business names, never their code names
+        "online (the same for every fitted buyer)",
     )
-    assert c.note().startswith("Left out of the clustering: cat_mother_baby (not in this data); online_share")
+    assert c.note().startswith("Left out of the clustering: Mother & baby (not in this data); online")
     from sklearn.metrics import adjusted_rand_score
 
     assert c.k == 3 and adjusted_rand_score(f.truth, c.assignment.cluster) == pytest.approx(1.0)
@@ -525,10 +527,31 @@ def test_playbook_text_without_categories_or_coupons(english):
     )
 
 
+def test_findings_read_chinese_in_the_default_language():
+    """zh (the default): coverage, link and silhouette findings in Chinese with business names, no code name."""
+    from userops.export import cjk_share, code_on_page
+
+    i18n.set_language("zh")
+    cover = ps.window_coverage(dt.date(2026, 8, 20), P, 12)
+    assert (
+        cover
+        == "订单从 2026-08-20 开始，12 个月的窗口中只有 3 个月的数据：最近购买和购买频次只在这段时间内排名。"
+    )
+    assoc = pd.DataFrame(
+        dict(attribute=["family_status"], behaviour=["top category"], cramers_v=[0.36], p_value=[0.001], n=[40],
+             strength=["strong"])
+    )  # fmt: skip
+    link = ps.association_sentence(assoc, PP)
+    assert link == "最强的关联是**家庭状况 × 偏好品类**（强度 0.36，强）。"
+    assert ps.feature_label("online_share") == "线上占比" and ps.level_label("with_kids") == "有孩家庭"
+    for t in (cover, link):
+        assert cjk_share(t) > 0.95 and code_on_page(t) == [], t
+
+
 def test_window_coverage_and_significance():
     # data from 2026-08-20, report month 2026-10, 12-month window from 2025-11-01: Aug, Sep, Oct
     assert ps.window_coverage(dt.date(2026, 8, 20), P, 12) == (
-        "Orders start on 2026-08-20, so the 12-month window holds 3 months of history: recency and "
+        "Orders start on 2026-08-20, so the 12-month window holds 3 month(s) of history: recency and "
         "frequency rank buyers within it."
     )
     assert ps.window_coverage(dt.date(2025, 11, 15), P, 12) == ""  # starts in the window's first month
@@ -548,7 +571,7 @@ def test_window_coverage_and_significance():
     )
     assert ps.association_sentence(assoc, PP) == (
         "No attribute link is both clear and significant (at 95%) among 40 buyers. Links too weak to act "
-        "on (V < 0.10): city × time of day. Not significant on 40 buyers (could be chance): gender × channel."
+        "on (strength below 0.10): city × time of day. Not significant on 40 buyers (could be chance): gender × channel."
     )
 
 
@@ -582,7 +605,7 @@ def test_pct_table_skips_unredeemed_and_new_user_coupons(english):
     assert t.coupon_sensitivity == "average"  # 30% coupon orders, as all clustered buyers
     # 25% of its orders in store (< recall.offline_share 0.5): the online CRM channel, not the order channel
     assert (t.content, t.time, t.channel, t.order_channel) == (
-        "pet + fresh · coupon other",
+        "pet + Fresh · other",  # the chain's own category and coupon kind as written, ours by name
         "Fri 19:00",
         "wechat_notice",
         "app",
@@ -621,6 +644,6 @@ def test_pct_content_and_channel_come_from_each_clusters_own_data():
     assert t.loc[1, "top_category"] == "fresh" and t.loc[2, "top_category"] == "snacks"
     assert t.loc[1, "coupon_sensitivity"] == "low" and t.loc[2, "coupon_sensitivity"] == "high"
     # low coupon use: no coupon pushed even though its repurchase coupons were redeemed (50%)
-    assert t.loc[1, "content"] == "fresh + daily · full price (low coupon use)"
-    assert t.loc[2, "content"] == "snacks · coupon recall"
+    assert t.loc[1, "content"] == "Fresh + Daily goods · full price (low coupon use)"
+    assert t.loc[2, "content"] == "Snacks · Recall coupon"
     assert (t.loc[1, "channel"], t.loc[2, "channel"]) == ("offline_push", "wechat_notice")  # recall params

@@ -33,7 +33,8 @@ import pytest
 from statsmodels.stats.contingency_tables import StratifiedTable
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from userops import clv
+from userops import clv, i18n
+from userops import narrative as nv
 from userops import recall as rl
 from userops.db import connect
 from userops.params import DataParams, ExperimentParams, RecallParams
@@ -43,6 +44,15 @@ from userops.testing import order_row
 P = Period("2026-10")
 RC = RecallParams()
 DP = DataParams()
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The sentences below are pinned in English (the i18n test keeps zh/recall.yaml in step)."""
+    i18n.set_language("en")
+    yield
+    i18n.set_language(i18n.DEFAULT_LANGUAGE)
+
 
 USERS = [
     dict(user_id=u, registered_at="2026-06-01 09:00:00", channel=ch, city=city, birth_year=by)
@@ -315,7 +325,10 @@ def test_roi_on_assumed_margin_and_a_coupon_counted_once(con):
     assert rl.margin_basis(row, ExperimentParams()) == (
         "gross margin at an assumed 25% of paid GMV (no cost of goods in the data)"
     )
-    assert rl.roi_text(row) == f"**ROI on margin 140.7** (95% CI {row.roi_low:,.1f} to {row.roi_high:,.1f})"
+    assert (
+        nv.plain(rl.roi_text(row))
+        == f"**ROI on margin 140.7** (95% CI {row.roi_low:,.1f}–{row.roi_high:,.1f})"
+    )
     # a fixed cost of 5 per campaign: cost 5.15, ROI (21.25 - 5.15) / 5.15
     fixed = rl.campaign_effects(rl.outcomes(con, P, RC, DP), RC, ExperimentParams(campaign_fixed_cost=5))
     f = fixed.set_index("group").loc["all"]
@@ -497,15 +510,15 @@ def test_cost_unknown_for_a_channel_without_cost_per_touch():
     row = eff.loc["all"]
     assert row.inc_gmv == pytest.approx((25 - 10) * 2)  # (mean T 25 - mean H 10) x 2 treated
     assert np.isnan(row.cost) and np.isnan(row.roi) and row.cost_unknown_for == "email"
-    assert rl.cost_text(row) == "an unknown cost (no cost per touch for email)"
-    assert rl.cost_cell(row) == "unknown (email)"
+    assert rl.cost_text(row) == "an unknown cost (no cost per touch for Email)"  # the channel's display name
+    assert rl.cost_cell(row) == "unknown (Email)"
     # params cost for email: 2 touches x 0.03
     rc = RecallParams(cost_per_touch={"email": 0.03})
     known = rl.campaign_effects(_outcome_rows("email", np.nan), rc).set_index("group").loc["all"]
     # ROI on margin: incremental margin (12.5 / 2 - 5 / 2) x 2 = 7.5; (7.5 - 0.06) / 0.06 = 124
     assert known.cost == pytest.approx(0.06) and known.roi == pytest.approx((7.5 - 0.06) / 0.06)
-    assert known.cost_unknown_for == "" and rl.cost_text(known, prefix="") == "¥0.1 (2 touches)"
-    assert rl.roi_text(row) == "no ROI: the cost is unknown (no cost per touch for email)"
+    assert known.cost_unknown_for == "" and rl.cost_text(known) == "a campaign cost of ¥0.1 (2 touches)"
+    assert rl.roi_text(row) == "no ROI: the cost is unknown (no cost per touch for Email)"
 
 
 def test_list_plan_cost_unknown_for_a_channel_missing_in_params():
@@ -521,9 +534,9 @@ def test_list_plan_cost_unknown_for_a_channel_missing_in_params():
     assert plan.loc["sms", "touch_cost"] == pytest.approx(0.1)  # 2 treated x 0.05
     assert np.isnan(plan.loc["app_push", "touch_cost"])
     assert rl.plan_cost_text(plan.reset_index()) == (
-        "Planned touch cost ¥0.1 for sms (the coupons' discount is not added: it comes out of paid GMV when "
-        "redeemed); the touch cost of app_push (1 treated users) is unknown: params recall.cost_per_touch has "
-        "no cost for app_push."
+        "Planned touch cost ¥0.1 for SMS (the coupons' discount is not added: it comes out of paid GMV when "
+        "redeemed); the touch cost of App push (1 treated users) is unknown: the params give no cost per touch "
+        "for App push."
     )
     assert rl.plan_cost_text(plan.loc[["sms"]].reset_index()) == (
         "Planned campaign cost ¥0.1 of touches (the coupons' discount is not added: it comes out of paid GMV "
@@ -550,10 +563,10 @@ def test_campaigns_without_holdout_need_one(make_warehouse):
     assert res.reason == (
         "The recall effect needs a randomised holdout (members drawn but not touched); none of the 1 "
         "recall campaigns in the 12 months to October 2026 kept one, so their reactivation cannot be "
-        "told apart from users who would have come back anyway."
+        "told apart from users who would have come back anyway (30-day window)."
     )
     assert rl.unmeasured_sentence(res.unmeasured).startswith(
-        "1 recall campaign without a randomised holdout (2026-09 流失召回（短信）) is left out"
+        "1 recall campaign(s) without a randomised holdout (2026-09 流失召回（短信）) left out"
     )
 
 
@@ -574,14 +587,14 @@ def test_empty_recall_list_says_why(con):
     # active at the October end: u2, u3, u4, u6 (none with p < 0.1); churned: u1, silent 37 days
     assert rl.list_reason(con, P, rc) == (
         "Nobody qualifies for the recall list: none of the 4 active buyers is overdue against their own "
-        "rhythm (P(gap this long) below 10%), and all 1 churned buyers have been silent for more than 1 "
-        "days (recall.list_max_recency_days). No list is written."
+        "rhythm (chance of a gap this long below 10%), and all 1 churned buyers have been silent for more "
+        "than 1 days. No list is written."
     )
     cool = RecallParams(at_risk_p=0.6, list_cooldown_days=61)
     # candidates u2, u3, u4 (p < 0.6) and u1 (churned 37 days): all members of the 09-01 campaign
     assert rl.list_reason(con, P, cool) == (
         "Nobody qualifies for the recall list: all 4 candidates (3 overdue active buyers, 1 recently "
-        "churned) were put in a recall campaign in the last 61 days (recall.list_cooldown_days)."
+        "churned) were put in a recall campaign in the last 61 days."
     )
     assert rl.list_reason(con, P, RC) == ""  # u1 qualifies
 
@@ -591,7 +604,7 @@ def test_sentences_leave_out_empty_groups(con):
     # September end: u1, u4, u6 new, u2 churned, nobody declining; u2 is back (mature)
     assert (
         rl.transitions_title(tr, P)
-        == "Nobody was declining at the end of Sep 2026; 1 churned users came back (ordered again)"
+        == "Nobody was in the Declining stage at the end of Sep 2026; 1 Dormant users came back (ordered again)"
     )
     assert rl.reactivated(tr) == 1  # u2: churned at the September end, ordered 10-05
     c = rl.compare_rules(rl.at_risk(con, P, RecallParams(at_risk_p=0.6)))
@@ -604,6 +617,26 @@ def test_sentences_leave_out_empty_groups(con):
         "wechat_notice",
         "sms.2",
     ]
+
+
+def test_sentences_read_chinese_in_the_default_language(con):
+    """zh (the default): the same findings in Chinese, no code name, business names of stages and channels."""
+    from userops.export import cjk_share, code_on_page
+
+    i18n.set_language("zh")
+    tr = rl.transitions(con, P)
+    title = rl.transitions_title(tr, P)
+    assert title == "9月末没有衰退期用户；1 名沉睡用户被唤醒（重新下单）"  # u2: churned at the September end
+    c = rl.compare_rules(rl.at_risk(con, P, RecallParams(at_risk_p=0.6)))
+    text = rl.rules_sentence(c, RC)
+    assert "**只有个人规则能发现 2 名用户**" in text and text.endswith("没有用户只被 30 天规则预警。")
+    reason = rl.list_reason(con, P, RecallParams(list_max_recency_days=1))
+    assert reason.startswith("没有用户符合召回名单条件：4 名活跃买家中没有人按自己的节奏逾期")
+    plan = rl.list_plan(
+        pd.DataFrame(dict(user_id=[1], channel=["email"], arm=["treatment"], value_at_stake=[1.0])), RC
+    )
+    for t in (title, text, reason, rl.plan_cost_text(plan)):
+        assert cjk_share(t) > 0.95 and code_on_page(t) == [], t
 
 
 def test_offline_channels_and_list_channels_come_from_params(con):
@@ -619,8 +652,7 @@ def test_offline_channels_and_list_channels_come_from_params(con):
     plan = rl.list_plan(lst, rc)  # default cost_per_touch has sms, wechat_notice, offline_push only
     assert plan.channel.tolist() == ["email"] and np.isnan(plan.touch_cost.iloc[0])
     assert rl.plan_cost_text(plan) == (
-        "The touch cost of email (3 treated users) is unknown: params recall.cost_per_touch has no cost "
-        "for email."
+        "The touch cost of Email (3 treated users) is unknown: the params give no cost per touch for Email."
     )
 
 
@@ -712,15 +744,15 @@ def test_channels_not_randomised_get_no_favour():
     v = rl.channel_verdict(out, RC)
     assert v.favour == "" and v.splits == 0
     assert v.sentence == (
-        "**The channels are not comparable**: they were never randomised against each other (sms in Aug 2026; "
-        "wechat_notice in Sep 2026; the list assigns a channel by each user's store share), so differences "
+        "**The channels are not comparable**: they were never randomised against each other (SMS in Aug 2026; "
+        "WeChat notice in Sep 2026; the list assigns a channel by each user's store share), so differences "
         "between their lifts may come from the month or the users, not the channel."
     )
     later = _members(3, "sms", "2026-10", "treatment", 5, 1, 500)
     v3 = rl.channel_verdict(pd.concat([later, out], ignore_index=True), RC)
-    assert "(sms in Aug 2026, Oct 2026; wechat_notice in Sep 2026;" in v3.sentence  # months in time order
+    assert "(SMS in Aug 2026, Oct 2026; WeChat notice in Sep 2026;" in v3.sentence  # months in time order
     single = rl.channel_verdict(out[out.channel == "sms"], RC)
-    assert single.favour == "" and single.sentence.startswith("Only one recall channel ran (sms)")
+    assert single.favour == "" and single.sentence.startswith("Only one recall channel ran (SMS)")
 
 
 def test_randomised_channel_split_can_favour_a_channel():
@@ -738,7 +770,7 @@ def test_randomised_channel_split_can_favour_a_channel():
     # sms - email among treated: 0.60 - 0.30 = +30 pp (one stratum)
     assert v.favour == "sms" and v.splits == 1
     assert v.sentence.startswith(
-        "In 1 randomised channel split, treated users reached by sms reactivated +30.0 pp"
+        "In 1 randomised channel split(s), treated users reached by SMS reactivated +30.0 pp"
     )
     # the same split with 32 of 100 for sms: +2 pp, not significant -> no favour
     close = split.assign(reactivated=split.reactivated & ~((split.campaign_id == 5) & (split.user_id > 32)))
@@ -755,16 +787,16 @@ def test_forecast_uses_the_lift_of_the_same_stage():
     lifts = rl.stage_lifts(_two_campaigns(), ExperimentParams(), min_users=5)  # all churned at the draw
     assert lifts.stage.tolist() == ["churned"] and lifts["diff"].iloc[0] == pytest.approx(0.10)
     # on these small holdouts the churned lift is not significant: no number of extra users is promised
-    assert "the lift measured on churned members is not significant" in rl.forecast_sentence(lst, lifts)
+    assert "the lift measured on Dormant members is not significant" in rl.forecast_sentence(lst, lifts)
     sure = lifts.assign(ci_low=0.05, ci_high=0.15)  # a lift of +10 pp (95% CI +5 to +15 pp)
-    text = rl.forecast_sentence(lst, sure)
+    text = nv.plain(rl.forecast_sentence(lst, sure))
     # 100 treated churned users x +10 pp = 10 extra users (CI 5 to 15); declining users have no comparable lift
     assert text.startswith(
-        " Forecast: the 100 treated churned users should bring about **10 extra users** back (95% CI 5 to 15"
+        " Forecast: the 100 treated Dormant users should bring about **10 extra users** back (95% CI 5–15"
     )
-    assert "no lift has been measured on comparable users for declining (20) treated users" in text
+    assert "no lift has been measured on comparable users for Declining (20) treated users" in text
     none = rl.forecast_sentence(lst, lifts.iloc[0:0])  # campaigns measured, but no stage with enough members
-    assert "churned (100), declining (20)" in none and "no forecast exists" in none
+    assert "Dormant (100), Declining (20)" in none and "no forecast exists" in none
     assert rl.forecast_sentence(lst, None).startswith(" Forecast: no recall campaign has been measured")
 
 
@@ -774,8 +806,8 @@ def test_list_leaves_out_the_global_holdout_upfront(con):
     lst = rl.recall_list(con, P, RC, DP, held)
     assert lst.empty and lst.attrs["global_holdout_left_out"] == 1
     assert rl.list_reason(con, P, RC, 1) == (
-        "Nobody qualifies for the recall list: all 1 users who would are in the persistent global holdout "
-        "(params experiments.global_holdout_share), which no list touches."
+        "Nobody qualifies for the recall list: all 1 users who would are in the persistent global holdout, "
+        "which no list touches."
     )
     kept = rl.recall_list(
         con, P, RC, DP, ExperimentParams(global_holdout_salt="h10", global_holdout_share=0.2)
@@ -792,13 +824,14 @@ def test_channel_arm_is_a_stable_draw_per_user(con):
     # the same user keeps the same arm on a smaller list (the draw depends on the user only)
     small = rl.recall_list(con, P, RecallParams(at_risk_p=0.6, channel_store_active="sms"), DP)
     assert set(small.channel_arm) == {"sms"} and rl.channel_split_sentence(small) == (
-        "The list uses one channel only (sms), so it offers no channel split."
+        "The list uses one channel only (SMS), so it offers no channel split."
     )
 
 
 def test_keep_recalling_action_says_when_the_roi_interval_includes_a_loss():
     eff = rl.campaign_effects(_two_campaigns(), RC).set_index("group")
     allr = eff.loc["all"]
+    i18n.set_language("zh")
     text = rl.keep_recalling_action(allr)
     # incremental margin 100 for 1.4 of touches (10 x 0.05 + 90 x 0.01): ROI (100 - 1.4) / 1.4 = 70.4
     assert text.startswith("**继续召回**：合并各次活动，唤醒率提升 +10.0 pp")

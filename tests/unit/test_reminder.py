@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from userops import money
+from userops import i18n, money
+from userops import narrative as nv
 from userops import retention as r
 from userops.campaigns import arm_rates, coupon_reminder_effect
 from userops.db import connect
@@ -127,6 +128,10 @@ def test_reminder_margin_discount_cost_and_roi(con):
     assert eff.roi == pytest.approx((7.5 - 0.02) / 0.02)  # ROI on margin: (7.5 - 0.02) / 0.02 = 374
     fixed = r.reminder_effect(con, P.start, P.end, P, RP, DP, ExperimentParams(campaign_fixed_cost=1.0))
     assert fixed.cost_yuan == pytest.approx(1.02)  # + the fixed cost, once for the one campaign
+    text = r.reminder_text(eff, RP)
+    assert "**¥8 增量毛利**" in text and "**ROI（毛利口径）374.0**" in text
+    assert "一次活动" in text and "不是上面" not in text  # one campaign: the lift is the rates' difference
+    i18n.set_language("en")
     text = r.reminder_text(eff, RP)
     assert "¥8 incremental gross margin" in text and "ROI on margin is 374.0" in text
     assert "basis: gross margin at an assumed 25% of paid GMV" in text
@@ -265,6 +270,8 @@ def test_expiring_coupons_use_the_params_pack_kinds(make_warehouse):
     assert due["coupon_id"].tolist() == [1]
     none_due = r.expiring_coupons(con, P, RP, DataParams(new_user_coupon_kinds=["welcome"]))
     assert none_due.empty
+    assert r.expiring_text(none_due, P, RP).startswith("2026-10-31 之后 48 小时内没有未核销的新人券到期")
+    i18n.set_language("en")
     text = r.expiring_text(none_due, P, RP)
     assert text.startswith("No unredeemed new-user coupon expires within 48 hours after 2026-10-31")
 
@@ -284,19 +291,26 @@ def test_reminder_without_holdout_says_so(make_warehouse):
     con = connect(make_warehouse(tables))
     s = r.reminder_section(con, P.start, P.end, P, RP, DP, {"campaigns", "campaign_members", "coupons"})
     assert not s.ok
+    assert s.reason == "衡量到期提醒需要在提醒组旁边有随机对照组；本期的到期提醒活动没有对照组。"
+    i18n.set_language("en")
+    s = r.reminder_section(con, P.start, P.end, P, RP, DP, {"campaigns", "campaign_members", "coupons"})
     assert "needs a randomised holdout" in s.reason and "no holdout arm" in s.reason
 
 
 def test_reminder_without_campaign_or_tables_says_so(con):
     nov = Period("2026-11")  # the only campaign was assigned in October
     s = r.reminder_section(con, nov.start, nov.end, nov, RP, DP, {"campaigns", "campaign_members", "coupons"})
+    assert s.reason == "衡量到期提醒需要本期有名单的到期提醒活动；数据中没有。"
+    s = r.reminder_section(con, P.start, P.end, P, RP, DP, {"coupons"})
+    assert s.reason == "衡量到期提醒需要可选的「营销活动」、「活动名单」表；数据中没有。"
+    i18n.set_language("en")
+    s = r.reminder_section(con, nov.start, nov.end, nov, RP, DP, {"campaigns", "campaign_members", "coupons"})
     assert s.reason == (
-        "Measuring the reminder needs a campaign of kind 'expiry_reminder' with members in this period; "
-        "the data has none."
+        "Measuring the reminder needs an expiry-reminder campaign with members in this period; the data has none."
     )
     s = r.reminder_section(con, P.start, P.end, P, RP, DP, {"coupons"})
     assert s.reason == (
-        "Measuring the reminder needs the optional tables `campaigns`, `campaign_members`; the data lacks them."
+        "Measuring the reminder needs the optional Campaigns, Campaign members tables; the data lacks them."
     )
 
 
@@ -321,12 +335,24 @@ def test_reminder_actions_weigh_margin_against_cost(con):
         con, P.start, P.end, P, RP, DP, {"campaigns", "campaign_members", "coupons"}, ExperimentParams()
     )
     lift = replace(s.value.effect, diff=0.2, ci_low=0.1, ci_high=0.3)  # a clear lift, by hand
-    keep = replace(s.value, effect=lift)  # incremental margin 7.5 for a touch cost of 0.02
+    # incremental margin 7.5 (interval 5 to 10, by hand) for a touch cost of 0.02: ROI 374.0 (249.0 to 499.0)
+    keep = replace(s.value, effect=lift, incremental_margin_ci=(5.0, 10.0))
     text = r.actions(replace(s, value=keep), None, r.Section(reason="x"), r.Section(reason="x"), RP)[0]
-    assert text.startswith("**继续发送到期提醒。**") and "ROI（毛利口径）374.0" in text
+    assert text.startswith("**继续发送到期提醒**。") and "ROI（毛利口径）374.0" in text
+    assert nv.plain(text).endswith("ROI（毛利口径）374.0（95%置信区间 249.0–499.0）。")
+    # the same lift, but the margin interval reaches -1: ROI (-1 - 0.02) / 0.02 = -51.0 -> not "keep"
+    unsure = replace(keep, incremental_margin_ci=(-1.0, 10.0))
+    text = r.actions(replace(s, value=unsure), None, r.Section(reason="x"), r.Section(reason="x"), RP)[0]
+    assert text.startswith("**继续测试到期提醒，并保留对照组衡量**。") and "继续发送" not in text
+    assert "95%置信区间 -51.0–499.0" in nv.plain(text) and "仍包含亏损" in text
+    i18n.set_language("en")
+    text = r.actions(replace(s, value=unsure), None, r.Section(reason="x"), r.Section(reason="x"), RP)[0]
+    assert text.startswith("**Keep testing the expiry reminder, and keep its holdout to measure it.**")
+    assert "still includes a loss" in text and "Keep the expiry reminder." not in text
+    i18n.set_language("zh")
     losing = replace(keep, incremental_margin=-1.0, incremental_margin_ci=(-2.0, -0.5))
     text = r.actions(replace(s, value=losing), None, r.Section(reason="x"), r.Section(reason="x"), RP)[0]
-    assert text.startswith("**重新评估到期提醒。**")  # ROI CI (-0.5 - 0.02) / 0.02 < 0
+    assert text.startswith("**重新评估到期提醒**。")  # ROI CI (-0.5 - 0.02) / 0.02 < 0
 
 
 def test_bootstrap_increments_do_not_depend_on_the_block_size():

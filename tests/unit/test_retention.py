@@ -17,6 +17,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from userops import i18n
+from userops import narrative as nv
 from userops import retention as r
 from userops.db import connect
 from userops.params import DataParams, RetentionParams
@@ -174,8 +176,10 @@ def test_km_share_beyond_the_observed_days_is_not_shown(con):
     curve = r.time_to_second(con, P.start, P.end, P, RP)["all"]
     assert r.share_by_day(curve, 7) == pytest.approx(0.6)  # 1 - KM 0.4 after u3's day-4 order
     assert pd.isna(r.share_by_day(curve, 30))  # the longest observation is u6's 11 days
+    assert r.km_finding(curve, RP) == "估计 60.0% 的新客在第 7 天前再次下单（第 30 天需要更长的观察期）"
+    i18n.set_language("en")
     assert r.km_finding(curve, RP) == (
-        "Censored estimate: 60.0% of new users order again by day 7 (30 days needs a longer observation)"
+        "Estimated: 60.0% of new users order again by day 7 (day 30 needs a longer observation)"
     )
 
 
@@ -187,11 +191,17 @@ def test_channel_section_keeps_each_interval_around_its_rate(con):
     assert (ch.cum_d7_low <= ch.cum_d7).all() and (ch.cum_d7 <= ch.cum_d7_high).all()
     assert ch.cum_d7_low.iloc[2] == 0.0 and ch.cum_d7_high.iloc[0] == 1.0
     assert r.overall_cum_dk(ch) == pytest.approx(0.5)  # u1, u3 of u1 u2 u3 u6
-    assert r.channel_finding(ch, 7) == "paid_ads retains best (100.0%), official_account worst (0.0%)"
+    assert r.channel_finding(ch, 7) == "付费广告留存最好（100.0%），公众号最差（0.0%）"  # business names
+    i18n.set_language("en")
+    assert r.channel_finding(ch, 7) == "Paid ads retains best (100.0%), Official account worst (0.0%)"
 
 
 def test_sections_without_new_users_say_what_they_need(con):
     nov, dec = Period("2026-11"), Period("2026-12")
+    assert (
+        r.headline_section(con, nov, RP).reason == "本节需要2026年11月有新客（下了首单的用户）；数据中没有。"
+    )
+    i18n.set_language("en")
     assert r.headline_section(con, nov, RP).reason == (
         "This section needs new users (a first order) in November 2026; the data has none."
     )
@@ -203,7 +213,7 @@ def test_sections_without_new_users_say_what_they_need(con):
     daily = r.cohort_grid_section(r.daily_cohorts(con, dec, RP), "daily", dec)
     assert daily.reason == (
         "The daily cohort grid needs new users observed for at least a day by 2026-12-31; "
-        "the data has none in these cohorts."
+        "these cohorts have none."
     )
     assert not r.km_section(con, dec.start, dec, RP).ok
 
@@ -218,6 +228,8 @@ def test_weekly_cohorts_start_on_mondays_and_mark_partial_weeks(con):
     assert done[pd.Timestamp("2026-10-19")]  # Mon 10-19 .. Sun 10-25, all observed
     assert not done[pd.Timestamp("2026-10-26")]  # Mon 10-26 .. Sun 11-01: 11-01 is after the month
     # complete weeks observed 7 days: 10-05, 10-12 (no users: no rate), 10-19 (u6) -> one rate
+    assert r.weekly_finding(weekly, 7) == "7日留存的周趋势需要 4 个观察满 7 天的完整周；数据中有 1 个"
+    i18n.set_language("en")
     assert r.weekly_finding(weekly, 7) == (
         "A weekly trend of 7-day retention needs 4 complete weeks observed for 7 days; the data has 1"
     )
@@ -253,8 +265,9 @@ def test_weekly_trend_is_a_fit_over_complete_weeks(make_warehouse):
     assert t["slope"] == pytest.approx(-0.15)
     assert (t["ci_low"], t["ci_high"]) == pytest.approx((-0.30212, 0.00212), abs=1e-4)
     # the old "first to last complete week" read the stub: 100% -> 25% = -75 pp; the fit says no trend
-    assert r.weekly_finding(weekly, 7) == (
-        "7-day retention shows no clear weekly trend over 4 complete weeks (-30.2 pp to +0.2 pp a week)"
+    i18n.set_language("en")
+    assert nv.plain(r.weekly_finding(weekly, 7)) == (
+        "7-day retention shows no clear weekly trend over 4 complete weeks (95% CI -30.2 pp–+0.2 pp a week)"
     )
     c.close()
 
@@ -272,6 +285,8 @@ def test_return_event_activity_and_named_event(con):
     assert d1("any").retention == 1.0  # 5 of u1 u2 u3 u4 u6
     h = r.headline(con, P, RP)
     assert (h.d1, h.other_event, h.d1_other) == (pytest.approx(0.4), "any", 1.0)
+    assert "- 若以「有任何活跃（浏览等行为或下单）」计，次日留存为 100.0%" in r.headline_text(h, P, RP)
+    i18n.set_language("en")
     text = r.headline_text(h, P, RP)
     assert "- D1 on any activity (an event or an order) instead: 100.0% (same new users" in text
     on_visits = RetentionParams(return_event="visit")
@@ -279,12 +294,11 @@ def test_return_event_activity_and_named_event(con):
     assert (hv.d1, hv.other_event, hv.d1_other) == (pytest.approx(0.4), "order", pytest.approx(0.4))
     no_events = r.headline(con, P, RP, has_events=False)
     assert pd.isna(no_events.d1_other)
-    assert "- D1 on any activity (an event or an order) needs the optional `events` table" in (
+    assert "- D1 on any activity (an event or an order) needs the optional Events table" in (
         r.headline_text(no_events, P, RP)
     )
     assert r.headline_section(con, P, on_visits, has_events=False).reason == (
-        "Retention on a `visit` event (params retention.return_event) needs the optional `events` table; "
-        "the data lacks it."
+        "Retention on a 'visit' event as the return event needs the optional Events table; the data lacks it."
     )
 
 
@@ -307,14 +321,18 @@ def test_one_headline_definition_and_named_variants(con):
         defs[k][1].startswith("variant:") for k in ("second_order_within_168h", "km_retention_by_day_30")
     )
     text = r.headline_text(h, P, RP)
-    assert "- **7-day retention 50.0%**: the share with another order on calendar days 1..7" in text
-    assert "- Variant, 75.0% had a 2nd order within 7 x 24 h: it counts a same-day 2nd order" in text
+    assert "- **7日留存 50.0%**：首单后第 1–7 天内再次下单的新客占比" in text
+    assert "- 口径变体 **7日复购率 75.0%**：首单后 7×24 小时内下第二单的占比。" in text
+    i18n.set_language("en")
+    text = r.headline_text(h, P, RP)
+    assert "- **7-day retention 50.0%**: the share with another order on days 1–7" in text
+    assert "- Variant, **7-day repurchase rate 75.0%**: the share with a 2nd order within 7 x 24 h" in text
 
 
 def test_coupon_pack_section_and_actions_on_missing_numbers(con):
     assert not r.coupon_pack_section(con, P, DP, has_coupons=False).ok
     other = r.coupon_pack_section(con, P, DataParams(new_user_coupon_kinds=["recall"]), has_coupons=True)
-    assert other.reason.startswith("This section needs new-user pack coupons (kinds recall")
+    assert other.reason == "本节需要2026年10月发放的新人券（参数中的新人券类型：召回券）；数据中没有。"
     pack = r.coupon_pack_section(con, P, DP, has_coupons=True)
     # closed coupons: small c101 (redeemed in validity), c104 (redeemed after expiry); large c102
     assert pack.value.set_index("kind").redemption_rate.to_dict() == {
@@ -335,6 +353,10 @@ def test_coupon_pack_section_and_actions_on_missing_numbers(con):
 def test_headline_text_without_a_previous_month(con):
     h = r.headline_section(con, P, RP).value
     assert (h.new_users, h.new_users_prev) == (5, 0)  # u1 u2 u3 u4 u6; nobody ordered in September
+    zh = r.headline_text(h, P, RP)
+    assert zh.splitlines()[0] == "**2026年10月共有 5 名用户下了首单**。"
+    assert "9月" not in zh and "无数据" not in zh
+    i18n.set_language("en")
     text = r.headline_text(h, P, RP)
     assert text.splitlines()[0] == "**5 users placed their first order in October 2026**."
     assert "- **D1 retention 40.0%**: the share with another order on the day after the first order." in text
@@ -349,3 +371,84 @@ def test_channels_beyond_top_n_are_pooled_as_others(con):
     assert ch.loc["others", "cum_d7"] == pytest.approx(0.5)
     assert ch.loc["others", "d1"] == pytest.approx(1 / 3)  # u4 (10-29) of u3 u4 u6
     assert ch.loc["others", "second_within"] == pytest.approx(0.5)  # u3 of u3 u6 (u4 not eligible)
+
+
+def _run(con, tmp_path=None):
+    """Play 02's report sections on the hand fixture (no notebook, no PDF): a context as open_play makes."""
+    from userops import charts
+    from userops import retention_report as rr
+    from userops.context import PlayContext
+    from userops.db import present_tables
+    from userops.outputs import Report
+    from userops.params import Params
+
+    charts.use_house_style()  # as open_play does (the font with Chinese glyphs, the hatch colour)
+    report = Report(play="02_new_user_retention", month=P.month, output_dir=tmp_path, con=con)
+    ctx = PlayContext(con=con, period=P, params=Params(), report=report, present=present_tables(con))
+    run, opening = rr.start(ctx)
+    sections = [opening] + [
+        f(run)
+        for f in (rr.headline, rr.cohorts, rr.channels, rr.time_to_return, rr.coupon_pack, rr.reminder)
+        + (rr.remind_now, rr.actions, rr.appendix)
+    ]
+    return rr, run, sections
+
+
+def _words(sections) -> str:
+    """The sentences of the sections (Markdown) and the text of their tables (column headers and cells)."""
+    import matplotlib.pyplot as plt
+
+    out = []
+    for s in sections:
+        for item in s.items:
+            if isinstance(item, plt.Figure):
+                out += [t.get_text() for ax in item.axes for t in [ax.title, ax.xaxis.label, ax.yaxis.label]]
+                plt.close(item)
+            elif isinstance(item.data, str):  # Markdown
+                out.append(item.data)
+            else:  # a Styler
+                out += [str(c) for c in item.data.columns] + [str(v) for v in item.data.to_numpy().ravel()]
+    return nv.plain("\n".join(out))
+
+
+def test_report_sections_speak_the_report_language_and_record_the_metrics(con, tmp_path):
+    """Every section runs on the fixture (no campaign: the reminder says why), shows no code name and
+    records the metric keys metrics.json promises; the summary holds three findings.
+
+    About 5 s once the plotting libraries are imported (two passes, zh and en, nine sections each):
+    the only test of the sections the notebook calls, short of the e2e run."""
+    import re
+
+    rr, run, sections = _run(con, tmp_path)
+    text = _words(sections)
+    assert "# 新客7日留存" in text and "## 8 · 行动" in text
+    assert not re.search(r"\b[a-z]+_[a-z0-9_]+\b", text), re.findall(r"\b[a-z]+_[a-z0-9_]+\b", text)
+    assert "衡量到期提醒需要可选的「营销活动」、「活动名单」表；数据中没有。" in text  # no campaign tables
+    assert "付费广告" in text and "新人小额券" in text  # business names, never the codes
+    assert sorted(run.rep.metrics) == [
+        "coupon_redemption.new_user_large",
+        "coupon_redemption.new_user_small",
+        "cum_d7_retention",
+        "cum_d7_retention.app",
+        "cum_d7_retention.official_account",
+        "cum_d7_retention.paid_ads",
+        "d1_retention",
+        "d1_retention_any",
+        "expiring_coupons_users",
+        "new_users",
+        "second_order_within_168h",
+        "targets.expiring_coupons.contact_plan_left_out",  # the list joins the contact plan
+    ]  # km_retention_by_day_30 needs a user observed 30 days: u6's 11 days are the longest
+    assert run.rep.metrics["cum_d7_retention"]["value"] == pytest.approx(0.5)  # u1, u3 of u1 u2 u3 u6
+    findings, _ = rr.summary_items(run)
+    # 5 new users, 7-day 50.0%; paid_ads 100% best, official_account 0% worst; small 50% vs large 0%
+    assert findings == [
+        "2026年10月有 5 名新客，7日留存 50.0%。",
+        "付费广告新客的7日留存最好（100.0%），公众号最差（0.0%）。",
+        "新人券中新人大额券核销率最低（0.0%），新人小额券最高（50.0%）。",
+    ]
+    i18n.set_language("en")
+    rr, run, sections = _run(con)
+    text = _words(sections)
+    assert not re.search(r"[\u3400-\u9fff]", text.replace(run.ctx.params.chain_name, ""))
+    assert "## 8 · Actions" in text and "Paid ads" in text

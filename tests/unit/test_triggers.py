@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from userops import i18n
 from userops.contract import CAMPAIGN_KINDS, TABLES
 from userops.db import connect
 from userops.experiments import global_holdout_score
@@ -368,6 +369,10 @@ def test_measure_triggers_effect_against_each_lists_holdout(make_warehouse):
     assert "assumed 25%" in r.margin_basis
     assert early.empty  # no campaign's window is over yet: nothing is measured, nothing shown as 0
     assert late.set_index("list").loc["recall", ["campaigns", "treatment", "holdout"]].tolist() == [1, 2, 2]
+    zh = effects_text(m.reset_index(), _params())  # the report's default language
+    assert "- 流失召回：触达组 6 人中 50.0% 在 7 天内下单，对照组 4 人中为 25.0%，+28.6 pp" in zh
+    assert "recall" not in zh and "ROI（毛利口径）32.3" in zh
+    i18n.set_language("en")  # the English wording pinned below
     text = effects_text(m.reset_index(), _params())
     assert "- recall: 50.0% of 6 touched users ordered within 7 days vs 25.0% of 4 held out, +28.6 pp" in text
     assert "2.0 incremental orders, " in text and "10 incremental gross margin" in text
