@@ -193,7 +193,10 @@ def _sql_table(scales: list[dict], key: str, title: str) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--users", type=int, nargs="+", default=[20000, 200000])
+    ap.add_argument(
+        "--users", type=int, nargs="+", default=[20000, 200000], help="scales, e.g. 1000000 10000000"
+    )
+    ap.add_argument("--no-notebooks", action="store_true", help="demo and load only (the large scales)")
     ap.add_argument("--months", type=int, default=12)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument(
@@ -211,7 +214,14 @@ def main() -> int:
     for n in a.users:
         print(f"scale {n:,} users ...", flush=True)
         res["scales"].append(
-            bench_scale(n, a.months, a.seed, a.memory_limit, a.engines, a.spark_driver_memory)
+            bench_scale(
+                n,
+                a.months,
+                a.seed,
+                a.memory_limit,
+                [] if a.no_notebooks else a.engines,
+                a.spark_driver_memory,
+            )
         )
     table = markdown(res)
     print(table)

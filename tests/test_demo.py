@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from userops import contract, demo
+from userops import contract, demo, load
 
 USERS, MONTHS, SEED, START = 5000, 6, 11, "2025-11-01"
 END = "2026-05-01"  # exclusive
@@ -486,3 +486,34 @@ def test_passes_the_contract_validator(gen):
     if not hasattr(load, "check_dir"):
         pytest.skip("userops.load.check_dir not available")
     assert [str(p) for p in load.check_dir(gen)] == []
+
+
+# Two demos of 700 users (a few seconds): the only test of the multi-block path (a 100,000-user block is too big).
+def test_blocks_of_users_write_folders_of_parts_that_load(tmp_path):
+    """Above one block of users (here blocks of 300: parts of 300, 300, 100 users) each per-user table is a
+    folder of parts, ids stay unique across blocks, the same seed gives the same files, and the
+    loader reads the folders as they are."""
+    d = tmp_path / "d"
+    m = demo.generate(d, users=700, months=3, seed=3, chunk_users=300)
+    assert sorted(p.name for p in (d / "orders").iterdir()) == [f"part-0000{i}.parquet" for i in range(3)]
+    assert (d / "stores.parquet").is_file() and (d / "campaigns.parquet").is_file()
+    c = duckdb.connect()
+    for name in contract.TABLES:
+        src = d / f"{name}.parquet" if (d / f"{name}.parquet").exists() else d / name / "*.parquet"
+        c.execute(f"create view {name} as select * from read_parquet('{src}')")
+        assert one(c, f"select count(*) from {name}") == m["counts"][name], name
+    assert one(c, "select count(distinct user_id) from users") == 700
+    assert one(c, "select max(order_id) - count(distinct order_id) from orders") == 0  # 1..N
+    assert one(c, "select max(coupon_id) - count(distinct coupon_id) from coupons") == 0
+    assert (
+        one(
+            c,
+            "select count(*) from campaign_members where campaign_id not in (select campaign_id from campaigns)",
+        )
+        == 0
+    )
+    again = tmp_path / "again"
+    demo.generate(again, users=700, months=3, seed=3, chunk_users=300)
+    for p in (d / "coupons").iterdir():
+        assert (again / "coupons" / p.name).read_bytes() == p.read_bytes(), p.name
+    assert [str(p) for p in load.check_dir(d)] == []

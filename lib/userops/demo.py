@@ -96,10 +96,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -213,6 +215,12 @@ REP_FACE, REP_MIN, REP_VALID_DAYS, REP_GAP_DAYS = 5.0, 39.0, 14, 14
 RECALL_FACE, RECALL_MIN, RECALL_VALID_DAYS = 10.0, 39.0, 14
 POINTS_EXPIRY_MONTHS = 6  # points issued in month m expire at the end of month m + 6 (FIFO)
 CAMPAIGN_COST = {"sms": 0.05, "wechat_notice": 0.01, "offline_push": 0.02}
+# Users are generated in blocks of this many (in user id order), each from its own (seed, block)
+# streams, so memory is that of one block at any size. The block size is part of the data's
+# definition: the same seed gives the same data; another block size gives other (equally
+# distributed) data. A demo of up to one block writes one file per table, a larger one a folder of
+# parts per table (`orders/part-00000.parquet`, ...).
+CHUNK_USERS = 100_000
 
 PLANTED = {
     "expiry_reminder": {"base": 0.15, "lift": 0.10, "holdout_share": 0.30},
@@ -373,6 +381,7 @@ def generate(
     seed: int = 7,
     start: str = "2025-11-01",
     fmt: str = "parquet",
+    chunk_users: int = 0,
 ) -> dict:
     """Generate the demo data set into out_dir (atomically) and return the manifest.
 
@@ -383,6 +392,9 @@ def generate(
         raise ValueError(f"fmt must be 'parquet' or 'csv', not {fmt!r}")
     if users < 100 or months < 1:
         raise ValueError("need at least 100 users and 1 month")
+    chunk_users = chunk_users or CHUNK_USERS
+    if chunk_users < 100:
+        raise ValueError("need at least 100 users per block")
     start_d = np.datetime64(start, "D")
     start_m = start_d.astype("datetime64[M]")
     if start_m.astype("datetime64[D]") != start_d:
@@ -392,44 +404,59 @@ def generate(
         raise FileExistsError(
             f"{out} exists and is not a demo data directory (no planted.json); not replacing it"
         )
-    tables, manifest, personas = _build(users, months, seed, start_d)
-    _write(Path(out_dir), tables, manifest, personas, fmt)
-    return manifest
+    return _generate(out, users, months, seed, start_d, fmt, chunk_users)
 
 
-def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict, dict, dict]:
-    rng = np.random.default_rng(seed)
-    R = dict(
-        zip(
-            (
-                "catalog",
-                "users",
-                "orders",
-                "mp",
-                "expiry",
-                "repurchase",
-                "recall",
-                "basket",
-                "coupons",
-                "points",
-                "events",
-                "spend",
-                "footfall",
-            ),
-            rng.spawn(13),  # footfall last: the first 12 streams are those of spawn(12)
-            strict=True,
-        )
-    )
+def _streams(seed: int, key: tuple, names: tuple[str, ...]) -> dict[str, np.random.Generator]:
+    """Independent generators named `names`, from (seed, key): a block of users or the world."""
+    children = np.random.SeedSequence(seed, spawn_key=key).spawn(len(names))
+    return {k: np.random.default_rng(s) for k, s in zip(names, children, strict=True)}
+
+
+# One block (the demo the tests build): one generator spawning these, in this order.
+SINGLE_STREAMS = ("catalog", "users", "orders", "mp", "expiry", "repurchase", "recall", "basket", "coupons",
+                  "points", "events", "spend", "footfall")  # fmt: skip
+CHUNK_STREAMS = (
+    "users",
+    "orders",
+    "mp",
+    "expiry",
+    "repurchase",
+    "recall",
+    "basket",
+    "points",
+    "events",
+    "footfall",
+)
+
+
+def _world(n: int, months: int, seed: int, start_d: np.datetime64, chunk_users: int) -> SimpleNamespace:
+    """What every block of users shares: calendar, catalog, referrers, footfall stores, and each
+    user's persona and registration time (drawn block by block, then sorted: user ids follow
+    registration order), one column per user."""
+    w = SimpleNamespace(n=n, months=months, seed=seed, start_d=start_d, chunk_users=chunk_users, single=None)
+    if n <= chunk_users:  # one block: the streams of the one-pass generator (the same data as before blocks)
+        w.single = dict(zip(SINGLE_STREAMS, np.random.default_rng(seed).spawn(13), strict=True))
+        R = {"catalog": w.single["catalog"], "calendar": w.single["users"]}
+        R.update(spend=w.single["spend"], footfall=w.single["footfall"])
+    else:
+        R = _streams(seed, (0,), ("catalog", "calendar", "spend", "footfall"))
     start_m = start_d.astype("datetime64[M]")
-    month_d = (start_m + np.arange(months + 1)).astype("datetime64[D]")
-    month_s = (month_d - start_d).astype(np.int64) * DAY  # month starts in seconds, incl. end
-    H = int(month_s[-1])  # horizon (exclusive), seconds
-    n_days = H // DAY
-    wd0 = (int(start_d.astype(np.int64)) + 3) % 7  # weekday of start (Mon=0)
+    w.month_d = (start_m + np.arange(months + 1)).astype("datetime64[D]")
+    w.month_s = (w.month_d - start_d).astype(np.int64) * DAY  # month starts in seconds, incl. end
+    w.H = int(w.month_s[-1])  # horizon (exclusive), seconds
+    w.n_days = w.H // DAY
+    w.wd0 = (int(start_d.astype(np.int64)) + 3) % 7  # weekday of start (Mon=0)
+    w.rs = R["spend"]
+    _catalog(w, R["catalog"])
+    w.foot_store = R["footfall"].random(w.n_st) < FOOTFALL_STORE_SHARE
+    _registrations(w, R["calendar"])
+    return w
 
-    # ------------------------------------------------------------------ catalog
+
+def _catalog(w: SimpleNamespace, rc: np.random.Generator) -> None:
+    """Stores, products and referrers (the same at every size for a seed)."""
     _tick("catalog")
-    rc = R["catalog"]
     store_city, store_name = [], []
     for city, districts in cat.CITIES.items():
         for d in districts:
@@ -482,25 +509,73 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
         + [f"P{s + 1:03d}-{k + 1}" for s, k in zip(prom_store, _group_rank(prom_store), strict=True)]
     )
 
+    w.__dict__.update(
+        store_id=store_id, store_name=store_name, store_city=store_city, store_w=store_w,
+        store_opened=store_opened, cities=cities, store_cityi=store_cityi, n_st=n_st,
+        p_name=p_name, p_cat=p_cat, p_price=p_price, p_hero=p_hero, n_pr=n_pr, product_id=product_id,
+        p_cost=p_cost, p_is_mp=p_is_mp, mp_products=mp_products, p_pop=p_pop,
+        group_store=group_store, leader_group=leader_group, n_lead=n_lead, leader_w=leader_w,
+        leader_q=leader_q, prom_n=prom_n, prom_store=prom_store, prom_start=prom_start, n_prom=n_prom,
+        prom_q=prom_q, ref_id=ref_id,
+    )  # fmt: skip
+
+
+def _registrations(w: SimpleNamespace, rcal: np.random.Generator) -> None:
+    """persona and registration time of every user, in registration order (user id order):
+    day weights (growth, weekend, summer, Spring Festival) from the world's stream, each block's
+    draws from its own (seed, block) stream."""
+    n, n_days, start_d = w.n, w.n_days, w.start_d
+    days = np.arange(n_days)
+    dates = start_d + days.astype("timedelta64[D]")
+    wt = 1.0 + 0.8 * days / max(n_days - 1, 1)  # growth
+    wt *= np.where((w.wd0 + days) % 7 >= 5, 1.25, np.where((w.wd0 + days) % 7 == 4, 1.1, 1.0))
+    md = dates.astype("datetime64[M]").astype(int) % 12 + 1
+    wt *= np.where((md == 7) | (md == 8), 1.2, 1.0)  # summer bump
+    for sf in SPRING_FESTIVAL.values():
+        dist = np.abs((dates - np.datetime64(sf)).astype(int))
+        wt *= np.where(dist <= 7, 0.5, np.where(dist <= 12, 0.8, 1.0))  # Spring Festival dip
+    if w.single:  # one block: persona, day noise, day and time of day from the users stream
+        persona = rcal.choice(4, n, p=PERSONA_SHARE).astype(np.int8)
+        wt *= rcal.lognormal(0, 0.08, n_days)
+        reg_day = rcal.choice(n_days, n, p=wt / wt.sum())
+        reg_t = reg_day.astype(np.int64) * DAY + _tod(rcal, persona)
+        o = np.lexsort((np.arange(n), reg_t))
+        w.persona, w.reg_t = persona[o], reg_t[o]
+        return
+    wt *= rcal.lognormal(0, 0.08, n_days)
+    persona = np.empty(n, np.int8)
+    reg_t = np.empty(n, np.int64)
+    for lo in range(0, n, w.chunk_users):
+        hi = min(n, lo + w.chunk_users)
+        r = _streams(w.seed, (1, lo // w.chunk_users), ("registration",))["registration"]
+        persona[lo:hi] = r.choice(4, hi - lo, p=PERSONA_SHARE)
+        reg_day = r.choice(n_days, hi - lo, p=wt / wt.sum())
+        reg_t[lo:hi] = reg_day.astype(np.int64) * DAY + _tod(r, persona[lo:hi])
+    o = np.lexsort((np.arange(n), reg_t))
+    w.persona, w.reg_t = persona[o], reg_t[o]
+
+
+def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int):
+    """Users [c * chunk_users, ...) of the world: their tables (as column builders), the planted
+    truth's sums and the campaigns they are members of (keyed by _campaign_key)."""
+    lo = c * w.chunk_users
+    hi = min(w.n, lo + w.chunk_users)
+    n = hi - lo
+    R = w.single or _streams(w.seed, (2, c), CHUNK_STREAMS)
+    months, month_s, H, n_days, wd0 = w.months, w.month_s, w.H, w.n_days, w.wd0
+    start_d = w.start_d
+    n_st, store_w, store_cityi, cities, store_id = w.n_st, w.store_w, w.store_cityi, w.cities, w.store_id
+    n_pr, p_cat, p_price, p_hero, p_is_mp, p_pop = w.n_pr, w.p_cat, w.p_price, w.p_hero, w.p_is_mp, w.p_pop
+    p_cost, mp_products, product_id, ref_id = w.p_cost, w.mp_products, w.product_id, w.ref_id
+    n_lead, leader_w, leader_q, leader_group, group_store = (
+        w.n_lead, w.leader_w, w.leader_q, w.leader_group, w.group_store
+    )  # fmt: skip
+    prom_start, prom_n, prom_q = w.prom_start, w.prom_n, w.prom_q
     # ------------------------------------------------------------------ users
     _tick("users")
     ru = R["users"]
-    persona = ru.choice(4, n, p=PERSONA_SHARE).astype(np.int8)
-    days = np.arange(n_days)
-    dates = start_d + days.astype("timedelta64[D]")
-    w = 1.0 + 0.8 * days / max(n_days - 1, 1)  # growth
-    w *= np.where((wd0 + days) % 7 >= 5, 1.25, np.where((wd0 + days) % 7 == 4, 1.1, 1.0))
-    md = dates.astype("datetime64[M]").astype(int) % 12 + 1
-    w *= np.where((md == 7) | (md == 8), 1.2, 1.0)  # summer bump
-    for sf in SPRING_FESTIVAL.values():
-        dist = np.abs((dates - np.datetime64(sf)).astype(int))
-        w *= np.where(dist <= 7, 0.5, np.where(dist <= 12, 0.8, 1.0))  # Spring Festival dip
-    w *= ru.lognormal(0, 0.08, n_days)
-    reg_day = ru.choice(n_days, n, p=w / w.sum())
-    reg_t = reg_day.astype(np.int64) * DAY + _tod(ru, persona)
-    o = np.lexsort((np.arange(n), reg_t))
-    persona, reg_t = persona[o], reg_t[o]
-    uid = np.arange(1, n + 1, dtype=np.int64)
+    persona, reg_t = w.persona[lo:hi], w.reg_t[lo:hi]
+    uid = np.arange(lo + 1, hi + 1, dtype=np.int64)
     gh = global_holdout_mask(uid)  # the persistent global control group: never in any campaign
 
     channel = _by_group(ru, persona, PERSONA_CHANNEL)
@@ -834,7 +909,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     droppable = aff & (l_rank > 0) & ~p_is_mp[l_prod]
     r_drop = min(1.0, ad["relative_drop"] * val[aff].sum() / max(val[droppable].sum(), 1))
     gone = droppable & (rb.random(L) < r_drop)
-    realized_drop = float(val[gone].sum() / max(val[aff].sum(), 1))
+    dropped_value, affected_value = int(val[gone].sum()), int(val[aff].sum())
     keep = ~gone
     l_ord, l_prod, l_qty = l_ord[keep], l_prod[keep], l_qty[keep]
     del val, aff, droppable, gone, keep, lu, l_cat, l_rank
@@ -971,7 +1046,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     # exactly as the orders table would have drawn it): logged at the footfall stores only.
     rf = R["footfall"]
     o_store = _order_store(rb, home[ou], store_cityi)
-    foot_store = rf.random(n_st) < FOOTFALL_STORE_SHARE
+    foot_store = w.foot_store
     EV["store_visit"] = 8
     fo = np.flatnonzero((orders.ch == OC_STORE) & foot_store[o_store])
     k_w = rf.poisson(FOOTFALL_WALK_IN_PER_DAY * (H - 1 - reg_t) / DAY) * foot_store[home]
@@ -1068,70 +1143,41 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
 
     # ------------------------------------------------------------------ campaigns + members
     _tick("campaigns + members")
-    camp = []  # dicts: kind, chan, start, end, name, members (u, hold, assigned)
-    ym = [str(month_d[k])[:7] for k in range(months)]
-    cn = {"sms": "短信", "wechat_notice": "微信服务通知", "offline_push": "到店推送"}
+    camp = {}  # campaign key -> kind, k, chan, start, end (before the horizon cap)
+    cm_c, cm_u, cm_h, cm_a = [], [], [], []
 
     def by_month(t_assigned):
         return np.searchsorted(month_s, t_assigned, side="right") - 1
+
+    def add_members(kind, k, chan, start, end, u, hold, assigned):
+        key = _campaign_key(kind, k)
+        camp[key] = dict(kind=kind, k=int(k), chan=chan, start=int(start), end=int(end))
+        cm_c.append(np.full(u.size, key, np.int64))
+        cm_u.append(u)
+        cm_h.append(hold)
+        cm_a.append(assigned)
 
     mk = by_month(exp_members["assigned"])
     for k in np.unique(mk):
         s = mk == k
         chan = "wechat_notice" if k % 2 == 0 else "sms"
-        camp.append(
-            dict(
-                kind="expiry_reminder",
-                chan=chan,
-                name=f"{ym[k]} 新人券到期提醒（{cn[chan]}）",
-                start=int(month_s[k]),
-                end=int(min(exp_members["assigned"][s].max() + 2 * DAY, H - 1)),
-                u=exp_members["u"][s],
-                hold=exp_members["hold"][s],
-                assigned=exp_members["assigned"][s],
-            )
-        )
+        end = exp_members["assigned"][s].max() + 2 * DAY
+        add_members("expiry_reminder", k, chan, month_s[k], end, exp_members["u"][s], exp_members["hold"][s],
+                    exp_members["assigned"][s])  # fmt: skip
     alive_m = rep_alive[rep_members["c"]]
     rmk = by_month(rep_members["assigned"])
     for k in np.unique(rmk[alive_m]):
         s = (rmk == k) & alive_m
-        camp.append(
-            dict(
-                kind="repurchase_reminder",
-                chan="wechat_notice",
-                name=f"{ym[k]} 复购券未使用提醒（微信服务通知）",
-                start=int(month_s[k]),
-                end=int(min(rep_members["assigned"][s].max() + 7 * DAY, H - 1)),
-                u=rep_u[rep_members["c"][s]],
-                hold=rep_members["hold"][s],
-                assigned=rep_members["assigned"][s],
-            )
-        )
-    for j, rc in enumerate(rec_camp):
-        rc["camp_index"] = len(camp)
-        camp.append(
-            dict(
-                kind="recall",
-                chan=rc["chan"],
-                name=f"{ym[rc['k']]} 流失召回（{cn[rc['chan']]}）",
-                start=rc["A"],
-                end=min(rc["A"] + W, H - 1),
-                u=rc["u"],
-                hold=rc["hold"],
-                assigned=np.full(rc["u"].size, rc["A"], np.int64),
-                j=j,
-            )
-        )
-    kind_order = ("expiry_reminder", "repurchase_reminder", "recall")
-    corder = sorted(range(len(camp)), key=lambda i: (camp[i]["start"], kind_order.index(camp[i]["kind"])))
-    camp_id = np.zeros(len(camp), np.int64)
-    camp_id[corder] = np.arange(1, len(camp) + 1)
-    cm_c = np.concatenate(
-        [np.full(c["u"].size, camp_id[i]) for i, c in enumerate(camp)] or [np.zeros(0, np.int64)]
-    )
-    cm_u = np.concatenate([c["u"] for c in camp] or [np.zeros(0, np.int64)]).astype(np.int64)
-    cm_h = np.concatenate([c["hold"] for c in camp] or [np.zeros(0, bool)])
-    cm_a = np.concatenate([c["assigned"] for c in camp] or [np.zeros(0, np.int64)]).astype(np.int64)
+        end = rep_members["assigned"][s].max() + 7 * DAY
+        add_members("repurchase_reminder", k, "wechat_notice", month_s[k], end, rep_u[rep_members["c"][s]],
+                    rep_members["hold"][s], rep_members["assigned"][s])  # fmt: skip
+    for rc in rec_camp:
+        add_members("recall", rc["k"], rc["chan"], rc["A"], rc["A"] + W, rc["u"], rc["hold"],
+                    np.full(rc["u"].size, rc["A"], np.int64))  # fmt: skip
+    cm_c = np.concatenate(cm_c or [np.zeros(0, np.int64)])
+    cm_u = np.concatenate(cm_u or [np.zeros(0, np.int64)]).astype(np.int64)
+    cm_h = np.concatenate(cm_h or [np.zeros(0, bool)])
+    cm_a = np.concatenate(cm_a or [np.zeros(0, np.int64)]).astype(np.int64)
     o = np.lexsort((cm_u, cm_c))
     o = o[~gh[cm_u[o]]]  # global holdout users behave as holdout but are in no campaign's list
     cm_c, cm_u, cm_h, cm_a = cm_c[o], cm_u[o], cm_h[o], cm_a[o]
@@ -1142,56 +1188,26 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
     c_u = np.r_[np.repeat(np.arange(n), 6), rep_u, rc_u].astype(np.int64)
     c_issue = np.r_[np.repeat(reg_t, 6), rep_t, rc_t].astype(np.int64)
     c_exp = np.r_[np.repeat(nu_exp, 6), rep_exp, rc_t + RECALL_VALID_DAYS * DAY].astype(np.int64)
-    kinds_all = [x[0] for x in NU_TYPES] + ["repurchase", "recall"]
     c_kind = np.r_[np.tile(nu_kind, n), np.full(n_rep, 4), np.full(rc_u.size, 5)].astype(np.int8)
     c_face = np.r_[nu_face, round(REP_FACE * 100), round(RECALL_FACE * 100)][c_kind]
     c_min = np.r_[nu_min, round(REP_MIN * 100), round(RECALL_MIN * 100)][c_kind]
-    rc_campid = np.array([camp_id[rec_camp[k]["camp_index"]] for k in range(len(rec_camp))], np.int64)
-    c_camp = np.r_[np.full(6 * n + n_rep, -1), rc_campid[rc_k] if rc_k.size else np.zeros(0, np.int64)]
+    rc_key = np.array([_campaign_key("recall", rc["k"]) for rc in rec_camp], np.int64)
+    c_camp = np.r_[np.full(6 * n + n_rep, -1), rc_key[rc_k] if rc_k.size else np.zeros(0, np.int64)]
     c_alive = np.r_[np.ones(6 * n, bool), rep_alive, np.ones(rc_u.size, bool)]
     ci = np.flatnonzero(c_alive)
     ci = ci[np.lexsort((ci, c_u[ci], c_issue[ci]))]
     c_id = np.full(c_u.size, -1, np.int64)
-    c_id[ci] = np.arange(1, ci.size + 1)
+    c_id[ci] = np.arange(first_coupon_id, first_coupon_id + ci.size)
     o_coupon = np.where(cpn_internal >= 0, c_id[np.maximum(cpn_internal, 0)], -1)
     assert (o_coupon[cpn_internal >= 0] > 0).all()
 
-    # ------------------------------------------------------------------ channel spend
-    _tick("channel spend")
-    rs = R["spend"]
-    reg_m = np.searchsorted(month_s, reg_t, side="right") - 1
-    regs = np.bincount(reg_m * 8 + channel, minlength=months * 8).reshape(months, 8)
-    spend = np.round(regs * CHANNEL_CAC[None, :] * rs.lognormal(0, 0.05, (months, 8)) * 100).astype(np.int64)
-
     # ------------------------------------------------------------------ tables
     _tick("tables")
-    t0 = start_d.astype("datetime64[s]")
-
-    def ts(x):
-        return t0 + np.asarray(x, np.int64).astype("timedelta64[s]")
-
-    def money(c):
-        return np.asarray(c, np.int64) / 100.0
-
-    ch_names = np.array(CHANNELS)
-    order_id = np.arange(1, N + 1, dtype=np.int64)
-    ref_kind = np.concatenate([np.full(n_lead, "group_leader"), np.full(n_prom, "store_promoter")])
-    ref_group = np.array([f"G{g + 1:02d}" for g in leader_group] + [None] * n_prom, dtype=object)
-    ref_store = np.array([None] * n_lead + list(store_id[prom_store]), dtype=object)
-    ref_o = np.argsort(ref_id, kind="stable")
-    sp_o = np.lexsort((np.tile(ch_names, months).astype(str), np.repeat(np.arange(months), 8)))
-    cso = np.argsort(camp_id)
-    cs = [camp[i] for i in cso]
+    reg_m = np.searchsorted(month_s, reg_t, side="right") - 1
+    regs = np.bincount(reg_m * 8 + channel, minlength=months * 8).reshape(months, 8)
+    ts = _ts(start_d)
+    order_id = np.arange(first_order_id, first_order_id + N, dtype=np.int64)
     tables = {
-        "stores": lambda: dict(
-            store_id=store_id, name=np.array(store_name), city=np.array(store_city), opened_at=store_opened
-        ),
-        "referrers": lambda: dict(
-            referrer_id=ref_id[ref_o],
-            kind=ref_kind[ref_o],
-            group_id=(ref_group[ref_o], None),
-            store_id=(ref_store[ref_o], None),
-        ),
         "users": lambda: dict(
             user_id=uid,
             registered_at=ts(reg_t),
@@ -1203,32 +1219,15 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
             birth_year=(birth_year, by_null),
             family_status=_Cat(fam, fam_names, fam_null),
         ),
-        "products": lambda: dict(
-            product_id=product_id,
-            name=np.array(p_name),
-            category=np.array(CATEGORIES)[p_cat],
-            price=money(p_price),
-            unit_cost=money(p_cost),
-            is_hero=p_hero,
-        ),
-        "campaigns": lambda: dict(
-            campaign_id=np.sort(camp_id),
-            name=np.array([c["name"] for c in cs]),
-            kind=np.array([c["kind"] for c in cs]),
-            channel=np.array([c["chan"] for c in cs]),
-            started_at=ts([c["start"] for c in cs]),
-            ended_at=ts([c["end"] for c in cs]),
-            cost_per_touch=np.array([CAMPAIGN_COST[c["chan"]] for c in cs]),
-        ),
         "coupons": lambda: dict(
-            coupon_id=np.arange(1, ci.size + 1, dtype=np.int64),
+            coupon_id=c_id[ci],
             user_id=uid[c_u[ci]],
-            kind=_Cat(c_kind[ci], kinds_all),
+            kind=_Cat(c_kind[ci], KINDS_ALL),
             issued_at=ts(c_issue[ci]),
             expires_at=ts(c_exp[ci]),
-            face_value=money(c_face[ci]),
-            min_spend=money(c_min[ci]),
-            campaign_id=(c_camp[ci], c_camp[ci] < 0),
+            face_value=_money(c_face[ci]),
+            min_spend=_money(c_min[ci]),
+            campaign_id=(c_camp[ci], c_camp[ci] < 0),  # campaign keys: numbered when all are known
         ),
         "orders": lambda: dict(
             order_id=order_id,
@@ -1236,27 +1235,22 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
             ordered_at=ts(ot),
             store_id=_Cat(o_store, store_id),
             order_channel=_Cat(orders.ch, ORDER_CHANNELS),
-            gmv=money(gmv),
-            discount=money(discount),
+            gmv=_money(gmv),
+            discount=_money(discount),
             coupon_id=(o_coupon, o_coupon < 0),
         ),
         "order_items": lambda: dict(
             order_id=order_id[i_ord],
             product_id=_Cat(i_prod, product_id),
             quantity=i_qty.astype(np.int32),
-            amount=money(p_price[i_prod] * i_qty),
+            amount=_money(p_price[i_prod] * i_qty),
         ),
         "campaign_members": lambda: dict(
-            campaign_id=cm_c,
+            campaign_id=cm_c,  # campaign keys: numbered when all are known
             user_id=uid[cm_u],
             arm=_Cat(cm_h.astype(np.int8), ("treatment", "holdout")),
             assigned_at=ts(cm_a),
             touched_at=(ts(cm_a), cm_h),
-        ),
-        "channel_spend": lambda: dict(
-            month=np.repeat(month_d[:months], 8)[sp_o],
-            channel=np.tile(ch_names, months)[sp_o],
-            spend=money(spend.ravel())[sp_o],
         ),
         "events": lambda: dict(
             user_id=uid[ev_u],
@@ -1265,41 +1259,148 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
             event_channel=_Cat(ev_c, ORDER_CHANNELS),
         ),
         "points_ledger": lambda: dict(user_id=uid[L_u], ts=ts(L_t), points=L_p, reason=_Cat(L_r, REASON)),
-        # One coupon per order at most (orders.coupon_id): the multi-coupon table is empty.
-        "order_coupons": lambda: dict(order_id=np.zeros(0, np.int64), coupon_id=np.zeros(0, np.int64)),
+        "personas": lambda: dict(user_id=uid, persona=_Cat(persona, PERSONAS)),
     }
 
-    # ------------------------------------------------------------------ manifest (true planted sizes)
-    _tick("manifest (true planted sizes)")
-    counts = dict(
-        users=n,
-        orders=N,
-        order_items=int(i_ord.size),
-        products=n_pr,
-        stores=n_st,
-        referrers=int(ref_id.size),
-        coupons=int(ci.size),
-        campaigns=len(camp),
-        campaign_members=int(cm_c.size),
-        channel_spend=months * 8,
-        events=int(ev_u.size),
-        points_ledger=int(L_u.size),
-        order_coupons=0,
-    )
-    counts = {k: counts[k] for k in TABLES}
+    # ------------------------------------------------------------------ sums behind the planted truth
+    _tick("truth")
     d30 = _repeat_share(ou, ot, first_final, n, 30)
-    buyers_by_ch = np.bincount(channel[first_final < H], minlength=8)
-    rep30_by_ch = np.bincount(channel[d30], minlength=8)
+    exp_real = ~gh[exp_members["u"]]
+    rep_real = alive_m & ~gh[rep_u[rep_members["c"]]]
+    truth = {
+        "counts": dict(users=n, orders=N, order_items=int(i_ord.size), coupons=int(ci.size),
+                       campaign_members=int(cm_c.size), events=int(ev_u.size), points_ledger=int(L_u.size)),
+        "regs": regs,
+        "buyers_by_ch": np.bincount(channel[first_final < H], minlength=8),
+        "rep30_by_ch": np.bincount(channel[d30], minlength=8),
+        "referral": _referral_sums(referrer, n_lead, reg_t, first_final, ou, ot, gmv, cpn_internal, c_kind,
+                                   c_face, (i_ord, i_prod, i_qty, p_cost), month_s, H),
+        "global_holdout_users": int(gh.sum()),
+        "expiry": _arm_counts(exp_members["hold"][exp_real], exp_members["outcome"][exp_real]),
+        "recall": _arm_counts(
+            np.concatenate([c["hold"][~gh[c["u"]]] for c in rec_camp] or [np.zeros(0, bool)]),
+            np.concatenate([c["outcome"][~gh[c["u"]]] for c in rec_camp] or [np.zeros(0, bool)]),
+        ),
+        "repurchase": _arm_counts(rep_members["hold"][rep_real], rep_members["outcome"][rep_real]),
+        "mp_buyers": int(mp_user.size),
+        "aov_drop": np.array([dropped_value, affected_value], np.int64),
+        "footfall": np.array([fo.size, wu.size], np.int64),
+    }  # fmt: skip
+    return tables, truth, camp
+
+
+KINDS_ALL = [x[0] for x in NU_TYPES] + ["repurchase", "recall"]
+CAMPAIGN_KINDS = ("expiry_reminder", "repurchase_reminder", "recall")  # same start: in this order
+
+
+def _campaign_key(kind: str, k: int) -> int:
+    """A campaign's key, in (start month, kind) order: the campaigns' ids are the ranks of the keys
+    used (known once every block of users is generated)."""
+    return 3 * int(k) + CAMPAIGN_KINDS.index(kind) + 1
+
+
+def _ts(start_d: np.datetime64):
+    t0 = start_d.astype("datetime64[s]")
+    return lambda x: t0 + np.asarray(x, np.int64).astype("timedelta64[s]")
+
+
+def _money(c) -> np.ndarray:
+    return np.asarray(c, np.int64) / 100.0
+
+
+def _add(acc: dict, part: dict) -> dict:
+    """Sum the truth of a block of users into acc (numbers, arrays and dicts of them)."""
+    for k, v in part.items():
+        if isinstance(v, dict):
+            acc[k] = _add(acc.get(k, {}), v)
+        else:
+            acc[k] = acc[k] + v if k in acc else v
+    return acc
+
+
+def _campaigns(w: SimpleNamespace, camps: dict) -> tuple[dict, dict]:
+    """The campaigns table and {campaign key: campaign id} from the keys the blocks used."""
+    keys = sorted(camps)
+    ids = {key: i + 1 for i, key in enumerate(keys)}
+    ym = [str(w.month_d[k])[:7] for k in range(w.months)]
+    cn = {"sms": "短信", "wechat_notice": "微信服务通知", "offline_push": "到店推送"}
+    title = {
+        "expiry_reminder": "新人券到期提醒",
+        "repurchase_reminder": "复购券未使用提醒",
+        "recall": "流失召回",
+    }
+    cs = [camps[k] for k in keys]
+    ts = _ts(w.start_d)
+    table = dict(
+        campaign_id=np.arange(1, len(keys) + 1, dtype=np.int64),
+        name=np.array([f"{ym[c['k']]} {title[c['kind']]}（{cn[c['chan']]}）" for c in cs]),
+        kind=np.array([c["kind"] for c in cs]),
+        channel=np.array([c["chan"] for c in cs]),
+        started_at=ts([c["start"] for c in cs]),
+        ended_at=ts([min(c["end"], w.H - 1) for c in cs]),
+        cost_per_touch=np.array([CAMPAIGN_COST[c["chan"]] for c in cs]),
+    )
+    return table, ids
+
+
+def _shared_tables(w: SimpleNamespace, spend: np.ndarray, campaigns: dict) -> dict:
+    """The tables every block shares: catalog, referrers, campaigns, channel spend."""
+    ch_names = np.array(CHANNELS)
+    ref_kind = np.concatenate([np.full(w.n_lead, "group_leader"), np.full(w.n_prom, "store_promoter")])
+    ref_group = np.array([f"G{g + 1:02d}" for g in w.leader_group] + [None] * w.n_prom, dtype=object)
+    ref_store = np.array([None] * w.n_lead + list(w.store_id[w.prom_store]), dtype=object)
+    ref_o = np.argsort(w.ref_id, kind="stable")
+    months = w.months
+    sp_o = np.lexsort((np.tile(ch_names, months).astype(str), np.repeat(np.arange(months), 8)))
+    return {
+        "stores": dict(
+            store_id=w.store_id, name=np.array(w.store_name), city=np.array(w.store_city),
+            opened_at=w.store_opened,
+        ),
+        "referrers": dict(
+            referrer_id=w.ref_id[ref_o],
+            kind=ref_kind[ref_o],
+            group_id=(ref_group[ref_o], None),
+            store_id=(ref_store[ref_o], None),
+        ),
+        "products": dict(
+            product_id=w.product_id,
+            name=np.array(w.p_name),
+            category=np.array(CATEGORIES)[w.p_cat],
+            price=_money(w.p_price),
+            unit_cost=_money(w.p_cost),
+            is_hero=w.p_hero,
+        ),
+        "campaigns": campaigns,
+        "channel_spend": dict(
+            month=np.repeat(w.month_d[:months], 8)[sp_o],
+            channel=np.tile(ch_names, months)[sp_o],
+            spend=_money(spend.ravel())[sp_o],
+        ),
+        # One coupon per order at most (orders.coupon_id): the multi-coupon table is empty.
+        "order_coupons": dict(order_id=np.zeros(0, np.int64), coupon_id=np.zeros(0, np.int64)),
+    }  # fmt: skip
+
+
+def _manifest(w: SimpleNamespace, t: dict, spend: np.ndarray, n_campaigns: int) -> dict:
+    """planted.json: parameters, table counts and the TRUE size of every planted effect, from the
+    truth summed over the blocks of users."""
+    ep, rp, rcp, mpc, ad = (PLANTED[k] for k in ("expiry_reminder", "repurchase_reminder", "recall",
+                                                  "milk_powder", "aov_drop"))  # fmt: skip
+    counts = dict(t["counts"], products=w.n_pr, stores=w.n_st, referrers=int(w.ref_id.size),
+                  campaigns=n_campaigns, channel_spend=w.months * 8, order_coupons=0)  # fmt: skip
+    counts = {k: counts[k] for k in TABLES}
+    regs, buyers_by_ch, rep30_by_ch = t["regs"], t["buyers_by_ch"], t["rep30_by_ch"]
     cac = spend.sum(0) / np.maximum(regs.sum(0), 1) / 100
     manifest = {
         "generator": "userops.demo",
         "version": VERSION,
-        "seed": seed,
-        "users": n,
-        "months": months,
-        "start": str(start_d),
-        "end": str(month_d[-1] - np.timedelta64(1, "D")),
-        "end_exclusive": str(month_d[-1]),
+        "seed": w.seed,
+        "users": w.n,
+        "months": w.months,
+        "start": str(w.start_d),
+        "end": str(w.month_d[-1] - np.timedelta64(1, "D")),
+        "end_exclusive": str(w.month_d[-1]),
         "counts": counts,
         "planted": {
             "channel_quality": {
@@ -1323,27 +1424,13 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
                 "channel": UNPROFITABLE_CHANNEL,
                 "spend_per_registered_user": float(CHANNEL_CAC[CH[UNPROFITABLE_CHANNEL]]),
             },
-            "referral_economics": _referral_truth(
-                referrer,
-                n_lead,
-                reg_t,
-                first_final,
-                ou,
-                ot,
-                gmv,
-                cpn_internal,
-                c_kind,
-                c_face,
-                (i_ord, i_prod, i_qty, p_cost),
-                month_s,
-                H,
-            ),
+            "referral_economics": _referral_truth(t["referral"]),
             "global_holdout": {
                 "definition": "users whose sha256(salt:user_id) score is below the share (params experiments) "
                 "are in no campaign: they behave as a holdout in every reminder and recall (no lift, no coupon)",
                 "share": ExperimentParams().global_holdout_share,
                 "salt": ExperimentParams().global_holdout_salt,
-                "users": int(gh.sum()),
+                "users": int(t["global_holdout_users"]),
             },
             "expiry_reminder_lift": {
                 "definition": "members: users with a first order and an unredeemed new-user coupon 48 h before "
@@ -1352,9 +1439,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
                 "base": ep["base"],
                 "lift": ep["lift"],
                 "holdout_share": ep["holdout_share"],
-                "realized": _arm_rates(
-                    exp_members["hold"][~gh[exp_members["u"]]], exp_members["outcome"][~gh[exp_members["u"]]]
-                ),
+                "realized": _arm_rates(t["expiry"]),
             },
             "recall_lift": {
                 "definition": "members: buyers with no order for 60+ days at the campaign start (not in the "
@@ -1365,10 +1450,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
                 "window_days": rcp["window_days"],
                 "dormant_days": rcp["dormant_days"],
                 "holdout_share": rcp["holdout_share"],
-                "realized": _arm_rates(
-                    np.concatenate([c["hold"][~gh[c["u"]]] for c in rec_camp] or [np.zeros(0, bool)]),
-                    np.concatenate([c["outcome"][~gh[c["u"]]] for c in rec_camp] or [np.zeros(0, bool)]),
-                ),
+                "realized": _arm_rates(t["recall"]),
             },
             "repurchase_reminder_lift": {
                 "definition": "repurchase coupon (5 off 39, 14 d) given at checkout when the previous order is "
@@ -1378,10 +1460,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
                 "lift": rp["lift"],
                 "window_days": REP_VALID_DAYS - 7,
                 "holdout_share": rp["holdout_share"],
-                "realized": _arm_rates(
-                    rep_members["hold"][alive_m & ~gh[rep_u[rep_members["c"]]]],
-                    rep_members["outcome"][alive_m & ~gh[rep_u[rep_members["c"]]]],
-                ),
+                "realized": _arm_rates(t["repurchase"]),
             },
             "persona_category": {
                 "definition": "expected category share of order lines by persona (users' category weights are "
@@ -1401,17 +1480,19 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
                 "sd_days": mpc["sd_days"],
                 "stop_prob": mpc["stop_prob"],
                 "share_of_mums_with_kids": mpc["share_of_mums_with_kids"],
-                "buyers": int(mp_user.size),
-                "product_ids": [str(product_id[i]) for i in mp_products],
+                "buyers": int(t["mp_buyers"]),
+                "product_ids": [str(w.product_id[i]) for i in w.mp_products],
             },
             "aov_drop": {
                 "definition": "orders in the month by returning users (first order before the month) lose "
                 "non-first lines so their expected gross basket (gmv + discount, before coupon top-ups) "
                 "drops by relative_drop; new users unchanged",
-                "month": ym[drop_k],
+                "month": str(w.month_d[min(ad["month_offset"], w.months - 1)])[:7],
                 "group": "returning",
                 "relative_drop": ad["relative_drop"],
-                "realized_gross_drop_before_topups": round(realized_drop, 4),
+                "realized_gross_drop_before_topups": round(
+                    float(t["aov_drop"][0] / max(t["aov_drop"][1], 1)), 4
+                ),
             },
             "store_footfall": {
                 "definition": "the stores listed log member visits as events named event (channel store): "
@@ -1420,11 +1501,11 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
                 "other stores log only purchases, so their buyers without an app session have no "
                 "observed visit (the brief's traffic basis)",
                 "event": "store_visit",
-                "stores": [str(x) for x in store_id[foot_store]],
+                "stores": [str(x) for x in w.store_id[w.foot_store]],
                 "store_share": FOOTFALL_STORE_SHARE,
                 "walk_ins_per_day": FOOTFALL_WALK_IN_PER_DAY,
-                "purchase_visits": int(fo.size),
-                "walk_in_visits": int(wu.size),
+                "purchase_visits": int(t["footfall"][0]),
+                "walk_in_visits": int(t["footfall"][1]),
             },
         },
         "rules": {
@@ -1448,8 +1529,7 @@ def _build(n: int, months: int, seed: int, start_d: np.datetime64) -> tuple[dict
             "campaign_cost_per_touch": CAMPAIGN_COST,
         },
     }
-    personas = dict(user_id=uid, persona=_Cat(persona, PERSONAS))
-    return tables, manifest, personas
+    return manifest
 
 
 def _order_store(rng: np.random.Generator, home: np.ndarray, store_city: np.ndarray) -> np.ndarray:
@@ -1463,14 +1543,15 @@ def _order_store(rng: np.random.Generator, home: np.ndarray, store_city: np.ndar
     return st
 
 
-def _referral_truth(referrer, n_lead, reg_t, first, ou, ot, gmv, cpn, c_kind, c_face, lines, month_s, H):
-    """True referral economics per referrer kind (group_leader = the community), as the report defines it.
+def _referral_sums(referrer, n_lead, reg_t, first, ou, ot, gmv, cpn, c_kind, c_face, lines, month_s, H):
+    """Sums behind the true referral economics of a block of users, per referrer kind (group_leader =
+    the community), as the report defines it: [users, margin returns, GMV returns, cost] in cents.
 
     Users: referred, registered in the last REFERRAL_MONTHS months, first order in the data and its
     REFERRAL_WINDOW_DAYS-day window complete by the end. Returns = gross margin (paid GMV - quantity x
     unit cost) and paid GMV of their orders on days first .. first + window - 1, plus the new-user pack
     discounts on those orders (added back: the pack is counted once, as a cost). Cost = commission
-    (REFERRAL_COMMISSION) x users + the pack coupons they redeemed. All sums in cents, then yuan.
+    (REFERRAL_COMMISSION) x users + the pack coupons they redeemed.
     """
     i_ord, i_prod, i_qty, p_cost = lines
     cogs = np.bincount(i_ord, weights=p_cost[i_prod] * i_qty, minlength=gmv.size)
@@ -1482,6 +1563,18 @@ def _referral_truth(referrer, n_lead, reg_t, first, ou, ot, gmv, cpn, c_kind, c_
     users = (referrer >= 0) & (reg_t >= since) & (first < H)
     users &= first_day + REFERRAL_WINDOW_DAYS <= H // DAY
     in_win = users[ou] & (ot // DAY < first_day[ou] + REFERRAL_WINDOW_DAYS)
+    out = {}
+    for kind, is_kind in (("group_leader", referrer < n_lead), ("store_promoter", referrer >= n_lead)):
+        u = users & is_kind & (referrer >= 0)
+        o = in_win & u[ou]
+        back = pack[o].sum()
+        cost = REFERRAL_COMMISSION[kind] * 100 * u.sum() + pack[u[ou]].sum()
+        out[kind] = np.array([u.sum(), gmv[o].sum() - cogs[o].sum() + back, gmv[o].sum() + back, cost], float)
+    return out
+
+
+def _referral_truth(sums: dict) -> dict:
+    """True referral economics per referrer kind from the blocks' summed [users, margin, GMV, cost]."""
     out = {
         "definition": "referred users registered in the last registration_months months whose first order's "
         "window_days-day window is complete: (gross margin or paid GMV of the window's orders + the new-user "
@@ -1490,18 +1583,13 @@ def _referral_truth(referrer, n_lead, reg_t, first, ou, ot, gmv, cpn, c_kind, c_
         "window_days": REFERRAL_WINDOW_DAYS,
         "seed_reference": "community ROI ~3 = all group sales / all costs paid (a paid-GMV ratio)",
     }
-    for kind, is_kind in (("group_leader", referrer < n_lead), ("store_promoter", referrer >= n_lead)):
-        u = users & is_kind & (referrer >= 0)
-        o = in_win & u[ou]
-        back = pack[o].sum()
-        cost = REFERRAL_COMMISSION[kind] * 100 * u.sum() + pack[u[ou]].sum()
+    for kind in ("group_leader", "store_promoter"):
+        users, margin, gmv, cost = sums[kind]
         out[kind] = {
             "commission_per_valid_user": REFERRAL_COMMISSION[kind],
-            "users": int(u.sum()),
-            "margin_per_yuan": round(float((gmv[o].sum() - cogs[o].sum() + back) / cost), 4)
-            if cost
-            else None,
-            "gmv_per_yuan": round(float((gmv[o].sum() + back) / cost), 4) if cost else None,
+            "users": int(users),
+            "margin_per_yuan": round(float(margin / cost), 4) if cost else None,
+            "gmv_per_yuan": round(float(gmv / cost), 4) if cost else None,
         }
     return out
 
@@ -1531,12 +1619,18 @@ def global_holdout_mask(user_ids: np.ndarray) -> np.ndarray:
     return np.asarray(res["in_global_holdout"])[order][np.searchsorted(res["user_id"][order], user_ids)]
 
 
-def _arm_rates(hold: np.ndarray, outcome: np.ndarray) -> dict:
+def _arm_counts(hold: np.ndarray, outcome: np.ndarray) -> np.ndarray:
+    """[holdout members, treatment members, holdout outcomes, treatment outcomes] of a block."""
+    return np.array([hold.sum(), (~hold).sum(), outcome[hold].sum(), outcome[~hold].sum()], np.int64)
+
+
+def _arm_rates(counts: np.ndarray) -> dict:
+    h_n, t_n, h_pos, t_pos = (int(x) for x in counts)
     return {
-        "holdout_n": int(hold.sum()),
-        "treatment_n": int((~hold).sum()),
-        "holdout_rate": round(float(outcome[hold].mean()), 4) if hold.any() else None,
-        "treatment_rate": round(float(outcome[~hold].mean()), 4) if (~hold).any() else None,
+        "holdout_n": h_n,
+        "treatment_n": t_n,
+        "holdout_rate": round(h_pos / h_n, 4) if h_n else None,
+        "treatment_rate": round(t_pos / t_n, 4) if t_n else None,
     }
 
 
@@ -1578,31 +1672,93 @@ def _arrow_table(name: str, cols: dict) -> pa.Table:
     return pa.table(arrays, names=names)
 
 
-def _write(out_dir: Path, tables: dict, manifest: dict, personas: dict, fmt: str) -> None:
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+PER_USER_TABLES = ("users", "coupons", "orders", "order_items", "campaign_members", "events", "points_ledger")
+
+
+def _generate(out: Path, n: int, months: int, seed: int, start_d, fmt: str, chunk_users: int) -> dict:
+    """Generate block by block of users into a temp folder beside `out`, then rename it over `out`."""
+    w = _world(n, months, seed, start_d, chunk_users)
+    n_chunks = -(-n // chunk_users)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         os.chmod(tmp, 0o755)
-        for name in TABLES:
-            t = _arrow_table(name, tables[name]())
-            if fmt == "parquet":
-                pq.write_table(t, tmp / f"{name}.parquet", compression="zstd")
-            else:
-                pacsv.write_csv(t, tmp / f"{name}.csv")
-        pq.write_table(
-            pa.table({"user_id": pa.array(personas["user_id"]), "persona": personas["persona"].to_arrow()}),
-            tmp / "personas.parquet",
-            compression="zstd",
-        )
+        parts = tmp / ".parts"
+        truth: dict = {}
+        camps: dict = {}
+        for c in range(n_chunks):
+            counts = truth.get("counts", {})
+            tables, t, camp = _chunk(w, c, counts.get("orders", 0) + 1, counts.get("coupons", 0) + 1)
+            for name in (*PER_USER_TABLES, "personas"):
+                _write_part(parts / name / f"part-{c:05d}.parquet", name, tables.pop(name)())
+            truth = _add(truth, t)
+            for key, cc in camp.items():
+                seen = camps.setdefault(key, cc)
+                seen["end"] = max(seen["end"], cc["end"])
+        noise = w.rs.lognormal(0, 0.05, (months, 8))
+        spend = np.round(truth["regs"] * CHANNEL_CAC[None, :] * noise * 100).astype(np.int64)
+        campaigns, ids = _campaigns(w, camps)
+        for name, cols in _shared_tables(w, spend, campaigns).items():
+            _write_file(tmp / f"{name}.{fmt}", _arrow_table(name, cols), fmt)
+        _place_parts(parts, tmp, n_chunks, fmt, ids)
+        manifest = _manifest(w, truth, spend, len(ids))
         (tmp / "planted.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.rename(out_dir, old / "d")
-            os.rename(tmp, out_dir)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.rename(out, old / "d")
+            os.rename(tmp, out)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.rename(tmp, out_dir)
+            os.rename(tmp, out)
+        return manifest
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _write_part(path: Path, name: str, cols: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if name == "personas":
+        t = pa.table({"user_id": pa.array(cols["user_id"]), "persona": cols["persona"].to_arrow()})
+    else:
+        t = _arrow_table(name, cols)
+    pq.write_table(t, path, compression="zstd")
+
+
+def _write_file(path: Path, t: pa.Table, fmt: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        pq.write_table(t, path, compression="zstd")
+    else:
+        pacsv.write_csv(t, path)
+
+
+def _place_parts(parts: Path, out: Path, n_chunks: int, fmt: str, ids: dict) -> None:
+    """Move the blocks' parts into place: `<table>.<fmt>` for one block, else a folder of parts
+    `<table>/part-00000.<fmt>`; campaign keys become campaign ids (personas stay Parquet)."""
+    lookup = np.zeros(max(ids, default=0) + 1, np.int64)
+    lookup[list(ids)] = list(ids.values())
+    lookup = pa.array(lookup)
+    for name in (*PER_USER_TABLES, "personas"):
+        ext = "parquet" if name == "personas" else fmt
+        for c in range(n_chunks):
+            src = parts / name / f"part-{c:05d}.parquet"
+            dest = out / f"{name}.{ext}" if n_chunks == 1 else out / name / f"part-{c:05d}.{ext}"
+            remap = name in ("coupons", "campaign_members")
+            if ext == "parquet" and not remap:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(src, dest)
+                continue
+            t = pq.read_table(src)
+            t = t.cast(pa.schema([_seconds(f) for f in t.schema]))
+            if remap:
+                i = t.schema.get_field_index("campaign_id")
+                t = t.set_column(i, "campaign_id", pc.take(lookup, t["campaign_id"]))
+            _write_file(dest, t, ext)
+            src.unlink()
+    shutil.rmtree(parts)
+
+
+def _seconds(f: pa.Field) -> pa.Field:
+    """Timestamps as written (whole seconds): Parquet reads them back in milliseconds."""
+    return f.with_type(pa.timestamp("s")) if pa.types.is_timestamp(f.type) else f

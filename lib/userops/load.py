@@ -132,7 +132,7 @@ class Validation:
     errors: list[Problem] = field(default_factory=list)
     notices: list[Problem] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
-    sources: dict[str, Path] = field(default_factory=dict)  # what DuckDB reads (UTF-8 copies of CSVs)
+    sources: dict[str, list[Path]] = field(default_factory=dict)  # what DuckDB reads (UTF-8 copies of CSVs)
 
 
 @dataclass
@@ -149,7 +149,9 @@ class LoadReport:
 def find_files(
     data_dir: Path, mapping: dict[str, TableMapping] | None = None
 ) -> tuple[dict[str, Path], list[Problem]]:
-    """Map each contract table to its input file; problems for missing/ambiguous ones."""
+    """Map each contract table to its input: `<table>.csv`, `<table>.parquet` or a folder `<table>/`
+    of .csv or .parquet files (sub-folders too: hive partitions `orders/month=2026-10/*.parquet`);
+    problems for missing/ambiguous ones."""
     data_dir = Path(data_dir)
     mapping = mapping or {}
     files: dict[str, Path] = {}
@@ -158,8 +160,8 @@ def find_files(
         return files, [Problem(str(data_dir), "-", "input directory exists", 1)]
     for name in TABLES:
         named = mapping.get(name, TableMapping()).file
-        candidates = [data_dir / named] if named else [data_dir / f"{name}{ext}" for ext in EXTENSIONS]
-        found = [p for p in candidates if p.is_file()]
+        candidates = [data_dir / named] if named else [data_dir / f"{name}{ext}" for ext in ("", *EXTENSIONS)]
+        found = [p for p in candidates if p.is_file() or (p.is_dir() and input_files(p))]
         if named and not found:
             problems.append(
                 Problem(str(data_dir / named), "-", f"file named by the mapping for {name} exists", 1)
@@ -169,11 +171,18 @@ def find_files(
                 Problem(
                     str(found[0]),
                     "-",
-                    "one file per table (found both .csv and .parquet)",
+                    "one file per table (found both .csv and .parquet)"
+                    if not any(p.is_dir() for p in found)
+                    else "one input per table (found a folder and a file)",
                     len(found),
                     tuple(p.name for p in found),
                 )
             )
+        elif found and len({p.suffix for p in input_files(found[0])}) > 1:
+            problems.append(
+                Problem(str(found[0]), "-", "one format per folder (.csv or .parquet files)", 1,
+                        tuple(sorted({p.suffix for p in input_files(found[0])})))
+            )  # fmt: skip
         elif found:
             files[name] = found[0]
         elif name in REQUIRED_TABLES:
@@ -189,9 +198,12 @@ def fingerprint(files: dict[str, Path]) -> str:
     for name in LOAD_ORDER:
         if name in files:
             h.update(name.encode())
-            with open(files[name], "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
+            for path in input_files(files[name]):
+                if path != files[name]:
+                    h.update(str(path.relative_to(files[name])).encode())
+                with open(path, "rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        h.update(chunk)
     return h.hexdigest()[:16]
 
 
@@ -199,10 +211,39 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _reader(path: Path) -> str:
-    if path.suffix == ".parquet":
-        return "read_parquet($path)"
-    return "read_csv($path, all_varchar = true, header = true)"
+def input_files(path: Path) -> list[Path]:
+    """The data files of a table's input: the file itself, or every .csv / .parquet file under the
+    folder (sub-folders too), in path order (hidden files skipped)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    return sorted(
+        p
+        for p in path.rglob("*")
+        if p.suffix in EXTENSIONS
+        and p.is_file()
+        and not any(x.startswith(".") for x in p.relative_to(path).parts)
+    )
+
+
+def _fmt(path: Path) -> str:
+    """.csv or .parquet: of the file, or of the files in the folder."""
+    files = input_files(path)
+    return files[0].suffix if files else path.suffix
+
+
+def _hive(path: Path) -> bool:
+    """A folder of hive partitions (`month=2026-10/`): their keys are columns too."""
+    return any("=" in part for f in input_files(path) for part in f.relative_to(path).parts[:-1])
+
+
+def _reader(fmt: str, hive: bool = False) -> str:
+    """A DuckDB reader over the list $files; the file each row comes from in column _src_file
+    (and its row number in file_row_number for Parquet)."""
+    opts = f"filename = '_src_file', hive_partitioning = {'true' if hive else 'false'}, union_by_name = true"
+    if fmt == ".parquet":
+        return f"read_parquet($files, file_row_number = true, {opts})"
+    return f"read_csv($files, all_varchar = true, header = true, {opts})"
 
 
 def _newlines(col: str) -> str:
@@ -211,27 +252,31 @@ def _newlines(col: str) -> str:
 
 
 def _read_source(
-    con: duckdb.DuckDBPyConnection, table: Table, path: Path, source: Path, tm: TableMapping
+    con: duckdb.DuckDBPyConnection, table: Table, path: Path, sources: list[Path], tm: TableMapping
 ) -> tuple[list[str], list[Problem]]:
-    """Stage the raw file (read from `source`, reported as `path`) as temp table src_<table> with
-    a _line column, renamed and value-mapped by the mapping; return its columns and the mapping's
-    problems."""
-    src = f"src_{table.name}"
-    con.execute(
-        f"create or replace temp table {src} as select row_number() over () as _line, * "
-        f"from {_reader(source)}",
-        {"path": str(source)},
-    )
-    cols = [r[0] for r in con.execute(f"describe {src}").fetchall() if r[0] != "_line"]
-    if path.suffix == ".csv":
-        # The header is line 1; a row starts one line after the previous row ends, and a quoted
-        # value holding line breaks makes its row span several lines.
-        nl = " + ".join(_newlines(c) for c in cols) if cols else "0"
+    """Stage the raw files (read from `sources`, reported as `path`) as temp table src_<table> with
+    _file (1-based index into the files) and _line columns, renamed and value-mapped by the mapping;
+    return its columns and the mapping's problems. Rows stream from the files into DuckDB."""
+    src, fmt = f"src_{table.name}", _fmt(path)
+    files = {"files": [str(f) for f in sources]}
+    pos = "cast(list_position($files, _src_file) as INTEGER) as _file"
+    if fmt == ".parquet":  # row numbers from the files: no order to keep while reading
         con.execute(
-            f"create or replace temp table {src} as select _line + 1 + coalesce(sum({nl}) over "
-            f"(order by _line rows between unbounded preceding and 1 preceding), 0) as _line, "
-            f"* exclude (_line) from {src}"
+            f"create or replace temp table {src} as select {pos}, file_row_number + 1 as _line, "
+            f"* exclude (_src_file, file_row_number) from {_reader(fmt, _hive(path))}",
+            files,
         )
+    else:  # a CSV row's number is its place in the file: read in order
+        con.execute("set preserve_insertion_order = true")
+        con.execute(
+            f"create or replace temp table {src} as select {pos}, row_number() over () as _line, "
+            f"* exclude (_src_file) from {_reader(fmt, _hive(path))}",
+            files,
+        )
+        con.execute("set preserve_insertion_order = false")
+    cols = [r[0] for r in con.execute(f"describe {src}").fetchall() if r[0] not in ("_line", "_file")]
+    if fmt == ".csv":
+        _csv_lines(con, src, cols, len(sources))
     problems = []
     for old, new in tm.columns.items():
         if old not in cols:
@@ -254,8 +299,31 @@ def _read_source(
     return cols, problems
 
 
+def _csv_lines(con, src: str, cols: list[str], n_files: int) -> None:
+    """Turn src's row numbers into CSV line numbers within each file: the header is line 1; a row
+    starts one line after the previous row ends, and a quoted value holding line breaks makes its
+    row span several lines (a running sum, only computed when some value holds a line break)."""
+    nl = " + ".join(_newlines(c) for c in cols) if cols else "0"
+    multiline = con.execute(f"select count(*) from {src} where {nl} > 0").fetchone()[0]
+    if multiline:
+        w = "partition by _file order by _line"
+        con.execute(
+            f"create or replace temp table {src} as select _file, _line - min(_line) over (partition by _file) "
+            f"+ 2 + coalesce(sum({nl}) over ({w} rows between unbounded preceding and 1 preceding), 0) as _line, "
+            f"* exclude (_file, _line) from {src}"
+        )
+    elif n_files == 1:
+        con.execute(f"update {src} set _line = _line + 1")
+    else:
+        con.execute(
+            f"create or replace temp table {src} as select s._file, s._line - f.first + 2 as _line, "
+            f"s.* exclude (_file, _line) from {src} s join (select _file, min(_line) as first from {src} "
+            "group by _file) f using (_file)"
+        )
+
+
 def _label(path: Path) -> str:
-    return "line" if path.suffix == ".csv" else "row"
+    return "line" if _fmt(path) == ".csv" else "row"
 
 
 def _shown(value, label: str, tokens: set[str]) -> str:
@@ -267,16 +335,20 @@ def _shown(value, label: str, tokens: set[str]) -> str:
     return value
 
 
-def _examples(con, sql_from_where: str, params: dict, label: str, show: list[str]) -> tuple[str, ...]:
+def _examples(con, sql_from_where: str, params: dict, path: Path, show: list[str]) -> tuple[str, ...]:
+    """The first offending rows: `line 12 (key=..., column=...)`; in a folder, `part-1.csv line 12 (...)`."""
+    label = _label(path)
     cols = ", ".join(f"cast({_q(c)} as varchar)" for c in show)
     rows = con.execute(
-        f"select _line, {cols} {sql_from_where} order by _line limit {EXAMPLES}", params
+        f"select _file, _line, {cols} {sql_from_where} order by _file, _line limit {EXAMPLES}", params
     ).fetchall()
     tokens = set(con.execute("select getvariable('null_tokens')").fetchone()[0] or [])
+    names = [str(f.relative_to(path)) for f in input_files(path)] if Path(path).is_dir() else []
     out = []
     for r in rows:
-        vals = ", ".join(f"{c}={_shown(v, label, tokens)}" for c, v in zip(show, r[1:], strict=True))
-        out.append(f"{label} {r[0]} ({vals})")
+        vals = ", ".join(f"{c}={_shown(v, label, tokens)}" for c, v in zip(show, r[2:], strict=True))
+        where = f"{names[r[0] - 1]} " if names else ""
+        out.append(f"{where}{label} {r[1]} ({vals})")
     return tuple(out)
 
 
@@ -395,19 +467,19 @@ def _misspelt_headers(con, table: Table, path: Path, cols: list[str]) -> tuple[l
         bad = f"from {src} where not {_missing(header)}"
         n = con.execute(f"select count(*) {bad}").fetchone()[0]
         show = list(dict.fromkeys([k for k in table.key if k in cols] + [header]))
-        ex = _examples(con, bad, {}, _label(path), show) or (f"line 1 (header: {', '.join(cols)})",)
+        ex = _examples(con, bad, {}, path, show) or (f"line 1 (header: {', '.join(cols)})",)
         rule = f"header is a contract column (did you mean {name}?): its values would be dropped"
         errors.append(Problem(str(path), header, rule, n, ex, table=table.name))
     return errors, notices
 
 
 def _stage_table(
-    con, table: Table, path: Path, source: Path, tm: TableMapping
+    con, table: Table, path: Path, sources: list[Path], tm: TableMapping
 ) -> tuple[list[Problem], list[Problem], list[str]]:
     """Read one file into typed_<table> (original ids as text); presence and type problems,
     header notices, and the contract columns the file lacks."""
-    label, fname, src = _label(path), str(path), f"src_{table.name}"
-    cols, problems = _read_source(con, table, path, source, tm)
+    fname, src = str(path), f"src_{table.name}"
+    cols, problems = _read_source(con, table, path, sources, tm)
     misspelt, notices = _misspelt_headers(con, table, path, cols)
     problems += misspelt
     near = {near_contract(p.column, table.column_names) for p in misspelt}
@@ -436,7 +508,7 @@ def _stage_table(
     for (column, rule, bad), n in zip(checks, counts[1:], strict=True):
         if n:
             show = list(dict.fromkeys(key_show + [column]))
-            ex = _examples(con, f"from {src} where {bad}", {}, label, show)
+            ex = _examples(con, f"from {src} where {bad}", {}, path, show)
             problems.append(Problem(fname, column, rule, n, ex, table=table.name))
     present = [c for c in table.columns if c.name in cols]
     cleaned = "".join(  # once per value; a column already of the contract type as it is
@@ -449,8 +521,8 @@ def _stage_table(
         for c in table.columns
     )
     con.execute(
-        f"create or replace temp table typed_{table.name} as select _line, {select} "
-        f"from (select _line{cleaned} from {src})"
+        f"create or replace temp table typed_{table.name} as select _file, _line, {select} "
+        f"from (select _file, _line{cleaned} from {src})"
     )
     con.execute(f"drop table {src}")
     return problems, notices, [c.name for c in missing]
@@ -458,7 +530,7 @@ def _stage_table(
 
 def _create_empty_typed(con, table: Table) -> None:
     cols = ", ".join(f"{_q(c.name)} {c.source_type}" for c in table.columns)
-    con.execute(f"create or replace temp table typed_{table.name} (_line BIGINT, {cols})")
+    con.execute(f"create or replace temp table typed_{table.name} (_file INTEGER, _line BIGINT, {cols})")
 
 
 def _bind(sql: str, params: dict) -> dict:
@@ -480,9 +552,7 @@ def _apply_defaults(con, table: Table, path: Path, absent: list[str], params: Pa
             show = list(dict.fromkeys(list(table.key) + [c.name]))
             rule = f"not null (column absent, default {c.default_doc})"
             problems.append(
-                Problem(
-                    str(path), c.name, rule, n, _examples(con, bad, {}, _label(path), show), table=table.name
-                )
+                Problem(str(path), c.name, rule, n, _examples(con, bad, {}, path, show), table=table.name)
             )
     return problems
 
@@ -491,14 +561,14 @@ def _check_values(
     con, table: Table, path: Path, staged: set[str], opts: LoadOptions, last_day
 ) -> list[Problem]:
     """Value, key, foreign-key and row rules over typed_<table>, on the original values."""
-    label, fname, typed = _label(path), str(path), f"typed_{table.name}"
+    fname, typed = str(path), f"typed_{table.name}"
     problems: list[Problem] = []
 
     def report(column: str, rule: str, bad: str, params: dict, show: list[str], row_level: bool) -> None:
         n = con.execute(f"select count(*) from {typed} where {bad}", params).fetchone()[0]
         if n:
             show = list(dict.fromkeys(list(table.key) + show))
-            ex = _examples(con, f"from {typed} where {bad}", params, label, show)
+            ex = _examples(con, f"from {typed} where {bad}", params, path, show)
             reject = bad if row_level else ""
             problems.append(
                 Problem(fname, column, rule, n, ex, table=table.name, reject_sql=reject, reject_params=params)
@@ -529,6 +599,18 @@ def _check_values(
     return problems
 
 
+def _utf8_sources(path: Path, encoding: str | None, scratch: Path) -> list[Path]:
+    """The UTF-8 files DuckDB reads for a table's input (each file, or its converted copy)."""
+    out = []
+    for i, f in enumerate(input_files(path)):
+        try:
+            out.append(utf8_source(f, encoding, scratch / str(i) if f != path else scratch))
+        except FileProblem as e:
+            e.file = str(f) if f != path else ""
+            raise
+    return out
+
+
 def _stage_file(
     con, name: str, path: Path, opts: LoadOptions, scratch: Path, v: Validation
 ) -> list[str] | None:
@@ -536,18 +618,18 @@ def _stage_file(
     could not be read (the problem is in v.errors; typed_<name> is then empty)."""
     table = TABLES[name]
     try:
-        v.sources[name] = utf8_source(path, opts.encoding, scratch)
+        v.sources[name] = _utf8_sources(path, opts.encoding, scratch)
         found, notices, absent = _stage_table(
             con, table, path, v.sources[name], opts.mapping.get(name, TableMapping())
         )
     except FileProblem as e:  # empty, or not in its encoding: 0 rows read, or the first bad line
         ex = (e.example,) if e.example else ()
-        v.errors.append(Problem(str(path), "-", e.rule, len(ex), ex))
+        v.errors.append(Problem(e.file or str(path), "-", e.rule, len(ex), ex))
     except duckdb.OutOfMemoryException:
         raise
     except duckdb.Error as e:  # unreadable file, bad CSV quoting, ...
         first = str(e).splitlines()[0]
-        v.errors.append(Problem(str(path), "-", "readable " + path.suffix[1:], 1, (first,)))
+        v.errors.append(Problem(str(path), "-", "readable " + _fmt(path)[1:], 1, (first,)))
     else:
         v.errors.extend(found)
         v.notices.extend(notices)
@@ -616,6 +698,9 @@ def _prepare(con, params: Params) -> None:
     cfg = duckdb_config(params.duckdb.model_dump())
     for key, value in cfg.items():  # keys are known names; values are bound
         con.execute(f"set {key} = $v", {"v": value})
+    # Every query that needs an order says so (order by): results need not keep the input's order,
+    # so large inserts and derived tables stream and spill instead of buffering rows to keep it.
+    con.execute("set preserve_insertion_order = false")
     con.execute("set variable null_tokens = $t", {"t": list(params.data.null_tokens)})
     con.execute("set variable timezone = $tz", {"tz": params.data.timezone})
 
@@ -650,9 +735,10 @@ def _set_aside(con, problems: list[Problem]) -> None:
         cols = [c for c in TABLES[p.table].column_names]
         row = "to_json({" + ", ".join(f"'{c}': {_q(c)}" for c in cols) + "})"
         reason = f"{p.column}: {p.rule}"
+        files = [str(f) for f in input_files(Path(p.file))]
         con.execute(
-            f"insert into _rejects select $t, $f, _line, $r, {row} from {typed} where {p.reject_sql}",
-            {"t": p.table, "f": p.file, "r": reason, **p.reject_params},
+            f"insert into _rejects select $t, $files[_file], _line, $r, {row} from {typed} where {p.reject_sql}",
+            {"t": p.table, "files": files, "r": reason, **p.reject_params},
         )
     for p in problems:
         con.execute(f"delete from typed_{p.table} where {p.reject_sql}", p.reject_params)
@@ -699,10 +785,11 @@ def _finalize_table(con, table: Table) -> None:
             exprs.append(f"m{i}.{_q(c.id_map)} as {_q(c.name)}")
         else:
             exprs.append(f"cast(t.{_q(c.name)} as {c.type}) as {_q(c.name)}")
-    order = ", ".join(_q(k) for k in table.key) if table.key else "_line"
+    order = ", ".join(_q(k) for k in table.key) if table.key else "_file, _line"
     con.execute(
         f"create table {_q(table.name)} as select {', '.join(_q(c) for c in table.column_names)} "
-        f"from (select t._line, {', '.join(exprs)} from typed_{table.name} t {' '.join(joins)}) order by {order}"
+        f"from (select t._file, t._line, {', '.join(exprs)} from typed_{table.name} t {' '.join(joins)}) "
+        f"order by {order}"
     )
 
 
@@ -767,7 +854,9 @@ def _build(
     _set_aside(con, row_level if opts.quarantine else [])
     report = LoadReport(warehouse=warehouse, fingerprint=fingerprint(v.files), notices=v.notices)
     counts = dict(
-        con.execute("select table_name, count(distinct source_line) from _rejects group by all").fetchall()
+        con.execute(
+            "select table_name, count(distinct (source_file, source_line)) from _rejects group by all"
+        ).fetchall()
     )
     report.rejected = {name: counts[name] for name in LOAD_ORDER if name in counts}  # stable order
     _build_id_maps(con)
@@ -778,8 +867,8 @@ def _build(
     report.rows = {name: con.execute(f"select count(*) from {_q(name)}").fetchone()[0] for name in LOAD_ORDER}
     # Verify: every row of every file is loaded or set aside.
     for name, path in v.files.items():
-        source = str(v.sources[name])
-        n_src = con.execute(f"select count(*) from {_reader(path)}", {"path": source}).fetchone()[0]
+        sources = {"files": [str(f) for f in v.sources[name]]}
+        n_src = con.execute(f"select count(*) from {_reader(_fmt(path))}", sources).fetchone()[0]
         n_in = report.rows[name] + report.rejected.get(name, 0)
         if n_src != n_in:
             raise ContractError([Problem(str(path), "-", "all rows loaded or set aside", abs(n_src - n_in))])

@@ -26,6 +26,7 @@ class FileProblem(Exception):
         super().__init__(f"{rule}: {example}")
         self.rule = rule
         self.example = example
+        self.file = ""  # the file of a folder it is about (set by the loader)
 
 
 def encoding_name(encoding: str) -> str:
@@ -83,6 +84,7 @@ def utf8_source(path: Path, encoding: str | None, scratch: Path) -> Path:
         raise FileProblem(f"encoded in UTF-8 ({hint})", example)
     if codec == "utf-8":
         return path
+    scratch.mkdir(parents=True, exist_ok=True)
     out = scratch / path.name
     with open(path, encoding=codec, newline="") as src, open(out, "w", encoding="utf-8", newline="") as dst:
         for text in iter(lambda: src.read(CHUNK), ""):
