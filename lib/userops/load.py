@@ -40,6 +40,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -889,7 +890,8 @@ def _pause_for_tests() -> None:
     marker = os.environ.get(PAUSE_ENV)
     if marker:
         Path(marker).write_text(str(os.getpid()))
-        signal.pause()
+        while True:  # not signal.pause(): a signal landing just before the pause would never wake it
+            time.sleep(0.05)
 
 
 def load_dir(data_dir: str | Path, warehouse: str | Path, opts: LoadOptions | None = None) -> LoadReport:

@@ -11,7 +11,19 @@ import nbformat
 from userops.db import connect
 from userops.outputs import MASK, PERSONAL_ID_COLUMNS
 
-ID_HEADERS = {*PERSONAL_ID_COLUMNS, "referrer", "user"}
+
+def _id_headers() -> set[str]:
+    """The headers of the columns that hold a person's id, in every report language."""
+    from userops import i18n
+
+    heads = {*PERSONAL_ID_COLUMNS, "referrer", "user"}
+    for lang in i18n.LANGUAGES:
+        text = i18n.catalog(lang)["text"]
+        heads |= {text["recall_report"]["top_table"]["user"], text["acquisition"]["col"]["ref_referrer_id"]}
+    return heads
+
+
+ID_HEADERS = _id_headers()
 HIDDEN = {"remove-cell", "remove-output", "remove-input"}
 
 
