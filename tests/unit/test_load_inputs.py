@@ -340,7 +340,16 @@ def test_ctrl_c_during_load_exits_cleanly_and_loads_nothing(tmp_path, good_wareh
     before = digest(good_warehouse)
     env = dict(os.environ, USEROPS_LOAD_PAUSE_FILE=str(marker))
     cmd = [sys.executable, "-m", "userops.cli", "load", str(d), "--warehouse", str(good_warehouse)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT at its default in the child: a pytest-xdist worker may run with SIGINT ignored, and an
+    # ignored signal stays ignored across exec (Python then installs no KeyboardInterrupt handler)
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         for _ in range(600):  # until the hook has written the marker (the process is then paused)
             if marker.exists() and marker.read_text():
