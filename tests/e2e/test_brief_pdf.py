@@ -41,17 +41,6 @@ HEADINGS = [
 pytestmark = pytest.mark.e2e
 
 
-def _pdftotext(pdf: Path, *args: str) -> str:
-    return subprocess.run(
-        ["pdftotext", "-enc", "UTF-8", *args, str(pdf), "-"], capture_output=True, text=True, check=True
-    ).stdout
-
-
-def _pages(pdf: Path) -> int:
-    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
-    return int(re.search(r"Pages:\s+(\d+)", info).group(1))
-
-
 def _charts(nb) -> int:
     return sum(
         1
@@ -76,9 +65,9 @@ def test_brief_runs_last(run):
 
 def test_combined_pdf_cover_headings_and_pages(run, combined):
     folder, month = run
-    n = _pages(combined)
+    n = pdf_pages(combined)
     assert 3 <= n <= MAX_PAGES
-    cover = _pdftotext(combined, "-f", "1", "-l", "1")
+    cover = pdf_text(combined, 1, 1)
     assert load_params(ROOT / "params" / "default.yaml").chain_name in cover
     i18n.set_language("zh")
     assert i18n.month(Period(month)) in cover and month in cover
@@ -86,7 +75,7 @@ def test_combined_pdf_cover_headings_and_pages(run, combined):
     assert date.fromisoformat(run_date)  # the run date printed on the cover is the run's
     assert re.search(r"运行日期 \d{4}-\d{2}-\d{2}", cover)
     assert not re.search(rf"\b1\s*/\s*{n}\b", cover)  # no page number on the cover
-    text = _pdftotext(combined)
+    text = pdf_text(combined)
     for h in HEADINGS:
         assert h in text, h
     for k in range(2, n + 1):
@@ -120,7 +109,7 @@ def test_brief_metrics_show_the_planted_drop(run, planted):
     assert sum(contrib.values()) == pytest.approx(m["gmv_change"]["value"], abs=0.01)
     top = max(contrib, key=lambda k: abs(contrib[k]))
     assert top == f"{planted['aov_drop']['group']}.aov" and contrib[top] < 0
-    text = _pdftotext(folder / "pdf" / f"{BRIEF}.pdf")
+    text = pdf_text(folder / "pdf" / f"{BRIEF}.pdf")
     i18n.set_language("zh")
     group = i18n.name("user_group", planted["aov_drop"]["group"])
     assert f"{group} · 客单价" in text.replace("\n", " ")  # named in the findings, by business names
