@@ -238,13 +238,13 @@ def _hive(path: Path) -> bool:
     return any("=" in part for f in input_files(path) for part in f.relative_to(path).parts[:-1])
 
 
-def _reader(fmt: str, hive: bool = False) -> str:
-    """A DuckDB reader over the list $files; the file each row comes from in column _src_file
-    (and its row number in file_row_number for Parquet)."""
+def _reader(fmt: str, hive: bool = False, files: str = "$files") -> str:
+    """A DuckDB reader over the list `files` (SQL: a bound $files or a variable); the file each
+    row comes from in column _src_file (and its row number in file_row_number for Parquet)."""
     opts = f"filename = '_src_file', hive_partitioning = {'true' if hive else 'false'}, union_by_name = true"
     if fmt == ".parquet":
-        return f"read_parquet($files, file_row_number = true, {opts})"
-    return f"read_csv($files, all_varchar = true, header = true, {opts})"
+        return f"read_parquet({files}, file_row_number = true, {opts})"
+    return f"read_csv({files}, all_varchar = true, header = true, {opts})"
 
 
 def _newlines(col: str) -> str:
@@ -261,7 +261,17 @@ def _read_source(
     src, fmt = f"src_{table.name}", _fmt(path)
     files = {"files": [str(f) for f in sources]}
     pos = "cast(list_position($files, _src_file) as INTEGER) as _file"
-    if fmt == ".parquet":  # row numbers from the files: no order to keep while reading
+    if fmt == ".parquet" and not tm.columns and not tm.values:
+        # A view: each check reads the files again, which beats a copy in memory (a read keeps
+        # Parquet's dictionaries, so text is cleaned once per distinct value, not once per row).
+        con.execute(f"set variable files_{table.name} = $files", files)  # a view takes no $params
+        var = f"getvariable('files_{table.name}')"
+        con.execute(
+            f"create or replace temp view {src} as select cast(list_position({var}, _src_file) as INTEGER) "
+            f"as _file, file_row_number + 1 as _line, * exclude (_src_file, file_row_number) "
+            f"from {_reader(fmt, _hive(path), var)}"
+        )
+    elif fmt == ".parquet":  # row numbers from the files: no order to keep while reading
         con.execute(
             f"create or replace temp table {src} as select {pos}, file_row_number + 1 as _line, "
             f"* exclude (_src_file, file_row_number) from {_reader(fmt, _hive(path))}",
@@ -580,7 +590,8 @@ def _stage_table(
         f"create or replace temp table typed_{table.name} as select _file, _line, {select} "
         f"from (select _file, _line{cleaned} from {src})"
     )
-    con.execute(f"drop table {src}")
+    kind = con.execute("select table_type from information_schema.tables where table_name = $t", {"t": src})
+    con.execute(f"drop {'view' if kind.fetchone()[0] == 'VIEW' else 'table'} {src}")
     return problems, notices, [c.name for c in missing]
 
 
