@@ -643,10 +643,16 @@ def _check_values(
             bad = f"{_q(col.name)} >= cast($last_day as date) + interval 1 day"
             checks.append((col.name, rule, bad, {"last_day": last_day}, [col.name], True))
     joined = len(checks)  # from here to the row rules: checks joining a table
+    counted: dict[int, str] = {}  # a check's own count query
     if table.key:
         keys = ", ".join(_q(k) for k in table.key)
         not_null = " and ".join(f"{_q(k)} is not null" for k in table.key)  # NULL keys: a type error
         dup = f"{not_null} and ({keys}) in (select ({keys}) from {typed} group by all having count(*) > 1)"
+        # its rows counted without the semi-join: the sizes of the keys held by more than one row
+        counted[len(checks)] = (
+            f"select coalesce(sum(n), 0) from (select count(*) as n from {typed} where {not_null} "
+            f"group by {keys} having count(*) > 1)"
+        )
         checks.append((", ".join(table.key), "unique key", dup, {}, list(table.key), False))
     for fk in table.foreign_keys:
         if fk.ref_table not in staged:
@@ -664,9 +670,8 @@ def _check_values(
     by_row = [i for i in range(len(checks)) if not joined <= i < rules]
     counts = dict(zip(by_row, _count_rows(con, typed, [checks[i][2:4] for i in by_row]), strict=True))
     for i in range(joined, rules):
-        counts[i] = con.execute(
-            f"select count(*) from {typed} where {checks[i][2]}", checks[i][3]
-        ).fetchone()[0]
+        sql = counted.get(i, f"select count(*) from {typed} where {checks[i][2]}")
+        counts[i] = con.execute(sql, checks[i][3]).fetchone()[0]
     problems = []
     for i, (column, rule, bad, params, show, row_level) in enumerate(checks):
         if counts[i]:
