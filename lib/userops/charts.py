@@ -453,7 +453,9 @@ def table_html(
         right = {c: [{"selector": "th", "props": [("text-align", "right")]}] for c in numeric}
         styler = styler.set_table_styles(right, overwrite=False)
     if caption is None and max_rows is not None and len(df) > max_rows:
-        caption = f"First {max_rows:,} of {len(df):,} rows"
+        from userops import i18n
+
+        caption = i18n.t("common.first_rows", shown=f"{max_rows:,}", total=f"{len(df):,}")
     if caption:
         styler = styler.set_caption(caption)
     # JupyterLab typesets text between two "$" as a formula (definitions name $parameters, and a
