@@ -267,32 +267,34 @@ class Cover:
 
 COVER_CSS = """
 @page :first { @bottom-center { content: none; } }
-.uo-cover { break-after: page; page-break-after: always; height: 255mm; display: flex;
-  flex-direction: column; justify-content: center; padding: 0 14mm;
-  font-family: "Noto Sans CJK SC", "Noto Sans", sans-serif; color: #222; }
+.uo-cover { break-after: page; page-break-after: always; height: 262mm; box-sizing: border-box;
+  display: flex; flex-direction: column; justify-content: space-between; padding: 22mm 14mm 6mm 14mm;
+  border-top: 3mm solid #3E6D8E; font-family: "Noto Sans CJK SC", "Noto Sans", sans-serif; color: #222; }
 .uo-cover .uo-chain { font-size: 15pt; color: #3E6D8E; font-weight: 700; letter-spacing: 0.08em; }
-.uo-cover h1 { font-size: 26pt; margin: 10mm 0 4mm 0; line-height: 1.25; border: none; }
-.uo-cover .uo-month { font-size: 18pt; font-weight: 600; margin-bottom: 3mm; }
+.uo-cover h1 { font-size: 28pt; margin: 0 0 5mm 0; line-height: 1.25; border: none; }
+.uo-cover .uo-month { font-size: 18pt; font-weight: 600; margin-bottom: 4mm; }
 .uo-cover .uo-note { font-size: 10.5pt; color: #555; margin: 1mm 0; }
-.uo-cover h2 { font-size: 12pt; margin: 14mm 0 2mm 0; color: #3E6D8E; }
+.uo-cover .uo-contents { border-top: 0.4mm solid #B8BEC6; padding-top: 4mm; }
+.uo-cover h2 { font-size: 12pt; margin: 0 0 2mm 0; color: #3E6D8E; }
 .uo-cover ul { font-size: 10.5pt; margin: 0; padding-left: 5mm; }
 .uo-cover li { margin: 1.2mm 0; }
 """
 
 
 def cover_html(cover: Cover) -> str:
-    """The cover as an HTML fragment (a full A4 page, no page number)."""
+    """The cover as an HTML fragment: a full A4 page without page number, the chain's name at the top,
+    the title, month and notes in the middle and the contents at the foot (the page reads as full)."""
     e = html_lib.escape
     run_date = cover.labels.get("run_date", f"Run date {cover.run_date}")
     notes = "".join(f'<div class="uo-note">{e(n)}</div>' for n in [run_date, *cover.notes])
     items = "".join(f"<li>{e(c)}</li>" for c in cover.contents)
     heading = cover.labels.get("contents", "In this pack")
-    contents = f"<h2>{e(heading)}</h2><ul>{items}</ul>" if items else ""
+    contents = f'<div class="uo-contents"><h2>{e(heading)}</h2><ul>{items}</ul></div>' if items else "<div></div>"
     return (
         f"<style>{COVER_CSS}</style>"
         f'<section class="uo-cover"><div class="uo-chain">{e(cover.chain_name)}</div>'
-        f"<h1>{e(cover.title)}</h1>"
-        f'<div class="uo-month">{e(cover.month_label)}</div>{notes}{contents}</section>'
+        f'<div><h1>{e(cover.title)}</h1><div class="uo-month">{e(cover.month_label)}</div>{notes}</div>'
+        f"{contents}</section>"
     )
 
 
