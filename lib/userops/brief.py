@@ -324,14 +324,15 @@ def matrix_table(m: pd.DataFrame, p: Period) -> pd.DataFrame:
 
 def matrix_table_html(m: pd.DataFrame, p: Period):
     """:func:`matrix_table` as the brief shows it: 8.5 pt with tight padding, so its seven columns
-    keep each cell on at most two lines of a page."""
+    keep each cell on at most two lines of a page; never split across pages (its caption says what
+    each cell holds)."""
     tight = [
         {"selector": "", "props": [("font-size", "8.5pt")]},
         {"selector": "td", "props": [("padding", "2px 5px")]},
         {"selector": "th", "props": [("padding", "3px 5px")]},
     ]
     return charts.table_html(
-        matrix_table(m, p), max_rows=None, caption=matrix_caption(m, p)
+        matrix_table(m, p), max_rows=None, caption=matrix_caption(m, p), keep_together=True
     ).set_table_styles(tight, overwrite=False)
 
 
@@ -1294,13 +1295,31 @@ def global_effect_text(g) -> str:
 # --------------------------------------------------------------------------- the brief's text
 
 
+#: the brief's sections in print order, with the catalog key of each one's introduction (None: none)
+SECTIONS = {
+    "findings": None,
+    "kpi": "kpi_intro",
+    "matrix": "matrix_intro",
+    "gmv": "gmv_intro",
+    "path": "path_intro",
+    "actions": "actions_intro",
+    "crm": "crm_intro",
+    "appendix": None,
+    "glossary": None,
+}
+
+
 def section(key: str, **fields) -> str:
     """A section's heading and its introduction (markdown) in the report language."""
-    intro = {"kpi": "kpi_intro", "matrix": "matrix_intro", "gmv": "gmv_intro", "path": "path_intro"}
-    intro |= {"actions": "actions_intro", "crm": "crm_intro", "findings": None, "appendix": None}
-    intro |= {"glossary": None}
     text = i18n.t(f"brief.h_{key}")
-    return text + (f"\n\n{i18n.t(f'brief.{intro[key]}', **fields)}" if intro[key] else "")
+    return text + (f"\n\n{i18n.t(f'brief.{SECTIONS[key]}', **fields)}" if SECTIONS[key] else "")
+
+
+def section_headings() -> list[str]:
+    """The brief's section headings as the PDF prints them, in the report language ("1 · KPI 看板",
+    "Glossary" ...). The layout rule's "last page of a section" (export.sparse_pages): a page whose
+    next page opens with one of these (or the document's last page)."""
+    return [i18n.t(f"brief.h_{k}").lstrip("#").strip() for k in SECTIONS]
 
 
 def churn_rule_fields(rc: RecallParams) -> dict:

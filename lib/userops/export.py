@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -289,7 +290,9 @@ def cover_html(cover: Cover) -> str:
     notes = "".join(f'<div class="uo-note">{e(n)}</div>' for n in [run_date, *cover.notes])
     items = "".join(f"<li>{e(c)}</li>" for c in cover.contents)
     heading = cover.labels.get("contents", "In this pack")
-    contents = f'<div class="uo-contents"><h2>{e(heading)}</h2><ul>{items}</ul></div>' if items else "<div></div>"
+    contents = (
+        f'<div class="uo-contents"><h2>{e(heading)}</h2><ul>{items}</ul></div>' if items else "<div></div>"
+    )
     return (
         f"<style>{COVER_CSS}</style>"
         f'<section class="uo-cover"><div class="uo-chain">{e(cover.chain_name)}</div>'
@@ -550,16 +553,33 @@ def page_fill(pdf: Path, dpi: int = 20) -> list[float]:
     return fills
 
 
-def sparse_pages(pdf: Path, max_empty: float = 1 / 3) -> list[int]:
-    """Pages (1-based) more than ``max_empty`` empty, except the last page and the last page of a
-    section (the next page opens with a section heading, see :data:`SECTION_START`)."""
-    fills = page_fill(pdf)
+def opens_section(text: str, sections: Sequence[str] | None = None) -> bool:
+    """True when a page's text opens with a section heading: one of ``sections`` (headings as printed,
+    e.g. the brief's, :func:`userops.brief.section_headings`), else a heading of the form
+    :data:`SECTION_START`. Whitespace is ignored (pdftotext may wrap a long heading)."""
+    if sections is None:
+        first = text.strip().splitlines()
+        return bool(first) and bool(SECTION_START.match(first[0]))
+    squeezed = "".join(text.split())
+    return any(h and squeezed.startswith("".join(h.split())) for h in sections)
+
+
+def sparse_of(
+    fills: Sequence[float], texts: Sequence[str], max_empty: float = 1 / 3, sections=None
+) -> list[int]:
+    """Pages (1-based) more than ``max_empty`` empty given each page's fill and text, except the last
+    page of a section: the document's last page, and a page whose next page opens a section
+    (:func:`opens_section`)."""
     found = []
     for i, fill in enumerate(fills[:-1], 1):
-        if fill >= 1 - max_empty:
-            continue
-        following = pdf_text(pdf, i + 1, i + 1).strip().splitlines()
-        if following and SECTION_START.match(following[0]):
-            continue
-        found.append(i)
+        if fill < 1 - max_empty and not opens_section(texts[i], sections):
+            found.append(i)
     return found
+
+
+def sparse_pages(pdf: Path, max_empty: float = 1 / 3, sections: Sequence[str] | None = None) -> list[int]:
+    """Pages (1-based) more than ``max_empty`` empty, except the last page and the last page of a
+    section (the next page opens with a section heading: one of ``sections``, else
+    :data:`SECTION_START`)."""
+    fills = page_fill(pdf)
+    return sparse_of(fills, [pdf_text(pdf, i, i) for i in range(1, len(fills) + 1)], max_empty, sections)
