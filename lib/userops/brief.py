@@ -502,8 +502,8 @@ def break_point_text(b: Brief, bpt: pd.Series, bp: BriefParams) -> str:
     again = b.funnel[b.funnel.step == "buy_again"]
     text = i18n.t(
         "brief.fix_first",
-        from_step=step_name(bpt.from_step),
-        step=step_name(bpt.step),
+        from_step=step_name(bpt.from_step, in_text=True),
+        step=step_name(bpt.step, in_text=True),
         lost=nv.num(bpt.lost),
         conversion=nv.pct(bpt.conversion),
         vs=vs,
@@ -511,7 +511,7 @@ def break_point_text(b: Brief, bpt: pd.Series, bp: BriefParams) -> str:
     if worst is not None:
         text += i18n.t(
             "brief.weakest_channel",
-            channel=i18n.name("order_channel", worst.segment),
+            channel=i18n.name_in_text("order_channel", worst.segment),
             conversion=nv.pct(worst.conversion),
         )
     text += "。" if i18n.language() == "zh" else "."
@@ -1049,24 +1049,29 @@ def compute(
 # --------------------------------------------------------------------------- charts
 
 
-def group_name(group: str) -> str:
-    """'老客' / 'Returning' (i18n kind "user_group")."""
-    return i18n.name("user_group", group)
+def _name(kind: str, value: str, in_text: bool) -> str:
+    """A display name for a label or title, or as it reads inside a sentence (``in_text``)."""
+    return i18n.name_in_text(kind, value) if in_text else i18n.name(kind, value)
 
 
-def factor_name(factor: str) -> str:
+def group_name(group: str, in_text: bool = False) -> str:
+    """'老客' / 'Returning' (i18n kind "user_group"); 'returning' inside an English sentence."""
+    return _name("user_group", group, in_text)
+
+
+def factor_name(factor: str, in_text: bool = False) -> str:
     """'客单价' / 'AOV' (i18n kind "factor")."""
-    return i18n.name("factor", factor)
+    return _name("factor", factor, in_text)
 
 
-def step_name(step: str) -> str:
-    """'看店' / 'Visit' (i18n kind "step")."""
-    return i18n.name("step", step)
+def step_name(step: str, in_text: bool = False) -> str:
+    """'看店' / 'Visit' (i18n kind "step"); 'visit' inside an English sentence."""
+    return _name("step", step, in_text)
 
 
-def label(group: str, factor: str) -> str:
-    """'老客 · 客单价'."""
-    return f"{group_name(group)} · {factor_name(factor)}"
+def label(group: str, factor: str, in_text: bool = False) -> str:
+    """'老客 · 客单价' / 'Returning · AOV' ('returning · AOV' inside an English sentence)."""
+    return f"{group_name(group, in_text)} · {factor_name(factor, in_text)}"
 
 
 def waterfall_chart(decomp: pd.DataFrame, p: Period, ax=None):
@@ -1198,8 +1203,8 @@ def brief_actions(b: Brief) -> list[str]:
         out.append(
             i18n.t(
                 "brief.action_fix",
-                from_step=step_name(bpt.from_step),
-                step=step_name(bpt.step),
+                from_step=step_name(bpt.from_step, in_text=True),
+                step=step_name(bpt.step, in_text=True),
                 conversion=charts.fmt_pct(bpt.conversion),
                 lost=charts.fmt_int(bpt.lost),
             )
@@ -1210,7 +1215,7 @@ def brief_actions(b: Brief) -> list[str]:
         out.append(
             i18n.t(
                 "brief.action_find",
-                label=label(r.user_group, r.factor),
+                label=label(r.user_group, r.factor, in_text=True),
                 change=_change_text(r.value_prev, r.value, r.factor),
                 contribution=signed_money(r.contribution),
             )
