@@ -399,7 +399,7 @@ def _summary_findings(run: AcquisitionRun) -> list[str]:
         top = now.sort_values(["new_users", "channel"], ascending=[False, True]).iloc[0]
         vs = _t("volume.vs", diff=f"{n - prev:+,}", prev=i18n.month_short(P.prev))
         out.append(_t("summary.new_users", month=i18n.month(P), n=nv.num(n), vs=vs, share=nv.pct(top.new_users / n),
-                      channel=a._ch(top.channel)))  # fmt: skip
+                      channel=i18n.name_in_text("channel", top.channel)))  # fmt: skip
     if run.ratio is not None and run.ratio.ok:
         rt = run.ratio.table
         below = a._names(a._ch(c) for c in rt[rt.ltv_cac_margin < 1].channel)

@@ -727,7 +727,9 @@ def _association_text(assoc: pd.DataFrame, view, run: ActivityRun, idx) -> str:
     text += i18n.t("brief.item_sep").join(items) if items else _t("incentive.assoc_none")
     text += _t("common_end")
     if len(neg):
-        text += _t("incentive.assoc_negative", names=_join(i18n.name("incentive", i) for i in neg.incentive))
+        text += _t(
+            "incentive.assoc_negative", names=_join(i18n.name_in_text("incentive", i) for i in neg.incentive)
+        )
     if view.dropped:
         text += view.dropped + " "
     return text + _t("incentive.assoc_caveat")
@@ -1016,7 +1018,7 @@ def tiers(run: ActivityRun) -> Section:
     run.kept = kept = a.tiers_kept(tt, ap)
     no_top = a.tier_reason(kept, ap)
     sec.add(_tier_chart(mat, kept, no_top, run))
-    top = _tier_name(kept.top)
+    top = i18n.name_in_text("tier", kept.top)  # the top value tier, inside a sentence
     head = (
         _t(
             "tier.kept",
@@ -1259,7 +1261,7 @@ def action_list(run: ActivityRun) -> list[str]:
                     _t("action.scene_users", name=scene_name("category", c), n=nv.num(n))
                     for c, n in by_cat.items()
                 ),
-                file=i18n.name("target", "category_reminders"),
+                file=i18n.name_in_text("target", "category_reminders"),
                 lead=ap.reminder_lead_days,
             )
         )

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from userops import charts, i18n, recall, run_status
 from userops import narrative as nv
@@ -330,6 +331,7 @@ def matrix_table_html(m: pd.DataFrame, p: Period):
         {"selector": "", "props": [("font-size", "8.5pt")]},
         {"selector": "td", "props": [("padding", "2px 5px")]},
         {"selector": "th", "props": [("padding", "3px 5px")]},
+        *_whole_words_first(),  # "Returning", not "Returni ng"
     ]
     return charts.table_html(
         matrix_table(m, p), max_rows=None, caption=matrix_caption(m, p), keep_together=True
@@ -966,6 +968,20 @@ def definitions(bp: BriefParams, rc: RecallParams, currency: str = "") -> pd.Dat
     return pd.DataFrame(rows, columns=[i18n.t("brief.def_col_number"), i18n.t("brief.def_col_definition")])
 
 
+def terms_table_html(df: pd.DataFrame):
+    """A two-column table of terms and their explanations (the appendix's definitions, the glossary): the
+    term column is never narrowed to broken words ("attribu tion"), the explanations wrap beside it."""
+    return charts.table_html(df, max_rows=None).set_table_styles(_whole_words_first("24mm"), overwrite=False)
+
+
+def _whole_words_first(min_width: str | None = None) -> list[dict]:
+    """Table styles: the first column's words never break inside (the PDF template lets text cells break
+    anywhere so that wide tables fit; a column of names or terms then narrows to broken words)."""
+    props = [("overflow-wrap", "normal"), ("word-break", "normal")]
+    props += [("min-width", min_width)] if min_width else []
+    return [{"selector": f"{cell}:first-child", "props": props} for cell in ("td", "th")]
+
+
 def glossary_table() -> pd.DataFrame:
     """The glossary page at the end of the brief: the terms leadership meets in every report."""
     return pd.DataFrame(
@@ -1134,6 +1150,7 @@ def waterfall_chart(decomp: pd.DataFrame, p: Period, ax=None):
     ax.invert_yaxis()
     ax.set_xlim(left, hi + pad * 1.1)
     charts.yuan_axis(ax, "x")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6))  # long English labels leave the axis narrow
     ax.grid(axis="y", visible=False)
     return ax
 

@@ -194,7 +194,7 @@ def _segments_finding(run: PersonaRun) -> str:
     big = run.segments.sort_values("users").iloc[-1]
     msg = T(
         "segments_finding",
-        segment=i18n.name("segment", big.segment),
+        segment=i18n.name_in_text("segment", big.segment),
         n=nv.num(big.users),
         share=nv.pct(big.user_share),
     )
@@ -645,10 +645,15 @@ def action_list(run: PersonaRun) -> list[str]:
     core_users = int(run.tiers.users.iloc[0])
     if not run.no_prev and run.lost_core:
         acts.append(
-            T("act.keep_lost", tier=tier_name(core), lost=nv.num(run.lost_core), n=nv.num(core_users))
+            T(
+                "act.keep_lost",
+                tier=i18n.name_in_text("tier", core),
+                lost=nv.num(run.lost_core),
+                n=nv.num(core_users),
+            )
         )
     elif core_users > 0:
-        acts.append(T("act.keep", tier=tier_name(core), n=nv.num(core_users)))
+        acts.append(T("act.keep", tier=i18n.name_in_text("tier", core), n=nv.num(core_users)))
     return acts
 
 

@@ -1318,7 +1318,7 @@ def weak_channel_action(w) -> str:
     detect = T("act.weak_detect", mde=pp(w.mde, signed=False)) if np.isfinite(w.mde) else T("act.weak_none")
     return T(
         "act.weak",
-        channel=channel_name(w.label),
+        channel=i18n.name_in_text("campaign_channel", w.label),
         lift=pp(w.diff),
         ci=nv.ci(w.ci_low, w.ci_high, pp),
         detect=detect,

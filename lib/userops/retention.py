@@ -816,7 +816,9 @@ def actions(
             out.append(
                 _t(
                     "action_fix_channel",
-                    channel=channel_name(low.channel),
+                    channel=channel_name(low.channel)
+                    if low.channel == OTHERS
+                    else i18n.name_in_text("channel", low.channel),
                     cum=nv.pct(low.cum_d7),
                     k=k,
                     overall=nv.pct(overall),
