@@ -1177,7 +1177,7 @@ def channel_action_lines(act: pd.DataFrame, ap: AcquisitionParams, months: int |
                 why += i18n.t("acquisition.why_fix_cac", scale=f"{ap.ltv_cac_scale:g}")
             elif kind == "cut":
                 why += i18n.t("acquisition.why_cut", ltv=nv.yuan(r.ltv_margin_gross), months=H)
-            verb, channel = i18n.t(f"acquisition.verb.{kind}"), i18n.name("channel", r.channel)
+            verb, channel = i18n.t(f"acquisition.verb.{kind}"), i18n.name_in_text("channel", r.channel)
             lines.append(i18n.t("acquisition.line", verb=verb, channel=channel, why=why))
     return lines
 

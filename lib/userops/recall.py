@@ -1330,9 +1330,10 @@ def no_action_sentence(p: Period) -> str:
     return T("act.none", month=i18n.month(p))
 
 
-def stage_names() -> dict[str, str]:
-    """Every lifecycle stage's display name in the report language, keyed by stage."""
-    return {st: i18n.name("stage", st) for st in STAGES}
+def stage_names(in_text: bool = False) -> dict[str, str]:
+    """Every lifecycle stage's display name in the report language, keyed by stage (``in_text``: as it
+    reads inside a sentence, i18n.name_in_text)."""
+    return {st: (i18n.name_in_text if in_text else i18n.name)("stage", st) for st in STAGES}
 
 
 def channel_name(channel) -> str:

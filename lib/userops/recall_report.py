@@ -123,7 +123,7 @@ def _stage_finding(snap: rl.StageSnapshot, P) -> str:
     counts = {f"n_{st}": nv.num(now.loc[st, "n_users"]) for st in rl.STAGES}
     return T(
         "stage_finding", month=i18n.month(P), active=nv.num(snap.active()), change=change,
-        **counts, **rl.stage_names(),
+        **counts, **rl.stage_names(in_text=True),
     )  # fmt: skip
 
 
@@ -188,7 +188,7 @@ def _transition_finding(tr: pd.DataFrame, by_prev: pd.DataFrame, run: RecallRun)
     P, gmv_total = run.P, tr.gmv.sum()
     if not gmv_total:
         return T("trans_finding.no_gmv", month=i18n.month(P))
-    names = rl.stage_names()
+    names = rl.stage_names(in_text=True)
     m2c = tr[(tr.stage_prev == "mature") & (tr.stage == "churned")].n_users.sum()
     text = T(
         "trans_finding.gmv",
