@@ -109,6 +109,7 @@ def start(ctx) -> tuple[PersonaRun, Section]:
     run = PersonaRun(ctx)
     feat_start, _ = ps.window(run.P, run.pp.feature_window_months)
     sec = Section()
+    sec.say(f"# {T('title')}")  # the title, intro and summary share the PDF's first page
     sec.say(T("intro"))
     sec.say(
         T("opening", chain=ctx.params.chain_name, month=i18n.month(run.P), as_of=run.P.as_of, start=feat_start,
@@ -694,9 +695,9 @@ def _findings(run: PersonaRun) -> list[str]:
 
 
 def summary(run: PersonaRun):
-    """The one-page summary (the PDF opens with it): the title, three findings and three actions."""
+    """The one-page summary (the PDF shows it right after the title and intro): three findings, three actions."""
     from userops.sections import summary as one_page
 
     acts = action_list(run)
     first = acts[:1] + acts[-2:] if len(acts) > 3 else acts  # a cluster's play, the at-risk and the core tier
-    return Section([markdown(f"# {T('title')}"), one_page(_findings(run), first)])
+    return Section([one_page(_findings(run), first)])
