@@ -21,14 +21,14 @@ from userops import narrative as nv
 from userops import persona as ps
 from userops.db import data_range
 from userops.persona import T
+from userops.report_base import PlayRun
 from userops.sections import Section, markdown
 
 
 @dataclass
-class PersonaRun:
+class PersonaRun(PlayRun):
     """The play's context and what its sections computed so far."""
 
-    ctx: object
     rfm: pd.DataFrame | None = None
     tiers: pd.DataFrame | None = None
     segments: pd.DataFrame | None = None
@@ -43,20 +43,12 @@ class PersonaRun:
     lost_core: int = 0
 
     @property
-    def P(self):
-        return self.ctx.period
-
-    @property
     def pp(self):
         return self.ctx.params.persona
 
     @property
     def ap(self):
         return self.ctx.params.activity
-
-    @property
-    def rep(self):
-        return self.ctx.report
 
     def period(self, months: int) -> str:
         return f"{self.P.shift(-(months - 1)).month}..{self.P.month}"

@@ -20,14 +20,14 @@ from userops import recall as rl
 from userops.outputs import mask_ids, original_ids
 from userops.period import Period
 from userops.recall import T
+from userops.report_base import PlayRun
 from userops.sections import Section
 
 
 @dataclass
-class RecallRun:
+class RecallRun(PlayRun):
     """The play's context and what its sections computed so far."""
 
-    ctx: object
     panel: rl.StagePanel
     snap: rl.StageSnapshot | None = None
     values: pd.DataFrame | None = None
@@ -40,20 +40,8 @@ class RecallRun:
     reactivated: int = 0
 
     @property
-    def P(self):
-        return self.ctx.period
-
-    @property
     def rc(self):
         return self.ctx.params.recall
-
-    @property
-    def exp(self):
-        return self.ctx.params.experiments
-
-    @property
-    def rep(self):
-        return self.ctx.report
 
     @property
     def has_campaigns(self) -> bool:

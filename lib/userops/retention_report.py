@@ -20,6 +20,7 @@ from userops import narrative as nv
 from userops import retention as r
 from userops.campaigns import arm_rates
 from userops.period import Period
+from userops.report_base import PlayRun
 from userops.sections import Section
 from userops.sections import summary as summary_page
 
@@ -27,10 +28,9 @@ _t = r._t
 
 
 @dataclass
-class RetentionRun:
+class RetentionRun(PlayRun):
     """The play's context and what its sections computed so far (``retention.Section`` each)."""
 
-    ctx: object
     hs: r.Section | None = None  # headline
     cs: r.Section | None = None  # channels
     ks: r.Section | None = None  # time to return
@@ -39,20 +39,8 @@ class RetentionRun:
     due: pd.DataFrame | None = None  # the expiring-coupon list (None without a coupons table)
 
     @property
-    def P(self) -> Period:
-        return self.ctx.period
-
-    @property
     def rp(self):
         return self.ctx.params.retention
-
-    @property
-    def dp(self):
-        return self.ctx.params.data
-
-    @property
-    def rep(self):
-        return self.ctx.report
 
     @property
     def k(self) -> int:
