@@ -16,6 +16,7 @@ import pandas as pd
 from userops import acquisition as a
 from userops import charts, i18n, sections
 from userops import narrative as nv
+from userops.report_base import PlayRun
 from userops.sections import Section
 
 
@@ -24,10 +25,9 @@ def _t(key: str, **fields) -> str:
 
 
 @dataclass
-class AcquisitionRun:
+class AcquisitionRun(PlayRun):
     """The play's context and what its sections computed so far."""
 
-    ctx: object
     vol: pd.DataFrame | None = None
     conv: pd.DataFrame | None = None
     cost: pd.DataFrame | None = None
@@ -42,16 +42,8 @@ class AcquisitionRun:
     lines: list[str] = field(default_factory=list)
 
     @property
-    def P(self):
-        return self.ctx.period
-
-    @property
     def ap(self):
         return self.ctx.params.acquisition
-
-    @property
-    def rep(self):
-        return self.ctx.report
 
     @property
     def kinds(self) -> list[str]:

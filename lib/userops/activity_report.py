@@ -21,6 +21,7 @@ from userops import activity as a
 from userops import campaigns, charts, i18n, money
 from userops import narrative as nv
 from userops.period import Period
+from userops.report_base import PlayRun
 from userops.sections import Section, summary
 
 
@@ -46,10 +47,9 @@ def _ratio(x) -> str:
 
 
 @dataclass
-class ActivityRun:
+class ActivityRun(PlayRun):
     """The play's context and what its sections computed so far (for the actions and the summary)."""
 
-    ctx: object
     found: dict = field(default_factory=dict)  # finding sentences for the summary, by topic
     eff: campaigns.ReminderEffect | None = None
     assoc: pd.DataFrame | None = None
@@ -59,28 +59,8 @@ class ActivityRun:
     cat_eff: campaigns.ReminderEffect | None = None
 
     @property
-    def P(self):
-        return self.ctx.period
-
-    @property
     def ap(self):
         return self.ctx.params.activity
-
-    @property
-    def dp(self):
-        return self.ctx.params.data
-
-    @property
-    def rep(self):
-        return self.ctx.report
-
-    @property
-    def exp(self):
-        return self.ctx.params.experiments
-
-    @property
-    def con(self):
-        return self.ctx.con
 
 
 def _heading(sec: Section, key: str, **kw) -> None:
