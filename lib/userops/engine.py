@@ -224,7 +224,14 @@ class SparkConnection:
         return self.spark.catalog.tableExists(name)
 
     def register(self, name: str, df: pd.DataFrame) -> None:
-        self.spark.createDataFrame(df).createOrReplaceTempView(name)
+        """A pandas frame as the temporary view `name` (an empty frame keeps its columns' types)."""
+        schema = None
+        if df.empty:  # Spark cannot infer a schema from no rows: the frame's Arrow types give it
+            import pyarrow as pa
+            from pyspark.sql.pandas.types import from_arrow_schema
+
+            schema = from_arrow_schema(pa.Schema.from_pandas(df, preserve_index=False))
+        self.spark.createDataFrame(df, schema=schema).createOrReplaceTempView(name)
 
     def unregister(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)
