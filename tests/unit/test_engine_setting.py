@@ -145,3 +145,21 @@ def test_id_lists_reach_sql_as_a_joined_table_not_a_literal_array(tmp_path):
         ).fetchone() == (0,)  # dropped after the block
         back = original_ids(con, pd.DataFrame({"user_id": [keys["u-b"], keys["u-a"]]}))
         assert back.user_id.tolist() == ["u-b", "u-a"]
+
+
+def test_derived_tables_key_names_the_load_the_sql_its_parameters_and_a_catalog_run(monkeypatch):
+    from userops.engine import RUN_ID_ENV, derived_key
+
+    monkeypatch.setenv(RUN_ID_ENV, "run-1")
+    base = Params(engine="spark")
+    key = derived_key(base, "fp-1")
+    assert key == derived_key(base, "fp-1")  # the next kernel of the run finds the first one's tables
+    assert key != derived_key(base, "fp-2")  # another load
+    kinds = Params(engine="spark", data={"new_user_coupon_kinds": ["welcome"]})
+    assert key != derived_key(kinds, "fp-1")  # fct_coupons.is_new_user_pack depends on them
+    monkeypatch.setenv(RUN_ID_ENV, "run-2")
+    assert key == derived_key(base, "fp-1")  # Parquet inputs: the fingerprint names the data
+    catalog = Params(engine="spark", spark={"tables": {"orders": "dw.orders"}})
+    other_run = derived_key(catalog, "fp-1")
+    monkeypatch.setenv(RUN_ID_ENV, "run-3")
+    assert derived_key(catalog, "fp-1") != other_run  # catalog tables change unseen: once per run
