@@ -1,14 +1,16 @@
 """The playbook on local Spark (params engine: spark) gives DuckDB's numbers.
 
-A small demo (400 users, 8 months) is loaded once with `--parquet-out`. In `make test`, in this
-process's SparkSession (shared with tests/spark/test_differential.py on the "spark" xdist worker):
+A small demo (400 users, 8 months) is loaded once with `--parquet-out`. Every test here starts a JVM,
+so all run in `make test-spark` (USEROPS_SPARK_FULL=1; tests/spark/conftest.py), in this process's
+SparkSession (shared with tests/spark/test_differential.py on the "spark" xdist worker):
 - the derived warehouse tables Spark builds from the Parquet tables by the same SQL equal DuckDB's,
   row for row, and the run's facts (load, present tables, report month) are the same;
+- the first connection keeps the derived tables as Parquet and the next one reads them (built once);
 - what the plays ask of a connection (a metric through db.query / query_once, a temporary table
   other metric files read, a registered pandas frame, inline statements) gives DuckDB's result.
-`make test-spark` (USEROPS_SPARK_FULL=1) adds the notebooks, each kernel starting its own JVM (minutes
-on 2 cores, hence not in make test): one notebook (NOTEBOOK) through papermill, then all six with
-`userops run --engine spark` against a DuckDB run, every play's metrics compared (provenance aside).
+Then the notebooks, each kernel starting its own JVM (minutes on 2 cores): one notebook (NOTEBOOK)
+through papermill, then all six with `userops run --engine spark` against a DuckDB run, every play's
+metrics compared (provenance aside): counts exactly, other numbers within 1e-9 (relative).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from userops.load import LoadOptions, load_dir
 from userops.params import Params
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = "02_new_user_retention"  # the cheap end-to-end check in make test
+NOTEBOOK = "02_new_user_retention"  # the one-notebook check (papermill, the engine from the environment)
 FULL = os.environ.get("USEROPS_SPARK_FULL") == "1"
 DERIVED_KEYS = {
     "fct_orders": ["order_id"],
