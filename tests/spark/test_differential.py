@@ -515,6 +515,13 @@ CASES = {
             "min_gaps": 2,
             "day_end": dt.datetime(2026, 2, 21, 0, 0),
         },
+        {  # 3 users fall silent on Feb 9, one with a usual gap (a format() inside a format())
+            "k_churned": 4.0,
+            "churned_floor_days": 30,
+            "churned_days": 60,
+            "min_gaps": 2,
+            "day_end": dt.datetime(2026, 2, 10, 0, 0),
+        },
     ],
     "triggers/registered_never_ordered": [
         {"days": 3, "day_end": dt.datetime(2026, 2, 21, 0, 0)},
