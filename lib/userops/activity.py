@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from userops import campaigns, i18n
+from userops import campaigns, i18n, money
 from userops import narrative as nv
 from userops.campaigns import ReminderEffect, coupon_reminder_effect
 from userops.db import query, query_once
@@ -1219,18 +1219,20 @@ def reason_table(br: pd.DataFrame, n: int = 10) -> pd.DataFrame:
 
 
 def reminder_action(eff: ReminderEffect) -> str:
-    """The repurchase reminder's action on the money basis of the playbook (ROI on gross margin)."""
+    """The repurchase reminder's action: ``money.verdict`` on its lift and its ROI-on-margin interval."""
     e = eff.effect
     kw = {"lift": nv.pp(e.diff), "ci": nv.ci(e.ci_low, e.ci_high, nv.pp)}
-    if not (e.significant and e.diff > 0):
+    v = money.verdict(bool(e.significant and e.diff > 0), eff.roi, eff.roi_ci)
+    if v == money.TEST:
         return i18n.t("activity.reminder_test", **kw)
     kw |= {"basis": nv.margin_basis(eff.margin_basis), "margin": nv.yuan(eff.incremental_margin)}
     kw |= {"cost": nv.yuan(eff.cost_yuan, 2)}
-    if eff.roi is not None and eff.roi_ci[1] is not None and eff.roi_ci[1] < 0:
+    if v == money.RETHINK:
         return i18n.t("activity.reminder_rethink", roi=f"{eff.roi:,.1f}", **kw)
     roi = ""
     if eff.roi is not None:
         roi = i18n.t("retention.roi", roi=f"{eff.roi:,.1f}")
         if all(x is not None and np.isfinite(x) for x in eff.roi_ci):
             roi += i18n.t("retention.roi_ci", ci=nv.ci(*eff.roi_ci, lambda x: f"{x:,.1f}"))
-    return i18n.t("activity.reminder_keep", orders=nv.num(eff.incremental_orders), roi=roi, **kw)
+    key = "activity.reminder_keep" if v == money.KEEP else "activity.reminder_measure"
+    return i18n.t(key, orders=nv.num(eff.incremental_orders), roi=roi, **kw)

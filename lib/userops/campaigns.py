@@ -411,12 +411,9 @@ def reminder_money_text(eff: ReminderEffect, window: str) -> str:
 
 
 def category_reminder_action(eff: ReminderEffect) -> str:
-    """Keep, rethink or keep testing the category reminders on their money (one markdown line, report language).
-
-    Rethink: the ROI-on-margin interval lies below 0 (they lose money). Keep: the incremental gross
-    margin interval lies above 0 (saying so when the ROI interval still includes a loss, as the
-    recall action does). Else keep testing: the margin they add is not distinguishable from zero.
-    """
+    """Keep, measure, rethink or keep testing the category reminders (one markdown line, report
+    language): ``money.verdict``, with the incremental gross margin as the effect (clear when its
+    interval lies above 0) and the ROI-on-margin interval as the money."""
 
     def one(x):
         return nv.num(x, 1)
@@ -424,7 +421,6 @@ def category_reminder_action(eff: ReminderEffect) -> str:
     def known(ci):
         return all(x is not None and np.isfinite(x) for x in ci)
 
-    lo_roi, hi_roi = eff.roi_ci
     roi = ""
     if eff.roi is not None:
         roi_ci = i18n.t("reminders.paren", text=nv.ci(*eff.roi_ci, one)) if known(eff.roi_ci) else ""
@@ -435,14 +431,13 @@ def category_reminder_action(eff: ReminderEffect) -> str:
         m_ci=nv.ci(*eff.incremental_margin_ci, nv.yuan) if m_ok else i18n.t("common.na"),
         cost=nv.yuan(eff.cost_yuan, 2),
     )
-    if eff.roi is not None and hi_roi is not None and hi_roi < 0:
+    v = money.verdict(m_ok and eff.incremental_margin_ci[0] > 0, eff.roi, eff.roi_ci)
+    if v == money.RETHINK:
         return i18n.t("reminders.category_rethink", roi=roi, **kw)
-    if m_ok and eff.incremental_margin_ci[0] > 0:
-        risk = i18n.t("reminders.roi_risk") if lo_roi is not None and lo_roi < 0 else ""
+    if v in (money.KEEP, money.MEASURE):
         roi_part = i18n.t("reminders.roi_part", roi=roi) if roi else ""
-        return i18n.t(
-            "reminders.category_keep", orders=nv.num(eff.incremental_orders), roi=roi_part, risk=risk, **kw
-        )
+        key = "reminders.category_keep" if v == money.KEEP else "reminders.category_measure"
+        return i18n.t(key, orders=nv.num(eff.incremental_orders), roi=roi_part, **kw)
     roi_part = i18n.t("reminders.roi_tail", roi=roi) if roi else ""
     return i18n.t("reminders.category_test", roi=roi_part, **kw)
 

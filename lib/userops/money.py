@@ -8,6 +8,8 @@
 - **Campaign cost**: touches x cost per touch, plus any fixed cost per campaign (params).
 - **ROI** = (incremental gross margin - campaign cost) / campaign cost. A revenue ratio, where
   shown, is called "GMV per yuan spent", never ROI.
+- **Verdict** on a campaign (``verdict``): keep, keep testing against the holdout, rethink, or
+  test, decided by one rule from its effect interval and its ROI interval in every play.
 - **CAC** = (channel spend + referral commissions + acquisition coupon cost actually redeemed)
   / new customers; each part is shown.
 """
@@ -65,6 +67,40 @@ def roi(incremental_margin: float | None, cost: float | None) -> float | None:
     if incremental_margin is None or cost is None or cost <= 0 or math.isnan(incremental_margin):
         return None
     return (float(incremental_margin) - float(cost)) / float(cost)
+
+
+KEEP, MEASURE, RETHINK, TEST = "keep", "measure", "rethink", "test"
+
+
+def _finite(x) -> bool:
+    return x is not None and not (isinstance(x, float) and math.isnan(x)) and math.isfinite(x)
+
+
+def verdict(
+    effect_clear: bool,
+    roi_value: float | None,
+    roi_ci: tuple[float | None, float | None],
+    cost_known: bool = True,
+) -> str:
+    """What to do with a campaign measured against its randomised holdout, the one rule every play uses.
+
+    - ``rethink``: the ROI-on-margin interval lies wholly below 0: it loses money, whatever its lift.
+    - ``test``: no clear effect (the effect interval includes 0): keep testing with the holdout.
+    - ``keep``: a clear effect and an ROI interval at or above 0, or no cost at all (no ROI).
+    - ``measure``: a clear effect whose ROI interval includes a loss, or cannot be computed (no
+      interval, or the cost per touch is unknown): keep it only against a holdout until it is shown
+      to pay back.
+    """
+    roi_value = roi_value if _finite(roi_value) else None
+    lo, hi = roi_ci
+    known = roi_value is not None and _finite(lo) and _finite(hi)
+    if known and hi < 0:
+        return RETHINK
+    if not effect_clear:
+        return TEST
+    if roi_value is None:
+        return KEEP if cost_known else MEASURE
+    return KEEP if known and lo >= 0 else MEASURE
 
 
 def gmv_per_yuan(incremental_gmv: float | None, cost: float | None) -> float | None:

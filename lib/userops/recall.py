@@ -842,13 +842,15 @@ def roi_text(r) -> str:
     return T("money.roi", roi=_ratio(r.roi), ci=ci)
 
 
-def keep_recalling_action(r) -> str:
-    """The action when the pooled lift is significant (an effects 'all' row), with its margin ROI
-    (report language: lib/userops/i18n, keys recall.*)."""
+def recall_action(r) -> str | None:
+    """Keep, measure or rethink recalling (``money.verdict`` on an effects 'all' row: its pooled lift
+    and its margin ROI interval), with the money behind it; None when the lift is not clear (report
+    language: lib/userops/i18n, keys recall.*)."""
     from userops import i18n
     from userops import narrative as nv
 
     channel = i18n.name("campaign_channel", r.cost_unknown_for) if r.cost_unknown_for else ""
+    finite = not r.cost_unknown_for and np.isfinite(r.roi_low) and np.isfinite(r.roi_high)
     if r.cost_unknown_for:
         roi, cost = (
             i18n.t("recall.roi_unknown", channel=channel),
@@ -860,23 +862,20 @@ def keep_recalling_action(r) -> str:
         if not np.isfinite(r.roi):
             roi = i18n.t("recall.roi_free")
         else:
-            finite = np.isfinite(r.roi_low) and np.isfinite(r.roi_high)
             ci = (
                 i18n.t("recall.roi_ci", ci=nv.ci(r.roi_low, r.roi_high, lambda x: f"{x:,.1f}"))
                 if finite
                 else ""
             )
             roi = i18n.t("recall.roi", roi=f"{r.roi:,.1f}", ci=ci)
-    risk = i18n.t("recall.risk") if np.isfinite(r.roi_low) and r.roi_low < 0 else ""
-    return i18n.t(
-        "recall.keep",
-        lift=pp(r["diff"]),
-        ci=nv.ci(r.ci_low, r.ci_high, pp),
-        roi=roi,
-        margin=yuan(r.inc_margin),
-        cost=cost,
-        risk=risk,
-    )
+    clear = bool(r.significant and r["diff"] > 0)
+    roi_value = None if r.cost_unknown_for else r.roi  # no ROI without the cost of every touch
+    v = money.verdict(clear, roi_value, (r.roi_low, r.roi_high), cost_known=not r.cost_unknown_for)
+    if v == money.TEST:
+        return None
+    lift = {"lift": pp(r["diff"]), "ci": nv.ci(r.ci_low, r.ci_high, pp)}
+    key = "measure_unknown" if v == money.MEASURE and not finite else v
+    return i18n.t(f"recall.{key}", roi=roi, margin=yuan(r.inc_margin), cost=cost, **lift)
 
 
 def unmeasured_sentence(unmeasured: pd.DataFrame, top: int = 5) -> str:

@@ -763,8 +763,8 @@ def recall_list(run: RecallRun) -> Section:
 def _effect_actions(run: RecallRun) -> list[str]:
     allr, verdict, lst = run.res.pooled, run.verdict, run.lst
     acts = []
-    if allr.significant and allr["diff"] > 0:
-        acts.append(rl.keep_recalling_action(allr))
+    if (act := rl.recall_action(allr)) is not None:
+        acts.append(act)
     if verdict.favour:
         acts.append(T("act.favour", channel=rl.channel_name(verdict.favour), why=verdict.sentence))
     elif verdict.needs_split and len(lst) and lst.channel_arm.nunique() > 1:

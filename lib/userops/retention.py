@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from userops import i18n
+from userops import i18n, money
 from userops import narrative as nv
 from userops.campaigns import ReminderEffect, coupon_reminder_effect
 from userops.db import query
@@ -774,28 +774,22 @@ def expiring_text(due: pd.DataFrame, p: Period, rp: RetentionParams) -> str:
 
 
 def reminder_action(eff: ReminderEffect) -> str:
-    """Keep, measure, rethink or keep testing the expiry reminder, on its lift and its money.
-
-    Rethink: a clear lift whose ROI-on-margin interval lies below 0. Keep: a clear lift whose ROI
-    interval lies at or above 0 (or no cost at all). Keep testing with the holdout: a clear lift
-    whose ROI interval still includes a loss (or cannot be computed). Else keep testing: the lift
-    is not distinguishable from zero.
-    """
+    """Keep, measure, rethink or keep testing the expiry reminder: ``money.verdict`` on its lift
+    and its ROI-on-margin interval (the rule every play uses)."""
     e = eff.effect
     ci = nv.ci(e.ci_low, e.ci_high, nv.pp, e.level)
     common = {"lift": nv.pp(e.diff), "ci": ci, "basis": nv.margin_basis(eff.margin_basis)}
     common |= {"margin": nv.yuan(eff.incremental_margin), "cost": nv.yuan(eff.cost_yuan, 2)}
-    if not (e.significant and e.diff > 0):
-        return _t("action_test", lift=common["lift"], ci=ci)
-    if eff.roi is None:
-        return _t("action_keep", orders=nv.num(eff.incremental_orders), roi="", **common)
     lo, hi = eff.roi_ci
     known = all(x is not None and np.isfinite(x) for x in (lo, hi))
     roi_ci = _t("roi_ci", ci=nv.ci(lo, hi, _roi)) if known else ""
-    if known and hi < 0:
+    v = money.verdict(bool(e.significant and e.diff > 0), eff.roi, eff.roi_ci)
+    if v == money.TEST:
+        return _t("action_test", lift=common["lift"], ci=ci)
+    if v == money.RETHINK:
         return _t("action_rethink", roi=_roi(eff.roi), roi_ci=roi_ci, **common)
-    if known and lo >= 0:
-        roi = _t("roi", roi=_roi(eff.roi)) + roi_ci
+    if v == money.KEEP:
+        roi = _t("roi", roi=_roi(eff.roi)) + roi_ci if eff.roi is not None else ""
         return _t("action_keep", orders=nv.num(eff.incremental_orders), roi=roi, **common)
     return _t("action_measure", roi=_roi(eff.roi), roi_ci=roi_ci, **common)
 

@@ -779,7 +779,7 @@ def test_association_leaves_out_comparisons_without_spread(make_warehouse):
 
 def test_repurchase_reminder_action_on_the_margin_basis():
     # A significant +10 pp lift that added 20 orders and ¥50 of gross margin for ¥2.00 of notices:
-    # ROI on margin = (50 - 2) / 2 = 24 -> keep. The same lift with ¥1 of margin for ¥2: ROI -0.5,
+    # ROI on margin = (50 - 2) / 2 = 24 -> keep (interval 10 to 40). The same lift with ¥1 of margin for ¥2: ROI -0.5,
     # interval entirely below 0 -> rethink. An insignificant lift -> keep testing.
     from types import SimpleNamespace
 
@@ -801,6 +801,11 @@ def test_repurchase_reminder_action_on_the_margin_basis():
         **{**vars(keep), "roi": -0.5, "roi_ci": (-0.9, -0.1), "incremental_margin": 1.0}
     )
     assert a.reminder_action(rethink).startswith("**重新评估未用复购券提醒**。")
+    # the same ROI 24.0 with an interval -2.0 to 40.0: a loss is still possible -> keep testing
+    unsure = SimpleNamespace(**{**vars(keep), "roi_ci": (-2.0, 40.0)})
+    text = nv.plain(a.reminder_action(unsure))
+    assert text.startswith("**继续测试未用复购券提醒，并保留对照组衡量**。")
+    assert "ROI（毛利口径）24.0（95%置信区间 -2.0–40.0）；但 ROI 区间仍包含亏损" in text
     flat = SimpleNamespace(
         **{**vars(keep), "effect": SimpleNamespace(diff=0.01, ci_low=-0.02, ci_high=0.04, significant=False)}
     )

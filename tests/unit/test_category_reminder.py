@@ -142,9 +142,10 @@ def test_category_reminder_actions_on_margin_and_roi(con):
     unsure = cm.category_reminder_action(replace(eff, incremental_margin_ci=(-3.0, 40.0)))
     assert unsure.startswith("**Keep testing the category reminders**: the gross margin they add is not")
     thin = cm.category_reminder_action(replace(eff, incremental_margin_ci=(0.1, 40.0)))  # ROI low -0.5
-    assert thin.startswith("**Keep the category reminders.**")
+    # a clear margin whose ROI interval still includes a loss: keep testing against the holdout
+    assert thin.startswith("**Keep testing the category reminders against their holdout.**")
     assert nv.plain(thin).endswith(
-        "(95% CI -0.5–199.0); the ROI interval still includes a loss, so keep the holdout."
+        "(95% CI -0.5–199.0), but the ROI interval still includes a loss: they are not yet shown to pay back."
     )
     losing = replace(eff, incremental_margin=0.1, incremental_margin_ci=(-1.0, 0.15))  # ROI high -0.25
     assert cm.category_reminder_action(losing).startswith("**Rethink the category reminders.**")

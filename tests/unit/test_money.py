@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from userops import money
 from userops.money import Cac, campaign_cost, gmv_per_yuan, ltv_cac, margin_label, roi
 from userops.testing import order_row
 
@@ -26,6 +27,24 @@ def test_roi_undefined_without_cost_or_margin():
     with pytest.raises(ValueError):
         campaign_cost(10, -0.05)
     assert campaign_cost(10, 0.05, fixed_cost=200) == pytest.approx(200.5)
+
+
+def test_one_verdict_rule_for_every_campaign():
+    v = money.verdict
+    # a clear lift, ROI 1.5 with interval 0.2 to 2.8: it pays back -> keep
+    assert v(True, 1.5, (0.2, 2.8)) == money.KEEP
+    # the same lift, interval -0.3 to 2.8: a loss is still possible -> keep it only against a holdout
+    assert v(True, 1.5, (-0.3, 2.8)) == money.MEASURE
+    # the interval lies wholly below 0 (-0.9 to -0.1): it loses money, clear lift or not -> rethink
+    assert v(True, -0.5, (-0.9, -0.1)) == v(False, -0.5, (-0.9, -0.1)) == money.RETHINK
+    # no clear lift and no sure loss -> test further
+    assert v(False, 1.5, (0.2, 2.8)) == v(False, None, (None, None)) == money.TEST
+    # a clear lift that cost nothing (no ROI): keep; whose cost per touch is unknown: measure
+    assert v(True, None, (None, None)) == money.KEEP
+    assert v(True, None, (None, None), cost_known=False) == money.MEASURE
+    # an ROI without an interval (too few users to resample), or NaN ends: not shown to pay back
+    assert v(True, 1.5, (None, None)) == v(True, 1.5, (float("nan"), 2.0)) == money.MEASURE
+    assert v(True, float("nan"), (float("nan"), float("nan"))) == money.KEEP  # NaN ROI = no cost
 
 
 def test_cac_parts_and_margin_ltv_over_cac():

@@ -828,15 +828,36 @@ def test_channel_arm_is_a_stable_draw_per_user(con):
     )
 
 
-def test_keep_recalling_action_says_when_the_roi_interval_includes_a_loss():
+def test_recall_action_follows_the_one_verdict_rule():
     eff = rl.campaign_effects(_two_campaigns(), RC).set_index("group")
     allr = eff.loc["all"]
     i18n.set_language("zh")
-    text = rl.keep_recalling_action(allr)
+    # pooled lift +10.0 pp, 95% CI -13.9 to +34.8 pp (not clear): no keep/measure line at all
+    assert not allr.significant and rl.recall_action(allr) is None
+    allr = allr.copy()
+    allr["significant"] = True  # the same row as if the lift were clear; its ROI CI -168.0 to 291.4
     # incremental margin 100 for 1.4 of touches (10 x 0.05 + 90 x 0.01): ROI (100 - 1.4) / 1.4 = 70.4
-    assert text.startswith("**继续召回**：合并各次活动，唤醒率提升 +10.0 pp")
+    text = rl.recall_action(allr)
+    assert text.startswith("**继续召回，但必须保留对照组衡量**：合并各次活动，唤醒率提升 +10.0 pp")
     assert "**ROI（毛利口径）70.4**" in text and "增量毛利 ¥100，成本 ¥1.4（100 次触达）" in text
-    assert text.endswith("其区间仍包含亏损，每次活动都要继续用对照组衡量。") == (allr.roi_low < 0)
+    # the same row with its ROI interval set by hand: each verdict gets its own sentence
+    keep = allr.copy()
+    keep[["roi_low", "roi_high"]] = [3.0, 120.0]
+    assert rl.recall_action(keep).startswith("**继续召回**：")
+    loss = keep.copy()
+    loss["roi_low"] = -0.4
+    assert rl.recall_action(loss).startswith("**继续召回，但必须保留对照组衡量**：")
+    assert "的区间仍包含亏损" in rl.recall_action(loss)
+    losing = keep.copy()
+    losing[["roi", "roi_low", "roi_high"]] = [-0.6, -0.9, -0.2]
+    assert rl.recall_action(losing).startswith("**重新评估召回活动**：增量毛利 ¥100 不足以覆盖成本")
+    flat = keep.copy()
+    flat["significant"] = False
+    assert rl.recall_action(flat) is None  # no clear lift: no keep/measure line, only the channel actions
+    unknown = keep.copy()
+    unknown["cost_unknown_for"] = "sms"
+    assert rl.recall_action(unknown).startswith("**继续召回，但必须保留对照组衡量**：")
+    assert "无法计算 ROI：短信没有单次触达成本" in rl.recall_action(unknown)
     assert rl.channel_verdict(_two_campaigns(), RC).needs_split  # sms and wechat_notice, never randomised
 
 
