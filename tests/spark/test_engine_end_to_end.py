@@ -234,3 +234,16 @@ def test_all_notebooks_on_spark_give_duckdbs_metrics(small, tmp_path):
         runs[engine] = _plays(json.loads((out / "2026-06" / "metrics.json").read_text(encoding="utf-8")))
     assert sorted(runs["spark"]) == sorted(runs["duckdb"]) and len(runs["duckdb"]) == 6
     assert _differences(runs["spark"], runs["duckdb"]) == []
+
+
+def test_triggers_on_spark_write_duckdbs_lists(small, tmp_path):
+    """`userops triggers --engine spark` (in this process's session) writes DuckDB's files byte for byte."""
+    written = {}
+    for engine in ("duckdb", "spark"):
+        out = tmp_path / engine
+        args = ["triggers", "--date", "2026-06-20", "--warehouse", str(small), "--out", str(out)]
+        assert main([*args, "--monthly", str(tmp_path / "none"), "--engine", engine]) == 0
+        written[engine] = {p.name: p.read_bytes() for p in sorted((out / "2026-06-20").glob("*.csv"))}
+    assert "campaign_members.csv" in written["duckdb"]
+    assert sum(body.count(b"\n") - 1 for body in written["duckdb"].values()) > 0  # some rows to compare
+    assert written["spark"] == written["duckdb"]
