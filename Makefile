@@ -33,12 +33,12 @@ $(STAMPS)/system:
 	@touch $@
 
 # requirements.lock pins every transitive dependency with its hashes (what CI tested); regenerate it
-# with `make lock` after editing requirements.txt (the human list of direct dependencies).
-$(STAMPS)/venv: requirements.lock pyproject.toml
+# with `make lock` after editing requirements.txt (the human list of direct dependencies). The lock is
+# installed by uv (itself pinned by hash in the lock), or by pip where uv cannot be installed.
+$(STAMPS)/venv: requirements.lock pyproject.toml scripts/install-venv.sh
 	@mkdir -p $(STAMPS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	bash scripts/install-venv.sh $(BIN)/python requirements.lock
 	@touch $@
 
 $(STAMPS)/kernel: $(STAMPS)/venv scripts/install_kernel.py
@@ -93,7 +93,7 @@ lock: ## Re-pin requirements.lock (every transitive dependency, with hashes) fro
 	rm -rf /tmp/userops-lock-venv && $(PYTHON) -m venv /tmp/userops-lock-venv
 	/tmp/userops-lock-venv/bin/python -m pip install --quiet pip-tools
 	/tmp/userops-lock-venv/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-		--no-emit-index-url --index-url https://pypi.org/simple --output-file requirements.lock requirements.txt
+		--no-emit-index-url --no-emit-find-links --index-url https://pypi.org/simple --output-file requirements.lock requirements.txt
 	rm -rf /tmp/userops-lock-venv
 
 clean: ## Remove generated data, warehouse (and killed loads' temp files), outputs, caches and the venv

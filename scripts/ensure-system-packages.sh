@@ -9,7 +9,9 @@ set -euo pipefail
 
 missing=()
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
-fc-list 2>/dev/null | grep -q "Noto Sans CJK" || missing+=(fonts-noto-cjk)
+# grep reads all of fc-list (no -q): quitting early would kill fc-list with SIGPIPE, and pipefail
+# would then count the font as missing although it is installed
+fc-list 2>/dev/null | grep "Noto Sans CJK" >/dev/null || missing+=(fonts-noto-cjk)
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 # Spark 4 needs Java 17 or later: `java -version` prints e.g. 'openjdk version "17.0.15"'.
 java_major=$(java -version 2>&1 | sed -nE 's/.*version "([0-9]+).*/\1/p' | head -1 || true)

@@ -91,3 +91,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "demo_dir" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("demo"))
+    if getattr(config.option, "loadgroup", False):
+        _group_suffix(items)
+
+
+def _group_suffix(items) -> None:
+    """Put each xdist_group test's group into its node id ("...::test@demo"): the controller's loadgroup
+    scheduler reads the group from there. pytest-xdist 3.8 writes it into `item._nodeid`, which pytest 9
+    no longer reads (node ids live in `item._id`), so without this every group was split across the
+    workers and each worker built the demo, its warehouse and the full monthly run again."""
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})  # fmt: skip
+        if groups and "@" not in item.nodeid and hasattr(item, "_id"):
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")

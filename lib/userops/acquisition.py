@@ -180,11 +180,15 @@ def volume_findings(
     text = _t("volume.text", reg=nv.num(n_reg), n=nv.num(n_new), month=month, vs=vs)
     present = [c for c in offline_channels if c in channels]
     if not present:
-        named = _names(_ch(c) for c in offline_channels) or i18n.t("common.none")
+        named = _names(i18n.name_in_text("channel", c) for c in offline_channels) or i18n.t("common.none")
         text += _t("volume.no_offline", channels=named)
     elif n_new:
         share = int(now[now.is_offline].new_users.sum()) / n_new
-        text += _t("volume.offline_share", share=nv.pct(share), channels=_names(_ch(c) for c in present))
+        text += _t(
+            "volume.offline_share",
+            share=nv.pct(share),
+            channels=_names(i18n.name_in_text("channel", c) for c in present),
+        )
     else:
         text += _t("end")
     return title, text
@@ -1173,7 +1177,7 @@ def channel_action_lines(act: pd.DataFrame, ap: AcquisitionParams, months: int |
                 why += i18n.t("acquisition.why_fix_cac", scale=f"{ap.ltv_cac_scale:g}")
             elif kind == "cut":
                 why += i18n.t("acquisition.why_cut", ltv=nv.yuan(r.ltv_margin_gross), months=H)
-            verb, channel = i18n.t(f"acquisition.verb.{kind}"), i18n.name("channel", r.channel)
+            verb, channel = i18n.t(f"acquisition.verb.{kind}"), i18n.name_in_text("channel", r.channel)
             lines.append(i18n.t("acquisition.line", verb=verb, channel=channel, why=why))
     return lines
 
@@ -1850,7 +1854,7 @@ def pack_action_line(pack: pd.DataFrame) -> str:
     lo = pack.sort_values(["within_rate", "kind"]).iloc[0]
     return _t(
         "pack.action_line",
-        kind=i18n.name("coupon_kind", lo.kind),
+        kind=i18n.name_in_text("coupon_kind", lo.kind),
         face=nv.yuan(lo.face_value),
         min_spend=nv.yuan(lo.min_spend),
         rate=nv.pct(lo.within_rate),

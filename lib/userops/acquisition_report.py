@@ -16,6 +16,7 @@ import pandas as pd
 from userops import acquisition as a
 from userops import charts, i18n, sections
 from userops import narrative as nv
+from userops.report_base import PlayRun
 from userops.sections import Section
 
 
@@ -24,10 +25,9 @@ def _t(key: str, **fields) -> str:
 
 
 @dataclass
-class AcquisitionRun:
+class AcquisitionRun(PlayRun):
     """The play's context and what its sections computed so far."""
 
-    ctx: object
     vol: pd.DataFrame | None = None
     conv: pd.DataFrame | None = None
     cost: pd.DataFrame | None = None
@@ -42,16 +42,8 @@ class AcquisitionRun:
     lines: list[str] = field(default_factory=list)
 
     @property
-    def P(self):
-        return self.ctx.period
-
-    @property
     def ap(self):
         return self.ctx.params.acquisition
-
-    @property
-    def rep(self):
-        return self.ctx.report
 
     @property
     def kinds(self) -> list[str]:
@@ -399,7 +391,7 @@ def _summary_findings(run: AcquisitionRun) -> list[str]:
         top = now.sort_values(["new_users", "channel"], ascending=[False, True]).iloc[0]
         vs = _t("volume.vs", diff=f"{n - prev:+,}", prev=i18n.month_short(P.prev))
         out.append(_t("summary.new_users", month=i18n.month(P), n=nv.num(n), vs=vs, share=nv.pct(top.new_users / n),
-                      channel=a._ch(top.channel)))  # fmt: skip
+                      channel=i18n.name_in_text("channel", top.channel)))  # fmt: skip
     if run.ratio is not None and run.ratio.ok:
         rt = run.ratio.table
         below = a._names(a._ch(c) for c in rt[rt.ltv_cac_margin < 1].channel)

@@ -23,9 +23,6 @@ from userops.params import ActivityParams, DataParams
 from userops.period import Period
 from userops.stats import km_curve
 
-TIER_LABELS_ZH = {"new": "新注册", "none": "无消费", "ordinary": "普通"}
-TIER_ZH = {"potential": "潜在", "important": "重要", "core": "核心"}
-
 
 def trend_start(p: Period, ap: ActivityParams) -> Period:
     """First month of the trend window (the report month is the last of `trend_months`)."""
@@ -467,9 +464,11 @@ def tier_names(ap: ActivityParams) -> list[str]:
 
 
 def tier_label(name: str) -> str:
-    """'核心 core' for a tier name (the Chinese label first when known)."""
-    zh = {**TIER_LABELS_ZH, **TIER_ZH}.get(name, "")
-    return f"{zh} {name}".strip()
+    """A value tier's display name in the report language only ('core' -> '核心用户' / 'Core'); "new"
+    is the lifecycle stage's name; a tier of the chain's own (params) as written."""
+    if i18n.known("tier", name):
+        return i18n.name("tier", name)
+    return i18n.name("stage", name) if name == "new" else str(name)
 
 
 def user_tiers(con, at: dt.date, ap: ActivityParams) -> pd.DataFrame:

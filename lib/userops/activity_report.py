@@ -21,6 +21,7 @@ from userops import activity as a
 from userops import campaigns, charts, i18n, money
 from userops import narrative as nv
 from userops.period import Period
+from userops.report_base import PlayRun
 from userops.sections import Section, summary
 
 
@@ -46,10 +47,9 @@ def _ratio(x) -> str:
 
 
 @dataclass
-class ActivityRun:
+class ActivityRun(PlayRun):
     """The play's context and what its sections computed so far (for the actions and the summary)."""
 
-    ctx: object
     found: dict = field(default_factory=dict)  # finding sentences for the summary, by topic
     eff: campaigns.ReminderEffect | None = None
     assoc: pd.DataFrame | None = None
@@ -59,28 +59,8 @@ class ActivityRun:
     cat_eff: campaigns.ReminderEffect | None = None
 
     @property
-    def P(self):
-        return self.ctx.period
-
-    @property
     def ap(self):
         return self.ctx.params.activity
-
-    @property
-    def dp(self):
-        return self.ctx.params.data
-
-    @property
-    def rep(self):
-        return self.ctx.report
-
-    @property
-    def exp(self):
-        return self.ctx.params.experiments
-
-    @property
-    def con(self):
-        return self.ctx.con
 
 
 def _heading(sec: Section, key: str, **kw) -> None:
@@ -727,7 +707,9 @@ def _association_text(assoc: pd.DataFrame, view, run: ActivityRun, idx) -> str:
     text += i18n.t("brief.item_sep").join(items) if items else _t("incentive.assoc_none")
     text += _t("common_end")
     if len(neg):
-        text += _t("incentive.assoc_negative", names=_join(i18n.name("incentive", i) for i in neg.incentive))
+        text += _t(
+            "incentive.assoc_negative", names=_join(i18n.name_in_text("incentive", i) for i in neg.incentive)
+        )
     if view.dropped:
         text += view.dropped + " "
     return text + _t("incentive.assoc_caveat")
@@ -1016,7 +998,7 @@ def tiers(run: ActivityRun) -> Section:
     run.kept = kept = a.tiers_kept(tt, ap)
     no_top = a.tier_reason(kept, ap)
     sec.add(_tier_chart(mat, kept, no_top, run))
-    top = _tier_name(kept.top)
+    top = i18n.name_in_text("tier", kept.top)  # the top value tier, inside a sentence
     head = (
         _t(
             "tier.kept",
@@ -1259,7 +1241,7 @@ def action_list(run: ActivityRun) -> list[str]:
                     _t("action.scene_users", name=scene_name("category", c), n=nv.num(n))
                     for c, n in by_cat.items()
                 ),
-                file=i18n.name("target", "category_reminders"),
+                file=i18n.name_in_text("target", "category_reminders"),
                 lead=ap.reminder_lead_days,
             )
         )

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from userops import charts, i18n, recall, run_status
 from userops import narrative as nv
@@ -324,14 +325,16 @@ def matrix_table(m: pd.DataFrame, p: Period) -> pd.DataFrame:
 
 def matrix_table_html(m: pd.DataFrame, p: Period):
     """:func:`matrix_table` as the brief shows it: 8.5 pt with tight padding, so its seven columns
-    keep each cell on at most two lines of a page."""
+    keep each cell on at most two lines of a page; never split across pages (its caption says what
+    each cell holds)."""
     tight = [
         {"selector": "", "props": [("font-size", "8.5pt")]},
         {"selector": "td", "props": [("padding", "2px 5px")]},
         {"selector": "th", "props": [("padding", "3px 5px")]},
+        *_whole_words_first(),  # "Returning", not "Returni ng"
     ]
     return charts.table_html(
-        matrix_table(m, p), max_rows=None, caption=matrix_caption(m, p)
+        matrix_table(m, p), max_rows=None, caption=matrix_caption(m, p), keep_together=True
     ).set_table_styles(tight, overwrite=False)
 
 
@@ -501,8 +504,8 @@ def break_point_text(b: Brief, bpt: pd.Series, bp: BriefParams) -> str:
     again = b.funnel[b.funnel.step == "buy_again"]
     text = i18n.t(
         "brief.fix_first",
-        from_step=step_name(bpt.from_step),
-        step=step_name(bpt.step),
+        from_step=step_name(bpt.from_step, in_text=True),
+        step=step_name(bpt.step, in_text=True),
         lost=nv.num(bpt.lost),
         conversion=nv.pct(bpt.conversion),
         vs=vs,
@@ -510,7 +513,7 @@ def break_point_text(b: Brief, bpt: pd.Series, bp: BriefParams) -> str:
     if worst is not None:
         text += i18n.t(
             "brief.weakest_channel",
-            channel=i18n.name("order_channel", worst.segment),
+            channel=i18n.name_in_text("order_channel", worst.segment),
             conversion=nv.pct(worst.conversion),
         )
     text += "。" if i18n.language() == "zh" else "."
@@ -965,6 +968,20 @@ def definitions(bp: BriefParams, rc: RecallParams, currency: str = "") -> pd.Dat
     return pd.DataFrame(rows, columns=[i18n.t("brief.def_col_number"), i18n.t("brief.def_col_definition")])
 
 
+def terms_table_html(df: pd.DataFrame):
+    """A two-column table of terms and their explanations (the appendix's definitions, the glossary): the
+    term column is never narrowed to broken words ("attribu tion"), the explanations wrap beside it."""
+    return charts.table_html(df, max_rows=None).set_table_styles(_whole_words_first("24mm"), overwrite=False)
+
+
+def _whole_words_first(min_width: str | None = None) -> list[dict]:
+    """Table styles: the first column's words never break inside (the PDF template lets text cells break
+    anywhere so that wide tables fit; a column of names or terms then narrows to broken words)."""
+    props = [("overflow-wrap", "normal"), ("word-break", "normal")]
+    props += [("min-width", min_width)] if min_width else []
+    return [{"selector": f"{cell}:first-child", "props": props} for cell in ("td", "th")]
+
+
 def glossary_table() -> pd.DataFrame:
     """The glossary page at the end of the brief: the terms leadership meets in every report."""
     return pd.DataFrame(
@@ -1048,24 +1065,29 @@ def compute(
 # --------------------------------------------------------------------------- charts
 
 
-def group_name(group: str) -> str:
-    """'老客' / 'Returning' (i18n kind "user_group")."""
-    return i18n.name("user_group", group)
+def _name(kind: str, value: str, in_text: bool) -> str:
+    """A display name for a label or title, or as it reads inside a sentence (``in_text``)."""
+    return i18n.name_in_text(kind, value) if in_text else i18n.name(kind, value)
 
 
-def factor_name(factor: str) -> str:
+def group_name(group: str, in_text: bool = False) -> str:
+    """'老客' / 'Returning' (i18n kind "user_group"); 'returning' inside an English sentence."""
+    return _name("user_group", group, in_text)
+
+
+def factor_name(factor: str, in_text: bool = False) -> str:
     """'客单价' / 'AOV' (i18n kind "factor")."""
-    return i18n.name("factor", factor)
+    return _name("factor", factor, in_text)
 
 
-def step_name(step: str) -> str:
-    """'看店' / 'Visit' (i18n kind "step")."""
-    return i18n.name("step", step)
+def step_name(step: str, in_text: bool = False) -> str:
+    """'看店' / 'Visit' (i18n kind "step"); 'visit' inside an English sentence."""
+    return _name("step", step, in_text)
 
 
-def label(group: str, factor: str) -> str:
-    """'老客 · 客单价'."""
-    return f"{group_name(group)} · {factor_name(factor)}"
+def label(group: str, factor: str, in_text: bool = False) -> str:
+    """'老客 · 客单价' / 'Returning · AOV' ('returning · AOV' inside an English sentence)."""
+    return f"{group_name(group, in_text)} · {factor_name(factor, in_text)}"
 
 
 def waterfall_chart(decomp: pd.DataFrame, p: Period, ax=None):
@@ -1128,6 +1150,7 @@ def waterfall_chart(decomp: pd.DataFrame, p: Period, ax=None):
     ax.invert_yaxis()
     ax.set_xlim(left, hi + pad * 1.1)
     charts.yuan_axis(ax, "x")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6))  # long English labels leave the axis narrow
     ax.grid(axis="y", visible=False)
     return ax
 
@@ -1197,8 +1220,8 @@ def brief_actions(b: Brief) -> list[str]:
         out.append(
             i18n.t(
                 "brief.action_fix",
-                from_step=step_name(bpt.from_step),
-                step=step_name(bpt.step),
+                from_step=step_name(bpt.from_step, in_text=True),
+                step=step_name(bpt.step, in_text=True),
                 conversion=charts.fmt_pct(bpt.conversion),
                 lost=charts.fmt_int(bpt.lost),
             )
@@ -1209,7 +1232,7 @@ def brief_actions(b: Brief) -> list[str]:
         out.append(
             i18n.t(
                 "brief.action_find",
-                label=label(r.user_group, r.factor),
+                label=label(r.user_group, r.factor, in_text=True),
                 change=_change_text(r.value_prev, r.value, r.factor),
                 contribution=signed_money(r.contribution),
             )
@@ -1294,13 +1317,31 @@ def global_effect_text(g) -> str:
 # --------------------------------------------------------------------------- the brief's text
 
 
+#: the brief's sections in print order, with the catalog key of each one's introduction (None: none)
+SECTIONS = {
+    "findings": None,
+    "kpi": "kpi_intro",
+    "matrix": "matrix_intro",
+    "gmv": "gmv_intro",
+    "path": "path_intro",
+    "actions": "actions_intro",
+    "crm": "crm_intro",
+    "appendix": None,
+    "glossary": None,
+}
+
+
 def section(key: str, **fields) -> str:
     """A section's heading and its introduction (markdown) in the report language."""
-    intro = {"kpi": "kpi_intro", "matrix": "matrix_intro", "gmv": "gmv_intro", "path": "path_intro"}
-    intro |= {"actions": "actions_intro", "crm": "crm_intro", "findings": None, "appendix": None}
-    intro |= {"glossary": None}
     text = i18n.t(f"brief.h_{key}")
-    return text + (f"\n\n{i18n.t(f'brief.{intro[key]}', **fields)}" if intro[key] else "")
+    return text + (f"\n\n{i18n.t(f'brief.{SECTIONS[key]}', **fields)}" if SECTIONS[key] else "")
+
+
+def section_headings() -> list[str]:
+    """The brief's section headings as the PDF prints them, in the report language ("1 · KPI 看板",
+    "Glossary" ...). The layout rule's "last page of a section" (export.sparse_pages): a page whose
+    next page opens with one of these (or the document's last page)."""
+    return [i18n.t(f"brief.h_{k}").lstrip("#").strip() for k in SECTIONS]
 
 
 def churn_rule_fields(rc: RecallParams) -> dict:

@@ -364,52 +364,6 @@ def _bootstrap_increments(
     return {o: (float(lo[j]), float(hi[j])) for j, o in enumerate(OUTCOMES)}
 
 
-def ci_text(ci: tuple, fmt) -> str:
-    """'95% CI a to b', or '' when an end is missing (e.g. every bootstrap draw lost an arm)."""
-    if any(x is None or not np.isfinite(x) for x in ci):
-        return ""
-    return f"95% CI {fmt(ci[0])} to {fmt(ci[1])}"
-
-
-def reminder_money_text(eff: ReminderEffect, window: str) -> str:
-    """The reminder's money figures as markdown, each with its basis (shared wording for plays 2 and 3).
-
-    Incremental redemptions, orders and gross margin (with intervals), the touch cost counted
-    once, ROI on margin, and the coupon discount given on redemptions that would have happened
-    anyway (shown, never added to the cost: discounts are inside paid GMV, hence the margin).
-    """
-    orders_ci = ci_text(eff.incremental_orders_ci, nv.num)
-    margin_ci = ci_text(eff.incremental_margin_ci, nv.yuan)
-    out = (
-        f"In the {window} that is about **{nv.num(eff.incremental_redemptions)} extra redemptions** and "
-        f"**{nv.num(eff.incremental_orders)} extra orders**{f' ({orders_ci})' if orders_ci else ''}, worth "
-        f"**{nv.yuan(eff.incremental_margin)} incremental gross margin** ({margin_ci + '; ' if margin_ci else ''}"
-        f"basis: {eff.margin_basis}), each campaign against its own holdout. "
-    )
-    if eff.roi is None:
-        out += f"The touches cost nothing in the data ({nv.num(eff.effect.n_treatment)} reminders), so there is no ROI. "
-    else:
-        rlo, rhi = eff.roi_ci
-        ci = ci_text((rlo, rhi), lambda x: f"{x:,.1f}")
-        ci = f"{ci}; " if ci else ""
-        out += (
-            f"The {nv.num(eff.effect.n_treatment)} reminders cost **{nv.yuan(eff.cost_yuan, 2)}** (touch cost, counted "
-            f"once per reminded member), so **ROI on margin is {eff.roi:,.1f}** ({ci}{money.ROI_DEFINITION}). "
-        )
-    if eff.effect.rate_holdout > 0 and np.isfinite(eff.mean_discount):
-        out += (
-            f"Without the reminder the reminded members would still have redeemed about "
-            f"{nv.num(eff.expected_anyway_redemptions)} coupons (treated members x their holdout's redemption rate); "
-            f"the coupon discount on those is **{nv.yuan(eff.anyway_discount)}** (at {nv.yuan(eff.mean_discount, 2)} "
-            f"per redemption), and {nv.yuan(eff.discount_without_extra_order)} more went on extra redemptions that "
-            "brought no extra order. Discounts are inside paid GMV, so both are already inside the margin above "
-            "and are not added to the cost."
-        )
-    else:
-        out += "The holdout redeemed no coupon, so no discount was given on redemptions that would have happened anyway."
-    return out
-
-
 def category_reminder_action(eff: ReminderEffect) -> str:
     """Keep, measure, rethink or keep testing the category reminders (one markdown line, report
     language): ``money.verdict``, with the incremental gross margin as the effect (clear when its

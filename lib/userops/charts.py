@@ -398,6 +398,8 @@ WIDE_CLASS = "uo-wide"
 WIDE_COLUMNS = 8
 #: HTML class of a text (not numeric) table cell: the PDF template lets it break inside long words
 TEXT_CLASS = "uo-text"
+#: a short table printed whole: never split across two pages, its caption stays on top of it (the PDF template)
+KEEP_CLASS = "uo-keep"
 
 _TABLE_STYLES = [
     {"selector": "", "props": [("border-collapse", "collapse"), ("font-size", "10pt"), ("margin", "4px 0")]},
@@ -422,11 +424,14 @@ def table_html(
     formats: Mapping[str, Fmt] | None = None,
     caption: str | None = None,
     max_rows: int | None = 50,
+    keep_together: bool = False,
 ):
     """A readable table for notebooks and PDFs: formatted numbers, no index.
 
     ``formats`` maps column → "pct" | "pp" | "yuan" | "int" | "float1" | callable.
     Numeric columns are right-aligned. Shows at most ``max_rows`` rows (None = all).
+    ``keep_together``: a short table the PDF never splits across pages (long tables break between
+    rows, their header repeated).
     Returns a pandas ``Styler`` (displays as HTML; ``.to_html()`` for a string).
     """
     formats = dict(formats or {})
@@ -453,13 +458,16 @@ def table_html(
         right = {c: [{"selector": "th", "props": [("text-align", "right")]}] for c in numeric}
         styler = styler.set_table_styles(right, overwrite=False)
     if caption is None and max_rows is not None and len(df) > max_rows:
-        caption = f"First {max_rows:,} of {len(df):,} rows"
+        from userops import i18n
+
+        caption = i18n.t("common.first_rows", shown=f"{max_rows:,}", total=f"{len(df):,}")
     if caption:
         styler = styler.set_caption(caption)
     # JupyterLab typesets text between two "$" as a formula (definitions name $parameters, and a
     # chain may count money in dollars): tables are never math.
     wide = f" {WIDE_CLASS}" if len(shown.columns) >= WIDE_COLUMNS else ""  # smaller type in the PDF
-    return styler.set_table_attributes(f'class="{NO_MATH_CLASS}{wide}"')
+    keep = f" {KEEP_CLASS}" if keep_together else ""
+    return styler.set_table_attributes(f'class="{NO_MATH_CLASS}{wide}{keep}"')
 
 
 def missing_table_note(table: str, would_show: str | None = None):

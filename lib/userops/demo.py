@@ -555,29 +555,79 @@ def _registrations(w: SimpleNamespace, rcal: np.random.Generator) -> None:
     w.persona, w.reg_t = persona[o], reg_t[o]
 
 
+# The event codes of the events table (its category order) and the points ledger's reasons.
+EVENT_CODES = {"visit": 0, "browse_40s": 1, "add_cart": 2, "checkout_start": 3, "share_card": 4, "checkin": 5,
+               "draw": 6, "task_done": 7, "store_visit": 8}  # fmt: skip
+POINT_REASONS = (
+    "browse_40s",
+    "three_orders_day",
+    "share_card",
+    "checkin",
+    "order",
+    "task",
+    "redeem",
+    "expire",
+)
+
+
 def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int):
     """Users [c * chunk_users, ...) of the world: their tables (as column builders), the planted
-    truth's sums and the campaigns they are members of (keyed by _campaign_key)."""
+    truth's sums and the campaigns they are members of (keyed by _campaign_key).
+
+    The stages run in this order on the block's state `s`, each drawing from its own stream (the
+    basket stream also draws the orders' stores, after the discounts)."""
+    s = _block(w, c)
+    R = s.R
+    _users(w, s, R["users"])
+    _first_and_repeat_orders(w, s, R["orders"])
+    _milk_powder(w, s, R["mp"])
+    _expiry_reminder(w, s, R["expiry"])
+    _repurchase_reminder(w, s, R["repurchase"])
+    _recall_campaigns(w, s, R["recall"])
+    _final_orders(w, s)
+    _basket_lines(w, s, R["basket"])
+    _order_discounts(w, s, R["basket"])
+    _events(w, s, R["events"])
+    _footfall(w, s, R["basket"], R["footfall"])
+    _points_ledger(w, s, R["points"])
+    camp = _campaign_members(w, s)
+    _coupons(w, s, first_coupon_id)
+    return _tables(w, s, first_order_id), _truth(w, s), camp
+
+
+def _block(w: SimpleNamespace, c: int) -> SimpleNamespace:
+    """A block's state: its users' ids, persona and registration time, and its streams."""
     lo = c * w.chunk_users
     hi = min(w.n, lo + w.chunk_users)
-    n = hi - lo
-    R = w.single or _streams(w.seed, (2, c), CHUNK_STREAMS)
-    months, month_s, H, n_days, wd0 = w.months, w.month_s, w.H, w.n_days, w.wd0
-    start_d = w.start_d
-    n_st, store_w, store_cityi, cities, store_id = w.n_st, w.store_w, w.store_cityi, w.cities, w.store_id
-    n_pr, p_cat, p_price, p_hero, p_is_mp, p_pop = w.n_pr, w.p_cat, w.p_price, w.p_hero, w.p_is_mp, w.p_pop
-    p_cost, mp_products, product_id, ref_id = w.p_cost, w.mp_products, w.product_id, w.ref_id
+    uid = np.arange(lo + 1, hi + 1, dtype=np.int64)
+    return SimpleNamespace(
+        n=hi - lo,
+        R=w.single or _streams(w.seed, (2, c), CHUNK_STREAMS),
+        persona=w.persona[lo:hi],
+        reg_t=w.reg_t[lo:hi],
+        uid=uid,
+        gh=global_holdout_mask(uid),  # the persistent global control group: never in any campaign
+        next_oid=[0],
+    )
+
+
+def _pick_ch(s: SimpleNamespace, rg: np.random.Generator, uu: np.ndarray) -> np.ndarray:
+    """Order channel of orders by users uu: the user's preferred channel, else (25%) one by persona."""
+    c = s.pref_ch[uu].copy()
+    other = rg.random(uu.size) < 0.25
+    c[other] = _by_group(rg, s.persona[uu[other]], PERSONA_ORDER_CHANNEL)
+    return c
+
+
+def _users(w: SimpleNamespace, s: SimpleNamespace, ru: np.random.Generator) -> None:
+    """Channel, home store, referrer, demographics, preferred order channel, category weights."""
+    _tick("users")
+    n, persona = s.n, s.persona
+    n_st, store_w, store_cityi = w.n_st, w.store_w, w.store_cityi
     n_lead, leader_w, leader_q, leader_group, group_store = (
         w.n_lead, w.leader_w, w.leader_q, w.leader_group, w.group_store
     )  # fmt: skip
     prom_start, prom_n, prom_q = w.prom_start, w.prom_n, w.prom_q
-    # ------------------------------------------------------------------ users
-    _tick("users")
-    ru = R["users"]
-    persona, reg_t = w.persona[lo:hi], w.reg_t[lo:hi]
-    uid = np.arange(lo + 1, hi + 1, dtype=np.int64)
-    gh = global_holdout_mask(uid)  # the persistent global control group: never in any campaign
-
     channel = _by_group(ru, persona, PERSONA_CHANNEL)
     home = ru.choice(n_st, n, p=store_w)
     referrer = np.full(n, -1, np.int64)
@@ -593,7 +643,7 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
     conv_p[m] = prom_q[prom]
     city = store_cityi[home]
 
-    ref_year = int(str(start_d)[:4])
+    ref_year = int(str(w.start_d)[:4])
     age = np.empty(n)
     for p, (lo_, hi_) in enumerate(((30, 39), (60, 78), (24, 38), (18, 23))):
         idx = np.flatnonzero(persona == p)
@@ -625,11 +675,19 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
     # category weights per user: Dirichlet around the persona mix
     cat_w = ru.gamma(PERSONA_CATEGORY[persona] * CATEGORY_CONCENTRATION).astype(np.float32)
     cat_w /= cat_w.sum(axis=1, keepdims=True)
+    s.__dict__.update(
+        channel=channel, home=home, referrer=referrer, conv_p=conv_p, city=city, birth_year=birth_year,
+        by_null=by_null, female=female, g_null=g_null, fam_names=fam_names, fam=fam, fam_null=fam_null,
+        pref_ch=pref_ch, cat_w=cat_w,
+    )  # fmt: skip
 
-    # ------------------------------------------------------------------ first + repeat orders
+
+def _first_and_repeat_orders(w: SimpleNamespace, s: SimpleNamespace, ro: np.random.Generator) -> None:
+    """First order (by the channel's conversion) and the repeat orders over the user's lifetime."""
     _tick("first + repeat orders")
-    ro = R["orders"]
-    converted = ro.random(n) < conv_p
+    n, persona, reg_t, channel = s.n, s.persona, s.reg_t, s.channel
+    H, wd0 = w.H, w.wd0
+    converted = ro.random(n) < s.conv_p
     same_session = ro.random(n) < 0.35
     gap_days = np.floor(ro.exponential(2.5, n) % 30).astype(np.int64)
     first_t = np.where(
@@ -661,25 +719,21 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
     keep = (ct > first_t[cu]) & (ct < H)
     cu, ct = cu[keep], ct[keep]
 
-    def pick_ch(rg, uu):
-        c = pref_ch[uu].copy()
-        other = rg.random(uu.size) < 0.25
-        c[other] = _by_group(rg, persona[uu[other]], PERSONA_ORDER_CHANNEL)
-        return c
-
-    next_oid = [0]
     bu = np.flatnonzero(buyer).astype(np.int32)
-    orders = _new_orders(bu, first_t[bu], 0, pick_ch(ro, bu), next_oid)
-    orders = orders.append(_new_orders(cu, ct, 1, pick_ch(ro, cu), next_oid))
+    orders = _new_orders(bu, first_t[bu], 0, _pick_ch(s, ro, bu), s.next_oid)
+    s.orders = orders.append(_new_orders(cu, ct, 1, _pick_ch(s, ro, cu), s.next_oid))
+    s.first_t, s.buyer = first_t, buyer
 
-    # ------------------------------------------------------------------ milk powder cycle
+
+def _milk_powder(w: SimpleNamespace, s: SimpleNamespace, rm: np.random.Generator) -> None:
+    """The milk powder cycle of some young_family_mum buyers (planted effect)."""
     _tick("milk powder cycle")
-    rm = R["mp"]
+    n, persona, first_t = s.n, s.persona, s.first_t
     mpc = PLANTED["milk_powder"]
     mp_user = np.flatnonzero(
-        buyer & (persona == 0) & (fam == 2) & (rm.random(n) < mpc["share_of_mums_with_kids"])
+        s.buyer & (persona == 0) & (s.fam == 2) & (rm.random(n) < mpc["share_of_mums_with_kids"])
     )
-    k_max = n_days // 14 + 2
+    k_max = w.n_days // 14 + 2
     mp_k = np.minimum(rm.geometric(mpc["stop_prob"], mp_user.size), k_max)
     mu_ = np.repeat(mp_user, mp_k).astype(np.int32)
     shape = (mpc["mean_days"] / mpc["sd_days"]) ** 2
@@ -690,16 +744,18 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
     mt = first_t[mu_] + ((cs - offs) * DAY).astype(np.int64)
     mt = (mt // DAY) * DAY + _tod(rm, persona[mu_])
     mp_prod_user = np.full(n, -1, np.int16)
-    mp_prod_user[mp_user] = rm.choice(mp_products, mp_user.size, p=[0.4, 0.3, 0.15, 0.15])
-    keep = (mt < H) & (mt > first_t[mu_])
+    mp_prod_user[mp_user] = rm.choice(w.mp_products, mp_user.size, p=[0.4, 0.3, 0.15, 0.15])
+    keep = (mt < w.H) & (mt > first_t[mu_])
     mu_, mt = mu_[keep], mt[keep]
-    orders = orders.append(_new_orders(mu_, mt, 2, pick_ch(rm, mu_), next_oid, mp=mp_prod_user[mu_]))
-    orders = orders.sort()
+    orders = s.orders.append(_new_orders(mu_, mt, 2, _pick_ch(s, rm, mu_), s.next_oid, mp=mp_prod_user[mu_]))
+    s.orders = orders.sort()
+    s.mp_user = mp_user
 
-    # first-order time so far (users whose first order comes from the expiry step have none)
-    # ------------------------------------------------------------------ new-user coupons + expiry reminder
+
+def _expiry_reminder(w: SimpleNamespace, s: SimpleNamespace, re_: np.random.Generator) -> None:
+    """New-user coupon use and the expiry reminder two days before the pack expires (planted effect)."""
     _tick("new-user coupons + expiry reminder")
-    re_ = R["expiry"]
+    n, reg_t, orders, gh = s.n, s.reg_t, s.orders, s.gh
     ep = PLANTED["expiry_reminder"]
     nu_exp = reg_t + NU_VALID_DAYS * DAY
     assign_e = nu_exp - 2 * DAY
@@ -711,7 +767,7 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
     lo, hi = _window(orders, np.arange(n), reg_t - 1, assign_e)
     n_before = np.bincount(orders.u[(orders.slot == 1) & (orders.t <= assign_e[orders.u])], minlength=n)
     has_first = hi > lo
-    member_e = np.flatnonzero(has_first & (n_before < sum(NU_COUNTS)) & (nu_exp <= H))
+    member_e = np.flatnonzero(has_first & (n_before < sum(NU_COUNTS)) & (nu_exp <= w.H))
     hold_e = (re_.random(member_e.size) < ep["holdout_share"]) | gh[member_e]
     outcome_e = re_.random(member_e.size) < ep["base"] + np.where(hold_e, 0.0, ep["lift"])
     lo, hi = _window(orders, member_e, assign_e[member_e], nu_exp[member_e])
@@ -728,20 +784,23 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
         re_.uniform(60, 2 * DAY, cm.size),
         np.minimum(re_.exponential(0.4 * DAY, cm.size) + 60, 2 * DAY),
     ).astype(np.int64)
-    orders = orders.append(
-        _new_orders(cm, assign_e[cm] + delay, 3, pick_ch(re_, cm), next_oid, slot=np.ones(cm.size))
+    s.orders = orders.append(
+        _new_orders(cm, assign_e[cm] + delay, 3, _pick_ch(s, re_, cm), s.next_oid, slot=np.ones(cm.size))
     ).sort()
-    exp_members = dict(u=member_e, hold=hold_e, assigned=assign_e[member_e], outcome=outcome_e)
+    s.nu_exp = nu_exp
+    s.exp_members = dict(u=member_e, hold=hold_e, assigned=assign_e[member_e], outcome=outcome_e)
 
-    # ------------------------------------------------------------------ repurchase coupons + reminder
+
+def _repurchase_reminder(w: SimpleNamespace, s: SimpleNamespace, rr: np.random.Generator) -> None:
+    """Repurchase coupons, their organic use and the reminder a week after issue (planted effect)."""
     _tick("repurchase coupons + reminder")
-    rr = R["repurchase"]
+    orders, H, gh = s.orders, w.H, s.gh
     rp = PLANTED["repurchase_reminder"]
     prev_t = np.r_[np.int64(-(10**12)), orders.t[:-1]]
     first_of_user = np.r_[True, orders.u[1:] != orders.u[:-1]]
     prev_t[first_of_user] = -(10**12)
     issue = (
-        (orders.t > nu_exp[orders.u])
+        (orders.t > s.nu_exp[orders.u])
         & (orders.t - prev_t > REP_GAP_DAYS * DAY)
         & (rr.random(len(orders)) < 0.6)
         & (orders.t + REP_VALID_DAYS * DAY <= H + 30 * DAY)
@@ -759,7 +818,7 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
     orders.cpn[lo[use]] = np.flatnonzero(use)
     mem = np.flatnonzero(~use & (rep_exp <= H))
     # one reminder per user per monthly campaign (frequency cap): keep the first coupon of the month
-    mkey = rep_u[mem] * (months + 1) + np.searchsorted(month_s, rep_t[mem] + 7 * DAY, side="right")
+    mkey = rep_u[mem] * (w.months + 1) + np.searchsorted(w.month_s, rep_t[mem] + 7 * DAY, side="right")
     mem = mem[np.r_[True, mkey[1:] != mkey[:-1]]] if mem.size else mem
     hold_r = (rr.random(mem.size) < rp["holdout_share"]) | gh[rep_u[mem]]
     outcome_r = rr.random(mem.size) < rp["base"] + np.where(hold_r, 0.0, rp["lift"])
@@ -777,15 +836,29 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
         np.minimum(rr.exponential(1.5 * DAY, cm.size) + 60, 7 * DAY),
     ).astype(np.int64)
     cu_ = rep_u[cm].astype(np.int32)
-    orders = orders.append(
+    s.orders = orders.append(
         _new_orders(
-            cu_, a_r[sel] + delay, 4, pick_ch(rr, cu_), next_oid, slot=np.full(cm.size, 2), cpn=cm, src=cm
+            cu_,
+            a_r[sel] + delay,
+            4,
+            _pick_ch(s, rr, cu_),
+            s.next_oid,
+            slot=np.full(cm.size, 2),
+            cpn=cm,
+            src=cm,
         )
     ).sort()
-    rep_members = dict(c=mem, hold=hold_r, assigned=a_r, outcome=outcome_r)
-    # ------------------------------------------------------------------ recall campaigns (monthly)
+    s.__dict__.update(rep_u=rep_u, rep_t=rep_t, rep_src=rep_src, rep_exp=rep_exp, n_rep=n_rep,
+                      rep_alive=rep_alive)  # fmt: skip
+    s.rep_members = dict(c=mem, hold=hold_r, assigned=a_r, outcome=outcome_r)
+
+
+def _recall_campaigns(w: SimpleNamespace, s: SimpleNamespace, rrc: np.random.Generator) -> None:
+    """Monthly recall of dormant users (planted effect); removing an order removes the repurchase
+    coupon it issued."""
     _tick("recall campaigns (monthly)")
-    rrc = R["recall"]
+    n, gh, orders, rep_alive, rep_src = s.n, s.gh, s.orders, s.rep_alive, s.rep_src
+    month_s, H = w.month_s, w.H
     rcp = PLANTED["recall"]
     W = rcp["window_days"] * DAY
     rec_camp: list[dict] = []
@@ -794,7 +867,7 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
     prev_members = np.zeros(0, np.int64)
     chan_cycle = ("sms", "wechat_notice", "offline_push")
     allu = np.arange(n)
-    for k in range(months):
+    for k in range(w.months):
         S = int(month_s[k])
         A = S + 10 * HOUR
         if rcp["dormant_days"] * DAY > S or A + W > H:
@@ -846,32 +919,39 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
             np.minimum(rrc.gamma(1.5, 4.0 * DAY, cm.size) + 60, W),
         ).astype(np.int64)
         use_c = ~c_hold & (delay <= RECALL_VALID_DAYS * DAY) & (rrc.random(cm.size) < 0.85)
-        och = pick_ch(rrc, cm)
+        och = _pick_ch(s, rrc, cm)
         if cchan == "offline_push":
             och[:] = OC_STORE
         new = _new_orders(
-            cm, A + delay, 5, och, next_oid, slot=np.where(use_c, 3, 0), cpn=np.where(use_c, cidx[sel], -1)
+            cm, A + delay, 5, och, s.next_oid, slot=np.where(use_c, 3, 0), cpn=np.where(use_c, cidx[sel], -1)
         )
         orders = orders.take(np.flatnonzero(~kill))
         orders.key = _key(orders.u, orders.t)
         orders = orders.merge(new)
         rec_camp.append(dict(k=k, A=A, chan=cchan, u=mem, hold=hold, outcome=outcome))
-    rc_u = np.concatenate(rc_u) if rc_u else np.zeros(0, np.int64)
-    rc_t = np.concatenate(rc_t) if rc_t else np.zeros(0, np.int64)
-    rc_k = np.concatenate(rc_k) if rc_k else np.zeros(0, np.int64)
+    s.orders, s.rec_camp, s.recall_window = orders, rec_camp, W
+    s.rc_u = np.concatenate(rc_u) if rc_u else np.zeros(0, np.int64)
+    s.rc_t = np.concatenate(rc_t) if rc_t else np.zeros(0, np.int64)
+    s.rc_k = np.concatenate(rc_k) if rc_k else np.zeros(0, np.int64)
 
-    # ------------------------------------------------------------------ final order list
+
+def _final_orders(w: SimpleNamespace, s: SimpleNamespace) -> None:
+    """The final order list in (time, user, order) order and each user's first order time."""
     _tick("final order list")
-    orders = orders.take(np.lexsort((orders.oid, orders.u, orders.t)))
-    N = len(orders)
-    ou, ot = orders.u, orders.t
-    first_final = np.full(n, H, np.int64)
-    np.minimum.at(first_final, ou, ot)
-    pers = persona[ou]
+    orders = s.orders.take(np.lexsort((s.orders.oid, s.orders.u, s.orders.t)))
+    first_final = np.full(s.n, w.H, np.int64)
+    np.minimum.at(first_final, orders.u, orders.t)
+    s.orders, s.N, s.ou, s.ot, s.first_final = orders, len(orders), orders.u, orders.t, first_final
 
-    # ------------------------------------------------------------------ baskets
+
+def _basket_lines(w: SimpleNamespace, s: SimpleNamespace, rb: np.random.Generator) -> None:
+    """Each order's lines (one per product) from the user's category weights, hero products in first
+    orders, and the planted basket drop of returning users in one month."""
     _tick("baskets")
-    rb = R["basket"]
+    orders, N, ou, ot, first_final, cat_w = s.orders, s.N, s.ou, s.ot, s.first_final, s.cat_w
+    n_pr, p_cat, p_price, p_hero, p_is_mp, p_pop = w.n_pr, w.p_cat, w.p_price, w.p_hero, w.p_is_mp, w.p_pop
+    months, month_s = w.months, w.month_s
+    pers = s.persona[ou]
     is_mp = orders.kind == 2
     nl = 1 + rb.poisson(LINES_MEAN[pers] - 1)
     nl[is_mp] = 1 + rb.poisson(0.8, is_mp.sum())
@@ -909,34 +989,37 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
     droppable = aff & (l_rank > 0) & ~p_is_mp[l_prod]
     r_drop = min(1.0, ad["relative_drop"] * val[aff].sum() / max(val[droppable].sum(), 1))
     gone = droppable & (rb.random(L) < r_drop)
-    dropped_value, affected_value = int(val[gone].sum()), int(val[aff].sum())
+    s.aov_drop = np.array([int(val[gone].sum()), int(val[aff].sum())], np.int64)  # dropped, affected
     keep = ~gone
     l_ord, l_prod, l_qty = l_ord[keep], l_prod[keep], l_qty[keep]
     del val, aff, droppable, gone, keep, lu, l_cat, l_rank
     # one line per (order, product)
     ukey, inv = np.unique(l_ord.astype(np.int64) * n_pr + l_prod, return_inverse=True)
-    i_qty = np.bincount(inv, weights=l_qty).astype(np.int64)
-    i_ord = (ukey // n_pr).astype(np.int64)
-    i_prod = (ukey % n_pr).astype(np.int32)
-    del ukey, inv, l_ord, l_prod, l_qty
-    i_first = np.searchsorted(i_ord, np.arange(N))
+    s.i_qty = np.bincount(inv, weights=l_qty).astype(np.int64)
+    s.i_ord = (ukey // n_pr).astype(np.int64)
+    s.i_prod = (ukey % n_pr).astype(np.int32)
 
-    def gross_of() -> np.ndarray:
-        return np.bincount(i_ord, weights=p_price[i_prod] * i_qty, minlength=N).astype(np.int64)
+
+def _order_discounts(w: SimpleNamespace, s: SimpleNamespace, rb: np.random.Generator) -> None:
+    """Coupons on orders (basket topped up to the threshold; the best applicable new-user coupon of
+    the pack first), small promotions; gmv = gross - discount."""
+    orders, N, n, ou, ot = s.orders, s.N, s.n, s.ou, s.ot
+    i_ord, i_prod, i_qty, p_price = s.i_ord, s.i_prod, s.i_qty, w.p_price
+    i_first = np.searchsorted(i_ord, np.arange(N))
 
     def top_up(oi: np.ndarray, need: np.ndarray, gross: np.ndarray) -> None:
         d = need - gross[oi]
-        s = d > 0
-        li = i_first[oi[s]]
-        add = -(-d[s] // p_price[i_prod[li]])
+        s_ = d > 0
+        li = i_first[oi[s_]]
+        add = -(-d[s_] // p_price[i_prod[li]])
         i_qty[li] += add
-        gross[oi[s]] += add * p_price[i_prod[li]]
+        gross[oi[s_]] += add * p_price[i_prod[li]]
 
-    gross = gross_of()
+    gross = np.bincount(i_ord, weights=p_price[i_prod] * i_qty, minlength=N).astype(np.int64)
     face = np.zeros(N, np.int64)
     cpn_internal = np.full(N, -1, np.int64)  # 0..6n-1 new-user, then repurchase, then recall
     # repurchase / recall coupons: top up to the threshold
-    for s_, fv, ms, base in ((2, REP_FACE, REP_MIN, 6 * n), (3, RECALL_FACE, RECALL_MIN, 6 * n + n_rep)):
+    for s_, fv, ms, base in ((2, REP_FACE, REP_MIN, 6 * n), (3, RECALL_FACE, RECALL_MIN, 6 * n + s.n_rep)):
         oi = np.flatnonzero(orders.slot == s_)
         top_up(oi, np.full(oi.size, round(ms * 100)), gross)
         face[oi] = round(fv * 100)
@@ -969,13 +1052,17 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
     discount = face + promo
     gmv = gross - discount
     assert (gmv >= 0).all()
+    s.__dict__.update(cpn_internal=cpn_internal, discount=discount, gmv=gmv, nu_face=nu_face, nu_min=nu_min)
 
-    # ------------------------------------------------------------------ events
+
+def _events(w: SimpleNamespace, s: SimpleNamespace, rv: np.random.Generator) -> None:
+    """Sessions before online orders, abandoned sessions, incentive events while the user is active,
+    and lapsed users' visits (into s.ev: lists of users, times, events, channels)."""
     _tick("events")
-    rv = R["events"]
+    n, persona, reg_t, pref_ch, orders, ou, ot = s.n, s.persona, s.reg_t, s.pref_ch, s.orders, s.ou, s.ot
+    H = w.H
     ev_u, ev_t, ev_e, ev_c = [], [], [], []
-    EV = {e: i for i, e in enumerate(("visit", "browse_40s", "add_cart", "checkout_start"))}
-    EV.update(share_card=4, checkin=5, draw=6, task_done=7)
+    EV = EVENT_CODES
     online = orders.ch != OC_STORE
     oo = np.flatnonzero(online)
     t_co = ot[oo] - rv.integers(30, 300, oo.size)
@@ -994,7 +1081,7 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
         ev_t.append(tt[sel])
         ev_e.append(np.full(ev_u[-1].size, EV[e], np.int8))
         ev_c.append(orders.ch[oo][sel])
-    last_act = np.maximum(reg_t, np.where(first_final < H, 0, reg_t))
+    last_act = np.maximum(reg_t, np.where(s.first_final < H, 0, reg_t))
     np.maximum.at(last_act, ou, ot)
     act_end = np.minimum(last_act + 14 * DAY, H - 1)
     act_days = (act_end - reg_t) / DAY
@@ -1042,19 +1129,27 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
     ev_t.append(lday * DAY + _tod(rv, persona[lu]))
     ev_e.append(np.full(lu.size, EV["visit"], np.int8))
     ev_c.append(online_pref[lu])
+    s.ev = (ev_u, ev_t, ev_e, ev_c)
+
+
+def _footfall(
+    w: SimpleNamespace, s: SimpleNamespace, rb: np.random.Generator, rf: np.random.Generator
+) -> None:
+    """Each order's store, store footfall (logged at the footfall stores only), then the events table's
+    columns sorted by (user, time, event, channel)."""
+    n, persona, reg_t, ou, ot, H = s.n, s.persona, s.reg_t, s.ou, s.ot, w.H
+    ev_u, ev_t, ev_e, ev_c = s.ev
     # Store footfall (own stream; the order's store is drawn here, from the basket stream's next draw,
     # exactly as the orders table would have drawn it): logged at the footfall stores only.
-    rf = R["footfall"]
-    o_store = _order_store(rb, home[ou], store_cityi)
+    o_store = _order_store(rb, s.home[ou], w.store_cityi)
     foot_store = w.foot_store
-    EV["store_visit"] = 8
-    fo = np.flatnonzero((orders.ch == OC_STORE) & foot_store[o_store])
-    k_w = rf.poisson(FOOTFALL_WALK_IN_PER_DAY * (H - 1 - reg_t) / DAY) * foot_store[home]
+    fo = np.flatnonzero((s.orders.ch == OC_STORE) & foot_store[o_store])
+    k_w = rf.poisson(FOOTFALL_WALK_IN_PER_DAY * (H - 1 - reg_t) / DAY) * foot_store[s.home]
     wu = np.repeat(np.arange(n), k_w)
     wday = (reg_t[wu] + rf.random(wu.size) * (H - 1 - reg_t[wu])) // DAY
     ev_u += [ou[fo], wu]
     ev_t += [ot[fo] - rf.integers(120, 1500, fo.size), wday * DAY + _tod(rf, persona[wu])]
-    ev_e += [np.full(fo.size + wu.size, EV["store_visit"], np.int8)]
+    ev_e += [np.full(fo.size + wu.size, EVENT_CODES["store_visit"], np.int8)]
     ev_c += [np.full(fo.size + wu.size, OC_STORE, np.int8)]
     ev_u = np.concatenate(ev_u).astype(np.int64)
     ev_t = np.concatenate(ev_t)
@@ -1064,13 +1159,19 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
     packed = np.sort((ev_u << 38) | (ev_t << 6) | (ev_e.astype(np.int64) << 2) | ev_c.astype(np.int64))
     ev_u, ev_t = packed >> 38, (packed >> 6) & 0xFFFFFFFF
     ev_e, ev_c = ((packed >> 2) & 15).astype(np.int8), (packed & 3).astype(np.int8)
-    del packed
+    s.ev = (ev_u, ev_t, ev_e, ev_c)
+    s.o_store, s.footfall = o_store, np.array([fo.size, wu.size], np.int64)
 
-    # ------------------------------------------------------------------ points ledger
+
+def _points_ledger(w: SimpleNamespace, s: SimpleNamespace, rp_: np.random.Generator) -> None:
+    """The points ledger from events and orders, redemptions (lowering gmv, raising discount) and
+    FIFO expiry."""
     _tick("points ledger")
-    rp_ = R["points"]
+    n, N, ou, ot, gmv, discount = s.n, s.N, s.ou, s.ot, s.gmv, s.discount
+    months, month_s = w.months, w.month_s
+    ev_u, ev_t, ev_e, _ = s.ev
+    EV, REASON = EVENT_CODES, POINT_REASONS
     EVP = {"browse_40s": 10, "share_card": 1, "checkin": 5, "task_done": 20}
-    REASON = ("browse_40s", "three_orders_day", "share_card", "checkin", "order", "task", "redeem", "expire")
     pm = np.isin(ev_e, [EV[e] for e in EVP])
     pe_u, pe_t = ev_u[pm], ev_t[pm]
     pe_pts = np.zeros(pe_u.size, np.int64)
@@ -1080,7 +1181,7 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
         pe_pts[mm] = pts
         pe_r[mm] = REASON.index("task" if e == "task_done" else e)
     # three orders in a day: +10 at the third order
-    day_key = ou.astype(np.int64) * (n_days + 1) + ot // DAY
+    day_key = ou.astype(np.int64) * (w.n_days + 1) + ot // DAY
     o = np.lexsort((ot, day_key))
     drk = _group_rank(day_key[o])
     third = o[drk == 2]
@@ -1139,10 +1240,14 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
         ]
     )
     o = np.argsort((L_u << 36) | (L_t << 4) | L_r, kind="stable")
-    L_u, L_t, L_p, L_r = L_u[o], L_t[o], L_p[o], L_r[o]
+    s.ledger = (L_u[o], L_t[o], L_p[o], L_r[o])
 
-    # ------------------------------------------------------------------ campaigns + members
+
+def _campaign_members(w: SimpleNamespace, s: SimpleNamespace) -> dict:
+    """The block's campaign members (s.cm: campaign key, user, holdout, assigned time) and its
+    campaigns: {key: kind, k, chan, start, end (before the horizon cap)}."""
     _tick("campaigns + members")
+    month_s, exp_members, rep_members, rep_u = w.month_s, s.exp_members, s.rep_members, s.rep_u
     camp = {}  # campaign key -> kind, k, chan, start, end (before the horizon cap)
     cm_c, cm_u, cm_h, cm_a = [], [], [], []
 
@@ -1159,19 +1264,20 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
 
     mk = by_month(exp_members["assigned"])
     for k in np.unique(mk):
-        s = mk == k
+        s_ = mk == k
         chan = "wechat_notice" if k % 2 == 0 else "sms"
-        end = exp_members["assigned"][s].max() + 2 * DAY
-        add_members("expiry_reminder", k, chan, month_s[k], end, exp_members["u"][s], exp_members["hold"][s],
-                    exp_members["assigned"][s])  # fmt: skip
-    alive_m = rep_alive[rep_members["c"]]
+        end = exp_members["assigned"][s_].max() + 2 * DAY
+        add_members("expiry_reminder", k, chan, month_s[k], end, exp_members["u"][s_], exp_members["hold"][s_],
+                    exp_members["assigned"][s_])  # fmt: skip
+    alive_m = s.rep_alive[rep_members["c"]]
     rmk = by_month(rep_members["assigned"])
     for k in np.unique(rmk[alive_m]):
-        s = (rmk == k) & alive_m
-        end = rep_members["assigned"][s].max() + 7 * DAY
-        add_members("repurchase_reminder", k, "wechat_notice", month_s[k], end, rep_u[rep_members["c"][s]],
-                    rep_members["hold"][s], rep_members["assigned"][s])  # fmt: skip
-    for rc in rec_camp:
+        s_ = (rmk == k) & alive_m
+        end = rep_members["assigned"][s_].max() + 7 * DAY
+        add_members("repurchase_reminder", k, "wechat_notice", month_s[k], end, rep_u[rep_members["c"][s_]],
+                    rep_members["hold"][s_], rep_members["assigned"][s_])  # fmt: skip
+    W = s.recall_window
+    for rc in s.rec_camp:
         add_members("recall", rc["k"], rc["chan"], rc["A"], rc["A"] + W, rc["u"], rc["hold"],
                     np.full(rc["u"].size, rc["A"], np.int64))  # fmt: skip
     cm_c = np.concatenate(cm_c or [np.zeros(0, np.int64)])
@@ -1179,42 +1285,64 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
     cm_h = np.concatenate(cm_h or [np.zeros(0, bool)])
     cm_a = np.concatenate(cm_a or [np.zeros(0, np.int64)]).astype(np.int64)
     o = np.lexsort((cm_u, cm_c))
-    o = o[~gh[cm_u[o]]]  # global holdout users behave as holdout but are in no campaign's list
-    cm_c, cm_u, cm_h, cm_a = cm_c[o], cm_u[o], cm_h[o], cm_a[o]
+    o = o[~s.gh[cm_u[o]]]  # global holdout users behave as holdout but are in no campaign's list
+    s.cm = (cm_c[o], cm_u[o], cm_h[o], cm_a[o])
+    s.alive_m = alive_m
+    return camp
 
-    # ------------------------------------------------------------------ coupons
+
+def _coupons(w: SimpleNamespace, s: SimpleNamespace, first_coupon_id: int) -> None:
+    """Every issued coupon still alive (new-user packs, repurchase, recall), numbered from
+    first_coupon_id in (issue time, user) order, and each order's coupon id."""
     _tick("coupons")
+    n, n_rep, rep_u, rc_u, rc_t, rc_k = s.n, s.n_rep, s.rep_u, s.rc_u, s.rc_t, s.rc_k
     nu_kind = np.repeat(np.arange(4), NU_COUNTS)  # per-user slot -> NU type
     c_u = np.r_[np.repeat(np.arange(n), 6), rep_u, rc_u].astype(np.int64)
-    c_issue = np.r_[np.repeat(reg_t, 6), rep_t, rc_t].astype(np.int64)
-    c_exp = np.r_[np.repeat(nu_exp, 6), rep_exp, rc_t + RECALL_VALID_DAYS * DAY].astype(np.int64)
+    c_issue = np.r_[np.repeat(s.reg_t, 6), s.rep_t, rc_t].astype(np.int64)
+    c_exp = np.r_[np.repeat(s.nu_exp, 6), s.rep_exp, rc_t + RECALL_VALID_DAYS * DAY].astype(np.int64)
     c_kind = np.r_[np.tile(nu_kind, n), np.full(n_rep, 4), np.full(rc_u.size, 5)].astype(np.int8)
-    c_face = np.r_[nu_face, round(REP_FACE * 100), round(RECALL_FACE * 100)][c_kind]
-    c_min = np.r_[nu_min, round(REP_MIN * 100), round(RECALL_MIN * 100)][c_kind]
-    rc_key = np.array([_campaign_key("recall", rc["k"]) for rc in rec_camp], np.int64)
+    c_face = np.r_[s.nu_face, round(REP_FACE * 100), round(RECALL_FACE * 100)][c_kind]
+    c_min = np.r_[s.nu_min, round(REP_MIN * 100), round(RECALL_MIN * 100)][c_kind]
+    rc_key = np.array([_campaign_key("recall", rc["k"]) for rc in s.rec_camp], np.int64)
     c_camp = np.r_[np.full(6 * n + n_rep, -1), rc_key[rc_k] if rc_k.size else np.zeros(0, np.int64)]
-    c_alive = np.r_[np.ones(6 * n, bool), rep_alive, np.ones(rc_u.size, bool)]
+    c_alive = np.r_[np.ones(6 * n, bool), s.rep_alive, np.ones(rc_u.size, bool)]
     ci = np.flatnonzero(c_alive)
     ci = ci[np.lexsort((ci, c_u[ci], c_issue[ci]))]
     c_id = np.full(c_u.size, -1, np.int64)
     c_id[ci] = np.arange(first_coupon_id, first_coupon_id + ci.size)
-    o_coupon = np.where(cpn_internal >= 0, c_id[np.maximum(cpn_internal, 0)], -1)
-    assert (o_coupon[cpn_internal >= 0] > 0).all()
+    o_coupon = np.where(s.cpn_internal >= 0, c_id[np.maximum(s.cpn_internal, 0)], -1)
+    assert (o_coupon[s.cpn_internal >= 0] > 0).all()
+    s.__dict__.update(c_id=c_id, ci=ci, c_u=c_u, c_issue=c_issue, c_exp=c_exp, c_kind=c_kind, c_face=c_face,
+                      c_min=c_min, c_camp=c_camp, o_coupon=o_coupon)  # fmt: skip
 
-    # ------------------------------------------------------------------ tables
+
+def _tables(w: SimpleNamespace, s: SimpleNamespace, first_order_id: int) -> dict:
+    """The block's tables as column builders (called one at a time when written)."""
     _tick("tables")
-    reg_m = np.searchsorted(month_s, reg_t, side="right") - 1
-    regs = np.bincount(reg_m * 8 + channel, minlength=months * 8).reshape(months, 8)
-    ts = _ts(start_d)
-    order_id = np.arange(first_order_id, first_order_id + N, dtype=np.int64)
-    tables = {
+    uid, ou, ot, ci, c_camp, gmv = s.uid, s.ou, s.ot, s.ci, s.c_camp, s.gmv
+    i_ord, i_prod, i_qty, p_price = s.i_ord, s.i_prod, s.i_qty, w.p_price
+    cm_c, cm_u, cm_h, cm_a = s.cm
+    ev_u, ev_t, ev_e, ev_c = s.ev
+    L_u, L_t, L_p, L_r = s.ledger
+    ts = _ts(w.start_d)
+    order_id = np.arange(first_order_id, first_order_id + s.N, dtype=np.int64)
+    # the builders hold these columns only (not the block's whole state)
+    persona, reg_t, channel, referrer, home, city = s.persona, s.reg_t, s.channel, s.referrer, s.home, s.city
+    female, g_null, birth_year, by_null, fam, fam_names, fam_null = (
+        s.female, s.g_null, s.birth_year, s.by_null, s.fam, s.fam_names, s.fam_null
+    )  # fmt: skip
+    c_id, c_u, c_kind, c_issue = s.c_id, s.c_u, s.c_kind, s.c_issue
+    c_exp, c_face, c_min = s.c_exp, s.c_face, s.c_min
+    o_store, discount, o_coupon = s.o_store, s.discount, s.o_coupon
+    order_ch = s.orders.ch
+    return {
         "users": lambda: dict(
             user_id=uid,
             registered_at=ts(reg_t),
             channel=_Cat(channel, CHANNELS),
-            referrer_id=_Cat(referrer, ref_id, referrer < 0),
-            home_store_id=_Cat(home, store_id),
-            city=_Cat(city, cities),
+            referrer_id=_Cat(referrer, w.ref_id, referrer < 0),
+            home_store_id=_Cat(home, w.store_id),
+            city=_Cat(city, w.cities),
             gender=_Cat(np.where(female, 0, 1), ("F", "M"), g_null),
             birth_year=(birth_year, by_null),
             family_status=_Cat(fam, fam_names, fam_null),
@@ -1233,15 +1361,15 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
             order_id=order_id,
             user_id=uid[ou],
             ordered_at=ts(ot),
-            store_id=_Cat(o_store, store_id),
-            order_channel=_Cat(orders.ch, ORDER_CHANNELS),
+            store_id=_Cat(o_store, w.store_id),
+            order_channel=_Cat(order_ch, ORDER_CHANNELS),
             gmv=_money(gmv),
             discount=_money(discount),
             coupon_id=(o_coupon, o_coupon < 0),
         ),
         "order_items": lambda: dict(
             order_id=order_id[i_ord],
-            product_id=_Cat(i_prod, product_id),
+            product_id=_Cat(i_prod, w.product_id),
             quantity=i_qty.astype(np.int32),
             amount=_money(p_price[i_prod] * i_qty),
         ),
@@ -1255,26 +1383,37 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
         "events": lambda: dict(
             user_id=uid[ev_u],
             ts=ts(ev_t),
-            event=_Cat(ev_e, list(EV)),
+            event=_Cat(ev_e, list(EVENT_CODES)),
             event_channel=_Cat(ev_c, ORDER_CHANNELS),
         ),
-        "points_ledger": lambda: dict(user_id=uid[L_u], ts=ts(L_t), points=L_p, reason=_Cat(L_r, REASON)),
+        "points_ledger": lambda: dict(
+            user_id=uid[L_u], ts=ts(L_t), points=L_p, reason=_Cat(L_r, POINT_REASONS)
+        ),
         "personas": lambda: dict(user_id=uid, persona=_Cat(persona, PERSONAS)),
     }
 
-    # ------------------------------------------------------------------ sums behind the planted truth
+
+def _truth(w: SimpleNamespace, s: SimpleNamespace) -> dict:
+    """The block's sums behind the planted truth (added up over the blocks by _add)."""
     _tick("truth")
+    n, N, ou, ot, first_final, gh, channel = s.n, s.N, s.ou, s.ot, s.first_final, s.gh, s.channel
+    months, month_s, H = w.months, w.month_s, w.H
+    exp_members, rep_members, rep_u, rec_camp = s.exp_members, s.rep_members, s.rep_u, s.rec_camp
+    reg_m = np.searchsorted(month_s, s.reg_t, side="right") - 1
+    regs = np.bincount(reg_m * 8 + channel, minlength=months * 8).reshape(months, 8)
     d30 = _repeat_share(ou, ot, first_final, n, 30)
     exp_real = ~gh[exp_members["u"]]
-    rep_real = alive_m & ~gh[rep_u[rep_members["c"]]]
-    truth = {
-        "counts": dict(users=n, orders=N, order_items=int(i_ord.size), coupons=int(ci.size),
-                       campaign_members=int(cm_c.size), events=int(ev_u.size), points_ledger=int(L_u.size)),
+    rep_real = s.alive_m & ~gh[rep_u[rep_members["c"]]]
+    lines = (s.i_ord, s.i_prod, s.i_qty, w.p_cost)
+    return {
+        "counts": dict(users=n, orders=N, order_items=int(s.i_ord.size), coupons=int(s.ci.size),
+                       campaign_members=int(s.cm[0].size), events=int(s.ev[0].size),
+                       points_ledger=int(s.ledger[0].size)),
         "regs": regs,
         "buyers_by_ch": np.bincount(channel[first_final < H], minlength=8),
         "rep30_by_ch": np.bincount(channel[d30], minlength=8),
-        "referral": _referral_sums(referrer, n_lead, reg_t, first_final, ou, ot, gmv, cpn_internal, c_kind,
-                                   c_face, (i_ord, i_prod, i_qty, p_cost), month_s, H),
+        "referral": _referral_sums(s.referrer, w.n_lead, s.reg_t, first_final, ou, ot, s.gmv, s.cpn_internal,
+                                   s.c_kind, s.c_face, lines, month_s, H),
         "global_holdout_users": int(gh.sum()),
         "expiry": _arm_counts(exp_members["hold"][exp_real], exp_members["outcome"][exp_real]),
         "recall": _arm_counts(
@@ -1282,11 +1421,10 @@ def _chunk(w: SimpleNamespace, c: int, first_order_id: int, first_coupon_id: int
             np.concatenate([c["outcome"][~gh[c["u"]]] for c in rec_camp] or [np.zeros(0, bool)]),
         ),
         "repurchase": _arm_counts(rep_members["hold"][rep_real], rep_members["outcome"][rep_real]),
-        "mp_buyers": int(mp_user.size),
-        "aov_drop": np.array([dropped_value, affected_value], np.int64),
-        "footfall": np.array([fo.size, wu.size], np.int64),
+        "mp_buyers": int(s.mp_user.size),
+        "aov_drop": s.aov_drop,
+        "footfall": s.footfall,
     }  # fmt: skip
-    return tables, truth, camp
 
 
 KINDS_ALL = [x[0] for x in NU_TYPES] + ["repurchase", "recall"]

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -267,32 +268,36 @@ class Cover:
 
 COVER_CSS = """
 @page :first { @bottom-center { content: none; } }
-.uo-cover { break-after: page; page-break-after: always; height: 255mm; display: flex;
-  flex-direction: column; justify-content: center; padding: 0 14mm;
-  font-family: "Noto Sans CJK SC", "Noto Sans", sans-serif; color: #222; }
+.uo-cover { break-after: page; page-break-after: always; height: 262mm; box-sizing: border-box;
+  display: flex; flex-direction: column; justify-content: space-between; padding: 22mm 14mm 6mm 14mm;
+  border-top: 3mm solid #3E6D8E; font-family: "Noto Sans CJK SC", "Noto Sans", sans-serif; color: #222; }
 .uo-cover .uo-chain { font-size: 15pt; color: #3E6D8E; font-weight: 700; letter-spacing: 0.08em; }
-.uo-cover h1 { font-size: 26pt; margin: 10mm 0 4mm 0; line-height: 1.25; border: none; }
-.uo-cover .uo-month { font-size: 18pt; font-weight: 600; margin-bottom: 3mm; }
+.uo-cover h1 { font-size: 28pt; margin: 0 0 5mm 0; line-height: 1.25; border: none; }
+.uo-cover .uo-month { font-size: 18pt; font-weight: 600; margin-bottom: 4mm; }
 .uo-cover .uo-note { font-size: 10.5pt; color: #555; margin: 1mm 0; }
-.uo-cover h2 { font-size: 12pt; margin: 14mm 0 2mm 0; color: #3E6D8E; }
+.uo-cover .uo-contents { border-top: 0.4mm solid #B8BEC6; padding-top: 4mm; }
+.uo-cover h2 { font-size: 12pt; margin: 0 0 2mm 0; color: #3E6D8E; }
 .uo-cover ul { font-size: 10.5pt; margin: 0; padding-left: 5mm; }
 .uo-cover li { margin: 1.2mm 0; }
 """
 
 
 def cover_html(cover: Cover) -> str:
-    """The cover as an HTML fragment (a full A4 page, no page number)."""
+    """The cover as an HTML fragment: a full A4 page without page number, the chain's name at the top,
+    the title, month and notes in the middle and the contents at the foot (the page reads as full)."""
     e = html_lib.escape
     run_date = cover.labels.get("run_date", f"Run date {cover.run_date}")
     notes = "".join(f'<div class="uo-note">{e(n)}</div>' for n in [run_date, *cover.notes])
     items = "".join(f"<li>{e(c)}</li>" for c in cover.contents)
     heading = cover.labels.get("contents", "In this pack")
-    contents = f"<h2>{e(heading)}</h2><ul>{items}</ul>" if items else ""
+    contents = (
+        f'<div class="uo-contents"><h2>{e(heading)}</h2><ul>{items}</ul></div>' if items else "<div></div>"
+    )
     return (
         f"<style>{COVER_CSS}</style>"
         f'<section class="uo-cover"><div class="uo-chain">{e(cover.chain_name)}</div>'
-        f"<h1>{e(cover.title)}</h1>"
-        f'<div class="uo-month">{e(cover.month_label)}</div>{notes}{contents}</section>'
+        f'<div><h1>{e(cover.title)}</h1><div class="uo-month">{e(cover.month_label)}</div>{notes}</div>'
+        f"{contents}</section>"
     )
 
 
@@ -517,13 +522,15 @@ def beyond_margin(pdf: Path, tolerance_pt: float = 1.0) -> list[str]:
 
 
 def _pgm(path: Path):
-    """A binary PGM (pdftoppm -gray) as a 2-D uint8 array."""
+    """A binary PGM or PPM (pdftoppm) as a 2-D uint8 array; a colour pixel counts as its darkest channel."""
     import numpy as np
 
     data = path.read_bytes()
-    parts = re.match(rb"P5\s+(\d+)\s+(\d+)\s+(\d+)\s", data)
-    width, height = int(parts.group(1)), int(parts.group(2))
-    return np.frombuffer(data[parts.end() : parts.end() + width * height], np.uint8).reshape(height, width)
+    parts = re.match(rb"P([56])\s+(\d+)\s+(\d+)\s+(\d+)\s", data)
+    channels = 3 if parts.group(1) == b"6" else 1
+    width, height = int(parts.group(2)), int(parts.group(3))
+    pixels = np.frombuffer(data[parts.end() : parts.end() + width * height * channels], np.uint8)
+    return pixels.reshape(height, width, channels).min(axis=2)
 
 
 #: a page's first line that opens a section: "1 · 新客从哪里来", "附录 · 指标定义", "Appendix · ..."
@@ -536,9 +543,10 @@ def page_fill(pdf: Path, dpi: int = 20) -> list[float]:
     import numpy as np
 
     with tempfile.TemporaryDirectory(prefix="userops-fill-") as tmp:
-        subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", str(pdf), f"{tmp}/p"], check=True)
+        # colour, not -gray: poppler's grey conversion of the charts' ICC images takes 3x as long
+        subprocess.run(["pdftoppm", "-r", str(dpi), str(pdf), f"{tmp}/p"], check=True)
         fills = []
-        for png in sorted(Path(tmp).glob("p-*.pgm"), key=lambda q: int(q.stem.split("-")[-1])):
+        for png in sorted(Path(tmp).glob("p-*.ppm"), key=lambda q: int(q.stem.split("-")[-1])):
             img = _pgm(png)
             height = img.shape[0]
             top = round(height * MARGIN_BOTTOM_MM / 297)
@@ -548,16 +556,33 @@ def page_fill(pdf: Path, dpi: int = 20) -> list[float]:
     return fills
 
 
-def sparse_pages(pdf: Path, max_empty: float = 1 / 3) -> list[int]:
-    """Pages (1-based) more than ``max_empty`` empty, except the last page and the last page of a
-    section (the next page opens with a section heading, see :data:`SECTION_START`)."""
-    fills = page_fill(pdf)
+def opens_section(text: str, sections: Sequence[str] | None = None) -> bool:
+    """True when a page's text opens with a section heading: one of ``sections`` (headings as printed,
+    e.g. the brief's, :func:`userops.brief.section_headings`), else a heading of the form
+    :data:`SECTION_START`. Whitespace is ignored (pdftotext may wrap a long heading)."""
+    if sections is None:
+        first = text.strip().splitlines()
+        return bool(first) and bool(SECTION_START.match(first[0]))
+    squeezed = "".join(text.split())
+    return any(h and squeezed.startswith("".join(h.split())) for h in sections)
+
+
+def sparse_of(
+    fills: Sequence[float], texts: Sequence[str], max_empty: float = 1 / 3, sections=None
+) -> list[int]:
+    """Pages (1-based) more than ``max_empty`` empty given each page's fill and text, except the last
+    page of a section: the document's last page, and a page whose next page opens a section
+    (:func:`opens_section`)."""
     found = []
     for i, fill in enumerate(fills[:-1], 1):
-        if fill >= 1 - max_empty:
-            continue
-        following = pdf_text(pdf, i + 1, i + 1).strip().splitlines()
-        if following and SECTION_START.match(following[0]):
-            continue
-        found.append(i)
+        if fill < 1 - max_empty and not opens_section(texts[i], sections):
+            found.append(i)
     return found
+
+
+def sparse_pages(pdf: Path, max_empty: float = 1 / 3, sections: Sequence[str] | None = None) -> list[int]:
+    """Pages (1-based) more than ``max_empty`` empty, except the last page and the last page of a
+    section (the next page opens with a section heading: one of ``sections``, else
+    :data:`SECTION_START`)."""
+    fills = page_fill(pdf)
+    return sparse_of(fills, [pdf_text(pdf, i, i) for i in range(1, len(fills) + 1)], max_empty, sections)

@@ -1042,12 +1042,15 @@ def scenes_sentence(scenes: pd.Series) -> str:
     """The finding on what buyers buy: categories by share of line GMV, largest first."""
     from userops import i18n
 
-    parts = [T("scenes.item", category=category_label(c), share=_share1(v)) for c, v in scenes.items()]
+    parts = [
+        T("scenes.item", category=i18n.name_in_text("category", c), share=_share1(v))
+        for c, v in scenes.items()
+    ]
     if len(parts) == 1:
         return T("scenes.one", category=parts[0])
     lead = T("scenes.lead", first=parts[0], second=parts[1])
     rest = i18n.t("common.list_sep").join(
-        T("scenes.rest_item", category=category_label(c), share=_share1(v))
+        T("scenes.rest_item", category=i18n.name_in_text("category", c), share=_share1(v))
         for c, v in scenes.iloc[2:].items()
     )
     return lead + (T("scenes.rest", rest=rest) if rest else T("scenes.end"))

@@ -21,14 +21,14 @@ from userops import narrative as nv
 from userops import persona as ps
 from userops.db import data_range
 from userops.persona import T
+from userops.report_base import PlayRun
 from userops.sections import Section, markdown
 
 
 @dataclass
-class PersonaRun:
+class PersonaRun(PlayRun):
     """The play's context and what its sections computed so far."""
 
-    ctx: object
     rfm: pd.DataFrame | None = None
     tiers: pd.DataFrame | None = None
     segments: pd.DataFrame | None = None
@@ -43,20 +43,12 @@ class PersonaRun:
     lost_core: int = 0
 
     @property
-    def P(self):
-        return self.ctx.period
-
-    @property
     def pp(self):
         return self.ctx.params.persona
 
     @property
     def ap(self):
         return self.ctx.params.activity
-
-    @property
-    def rep(self):
-        return self.ctx.report
 
     def period(self, months: int) -> str:
         return f"{self.P.shift(-(months - 1)).month}..{self.P.month}"
@@ -109,6 +101,7 @@ def start(ctx) -> tuple[PersonaRun, Section]:
     run = PersonaRun(ctx)
     feat_start, _ = ps.window(run.P, run.pp.feature_window_months)
     sec = Section()
+    sec.say(f"# {T('title')}")  # the title, intro and summary share the PDF's first page
     sec.say(T("intro"))
     sec.say(
         T("opening", chain=ctx.params.chain_name, month=i18n.month(run.P), as_of=run.P.as_of, start=feat_start,
@@ -194,7 +187,7 @@ def _segments_finding(run: PersonaRun) -> str:
     big = run.segments.sort_values("users").iloc[-1]
     msg = T(
         "segments_finding",
-        segment=i18n.name("segment", big.segment),
+        segment=i18n.name_in_text("segment", big.segment),
         n=nv.num(big.users),
         share=nv.pct(big.user_share),
     )
@@ -645,10 +638,15 @@ def action_list(run: PersonaRun) -> list[str]:
     core_users = int(run.tiers.users.iloc[0])
     if not run.no_prev and run.lost_core:
         acts.append(
-            T("act.keep_lost", tier=tier_name(core), lost=nv.num(run.lost_core), n=nv.num(core_users))
+            T(
+                "act.keep_lost",
+                tier=i18n.name_in_text("tier", core),
+                lost=nv.num(run.lost_core),
+                n=nv.num(core_users),
+            )
         )
     elif core_users > 0:
-        acts.append(T("act.keep", tier=tier_name(core), n=nv.num(core_users)))
+        acts.append(T("act.keep", tier=i18n.name_in_text("tier", core), n=nv.num(core_users)))
     return acts
 
 
@@ -694,9 +692,9 @@ def _findings(run: PersonaRun) -> list[str]:
 
 
 def summary(run: PersonaRun):
-    """The one-page summary (the PDF opens with it): the title, three findings and three actions."""
+    """The one-page summary (the PDF shows it right after the title and intro): three findings, three actions."""
     from userops.sections import summary as one_page
 
     acts = action_list(run)
     first = acts[:1] + acts[-2:] if len(acts) > 3 else acts  # a cluster's play, the at-risk and the core tier
-    return Section([markdown(f"# {T('title')}"), one_page(_findings(run), first)])
+    return Section([one_page(_findings(run), first)])

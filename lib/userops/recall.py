@@ -1317,7 +1317,7 @@ def weak_channel_action(w) -> str:
     detect = T("act.weak_detect", mde=pp(w.mde, signed=False)) if np.isfinite(w.mde) else T("act.weak_none")
     return T(
         "act.weak",
-        channel=channel_name(w.label),
+        channel=i18n.name_in_text("campaign_channel", w.label),
         lift=pp(w.diff),
         ci=nv.ci(w.ci_low, w.ci_high, pp),
         detect=detect,
@@ -1329,9 +1329,10 @@ def no_action_sentence(p: Period) -> str:
     return T("act.none", month=i18n.month(p))
 
 
-def stage_names() -> dict[str, str]:
-    """Every lifecycle stage's display name in the report language, keyed by stage."""
-    return {st: i18n.name("stage", st) for st in STAGES}
+def stage_names(in_text: bool = False) -> dict[str, str]:
+    """Every lifecycle stage's display name in the report language, keyed by stage (``in_text``: as it
+    reads inside a sentence, i18n.name_in_text)."""
+    return {st: (i18n.name_in_text if in_text else i18n.name)("stage", st) for st in STAGES}
 
 
 def channel_name(channel) -> str:

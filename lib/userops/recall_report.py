@@ -20,14 +20,14 @@ from userops import recall as rl
 from userops.outputs import mask_ids, original_ids
 from userops.period import Period
 from userops.recall import T
-from userops.sections import Section, markdown
+from userops.report_base import PlayRun
+from userops.sections import Section
 
 
 @dataclass
-class RecallRun:
+class RecallRun(PlayRun):
     """The play's context and what its sections computed so far."""
 
-    ctx: object
     panel: rl.StagePanel
     snap: rl.StageSnapshot | None = None
     values: pd.DataFrame | None = None
@@ -40,20 +40,8 @@ class RecallRun:
     reactivated: int = 0
 
     @property
-    def P(self):
-        return self.ctx.period
-
-    @property
     def rc(self):
         return self.ctx.params.recall
-
-    @property
-    def exp(self):
-        return self.ctx.params.experiments
-
-    @property
-    def rep(self):
-        return self.ctx.report
 
     @property
     def has_campaigns(self) -> bool:
@@ -73,6 +61,7 @@ def start(ctx) -> tuple[RecallRun, Section]:
     """Every buyer's lifecycle stage at each month end, and the report's opening lines."""
     run = RecallRun(ctx, rl.build_stages(ctx.con, ctx.period, ctx.params.recall))
     sec = Section()
+    sec.say(f"# {T('title')}")  # the title, intro and summary share the PDF's first page
     sec.say(T("intro"))
     sec.say(T("opening", chain=ctx.params.chain_name, month=i18n.month(run.P), as_of=run.P.as_of))
     return run, sec
@@ -123,7 +112,7 @@ def _stage_finding(snap: rl.StageSnapshot, P) -> str:
     counts = {f"n_{st}": nv.num(now.loc[st, "n_users"]) for st in rl.STAGES}
     return T(
         "stage_finding", month=i18n.month(P), active=nv.num(snap.active()), change=change,
-        **counts, **rl.stage_names(),
+        **counts, **rl.stage_names(in_text=True),
     )  # fmt: skip
 
 
@@ -188,7 +177,7 @@ def _transition_finding(tr: pd.DataFrame, by_prev: pd.DataFrame, run: RecallRun)
     P, gmv_total = run.P, tr.gmv.sum()
     if not gmv_total:
         return T("trans_finding.no_gmv", month=i18n.month(P))
-    names = rl.stage_names()
+    names = rl.stage_names(in_text=True)
     m2c = tr[(tr.stage_prev == "mature") & (tr.stage == "churned")].n_users.sum()
     text = T(
         "trans_finding.gmv",
@@ -501,7 +490,8 @@ def _effects_chart(run: RecallRun, camp: pd.DataFrame, allr) -> plt.Figure:
     return fig
 
 
-def _effects_finding(run: RecallRun, camp: pd.DataFrame, this: pd.DataFrame, allr) -> str:
+def _effects_finding(run: RecallRun, camp: pd.DataFrame, this: pd.DataFrame, allr) -> list[str]:
+    """The finding's paragraphs: each shown apart, so the PDF may turn the page between them."""
     rc, exp = run.rc, run.exp
     lines = [rl.campaign_sentence(r, rc, exp) for r in this.itertuples()]
     if not lines:
@@ -511,7 +501,7 @@ def _effects_finding(run: RecallRun, camp: pd.DataFrame, this: pd.DataFrame, all
     lines.append(rl.several_campaigns_rule())
     if len(run.res.unmeasured):
         lines.append(rl.unmeasured_sentence(run.res.unmeasured))
-    return "\n\n".join(lines)
+    return lines
 
 
 def _range(low, high, fmt=nv.pct) -> str:
@@ -630,7 +620,8 @@ def effects(run: RecallRun) -> Section:
     allr = res.pooled
     this = camp[pd.to_datetime(camp.started_at).dt.strftime("%Y-%m") == run.P.month]
     sec.add(_effects_chart(run, camp, allr))
-    sec.say(_effects_finding(run, camp, this, allr))
+    for paragraph in _effects_finding(run, camp, this, allr):
+        sec.say(paragraph)
     sec.add(_channel_table(eff))
     run.verdict = rl.channel_verdict(res.outcomes, run.rc)
     sec.say(run.verdict.sentence)
@@ -879,7 +870,7 @@ def _findings(run: RecallRun) -> list[str]:
 
 
 def summary(run: RecallRun):
-    """The one-page summary (the PDF opens with it): the title, three findings and three actions."""
+    """The one-page summary (the PDF shows it right after the title and intro): three findings, three actions."""
     from userops.sections import summary as one_page
 
-    return Section([markdown(f"# {T('title')}"), one_page(_findings(run), summary_actions(run))])
+    return Section([one_page(_findings(run), summary_actions(run))])

@@ -810,7 +810,9 @@ def actions(
             out.append(
                 _t(
                     "action_fix_channel",
-                    channel=channel_name(low.channel),
+                    channel=channel_name(low.channel)
+                    if low.channel == OTHERS
+                    else i18n.name_in_text("channel", low.channel),
                     cum=nv.pct(low.cum_d7),
                     k=k,
                     overall=nv.pct(overall),
@@ -822,7 +824,7 @@ def actions(
         out.append(
             _t(
                 "action_rework",
-                kind=i18n.name("coupon_kind", w.kind),
+                kind=i18n.name_in_text("coupon_kind", w.kind),
                 face=nv.yuan(w.face_value),
                 min_spend=nv.yuan(w.min_spend),
                 rate=nv.pct(w.redemption_rate),

@@ -20,6 +20,7 @@ from userops import narrative as nv
 from userops import retention as r
 from userops.campaigns import arm_rates
 from userops.period import Period
+from userops.report_base import PlayRun
 from userops.sections import Section
 from userops.sections import summary as summary_page
 
@@ -27,10 +28,9 @@ _t = r._t
 
 
 @dataclass
-class RetentionRun:
+class RetentionRun(PlayRun):
     """The play's context and what its sections computed so far (``retention.Section`` each)."""
 
-    ctx: object
     hs: r.Section | None = None  # headline
     cs: r.Section | None = None  # channels
     ks: r.Section | None = None  # time to return
@@ -39,20 +39,8 @@ class RetentionRun:
     due: pd.DataFrame | None = None  # the expiring-coupon list (None without a coupons table)
 
     @property
-    def P(self) -> Period:
-        return self.ctx.period
-
-    @property
     def rp(self):
         return self.ctx.params.retention
-
-    @property
-    def dp(self):
-        return self.ctx.params.data
-
-    @property
-    def rep(self):
-        return self.ctx.report
 
     @property
     def k(self) -> int:
@@ -139,16 +127,25 @@ def _day_label(d) -> str:
     return f"{d:%m-%d} {i18n.t(f'persona.weekday.{d:%a}')}"
 
 
-def _daily_chart(daily: pd.DataFrame, run: RetentionRun) -> plt.Figure:
+def _daily_table(daily: pd.DataFrame, run: RetentionRun):
+    """The daily cohorts' D1..Dk as a shaded table. It breaks across pages between rows with its header
+    repeated (a chart of that many rows could not, and left most of a page empty); a cell not yet
+    observable reads '–', never 0."""
     grid, mask = r.triangle(daily, "retention")
-    grid.index = [_day_label(d) for d in grid.index]
-    mask.index = grid.index
-    fig, ax = plt.subplots(figsize=(8, 0.24 * len(grid) + 1.2))
-    charts.heatmap_masked(grid, mask, ax=ax, fmt="pct")
-    ax.set_xlabel(_t("day_k"))
-    ax.set_ylabel(_t("first_day"))
-    charts.title(ax, r.daily_finding(daily, run.rp), _t("daily_sub"))
-    return fig
+    shown = grid.where(~mask)
+    days = {k: _t("daily_col", k=k) for k in shown.columns}
+    table = shown.rename(columns=days).rename_axis(_t("first_day")).reset_index()
+    table[_t("first_day")] = [_day_label(d) for d in grid.index]
+    cols = list(days.values())
+    caption = _t("daily_caption", finding=r.daily_finding(daily, run.rp))
+    styler = charts.table_html(table, dict.fromkeys(cols, "pct"), caption=caption, max_rows=None)
+    styler = styler.set_table_styles(  # the finding reads as a chart's title would
+        [{"selector": "caption", "props": [("font-weight", "600"), ("text-align", "left")]}], overwrite=False
+    )
+    shaded = styler.background_gradient(cmap="Blues", subset=cols, axis=None, vmin=0)
+    return shaded.map(
+        lambda v: "background-color: #FFFFFF; color: #888888" if pd.isna(v) else "", subset=cols
+    )
 
 
 def _weekly_chart(weekly: pd.DataFrame, run: RetentionRun) -> plt.Figure:
@@ -177,7 +174,7 @@ def cohorts(run: RetentionRun) -> Section:
     sec = _section("h_cohorts", _t("cohorts_intro", k=run.k, ret=r.return_words(rp.return_event)))
     grids = [
         (r.monthly_section(con, P, rp, months=6), _monthly_chart),
-        (r.cohort_grid_section(r.daily_cohorts(con, P, rp), "daily", P), _daily_chart),
+        (r.cohort_grid_section(r.daily_cohorts(con, P, rp), "daily", P), _daily_table),
         (r.cohort_grid_section(r.weekly_cohorts(con, P, rp), "weekly", P), _weekly_chart),
     ]
     for s, chart in grids:

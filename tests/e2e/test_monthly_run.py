@@ -112,6 +112,10 @@ def test_pdf_readable_without_code(run, nb_path):
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert "A4" in info
     assert export.beyond_margin(pdf) == []  # every line, table and chart fits the page width
+    if nb_path.stem in PLAYS:
+        # no page more than a third empty but the last of a section (the next page opens one:
+        # tests/unit/test_section_ends.py) and the PDF's last page
+        assert export.sparse_pages(pdf) == [], [round(f, 2) for f in export.page_fill(pdf)]
     _check_summary_first(nb_path, text)
     if nb_path.stem in CHINESE_PLAYS:
         share = export.cjk_share(text, _chain_words())
@@ -131,6 +135,8 @@ CHINESE_PLAYS = {  # every play's PDF: zh measured 0.989-1.000 on the 3,000-user
     "05_personas",
 }
 MIN_CJK_SHARE = 0.8
+#: the plays (01-05); the brief's layout is test_brief_pdf.py's
+PLAYS = {p.stem for p in NOTEBOOKS} - {"00_monthly_brief"}
 
 
 def _chain_words() -> tuple[str, ...]:

@@ -658,12 +658,12 @@ def test_volume_without_previous_month(con, english):
     # Oct new users u1 u3 u4, Sep u5: +2; Oct registrations u1 u2 u3 u4 u6; no offline new user in Oct
     assert text == (
         "**5 registrations and 3 new users in October 2026** (+2 new users vs Sep 2026); "
-        "0.0% of the new users came through offline channels (Store promoters)."
+        "0.0% of the new users came through offline channels (store promoters)."
     )
     _, text = a.volume_findings(vol, P, OFFLINE, pd.Timestamp("2026-10-01").date())
     assert "(the data starts in October 2026, so there is no previous month to compare)" in text
     _, text = a.volume_findings(vol, P, ["store_poster_qr"], a.data_start(con))
-    assert "no user came through an offline acquisition channel (Store poster QR)" in text
+    assert "no user came through an offline acquisition channel (store poster QR)" in text
 
 
 def test_findings_read_as_chinese(con):

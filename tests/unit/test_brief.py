@@ -694,7 +694,7 @@ def test_break_point_text_says_when_buy_again_cannot_be_measured(funnel_con):
     i18n.set_language("en")
     try:
         text_en = brief.break_point_text(b, brief.break_point(f, "online"), BP)
-        assert text_en.startswith("**Fix Add to cart → Check out first**: 1 online users stop there")
+        assert text_en.startswith("**Fix add to cart → check out first**: 1 online users stop there")
         assert text_en.endswith(
             "Buy again within 30 days needs buyers observed for 30 days after their first order of a month by "
             "2026-10-31; the data has none yet."
@@ -702,3 +702,32 @@ def test_break_point_text_says_when_buy_again_cannot_be_measured(funnel_con):
     finally:
         i18n.set_language("zh")
     assert "nan" not in text
+
+
+def test_last_page_of_a_brief_section_is_the_page_before_a_heading():
+    """The layout rule "no page more than a third empty except the last of a section", for the brief:
+    a page may end short only when the next page opens with one of the brief's section headings (as
+    printed in the report language), or when it is the PDF's last page."""
+    from userops.export import opens_section, sparse_of
+
+    i18n.set_language("zh")
+    heads = brief.section_headings()
+    assert heads[0] == "本月要点" and heads[1] == "1 · KPI 看板" and heads[-1] == "术语表"
+    assert len(heads) == len(brief.SECTIONS) == 9
+    texts = [
+        "鲜邻便利\n月度用户运营简报",  # p1 cover
+        "月度经营简报\n本月要点\n…",  # p2 the brief's title page
+        "2 · 3 × 3\n经营矩阵\n用户按月初状态分组",  # p3 opens section 2 (pdftotext wrapped the heading)
+        "用户\n流量\n新客 2,525",  # p4 the matrix table continued: no heading
+        "附录 · 指标定义与数据质量\n指标",  # p5 opens the appendix
+        "术语\n解释",  # p6 the glossary table continued
+    ]
+    assert [opens_section(t, heads) for t in texts] == [False, False, True, False, True, False]
+    # fills (share of the printable height used): p1 0.5 is followed by the title page -> sparse;
+    # p2 0.6 is followed by section 2 -> its section's last page; p3 0.6 is followed by a continued
+    # table -> sparse; p4 0.3 is followed by the appendix; p5 0.9 is full; p6 is the last page
+    assert sparse_of([0.5, 0.6, 0.6, 0.3, 0.9, 0.1], texts, sections=heads) == [1, 3]
+    assert sparse_of([0.7, 0.67, 0.6, 0.3, 0.9, 0.1], texts, sections=heads) == [3]  # 0.67 >= 2/3
+    i18n.set_language("en")
+    assert opens_section("Appendix: definitions and data quality\nMeasure", brief.section_headings())
+    assert not opens_section("Appendix: definitions and data quality", None)  # the generic rule wants "·"

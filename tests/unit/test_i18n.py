@@ -110,3 +110,48 @@ def test_part_catalogs_merge_and_a_key_defined_twice_is_an_error(tmp_path):
     assert tree == {"text": {"common": {"na": "n/a"}, "play01": {"a": "x"}}}
     with pytest.raises(ValueError, match=r"i18n/en/dup.yaml: key text.common.'na'"):
         i18n._merge(tree, {"text": {"common": {"na": "again"}}}, "i18n/en/dup.yaml")
+
+
+def test_value_tiers_read_in_one_language():
+    """activity.tier_label once gave '核心 core' (Chinese and the code side by side) in every report."""
+    from userops import activity
+
+    i18n.set_language("zh")
+    assert activity.tier_label("core") == "核心用户"
+    assert activity.tier_label("new") == "新客"  # the lifecycle stage's name
+    i18n.set_language("en")
+    assert activity.tier_label("core") == "Core"
+    assert activity.tier_label("none") == "No spend"
+    assert activity.tier_label("vip_gold") == "vip_gold"  # a tier the chain named in params: as written
+
+
+def test_names_inside_an_english_sentence_read_in_lower_case():
+    i18n.set_language("en")
+    assert i18n.name("segment", "champions") == "Champions"  # table cells, chart labels, titles
+    assert i18n.name_in_text("segment", "champions") == "champions"  # "... of champions users ..."
+    assert i18n.name_in_text("coupon_kind", "new_user_small") == "new-user small coupon"
+    assert i18n.name_in_text("metric", "recall_lift_all") == "churn recall: reactivation lift"
+    # names and acronyms keep their case
+    assert i18n.name_in_text("channel", "wechat_group") == "WeChat groups"
+    assert i18n.name_in_text("campaign_channel", "sms") == "SMS"
+    assert i18n.name_in_text("factor", "aov") == "AOV"
+    # the chain's own names, from params or the data, exactly as written
+    assert i18n.name_in_text("channel", "Douyin_Live") == "Douyin_Live"
+    i18n.set_language("en", {"segment": {"champions": "Gold Club"}})
+    assert i18n.name_in_text("segment", "champions") == "Gold Club"
+    i18n.set_language("zh")  # no case in Chinese
+    assert i18n.name_in_text("segment", "champions") == i18n.name("segment", "champions")
+
+
+def test_every_text_builder_of_the_library_is_used():
+    """A reader-facing sentence builder (``def *_text``) that nothing calls is dead wording, left in one
+    language (campaigns.reminder_money_text was English-only and unused)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    lib = [f.read_text(encoding="utf-8") for f in (root / "lib" / "userops").rglob("*.py")]
+    texts = lib + [f.read_text(encoding="utf-8") for f in (root / "notebooks").glob("*.ipynb")]
+    builders = {n for t in lib for n in re.findall(r"^def ([a-z]\w*_text)\(", t, re.M)}
+    assert len(builders) > 10
+    unused = sorted(n for n in builders if sum(len(re.findall(rf"\b{n}\b", t)) for t in texts) < 2)
+    assert unused == []

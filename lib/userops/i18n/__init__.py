@@ -16,6 +16,7 @@ never an English fallback. ``open_play`` sets the run's language and the chain's
     i18n.t("brief.gmv.rose", amount="¥1,234")      # the sentence in the report language
     i18n.name("channel", "paid_ads")                 # '付费广告' (zh) / 'Paid ads' (en)
     i18n.name("channel", "douyin_live")              # open vocabulary: as the chain wrote it
+    i18n.name_in_text("segment", "champions")        # in a sentence: '高价值忠诚客' / 'champions'
 
 A value the catalog does not know (a chain's own channel or category) is shown exactly as the data
 has it: never turned into words from its snake_case, never guessed.
@@ -23,6 +24,7 @@ has it: never turned into words from its snake_case, never guessed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -126,6 +128,27 @@ def name(kind: str, value) -> str:
     if text in own:
         return own[text]
     return names[kind].get(text, text)
+
+
+#: a first word written as a common word in title case ("Champions", "Paid", "New-user"); words with more
+#: capitals ("WeChat", "SMS", "AOV", "D7") are names or acronyms and keep their case
+_TITLE_WORD = re.compile(r"[A-Z][a-z]+(?:-[a-z]+)*(?![\w-])")
+
+
+def name_in_text(kind: str, value) -> str:
+    """The display name of ``value`` as it reads inside a sentence of the current language.
+
+    Catalog names are capitalised for table cells, chart labels and titles ("Champions", "Paid ads");
+    inside an English sentence they read in lower case ("... of champions users", "... from paid ads"),
+    except names and acronyms ("WeChat groups", "SMS", "AOV"). Chinese has no case: the same as
+    :func:`name`. The chain's own names (params, open vocabulary) are shown exactly as written.
+    """
+    shown = name(kind, value)
+    text = str(value)
+    if language() != "en" or text in _state["overrides"].get(kind, {}) or not known(kind, value):
+        return shown
+    first = _TITLE_WORD.match(shown)
+    return first.group(0).lower() + shown[first.end() :] if first else shown
 
 
 def known(kind: str, value) -> bool:
