@@ -194,7 +194,7 @@ def test_table_html_formats_numbers_and_hides_index():
 def test_table_html_caps_rows_and_says_so():
     df = pd.DataFrame({"n": range(120)})
     html = charts.table_html(df, {"n": "int"}, max_rows=50).to_html()
-    assert "First 50 of 120 rows" in html
+    assert "前 50 行（共 120 行）" in html  # the caption in the report language (zh by default)
     assert ">119<" not in html
 
 

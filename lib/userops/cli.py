@@ -260,6 +260,7 @@ def _cmd_triggers(a: argparse.Namespace) -> int:
 
     import duckdb
 
+    from userops import engine
     from userops.db import connect, data_range
     from userops.locks import LockBusy, reading
     from userops.outputs import pseudonym_dir
@@ -271,7 +272,12 @@ def _cmd_triggers(a: argparse.Namespace) -> int:
     try:
         date = dt.date.fromisoformat(a.date)
         params = load_params(a.params)
-        with reading(a.warehouse), connect(a.warehouse, settings=params.duckdb.model_dump()) as con:
+        if a.engine:
+            params = params.model_copy(update={"engine": a.engine})
+        if params.engine == "spark":  # the Parquet tables Spark reads are this warehouse's load
+            with connect(a.warehouse) as duck:
+                engine.check_parquet(duck, a.warehouse, params)
+        with reading(a.warehouse), engine.open_engine(a.warehouse, params) as con:
             lo, hi = data_range(con)
             if not lo <= date <= hi:
                 raise ValueError(f"date {a.date} is outside the data (orders run {lo} to {hi})")
@@ -430,6 +436,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the lists carry salted hashes instead of user ids (params privacy.pseudonymise_lists); "
         "the mappings stay beside the warehouse (<warehouse>.pseudonyms/triggers-<date>/)",
+    )
+    t.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        default=None,
+        help="where the trigger SQL runs (default: params engine, duckdb); spark reads the Parquet "
+        "tables of `userops load --parquet-out` (params spark.parquet, else <warehouse>.parquet)",
     )
     t.set_defaults(func=_cmd_triggers)
 

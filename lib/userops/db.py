@@ -8,6 +8,7 @@ Parameters reach DuckDB as bound `$name` parameters, never formatted into SQL.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -114,6 +115,20 @@ def has_temp_table(con, table: str) -> bool:
         "select count(*) from duckdb_tables() where table_name = $t and temporary", {"t": table}
     ).fetchone()[0]
     return bool(found)
+
+
+@contextlib.contextmanager
+def id_table(con, table: str, ids, column: str = "user_id"):
+    """The distinct integer ids as the one-column table `table` (`column` BIGINT) for the block: a
+    registered frame on DuckDB, a temporary view on Spark. SQL joins it in instead of receiving the
+    ids as a literal array parameter, so a list of any length stays out of the statement (on a
+    cluster a literal array is part of the query plan every executor receives)."""
+    keys = sorted({int(i) for i in ids if pd.notna(i)})
+    con.register(table, pd.DataFrame({column: pd.Series(keys, dtype="int64")}))
+    try:
+        yield table
+    finally:
+        con.unregister(table)
 
 
 # Shared intermediates: results of `query_once` per open connection (dropped with it), never

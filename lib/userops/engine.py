@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,44 @@ def check_parquet(con, warehouse: str | Path, params: Params) -> None:
             f"the Parquet tables in {folder} are of another load than {warehouse} (fingerprint {theirs}, "
             f"warehouse {ours}): load again with --parquet-out {folder}"
         )
+
+
+# --------------------------------------------------------------------------- derived tables
+
+DERIVED_DIR = "derived"  # <parquet folder>/derived/<key>/<table>/ (Spark's Parquet folders)
+DERIVED_DONE = "tables.txt"  # written last: the folder is complete
+RUN_ID_ENV = "USEROPS_RUN_ID"  # set by the runner for its notebooks' kernels
+
+
+def derived_args(params: Params) -> dict:
+    """The parameters of the warehouse build files (sql/warehouse/*.sql)."""
+    return {"new_user_kinds": list(params.data.new_user_coupon_kinds)}
+
+
+def derived_names() -> list[str]:
+    """The derived tables' names, in build order."""
+    from userops import spark_sql
+
+    return [spark_sql.table_sql(name)[0] for name in sql_names("warehouse")]
+
+
+def derived_key(params: Params, fingerprint: str) -> str:
+    """What the derived tables are a function of: the load (its fingerprint), the build SQL as
+    Spark runs it, its parameters, and, when inputs are catalog tables (which a load does not
+    fingerprint), the run (``USEROPS_RUN_ID``): a new key rebuilds them."""
+    import hashlib
+    import json
+
+    from userops import spark_sql
+
+    parts = {
+        "load": fingerprint,
+        "sql": [spark_sql.table_sql(name) for name in sql_names("warehouse")],
+        "args": derived_args(params),
+        "catalog": dict(params.spark.tables or {}),
+        "run": os.environ.get(RUN_ID_ENV, "") if params.spark.tables else "",
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- session
@@ -140,8 +179,9 @@ class SparkConnection:
         # A local or classic session: a new session of the process's SparkContext, so this
         # connection's views and settings are its own (the JVM and the table cache are shared).
         con = cls(spark if params.spark.remote else spark.newSession())
-        con.read_tables(parquet_folder(warehouse, params), params.spark.tables)
-        con.build_derived(params)
+        folder = parquet_folder(warehouse, params)
+        con.read_tables(folder, params.spark.tables)
+        con.derived_tables(params, folder)
         return con
 
     def read_tables(self, folder: Path, catalog_tables: dict[str, str] | None = None) -> None:
@@ -177,11 +217,51 @@ class SparkConnection:
         from userops import spark_sql
         from userops.db import logged
 
-        values = {"new_user_kinds": list(params.data.new_user_coupon_kinds)}
+        values = derived_args(params)
         for name in sql_names("warehouse"):
             args = {p: values[p] for p in sql_params(name)}
             with logged(name, args):
                 self.tables[spark_sql.build_table(self.spark, name, args)] = name
+
+    def derived_tables(self, params: Params, folder: Path) -> None:
+        """The derived tables, built once per load (and per run when inputs are catalog tables):
+        read from ``<folder>/derived/<key>/`` (:func:`derived_key`) when an earlier connection
+        (the run's first notebook kernel) wrote them there, else built (:meth:`build_derived`) and
+        written there for the next ones. A folder this process cannot write to: built, not kept."""
+        import pyarrow.parquet as pq
+
+        fingerprint = pq.read_table(folder / parquet_tables.file_name("_load_info")).column("fingerprint")[0]
+        target = folder / DERIVED_DIR / derived_key(params, fingerprint.as_py())
+        if (target / DERIVED_DONE).is_file():
+            for table in derived_names():
+                self.spark.read.parquet(str((target / table).resolve())).createOrReplaceTempView(table)
+                self.spark.catalog.cacheTable(table)
+                self.tables[table] = str(target / table)
+            return
+        self.build_derived(params)
+        self._keep_derived(target)
+
+    def _keep_derived(self, target: Path) -> None:
+        """Write the built derived views to target (a temp folder beside it, renamed whole)."""
+        import shutil
+
+        tmp = target.with_name(f".tmp-{target.name}-{os.getpid()}")
+        try:
+            tmp.mkdir(parents=True, exist_ok=True)
+            for table in derived_names():
+                self.spark.table(table).write.mode("overwrite").parquet(str((tmp / table).resolve()))
+            (tmp / DERIVED_DONE).write_text("\n".join(derived_names()) + "\n", encoding="utf-8")
+            os.rename(tmp, target)  # another kernel's copy already there: keep that one
+        except Exception as exc:  # noqa: BLE001 - a cache: a folder Spark or the OS cannot write
+            warnings.warn(
+                f"derived tables not kept in {target} ({type(exc).__name__}): built per notebook",
+                stacklevel=2,
+            )
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        for old in target.parent.iterdir() if target.is_dir() else ():  # other loads' SQL or runs
+            if old != target and not old.name.startswith(".tmp-"):
+                shutil.rmtree(old, ignore_errors=True)
 
     def _cached_view(self, view: str, select: str, args: dict, source: str) -> None:
         from userops.db import logged
@@ -224,7 +304,14 @@ class SparkConnection:
         return self.spark.catalog.tableExists(name)
 
     def register(self, name: str, df: pd.DataFrame) -> None:
-        self.spark.createDataFrame(df).createOrReplaceTempView(name)
+        """A pandas frame as the temporary view `name` (an empty frame keeps its columns' types)."""
+        schema = None
+        if df.empty:  # Spark cannot infer a schema from no rows: the frame's Arrow types give it
+            import pyarrow as pa
+            from pyspark.sql.pandas.types import from_arrow_schema
+
+            schema = from_arrow_schema(pa.Schema.from_pandas(df, preserve_index=False))
+        self.spark.createDataFrame(df, schema=schema).createOrReplaceTempView(name)
 
     def unregister(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)

@@ -164,16 +164,18 @@ PLAY_PROVENANCE = ("params_file", "params", "warehouse", "data_fingerprint", "da
 
 def global_holdout_users(con, salt: str, share: float, user_ids) -> set[int]:
     """Which of user_ids (warehouse keys) are in the persistent global holdout (sql/experiments)."""
+    from userops.db import id_table
     from userops.sql_files import read_sql
 
-    keys = sorted({int(u) for u in user_ids if pd.notna(u)})
+    keys = {int(u) for u in user_ids if pd.notna(u)}
     if not keys or share <= 0:
         return set()
-    rows = con.execute(
-        f"select user_id from ({read_sql('experiments/global_holdout')}) "
-        "where in_global_holdout and list_contains($keys, user_id)",
-        {"salt": salt, "share": share, "keys": keys},
-    ).fetchall()
+    with id_table(con, "_holdout_keys", keys):  # joined in, not a literal array: any number of ids
+        rows = con.execute(
+            f"select user_id from ({read_sql('experiments/global_holdout')}) "
+            "where in_global_holdout and user_id in (select user_id from _holdout_keys)",
+            {"salt": salt, "share": share},
+        ).fetchall()
     return {r[0] for r in rows}
 
 
@@ -189,12 +191,14 @@ def original_ids(con, df: pd.DataFrame) -> pd.DataFrame:
         text_ids = {r[0] for r in con.execute("select id_name from _id_maps where mode = 'text'").fetchall()}
     except duckdb.Error:  # a warehouse built before id maps: ids are the export's own
         return df
+    from userops.db import id_table
+
     out = df.copy()
-    for col in text_ids & set(df.columns):
-        keys = [int(k) for k in out[col].dropna().unique()]
-        m = con.execute(
-            f"select {col}, source_id from map_{col} where list_contains($keys, {col})", {"keys": keys}
-        ).fetchall()
+    for col in text_ids & set(df.columns):  # col: one of the loader's id names, never data
+        with id_table(con, "_id_keys", out[col], column=col):  # joined in: any number of ids
+            m = con.execute(
+                f"select {col}, source_id from map_{col} where {col} in (select {col} from _id_keys)"
+            ).fetchall()
         out[col] = out[col].map(dict(m))
     return out
 

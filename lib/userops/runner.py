@@ -47,6 +47,7 @@ from pathlib import Path
 import nbformat
 
 from userops import locks, run_status
+from userops.engine import RUN_ID_ENV
 from userops.export import Cover, notebook_to_pdf
 from userops.outputs import PSEUDONYMS_ENV, atomic_write_text, ensure_salt, git_commit, pseudonym_dir
 
@@ -648,6 +649,8 @@ def _build_and_publish(
     tmp = final.with_name(f".tmp-{job.month}-{secrets.token_hex(4)}")
     steps: list[_Step] = []
     failures: list[NotebookFailed] = []
+    run_id_before = os.environ.get(RUN_ID_ENV)
+    os.environ[RUN_ID_ENV] = tmp.name  # the kernels of this run share its derived tables (Spark)
     try:
         if previous:
             shutil.copytree(final, tmp, symlinks=True)
@@ -679,6 +682,10 @@ def _build_and_publish(
         locks.checkpoint("run:before-publish")
         _publish(tmp, final)
     finally:
+        if run_id_before is None:
+            os.environ.pop(RUN_ID_ENV, None)
+        else:
+            os.environ[RUN_ID_ENV] = run_id_before
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return failures

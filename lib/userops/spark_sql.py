@@ -152,6 +152,15 @@ def _spark_functions(node):
     return exp.Anonymous(this=spark_name, expressions=[exp.Literal.number(v) for v in before] + args)
 
 
+def _spark_rewrite(node):
+    """_spark_functions on node, then on everything inside its replacement: sqlglot's transform does
+    not descend into a node a rule replaced, so a rewritten call's arguments (a format() inside a
+    format(), found by the triggers run on Spark: 'usual gap {} days') would keep DuckDB's form.
+    Every rule is idempotent (its output matches no rule), so this ends."""
+    new = _spark_functions(node)
+    return node if new is node else new.transform(_spark_rewrite)
+
+
 def _format_concat(node):
     """DuckDB's format('a {} b', x) as concat('a ', cast(x as string), ' b'): NULL if an argument is
     NULL on both engines. Only bare {} placeholders have this meaning; others are refused."""
@@ -221,7 +230,7 @@ def transpile(duckdb_sql: str) -> str:
     trees = sqlglot.parse(duckdb_sql, read="duckdb")
     if len(trees) != 1 or trees[0] is None:
         raise ValueError(f"expected one SQL statement, got {len(trees)}")
-    tree = trees[0].transform(_spark_functions).transform(_series_tables)
+    tree = trees[0].transform(_spark_rewrite).transform(_series_tables)
     return _unique_ctes(tree).sql(dialect="spark", pretty=True)
 
 
@@ -334,7 +343,7 @@ def table_sql(relpath: str) -> tuple[str, str]:
     tree = sqlglot.parse_one(read_sql(relpath), read="duckdb")
     if not isinstance(tree, exp.Create) or tree.kind != "TABLE":
         raise ValueError(f"{relpath}.sql is not a 'create table ... as' statement")
-    query = _unique_ctes(tree.expression.transform(_spark_functions).transform(_series_tables))
+    query = _unique_ctes(tree.expression.transform(_spark_rewrite).transform(_series_tables))
     return tree.this.name, query.sql(dialect="spark", pretty=True)
 
 

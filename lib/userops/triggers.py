@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from userops.db import present_tables, query
+from userops.db import id_table, present_tables, query
 from userops.experiments import pooled_effect
 from userops.money import campaign_cost, margin_label, roi
 from userops.outputs import atomic_write_text, original_ids
@@ -150,7 +150,8 @@ def _candidates(con, lists: dict[str, pd.DataFrame], p: Params) -> pd.DataFrame:
         return pd.DataFrame(columns=["user_id", "coupon_id", "coupon_value", "detail", "reason", "list"])
     c = pd.concat(frames, ignore_index=True)
     c["priority"] = c.list.map({k: v.priority for k, v in p.triggers.lists.items()})
-    ids = query("triggers/source_ids", con, user_ids=[int(u) for u in c.user_id.unique()])
+    with id_table(con, "_trigger_users", c.user_id):
+        ids = query("triggers/source_ids", con)
     c = c.merge(ids, on="user_id", how="left")
     return c
 
@@ -195,7 +196,8 @@ def _draw_and_send(con, plan: pd.DataFrame, date: dt.date, send_day: dt.datetime
     plan = plan.merge(scores, on=["list", "source_id"], how="left")
     share = plan.list.map({k: v.holdout_share for k, v in t.lists.items()})
     plan["arm"] = (plan.score < share).map({True: "holdout", False: "treatment"})
-    hours = query("triggers/usual_hour", con, user_ids=[int(u) for u in plan.user_id], day_end=send_day)
+    with id_table(con, "_trigger_users", plan.user_id):
+        hours = query("triggers/usual_hour", con, day_end=send_day)
     plan = plan.merge(hours, on="user_id", how="left")
     hour = plan.usual_hour.fillna(t.default_send_hour).clip(t.send_start_hour, t.send_end_hour).astype(int)
     send_at = pd.Timestamp(send_day) + pd.to_timedelta(hour, unit="h")

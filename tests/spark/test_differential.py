@@ -515,6 +515,13 @@ CASES = {
             "min_gaps": 2,
             "day_end": dt.datetime(2026, 2, 21, 0, 0),
         },
+        {  # 3 users fall silent on Feb 9, one with a usual gap (a format() inside a format())
+            "k_churned": 4.0,
+            "churned_floor_days": 30,
+            "churned_days": 60,
+            "min_gaps": 2,
+            "day_end": dt.datetime(2026, 2, 10, 0, 0),
+        },
     ],
     "triggers/registered_never_ordered": [
         {"days": 3, "day_end": dt.datetime(2026, 2, 21, 0, 0)},
@@ -522,14 +529,12 @@ CASES = {
     "triggers/repurchase_coupon_unused": [
         {"days": 3, "repurchase_kinds": ["repurchase"], "day_end": dt.datetime(2026, 2, 21, 0, 0)},
     ],
-    "triggers/source_ids": [
-        {"user_ids": [274, 192, 227, 266, 40, 61, 97, 102, 108, 230, 259]},
-    ],
+    "triggers/source_ids": [{}],  # the users of the registered table _trigger_users
     "triggers/trigger_outcomes": [
         {"prefix": "trg-", "window_days": 7, "as_of": dt.date(2026, 2, 28), "assumed_margin_rate": 0.25},
     ],
     "triggers/usual_hour": [
-        {"user_ids": [102, 108, 192, 227, 266, 274, 40, 61, 97], "day_end": dt.datetime(2026, 2, 21, 0, 0)},
+        {"day_end": dt.datetime(2026, 2, 21, 0, 0)},
     ],
 }
 
@@ -558,6 +563,9 @@ REGISTERED = {
         union all
         select user_id, 'persona', 'P' || cast(user_id % 3 as varchar) from users
     """,
+    "_trigger_users": """
+        select unnest([274, 192, 227, 266, 40, 61, 97, 102, 108, 230, 259, 999999]) as user_id
+    """,  # the trigger candidates of a triggers run on this slice; 999999 is no user
     "_trigger_plan": """
         select case when user_id % 2 = 0 then 'recall' else 'new_user_coupon' end as list, source_id
         from map_user_id

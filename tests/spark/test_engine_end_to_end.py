@@ -1,14 +1,16 @@
 """The playbook on local Spark (params engine: spark) gives DuckDB's numbers.
 
-A small demo (400 users, 8 months) is loaded once with `--parquet-out`. In `make test`, in this
-process's SparkSession (shared with tests/spark/test_differential.py on the "spark" xdist worker):
+A small demo (400 users, 8 months) is loaded once with `--parquet-out`. Every test here starts a JVM,
+so all run in `make test-spark` (USEROPS_SPARK_FULL=1; tests/spark/conftest.py), in this process's
+SparkSession (shared with tests/spark/test_differential.py on the "spark" xdist worker):
 - the derived warehouse tables Spark builds from the Parquet tables by the same SQL equal DuckDB's,
   row for row, and the run's facts (load, present tables, report month) are the same;
+- the first connection keeps the derived tables as Parquet and the next one reads them (built once);
 - what the plays ask of a connection (a metric through db.query / query_once, a temporary table
   other metric files read, a registered pandas frame, inline statements) gives DuckDB's result.
-`make test-spark` (USEROPS_SPARK_FULL=1) adds the notebooks, each kernel starting its own JVM (minutes
-on 2 cores, hence not in make test): one notebook (NOTEBOOK) through papermill, then all six with
-`userops run --engine spark` against a DuckDB run, every play's metrics compared (provenance aside).
+Then the notebooks, each kernel starting its own JVM (minutes on 2 cores): one notebook (NOTEBOOK)
+through papermill, then all six with `userops run --engine spark` against a DuckDB run, every play's
+metrics compared (provenance aside): counts exactly, other numbers within 1e-9 (relative).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from userops.load import LoadOptions, load_dir
 from userops.params import Params
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = "02_new_user_retention"  # the cheap end-to-end check in make test
+NOTEBOOK = "02_new_user_retention"  # the one-notebook check (papermill, the engine from the environment)
 FULL = os.environ.get("USEROPS_SPARK_FULL") == "1"
 DERIVED_KEYS = {
     "fct_orders": ["order_id"],
@@ -89,6 +91,23 @@ def test_derived_tables_built_on_spark_equal_duckdb(small, spark_con):
         assert db.present_tables(spark_con) == db.present_tables(duck)
         assert db.resolve_month(spark_con, None) == db.resolve_month(duck, None) == "2026-06"
         assert db.data_range(spark_con) == db.data_range(duck)
+
+
+def test_the_next_connection_reads_the_derived_tables_the_first_one_wrote(small, spark_con):
+    """The run's first kernel builds the derived tables once and keeps them as Parquet beside the
+    input tables; a later kernel (a new connection) reads them instead of building them again."""
+    from userops.engine import DERIVED_DIR, DERIVED_DONE
+
+    kept = list((small.with_suffix(".parquet") / DERIVED_DIR).glob(f"*/{DERIVED_DONE}"))
+    assert len(kept) == 1  # written by spark_con (the first connection of this load)
+    with SparkConnection.open(small, Params(engine="spark")) as later, db.connect(small) as duck:
+        for table, keys in DERIVED_KEYS.items():
+            assert later.tables[table] == str(kept[0].parent / table)  # read, not built
+            _same(
+                later.execute(f"select * from {table}").df(),
+                duck.execute(f"select * from {table}").df(),
+                keys,
+            )
 
 
 def test_what_the_plays_ask_of_a_connection_gives_duckdbs_result(small, spark_con):
@@ -156,7 +175,8 @@ def _notebook(small: Path, name: str, out: Path, engine: str, monkeypatch) -> di
 
 
 def _differences(spark: dict, duck: dict, path: str = "") -> list[str]:
-    """Where two metrics trees differ: numbers beyond 1e-9 (relative), anything else exactly."""
+    """Where two metrics trees differ: counts (integers) exactly, other numbers beyond 1e-9
+    (relative), anything else exactly."""
     if isinstance(duck, dict) and isinstance(spark, dict):
         if set(spark) != set(duck):
             return [
@@ -170,6 +190,8 @@ def _differences(spark: dict, duck: dict, path: str = "") -> list[str]:
             for d in _differences(s, u, f"{path}[{i}]")
         ]
     numbers = (int, float)
+    if isinstance(duck, int) and isinstance(spark, int) and not isinstance(duck, bool):
+        return [] if spark == duck else [f"{path}: spark {spark!r} duckdb {duck!r}"]  # a count
     if isinstance(duck, numbers) and isinstance(spark, numbers) and not isinstance(duck, bool):
         same = math.isclose(spark, duck, rel_tol=1e-9, abs_tol=1e-12) or (
             math.isnan(spark) and math.isnan(duck)
@@ -212,3 +234,16 @@ def test_all_notebooks_on_spark_give_duckdbs_metrics(small, tmp_path):
         runs[engine] = _plays(json.loads((out / "2026-06" / "metrics.json").read_text(encoding="utf-8")))
     assert sorted(runs["spark"]) == sorted(runs["duckdb"]) and len(runs["duckdb"]) == 6
     assert _differences(runs["spark"], runs["duckdb"]) == []
+
+
+def test_triggers_on_spark_write_duckdbs_lists(small, tmp_path):
+    """`userops triggers --engine spark` (in this process's session) writes DuckDB's files byte for byte."""
+    written = {}
+    for engine in ("duckdb", "spark"):
+        out = tmp_path / engine
+        args = ["triggers", "--date", "2026-06-20", "--warehouse", str(small), "--out", str(out)]
+        assert main([*args, "--monthly", str(tmp_path / "none"), "--engine", engine]) == 0
+        written[engine] = {p.name: p.read_bytes() for p in sorted((out / "2026-06-20").glob("*.csv"))}
+    assert "campaign_members.csv" in written["duckdb"]
+    assert sum(body.count(b"\n") - 1 for body in written["duckdb"].values()) > 0  # some rows to compare
+    assert written["spark"] == written["duckdb"]

@@ -110,3 +110,56 @@ def test_parquet_folder_of_another_load_is_refused_and_a_failed_load_keeps_it(tm
         check_parquet(con, wh, Params(engine="spark"))
     with duckdb.connect(str(wh), read_only=True) as con, pytest.raises(ValueError, match="--parquet-out"):
         check_parquet(con, wh, Params(engine="spark", spark={"parquet": str(tmp_path / "none")}))
+
+
+def test_triggers_respect_the_engine_and_refuse_spark_without_the_loads_parquet(tmp_path, capsys):
+    wh = tmp_path / "wh.duckdb"
+    load_dir(write_tables(tmp_path / "a", {"users": USERS, "orders": ORDERS}), wh)  # no --parquet-out
+    args = ["triggers", "--date", "2026-10-03", "--warehouse", str(wh), "--out", str(tmp_path / "t")]
+    assert main([*args, "--engine", "spark"]) == 2  # before any SparkSession starts
+    err = capsys.readouterr().err
+    assert "engine spark reads the input tables as Parquet" in err and "--parquet-out" in err
+    assert not (tmp_path / "t").exists()
+    assert main([*args, "--engine", "duckdb"]) == 0  # the same day's lists on DuckDB
+    assert (tmp_path / "t" / "2026-10-03").is_dir()
+
+
+def test_id_lists_reach_sql_as_a_joined_table_not_a_literal_array(tmp_path):
+    from userops.db import connect, id_table, query
+    from userops.outputs import original_ids
+    from userops.sql_files import sql_params
+
+    wh = tmp_path / "wh.duckdb"
+    load_dir(write_tables(tmp_path / "a", {"users": USERS, "orders": ORDERS}), wh)
+    assert sql_params("triggers/source_ids") == [] and sql_params("triggers/usual_hour") == ["day_end"]
+    with connect(wh) as con:
+        keys = dict(con.execute("select source_id, user_id from map_user_id").fetchall())
+        # u-a twice, a key no user has, a missing value: one row per known user
+        with id_table(con, "_trigger_users", [keys["u-a"], keys["u-a"], 999999, None]):
+            ids = query("triggers/source_ids", con)
+            hours = query("triggers/usual_hour", con, day_end=pd.Timestamp("2026-10-04"))
+        assert ids.source_id.tolist() == ["u-a"]
+        assert hours.usual_hour.tolist() == [10]  # u-a's one order at 10:00 on Oct 3
+        assert con.execute(
+            "select count(*) from duckdb_views() where view_name = '_trigger_users'"
+        ).fetchone() == (0,)  # dropped after the block
+        back = original_ids(con, pd.DataFrame({"user_id": [keys["u-b"], keys["u-a"]]}))
+        assert back.user_id.tolist() == ["u-b", "u-a"]
+
+
+def test_derived_tables_key_names_the_load_the_sql_its_parameters_and_a_catalog_run(monkeypatch):
+    from userops.engine import RUN_ID_ENV, derived_key
+
+    monkeypatch.setenv(RUN_ID_ENV, "run-1")
+    base = Params(engine="spark")
+    key = derived_key(base, "fp-1")
+    assert key == derived_key(base, "fp-1")  # the next kernel of the run finds the first one's tables
+    assert key != derived_key(base, "fp-2")  # another load
+    kinds = Params(engine="spark", data={"new_user_coupon_kinds": ["welcome"]})
+    assert key != derived_key(kinds, "fp-1")  # fct_coupons.is_new_user_pack depends on them
+    monkeypatch.setenv(RUN_ID_ENV, "run-2")
+    assert key == derived_key(base, "fp-1")  # Parquet inputs: the fingerprint names the data
+    catalog = Params(engine="spark", spark={"tables": {"orders": "dw.orders"}})
+    other_run = derived_key(catalog, "fp-1")
+    monkeypatch.setenv(RUN_ID_ENV, "run-3")
+    assert derived_key(catalog, "fp-1") != other_run  # catalog tables change unseen: once per run

@@ -75,6 +75,23 @@ def test_format_becomes_concat():
         spark_sql.transpile("select format('{:.2f}', x) from t")
 
 
+def test_a_rewritten_calls_arguments_are_rewritten_too():
+    # triggers/recall: format(..., case when ... then format('{} days', ...) ...) and a division in
+    # a date_trunc's argument; sqlglot does not descend into a replaced node by itself
+    text = _flat(
+        spark_sql.transpile(
+            "select format('gap {} then', case when n > 1 then format('{} days', round(g, 1)) else 'unknown' end), "
+            "date_trunc('month', format('{}-01', m)) from t"
+        )
+    )
+    assert "FORMAT_STRING" not in text  # Spark's printf-style format would print '{}' as is
+    assert (
+        "CONCAT('gap ', CAST(CASE WHEN n > 1 THEN CONCAT(CAST(ROUND(g, 1) AS STRING), ' days') "
+        "ELSE 'unknown' END AS STRING), ' then')" in text
+    )
+    assert "DATE_TRUNC('MONTH', CONCAT(CAST(m AS STRING), '-01'))" in text
+
+
 def test_hex_digits_read_with_conv():
     text = _flat(spark_sql.transpile("select cast(('0x' || substr(sha256($s), 1, 13)) as bigint) as v"))
     assert "CAST(CONV(SUBSTRING(SHA2(:s, 256), 1, 13), 16, 10) AS BIGINT)" in text

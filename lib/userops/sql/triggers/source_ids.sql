@@ -1,5 +1,9 @@
--- grain: one row per user in $user_ids
--- definition: the user's original id as in the export (map_user_id, built at load).
--- parameters: $user_ids (BIGINT[])
--- invariants: one row per user.
-select user_id, source_id from map_user_id where list_contains($user_ids, user_id) order by user_id
+-- grain: one row per user in the registered table _trigger_users (user_id)
+-- definition: the user's original id as in the export (map_user_id, built at load). The users come
+--   as a joined table (userops.db.id_table), not as a literal array: any number of them.
+-- parameters: none
+-- invariants: one row per user of _trigger_users that the warehouse knows.
+select m.user_id, m.source_id
+from map_user_id as m
+where m.user_id in (select user_id from _trigger_users)
+order by m.user_id
