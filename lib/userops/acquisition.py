@@ -1091,7 +1091,7 @@ def pack_takeup(con, p: Period, new_user_kinds: list[str]) -> pd.DataFrame:
 def pack_reason(pack: pd.DataFrame, p: Period, new_user_kinds: list[str]) -> str:
     """Why the pack's take-up cannot be shown ('' when it can)."""
     if pack.empty:
-        kinds = _names(i18n.name("coupon_kind", k) for k in new_user_kinds) or i18n.t("common.none")
+        kinds = _names(i18n.name_in_text("coupon_kind", k) for k in new_user_kinds) or i18n.t("common.none")
         return _t("pack.why_none", kinds=kinds, month=i18n.month(p))
     if pack.n_closed.sum() == 0:
         return _t("pack.why_open", month=i18n.month(p), as_of=p.as_of)

@@ -68,7 +68,7 @@ class AcquisitionRun(PlayRun):
 
 
 def _kinds(run: AcquisitionRun) -> str:
-    return a._names(i18n.name("coupon_kind", k) for k in run.kinds) or i18n.t("common.none")
+    return a._names(i18n.name_in_text("coupon_kind", k) for k in run.kinds) or i18n.t("common.none")
 
 
 def _heading(key: str, **fields) -> Section:

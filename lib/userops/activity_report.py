@@ -339,7 +339,11 @@ def _repurchase_text(run: ActivityRun, hl, fa: pd.DataFrame, gs, multi: float) -
     if gs.reason is not None:
         return f"{text} {gs.reason}"
     by = _join(
-        _t("repurchase.gap_item", days=nv.num(r.mean_days, 1), channel=_segment_name("online_offline", s))
+        _t(
+            "repurchase.gap_item",
+            days=nv.num(r.mean_days, 1),
+            channel=i18n.in_sentence(_segment_name("online_offline", s)),
+        )
         for s, r in gs.by_channel.iterrows()
     )
     return text + _t(

@@ -852,7 +852,7 @@ def pct_actions(playbook: pd.DataFrame) -> list[str]:
                 cluster=row.cluster,
                 users=f"{row.users:,}",
                 what=what,
-                channel=i18n.name(kind, row.channel),
+                channel=i18n.name_in_text(kind, row.channel),
                 weekday=i18n.t(f"persona.weekday.{row.peak_weekday}"),
                 hour=row.peak_hour,
             )

@@ -169,7 +169,7 @@ def transitions_reason(snap: StageSnapshot, p: Period) -> str:
 def transitions_title(tr: pd.DataFrame, p: Period) -> str:
     """The heatmap's finding: declining -> churned rate and reactivated users, when they exist."""
     rows = tr.groupby("stage_prev").n_users.sum()
-    names, prev = stage_names(), i18n.month_short(p.prev)
+    names, prev = stage_names(in_text=True), i18n.month_short(p.prev)
     parts = []
     if rows.get("declining", 0):
         d2c = tr[(tr.stage_prev == "declining") & (tr.stage == "churned")].row_pct.iloc[0]

@@ -135,7 +135,7 @@ def stages(run: RecallRun) -> Section:
             if snap.buyers_before
             else T("stage_chart.no_prev", prev=prev)
         )
-        churned = i18n.name("stage", "churned")
+        churned = i18n.name_in_text("stage", "churned")
         title = T(
             "stage_chart.title",
             share=nv.pct(share),

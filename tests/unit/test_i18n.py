@@ -143,6 +143,18 @@ def test_names_inside_an_english_sentence_read_in_lower_case():
     assert i18n.name_in_text("segment", "champions") == i18n.name("segment", "champions")
 
 
+def test_report_labels_inside_an_english_sentence():
+    # play 03's segment labels are report texts, not catalog names: "12.5 days for offline orders"
+    i18n.set_language("en")
+    assert i18n.in_sentence("Offline") == "offline"
+    assert i18n.in_sentence("Online and offline") == "online and offline"
+    assert i18n.in_sentence(i18n.name("campaign_channel", "offline_push")) == "in-store push"
+    assert i18n.in_sentence("WeChat groups") == "WeChat groups" and i18n.in_sentence("SMS") == "SMS"
+    assert i18n.in_sentence("App") == "App"  # the chain's app: a product name
+    i18n.set_language("zh")
+    assert i18n.in_sentence("线下") == "线下"
+
+
 def test_every_text_builder_of_the_library_is_used():
     """A reader-facing sentence builder (``def *_text``) that nothing calls is dead wording, left in one
     language (campaigns.reminder_money_text was English-only and unused)."""

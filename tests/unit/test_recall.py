@@ -604,7 +604,7 @@ def test_sentences_leave_out_empty_groups(con):
     # September end: u1, u4, u6 new, u2 churned, nobody declining; u2 is back (mature)
     assert (
         rl.transitions_title(tr, P)
-        == "Nobody was in the Declining stage at the end of Sep 2026; 1 Dormant users came back (ordered again)"
+        == "Nobody was in the declining stage at the end of Sep 2026; 1 dormant users came back (ordered again)"
     )
     assert rl.reactivated(tr) == 1  # u2: churned at the September end, ordered 10-05
     c = rl.compare_rules(rl.at_risk(con, P, RecallParams(at_risk_p=0.6)))

@@ -132,6 +132,8 @@ def name(kind: str, value) -> str:
 
 #: a first word written as a common word in title case ("Champions", "Paid", "New-user"); words with more
 #: capitals ("WeChat", "SMS", "AOV", "D7") are names or acronyms and keep their case
+# words of catalog names that stay capitalised inside a sentence: the chain's App is a product name
+_PROPER_WORDS = frozenset({"App"})
 _TITLE_WORD = re.compile(r"[A-Z][a-z]+(?:-[a-z]+)*(?![\w-])")
 
 
@@ -147,8 +149,19 @@ def name_in_text(kind: str, value) -> str:
     text = str(value)
     if language() != "en" or text in _state["overrides"].get(kind, {}) or not known(kind, value):
         return shown
-    first = _TITLE_WORD.match(shown)
-    return first.group(0).lower() + shown[first.end() :] if first else shown
+    return in_sentence(shown)
+
+
+def in_sentence(label: str) -> str:
+    """A capitalised label of the catalog ("Offline", "Paid ads") as it reads inside a sentence of the
+    current language: its first ordinary word in lower case in English ("offline"); names and
+    acronyms ("WeChat", "SMS") and every Chinese label unchanged."""
+    if language() != "en":
+        return label
+    first = _TITLE_WORD.match(label)
+    if not first or first.group(0) in _PROPER_WORDS:
+        return label
+    return first.group(0).lower() + label[first.end() :]
 
 
 def known(kind: str, value) -> bool:
