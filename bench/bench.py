@@ -6,8 +6,10 @@ For each scale: generate (seeded) -> load (with --parquet-out when Spark is benc
 notebook (`userops run --only NN --no-pdf --engine E`, the brief last) on each engine, each step a separate process with its wall time and peak RSS (the process and
 the kernels it waited for, from wait4). Every metric query and derived table is timed through
 the query log (USEROPS_QUERY_LOG): per SQL file, its calls, memo hits and seconds (Spark's in its
-own table: there the derived warehouse tables are built in each notebook's session). Writes
-bench/results.md and bench/results.json (machine facts, one entry per scale) and prints the
+own table: there the derived warehouse tables are built in each notebook's session). Each scale
+whose notebooks run also runs bench/side_by_side.py on its warehouse: the project's retention and
+transition queries against hand-written DuckDB, pandas and a plain scan, equal results checked.
+Writes bench/results.md and bench/results.json (machine facts, one entry per scale) and prints the
 table. The machine is shared: compare ratios measured at the same moment, not absolute seconds.
 Each scale works in its own temporary folder, removed afterwards.
 """
@@ -26,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import side_by_side  # bench/side_by_side.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 USEROPS = Path(sys.executable).parent / "userops"
@@ -89,6 +93,24 @@ def bench_scale(
                     eenv,
                 )  # fmt: skip
             sql[engine] = sql_times(elog)
+        sbs = work / "side_by_side.json"  # project vs hand-written vs pandas vs scan (bench/side_by_side.py)
+        if engines:
+            quiet = {k: v for k, v in env.items() if k != "USEROPS_QUERY_LOG"}  # not in the per-file table
+            cmd = [
+                sys.executable,
+                str(ROOT / "bench" / "side_by_side.py"),
+                "--warehouse",
+                str(wh),
+                "--json",
+                str(sbs),
+            ]
+            try:
+                steps["side by side"] = step(cmd, quiet)
+            except RuntimeError as e:
+                # unequal results exit 1 after writing the JSON: the table shows NO
+                if not sbs.is_file():
+                    raise
+                print(e, file=sys.stderr)
         counts = json.loads((data / "planted.json").read_text(encoding="utf-8"))["counts"]
         return {
             "users": users,
@@ -98,6 +120,7 @@ def bench_scale(
             "steps": steps,
             "sql": sql.get("duckdb", {}),
             "sql_spark": sql.get("spark", {}),
+            "side_by_side": json.loads(sbs.read_text(encoding="utf-8")) if sbs.is_file() else None,
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -149,6 +172,9 @@ def markdown(res: dict) -> str:
     lines += _sql_table(scales, "sql", "## SQL files: seconds (calls, memo hits)")
     if any(s.get("sql_spark") for s in scales):
         lines += _sql_table(scales, "sql_spark", "## SQL files on Spark: seconds (calls, memo hits)")
+    for s in scales:
+        if s.get("side_by_side"):
+            lines += ["", *side_by_side.markdown(s["side_by_side"])]
     return "\n".join(lines) + "\n"
 
 

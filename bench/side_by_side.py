@@ -23,7 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
 from userops import recall  # noqa: E402
-from userops.db import last_complete_month, query  # noqa: E402
+from userops.db import connect, last_complete_month, query  # noqa: E402
 from userops.params import load_params  # noqa: E402
 from userops.period import Period  # noqa: E402
 
@@ -288,7 +287,7 @@ def compare(variants: dict, args: tuple, cols: list[str], repeat: int, pandas_ma
 
 def run(warehouse: str, repeat: int, threads: int, params_file: str, pandas_max_users: int) -> dict:
     prm = load_params(params_file)
-    con = duckdb.connect(warehouse, read_only=True)
+    con = connect(warehouse, read_only=True)  # the DuckDB resource settings (memory limit) of the run
     con.execute("set threads = $t", {"t": threads})
     p = Period(last_complete_month(con))
     n_users = con.execute("select count(*) from dim_users").fetchone()[0]

@@ -238,13 +238,13 @@ def _hive(path: Path) -> bool:
     return any("=" in part for f in input_files(path) for part in f.relative_to(path).parts[:-1])
 
 
-def _reader(fmt: str, hive: bool = False) -> str:
-    """A DuckDB reader over the list $files; the file each row comes from in column _src_file
-    (and its row number in file_row_number for Parquet)."""
+def _reader(fmt: str, hive: bool = False, files: str = "$files") -> str:
+    """A DuckDB reader over the list `files` (SQL: a bound $files or a variable); the file each
+    row comes from in column _src_file (and its row number in file_row_number for Parquet)."""
     opts = f"filename = '_src_file', hive_partitioning = {'true' if hive else 'false'}, union_by_name = true"
     if fmt == ".parquet":
-        return f"read_parquet($files, file_row_number = true, {opts})"
-    return f"read_csv($files, all_varchar = true, header = true, {opts})"
+        return f"read_parquet({files}, file_row_number = true, {opts})"
+    return f"read_csv({files}, all_varchar = true, header = true, {opts})"
 
 
 def _newlines(col: str) -> str:
@@ -261,7 +261,17 @@ def _read_source(
     src, fmt = f"src_{table.name}", _fmt(path)
     files = {"files": [str(f) for f in sources]}
     pos = "cast(list_position($files, _src_file) as INTEGER) as _file"
-    if fmt == ".parquet":  # row numbers from the files: no order to keep while reading
+    if fmt == ".parquet" and not tm.columns and not tm.values:
+        # A view: each check reads the files again, which beats a copy in memory (a read keeps
+        # Parquet's dictionaries, so text is cleaned once per distinct value, not once per row).
+        con.execute(f"set variable files_{table.name} = $files", files)  # a view takes no $params
+        var = f"getvariable('files_{table.name}')"
+        con.execute(
+            f"create or replace temp view {src} as select cast(list_position({var}, _src_file) as INTEGER) "
+            f"as _file, file_row_number + 1 as _line, * exclude (_src_file, file_row_number) "
+            f"from {_reader(fmt, _hive(path), var)}"
+        )
+    elif fmt == ".parquet":  # row numbers from the files: no order to keep while reading
         con.execute(
             f"create or replace temp table {src} as select {pos}, file_row_number + 1 as _line, "
             f"* exclude (_src_file, file_row_number) from {_reader(fmt, _hive(path))}",
@@ -377,7 +387,7 @@ def _typed_expr(col: Column, raw: str | None = None) -> str:
         return (
             f"case when regexp_matches({raw}, '{OFFSET}') then {aware} else try_cast({raw} as TIMESTAMP) end"
         )
-    return f"try_cast({raw} as {col.type})"
+    return raw if col.type.upper() == "VARCHAR" else f"try_cast({raw} as {col.type})"
 
 
 def _as_is(col: Column, src_type: str) -> bool:
@@ -389,6 +399,54 @@ def _as_is(col: Column, src_type: str) -> bool:
 def _typed_checks(col: Column) -> list[tuple[str, str]]:
     """The source checks of a column already of its contract type: only presence."""
     return [] if col.nullable else [("not null", f"{_q(col.name)} is null")]
+
+
+WHOLE_TYPES = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+}
+INT_TOKEN = r"-?(0|[1-9][0-9]*)"  # a null token an integer's text can equal (cast(-1 as varchar) = '-1')
+
+
+def _whole_id(col: Column, src_type: str) -> bool:
+    """An id whose source is a whole-number type (typed Parquet): its text, cast(x as varchar), is
+    never blank, padded, fractional or x.0, so the text path's trim and regular expressions would
+    change nothing; only a null token equal to an integer's text ('-1') can make it missing."""
+    return col.is_id and src_type.upper() in WHOLE_TYPES
+
+
+def _int_tokens(con) -> bool:
+    """Whether some null token (params data.null_tokens) is the text of an integer."""
+    tokens = con.execute("select getvariable('null_tokens')").fetchone()[0] or []
+    return any(re.fullmatch(INT_TOKEN, t) for t in tokens)
+
+
+def _whole_id_text(col: Column, int_tokens: bool) -> str:
+    """SQL: the id text of a whole-number source value, NULL when missing (= the text path's value)."""
+    text = f"cast({_q(col.name)} as varchar)"
+    return (
+        f"case when list_contains(getvariable('null_tokens'), {text}) then null else {text} end"
+        if int_tokens
+        else text
+    )
+
+
+def _whole_id_checks(col: Column, int_tokens: bool) -> list[tuple[str, str]]:
+    """The source checks of a whole-number id (the text path's rules that such a value can break)."""
+    if col.nullable:
+        return []
+    checks = [("not null", f"{_q(col.name)} is null")]
+    if int_tokens:
+        token = f"list_contains(getvariable('null_tokens'), cast({_q(col.name)} as varchar))"
+        checks.append(("not a null token (params data.null_tokens)", token))
+    return checks
 
 
 def _source_checks(col: Column) -> list[tuple[str, str]]:
@@ -408,7 +466,7 @@ def _source_checks(col: Column) -> list[tuple[str, str]]:
     if col.is_id:
         bad = f"regexp_full_match({raw}, '{FRACTIONAL}')"
         checks.append(("type id: whole (integer or text, not a fraction)", f"{present} and {bad}"))
-    else:
+    elif col.type.upper() != "VARCHAR":  # any text is a VARCHAR: that rule never fails
         checks.append((f"type {col.type}", f"{present} and {_typed_expr(col)} is null"))
     if col.type == MONEY:
         bad = f"{_typed_expr(col)} is not null and regexp_matches({raw}, '{CENTS_BEYOND}')"
@@ -493,12 +551,15 @@ def _stage_table(
             )
     types = dict(con.execute(f"select column_name, column_type from (describe {src})").fetchall())
     typed = {c.name for c in table.columns if c.name in cols and _as_is(c, types[c.name])}
-    checks = [
-        (c.name, rule, bad)
-        for c in table.columns
-        if c.name in cols
-        for rule, bad in (_typed_checks(c) if c.name in typed else _source_checks(c))
-    ]
+    whole = {c.name for c in table.columns if c.name in cols and _whole_id(c, types[c.name])}
+    int_tokens = bool(whole) and _int_tokens(con)
+
+    def source_checks(c: Column) -> list[tuple[str, str]]:
+        if c.name in typed:
+            return _typed_checks(c)
+        return _whole_id_checks(c, int_tokens) if c.name in whole else _source_checks(c)
+
+    checks = [(c.name, rule, bad) for c in table.columns if c.name in cols for rule, bad in source_checks(c)]
     counts = con.execute(  # one pass over the file for every check
         f"select count(*){''.join(f', count_if({bad})' for _, _, bad in checks)} from {src}"
     ).fetchone()
@@ -512,11 +573,15 @@ def _stage_table(
             ex = _examples(con, f"from {src} where {bad}", {}, path, show)
             problems.append(Problem(fname, column, rule, n, ex, table=table.name))
     present = [c for c in table.columns if c.name in cols]
-    cleaned = "".join(  # once per value; a column already of the contract type as it is
-        f", {_q(c.name) if c.name in typed else _clean(c.name)} as {_q(c.name)}" for c in present
-    )
+
+    def clean(c: Column) -> str:  # once per value; a column already of the contract type as it is
+        if c.name in typed:
+            return _q(c.name)
+        return _whole_id_text(c, int_tokens) if c.name in whole else _clean(c.name)
+
+    cleaned = "".join(f", {clean(c)} as {_q(c.name)}" for c in present)
     select = ", ".join(
-        f"{_q(c.name) if c.name in typed else _typed_expr(c, _q(c.name))} as {_q(c.name)}"
+        f"{_q(c.name) if c.name in typed | whole else _typed_expr(c, _q(c.name))} as {_q(c.name)}"
         if c.name in cols
         else f"cast(null as {c.source_type}) as {_q(c.name)}"
         for c in table.columns
@@ -525,7 +590,8 @@ def _stage_table(
         f"create or replace temp table typed_{table.name} as select _file, _line, {select} "
         f"from (select _file, _line{cleaned} from {src})"
     )
-    con.execute(f"drop table {src}")
+    kind = con.execute("select table_type from information_schema.tables where table_name = $t", {"t": src})
+    con.execute(f"drop {'view' if kind.fetchone()[0] == 'VIEW' else 'table'} {src}")
     return problems, notices, [c.name for c in missing]
 
 
@@ -561,43 +627,82 @@ def _apply_defaults(con, table: Table, path: Path, absent: list[str], params: Pa
 def _check_values(
     con, table: Table, path: Path, staged: set[str], opts: LoadOptions, last_day
 ) -> list[Problem]:
-    """Value, key, foreign-key and row rules over typed_<table>, on the original values."""
-    fname, typed = str(path), f"typed_{table.name}"
-    problems: list[Problem] = []
-
-    def report(column: str, rule: str, bad: str, params: dict, show: list[str], row_level: bool) -> None:
-        n = con.execute(f"select count(*) from {typed} where {bad}", params).fetchone()[0]
-        if n:
-            show = list(dict.fromkeys(list(table.key) + show))
-            ex = _examples(con, f"from {typed} where {bad}", params, path, show)
-            reject = bad if row_level else ""
-            problems.append(
-                Problem(fname, column, rule, n, ex, table=table.name, reject_sql=reject, reject_params=params)
-            )
-
+    """Value, key, foreign-key and row rules over typed_<table>, on the original values. The
+    row-by-row rules are counted in one pass over the table; keys and references each need a join."""
+    typed = f"typed_{table.name}"
+    checks: list[
+        tuple[str, str, str, dict, list[str], bool]
+    ] = []  # column, rule, bad, params, show, row-level
     for col in table.columns:
         for rule, bad, params, row_level in _value_checks(col, opts.params.data.timestamp_min):
-            report(col.name, rule, f"{_q(col.name)} is not null and {bad}", params, [col.name], row_level)
+            checks.append(
+                (col.name, rule, f"{_q(col.name)} is not null and {bad}", params, [col.name], row_level)
+            )
         if col.not_after_last_order and last_day is not None:
             rule = f"not after the export's last day ({last_day}, the last orders.ordered_at)"
             bad = f"{_q(col.name)} >= cast($last_day as date) + interval 1 day"
-            report(col.name, rule, bad, {"last_day": last_day}, [col.name], True)
+            checks.append((col.name, rule, bad, {"last_day": last_day}, [col.name], True))
+    joined = len(checks)  # from here to the row rules: checks joining a table
+    counted: dict[int, str] = {}  # a check's own count query
     if table.key:
         keys = ", ".join(_q(k) for k in table.key)
         not_null = " and ".join(f"{_q(k)} is not null" for k in table.key)  # NULL keys: a type error
         dup = f"{not_null} and ({keys}) in (select ({keys}) from {typed} group by all having count(*) > 1)"
-        report(", ".join(table.key), "unique key", dup, {}, list(table.key), False)
+        # its rows counted without the semi-join: the sizes of the keys held by more than one row
+        counted[len(checks)] = (
+            f"select coalesce(sum(n), 0) from (select count(*) as n from {typed} where {not_null} "
+            f"group by {keys} having count(*) > 1)"
+        )
+        checks.append((", ".join(table.key), "unique key", dup, {}, list(table.key), False))
     for fk in table.foreign_keys:
         if fk.ref_table not in staged:
             continue  # optional parent absent (or unreadable: reported on its own file)
         c = f"{typed}.{_q(fk.column)}"
         orphan = f"{c} is not null and not exists (select 1 from typed_{fk.ref_table} p where p.{_q(fk.ref_column)} = {c})"
-        report(
-            fk.column, f"references {fk.ref_table}.{fk.ref_column}", orphan, {}, [fk.column], fk.quarantine
+        checks.append(
+            (fk.column, f"references {fk.ref_table}.{fk.ref_column}", orphan, {}, [fk.column], fk.quarantine)
         )
+    rules = len(checks)
     for rule in table.rules:
-        report(", ".join(rule.columns), rule.name, f"not ({rule.sql})", {}, list(rule.columns), False)
+        checks.append(
+            (", ".join(rule.columns), rule.name, f"not ({rule.sql})", {}, list(rule.columns), False)
+        )
+    by_row = [i for i in range(len(checks)) if not joined <= i < rules]
+    counts = dict(zip(by_row, _count_rows(con, typed, [checks[i][2:4] for i in by_row]), strict=True))
+    for i in range(joined, rules):
+        sql = counted.get(i, f"select count(*) from {typed} where {checks[i][2]}")
+        counts[i] = con.execute(sql, checks[i][3]).fetchone()[0]
+    problems = []
+    for i, (column, rule, bad, params, show, row_level) in enumerate(checks):
+        if counts[i]:
+            show = list(dict.fromkeys(list(table.key) + show))
+            ex = _examples(con, f"from {typed} where {bad}", params, path, show)
+            reject = bad if row_level else ""
+            problems.append(
+                Problem(
+                    str(path),
+                    column,
+                    rule,
+                    counts[i],
+                    ex,
+                    table=table.name,
+                    reject_sql=reject,
+                    reject_params=params,
+                )
+            )
     return problems
+
+
+def _count_rows(con, typed: str, checks: list[tuple[str, dict]]) -> list[int]:
+    """How many rows of `typed` each (predicate, params) holds for, in one pass (each check's
+    $params renamed apart: two columns' $enum differ)."""
+    if not checks:
+        return []
+    exprs, bound = [], {}
+    for i, (bad, params) in enumerate(checks):
+        exprs.append("count_if(" + re.sub(r"\$(\w+)\b", lambda m, i=i: f"${m.group(1)}_{i}", bad) + ")")
+        bound.update({f"{k}_{i}": v for k, v in params.items()})
+    return list(con.execute(f"select {', '.join(exprs)} from {typed}", bound).fetchone())
 
 
 def _utf8_sources(path: Path, encoding: str | None, scratch: Path) -> list[Path]:
@@ -745,8 +850,9 @@ def _set_aside(con, problems: list[Problem]) -> None:
         con.execute(f"delete from typed_{p.table} where {p.reject_sql}", p.reject_params)
 
 
-def _build_id_maps(con) -> None:
-    """map_<id>(<id> BIGINT, source_id VARCHAR) for every mapped id, over all tables' values.
+def _build_id_maps(con) -> dict[str, str]:
+    """map_<id>(<id> BIGINT, source_id VARCHAR) for every mapped id, over all tables' values;
+    returns each id's mode.
 
     Integer mode when every value is a plain integer (the surrogate is the value itself), else
     text mode (the surrogate is the dense rank of the original text).
@@ -775,13 +881,17 @@ def _build_id_maps(con) -> None:
     con.execute("drop table _ids")
     con.execute("create table _id_maps (id_name VARCHAR, mode VARCHAR, n_ids BIGINT)")
     con.executemany("insert into _id_maps values (?, ?, ?)", modes)
+    return {idn: mode for idn, mode, _ in modes}
 
 
-def _finalize_table(con, table: Table) -> None:
-    """Create <table> from typed_<table>: contract types, mapped ids as surrogate keys."""
+def _finalize_table(con, table: Table, modes: dict[str, str]) -> None:
+    """Create <table> from typed_<table>: contract types, mapped ids as surrogate keys (in integer
+    mode the surrogate is the id's own value: a cast, no join with the map)."""
     exprs, joins = [], []
     for i, c in enumerate(table.columns):
-        if c.id_map:
+        if c.id_map and modes[c.id_map] == "integer":
+            exprs.append(f"cast(t.{_q(c.name)} as bigint) as {_q(c.name)}")
+        elif c.id_map:
             joins.append(f"left join map_{c.id_map} m{i} on m{i}.source_id = t.{_q(c.name)}")
             exprs.append(f"m{i}.{_q(c.id_map)} as {_q(c.name)}")
         else:
@@ -860,9 +970,9 @@ def _build(
         ).fetchall()
     )
     report.rejected = {name: counts[name] for name in LOAD_ORDER if name in counts}  # stable order
-    _build_id_maps(con)
+    modes = _build_id_maps(con)
     for name in LOAD_ORDER:
-        _finalize_table(con, TABLES[name])
+        _finalize_table(con, TABLES[name], modes)
         con.execute(f"drop table typed_{name}")
     report.absent = [name for name in LOAD_ORDER if name not in v.files]
     report.rows = {name: con.execute(f"select count(*) from {_q(name)}").fetchone()[0] for name in LOAD_ORDER}

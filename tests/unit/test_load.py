@@ -214,3 +214,53 @@ def test_typed_parquet_columns_are_taken_as_is_with_the_text_paths_values():
         )
     ((rule, bad),) = _typed_checks(cols["ordered_at"])
     assert rule == "not null" and con.execute(f"select count(*) from src where {bad}").fetchone()[0] == 1
+
+
+def test_whole_number_parquet_ids_skip_the_text_path_with_its_values_and_rules():
+    import duckdb
+
+    from userops.contract import TABLES
+    from userops.load import (
+        _clean,
+        _int_tokens,
+        _source_checks,
+        _typed_expr,
+        _whole_id,
+        _whole_id_checks,
+        _whole_id_text,
+    )
+
+    cols = {c.name: c for c in TABLES["orders"].columns}
+    con = duckdb.connect()
+    con.execute("set variable timezone = 'Asia/Shanghai'")
+    # ids as typed Parquet holds them: order 7 of user 12; order -1 (a null token below); no user for order 9
+    con.execute(
+        "create table src as select * from (values (7::bigint, 12::bigint), (-1::bigint, 5::bigint), "
+        "(9::bigint, null::bigint)) t(order_id, user_id)"
+    )
+    assert _whole_id(cols["order_id"], "BIGINT") and not _whole_id(cols["order_id"], "VARCHAR")
+    assert not _whole_id(cols["gmv"], "BIGINT")  # only ids: a whole-number amount is still checked as money
+
+    def same_as_text_path(tokens: list[str]) -> list[tuple]:
+        con.execute("set variable null_tokens = $t", {"t": tokens})
+        fast = ", ".join(_whole_id_text(cols[n], _int_tokens(con)) for n in ("order_id", "user_id"))
+        text = ", ".join(_typed_expr(cols[n], _clean(n)) for n in ("order_id", "user_id"))
+        got = con.execute(f"select {fast} from src order by 1 nulls first").fetchall()
+        assert got == con.execute(f"select {text} from src order by 1 nulls first").fetchall()
+        return got
+
+    assert same_as_text_path(["NULL", "NA"]) == [("-1", "5"), ("7", "12"), ("9", None)]
+    # a token that is an integer's text makes that id missing, on both paths
+    assert same_as_text_path(["NULL", "-1"]) == [(None, "5"), ("7", "12"), ("9", None)]
+
+    def counts(checks) -> list[tuple[str, int]]:
+        return [
+            (rule, con.execute(f"select count(*) from src where {bad}").fetchone()[0]) for rule, bad in checks
+        ]
+
+    # user_id is required: the fast rules find what the text rules find (the row of order 9; order -1's token)
+    con.execute("set variable null_tokens = ['NULL', '-1']")
+    fast = counts(_whole_id_checks(cols["order_id"], _int_tokens(con)))
+    assert fast == [("not null", 0), ("not a null token (params data.null_tokens)", 1)]
+    assert [c for c in counts(_source_checks(cols["order_id"])) if c[1]] == [c for c in fast if c[1]]
+    assert counts(_whole_id_checks(cols["user_id"], False)) == [("not null", 1)]
