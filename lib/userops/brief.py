@@ -327,15 +327,20 @@ def matrix_table_html(m: pd.DataFrame, p: Period):
     """:func:`matrix_table` as the brief shows it: 8.5 pt with tight padding, so its seven columns
     keep each cell on at most two lines of a page; never split across pages (its caption says what
     each cell holds)."""
-    tight = [
+    return charts.table_html(
+        matrix_table(m, p), max_rows=None, caption=matrix_caption(m, p), keep_together=True
+    ).set_table_styles(_tight() + _whole_words_first(), overwrite=False)  # "Returning", not "Returni ng"
+
+
+def _tight() -> list[dict]:
+    """Table styles of the brief's tables: 8.5 pt with tight padding. The brief must fit its page budget
+    (issue #15: at most 6 pages in both languages) whatever the data; its tables are where the room is
+    (the English terms and measures are longer than the Chinese ones and wrap to more lines)."""
+    return [
         {"selector": "", "props": [("font-size", "8.5pt")]},
         {"selector": "td", "props": [("padding", "2px 5px")]},
         {"selector": "th", "props": [("padding", "3px 5px")]},
-        *_whole_words_first(),  # "Returning", not "Returni ng"
     ]
-    return charts.table_html(
-        matrix_table(m, p), max_rows=None, caption=matrix_caption(m, p), keep_together=True
-    ).set_table_styles(tight, overwrite=False)
 
 
 def matrix_caption(m: pd.DataFrame, p: Period) -> str:
@@ -971,7 +976,8 @@ def definitions(bp: BriefParams, rc: RecallParams, currency: str = "") -> pd.Dat
 def terms_table_html(df: pd.DataFrame):
     """A two-column table of terms and their explanations (the appendix's definitions, the glossary): the
     term column is never narrowed to broken words ("attribu tion"), the explanations wrap beside it."""
-    return charts.table_html(df, max_rows=None).set_table_styles(_whole_words_first("24mm"), overwrite=False)
+    styles = _tight() + _whole_words_first("24mm")
+    return charts.table_html(df, max_rows=None).set_table_styles(styles, overwrite=False)
 
 
 def _whole_words_first(min_width: str | None = None) -> list[dict]:
@@ -1481,6 +1487,14 @@ def targets_table(b: Brief) -> pd.DataFrame:
             i18n.t("brief.targets_holdout"): b.targets["holdout"].astype(int),
         }
     )
+
+
+def effects_table_html(eff: pd.DataFrame):
+    """:func:`effects_table` as the brief prints it: whole (never split from its caption), in the brief's
+    tight table type (:func:`_tight`)."""
+    caption = i18n.t("brief.effects_caption")
+    html = charts.table_html(effects_table(eff), max_rows=None, caption=caption, keep_together=True)
+    return html.set_table_styles(_tight(), overwrite=False)
 
 
 def effects_table(eff: pd.DataFrame) -> pd.DataFrame:

@@ -201,6 +201,7 @@ def test_traffic_basis_sentence(matrix_con):
     # Sep -> Oct: returning u1 -> u2 (1 -> 1), dormant none -> u3 (0 -> 1), new none (0 -> 0); no % change
     assert table.tolist() == ["0 → 0", "1 → 1", "0 → 1", ""]
     assert "font-size: 8.5pt" in brief.matrix_table_html(m, P).to_html()
+    assert "font-size: 8.5pt" in brief.terms_table_html(brief.glossary_table()).to_html()
 
 
 def test_dormant_group_follows_the_recall_churn_rule(matrix_con):
@@ -542,6 +543,9 @@ def test_play_results_from_the_run_folder(tmp_path):
     assert " " not in text.split("（")[1]  # no-break spaces and joiners only: one line in the PDF
     assert eff.loc["recall_lift", "measure"] == "recall_lift"  # no business name: as recorded (see e2e)
     assert eff.loc["recall_roi", "text"] == "2.5"  # ROI with one decimal, as in the plays' sentences
+    # the brief's tables print small and whole (issue #15: the brief fits 6 pages in either language)
+    html = brief.effects_table_html(eff.reset_index()).to_html()
+    assert "font-size: 8.5pt" in html and "uo-keep" in html and i18n.t("brief.effects_caption") in html
     (tmp_path / "targets" / "expiring_coupons.csv").write_text("user_id,coupon_id,arm\n")  # nobody due
     assert brief.target_lists(tmp_path).target.tolist() == ["recall_list"]
     t = brief.target_lists(tmp_path).iloc[0]
