@@ -283,7 +283,11 @@ def checkpoint(name: str) -> None:
     if name not in [w.strip() for w in wanted.split(",")]:
         return
     folder = Path(os.environ[BLOCK_DIR_ENV])
-    (folder / f"{name}.reached").write_text(str(os.getpid()), encoding="utf-8")
+    # written then renamed: a test polling for the flag never reads it empty (a half-written flag)
+    flag = folder / f"{name}.reached"
+    part = folder / f".{name}.reached.{os.getpid()}"
+    part.write_text(str(os.getpid()), encoding="utf-8")
+    os.replace(part, flag)
     deadline = time.monotonic() + BLOCK_MAX_S
     while not (folder / f"{name}.go").exists():
         if time.monotonic() > deadline:
