@@ -396,14 +396,11 @@ def category_reminder_action(eff: ReminderEffect) -> str:
     return i18n.t("reminders.category_test", roi=roi_part, **kw)
 
 
-def reminder_absence(
+def reminder_coverage(
     con, campaign_kind: str, start: dt.date, end: dt.date, as_of: dt.date, window_hours: int
-) -> str:
-    """Why :func:`coupon_reminder_effect` has no effect to show: one plain sentence ("" = none missing).
-
-    Tells apart: no campaign of the kind in [start, end); campaigns but no member whose window
-    closed by ``as_of``; members but no randomised holdout (or no treatment) arm.
-    """
+) -> tuple[int, int, int, int]:
+    """(campaigns, members whose window closed, holdout members, treated members) of the reminder
+    campaigns of a kind (campaigns/reminder_coverage.sql): what every absence sentence tells apart."""
     row = query(
         "campaigns/reminder_coverage",
         con,
@@ -414,6 +411,20 @@ def reminder_absence(
         window_hours=window_hours,
     ).iloc[0]
     n_campaigns, n_closed, n_holdout, n_treatment = (int(row[c]) for c in row.index)
+    return n_campaigns, n_closed, n_holdout, n_treatment
+
+
+def reminder_absence(
+    con, campaign_kind: str, start: dt.date, end: dt.date, as_of: dt.date, window_hours: int
+) -> str:
+    """Why :func:`coupon_reminder_effect` has no effect to show: one plain sentence ("" = none missing).
+
+    Tells apart: no campaign of the kind in [start, end); campaigns but no member whose window
+    closed by ``as_of``; members but no randomised holdout (or no treatment) arm.
+    """
+    n_campaigns, n_closed, n_holdout, n_treatment = reminder_coverage(
+        con, campaign_kind, start, end, as_of, window_hours
+    )
     name = i18n.name("reminder_kind", campaign_kind)
     if not n_campaigns:
         return i18n.t("reminders.absent_none", name=name)
@@ -436,16 +447,9 @@ def category_reminder_absence(
     """
     if not has_tables:
         return i18n.t("reminders.category_no_tables")
-    row = query(
-        "campaigns/reminder_coverage",
-        con,
-        campaign_kind=CATEGORY_REMINDER_KIND,
-        from_date=start,
-        to_date=end,
-        as_of=as_of,
-        window_hours=window_hours,
-    ).iloc[0]
-    n_campaigns, n_closed, n_holdout, n_treatment = (int(row[c]) for c in row.index)
+    n_campaigns, n_closed, n_holdout, n_treatment = reminder_coverage(
+        con, CATEGORY_REMINDER_KIND, start, end, as_of, window_hours
+    )
     if not n_campaigns:
         return i18n.t("reminders.category_none")
     if not n_closed:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from userops import i18n, money
 from userops import narrative as nv
-from userops.campaigns import ReminderEffect, coupon_reminder_effect
+from userops.campaigns import ReminderEffect, coupon_reminder_effect, reminder_coverage
 from userops.db import query
 from userops.experiment import assign_arms
 from userops.params import DataParams, ExperimentParams, RetentionParams
@@ -639,16 +639,9 @@ def reminder_absence_reason(con, start: dt.date, end: dt.date, as_of: dt.date, h
     The cases of :func:`userops.campaigns.reminder_absence` (the same coverage query): no campaign
     of the kind in [start, end); no member whose window closed by ``as_of``; an arm missing.
     """
-    row = query(
-        "campaigns/reminder_coverage",
-        con,
-        campaign_kind=REMINDER_CAMPAIGN_KIND,
-        from_date=start,
-        to_date=end,
-        as_of=as_of,
-        window_hours=hours,
-    ).iloc[0]
-    n_campaigns, n_closed, n_holdout, n_treatment = (int(row[c]) for c in row.index)
+    n_campaigns, n_closed, n_holdout, n_treatment = reminder_coverage(
+        con, REMINDER_CAMPAIGN_KIND, start, end, as_of, hours
+    )
     if not n_campaigns:
         return _t("no_reminder_campaign")
     if not n_closed:
