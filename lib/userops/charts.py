@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -90,7 +91,9 @@ def _audit_chart_text() -> None:
     """Print each figure's titles, labels and texts when it is drawn (for the data-shape tests).
 
     Chart text is only pixels in the rendered notebook; printing it on drawing lets a test read
-    it. Enabled by the environment variable ``USEROPS_AUDIT_CHARTS`` only.
+    it. Enabled by the environment variable ``USEROPS_AUDIT_CHARTS`` only. Printed to stderr: the
+    executed notebook keeps it for the audit, the PDF drops it like any diagnostic (a test run's PDFs
+    read as a chain's would).
     """
     from matplotlib.backend_bases import FigureCanvasBase
 
@@ -108,7 +111,7 @@ def _audit_chart_text() -> None:
             legend = ax.get_legend()
             if legend is not None:
                 texts += [t.get_text() for t in legend.get_texts()]
-        print(AUDIT_PREFIX + " | ".join(t for t in texts if t))
+        print(AUDIT_PREFIX + " | ".join(t for t in texts if t), file=sys.stderr)
         return original(self, *args, **kwargs)
 
     print_figure._userops_audit = True
