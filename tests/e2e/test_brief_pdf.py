@@ -16,10 +16,7 @@ import nbformat
 import pytest
 
 from userops import i18n
-from userops.cli import main
-from userops.db import connect, last_complete_month
 from userops.export import (
-    chinese_outside,
     cjk_share,
     code_on_page,
     page_fill,
@@ -175,24 +172,3 @@ def test_every_headline_effect_of_the_plays_has_a_business_name(run):
     assert keys  # the demo's reminders and recall report their lift and ROI
     for lang in i18n.LANGUAGES:
         assert sorted(keys - set(i18n.catalog(lang)["names"]["metric"])) == [], lang
-
-
-def test_english_brief_on_request(demo_warehouse, tmp_path):
-    """`userops run --only 00 --lang en`: the brief alone (no play run: ~30 s, one notebook and its two
-    PDFs on the session warehouse), English headings, no Chinese outside the chain's own names, no code."""
-    with connect(demo_warehouse) as con:
-        month = last_complete_month(con)
-    args = ["run", "--warehouse", str(demo_warehouse), "--params", str(ROOT / "params" / "default.yaml")]
-    args += ["--out", str(tmp_path), "--notebooks", str(ROOT / "notebooks"), "--only", "00", "--lang", "en"]
-    assert main(args) == 0
-    assert i18n.ENV_LANGUAGE not in __import__("os").environ  # --lang holds for that run only
-    pdf = tmp_path / month / "pdf" / "monthly_brief.pdf"
-    text = pdf_text(pdf)
-    assert pdf_pages(pdf) <= MAX_PAGES
-    assert chinese_outside(text, _chain_words()) == []
-    assert code_on_page(text, _chain_words()) == []
-    for h in ("Key findings", "KPI tiles", "operating matrix", "What moved GMV", "Key path", "Glossary"):
-        assert h in text, h
-    assert "Run date" in pdf_text(pdf, 1, 1)
-    i18n.set_language("en")
-    _assert_pages_fill(pdf)

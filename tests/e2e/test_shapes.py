@@ -4,8 +4,9 @@ Each shape (userops.shapes) is derived from one small demo export, loaded, and r
 `userops run` like a chain would; the published notebooks are then audited: no error output, no
 rendered nan / inf / None (markdown, tables, printed text and chart text), all six published.
 One shape (PDF_SHAPE) also builds its PDFs, in English: the session demo's run is Chinese, so this is
-the one run where every play's English PDF is checked (no Chinese outside the names the chain gave, no
-code, nothing beyond the margin, page counts within limits). The other shapes skip the PDFs, for the
+the one run where every play's and the brief's English PDF is checked (no Chinese outside the names the
+chain gave, no code, nothing beyond the margin, page counts within limits, the brief's headings and page
+fill). The other shapes skip the PDFs, for the
 time budget.
 """
 
@@ -32,6 +33,8 @@ PDF_LANG = "en"
 #: a play's English PDF (one-page summary, sections, actions, definitions) has at most PLAY_MAX_PAGES pages
 #: (the plays measured 8-12 pages in English on the 3,000-user demo, 2026-12-05)
 PLAY_MAX_PAGES = 14
+#: cover + the brief: "at most ~6 pages" (as test_brief_pdf.py asserts for the Chinese brief)
+BRIEF_MAX_PAGES = 6
 
 pytestmark = pytest.mark.e2e
 
@@ -76,6 +79,42 @@ def test_every_notebook_publishes_on_shape(shape, shapes_demo, tmp_path):
         assert sorted(p.stem for p in (run / "pdf").glob("*.pdf")) == sorted(NOTEBOOKS + ["monthly_brief"])
         english = _english_pdf_problems(run / "pdf", chain_names(wh, data / "params.yaml"))
         assert not english, "\n".join(english)
+        _assert_english_brief(run / "pdf")
+
+
+#: the English brief's section titles (the combined brief holds them all, in this order of reading)
+ENGLISH_BRIEF_HEADINGS = (
+    "Key findings",
+    "KPI tiles",
+    "operating matrix",
+    "What moved GMV",
+    "Key path",
+    "Glossary",
+)
+
+
+def _assert_english_brief(pdf_dir: Path) -> None:
+    """The brief in English on request (`userops run --lang en`): its headings, the run date on the cover,
+    at most MAX_PAGES pages, no page more than a third empty except a section's last (issue 15), and
+    --lang held for that run only (the process's environment is left as it was)."""
+    import os
+
+    from userops import brief as br
+    from userops import i18n
+
+    assert i18n.ENV_LANGUAGE not in os.environ
+    combined = pdf_dir / "monthly_brief.pdf"
+    text = export.pdf_text(combined)
+    for h in ENGLISH_BRIEF_HEADINGS:
+        assert h in text, h
+    assert "Run date" in export.pdf_text(combined, 1, 1)
+    i18n.set_language(PDF_LANG)
+    heads = br.section_headings()
+    flat = " ".join(text.split())
+    assert all(" ".join(h.split()) in flat for h in heads), heads  # the headings the page rule relies on
+    for pdf in (combined, pdf_dir / "00_monthly_brief.pdf"):
+        assert export.pdf_pages(pdf) <= BRIEF_MAX_PAGES, pdf.stem
+        assert export.sparse_pages(pdf, sections=heads) == [], (pdf.stem, export.page_fill(pdf))
 
 
 def _english_pdf_problems(pdf_dir: Path, names: tuple[str, ...]) -> list[str]:
