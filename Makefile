@@ -89,11 +89,15 @@ bench: install ## Time demo, load and the playbook per engine at several scales 
 lab: install $(WAREHOUSE) ## Open JupyterLab on notebooks/ with the project kernel
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# optional extras left out of the lock (scripts/lock-drop.awk says why): installs are --no-deps from the lock
+LOCK_DROP := rfc3987-syntax lark
+
 lock: ## Re-pin requirements.lock (every transitive dependency, with hashes) from requirements.txt
 	rm -rf /tmp/userops-lock-venv && $(PYTHON) -m venv /tmp/userops-lock-venv
 	/tmp/userops-lock-venv/bin/python -m pip install --quiet pip-tools
 	/tmp/userops-lock-venv/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links --index-url https://pypi.org/simple --output-file requirements.lock requirements.txt
+	awk -v drop="$(LOCK_DROP)" -f scripts/lock-drop.awk requirements.lock >requirements.lock.tmp && mv requirements.lock.tmp requirements.lock
 	rm -rf /tmp/userops-lock-venv
 
 clean: ## Remove generated data, warehouse (and killed loads' temp files), outputs, caches and the venv
