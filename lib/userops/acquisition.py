@@ -1191,11 +1191,11 @@ def ltv_curve_findings(curves: pd.DataFrame, k: int, at: pd.Series, n_coh: int) 
     lo, hi = _ch(at.index[0]), _ch(at.index[-1])
     low, high = nv.yuan(at.iloc[0]), nv.yuan(at.iloc[-1])
     if len(at) > 1:
-        title = _t("ltv_curve.title", k=k, hi=hi, high=high, lo=lo, low=low)
-        text = _t("ltv_curve.text", k=k, hi=hi, high=high, lo=lo, low=low)
+        title = _t("ltv_curve.title", k=k, hi_channel=hi, high=high, lo_channel=lo, low=low)
+        text = _t("ltv_curve.text", k=k, hi_channel=hi, high=high, lo_channel=lo, low=low)
     else:
-        title = _t("ltv_curve.title_one", k=k, lo=lo, low=low)
-        text = _t("ltv_curve.text_one", k=k, lo=lo, low=low)
+        title = _t("ltv_curve.title_one", k=k, lo_channel=lo, low=low)
+        text = _t("ltv_curve.text_one", k=k, lo_channel=lo, low=low)
     return title, text + _t("ltv_curve.method" if n_coh > 1 else "ltv_curve.method_one", k=k, n=n_coh)
 
 

@@ -167,3 +167,101 @@ def test_every_text_builder_of_the_library_is_used():
     assert len(builders) > 10
     unused = sorted(n for n in builders if sum(len(re.findall(rf"\b{n}\b", t)) for t in texts) < 2)
     assert unused == []
+
+
+# ------------------------------------------------------------------ English plurals: "1 order", "2 orders"
+
+#: the plural nouns English report sentences put after a count, with their singulars
+PLURALS = {
+    "days": "day", "users": "user", "buyers": "buyer", "orders": "order", "months": "month", "weeks": "week",
+    "hours": "hour", "campaigns": "campaign", "clusters": "cluster", "registrations": "registration",
+    "customers": "customer", "coupons": "coupon", "touches": "touch", "channels": "channel", "members": "member",
+    "rows": "row", "notices": "notice", "reminders": "reminder", "cohorts": "cohort", "redemptions": "redemption",
+    "points": "point", "changes": "change", "leaders": "leader", "repeaters": "repeater", "times": "time",
+    "participants": "participant", "gaps": "gap", "spenders": "spender", "visits": "visit", "groups": "group",
+    "promoters": "promoter", "referrers": "referrer", "categories": "category", "profiles": "profile",
+    "levels": "level", "measures": "measure", "candidates": "candidate", "estimates": "estimate", "tables": "table",
+    "splits": "split",
+}  # fmt: skip
+#: fields that put a name, a share or money (never a count) before a noun: "{tier} users", "{share} of buyers"
+NAME_FIELDS = {
+    "channel", "kind", "name", "stage", "tier", "top", "best", "bottom", "worst", "first", "mature", "declining",
+    "churned", "growth", "new", "prospect", "label", "table", "span", "what", "words", "month", "prev",
+    "multi", "diffs", "stages", "level", "unit", "hi_channel", "lo_channel",
+}  # fmt: skip
+#: words between a count and a noun that make the noun not the count's ("1 or more buyers", "1 of users");
+#: a singular noun right after the count is its noun, followed by a verb ("1 user orders")
+_NOT_MID = "of|or|on|in|for|from|across|need|needs|whose|vs|is|are|to|and|the|with|at|by|than|per|each"
+_NOT_ADJ = rf"(?!(?:{_NOT_MID}|{'|'.join(PLURALS.values())})\b)"
+_MID = rf"(?:{_NOT_ADJ}[a-z][\w-]* ){{0,2}}?"  # lower-case words: a name field ("Gold") is not an adjective
+_PLURAL_FIELD = re.compile(r"\{(\w+):([^{}|]*)\|([^{}]*)\}")
+
+
+def _count_before(count: str, nouns) -> re.Pattern:
+    return re.compile(rf"(?<![\w.,+-]){re.escape(count)} {_MID}(?:{'|'.join(nouns)})(?![\w-])")
+
+
+def _english_templates() -> dict[str, str]:
+    en = _leaves(i18n.catalog("en")["text"])
+    return {k: v for k, v in en.items() if isinstance(v, str) and i18n.fields(v)}
+
+
+def test_every_english_count_before_a_noun_agrees_with_one():
+    """Every English template rendered with every count 1 reads '1 order', never '1 orders' (name fields
+    get a name), and each plural field's forms are 'singular|plural' of one noun ('user is|users are')."""
+    i18n.set_language("en")
+    one_plural = _count_before("1", PLURALS)
+    bad, counted = [], 0
+    for key, template in _english_templates().items():
+        names = {f: "Gold" for f in i18n.fields(template) & NAME_FIELDS}
+        shown = i18n.fill(template, **({f: "1" for f in i18n.fields(template)} | names))
+        if wrong := one_plural.search(shown):
+            bad.append((key, wrong.group(0)))
+        for _, one, many in _PLURAL_FIELD.findall(template):
+            noun = many.split()[0]
+            if noun not in PLURALS or one.split()[0] != PLURALS[noun]:
+                bad.append((key, f"{one}|{many}"))  # forms swapped or not a known noun
+            counted += 1
+    assert bad == [], "\n".join(map(str, bad))
+    assert counted > 300  # the catalog's counts really go through plural fields
+
+
+def test_plural_fields_pick_the_noun_from_the_count_as_shown():
+    assert i18n.plural("1", "order|orders") == "order"
+    assert i18n.plural(1, "order|orders") == "order"
+    assert i18n.plural("+1", "new user|new users") == "new user"  # '+1 new user vs Jun'
+    assert i18n.plural("2", "order|orders") == "orders"
+    assert i18n.plural("1,000", "order|orders") == "orders"
+    assert i18n.plural("1.0", "day|days") == "days"  # English writes '1.0 days'
+    assert i18n.plural("0", "order|orders") == "orders"
+    assert i18n.plural("n/a", "order|orders") == "orders"
+    with pytest.raises(ValueError, match="singular"):
+        i18n.plural("1", "orders")
+    assert i18n.fill("{n} {n:user was|users were} active", n="1") == "1 user was active"
+    assert i18n.fill("{n} {n:user was|users were} active", n="3") == "3 users were active"
+
+
+def test_english_sentences_with_one_read_in_the_singular():
+    from userops import narrative as nv
+
+    i18n.set_language("en")
+    keep = i18n.t(
+        "retention_report.action_keep", lift="+2.0 pp", ci="95% CI 1%–3%", orders=nv.num(1.2),
+        margin="¥50", basis="gross margin", cost="¥10", roi="",
+    )  # fmt: skip
+    assert "added about 1 order and ¥50" in keep
+    assert "1 recall campaign without a randomised holdout" in i18n.t(
+        "recall_report.unmeasured", n=nv.num(1), names="C1", more=""
+    )
+    assert "1 user was active" in i18n.t("activity_report.active.events", mau="1", dau_mau="1%", wau_mau="2%")
+    assert "In 1 randomised channel split," in i18n.t(
+        "recall_report.verdict.head", n="1", best="SMS", diff="+1 pp", ci="x"
+    )
+
+
+def test_chinese_templates_have_no_plural_fields():
+    # Chinese nouns have no number: the same template reads for 1 and for 2
+    zh = _leaves(i18n.catalog("zh")["text"])
+    assert [k for k, v in zh.items() if isinstance(v, str) and re.search(r"\{\w+:[^}]*\|", v)] == []
+    i18n.set_language("zh")
+    assert i18n.t("recall_report.unmeasured", n="1", names="C1", more="").startswith("1")

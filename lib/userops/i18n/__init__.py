@@ -5,7 +5,9 @@ One catalog per language (``zh.yaml``, ``en.yaml`` beside this file, plus per-pa
 
 - ``names``: display names of vocabulary values and metrics, per kind (``channel``, ``coupon_kind``,
   ``stage``, ``tier``, ``segment``, ``category``, ``campaign_channel``, ``metric`` ...);
-- ``text``: sentence templates (``str.format`` fields), addressed by dotted keys ("brief.kpi.rule");
+- ``text``: sentence templates (``str.format`` fields), addressed by dotted keys ("brief.kpi.rule"); an
+  English count before a noun takes the noun's number from the count: ``{n} {n:order|orders}`` reads
+  "1 order" / "2 orders" (see :func:`plural`);
 - ``glossary``: the terms of the glossary page at the end of the brief.
 
 Both catalogs hold the same keys (tests/unit/test_i18n.py): a missing translation is an error,
@@ -99,13 +101,48 @@ def _lookup(tree: dict, key: str, lang: str):
     return node
 
 
+#: a count shown as exactly one ("1", "+1", "-1"): the noun after it is singular
+_ONE = re.compile(r"[+\-−]?1")
+
+
+def plural(count, forms: str) -> str:
+    """``forms`` "order|orders" (singular|plural) for ``count`` as shown: "order" for 1, else "orders".
+
+    The count is judged as the reader sees it: "1" (or "+1") is one; "1.0", "1,000", "0" and "n/a" take
+    the plural, as English writes them. Templates use it as a format spec: ``{n} {n:order|orders}``,
+    ``{n} dormant {n:user was|users were}``.
+    """
+    one, sep, many = forms.partition("|")
+    if not sep or "|" in many:
+        raise ValueError(f"a plural field needs 'singular|plural', got {forms!r}")
+    return one if _ONE.fullmatch(str(count).strip()) else many
+
+
+class _Formatter(Formatter):
+    """str.format with one addition: a format spec "singular|plural" picks the noun for the count."""
+
+    def format_field(self, value, format_spec: str) -> str:
+        if "|" in format_spec:
+            return plural(value, format_spec)
+        return super().format_field(value, format_spec)
+
+
+_FORMATTER = _Formatter()
+
+
+def fill(template: str, /, **fields) -> str:
+    """``template`` filled with ``fields``: str.format plus the plural fields (``{n:order|orders}``)."""
+    return _FORMATTER.format(template, **fields)
+
+
 def t(key: str, **fields) -> str:
-    """The template ``key`` of the current language filled with ``fields`` (str.format)."""
+    """The template ``key`` of the current language filled with ``fields`` (str.format; a format spec
+    "singular|plural" is the noun for that count field, :func:`plural`)."""
     lang = language()
     template = _lookup(catalog(lang)["text"], key, lang)
     if not isinstance(template, str):
         raise MissingTranslation(f"{lang}: {key!r} is a group of texts, not one text")
-    return template.format(**fields) if fields else template
+    return fill(template, **fields) if fields else template
 
 
 def fields(template: str) -> set[str]:
