@@ -698,7 +698,7 @@ def test_break_point_text_says_when_buy_again_cannot_be_measured(funnel_con):
     i18n.set_language("en")
     try:
         text_en = brief.break_point_text(b, brief.break_point(f, "online"), BP)
-        assert text_en.startswith("**Fix add to cart → check out first**: 1 online users stop there")
+        assert text_en.startswith("**Fix add to cart → check out first**: 1 online user stops there")
         assert text_en.endswith(
             "Buy again within 30 days needs buyers observed for 30 days after their first order of a month by "
             "2026-10-31; the data has none yet."

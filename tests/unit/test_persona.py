@@ -551,7 +551,7 @@ def test_findings_read_chinese_in_the_default_language():
 def test_window_coverage_and_significance():
     # data from 2026-08-20, report month 2026-10, 12-month window from 2025-11-01: Aug, Sep, Oct
     assert ps.window_coverage(dt.date(2026, 8, 20), P, 12) == (
-        "Orders start on 2026-08-20, so the 12-month window holds 3 month(s) of history: recency and "
+        "Orders start on 2026-08-20, so the 12-month window holds 3 months of history: recency and "
         "frequency rank buyers within it."
     )
     assert ps.window_coverage(dt.date(2025, 11, 15), P, 12) == ""  # starts in the window's first month

@@ -535,7 +535,7 @@ def test_list_plan_cost_unknown_for_a_channel_missing_in_params():
     assert np.isnan(plan.loc["app_push", "touch_cost"])
     assert rl.plan_cost_text(plan.reset_index()) == (
         "Planned touch cost ¥0.1 for SMS (the coupons' discount is not added: it comes out of paid GMV when "
-        "redeemed); the touch cost of App push (1 treated users) is unknown: the params give no cost per touch "
+        "redeemed); the touch cost of App push (1 treated user) is unknown: the params give no cost per touch "
         "for App push."
     )
     assert rl.plan_cost_text(plan.loc[["sms"]].reset_index()) == (
@@ -562,11 +562,11 @@ def test_campaigns_without_holdout_need_one(make_warehouse):
     ]
     assert res.reason == (
         "The recall effect needs a randomised holdout (members drawn but not touched); none of the 1 "
-        "recall campaigns in the 12 months to October 2026 kept one, so their reactivation cannot be "
+        "recall campaign in the 12 months to October 2026 kept one, so their reactivation cannot be "
         "told apart from users who would have come back anyway (30-day window)."
     )
     assert rl.unmeasured_sentence(res.unmeasured).startswith(
-        "1 recall campaign(s) without a randomised holdout (2026-09 流失召回（短信）) left out"
+        "1 recall campaign without a randomised holdout (2026-09 流失召回（短信）) left out"
     )
 
 
@@ -587,8 +587,8 @@ def test_empty_recall_list_says_why(con):
     # active at the October end: u2, u3, u4, u6 (none with p < 0.1); churned: u1, silent 37 days
     assert rl.list_reason(con, P, rc) == (
         "Nobody qualifies for the recall list: none of the 4 active buyers is overdue against their own "
-        "rhythm (chance of a gap this long below 10%), and all 1 churned buyers have been silent for more "
-        "than 1 days. No list is written."
+        "rhythm (chance of a gap this long below 10%), and every churned buyer (1) has been silent for more "
+        "than 1 day. No list is written."
     )
     cool = RecallParams(at_risk_p=0.6, list_cooldown_days=61)
     # candidates u2, u3, u4 (p < 0.6) and u1 (churned 37 days): all members of the 09-01 campaign
@@ -604,7 +604,7 @@ def test_sentences_leave_out_empty_groups(con):
     # September end: u1, u4, u6 new, u2 churned, nobody declining; u2 is back (mature)
     assert (
         rl.transitions_title(tr, P)
-        == "Nobody was in the declining stage at the end of Sep 2026; 1 dormant users came back (ordered again)"
+        == "Nobody was in the declining stage at the end of Sep 2026; 1 dormant user came back (ordered again)"
     )
     assert rl.reactivated(tr) == 1  # u2: churned at the September end, ordered 10-05
     c = rl.compare_rules(rl.at_risk(con, P, RecallParams(at_risk_p=0.6)))
@@ -770,7 +770,7 @@ def test_randomised_channel_split_can_favour_a_channel():
     # sms - email among treated: 0.60 - 0.30 = +30 pp (one stratum)
     assert v.favour == "sms" and v.splits == 1
     assert v.sentence.startswith(
-        "In 1 randomised channel split(s), treated users reached by SMS reactivated +30.0 pp"
+        "In 1 randomised channel split, treated users reached by SMS reactivated +30.0 pp"
     )
     # the same split with 32 of 100 for sms: +2 pp, not significant -> no favour
     close = split.assign(reactivated=split.reactivated & ~((split.campaign_id == 5) & (split.user_id > 32)))
@@ -806,7 +806,7 @@ def test_list_leaves_out_the_global_holdout_upfront(con):
     lst = rl.recall_list(con, P, RC, DP, held)
     assert lst.empty and lst.attrs["global_holdout_left_out"] == 1
     assert rl.list_reason(con, P, RC, 1) == (
-        "Nobody qualifies for the recall list: all 1 users who would are in the persistent global holdout, "
+        "Nobody qualifies for the recall list: every user who would qualify (1) is in the persistent global holdout, "
         "which no list touches."
     )
     kept = rl.recall_list(
