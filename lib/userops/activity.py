@@ -958,7 +958,9 @@ def participation_headline(part: pd.DataFrame, p: Period, ap: ActivityParams) ->
         return ParticipationHeadline(
             i18n.t(
                 "activity_report.why.participation",
-                names=i18n.t("common.list_sep").join(i18n.name("incentive", e) for e in ap.incentive_events),
+                names=i18n.t("common.list_sep").join(
+                    i18n.name_in_text("incentive", e) for e in ap.incentive_events
+                ),
                 first=i18n.month(trend_start(p, ap)),
                 last=i18n.month(p),
             )
@@ -987,7 +989,7 @@ def association_shown(assoc: pd.DataFrame, p: Period, ap: ActivityParams) -> Ass
     )
     if ok.any():
         left = assoc[~ok]
-        names = i18n.t("common.list_sep").join(i18n.name("incentive", i) for i in left.incentive)
+        names = i18n.t("common.list_sep").join(i18n.name_in_text("incentive", i) for i in left.incentive)
         dropped = (
             i18n.t("activity_report.why.assoc_dropped", names=names, count=_count(len(left)), needs=needs)
             if len(left)

@@ -693,7 +693,7 @@ def _association_text(assoc: pd.DataFrame, view, run: ActivityRun, idx) -> str:
     items = [
         _t(
             "incentive.assoc_item",
-            name=i18n.name("incentive", r.incentive),
+            name=i18n.name_in_text("incentive", r.incentive),  # after "Among the ... users ..., "
             orders=_signed(r.diff_orders),
             ci=nv.ci(r.ci_orders_low, r.ci_orders_high, _signed),
             gmv=nv.yuan(r.diff_gmv),
@@ -1215,13 +1215,13 @@ def _incentive_actions(run: ActivityRun) -> list[str]:
     neg = assoc[(assoc.ci_orders_high < 0) & (assoc.incentive != "any")]
     acts = []
     if len(pos):
-        names = [i18n.name("incentive", i) for i in pos.incentive]
+        names = [i18n.name_in_text("incentive", i) for i in pos.incentive]  # "**Keep lucky draw**"
         acts.append(_t("action.keep_incentive", names=_join(names), first=names[0]))
     if len(neg):
         acts.append(
             _t(
                 "action.review_incentive",
-                names=_join(i18n.name("incentive", i) for i in neg.incentive),
+                names=_join(i18n.name_in_text("incentive", i) for i in neg.incentive),
                 diffs=_join(_signed(r.diff_orders) for r in neg.itertuples()),
                 days=ap.outcome_days,
             )

@@ -574,8 +574,8 @@ def test_participation_without_incentive_events(con):
     ph = a.participation_headline(a.participation(con, P, AP), P, AP)
     assert ph.any_rate is None
     assert ph.reason == (
-        "Incentive participation needs the incentive events the params name (Check-in, Shared card, Lucky draw, "
-        "Task done, 40-second browse); the events of May 2026 to October 2026 have none."
+        "Incentive participation needs the incentive events the params name (check-in, shared card, lucky draw, "
+        "task done, 40-second browse); the events of May 2026 to October 2026 have none."
     )
 
 
@@ -772,9 +772,37 @@ def test_association_leaves_out_comparisons_without_spread(make_warehouse):
     assert view.reason is None
     assert sorted(view.rows.incentive) == ["any", "checkin"]
     assert view.dropped.startswith(
-        "Left out: Lucky draw; the comparison needs participants and non-participants"
+        "Left out: lucky draw; the comparison needs participants and non-participants"
     )
     con.close()
+
+
+def test_incentive_action_heads_write_the_names_in_the_sentence():
+    # hand association rows: draw and checkin clearly below their look-alikes (CI under 0), share_card above
+    from types import SimpleNamespace
+
+    from userops import activity_report as ar
+
+    assoc = pd.DataFrame(
+        {
+            "incentive": ["share_card", "draw", "checkin", "any"],
+            "diff_orders": [0.5, -0.4, -0.25, 0.1],
+            "ci_orders_low": [0.2, -0.7, -0.5, -0.1],
+            "ci_orders_high": [0.8, -0.1, -0.05, 0.3],
+        }
+    )
+    acts = ar._incentive_actions(SimpleNamespace(assoc=assoc, ap=ActivityParams(outcome_days=30)))
+    assert acts[0].startswith("**Keep shared card**: participants order more than look-alikes")
+    assert acts[0].endswith("put a randomised holdout on shared card next month to measure it.")
+    assert acts[1].startswith("**Review lucky draw, check-in**: participants order less than look-alikes")
+    assert "(-0.40, -0.25 orders in 30 days)" in acts[1]
+    i18n.set_language("zh")
+    try:
+        assert ar._incentive_actions(SimpleNamespace(assoc=assoc, ap=ActivityParams(outcome_days=30)))[
+            1
+        ].startswith("**复查" + i18n.name("incentive", "draw"))
+    finally:
+        i18n.set_language("en")
 
 
 def test_repurchase_reminder_action_on_the_margin_basis():
