@@ -842,6 +842,17 @@ def roi_text(r) -> str:
     return T("money.roi", roi=_ratio(r.roi), ci=ci)
 
 
+def roi_fields(r) -> dict[str, str]:
+    """The pooled margin ROI of an effects row as the action and the summary write it: ``roi`` '2.3' and
+    ``ci`` ' (95% CI 0.4–4.1)' ('' when an end of the interval is missing or the cost is unknown)."""
+    from userops import i18n
+    from userops import narrative as nv
+
+    finite = not r.cost_unknown_for and np.isfinite(r.roi_low) and np.isfinite(r.roi_high)
+    ci = i18n.t("recall.roi_ci", ci=nv.ci(r.roi_low, r.roi_high, _ratio)) if finite else ""
+    return {"roi": _ratio(r.roi), "ci": ci}
+
+
 def recall_action(r) -> str | None:
     """Keep, measure or rethink recalling (``money.verdict`` on an effects 'all' row: its pooled lift
     and its margin ROI interval), with the money behind it; None when the lift is not clear (report
@@ -859,15 +870,7 @@ def recall_action(r) -> str | None:
     else:
         fixed = i18n.t("recall.cost_fixed", fixed=yuan(r.fixed_cost)) if r.fixed_cost else ""
         cost = i18n.t("recall.cost", cost=yuan(r.cost, 1), touches=num(r.touches), fixed=fixed)
-        if not np.isfinite(r.roi):
-            roi = i18n.t("recall.roi_free")
-        else:
-            ci = (
-                i18n.t("recall.roi_ci", ci=nv.ci(r.roi_low, r.roi_high, lambda x: f"{x:,.1f}"))
-                if finite
-                else ""
-            )
-            roi = i18n.t("recall.roi", roi=f"{r.roi:,.1f}", ci=ci)
+        roi = i18n.t("recall.roi_free") if not np.isfinite(r.roi) else i18n.t("recall.roi", **roi_fields(r))
     clear = bool(r.significant and r["diff"] > 0)
     roi_value = None if r.cost_unknown_for else r.roi  # no ROI without the cost of every touch
     v = money.verdict(clear, roi_value, (r.roi_low, r.roi_high), cost_known=not r.cost_unknown_for)

@@ -856,11 +856,12 @@ def _findings(run: RecallRun) -> list[str]:
     if run.eff is not None:
         allr = run.res.pooled
         kw = dict(lift=nv.pp(allr["diff"]), ci=nv.ci(allr.ci_low, allr.ci_high, nv.pp))
-        roi = allr.roi
+        roi = rl.roi_fields(allr)  # the ROI and its interval as the action writes them
         found.append(
-            T("summary.lift", roi=nv.num(roi, 1), **kw) if pd.notna(roi) and abs(roi) != float("inf")
+            T("summary.lift", roi=roi["roi"], roi_ci=roi["ci"], **kw)
+            if pd.notna(allr.roi) and abs(allr.roi) != float("inf")
             else T("summary.lift_no_roi", **kw)
-        )  # fmt: skip
+        )
     if run.lst is not None and len(run.lst):
         n_t = int((run.lst.arm == "treatment").sum())
         found.append(

@@ -861,6 +861,31 @@ def test_recall_action_follows_the_one_verdict_rule():
     assert rl.channel_verdict(_two_campaigns(), RC).needs_split  # sms and wechat_notice, never randomised
 
 
+def test_summary_finding_gives_the_roi_with_the_interval_of_the_action():
+    # the pooled row of _two_campaigns (ROI (100 - 1.4) / 1.4 = 70.4) with a clear lift and its ROI interval
+    # set by hand to 3.0-120.0: the summary's finding writes the ROI as the action does, interval included
+    from types import SimpleNamespace
+
+    from userops import recall_report as rr
+
+    allr = rl.campaign_effects(_two_campaigns(), RC).set_index("group").loc["all"].copy()
+    allr["significant"] = True
+    allr[["roi_low", "roi_high"]] = [3.0, 120.0]
+    run = SimpleNamespace(
+        P=P, snap=None, cmp=None, lst=None, eff=pd.DataFrame([allr]), res=SimpleNamespace(pooled=allr)
+    )
+    i18n.set_language("en")
+    (found,) = rr._findings(run)
+    assert nv.plain(found).endswith("; ROI on margin 70.4 (95% CI 3.0–120.0).")
+    assert "**ROI on margin 70.4** (95% CI 3.0–120.0)" in nv.plain(rl.recall_action(allr))
+    i18n.set_language("zh")
+    (found,) = rr._findings(run)
+    assert nv.plain(found).endswith("；ROI（毛利口径）70.4（95%置信区间 3.0–120.0）。")
+    assert "**ROI（毛利口径）70.4**（95%置信区间 3.0–120.0）" in nv.plain(rl.recall_action(allr))
+    allr[["roi_low", "roi_high"]] = [np.nan, np.nan]  # every draw lost an arm: the ROI alone
+    assert nv.plain(rr._findings(run)[0]).endswith("；ROI（毛利口径）70.4。")
+
+
 def test_campaign_increments_do_not_depend_on_the_block_size():
     # two campaigns; u1 is in both (one Poisson weight per draw for both rows)
     out = pd.DataFrame(
