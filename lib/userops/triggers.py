@@ -143,12 +143,21 @@ def _earlier_members(
     return df.drop_duplicates(["campaign_id", "user_id"]).reset_index(drop=True)
 
 
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The rows of ``frames`` (the same columns) one under the other. A column that is all missing in a
+    frame (a list without coupons) is left out of that frame before the concat, so the others decide its
+    type: what pandas does today, without its FutureWarning on all-NA entries."""
+    cols = list(frames[0].columns)
+    filled = [f.loc[:, f.notna().any()] for f in frames]
+    return pd.concat(filled, ignore_index=True).reindex(columns=cols)
+
+
 def _candidates(con, lists: dict[str, pd.DataFrame], p: Params) -> pd.DataFrame:
     """All rules' rows with priority and the user's original id."""
     frames = [df.assign(list=name) for name, df in lists.items() if len(df)]
     if not frames:
         return pd.DataFrame(columns=["user_id", "coupon_id", "coupon_value", "detail", "reason", "list"])
-    c = pd.concat(frames, ignore_index=True)
+    c = _stack(frames)
     c["priority"] = c.list.map({k: v.priority for k, v in p.triggers.lists.items()})
     with id_table(con, "_trigger_users", c.user_id):
         ids = query("triggers/source_ids", con)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from userops import i18n
+from userops import triggers as tr
 from userops.contract import CAMPAIGN_KINDS, TABLES
 from userops.db import connect
 from userops.experiments import global_holdout_score
@@ -606,3 +608,33 @@ def test_monthly_plan_reads_this_runs_pseudonymised_lists_back(wh, tmp_path, mon
     with connect(wh) as con:
         kept, left = monthly_plan(con, _params(), "recall", _monthly(con, rows), dt.date(2026, 10, 1), out)
         assert _ids(con, kept) == ["u17"] and left == {"u01", "u21"}
+
+
+def test_lists_without_coupons_stack_without_a_pandas_warning():
+    # a recall list (no coupon: ids and values all missing) under a repurchase list (coupon 7 worth 10):
+    # the coupon columns keep the coupon list's types, and pandas' FutureWarning on all-NA entries is an error
+    import warnings
+
+    recall = pd.DataFrame(
+        {"user_id": [1, 2], "coupon_id": [None, None], "coupon_value": [np.nan, np.nan],
+         "detail": [None, None], "reason": ["silent 40 days", "silent 52 days"], "list": "recall"}
+    )  # fmt: skip
+    coupon = pd.DataFrame(
+        {"user_id": [3], "coupon_id": pd.array([7], dtype="Int64"), "coupon_value": [10.0],
+         "detail": ["milk"], "reason": ["coupon unused"], "list": "repurchase_coupon_unused"}
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stacked = tr._stack([recall, coupon])
+        alone = tr._stack([recall])
+    assert list(stacked.columns) == list(recall.columns)
+    assert stacked.user_id.tolist() == [1, 2, 3] and stacked.list.tolist() == ["recall"] * 2 + [
+        "repurchase_coupon_unused"
+    ]
+    assert str(stacked.coupon_id.dtype) == "Int64" and stacked.coupon_id.isna().tolist() == [
+        True,
+        True,
+        False,
+    ]
+    assert stacked.coupon_value.tolist()[2] == 10.0 and stacked.detail.tolist()[2] == "milk"
+    assert alone.coupon_id.isna().all() and alone.reason.tolist() == ["silent 40 days", "silent 52 days"]
