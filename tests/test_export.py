@@ -366,3 +366,36 @@ def test_summary_follows_a_title_printed_by_code(tmp_path):
         < html.index("break-after: page")
         < html.index("BODY")
     )
+
+
+def test_glossary_heading_keeps_with_its_table_in_the_pdf_html(tmp_path):
+    """The brief's glossary cell (heading, then the terms table): the table is kept whole and the heading
+    may not be followed by a page break, so a page never ends with the heading alone (checked at the HTML
+    and CSS level; the PDF itself is looked at by hand)."""
+    import re
+
+    from userops import brief, i18n
+
+    i18n.set_language("en")
+    try:
+        cell = new_code_cell("")
+        cell.outputs = [
+            nbformat.v4.new_output("display_data", data={"text/markdown": brief.section("glossary")}),
+            nbformat.v4.new_output("display_data", data={"text/html": brief.glossary_html().to_html()}),
+        ]
+        nbformat.write(new_notebook(cells=[new_markdown_cell("# Brief"), cell]), tmp_path / "nb.ipynb")
+        html = export.render_html(tmp_path / "nb.ipynb")
+    finally:
+        i18n.set_language(i18n.DEFAULT_LANGUAGE)
+    css = re.sub(r"\s+", " ", html)
+    # the heading's output may not break after it; a kept table does not break inside
+    assert ".jp-OutputArea-child:has(h1, h2, h3) { break-after: avoid; page-break-after: avoid; }" in css
+    assert ".jp-RenderedHTMLCommon :is(h1, h2, h3) { break-after: avoid; page-break-after: avoid; }" in css
+    assert ".jp-RenderedHTMLCommon table.uo-keep { break-inside: avoid; page-break-inside: avoid; }" in css
+    heading = html.index(">Glossary<")
+    table = re.search(r'<table[^>]*class="[^"]*\buo-keep\b', html)
+    assert table and heading < table.start()
+    # nothing between the heading and the table: the table's output is the next one of the same cell
+    between = html[heading : table.start()]
+    assert between.count('class="jp-OutputArea-child') == 1 and "jp-Cell " not in between
+    assert "average order value = GMV ÷ orders." in html  # the English glossary itself

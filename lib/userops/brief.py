@@ -973,11 +973,20 @@ def definitions(bp: BriefParams, rc: RecallParams, currency: str = "") -> pd.Dat
     return pd.DataFrame(rows, columns=[i18n.t("brief.def_col_number"), i18n.t("brief.def_col_definition")])
 
 
-def terms_table_html(df: pd.DataFrame):
+def terms_table_html(df: pd.DataFrame, keep_together: bool = False):
     """A two-column table of terms and their explanations (the appendix's definitions, the glossary): the
-    term column is never narrowed to broken words ("attribu tion"), the explanations wrap beside it."""
+    term column is never narrowed to broken words ("attribu tion"), the explanations wrap beside it.
+    ``keep_together``: the PDF never splits the table (a short one), so its heading moves with it."""
     styles = _tight() + _whole_words_first("24mm")
-    return charts.table_html(df, max_rows=None).set_table_styles(styles, overwrite=False)
+    return charts.table_html(df, max_rows=None, keep_together=keep_together).set_table_styles(
+        styles, overwrite=False
+    )
+
+
+def glossary_html():
+    """The glossary table as the brief prints it: kept whole (it fits a page), so the heading above it
+    never stays behind alone at the foot of a page with only the table's header row under it."""
+    return terms_table_html(glossary_table(), keep_together=True)
 
 
 def _whole_words_first(min_width: str | None = None) -> list[dict]:
