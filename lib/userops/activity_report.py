@@ -855,9 +855,9 @@ def _points_text(run: ActivityRun, now_p, ps, why: dict, issued_r: pd.DataFrame)
         _t(
             "points.sources",
             items=_join(
-                f"{i18n.name('points_reason', r.reason)}（{nv.pct(r.points / issued_r.points.sum())}）"
+                f"{i18n.name_in_text('points_reason', r.reason)}（{nv.pct(r.points / issued_r.points.sum())}）"
                 if i18n.language() == "zh"
-                else f"{i18n.name('points_reason', r.reason)} ({nv.pct(r.points / issued_r.points.sum())})"
+                else f"{i18n.name_in_text('points_reason', r.reason)} ({nv.pct(r.points / issued_r.points.sum())})"
                 for r in issued_r.head(3).itertuples()
             ),
         )

@@ -859,3 +859,19 @@ def test_definitions_appendix_in_business_language(lang):
     assert code_on_page(text) == []
     assert ("30日复购率" if lang == "zh" else "30-day repurchase rate") in text  # AP.repurchase_days
     assert cjk_share(text) > 0.9 if lang == "zh" else chinese_outside(text) == []
+
+
+def test_points_sources_read_in_the_sentence():
+    # hand issued points: 40-second browse 60, order 30, check-in 10 (of 100); one point issued this month
+    from types import SimpleNamespace
+
+    from userops import activity_report as ar
+
+    issued_r = pd.DataFrame({"reason": ["browse_40s", "order", "checkin"], "points": [60, 30, 10]})
+    ps = SimpleNamespace(outstanding=500, liability_yuan=5.0)
+    run = SimpleNamespace(P=P, found={})
+    text = ar._points_text(
+        run, SimpleNamespace(issued=1, redeemed=2), ps, {"expected": "E.", "lag": "L."}, issued_r
+    )
+    assert "**1 point was issued and 2 redeemed" in text
+    assert "the largest sources were 40-second browse (60.0%), order (30.0%), check-in (10.0%)" in text
