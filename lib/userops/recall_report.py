@@ -669,7 +669,7 @@ def _list_finding(run: RecallRun, plan: pd.DataFrame, left_out: int) -> str:
         at_risk=nv.num(seg.get("at_risk", 0)),
         s_at_risk=i18n.name("segment", "at_risk"),
         churned=nv.num(seg.get("churned", 0)),
-        s_churned=i18n.name("stage", "churned"),
+        s_churned=i18n.name_in_text("stage", "churned"),
         recency=rc.list_max_recency_days,
         cooldown=rc.list_cooldown_days,
         holdout_text=holdout_text,
@@ -842,7 +842,7 @@ def _findings(run: RecallRun) -> list[str]:
             T(
                 "summary.churned",
                 share=nv.pct(snap.now.loc["churned", "share_of_buyers"]),
-                churned=i18n.name("stage", "churned"),
+                churned=i18n.name_in_text("stage", "churned"),
                 month=i18n.month_short(P),
                 n=nv.num(snap.now.loc["churned", "n_users"]),
                 reactivated=nv.num(run.reactivated),

@@ -905,3 +905,20 @@ def test_campaign_increments_do_not_depend_on_the_block_size():
     for v in rl.INCREMENT_VALUES:
         assert one[v].shape == (200, 2)
         np.testing.assert_array_equal(one[v], whole[v])
+
+
+def test_summary_churned_finding_names_the_stage_inside_the_sentence():
+    # hand snapshot: 5 of 10 buyers dormant at the October end, 1 of them came back
+    from types import SimpleNamespace
+
+    from userops import recall_report as rr
+
+    now = pd.DataFrame({"share_of_buyers": [0.5], "n_users": [5]}, index=["churned"])
+    run = SimpleNamespace(
+        P=P, snap=SimpleNamespace(buyers=10, now=now), reactivated=1, cmp=None, eff=None, lst=None
+    )
+    i18n.set_language("en")
+    assert rr._findings(run) == [
+        "50.0% of buyers were in the dormant stage at the end of Oct 2026 (5 users); "
+        "1 dormant user came back this month."
+    ]
