@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from userops import acquisition, clv, i18n, money
 from userops.charts import fmt_yuan
@@ -544,34 +545,45 @@ def campaign_increments(
     (draws x campaigns) from one user-resampling bootstrap: every draw gives each *user* a
     Poisson(1) weight shared by all their campaign rows, so a user in several campaigns is not
     taken as independent and sums over campaigns keep their correlation. NaN where an arm is empty.
+
+    The weighted sums per campaign x arm are one sparse product per block of draws: a users x
+    (count and values by campaign x arm) design holds each user's rows summed (zeros left out), so
+    the work is draws x (rows + rows with a value) and a block holds ``block_cells // users``
+    draws x users weights, whatever the number of campaigns.
     """
     camp_ix, camps = pd.factorize(out.campaign_id, sort=True)
     k = len(camps)
     cell = camp_ix * 2 + (out.arm == "holdout").to_numpy()
-    onehot = np.zeros((len(out), 2 * k))
-    onehot[np.arange(len(out)), cell] = 1.0
-    vals = {v: out[v].to_numpy(float) for v in INCREMENT_VALUES}
     n_t = np.bincount(camp_ix[(out.arm == "treatment").to_numpy()], minlength=k).astype(float)
+    user_ix, users = pd.factorize(out.user_id, sort=True)
+    xs = [np.ones(len(out))] + [out[v].to_numpy(float) for v in INCREMENT_VALUES]
+    design = sparse.csr_matrix(
+        (
+            np.concatenate(xs),
+            (np.concatenate([cell + 2 * k * j for j in range(len(xs))]), np.tile(user_ix, len(xs))),
+        ),
+        shape=(2 * k * len(xs), len(users)),
+    )  # (count | values) x campaign x arm by user: each user's rows summed
+    design.eliminate_zeros()
 
-    def incs(w: np.ndarray) -> dict[str, np.ndarray]:  # w: b x rows -> per value b x k
-        n = w @ onehot
+    def incs(sums: np.ndarray) -> dict[str, np.ndarray]:  # sums: b x (count | values) -> per value b x k
+        n = sums[:, : 2 * k]
         res = {}
         with np.errstate(divide="ignore", invalid="ignore"):
-            for v, x in vals.items():
-                s = (w * x) @ onehot
+            for j, v in enumerate(INCREMENT_VALUES, start=1):
+                s = sums[:, 2 * k * j : 2 * k * (j + 1)]
                 res[v] = (s[:, 0::2] / n[:, 0::2] - s[:, 1::2] / n[:, 1::2]) * n_t
         return res
 
-    point = incs(np.ones((1, len(out))))
+    point = incs(np.asarray(design.sum(axis=1)).T)
     est = pd.DataFrame({"campaign_id": list(camps), **{v: point[v][0] for v in INCREMENT_VALUES}})
-    user_ix, users = pd.factorize(out.user_id, sort=True)
     rng = np.random.default_rng(seed)
-    block = max(1, min(draws, block_cells // max(len(out), 1)))
+    block = max(1, min(draws, block_cells // max(len(users), 1)))
     parts: dict[str, list[np.ndarray]] = {v: [] for v in INCREMENT_VALUES}
     for start in range(0, draws, block):
         b = min(block, draws - start)
-        w = rng.poisson(1.0, size=(b, len(users))).astype(float)[:, user_ix]
-        for v, d in incs(w).items():
+        w = rng.poisson(1.0, size=(b, len(users)))  # the same stream whatever the block
+        for v, d in incs((design @ np.asarray(w.T, dtype=float, order="C")).T).items():
             parts[v].append(d)
     boot = {v: np.concatenate(p) if p else np.zeros((0, k)) for v, p in parts.items()}
     return est, boot

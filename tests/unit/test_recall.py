@@ -922,3 +922,50 @@ def test_summary_churned_finding_names_the_stage_inside_the_sentence():
         "50.0% of buyers were in the dormant stage at the end of Oct 2026 (5 users); "
         "1 dormant user came back this month."
     ]
+
+
+def _increments_by_one_hot(out: pd.DataFrame, draws: int, seed: int) -> dict[str, np.ndarray]:
+    """The former campaign_increments bootstrap, kept as the reference: Poisson(1) user weights
+    (one seeded stream, all draws at once) times a dense rows x (campaign x arm) one-hot matrix."""
+    camp_ix, camps = pd.factorize(out.campaign_id, sort=True)
+    k = len(camps)
+    cell = camp_ix * 2 + (out.arm == "holdout").to_numpy()
+    onehot = np.zeros((len(out), 2 * k))
+    onehot[np.arange(len(out)), cell] = 1.0
+    n_t = np.bincount(camp_ix[(out.arm == "treatment").to_numpy()], minlength=k).astype(float)
+    user_ix, users = pd.factorize(out.user_id, sort=True)
+    w = np.random.default_rng(seed).poisson(1.0, size=(draws, len(users))).astype(float)[:, user_ix]
+    n = w @ onehot
+    res = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for v in rl.INCREMENT_VALUES:
+            s = (w * out[v].to_numpy(float)) @ onehot
+            res[v] = (s[:, 0::2] / n[:, 0::2] - s[:, 1::2] / n[:, 1::2]) * n_t
+    return res
+
+
+def test_campaign_increments_equal_the_one_hot_formula():
+    # c1: u1, u2 treated, u3 holdout; c2: u1 holdout, u4 treated, u5 holdout (u1 in both: one weight);
+    # c3: u6 treated only (no holdout: NaN in every draw)
+    out = pd.DataFrame(
+        {
+            "campaign_id": [1, 1, 1, 2, 2, 2, 3],
+            "user_id": [11, 12, 13, 11, 14, 15, 16],
+            "arm": ["treatment", "treatment", "holdout", "holdout", "treatment", "holdout", "treatment"],
+            "orders": [1, 0, 2, 0, 3, 1, 1],
+            "gmv": [40.0, 0, 70, 0, 120, 35, 10],
+            "margin": [12.0, 0, 20, 0, 30, 9, 3],
+        }
+    )
+    est, boot = rl.campaign_increments(out, draws=300, seed=9, block_cells=4)  # 4 // 6 users: 1 draw a block
+    est = est.set_index("campaign_id")
+    # c1 GMV: T (40 + 0) / 2 - H 70 / 1 = -50, x 2 treated = -100; c2: T 120 / 1 - H (0 + 35) / 2 = 102.5
+    assert est.loc[1, "gmv"] == pytest.approx(-100)
+    assert est.loc[2, "gmv"] == pytest.approx(102.5)
+    assert est.loc[2, "orders"] == pytest.approx(3 - 0.5)  # T 3 orders, H (0 + 1) / 2
+    assert np.isnan(est.loc[3, "margin"])
+    ref = _increments_by_one_hot(out, 300, 9)
+    for v in rl.INCREMENT_VALUES:
+        assert boot[v].shape == (300, 3)
+        np.testing.assert_allclose(boot[v], ref[v], rtol=1e-12, atol=1e-9)  # same weights, same draws
+        assert np.isnan(boot[v][:, 2]).all()
