@@ -38,7 +38,7 @@ from scipy import sparse
 from userops import i18n, money
 from userops import narrative as nv
 from userops.db import query
-from userops.experiments import pooled_effect
+from userops.experiments import poisson1_blocks, pooled_effect
 from userops.params import ExperimentParams
 from userops.stats import diff_proportions
 
@@ -342,13 +342,10 @@ def _bootstrap_increments(
         [sparse.csr_matrix((y, (np.arange(n_rows), cell)), shape=(n_rows, 2 * n_strata)) for y in ys]
     ).tocsc()  # rows x (1 + outcomes) blocks of strata x arms
     n1 = camp.members_treatment.to_numpy(dtype=float)
-    rng = np.random.default_rng(seed)
     block = max(1, min(draws, block_cells // max(n_rows, 1)))
     out = []
-    for start in range(0, draws, block):
-        b = min(block, draws - start)
-        weights = rng.poisson(1.0, size=(b, n_users)).astype(float)[:, user]  # b x rows
-        sums = np.asarray((design.T @ weights.T).T)  # b x blocks
+    for w in poisson1_blocks(seed, draws, n_users, block):
+        sums = np.asarray((design.T @ w[:, user].T.astype(float)).T)  # b x blocks
         k = 2 * n_strata
         size = sums[:, :k]
         with np.errstate(divide="ignore", invalid="ignore"):

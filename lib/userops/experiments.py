@@ -9,7 +9,8 @@
   of m campaigns weighs 1/m in each), and a holdout row of a user who was treated in another
   pooled campaign is contaminated and dropped (counted). Its interval is a bootstrap that
   resamples *users*, so users who appear in several campaigns are not taken as independent.
-  Draws come in blocks of Poisson(1) user weights: memory is bounded by the block, not the draws.
+  Draws come in blocks of Poisson(1) user weights (:func:`poisson1_blocks`): memory is bounded
+  by the block, not the draws.
 - :func:`global_holdout_score` / ``sql/experiments/global_holdout.sql``: a stable per-user
   assignment to the global control group, sha256(salt:original id) -> [0, 1): the same on every
   run and every engine (no engine hash).
@@ -18,6 +19,8 @@
 from __future__ import annotations
 
 import hashlib
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,6 +101,49 @@ def _cmh_p(x1, n1, x0, n0) -> float:
             return float(StratifiedTable(tables).test_null_odds(correction=False).pvalue)
     except (ValueError, ZeroDivisionError):
         return float("nan")
+
+
+#: P(X <= k) of Poisson(1), k = 0..18; P(X > 18) < 2**-53 is folded into k = 18 (the last entry is 1)
+POISSON1_CDF = np.array(
+    [math.fsum(math.exp(-1) / math.factorial(i) for i in range(k + 1)) for k in range(18)] + [1.0]
+)
+_BUCKET_BITS = 16
+
+
+def _poisson1_table() -> np.ndarray:
+    """Poisson(1) by 16-bit bucket j of the uniform, [j, j + 1) / 2**16: the value when one k covers
+    the whole bucket, else 255 (a bucket that holds a step of the CDF; 8 of the 65,536)."""
+    edges = np.arange(2**_BUCKET_BITS + 1) / 2**_BUCKET_BITS
+    low = np.searchsorted(POISSON1_CDF, edges[:-1], side="right")  # k at the bucket's first uniform
+    high = np.searchsorted(POISSON1_CDF, edges[1:], side="left")  # k just below its end
+    return np.where(low == high, low, 255).astype(np.uint8)
+
+
+_POISSON1_TABLE = _poisson1_table()
+
+
+def poisson1_blocks(seed: int, draws: int, n: int, block: int) -> Iterator[np.ndarray]:
+    """Seeded Poisson(1) bootstrap weights, ``block`` draws x ``n`` units (uint8) at a time.
+
+    Inverse CDF of a uniform: each weight takes 16 random bits (four from one 64-bit draw of the
+    seeded PCG64 stream; a draw's row of ``n`` weights starts on a fresh 64-bit word) and reads the
+    Poisson(1) value of that 1/65,536 of [0, 1) from a table; in the 8 buckets that hold a step of
+    the CDF, a second seeded stream places the uniform inside the bucket (53 more bits) and the
+    CDF decides. So P(weight = k) is the Poisson(1) probability to double precision, and the
+    weights are the same whatever the block (the streams are consumed draw by draw). About ten
+    times faster than ``Generator.poisson``, whose cost was most of a bootstrap at a million users.
+    """
+    main, fine = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    words = -(-n // 4)
+    for start in range(0, draws, block):
+        b = min(block, draws - start)
+        bits = main.bit_generator.random_raw((b, words)).astype("<u8", copy=False).view("<u2")[:, :n]
+        w = np.take(_POISSON1_TABLE, bits)
+        rows, cols = np.nonzero(w == 255)
+        if rows.size:
+            u = (bits[rows, cols] + fine.random(rows.size)) / 2**_BUCKET_BITS
+            w[rows, cols] = np.searchsorted(POISSON1_CDF, u, side="right")
+        yield w
 
 
 @dataclass(frozen=True)
@@ -207,7 +253,6 @@ def _user_bootstrap(df, n_strata, level, draws, seed, block_cells) -> tuple[floa
     matrix, and the block size does not change the result (the same seeded stream of weights).
     Per block, the weighted members and converted per stratum x arm are one sparse product.
     """
-    rng = np.random.default_rng(seed)
     n_users = int(df.user_ix.max()) + 1 if len(df) else 0
     if n_users == 0 or draws <= 0:
         return float("nan"), float("nan")
@@ -221,10 +266,8 @@ def _user_bootstrap(df, n_strata, level, draws, seed, block_cells) -> tuple[floa
     ).tocsc()
     block = max(1, min(draws, block_cells // max(len(df), 1)))
     stats = []
-    for start in range(0, draws, block):
-        b = min(block, draws - start)
-        uw = rng.poisson(1.0, size=(b, n_users)).astype(float)
-        sums = np.asarray((design.T @ uw[:, ui].T).T)  # b x (members | converted)
+    for uw in poisson1_blocks(seed, draws, n_users, block):
+        sums = np.asarray((design.T @ uw[:, ui].T.astype(float)).T)  # b x (members | converted)
         n, x = sums[:, :k], sums[:, k:]
         stats.append(_mh_rows(x[:, 0::2], n[:, 0::2], x[:, 1::2], n[:, 1::2]))
     vals = np.concatenate(stats)

@@ -22,7 +22,7 @@ from userops import acquisition, clv, i18n, money
 from userops.charts import fmt_yuan
 from userops.db import create_temp_table, has_temp_table, logged, query
 from userops.experiment import assign_arms
-from userops.experiments import PooledEffect, mh_risk_difference, pooled_effect
+from userops.experiments import PooledEffect, mh_risk_difference, poisson1_blocks, pooled_effect
 from userops.narrative import currency, num, pct, pp, significance, yuan
 from userops.outputs import global_holdout_users
 from userops.params import AcquisitionParams, DataParams, ExperimentParams, RecallParams
@@ -577,12 +577,9 @@ def campaign_increments(
 
     point = incs(np.asarray(design.sum(axis=1)).T)
     est = pd.DataFrame({"campaign_id": list(camps), **{v: point[v][0] for v in INCREMENT_VALUES}})
-    rng = np.random.default_rng(seed)
     block = max(1, min(draws, block_cells // max(len(users), 1)))
     parts: dict[str, list[np.ndarray]] = {v: [] for v in INCREMENT_VALUES}
-    for start in range(0, draws, block):
-        b = min(block, draws - start)
-        w = rng.poisson(1.0, size=(b, len(users)))  # the same stream whatever the block
+    for w in poisson1_blocks(seed, draws, len(users), block):  # the same weights whatever the block
         for v, d in incs((design @ np.asarray(w.T, dtype=float, order="C")).T).items():
             parts[v].append(d)
     boot = {v: np.concatenate(p) if p else np.zeros((0, k)) for v, p in parts.items()}

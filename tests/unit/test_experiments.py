@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 from statsmodels.stats.contingency_tables import StratifiedTable
 
-from userops.experiments import global_holdout_score, mh_risk_difference, pooled_effect
+from userops.experiments import (
+    POISSON1_CDF,
+    global_holdout_score,
+    mh_risk_difference,
+    poisson1_blocks,
+    pooled_effect,
+)
 from userops.sql_files import read_sql
 
 # Two campaigns with different holdout shares:
@@ -321,7 +327,7 @@ BOOT_ROWS = pd.DataFrame(
 def _reference_interval(rows: pd.DataFrame, draws: int, seed: int, level: float = 0.95):
     """The bootstrap written out draw by draw: Poisson(1) per user (sorted ids), MH per draw."""
     users = sorted(rows.user_id.unique())
-    weights = np.random.default_rng(seed).poisson(1.0, size=(draws, len(users)))
+    weights = next(poisson1_blocks(seed, draws, len(users), draws))  # every draw in one block
     vals = []
     for wrow in weights:
         w = rows.user_id.map(dict(zip(users, wrow, strict=True))).to_numpy(float)
@@ -342,12 +348,37 @@ def _reference_interval(rows: pd.DataFrame, draws: int, seed: int, level: float 
 
 
 def test_user_bootstrap_in_blocks_equals_the_draw_by_draw_bootstrap():
-    # holdout_rules off: every row weighs 1, so the reference above is the whole algorithm
-    one = pooled_effect(BOOT_ROWS, draws=300, seed=11, block_cells=len(BOOT_ROWS), holdout_rules=False)
-    many = pooled_effect(BOOT_ROWS, draws=300, seed=11, block_cells=7 * len(BOOT_ROWS), holdout_rules=False)
-    whole = pooled_effect(BOOT_ROWS, draws=300, seed=11, block_cells=10**9, holdout_rules=False)
+    # holdout_rules off: every row weighs 1, so the reference above is the whole algorithm; an 80%
+    # interval (the 95% one of eight users sits on the bounds -0.5 and 1 for many seeds)
+    kw = dict(level=0.8, draws=300, holdout_rules=False)
+    one = pooled_effect(BOOT_ROWS, seed=11, block_cells=len(BOOT_ROWS), **kw)
+    many = pooled_effect(BOOT_ROWS, seed=11, block_cells=7 * len(BOOT_ROWS), **kw)
+    whole = pooled_effect(BOOT_ROWS, seed=11, block_cells=10**9, **kw)
     got = {(r.effect.ci_low, r.effect.ci_high) for r in (one, many, whole)}
     assert len(got) == 1  # one draw per block, 7 per block, all at once: the same interval
-    assert (one.effect.ci_low, one.effect.ci_high) == pytest.approx(_reference_interval(BOOT_ROWS, 300, 11))
-    other = pooled_effect(BOOT_ROWS, draws=300, seed=12, holdout_rules=False)
+    ref = _reference_interval(BOOT_ROWS, 300, 11, level=0.8)
+    assert (one.effect.ci_low, one.effect.ci_high) == pytest.approx(ref)
+    other = pooled_effect(BOOT_ROWS, seed=12, **kw)
     assert (other.effect.ci_low, other.effect.ci_high) != (one.effect.ci_low, one.effect.ci_high)
+
+
+def test_poisson1_weights_follow_the_poisson_law_whatever_the_block():
+    # the table: bucket 0 = [0, 1/65536) lies below P(X = 0) = e^-1 = 0.36788 -> 0; e^-1 * 65536 =
+    # 24109.3 falls inside bucket 24109 (the CDF decides there), bucket 24110 lies in [e^-1, 2e^-1) -> 1
+    from userops.experiments import _POISSON1_TABLE
+
+    assert (_POISSON1_TABLE[0], _POISSON1_TABLE[24109], _POISSON1_TABLE[24110]) == (0, 255, 1)
+    assert (_POISSON1_TABLE == 255).sum() == 8
+    assert POISSON1_CDF[0] == pytest.approx(np.exp(-1)) and POISSON1_CDF[2] == pytest.approx(2.5 * np.exp(-1))
+    w = np.concatenate(list(poisson1_blocks(5, 2000, 10_001, 7)))  # 7 draws a block
+    assert w.shape == (2000, 10_001)
+    np.testing.assert_array_equal(w, next(poisson1_blocks(5, 2000, 10_001, 2000)))  # one block
+    assert not np.array_equal(w[:1], next(poisson1_blocks(6, 1, 10_001, 1)))
+    # 20,002,000 weights: frequencies of 0, 1, 2, 3 within 5 standard errors of the Poisson(1) law
+    freq = np.bincount(w.ravel(), minlength=8) / w.size
+    pmf = np.exp(-1) / np.array([1, 1, 2, 6])
+    assert np.abs(freq[:4] - pmf).max() < 5 * np.sqrt(0.25 / w.size)
+    # 8 or more: P = 1 - CDF(7) = 1.02e-5, about 204 weights; only the CDF step of the last bucket
+    # [65535, 65536) / 65536 gives them (second stream)
+    tail = int((w >= 8).sum())
+    assert abs(tail - (1 - POISSON1_CDF[7]) * w.size) < 5 * np.sqrt((1 - POISSON1_CDF[7]) * w.size)

@@ -37,6 +37,7 @@ from userops import clv, i18n
 from userops import narrative as nv
 from userops import recall as rl
 from userops.db import connect
+from userops.experiments import poisson1_blocks
 from userops.params import DataParams, ExperimentParams, RecallParams
 from userops.period import Period
 from userops.testing import order_row
@@ -926,7 +927,7 @@ def test_summary_churned_finding_names_the_stage_inside_the_sentence():
 
 def _increments_by_one_hot(out: pd.DataFrame, draws: int, seed: int) -> dict[str, np.ndarray]:
     """The former campaign_increments bootstrap, kept as the reference: Poisson(1) user weights
-    (one seeded stream, all draws at once) times a dense rows x (campaign x arm) one-hot matrix."""
+    (the seeded weights, all draws at once) times a dense rows x (campaign x arm) one-hot matrix."""
     camp_ix, camps = pd.factorize(out.campaign_id, sort=True)
     k = len(camps)
     cell = camp_ix * 2 + (out.arm == "holdout").to_numpy()
@@ -934,7 +935,7 @@ def _increments_by_one_hot(out: pd.DataFrame, draws: int, seed: int) -> dict[str
     onehot[np.arange(len(out)), cell] = 1.0
     n_t = np.bincount(camp_ix[(out.arm == "treatment").to_numpy()], minlength=k).astype(float)
     user_ix, users = pd.factorize(out.user_id, sort=True)
-    w = np.random.default_rng(seed).poisson(1.0, size=(draws, len(users))).astype(float)[:, user_ix]
+    w = next(poisson1_blocks(seed, draws, len(users), draws)).astype(float)[:, user_ix]
     n = w @ onehot
     res = {}
     with np.errstate(divide="ignore", invalid="ignore"):
