@@ -38,7 +38,7 @@ from scipy import sparse
 from userops import i18n, money
 from userops import narrative as nv
 from userops.db import query
-from userops.experiments import poisson1_blocks, pooled_effect
+from userops.experiments import pooled_effect, user_bootstrap_sums
 from userops.params import ExperimentParams
 from userops.stats import diff_proportions
 
@@ -335,18 +335,16 @@ def _bootstrap_increments(
     nan = (float("nan"), float("nan"))
     stratum = pd.Categorical(rows.campaign_id, categories=camp.campaign_id).codes
     user = pd.factorize(rows.user_id)[0]
-    n_strata, n_rows, n_users = len(camp), len(rows), int(user.max()) + 1
+    n_strata, n_rows = len(camp), len(rows)
     cell = stratum * 2 + (rows.arm == "holdout").to_numpy()
     ys = [np.ones(n_rows)] + [rows[c].to_numpy(dtype=float) for c in OUTCOMES]
     design = sparse.hstack(
         [sparse.csr_matrix((y, (np.arange(n_rows), cell)), shape=(n_rows, 2 * n_strata)) for y in ys]
-    ).tocsc()  # rows x (1 + outcomes) blocks of strata x arms
+    )  # rows x (1 + outcomes) blocks of strata x arms
     n1 = camp.members_treatment.to_numpy(dtype=float)
-    block = max(1, min(draws, block_cells // max(n_rows, 1)))
     out = []
-    for w in poisson1_blocks(seed, draws, n_users, block):
-        sums = np.asarray((design.T @ w[:, user].T.astype(float)).T)  # b x blocks
-        k = 2 * n_strata
+    k = 2 * n_strata
+    for sums in user_bootstrap_sums(user, design, draws, seed, block_cells):
         size = sums[:, :k]
         with np.errstate(divide="ignore", invalid="ignore"):
             means = [sums[:, k * (j + 1) : k * (j + 2)] / size for j in range(len(OUTCOMES))]

@@ -146,6 +146,58 @@ def poisson1_blocks(seed: int, draws: int, n: int, block: int) -> Iterator[np.nd
         yield w
 
 
+def _patterns(per_user: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """(pattern of each user, first user of each pattern): users whose rows of ``per_user`` (canonical
+    CSR) are equal entry by entry share a pattern. Exact: the t-th stored entry (column, value) of
+    every user with more than t entries refines the pattern, one pass per t."""
+    nnz = np.diff(per_user.indptr)
+    key = nnz.astype(np.int64)
+    for t in range(int(nnz.max(initial=0))):
+        has = np.flatnonzero(nnz > t)
+        pos = per_user.indptr[has] + t
+        parts = pd.DataFrame({"k": key[has], "c": per_user.indices[pos], "v": per_user.data[pos]})
+        key[has] = (
+            parts.groupby(["k", "c", "v"], sort=False, dropna=False).ngroup().to_numpy() + key.max() + 1
+        )
+    pattern = pd.factorize(key)[0]
+    return pattern, np.unique(pattern, return_index=True)[1]
+
+
+def user_bootstrap_sums(
+    user_ix: np.ndarray, design: sparse.spmatrix, draws: int, seed: int, block_cells: int = 4_000_000
+) -> Iterator[np.ndarray]:
+    """Blocks (draws x columns) of the column sums of ``design`` (rows x columns) under Poisson(1)
+    weights per *user* (``user_ix`` of each row, 0..users - 1), shared by all the user's rows.
+
+    The statistic sees a user only through the sum of their rows, so users whose sums are equal
+    (the same cells and values: most users without an outcome) form one pattern, and the sum of
+    their n weights is drawn as one Poisson(n) weight: the same bootstrap distribution (a sum of
+    independent Poisson(1) is Poisson(n)) for a draw per pattern instead of per user. Patterns of
+    one user take :func:`poisson1_blocks`, larger ones ``Generator.poisson`` (a third seeded
+    stream). A block holds ``block_cells // patterns`` draws (at least one) x patterns; the
+    weights, hence the sums, are the same whatever the block.
+    """
+    n_users = int(user_ix.max()) + 1 if len(user_ix) else 0
+    to_user = sparse.csr_matrix(
+        (np.ones(len(user_ix)), (user_ix, np.arange(len(user_ix)))), (n_users, len(user_ix))
+    )
+    per_user = sparse.csr_matrix(to_user @ sparse.csr_matrix(design))
+    per_user.sum_duplicates()
+    per_user.eliminate_zeros()
+    per_user.sort_indices()
+    pattern, first = _patterns(per_user)
+    size = np.bincount(pattern)
+    by_pattern = sparse.csr_matrix(per_user[first].T)  # columns x patterns
+    single, group = np.flatnonzero(size == 1), np.flatnonzero(size > 1)
+    groups = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
+    block = max(1, min(draws, block_cells // max(len(first), 1)))
+    for w1 in poisson1_blocks(seed, draws, len(single), block):
+        w = np.empty((len(first), len(w1)))
+        w[single] = w1.T
+        w[group] = groups.poisson(size[group], size=(len(w1), len(group))).T
+        yield np.asarray(by_pattern @ w).T
+
+
 @dataclass(frozen=True)
 class PooledEffect:
     """Pooled effect from member rows: estimate, user-bootstrap interval and the rules applied."""
@@ -174,7 +226,7 @@ def pooled_effect(
     several strata (the same user held out of m campaigns) weighs 1/m in each, so it is counted
     once (``holdout_rules``). Point estimate: Mantel-Haenszel risk difference on the weighted
     counts. Interval: percentile bootstrap resampling users (Poisson(1) weights, seeded), drawn
-    ``block_cells // rows`` draws at a time.
+    a block of draws at a time (:func:`user_bootstrap_sums`).
 
     ``drop_contaminated`` (off by default) drops the holdout rows of users treated in another
     stratum in an overlapping window (``window_start``/``window_end``; without them, in any other
@@ -249,25 +301,19 @@ def _per_stratum(df: pd.DataFrame, strata) -> pd.DataFrame:
 def _user_bootstrap(df, n_strata, level, draws, seed, block_cells) -> tuple[float, float]:
     """Percentile interval of the MH risk difference under Poisson(1) user weights.
 
-    Draws come ``block_cells // rows`` at a time (at least one): no step holds a draws x users
-    matrix, and the block size does not change the result (the same seeded stream of weights).
-    Per block, the weighted members and converted per stratum x arm are one sparse product.
+    Per block of draws (user_bootstrap_sums: one weight per pattern of equal users, memory bounded
+    by the block), the weighted members and converted per stratum x arm are one sparse product.
     """
-    n_users = int(df.user_ix.max()) + 1 if len(df) else 0
-    if n_users == 0 or draws <= 0:
+    if len(df) == 0 or draws <= 0:
         return float("nan"), float("nan")
     k = 2 * n_strata
     cell = df.stratum_ix.to_numpy() * 2 + (df.arm == "holdout").to_numpy()
-    ui, w, y = df.user_ix.to_numpy(), df.w.to_numpy(), df.outcome.to_numpy(dtype=float)
-    # rows x (members | converted) by stratum x arm: weighted sums are weights @ design
+    w, y = df.w.to_numpy(), df.outcome.to_numpy(dtype=float)
+    # rows x (members | converted) by stratum x arm
     rows = np.arange(len(df))
-    design = sparse.hstack(
-        [sparse.csr_matrix((v, (rows, cell)), shape=(len(df), k)) for v in (w, w * y)]
-    ).tocsc()
-    block = max(1, min(draws, block_cells // max(len(df), 1)))
+    design = sparse.hstack([sparse.csr_matrix((v, (rows, cell)), shape=(len(df), k)) for v in (w, w * y)])
     stats = []
-    for uw in poisson1_blocks(seed, draws, n_users, block):
-        sums = np.asarray((design.T @ uw[:, ui].T.astype(float)).T)  # b x (members | converted)
+    for sums in user_bootstrap_sums(df.user_ix.to_numpy(), design, draws, seed, block_cells):
         n, x = sums[:, :k], sums[:, k:]
         stats.append(_mh_rows(x[:, 0::2], n[:, 0::2], x[:, 1::2], n[:, 1::2]))
     vals = np.concatenate(stats)

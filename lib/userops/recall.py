@@ -22,7 +22,7 @@ from userops import acquisition, clv, i18n, money
 from userops.charts import fmt_yuan
 from userops.db import create_temp_table, has_temp_table, logged, query
 from userops.experiment import assign_arms
-from userops.experiments import PooledEffect, mh_risk_difference, poisson1_blocks, pooled_effect
+from userops.experiments import PooledEffect, mh_risk_difference, pooled_effect, user_bootstrap_sums
 from userops.narrative import currency, num, pct, pp, significance, yuan
 from userops.outputs import global_holdout_users
 from userops.params import AcquisitionParams, DataParams, ExperimentParams, RecallParams
@@ -546,25 +546,21 @@ def campaign_increments(
     Poisson(1) weight shared by all their campaign rows, so a user in several campaigns is not
     taken as independent and sums over campaigns keep their correlation. NaN where an arm is empty.
 
-    The weighted sums per campaign x arm are one sparse product per block of draws: a users x
-    (count and values by campaign x arm) design holds each user's rows summed (zeros left out), so
-    the work is draws x (rows + rows with a value) and a block holds ``block_cells // users``
-    draws x users weights, whatever the number of campaigns.
+    The weighted sums per campaign x arm are one sparse product per block of draws
+    (experiments.user_bootstrap_sums: a rows x (count | values by campaign x arm) design, zeros
+    left out, one Poisson weight per pattern of equal users): no one-hot matrix, and a block holds
+    ``block_cells // patterns`` draws x patterns weights, whatever the number of campaigns.
     """
     camp_ix, camps = pd.factorize(out.campaign_id, sort=True)
     k = len(camps)
     cell = camp_ix * 2 + (out.arm == "holdout").to_numpy()
     n_t = np.bincount(camp_ix[(out.arm == "treatment").to_numpy()], minlength=k).astype(float)
-    user_ix, users = pd.factorize(out.user_id, sort=True)
+    user_ix = pd.factorize(out.user_id, sort=True)[0]
     xs = [np.ones(len(out))] + [out[v].to_numpy(float) for v in INCREMENT_VALUES]
-    design = sparse.csr_matrix(
-        (
-            np.concatenate(xs),
-            (np.concatenate([cell + 2 * k * j for j in range(len(xs))]), np.tile(user_ix, len(xs))),
-        ),
-        shape=(2 * k * len(xs), len(users)),
-    )  # (count | values) x campaign x arm by user: each user's rows summed
-    design.eliminate_zeros()
+    rows = np.tile(np.arange(len(out)), len(xs))
+    cols = np.concatenate([cell + 2 * k * j for j in range(len(xs))])
+    design = sparse.csr_matrix((np.concatenate(xs), (rows, cols)), shape=(len(out), 2 * k * len(xs)))
+    design.eliminate_zeros()  # rows x (count | values) by campaign x arm
 
     def incs(sums: np.ndarray) -> dict[str, np.ndarray]:  # sums: b x (count | values) -> per value b x k
         n = sums[:, : 2 * k]
@@ -575,12 +571,11 @@ def campaign_increments(
                 res[v] = (s[:, 0::2] / n[:, 0::2] - s[:, 1::2] / n[:, 1::2]) * n_t
         return res
 
-    point = incs(np.asarray(design.sum(axis=1)).T)
+    point = incs(np.asarray(design.sum(axis=0)))
     est = pd.DataFrame({"campaign_id": list(camps), **{v: point[v][0] for v in INCREMENT_VALUES}})
-    block = max(1, min(draws, block_cells // max(len(users), 1)))
     parts: dict[str, list[np.ndarray]] = {v: [] for v in INCREMENT_VALUES}
-    for w in poisson1_blocks(seed, draws, len(users), block):  # the same weights whatever the block
-        for v, d in incs((design @ np.asarray(w.T, dtype=float, order="C")).T).items():
+    for sums in user_bootstrap_sums(user_ix, design, draws, seed, block_cells):
+        for v, d in incs(sums).items():
             parts[v].append(d)
     boot = {v: np.concatenate(p) if p else np.zeros((0, k)) for v, p in parts.items()}
     return est, boot

@@ -382,3 +382,33 @@ def test_poisson1_weights_follow_the_poisson_law_whatever_the_block():
     # [65535, 65536) / 65536 gives them (second stream)
     tail = int((w >= 8).sum())
     assert abs(tail - (1 - POISSON1_CDF[7]) * w.size) < 5 * np.sqrt((1 - POISSON1_CDF[7]) * w.size)
+
+
+def test_users_with_equal_rows_share_one_poisson_weight_of_their_count():
+    from scipy import sparse
+
+    from userops.experiments import _patterns, user_bootstrap_sums
+
+    # rows (user: column value): u0 c0 1; u1 c0 1; u2 c0 1 + c1 2; u3 c0 1 + c1 2; u4 c0 1 + c1 3; u5 c1 2
+    # per user: u0 = u1 = (1, 0); u2 = u3 = (1, 2); u4 (1, 3); u5 (0, 2): four patterns
+    user = np.array([0, 1, 2, 2, 3, 3, 4, 4, 5])
+    col = np.array([0, 0, 0, 1, 0, 1, 0, 1, 1])
+    val = np.array([1.0, 1, 1, 2, 1, 2, 1, 3, 2])
+    design = sparse.csr_matrix((val, (np.arange(9), col)), shape=(9, 2))
+    per_user = sparse.csr_matrix((val, (user, col)), shape=(6, 2))
+    pattern, first = _patterns(per_user)
+    assert pattern.tolist() == [0, 0, 1, 1, 2, 3] and first.tolist() == [0, 2, 4, 5]
+    # 200 users in c0 with 1 (one pattern), 100 in c1 with 1..100 (one each): sums are Poisson(200)
+    # in c0 (mean = variance = 200) and, in c1, mean sum(v) = 5050 and variance sum(v^2) = 338,350
+    user = np.arange(300)
+    col = np.repeat([0, 1], [200, 100])
+    val = np.concatenate([np.ones(200), np.arange(1.0, 101)])
+    design = sparse.csr_matrix((val, (user, col)), shape=(300, 2))
+    sums = np.concatenate(list(user_bootstrap_sums(user, design, 4000, 3, block_cells=101 * 7)))
+    again = np.concatenate(list(user_bootstrap_sums(user, design, 4000, 3, block_cells=10**9)))
+    np.testing.assert_array_equal(sums, again)  # 7 draws a block or all at once: the same draws
+    assert sums.shape == (4000, 2)
+    assert sums[:, 0].mean() == pytest.approx(200, abs=5 * np.sqrt(200 / 4000))
+    assert sums[:, 0].var() == pytest.approx(200, rel=0.12)  # 5 standard errors of a variance
+    assert sums[:, 1].mean() == pytest.approx(5050, abs=5 * np.sqrt(338_350 / 4000))
+    assert sums[:, 1].var() == pytest.approx(338_350, rel=0.12)

@@ -958,7 +958,8 @@ def test_campaign_increments_equal_the_one_hot_formula():
             "margin": [12.0, 0, 20, 0, 30, 9, 3],
         }
     )
-    est, boot = rl.campaign_increments(out, draws=300, seed=9, block_cells=4)  # 4 // 6 users: 1 draw a block
+    # block_cells 4 < 6 patterns (every user differs): one draw a block
+    est, boot = rl.campaign_increments(out, draws=300, seed=9, block_cells=4)
     est = est.set_index("campaign_id")
     # c1 GMV: T (40 + 0) / 2 - H 70 / 1 = -50, x 2 treated = -100; c2: T 120 / 1 - H (0 + 35) / 2 = 102.5
     assert est.loc[1, "gmv"] == pytest.approx(-100)
@@ -968,5 +969,6 @@ def test_campaign_increments_equal_the_one_hot_formula():
     ref = _increments_by_one_hot(out, 300, 9)
     for v in rl.INCREMENT_VALUES:
         assert boot[v].shape == (300, 3)
-        np.testing.assert_allclose(boot[v], ref[v], rtol=1e-12, atol=1e-9)  # same weights, same draws
+        # every user is their own pattern, so the same Poisson(1) weights: the same draws
+        np.testing.assert_allclose(boot[v], ref[v], rtol=1e-12, atol=1e-9)
         assert np.isnan(boot[v][:, 2]).all()
