@@ -16,25 +16,39 @@ with lines as (
     where order_date >= $from_date and order_date <= $as_of
 ),
 
-purchases as (
-    select distinct user_id, 'category' as level, category as scene, category as scene_name, order_date
+category_days as (
+    select distinct user_id, category as scene, order_date
     from lines
-    union all
-    select distinct user_id, 'product' as level, product_id as scene, product_name as scene_name, order_date
+),
+
+product_days as (
+    select distinct user_id, product_id as scene, product_name as scene_name, order_date
     from lines
     where product_name like $product_pattern
 ),
 
 gaps as (
+    -- one window per level (a partition never mixes levels): the category days' window sorts on
+    -- (user, category) alone, not on a level text column over the union of both levels
     select
-        level,
+        'category' as level,
+        scene,
+        scene as scene_name,
+        least(date_diff('day', order_date, cast($as_of as date)), $horizon) as observed_days,
+        date_diff('day', order_date, lead(order_date) over (
+            partition by user_id, scene order by order_date
+        )) as days_to_next
+    from category_days
+    union all
+    select
+        'product' as level,
         scene,
         scene_name,
         least(date_diff('day', order_date, cast($as_of as date)), $horizon) as observed_days,
         date_diff('day', order_date, lead(order_date) over (
-            partition by user_id, level, scene order by order_date
+            partition by user_id, scene order by order_date
         )) as days_to_next
-    from purchases
+    from product_days
 ),
 
 final as (
