@@ -21,19 +21,14 @@ event_days as (
     where ts >= cast($from_date as date) - 6 and ts < $to_date
 ),
 
-user_days as (
-    select * from order_days
-    union all
-    select * from event_days
-),
-
 marked as (
     -- one sort of the user-days gives both neighbours: a user active on day a counts in the
     -- 7-day windows ending on a .. a + 6, or up to the day before their next active day (which
     -- starts a window of its own), so wau(d) = the running sum of +1 at each start and -1 at
     -- each end, without a distinct count over user-days x 7; and a user-day whose previous
     -- active day lies in an earlier month is the user's first of the month, so mau = their
-    -- count, without a distinct count per month
+    -- count, without a distinct count per month. One window per definition (a partition never
+    -- mixes them): each sorts its own user-days on user_id alone, not the union on a text key
     select
         definition,
         activity_date,
@@ -43,8 +38,20 @@ marked as (
         ) as window_end,
         lag(activity_date) over w is null
         or date_trunc('month', lag(activity_date) over w) < date_trunc('month', activity_date) as is_month_first
-    from user_days
-    window w as (partition by definition, user_id order by activity_date)
+    from order_days
+    window w as (partition by user_id order by activity_date)
+    union all
+    select
+        definition,
+        activity_date,
+        least(
+            activity_date + 7,
+            coalesce(lead(activity_date) over w, activity_date + 7)
+        ) as window_end,
+        lag(activity_date) over w is null
+        or date_trunc('month', lag(activity_date) over w) < date_trunc('month', activity_date) as is_month_first
+    from event_days
+    window w as (partition by user_id order by activity_date)
 ),
 
 day_spine as (
