@@ -20,10 +20,19 @@ with scenes as (
 ),
 
 lines as (
+    -- a line matches a scene by its category or else by its product id: two equality joins (a
+    -- hash join each), not one join on an OR (a nested loop over lines x scenes)
     select l.user_id, l.ordered_at, l.order_date, s.scene, s.label, s.cycle_days
     from fct_order_lines as l
-    inner join scenes as s on s.scene = l.category or s.scene = l.product_id
+    inner join scenes as s on s.scene = l.category
     where l.ordered_at >= $from_date and l.ordered_at < $cutoff
+    union all
+    select l.user_id, l.ordered_at, l.order_date, s.scene, s.label, s.cycle_days
+    from fct_order_lines as l
+    inner join scenes as s on s.scene = l.product_id
+    where
+        l.ordered_at >= $from_date and l.ordered_at < $cutoff
+        and (l.category is null or l.category <> s.scene)
 ),
 
 purchase_days as (
