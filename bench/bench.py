@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench.py --users 20000 200000 --months 12 [--engines duckdb spark]
 
 For each scale: generate (seeded) -> load (with --parquet-out when Spark is benched) -> each
-notebook (`userops run --only NN --no-pdf --engine E`, the brief last) on each engine, each step a separate process with its wall time and peak RSS (the process and
+notebook (`userops run --only NN --no-summary --no-pdf --engine E`: that notebook alone, the brief last) on each engine, each step a separate process with its wall time and peak RSS (the process and
 the kernels it waited for, from wait4). Every metric query and derived table is timed through
 the query log (USEROPS_QUERY_LOG): per SQL file, its calls, memo hits and seconds (Spark's in its
 own table: there the derived warehouse tables are built in each notebook's session). Each scale
@@ -89,7 +89,7 @@ def bench_scale(
             for nb in NOTEBOOKS:
                 steps[_step_name(nb, engine)] = step(
                     [u, "run", "--warehouse", str(wh), "--out", str(work / f"outputs-{engine}"), "--no-pdf",
-                     "--only", nb, "--engine", engine],
+                     "--only", nb, "--no-summary", "--engine", engine],
                     eenv,
                 )  # fmt: skip
             sql[engine] = sql_times(elog)

@@ -140,6 +140,25 @@ def test_discover_orders_and_filters(tmp_path):
         discover_notebooks(tmp_path / "nothing-here")
 
 
+def test_an_only_run_adds_the_brief_unless_told_not_to(tmp_path):
+    for name in ("00_brief.ipynb", "01_acquisition.ipynb", "02_retention.ipynb"):
+        (tmp_path / name).write_text("{}")
+    # the whole run: plays first, the brief (00) last
+    every = [p.name for p in runner.selected_notebooks(tmp_path)]
+    assert every == ["01_acquisition.ipynb", "02_retention.ipynb", "00_brief.ipynb"]
+    # --only 02: the brief summarises the play re-run, so it runs too
+    assert [p.name for p in runner.selected_notebooks(tmp_path, ["02"])] == [
+        "02_retention.ipynb",
+        "00_brief.ipynb",
+    ]
+    # --only 02 --no-summary (make bench times one notebook): 02 alone
+    assert [p.name for p in runner.selected_notebooks(tmp_path, ["02"], summary=False)] == [
+        "02_retention.ipynb"
+    ]
+    # --only 00 --no-summary: the brief alone, once
+    assert [p.name for p in runner.selected_notebooks(tmp_path, ["00"], summary=False)] == ["00_brief.ipynb"]
+
+
 def test_choose_kernel(monkeypatch):
     assert runner.choose_kernel("mykernel") == "mykernel"
     from jupyter_client import kernelspec

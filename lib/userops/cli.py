@@ -217,6 +217,7 @@ def _run_locked(a: argparse.Namespace) -> int:
             only=a.only,
             keep_going=a.keep_going,
             pseudonymise=a.pseudonymise or params.privacy.pseudonymise_lists,
+            summary=not a.no_summary,
         )
     except RunIncomplete as e:  # --keep-going: the rest is published
         print(f"userops run incomplete: {e}", file=sys.stderr)
@@ -387,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="outputs")
     r.add_argument("--notebooks", default="notebooks")
     r.add_argument("--only", nargs="*", help="notebook name prefixes to run (e.g. 02)")
+    r.add_argument(
+        "--no-summary",
+        action="store_true",
+        help="with --only: run just those notebooks, not the brief (00) too; the previous brief is "
+        "carried over unchanged (for timing one notebook, as `make bench` does)",
+    )
     r.add_argument("--no-pdf", action="store_true", help="skip the PDF export")
     r.add_argument(
         "--lang", choices=["zh", "en"], help="report language (default: params report.language, zh)"

@@ -508,6 +508,17 @@ def _previous_outputs(final: Path) -> dict[str, list[str]]:
     return {n["name"]: list(n.get("outputs", [])) for n in doc.get("notebooks", [])}
 
 
+def selected_notebooks(
+    notebooks_dir: Path, only: list[str] | None = None, summary: bool = True
+) -> list[Path]:
+    """The notebooks a run executes, in execution order: every one, or those ``only`` names plus
+    (unless ``summary`` is False) the summary notebooks, which must reflect the plays re-run."""
+    notebooks = discover_notebooks(notebooks_dir, only)
+    if only and summary:
+        notebooks += [p for p in discover_notebooks(notebooks_dir) if p.name.startswith(SUMMARY_PREFIX)]
+    return execution_order(list(dict.fromkeys(notebooks)))
+
+
 def run_playbook(
     month: str,
     warehouse: Path,
@@ -520,6 +531,7 @@ def run_playbook(
     only: list[str] | None = None,
     keep_going: bool = False,
     pseudonymise: bool = False,
+    summary: bool = True,
 ) -> Path:
     """Execute the playbook for ``month`` and publish ``out_root/<month>/``. Returns that folder.
 
@@ -533,7 +545,8 @@ def run_playbook(
     ``pdf/monthly_brief.pdf`` (cover + brief) is written.
 
     With ``only``, just those notebooks run (plus the summary notebooks, which must reflect
-    them); the rest of a previous ``out_root/<month>/`` is carried over into the new folder, and
+    them, unless ``summary`` is False: then the previous brief is carried over as it was, for
+    timing one notebook alone); the rest of a previous ``out_root/<month>/`` is carried over into the new folder, and
     the plays not re-run keep their previous status in run_status.json.
 
     Raises :class:`NotebookFailed` naming the notebook, the cell and the error;
@@ -562,10 +575,7 @@ def run_playbook(
     if not params_file.is_file():
         raise FileNotFoundError(f"params file not found: {params_file}")
     every = execution_order(discover_notebooks(notebooks_dir))
-    notebooks = discover_notebooks(notebooks_dir, only)
-    if only:
-        notebooks += [p for p in every if p.name.startswith(SUMMARY_PREFIX)]
-    notebooks = execution_order(list(dict.fromkeys(notebooks)))
+    notebooks = selected_notebooks(notebooks_dir, only, summary)
     job = _Job(
         month,
         warehouse,
