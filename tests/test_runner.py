@@ -587,6 +587,20 @@ def test_cli_keep_going_exits_3_listing_the_failures(project, monkeypatch, capsy
     monkeypatch.setattr(params, "load_params", lambda path: private)
     cli.main(["run", "--keep-going", "--warehouse", str(project["wh"]), "--params", str(project["params"])])
     assert seen["pseudonymise"] is True  # the params switch is the flag's twin
+    assert seen["summary"] is True  # an --only run adds the brief by default
+    cli.main(
+        [
+            "run",
+            "--only",
+            "03",
+            "--no-summary",
+            "--warehouse",
+            str(project["wh"]),
+            "--params",
+            str(project["params"]),
+        ]
+    )
+    assert seen["summary"] is False and seen["only"] == ["03"]  # make bench: the notebook alone
 
 
 def test_cover_names_failed_and_skipped_plays(tmp_path):
