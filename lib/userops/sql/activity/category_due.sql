@@ -9,8 +9,8 @@
 --   $horizon_days): the CRM reminds $lead_days before expected_at, within the $horizon_days days
 --   after the month. A label is listed once per user (the earliest expected_at).
 -- parameters: $from_date (DATE), $cutoff (TIMESTAMP, first instant after the month),
---   $scenes, $scene_labels (VARCHAR[]), $cycle_days (DOUBLE[]), $min_gaps, $lead_days,
---   $horizon_days (INTEGER)
+--   $scenes (VARCHAR[], each scene once), $scene_labels (VARCHAR[]), $cycle_days (DOUBLE[]),
+--   $min_gaps, $lead_days, $horizon_days (INTEGER)
 -- invariants: one row per (user_id, category); expected_at inside the due window;
 --   last_purchase_at < $cutoff.
 with scenes as (
@@ -20,23 +20,22 @@ with scenes as (
 ),
 
 lines as (
-    -- a line matches a scene by its category or else by its product id: two equality joins (a
-    -- hash join each), not one join on an OR (a nested loop over lines x scenes)
-    select l.user_id, l.ordered_at, l.order_date, s.scene, s.label, s.cycle_days
-    from fct_order_lines as l
-    inner join scenes as s on s.scene = l.category
-    where l.ordered_at >= $from_date and l.ordered_at < $cutoff
+    -- a line counts for a scene by its category or else by its product id: two semi-joins on
+    -- equality (hash joins), not one join on an OR (a nested loop over lines x scenes); the
+    -- scenes' labels and cycles join the much smaller per-user rows below
+    select user_id, ordered_at, order_date, category as scene
+    from fct_order_lines
+    where ordered_at >= $from_date and ordered_at < $cutoff and category in (select scene from scenes)
     union all
-    select l.user_id, l.ordered_at, l.order_date, s.scene, s.label, s.cycle_days
-    from fct_order_lines as l
-    inner join scenes as s on s.scene = l.product_id
+    select user_id, ordered_at, order_date, product_id as scene
+    from fct_order_lines
     where
-        l.ordered_at >= $from_date and l.ordered_at < $cutoff
-        and (l.category is null or l.category <> s.scene)
+        ordered_at >= $from_date and ordered_at < $cutoff and product_id in (select scene from scenes)
+        and (category is null or category <> product_id)
 ),
 
 purchase_days as (
-    select user_id, scene, label, cycle_days, order_date, max(ordered_at) as last_at
+    select user_id, scene, order_date, max(ordered_at) as last_at
     from lines
     group by all
 ),
@@ -48,17 +47,21 @@ gaps as (
     from purchase_days
 ),
 
-per_user as (
+per_scene as (
     select
         user_id,
         scene,
-        label,
-        any_value(cycle_days) as scene_cycle_days,
         max(last_at) as last_purchase_at,
         count(gap) as n_gaps,
         median(gap) as own_cycle_days
     from gaps
     group by all
+),
+
+per_user as (
+    select p.*, s.label, s.cycle_days as scene_cycle_days
+    from per_scene as p
+    inner join scenes as s using (scene)
 ),
 
 expected as (
