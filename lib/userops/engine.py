@@ -204,12 +204,13 @@ class SparkConnection:
         no inference job per file, and an empty table without row groups, which Spark cannot infer
         a schema from, is an empty frame); timestamps without zone stay TIMESTAMP_NTZ."""
         import pyarrow.parquet as pq
-        from pyspark.sql import functions as F
         from pyspark.sql.pandas.types import from_arrow_schema
 
         schema = from_arrow_schema(pq.read_schema(path), prefer_timestamp_ntz=True)
         if pq.ParquetFile(path).metadata.num_row_groups == 0:  # built in the JVM: no Python worker
-            return self.spark.range(0).select([F.lit(None).cast(f.dataType).alias(f.name) for f in schema])
+            # SQL text, not pyspark.sql.functions: the same on a local and a Spark Connect session
+            nulls = [f"cast(null as {f.dataType.simpleString()}) as `{f.name}`" for f in schema]
+            return self.spark.range(0).selectExpr(*nulls)
         return self.spark.read.schema(schema).parquet(str(path.resolve()))
 
     def build_derived(self, params: Params) -> None:

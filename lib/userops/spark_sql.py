@@ -278,12 +278,16 @@ def session(master: str | None = None, remote: str | None = None, conf: dict[str
     from pyspark.sql import SparkSession
 
     remote = remote or os.environ.get(REMOTE_ENV) or None
-    builder = SparkSession.builder
     if remote:
-        builder = builder.remote(remote)
-        settings = dict(SPARK_CONF)
+        # Spark Connect's own builder: it also serves a process that already runs a local
+        # SparkContext (pyspark's generic builder refuses a remote there: SESSION_ALREADY_EXIST).
+        # The Arrow settings are the classic client's; a Connect client always transfers Arrow.
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+        builder = ConnectSession.builder.remote(remote)
+        settings = {k: v for k, v in SPARK_CONF.items() if not k.startswith("spark.sql.execution.arrow.")}
     else:
-        builder = builder.master(master or "local[2]").appName("userops")
+        builder = SparkSession.builder.master(master or "local[2]").appName("userops")
         settings = {**SPARK_CONF, **LOCAL_CONF}
     for key, value in {**settings, **(conf or {})}.items():
         builder = builder.config(key, value)

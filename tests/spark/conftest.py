@@ -6,6 +6,10 @@ differential module alone takes many minutes, far beyond `make test`'s 10-minute
 keeps the checks that need no JVM: every SQL file has a differential case
 (test_differential.py::test_every_sql_file_has_a_case) and the transpiler's rewrites
 (tests/unit/test_spark_sql.py).
+
+`connect_url` is one local Spark Connect server (userops.spark_server) for the whole session: the
+Connect path of the engine (params spark.remote) and the notebooks' kernels, which connect to it
+instead of each starting a JVM.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import os
 import pytest
 
 FULL = os.environ.get("USEROPS_SPARK_FULL") == "1"
-JVM_FIXTURES = {"spark", "spark_con", "duck", "small"}
+JVM_FIXTURES = {"spark", "spark_con", "duck", "small", "connect_url"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -25,3 +29,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if JVM_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def connect_url(tmp_path_factory):
+    """sc://127.0.0.1:<port> of a local Spark Connect server, stopped at the end of the session; its
+    catalog (in memory) keeps managed tables under a temporary spark.sql.warehouse.dir."""
+    from userops.spark_server import LocalConnectServer
+
+    root = tmp_path_factory.mktemp("spark-connect")  # its log, and its catalog's managed tables
+    conf = {"spark.sql.warehouse.dir": str(root / "spark-warehouse")}
+    with LocalConnectServer(conf=conf, log=root / "server.log") as url:
+        yield url
