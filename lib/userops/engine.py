@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from userops import parquet_tables
-from userops.params import Params, SparkParams
+from userops.params import DATABASE_NAME, Params, SparkParams
 from userops.sql_files import sql_names, sql_params
 
 _TEMP_TABLE = re.compile(r"^\s*create\s+or\s+replace\s+temp(?:orary)?\s+table\s+([A-Za-z_]\w*)\s+as\s", re.I)
@@ -51,9 +51,13 @@ def parquet_folder(warehouse: str | Path, params: Params) -> Path:
 
 
 def check_parquet(con, warehouse: str | Path, params: Params) -> None:
-    """ValueError unless the Parquet folder holds the same load as the warehouse (its fingerprint)."""
+    """ValueError unless the Parquet folder holds the same load as the warehouse (its fingerprint).
+    With params spark.database the load is a catalog's (published from the folder), not checked here:
+    that needs a Spark session, which the notebooks' kernels open."""
     import pyarrow.parquet as pq
 
+    if params.spark.database:
+        return
     folder = parquet_folder(warehouse, params)
     info = folder / parquet_tables.file_name("_load_info")
     if not info.is_file():
@@ -106,6 +110,32 @@ def derived_key(params: Params, fingerprint: str) -> str:
         "run": os.environ.get(RUN_ID_ENV, "") if params.spark.tables else "",
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+DERIVED_MARK = "userops_derived"  # in a catalog database (params spark.database): the derived tables' key
+
+
+def _is_load_table(name: str) -> bool:
+    """An input, load or id-map table of a load (a Parquet folder's file stem)."""
+    from userops.contract import LOAD_ORDER
+
+    return name in LOAD_ORDER or name.startswith(("meta_", "map_"))
+
+
+def publish_tables(spark, folder: Path, database: str) -> list[str]:
+    """Save every table of a Parquet folder (`userops load --parquet-out`) in a catalog database
+    under its file's name (orders, meta_load_info, ...; replacing), which params spark.database
+    then reads instead of a folder. The database is created when absent. Returns the names saved."""
+    if not re.fullmatch(DATABASE_NAME, database):
+        raise ValueError(f"not a database name: {database!r}")
+    con = SparkConnection(spark)
+    con.spark.sql(f"create database if not exists {database}")  # a checked name, not a value
+    names = []
+    for path in sorted(folder.glob("*.parquet")):
+        stem = path.name.removesuffix(".parquet")
+        con._parquet(path).write.mode("overwrite").saveAsTable(f"{database}.{stem}")
+        names.append(stem)
+    return names
 
 
 # --------------------------------------------------------------------------- session
@@ -179,10 +209,50 @@ class SparkConnection:
         # A local or classic session: a new session of the process's SparkContext, so this
         # connection's views and settings are its own (the JVM and the table cache are shared).
         con = cls(spark if params.spark.remote else spark.newSession())
+        if params.spark.database:  # a cluster's catalog: no Parquet folder
+            con.read_database(params.spark.database, params.spark.tables)
+            con.derived_in_database(params, params.spark.database)
+            return con
         folder = parquet_folder(warehouse, params)
         con.read_tables(folder, params.spark.tables)
         con.derived_tables(params, folder)
         return con
+
+    def read_database(self, database: str, catalog_tables: dict[str, str] | None = None) -> None:
+        """The load's tables saved in a catalog database (:func:`publish_tables`: the Parquet
+        folder's file names, e.g. orders, meta_load_info) as views of the names the SQL reads (a
+        table params spark.tables names instead of an input table)."""
+        saved = {t.name for t in self.spark.catalog.listTables(database) if not t.isTemporary}
+        if "meta_load_info" not in saved:
+            raise FileNotFoundError(
+                f"no load in the catalog database {database}: publish one with "
+                "userops.engine.publish_tables (from `userops load DIR --parquet-out FOLDER`)"
+            )
+        for stem in sorted(n for n in saved if _is_load_table(n)):
+            name = parquet_tables.table_of(Path(f"{stem}.parquet"))
+            self.spark.table(f"{database}.{stem}").createOrReplaceTempView(name)
+            self.tables[name] = f"{database}.{stem}"
+        for name, table in (catalog_tables or {}).items():
+            self.spark.table(table).createOrReplaceTempView(name)
+            self.tables[name] = table
+
+    def derived_in_database(self, params: Params, database: str) -> None:
+        """The derived tables, built once per load as tables of the database (saveAsTable), the
+        key (:func:`derived_key`) written last in ``<database>.userops_derived``: a later
+        connection whose key matches reads them; another load or build SQL rebuilds them."""
+        fingerprint = self.execute("select fingerprint from _load_info").fetchone()[0]
+        key = derived_key(params, fingerprint)
+        mark = f"{database}.{DERIVED_MARK}"
+        if self.spark.catalog.tableExists(mark) and self.spark.table(mark).collect()[0]["key"] == key:
+            for table in derived_names():
+                self.spark.table(f"{database}.{table}").createOrReplaceTempView(table)
+                self.spark.catalog.cacheTable(table)
+                self.tables[table] = f"{database}.{table}"
+            return
+        self.build_derived(params)
+        for table in derived_names():
+            self.spark.table(table).write.mode("overwrite").saveAsTable(f"{database}.{table}")
+        self.spark.sql("select :key as key", args={"key": key}).write.mode("overwrite").saveAsTable(mark)
 
     def read_tables(self, folder: Path, catalog_tables: dict[str, str] | None = None) -> None:
         """Every `<table>.parquet` of folder as a view (a catalog table instead where params name one)."""

@@ -650,6 +650,7 @@ class DuckDBParams(_Section):
 
 # An existing table on the cluster: [catalog.][database.]table
 SPARK_TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$"
+DATABASE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"  # [catalog.]database
 
 
 class SparkParams(_Section):
@@ -667,6 +668,12 @@ class SparkParams(_Section):
     tables: dict[str, Annotated[str, Field(pattern=SPARK_TABLE_NAME)]] = Field(
         default_factory=dict,
         description="input table -> an existing catalog table read instead of its Parquet",
+    )
+    database: str | None = Field(
+        None,
+        pattern=DATABASE_NAME,
+        description="catalog database holding the load's tables (userops.engine.publish_tables) instead "
+        "of the Parquet folder; the derived tables are saved there too",
     )
     conf: dict[str, str] = Field(
         default_factory=dict, description="extra Spark settings, e.g. spark.driver.memory"

@@ -54,6 +54,7 @@ def test_engine_defaults_to_duckdb_and_the_environment_wins(tmp_path, monkeypatc
         ("spark: {tables: {order: dw.orders}}\n", "spark.tables"),
         ("spark: {tables: {orders: 'dw.orders; drop table x'}}\n", "spark.tables.orders"),
         ("spark: {executors: 10}\n", "spark.executors"),
+        ("spark: {database: 'dw; drop database dw'}\n", "spark.database"),
     ],
 )
 def test_bad_engine_settings_name_the_key(tmp_path, text, key):
@@ -163,3 +164,22 @@ def test_derived_tables_key_names_the_load_the_sql_its_parameters_and_a_catalog_
     other_run = derived_key(catalog, "fp-1")
     monkeypatch.setenv(RUN_ID_ENV, "run-3")
     assert derived_key(catalog, "fp-1") != other_run  # catalog tables change unseen: once per run
+
+
+def test_the_local_connect_server_listens_on_loopback_with_duckdbs_settings():
+    """The command of userops.spark_server (no JVM started here): PySpark's Connect server class in
+    local mode, bound to 127.0.0.1 on its port, with the settings that make Spark compute as DuckDB
+    (UTC, ANSI) and the caller's; the classic client's Arrow settings are not the server's."""
+    from userops.spark_server import SERVER_CLASS, LocalConnectServer
+
+    server = LocalConnectServer(conf={"spark.sql.warehouse.dir": "/tmp/w"})
+    server.port = 15999
+    cmd = server.command()
+    assert cmd[1:5] == ["--master", "local[2]", "--class", SERVER_CLASS] and cmd[-1] == "spark-internal"
+    conf = dict(c.split("=", 1) for c in cmd[6:-1:2])
+    assert conf["spark.connect.grpc.binding.address"] == "127.0.0.1"
+    assert conf["spark.connect.grpc.binding.port"] == "15999" and server.url == "sc://127.0.0.1:15999"
+    assert conf["spark.sql.session.timeZone"] == "UTC" and conf["spark.sql.ansi.enabled"] == "true"
+    assert conf["spark.sql.warehouse.dir"] == "/tmp/w"
+    assert not [k for k in conf if "arrow" in k]
+    assert cmd[5:-1:2] == ["--conf"] * len(conf)
