@@ -6,7 +6,10 @@ For each scale: generate (seeded) -> load (with --parquet-out when Spark is benc
 notebook (`userops run --only NN --no-summary --no-pdf --engine E`: that notebook alone, the brief last) on each engine, each step a separate process with its wall time and peak RSS (the process and
 the kernels it waited for, from wait4). Every metric query and derived table is timed through
 the query log (USEROPS_QUERY_LOG): per SQL file, its calls, memo hits and seconds (Spark's in its
-own table: there the derived warehouse tables are built in each notebook's session). Each scale
+own table). Spark runs in one local Spark Connect server per scale (userops.spark_server; or the
+server $USEROPS_SPARK_REMOTE names) that the notebooks' kernels share, as on a cluster: the first
+notebook builds the derived warehouse tables (once per load), a step's CPU seconds include the
+server JVM's. Each scale
 whose notebooks run also runs bench/side_by_side.py on its warehouse: the project's retention and
 transition queries against hand-written DuckDB, pandas and a plain scan, equal results checked.
 Writes bench/results.md and bench/results.json (machine facts, one entry per scale) and prints the
@@ -30,6 +33,8 @@ import time
 from pathlib import Path
 
 import side_by_side  # bench/side_by_side.py, beside this script
+
+from userops.spark_server import LocalConnectServer
 
 ROOT = Path(__file__).resolve().parents[1]
 USEROPS = Path(sys.executable).parent / "userops"
@@ -67,7 +72,13 @@ def sql_times(log: Path) -> dict[str, dict]:
 
 
 def bench_scale(
-    users: int, months: int, seed: int, memory_limit: str | None, engines: list[str], driver_memory: str
+    users: int,
+    months: int,
+    seed: int,
+    memory_limit: str | None,
+    engines: list[str],
+    driver_memory: str,
+    notebooks: list[str] = NOTEBOOKS,
 ) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"userops-bench-{users}-"))
     try:
@@ -84,14 +95,25 @@ def bench_scale(
         for engine in engines:
             elog = work / f"q-{engine}.jsonl"
             eenv = dict(env, USEROPS_QUERY_LOG=str(elog))
-            if engine == "spark":  # local mode: the driver is the executor; its heap holds the cached tables
-                eenv["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {driver_memory} pyspark-shell"
-            for nb in NOTEBOOKS:
-                steps[_step_name(nb, engine)] = step(
-                    [u, "run", "--warehouse", str(wh), "--out", str(work / f"outputs-{engine}"), "--no-pdf",
-                     "--only", nb, "--no-summary", "--engine", engine],
-                    eenv,
-                )  # fmt: skip
+            server = None
+            if engine == "spark" and not os.environ.get("USEROPS_SPARK_REMOTE"):
+                # one local Spark Connect server the notebooks' kernels share (a cluster's endpoint on
+                # this machine): its heap holds the cached tables; its JVM's CPU is added per step
+                server = LocalConnectServer(conf={"spark.driver.memory": driver_memory})
+                eenv["USEROPS_SPARK_REMOTE"] = server.start()
+            try:
+                for nb in notebooks:
+                    before = server.cpu_seconds() if server else 0.0
+                    steps[_step_name(nb, engine)] = r = step(
+                        [u, "run", "--warehouse", str(wh), "--out", str(work / f"outputs-{engine}"), "--no-pdf",
+                         "--only", nb, "--no-summary", "--engine", engine],
+                        eenv,
+                    )  # fmt: skip
+                    if server:
+                        r["cpu_seconds"] = round(r["cpu_seconds"] + server.cpu_seconds() - before, 2)
+            finally:
+                if server:
+                    server.stop()
             sql[engine] = sql_times(elog)
         sbs = work / "side_by_side.json"  # project vs hand-written vs pandas vs scan (bench/side_by_side.py)
         if engines:
@@ -233,6 +255,13 @@ def main() -> int:
         help="engines each notebook runs on (spark: local mode unless params/env say otherwise)",
     )
     ap.add_argument("--spark-driver-memory", default="8g", help="local Spark's heap (cached derived tables)")
+    ap.add_argument(
+        "--notebooks",
+        nargs="+",
+        default=NOTEBOOKS,
+        choices=NOTEBOOKS,
+        help="only these notebooks (00, the brief, reads the metrics of those run before it)",
+    )
     ap.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for every step, e.g. 2GB")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="writes <out>.md and <out>.json")
     a = ap.parse_args()
@@ -247,6 +276,7 @@ def main() -> int:
                 a.memory_limit,
                 [] if a.no_notebooks else a.engines,
                 a.spark_driver_memory,
+                a.notebooks,
             )
         )
     table = markdown(res)

@@ -93,6 +93,14 @@ class LocalConnectServer:
             time.sleep(0.5)  # polling the port: the server says nothing else when it is ready
         return self.url
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system, every thread) the server's JVM has used so far (spark-submit
+        execs java: the process started is the JVM); what a bench adds to its clients' own."""
+        if self.process is None:
+            return 0.0
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         """End the server's process group (spark-submit and its JVM), then wait for it."""
         if self.process is None:
