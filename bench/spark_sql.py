@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from userops import db, parquet_tables, spark_sql
-from userops.engine import SparkConnection
+from userops.engine import SparkConnection, derived_names
 from userops.params import Params
 from userops.period import Period
 from userops.spark_server import LocalConnectServer
@@ -82,6 +82,7 @@ def on_duckdb(warehouse: Path, files: list[str], month: Period, params: Params) 
             con.execute(f"create or replace temp table _bench as {read_sql(name)}", given)
             out[name] = {"seconds": time.perf_counter() - t, "cpu_seconds": _cpu_self() - c}
             out[name]["rows"] = con.execute("select count(*) from _bench").fetchone()[0]
+            print("duckdb", name, out[name], flush=True)  # progress: a run at scale takes many minutes
     return out
 
 
@@ -98,12 +99,13 @@ def on_spark(
         )
         t, c = time.perf_counter(), server.cpu_seconds()
         with SparkConnection.open(warehouse, sp) as con:
-            for table in con.tables:  # the derived tables are cached lazily: fill the cache here
+            for table in derived_names():  # the derived tables are cached lazily: fill the cache here
                 con.spark.table(table).write.format("noop").mode("overwrite").save()
             out["derived tables (once per load)"] = {
                 "seconds": time.perf_counter() - t,
                 "cpu_seconds": server.cpu_seconds() - c,
             }
+            print("spark derived tables", out["derived tables (once per load)"], flush=True)
             for name in files:
                 df = spark_sql.dataframe(con.spark, name, file_params(name, month, params))
                 t, c = time.perf_counter(), server.cpu_seconds()
@@ -113,6 +115,7 @@ def on_spark(
                     "cpu_seconds": server.cpu_seconds() - c,
                     "rows": df.count(),
                 }
+                print("spark", name, out[name], flush=True)
     finally:
         server.stop()
     return out
