@@ -37,6 +37,22 @@ def _listening(port: int) -> bool:
     return True
 
 
+def _stop_clients(url: str) -> None:
+    """Stop this process's Spark Connect sessions of `url` while the server still answers: a client
+    left open retries its release at exit, with back-off, for minutes after the server is gone
+    (a test session ended 10 minutes after its last test)."""
+    import sys
+
+    module = sys.modules.get("pyspark.sql.connect.session")
+    if module is None:  # no Connect client in this process
+        return
+    cls = module.SparkSession
+    for session in {cls.getActiveSession(), cls._get_default_session()} - {None}:
+        where = getattr(getattr(getattr(session.client, "_builder", None), "url", None), "netloc", "")
+        if where == url.removeprefix("sc://") and not session.is_stopped:
+            session.stop()
+
+
 class LocalConnectServer:
     """Start the server (``start``), its address (``url``), stop it (``stop``, the process group
     this object started and nothing else). ``conf`` adds Spark settings (e.g. driver memory)."""
@@ -105,6 +121,7 @@ class LocalConnectServer:
         """End the server's process group (spark-submit and its JVM), then wait for it."""
         if self.process is None:
             return
+        _stop_clients(self.url)
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
