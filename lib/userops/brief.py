@@ -1359,6 +1359,22 @@ def section_headings() -> list[str]:
     return [i18n.t(f"brief.h_{k}").lstrip("#").strip() for k in SECTIONS]
 
 
+def layout_problems(pdf: Path) -> list[str]:
+    """What breaks issue 15's page rule in a brief PDF, in the report language: a section heading the PDF
+    does not print (the rule relies on them), and a page more than a third empty that is no section's last
+    page (export.sparse_pages with :func:`section_headings`). [] when the layout holds."""
+    from userops import export
+
+    heads = section_headings()
+    text = " ".join(export.pdf_text(pdf).split())
+    problems = [f"heading not printed: {h}" for h in heads if " ".join(h.split()) not in text]
+    sparse = export.sparse_pages(pdf, sections=heads)
+    if sparse:
+        fills = [round(f, 2) for f in export.page_fill(pdf)]
+        problems.append(f"sparse pages {sparse} (page fill {fills})")
+    return problems
+
+
 def churn_rule_fields(rc: RecallParams) -> dict:
     """The numbers of play 04's churned rule that the brief's texts name (the dormant group)."""
     return {"churned_days": rc.churned_days, "k": f"{rc.k_churned:g}"}
