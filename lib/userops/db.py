@@ -36,11 +36,15 @@ RESOURCE_ENV = {
     "memory_limit": "USEROPS_DUCKDB_MEMORY_LIMIT",  # e.g. 8GB
     "threads": "USEROPS_DUCKDB_THREADS",  # e.g. 2
     "temp_directory": "USEROPS_DUCKDB_TEMP_DIRECTORY",  # where queries spill
+    # at most this much spilled (e.g. 20GB): a query past it fails instead of filling the disk; DuckDB's
+    # own default is 90% of the free space, which leaves nothing for anything else on a shared disk
+    "max_temp_directory_size": "USEROPS_DUCKDB_MAX_TEMP_SIZE",
 }
 
 
 def duckdb_config(settings: dict | None = None) -> dict[str, str]:
-    """DuckDB config from params (``memory_limit``, ``threads``, ``temp_directory``) and the environment.
+    """DuckDB config from params (``memory_limit``, ``threads``, ``temp_directory``,
+    ``max_temp_directory_size``) and the environment.
 
     Environment variables win; unset values are left to DuckDB's defaults.
     """

@@ -124,7 +124,8 @@ class OutOfMemory(Exception):
     def __init__(self, doing: str, limit: str):
         super().__init__(
             f"out of memory while {doing} (DuckDB memory limit {limit}): raise duckdb.memory_limit in "
-            "the params (or USEROPS_DUCKDB_MEMORY_LIMIT), or set duckdb.temp_directory to a disk with room"
+            "the params (or USEROPS_DUCKDB_MEMORY_LIMIT), or set duckdb.temp_directory to a disk with room "
+            "(and duckdb.max_temp_directory_size, if the spill hit that cap)"
         )
 
 

@@ -641,11 +641,17 @@ class TriggersParams(_Section):
 
 
 class DuckDBParams(_Section):
-    """DuckDB resources (environment variables USEROPS_DUCKDB_MEMORY_LIMIT / _THREADS / _TEMP_DIRECTORY win)."""
+    """DuckDB resources (environment variables USEROPS_DUCKDB_MEMORY_LIMIT / _THREADS / _TEMP_DIRECTORY /
+    _MAX_TEMP_SIZE win)."""
 
     memory_limit: str | None = Field(None, pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
     threads: int | None = Field(None, ge=1, le=256)
     temp_directory: str | None = Field(None, min_length=1, description="where queries spill to disk")
+    max_temp_directory_size: str | None = Field(
+        None,
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="the most a query may spill; past it the query fails instead of filling the disk",
+    )
 
 
 # An existing table on the cluster: [catalog.][database.]table

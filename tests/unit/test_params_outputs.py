@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -142,3 +143,19 @@ def test_duckdb_resource_settings_from_params_and_environment(make_warehouse, mo
     assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "488.2 MiB"
     with pytest.raises(ValueError, match="resource settings"):
         connect(wh, settings={"threads": "many"})
+
+
+def test_spill_cap_fails_the_query_instead_of_filling_the_disk(make_warehouse, monkeypatch):
+    # 30 MB of memory cannot hold a sort of 1,000,000 md5 strings (about 40 MB), so it spills; with the
+    # cap at 2 MB of spill the query fails with DuckDB's own out-of-memory error naming the setting.
+    users = [dict(user_id=1, registered_at="2026-08-01 09:00:00", channel="app")]
+    wh = make_warehouse({"users": users, "orders": [order_row(1, 1, "2026-08-03 10:00:00")]})
+    monkeypatch.setenv("USEROPS_DUCKDB_MAX_TEMP_SIZE", "2MB")
+    assert duckdb_config({"max_temp_directory_size": "50GB"}) == {"max_temp_directory_size": "2MB"}
+    con = connect(wh, settings={"memory_limit": "30MB", "threads": 1})
+    assert con.execute("select current_setting('max_temp_directory_size')").fetchone()[0] == "1.9 MiB"
+    ranks = "select row_number() over (order by md5(range::varchar)) as r from range(1000000)"
+    with pytest.raises(duckdb.OutOfMemoryException, match="max_temp_directory_size"):
+        con.execute(f"select max(r) from ({ranks})").fetchall()
+    monkeypatch.delenv("USEROPS_DUCKDB_MAX_TEMP_SIZE")
+    assert load_params("params/default.yaml").duckdb.max_temp_directory_size is None  # DuckDB decides
