@@ -429,13 +429,18 @@ def _int_tokens(con) -> bool:
     return any(re.fullmatch(INT_TOKEN, t) for t in tokens)
 
 
-def _whole_id_text(col: Column, int_tokens: bool) -> str:
-    """SQL: the id text of a whole-number source value, NULL when missing (= the text path's value)."""
+BIGINT_FIT = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
+
+
+def _whole_id_text(col: Column, int_tokens: bool, as_bigint: bool = False) -> str:
+    """SQL: the id text of a whole-number source value, NULL when missing (= the text path's value);
+    with `as_bigint`, that value as BIGINT (its text is cast(x as varchar), see _harmonize_ids)."""
     text = f"cast({_q(col.name)} as varchar)"
+    value = f"cast({_q(col.name)} as bigint)" if as_bigint else text
     return (
-        f"case when list_contains(getvariable('null_tokens'), {text}) then null else {text} end"
+        f"case when list_contains(getvariable('null_tokens'), {text}) then null else {value} end"
         if int_tokens
-        else text
+        else value
     )
 
 
@@ -553,6 +558,10 @@ def _stage_table(
     types = dict(con.execute(f"select column_name, column_type from (describe {src})").fetchall())
     typed = {c.name for c in table.columns if c.name in cols and _as_is(c, types[c.name])}
     whole = {c.name for c in table.columns if c.name in cols and _whole_id(c, types[c.name])}
+    # a mapped id whose source fits BIGINT stays BIGINT (no text round trip; _harmonize_ids)
+    as_int = {
+        c.name for c in table.columns if c.name in whole and c.id_map and types[c.name].upper() in BIGINT_FIT
+    }
     int_tokens = bool(whole) and _int_tokens(con)
 
     def source_checks(c: Column) -> list[tuple[str, str]]:
@@ -578,7 +587,7 @@ def _stage_table(
     def clean(c: Column) -> str:  # once per value; a column already of the contract type as it is
         if c.name in typed:
             return _q(c.name)
-        return _whole_id_text(c, int_tokens) if c.name in whole else _clean(c.name)
+        return _whole_id_text(c, int_tokens, c.name in as_int) if c.name in whole else _clean(c.name)
 
     cleaned = "".join(f", {clean(c)} as {_q(c.name)}" for c in present)
     select = ", ".join(
@@ -594,6 +603,30 @@ def _stage_table(
     kind = con.execute("select table_type from information_schema.tables where table_name = $t", {"t": src})
     con.execute(f"drop {'view' if kind.fetchone()[0] == 'VIEW' else 'table'} {src}")
     return problems, notices, [c.name for c in missing]
+
+
+def _harmonize_ids(con) -> None:
+    """One type per mapped id across the typed tables. Staging keeps a mapped id BIGINT when its
+    source is a whole-number type that fits; when every column holding that id is such (or holds no
+    value), all are BIGINT, else the BIGINT ones become their text, cast(x as varchar): exactly the
+    text path's value, so checks, maps and examples see what they always saw."""
+    types = dict(
+        ((t, c), typ)
+        for t, c, typ in con.execute(
+            "select table_name, column_name, data_type from duckdb_columns() where table_name like 'typed_%'"
+        ).fetchall()
+    )
+    for idn in MAPPED_IDS:
+        cols = [(f"typed_{t.name}", c.name) for t in TABLES.values() for c in t.columns if c.id_map == idn]
+        ints = [tc for tc in cols if types[tc] == "BIGINT"]
+        if not ints:
+            continue
+        rest = [tc for tc in cols if tc not in ints]
+        text = any(
+            con.execute(f"select 1 from {t} where {_q(c)} is not null limit 1").fetchone() for t, c in rest
+        )
+        for t, c in ints if text else rest:
+            con.execute(f"alter table {t} alter column {_q(c)} type {'varchar' if text else 'bigint'}")
 
 
 def _create_empty_typed(con, table: Table) -> None:
@@ -758,6 +791,7 @@ def _validate_into(con, data_dir: Path, opts: LoadOptions, scratch: Path) -> Val
         if absent is not None:
             absent_cols[name] = absent
     staged = set(absent_cols)
+    _harmonize_ids(con)
     for name in LOAD_ORDER:
         if name in staged:
             v.errors.extend(_apply_defaults(con, TABLES[name], files[name], absent_cols[name], opts.params))
@@ -840,7 +874,14 @@ def _set_aside(con, problems: list[Problem]) -> None:
     for p in problems:
         typed = f"typed_{p.table}"
         cols = [c for c in TABLES[p.table].column_names]
-        row = "to_json({" + ", ".join(f"'{c}': {_q(c)}" for c in cols) + "})"
+        ids = {
+            c.name for c in TABLES[p.table].columns if c.is_id
+        }  # ids as their text (BIGINT: _harmonize_ids)
+        row = (
+            "to_json({"
+            + ", ".join(f"'{c}': " + (f"cast({_q(c)} as varchar)" if c in ids else _q(c)) for c in cols)
+            + "})"
+        )
         reason = f"{p.column}: {p.rule}"
         files = [str(f) for f in input_files(Path(p.file))]
         con.execute(
@@ -869,12 +910,13 @@ def _build_id_maps(con) -> dict[str, str]:
         con.execute(
             f"create or replace temp table _ids as select distinct v from ({' union all '.join(parts)}) where v is not null"
         )
+        # v is the id's text, or BIGINT when every source of the id is a whole number (_harmonize_ids)
         n_text = con.execute(
-            "select count(*) from _ids where not regexp_full_match(v, '-?(0|[1-9][0-9]{0,17})')"
+            "select count(*) from _ids where not regexp_full_match(cast(v as varchar), '-?(0|[1-9][0-9]{0,17})')"
         ).fetchone()[0]
-        surrogate = "cast(v as bigint)" if n_text == 0 else "dense_rank() over (order by v)"
+        surrogate = "cast(v as bigint)" if n_text == 0 else "dense_rank() over (order by cast(v as varchar))"
         con.execute(
-            f"create table map_{idn} as select cast({surrogate} as bigint) as {idn}, v as source_id "
+            f"create table map_{idn} as select cast({surrogate} as bigint) as {idn}, cast(v as varchar) as source_id "
             f"from _ids order by {idn}"
         )
         n = con.execute(f"select count(*) from map_{idn}").fetchone()[0]
@@ -893,7 +935,7 @@ def _finalize_table(con, table: Table, modes: dict[str, str]) -> None:
         if c.id_map and modes[c.id_map] == "integer":
             exprs.append(f"cast(t.{_q(c.name)} as bigint) as {_q(c.name)}")
         elif c.id_map:
-            joins.append(f"left join map_{c.id_map} m{i} on m{i}.source_id = t.{_q(c.name)}")
+            joins.append(f"left join map_{c.id_map} m{i} on m{i}.source_id = cast(t.{_q(c.name)} as varchar)")
             exprs.append(f"m{i}.{_q(c.id_map)} as {_q(c.name)}")
         else:
             exprs.append(f"cast(t.{_q(c.name)} as {c.type}) as {_q(c.name)}")
