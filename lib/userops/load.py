@@ -253,6 +253,25 @@ def _newlines(col: str) -> str:
     return f"coalesce(length({v}) - length(replace({v}, chr(10), '')), 0)"
 
 
+@contextmanager
+def _insertion_order(con, keep: bool):
+    """Keep the rows' order in the statements inside (when `keep`); the load's default is not to."""
+    if not keep:
+        yield
+        return
+    con.execute("set preserve_insertion_order = true")
+    try:
+        yield
+    finally:
+        con.execute("set preserve_insertion_order = false")
+
+
+def _read_in_place(path: Path, tm: TableMapping) -> bool:
+    """Whether src_<table> is a view over the input's Parquet files (no column mapping): its rows
+    come in file order (_file, _line) when the query keeps insertion order."""
+    return _fmt(path) == ".parquet" and not tm.columns and not tm.values
+
+
 def _read_source(
     con: duckdb.DuckDBPyConnection, table: Table, path: Path, sources: list[Path], tm: TableMapping
 ) -> tuple[list[str], list[Problem]]:
@@ -262,7 +281,7 @@ def _read_source(
     src, fmt = f"src_{table.name}", _fmt(path)
     files = {"files": [str(f) for f in sources]}
     pos = "cast(list_position($files, _src_file) as INTEGER) as _file"
-    if fmt == ".parquet" and not tm.columns and not tm.values:
+    if _read_in_place(path, tm):
         # A view: each check reads the files again, which beats a copy in memory (a read keeps
         # Parquet's dictionaries, so text is cleaned once per distinct value, not once per row).
         con.execute(f"set variable files_{table.name} = $files", files)  # a view takes no $params
@@ -596,10 +615,12 @@ def _stage_table(
         else f"cast(null as {c.source_type}) as {_q(c.name)}"
         for c in table.columns
     )
-    con.execute(
-        f"create or replace temp table typed_{table.name} as select _file, _line, {select} "
-        f"from (select _file, _line{cleaned} from {src})"
-    )
+    in_order = _read_in_place(path, tm)  # typed_<table> then keeps the files' order (_finalize_table)
+    with _insertion_order(con, in_order):
+        con.execute(
+            f"create or replace temp table typed_{table.name} as select _file, _line, {select} "
+            f"from (select _file, _line{cleaned} from {src})"
+        )
     kind = con.execute("select table_type from information_schema.tables where table_name = $t", {"t": src})
     con.execute(f"drop {'view' if kind.fetchone()[0] == 'VIEW' else 'table'} {src}")
     return problems, notices, [c.name for c in missing]
@@ -927,9 +948,11 @@ def _build_id_maps(con) -> dict[str, str]:
     return {idn: mode for idn, mode, _ in modes}
 
 
-def _finalize_table(con, table: Table, modes: dict[str, str]) -> None:
+def _finalize_table(con, table: Table, modes: dict[str, str], in_file_order: bool = False) -> None:
     """Create <table> from typed_<table>: contract types, mapped ids as surrogate keys (in integer
-    mode the surrogate is the id's own value: a cast, no join with the map)."""
+    mode the surrogate is the id's own value: a cast, no join with the map), in key order, or in
+    the files' order (_file, _line) for a table without a key: when typed_<table> already holds its
+    rows in that order (`in_file_order`) and no map is joined, they are copied in order, not sorted."""
     exprs, joins = [], []
     for i, c in enumerate(table.columns):
         if c.id_map and modes[c.id_map] == "integer":
@@ -939,12 +962,14 @@ def _finalize_table(con, table: Table, modes: dict[str, str]) -> None:
             exprs.append(f"m{i}.{_q(c.id_map)} as {_q(c.name)}")
         else:
             exprs.append(f"cast(t.{_q(c.name)} as {c.type}) as {_q(c.name)}")
+    in_order = in_file_order and not table.key and not joins
     order = ", ".join(_q(k) for k in table.key) if table.key else "_file, _line"
-    con.execute(
-        f"create table {_q(table.name)} as select {', '.join(_q(c) for c in table.column_names)} "
-        f"from (select t._file, t._line, {', '.join(exprs)} from typed_{table.name} t {' '.join(joins)}) "
-        f"order by {order}"
-    )
+    with _insertion_order(con, in_order):
+        con.execute(
+            f"create table {_q(table.name)} as select {', '.join(_q(c) for c in table.column_names)} "
+            f"from (select t._file, t._line, {', '.join(exprs)} from typed_{table.name} t {' '.join(joins)})"
+            + ("" if in_order else f" order by {order}")
+        )
 
 
 def build_derived(con: duckdb.DuckDBPyConnection, params: Params | None = None) -> None:
@@ -1015,7 +1040,8 @@ def _build(
     report.rejected = {name: counts[name] for name in LOAD_ORDER if name in counts}  # stable order
     modes = _build_id_maps(con)
     for name in LOAD_ORDER:
-        _finalize_table(con, TABLES[name], modes)
+        path, tm = v.files.get(name), opts.mapping.get(name, TableMapping())
+        _finalize_table(con, TABLES[name], modes, path is not None and _read_in_place(path, tm))
         con.execute(f"drop table typed_{name}")
     report.absent = [name for name in LOAD_ORDER if name not in v.files]
     report.rows = {name: con.execute(f"select count(*) from {_q(name)}").fetchone()[0] for name in LOAD_ORDER}
