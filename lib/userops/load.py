@@ -394,14 +394,20 @@ def _clean(name: str) -> str:
     return f"case when {_missing(name)} then null else trim(cast({_q(name)} as varchar)) end"
 
 
+def _fractional(raw: str) -> str:
+    """SQL: TRUE when the id text `raw` is a fraction (1.7). Only a text with a dot can be one: the
+    regular expression runs on those alone (a CASE evaluates its branch for its rows only)."""
+    return f"case when contains({raw}, '.') then regexp_full_match({raw}, '{FRACTIONAL}') else false end"
+
+
 def _typed_expr(col: Column, raw: str | None = None) -> str:
     """The typed value of a source column (NULL when missing or unparseable; ids as whole text;
     timestamps with an offset converted to the chain's timezone, params data.timezone). `raw`:
     SQL for the column's already cleaned text (default: clean it here)."""
     raw = raw or _clean(col.name)
     if col.is_id:
-        whole = f"regexp_replace({raw}, '{WHOLE_DOT_ZERO}', '\\1')"
-        return f"case when regexp_full_match({raw}, '{FRACTIONAL}') then null else {whole} end"
+        whole = f"case when contains({raw}, '.') then regexp_replace({raw}, '{WHOLE_DOT_ZERO}', '\\1') else {raw} end"
+        return f"case when {_fractional(raw)} then null else {whole} end"
     if col.type.upper() == "TIMESTAMP":
         aware = f"timezone(getvariable('timezone'), try_cast({raw} as TIMESTAMPTZ))"
         return (
@@ -489,7 +495,7 @@ def _source_checks(col: Column) -> list[tuple[str, str]]:
             )
         )
     if col.is_id:
-        bad = f"regexp_full_match({raw}, '{FRACTIONAL}')"
+        bad = _fractional(raw)
         checks.append(("type id: whole (integer or text, not a fraction)", f"{present} and {bad}"))
     elif col.type.upper() != "VARCHAR":  # any text is a VARCHAR: that rule never fails
         checks.append((f"type {col.type}", f"{present} and {_typed_expr(col)} is null"))
