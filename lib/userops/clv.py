@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln, hyp2f1
+from threadpoolctl import threadpool_limits
 
 
 @dataclass(frozen=True)
@@ -131,11 +132,17 @@ def _bgnbd_negll(log_params, x, tx, T, w):
     return -np.sum(w * ll)
 
 
+def _weighted_mean(w, ll, grad):
+    """(-sum(w ll), -sum(w grad) per parameter) / sum(w), as numpy's own pairwise sums: not
+    np.dot / matmul, whose BLAS summation order depends on the machine's thread count."""
+    n = w.sum()
+    return -(w * ll).sum() / n, -(grad * w).sum(axis=1) / n
+
+
 def _bgnbd_negll_grad(log_params, x: _Column, tx: _Column, T: _Column, w):
     """(negative log-likelihood, its gradient in the log parameters), both divided by sum(w)."""
     ll, grad = _bgnbd_terms(log_params, x, tx, T)
-    n = w.sum()
-    return -np.dot(w, ll) / n, -(grad @ w) / n
+    return _weighted_mean(w, ll, grad)
 
 
 def sufficient_stats(*columns, weights=None) -> tuple[list[np.ndarray], np.ndarray]:
@@ -166,8 +173,11 @@ _LOG_BOUND = 25.0  # parameters kept in [e^-25, e^25]: a degenerate sample (ever
 
 def _fit(fun_grad, start, args):
     """Minimise a scaled negative log-likelihood with its analytic gradient (L-BFGS-B on log
-    parameters, tolerances tight enough to reproduce published fits to four digits)."""
-    with np.errstate(all="ignore"):  # trial steps may leave the domain; the line search backs off
+    parameters, tolerances tight enough to reproduce published fits to four digits). One BLAS
+    thread: L-BFGS-B's small matrix steps woke the threaded BLAS, whose idle threads then spun
+    through every likelihood evaluation (2 busy cores: the fits took 3x the CPU)."""
+    # trial steps may leave the domain; the line search backs off
+    with np.errstate(all="ignore"), threadpool_limits(limits=1, user_api="blas"):
         return minimize(
             fun_grad,
             start,
@@ -255,8 +265,7 @@ def _gg_negll(log_params, x, m, w):
 def _gg_negll_grad(log_params, x: _Column, m, w):
     """(negative log-likelihood, its gradient in the log parameters), both divided by sum(w)."""
     ll, grad = _gg_terms(log_params, x, m)
-    n = w.sum()
-    return -np.dot(w, ll) / n, -(grad @ w) / n
+    return _weighted_mean(w, ll, grad)
 
 
 def fit_gamma_gamma(frequency, monetary, weights=None) -> GammaGamma:

@@ -10,22 +10,26 @@ with grp as (
     select user_id, dimension, grp from persona_groups
 ),
 
-lines as (
-    select user_id, category, cast(amount as double) as amount
+-- each user's lines per category first: a user is in one group per dimension, so the groups'
+-- join reads one row per user x category instead of every line once per dimension
+user_lines as (
+    select user_id, category, count(*) as lines, sum(cast(amount as double)) as gmv
     from fct_order_lines
     where order_date >= $from_date and order_date < $to_date
+    group by user_id, category
 ),
 
 bought as (
-    select g.dimension, g.grp, l.category, count(*) as lines, sum(l.amount) as gmv
+    select g.dimension, g.grp, l.category, cast(sum(l.lines) as bigint) as lines, sum(l.gmv) as gmv
     from grp as g
-    inner join lines as l using (user_id)
+    inner join user_lines as l using (user_id)
     group by all
 ),
 
+-- the groups first, then their categories (not every user's categories made distinct)
 spine as (
-    select distinct g.dimension, g.grp, p.category
-    from grp as g
+    select g.dimension, g.grp, p.category
+    from (select distinct dimension, grp from grp) as g
     cross join (select distinct category from products where category is not null) as p
 ),
 

@@ -23,9 +23,10 @@ counted as (
     group by all
 ),
 
+-- the groups first, then their channels (not every user's channels made distinct)
 spine as (
-    select distinct g.dimension, g.grp, c.order_channel
-    from grp as g
+    select g.dimension, g.grp, c.order_channel
+    from (select distinct dimension, grp from grp) as g
     cross join (select distinct order_channel from orders) as c
 ),
 

@@ -8,22 +8,26 @@ with grp as (
     select user_id, dimension, grp from persona_groups
 ),
 
-orders as (
-    select user_id, isodow(ordered_at) as weekday, extract(hour from ordered_at) as hour
+-- each user's orders per weekday x hour first: a user is in one group per dimension, so the
+-- groups' join reads one row per user x weekday x hour instead of every order once per dimension
+user_orders as (
+    select user_id, isodow(ordered_at) as weekday, extract(hour from ordered_at) as hour, count(*) as orders
     from fct_orders
     where order_date >= $from_date and order_date < $to_date
-),
-
-counted as (
-    select g.dimension, g.grp, o.weekday, o.hour, count(*) as orders
-    from grp as g
-    inner join orders as o using (user_id)
     group by all
 ),
 
-spine as (
-    select distinct g.dimension, g.grp, cast(w.range as bigint) as weekday, cast(h.range as bigint) as hour
+counted as (
+    select g.dimension, g.grp, o.weekday, o.hour, cast(sum(o.orders) as bigint) as orders
     from grp as g
+    inner join user_orders as o using (user_id)
+    group by all
+),
+
+-- the groups first, then their 7 x 24 grid (not every user's grid made distinct)
+spine as (
+    select g.dimension, g.grp, cast(w.range as bigint) as weekday, cast(h.range as bigint) as hour
+    from (select distinct dimension, grp from grp) as g
     cross join range(1, 8) as w
     cross join range(0, 24) as h
 ),

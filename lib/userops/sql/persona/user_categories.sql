@@ -20,9 +20,17 @@ counted as (
     group by user_id, category
 ),
 
-final as (
-    select *, lines / sum(lines) over (partition by user_id) as line_share
+-- each user's total lines by a group by joined back, not a window over the user's rows
+totals as (
+    select user_id, sum(lines) as total_lines
     from counted
+    group by user_id
+),
+
+final as (
+    select c.*, c.lines / t.total_lines as line_share
+    from counted as c
+    inner join totals as t using (user_id)
 )
 
 select * from final
