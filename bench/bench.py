@@ -55,6 +55,7 @@ def step(cmd: list[str], env: dict) -> dict:
         "seconds": round(seconds, 2),
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),  # the processes reaped (a JVM too)
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "load_average_1m": round(os.getloadavg()[0], 2),  # at the end: the machine is shared
     }
 
 
@@ -79,44 +80,71 @@ def bench_scale(
     engines: list[str],
     driver_memory: str,
     notebooks: list[str] = NOTEBOOKS,
+    existing: dict | None = None,
+    progress=None,
 ) -> dict:
-    work = Path(tempfile.mkdtemp(prefix=f"userops-bench-{users}-"))
+    """One scale: demo and load (or an existing warehouse: ``existing`` = {"warehouse", "parquet",
+    "work", "side_by_side"}), then each notebook on each engine in turn (the pair of a notebook
+    before the next notebook); ``progress(entry)`` after every step, so a stopped bench keeps
+    what it measured."""
+    existing = existing or {}
+    keep = existing.get("work")
+    work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix=f"userops-bench-{users}-"))
+    work.mkdir(parents=True, exist_ok=True)
+    servers: dict[str, LocalConnectServer] = {}
     try:
-        data, wh, log = work / "data", work / "warehouse.duckdb", work / "q.jsonl"
+        log = work / "q.jsonl"
         env = dict(os.environ, USEROPS_QUERY_LOG=str(log))
         if memory_limit:
             env["USEROPS_DUCKDB_MEMORY_LIMIT"] = memory_limit
         u = str(USEROPS)
-        steps = {"demo": step([u, "demo", "--users", str(users), "--months", str(months), "--seed", str(seed),
-                               "--out", str(data)], env)}  # fmt: skip
-        parquet = ["--parquet-out", str(work / "warehouse.parquet")] if "spark" in engines else []
-        steps["load"] = step([u, "load", str(data), "--warehouse", str(wh), *parquet], env)
-        sql = {}
+        entry = {"steps": {}, "sql": {}, "sql_spark": {}, "side_by_side": None, "metrics": {}}
+        steps = entry["steps"]
+        if existing.get("warehouse"):
+            wh = Path(existing["warehouse"])
+            parquet = Path(existing.get("parquet") or work / "warehouse.parquet")
+            if "spark" in engines and not (parquet / "meta_load_info.parquet").is_file():
+                steps["parquet"] = step([u, "parquet", "--warehouse", str(wh), "--out", str(parquet)], env)
+            entry.update(_counts(wh))
+        else:
+            data, wh, parquet = work / "data", work / "warehouse.duckdb", work / "warehouse.parquet"
+            steps["demo"] = step([u, "demo", "--users", str(users), "--months", str(months), "--seed", str(seed),
+                                  "--out", str(data)], env)  # fmt: skip
+            out = ["--parquet-out", str(parquet)] if "spark" in engines else []
+            steps["load"] = step([u, "load", str(data), "--warehouse", str(wh), *out], env)
+            counts = json.loads((data / "planted.json").read_text(encoding="utf-8"))["counts"]
+            entry.update(users=users, orders=counts["orders"], events=counts.get("events", 0))
+        entry["warehouse_mb"] = round(wh.stat().st_size / 1e6, 1)
+        envs = {}
         for engine in engines:
-            elog = work / f"q-{engine}.jsonl"
-            eenv = dict(env, USEROPS_QUERY_LOG=str(elog))
-            server = None
-            if engine == "spark" and not os.environ.get("USEROPS_SPARK_REMOTE"):
-                # one local Spark Connect server the notebooks' kernels share (a cluster's endpoint on
-                # this machine): its heap holds the cached tables; its JVM's CPU is added per step
-                server = LocalConnectServer(conf={"spark.driver.memory": driver_memory})
-                eenv["USEROPS_SPARK_REMOTE"] = server.start()
-            try:
-                for nb in notebooks:
-                    before = server.cpu_seconds() if server else 0.0
-                    steps[_step_name(nb, engine)] = r = step(
-                        [u, "run", "--warehouse", str(wh), "--out", str(work / f"outputs-{engine}"), "--no-pdf",
-                         "--only", nb, "--no-summary", "--engine", engine],
-                        eenv,
-                    )  # fmt: skip
-                    if server:
-                        r["cpu_seconds"] = round(r["cpu_seconds"] + server.cpu_seconds() - before, 2)
-            finally:
-                if server:
-                    server.stop()
-            sql[engine] = sql_times(elog)
+            envs[engine] = dict(env, USEROPS_QUERY_LOG=str(work / f"q-{engine}.jsonl"))
+            if engine == "spark":
+                envs[engine]["USEROPS_SPARK_PARQUET"] = str(parquet)
+                if not os.environ.get("USEROPS_SPARK_REMOTE"):
+                    # one local Spark Connect server the notebooks' kernels share (a cluster's endpoint
+                    # on this machine): its heap holds the cached tables; its JVM's CPU is added per step
+                    servers[engine] = LocalConnectServer(conf={"spark.driver.memory": driver_memory})
+                    envs[engine]["USEROPS_SPARK_REMOTE"] = servers[engine].start()
+                steps["spark derived tables"] = _server_step(
+                    [sys.executable, "-c", DERIVED, str(wh), str(ROOT / "params" / "default.yaml")],
+                    envs[engine], servers.get(engine),
+                )  # fmt: skip
+        _progress(progress, entry, work)
+        for nb in notebooks:
+            for engine in engines:
+                steps[_step_name(nb, engine)] = _server_step(
+                    [u, "run", "--warehouse", str(wh), "--out", str(work / f"outputs-{engine}"), "--no-pdf",
+                     "--only", nb, "--no-summary", "--engine", engine],
+                    envs[engine], servers.get(engine),
+                )  # fmt: skip
+                _progress(progress, entry, work)
+            if len(engines) > 1:
+                entry["metrics"][nb] = _metrics_differences(work, engines)
+                _progress(progress, entry, work)
+        for server in servers.values():
+            server.stop()
         sbs = work / "side_by_side.json"  # project vs hand-written vs pandas vs scan (bench/side_by_side.py)
-        if engines:
+        if engines and existing.get("side_by_side", True):
             quiet = {k: v for k, v in env.items() if k != "USEROPS_QUERY_LOG"}  # not in the per-file table
             cmd = [
                 sys.executable,
@@ -133,19 +161,63 @@ def bench_scale(
                 if not sbs.is_file():
                     raise
                 print(e, file=sys.stderr)
-        counts = json.loads((data / "planted.json").read_text(encoding="utf-8"))["counts"]
-        return {
-            "users": users,
-            "orders": counts["orders"],
-            "events": counts.get("events", 0),
-            "warehouse_mb": round(wh.stat().st_size / 1e6, 1),
-            "steps": steps,
-            "sql": sql.get("duckdb", {}),
-            "sql_spark": sql.get("spark", {}),
-            "side_by_side": json.loads(sbs.read_text(encoding="utf-8")) if sbs.is_file() else None,
-        }
+        entry["side_by_side"] = json.loads(sbs.read_text(encoding="utf-8")) if sbs.is_file() else None
+        _progress(progress, entry, work)
+        return entry
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        for server in servers.values():
+            server.stop()
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+# The derived warehouse tables on Spark (built once per load, kept as Parquet beside the input
+# tables): a step of its own, so that no notebook's figures carry them.
+DERIVED = (
+    "import sys; from userops.engine import SparkConnection; from userops.params import load_params; "
+    "SparkConnection.open(sys.argv[1], load_params(sys.argv[2])).close()"
+)
+
+
+def _server_step(cmd: list[str], env: dict, server: LocalConnectServer | None) -> dict:
+    """A step whose CPU seconds include what the shared Spark Connect server's JVM spent meanwhile."""
+    before = server.cpu_seconds() if server else 0.0
+    r = step(cmd, env)
+    if server:
+        r["cpu_seconds"] = round(r["cpu_seconds"] + server.cpu_seconds() - before, 2)
+    return r
+
+
+def _progress(progress, entry: dict, work: Path) -> None:
+    """The per-SQL-file times so far, then the caller's callback (writes the results)."""
+    entry["sql"] = sql_times(work / "q-duckdb.jsonl")
+    entry["sql_spark"] = sql_times(work / "q-spark.jsonl")
+    if progress:
+        progress(entry)
+
+
+def _counts(warehouse: Path) -> dict:
+    """Users, orders and events of an existing warehouse (what planted.json gives for a demo)."""
+    from userops.db import connect
+
+    with connect(warehouse) as con:
+        n = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in ("users", "orders")}  # noqa: S608
+        tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+        events = con.execute("select count(*) from events").fetchone()[0] if "events" in tables else 0
+    return {"users": n["users"], "orders": n["orders"], "events": events}
+
+
+def _metrics_differences(work: Path, engines: list[str]) -> list[str]:
+    """The plays' metrics.json of the other engines against the first's (spark_sql.metrics_differences:
+    counts exactly, other numbers to 1e-9): [] when equal."""
+    from userops.spark_sql import metrics_differences, plays_metrics
+
+    runs = {}
+    for engine in engines:
+        (path,) = (work / f"outputs-{engine}").glob("*/metrics.json")  # one month
+        runs[engine] = plays_metrics(json.loads(path.read_text(encoding="utf-8")))
+    base, *others = engines
+    return [f"{e}: {d}" for e in others for d in metrics_differences(runs[e], runs[base])][:20]
 
 
 def _step_name(nb: str, engine: str) -> str:
@@ -178,14 +250,16 @@ def markdown(res: dict) -> str:
         f"{m['cpus']} CPUs, {m['memory_gb']} GB, load average {m['load_average_1m_5m']} at the start; "
         f"months={res['months']} seed={res['seed']}; no PDFs. Shared machine: compare ratios.",
         "",
-        "## Steps: seconds / peak RSS MB",
+        "## Steps: wall seconds / CPU seconds / peak RSS MB",
         "",
         "| step | " + " | ".join(f"{s['users']:,} users" for s in scales) + " |",
         "| --- |" + " --- |" * len(scales),
     ]
     for name in scales[0]["steps"]:
         cells = [
-            f"{s['steps'][name]['seconds']:.1f} s / {s['steps'][name]['peak_rss_mb']:.0f} MB" for s in scales
+            f"{s['steps'][name]['seconds']:.1f} s / {s['steps'][name]['cpu_seconds']:.1f} s / "
+            f"{s['steps'][name]['peak_rss_mb']:.0f} MB"
+            for s in scales
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     facts = ("orders", "events", "warehouse_mb")
@@ -201,12 +275,13 @@ def markdown(res: dict) -> str:
 
 
 def _spark_ratios(scales: list[dict]) -> list[str]:
-    """Per notebook: Spark seconds / DuckDB seconds at each scale (wall; CPU of reaped processes)."""
-    if not any(_step_name(nb, "spark") in scales[0]["steps"] for nb in NOTEBOOKS):
+    """Per notebook: Spark / DuckDB at each scale, wall and CPU seconds (the Connect server's JVM
+    counted), and whether the two engines' metrics.json were equal after it."""
+    if not any(_step_name(nb, "spark") in s["steps"] for s in scales for nb in NOTEBOOKS):
         return []
     lines = [
         "",
-        "## Spark (local mode) against DuckDB: seconds, and Spark / DuckDB",
+        "## Spark (local mode) against DuckDB: wall and CPU seconds, Spark / DuckDB, metrics equal",
         "",
         "| notebook | " + " | ".join(f"{s['users']:,} users" for s in scales) + " |",
         "| --- |" + " --- |" * len(scales),
@@ -218,7 +293,13 @@ def _spark_ratios(scales: list[dict]) -> list[str]:
             if not (d and k):
                 cells.append("")
                 continue
-            cells.append(f"{k['seconds']:.1f} s vs {d['seconds']:.1f} s = {k['seconds'] / d['seconds']:.1f}x")
+            diff = s.get("metrics", {}).get(nb)
+            equal = "" if diff is None else ("; metrics equal" if not diff else f"; {len(diff)} differences")
+            cells.append(
+                f"wall {k['seconds']:.1f} s vs {d['seconds']:.1f} s = {k['seconds'] / d['seconds']:.1f}x, "
+                f"CPU {k['cpu_seconds']:.1f} s vs {d['cpu_seconds']:.1f} s = "
+                f"{k['cpu_seconds'] / max(d['cpu_seconds'], 0.01):.1f}x{equal}"
+            )
         lines.append(f"| {nb} | " + " | ".join(cells) + " |")
     return lines
 
@@ -263,12 +344,34 @@ def main() -> int:
         help="only these notebooks (00, the brief, reads the metrics of those run before it)",
     )
     ap.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for every step, e.g. 2GB")
+    ap.add_argument(
+        "--warehouse",
+        help="bench this loaded warehouse (read-only; no demo, no load; --users is ignored); spark reads "
+        "--parquet, written from it by `userops parquet` when that folder holds none",
+    )
+    ap.add_argument("--parquet", help="with --warehouse: its input tables as Parquet (default: in --work)")
+    ap.add_argument("--work", help="keep the outputs and query logs in this folder (default: a removed temp)")
+    ap.add_argument("--no-side-by-side", action="store_true", help="skip bench/side_by_side.py")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="writes <out>.md and <out>.json")
     a = ap.parse_args()
     res = {"machine": machine(), "months": a.months, "seed": a.seed, "engines": a.engines, "scales": []}
-    for n in a.users:
-        print(f"scale {n:,} users ...", flush=True)
-        res["scales"].append(
+    existing = {
+        "warehouse": a.warehouse,
+        "parquet": a.parquet,
+        "work": a.work,
+        "side_by_side": not a.no_side_by_side,
+    }
+    for n in [0] if a.warehouse else a.users:
+        print(f"scale {a.warehouse or f'{n:,} users'} ...", flush=True)
+        done = list(res["scales"])
+
+        def save(entry: dict, done: list = done) -> None:  # what is measured so far, after each step
+            res["scales"] = [*done, entry]
+            res["machine"]["load_average_now"] = [round(x, 2) for x in os.getloadavg()]
+            _write(res, a.out)
+
+        res["scales"] = [
+            *done,
             bench_scale(
                 n,
                 a.months,
@@ -277,14 +380,21 @@ def main() -> int:
                 [] if a.no_notebooks else a.engines,
                 a.spark_driver_memory,
                 a.notebooks,
-            )
-        )
-    table = markdown(res)
-    print(table)
-    Path(a.out + ".md").write_text(table, encoding="utf-8")
-    Path(a.out + ".json").write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
+                existing,
+                save,
+            ),
+        ]
+    print(_write(res, a.out))
     print(f"written {a.out}.md and {a.out}.json")
     return 0
+
+
+def _write(res: dict, out: str) -> str:
+    """<out>.md and <out>.json; the table."""
+    table = markdown(res)
+    Path(out + ".md").write_text(table, encoding="utf-8")
+    Path(out + ".json").write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
+    return table
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""The `userops` command: demo | check | load | run | export | triggers | demo-responses.
+"""The `userops` command: demo | check | load | parquet | publish | run | export | triggers | demo-responses.
 
 userops demo --users 20000 --months 12 --seed 7 --out data/demo
 userops check data/demo [--params params/default.yaml] [--mapping mapping.yaml] [--encoding gbk]
 userops load data/demo --warehouse data/warehouse.duckdb [--params ...] [--mapping ...] [--encoding ...] [--quarantine]
              [--parquet-out data/warehouse.parquet]
+userops parquet --warehouse data/warehouse.duckdb --out data/warehouse.parquet  (a loaded warehouse's --parquet-out)
+userops publish data/warehouse.parquet --database userops [--params ...]  (into a Spark catalog database)
 userops run [--month 2026-10] [--params params/default.yaml] [--keep-going] [--pseudonymise] [--engine spark]
 userops export outputs/2026-10/notebooks/02_new_user_retention.ipynb out.pdf
 userops triggers --date 2026-10-15 [--params ...] [--warehouse ...] [--out outputs/triggers]
@@ -148,6 +150,56 @@ def _load(a: argparse.Namespace) -> int:
         print(f"set aside (--quarantine): {aside} rows; rows and reasons in {report.rejects_file}")
     if report.absent:
         print(f"optional tables absent (their report sections say so): {', '.join(report.absent)}")
+    return 0
+
+
+def _cmd_parquet(a: argparse.Namespace) -> int:
+    """`userops parquet`: the Parquet folder `load --parquet-out` writes, from a loaded warehouse."""
+    from userops import parquet_tables
+    from userops.locks import LockBusy
+
+    if _missing_warehouse(a):
+        return 2
+    out = Path(a.out) if a.out else parquet_tables.default_folder(a.warehouse)
+    try:
+        names = parquet_tables.write_warehouse(a.warehouse, out)
+    except LockBusy as e:
+        print(f"userops parquet: {e}", file=sys.stderr)
+        return EXIT_BUSY
+    print(f"{len(names)} tables as Parquet (for engine spark): {out}")
+    return 0
+
+
+def _cmd_publish(a: argparse.Namespace) -> int:
+    """`userops publish`: a load's Parquet folder saved as tables of a Spark catalog database (the
+    session of params spark: master, remote, conf), which params spark.database then reads."""
+    from userops import engine, parquet_tables
+    from userops.params import ParamsError, load_params
+
+    folder = Path(a.folder)
+    if not (folder / parquet_tables.file_name("_load_info")).is_file():
+        print(
+            f"userops publish: {folder} holds no load's Parquet tables: write them with "
+            f"`userops load DIR --parquet-out {folder}` or `userops parquet --out {folder}`",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        params = load_params(a.params)
+    except ParamsError as e:
+        print(f"userops publish: {e}", file=sys.stderr)
+        return 2
+    spark = engine.spark_session(params.spark)
+    try:
+        names = engine.publish_tables(spark, folder, a.database)
+    except ValueError as e:  # not a database name
+        print(f"userops publish: {e}", file=sys.stderr)
+        return 2
+    finally:
+        spark.stop()
+    print(
+        f"{len(names)} tables saved in the catalog database {a.database}: set params spark.database: {a.database}"
+    )
     return 0
 
 
@@ -374,6 +426,27 @@ def build_parser() -> argparse.ArgumentParser:
         "its default place is <warehouse>.parquet)",
     )
     ld.set_defaults(func=_cmd_load)
+
+    pq = sub.add_parser(
+        "parquet",
+        help="write a loaded warehouse's input tables as Parquet, as `load --parquet-out` does (engine spark)",
+    )
+    pq.add_argument("--warehouse", default=None, help=WAREHOUSE_HELP)
+    pq.add_argument(
+        "--out", metavar="DIR", help="the folder (default: <warehouse>.parquet, where spark looks)"
+    )
+    pq.set_defaults(func=_cmd_parquet)
+
+    pb = sub.add_parser(
+        "publish",
+        help="save a load's Parquet folder as tables of a Spark catalog database (params spark.database)",
+    )
+    pb.add_argument("folder", help="the folder of `userops load --parquet-out` (or `userops parquet`)")
+    pb.add_argument(
+        "--database", required=True, help="catalog database, created when absent (replaced tables)"
+    )
+    pb.add_argument("--params", default=DEFAULT_PARAMS, help="spark: master or remote, conf")
+    pb.set_defaults(func=_cmd_publish)
 
     r = sub.add_parser(
         "run",

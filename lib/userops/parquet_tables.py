@@ -73,3 +73,21 @@ def swap_in(staged: Path, folder: Path) -> None:
         os.replace(folder, old)
     os.replace(staged, folder)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def write_warehouse(warehouse: str | Path, folder: Path) -> list[str]:
+    """The folder `userops load --parquet-out folder` would have written, from a warehouse already
+    loaded (opened read-only, under the run's shared lock): the same tables, the same `_load_info`
+    fingerprint, written beside the folder and swapped in whole. Returns the names written."""
+    from userops.db import connect
+    from userops.locks import reading
+
+    folder = Path(folder)
+    staged = staging(folder)
+    try:
+        with reading(warehouse), connect(warehouse) as con:
+            names = write(con, staged)
+        swap_in(staged, folder)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return names

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import math
 import os
 import re
 from functools import cache
@@ -455,3 +456,33 @@ def differences(duck: pd.DataFrame, spark: pd.DataFrame, tol: float = 1e-9, limi
             if len(out) >= limit:
                 break
     return out
+
+
+def metrics_differences(spark: dict, duck: dict, path: str = "") -> list[str]:
+    """Where two metrics trees (metrics.json) differ: counts (integers) exactly, other numbers
+    beyond 1e-9 (relative), anything else exactly."""
+    if isinstance(duck, dict) and isinstance(spark, dict):
+        if set(spark) != set(duck):
+            only_spark, only_duck = sorted(set(spark) - set(duck)), sorted(set(duck) - set(spark))
+            return [f"{path}: only on spark {only_spark}, only on duckdb {only_duck}"]
+        return [d for k in duck for d in metrics_differences(spark[k], duck[k], f"{path}.{k}")]
+    if isinstance(duck, list) and isinstance(spark, list) and len(spark) == len(duck):
+        return [
+            d
+            for i, (s, u) in enumerate(zip(spark, duck, strict=True))
+            for d in metrics_differences(s, u, f"{path}[{i}]")
+        ]
+    numbers = (int, float)
+    if isinstance(duck, int) and isinstance(spark, int) and not isinstance(duck, bool):
+        return [] if spark == duck else [f"{path}: spark {spark!r} duckdb {duck!r}"]  # a count
+    if isinstance(duck, numbers) and isinstance(spark, numbers) and not isinstance(duck, bool):
+        same = math.isclose(spark, duck, rel_tol=1e-9, abs_tol=1e-12) or (
+            math.isnan(spark) and math.isnan(duck)
+        )
+        return [] if same else [f"{path}: spark {spark!r} duckdb {duck!r}"]
+    return [] if spark == duck else [f"{path}: spark {spark!r} duckdb {duck!r}"]
+
+
+def plays_metrics(metrics: dict) -> dict:
+    """Each play's metrics of a metrics.json (its provenance names the engine's run, not a number)."""
+    return {play: body["metrics"] for play, body in metrics["plays"].items()}

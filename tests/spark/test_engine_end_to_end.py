@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -208,37 +207,6 @@ def _frequency_params() -> dict:
     return given
 
 
-def _differences(spark: dict, duck: dict, path: str = "") -> list[str]:
-    """Where two metrics trees differ: counts (integers) exactly, other numbers beyond 1e-9
-    (relative), anything else exactly."""
-    if isinstance(duck, dict) and isinstance(spark, dict):
-        if set(spark) != set(duck):
-            return [
-                f"{path}: only on spark {sorted(set(spark) - set(duck))}, only on duckdb {sorted(set(duck) - set(spark))}"
-            ]
-        return [d for k in duck for d in _differences(spark[k], duck[k], f"{path}.{k}")]
-    if isinstance(duck, list) and isinstance(spark, list) and len(spark) == len(duck):
-        return [
-            d
-            for i, (s, u) in enumerate(zip(spark, duck, strict=True))
-            for d in _differences(s, u, f"{path}[{i}]")
-        ]
-    numbers = (int, float)
-    if isinstance(duck, int) and isinstance(spark, int) and not isinstance(duck, bool):
-        return [] if spark == duck else [f"{path}: spark {spark!r} duckdb {duck!r}"]  # a count
-    if isinstance(duck, numbers) and isinstance(spark, numbers) and not isinstance(duck, bool):
-        same = math.isclose(spark, duck, rel_tol=1e-9, abs_tol=1e-12) or (
-            math.isnan(spark) and math.isnan(duck)
-        )
-        return [] if same else [f"{path}: spark {spark!r} duckdb {duck!r}"]
-    return [] if spark == duck else [f"{path}: spark {spark!r} duckdb {duck!r}"]
-
-
-def _plays(metrics: dict) -> dict:
-    """Each play's metrics (its provenance names the engine's run, not a number)."""
-    return {play: body["metrics"] for play, body in metrics["plays"].items()}
-
-
 def test_tables_in_a_catalog_database_need_no_parquet_folder(small, connect_con, connect_url, tmp_path):
     """params spark.database: the load published as tables of a catalog database (a cluster's data
     in tables), no Parquet folder (params spark.parquet names none); the first connection saves the
@@ -280,11 +248,13 @@ def test_all_notebooks_on_spark_give_duckdbs_metrics(small, tmp_path, connect_ur
         args = ["run", "--warehouse", str(small), "--out", str(out), "--no-pdf", "--engine", engine]
         args += ["--params", str(ROOT / "params" / "default.yaml"), "--notebooks", str(ROOT / "notebooks")]
         assert main(args) == 0
-        runs[engine] = _plays(json.loads((out / "2026-06" / "metrics.json").read_text(encoding="utf-8")))
+        runs[engine] = spark_sql.plays_metrics(
+            json.loads((out / "2026-06" / "metrics.json").read_text(encoding="utf-8"))
+        )
     assert sorted(runs["spark"]) == sorted(runs["duckdb"]) and len(runs["duckdb"]) == 6
     # the small demo computes each play's sections, not only reasons for absent ones
     assert min(len(_leaves(m)) for m in runs["duckdb"].values()) >= 20
-    assert _differences(runs["spark"], runs["duckdb"]) == []
+    assert spark_sql.metrics_differences(runs["spark"], runs["duckdb"]) == []
 
 
 def _leaves(tree) -> list:

@@ -183,3 +183,27 @@ def test_the_local_connect_server_listens_on_loopback_with_duckdbs_settings():
     assert conf["spark.sql.warehouse.dir"] == "/tmp/w"
     assert not [k for k in conf if "arrow" in k]
     assert cmd[5:-1:2] == ["--conf"] * len(conf)
+
+
+def test_parquet_command_writes_what_load_parquet_out_wrote_from_the_warehouse(tmp_path, capsys):
+    """`userops parquet`: the folder of a warehouse loaded earlier (no --parquet-out then), the same
+    files and rows as `load --parquet-out`, of the same load (its fingerprint)."""
+    wh, by_load = tmp_path / "wh.duckdb", tmp_path / "by_load"
+    data = write_tables(tmp_path / "in", {"users": USERS, "orders": ORDERS})
+    assert main(["load", str(data), "--warehouse", str(wh), "--parquet-out", str(by_load)]) == 0
+    assert main(["parquet", "--warehouse", str(wh)]) == 0
+    folder = tmp_path / "wh.parquet"  # the default place, where engine spark looks
+    assert f"tables as Parquet (for engine spark): {folder}" in capsys.readouterr().out
+    names = sorted(p.name for p in by_load.glob("*.parquet"))
+    assert sorted(p.name for p in folder.glob("*.parquet")) == names and "map_user_id.parquet" in names
+    for name in names:
+        pd.testing.assert_frame_equal(pd.read_parquet(folder / name), pd.read_parquet(by_load / name))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("wh.parquet")) == ["wh.parquet"]
+    with duckdb.connect(str(wh), read_only=True) as con:
+        check_parquet(con, wh, Params(engine="spark"))  # same load: no error
+
+
+def test_publish_refuses_a_folder_without_a_load(tmp_path, capsys):
+    # checked before a Spark session is opened (tests/spark publishes a real folder)
+    assert main(["publish", str(tmp_path), "--database", "userops"]) == 2
+    assert "holds no load's Parquet tables" in capsys.readouterr().err
