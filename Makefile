@@ -82,9 +82,10 @@ test-spark: install ## The Spark engine: every metric SQL file on local Spark eq
 
 BENCH_USERS   ?= 20000 200000
 BENCH_ENGINES ?= duckdb spark
+BENCH_ARGS    ?=
 
-bench: install ## Time demo, load and the playbook per engine at several scales (BENCH_USERS="20000 1000000", BENCH_ENGINES="duckdb spark")
-	$(BIN)/python bench/bench.py --users $(BENCH_USERS) --engines $(BENCH_ENGINES)
+bench: install ## Time demo, load and the playbook per engine at several scales (BENCH_USERS="20000 1000000", BENCH_ENGINES="duckdb spark", BENCH_ARGS="--warehouse W --parquet P --work DIR": a loaded warehouse)
+	$(BIN)/python bench/bench.py --users $(BENCH_USERS) --engines $(BENCH_ENGINES) $(BENCH_ARGS)
 
 lab: install $(WAREHOUSE) ## Open JupyterLab on notebooks/ with the project kernel
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)

@@ -1,20 +1,27 @@
 """`make bench`: time and peak memory of the demo generator, the loader and each notebook.
 
     .venv/bin/python bench/bench.py --users 20000 200000 --months 12 [--engines duckdb spark]
+    .venv/bin/python bench/bench.py --warehouse W.duckdb --parquet W.parquet --work DIR --engines duckdb spark
 
 For each scale: generate (seeded) -> load (with --parquet-out when Spark is benched) -> each
-notebook (`userops run --only NN --no-summary --no-pdf --engine E`: that notebook alone, the brief last) on each engine, each step a separate process with its wall time and peak RSS (the process and
-the kernels it waited for, from wait4). Every metric query and derived table is timed through
-the query log (USEROPS_QUERY_LOG): per SQL file, its calls, memo hits and seconds (Spark's in its
-own table). Spark runs in one local Spark Connect server per scale (userops.spark_server; or the
-server $USEROPS_SPARK_REMOTE names) that the notebooks' kernels share, as on a cluster: the first
-notebook builds the derived warehouse tables (once per load), a step's CPU seconds include the
-server JVM's. Each scale
-whose notebooks run also runs bench/side_by_side.py on its warehouse: the project's retention and
-transition queries against hand-written DuckDB, pandas and a plain scan, equal results checked.
-Writes bench/results.md and bench/results.json (machine facts, one entry per scale) and prints the
-table. The machine is shared: compare ratios measured at the same moment, not absolute seconds.
-Each scale works in its own temporary folder, removed afterwards.
+notebook (`userops run --only NN --no-summary --no-pdf --engine E`: that notebook alone) on each
+engine in turn (both engines for a notebook before the next, so a bench stopped early has pairs),
+each step a separate process with its wall time, CPU seconds and peak RSS (the process and the
+kernels it waited for, from wait4) and the load average at its end. With --warehouse an existing
+warehouse is benched instead (no demo, no load): Spark reads --parquet, written from the warehouse
+by `userops parquet` when that folder holds none. Every metric query and derived table is timed
+through the query log (USEROPS_QUERY_LOG): per SQL file, its calls, memo hits and seconds (Spark's
+in its own table). Spark runs in one local Spark Connect server per scale (userops.spark_server; or
+the server $USEROPS_SPARK_REMOTE names) that the notebooks' kernels share, as on a cluster: the
+derived warehouse tables are built first, in a step of their own (once per load, kept beside the
+Parquet tables); a step's CPU seconds include the server JVM's. After each notebook the engines'
+metrics.json are compared (counts exactly, other numbers to 1e-9). Each scale whose notebooks run
+also runs bench/side_by_side.py on its warehouse (not with --no-side-by-side): the project's
+retention and transition queries against hand-written DuckDB, pandas and a plain scan, equal
+results checked. Writes bench/results.md and bench/results.json (machine facts, one entry per
+scale) after every step and prints the table. The machine is shared: compare ratios measured at
+the same moment, not absolute seconds. Each scale works in its own temporary folder, removed
+afterwards (kept with --work).
 """
 
 from __future__ import annotations
