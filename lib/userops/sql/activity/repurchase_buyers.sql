@@ -7,9 +7,12 @@
 --   included) came within $days x 24 h of the anchor. is_eligible = the whole window is
 --   observed by the end of $as_of (anchor + $days days < $as_of + 1 day); a rate counts eligible
 --   buyers only, so a buyer late in the month is never counted as "not yet back".
+--   window_closes_on = the day the window ends (cast(anchor + $days days as date)): the buyer is
+--   eligible at any as-of day on or after it (is_eligible = window_closes_on <= $as_of).
 -- parameters: $from_date, $to_date (DATE, first days of months), $days (INTEGER),
 --   $as_of (DATE, last observed day)
--- invariants: one row per user_id x month; is_repurchased and is_eligible never NULL.
+-- invariants: one row per user_id x month; is_repurchased, is_eligible and window_closes_on never
+--   NULL; is_eligible = (window_closes_on <= $as_of).
 with anchors as (
     select
         user_id,
@@ -30,6 +33,7 @@ final as (
         anchor_at,
         anchor_channel,
         anchor_at + to_days($days) < cast($as_of as timestamp) + interval 1 day as is_eligible,
+        cast(anchor_at + to_days($days) as date) as window_closes_on,
         coalesce(next_ordered_at <= anchor_at + to_days($days), false) as is_repurchased
     from anchors
 )
