@@ -21,9 +21,11 @@ with anchors as (
         order_channel as anchor_channel,
         next_ordered_at
     from fct_orders
-    where order_date >= $from_date and order_date < $to_date
-    qualify row_number() over (partition by user_id, date_trunc('month', order_date)
-                               order by ordered_at, order_id) = 1
+    where
+        order_date >= $from_date and order_date < $to_date
+        -- the first order of the user's month: the one before it in fct_orders' sequence (ordered_at,
+        -- then order_id: prev_ordered_at) is in an earlier month, or there is none
+        and (prev_ordered_at is null or prev_ordered_at < cast(date_trunc('month', order_date) as timestamp))
 ),
 
 final as (

@@ -36,14 +36,13 @@ with step_spine as (
     ) as t (step_order, step, step_zh)
 ),
 
-events_in_month as (
+actions as (
+    -- the month's key-path events and paid orders (event 'order'), on their own channel
     select user_id, cast(date_trunc('month', ts) as date) as month, event, coalesce(event_channel, 'unknown') as channel
     from events
     where ts >= $from_date and ts < $to_date and event in ('visit', 'browse_40s', 'add_cart')
-),
-
-orders_in_month as (
-    select user_id, cast(date_trunc('month', order_date) as date) as month, order_channel as channel
+    union all
+    select user_id, cast(date_trunc('month', order_date) as date) as month, 'order' as event, order_channel as channel
     from fct_orders
     where order_date >= $from_date and order_date < $to_date
 ),
@@ -65,32 +64,27 @@ user_channel as (
         bool_or(event = 'visit') as did_visit,
         bool_or(event = 'browse_40s') as did_browse,
         bool_or(event = 'add_cart') as did_cart,
-        false as did_order
-    from events_in_month
+        bool_or(event = 'order') as did_order
+    from actions
     group by all
-    union all
-    select distinct user_id, month, channel, false, false, false, true
-    from orders_in_month
 ),
 
 segment_users as (
-    -- the same user actions pooled at the segment level (a user counts once per month x segment)
-    -- (one row per user x month x segment kind; no lateral VALUES over outer columns: Spark has none)
+    -- the same user actions at the segment level (a user counts once per month x segment): each
+    -- channel as it is, and the channels pooled into online / offline
+    select month, channel as segment, 'channel' as segment_kind, user_id, did_visit, did_browse, did_cart, did_order
+    from user_channel
+    union all
     select
-        uc.month,
-        case
-            when k.segment_kind = 'channel' then uc.channel
-            when list_contains($offline_channels, uc.channel) then 'offline'
-            else 'online'
-        end as segment,
-        k.segment_kind,
-        uc.user_id,
-        bool_or(uc.did_visit) as did_visit,
-        bool_or(uc.did_browse) as did_browse,
-        bool_or(uc.did_cart) as did_cart,
-        bool_or(uc.did_order) as did_order
-    from user_channel as uc
-    cross join (select unnest(['channel', 'online_offline']) as segment_kind) as k
+        month,
+        case when list_contains($offline_channels, channel) then 'offline' else 'online' end as segment,
+        'online_offline' as segment_kind,
+        user_id,
+        bool_or(did_visit) as did_visit,
+        bool_or(did_browse) as did_browse,
+        bool_or(did_cart) as did_cart,
+        bool_or(did_order) as did_order
+    from user_channel
     group by all
 ),
 
