@@ -392,54 +392,60 @@ def contribution_text(r) -> str:
 STEPS = ("visit", "browse", "add_cart", "checkout", "buy_again")
 
 
-def _funnel_rows(con, m: Period, as_of, bp: BriefParams, offline_channels: list[str]) -> pd.DataFrame:
-    """sql/brief/key_path_funnel.sql for month ``m`` with windows observed to ``as_of``."""
+def _funnel_rows(con, first: Period, last: Period, bp: BriefParams, offline_channels: list[str]) -> dict:
+    """sql/brief/key_path_funnel.sql for the months ``first`` .. ``last`` in one query (windows
+    observed to ``last.as_of``): {month 'YYYY-MM': its rows}, every month of the range present (a
+    month without buyers or events has no rows)."""
     df = query(
         "brief/key_path_funnel",
         con,
-        from_date=m.start,
-        to_date=m.end,
-        as_of=as_of,
+        from_date=first.start,
+        to_date=last.end,
+        as_of=last.as_of,
         days=bp.repeat_days,
         offline_channels=list(offline_channels),
     )
     for c in ("users", "eligible_users"):
         df[c] = df[c].astype("Float64").astype(float)
-    return df
+    month = pd.to_datetime(df.pop("month")).dt.strftime("%Y-%m")
+    out, m = {}, first
+    while m.start <= last.start:
+        out[m.month] = df[month == m.month].reset_index(drop=True)
+        m = m.shift(1)
+    return out
 
 
-def _window_complete(df: pd.DataFrame) -> bool:
-    """Every checkout user of every segment has had the whole buy-again window (and some exist)."""
-    checkout = df[df.step == "checkout"].set_index("segment").users
-    eligible = df[df.step == "buy_again"].set_index("segment").eligible_users.reindex(checkout.index)
-    return bool(checkout.sum() > 0 and (eligible == checkout).all())
+def _window_complete(df: pd.DataFrame, as_of) -> bool:
+    """Every checkout user of every segment has had the whole buy-again window by the end of
+    ``as_of`` (and some exist): the step's window_closes_on is on or before it."""
+    checkout = df[df.step == "checkout"].users
+    closes = pd.to_datetime(df[df.step == "buy_again"].window_closes_on).dropna()
+    return bool(checkout.sum() > 0 and (closes <= pd.Timestamp(as_of)).all())
 
 
-def funnel(con, p: Period, bp: BriefParams, offline_channels: list[str]) -> pd.DataFrame:
-    """Key-path funnel of the month per segment (channels, online, offline) with step conversion.
+def _first_month_read(q: Period, days: int) -> Period:
+    """The earliest month :func:`funnel` of ``q`` can read: its walk back stops at the latest month
+    before ``q`` whose last possible buyer's window closes by ``q.as_of`` (a buyer of the month's
+    last instant: month end + ``days`` - 1 day), and after ``days // 28 + 2`` months."""
+    m = q
+    for _ in range(days // 28 + 2):
+        m = m.prev
+        if m.end + pd.Timedelta(days=days - 1) <= q.as_of:
+            break
+    return m
 
-    ``offline_channels``: the order channels placed in a store (params data.offline_order_channels);
-    every other channel is online.
 
-    Columns of sql/brief/key_path_funnel.sql plus ``conversion`` = users / users of the previous
-    step in the segment (NaN for the first step, for steps a segment does not track, and when
-    the previous step has no users) and ``drop`` = 1 - conversion.
-
-    Step 5 (buy again within ``bp.repeat_days`` days: play 03's repurchase definition, shared SQL)
-    is measured, like play 03's headline, on the latest month up to ``p`` whose checkout users have
-    all had the whole window by ``p.as_of`` (usually the month before): its users are that month's,
-    ``conversion`` = users / eligible_users, and ``measured_month`` ('YYYY-MM') names it. When no
-    month's window is complete the step has no users and no conversion (``measured_month`` None).
-    """
-    df = _funnel_rows(con, p, p.as_of, bp, offline_channels)
+def _funnel_walk(rows: dict, p: Period, bp: BriefParams) -> pd.DataFrame:
+    """The funnel of report month ``p`` from the months' rows (see :func:`funnel`)."""
+    df = rows[p.month].drop(columns="window_closes_on")
     df["measured_month"] = p.month
-    m, rows = p, df
+    m, src = p, rows[p.month]
     for _ in range(bp.repeat_days // 28 + 2):  # the window of a month this far back has ended
-        if _window_complete(rows):
+        if _window_complete(src, p.as_of):
             break
         m = m.prev
-        rows = _funnel_rows(con, m, p.as_of, bp, offline_channels)
-        if not (rows.step == "checkout").any() or rows[rows.step == "checkout"].users.sum() == 0:
+        src = rows[m.month]
+        if not (src.step == "checkout").any() or src[src.step == "checkout"].users.sum() == 0:
             m = None
             break
     else:
@@ -449,7 +455,7 @@ def funnel(con, p: Period, bp: BriefParams, offline_channels: list[str]) -> pd.D
         df.loc[again, ["users", "eligible_users"]] = float("nan")
         df.loc[again, "measured_month"] = None
     elif m is not p:
-        src = rows[rows.step == "buy_again"].set_index("segment")
+        src = src[src.step == "buy_again"].set_index("segment")
         for c in ("users", "eligible_users"):
             df.loc[again, c] = df.loc[again, "segment"].map(src[c]).astype(float)
         df.loc[again, "measured_month"] = m.month
@@ -458,6 +464,36 @@ def funnel(con, p: Period, bp: BriefParams, offline_channels: list[str]) -> pd.D
     df["conversion"] = df["users"] / base.where(base > 0)
     df["drop"] = 1 - df["conversion"]
     return df
+
+
+def funnels(con, reports: list[Period], bp: BriefParams, offline_channels: list[str]) -> list[pd.DataFrame]:
+    """:func:`funnel` of each report month (the brief: this month and the month before), from one
+    query over every month their buy-again steps may read (all observed to the last report
+    month's end: a month whose windows closed by a report month's as-of day has the same numbers
+    at a later one, and the walk reads no other month's step 5)."""
+    first = min((_first_month_read(q, bp.repeat_days) for q in reports), key=lambda m: m.start)
+    last = max(reports, key=lambda m: m.start)
+    rows = _funnel_rows(con, first, last, bp, offline_channels)
+    return [_funnel_walk(rows, q, bp) for q in reports]
+
+
+def funnel(con, p: Period, bp: BriefParams, offline_channels: list[str]) -> pd.DataFrame:
+    """Key-path funnel of the month per segment (channels, online, offline) with step conversion.
+
+    ``offline_channels``: the order channels placed in a store (params data.offline_order_channels);
+    every other channel is online.
+
+    Columns of sql/brief/key_path_funnel.sql (but month and window_closes_on) plus ``conversion``
+    = users / users of the previous step in the segment (NaN for the first step, for steps a
+    segment does not track, and when the previous step has no users) and ``drop`` = 1 - conversion.
+
+    Step 5 (buy again within ``bp.repeat_days`` days: play 03's repurchase definition, shared SQL)
+    is measured, like play 03's headline, on the latest month up to ``p`` whose checkout users have
+    all had the whole window by ``p.as_of`` (usually the month before): its users are that month's,
+    ``conversion`` = users / eligible_users, and ``measured_month`` ('YYYY-MM') names it. When no
+    month's window is complete the step has no users and no conversion (``measured_month`` None).
+    """
+    return funnels(con, [p], bp, offline_channels)[0]
 
 
 def _month_name(month: str | None) -> str:
@@ -1059,14 +1095,15 @@ def compute(
     prev = previous_brief_metrics(output_dir, p.prev.month)
     doc = run_metrics(output_dir)
     pm = play_metrics(doc)
+    funnel_now, funnel_prev = funnels(con, [p, p.prev], bp, offline_channels)
     return Brief(
         period=p,
         events=events,
         matrix=m,
         totals=month_totals(con, first, p),
         decomposition=decompose(m, p),
-        funnel=funnel(con, p, bp, offline_channels),
-        funnel_prev=funnel(con, p.prev, bp, offline_channels),
+        funnel=funnel_now,
+        funnel_prev=funnel_prev,
         tiles=kpi_tiles(kpi_series(m), p, bp, prev),
         previous_source=prev is not None,
         run=doc,

@@ -18,6 +18,7 @@ import weakref
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from userops.sql_files import read_sql, sql_params
@@ -121,14 +122,20 @@ def has_temp_table(con, table: str) -> bool:
     return bool(found)
 
 
+def distinct_ids(ids) -> np.ndarray:
+    """The distinct non-null integer ids of a column, list or set, sorted (int64; vectorised: a
+    target list can hold most users)."""
+    s = pd.Series(list(ids) if isinstance(ids, (set, frozenset)) else ids)
+    return np.unique(s.dropna().to_numpy().astype("int64"))
+
+
 @contextlib.contextmanager
 def id_table(con, table: str, ids, column: str = "user_id"):
     """The distinct integer ids as the one-column table `table` (`column` BIGINT) for the block: a
     registered frame on DuckDB, a temporary view on Spark. SQL joins it in instead of receiving the
     ids as a literal array parameter, so a list of any length stays out of the statement (on a
     cluster a literal array is part of the query plan every executor receives)."""
-    keys = sorted({int(i) for i in ids if pd.notna(i)})
-    con.register(table, pd.DataFrame({column: pd.Series(keys, dtype="int64")}))
+    con.register(table, pd.DataFrame({column: pd.Series(distinct_ids(ids), dtype="int64")}))
     try:
         yield table
     finally:

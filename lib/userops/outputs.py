@@ -164,11 +164,11 @@ PLAY_PROVENANCE = ("params_file", "params", "warehouse", "data_fingerprint", "da
 
 def global_holdout_users(con, salt: str, share: float, user_ids) -> set[int]:
     """Which of user_ids (warehouse keys) are in the persistent global holdout (sql/experiments)."""
-    from userops.db import id_table
+    from userops.db import distinct_ids, id_table
     from userops.sql_files import read_sql
 
-    keys = {int(u) for u in user_ids if pd.notna(u)}
-    if not keys or share <= 0:
+    keys = distinct_ids(user_ids)
+    if not len(keys) or share <= 0:
         return set()
     with id_table(con, "_holdout_keys", keys):  # joined in, not a literal array: any number of ids
         rows = con.execute(

@@ -259,6 +259,13 @@ CASES = {
             "days": 30,
             "offline_channels": ["store"],
         },
+        {  # the brief's one query: February, January and the months their step 5 may read
+            "from_date": dt.date(2025, 12, 1),
+            "to_date": dt.date(2026, 3, 1),
+            "as_of": dt.date(2026, 2, 28),
+            "days": 30,
+            "offline_channels": ["store"],
+        },
     ],
     "brief/month_totals": [
         {"from_date": dt.date(2025, 7, 1), "to_date": dt.date(2026, 3, 1)},

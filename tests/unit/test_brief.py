@@ -8,6 +8,7 @@ users with 2+ gaps; dormant = churned).
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import math
@@ -19,6 +20,7 @@ import pytest
 from userops import brief, i18n, recall
 from userops import narrative as nv
 from userops.db import connect
+from userops.db import query as db_query
 from userops.params import BriefParams, DataParams, Params, RecallParams
 from userops.period import Period
 
@@ -440,6 +442,36 @@ def test_buy_again_is_play_03s_repurchase_on_complete_windows(make_warehouse):
     assert brief.funnel_metric_definition(row, BP).startswith(
         "share of September 2026's online checkout users with another order within 30 x 24 h"
     )
+    con.close()
+
+
+def test_the_briefs_two_funnels_come_from_one_query_over_the_months_they_read(make_warehouse, monkeypatch):
+    # REPEAT_TABLES (above), 30 days. The brief's funnels of October and September read October,
+    # September and August (the latest month whose last possible buyer's window, from Aug 31 23:59,
+    # closes by September's as-of day 09-30): one query, windows observed to 10-31.
+    con = connect(make_warehouse(REPEAT_TABLES))
+    calls = []
+    monkeypatch.setattr(brief, "query", lambda name, con, **kw: calls.append(kw) or db_query(name, con, **kw))
+    now, prev = brief.funnels(con, [P, P.prev], BP, DP.offline_order_channels)
+    assert [(c["from_date"], c["to_date"], c["as_of"]) for c in calls] == [
+        (dt.date(2026, 8, 1), dt.date(2026, 11, 1), dt.date(2026, 10, 31))
+    ]
+    rows = db_query("brief/key_path_funnel", con, **calls[0])
+    again = rows[(rows.segment == "offline") & (rows.step == "buy_again")].set_index("month")
+    # September's checkout users b1 b2 b3: windows close 10-05, 10-28, 10-29 (09-29 10:00 + 30 x 24 h)
+    assert str(again.loc["2026-09-01", "window_closes_on"])[:10] == "2026-10-29"
+    assert (again.loc["2026-09-01", "users"], again.loc["2026-09-01", "eligible_users"]) == (2, 3)
+    # October's b2 (10-20 10:00) and b4 (10-25 10:00): the last window closes 11-24, none eligible yet
+    assert str(again.loc["2026-10-01", "window_closes_on"])[:10] == "2026-11-24"
+    assert again.loc["2026-10-01", "eligible_users"] == 0
+    # October's brief measures September (2 of 3); September's brief cannot: September's windows
+    # close after 09-30 and August has no buyer (observed to 10-31, September would look complete)
+    on = now[(now.segment == "offline") & (now.step == "buy_again")].iloc[0]
+    assert (on.measured_month, on.users, on.eligible_users) == ("2026-09", 2, 3)
+    before = prev[(prev.segment == "offline") & (prev.step == "buy_again")].iloc[0]
+    assert before.measured_month is None and math.isnan(before.users) and math.isnan(before.conversion)
+    for got, month in ((now, P), (prev, P.prev)):  # the same frames as one month's funnel alone
+        pd.testing.assert_frame_equal(got, brief.funnel(con, month, BP, DP.offline_order_channels))
     con.close()
 
 
