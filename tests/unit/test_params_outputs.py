@@ -150,6 +150,8 @@ def test_spill_cap_fails_the_query_instead_of_filling_the_disk(make_warehouse, m
     # cap at 2 MB of spill the query fails with DuckDB's own out-of-memory error naming the setting.
     users = [dict(user_id=1, registered_at="2026-08-01 09:00:00", channel="app")]
     wh = make_warehouse({"users": users, "orders": [order_row(1, 1, "2026-08-03 10:00:00")]})
+    for env in ("USEROPS_DUCKDB_MEMORY_LIMIT", "USEROPS_DUCKDB_THREADS", "USEROPS_DUCKDB_TEMP_DIRECTORY"):
+        monkeypatch.delenv(env, raising=False)  # the environment would win over the 30 MB below
     monkeypatch.setenv("USEROPS_DUCKDB_MAX_TEMP_SIZE", "2MB")
     assert duckdb_config({"max_temp_directory_size": "50GB"}) == {"max_temp_directory_size": "2MB"}
     con = connect(wh, settings={"memory_limit": "30MB", "threads": 1})
