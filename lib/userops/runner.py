@@ -11,8 +11,16 @@ Layout of a finished run (``out_root/<month>/``)::
     run_status.json          plays succeeded / failed / skipped / carried over (userops.run_status)
     run.json                 provenance: month, inputs, kernel, code version, timings, failures
 
-The plays run in name order; summary notebooks (``00_*``, the monthly brief) run last, because
-they read the plays' metrics.json and target lists from the run folder.
+The plays run in lanes (``--lanes``, :mod:`userops.lanes`; two on a two-core machine), up to that
+many at once, in name order among those ready: a play starts after the plays whose target lists it
+reads (the one contact plan, ``triggers.MONTHLY_LIST_PLAYS``). Their kernels share the DuckDB budget
+(memory limit and threads split between the lanes). Each notebook writes into its own scratch copy
+of the run folder (``.tmp-<month>-*.<notebook>``); when it finishes, what it wrote is moved into the
+run folder (its outputs in run.json) and its metrics.json changes are merged (under a lock): two
+lanes never mix or lose each other's outputs. Summary notebooks (``00_*``, the monthly brief) run
+last, alone, because they read the plays' metrics.json and target lists. The PDFs are exported
+in a PDF lane (one browser for the run) while later notebooks execute. run.json lists the
+notebooks in execution order, never in the order they finished.
 
 Everything is built in ``out_root/.tmp-<month>-<random>/`` and only renamed to
 ``out_root/<month>/`` at the end (the old folder is renamed to a backup first and deleted after;
