@@ -122,28 +122,47 @@ def run_lanes(
     lanes: int,
     after: dict | None = None,
     stop: Callable[[], bool] = lambda: False,
+    on_abort: Callable[[], None] | None = None,
 ) -> dict:
     """``work(item)`` for each item, at most ``lanes`` at once, in ``items`` order among those ready:
     an item starts once every item of ``after[item]`` that is in ``items`` has finished (succeeded or
-    raised). Once ``stop()`` is true no further item starts (the running ones finish).
+    raised). Once ``stop()`` is true no further item starts (the running ones finish). Interrupted
+    (Ctrl-C), ``on_abort()`` is called before waiting for the running items (it should end them).
 
     Returns {item: its result or the exception it raised}, for the items that ran."""
     after = {i: set(after.get(i, ())) & set(items) if after else set() for i in items}
     pending, running, done = list(items), {}, {}
     with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="userops-lane") as pool:
-        while pending or running:
-            if not stop():
-                for item in [i for i in pending if after[i] <= done.keys()][: lanes - len(running)]:
-                    pending.remove(item)
-                    running[pool.submit(work, item)] = item
-            if not running:
-                if pending and not stop():
-                    raise ValueError(f"the plays wait for each other in a circle: {pending}")
-                break
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in finished:
-                done[running.pop(future)] = _outcome(future)
+        try:
+            while pending or running:
+                if not stop():
+                    for item in [i for i in pending if after[i] <= done.keys()][: lanes - len(running)]:
+                        pending.remove(item)
+                        running[pool.submit(work, item)] = item
+                if not running:
+                    if pending and not stop():
+                        raise ValueError(f"the plays wait for each other in a circle: {pending}")
+                    break
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    done[running.pop(future)] = _outcome(future)
+        except BaseException:
+            if on_abort is not None:
+                on_abort()
+            raise
     return done
+
+
+def end_children() -> None:
+    """SIGTERM to this process's child processes (the kernels the lanes started, the PDF browser):
+    an interrupted run does not wait for them. Without psutil (ipykernel's), nothing."""
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - ipykernel brings psutil
+        return
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
 
 
 def _outcome(future: Future):

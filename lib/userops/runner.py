@@ -891,7 +891,9 @@ def _run_notebooks(build: _Build, notebooks: list[Path], titles: dict, previous:
     lanes_now = max(1, min(job.lanes, len(plays)))
     budget = _lanes.kernel_budget(job.duckdb, lanes_now) if lanes_now > 1 else {}
     with _lanes.kernel_env(budget):  # the kernels running at once share the DuckDB budget
-        _lanes.run_lanes(plays, lambda p: _run_one(build, p), lanes_now, after, build.stopped)
+        _lanes.run_lanes(
+            plays, lambda p: _run_one(build, p), lanes_now, after, build.stopped, _lanes.end_children
+        )
     if build.stopped() or not summaries:
         return
     if job.keep_going:  # a play whose PDF fails is left out: the brief must not read it

@@ -161,3 +161,17 @@ def test_resolve_lanes_flag_then_environment_then_params_then_cores(monkeypatch)
         lanes.resolve_lanes()
     with pytest.raises(ValueError, match=">= 1"):
         lanes.resolve_lanes(0)
+
+
+def test_an_interrupted_run_ends_the_running_work_before_waiting_for_it():
+    aborted, calls = [], []
+
+    def stop():  # Ctrl-C reaches the main thread while it schedules
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return False
+
+    with pytest.raises(KeyboardInterrupt):
+        lanes.run_lanes(["a", "b"], str.upper, 1, stop=stop, on_abort=lambda: aborted.append(True))
+    assert aborted == [True]
