@@ -272,7 +272,8 @@ def _run_locked(a: argparse.Namespace) -> int:
             keep_going=a.keep_going,
             pseudonymise=a.pseudonymise or params.privacy.pseudonymise_lists,
             summary=not a.no_summary,
-            lanes=resolve_lanes(a.lanes, params.run.lanes),
+            # Spark: each local kernel is a JVM of its own; one lane unless asked for more
+            lanes=resolve_lanes(a.lanes, params.run.lanes, 1 if params.engine == "spark" else None),
             duckdb_settings=params.duckdb.model_dump(),
             first_alone=params.engine == "spark",  # the first kernel builds the derived tables
         )

@@ -40,9 +40,11 @@ def machine_cores() -> int:
         return os.cpu_count() or 1
 
 
-def resolve_lanes(given: int | None = None, params_lanes: int | None = None) -> int:
-    """``given`` (``--lanes``), else ``USEROPS_RUN_LANES``, else params ``run.lanes``, else the cores
-    (at most :data:`MAX_DEFAULT_LANES`)."""
+def resolve_lanes(
+    given: int | None = None, params_lanes: int | None = None, default: int | None = None
+) -> int:
+    """``given`` (``--lanes``), else ``USEROPS_RUN_LANES``, else params ``run.lanes``, else ``default``,
+    else the cores (at most :data:`MAX_DEFAULT_LANES`)."""
     if given is not None and given < 1:
         raise ValueError(f"lanes must be >= 1, got {given}")
     raw = os.environ.get(LANES_ENV, "").strip()
@@ -50,7 +52,7 @@ def resolve_lanes(given: int | None = None, params_lanes: int | None = None) -> 
         if not raw.isdigit() or int(raw) < 1:
             raise ValueError(f"{LANES_ENV} must be a whole number of lanes >= 1, got {raw!r}")
         given = int(raw)
-    return given or params_lanes or min(machine_cores(), MAX_DEFAULT_LANES)
+    return given or params_lanes or default or min(machine_cores(), MAX_DEFAULT_LANES)
 
 
 def memory_bytes(text: str) -> int:

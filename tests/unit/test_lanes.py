@@ -153,6 +153,7 @@ def test_resolve_lanes_flag_then_environment_then_params_then_cores(monkeypatch)
     monkeypatch.setattr(lanes, "machine_cores", lambda: 16)
     assert lanes.resolve_lanes() == lanes.MAX_DEFAULT_LANES == 4
     assert lanes.resolve_lanes(None, 3) == 3
+    assert lanes.resolve_lanes(None, None, 1) == 1  # the Spark engine's default
     monkeypatch.setenv(lanes.LANES_ENV, "1")
     assert lanes.resolve_lanes(None, 3) == 1
     assert lanes.resolve_lanes(2, 3) == 2
