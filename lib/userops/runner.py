@@ -891,9 +891,10 @@ def _run_notebooks(build: _Build, notebooks: list[Path], titles: dict, previous:
     lanes_now = max(1, min(job.lanes, len(plays)))
     budget = _lanes.kernel_budget(job.duckdb, lanes_now) if lanes_now > 1 else {}
     with _lanes.kernel_env(budget):  # the kernels running at once share the DuckDB budget
-        _lanes.run_lanes(
+        outcomes = _lanes.run_lanes(
             plays, lambda p: _run_one(build, p), lanes_now, after, build.stopped, _lanes.end_children
         )
+    _raise_unexpected(outcomes)
     if build.stopped() or not summaries:
         return
     if job.keep_going:  # a play whose PDF fails is left out: the brief must not read it
@@ -901,7 +902,15 @@ def _run_notebooks(build: _Build, notebooks: list[Path], titles: dict, previous:
     play_titles = {k: v for k, v in titles.items() if not k.startswith(SUMMARY_PREFIX)}
     _, failures = build.ordered(notebooks)
     _write_status(build.tmp, job, play_titles, [p.stem for p in notebooks], failures, previous)
-    _lanes.run_lanes(summaries, lambda p: _run_one(build, p), 1, None, build.stopped)
+    _raise_unexpected(_lanes.run_lanes(summaries, lambda p: _run_one(build, p), 1, None, build.stopped))
     _wait_pdfs(build)
     if job.pdf and not build.stopped() and (build.tmp / "notebooks" / summaries[0].name).is_file():
         _combined_pdf(build, summaries[0], started)
+
+
+def _raise_unexpected(outcomes: dict) -> None:
+    """A lane that raised something else than a notebook's failure (those are recorded, not
+    raised): a bug or the disk, never hidden."""
+    for outcome in outcomes.values():
+        if isinstance(outcome, BaseException):
+            raise outcome
