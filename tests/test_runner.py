@@ -767,6 +767,13 @@ def test_two_lanes_attribute_outputs_and_roll_back_a_failed_pdf(project, monkeyp
     final = _run(project, pdf=False, progress=False, lanes=2)
     run = json.loads((final / "run.json").read_text())
     assert run["lanes"] == 2
+    budget = run["duckdb_per_play_kernel"]  # half the memory limit each (2GB in make test, or 80% of RAM)
+    limit = os.environ.get("USEROPS_DUCKDB_MEMORY_LIMIT")
+    if limit == "2GB":
+        assert budget["memory_limit"] == "1000MB"
+    assert int(budget["threads"]) == max(
+        1, int(os.environ.get("USEROPS_DUCKDB_THREADS") or os.cpu_count()) // 2
+    )
     assert [(n["name"], n["outputs"]) for n in run["notebooks"]] == [  # each its own files, name order
         ("01_good", ["seen.json", "targets/remind.csv"]),
         ("02_metrics", ["targets/metrics_list.csv"]),

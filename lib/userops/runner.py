@@ -300,6 +300,8 @@ def _write_provenance(
         "params_file": {"path": str(job.params_file), "sha256": _sha256(job.params_file)},
         "keep_going": job.keep_going,
         "lanes": job.lanes,
+        # what each play's DuckDB got (the lanes' share of the budget; {}: DuckDB's own defaults)
+        "duckdb_per_play_kernel": job.kernel_budget,
         "notebooks": [
             {
                 "name": s.name,
@@ -349,6 +351,7 @@ class _Job:
     lanes: int = 1  # plays executed at once (userops.lanes)
     duckdb: dict = field(default_factory=dict)  # params duckdb: the budget the lanes' kernels share
     first_alone: bool = False  # the first play runs alone (Spark: it builds the shared derived tables)
+    kernel_budget: dict = field(default_factory=dict)  # the DuckDB settings each play's kernel got
 
 
 def _snapshot_info(warehouse: Path) -> dict:
@@ -890,6 +893,7 @@ def _run_notebooks(build: _Build, notebooks: list[Path], titles: dict, previous:
     after = {p: {q for q in plays if q.stem in order[p.stem]} for p in plays}
     lanes_now = max(1, min(job.lanes, len(plays)))
     budget = _lanes.kernel_budget(job.duckdb, lanes_now) if lanes_now > 1 else {}
+    job.kernel_budget = budget or _lanes.kernel_budget(job.duckdb, 1)
     with _lanes.kernel_env(budget):  # the kernels running at once share the DuckDB budget
         outcomes = _lanes.run_lanes(
             plays, lambda p: _run_one(build, p), lanes_now, after, build.stopped, _lanes.end_children
