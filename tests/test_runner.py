@@ -16,6 +16,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from userops import run_status, runner
+from userops.lanes import machine_cores
 from userops.runner import NotebookFailed, discover_notebooks, run_playbook
 
 MONTH = "2026-10"
@@ -772,7 +773,7 @@ def test_two_lanes_attribute_outputs_and_roll_back_a_failed_pdf(project, monkeyp
     if limit == "2GB":
         assert budget["memory_limit"] == "1000MB"
     assert int(budget["threads"]) == max(
-        1, int(os.environ.get("USEROPS_DUCKDB_THREADS") or os.cpu_count()) // 2
+        1, int(os.environ.get("USEROPS_DUCKDB_THREADS") or machine_cores()) // 2
     )
     assert [(n["name"], n["outputs"]) for n in run["notebooks"]] == [  # each its own files, name order
         ("01_good", ["seen.json", "targets/remind.csv"]),
