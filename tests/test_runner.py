@@ -765,7 +765,10 @@ def metrics_notebook(path: Path) -> Path:
 def test_two_lanes_attribute_outputs_and_roll_back_a_failed_pdf(project, monkeypatch):
     good_notebook(project["nbs"] / "01_good.ipynb")
     metrics_notebook(project["nbs"] / "02_metrics.ipynb")
+    cwd = os.getcwd()
     final = _run(project, pdf=False, progress=False, lanes=2)
+    assert os.getcwd() == cwd  # two kernels at once never move the runner's own folder
+    assert Path(json.loads((final / "seen.json").read_text())["cwd"]) == project["nbs"].resolve()
     run = json.loads((final / "run.json").read_text())
     assert run["lanes"] == 2
     budget = run["duckdb_per_play_kernel"]  # half the memory limit each (2GB in make test, or 80% of RAM)

@@ -510,7 +510,9 @@ def _execute(job: _Job, nb_path: Path, run_dir: Path, scratch: Path) -> float:
                 "output_dir": str(scratch),
             },
             kernel_name=job.kernel,
-            cwd=str(job.notebooks_dir),
+            # the kernel starts in the notebooks' folder (nbclient's resources path); papermill's own
+            # cwd= changes the whole process's folder, which lanes running at once would leave wrong
+            resources={"metadata": {"path": str(job.notebooks_dir)}},
             progress_bar=False,
             log_output=False,
         )
