@@ -10,7 +10,8 @@ once (:func:`run_lanes`), each starting when the plays it reads have finished (:
 **DuckDB budget** (:func:`kernel_budget`): the run's DuckDB memory limit and threads (params
 ``duckdb``, ``USEROPS_DUCKDB_*`` winning; unset: DuckDB's own defaults, 80% of the RAM and every core)
 are the machine's budget for all kernels together: each of ``lanes`` concurrent kernels gets
-``memory_limit / lanes`` and ``max(1, threads // lanes)`` (given to the kernels through the
+``memory_limit / lanes``, ``max(1, threads // lanes)`` and, when set, ``max_temp_directory_size /
+lanes`` (given to the kernels through the
 ``USEROPS_DUCKDB_*`` environment, :func:`kernel_env`). The summary notebooks, which run alone after
 every play, get the whole budget.
 """
@@ -76,7 +77,10 @@ def kernel_budget(settings: dict | None, lanes: int) -> dict[str, str]:
     else:
         total = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * DUCKDB_DEFAULT_MEMORY_SHARE)
     threads = int(cfg.get("threads") or machine_cores())
-    return {**cfg, "memory_limit": f"{total // lanes // 10**6}MB", "threads": str(max(1, threads // lanes))}
+    out = {**cfg, "memory_limit": f"{total // lanes // 10**6}MB", "threads": str(max(1, threads // lanes))}
+    if cfg.get("max_temp_directory_size"):  # the spill cap is a disk budget shared the same way
+        out["max_temp_directory_size"] = f"{memory_bytes(cfg['max_temp_directory_size']) // lanes // 10**6}MB"
+    return out
 
 
 @contextlib.contextmanager

@@ -103,7 +103,7 @@ def test_each_monthly_list_is_written_by_the_play_the_runner_thinks():
 
 
 def test_kernel_budget_splits_memory_and_threads(monkeypatch):
-    for env in ("USEROPS_DUCKDB_MEMORY_LIMIT", "USEROPS_DUCKDB_THREADS", "USEROPS_DUCKDB_TEMP_DIRECTORY"):
+    for env in lanes.RESOURCE_ENV.values():
         monkeypatch.delenv(env, raising=False)
     settings = {"memory_limit": "2GB", "threads": 2, "temp_directory": "/spill"}
     assert lanes.kernel_budget(settings, 2) == {
@@ -121,6 +121,8 @@ def test_kernel_budget_splits_memory_and_threads(monkeypatch):
         "threads": "2",  # 8 // 3
     }
     assert lanes.kernel_budget({"memory_limit": "1GB", "threads": 1}, 2)["threads"] == "1"  # never 0
+    capped = lanes.kernel_budget({"memory_limit": "2GB", "max_temp_directory_size": "10GB"}, 2)
+    assert capped["max_temp_directory_size"] == "5000MB"  # the spill cap shared too
     monkeypatch.setenv("USEROPS_DUCKDB_MEMORY_LIMIT", "3GB")  # the environment wins over params
     assert lanes.kernel_budget(settings, 2)["memory_limit"] == "1500MB"
     monkeypatch.delenv("USEROPS_DUCKDB_MEMORY_LIMIT")
