@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from userops import run_status, runner
+from userops.lanes import machine_cores
 from userops.runner import NotebookFailed, discover_notebooks, run_playbook
 
 MONTH = "2026-10"
@@ -636,3 +638,165 @@ def test_cli_only_run_names_plays_still_failed_from_an_earlier_run(project, monk
     args = ["run", "--keep-going", "--only", "04", "--warehouse", str(project["wh"])]
     assert cli.main([*args, "--params", str(project["params"])]) == 0  # 04 ran fine this time
     assert "still failed from an earlier run of the month (not re-run): 03_x" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- lanes: scratch folders, metrics.json
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _section(play: str, value: int) -> dict:
+    return {"provenance": {"data_fingerprint": "f1"}, "metrics": {"users": {"value": value}}}
+
+
+def test_two_lanes_writing_at_once_keep_their_own_outputs_and_both_metrics_sections(tmp_path):
+    """Two plays started from the same run folder write targets and metrics.json sections at the
+    same time, each in its scratch copy; merged one after the other, each file is the one play's
+    output and no metrics.json section is lost (the second merge keeps the first's section)."""
+    run_dir = tmp_path / f".tmp-{MONTH}-abcd"
+    _write(run_dir / "targets" / "old.csv", "user_id\n1\n")  # an earlier play's list
+    start = {"month": MONTH, "provenance": {"git_commit": "c"}, "plays": {"02_b": _section("02_b", 2)}}
+    _write(run_dir / "metrics.json", json.dumps(start))
+    _write(run_dir / "notebooks" / "02_b.ipynb", "{}")
+    _write(run_dir / "pdf" / "02_b.pdf", "%PDF")
+    nb_a, nb_c = Path("03_a.ipynb"), Path("05_c.ipynb")
+    a, c = runner._open_scratch(run_dir, nb_a), runner._open_scratch(run_dir, nb_c)
+    assert a.name == f".tmp-{MONTH}-abcd.03_a" and a.parent == run_dir.parent  # cleaned as .tmp-<month>-*
+    assert sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file()) == [
+        "metrics.json",
+        "targets/old.csv",  # a play reads the lists written before it; no PDFs or executed notebooks
+    ]
+    before_a, before_c = runner._output_state(a), runner._output_state(c)
+    for scratch, play, value in ((a, "03_a", 3), (c, "05_c", 5)):  # each kernel's own Report.write
+        doc = json.loads((scratch / "metrics.json").read_text())
+        doc["plays"][play] = _section(play, value)
+        doc["provenance"]["data_fingerprint"] = "f1"
+        _write(scratch / "metrics.json", json.dumps(doc))
+        _write(scratch / "targets" / f"{play}.csv", f"user_id\n{value}\n")
+    (c / "targets" / "old.csv").write_text("user_id\n1\n9\n")  # 05 rewrites a list: it is its output
+    assert runner._merge_scratch(run_dir, a, before_a, start) == ["targets/03_a.csv"]
+    assert runner._merge_scratch(run_dir, c, before_c, start) == ["targets/05_c.csv", "targets/old.csv"]
+    merged = json.loads((run_dir / "metrics.json").read_text())
+    assert list(merged["plays"]) == ["02_b", "03_a", "05_c"]  # sorted, none lost
+    assert merged["plays"]["03_a"]["metrics"]["users"]["value"] == 3
+    assert merged["provenance"] == {"git_commit": "c", "data_fingerprint": "f1"}
+    assert (run_dir / "targets" / "old.csv").read_text() == "user_id\n1\n9\n"
+    summary = runner._open_scratch(run_dir, Path("00_brief.ipynb"))  # the brief reads the notebooks
+    assert (summary / "notebooks" / "02_b.ipynb").is_file() and not (summary / "pdf").exists()
+
+
+def test_merged_json_applies_one_writers_changes_only():
+    doc = {"month": MONTH, "plays": {"01_a": {"v": 1}, "02_b": {"v": 2}}, "provenance": {"x": 1, "y": 2}}
+    start = {"month": MONTH, "plays": {"01_a": {"v": 1}}, "provenance": {"x": 1}}
+    mine = {"month": MONTH, "plays": {"01_a": {"v": 1}, "03_c": {"v": 3}}, "provenance": {"x": 5}}
+    assert runner.merged_json(doc, start, mine) == {
+        "month": MONTH,
+        "plays": {"01_a": {"v": 1}, "02_b": {"v": 2}, "03_c": {"v": 3}},  # 02_b came from another lane
+        "provenance": {"x": 5, "y": 2},
+    }
+    gone = runner.merged_json(doc, start, {"month": MONTH, "plays": {}, "provenance": {"x": 1}})
+    assert gone["plays"] == {"02_b": {"v": 2}}  # the writer removed 01_a; 02_b is not its to remove
+    fresh = runner.merged_json(doc, {}, {"plays": {"04_d": {"v": 4}}})  # a first metrics.json of its own
+    assert list(fresh["plays"]) == ["01_a", "02_b", "04_d"]
+
+
+def test_metrics_json_updates_are_serialised(tmp_path):
+    """update_json holds a flock on the folder: another writer (here a second open of the folder,
+    as another kernel or lane would have) cannot take it meanwhile; 8 threads x 25 updates lose none."""
+    import fcntl
+
+    from userops.outputs import folder_lock, update_json
+
+    path = tmp_path / "metrics.json"
+    with folder_lock(tmp_path):
+        fd = os.open(tmp_path, os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+
+    def bump(i: int) -> None:
+        for _ in range(25):
+            update_json(
+                path,
+                lambda doc: {
+                    **doc,
+                    "plays": {**doc.get("plays", {}), f"p{i}": doc.get("plays", {}).get(f"p{i}", 0) + 1},
+                },
+            )
+
+    import threading
+
+    threads = [threading.Thread(target=bump, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert json.loads(path.read_text()) == {"plays": {f"p{i}": 25 for i in range(8)}}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]  # no lock or temp file left
+    update_json(path, lambda doc: None)
+    assert not path.exists()
+
+
+def metrics_notebook(path: Path) -> Path:
+    """Writes its own target list and its metrics.json section (userops.outputs.Report)."""
+    return _notebook(
+        path,
+        [
+            new_markdown_cell("# 指标"),
+            new_code_cell(
+                "import pandas as pd\n"
+                "from userops.outputs import Report\n"
+                "rep = Report(play='02_metrics', month=month, output_dir=output_dir)\n"
+                "rep.add('buyers', 7, 'users', 'buyers in the month')\n"
+                "rep.write_target('metrics_list', pd.DataFrame({'user_id': [2, 1]}), ['user_id'])\n"
+                "rep.write()\n"
+                "print('买家', 7)"
+            ),
+        ],
+    )
+
+
+@pytest.mark.e2e
+def test_two_lanes_attribute_outputs_and_roll_back_a_failed_pdf(project, monkeypatch):
+    good_notebook(project["nbs"] / "01_good.ipynb")
+    metrics_notebook(project["nbs"] / "02_metrics.ipynb")
+    cwd = os.getcwd()
+    final = _run(project, pdf=False, progress=False, lanes=2)
+    assert os.getcwd() == cwd  # two kernels at once never move the runner's own folder
+    assert Path(json.loads((final / "seen.json").read_text())["cwd"]) == project["nbs"].resolve()
+    run = json.loads((final / "run.json").read_text())
+    assert run["lanes"] == 2
+    budget = run["duckdb_per_play_kernel"]  # half the memory limit each (2GB in make test, or 80% of RAM)
+    limit = os.environ.get("USEROPS_DUCKDB_MEMORY_LIMIT")
+    if limit == "2GB":
+        assert budget["memory_limit"] == "1000MB"
+    assert int(budget["threads"]) == max(
+        1, int(os.environ.get("USEROPS_DUCKDB_THREADS") or machine_cores()) // 2
+    )
+    assert [(n["name"], n["outputs"]) for n in run["notebooks"]] == [  # each its own files, name order
+        ("01_good", ["seen.json", "targets/remind.csv"]),
+        ("02_metrics", ["targets/metrics_list.csv"]),
+    ]
+    metrics = json.loads((final / "metrics.json").read_text())
+    assert metrics["plays"]["02_metrics"]["metrics"]["buyers"]["value"] == 7
+    assert (final / "targets" / "metrics_list.csv").read_text() == "user_id\n1\n2\n"
+    assert _leftovers(project["out"]) == []  # no scratch folder left
+
+    # every PDF fails (no browser): with keep_going each notebook's own outputs are rolled back
+    monkeypatch.setenv("USEROPS_CHROMIUM", shutil.which("false") or "/bin/false")
+    with pytest.raises(runner.RunIncomplete) as info:
+        _run(project, progress=False, keep_going=True, lanes=2)
+    assert [f.notebook for f in info.value.failures] == ["01_good.ipynb", "02_metrics.ipynb"]
+    assert all("ran, but its PDF export failed" in str(f) for f in info.value.failures)
+    assert set(_snapshot(info.value.final)) == {
+        "notebooks/01_good.failed.ipynb",
+        "notebooks/02_metrics.failed.ipynb",
+        "run.json",
+        "run_status.json",
+    }
+    assert _leftovers(project["out"]) == []

@@ -7,6 +7,7 @@ userops load data/demo --warehouse data/warehouse.duckdb [--params ...] [--mappi
 userops parquet --warehouse data/warehouse.duckdb --out data/warehouse.parquet  (a loaded warehouse's --parquet-out)
 userops publish data/warehouse.parquet --database userops [--params ...]  (into a Spark catalog database)
 userops run [--month 2026-10] [--params params/default.yaml] [--keep-going] [--pseudonymise] [--engine spark]
+            [--lanes 2]
 userops export outputs/2026-10/notebooks/02_new_user_retention.ipynb out.pdf
 userops triggers --date 2026-10-15 [--params ...] [--warehouse ...] [--out outputs/triggers]
 
@@ -244,6 +245,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
 def _run_locked(a: argparse.Namespace) -> int:
     from userops import engine, vocabulary
     from userops.db import connect, resolve_month
+    from userops.lanes import resolve_lanes
     from userops.params import ParamsError, load_params
     from userops.runner import NotebookFailed, RunIncomplete, SnapshotChanged, run_playbook
 
@@ -270,6 +272,10 @@ def _run_locked(a: argparse.Namespace) -> int:
             keep_going=a.keep_going,
             pseudonymise=a.pseudonymise or params.privacy.pseudonymise_lists,
             summary=not a.no_summary,
+            # Spark: each local kernel is a JVM of its own; one lane unless asked for more
+            lanes=resolve_lanes(a.lanes, params.run.lanes, 1 if params.engine == "spark" else None),
+            duckdb_settings=params.duckdb.model_dump(),
+            first_alone=params.engine == "spark",  # the first kernel builds the derived tables
         )
     except RunIncomplete as e:  # --keep-going: the rest is published
         print(f"userops run incomplete: {e}", file=sys.stderr)
@@ -468,6 +474,12 @@ def build_parser() -> argparse.ArgumentParser:
         "carried over unchanged (for timing one notebook, as `make bench` does)",
     )
     r.add_argument("--no-pdf", action="store_true", help="skip the PDF export")
+    r.add_argument(
+        "--lanes",
+        type=int,
+        help="plays executed at once, sharing DuckDB's memory limit and threads (default: "
+        "$USEROPS_RUN_LANES, else params run.lanes, else the machine's cores, at most 4); 1 = one after the other",
+    )
     r.add_argument(
         "--lang", choices=["zh", "en"], help="report language (default: params report.language, zh)"
     )

@@ -16,7 +16,9 @@ and list, the mapping back to the ids stay beside the warehouse (`pseudonym_dir`
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import math
@@ -24,6 +26,7 @@ import os
 import secrets
 import subprocess
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +49,33 @@ def atomic_write_text(path: Path, text: str) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``folder`` itself (no lock file is left in it): writers of
+    the folder's shared files (metrics.json) take turns, across threads and processes."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def update_json(path: Path, change: Callable[[dict], dict | None]) -> None:
+    """Read-modify-write the JSON file ``path`` atomically and serialised: under :func:`folder_lock`
+    of its folder, ``change(doc)`` ({} when there is no file) gives the new document, written to a
+    temp file and renamed over ``path`` (None: the file is removed). Two writers never lose each
+    other's update; a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with folder_lock(path.parent):
+        doc = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        new = change(doc)
+        if new is None:
+            path.unlink(missing_ok=True)
+        else:
+            atomic_write_text(path, json.dumps(new, ensure_ascii=False, indent=2) + "\n")
 
 
 def git_commit(repo: Path | None = None) -> str:
@@ -134,20 +164,24 @@ class Report:
         if not self.enabled:
             print("output_dir is empty: metrics.json and target lists are not written (interactive run).")
             return
-        path = Path(self.output_dir) / "metrics.json"
-        doc = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        doc["month"] = self.month
-        doc.setdefault("provenance", {}).update({k: _clean_tree(v) for k, v in self.provenance.items()})
-        doc["provenance"].setdefault("userops_version", __version__)
-        doc["provenance"].setdefault("git_commit", git_commit())
-        plays = doc.setdefault("plays", {})
-        # No timings or clock times here (run.json has them): identical reruns write identical files.
-        # Each play keeps the parameters and data it was computed with: a later --only run that
-        # recomputes other plays never relabels this one.
-        own = {k: _clean_tree(self.provenance[k]) for k in PLAY_PROVENANCE if k in self.provenance}
-        plays[self.play] = {"provenance": own, "metrics": dict(sorted(self.metrics.items()))}
-        doc["plays"] = dict(sorted(plays.items()))
-        atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+        commit = git_commit()
+
+        def merge(doc: dict) -> dict:
+            doc["month"] = self.month
+            doc.setdefault("provenance", {}).update({k: _clean_tree(v) for k, v in self.provenance.items()})
+            doc["provenance"].setdefault("userops_version", __version__)
+            doc["provenance"].setdefault("git_commit", commit)
+            plays = doc.setdefault("plays", {})
+            # No timings or clock times here (run.json has them): identical reruns write identical
+            # files. Each play keeps the parameters and data it was computed with: a later --only run
+            # that recomputes other plays never relabels this one.
+            own = {k: _clean_tree(self.provenance[k]) for k in PLAY_PROVENANCE if k in self.provenance}
+            plays[self.play] = {"provenance": own, "metrics": dict(sorted(self.metrics.items()))}
+            doc["plays"] = dict(sorted(plays.items()))
+            return doc
+
+        # two notebooks writing into one folder (an analyst's, or a run's) never lose a section
+        update_json(Path(self.output_dir) / "metrics.json", merge)
         self._written = True
 
     def write_target(self, name: str, df: pd.DataFrame, sort_by: list[str]) -> None:

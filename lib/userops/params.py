@@ -654,6 +654,17 @@ class DuckDBParams(_Section):
     )
 
 
+class RunParams(_Section):
+    """`userops run` (environment variable USEROPS_RUN_LANES and `--lanes` win)."""
+
+    lanes: int | None = Field(
+        None,
+        ge=1,
+        le=32,
+        description="plays executed at once, sharing the DuckDB budget; null = the machine's cores, at most 4",
+    )
+
+
 # An existing table on the cluster: [catalog.][database.]table
 SPARK_TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$"
 DATABASE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"  # [catalog.]database
@@ -713,6 +724,7 @@ class Params(_Section):
         "duckdb", description="where the metric SQL runs (env USEROPS_ENGINE / `userops run --engine` win)"
     )
     duckdb: DuckDBParams = Field(default_factory=DuckDBParams)
+    run: RunParams = Field(default_factory=RunParams)
     spark: SparkParams = Field(default_factory=SparkParams)
     experiments: ExperimentParams = Field(default_factory=ExperimentParams)
     acquisition: AcquisitionParams = Field(default_factory=AcquisitionParams)

@@ -11,8 +11,16 @@ Layout of a finished run (``out_root/<month>/``)::
     run_status.json          plays succeeded / failed / skipped / carried over (userops.run_status)
     run.json                 provenance: month, inputs, kernel, code version, timings, failures
 
-The plays run in name order; summary notebooks (``00_*``, the monthly brief) run last, because
-they read the plays' metrics.json and target lists from the run folder.
+The plays run in lanes (``--lanes``, :mod:`userops.lanes`; two on a two-core machine), up to that
+many at once, in name order among those ready: a play starts after the plays whose target lists it
+reads (the one contact plan, ``triggers.MONTHLY_LIST_PLAYS``). Their kernels share the DuckDB budget
+(memory limit and threads split between the lanes). Each notebook writes into its own scratch copy
+of the run folder (``.tmp-<month>-*.<notebook>``); when it finishes, what it wrote is moved into the
+run folder (its outputs in run.json) and its metrics.json changes are merged (under a lock): two
+lanes never mix or lose each other's outputs. Summary notebooks (``00_*``, the monthly brief) run
+last, alone, because they read the plays' metrics.json and target lists. The PDFs are exported
+in a PDF lane (one browser for the run) while later notebooks execute. run.json lists the
+notebooks in execution order, never in the order they finished.
 
 Everything is built in ``out_root/.tmp-<month>-<random>/`` and only renamed to
 ``out_root/<month>/`` at the end (the old folder is renamed to a backup first and deleted after;
@@ -39,17 +47,20 @@ import re
 import secrets
 import shutil
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
 
+from userops import lanes as _lanes
 from userops import locks, run_status
 from userops.engine import RUN_ID_ENV
-from userops.export import Cover, notebook_to_pdf
-from userops.outputs import PSEUDONYMS_ENV, atomic_write_text, ensure_salt, git_commit, pseudonym_dir
+from userops.export import Cover, ExportError, PdfBrowser, notebook_to_pdf
+from userops.outputs import PSEUDONYMS_ENV, ensure_salt, git_commit, pseudonym_dir, update_json
 
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
@@ -288,6 +299,9 @@ def _write_provenance(
         },
         "params_file": {"path": str(job.params_file), "sha256": _sha256(job.params_file)},
         "keep_going": job.keep_going,
+        "lanes": job.lanes,
+        # what each play's DuckDB got (the lanes' share of the budget; {}: DuckDB's own defaults)
+        "duckdb_per_play_kernel": job.kernel_budget,
         "notebooks": [
             {
                 "name": s.name,
@@ -334,6 +348,10 @@ class _Job:
     progress: bool
     keep_going: bool
     data: dict  # fingerprint and load time of the warehouse snapshot the run reads
+    lanes: int = 1  # plays executed at once (userops.lanes)
+    duckdb: dict = field(default_factory=dict)  # params duckdb: the budget the lanes' kernels share
+    first_alone: bool = False  # the first play runs alone (Spark: it builds the shared derived tables)
+    kernel_budget: dict = field(default_factory=dict)  # the DuckDB settings each play's kernel got
 
 
 def _snapshot_info(warehouse: Path) -> dict:
@@ -375,13 +393,16 @@ def _written_since(run_dir: Path, before: dict[str, tuple[int, int]]) -> list[st
 
 
 def _drop_metrics_section(run_dir: Path, play: str) -> None:
+    """metrics.json without ``play``'s section (removed when no play is left in it)."""
     path = run_dir / "metrics.json"
     if not path.is_file():
         return
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    if play in doc.get("plays", {}):
-        del doc["plays"][play]
-        atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+
+    def drop(doc: dict) -> dict | None:
+        doc.get("plays", {}).pop(play, None)
+        return doc if doc.get("plays") else None
+
+    update_json(path, drop)
 
 
 def _drop_play_outputs(run_dir: Path, nb_path: Path, previous_outputs: list[str]) -> None:
@@ -393,23 +414,87 @@ def _drop_play_outputs(run_dir: Path, nb_path: Path, previous_outputs: list[str]
     _drop_metrics_section(run_dir, stem)
 
 
-def _roll_back(run_dir: Path, nb_path: Path, before: dict, metrics_before: bytes | None) -> None:
-    """Leave out what a failed notebook wrote; keep its executed copy as ``<stem>.failed.ipynb``."""
-    for rel in _written_since(run_dir, before):
-        (run_dir / rel).unlink()
-    metrics = run_dir / "metrics.json"
-    if metrics_before is None:
-        metrics.unlink(missing_ok=True)
-    else:
-        atomic_write_text(metrics, metrics_before.decode("utf-8"))
+def _keep_failed_copy(run_dir: Path, nb_path: Path) -> None:
+    """The executed copy of a failed notebook becomes ``<stem>.failed.ipynb``; it has no PDF."""
     (run_dir / "pdf" / f"{nb_path.stem}.pdf").unlink(missing_ok=True)
     executed = run_dir / "notebooks" / nb_path.name
     if executed.exists():
         os.replace(executed, executed.with_name(nb_path.stem + FAILED_SUFFIX))
 
 
-def _execute(job: _Job, nb_path: Path, run_dir: Path, before: dict) -> _Step:
-    """Execute one notebook into ``run_dir`` (and its PDF); raises :class:`NotebookFailed`."""
+def _roll_back(run_dir: Path, nb_path: Path, outputs: list[str]) -> None:
+    """Leave out what a notebook wrote (its files, its metrics.json section) after its PDF failed."""
+    for rel in outputs:
+        (run_dir / rel).unlink(missing_ok=True)
+    _drop_metrics_section(run_dir, nb_path.stem)
+    _keep_failed_copy(run_dir, nb_path)
+
+
+# --------------------------------------------------------------------------- one notebook, in a lane
+
+
+def _open_scratch(run_dir: Path, nb_path: Path) -> Path:
+    """The folder a notebook writes into (its ``output_dir``): a copy of the run folder beside it
+    (``.tmp-<month>-*``: removed with the run's temp folder, also when a run is killed), without
+    the PDFs, and without the executed notebooks unless it is a summary notebook (which reads
+    them). What the notebook changes there is its own: nothing another lane writes meanwhile."""
+    scratch = run_dir.with_name(f"{run_dir.name}.{nb_path.stem}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    skip = {"pdf"} if nb_path.name.startswith(SUMMARY_PREFIX) else {"pdf", "notebooks"}
+    shutil.copytree(
+        run_dir,
+        scratch,
+        symlinks=True,
+        ignore=lambda d, names: skip & set(names) if Path(d) == run_dir else [],
+    )
+    return scratch
+
+
+_MISSING = object()
+
+
+def merged_json(doc: dict, start: dict, mine: dict, depth: int = 2) -> dict:
+    """``doc`` with the changes one writer made from ``start`` to ``mine`` (keys it set, changed or
+    removed), ``depth`` levels down: a metrics.json section another lane merged meanwhile stays."""
+    out = dict(doc)
+    for key in [*mine, *(k for k in start if k not in mine)]:
+        old, new = start.get(key, _MISSING), mine.get(key, _MISSING)
+        if old == new:
+            continue
+        if new is _MISSING:
+            out.pop(key, None)
+        elif depth > 1 and isinstance(new, dict) and isinstance(out.get(key), dict):
+            out[key] = merged_json(out[key], old if isinstance(old, dict) else {}, new, depth - 1)
+        else:
+            out[key] = new
+    if isinstance(out.get("plays"), dict):
+        out["plays"] = dict(sorted(out["plays"].items()))
+    return out
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _merge_scratch(run_dir: Path, scratch: Path, before: dict, metrics_start: dict) -> list[str]:
+    """Move what the notebook wrote in ``scratch`` into the run folder and merge its metrics.json
+    changes; returns the files it wrote (its outputs in run.json). Called under the run's lock."""
+    now = _output_state(scratch)
+    written = sorted(k for k, v in now.items() if before.get(k) != v)
+    for rel in before.keys() - now.keys():  # removed by the notebook
+        (run_dir / rel).unlink(missing_ok=True)
+    for rel in written:
+        (run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(scratch / rel, run_dir / rel)
+    mine = _read_json(scratch / "metrics.json")
+    if mine != metrics_start:
+        update_json(run_dir / "metrics.json", lambda doc: merged_json(doc, metrics_start, mine))
+    return written
+
+
+def _execute(job: _Job, nb_path: Path, run_dir: Path, scratch: Path) -> float:
+    """Execute one notebook (its copy into ``run_dir/notebooks``, ``output_dir`` = ``scratch``);
+    returns its seconds; raises :class:`NotebookFailed`."""
     import papermill as pm
 
     executed = run_dir / "notebooks" / nb_path.name
@@ -422,10 +507,12 @@ def _execute(job: _Job, nb_path: Path, run_dir: Path, before: dict) -> _Step:
                 "month": job.month,
                 "warehouse": str(job.warehouse),
                 "params_file": str(job.params_file),
-                "output_dir": str(run_dir),
+                "output_dir": str(scratch),
             },
             kernel_name=job.kernel,
-            cwd=str(job.notebooks_dir),
+            # the kernel starts in the notebooks' folder (nbclient's resources path); papermill's own
+            # cwd= changes the whole process's folder, which lanes running at once would leave wrong
+            resources={"metadata": {"path": str(job.notebooks_dir)}},
             progress_bar=False,
             log_output=False,
         )
@@ -434,60 +521,153 @@ def _execute(job: _Job, nb_path: Path, run_dir: Path, before: dict) -> _Step:
             print(f"  {nb_path.stem:<32} FAILED after {time.perf_counter() - t0:.1f} s", flush=True)
         raise _execution_failure(nb_path, executed, exc) from exc
     t_exec = time.perf_counter() - t0
-    t_pdf = 0.0
-    if job.pdf:
-        t1 = time.perf_counter()
-        try:
-            notebook_to_pdf(
-                executed, run_dir / "pdf" / f"{nb_path.stem}.pdf", title=f"{nb_path.stem} {job.month}"
-            )
-        except Exception as exc:
-            raise NotebookFailed(
-                nb_path.name,
-                f"{nb_path.name} ran, but its PDF export failed: {exc}",
-                ename=type(exc).__name__,
-                evalue=str(exc),
-            ) from exc
-        t_pdf = time.perf_counter() - t1
     if job.progress:
-        extra = f"  pdf {t_pdf:5.1f} s" if job.pdf else ""
-        print(f"  {nb_path.stem:<32} {t_exec:6.1f} s{extra}", flush=True)
-    return _Step(nb_path.stem, t_exec, t_pdf, _written_since(run_dir, before))
+        print(f"  {nb_path.stem:<32} {t_exec:6.1f} s", flush=True)
+    return t_exec
 
 
-def _run_one(job: _Job, nb_path: Path, run_dir: Path, previous_outputs: list[str]) -> _Step:
-    """Execute one notebook; with ``keep_going`` a failure is rolled back before it is raised."""
-    _drop_play_outputs(run_dir, nb_path, previous_outputs)
-    metrics = run_dir / "metrics.json"
-    before, metrics_before = _output_state(run_dir), (metrics.read_bytes() if metrics.is_file() else None)
+@dataclass
+class _Build:
+    """One run's build, shared by its lanes and its PDF lane (``lock`` guards the run folder)."""
+
+    job: _Job
+    tmp: Path
+    previous_outputs: dict[str, list[str]]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    steps: dict[str, _Step] = field(default_factory=dict)
+    failures: dict[str, NotebookFailed] = field(default_factory=dict)
+    pdfs: list[Future] = field(default_factory=list)
+    pdf_pool: ThreadPoolExecutor | None = None
+    browser: PdfBrowser | ExportError | None = None
+
+    def stopped(self) -> bool:
+        """A failure without ``keep_going``: no further notebook starts."""
+        return bool(self.failures) and not self.job.keep_going
+
+    def ordered(self, notebooks: list[Path]) -> tuple[list[_Step], list[NotebookFailed]]:
+        """Steps and failures in execution order (never the order they finished in)."""
+        names = [p.stem for p in notebooks] + [COMBINED_PDF]
+        return (
+            [self.steps[n] for n in names if n in self.steps],
+            [self.failures[n] for n in names if n in self.failures],
+        )
+
+
+def _run_one(build: _Build, nb_path: Path) -> None:
+    """Execute one notebook in its scratch folder, merge what it wrote, queue its PDF. A failure is
+    recorded (with ``keep_going`` nothing it wrote is kept, its executed copy is ``.failed``)."""
+    job, tmp = build.job, build.tmp
+    with build.lock:
+        _drop_play_outputs(tmp, nb_path, build.previous_outputs.get(nb_path.stem, []))
+        scratch = _open_scratch(tmp, nb_path)
     try:
-        return _execute(job, nb_path, run_dir, before)
-    except NotebookFailed:
-        if job.keep_going:
-            _roll_back(run_dir, nb_path, before, metrics_before)
-        raise
+        before, metrics_start = _output_state(scratch), _read_json(scratch / "metrics.json")
+        t_exec = _execute(job, nb_path, tmp, scratch)
+        with build.lock:
+            step = _Step(nb_path.stem, t_exec, 0.0, _merge_scratch(tmp, scratch, before, metrics_start))
+            build.steps[step.name] = step
+    except NotebookFailed as err:
+        with build.lock:
+            if job.keep_going:
+                _keep_failed_copy(tmp, nb_path)
+            build.failures[nb_path.stem] = err
+        return
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if job.pdf:
+        build.pdfs.append(build.pdf_pool.submit(_export_pdf, build, nb_path, step))
 
 
-def _combined_pdf(job: _Job, run_dir: Path, brief: Path, started: float) -> None:
-    """pdf/monthly_brief.pdf: cover + the executed summary notebook; raises :class:`NotebookFailed`."""
+def _export_pdf(build: _Build, nb_path: Path, step: _Step) -> None:
+    """The notebook's PDF (the PDF lane: one at a time, one browser); a failure fails the notebook
+    (with ``keep_going`` what it wrote is rolled back)."""
+    job, tmp = build.job, build.tmp
+    t1 = time.perf_counter()
+    try:
+        if isinstance(build.browser, ExportError):
+            raise build.browser
+        notebook_to_pdf(
+            tmp / "notebooks" / nb_path.name,
+            tmp / "pdf" / f"{nb_path.stem}.pdf",
+            title=f"{nb_path.stem} {job.month}",
+            browser=build.browser,
+        )
+    except Exception as exc:
+        err = NotebookFailed(
+            nb_path.name,
+            f"{nb_path.name} ran, but its PDF export failed: {exc}",
+            ename=type(exc).__name__,
+            evalue=str(exc),
+        )
+        with build.lock:
+            if job.keep_going:
+                _roll_back(tmp, nb_path, step.outputs)
+            build.steps.pop(step.name, None)
+            build.failures[step.name] = err
+        return
+    step.pdf_s = time.perf_counter() - t1
+    if job.progress:
+        print(f"  {nb_path.stem:<32} {'':>6}    pdf {step.pdf_s:5.1f} s", flush=True)
+
+
+def _wait_pdfs(build: _Build) -> None:
+    """Wait for the PDFs queued so far (none is left queued after a failure without keep_going)."""
+    if build.stopped():
+        for future in build.pdfs:
+            future.cancel()
+    for future in list(build.pdfs):
+        if not future.cancelled():
+            future.result()
+
+
+@contextlib.contextmanager
+def _pdf_lane(build: _Build):
+    """One thread exporting the run's PDFs while the lanes execute, and one browser for all of them
+    (started now: it boots while the first notebooks run)."""
+    if not build.job.pdf:
+        yield
+        return
+    try:
+        build.browser = PdfBrowser()
+    except ExportError as exc:  # no browser: each notebook's PDF fails with this error
+        build.browser = exc
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="userops-pdf") as pool:
+            build.pdf_pool = pool
+            try:
+                yield
+            finally:
+                _wait_pdfs(build)
+    finally:
+        if isinstance(build.browser, PdfBrowser):
+            build.browser.close()
+
+
+def _combined_pdf(build: _Build, brief: Path, started: float) -> None:
+    """pdf/monthly_brief.pdf: cover + the executed summary notebook (a failure is recorded)."""
+    job, run_dir = build.job, build.tmp
     t1 = time.perf_counter()
     brief_nb = run_dir / "notebooks" / brief.name
     run_date = datetime.fromtimestamp(started).date().isoformat()
     try:
+        if isinstance(build.browser, ExportError):
+            raise build.browser
         notebook_to_pdf(
             brief_nb,
             run_dir / "pdf" / COMBINED_PDF,
             title=f"{COMBINED_TITLE} {job.month}",
             cover=brief_cover(run_dir, job.month, job.params_file, run_date),
+            browser=build.browser,
         )
     except Exception as exc:
         (run_dir / "pdf" / COMBINED_PDF).unlink(missing_ok=True)
-        raise NotebookFailed(
+        build.failures[COMBINED_PDF] = NotebookFailed(
             brief_nb.name,
             f"the combined brief PDF ({COMBINED_PDF}) failed: {exc}",
             ename=type(exc).__name__,
             evalue=str(exc),
-        ) from exc
+        )
+        return
     if job.progress:
         print(f"  {COMBINED_PDF:<32} {'':>6}    pdf {time.perf_counter() - t1:5.1f} s", flush=True)
 
@@ -532,6 +712,9 @@ def run_playbook(
     keep_going: bool = False,
     pseudonymise: bool = False,
     summary: bool = True,
+    lanes: int | None = None,
+    duckdb_settings: dict | None = None,
+    first_alone: bool = False,
 ) -> Path:
     """Execute the playbook for ``month`` and publish ``out_root/<month>/``. Returns that folder.
 
@@ -558,6 +741,14 @@ def run_playbook(
     is published, so every notebook reads one snapshot, named in run.json) and the month lock
     (:class:`userops.locks.LockBusy` when another run of the month is in progress). Holding them,
     it first removes what killed loads and runs left (``userops.locks``).
+
+    ``lanes`` plays execute at once (``None``: ``USEROPS_RUN_LANES``, else the machine's cores, at
+    most 4; :mod:`userops.lanes`), a play starting after the plays whose target lists it reads; their
+    kernels share the DuckDB budget of ``duckdb_settings`` (params ``duckdb``, the environment
+    winning). Each notebook writes into a scratch copy of the run folder, and what it wrote is then
+    moved in (its outputs in run.json; metrics.json sections merged), so lanes never mix outputs.
+    PDFs are exported in a PDF lane (one browser) while later notebooks run. ``first_alone``: the
+    first play runs before the others start (Spark: it builds the derived tables they share).
 
     With ``pseudonymise``, the target lists carry salted hashes instead of user and referrer ids;
     the salt and the mappings stay beside the warehouse (``userops.outputs.pseudonym_dir``).
@@ -586,6 +777,9 @@ def run_playbook(
         progress,
         keep_going,
         {},
+        lanes=_lanes.resolve_lanes(lanes),
+        duckdb=dict(duckdb_settings or {}),
+        first_alone=first_alone,
     )
     titles = {p.stem: notebook_title(p) for p in every}
     out_root.mkdir(parents=True, exist_ok=True)
@@ -651,14 +845,9 @@ def _build_and_publish(
     job: _Job, notebooks: list[Path], titles: dict, final: Path, only: list[str] | None, started: float
 ) -> list[NotebookFailed]:
     """Build the month in a temp folder beside ``final``, then publish it; the failures (keep_going)."""
-    summaries = [p for p in notebooks if p.name.startswith(SUMMARY_PREFIX)]
-    play_titles = {k: v for k, v in titles.items() if not k.startswith(SUMMARY_PREFIX)}
-    ran = [p.stem for p in notebooks]
     previous = final if only and final.is_dir() else None
-    previous_outputs = _previous_outputs(final) if previous else {}
     tmp = final.with_name(f".tmp-{job.month}-{secrets.token_hex(4)}")
-    steps: list[_Step] = []
-    failures: list[NotebookFailed] = []
+    build = _Build(job, tmp, _previous_outputs(final) if previous else {})
     run_id_before = os.environ.get(RUN_ID_ENV)
     os.environ[RUN_ID_ENV] = tmp.name  # the kernels of this run share its derived tables (Spark)
     try:
@@ -669,25 +858,18 @@ def _build_and_publish(
             (tmp / sub).mkdir(parents=True, exist_ok=True)
         locks.checkpoint("run:building")
         if job.progress:
-            print(f"userops run {job.month}: {len(notebooks)} notebook(s), kernel {job.kernel}", flush=True)
-        for nb_path in notebooks:
-            if nb_path == (summaries or [None])[0]:  # the brief lists failed / skipped plays
-                _write_status(tmp, job, play_titles, ran, failures, previous)
-            try:
-                steps.append(_run_one(job, nb_path, tmp, previous_outputs.get(nb_path.stem, [])))
-            except NotebookFailed as err:
-                if not job.keep_going:
-                    raise
-                failures.append(err)
-        if job.pdf and summaries and (tmp / "notebooks" / summaries[0].name).is_file():
-            try:
-                _combined_pdf(job, tmp, summaries[0], started)
-            except NotebookFailed as err:
-                if not job.keep_going:
-                    raise
-                failures.append(err)
+            print(
+                f"userops run {job.month}: {len(notebooks)} notebook(s), kernel {job.kernel}, "
+                f"{job.lanes} lane(s)",
+                flush=True,
+            )
+        with _pdf_lane(build):
+            _run_notebooks(build, notebooks, titles, previous, started)
+        steps, failures = build.ordered(notebooks)
+        if failures and not job.keep_going:
+            raise failures[0]
         _check_snapshot(tmp, job, [s.name for s in steps])
-        _write_status(tmp, job, titles, ran, failures, previous)
+        _write_status(tmp, job, titles, [p.stem for p in notebooks], failures, previous)
         _write_provenance(tmp, job, steps, failures, started)
         locks.checkpoint("run:before-publish")
         _publish(tmp, final)
@@ -696,6 +878,45 @@ def _build_and_publish(
             os.environ.pop(RUN_ID_ENV, None)
         else:
             os.environ[RUN_ID_ENV] = run_id_before
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        for folder in (tmp, *tmp.parent.glob(f"{tmp.name}.*")):  # the notebooks' scratch folders too
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
     return failures
+
+
+def _run_notebooks(build: _Build, notebooks: list[Path], titles: dict, previous: Path | None, started: float):
+    """The plays in lanes (each after the plays it reads), then the summary notebooks, alone, with
+    the run_status.json they read; the PDFs meanwhile in the PDF lane, the combined brief last."""
+    job = build.job
+    summaries = [p for p in notebooks if p.name.startswith(SUMMARY_PREFIX)]
+    plays = [p for p in notebooks if p not in summaries]
+    stems = [p.stem for p in plays]
+    order = _lanes.play_order(stems, job.first_alone)
+    after = {p: {q for q in plays if q.stem in order[p.stem]} for p in plays}
+    lanes_now = max(1, min(job.lanes, len(plays)))
+    budget = _lanes.kernel_budget(job.duckdb, lanes_now) if lanes_now > 1 else {}
+    job.kernel_budget = budget or _lanes.kernel_budget(job.duckdb, 1)
+    with _lanes.kernel_env(budget):  # the kernels running at once share the DuckDB budget
+        outcomes = _lanes.run_lanes(
+            plays, lambda p: _run_one(build, p), lanes_now, after, build.stopped, _lanes.end_children
+        )
+    _raise_unexpected(outcomes)
+    if build.stopped() or not summaries:
+        return
+    if job.keep_going:  # a play whose PDF fails is left out: the brief must not read it
+        _wait_pdfs(build)
+    play_titles = {k: v for k, v in titles.items() if not k.startswith(SUMMARY_PREFIX)}
+    _, failures = build.ordered(notebooks)
+    _write_status(build.tmp, job, play_titles, [p.stem for p in notebooks], failures, previous)
+    _raise_unexpected(_lanes.run_lanes(summaries, lambda p: _run_one(build, p), 1, None, build.stopped))
+    _wait_pdfs(build)
+    if job.pdf and not build.stopped() and (build.tmp / "notebooks" / summaries[0].name).is_file():
+        _combined_pdf(build, summaries[0], started)
+
+
+def _raise_unexpected(outcomes: dict) -> None:
+    """A lane that raised something else than a notebook's failure (those are recorded, not
+    raised): a bug or the disk, never hidden."""
+    for outcome in outcomes.values():
+        if isinstance(outcome, BaseException):
+            raise outcome

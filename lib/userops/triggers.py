@@ -509,6 +509,13 @@ def display_name(rule: str) -> str:
 # the same priorities as the daily lists they duplicate (new-user coupon expiring, category cycle
 # due, recall). A user is on at most one of them, never on one while held out of another list.
 MONTHLY_LISTS = {"expiring_coupons": 1, "category_reminders": 4, "recall": 6}
+# the play (notebook) writing each monthly list: a play starts after the plays writing the lists of
+# higher priority (the runner's lanes, userops.lanes.play_order), whose users its list leaves out
+MONTHLY_LIST_PLAYS = {
+    "expiring_coupons": "02_new_user_retention",
+    "category_reminders": "03_active_incentives",
+    "recall": "04_churn_recall",
+}
 
 
 def _prev_month_start(day: dt.date) -> dt.date:

@@ -185,3 +185,24 @@ def test_no_target_list_holds_a_global_holdout_user(run, demo_warehouse):
     assert len(with_users) >= 3  # expiring coupons, category reminders, recall, ...
     for df in with_users:
         assert not set(df.user_id) & set(map(str, held))
+
+
+def test_run_json_gives_every_output_one_notebook_in_name_order(run):
+    """The session run executes the plays in lanes (two on a two-core machine): run.json still lists
+    the notebooks in execution order (never the order they finished in), and every file the
+    notebooks wrote is the output of exactly one of them, each monthly list its own play's."""
+    from userops import lanes
+    from userops.triggers import MONTHLY_LIST_PLAYS
+
+    folder, _ = run
+    doc = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    assert doc["lanes"] == lanes.resolve_lanes()
+    assert [n["name"] for n in doc["notebooks"]] == [p.stem for p in runner.execution_order(NOTEBOOKS)]
+    owners: dict[str, str] = {}
+    for n in doc["notebooks"]:
+        for rel in n["outputs"]:
+            assert rel not in owners, (rel, owners.get(rel), n["name"])
+            owners[rel] = n["name"]
+    assert set(owners) == set(runner._output_state(folder))
+    for name, play in MONTHLY_LIST_PLAYS.items():
+        assert owners[f"targets/{name}.csv"] == play
