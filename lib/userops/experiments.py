@@ -163,6 +163,9 @@ def _patterns(per_user: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     return pattern, np.unique(pattern, return_index=True)[1]
 
 
+ROUND_DECIMALS = 6  # user sums are counts and money in cents: rounding at 1e-6 only drops float noise
+
+
 def user_bootstrap_sums(
     user_ix: np.ndarray, design: sparse.spmatrix, draws: int, seed: int, block_cells: int = 4_000_000
 ) -> Iterator[np.ndarray]:
@@ -175,7 +178,8 @@ def user_bootstrap_sums(
     independent Poisson(1) is Poisson(n)) for a draw per pattern instead of per user. Patterns of
     one user take :func:`poisson1_blocks`, larger ones ``Generator.poisson`` (a third seeded
     stream). A block holds ``block_cells // patterns`` draws (at least one) x patterns; the
-    weights, hence the sums, are the same whatever the block.
+    weights, hence the sums, are the same whatever the block. Each user's sums are rounded to
+    ``ROUND_DECIMALS`` first, so float noise in the inputs changes neither patterns nor draws.
     """
     n_users = int(user_ix.max()) + 1 if len(user_ix) else 0
     to_user = sparse.csr_matrix(
@@ -183,6 +187,9 @@ def user_bootstrap_sums(
     )
     per_user = sparse.csr_matrix(to_user @ sparse.csr_matrix(design))
     per_user.sum_duplicates()
+    # Money summed in floating point (DuckDB adds in a different order from run to run) differs in
+    # its last bits; unrounded, two runs group users differently and so draw different weights.
+    per_user.data = np.round(per_user.data, ROUND_DECIMALS)
     per_user.eliminate_zeros()
     per_user.sort_indices()
     pattern, first = _patterns(per_user)

@@ -412,3 +412,26 @@ def test_users_with_equal_rows_share_one_poisson_weight_of_their_count():
     assert sums[:, 0].var() == pytest.approx(200, rel=0.12)  # 5 standard errors of a variance
     assert sums[:, 1].mean() == pytest.approx(5050, abs=5 * np.sqrt(338_350 / 4000))
     assert sums[:, 1].var() == pytest.approx(338_350, rel=0.12)
+
+
+def test_user_bootstrap_draws_do_not_depend_on_float_noise_in_the_sums():
+    from scipy import sparse
+
+    from userops.experiments import user_bootstrap_sums
+
+    # 40 users with margin 0.3 each, 20 with 1.25, in one column; in the "noisy" copy ten of the 0.3
+    # are 0.1 + 0.2 = 0.30000000000000004 (what another summation order gives). Unrounded they would
+    # be a second pattern of 10 users, so the weights (one Poisson(n) per pattern) and every draw
+    # would change; rounded, both copies are patterns {40 x 0.3} and {20 x 1.25}: identical draws.
+    val = np.concatenate([np.full(40, 0.3), np.full(20, 1.25)])
+    noisy = val.copy()
+    noisy[:10] = 0.1 + 0.2
+    assert noisy[0] != 0.3
+    user = np.arange(60)
+    sums = [
+        np.concatenate(list(user_bootstrap_sums(user, sparse.csr_matrix(v.reshape(-1, 1)), 500, 11)))
+        for v in (val, noisy)
+    ]
+    np.testing.assert_array_equal(sums[0], sums[1])
+    # a draw is 0.3 x Poisson(40) + 1.25 x Poisson(20): mean 12 + 25 = 37
+    assert sums[0].mean() == pytest.approx(37, abs=5 * np.sqrt((0.09 * 40 + 1.5625 * 20) / 500))
