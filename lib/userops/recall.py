@@ -1419,8 +1419,9 @@ def _ratio(x: float) -> str:
 
 
 def _months_text(started) -> str:
-    """The months campaigns started in, in time order, in the report language."""
-    months = sorted({pd.Timestamp(x).to_period("M") for x in started})
+    """The months campaigns started in, in time order, in the report language (`started` has one value
+    per member row: its distinct values are converted, not each row)."""
+    months = sorted({pd.Timestamp(x).to_period("M") for x in pd.unique(pd.Series(started))})
     return i18n.t("common.list_sep").join(i18n.month_short(Period(str(m))) for m in months)
 
 
