@@ -1182,10 +1182,13 @@ def recall_list(
     df = df.merge(offers, on="need", how="left")
     for col in ("scene", "face_value", "min_spend", "message"):
         df[col] = df[col].fillna(fallback[col])
-    df["content"] = [
+    offer = ["message", "scene", "face_value", "min_spend"]
+    texts = df[offer].drop_duplicates()  # one text per offer (a handful), not one format per user
+    texts["content"] = [
         m.format(scene=s, face=f"{f:g}", min_spend=f"{ms:g}", currency=dp.currency_symbol)
-        for m, s, f, ms in zip(df.message, df.scene, df.face_value, df.min_spend, strict=True)
+        for m, s, f, ms in zip(texts.message, texts.scene, texts.face_value, texts.min_spend, strict=True)
     ]
+    df = df.merge(texts, on=offer, how="left", validate="many_to_one")
     channels = np.array(sorted(df.channel.astype(str).unique()), dtype=object)
     df["channel_arm"] = (
         channels[np.minimum((df.split_score.to_numpy(float) * len(channels)).astype(int), len(channels) - 1)]
@@ -1419,8 +1422,9 @@ def _ratio(x: float) -> str:
 
 
 def _months_text(started) -> str:
-    """The months campaigns started in, in time order, in the report language."""
-    months = sorted({pd.Timestamp(x).to_period("M") for x in started})
+    """The months campaigns started in, in time order, in the report language (`started` has one value
+    per member row: its distinct values are converted, not each row)."""
+    months = sorted({pd.Timestamp(x).to_period("M") for x in pd.unique(pd.Series(started))})
     return i18n.t("common.list_sep").join(i18n.month_short(Period(str(m))) for m in months)
 
 

@@ -49,12 +49,6 @@ orders as (
     select user_id, order_date, gmv, days_since_prev from fct_orders
 ),
 
-user_months as (
-    select u.user_id, u.first_order_date, m.month_start, m.month_end
-    from users as u
-    inner join months as m on u.registered_date <= m.month_end or u.first_order_date <= m.month_end
-),
-
 to_date as (
     select
         m.month_start,
@@ -78,26 +72,54 @@ chain_gap as (
     group by month_start
 ),
 
+-- a buyer's month ends (orders up to the month end); the other month ends of a registered user are
+-- prospect rows, built apart: no join of every user-month against to_date
+ordered as (
+    select
+        t.user_id,
+        t.month_start,
+        m.month_end,
+        u.first_order_date,
+        t.n_orders,
+        t.last_order_date,
+        t.n_gaps,
+        t.gap_days_sum,
+        t.usual_gap_days,
+        t.orders_month,
+        t.gmv_month,
+        t.gmv_to_date
+    from to_date as t
+    inner join users as u using (user_id)
+    inner join months as m using (month_start)
+),
+
+prospects as (
+    select
+        u.user_id,
+        m.month_start,
+        m.month_end,
+        u.first_order_date,
+        0 as n_orders,
+        cast(null as date) as last_order_date,
+        0 as n_gaps,
+        0 as gap_days_sum,
+        cast(null as double) as usual_gap_days,
+        0 as orders_month,
+        0 as gmv_month,
+        0 as gmv_to_date
+    from users as u
+    inner join months as m
+        on u.registered_date <= m.month_end and (u.first_order_date is null or u.first_order_date > m.month_end)
+),
+
 facts as (
     select
-        um.user_id,
-        um.month_start,
-        um.month_end,
-        um.first_order_date,
-        coalesce(t.n_orders, 0) as n_orders,
-        t.last_order_date,
-        date_diff('day', t.last_order_date, um.month_end) as recency_days,
-        coalesce(t.n_gaps, 0) as n_gaps,
-        coalesce(t.gap_days_sum, 0) as gap_days_sum,
-        t.usual_gap_days,
-        coalesce(t.n_gaps, 0) >= $min_gaps as is_personal,
-        coalesce(t.orders_month, 0) as orders_month,
-        coalesce(t.gmv_month, 0) as gmv_month,
-        coalesce(t.gmv_to_date, 0) as gmv_to_date,
+        f.*,
+        date_diff('day', f.last_order_date, f.month_end) as recency_days,
+        f.n_gaps >= $min_gaps as is_personal,
         $prior_gaps * coalesce(g.chain_mean_gap_days, 30) as prior_gap_days
-    from user_months as um
-    left join to_date as t on t.user_id = um.user_id and t.month_start = um.month_start
-    left join chain_gap as g on g.month_start = um.month_start
+    from (select * from ordered union all select * from prospects) as f
+    left join chain_gap as g on g.month_start = f.month_start
 ),
 
 thresholds as (
@@ -134,11 +156,17 @@ staged as (
     from thresholds
 ),
 
+-- a prospect was a prospect (or not registered) the month before: the window runs over buyers only
 with_prev as (
     select
         *,
         coalesce(lag(stage) over (partition by user_id order by month_start), 'prospect') as stage_prev
     from staged
+    where n_orders > 0
+    union all
+    select *, 'prospect' as stage_prev
+    from staged
+    where n_orders = 0
 ),
 
 final as (
