@@ -85,7 +85,7 @@ def bench_scale(
     seed: int,
     memory_limit: str | None,
     engines: list[str],
-    driver_memory: str,
+    spark_conf: dict[str, str],
     notebooks: list[str] = NOTEBOOKS,
     existing: dict | None = None,
     progress=None,
@@ -130,7 +130,7 @@ def bench_scale(
                 if not os.environ.get("USEROPS_SPARK_REMOTE"):
                     # one local Spark Connect server the notebooks' kernels share (a cluster's endpoint
                     # on this machine): its heap holds the cached tables; its JVM's CPU is added per step
-                    servers[engine] = LocalConnectServer(conf={"spark.driver.memory": driver_memory})
+                    servers[engine] = LocalConnectServer(conf=spark_conf)
                     envs[engine]["USEROPS_SPARK_REMOTE"] = servers[engine].start()
                 steps["spark derived tables"] = _server_step(
                     [sys.executable, "-c", DERIVED, str(wh), str(ROOT / "params" / "default.yaml")],
@@ -257,6 +257,11 @@ def markdown(res: dict) -> str:
         f"{m['cpus']} CPUs, {m['memory_gb']} GB, load average {m['load_average_1m_5m']} at the start; "
         f"months={res['months']} seed={res['seed']}; no PDFs. Shared machine: compare ratios.",
         "",
+        *(
+            [f"Local Spark: {', '.join(f'{k}={v}' for k, v in res['spark_conf'].items())}.", ""]
+            if res.get("spark_conf")
+            else []
+        ),
         "## Steps: wall seconds / CPU seconds / peak RSS MB",
         "",
         "| step | " + " | ".join(f"{s['users']:,} users" for s in scales) + " |",
@@ -344,6 +349,14 @@ def main() -> int:
     )
     ap.add_argument("--spark-driver-memory", default="8g", help="local Spark's heap (cached derived tables)")
     ap.add_argument(
+        "--spark-conf",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="settings of the local Spark server over spark_sql.LOCAL_CONF, e.g. "
+        "spark.sql.shuffle.partitions=8 spark.sql.adaptive.enabled=true (the large scales)",
+    )
+    ap.add_argument(
         "--notebooks",
         nargs="+",
         default=NOTEBOOKS,
@@ -361,7 +374,10 @@ def main() -> int:
     ap.add_argument("--no-side-by-side", action="store_true", help="skip bench/side_by_side.py")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="writes <out>.md and <out>.json")
     a = ap.parse_args()
+    spark_conf = {"spark.driver.memory": a.spark_driver_memory, **_key_values(ap, a.spark_conf)}
     res = {"machine": machine(), "months": a.months, "seed": a.seed, "engines": a.engines, "scales": []}
+    if "spark" in a.engines:
+        res["spark_conf"] = spark_conf
     existing = {
         "warehouse": a.warehouse,
         "parquet": a.parquet,
@@ -385,7 +401,7 @@ def main() -> int:
                 a.seed,
                 a.memory_limit,
                 [] if a.no_notebooks else a.engines,
-                a.spark_driver_memory,
+                spark_conf,
                 a.notebooks,
                 existing,
                 save,
@@ -394,6 +410,14 @@ def main() -> int:
     print(_write(res, a.out))
     print(f"written {a.out}.md and {a.out}.json")
     return 0
+
+
+def _key_values(ap: argparse.ArgumentParser, items: list[str]) -> dict[str, str]:
+    """KEY=VALUE arguments as a dict; an item without '=' is a usage error."""
+    bad = [i for i in items if "=" not in i]
+    if bad:
+        ap.error(f"--spark-conf takes KEY=VALUE, not {bad}")
+    return dict(i.split("=", 1) for i in items)
 
 
 def _write(res: dict, out: str) -> str:
