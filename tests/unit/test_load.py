@@ -65,6 +65,32 @@ def test_valid_minimal_data_loads_with_derived_facts(tmp_path):
     assert present == {"users", "orders"}
 
 
+def test_staged_inputs_are_tables_of_a_scratch_database_not_temp_tables(tmp_path, monkeypatch):
+    # Temp tables live in memory and spill uncompressed (41 GB at 10M users); the staged inputs
+    # (typed_<table>, src_<table> of CSV files) go to the scratch database STAGE, which the
+    # warehouse never sees. Seen while ids are harmonised, when every input is staged.
+    import userops.load as load
+
+    seen, real = {}, load._harmonize_ids
+
+    def spy(con):
+        seen["staged"] = con.execute(
+            "select database_name, table_name, temporary from duckdb_tables() "
+            "where table_name like 'typed_%' or table_name like 'src_%' order by table_name"
+        ).fetchall()
+        real(con)
+
+    monkeypatch.setattr(load, "_harmonize_ids", spy)
+    load_dir(write_tables(tmp_path / "in", {"users": USERS, "orders": ORDERS}), tmp_path / "wh.duckdb")
+    assert {db for db, _, _ in seen["staged"]} == {load.STAGE}
+    assert not any(temp for _, _, temp in seen["staged"])
+    assert {t for _, t, _ in seen["staged"]} == {f"typed_{name}" for name in load.LOAD_ORDER}
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
+    left = con.execute("select table_name from duckdb_tables() where table_name like 'typed_%'").fetchall()
+    assert left == []
+    assert not list(tmp_path.glob("**/stage.duckdb"))
+
+
 def test_each_rule_names_file_column_rule_rows(tmp_path):
     users = USERS + [
         dict(user_id=2, registered_at="2026-10-02 09:00:00", channel="app"),  # line 4: duplicate key
