@@ -898,9 +898,12 @@ def check_data(data_dir: str | Path, opts: LoadOptions | None = None) -> Validat
     con = duckdb.connect()
     try:
         _prepare(con, opts.params)
-        with _interruptible(con), tempfile.TemporaryDirectory(prefix="userops-check-") as scratch:
-            with _staging(con, Path(scratch)):
-                return _validate_into(con, Path(data_dir), opts, Path(scratch))
+        with (
+            _interruptible(con),
+            tempfile.TemporaryDirectory(prefix="userops-check-") as scratch,
+            _staging(con, Path(scratch)),
+        ):
+            return _validate_into(con, Path(data_dir), opts, Path(scratch))
     except duckdb.OutOfMemoryException:
         raise OutOfMemory(f"checking {data_dir}", _memory_limit(opts.params)) from None
     finally:
