@@ -58,9 +58,11 @@ from userops.params import Params
 from userops.sql_files import read_sql, sql_names
 
 EXAMPLES = 5  # offending rows shown per problem
-# The database in the load's scratch folder that holds the staged inputs (src_<table>, typed_<table>):
-# tables there are compressed and written out as they are built, so staging is bounded by the disk,
-# not by memory (temp tables stay in memory and spill uncompressed: 41 GB at 10M users).
+# The database that holds the staged inputs (src_<table>, typed_<table>): a file beside the new
+# warehouse (`<warehouse>.<random>.tmp.stage`, on the disk that is meant to hold the data, not /tmp),
+# in the scratch folder for `userops check`. Its tables are compressed and written out as they are
+# built, so staging is bounded by the disk, not by memory (temp tables stay in memory and spill
+# uncompressed: 41 GB at 10M users).
 STAGE = "_stage"
 EXTENSIONS = (".csv", ".parquet")
 FRACTIONAL = r"[+-]?[0-9]*\.[0-9]*[1-9][0-9]*"  # an id like 1.7: neither integer nor text id
@@ -637,10 +639,11 @@ def _stage_table(
 
 
 @contextmanager
-def _staging(con, scratch: Path):
-    """Attach STAGE (a database file in `scratch`) and look names up there after the warehouse's own,
-    so that typed_<table> and src_<table> are found unqualified; detach it at the end."""
-    path = str(scratch / "stage.duckdb").replace("'", "''")
+def _staging(con, stage: Path):
+    """Attach the database file `stage` as STAGE and look names up there after the warehouse's own,
+    so that typed_<table> and src_<table> are found unqualified; detach it at the end (the caller
+    removes the file)."""
+    path = str(stage).replace("'", "''")
     con.execute(f"attach '{path}' as {STAGE}")
     default = con.execute("select current_database()").fetchone()[0].replace('"', '""')
     con.execute("set search_path = $p", {"p": f'"{default}".main,{STAGE}.main'})
@@ -901,7 +904,7 @@ def check_data(data_dir: str | Path, opts: LoadOptions | None = None) -> Validat
         with (
             _interruptible(con),
             tempfile.TemporaryDirectory(prefix="userops-check-") as scratch,
-            _staging(con, Path(scratch)),
+            _staging(con, Path(scratch) / "stage.duckdb"),
         ):
             return _validate_into(con, Path(data_dir), opts, Path(scratch))
     except duckdb.OutOfMemoryException:
@@ -1122,13 +1125,14 @@ def _load_locked(data_dir: Path, warehouse: Path, opts: LoadOptions) -> LoadRepo
     tmp = Path(tmp_name)
     tmp.unlink()  # duckdb wants to create the file itself
     rejects_tmp = Path(str(tmp) + ".rejects.csv")
+    stage = Path(str(tmp) + ".stage")
     parquet_tmp = parquet_tables.staging(Path(opts.parquet_out)) if opts.parquet_out else None
     try:
         con = duckdb.connect(str(tmp))
         try:
             _prepare(con, opts.params)
             with _interruptible(con), tempfile.TemporaryDirectory(prefix="userops-load-") as scratch:
-                with _staging(con, Path(scratch)):
+                with _staging(con, stage):
                     report = _build(con, data_dir, warehouse, opts, rejects_tmp, Path(scratch))
                 if parquet_tmp is not None:
                     parquet_tables.write(con, parquet_tmp)
@@ -1151,7 +1155,7 @@ def _load_locked(data_dir: Path, warehouse: Path, opts: LoadOptions) -> LoadRepo
                 rejects.unlink()  # an old rejects file would describe another load
         return report
     finally:
-        for leftover in (tmp, Path(str(tmp) + ".wal"), rejects_tmp):
+        for leftover in (tmp, Path(str(tmp) + ".wal"), rejects_tmp, stage, Path(str(stage) + ".wal")):
             if leftover.exists():
                 leftover.unlink()
         if parquet_tmp is not None and parquet_tmp.exists():

@@ -163,12 +163,13 @@ def replacing(warehouse: str | Path, wait_s: float | None = None):
 
 
 def warehouse_temp_files(warehouse: str | Path) -> list[Path]:
-    """Temp files of loads of this warehouse: ``<name>.*.tmp`` and its ``.wal`` / ``.rejects.csv``."""
+    """Temp files of loads of this warehouse: ``<name>.*.tmp`` and its ``.wal`` / ``.rejects.csv`` /
+    ``.stage`` (the staged inputs, userops.load.STAGE) / ``.stage.wal``."""
     warehouse = Path(warehouse)
     if not warehouse.parent.is_dir():
         return []
     found = []
-    for pattern in (".*.tmp", ".*.tmp.wal", ".*.tmp.rejects.csv"):
+    for pattern in (".*.tmp", ".*.tmp.wal", ".*.tmp.rejects.csv", ".*.tmp.stage", ".*.tmp.stage.wal"):
         found += warehouse.parent.glob(warehouse.name + pattern)
     return sorted(set(found))
 

@@ -67,8 +67,8 @@ def test_valid_minimal_data_loads_with_derived_facts(tmp_path):
 
 def test_staged_inputs_are_tables_of_a_scratch_database_not_temp_tables(tmp_path, monkeypatch):
     # Temp tables live in memory and spill uncompressed (41 GB at 10M users); the staged inputs
-    # (typed_<table>, src_<table> of CSV files) go to the scratch database STAGE, which the
-    # warehouse never sees. Seen while ids are harmonised, when every input is staged.
+    # (typed_<table>, src_<table> of CSV files) go to the database STAGE, a file beside the new
+    # warehouse that the warehouse never sees. Seen while ids are harmonised (every input staged).
     import userops.load as load
 
     seen, real = {}, load._harmonize_ids
@@ -78,17 +78,20 @@ def test_staged_inputs_are_tables_of_a_scratch_database_not_temp_tables(tmp_path
             "select database_name, table_name, temporary from duckdb_tables() "
             "where table_name like 'typed_%' or table_name like 'src_%' order by table_name"
         ).fetchall()
+        seen["stage_files"] = sorted(p.name for p in (tmp_path / "wh").glob("*.stage"))
         real(con)
 
     monkeypatch.setattr(load, "_harmonize_ids", spy)
-    load_dir(write_tables(tmp_path / "in", {"users": USERS, "orders": ORDERS}), tmp_path / "wh.duckdb")
+    load_dir(write_tables(tmp_path / "in", {"users": USERS, "orders": ORDERS}), tmp_path / "wh" / "wh.duckdb")
+    # beside the new warehouse (the disk meant for the data), named like its temp file, then removed
+    assert len(seen["stage_files"]) == 1 and seen["stage_files"][0].startswith("wh.duckdb.")
+    assert sorted(p.name for p in (tmp_path / "wh").iterdir() if p.is_file()) == ["wh.duckdb"]
     assert {db for db, _, _ in seen["staged"]} == {load.STAGE}
     assert not any(temp for _, _, temp in seen["staged"])
     assert {t for _, t, _ in seen["staged"]} == {f"typed_{name}" for name in load.LOAD_ORDER}
-    con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
+    con = duckdb.connect(str(tmp_path / "wh" / "wh.duckdb"), read_only=True)
     left = con.execute("select table_name from duckdb_tables() where table_name like 'typed_%'").fetchall()
     assert left == []
-    assert not list(tmp_path.glob("**/stage.duckdb"))
 
 
 def test_each_rule_names_file_column_rule_rows(tmp_path):

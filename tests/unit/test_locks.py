@@ -95,7 +95,13 @@ def test_stale_warehouse_temp_files_are_removed_only_when_no_load_owns_them(tmp_
     wh.write_bytes(b"warehouse")
     stale = [
         tmp_path / n
-        for n in ("wh.duckdb.k3j2.tmp", "wh.duckdb.k3j2.tmp.wal", "wh.duckdb.k3j2.tmp.rejects.csv")
+        for n in (
+            "wh.duckdb.k3j2.tmp",
+            "wh.duckdb.k3j2.tmp.wal",
+            "wh.duckdb.k3j2.tmp.rejects.csv",
+            "wh.duckdb.k3j2.tmp.stage",
+            "wh.duckdb.k3j2.tmp.stage.wal",
+        )
     ]
     for p in stale:
         p.write_bytes(b"x")
