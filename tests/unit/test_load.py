@@ -293,3 +293,60 @@ def test_whole_number_parquet_ids_skip_the_text_path_with_its_values_and_rules()
     assert fast == [("not null", 0), ("not a null token (params data.null_tokens)", 1)]
     assert [c for c in counts(_source_checks(cols["order_id"])) if c[1]] == [c for c in fast if c[1]]
     assert counts(_whole_id_checks(cols["user_id"], False)) == [("not null", 1)]
+
+
+def test_fct_user_days_orders_money_events_and_neighbours(make_warehouse):
+    """fct_user_days (sql/warehouse/70): one row per user x day with an order or an event."""
+    from datetime import date
+
+    from userops.testing import order_row
+
+    users = [dict(user_id=u, registered_at="2026-09-01 09:00:00", channel="app") for u in (1, 2, 3)]
+    orders = [
+        order_row(1, 1, "2026-10-03 10:00:00", gmv=100, discount=20),  # 2 x A (cost 30): margin 40
+        order_row(2, 1, "2026-10-03 18:00:00", gmv=15),  # A + B (B has no unit_cost): cost unknown
+        order_row(3, 1, "2026-10-05 09:00:00", gmv=9),  # no lines: cost unknown
+        order_row(4, 2, "2026-10-04 23:50:00", gmv=35, discount=5),  # 1 x A (cost 30): margin 5
+        order_row(5, 2, "2026-10-05 00:10:00", gmv=12),  # 20 minutes later, the next day; no lines
+    ]
+    products = [
+        dict(product_id="A", name="a", category="fresh", price=60, unit_cost=30, is_hero=False),
+        dict(product_id="B", name="b", category="fresh", price=5, unit_cost=None, is_hero=False),
+    ]
+    items = [
+        dict(order_id=1, product_id="A", quantity=2, amount=120),
+        dict(order_id=2, product_id="A", quantity=1, amount=10),
+        dict(order_id=2, product_id="B", quantity=1, amount=5),
+        dict(order_id=4, product_id="A", quantity=1, amount=40),
+    ]
+    events = [
+        dict(user_id=1, ts="2026-10-02 08:00:00", event="visit", event_channel="app"),
+        dict(user_id=1, ts="2026-10-02 09:00:00", event="browse", event_channel="app"),  # same day
+        dict(user_id=1, ts="2026-10-05 20:00:00", event="visit", event_channel="app"),  # an order day
+        dict(user_id=3, ts="2026-10-04 12:00:00", event="visit", event_channel="app"),  # never ordered
+    ]
+    wh = make_warehouse(
+        {"users": users, "orders": orders, "products": products, "order_items": items, "events": events}
+    )
+    con = duckdb.connect(str(wh), read_only=True)
+    rows = con.execute(
+        "select user_id, activity_date, n_orders, paid_gmv::double, known_margin::double, gmv_assumed::double, "
+        "prev_order_date, next_order_date, has_event, prev_event_date, next_event_date "
+        "from fct_user_days order by user_id, activity_date"
+    ).fetchall()
+    con.close()
+    d = date
+    assert rows == [
+        # u1 10-02: the two events only (no order columns, 0 GMV); next event day 10-05
+        (1, d(2026, 10, 2), 0, 0.0, None, 0.0, None, None, True, None, d(2026, 10, 5)),
+        # u1 10-03: orders 1 + 2: paid 100 + 15 = 115; known margin 40 (order 1); without a cost 15
+        (1, d(2026, 10, 3), 2, 115.0, 40.0, 15.0, None, d(2026, 10, 5), False, None, None),
+        # u1 10-05: order 3 (9, no cost: margin null, 9 assumed) and an event; previous order day 10-03
+        (1, d(2026, 10, 5), 1, 9.0, None, 9.0, d(2026, 10, 3), None, True, d(2026, 10, 2), None),
+        # u2 10-04: order 4 at 23:50: paid 35, margin 35 - 30 = 5; next order day 10-05
+        (2, d(2026, 10, 4), 1, 35.0, 5.0, 0.0, None, d(2026, 10, 5), False, None, None),
+        # u2 10-05: order 5 at 00:10 is the next calendar day: 12 without a cost
+        (2, d(2026, 10, 5), 1, 12.0, None, 12.0, d(2026, 10, 4), None, False, None, None),
+        # u3 10-04: an event, never an order
+        (3, d(2026, 10, 4), 0, 0.0, None, 0.0, None, None, True, None, None),
+    ]

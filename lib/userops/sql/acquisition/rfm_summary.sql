@@ -1,7 +1,8 @@
 -- grain: one row per customer (user with a first order date in [$from_date, $to_date) and
 --   before $cal_end)
 -- definition: the BG/NBD + Gamma-Gamma input, at day level (a purchase = a calendar day with
---   at least one order). Calibration = order days in [first_order_date, $cal_end):
+--   at least one order: fct_user_days, built at load). Calibration = order days in
+--   [first_order_date, $cal_end):
 --   frequency = purchase days after the first one, recency = days from the first to the last
 --   purchase day, T = days from the first purchase day to $cal_end, monetary = mean GMV of the
 --   repeat purchase days (0 when frequency = 0), first_gmv = GMV of the first day,
@@ -24,26 +25,33 @@ with customers as (
     where first_order_date >= $from_date and first_order_date < $to_date and first_order_date < $cal_end
 ),
 
-pack_by_order as (
-    select redeemed_order_id as order_id, sum(face_value) as pack
-    from fct_coupons
-    where list_contains($new_user_kinds, kind) and is_redeemed
-    group by redeemed_order_id
+pack_by_day as (
+    -- new-user pack discounts per user x day of the order that redeemed them
+    select o.user_id, o.order_date, sum(c.face_value) as pack
+    from fct_coupons as c
+    inner join fct_orders as o on o.order_id = c.redeemed_order_id
+    where list_contains($new_user_kinds, c.kind) and c.is_redeemed
+    group by all
 ),
 
 days as (
+    -- the customers' purchase days (fct_user_days, built at load); margin = the known gross margin
+    -- plus the paid GMV without a cost of goods x $assumed_margin_rate (with no rate, the known
+    -- margin alone: null on a day none of whose orders has a cost of goods)
     select
-        m.user_id,
-        cast(m.ordered_at as date) as order_date,
-        sum(m.paid_gmv) as gmv,
-        sum(coalesce(m.gross_margin, m.paid_gmv * cast($assumed_margin_rate as double))) as margin,
-        coalesce(sum(m.paid_gmv) filter (where not m.cost_known), 0) as gmv_assumed,
-        coalesce(sum(p.pack), 0) as pack
-    from fct_order_margin as m
+        d.user_id,
+        d.activity_date as order_date,
+        d.paid_gmv as gmv,
+        case
+            when cast($assumed_margin_rate as double) is null then d.known_margin
+            else coalesce(d.known_margin, 0) + d.gmv_assumed * cast($assumed_margin_rate as double)
+        end as margin,
+        d.gmv_assumed,
+        coalesce(p.pack, 0) as pack
+    from fct_user_days as d
     inner join customers as c using (user_id)
-    left join pack_by_order as p using (order_id)
-    where cast(m.ordered_at as date) < greatest(cast($holdout_end as date), cast($cal_end as date))
-    group by all
+    left join pack_by_day as p on p.user_id = d.user_id and p.order_date = d.activity_date
+    where d.n_orders > 0 and d.activity_date < greatest(cast($holdout_end as date), cast($cal_end as date))
 ),
 
 per_customer as (

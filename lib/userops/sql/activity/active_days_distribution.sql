@@ -6,22 +6,17 @@
 -- parameters: $from_date, $to_date (DATE, the month, half-open)
 -- invariants: sum(users) per definition = that definition's MAU; sum(users x active_days) =
 --   the sum of DAU over the month's days.
-with order_days as (
-    select distinct user_id, order_date as activity_date, 'orders' as definition
-    from fct_orders
-    where order_date >= $from_date and order_date < $to_date
-),
-
-event_days as (
-    select distinct user_id, cast(ts as date) as activity_date, 'events' as definition
-    from events
-    where ts >= $from_date and ts < $to_date
-),
-
-per_user as (
-    select definition, user_id, count(*) as active_days
-    from (select * from order_days union all select * from event_days)
-    group by all
+with per_user as (
+    -- the month's user-days (fct_user_days, built at load) counted per user and definition
+    select 'orders' as definition, user_id, count(*) as active_days
+    from fct_user_days
+    where n_orders > 0 and activity_date >= $from_date and activity_date < $to_date
+    group by user_id
+    union all
+    select 'events' as definition, user_id, count(*) as active_days
+    from fct_user_days
+    where has_event and activity_date >= $from_date and activity_date < $to_date
+    group by user_id
 ),
 
 spine as (

@@ -7,51 +7,35 @@
 --   mau = users active on any day of the month. dau_mau and wau_mau are the stickiness ratios
 --   avg_dau / mau and avg_wau / mau (NULL when mau = 0). Months and definitions without
 --   activity are zero rows (the 'events' rows are all 0 when the events table is absent).
+--   The user-days and each one's neighbouring active days are fct_user_days' (built at load).
 -- parameters: $from_date, $to_date (DATE, first days of months; half-open month range)
 -- invariants: avg_dau <= avg_wau <= mau; 0 <= dau_mau <= wau_mau <= 1.
-with order_days as (
-    select distinct user_id, order_date as activity_date, 'orders' as definition
-    from fct_orders
-    where order_date >= cast($from_date as date) - 6 and order_date < $to_date
-),
-
-event_days as (
-    select distinct user_id, cast(ts as date) as activity_date, 'events' as definition
-    from events
-    where ts >= cast($from_date as date) - 6 and ts < $to_date
-),
-
-marked as (
-    -- one sort of the user-days gives both neighbours: a user active on day a counts in the
-    -- 7-day windows ending on a .. a + 6, or up to the day before their next active day (which
-    -- starts a window of its own), so wau(d) = the running sum of +1 at each start and -1 at
-    -- each end, without a distinct count over user-days x 7; and a user-day whose previous
-    -- active day lies in an earlier month is the user's first of the month, so mau = their
-    -- count, without a distinct count per month. One window per definition (a partition never
-    -- mixes them): each sorts its own user-days on user_id alone, not the union on a text key
+with marked as (
+    -- a user active on day a counts in the 7-day windows ending on a .. a + 6, or up to the day
+    -- before their next active day (which starts a window of its own), so wau(d) = the running
+    -- sum of +1 at each start and -1 at each end, without a distinct count over user-days x 7;
+    -- and a user-day whose previous active day lies in an earlier month is the user's first of
+    -- the month, so mau = their count, without a distinct count per month. The neighbours are
+    -- the user's whole history's (fct_user_days), not the range's: a next day at or after
+    -- $to_date ends a window only at or after $to_date, and a previous day before the range
+    -- lies in an earlier month than every day of the range's months, so the rows are the same
     select
-        definition,
+        'orders' as definition,
         activity_date,
-        least(
-            activity_date + 7,
-            coalesce(lead(activity_date) over w, activity_date + 7)
-        ) as window_end,
-        lag(activity_date) over w is null
-        or date_trunc('month', lag(activity_date) over w) < date_trunc('month', activity_date) as is_month_first
-    from order_days
-    window w as (partition by user_id order by activity_date)
+        least(activity_date + 7, coalesce(next_order_date, activity_date + 7)) as window_end,
+        prev_order_date is null
+        or date_trunc('month', prev_order_date) < date_trunc('month', activity_date) as is_month_first
+    from fct_user_days
+    where n_orders > 0 and activity_date >= cast($from_date as date) - 6 and activity_date < $to_date
     union all
     select
-        definition,
+        'events' as definition,
         activity_date,
-        least(
-            activity_date + 7,
-            coalesce(lead(activity_date) over w, activity_date + 7)
-        ) as window_end,
-        lag(activity_date) over w is null
-        or date_trunc('month', lag(activity_date) over w) < date_trunc('month', activity_date) as is_month_first
-    from event_days
-    window w as (partition by user_id order by activity_date)
+        least(activity_date + 7, coalesce(next_event_date, activity_date + 7)) as window_end,
+        prev_event_date is null
+        or date_trunc('month', prev_event_date) < date_trunc('month', activity_date) as is_month_first
+    from fct_user_days
+    where has_event and activity_date >= cast($from_date as date) - 6 and activity_date < $to_date
 ),
 
 day_spine as (

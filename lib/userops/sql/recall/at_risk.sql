@@ -1,7 +1,8 @@
 -- grain: one row per buyer (a user with an order by the month end $as_of), every stage but prospect
 -- definition: the inputs of the at-risk ranking, from recall_user_stages at $as_of (stage, recency,
---   the personal overdue score of user_stages.sql) and from fct_order_margin at day level (a
---   purchase = a calendar day with at least one order, as in acquisition/rfm_summary.sql):
+--   the personal overdue score of user_stages.sql) and from fct_user_days (built at load from
+--   fct_order_margin; a purchase = a calendar day with at least one order, as in
+--   acquisition/rfm_summary.sql):
 --   frequency = purchase days after the first, recency = days from the first to the last purchase
 --   day, T = days from the first purchase day to the day after $as_of (BG/NBD inputs, fitted and
 --   scored in userops.recall.buyer_values); margin_per_day = gross margin per purchase day (paid
@@ -20,16 +21,21 @@ with stages as (
 ),
 
 days as (
+    -- the buyers' purchase days (fct_user_days, built at load); margin = the known gross margin
+    -- plus the paid GMV without a cost of goods x $assumed_margin_rate (with no rate, the known
+    -- margin alone: null on a day none of whose orders has a cost of goods)
     select
-        m.user_id,
-        cast(m.ordered_at as date) as order_date,
-        sum(m.paid_gmv) as gmv,
-        sum(coalesce(m.gross_margin, m.paid_gmv * $assumed_margin_rate)) as margin,
-        coalesce(sum(m.paid_gmv) filter (where not m.cost_known), 0) as gmv_assumed
-    from fct_order_margin as m
+        d.user_id,
+        d.activity_date as order_date,
+        d.paid_gmv as gmv,
+        case
+            when cast($assumed_margin_rate as double) is null then d.known_margin
+            else coalesce(d.known_margin, 0) + d.gmv_assumed * cast($assumed_margin_rate as double)
+        end as margin,
+        d.gmv_assumed
+    from fct_user_days as d
     inner join stages as s using (user_id)
-    where cast(m.ordered_at as date) <= $as_of
-    group by all
+    where d.n_orders > 0 and d.activity_date <= $as_of
 ),
 
 per_user as (

@@ -9,15 +9,12 @@
 -- parameters: $day_end (TIMESTAMP, first instant after the run date), $k_churned (DOUBLE),
 --   $churned_floor_days, $churned_days, $min_gaps (INTEGER)
 -- invariants: one row per user; recency = ceil(threshold) days.
-with days as (
-    select distinct user_id, order_date
-    from fct_orders
-    where ordered_at < $day_end
-),
-
-gaps as (
-    select user_id, order_date, date_diff('day', lag(order_date) over (partition by user_id order by order_date), order_date) as gap
-    from days
+with gaps as (
+    -- the user's order days before the run date's end (fct_user_days, built at load: $day_end is
+    -- a midnight) and the gap from each one's previous order day
+    select user_id, activity_date as order_date, date_diff('day', prev_order_date, activity_date) as gap
+    from fct_user_days
+    where n_orders > 0 and activity_date < cast($day_end as date)
 ),
 
 per_user as (
