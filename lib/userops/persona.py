@@ -22,6 +22,7 @@ the one sentence that says what it needs and what the data lacks.
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from userops import activity, stats
-from userops.db import query
+from userops.db import create_temp_table, has_temp_table, logged, query
 from userops.params import ActivityParams, DataParams, PersonaParams, RecallParams, ScoreRule
 from userops.period import Period
 
@@ -166,6 +167,28 @@ def level_summary(df: pd.DataFrame, by: str, order: Sequence[str]) -> pd.DataFra
 # --------------------------------------------------------------------------- per-user features
 
 
+#: the window's order lines per user x category (sql/persona/user_categories.sql), a temp table of
+#: the connection that user_features.sql and group_categories.sql read
+CATEGORY_TABLE = "persona_user_categories"
+_CATEGORY_WINDOW: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # connection -> its window
+
+
+def user_categories(con, start: dt.date, end: dt.date) -> str:
+    """Materialise sql/persona/user_categories.sql for the window [start, end) as the temp table
+    persona_user_categories of this connection, once per connection and window (the notebook's
+    feature section and its PCT table share it); returns the table's name.
+
+    The window's order lines are then aggregated per user x category once per run: user_features,
+    the cat_* shares and every group_categories call read these rows.
+    """
+    params = dict(from_date=start, to_date=end)
+    if _CATEGORY_WINDOW.get(con) != (start, end) or not has_temp_table(con, CATEGORY_TABLE):
+        with logged("persona/user_categories", params):
+            create_temp_table(con, CATEGORY_TABLE, "persona/user_categories", params)
+        _CATEGORY_WINDOW[con] = (start, end)
+    return CATEGORY_TABLE
+
+
 def user_features(con, p: Period, pp: PersonaParams, dp: DataParams) -> pd.DataFrame:
     """Per buyer of the feature window: behaviour and attributes (sql/persona/user_features.sql)
     and one cat_<category> line-share column per category bought in the window
@@ -174,6 +197,7 @@ def user_features(con, p: Period, pp: PersonaParams, dp: DataParams) -> pd.DataF
     Online = an order channel not in dp.offline_order_channels.
     """
     start, end = window(p, pp.feature_window_months)
+    table = user_categories(con, start, end)
     f = query(
         "persona/user_features",
         con,
@@ -184,7 +208,7 @@ def user_features(con, p: Period, pp: PersonaParams, dp: DataParams) -> pd.DataF
         age_edges=list(pp.age_edges),
         offline_channels=list(dp.offline_order_channels),
     )
-    lines = query("persona/user_categories", con, from_date=start, to_date=end)
+    lines = con.execute(f"select user_id, category, line_share from {table}").df()  # pivoted: any order
     if len(lines):
         shares = lines.pivot(index="user_id", columns="category", values="line_share").add_prefix("cat_")
         f = f.merge(shares, left_on="user_id", right_index=True, how="left")
@@ -294,9 +318,9 @@ def long_groups(features: pd.DataFrame, dims: Sequence[str]) -> pd.DataFrame:
 
 def group_categories(con, groups: pd.DataFrame, p: Period, pp: PersonaParams) -> pd.DataFrame:
     """Lines and line GMV per dimension x group x category, with each group's GMV and line shares."""
-    start, end = window(p, pp.feature_window_months)
+    user_categories(con, *window(p, pp.feature_window_months))  # built once per run and window
     with registered_groups(con, groups):
-        df = query("persona/group_categories", con, from_date=start, to_date=end)
+        df = query("persona/group_categories", con)
     tot = df.groupby(["dimension", "grp"])[["gmv", "lines"]].transform("sum")
     df["gmv_share"] = df["gmv"] / tot["gmv"].where(tot["gmv"] > 0)
     df["line_share"] = df["lines"] / tot["lines"].where(tot["lines"] > 0)
