@@ -32,7 +32,7 @@ import pandas as pd
 from scipy.stats import norm
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
@@ -65,6 +65,7 @@ ATTRIBUTES = ("age_band", "family_status", "gender", "city")  # display preferen
 SHARE_FEATURES = ("online_share", "coupon_share", "weekend_share") + tuple(f"tod_{t}" for t in TIMES)
 LOG_FEATURES = ("aov", "n_orders")
 TOP_LEVELS = 8  # attribute levels shown by name; the rest are pooled as "others"
+SILHOUETTE_MATRIX_MAX = 5000  # silhouette samples up to this size share one distance matrix (200 MB)
 
 
 def category_label(category: str) -> str:
@@ -624,12 +625,20 @@ def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
     models, sil = {}, {}
     # one thread: on a small shared machine OpenMP threads contend and run ~10x slower
     with threadpool_limits(limits=1):
+        # the sample's distances once for every k (the same numbers silhouette_score computes from
+        # the points in one chunk), unless the matrix would be large
+        dist = pairwise_distances(zf[sample]) if len(sample) <= SILHOUETTE_MATRIX_MAX else None
         for k in range(pp.k_min, k_hi + 1):  # a handful of k values
             km = KMeans(n_clusters=k, n_init=pp.n_init, random_state=pp.seed).fit(zf)
             models[k] = km
             labels = km.labels_[sample]
             ok = 1 < len(np.unique(labels)) < len(sample)
-            sil[k] = float(silhouette_score(zf[sample], labels)) if ok else float("nan")
+            if not ok:
+                sil[k] = float("nan")
+            elif dist is not None:
+                sil[k] = float(silhouette_score(dist, labels, metric="precomputed"))
+            else:
+                sil[k] = float(silhouette_score(zf[sample], labels))
     silhouette = pd.Series(sil, name="silhouette").rename_axis("k")
     if silhouette.isna().all():
         return _skipped(

@@ -398,6 +398,18 @@ def test_clustering_recovers_constructed_groups_and_is_deterministic():
     assert list(sizes.index) == [1, 2, 3] and sizes.is_monotonic_decreasing  # numbered largest first
 
 
+def test_silhouette_from_one_distance_matrix_is_the_same(monkeypatch):
+    """The sample's distances are computed once for every k: the silhouettes are the very numbers
+    silhouette_score gives from the points (compared bit for bit with the matrix turned off)."""
+    f = _blobs()
+    pp = PersonaParams(k_min=2, k_max=5, pca_components=3, silhouette_sample=200)
+    shared = ps.cluster_users(f, pp)
+    monkeypatch.setattr(ps, "SILHOUETTE_MATRIX_MAX", 0)
+    direct = ps.cluster_users(f, pp)
+    assert shared.silhouette.equals(direct.silhouette) and shared.assignment.equals(direct.assignment)
+    assert shared.k == 3 and len(shared.silhouette) == 4  # k = 2..5
+
+
 def test_few_order_users_are_too_new_to_profile():
     f = _blobs()
     f.loc[:9, "n_orders"] = 1  # ten users of group 0 with a single order
