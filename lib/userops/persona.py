@@ -209,12 +209,15 @@ def user_features(con, p: Period, pp: PersonaParams, dp: DataParams) -> pd.DataF
         age_edges=list(pp.age_edges),
         offline_channels=list(dp.offline_order_channels),
     )
-    lines = con.execute(f"select user_id, category, line_share from {table}").df()  # pivoted: any order
+    lines = con.execute(f"select user_id, category, line_share from {table}").df()  # any order
     if len(lines):
-        shares = lines.pivot(index="user_id", columns="category", values="line_share").add_prefix("cat_")
-        f = f.merge(shares, left_on="user_id", right_index=True, how="left")
-        cols = category_columns(f)
-        f[cols] = f[cols].fillna(0.0)
+        # pivoted into one cat_<category> column per category (alphabetical), 0 where a user has no row
+        codes, cats = pd.factorize(lines.category, sort=True)
+        rows = pd.Index(f.user_id).get_indexer(lines.user_id)  # f: one row per buyer
+        known = rows >= 0
+        shares = np.zeros((len(f), len(cats)))
+        shares[rows[known], codes[known]] = lines.line_share.to_numpy()[known]
+        f = pd.concat([f, pd.DataFrame(shares, index=f.index, columns=[f"cat_{c}" for c in cats])], axis=1)
     return f
 
 
