@@ -116,9 +116,10 @@ def has_temp_table(con, table: str) -> bool:
     """Whether this connection holds the temporary table `table` (see create_temp_table)."""
     if _on_spark(con):
         return con.has_table(table)
+    # fetchall: a fetchone leaves the result open, and DuckDB then refuses register() on the connection
     found = con.execute(
         "select count(*) from duckdb_tables() where table_name = $t and temporary", {"t": table}
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     return bool(found)
 
 

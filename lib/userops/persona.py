@@ -22,6 +22,7 @@ the one sentence that says what it needs and what the data lacks.
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,12 +32,12 @@ import pandas as pd
 from scipy.stats import norm
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from userops import activity, stats
-from userops.db import query
+from userops.db import create_temp_table, has_temp_table, logged, query
 from userops.params import ActivityParams, DataParams, PersonaParams, RecallParams, ScoreRule
 from userops.period import Period
 
@@ -64,6 +65,7 @@ ATTRIBUTES = ("age_band", "family_status", "gender", "city")  # display preferen
 SHARE_FEATURES = ("online_share", "coupon_share", "weekend_share") + tuple(f"tod_{t}" for t in TIMES)
 LOG_FEATURES = ("aov", "n_orders")
 TOP_LEVELS = 8  # attribute levels shown by name; the rest are pooled as "others"
+SILHOUETTE_MATRIX_MAX = 5000  # silhouette samples up to this size share one distance matrix (200 MB)
 
 
 def category_label(category: str) -> str:
@@ -166,6 +168,28 @@ def level_summary(df: pd.DataFrame, by: str, order: Sequence[str]) -> pd.DataFra
 # --------------------------------------------------------------------------- per-user features
 
 
+#: the window's order lines per user x category (sql/persona/user_categories.sql), a temp table of
+#: the connection that user_features.sql and group_categories.sql read
+CATEGORY_TABLE = "persona_user_categories"
+_CATEGORY_WINDOW: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # connection -> its window
+
+
+def user_categories(con, start: dt.date, end: dt.date) -> str:
+    """Materialise sql/persona/user_categories.sql for the window [start, end) as the temp table
+    persona_user_categories of this connection, once per connection and window (the notebook's
+    feature section and its PCT table share it); returns the table's name.
+
+    The window's order lines are then aggregated per user x category once per run: user_features,
+    the cat_* shares and every group_categories call read these rows.
+    """
+    params = dict(from_date=start, to_date=end)
+    if _CATEGORY_WINDOW.get(con) != (start, end) or not has_temp_table(con, CATEGORY_TABLE):
+        with logged("persona/user_categories", params):
+            create_temp_table(con, CATEGORY_TABLE, "persona/user_categories", params)
+        _CATEGORY_WINDOW[con] = (start, end)
+    return CATEGORY_TABLE
+
+
 def user_features(con, p: Period, pp: PersonaParams, dp: DataParams) -> pd.DataFrame:
     """Per buyer of the feature window: behaviour and attributes (sql/persona/user_features.sql)
     and one cat_<category> line-share column per category bought in the window
@@ -174,6 +198,7 @@ def user_features(con, p: Period, pp: PersonaParams, dp: DataParams) -> pd.DataF
     Online = an order channel not in dp.offline_order_channels.
     """
     start, end = window(p, pp.feature_window_months)
+    table = user_categories(con, start, end)
     f = query(
         "persona/user_features",
         con,
@@ -184,12 +209,15 @@ def user_features(con, p: Period, pp: PersonaParams, dp: DataParams) -> pd.DataF
         age_edges=list(pp.age_edges),
         offline_channels=list(dp.offline_order_channels),
     )
-    lines = query("persona/user_categories", con, from_date=start, to_date=end)
+    lines = con.execute(f"select user_id, category, line_share from {table}").df()  # any order
     if len(lines):
-        shares = lines.pivot(index="user_id", columns="category", values="line_share").add_prefix("cat_")
-        f = f.merge(shares, left_on="user_id", right_index=True, how="left")
-        cols = category_columns(f)
-        f[cols] = f[cols].fillna(0.0)
+        # pivoted into one cat_<category> column per category (alphabetical), 0 where a user has no row
+        codes, cats = pd.factorize(lines.category, sort=True)
+        rows = pd.Index(f.user_id).get_indexer(lines.user_id)  # f: one row per buyer
+        known = rows >= 0
+        shares = np.zeros((len(f), len(cats)))
+        shares[rows[known], codes[known]] = lines.line_share.to_numpy()[known]
+        f = pd.concat([f, pd.DataFrame(shares, index=f.index, columns=[f"cat_{c}" for c in cats])], axis=1)
     return f
 
 
@@ -294,9 +322,9 @@ def long_groups(features: pd.DataFrame, dims: Sequence[str]) -> pd.DataFrame:
 
 def group_categories(con, groups: pd.DataFrame, p: Period, pp: PersonaParams) -> pd.DataFrame:
     """Lines and line GMV per dimension x group x category, with each group's GMV and line shares."""
-    start, end = window(p, pp.feature_window_months)
+    user_categories(con, *window(p, pp.feature_window_months))  # built once per run and window
     with registered_groups(con, groups):
-        df = query("persona/group_categories", con, from_date=start, to_date=end)
+        df = query("persona/group_categories", con)
     tot = df.groupby(["dimension", "grp"])[["gmv", "lines"]].transform("sum")
     df["gmv_share"] = df["gmv"] / tot["gmv"].where(tot["gmv"] > 0)
     df["line_share"] = df["lines"] / tot["lines"].where(tot["lines"] > 0)
@@ -600,12 +628,20 @@ def cluster_users(features: pd.DataFrame, pp: PersonaParams) -> Clustering:
     models, sil = {}, {}
     # one thread: on a small shared machine OpenMP threads contend and run ~10x slower
     with threadpool_limits(limits=1):
+        # the sample's distances once for every k (the same numbers silhouette_score computes from
+        # the points in one chunk), unless the matrix would be large
+        dist = pairwise_distances(zf[sample]) if len(sample) <= SILHOUETTE_MATRIX_MAX else None
         for k in range(pp.k_min, k_hi + 1):  # a handful of k values
             km = KMeans(n_clusters=k, n_init=pp.n_init, random_state=pp.seed).fit(zf)
             models[k] = km
             labels = km.labels_[sample]
             ok = 1 < len(np.unique(labels)) < len(sample)
-            sil[k] = float(silhouette_score(zf[sample], labels)) if ok else float("nan")
+            if not ok:
+                sil[k] = float("nan")
+            elif dist is not None:
+                sil[k] = float(silhouette_score(dist, labels, metric="precomputed"))
+            else:
+                sil[k] = float(silhouette_score(zf[sample], labels))
     silhouette = pd.Series(sil, name="silhouette").rename_axis("k")
     if silhouette.isna().all():
         return _skipped(

@@ -340,7 +340,7 @@ CASES = {
         {"salt": "userops-global-holdout-v1", "share": 0.05},
     ],
     "persona/group_categories": [
-        {"from_date": dt.date(2025, 3, 1), "to_date": dt.date(2026, 3, 1)},
+        {},  # reads persona_user_categories (PERSONA_WINDOW)
     ],
     "persona/group_channels": [
         {"from_date": dt.date(2025, 3, 1), "to_date": dt.date(2026, 3, 1)},
@@ -365,7 +365,7 @@ CASES = {
         },
     ],
     "persona/user_categories": [
-        {"from_date": dt.date(2025, 3, 1), "to_date": dt.date(2026, 3, 1)},
+        {"from_date": dt.date(2025, 3, 1), "to_date": dt.date(2026, 3, 1)},  # = PERSONA_WINDOW
     ],
     "persona/user_features": [
         {
@@ -545,6 +545,10 @@ CASES = {
     ],
 }
 
+# The temp table persona_user_categories (userops.persona.user_categories: user_categories.sql for the
+# feature window) that user_features.sql and group_categories.sql read: built on each engine, compared.
+PERSONA_WINDOW = {"from_date": dt.date(2025, 3, 1), "to_date": dt.date(2026, 3, 1)}
+
 # The temp table recall_user_stages (userops.recall.build_stages) that the recall metrics read: built
 # from recall/user_stages.sql on each engine, compared, then read by both.
 STAGES = {
@@ -631,6 +635,9 @@ def open_slice(root):
     for name, sql in REGISTERED.items():
         con.register(name, con.execute(sql).df())
     con.execute("create temp table recall_user_stages as " + read_sql("recall/user_stages"), STAGES)
+    con.execute(
+        "create temp table persona_user_categories as " + read_sql("persona/user_categories"), PERSONA_WINDOW
+    )
     return con
 
 
@@ -668,6 +675,7 @@ def spark_slice(duck):
             name
         )
     spark_sql.create_view(session, "recall_user_stages", "recall/user_stages", STAGES)
+    spark_sql.create_view(session, "persona_user_categories", "persona/user_categories", PERSONA_WINDOW)
     return session
 
 
@@ -692,6 +700,13 @@ def test_warehouse_tables(duck, spark, build):
     ours = duck.execute(f"select * from {name}").df()
     theirs = spark_sql.normalise(spark.table(name).toPandas())
     assert len(ours) > 0
+    assert spark_sql.differences(ours, theirs) == []
+
+
+def test_persona_user_categories(duck, spark):
+    ours = duck.execute("select * from persona_user_categories").df()
+    assert len(ours) > 0
+    theirs = spark_sql.normalise(spark.table("persona_user_categories").toPandas())
     assert spark_sql.differences(ours, theirs) == []
 
 

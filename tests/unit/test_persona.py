@@ -19,6 +19,7 @@ This month's RFM (5 buyers; score = 1 + floor(percent_rank * 5), capped at 5):
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import duckdb
 import numpy as np
@@ -179,6 +180,57 @@ def test_user_features(con):
     assert f.loc[4, "tod_afternoon"] == 1  # 15h x 3
     assert f.loc[4, "cat_fresh"] == 0 and pd.isna(f.loc[4, "top_category"])  # no lines for u4
     assert ps.age_band_order(PP) == ["<25", "25-29", "30-39", "40-49", "50-59", "60+", "unknown"]
+
+
+def test_user_categories_built_once_per_connection_and_window(con, tmp_path, monkeypatch):
+    """The window's lines per user x category (user_categories.sql) are aggregated once per
+    connection and window into the temp table persona_user_categories; user_features and every
+    group_categories call read it, another window builds it again."""
+    log = tmp_path / "queries.jsonl"
+    monkeypatch.setenv("USEROPS_QUERY_LOG", str(log))
+    ps.user_features(con, P, PP, DP)
+    ps.group_categories(con, pd.DataFrame({"user_id": [1, 2], "dimension": "d", "grp": "a"}), P, PP)
+    ps.group_categories(con, pd.DataFrame({"user_id": [1], "dimension": "cluster", "grp": "1"}), P, PP)
+
+    def built() -> int:
+        names = [json.loads(line)["sql"] for line in log.read_text().splitlines()]
+        return names.count("persona/user_categories")
+
+    assert built() == 1
+    rows = con.execute(f"select * from {ps.CATEGORY_TABLE} order by user_id, category").df()
+    # u1: fresh 2 lines (order 1 10 + order 2 5 = 15), mother_baby 1 (82), snacks 1 (8) of 4 lines;
+    # u2: snacks 1 line (50) of 1
+    assert list(zip(rows.user_id, rows.category, rows.lines, rows.gmv, rows.line_share, strict=True)) == [
+        (1, "fresh", 2, 15.0, 0.5),
+        (1, "mother_baby", 1, 82.0, 0.25),
+        (1, "snacks", 1, 8.0, 0.25),
+        (2, "snacks", 1, 50.0, 1.0),
+    ]
+    ps.user_features(con, Period("2026-05"), PP, DP)  # window [2025-06-01, 2026-06-01): no lines
+    assert built() == 2
+    assert con.execute(f"select count(*) from {ps.CATEGORY_TABLE}").fetchall() == [(0,)]
+
+
+def test_top_category_ties_on_exact_line_gmv(make_warehouse):
+    """Line GMV per user x category is the exact decimal sum: 0.10 + 0.20 ties with 0.30 (as doubles
+    summed line by line it would be 0.30000000000000004 and win)."""
+    items = [
+        *ITEMS,
+        dict(order_id=6, product_id="P1", quantity=1, amount=0.30),  # u4 fresh 0.30
+        dict(order_id=7, product_id="P2", quantity=1, amount=0.10),  # u4 snacks 0.10
+        dict(order_id=8, product_id="P2", quantity=1, amount=0.20),  # u4 snacks 0.20 -> 0.30
+    ]
+    wh = make_warehouse({"users": USERS, "orders": ORDERS, "products": PRODUCTS, "order_items": items})
+    c = connect(wh)
+    f = ps.user_features(c, P, PP, DP).set_index("user_id")
+    cats = ps.group_categories(c, pd.DataFrame({"user_id": [4], "dimension": "d", "grp": "b"}), P, PP)
+    c.close()
+    assert f.loc[4, "top_category"] == "fresh"  # 0.30 vs 0.30: a tie, alphabetical
+    # 1 and 2 of u4's 3 lines
+    assert (f.loc[4, "cat_fresh"], f.loc[4, "cat_snacks"]) == pytest.approx((1 / 3, 2 / 3))
+    b = cats.set_index("category")
+    assert b.gmv.to_dict() == {"fresh": 0.3, "mother_baby": 0.0, "snacks": 0.3}  # the same double
+    assert b.lines.to_dict() == {"fresh": 1, "mother_baby": 0, "snacks": 2}
 
 
 def test_group_queries_zero_fill(con):
@@ -344,6 +396,18 @@ def test_clustering_recovers_constructed_groups_and_is_deterministic():
     assert len(a.assignment) == len(f) and a.n_too_new == 0  # every user has >= 3 orders
     sizes = a.assignment.cluster.value_counts().sort_index()
     assert list(sizes.index) == [1, 2, 3] and sizes.is_monotonic_decreasing  # numbered largest first
+
+
+def test_silhouette_from_one_distance_matrix_is_the_same(monkeypatch):
+    """The sample's distances are computed once for every k: the silhouettes are the very numbers
+    silhouette_score gives from the points (compared bit for bit with the matrix turned off)."""
+    f = _blobs()
+    pp = PersonaParams(k_min=2, k_max=5, pca_components=3, silhouette_sample=200)
+    shared = ps.cluster_users(f, pp)
+    monkeypatch.setattr(ps, "SILHOUETTE_MATRIX_MAX", 0)
+    direct = ps.cluster_users(f, pp)
+    assert shared.silhouette.equals(direct.silhouette) and shared.assignment.equals(direct.assignment)
+    assert shared.k == 3 and len(shared.silhouette) == 4  # k = 2..5
 
 
 def test_few_order_users_are_too_new_to_profile():

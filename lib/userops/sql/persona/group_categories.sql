@@ -1,22 +1,22 @@
 -- grain: one row per dimension x group (of persona_groups) x product category
--- definition: what each group of users buys over the window [$from_date, $to_date): order
---   lines and line GMV (order_items.amount, yuan) per product category, zero-filled against the
---   categories of the products table so that a category a group never buys is a 0 row.
---   persona_groups(user_id, dimension, grp) is registered by the caller (userops.persona).
--- parameters: $from_date, $to_date (DATE, half-open window)
+-- definition: what each group of users buys over the feature window: order lines and line GMV
+--   (order_items.amount, yuan) per product category, zero-filled against the categories of the
+--   products table so that a category a group never buys is a 0 row. The window's lines per
+--   user x category come from persona_user_categories (user_categories.sql, built once per run
+--   for the window by the caller); persona_groups(user_id, dimension, grp) is registered by the
+--   caller (userops.persona).
+-- parameters: none (the window is persona_user_categories')
 -- invariants: one row per dimension x grp x category; lines >= 0, gmv >= 0; summed over
 --   categories, gmv equals the group's line GMV in the window.
 with grp as (
     select user_id, dimension, grp from persona_groups
 ),
 
--- each user's lines per category first: a user is in one group per dimension, so the groups'
--- join reads one row per user x category instead of every line once per dimension
+-- each user's lines per category of the window, aggregated once per run (user_categories.sql):
+-- a user is in one group per dimension, so the groups' join reads one row per user x category
 user_lines as (
-    select user_id, category, count(*) as lines, sum(cast(amount as double)) as gmv
-    from fct_order_lines
-    where order_date >= $from_date and order_date < $to_date
-    group by user_id, category
+    select user_id, category, lines, gmv
+    from persona_user_categories
 ),
 
 bought as (

@@ -8,9 +8,10 @@
 --   report month), coupon_share = share of orders that redeemed a coupon (orders.coupon_id not
 --   null), weekend_share = share of orders on Saturday or Sunday, tod_* = share of orders by
 --   hour of day (morning 05-10, midday 11-13, afternoon 14-17, evening 18-21, night 22-04),
---   top_category = the category with the most line GMV (ties: alphabetical; NULL without lines of a known product).
---   The per-category line shares (cat_*) come from user_categories.sql: categories are the
---   chain's own vocabulary, so they are rows there, not columns here.
+--   top_category = the category with the most line GMV (ties: alphabetical; NULL without lines of a known product),
+--   read from persona_user_categories (user_categories.sql for the same window, built once per
+--   run by the caller, userops.persona). The per-category line shares (cat_*) come from there
+--   too: categories are the chain's own vocabulary, so they are rows there, not columns here.
 --   Attributes: age_band from age = year($as_of) - birth_year against the ascending band edges
 --   $age_edges ('<e1', 'e1-e2-1', ..., 'ek+'); gender, city, family_status. A missing attribute
 --   (NULL or blank) is its own level 'unknown'.
@@ -32,12 +33,6 @@ with orders as (
         order_date >= $month_start as in_month
     from fct_orders
     where order_date >= $from_date and order_date < $to_date
-),
-
-lines as (
-    select user_id, category, amount
-    from fct_order_lines
-    where order_date >= $from_date and order_date < $to_date and category is not null
 ),
 
 behaviour as (
@@ -65,10 +60,10 @@ behaviour as (
     group by user_id
 ),
 
+-- each user's lines per category of the window, aggregated once per run (user_categories.sql)
 category_gmv as (
-    select user_id, category, count(*) as n_lines, sum(amount) as gmv
-    from lines
-    group by user_id, category
+    select user_id, category, gmv
+    from persona_user_categories
 ),
 
 category_ranked as (
