@@ -292,7 +292,11 @@ def test_gbk_csv_is_named_and_loads_with_encoding(tmp_path, good_warehouse, caps
 # --- 12. Out of memory ------------------------------------------------------------------------------
 
 
-def test_out_of_memory_names_the_setting_not_the_data(tmp_path, good_warehouse, capsys):
+def test_out_of_memory_names_the_setting_not_the_data(tmp_path, good_warehouse, capsys, monkeypatch):
+    from userops.db import RESOURCE_ENV
+
+    for var in RESOURCE_ENV.values():  # the environment overrides params: the 1MB below must apply
+        monkeypatch.delenv(var, raising=False)
     d = write_tables(tmp_path / "in", {"users": USERS, "orders": ORDERS})
     tight = LoadOptions(params=Params.model_validate({"duckdb": {"memory_limit": "1MB"}}))
     before = digest(good_warehouse)
