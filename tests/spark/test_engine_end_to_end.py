@@ -40,6 +40,7 @@ DERIVED_KEYS = {
     "fct_order_lines": ["order_id", "product_id"],
     "fct_points_allocation": None,  # no key: every column, sorted
     "fct_order_margin": ["order_id"],
+    "fct_user_months": ["user_id", "month_start"],
 }
 
 pytestmark = pytest.mark.xdist_group("spark")
