@@ -219,6 +219,18 @@ def test_user_months_built_at_load(make_warehouse):
     assert df.gmv_assumed_to_date.astype(float).tolist() == [30.0, 70.0, 50.0]
 
 
+def test_stages_need_a_warehouse_loaded_with_user_months(tmp_path):
+    """A warehouse loaded before fct_user_months existed: a clear message, not a catalog error."""
+    import duckdb
+
+    wh = tmp_path / "old.duckdb"
+    duckdb.connect(str(wh)).close()
+    c = connect(wh)
+    with pytest.raises(RuntimeError, match="load it again"):
+        rl.build_stages(c, P, RC, months=2)
+    c.close()
+
+
 def test_stage_sizes_zero_filled(con):
     s = rl.stage_sizes(con, rl.StagePanel(P.prev, P)).set_index(["month_start", "stage"])
     sep, oct_ = pd.Timestamp("2026-09-01"), pd.Timestamp("2026-10-01")
