@@ -123,6 +123,18 @@ def has_temp_table(con, table: str) -> bool:
     return bool(found)
 
 
+def has_warehouse_table(con, table: str) -> bool:
+    """Whether the warehouse holds the (non-temporary) table `table`: a derived table added to
+    sql/warehouse/ after the warehouse was loaded is missing until the next load. On Spark the
+    derived tables are built from the current SQL, so always true there."""
+    if _on_spark(con):
+        return True
+    found = con.execute(
+        "select count(*) from duckdb_tables() where table_name = $t and not temporary", {"t": table}
+    ).fetchone()[0]
+    return bool(found)
+
+
 def distinct_ids(ids) -> np.ndarray:
     """The distinct non-null integer ids of a column, list or set, sorted (int64; vectorised: a
     target list can hold most users)."""

@@ -20,7 +20,7 @@ from scipy import sparse
 
 from userops import acquisition, clv, i18n, money
 from userops.charts import fmt_yuan
-from userops.db import create_temp_table, has_temp_table, logged, query
+from userops.db import create_temp_table, has_temp_table, has_warehouse_table, logged, query
 from userops.experiment import assign_arms
 from userops.experiments import PooledEffect, mh_risk_difference, pooled_effect, user_bootstrap_sums
 from userops.narrative import currency, num, pct, pp, significance, yuan
@@ -86,6 +86,11 @@ def build_stages(con, p: Period, rc: RecallParams, months: int | None = None) ->
     wanted = sql_params("recall/user_stages")
     if sorted(wanted) != sorted(params):
         raise TypeError(f"recall/user_stages takes {wanted}, given {sorted(params)}")
+    if not has_warehouse_table(con, "fct_user_months"):
+        raise RuntimeError(
+            "this warehouse was loaded before fct_user_months (sql/warehouse/75_fct_user_months.sql) "
+            "existed: load it again with `userops load` for the lifecycle stages"
+        )
     with logged("recall/user_stages", params):
         create_temp_table(con, STAGE_TABLE, "recall/user_stages", params)
     return StagePanel(first, p)

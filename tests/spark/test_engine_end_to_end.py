@@ -41,6 +41,7 @@ DERIVED_KEYS = {
     "fct_points_allocation": None,  # no key: every column, sorted
     "fct_order_margin": ["order_id"],
     "fct_user_days": ["user_id", "activity_date"],
+    "fct_user_months": ["user_id", "month_start"],
 }
 
 pytestmark = pytest.mark.xdist_group("spark")

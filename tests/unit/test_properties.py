@@ -26,7 +26,13 @@ from userops.sql_files import read_sql
 START = dt.datetime(2026, 1, 1)
 DAYS = 120  # 2026-01-01 .. 2026-04-30
 CHANNELS = ("app", "store")
-DERIVED = ("warehouse/10_fct_orders", "warehouse/20_dim_users")
+DERIVED = (
+    "warehouse/10_fct_orders",
+    "warehouse/20_dim_users",
+    "warehouse/40_fct_order_lines",  # fct_user_months reads fct_order_margin, which reads the lines
+    "warehouse/60_fct_order_margin",
+    "warehouse/75_fct_user_months",  # play 04's stages
+)
 FAST = settings(
     max_examples=6,
     deadline=None,

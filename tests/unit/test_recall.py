@@ -163,6 +163,74 @@ def test_stages_per_user_written_out(con):
     assert _stage(con, 5, "2026-09-01") is None  # not registered yet: no row
 
 
+def test_user_months_built_at_load(make_warehouse):
+    """fct_user_months (sql/warehouse/75_fct_user_months.sql): one row per user x month with an
+    order, the facts to date at its month end, valid until the user's next month with an order.
+
+    u1 (product A costs 30; orders without lines have no cost of goods):
+        07-03 10:00  100  2 x A (amount 120): cogs 60, margin 40   first order
+        07-03 18:00   10  no lines                                 same day: no gap
+        07-13 10:00   20  no lines                                 gap 10
+        (no order in August)
+        09-02 10:00   30  no lines                                 gap 51 (07-13 -> 09-02)
+        09-06 10:00   40  1 x A (amount 40): cogs 30, margin 10    gap 4
+        09-26 10:00   10  no lines                                 gap 20
+    u2  08-15 10:00   50  no lines                                 no gap
+    u3  registered, never ordered: no row
+    """
+    users = [dict(user_id=u, registered_at="2026-06-01 09:00:00", channel="app") for u in (1, 2, 3)]
+    orders = [
+        order_row(1, 1, "2026-07-03 10:00:00", gmv=100),
+        order_row(2, 1, "2026-07-03 18:00:00", gmv=10),
+        order_row(3, 1, "2026-07-13 10:00:00", gmv=20),
+        order_row(4, 1, "2026-09-02 10:00:00", gmv=30),
+        order_row(5, 1, "2026-09-06 10:00:00", gmv=40),
+        order_row(6, 1, "2026-09-26 10:00:00", gmv=10),
+        order_row(7, 2, "2026-08-15 10:00:00", gmv=50),
+    ]
+    products = [dict(product_id="A", name="a", category="fresh", price=60, unit_cost=30, is_hero=False)]
+    items = [
+        dict(order_id=1, product_id="A", quantity=2, amount=120),
+        dict(order_id=5, product_id="A", quantity=1, amount=40),
+    ]
+    wh = make_warehouse({"users": users, "orders": orders, "products": products, "order_items": items})
+    c = connect(wh)
+    df = c.execute("select * from fct_user_months order by user_id, month_start").df()
+    c.close()
+    d = pd.Timestamp
+    assert df.user_id.tolist() == [1, 1, 2]  # u1: July and September (not August); u2: August
+    assert df.month_start.tolist() == [d("2026-07-01"), d("2026-09-01"), d("2026-08-01")]
+    # u1's July holds at the July and August month ends, until September; the last rows are open
+    assert df.next_month_start.iloc[0] == d("2026-09-01")
+    assert df.next_month_start.iloc[1:].isna().all()
+    assert df.orders_month.tolist() == [3, 3, 1]  # orders 1-3; 4-6; 7
+    assert df.gmv_month.astype(float).tolist() == [130.0, 80.0, 50.0]  # 100+10+20; 30+40+10; 50
+    assert df.last_order_date.tolist() == [d("2026-07-13"), d("2026-09-26"), d("2026-08-15")]
+    assert df.n_orders.tolist() == [3, 6, 1]
+    assert df.gmv_to_date.astype(float).tolist() == [130.0, 210.0, 50.0]
+    assert df.n_gaps.tolist() == [1, 4, 0]  # July: 10; Sept: 10, 51, 4, 20 (07-03 twice is one day)
+    assert df.gap_days_sum.tolist() == [10, 85, 0]  # 10; 10 + 51 + 4 + 20
+    # median of all gaps to date: July [10] -> 10; Sept [4, 10, 20, 51] -> (10 + 20) / 2 = 15; u2 none
+    assert df.usual_gap_days.iloc[0] == 10.0 and df.usual_gap_days.iloc[1] == 15.0
+    assert pd.isna(df.usual_gap_days.iloc[2])
+    # known margin: order 1 100 - 60 = 40; + order 5 40 - 30 = 10 -> 50. Paid GMV without a cost of
+    # goods: orders 2, 3 -> 30; + orders 4, 6 -> 70; u2's order 7 -> 50
+    assert df.margin_known_to_date.astype(float).tolist() == [40.0, 50.0, 0.0]
+    assert df.gmv_assumed_to_date.astype(float).tolist() == [30.0, 70.0, 50.0]
+
+
+def test_stages_need_a_warehouse_loaded_with_user_months(tmp_path):
+    """A warehouse loaded before fct_user_months existed: a clear message, not a catalog error."""
+    import duckdb
+
+    wh = tmp_path / "old.duckdb"
+    duckdb.connect(str(wh)).close()
+    c = connect(wh)
+    with pytest.raises(RuntimeError, match="load it again"):
+        rl.build_stages(c, P, RC, months=2)
+    c.close()
+
+
 def test_stage_sizes_zero_filled(con):
     s = rl.stage_sizes(con, rl.StagePanel(P.prev, P)).set_index(["month_start", "stage"])
     sep, oct_ = pd.Timestamp("2026-09-01"), pd.Timestamp("2026-10-01")

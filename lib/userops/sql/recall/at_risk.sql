@@ -1,7 +1,7 @@
 -- grain: one row per buyer (a user with an order by the month end $as_of), every stage but prospect
 -- definition: the inputs of the at-risk ranking, from recall_user_stages at $as_of (stage, recency,
---   the personal overdue score of user_stages.sql) and from fct_user_days (built at load from
---   fct_order_margin; a purchase = a calendar day with at least one order, as in
+--   the personal overdue score of user_stages.sql) and the money of fct_order_margin to date (from
+--   fct_user_months) at day level (a purchase = a calendar day with at least one order, as in
 --   acquisition/rfm_summary.sql):
 --   frequency = purchase days after the first, recency = days from the first to the last purchase
 --   day, T = days from the first purchase day to the day after $as_of (BG/NBD inputs, fitted and
@@ -20,35 +20,30 @@ with stages as (
     where month_end = $as_of and stage <> 'prospect'
 ),
 
-days as (
-    -- the buyers' purchase days (fct_user_days, built at load); margin = the known gross margin
-    -- plus the paid GMV without a cost of goods x $assumed_margin_rate (with no rate, the known
-    -- margin alone: null on a day none of whose orders has a cost of goods)
+-- the user's facts to date from fct_user_months (built at load): their last month with an order up
+-- to $as_of. A purchase day is a distinct order day, so purchase days = n_gaps + 1 (gaps are the
+-- days between distinct order days); margin = known gross margin + assumed margin on the rest
+to_date as (
     select
-        d.user_id,
-        d.activity_date as order_date,
-        d.paid_gmv as gmv,
-        case
-            when cast($assumed_margin_rate as double) is null then d.known_margin
-            else coalesce(d.known_margin, 0) + d.gmv_assumed * cast($assumed_margin_rate as double)
-        end as margin,
-        d.gmv_assumed
-    from fct_user_days as d
-    inner join stages as s using (user_id)
-    where d.n_orders > 0 and d.activity_date <= $as_of
+        user_id,
+        margin_known_to_date + gmv_assumed_to_date * $assumed_margin_rate as margin,
+        gmv_assumed_to_date as gmv_assumed
+    from fct_user_months
+    where month_start <= $as_of and coalesce(next_month_start, date '9999-12-01') > $as_of
 ),
 
 per_user as (
     select
-        user_id,
-        count(*) - 1 as frequency,
-        date_diff('day', min(order_date), max(order_date)) as recency,
-        date_diff('day', min(order_date), cast($as_of as date)) + 1 as T,
-        sum(margin) / count(*) as margin_per_day,
-        sum(gmv) as gmv,
-        sum(gmv_assumed) as gmv_assumed
-    from days
-    group by user_id
+        s.user_id,
+        s.n_gaps as frequency,
+        date_diff('day', d.first_order_date, s.last_order_date) as recency,
+        date_diff('day', d.first_order_date, cast($as_of as date)) + 1 as T,
+        t.margin / (s.n_gaps + 1) as margin_per_day,
+        s.gmv_to_date as gmv,
+        t.gmv_assumed
+    from stages as s
+    inner join dim_users as d using (user_id)
+    inner join to_date as t using (user_id)
 ),
 
 final as (
