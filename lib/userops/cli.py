@@ -117,7 +117,7 @@ def _check(a: argparse.Namespace) -> int:
 def _load(a: argparse.Namespace) -> int:
     import duckdb
 
-    from userops.load import ContractError, OutOfMemory, load_dir
+    from userops.load import ContractError, OutOfDisk, OutOfMemory, load_dir
     from userops.locks import LockBusy
     from userops.mapping import MappingError
     from userops.params import ParamsError
@@ -128,7 +128,7 @@ def _load(a: argparse.Namespace) -> int:
     except (MappingError, ParamsError, ValueError) as e:
         print(f"userops load: {e}", file=sys.stderr)
         return 2
-    except OutOfMemory as e:
+    except (OutOfMemory, OutOfDisk) as e:
         print(f"userops load: {e}\nnothing loaded: {a.warehouse} is unchanged", file=sys.stderr)
         return 2
     except duckdb.InterruptException:

@@ -135,6 +135,22 @@ class OutOfMemory(Exception):
         )
 
 
+class OutOfDisk(Exception):
+    """A file DuckDB writes (the new warehouse, its staged inputs or the spill) hit a full disk."""
+
+    def __init__(self, doing: str, detail: str, warehouse: Path, temp_directory: str):
+        super().__init__(
+            f"out of disk space while {doing}: {detail}. A load writes the new warehouse and its staged "
+            f"inputs beside the warehouse ({warehouse.parent}) and spills to duckdb.temp_directory "
+            f"({temp_directory}): free space there, or set duckdb.temp_directory "
+            "(USEROPS_DUCKDB_TEMP_DIRECTORY) to a disk with room"
+        )
+
+
+def _no_space(exc: Exception) -> bool:
+    return "No space left on device" in str(exc)
+
+
 @dataclass
 class Validation:
     errors: list[Problem] = field(default_factory=list)
@@ -1140,6 +1156,13 @@ def _load_locked(data_dir: Path, warehouse: Path, opts: LoadOptions) -> LoadRepo
                 con.execute("checkpoint")
         except duckdb.OutOfMemoryException:
             raise OutOfMemory(f"loading {data_dir}", _memory_limit(opts.params)) from None
+        except duckdb.IOException as e:
+            if not _no_space(e):
+                raise
+            spill = duckdb_config(opts.params.duckdb.model_dump()).get(
+                "temp_directory", f"{tmp}.tmp (DuckDB's default)"
+            )
+            raise OutOfDisk(f"loading {data_dir}", str(e).splitlines()[0], warehouse, spill) from None
         finally:
             con.close()
         _pause_for_tests()

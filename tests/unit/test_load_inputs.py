@@ -292,6 +292,31 @@ def test_gbk_csv_is_named_and_loads_with_encoding(tmp_path, good_warehouse, caps
 # --- 12. Out of memory ------------------------------------------------------------------------------
 
 
+def test_full_disk_names_the_folders_and_changes_nothing(tmp_path, good_warehouse, capsys, monkeypatch):
+    # DuckDB's write error on a full disk (seen at 10M users, spilling a median over 1.5 GB of months):
+    # the load names both folders it writes to and the setting, exits 2, and leaves the old warehouse.
+    import duckdb
+
+    import userops.load as load
+
+    def full(*args, **kwargs):
+        raise duckdb.IOException(
+            'IO Error: Could not write file "/spill/duckdb_temp_1_storage.tmp": No space left on device'
+        )
+
+    monkeypatch.setattr(load, "_build", full)
+    monkeypatch.setenv("USEROPS_DUCKDB_TEMP_DIRECTORY", str(tmp_path / "spill"))
+    before = digest(good_warehouse)
+    d = write_tables(tmp_path / "in", {"users": USERS, "orders": ORDERS})
+    assert main(["load", str(d), "--warehouse", str(good_warehouse)]) == 2
+    err = capsys.readouterr().err
+    assert "out of disk space while loading" in err and "No space left on device" in err
+    assert f"beside the warehouse ({good_warehouse.parent})" in err
+    assert f"duckdb.temp_directory ({tmp_path / 'spill'})" in err
+    assert f"nothing loaded: {good_warehouse} is unchanged" in err
+    assert digest(good_warehouse) == before and leftovers(good_warehouse) == []
+
+
 def test_out_of_memory_names_the_setting_not_the_data(tmp_path, good_warehouse, capsys, monkeypatch):
     from userops.db import RESOURCE_ENV
 
