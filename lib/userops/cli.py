@@ -244,7 +244,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 def _run_locked(a: argparse.Namespace) -> int:
     from userops import engine, vocabulary
-    from userops.db import connect, resolve_month
+    from userops.db import connect, require_derived_tables, resolve_month
     from userops.lanes import resolve_lanes
     from userops.params import ParamsError, load_params
     from userops.runner import NotebookFailed, RunIncomplete, SnapshotChanged, run_playbook
@@ -252,6 +252,7 @@ def _run_locked(a: argparse.Namespace) -> int:
     try:
         params = load_params(a.params)  # fail before any notebook starts
         with connect(a.warehouse) as con:
+            require_derived_tables(con)
             month = resolve_month(con, a.month)
             for notice in vocabulary.require(con, params):  # VocabularyError: names the data lacks
                 print(f"userops run: notice: {notice}", file=sys.stderr)

@@ -116,23 +116,37 @@ def has_temp_table(con, table: str) -> bool:
     """Whether this connection holds the temporary table `table` (see create_temp_table)."""
     if _on_spark(con):
         return con.has_table(table)
-    # fetchall: a fetchone leaves the result open, and DuckDB then refuses register() on the connection
-    found = con.execute(
-        "select count(*) from duckdb_tables() where table_name = $t and temporary", {"t": table}
-    ).fetchall()[0][0]
-    return bool(found)
+    return _has_table(con, table, temporary=True)
 
 
 def has_warehouse_table(con, table: str) -> bool:
     """Whether the warehouse holds the (non-temporary) table `table`: a derived table added to
     sql/warehouse/ after the warehouse was loaded is missing until the next load. On Spark the
     derived tables are built from the current SQL, so always true there."""
-    if _on_spark(con):
-        return True
+    return _on_spark(con) or _has_table(con, table, temporary=False)
+
+
+def _has_table(con, table: str, temporary: bool) -> bool:
+    # fetchall: a fetchone leaves the result open, and DuckDB then refuses register() on the connection
     found = con.execute(
-        "select count(*) from duckdb_tables() where table_name = $t and not temporary", {"t": table}
-    ).fetchone()[0]
+        "select count(*) from duckdb_tables() where table_name = $t and temporary = $tmp",
+        {"t": table, "tmp": temporary},
+    ).fetchall()[0][0]
     return bool(found)
+
+
+def require_derived_tables(con) -> None:
+    """ValueError naming the derived tables (sql/warehouse/NN_<table>.sql) this warehouse lacks: it was
+    loaded before they existed, and every play reading them would stop on a catalog error."""
+    from userops.sql_files import sql_names
+
+    wanted = [name.split("/", 1)[1].split("_", 1)[1] for name in sql_names("warehouse")]
+    missing = [t for t in wanted if not has_warehouse_table(con, t)]
+    if missing:
+        raise ValueError(
+            f"the warehouse was loaded before {', '.join(missing)} existed (derived tables built at "
+            "load): load it again with `userops load`"
+        )
 
 
 def distinct_ids(ids) -> np.ndarray:

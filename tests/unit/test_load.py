@@ -215,6 +215,19 @@ def test_cli_run_rejects_bad_month_and_params(tmp_path, capsys):
     assert not (tmp_path / "o").exists()  # nothing started
 
 
+def test_cli_run_names_derived_tables_a_warehouse_loaded_earlier_lacks(tmp_path, capsys):
+    # a warehouse loaded before sql/warehouse/70_fct_user_days.sql and 75_fct_user_months.sql existed
+    wh = tmp_path / "wh.duckdb"
+    load_dir(write_tables(tmp_path / "in", {"users": USERS, "orders": ORDERS}), wh)
+    with duckdb.connect(str(wh)) as con:
+        con.execute("drop table fct_user_days")
+        con.execute("drop table fct_user_months")
+    assert main(["run", "--warehouse", str(wh), "--month", "2026-10", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "loaded before fct_user_days, fct_user_months existed" in err and "load it again" in err
+    assert not (tmp_path / "o").exists()  # nothing started
+
+
 def test_typed_parquet_columns_are_taken_as_is_with_the_text_paths_values():
     import duckdb
 
