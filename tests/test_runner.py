@@ -574,6 +574,7 @@ def test_cli_keep_going_exits_3_listing_the_failures(project, monkeypatch, capsy
     monkeypatch.setattr(params, "load_params", lambda path: params.Params())
     monkeypatch.setattr(db, "connect", lambda path: contextlib.nullcontext())
     monkeypatch.setattr(db, "resolve_month", lambda con, month: MONTH)
+    monkeypatch.setattr(db, "require_derived_tables", lambda con: None)  # no warehouse here
     monkeypatch.setattr(vocabulary, "require", lambda con, p: [])  # the stand-in has no data to check
     monkeypatch.setattr(runner, "run_playbook", fake_run)
     code = cli.main(
@@ -633,6 +634,7 @@ def test_cli_only_run_names_plays_still_failed_from_an_earlier_run(project, monk
     monkeypatch.setattr(params, "load_params", lambda path: params.Params())
     monkeypatch.setattr(db, "connect", lambda path: contextlib.nullcontext())
     monkeypatch.setattr(db, "resolve_month", lambda con, month: MONTH)
+    monkeypatch.setattr(db, "require_derived_tables", lambda con: None)  # no warehouse here
     monkeypatch.setattr(runner, "run_playbook", lambda *a, **kw: run_dir)
     monkeypatch.setattr(vocabulary, "require", lambda con, p: [])  # the stand-in has no data to check
     args = ["run", "--keep-going", "--only", "04", "--warehouse", str(project["wh"])]
